@@ -1,0 +1,120 @@
+# ferry build. Everything generated goes under build/.
+PREFIX	?= /usr/local
+B	:= build
+PKGS	:= libprotobuf-c libuv openssl liblz4 libcap
+CC	?= cc
+CFLAGS	?= -O2 -g
+CFLAGS	+= -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -I. -I$(B)/gen \
+	   $(shell pkg-config --cflags $(PKGS))
+LDLIBS	:= $(shell pkg-config --libs $(PKGS)) -lpthread
+TEST_LDLIBS := $(shell pkg-config --libs criterion)
+
+# Freestanding blobs (parasite, restorer): no libc, position independent.
+BLOB_CFLAGS := -std=gnu11 -O2 -Wall -Wextra -Werror -I. -ffreestanding -nostdlib \
+	-fpie -fno-stack-protector -fno-asynchronous-unwind-tables -fno-builtin \
+	-mno-red-zone -fno-jump-tables -fvisibility=hidden -fcf-protection=none
+
+PROTOS	:= $(wildcard proto/*.proto)
+PB_C	:= $(patsubst proto/%.proto,$(B)/gen/%.pb-c.c,$(PROTOS))
+PB_H	:= $(PB_C:.c=.h)
+
+# Library: shared code of every command.
+LIB_SRC	:= $(wildcard common/*.c proto/*.c transport/*.c) \
+	   $(filter-out pageserver/main.c,$(wildcard pageserver/*.c))
+LIB_OBJ	:= $(patsubst %.c,$(B)/obj/%.o,$(LIB_SRC)) $(patsubst $(B)/gen/%.c,$(B)/obj/gen/%.o,$(PB_C))
+
+MIGRATE_OBJ	:= $(patsubst %.c,$(B)/obj/%.o,$(wildcard source-agent/*.c))
+RESTORE_OBJ	:= $(patsubst %.c,$(B)/obj/%.o,$(wildcard dest-agent/*.c))
+PAGESERVER_OBJ	:= $(B)/obj/pageserver/main.o
+CHECK_OBJ	:= $(B)/obj/tools/check.o
+
+BINS	:= $(B)/migrate $(B)/pageserver $(B)/restore $(B)/check
+UNIT_SRC := $(wildcard tests/unit/*.c)
+UNIT_BIN := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
+WORKLOADS := $(patsubst tests/workloads/%.c,$(B)/tests/workloads/%,$(wildcard tests/workloads/*.c))
+BENCH_BIN := $(patsubst tests/bench/%.c,$(B)/tests/bench/%,$(wildcard tests/bench/*.c))
+
+all: $(BINS) $(WORKLOADS)
+
+.PHONY: all deps test unit e2e bench install clean
+.SECONDARY:
+
+$(B)/gen/%.pb-c.c $(B)/gen/%.pb-c.h: proto/%.proto
+	@mkdir -p $(B)/gen
+	protoc-c --c_out=$(B)/gen --proto_path=proto $<
+
+# Every object may include generated protobuf headers; the blobs only
+# matter to the commands that embed them.
+GEN_HDRS := $(PB_H)
+$(MIGRATE_OBJ): $(B)/gen/parasite-blob.h
+$(RESTORE_OBJ): $(B)/gen/restorer-blob.h
+
+$(B)/obj/gen/%.o: $(B)/gen/%.c $(PB_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Wno-unused-parameter -MMD -c -o $@ $<
+
+$(B)/obj/%.o: %.c $(GEN_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -c -o $@ $<
+
+$(B)/libferry.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+# --- blobs: compiled freestanding, linked flat at 0, embedded as C arrays ---
+define blob_rules
+$(1)_SRC := $$(wildcard $(1)/*.c $(1)/*.S)
+$(B)/blob/$(1).elf: $$($(1)_SRC) $(1)/blob.lds $$(wildcard $(1)/*.h) common/compat.h
+	@mkdir -p $(B)/blob
+	$(CC) $(BLOB_CFLAGS) -Wl,-T,$(1)/blob.lds -Wl,--no-dynamic-linker -static-pie \
+		-Wl,-z,noexecstack -o $$@ $$($(1)_SRC)
+$(B)/gen/$(1)-blob.h: $(B)/blob/$(1).elf tools/blob2c.sh
+	@mkdir -p $(B)/gen
+	sh tools/blob2c.sh $(1) $$< $$@
+endef
+$(eval $(call blob_rules,parasite))
+$(eval $(call blob_rules,restorer))
+
+$(B)/migrate: $(MIGRATE_OBJ) $(B)/libferry.a
+	$(CC) -o $@ $^ $(LDLIBS)
+$(B)/restore: $(RESTORE_OBJ) $(B)/libferry.a
+	$(CC) -o $@ $^ $(LDLIBS)
+$(B)/pageserver: $(PAGESERVER_OBJ) $(B)/libferry.a
+	$(CC) -o $@ $^ $(LDLIBS)
+$(B)/check: $(CHECK_OBJ) $(B)/libferry.a
+	$(CC) -o $@ $^ $(LDLIBS)
+
+$(B)/tests/%: tests/unit/%.c $(B)/libferry.a $(GEN_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(B)/libferry.a $(LDLIBS) $(TEST_LDLIBS)
+
+$(B)/tests/workloads/%: tests/workloads/%.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE -o $@ $<
+
+$(B)/tests/bench/%: tests/bench/%.c $(B)/libferry.a $(GEN_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(B)/libferry.a $(LDLIBS)
+
+deps:
+	sh tools/deps.sh
+
+unit: $(UNIT_BIN)
+	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t --jobs 2; done
+
+e2e: all
+	sh tests/e2e/run.sh
+
+test: all unit e2e
+
+bench: all $(BENCH_BIN)
+	sh tests/bench/run.sh
+
+install: $(BINS)
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
+
+clean:
+	rm -rf $(B)
+
+-include $(shell find $(B)/obj -name '*.d' 2>/dev/null)

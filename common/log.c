@@ -1,0 +1,57 @@
+// SPDX-License-Identifier: MIT
+/* One logger for every command: stderr (one line per message) and an optional log file. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+
+static const char *log_prog = "ferry";
+static int log_verbosity = LOG_WARN;
+static FILE *log_file;
+
+void log_init(const char *prog, int verbosity, const char *path)
+{
+	log_prog = prog;
+	log_verbosity = LOG_WARN + verbosity;
+	if (path) {
+		log_file = fopen(path, "a");
+		if (!log_file)
+			fprintf(stderr, "%s: cannot open log file %s: %m\n", prog, path);
+		else
+			setvbuf(log_file, NULL, _IOLBF, 0);
+	}
+}
+
+bool log_enabled(enum log_level lvl)
+{
+	return (int)lvl <= log_verbosity || (log_file && lvl <= LOG_DEBUG);
+}
+
+void log_msg(enum log_level lvl, const char *fmt, ...)
+{
+	static const char *const tags[] = { "error", "warning", "info", "debug" };
+	int saved_errno = errno;
+	char buf[1024];
+	va_list ap;
+	struct timespec ts;
+
+	if (!log_enabled(lvl))
+		return;
+	va_start(ap, fmt);
+	errno = saved_errno;
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if ((int)lvl <= log_verbosity)
+		fprintf(stderr, "%s: %s%s%s\n", log_prog, lvl <= LOG_WARN ? tags[lvl] : "",
+			lvl <= LOG_WARN ? ": " : "", buf);
+	if (log_file) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		fprintf(log_file, "%ld.%06ld %s[%d] %s: %s\n", (long)ts.tv_sec, ts.tv_nsec / 1000,
+			log_prog, getpid(), tags[lvl], buf);
+	}
+	errno = saved_errno;
+}

@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef FERRY_LOG_H
+#define FERRY_LOG_H
+
+#include <stdbool.h>
+
+/* Levels: errors always print; -v enables info, -vv debug. */
+enum log_level { LOG_ERR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 };
+
+void log_init(const char *prog, int verbosity, const char *log_file);
+void log_msg(enum log_level lvl, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+bool log_enabled(enum log_level lvl);
+
+#define pr_err(fmt, ...)   log_msg(LOG_ERR, fmt, ##__VA_ARGS__)
+#define pr_warn(fmt, ...)  log_msg(LOG_WARN, fmt, ##__VA_ARGS__)
+#define pr_info(fmt, ...)  log_msg(LOG_INFO, fmt, ##__VA_ARGS__)
+#define pr_debug(fmt, ...) log_msg(LOG_DEBUG, fmt, ##__VA_ARGS__)
+/* pr_perror: like pr_err, appending strerror(errno). */
+#define pr_perror(fmt, ...) log_msg(LOG_ERR, fmt ": %m", ##__VA_ARGS__)
+
+#endif

@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Control of the parasite: a freestanding blob (parasite/) run inside the
+ * stopped target to do what only the target itself can. Injected into a
+ * shared anonymous area made by an injected mmap, driven in trap mode
+ * (migrate sets rip to the entry, the blob runs one command and stops on
+ * int3), cured afterwards: area unmapped, registers, xstate and sigmask put
+ * back, no fd or mapping left.
+ */
+#ifndef FERRY_PARASITE_CTL_H
+#define FERRY_PARASITE_CTL_H
+
+#include <signal.h>
+#include <stdint.h>
+#include <sys/time.h>
+#include <sys/types.h>
+
+#include "parasite/parasite.h"
+
+struct parasite_ctl;
+
+/* @pid: thread-group leader, already seized and stopped (tracee_seize). */
+int parasite_infect(pid_t pid, struct parasite_ctl **out);
+int parasite_get_sigactions(struct parasite_ctl *ctl, struct prs_sigaction sa[PRS_NSIG]);
+int parasite_get_itimers(struct parasite_ctl *ctl, struct itimerval it[3]);
+int parasite_get_sigaltstack(struct parasite_ctl *ctl, stack_t *ss);
+int parasite_get_brk(struct parasite_ctl *ctl, uint64_t *brk);
+/*
+ * Create a userfaultfd inside the target with @features (UFFDIO_API done
+ * there), take it into this process (pidfd_getfd) and close the target's
+ * copy. Returns our fd.
+ */
+int parasite_create_uffd(struct parasite_ctl *ctl, uint64_t features, uint64_t *got_features,
+			 int *fd);
+/* Remove the parasite; the target is left exactly as it was seized. */
+int parasite_cure(struct parasite_ctl *ctl);
+
+#endif

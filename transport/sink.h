@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Where `migrate` sends a round: the page server over TLS (remote sink) or a
+ * local image stack (local sink). Same calls either way.
+ */
+#ifndef FERRY_SINK_H
+#define FERRY_SINK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pageserver/stack.h"
+
+struct tls_opts {
+	const char *ca, *cert, *key;
+	bool insecure;
+};
+
+struct sink_stats {
+	uint64_t wire_bytes;	/* bytes that went on the wire (after lz4, before TLS) */
+	uint64_t raw_bytes;	/* page bytes handed to the sink */
+};
+
+struct restore_report {
+	bool ok;
+	char error[256];
+	uint64_t restore_us;
+};
+
+struct sink;
+struct sink_ops {
+	int (*round_begin)(struct sink *s, uint32_t round, bool final);
+	int (*add_pages)(struct sink *s, uint32_t pid, uint64_t vaddr, uint64_t nr_pages,
+			 const void *data);	/* NULL: zero pages */
+	int (*add_file)(struct sink *s, const char *name, const void *data, size_t len);
+	/* Blocks until the round is durable at the other end. */
+	int (*round_end)(struct sink *s, struct round_stats *st);
+	/* After the final round: wait for the destination's restore result. */
+	int (*wait_restore)(struct sink *s, struct restore_report *rep);
+	void (*close)(struct sink *s);
+};
+
+struct sink {
+	const struct sink_ops *ops;
+	struct sink_stats stats;
+	char migration_id[72];
+	uint32_t next_round;
+};
+
+/* Connect, authenticate, say hello (resume @id if not NULL). */
+int sink_remote_open(const char *host, const char *port, const struct tls_opts *tls,
+		     const char *id, uint32_t root_pid, struct sink **out);
+/* Local image stack at DIR/<id>. */
+int sink_local_open(const char *images_dir, const char *id, struct sink **out);
+
+#endif
