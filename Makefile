@@ -23,8 +23,10 @@ LIB_SRC	:= $(wildcard common/*.c proto/*.c transport/*.c) \
 	   $(filter-out pageserver/main.c,$(wildcard pageserver/*.c))
 LIB_OBJ	:= $(patsubst %.c,$(B)/obj/%.o,$(LIB_SRC)) $(patsubst $(B)/gen/%.c,$(B)/obj/gen/%.o,$(PB_C))
 
-MIGRATE_OBJ	:= $(patsubst %.c,$(B)/obj/%.o,$(wildcard source-agent/*.c))
-RESTORE_OBJ	:= $(patsubst %.c,$(B)/obj/%.o,$(wildcard dest-agent/*.c))
+# Each command: its main.c plus the rest of its folder (the rest is also
+# linked into test tools, tests/tools/*.c).
+MIGRATE_OBJ	:= $(patsubst %.c,$(B)/obj/%.o,$(filter-out source-agent/main.c,$(wildcard source-agent/*.c)))
+RESTORE_OBJ	:= $(patsubst %.c,$(B)/obj/%.o,$(filter-out dest-agent/main.c,$(wildcard dest-agent/*.c)))
 PAGESERVER_OBJ	:= $(B)/obj/pageserver/main.o
 CHECK_OBJ	:= $(B)/obj/tools/check.o
 
@@ -33,8 +35,9 @@ UNIT_SRC := $(wildcard tests/unit/*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 WORKLOADS := $(patsubst tests/workloads/%.c,$(B)/tests/workloads/%,$(wildcard tests/workloads/*.c))
 BENCH_BIN := $(patsubst tests/bench/%.c,$(B)/tests/bench/%,$(wildcard tests/bench/*.c))
+TOOLS_BIN := $(patsubst tests/tools/%.c,$(B)/tests/tools/%,$(wildcard tests/tools/*.c))
 
-all: $(BINS) $(WORKLOADS)
+all: $(BINS) $(WORKLOADS) $(TOOLS_BIN)
 
 .PHONY: all deps test unit e2e bench install clean
 .SECONDARY:
@@ -46,8 +49,8 @@ $(B)/gen/%.pb-c.c $(B)/gen/%.pb-c.h: proto/%.proto
 # Every object may include generated protobuf headers; the blobs only
 # matter to the commands that embed them.
 GEN_HDRS := $(PB_H)
-$(MIGRATE_OBJ): $(B)/gen/parasite-blob.h
-$(RESTORE_OBJ): $(B)/gen/restorer-blob.h
+$(MIGRATE_OBJ) $(B)/obj/source-agent/main.o: $(B)/gen/parasite-blob.h
+$(RESTORE_OBJ) $(B)/obj/dest-agent/main.o: $(B)/gen/restorer-blob.h
 
 $(B)/obj/gen/%.o: $(B)/gen/%.c $(PB_H)
 	@mkdir -p $(dir $@)
@@ -75,9 +78,9 @@ endef
 $(eval $(call blob_rules,parasite))
 $(eval $(call blob_rules,restorer))
 
-$(B)/migrate: $(MIGRATE_OBJ) $(B)/libferry.a
+$(B)/migrate: $(B)/obj/source-agent/main.o $(MIGRATE_OBJ) $(B)/libferry.a
 	$(CC) -o $@ $^ $(LDLIBS)
-$(B)/restore: $(RESTORE_OBJ) $(B)/libferry.a
+$(B)/restore: $(B)/obj/dest-agent/main.o $(RESTORE_OBJ) $(B)/libferry.a
 	$(CC) -o $@ $^ $(LDLIBS)
 $(B)/pageserver: $(PAGESERVER_OBJ) $(B)/libferry.a
 	$(CC) -o $@ $^ $(LDLIBS)
@@ -87,6 +90,10 @@ $(B)/check: $(CHECK_OBJ) $(B)/libferry.a
 $(B)/tests/%: tests/unit/%.c $(B)/libferry.a $(GEN_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(B)/libferry.a $(LDLIBS) $(TEST_LDLIBS)
+
+$(B)/tests/tools/%: tests/tools/%.c $(MIGRATE_OBJ) $(RESTORE_OBJ) $(B)/libferry.a $(GEN_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(MIGRATE_OBJ) $(RESTORE_OBJ) $(B)/libferry.a $(LDLIBS)
 
 $(B)/tests/workloads/%: tests/workloads/%.c
 	@mkdir -p $(dir $@)
