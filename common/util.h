@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef FERRY_UTIL_H
+#define FERRY_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifndef PAGE_SIZE
+#define PAGE_SIZE 4096UL
+#endif
+#define TASK_SIZE_MAX 0x7ffffffff000ULL
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Loop over short reads/writes and EINTR: 0 or -errno (-EIO on early EOF). */
+int read_full(int fd, void *buf, size_t len);
+int write_full(int fd, const void *buf, size_t len);
+int pread_full(int fd, void *buf, size_t len, off_t off);
+int pwrite_full(int fd, const void *buf, size_t len, off_t off);
+
+/* Monotonic clock in microseconds. */
+uint64_t now_us(void);
+
+/* "HOST:PORT", "[V6]:PORT" or ":PORT"/"PORT" (host NULL): 0 or -EINVAL. */
+int parse_host_port(const char *s, char *host, size_t hlen, char *port, size_t plen);
+
+/* Read a small /proc file into buf (NUL-terminated): bytes read or -errno. */
+ssize_t read_small_file(const char *path, char *buf, size_t len);
+
+#endif
