@@ -28,7 +28,7 @@ LIB_OBJ	:= $(patsubst %.c,$(B)/obj/%.o,$(LIB_SRC)) $(patsubst $(B)/gen/%.c,$(B)/
 MIGRATE_OBJ	:= $(patsubst %.c,$(B)/obj/%.o,$(filter-out source-agent/main.c,$(wildcard source-agent/*.c)))
 RESTORE_OBJ	:= $(patsubst %.c,$(B)/obj/%.o,$(filter-out dest-agent/main.c,$(wildcard dest-agent/*.c)))
 PAGESERVER_OBJ	:= $(B)/obj/pageserver/main.o
-CHECK_OBJ	:= $(B)/obj/tools/check.o
+
 
 BINS	:= $(B)/migrate $(B)/pageserver $(B)/restore $(B)/check
 UNIT_SRC := $(wildcard tests/unit/*.c)
@@ -69,7 +69,7 @@ define blob_rules
 $(1)_SRC := $$(wildcard $(1)/*.c $(1)/*.S)
 $(B)/blob/$(1).elf: $$($(1)_SRC) $(1)/blob.lds $$(wildcard $(1)/*.h) common/compat.h
 	@mkdir -p $(B)/blob
-	$(CC) $(BLOB_CFLAGS) -Wl,-T,$(1)/blob.lds -Wl,--no-dynamic-linker -static-pie \
+	$(CC) $(BLOB_CFLAGS) -Wl,-T,$(1)/blob.lds -static -Wl,--no-warn-rwx-segments -Wl,--build-id=none \
 		-Wl,-z,noexecstack -o $$@ $$($(1)_SRC)
 $(B)/gen/$(1)-blob.h: $(B)/blob/$(1).elf tools/blob2c.sh
 	@mkdir -p $(B)/gen
@@ -84,8 +84,9 @@ $(B)/restore: $(B)/obj/dest-agent/main.o $(RESTORE_OBJ) $(B)/libferry.a
 	$(CC) -o $@ $^ $(LDLIBS)
 $(B)/pageserver: $(PAGESERVER_OBJ) $(B)/libferry.a
 	$(CC) -o $@ $^ $(LDLIBS)
-$(B)/check: $(CHECK_OBJ) $(B)/libferry.a
-	$(CC) -o $@ $^ $(LDLIBS)
+# `check` is migrate under another name.
+$(B)/check: $(B)/migrate
+	ln -sf migrate $@
 
 $(B)/tests/%: tests/unit/%.c $(B)/libferry.a $(GEN_HDRS)
 	@mkdir -p $(dir $@)
@@ -119,7 +120,8 @@ bench: all $(BENCH_BIN)
 
 install: $(BINS)
 	install -d $(DESTDIR)$(PREFIX)/bin
-	install -m 755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 755 $(B)/migrate $(B)/pageserver $(B)/restore $(DESTDIR)$(PREFIX)/bin/
+	ln -sf migrate $(DESTDIR)$(PREFIX)/bin/check
 
 clean:
 	rm -rf $(B)

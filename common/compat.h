@@ -90,17 +90,26 @@ struct ferry_clone_args {
 
 #ifndef PTRACE_GET_RSEQ_CONFIGURATION
 #define PTRACE_GET_RSEQ_CONFIGURATION	0x420f
-struct ptrace_rseq_configuration {
+#endif
+/* Own name: glibc may or may not declare the uapi struct. */
+struct ferry_rseq_config {
 	__u64 rseq_abi_pointer;
 	__u32 rseq_abi_size;
 	__u32 signature;
 	__u32 flags;
 	__u32 pad;
 };
-#endif
 
 #ifndef ARCH_MAP_VDSO_64
 #define ARCH_MAP_VDSO_64 0x2003
+#endif
+
+/* Kernel-internal restart codes (include/linux/errno.h), seen by ptrace. */
+#ifndef ERESTARTSYS
+#define ERESTARTSYS		512
+#define ERESTARTNOINTR		513
+#define ERESTARTNOHAND		514
+#define ERESTART_RESTARTBLOCK	516
 #endif
 
 #endif

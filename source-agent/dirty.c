@@ -1,0 +1,298 @@
+// SPDX-License-Identifier: MIT
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "common/compat.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "source-agent/dirty.h"
+#include "source-agent/parasite.h"
+
+#define SCAN_VEC_LEN 4096
+
+const char *dirty_backend_name(enum dirty_backend b)
+{
+	switch (b) {
+	case DIRTY_UFFD_WP:
+		return "uffd-wp-async+pagemap-scan";
+	case DIRTY_SOFT_DIRTY:
+		return "soft-dirty";
+	default:
+		return "none (full resend)";
+	}
+}
+
+static int pagemap_scan(int fd, struct pm_scan_arg *arg)
+{
+	long n = ioctl(fd, PAGEMAP_SCAN, arg);
+
+	return n < 0 ? -errno : (int)n;
+}
+
+int dirty_probe(bool *uffd_wp_async, bool *has_scan, bool *soft_dirty)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	struct page_region vec[1];
+	struct pm_scan_arg arg = { .size = sizeof(arg) };
+	uint64_t bit55 = 0;
+	char *page;
+	int fd, uffd;
+
+	*uffd_wp_async = *has_scan = *soft_dirty = false;
+	page = malloc(PAGE_SIZE);
+	if (!page)
+		return -ENOMEM;
+	page[0] = 1;
+	fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		arg.start = (uint64_t)page & ~(PAGE_SIZE - 1);
+		arg.end = arg.start + PAGE_SIZE;
+		arg.vec = (uint64_t)vec;
+		arg.vec_len = 1;
+		arg.category_anyof_mask = PAGE_IS_PRESENT;
+		arg.return_mask = PAGE_IS_PRESENT;
+		*has_scan = pagemap_scan(fd, &arg) >= 0;
+		if (pread(fd, &bit55, 8, arg.start / PAGE_SIZE * 8) == 8)
+			*soft_dirty = (bit55 >> 55) & 1;	/* new pages start soft-dirty */
+		close(fd);
+	}
+	free(page);
+	uffd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (uffd >= 0) {
+		api.features = UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED;
+		*uffd_wp_async = !ioctl(uffd, UFFDIO_API, &api);
+		close(uffd);
+	}
+	return 0;
+}
+
+int dirty_open(struct dirty_tracker *dt, pid_t pid, struct parasite_ctl *ctl,
+	       enum dirty_backend want)
+{
+	char path[64];
+	uint64_t got = 0;
+	int ret;
+
+	memset(dt, 0, sizeof(*dt));
+	dt->pid = pid;
+	dt->uffd = -1;
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
+	dt->pagemap_fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (dt->pagemap_fd < 0)
+		return -errno;
+	dt->backend = want;
+	if (want == DIRTY_UFFD_WP) {
+		uint64_t need = UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED;
+
+		ret = parasite_create_uffd(ctl, need, &got, &dt->uffd);
+		if (ret || (got & need) != need) {
+			pr_warn("userfaultfd write-protect async unavailable (%s): falling back to full resends",
+				ret ? strerror(-ret) : "features missing");
+			if (dt->uffd >= 0)
+				close(dt->uffd);
+			dt->uffd = -1;
+			dt->backend = DIRTY_NONE;
+		}
+	}
+	pr_info("dirty tracking: %s", dirty_backend_name(dt->backend));
+	return 0;
+}
+
+static int ds_add(struct dirty_set *ds, uint64_t start, uint64_t end, bool zero)
+{
+	struct dirty_range *last = ds->nr ? &ds->r[ds->nr - 1] : NULL;
+
+	if (zero)
+		ds->pages_zero += (end - start) / PAGE_SIZE;
+	else
+		ds->pages_data += (end - start) / PAGE_SIZE;
+	if (last && last->end == start && last->zero == zero) {
+		last->end = end;
+		return 0;
+	}
+	if (ds->nr == ds->cap) {
+		size_t cap = ds->cap ? ds->cap * 2 : 256;
+		struct dirty_range *n = realloc(ds->r, cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		ds->r = n;
+		ds->cap = cap;
+	}
+	ds->r[ds->nr++] = (struct dirty_range){ start, end, zero };
+	return 0;
+}
+
+void dirty_set_free(struct dirty_set *ds)
+{
+	free(ds->r);
+	memset(ds, 0, sizeof(*ds));
+}
+
+/* Decide what a scanned region means for the image: data, zero, or nothing. */
+static int ds_add_region(struct dirty_set *ds, const struct vma *v, const struct page_region *pr)
+{
+	uint64_t c = pr->categories;
+
+	if (v->kind == VMA_KIND__VMA_FILE && (c & PAGE_IS_FILE))
+		return 0;	/* untouched private file page: the file has it */
+	if ((c & (PAGE_IS_PRESENT | PAGE_IS_SWAPPED)) && !(c & PAGE_IS_PFNZERO))
+		return ds_add(ds, pr->start, pr->end, false);
+	return ds_add(ds, pr->start, pr->end, true);
+}
+
+static bool range_known(const struct vma_list *known, const struct vma *v)
+{
+	size_t i;
+
+	for (i = 0; i < known->nr; i++)
+		if (known->v[i].start == v->start && known->v[i].end == v->end)
+			return true;
+	return false;
+}
+
+static int uffd_register(struct dirty_tracker *dt, const struct vma *v)
+{
+	struct uffdio_register reg = {
+		.range = { .start = v->start, .len = v->end - v->start },
+		.mode = UFFDIO_REGISTER_MODE_WP,
+	};
+
+	if (ioctl(dt->uffd, UFFDIO_REGISTER, &reg))
+		return -errno;
+	return 0;
+}
+
+/*
+ * Scan one VMA. With uffd-wp, pages not write-protected are "written":
+ * after registering, every page of a new VMA is, so a new or grown VMA is
+ * sent whole by the same call that arms it.
+ */
+static int scan_vma(struct dirty_tracker *dt, const struct vma *v, bool fresh,
+		    struct page_region *vec, struct dirty_set *ds)
+{
+	struct pm_scan_arg arg = {
+		.size = sizeof(arg),
+		.start = v->start,
+		.end = v->end,
+		.vec = (uint64_t)vec,
+		.vec_len = SCAN_VEC_LEN,
+		.return_mask = PAGE_IS_WRITTEN | PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_FILE |
+			       PAGE_IS_PFNZERO,
+	};
+	int n, i, ret;
+
+	switch (dt->backend) {
+	case DIRTY_UFFD_WP:
+		arg.flags = PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC;
+		if (fresh)	/* also what a moved VMA holds, whatever its pte bits say */
+			arg.category_anyof_mask = PAGE_IS_WRITTEN | PAGE_IS_PRESENT | PAGE_IS_SWAPPED;
+		else
+			arg.category_mask = PAGE_IS_WRITTEN;
+		break;
+	case DIRTY_SOFT_DIRTY:
+		if (fresh)
+			arg.category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED;
+		else
+			arg.category_mask = PAGE_IS_SOFT_DIRTY;
+		break;
+	default:
+		arg.category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED;
+		break;
+	}
+	do {
+		n = pagemap_scan(dt->pagemap_fd, &arg);
+		if (n < 0)
+			return n;
+		for (i = 0; i < n; i++) {
+			ret = ds_add_region(ds, v, &vec[i]);
+			if (ret)
+				return ret;
+		}
+		arg.start = arg.walk_end;	/* a full vector ends the walk early */
+	} while (arg.walk_end < v->end);
+	dt->scan_pages += (v->end - v->start) / PAGE_SIZE;
+	return 0;
+}
+
+static int clear_soft_dirty(pid_t pid)
+{
+	char path[64];
+	int fd, ret = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/clear_refs", pid);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, "4", 1) != 1)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+int dirty_scan(struct dirty_tracker *dt, const struct vma_list *vl, struct dirty_set *ds)
+{
+	struct page_region *vec;
+	struct vma_list known = { 0 };
+	size_t i;
+	int ret = 0;
+
+	memset(ds, 0, sizeof(*ds));
+	dt->scan_pages = 0;
+	vec = malloc(SCAN_VEC_LEN * sizeof(*vec));
+	known.v = malloc((vl->nr + 1) * sizeof(*known.v));
+	if (!vec || !known.v) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < vl->nr && !ret; i++) {
+		const struct vma *v = &vl->v[i];
+		bool fresh = !dt->armed || !range_known(&dt->known, v);
+
+		if (!vma_has_dumpable_pages(v))
+			continue;
+		/* Register only what we scan: a WP scan that reaches an unregistered VMA fails late. */
+		if (dt->backend == DIRTY_UFFD_WP && fresh) {
+			ret = uffd_register(dt, v);
+			if (ret) {
+				pr_err("cannot track %#llx-%#llx (%s): %s", (unsigned long long)v->start,
+				       (unsigned long long)v->end, v->path, strerror(-ret));
+				break;
+			}
+		}
+		ret = scan_vma(dt, v, fresh, vec, ds);
+		if (ret)
+			pr_err("PAGEMAP_SCAN of %#llx-%#llx failed: %s", (unsigned long long)v->start,
+			       (unsigned long long)v->end, strerror(-ret));
+		known.v[known.nr++] = *v;
+	}
+	if (!ret && dt->backend == DIRTY_SOFT_DIRTY)
+		ret = clear_soft_dirty(dt->pid);
+out:
+	free(vec);
+	if (ret) {
+		free(known.v);
+		dirty_set_free(ds);
+		return ret;
+	}
+	vma_list_free(&dt->known);
+	dt->known = known;
+	dt->armed = true;
+	return 0;
+}
+
+void dirty_close(struct dirty_tracker *dt)
+{
+	if (dt->uffd >= 0)
+		close(dt->uffd);
+	if (dt->pagemap_fd >= 0)
+		close(dt->pagemap_fd);
+	vma_list_free(&dt->known);
+	dt->uffd = dt->pagemap_fd = -1;
+}

@@ -1,0 +1,566 @@
+// SPDX-License-Identifier: MIT
+/* Final dump of everything but memory pages: see dump.h. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/ptrace.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/compat.h"
+#include "common/log.h"
+#include "common/ptrace.h"
+#include "common/util.h"
+#include "proto/image.h"
+#include "source-agent/dump.h"
+#include "source-agent/parasite.h"
+
+static int sink_add_msg(struct sink *sink, const char *name, const ProtobufCMessage *msg)
+{
+	struct img_buf b;
+	int ret;
+
+	ret = img_buf_init(&b);
+	if (!ret)
+		ret = img_buf_add(&b, msg);
+	if (!ret)
+		ret = sink->ops->add_file(sink, name, b.data, b.len);
+	img_buf_free(&b);
+	return ret;
+}
+
+static uint64_t stat_mtime_ns(const struct stat *st)
+{
+	return st->st_mtim.tv_sec * 1000000000ULL + st->st_mtim.tv_nsec;
+}
+
+/* ---- mm ---- */
+
+static uint32_t vma_mmap_flags(const struct vma *v)
+{
+	uint32_t f = v->shared ? MAP_SHARED : MAP_PRIVATE;
+
+	if (v->kind != VMA_KIND__VMA_FILE)
+		f |= MAP_ANONYMOUS;
+	if (v->kind == VMA_KIND__VMA_STACK)
+		f |= MAP_GROWSDOWN;
+	return f;
+}
+
+static int vma_fill_entry(pid_t pid, const struct vma *v, VmaEntry *e)
+{
+	e->start = v->start;
+	e->end = v->end;
+	e->prot = v->prot;
+	e->flags = vma_mmap_flags(v);
+	e->kind = v->kind;
+	if (v->kind == VMA_KIND__VMA_MEMFD || (v->kind == VMA_KIND__VMA_ANON && v->shared)) {
+		pr_err("pid %d: shared memory %s at %#llx is not supported yet", pid, v->path,
+		       (unsigned long long)v->start);
+		return -EOPNOTSUPP;
+	}
+	if (v->kind == VMA_KIND__VMA_FILE) {
+		struct stat st;
+
+		if (strstr(v->path, " (deleted)")) {
+			pr_err("pid %d: mapping of deleted file %s is not supported yet", pid, v->path);
+			return -EOPNOTSUPP;
+		}
+		if (stat(v->path, &st) || st.st_ino != v->ino || st.st_dev != v->dev) {
+			pr_err("pid %d: mapped file %s cannot be found by its path", pid, v->path);
+			return -EOPNOTSUPP;
+		}
+		e->path = (char *)v->path;
+		e->has_pgoff = e->has_file_size = e->has_file_mtime_ns = e->has_open_flags = 1;
+		e->pgoff = v->pgoff;
+		e->file_size = st.st_size;
+		e->file_mtime_ns = stat_mtime_ns(&st);
+		e->open_flags = v->shared && (v->prot & PROT_WRITE) ? O_RDWR : O_RDONLY;
+	}
+	return 0;
+}
+
+static int read_auxv(pid_t pid, uint64_t **auxv, size_t *nr)
+{
+	char path[64];
+	static uint64_t buf[256];
+	int fd;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/auxv", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf));
+	close(fd);
+	if (n < 0)
+		return -errno;
+	*auxv = buf;
+	*nr = n / 8;
+	return 0;
+}
+
+static int dump_mm(pid_t pid, struct parasite_ctl *ctl, const struct vma_list *vl,
+		   const struct proc_stat *ps, struct sink *sink)
+{
+	MmEntry mm = MM_ENTRY__INIT;
+	VmaEntry *ents = NULL, **ptrs = NULL;
+	char path[64], exe[PATH_MAX];
+	ssize_t n;
+	size_t i;
+	int ret;
+
+	snprintf(path, sizeof(path), "/proc/%d/exe", pid);
+	n = readlink(path, exe, sizeof(exe) - 1);
+	if (n < 0)
+		return -errno;
+	exe[n] = 0;
+	mm.exe = exe;
+	mm.start_code = ps->start_code;
+	mm.end_code = ps->end_code;
+	mm.start_data = ps->start_data;
+	mm.end_data = ps->end_data;
+	mm.start_brk = ps->start_brk;
+	mm.start_stack = ps->start_stack;
+	mm.arg_start = ps->arg_start;
+	mm.arg_end = ps->arg_end;
+	mm.env_start = ps->env_start;
+	mm.env_end = ps->env_end;
+	ret = parasite_get_brk(ctl, &mm.brk);
+	if (ret)
+		return ret;
+	ret = read_auxv(pid, &mm.auxv, &mm.n_auxv);
+	if (ret)
+		return ret;
+	ents = calloc(vl->nr, sizeof(*ents));
+	ptrs = calloc(vl->nr, sizeof(*ptrs));
+	if (!ents || !ptrs) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < vl->nr; i++) {
+		vma_entry__init(&ents[i]);
+		ret = vma_fill_entry(pid, &vl->v[i], &ents[i]);
+		if (ret)
+			goto out;
+		ptrs[i] = &ents[i];
+	}
+	mm.vmas = ptrs;
+	mm.n_vmas = vl->nr;
+	snprintf(path, sizeof(path), "mm-%d.img", pid);
+	ret = sink_add_msg(sink, path, &mm.base);
+out:
+	free(ents);
+	free(ptrs);
+	return ret;
+}
+
+/* ---- files ---- */
+
+static int fdinfo_read(pid_t pid, int fd, uint64_t *pos, uint32_t *flags)
+{
+	char path[64], buf[1024], *p;
+
+	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", pid, fd);
+	if (read_small_file(path, buf, sizeof(buf)) < 0)
+		return -errno;
+	p = strstr(buf, "pos:");
+	*pos = p ? strtoull(p + 4, NULL, 10) : 0;
+	p = strstr(buf, "flags:");
+	*flags = p ? strtoul(p + 6, NULL, 8) : 0;
+	return 0;
+}
+
+/* Unread pipe contents, copied with tee(2) so the pipe keeps them. */
+static int pipe_peek(pid_t pid, int fd, PipeDataEntry *pd)
+{
+	char path[64];
+	int pfd, tmp[2] = { -1, -1 }, ret = 0;
+	size_t cap = 1 << 20, len = 0;
+	ssize_t n;
+	uint8_t *buf = NULL;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, fd);
+	pfd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (pfd < 0)
+		return -errno;
+	if (pipe2(tmp, O_NONBLOCK | O_CLOEXEC) || fcntl(tmp[1], F_SETPIPE_SZ, cap) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	n = tee(pfd, tmp[1], cap, SPLICE_F_NONBLOCK);
+	if (n < 0 && errno != EAGAIN) {
+		ret = -errno;
+		goto out;
+	}
+	if (n > 0) {
+		buf = malloc(n);
+		if (!buf) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		ret = read_full(tmp[0], buf, n);
+		len = n;
+	}
+	pd->data.data = buf;
+	pd->data.len = len;
+	buf = NULL;
+out:
+	free(buf);
+	close(pfd);
+	if (tmp[0] >= 0) {
+		close(tmp[0]);
+		close(tmp[1]);
+	}
+	return ret;
+}
+
+static int fd_fill_entry(pid_t pid, int fd, FdEntry *e, PipeDataEntry *pd, char *pathbuf)
+{
+	char link[64];
+	struct stat st;
+	uint32_t flags = 0;
+	ssize_t n;
+	int ret;
+
+	snprintf(link, sizeof(link), "/proc/%d/fd/%d", pid, fd);
+	n = readlink(link, pathbuf, PATH_MAX - 1);
+	if (n < 0 || stat(link, &st))
+		return -errno;
+	pathbuf[n] = 0;
+	ret = fdinfo_read(pid, fd, &e->pos, &flags);
+	if (ret)
+		return ret;
+	e->fd = fd;
+	e->flags = flags & ~O_CLOEXEC;
+	e->cloexec = !!(flags & O_CLOEXEC);
+	e->has_pos = 1;
+	if (S_ISFIFO(st.st_mode) && !strncmp(pathbuf, "pipe:", 5)) {
+		e->type = FD_TYPE__FD_PIPE;
+		e->has_pipe_id = 1;
+		e->pipe_id = st.st_ino;
+		pd->pipe_id = st.st_ino;
+		return pipe_peek(pid, fd, pd);
+	}
+	e->path = pathbuf;
+	if (S_ISCHR(st.st_mode)) {
+		e->type = FD_TYPE__FD_CHR;
+		e->has_rdev = 1;
+		e->rdev = st.st_rdev;
+		return 0;
+	}
+	if (strstr(pathbuf, " (deleted)")) {
+		pr_err("pid %d: fd %d is an unlinked file (%s): not supported yet", pid, fd, pathbuf);
+		return -EOPNOTSUPP;
+	}
+	if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)) {
+		e->type = S_ISREG(st.st_mode) ? FD_TYPE__FD_REG : FD_TYPE__FD_DIR;
+		e->has_size = e->has_mtime_ns = 1;
+		e->size = st.st_size;
+		e->mtime_ns = stat_mtime_ns(&st);
+		return 0;
+	}
+	pr_err("pid %d: fd %d (%s) is of a kind ferry cannot move yet", pid, fd, pathbuf);
+	return -EOPNOTSUPP;
+}
+
+static int list_fds(pid_t pid, int **fds, size_t *nr)
+{
+	char path[64];
+	pid_t *v;
+	int ret;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+	ret = proc_read_dir_numbers(path, &v, nr);
+	*fds = (int *)v;
+	return ret;
+}
+
+static int dump_files(pid_t pid, struct sink *sink)
+{
+	FilesEntry fe = FILES_ENTRY__INIT;
+	FdEntry *ents = NULL, **ptrs = NULL;
+	PipeDataEntry *pds = NULL;
+	char (*paths)[PATH_MAX] = NULL;
+	char name[64];
+	size_t nr = 0, i;
+	int *fds = NULL, ret;
+
+	ret = list_fds(pid, &fds, &nr);
+	if (ret)
+		return ret;
+	ents = calloc(nr + 1, sizeof(*ents));
+	ptrs = calloc(nr + 1, sizeof(*ptrs));
+	pds = calloc(nr + 1, sizeof(*pds));
+	paths = calloc(nr + 1, PATH_MAX);
+	if (!ents || !ptrs || !pds || !paths) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < nr; i++) {
+		fd_entry__init(&ents[i]);
+		pipe_data_entry__init(&pds[i]);
+		ret = fd_fill_entry(pid, fds[i], &ents[i], &pds[i], paths[i]);
+		if (ret) {
+			if (ret != -EOPNOTSUPP)
+				pr_err("pid %d: cannot dump fd %d: %s", pid, fds[i], strerror(-ret));
+			goto out;
+		}
+		ptrs[i] = &ents[i];
+	}
+	fe.fds = ptrs;
+	fe.n_fds = nr;
+	snprintf(name, sizeof(name), "files-%d.img", pid);
+	ret = sink_add_msg(sink, name, &fe.base);
+	for (i = 0; !ret && i < nr; i++) {
+		if (ents[i].type != FD_TYPE__FD_PIPE || !pds[i].data.len)
+			continue;
+		snprintf(name, sizeof(name), "pipe-%llu.img", (unsigned long long)pds[i].pipe_id);
+		ret = sink_add_msg(sink, name, &pds[i].base);
+	}
+out:
+	for (i = 0; pds && i < nr; i++)
+		free(pds[i].data.data);
+	free(pds);
+	free(paths);
+	free(ents);
+	free(ptrs);
+	free(fds);
+	return ret;
+}
+
+/* ---- core ---- */
+
+static int dump_thread(pid_t tid, ThreadCore *tc, struct tracee *t)
+{
+	struct ferry_rseq_config rc;
+	int ret;
+
+	t->tid = tid;
+	ret = tracee_save(t);
+	if (ret)
+		return ret;
+	tc->tid = tid;
+	tc->regs.data = (uint8_t *)&t->regs;
+	tc->regs.len = sizeof(t->regs);
+	tc->xstate.data = t->xstate;
+	tc->xstate.len = t->xstate_len;
+	tc->sigmask = t->sigmask;
+	if (ptrace(PTRACE_GET_RSEQ_CONFIGURATION, tid, sizeof(rc), &rc) == sizeof(rc) &&
+	    rc.rseq_abi_pointer) {
+		tc->has_rseq_addr = tc->has_rseq_len = tc->has_rseq_sig = 1;
+		tc->rseq_addr = rc.rseq_abi_pointer;
+		tc->rseq_len = rc.rseq_abi_size;
+		tc->rseq_sig = rc.signature;
+	}
+	return 0;
+}
+
+static int pending_signals(pid_t tid, bool shared)
+{
+	struct { uint64_t off; uint32_t flags; int32_t nr; } arg = { 0, shared ? 1 : 0, 1 };
+	uint8_t si[128];
+	long n = ptrace(PTRACE_PEEKSIGINFO, tid, &arg, si);
+
+	return n < 0 ? -errno : (int)n;
+}
+
+/* What only the parasite can tell, taken before it is cured. */
+struct parasite_data {
+	struct prs_sigaction sa[PRS_NSIG];
+	struct itimerval it[3];
+	stack_t ss;
+};
+
+static int parasite_collect(struct parasite_ctl *ctl, struct parasite_data *pd)
+{
+	int ret;
+
+	ret = parasite_get_sigactions(ctl, pd->sa);
+	if (!ret)
+		ret = parasite_get_itimers(ctl, pd->it);
+	if (!ret)
+		ret = parasite_get_sigaltstack(ctl, &pd->ss);
+	return ret;
+}
+
+/* After the cure: the registers are the task's own again. */
+static int dump_core(pid_t pid, const struct parasite_data *pd, const struct proc_stat *ps,
+		     struct sink *sink)
+{
+	ProcCore pc = PROC_CORE__INIT;
+	CredsEntry creds = CREDS_ENTRY__INIT;
+	ThreadCore tc = THREAD_CORE__INIT, *tcp = &tc;
+	SigactionEntry sae[PRS_NSIG], *sap[PRS_NSIG];
+	TimevalPair tv[3], *tvp[3];
+	RlimitEntry rl[RLIM_NLIMITS], *rlp[RLIM_NLIMITS];
+	const struct prs_sigaction *sa = pd->sa;
+	const struct itimerval *it = pd->it;
+	struct tracee t = { 0 };
+	char path[64], cwd[PATH_MAX], root[PATH_MAX], pers[32], name[64];
+	ssize_t n;
+	int i, ret;
+
+	if (pending_signals(pid, false) > 0 || pending_signals(pid, true) > 0) {
+		pr_err("pid %d has pending signals: not supported yet", pid);
+		return -EOPNOTSUPP;
+	}
+	for (i = 0; i < PRS_NSIG; i++) {
+		sigaction_entry__init(&sae[i]);
+		sae[i].sig = i + 1;
+		sae[i].handler = sa[i].handler;
+		sae[i].flags = sa[i].flags;
+		sae[i].restorer = sa[i].restorer;
+		sae[i].mask = sa[i].mask;
+		sap[i] = &sae[i];
+	}
+	for (i = 0; i < 3; i++) {
+		timeval_pair__init(&tv[i]);
+		tv[i].interval_us = it[i].it_interval.tv_sec * 1000000ULL + it[i].it_interval.tv_usec;
+		tv[i].value_us = it[i].it_value.tv_sec * 1000000ULL + it[i].it_value.tv_usec;
+		tvp[i] = &tv[i];
+	}
+	for (i = 0; i < RLIM_NLIMITS; i++) {
+		struct rlimit r;
+
+		if (prlimit(pid, i, NULL, &r))
+			return -errno;
+		rlimit_entry__init(&rl[i]);
+		rl[i].cur = r.rlim_cur;
+		rl[i].max = r.rlim_max;
+		rlp[i] = &rl[i];
+	}
+	ret = proc_read_creds(pid, &creds, &pc.umask);
+	if (ret)
+		return ret;
+	snprintf(path, sizeof(path), "/proc/%d/cwd", pid);
+	n = readlink(path, cwd, sizeof(cwd) - 1);
+	if (n < 0)
+		return -errno;
+	cwd[n] = 0;
+	snprintf(path, sizeof(path), "/proc/%d/root", pid);
+	n = readlink(path, root, sizeof(root) - 1);
+	if (n < 0)
+		return -errno;
+	root[n] = 0;
+	snprintf(path, sizeof(path), "/proc/%d/personality", pid);
+	if (read_small_file(path, pers, sizeof(pers)) < 0)
+		return -errno;
+
+	ret = dump_thread(pid, &tc, &t);
+	if (ret)
+		goto out;
+	tc.has_altstack_sp = tc.has_altstack_size = tc.has_altstack_flags = 1;
+	tc.altstack_sp = (uint64_t)pd->ss.ss_sp;
+	tc.altstack_size = pd->ss.ss_size;
+	tc.altstack_flags = pd->ss.ss_flags;
+
+	pc.pid = pid;
+	pc.threads = &tcp;
+	pc.n_threads = 1;
+	pc.sigactions = sap;
+	pc.n_sigactions = PRS_NSIG;
+	pc.itimers = tvp;
+	pc.n_itimers = 3;
+	pc.rlimits = rlp;
+	pc.n_rlimits = RLIM_NLIMITS;
+	pc.creds = &creds;
+	pc.personality = strtoul(pers, NULL, 16);
+	pc.cwd = cwd;
+	pc.root = root;
+	pc.comm = (char *)ps->comm;
+	snprintf(name, sizeof(name), "core-%d.img", pid);
+	ret = sink_add_msg(sink, name, &pc.base);
+out:
+	tracee_free(&t);
+	return ret;
+}
+
+int dump_process(pid_t pid, const struct vma_list *vl, struct sink *sink)
+{
+	struct parasite_ctl *ctl = NULL;
+	struct parasite_data pd;
+	struct proc_stat ps;
+	pid_t *tids;
+	size_t nr;
+	int ret, cret;
+
+	ret = proc_read_threads(pid, &tids, &nr);
+	if (ret)
+		return ret;
+	free(tids);
+	if (nr != 1) {
+		pr_err("pid %d has %zu threads: multi-threaded processes are not supported yet", pid, nr);
+		return -EOPNOTSUPP;
+	}
+	ret = proc_read_stat(pid, &ps);
+	if (ret)
+		return ret;
+	ret = parasite_infect(pid, &ctl);
+	if (ret)
+		return ret;
+	ret = dump_mm(pid, ctl, vl, &ps, sink);
+	if (!ret)
+		ret = parasite_collect(ctl, &pd);
+	cret = parasite_cure(ctl);
+	if (!ret)
+		ret = cret;
+	if (!ret)
+		ret = dump_core(pid, &pd, &ps, sink);
+	if (!ret)
+		ret = dump_files(pid, sink);
+	return ret;
+}
+
+int dump_pstree(const pid_t *pids, size_t nr, struct sink *sink)
+{
+	struct img_buf b;
+	size_t i;
+	int ret;
+
+	ret = img_buf_init(&b);
+	for (i = 0; !ret && i < nr; i++) {
+		PstreeEntry e = PSTREE_ENTRY__INIT;
+		struct proc_stat ps;
+		uint32_t tid = pids[i];
+
+		ret = proc_read_stat(pids[i], &ps);
+		if (ret)
+			break;
+		e.pid = pids[i];
+		e.ppid = i ? ps.ppid : 0;	/* the root's parent stays behind */
+		e.pgid = ps.pgid;
+		e.sid = ps.sid;
+		e.threads = &tid;
+		e.n_threads = 1;
+		ret = img_buf_add(&b, &e.base);
+	}
+	if (!ret)
+		ret = sink->ops->add_file(sink, "pstree.img", b.data, b.len);
+	img_buf_free(&b);
+	return ret;
+}
+
+int dump_inventory(struct sink *sink, uint32_t round, pid_t root, int final)
+{
+	InventoryEntry inv = INVENTORY_ENTRY__INIT;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	inv.round = round;
+	inv.final = final;
+	inv.root_pid = root;
+	inv.migration_id = sink->migration_id;
+	inv.page_size = PAGE_SIZE;
+	inv.has_created_ns = 1;
+	inv.created_ns = ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+	return sink_add_msg(sink, "inventory.img", &inv.base);
+}

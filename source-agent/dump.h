@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef FERRY_DUMP_H
+#define FERRY_DUMP_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "source-agent/proc.h"
+#include "transport/sink.h"
+
+/*
+ * The state of one frozen (seized and stopped) process other than its memory
+ * pages, as image files handed to @sink: core-<pid>.img (threads, signals,
+ * creds...), mm-<pid>.img (mm fields and VMAs), files-<pid>.img (fd table)
+ * and pipes-data-<pid>.img. Infects and cures the target on the way.
+ * @vl: its VMAs as read for the final memory scan. Refuses what ferry cannot
+ * restore yet with -EOPNOTSUPP and a message naming it.
+ */
+int dump_process(pid_t pid, const struct vma_list *vl, struct sink *sink);
+
+/* pstree.img and inventory.img of a round. */
+int dump_pstree(const pid_t *pids, size_t nr, struct sink *sink);
+int dump_inventory(struct sink *sink, uint32_t round, pid_t root, int final);
+
+#endif

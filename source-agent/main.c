@@ -1,0 +1,173 @@
+// SPDX-License-Identifier: MIT
+/* `migrate`: move a running process to a page server, or checkpoint it to disk. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "source-agent/check.h"
+#include "source-agent/migrate.h"
+
+static const char usage[] =
+	"usage: migrate --to HOST:PORT [TLS options] [options] PID\n"
+	"       migrate --images-dir DIR [options] PID\n"
+	"       migrate check    (also installed as `check`)\n"
+	"\n"
+	"Moves the running process PID to a ferry page server (which restores it)\n"
+	"or checkpoints it into a local image stack DIR/<id>/1..N. Pre-copy rounds\n"
+	"send memory while the process runs; the final round freezes it, sends the\n"
+	"last dirty pages and all other state, and waits for the restore result:\n"
+	"on success the source is killed (kept with --leave-running), on any\n"
+	"failure it is thawed and runs on unchanged.\n"
+	"\n"
+	"  --to HOST:PORT        page server to migrate to\n"
+	"  --images-dir DIR      checkpoint to a local image stack instead\n"
+	"  --id ID               migration id (default: made up); an existing stack\n"
+	"                        of that id is continued with its next round\n"
+	"  --tls-ca FILE         CA that signed the page server's certificate\n"
+	"  --tls-cert FILE       our certificate (mutual TLS)\n"
+	"  --tls-key FILE        its key\n"
+	"  --insecure            no TLS (plain TCP): only on a trusted link\n"
+	"  --max-rounds N        at most N pre-copy rounds (default 8)\n"
+	"  --small-dirty PAGES   stop pre-copy once a round finds <= PAGES dirty (default 256)\n"
+	"  --dirty-tracking B    uffd (default), soft-dirty or none (resend all)\n"
+	"  --leave-running       keep the source running after the last round\n"
+	"  --json                print round statistics as JSON lines\n"
+	"  -v, --verbose         more detail on stderr (repeat for debug)\n"
+	"  --log-file FILE       detailed log\n"
+	"  -h, --help            this text\n"
+	"\n"
+	"Exit status: 0 migrated, 1 failed (the source keeps running), 2 bad usage.\n";
+
+enum { OPT_TO = 256, OPT_DIR, OPT_ID, OPT_CA, OPT_CERT, OPT_KEY, OPT_INSECURE, OPT_ROUNDS,
+       OPT_SMALL, OPT_TRACK, OPT_LEAVE, OPT_JSON, OPT_LOG };
+
+static const struct option long_opts[] = {
+	{ "to", required_argument, NULL, OPT_TO },
+	{ "images-dir", required_argument, NULL, OPT_DIR },
+	{ "id", required_argument, NULL, OPT_ID },
+	{ "tls-ca", required_argument, NULL, OPT_CA },
+	{ "tls-cert", required_argument, NULL, OPT_CERT },
+	{ "tls-key", required_argument, NULL, OPT_KEY },
+	{ "insecure", no_argument, NULL, OPT_INSECURE },
+	{ "max-rounds", required_argument, NULL, OPT_ROUNDS },
+	{ "small-dirty", required_argument, NULL, OPT_SMALL },
+	{ "dirty-tracking", required_argument, NULL, OPT_TRACK },
+	{ "leave-running", no_argument, NULL, OPT_LEAVE },
+	{ "json", no_argument, NULL, OPT_JSON },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "log-file", required_argument, NULL, OPT_LOG },
+	{ "help", no_argument, NULL, 'h' },
+	{ 0 }
+};
+
+static int bad_usage(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "migrate: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\nTry 'migrate --help'.\n");
+	return 2;
+}
+
+static int parse_uint(const char *s, unsigned long long max, unsigned long long *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoull(s, &end, 10);
+	if (errno || end == s || *end || *s == '-' || *out > max)
+		return -EINVAL;
+	return 0;
+}
+
+static int parse_backend(const char *s, enum dirty_backend *b)
+{
+	if (!strcmp(s, "uffd"))
+		*b = DIRTY_UFFD_WP;
+	else if (!strcmp(s, "soft-dirty"))
+		*b = DIRTY_SOFT_DIRTY;
+	else if (!strcmp(s, "none"))
+		*b = DIRTY_NONE;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static char host[256], port[16];
+	struct migrate_opts o = { .max_rounds = 8, .small_dirty_pages = 256,
+				  .backend = DIRTY_UFFD_WP };
+	const char *log_file = NULL, *to = NULL;
+	unsigned long long v;
+	int verbose = 0, c, ret;
+	pid_t pid;
+
+	const char *base = strrchr(argv[0], '/');
+
+	if ((argc > 1 && !strcmp(argv[1], "check")) || !strcmp(base ? base + 1 : argv[0], "check")) {
+		log_init("migrate", 0, NULL);
+		return check_run(stdout) ? 1 : 0;
+	}
+	while ((c = getopt_long(argc, argv, "vh", long_opts, NULL)) != -1) {
+		switch (c) {
+		case OPT_TO: to = optarg; break;
+		case OPT_DIR: o.images_dir = optarg; break;
+		case OPT_ID: o.id = optarg; break;
+		case OPT_CA: o.tls.ca = optarg; break;
+		case OPT_CERT: o.tls.cert = optarg; break;
+		case OPT_KEY: o.tls.key = optarg; break;
+		case OPT_INSECURE: o.tls.insecure = true; break;
+		case OPT_ROUNDS:
+			if (parse_uint(optarg, 1000, &v) || !v)
+				return bad_usage("--max-rounds wants a number from 1 to 1000, not '%s'", optarg);
+			o.max_rounds = v;
+			break;
+		case OPT_SMALL:
+			if (parse_uint(optarg, 1ULL << 40, &v))
+				return bad_usage("--small-dirty wants a page count, not '%s'", optarg);
+			o.small_dirty_pages = v;
+			break;
+		case OPT_TRACK:
+			if (parse_backend(optarg, &o.backend))
+				return bad_usage("--dirty-tracking is uffd, soft-dirty or none, not '%s'", optarg);
+			break;
+		case OPT_LEAVE: o.leave_running = true; break;
+		case OPT_JSON: o.json = true; break;
+		case OPT_LOG: log_file = optarg; break;
+		case 'v': verbose++; break;
+		case 'h': fputs(usage, stdout); return 0;
+		default: return bad_usage("%s", "bad option");
+		}
+	}
+	if (optind != argc - 1)
+		return bad_usage("%s", "one PID expected");
+	if (parse_uint(argv[optind], 1 << 22, &v) || v < 2)
+		return bad_usage("'%s' is not a process id", argv[optind]);
+	pid = v;
+	if (!to == !o.images_dir)
+		return bad_usage("%s", "give exactly one of --to HOST:PORT and --images-dir DIR");
+	if (to && parse_host_port(to, host, sizeof(host), port, sizeof(port)))
+		return bad_usage("--to wants HOST:PORT, not '%s'", to);
+	if (to && !*host)
+		return bad_usage("--to needs a host: '%s'", to);
+	o.host = host;
+	o.port = port;
+	if (to && !o.tls.insecure && (!o.tls.ca || !o.tls.cert || !o.tls.key))
+		return bad_usage("%s", "TLS needs --tls-ca, --tls-cert and --tls-key (or --insecure)");
+	log_init("migrate", verbose, log_file);
+	if (pid == getpid() || kill(pid, 0))
+		return bad_usage("no process %s to migrate", argv[optind]);
+	ret = migrate_run(pid, &o);
+	if (ret) {
+		fprintf(stderr, "migrate: migration of pid %d failed (%s); it keeps running here\n",
+			pid, strerror(-ret));
+		return 1;
+	}
+	return 0;
+}

@@ -1,0 +1,108 @@
+// SPDX-License-Identifier: MIT
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "source-agent/pages.h"
+
+#define COPY_CHUNK_PAGES 256	/* 1 MiB: one wire batch */
+
+static bool page_is_zero(const void *p)
+{
+	const uint64_t *w = p;
+	uint64_t acc = 0;
+	size_t i;
+
+	for (i = 0; i < PAGE_SIZE / 8; i++)
+		acc |= w[i];
+	return !acc;
+}
+
+/* Split a chunk into runs of data pages and zero pages for the sink. */
+static int send_chunk(struct sink *sink, pid_t pid, uint64_t addr, const uint8_t *buf,
+		      size_t nr, struct copy_stats *st)
+{
+	size_t i = 0;
+	int ret;
+
+	while (i < nr) {
+		bool zero = page_is_zero(buf + i * PAGE_SIZE);
+		size_t j = i + 1;
+
+		while (j < nr && page_is_zero(buf + j * PAGE_SIZE) == zero)
+			j++;
+		ret = sink->ops->add_pages(sink, pid, addr + i * PAGE_SIZE, j - i,
+					   zero ? NULL : buf + i * PAGE_SIZE);
+		if (ret)
+			return ret;
+		if (zero)
+			st->pages_zero += j - i;
+		else
+			st->pages_data += j - i;
+		i = j;
+	}
+	return 0;
+}
+
+static int copy_range(pid_t pid, uint64_t start, uint64_t end, uint8_t *buf, struct sink *sink,
+		      struct copy_stats *st)
+{
+	while (start < end) {
+		size_t nr = (end - start) / PAGE_SIZE;
+		struct iovec local, remote;
+		ssize_t n;
+		int ret;
+
+		if (nr > COPY_CHUNK_PAGES)
+			nr = COPY_CHUNK_PAGES;
+		local = (struct iovec){ buf, nr * PAGE_SIZE };
+		remote = (struct iovec){ (void *)start, nr * PAGE_SIZE };
+		n = process_vm_readv(pid, &local, 1, &remote, 1, 0);
+		if (n < 0 && errno != EFAULT)
+			return -errno;
+		if (n <= 0) {
+			/* unmapped under us: the final frozen round will see the truth */
+			ret = sink->ops->add_pages(sink, pid, start, 1, NULL);
+			if (ret)
+				return ret;
+			st->pages_gone++;
+			start += PAGE_SIZE;
+			continue;
+		}
+		nr = n / PAGE_SIZE;
+		ret = send_chunk(sink, pid, start, buf, nr, st);
+		if (ret)
+			return ret;
+		start += nr * PAGE_SIZE;
+	}
+	return 0;
+}
+
+int pages_copy(pid_t pid, const struct dirty_set *ds, struct sink *sink, struct copy_stats *st)
+{
+	uint8_t *buf;
+	size_t i;
+	int ret = 0;
+
+	memset(st, 0, sizeof(*st));
+	buf = aligned_alloc(PAGE_SIZE, COPY_CHUNK_PAGES * PAGE_SIZE);
+	if (!buf)
+		return -ENOMEM;
+	for (i = 0; i < ds->nr && !ret; i++) {
+		const struct dirty_range *r = &ds->r[i];
+
+		if (r->zero) {
+			ret = sink->ops->add_pages(sink, pid, r->start, (r->end - r->start) / PAGE_SIZE,
+						   NULL);
+			st->pages_zero += (r->end - r->start) / PAGE_SIZE;
+		} else {
+			ret = copy_range(pid, r->start, r->end, buf, sink, st);
+		}
+	}
+	free(buf);
+	return ret;
+}

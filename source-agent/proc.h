@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: MIT */
+/* What /proc tells about a target process: VMAs, mm fields, tree, creds. */
+#ifndef FERRY_PROC_H
+#define FERRY_PROC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "images.pb-c.h"
+
+struct vma {
+	uint64_t start, end;
+	uint32_t prot;
+	bool shared;
+	uint32_t kind;		/* VMA_KIND__* */
+	uint64_t pgoff;
+	uint64_t dev, ino;
+	char path[256];
+};
+
+struct vma_list {
+	struct vma *v;
+	size_t nr, cap;
+};
+
+int proc_read_vmas(pid_t pid, struct vma_list *vl);
+void vma_list_free(struct vma_list *vl);
+/* Does this VMA hold pages ferry must copy (anon, or private file COW)? */
+bool vma_has_dumpable_pages(const struct vma *v);
+
+struct proc_stat {
+	pid_t ppid, pgid, sid;
+	uint64_t start_code, end_code, start_stack;
+	uint64_t start_data, end_data, start_brk;
+	uint64_t arg_start, arg_end, env_start, env_end;
+	char comm[32];
+};
+
+int proc_read_stat(pid_t pid, struct proc_stat *st);
+/* Numeric entries of a /proc directory (tasks, fds); *out malloc'd. */
+int proc_read_dir_numbers(const char *path, pid_t **out, size_t *nr);
+/* Threads of @pid (from /proc/PID/task); *tids malloc'd. */
+int proc_read_threads(pid_t pid, pid_t **tids, size_t *nr);
+/* Children of every thread of @pid. */
+int proc_read_children(pid_t pid, pid_t **kids, size_t *nr);
+int proc_read_creds(pid_t pid, CredsEntry *c, uint32_t *umask);
+
+#endif
