@@ -12,10 +12,13 @@
 #include "common/util.h"
 #include "source-agent/check.h"
 #include "source-agent/migrate.h"
+#include "source-agent/session.h"
 
 static const char usage[] =
 	"usage: migrate --to HOST:PORT [TLS options] [options] PID\n"
 	"       migrate --images-dir DIR [options] PID\n"
+	"       migrate --pre-dump --session SOCK (--to HOST:PORT | --images-dir DIR) [options] PID\n"
+	"       migrate --final --session SOCK | migrate --abort --session SOCK\n"
 	"       migrate check    (also installed as `check`)\n"
 	"\n"
 	"Moves the running process PID to a ferry page server (which restores it)\n"
@@ -38,6 +41,14 @@ static const char usage[] =
 	"  --dirty-tracking B    uffd (default), soft-dirty or none (resend all)\n"
 	"  --leave-running       keep the source running after the last round\n"
 	"  --json                print round statistics as JSON lines\n"
+	"\n"
+	"Scripted rounds (one pre-copy round per call, the target running between):\n"
+	"  --session SOCK        session socket; the first --pre-dump starts a session\n"
+	"                        daemon there that keeps the dirty tracking between calls\n"
+	"  --pre-dump            run one pre-copy round and print its statistics\n"
+	"  --final               final round (freeze, dump, restore at the destination)\n"
+	"  --abort               end the session; the target runs on untouched\n"
+	"  --session-timeout S   end an idle session after S seconds (default 600)\n"
 	"  -v, --verbose         more detail on stderr (repeat for debug)\n"
 	"  --log-file FILE       detailed log\n"
 	"  -h, --help            this text\n"
@@ -45,7 +56,8 @@ static const char usage[] =
 	"Exit status: 0 migrated, 1 failed (the source keeps running), 2 bad usage.\n";
 
 enum { OPT_TO = 256, OPT_DIR, OPT_ID, OPT_CA, OPT_CERT, OPT_KEY, OPT_INSECURE, OPT_ROUNDS,
-       OPT_SMALL, OPT_TRACK, OPT_LEAVE, OPT_JSON, OPT_LOG };
+       OPT_SMALL, OPT_TRACK, OPT_LEAVE, OPT_JSON, OPT_LOG, OPT_SESSION, OPT_PREDUMP,
+       OPT_FINAL, OPT_ABORT, OPT_SESSION_TIMEOUT };
 
 static const struct option long_opts[] = {
 	{ "to", required_argument, NULL, OPT_TO },
@@ -62,6 +74,11 @@ static const struct option long_opts[] = {
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "log-file", required_argument, NULL, OPT_LOG },
+	{ "session", required_argument, NULL, OPT_SESSION },
+	{ "pre-dump", no_argument, NULL, OPT_PREDUMP },
+	{ "final", no_argument, NULL, OPT_FINAL },
+	{ "abort", no_argument, NULL, OPT_ABORT },
+	{ "session-timeout", required_argument, NULL, OPT_SESSION_TIMEOUT },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 }
 };
@@ -103,10 +120,10 @@ int main(int argc, char **argv)
 	static char host[256], port[16];
 	struct migrate_opts o = { .max_rounds = 8, .small_dirty_pages = 256,
 				  .backend = DIRTY_UFFD_WP };
-	const char *log_file = NULL, *to = NULL;
-	unsigned long long v;
-	int verbose = 0, c, ret;
-	pid_t pid;
+	const char *log_file = NULL, *to = NULL, *session = NULL;
+	unsigned long long v, idle_s = 600;
+	int verbose = 0, c, ret, cmd = -1;
+	pid_t pid = 0;
 
 	const char *base = strrchr(argv[0], '/');
 
@@ -140,16 +157,32 @@ int main(int argc, char **argv)
 		case OPT_LEAVE: o.leave_running = true; break;
 		case OPT_JSON: o.json = true; break;
 		case OPT_LOG: log_file = optarg; break;
+		case OPT_SESSION: session = optarg; break;
+		case OPT_PREDUMP: cmd = SESSION_ROUND; break;
+		case OPT_FINAL: cmd = SESSION_FINAL; break;
+		case OPT_ABORT: cmd = SESSION_ABORT; break;
+		case OPT_SESSION_TIMEOUT:
+			if (parse_uint(optarg, 1 << 30, &idle_s))
+				return bad_usage("--session-timeout wants seconds, not '%s'", optarg);
+			break;
 		case 'v': verbose++; break;
 		case 'h': fputs(usage, stdout); return 0;
 		default: return bad_usage("%s", "bad option");
 		}
 	}
-	if (optind != argc - 1)
+	if (!session != (cmd < 0))
+		return bad_usage("%s", "--session goes with one of --pre-dump, --final, --abort");
+	if (optind < argc - 1 || (optind == argc && !session))
 		return bad_usage("%s", "one PID expected");
-	if (parse_uint(argv[optind], 1 << 22, &v) || v < 2)
-		return bad_usage("'%s' is not a process id", argv[optind]);
-	pid = v;
+	if (optind == argc - 1) {
+		if (parse_uint(argv[optind], 1 << 22, &v) || v < 2)
+			return bad_usage("'%s' is not a process id", argv[optind]);
+		pid = v;
+	}
+	if (session && (cmd != SESSION_ROUND || (!to && !o.images_dir))) {
+		log_init("migrate", verbose, log_file);
+		return session_run(session, cmd, 0, &o, idle_s) ? 1 : 0;
+	}
 	if (!to == !o.images_dir)
 		return bad_usage("%s", "give exactly one of --to HOST:PORT and --images-dir DIR");
 	if (to && parse_host_port(to, host, sizeof(host), port, sizeof(port)))
@@ -161,8 +194,12 @@ int main(int argc, char **argv)
 	if (to && !o.tls.insecure && (!o.tls.ca || !o.tls.cert || !o.tls.key))
 		return bad_usage("%s", "TLS needs --tls-ca, --tls-cert and --tls-key (or --insecure)");
 	log_init("migrate", verbose, log_file);
-	if (pid == getpid() || kill(pid, 0))
+	if (pid && (pid == getpid() || kill(pid, 0)))
 		return bad_usage("no process %s to migrate", argv[optind]);
+	if (session) {
+		migrate_catch_signals();
+		return session_run(session, cmd, pid, &o, idle_s) ? 1 : 0;
+	}
 	ret = migrate_run(pid, &o);
 	if (ret) {
 		fprintf(stderr, "migrate: migration of pid %d failed (%s); it keeps running here\n",

@@ -29,18 +29,10 @@ static void on_stop_signal(int sig)
 	stop_requested = sig;
 }
 
-struct round_report {
-	uint32_t round;
-	bool final;
-	uint64_t scanned, dirty, sent, zero;
-	uint64_t wire_bytes;
-	uint64_t round_us, frozen_us, scan_us;
-};
-
-static void print_round(const struct migrate_opts *o, const struct round_report *r)
+static void print_round(FILE *out, const struct migrate_opts *o, const struct round_report *r)
 {
 	if (o->json) {
-		printf("{\"event\":\"round\",\"round\":%u,\"final\":%s,\"pages_scanned\":%llu,"
+		fprintf(out, "{\"event\":\"round\",\"round\":%u,\"final\":%s,\"pages_scanned\":%llu,"
 		       "\"pages_dirty\":%llu,\"pages_sent\":%llu,\"pages_zero\":%llu,"
 		       "\"wire_bytes\":%llu,\"round_ms\":%.3f,\"frozen_ms\":%.3f,\"scan_ms\":%.3f}\n",
 		       r->round, r->final ? "true" : "false", (unsigned long long)r->scanned,
@@ -48,25 +40,42 @@ static void print_round(const struct migrate_opts *o, const struct round_report 
 		       (unsigned long long)r->zero, (unsigned long long)r->wire_bytes,
 		       r->round_us / 1e3, r->frozen_us / 1e3, r->scan_us / 1e3);
 	} else {
-		printf("round %u%s: scanned %llu pages, dirty %llu, sent %llu (+%llu zero), "
+		fprintf(out, "round %u%s: scanned %llu pages, dirty %llu, sent %llu (+%llu zero), "
 		       "wire %.1f MiB, %.1f ms, frozen %.2f ms\n",
 		       r->round, r->final ? " (final)" : "", (unsigned long long)r->scanned,
 		       (unsigned long long)r->dirty, (unsigned long long)r->sent,
 		       (unsigned long long)r->zero, r->wire_bytes / 1048576.0, r->round_us / 1e3,
 		       r->frozen_us / 1e3);
 	}
-	fflush(stdout);
+	fflush(out);
 }
 
-struct migration {
-	pid_t pid;
-	const struct migrate_opts *o;
-	struct sink *sink;
-	struct dirty_tracker dt;
-	bool seized, stopped, tracking;
-	uint32_t round;
-	uint64_t prev_dirty;
-};
+/* Stop the target (seizing it first if it was let go between rounds). */
+static int freeze(struct migration *m)
+{
+	int ret;
+
+	if (m->stopped)
+		return 0;
+	ret = m->seized ? tracee_interrupt(m->pid) : tracee_seize(m->pid);
+	if (ret)
+		return ret;
+	m->seized = m->stopped = true;
+	return 0;
+}
+
+/* Let it run while pages are copied; a scripted session lets go of it entirely. */
+static int thaw(struct migration *m)
+{
+	int ret;
+
+	ret = m->detach_between_rounds ? tracee_detach(m->pid) : tracee_resume(m->pid);
+	if (ret)
+		return ret;
+	m->stopped = false;
+	m->seized = !m->detach_between_rounds;
+	return 0;
+}
 
 /* Stopped target: VMAs and dirty set in one go (the frozen part of a round). */
 static int round_scan(struct migration *m, struct vma_list *vl, struct dirty_set *ds,
@@ -121,19 +130,15 @@ static int precopy_round(struct migration *m, struct round_report *r)
 	uint64_t t0 = now_us(), wire0 = m->sink->stats.wire_bytes;
 	int ret;
 
-	if (!m->stopped) {
-		ret = tracee_interrupt(m->pid);
-		if (ret)
-			return ret;
-		m->stopped = true;
-	}
+	ret = freeze(m);
+	if (ret)
+		return ret;
 	ret = round_scan(m, &vl, &ds, r);
 	if (ret)
 		return ret;
-	ret = tracee_resume(m->pid);
+	ret = thaw(m);
 	if (ret)
 		goto out;
-	m->stopped = false;
 	r->frozen_us = now_us() - t0;
 	ret = round_send_pages(m, &ds, r);
 	if (!ret)
@@ -153,12 +158,9 @@ static int final_round(struct migration *m, struct round_report *r, struct resto
 	uint64_t t0 = now_us(), wire0 = m->sink->stats.wire_bytes;
 	int ret;
 
-	if (!m->stopped) {
-		ret = tracee_interrupt(m->pid);
-		if (ret)
-			return ret;
-		m->stopped = true;
-	}
+	ret = freeze(m);
+	if (ret)
+		return ret;
 	ret = round_scan(m, &vl, &ds, r);
 	if (ret)
 		return ret;
@@ -227,13 +229,24 @@ static void rollback(struct migration *m)
 	m->seized = m->stopped = false;
 }
 
+/*
+ * The destination runs the process now. For a local checkpoint, wait (a
+ * little) until the old one is reaped, so its PID is free for a restore
+ * right after migrate returns.
+ */
 static void kill_source(struct migration *m)
 {
+	char path[64];
+	int i;
+
 	dirty_close(&m->dt);
 	m->tracking = false;
 	kill(m->pid, SIGKILL);
 	tracee_detach(m->pid);	/* lets the kill through; fails harmlessly once it is dead */
 	m->seized = m->stopped = false;
+	snprintf(path, sizeof(path), "/proc/%d", m->pid);
+	for (i = 0; m->o->images_dir && i < 500 && !access(path, F_OK); i++)
+		usleep(10000);
 }
 
 static int open_sink(const struct migrate_opts *o, pid_t pid, struct sink **s)
@@ -243,74 +256,117 @@ static int open_sink(const struct migrate_opts *o, pid_t pid, struct sink **s)
 	return sink_remote_open(o->host, o->port, &o->tls, o->id, pid, s);
 }
 
-int migrate_run(pid_t pid, const struct migrate_opts *o)
+int migration_open(struct migration *m, pid_t pid, const struct migrate_opts *o)
 {
-	struct migration m = { .pid = pid, .o = o };
-	struct restore_report rep = { 0 };
-	struct round_report r = { 0 };
-	struct sigaction sa = { .sa_handler = on_stop_signal };
-	uint64_t t0 = now_us();
 	int ret;
 
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
-
-	ret = open_sink(o, pid, &m.sink);
+	memset(m, 0, sizeof(*m));
+	m->pid = pid;
+	m->o = o;
+	m->out = stdout;
+	m->t0 = now_us();
+	ret = open_sink(o, pid, &m->sink);
 	if (ret) {
 		pr_err("cannot reach the destination: %s", strerror(-ret));
 		return ret;
 	}
-	m.round = m.sink->next_round ? m.sink->next_round : 1;
-	ret = start_tracking(&m);
-	while (!ret) {
-		memset(&r, 0, sizeof(r));
-		r.round = m.round++;
+	m->round = m->sink->next_round ? m->sink->next_round : 1;
+	ret = start_tracking(m);
+	if (ret)
+		migration_close(m, ret);
+	return ret;
+}
+
+int migration_precopy(struct migration *m, struct round_report *r)
+{
+	int ret;
+
+	memset(r, 0, sizeof(*r));
+	r->round = m->round++;
+	ret = precopy_round(m, r);
+	if (!ret)
+		print_round(m->out, m->o, r);
+	return ret;
+}
+
+int migration_final(struct migration *m)
+{
+	struct restore_report rep = { 0 };
+	struct round_report r = { 0 };
+	int ret;
+
+	r.round = m->round++;
+	r.final = true;
+	ret = final_round(m, &r, &rep);
+	if (!ret)
+		print_round(m->out, m->o, &r);
+	if (!ret && !rep.ok) {
+		pr_err("restore at the destination failed: %s", rep.error);
+		ret = -EREMOTEIO;
+	}
+	if (ret)
+		return ret;
+	if (m->o->json)
+		fprintf(m->out, "{\"event\":\"done\",\"migration_id\":\"%s\",\"rounds\":%u,"
+			"\"total_ms\":%.3f,\"frozen_ms\":%.3f,\"restore_ms\":%.3f}\n",
+			m->sink->migration_id, r.round, (now_us() - m->t0) / 1e3, r.frozen_us / 1e3,
+			rep.restore_us / 1e3);
+	else
+		fprintf(m->out, "%s pid %d as %s in %u rounds: %.1f ms in all, frozen %.1f ms\n",
+			m->o->images_dir ? "checkpointed" : "migrated", m->pid, m->sink->migration_id,
+			r.round, (now_us() - m->t0) / 1e3, r.frozen_us / 1e3);
+	fflush(m->out);
+	return 0;
+}
+
+void migration_close(struct migration *m, int result)
+{
+	if (result || m->o->leave_running)
+		rollback(m);
+	else
+		kill_source(m);
+	if (m->sink)
+		m->sink->ops->close(m->sink);
+	m->sink = NULL;
+}
+
+int migrate_run(pid_t pid, const struct migrate_opts *o)
+{
+	struct migration m;
+	struct round_report r;
+	int ret;
+
+	migrate_catch_signals();
+	ret = migration_open(&m, pid, o);
+	if (ret)
+		return ret;
+	do {
 		if (stop_requested) {
 			pr_err("interrupted by signal %d: migration abandoned", (int)stop_requested);
 			ret = -EINTR;
 			break;
 		}
-		ret = precopy_round(&m, &r);
-		if (ret)
-			break;
-		print_round(o, &r);
-		if (precopy_done(&m, &r))
-			break;
-	}
+		ret = migration_precopy(&m, &r);
+	} while (!ret && !precopy_done(&m, &r));
 	if (!ret && stop_requested)
 		ret = -EINTR;
-	if (!ret) {
-		memset(&r, 0, sizeof(r));
-		r.round = m.round++;
-		r.final = true;
-		ret = final_round(&m, &r, &rep);
-		if (!ret)
-			print_round(o, &r);
-		if (!ret && !rep.ok) {
-			pr_err("restore at the destination failed: %s", rep.error);
-			ret = -EREMOTEIO;
-		}
-	}
-	if (ret) {
-		rollback(&m);
-	} else if (o->leave_running) {
-		rollback(&m);
-	} else {
-		kill_source(&m);
-	}
-	if (!ret) {
-		if (o->json)
-			printf("{\"event\":\"done\",\"migration_id\":\"%s\",\"rounds\":%u,"
-			       "\"total_ms\":%.3f,\"frozen_ms\":%.3f,\"restore_ms\":%.3f}\n",
-			       m.sink->migration_id, r.round, (now_us() - t0) / 1e3, r.frozen_us / 1e3,
-			       rep.restore_us / 1e3);
-		else
-			printf("migrated pid %d as %s in %u rounds: %.1f ms in all, frozen %.1f ms\n",
-			       pid, m.sink->migration_id, r.round, (now_us() - t0) / 1e3,
-			       r.frozen_us / 1e3);
-	}
-	m.sink->ops->close(m.sink);
+	if (!ret)
+		ret = migration_final(&m);
+	migration_close(&m, ret);
 	return ret;
+}
+
+void migrate_catch_signals(void)
+{
+	struct sigaction sa = { .sa_handler = on_stop_signal };
+
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+bool migrate_stop_requested(void)
+{
+	return stop_requested;
 }

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include "source-agent/dirty.h"
@@ -21,7 +22,39 @@ struct migrate_opts {
 	enum dirty_backend backend;
 };
 
+struct round_report {
+	uint32_t round;
+	bool final;
+	uint64_t scanned, dirty, sent, zero;
+	uint64_t wire_bytes;
+	uint64_t round_us, frozen_us, scan_us;
+};
+
+/* One migration in progress (the automatic loop, or a scripted session). */
+struct migration {
+	pid_t pid;
+	const struct migrate_opts *o;
+	struct sink *sink;
+	struct dirty_tracker dt;
+	bool seized, stopped, tracking;
+	bool detach_between_rounds;	/* scripted: the target is let go between rounds */
+	uint32_t round;
+	uint64_t prev_dirty;
+	uint64_t t0;
+	FILE *out;			/* per-round lines go here */
+};
+
 /* Whole migration of the process at @pid: pre-copy rounds, final round, hand-over. */
 int migrate_run(pid_t pid, const struct migrate_opts *o);
+
+/* The steps migrate_run is made of, for scripted sessions. */
+int migration_open(struct migration *m, pid_t pid, const struct migrate_opts *o);
+int migration_precopy(struct migration *m, struct round_report *r);
+int migration_final(struct migration *m);
+/* result 0: the destination has it, kill the source (unless --leave-running); else thaw. */
+void migration_close(struct migration *m, int result);
+
+void migrate_catch_signals(void);
+bool migrate_stop_requested(void);
 
 #endif
