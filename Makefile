@@ -111,12 +111,12 @@ unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t --jobs 2; done
 
 e2e: all
-	sh tests/e2e/run.sh
+	FERRY_BUILD=$(abspath $(B)) bash tests/e2e/run.sh
 
 test: all unit e2e
 
 bench: all $(BENCH_BIN)
-	sh tests/bench/run.sh
+	FERRY_BUILD=$(abspath $(B)) bash tests/bench/run.sh
 
 install: $(BINS)
 	install -d $(DESTDIR)$(PREFIX)/bin

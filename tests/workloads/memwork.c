@@ -1,0 +1,500 @@
+// SPDX-License-Identifier: MIT
+/*
+ * memwork: a test workload that is migrated and must prove afterwards that it
+ * is still the same process with the same memory, files and signal state.
+ *
+ * The heap is a set of anonymous pages. Page i at generation g holds i, g and
+ * a pattern derived from (i, g); a generation table kept in ordinary memory
+ * says what every page must hold. Each tick rewrites the next N pages of the
+ * heap (rotating) and bumps their generation; every K ticks the whole heap is
+ * checked against the table. Progress goes to --out, opened once without
+ * O_APPEND and written with write(2), so a lost file offset shows up as a
+ * broken step sequence (and as an offset mismatch caught by the self-check).
+ *
+ * Output lines (see docs/testing.md):
+ *	heap 0xADDR pages N pagesize P
+ *	ready
+ *	step S pid P gen G ok		S = 1, 2, 3, ... without gap or repeat
+ *	usr1 COUNT			after SIGUSR1 (COUNT = signals so far)
+ *	usr2 COUNT altstack ok		after SIGUSR2 (handler ran on the sigaltstack)
+ *	done				after --ticks N ticks
+ *	FAIL reason			then exit 3
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#define EXIT_USAGE	2
+#define EXIT_CHECK	3
+
+/* A signal kept blocked for the whole run: the mask must survive migration. */
+#define HELD_SIGNAL	SIGPWR
+
+#define ALTSTACK_SIZE	(64 * 1024)
+
+struct opts {
+	unsigned long mem_mib;
+	unsigned long dirty;
+	unsigned long tick_ms;
+	unsigned long check_every;
+	unsigned long print_ms;
+	unsigned long ticks;
+	const char *out;
+	const char *pidfile;
+};
+
+static struct opts opt = {
+	.mem_mib = 64,
+	.dirty = 16,
+	.tick_ms = 5,
+	.check_every = 100,
+};
+
+static int out_fd = -1;
+static off_t out_off;		/* bytes we wrote: must equal the fd's offset */
+static pid_t start_pid;
+
+static uint64_t *heap;
+static size_t page_size, page_words, npages;
+static uint32_t *gens;		/* generation of every page */
+static uint64_t total_gen;	/* sum of gens[] */
+static size_t cursor;		/* next page to rewrite */
+
+static uint8_t *altstack;
+static volatile sig_atomic_t usr1_count;
+static volatile sig_atomic_t usr2_count, usr2_bad;
+static sig_atomic_t usr1_seen, usr2_seen;
+
+static void out_write(const char *buf, size_t len)
+{
+	while (len) {
+		ssize_t n = write(out_fd, buf, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			/* Nowhere left to report it: the exit status says it. */
+			exit(EXIT_CHECK);
+		}
+		buf += n;
+		len -= n;
+		out_off += n;
+	}
+}
+
+static void __attribute__((format(printf, 1, 2))) out_printf(const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+	int len;
+
+	va_start(ap, fmt);
+	len = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (len < 0)
+		return;
+	if ((size_t)len >= sizeof(buf))
+		len = sizeof(buf) - 1;
+	out_write(buf, len);
+}
+
+static void __attribute__((noreturn, format(printf, 1, 2))) fail(const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+	int len;
+
+	len = snprintf(buf, sizeof(buf), "FAIL ");
+	va_start(ap, fmt);
+	len += vsnprintf(buf + len, sizeof(buf) - len - 1, fmt, ap);
+	va_end(ap);
+	if ((size_t)len > sizeof(buf) - 2)
+		len = sizeof(buf) - 2;
+	buf[len++] = '\n';
+	if (out_fd >= 0)
+		out_write(buf, len);
+	fprintf(stderr, "memwork: %.*s", len, buf);
+	exit(EXIT_CHECK);
+}
+
+/* splitmix64 finaliser: a good 64-bit mix of a 64-bit value. */
+static uint64_t mix64(uint64_t x)
+{
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ULL;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebULL;
+	x ^= x >> 31;
+	return x;
+}
+
+static uint64_t page_seed(size_t idx, uint32_t gen)
+{
+	return mix64(((uint64_t)idx << 32 | gen) ^ 0x6d656d776f726b00ULL);
+}
+
+#define STEP_MUL	UINT64_C(0x9e3779b97f4a7c15)
+
+/* Word 0: index, word 1: generation, then seed + w * STEP_MUL. Never zero. */
+static void page_fill(size_t idx, uint32_t gen)
+{
+	uint64_t *p = heap + idx * page_words;
+	uint64_t v = page_seed(idx, gen);
+	size_t w;
+
+	p[0] = idx;
+	p[1] = gen;
+	for (w = 2; w < page_words; w++)
+		p[w] = v + w * STEP_MUL;
+}
+
+static void page_check(size_t idx)
+{
+	const uint64_t *p = heap + idx * page_words;
+	uint32_t gen = gens[idx];
+	uint64_t v = page_seed(idx, gen);
+	size_t w;
+
+	if (p[0] != idx || p[1] != gen)
+		fail("page %zu at %p: header index %" PRIu64 " gen %" PRIu64
+		     ", expected gen %" PRIu32, idx, (void *)p, p[0], p[1], gen);
+	for (w = 2; w < page_words; w++) {
+		if (p[w] != v + w * STEP_MUL)
+			fail("page %zu at %p gen %" PRIu32 ": word %zu is 0x%016" PRIx64
+			     ", expected 0x%016" PRIx64, idx, (void *)p, gen, w, p[w],
+			     v + w * STEP_MUL);
+	}
+}
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+	usr1_count++;
+}
+
+static void on_usr2(int sig, siginfo_t *si, void *uc)
+{
+	uint8_t here;
+
+	(void)uc;
+	if (sig != SIGUSR2 || !si || si->si_signo != SIGUSR2 ||
+	    (uintptr_t)&here < (uintptr_t)altstack ||
+	    (uintptr_t)&here >= (uintptr_t)altstack + ALTSTACK_SIZE)
+		usr2_bad = 1;
+	usr2_count++;
+}
+
+static void setup_signals(void)
+{
+	struct sigaction sa;
+	stack_t ss;
+	sigset_t set;
+
+	altstack = mmap(NULL, ALTSTACK_SIZE, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (altstack == MAP_FAILED) {
+		perror("memwork: mmap altstack");
+		exit(1);
+	}
+	ss.ss_sp = altstack;
+	ss.ss_size = ALTSTACK_SIZE;
+	ss.ss_flags = 0;
+	if (sigaltstack(&ss, NULL)) {
+		perror("memwork: sigaltstack");
+		exit(1);
+	}
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_usr1;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGUSR1, &sa, NULL)) {
+		perror("memwork: sigaction SIGUSR1");
+		exit(1);
+	}
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = on_usr2;
+	sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	sigaddset(&sa.sa_mask, SIGUSR1);
+	if (sigaction(SIGUSR2, &sa, NULL)) {
+		perror("memwork: sigaction SIGUSR2");
+		exit(1);
+	}
+
+	sigemptyset(&set);
+	sigaddset(&set, HELD_SIGNAL);
+	if (sigprocmask(SIG_BLOCK, &set, NULL)) {
+		perror("memwork: sigprocmask");
+		exit(1);
+	}
+}
+
+/* The signal state the process set up must still be in place. */
+static void check_signals(void)
+{
+	struct sigaction sa;
+	sigset_t set;
+	stack_t ss;
+
+	if (sigaction(SIGUSR1, NULL, &sa) || sa.sa_handler != on_usr1 ||
+	    !(sa.sa_flags & SA_RESTART))
+		fail("SIGUSR1 action lost (handler %p flags 0x%x)",
+		     (void *)sa.sa_handler, sa.sa_flags);
+	if (sigaction(SIGUSR2, NULL, &sa) || sa.sa_sigaction != on_usr2 ||
+	    (sa.sa_flags & (SA_SIGINFO | SA_ONSTACK)) != (SA_SIGINFO | SA_ONSTACK) ||
+	    !sigismember(&sa.sa_mask, SIGUSR1))
+		fail("SIGUSR2 action lost (handler %p flags 0x%x)",
+		     (void *)sa.sa_sigaction, sa.sa_flags);
+	if (sigaltstack(NULL, &ss) || ss.ss_sp != altstack ||
+	    ss.ss_size != ALTSTACK_SIZE || (ss.ss_flags & SS_DISABLE))
+		fail("sigaltstack lost (sp %p size %zu flags 0x%x)",
+		     ss.ss_sp, ss.ss_size, ss.ss_flags);
+	if (sigprocmask(SIG_BLOCK, NULL, &set) || !sigismember(&set, HELD_SIGNAL))
+		fail("signal mask lost (signal %d no longer blocked)", HELD_SIGNAL);
+}
+
+static void check_state(void)
+{
+	off_t off;
+
+	if (getpid() != start_pid)
+		fail("pid changed from %d to %d", (int)start_pid, (int)getpid());
+	off = lseek(out_fd, 0, SEEK_CUR);
+	if (off != out_off)
+		fail("out file offset is %lld, expected %lld",
+		     (long long)off, (long long)out_off);
+	check_signals();
+}
+
+static void check_heap(void)
+{
+	uint64_t sum = 0;
+	size_t i;
+
+	for (i = 0; i < npages; i++) {
+		page_check(i);
+		sum += gens[i];
+	}
+	if (sum != total_gen)
+		fail("generation table sums to %" PRIu64 ", expected %" PRIu64,
+		     sum, total_gen);
+}
+
+static void tick(void)
+{
+	size_t i;
+
+	for (i = 0; i < opt.dirty; i++) {
+		size_t idx = cursor;
+
+		/* Check the page before rewriting it: cheap and immediate. */
+		page_check(idx);
+		gens[idx]++;
+		total_gen++;
+		page_fill(idx, gens[idx]);
+		if (++cursor == npages)
+			cursor = 0;
+	}
+}
+
+static void write_pidfile(void)
+{
+	char tmp[4096], buf[32];
+	int fd, len;
+
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp%d", opt.pidfile,
+			     (int)start_pid) >= sizeof(tmp)) {
+		fprintf(stderr, "memwork: pidfile path too long\n");
+		exit(1);
+	}
+	len = snprintf(buf, sizeof(buf), "%d\n", (int)start_pid);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0 || write(fd, buf, len) != len || close(fd) ||
+	    rename(tmp, opt.pidfile)) {
+		perror("memwork: pidfile");
+		exit(1);
+	}
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+/* Relative sleep: EINTR (a handler ran, or a restart was lost) is fine. */
+static void sleep_ms(unsigned long ms)
+{
+	struct timespec ts = {
+		.tv_sec = ms / 1000,
+		.tv_nsec = (long)(ms % 1000) * 1000000L,
+	};
+	int err;
+
+	err = clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, NULL);
+	if (err && err != EINTR)
+		fail("clock_nanosleep returned error %d (%s)", err, strerror(err));
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: memwork --out FILE [options]\n"
+		"  --mem MIB          heap size (default 64)\n"
+		"  --dirty N          pages rewritten per tick (default 16)\n"
+		"  --tick-ms T        sleep between ticks (default 5)\n"
+		"  --check-every K    verify the whole heap every K ticks (default 100, 0: never)\n"
+		"  --print-ms M       write a step line at most every M ms (default 0: every tick)\n"
+		"  --ticks N          exit 0 after N ticks (default: run until killed)\n"
+		"  --pidfile FILE     write the pid here once the heap is populated\n"
+		"  --out FILE         progress file (opened once, no O_APPEND)\n"
+		"Exit: 0 done, 1 setup error, 2 usage, 3 self-check failed (FAIL line in --out).\n");
+}
+
+static unsigned long parse_num(const char *name, const char *s)
+{
+	unsigned long v;
+	char *end;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || *s == '-') {
+		fprintf(stderr, "memwork: bad number for --%s: '%s'\n", name, s);
+		exit(EXIT_USAGE);
+	}
+	return v;
+}
+
+static void parse_args(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "mem",         required_argument, NULL, 'm' },
+		{ "dirty",       required_argument, NULL, 'd' },
+		{ "tick-ms",     required_argument, NULL, 't' },
+		{ "check-every", required_argument, NULL, 'k' },
+		{ "print-ms",    required_argument, NULL, 'P' },
+		{ "ticks",       required_argument, NULL, 'n' },
+		{ "out",         required_argument, NULL, 'o' },
+		{ "pidfile",     required_argument, NULL, 'p' },
+		{ "help",        no_argument,       NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	int c;
+
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'm': opt.mem_mib = parse_num("mem", optarg); break;
+		case 'd': opt.dirty = parse_num("dirty", optarg); break;
+		case 't': opt.tick_ms = parse_num("tick-ms", optarg); break;
+		case 'k': opt.check_every = parse_num("check-every", optarg); break;
+		case 'P': opt.print_ms = parse_num("print-ms", optarg); break;
+		case 'n': opt.ticks = parse_num("ticks", optarg); break;
+		case 'o': opt.out = optarg; break;
+		case 'p': opt.pidfile = optarg; break;
+		case 'h': usage(stdout); exit(0);
+		default: usage(stderr); exit(EXIT_USAGE);
+		}
+	}
+	if (optind != argc || !opt.out) {
+		fprintf(stderr, "memwork: %s\n", optind != argc ?
+			"unexpected argument" : "--out FILE is required");
+		usage(stderr);
+		exit(EXIT_USAGE);
+	}
+	if (!opt.mem_mib || opt.mem_mib > (1UL << 20)) {
+		fprintf(stderr, "memwork: --mem must be 1..1048576 MiB\n");
+		exit(EXIT_USAGE);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	uint64_t step = 0, last_print = 0, ticks = 0;
+	size_t heap_bytes, i;
+
+	parse_args(argc, argv);
+	start_pid = getpid();
+
+	out_fd = open(opt.out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (out_fd < 0) {
+		fprintf(stderr, "memwork: cannot open %s: %m\n", opt.out);
+		return 1;
+	}
+
+	page_size = sysconf(_SC_PAGESIZE);
+	page_words = page_size / sizeof(uint64_t);
+	heap_bytes = opt.mem_mib << 20;
+	npages = heap_bytes / page_size;
+	if (opt.dirty > npages)
+		opt.dirty = npages;
+
+	setup_signals();
+
+	heap = mmap(NULL, heap_bytes, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	gens = calloc(npages, sizeof(*gens));
+	if (heap == MAP_FAILED || !gens) {
+		fprintf(stderr, "memwork: cannot allocate %lu MiB: %m\n", opt.mem_mib);
+		return 1;
+	}
+	for (i = 0; i < npages; i++)
+		page_fill(i, 0);
+
+	out_printf("heap %p pages %zu pagesize %zu\n", (void *)heap, npages, page_size);
+	out_printf("ready\n");
+	if (opt.pidfile)
+		write_pidfile();
+
+	for (;;) {
+		uint64_t t;
+
+		tick();
+		ticks++;
+
+		if (usr1_seen != usr1_count) {
+			usr1_seen = usr1_count;
+			out_printf("usr1 %d\n", (int)usr1_seen);
+		}
+		if (usr2_seen != usr2_count) {
+			usr2_seen = usr2_count;
+			if (usr2_bad)
+				fail("SIGUSR2 handler did not run on the sigaltstack "
+				     "or got a bad siginfo");
+			out_printf("usr2 %d altstack ok\n", (int)usr2_seen);
+		}
+		if (opt.check_every && ticks % opt.check_every == 0) {
+			check_state();
+			check_heap();
+		}
+
+		t = now_ns();
+		if (!opt.print_ms || t - last_print >= opt.print_ms * 1000000ULL) {
+			last_print = t;
+			out_printf("step %" PRIu64 " pid %d gen %" PRIu64 " ok\n",
+				   ++step, (int)getpid(), total_gen);
+		}
+
+		if (opt.ticks && ticks >= opt.ticks) {
+			check_state();
+			check_heap();
+			out_printf("done\n");
+			return 0;
+		}
+		sleep_ms(opt.tick_ms);
+	}
+}
