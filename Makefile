@@ -67,7 +67,7 @@ $(B)/libferry.a: $(LIB_OBJ)
 # --- blobs: compiled freestanding, linked flat at 0, embedded as C arrays ---
 define blob_rules
 $(1)_SRC := $$(wildcard $(1)/*.c $(1)/*.S)
-$(B)/blob/$(1).elf: $$($(1)_SRC) $(1)/blob.lds $$(wildcard $(1)/*.h) common/compat.h
+$(B)/blob/$(1).elf: $$($(1)_SRC) $(1)/blob.lds $$(wildcard $(1)/*.h) common/compat.h common/raw_syscall.h
 	@mkdir -p $(B)/blob
 	$(CC) $(BLOB_CFLAGS) -Wl,-T,$(1)/blob.lds -static -Wl,--no-warn-rwx-segments -Wl,--build-id=none \
 		-Wl,-z,noexecstack -o $$@ $$($(1)_SRC)

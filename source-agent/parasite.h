@@ -32,6 +32,13 @@ int parasite_get_brk(struct parasite_ctl *ctl, uint64_t *brk);
  */
 int parasite_create_uffd(struct parasite_ctl *ctl, uint64_t features, uint64_t *got_features,
 			 int *fd);
+/*
+ * Per-thread state only the thread itself can tell (its sigaltstack and
+ * clear_child_tid address), by syscalls injected into thread @tid (any
+ * stopped thread of the infected process, the leader too), with the
+ * results in the parasite's area.
+ */
+int parasite_thread_info(struct parasite_ctl *ctl, pid_t tid, stack_t *ss, uint64_t *clear_tid);
 /* Remove the parasite; the target is left exactly as it was seized. */
 int parasite_cure(struct parasite_ctl *ctl);
 
