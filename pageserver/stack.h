@@ -20,6 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/util.h"
+
 /* Where a run of pages lives: round 0 means zero pages (no data). */
 struct pg_extent {
 	uint64_t vaddr;
@@ -27,6 +29,20 @@ struct pg_extent {
 	uint32_t round;
 	uint64_t file_off;	/* offset in that round's pages-<pid>.img */
 };
+
+/* First byte past the run (PAGE_SIZE pages). */
+static inline uint64_t pg_ext_end(const struct pg_extent *e)
+{
+	return e->vaddr + e->nr_pages * PAGE_SIZE;
+}
+
+/* @b carries on where @a ends: same round, next page, next file offset (zero runs: any). */
+static inline bool pg_ext_continues(const struct pg_extent *a, const struct pg_extent *b)
+{
+	if (a->round != b->round || pg_ext_end(a) != b->vaddr)
+		return false;
+	return !a->round || a->file_off + a->nr_pages * PAGE_SIZE == b->file_off;
+}
 
 struct pg_index {
 	uint32_t pid;
@@ -43,6 +59,12 @@ typedef int (*pg_punch_fn)(void *arg, uint32_t pid, uint32_t round, uint64_t fil
  */
 int pg_index_apply(struct pg_index *idx, const struct pg_extent *upd, size_t nr_upd,
 		   pg_punch_fn punch, void *arg);
+/*
+ * Same overlay, but into a new index @out (pid copied), @old untouched: lets a
+ * round build its index before it is durable. On error nothing is kept.
+ */
+int pg_index_overlay(const struct pg_index *old, const struct pg_extent *upd, size_t nr_upd,
+		     pg_punch_fn punch, void *arg, struct pg_index *out);
 /* Find the extent covering vaddr, or NULL. */
 const struct pg_extent *pg_index_find(const struct pg_index *idx, uint64_t vaddr);
 void pg_index_free(struct pg_index *idx);
@@ -58,6 +80,7 @@ struct stack_view {
 	size_t nr_pids;
 	struct pg_index *idx;		/* nr_pids entries */
 	int *round_dirfd;		/* [round] -> dir fd, 1..top_round */
+	int *pages_fd;			/* [pid slot * (top_round + 1) + round], on demand */
 };
 int stack_view_open(const char *round_dir, struct stack_view *v);
 /* fd of pages-<pid>.img in @round (owned by the view, do not close). */
@@ -70,7 +93,11 @@ struct round_stats {
 	uint64_t pages_present;		/* written in this round */
 	uint64_t pages_zero;
 	uint64_t bytes_written;
-	uint64_t bytes_punched;		/* holes made in older rounds (auto-dedup) */
+	/*
+	 * auto-dedup: older rounds' bytes replaced, punched by a background
+	 * thread (stack_writer_close waits for it)
+	 */
+	uint64_t bytes_punched;
 };
 
 struct stack_writer;
@@ -92,11 +119,45 @@ int stack_add_pages(struct stack_writer *sw, uint32_t pid, uint64_t vaddr, uint6
 		    const void *data);
 /* A non-page image (core-*.img, mm-*.img, inventory.img...). Name: [A-Za-z0-9._-]+ */
 int stack_add_file(struct stack_writer *sw, const char *name, const void *data, size_t len);
-/* Write pagemaps, fsync, rename into place, punch older copies if auto-dedup. */
+/*
+ * Write pagemaps, fsync, rename into place, punch older copies if auto-dedup
+ * (queued to a thread once the round is durable). On failure the round is
+ * aborted already (a later stack_round_abort is harmless).
+ */
 int stack_round_commit(struct stack_writer *sw, struct round_stats *st);
 /* Drop the temporary round directory. */
 void stack_round_abort(struct stack_writer *sw);
 void stack_writer_close(struct stack_writer *sw);
+
+/* Highest complete round <k>/ in DIR/<id> (0: none yet). */
+int stack_find_top(int stack_dirfd, uint32_t *top);
+
+/*
+ * Byte ranges of pages files to punch, collected (punch_list_add is a
+ * pg_punch_fn) and run later, sorted and merged, once the round that
+ * replaces them is durable. @bytes: data bytes freed (holes not counted).
+ */
+struct punch_range {
+	uint32_t pid, round;
+	uint64_t off, len;
+};
+struct punch_list {
+	struct punch_range *r;
+	size_t nr, cap;
+};
+int punch_list_add(void *list, uint32_t pid, uint32_t round, uint64_t file_off, uint64_t len);
+int punch_list_run(struct punch_list *pl, int stack_dirfd, uint64_t *bytes);
+void punch_list_free(struct punch_list *pl);
+
+/*
+ * A thread that runs punch lists in the background (auto-dedup keeps the
+ * commit short). push takes @pl's ranges (leaves it empty); stop waits for
+ * everything pushed, then gives the bytes freed and the first error.
+ */
+struct punch_queue;
+int punch_queue_start(int stack_dirfd, struct punch_queue **out);
+int punch_queue_push(struct punch_queue *q, struct punch_list *pl);
+int punch_queue_stop(struct punch_queue *q, uint64_t *bytes);
 
 /* Offline dedup of DIR/<id> (every round below the top is punched where a newer one covers it). */
 int stack_dedup(const char *stack_dir, uint64_t *bytes_punched);

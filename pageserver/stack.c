@@ -1,0 +1,1196 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Image stacks on disk: the round writer (tmp dir, fsync, rename, auto-dedup)
+ * and the view that resolves a stack top-down through its parent links.
+ * docs/image-stack.md describes the layout and the commit protocol.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "pageserver/stack.h"
+#include "proto/image.h"
+
+#define ID_MAX		64
+#define NAME_MAX_LEN	255
+#define STACK_MAX_ROUNDS 4096	/* deeper chains are a loop or garbage */
+#define PM_MAX_PAGES	(1u << 31)	/* pagemap_entry.nr_pages is 32 bits */
+#define TMP_PREFIX	".tmp-"
+
+/* Pages of one pid received in the round in progress. */
+struct round_pid {
+	uint32_t pid;
+	int fd;			/* pages-<pid>.img, -1 until opened */
+	uint64_t bytes;		/* data appended so far */
+	struct pg_index ext;	/* new extents, arrival order until commit sorts them */
+};
+
+struct stack_writer {
+	char *dir;		/* DIR/<id> */
+	char id[ID_MAX + 1];
+	int dirfd;		/* DIR/<id>, flock()ed while we write */
+	bool auto_dedup;
+	uint32_t top;		/* last complete round, 0: none */
+	struct pg_index *idx;	/* per pid, sorted by pid */
+	size_t nr_idx;
+	struct punch_queue *pq;	/* auto-dedup's thread, started on first use */
+
+	/* the round in progress */
+	bool in_round, final;
+	uint32_t round;
+	int tmpfd;
+	char tmpname[32];
+	int err;		/* an I/O error: the round can only be aborted */
+	struct round_pid *rp;	/* sorted by pid */
+	size_t nr_rp;
+	struct round_stats st;
+};
+
+/* pid_slot() finds both kinds by their leading pid. */
+_Static_assert(offsetof(struct pg_index, pid) == 0, "pid first");
+_Static_assert(offsetof(struct round_pid, pid) == 0, "pid first");
+
+/* --- small helpers --- */
+
+static bool valid_name(const char *s, size_t max)
+{
+	size_t n = strlen(s);
+
+	if (!n || n > max || !strcmp(s, ".") || !strcmp(s, ".."))
+		return false;
+	return strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") == n;
+}
+
+static int ext_vec_push(struct pg_index *v, const struct pg_extent *e)
+{
+	if (v->nr == v->cap) {
+		size_t cap = v->cap ? v->cap * 2 : 16;
+		struct pg_extent *n = realloc(v->ext, cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		v->ext = n;
+		v->cap = cap;
+	}
+	v->ext[v->nr++] = *e;
+	return 0;
+}
+
+static uint64_t min_u64(uint64_t a, uint64_t b)
+{
+	return a < b ? a : b;
+}
+
+static uint64_t pm_end(const struct pm_ext *e)
+{
+	return e->vaddr + e->nr_pages * PAGE_SIZE;
+}
+
+static void idx_swap(struct pg_index *a, struct pg_index *b)
+{
+	struct pg_index t = *a;
+
+	*a = *b;
+	*b = t;
+}
+
+static int cmp_ext_vaddr(const void *a, const void *b)
+{
+	const struct pg_extent *x = a, *y = b;
+
+	return x->vaddr < y->vaddr ? -1 : x->vaddr > y->vaddr;
+}
+
+/* Index of @pid in an array sorted by pid (elements of @size, pid first), or the insert slot. */
+static size_t pid_slot(const void *arr, size_t nr, size_t size, uint32_t pid, bool *found)
+{
+	size_t lo = 0, hi = nr;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		uint32_t p = *(const uint32_t *)((const char *)arr + mid * size);
+
+		if (p < pid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*found = lo < nr && *(const uint32_t *)((const char *)arr + lo * size) == pid;
+	return lo;
+}
+
+static int write_file_sync(int dirfd, const char *name, const void *data, size_t len)
+{
+	int fd, ret;
+
+	fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	ret = write_full(fd, data, len);
+	if (!ret && fsync(fd))
+		ret = -errno;
+	if (close(fd) && !ret)
+		ret = -errno;
+	return ret;
+}
+
+/* Remove a round directory that never got renamed: files and the parent link only. */
+static int remove_tmp_dir(int dirfd, const char *name)
+{
+	struct dirent *de;
+	DIR *d;
+	int fd, ret = 0;
+
+	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -errno;
+	}
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (unlinkat(fd, de->d_name, 0) && !ret)
+			ret = -errno;
+	}
+	closedir(d);
+	if (unlinkat(dirfd, name, AT_REMOVEDIR) && !ret)
+		ret = -errno;
+	if (ret) {
+		errno = -ret;
+		pr_perror("cannot remove temporary round directory %s", name);
+	}
+	return ret;
+}
+
+static int remove_stale_rounds(int dirfd)
+{
+	struct dirent *de;
+	DIR *d;
+	int fd, ret = 0;
+
+	fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -errno;
+	}
+	while (!ret && (de = readdir(d))) {
+		if (strncmp(de->d_name, TMP_PREFIX, strlen(TMP_PREFIX)))
+			continue;
+		pr_info("removing unfinished round %s", de->d_name);
+		ret = remove_tmp_dir(dirfd, de->d_name);
+	}
+	closedir(d);
+	return ret;
+}
+
+/* "<k>" with k in 1..UINT32_MAX, no leading zero: 0 if @s is not a round name. */
+static uint32_t round_of_name(const char *s)
+{
+	unsigned long long k = 0;
+	size_t n = strlen(s);
+
+	if (!n || n > 10 || s[0] == '0' || strspn(s, "0123456789") != n)
+		return 0;
+	k = strtoull(s, NULL, 10);
+	return k > UINT32_MAX ? 0 : (uint32_t)k;
+}
+
+int stack_find_top(int stack_dirfd, uint32_t *top)
+{
+	struct dirent *de;
+	struct stat st;
+	DIR *d;
+	int fd;
+
+	*top = 0;
+	fd = openat(stack_dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -errno;
+	}
+	while ((de = readdir(d))) {
+		uint32_t k = round_of_name(de->d_name);
+
+		if (k > *top && !fstatat(stack_dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) &&
+		    S_ISDIR(st.st_mode))
+			*top = k;
+	}
+	closedir(d);
+	return 0;
+}
+
+/* --- view: resolving a stack top-down --- */
+
+static int view_push_fd(int **fds, size_t *nr, int fd)
+{
+	int *n = realloc(*fds, (*nr + 1) * sizeof(*n));
+
+	if (!n) {
+		close(fd);
+		return -ENOMEM;
+	}
+	n[(*nr)++] = fd;
+	*fds = n;
+	return 0;
+}
+
+/* The number a round directory's name gives, 0 if it is not a number. */
+static uint32_t view_dir_round(const char *path)
+{
+	char buf[PATH_MAX];
+	size_t n;
+	char *base;
+
+	snprintf(buf, sizeof(buf), "%s", path);
+	n = strlen(buf);
+	while (n > 1 && buf[n - 1] == '/')
+		buf[--n] = '\0';
+	base = strrchr(buf, '/');
+	return round_of_name(base ? base + 1 : buf);
+}
+
+static bool view_seen(const int *fds, size_t nr, const struct stat *st)
+{
+	struct stat o;
+	size_t i;
+
+	for (i = 0; i < nr; i++)
+		if (!fstat(fds[i], &o) && o.st_dev == st->st_dev && o.st_ino == st->st_ino)
+			return true;
+	return false;
+}
+
+/* Open every round from the top down; round numbers come from the chain's depth. */
+static int view_open_chain(struct stack_view *v)
+{
+	int *fds = NULL, fd, ret;
+	size_t nr = 0, i;
+	uint32_t named;
+	struct stat st;
+
+	fd = open(v->top_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		ret = -errno;
+		pr_perror("cannot open round directory %s", v->top_dir);
+		return ret;
+	}
+	for (;;) {
+		ret = view_push_fd(&fds, &nr, fd);
+		if (ret)
+			goto out;
+		if (fstatat(fd, "parent", &st, AT_SYMLINK_NOFOLLOW)) {
+			if (errno == ENOENT)
+				break;
+			ret = -errno;
+			goto out;
+		}
+		fd = openat(fd, "parent", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0) {
+			pr_perror("%s: broken parent link at depth %zu (0: the top)",
+				  v->top_dir, nr - 1);
+			ret = -EINVAL;
+			goto out;
+		}
+		if (fstat(fd, &st) || view_seen(fds, nr, &st) || nr >= STACK_MAX_ROUNDS) {
+			pr_err("%s: the parent links loop or go too deep", v->top_dir);
+			close(fd);
+			ret = -EINVAL;
+			goto out;
+		}
+	}
+	named = view_dir_round(v->top_dir);
+	if (named && named != nr) {
+		pr_err("%s: round %u has a chain of %zu rounds (missing parent link?)",
+		       v->top_dir, named, nr);
+		ret = -EINVAL;
+		goto out;
+	}
+	v->round_dirfd = malloc((nr + 1) * sizeof(int));
+	if (!v->round_dirfd) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	v->round_dirfd[0] = -1;
+	for (i = 0; i < nr; i++)
+		v->round_dirfd[nr - i] = fds[i];
+	v->top_round = nr;
+	nr = 0;
+out:
+	for (i = 0; i < nr; i++)
+		close(fds[i]);
+	free(fds);
+	return ret;
+}
+
+/* "pagemap-<pid>.img" exactly as PAGEMAP_NAME_FMT prints it. */
+static bool pagemap_name_pid(const char *name, uint32_t *pid)
+{
+	unsigned long long p;
+	char buf[64];
+
+	if (strncmp(name, "pagemap-", 8) || !name[8] || !strchr("123456789", name[8]))
+		return false;
+	p = strtoull(name + 8, NULL, 10);
+	if (p > UINT32_MAX)
+		return false;
+	snprintf(buf, sizeof(buf), PAGEMAP_NAME_FMT, (uint32_t)p);
+	*pid = p;
+	return !strcmp(buf, name);
+}
+
+static int cmp_idx_pid(const void *a, const void *b)
+{
+	const struct pg_index *x = a, *y = b;
+
+	return x->pid < y->pid ? -1 : x->pid > y->pid;
+}
+
+static int view_list_pids(struct stack_view *v)
+{
+	struct dirent *de;
+	size_t cap = 0;
+	uint32_t pid;
+	DIR *d;
+	int fd, ret = 0;
+
+	fd = openat(v->round_dirfd[v->top_round], ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -errno;
+	}
+	while ((de = readdir(d))) {
+		if (!pagemap_name_pid(de->d_name, &pid))
+			continue;
+		if (v->nr_pids == cap) {
+			struct pg_index *n;
+
+			cap = cap ? cap * 2 : 16;
+			n = realloc(v->idx, cap * sizeof(*n));
+			if (!n) {
+				ret = -ENOMEM;
+				break;
+			}
+			v->idx = n;
+		}
+		v->idx[v->nr_pids++] = (struct pg_index){ .pid = pid };
+	}
+	closedir(d);
+	if (!ret && v->nr_pids)
+		qsort(v->idx, v->nr_pids, sizeof(*v->idx), cmp_idx_pid);
+	return ret;
+}
+
+/* One piece of a pagemap entry: resolved (@done) or still PARENT (@pend). */
+static int view_take(const struct pm_ext *e, uint64_t vaddr, uint64_t nr, uint32_t round,
+		     struct pg_index *done, struct pg_index *pend)
+{
+	struct pg_extent x = { vaddr, nr, 0, 0 };
+
+	if (e->flags == PE_FLAGS__PE_PARENT)
+		return ext_vec_push(pend, &x);
+	if (e->flags == PE_FLAGS__PE_PRESENT) {
+		x.round = round;
+		x.file_off = e->off + (vaddr - e->vaddr);
+	}
+	return ext_vec_push(done, &x);
+}
+
+static void view_hole(const struct stack_view *v, uint32_t pid, uint32_t round, uint64_t vaddr)
+{
+	pr_err("%s: pid %u: page %#llx is PARENT above round %u, which does not hold it",
+	       v->top_dir, pid, (unsigned long long)vaddr, round);
+}
+
+/* Resolve the sorted PARENT ranges @pend with round @r's pagemap. */
+static int view_resolve_round(const struct stack_view *v, const struct pagemap *pm, uint32_t r,
+			      const struct pg_index *pend, struct pg_index *done,
+			      struct pg_index *next)
+{
+	size_t i, j = 0;
+	int ret;
+
+	for (i = 0; i < pend->nr; i++) {
+		uint64_t cur = pend->ext[i].vaddr, end = pg_ext_end(&pend->ext[i]);
+
+		while (cur < end) {
+			const struct pm_ext *e;
+			uint64_t stop;
+
+			while (j < pm->nr && pm_end(&pm->ext[j]) <= cur)
+				j++;
+			if (j == pm->nr || pm->ext[j].vaddr > cur) {
+				view_hole(v, pm->pid, r, cur);
+				return -EINVAL;
+			}
+			e = &pm->ext[j];
+			stop = min_u64(pm_end(e), end);
+			ret = view_take(e, cur, (stop - cur) / PAGE_SIZE, r, done, next);
+			if (ret)
+				return ret;
+			cur = stop;
+		}
+	}
+	return 0;
+}
+
+static int view_load_pagemap(const struct stack_view *v, uint32_t r, uint32_t pid,
+			     struct pagemap *pm)
+{
+	int ret = pagemap_load(v->round_dirfd[r], pid, pm);
+
+	if (ret == -ENOENT) {
+		pr_err("%s: pid %u has PARENT pages but round %u has no pagemap for it",
+		       v->top_dir, pid, r);
+		return -EINVAL;
+	}
+	if (ret) {
+		errno = -ret;
+		pr_perror("%s: cannot load pid %u's pagemap of round %u", v->top_dir, pid, r);
+		return ret == -ENOMEM ? ret : -EINVAL;
+	}
+	return 0;
+}
+
+static int view_resolve_pid(const struct stack_view *v, struct pg_index *idx)
+{
+	struct pg_index done = { 0 }, pend = { 0 }, next = { 0 }, empty = { .pid = idx->pid };
+	struct pagemap pm;
+	uint32_t r = v->top_round;
+	size_t i;
+	int ret;
+
+	ret = view_load_pagemap(v, r, idx->pid, &pm);
+	if (ret)
+		return ret;
+	for (i = 0; !ret && i < pm.nr; i++)
+		ret = view_take(&pm.ext[i], pm.ext[i].vaddr, pm.ext[i].nr_pages, r, &done, &pend);
+	pagemap_free(&pm);
+	while (!ret && pend.nr) {
+		if (--r == 0) {
+			view_hole(v, idx->pid, 1, pend.ext[0].vaddr);
+			ret = -EINVAL;
+			break;
+		}
+		ret = view_load_pagemap(v, r, idx->pid, &pm);
+		if (ret)
+			break;
+		next.nr = 0;
+		ret = view_resolve_round(v, &pm, r, &pend, &done, &next);
+		pagemap_free(&pm);
+		idx_swap(&pend, &next);
+	}
+	if (!ret) {
+		/* Pieces are disjoint; sorting makes them an index, overlay merges runs. */
+		qsort(done.ext, done.nr, sizeof(*done.ext), cmp_ext_vaddr);
+		ret = pg_index_overlay(&empty, done.ext, done.nr, NULL, NULL, idx);
+	}
+	pg_index_free(&done);
+	pg_index_free(&pend);
+	pg_index_free(&next);
+	return ret;
+}
+
+int stack_view_open(const char *round_dir, struct stack_view *v)
+{
+	size_t i, n;
+	int ret;
+
+	memset(v, 0, sizeof(*v));
+	v->top_dir = strdup(round_dir);
+	if (!v->top_dir)
+		return -ENOMEM;
+	ret = view_open_chain(v);
+	if (ret)
+		goto err;
+	ret = view_list_pids(v);
+	for (i = 0; !ret && i < v->nr_pids; i++)
+		ret = view_resolve_pid(v, &v->idx[i]);
+	if (ret)
+		goto err;
+	n = v->nr_pids * (v->top_round + 1);
+	v->pages_fd = malloc((n ? n : 1) * sizeof(int));
+	if (!v->pages_fd) {
+		ret = -ENOMEM;
+		goto err;
+	}
+	for (i = 0; i < n; i++)
+		v->pages_fd[i] = -1;
+	return 0;
+err:
+	stack_view_close(v);
+	return ret;
+}
+
+int stack_view_pages_fd(struct stack_view *v, uint32_t pid, uint32_t round)
+{
+	char name[64];
+	bool found;
+	size_t slot;
+	int *fd;
+
+	slot = pid_slot(v->idx, v->nr_pids, sizeof(*v->idx), pid, &found);
+	if (!found || !round || round > v->top_round)
+		return -ENOENT;
+	fd = &v->pages_fd[slot * (v->top_round + 1) + round];
+	if (*fd < 0) {
+		snprintf(name, sizeof(name), PAGES_NAME_FMT, pid);
+		*fd = openat(v->round_dirfd[round], name, O_RDONLY | O_CLOEXEC);
+		if (*fd < 0)
+			return -errno;
+	}
+	return *fd;
+}
+
+const struct pg_index *stack_view_index(const struct stack_view *v, uint32_t pid)
+{
+	bool found;
+	size_t slot = pid_slot(v->idx, v->nr_pids, sizeof(*v->idx), pid, &found);
+
+	return found ? &v->idx[slot] : NULL;
+}
+
+void stack_view_close(struct stack_view *v)
+{
+	size_t i;
+
+	if (v->pages_fd)
+		for (i = 0; i < v->nr_pids * (v->top_round + 1); i++)
+			if (v->pages_fd[i] >= 0)
+				close(v->pages_fd[i]);
+	if (v->round_dirfd)
+		for (i = 1; i <= v->top_round; i++)
+			close(v->round_dirfd[i]);
+	for (i = 0; i < v->nr_pids; i++)
+		pg_index_free(&v->idx[i]);
+	free(v->idx);
+	free(v->pages_fd);
+	free(v->round_dirfd);
+	free(v->top_dir);
+	memset(v, 0, sizeof(*v));
+}
+
+/* --- writer: opening and resuming --- */
+
+static int make_id(char *buf, size_t len)
+{
+	uint32_t rnd;
+	struct tm tm;
+	time_t now = time(NULL);
+
+	if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
+		return -errno;
+	gmtime_r(&now, &tm);
+	snprintf(buf, len, "%04d%02d%02d-%02d%02d%02d-%08x", tm.tm_year + 1900, tm.tm_mon + 1,
+		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, rnd);
+	return 0;
+}
+
+static int open_images_dir(const char *images_dir)
+{
+	int fd;
+
+	if (mkdir(images_dir, 0700) && errno != EEXIST) {
+		pr_perror("cannot create images directory %s", images_dir);
+		return -errno;
+	}
+	fd = open(images_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		pr_perror("cannot open images directory %s", images_dir);
+	return fd < 0 ? -errno : fd;
+}
+
+/* mkdir DIR/<id>; a new id is made (and retried on a clash) when none is given. */
+static int make_stack_dir(int basefd, const char *id, char *out)
+{
+	int tries, ret;
+
+	for (tries = 0; tries < 8; tries++) {
+		if (id) {
+			snprintf(out, ID_MAX + 1, "%s", id);
+		} else {
+			ret = make_id(out, ID_MAX + 1);
+			if (ret)
+				return ret;
+		}
+		if (!mkdirat(basefd, out, 0700))
+			return fsync(basefd) ? -errno : 0;
+		if (errno != EEXIST)
+			return -errno;
+		if (id)
+			return 0;	/* resume */
+	}
+	return -EEXIST;
+}
+
+/* Take over the top round's indexes so that the next round follows it. */
+static int writer_resume(struct stack_writer *sw)
+{
+	struct stack_view v;
+	char path[PATH_MAX];
+	int ret;
+
+	ret = remove_stale_rounds(sw->dirfd);
+	if (ret)
+		return ret;
+	ret = stack_find_top(sw->dirfd, &sw->top);
+	if (ret || !sw->top)
+		return ret;
+	if (snprintf(path, sizeof(path), "%s/%u", sw->dir, sw->top) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	ret = stack_view_open(path, &v);
+	if (ret) {
+		pr_err("%s: cannot resume a broken stack", sw->dir);
+		return ret;
+	}
+	sw->idx = v.idx;
+	sw->nr_idx = v.nr_pids;
+	v.idx = NULL;
+	v.nr_pids = 0;
+	stack_view_close(&v);
+	pr_info("%s: resuming after round %u", sw->dir, sw->top);
+	return 0;
+}
+
+int stack_writer_open(const char *images_dir, const char *id, bool auto_dedup,
+		      struct stack_writer **out)
+{
+	struct stack_writer *sw;
+	int basefd, ret;
+
+	if (id && !valid_name(id, ID_MAX)) {
+		pr_err("bad migration id '%s' (want [A-Za-z0-9._-]{1,64})", id);
+		return -EINVAL;
+	}
+	sw = calloc(1, sizeof(*sw));
+	if (!sw)
+		return -ENOMEM;
+	sw->dirfd = sw->tmpfd = -1;
+	sw->auto_dedup = auto_dedup;
+	basefd = open_images_dir(images_dir);
+	if (basefd < 0) {
+		ret = basefd;
+		goto err;
+	}
+	ret = make_stack_dir(basefd, id, sw->id);
+	if (!ret) {
+		sw->dirfd = openat(basefd, sw->id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (sw->dirfd < 0)
+			ret = -errno;
+	}
+	close(basefd);
+	if (ret) {
+		errno = -ret;
+		pr_perror("cannot create %s/%s", images_dir, id ? id : "<new id>");
+		goto err;
+	}
+	if (flock(sw->dirfd, LOCK_EX | LOCK_NB)) {
+		ret = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		pr_err("%s/%s is in use by another writer", images_dir, sw->id);
+		goto err;
+	}
+	if (asprintf(&sw->dir, "%s/%s", images_dir, sw->id) < 0) {
+		sw->dir = NULL;
+		ret = -ENOMEM;
+		goto err;
+	}
+	ret = writer_resume(sw);
+	if (ret)
+		goto err;
+	*out = sw;
+	return 0;
+err:
+	stack_writer_close(sw);
+	return ret;
+}
+
+const char *stack_writer_id(const struct stack_writer *sw)
+{
+	return sw->id;
+}
+
+const char *stack_writer_dir(const struct stack_writer *sw)
+{
+	return sw->dir;
+}
+
+uint32_t stack_writer_next_round(const struct stack_writer *sw)
+{
+	return sw->top + 1;
+}
+
+/* --- writer: one round --- */
+
+static void round_reset(struct stack_writer *sw)
+{
+	size_t i;
+
+	for (i = 0; i < sw->nr_rp; i++) {
+		if (sw->rp[i].fd >= 0)
+			close(sw->rp[i].fd);
+		pg_index_free(&sw->rp[i].ext);
+	}
+	free(sw->rp);
+	sw->rp = NULL;
+	sw->nr_rp = 0;
+	if (sw->tmpfd >= 0)
+		close(sw->tmpfd);
+	sw->tmpfd = -1;
+	sw->in_round = false;
+	sw->err = 0;
+}
+
+int stack_round_begin(struct stack_writer *sw, uint32_t round, bool final)
+{
+	char parent[32];
+	int ret;
+
+	if (sw->in_round) {
+		pr_err("%s: round %u begun while round %u is open", sw->dir, round, sw->round);
+		return -EBUSY;
+	}
+	if (round != sw->top + 1) {
+		pr_err("%s: round %u does not follow round %u", sw->dir, round, sw->top);
+		return -EINVAL;
+	}
+	snprintf(sw->tmpname, sizeof(sw->tmpname), TMP_PREFIX "%u", round);
+	ret = remove_tmp_dir(sw->dirfd, sw->tmpname);
+	if (ret)
+		return ret;
+	if (mkdirat(sw->dirfd, sw->tmpname, 0700)) {
+		ret = -errno;
+		pr_perror("%s: cannot create %s", sw->dir, sw->tmpname);
+		return ret;
+	}
+	sw->in_round = true;
+	sw->round = round;
+	sw->final = final;
+	memset(&sw->st, 0, sizeof(sw->st));
+	sw->st.round = round;
+	sw->tmpfd = openat(sw->dirfd, sw->tmpname, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (sw->tmpfd < 0) {
+		ret = -errno;
+		goto err;
+	}
+	snprintf(parent, sizeof(parent), "../%u", round - 1);
+	if (round > 1 && symlinkat(parent, sw->tmpfd, "parent")) {
+		ret = -errno;
+		goto err;
+	}
+	return 0;
+err:
+	errno = -ret;
+	pr_perror("%s: cannot prepare round %u", sw->dir, round);
+	stack_round_abort(sw);
+	return ret;
+}
+
+static struct round_pid *round_pid_get(struct stack_writer *sw, uint32_t pid)
+{
+	struct round_pid *n;
+	bool found;
+	size_t slot = pid_slot(sw->rp, sw->nr_rp, sizeof(*sw->rp), pid, &found);
+
+	if (found)
+		return &sw->rp[slot];
+	n = realloc(sw->rp, (sw->nr_rp + 1) * sizeof(*n));
+	if (!n)
+		return NULL;
+	sw->rp = n;
+	memmove(&n[slot + 1], &n[slot], (sw->nr_rp - slot) * sizeof(*n));
+	sw->nr_rp++;
+	n[slot] = (struct round_pid){ .pid = pid, .fd = -1, .ext = { .pid = pid } };
+	return &n[slot];
+}
+
+static int round_pid_open(struct stack_writer *sw, struct round_pid *rp)
+{
+	char name[64];
+
+	if (rp->fd >= 0)
+		return 0;
+	snprintf(name, sizeof(name), PAGES_NAME_FMT, rp->pid);
+	rp->fd = openat(sw->tmpfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	return rp->fd < 0 ? -errno : 0;
+}
+
+/* Record a run; runs that continue the previous one (the usual order) merge. */
+static int round_pid_note(struct round_pid *rp, const struct pg_extent *e)
+{
+	struct pg_extent *last = rp->ext.nr ? &rp->ext.ext[rp->ext.nr - 1] : NULL;
+
+	if (last && pg_ext_continues(last, e)) {
+		last->nr_pages += e->nr_pages;
+		return 0;
+	}
+	return ext_vec_push(&rp->ext, e);
+}
+
+static int round_check_open(struct stack_writer *sw)
+{
+	if (!sw->in_round) {
+		pr_err("%s: no round in progress", sw->dir);
+		return -EINVAL;
+	}
+	return sw->err;
+}
+
+int stack_add_pages(struct stack_writer *sw, uint32_t pid, uint64_t vaddr, uint64_t nr_pages,
+		    const void *data)
+{
+	struct pg_extent e = { vaddr, nr_pages, 0, 0 };
+	struct round_pid *rp;
+	int ret;
+
+	ret = round_check_open(sw);
+	if (ret)
+		return ret;
+	if (!nr_pages || vaddr % PAGE_SIZE || vaddr > TASK_SIZE_MAX ||
+	    nr_pages > (TASK_SIZE_MAX - vaddr) / PAGE_SIZE) {
+		pr_err("pid %u: bad page run %#llx+%llu", pid, (unsigned long long)vaddr,
+		       (unsigned long long)nr_pages);
+		return -EINVAL;
+	}
+	rp = round_pid_get(sw, pid);
+	if (!rp)
+		return -ENOMEM;
+	if (data) {
+		ret = round_pid_open(sw, rp);
+		if (!ret)
+			ret = pwrite_full(rp->fd, data, nr_pages * PAGE_SIZE, rp->bytes);
+		if (ret)
+			goto io_err;
+		e.round = sw->round;
+		e.file_off = rp->bytes;
+		rp->bytes += nr_pages * PAGE_SIZE;
+		sw->st.pages_present += nr_pages;
+		sw->st.bytes_written += nr_pages * PAGE_SIZE;
+	} else {
+		sw->st.pages_zero += nr_pages;
+	}
+	return round_pid_note(rp, &e);
+io_err:
+	errno = -ret;
+	pr_perror("%s: cannot write pages of pid %u in round %u", sw->dir, pid, sw->round);
+	sw->err = ret;
+	return ret;
+}
+
+int stack_add_file(struct stack_writer *sw, const char *name, const void *data, size_t len)
+{
+	int ret;
+
+	ret = round_check_open(sw);
+	if (ret)
+		return ret;
+	/* pagemaps, pages files and the parent link are ours */
+	if (!valid_name(name, NAME_MAX_LEN) || !strncmp(name, "pagemap-", 8) ||
+	    !strncmp(name, "pages-", 6) || !strcmp(name, "parent")) {
+		pr_err("bad or reserved image name '%s'", name);
+		return -EINVAL;
+	}
+	ret = write_file_sync(sw->tmpfd, name, data, len);
+	if (ret == -EEXIST) {
+		pr_err("%s: %s sent twice in round %u", sw->dir, name, sw->round);
+		return ret;
+	}
+	if (ret) {
+		errno = -ret;
+		pr_perror("%s: cannot write %s in round %u", sw->dir, name, sw->round);
+		sw->err = ret;
+		return ret;
+	}
+	sw->st.bytes_written += len;
+	return 0;
+}
+
+/* --- writer: commit --- */
+
+/* Sort the round's runs of one pid and refuse pages sent twice. */
+static int round_pid_sort(const struct stack_writer *sw, struct round_pid *rp)
+{
+	size_t i;
+
+	qsort(rp->ext.ext, rp->ext.nr, sizeof(*rp->ext.ext), cmp_ext_vaddr);
+	for (i = 1; i < rp->ext.nr; i++) {
+		const struct pg_extent *p = &rp->ext.ext[i - 1];
+
+		if (pg_ext_end(p) > rp->ext.ext[i].vaddr) {
+			pr_err("%s: pid %u: page %#llx sent twice in round %u", sw->dir, rp->pid,
+			       (unsigned long long)rp->ext.ext[i].vaddr, sw->round);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+/* Append a pagemap run, merging with the last and splitting at PM_MAX_PAGES. */
+static int pm_push(struct pagemap *pm, size_t *cap, uint64_t vaddr, uint64_t nr, uint32_t flags,
+		   uint64_t off)
+{
+	while (nr) {
+		struct pm_ext *last = pm->nr ? &pm->ext[pm->nr - 1] : NULL;
+		uint64_t take;
+
+		if (last && last->flags == flags && last->nr_pages < PM_MAX_PAGES &&
+		    last->vaddr + last->nr_pages * PAGE_SIZE == vaddr &&
+		    (flags != PE_FLAGS__PE_PRESENT ||
+		     last->off + last->nr_pages * PAGE_SIZE == off)) {
+			take = min_u64(nr, PM_MAX_PAGES - last->nr_pages);
+			last->nr_pages += take;
+		} else {
+			if (pm->nr == *cap) {
+				size_t c = *cap ? *cap * 2 : 64;
+				struct pm_ext *n = realloc(pm->ext, c * sizeof(*n));
+
+				if (!n)
+					return -ENOMEM;
+				pm->ext = n;
+				*cap = c;
+			}
+			take = min_u64(nr, PM_MAX_PAGES);
+			pm->ext[pm->nr++] = (struct pm_ext){ vaddr, take, flags, off };
+		}
+		vaddr += take * PAGE_SIZE;
+		off += take * PAGE_SIZE;
+		nr -= take;
+	}
+	return 0;
+}
+
+/* This round's runs are PRESENT, older rounds' PARENT, round 0 ZERO. */
+static int round_write_pagemap(struct stack_writer *sw, const struct pg_index *idx,
+			       uint64_t pages_bytes)
+{
+	struct pagemap pm = { .pid = idx->pid };
+	struct img_buf buf = { 0 };
+	char name[64];
+	size_t i, cap = 0;
+	int ret = 0;
+
+	for (i = 0; !ret && i < idx->nr; i++) {
+		const struct pg_extent *e = &idx->ext[i];
+		uint32_t flags = e->round == sw->round ? PE_FLAGS__PE_PRESENT :
+				 e->round ? PE_FLAGS__PE_PARENT : PE_FLAGS__PE_ZERO;
+
+		ret = pm_push(&pm, &cap, e->vaddr, e->nr_pages, flags,
+			      flags == PE_FLAGS__PE_PRESENT ? e->file_off : 0);
+	}
+	if (!ret)
+		ret = pagemap_build(&pm, pages_bytes, &buf);
+	if (!ret) {
+		snprintf(name, sizeof(name), PAGEMAP_NAME_FMT, idx->pid);
+		ret = write_file_sync(sw->tmpfd, name, buf.data, buf.len);
+		sw->st.bytes_written += buf.len;
+	}
+	img_buf_free(&buf);
+	pagemap_free(&pm);
+	return ret;
+}
+
+/*
+ * New indexes for every pid (old ones, with this round's runs on top), and
+ * the older data they replace in @punch. The old indexes stay as they are
+ * until the round is durable.
+ */
+static int round_build_indexes(struct stack_writer *sw, struct pg_index **out, size_t *nr_out,
+			       struct punch_list *punch)
+{
+	size_t i = 0, j = 0, n = 0;
+	struct pg_index *nidx;
+	int ret = 0;
+
+	nidx = calloc(sw->nr_idx + sw->nr_rp + 1, sizeof(*nidx));
+	if (!nidx)
+		return -ENOMEM;
+	while (!ret && (i < sw->nr_idx || j < sw->nr_rp)) {
+		struct pg_index empty = { 0 };
+		const struct pg_index *old;
+		const struct round_pid *rp = NULL;
+
+		if (j == sw->nr_rp || (i < sw->nr_idx && sw->idx[i].pid < sw->rp[j].pid)) {
+			old = &sw->idx[i++];
+		} else {
+			rp = &sw->rp[j++];
+			empty.pid = rp->pid;
+			old = &empty;
+			if (i < sw->nr_idx && sw->idx[i].pid == rp->pid)
+				old = &sw->idx[i++];
+		}
+		ret = pg_index_overlay(old, rp ? rp->ext.ext : NULL, rp ? rp->ext.nr : 0,
+				       sw->auto_dedup ? punch_list_add : NULL, punch, &nidx[n]);
+		n++;
+	}
+	*out = nidx;
+	*nr_out = n;
+	return ret;
+}
+
+static void free_indexes(struct pg_index *idx, size_t nr)
+{
+	size_t i;
+
+	for (i = 0; i < nr; i++)
+		pg_index_free(&idx[i]);
+	free(idx);
+}
+
+/* Every file of the round on disk: pagemaps, pages files (empty ones too), the dir. */
+static int round_write_out(struct stack_writer *sw, const struct pg_index *nidx, size_t nr)
+{
+	size_t i;
+	int ret = 0;
+
+	for (i = 0; !ret && i < nr; i++) {
+		struct round_pid *rp = round_pid_get(sw, nidx[i].pid);
+
+		if (!rp)
+			return -ENOMEM;
+		ret = round_pid_open(sw, rp);
+		if (!ret)
+			ret = round_write_pagemap(sw, &nidx[i], rp->bytes);
+	}
+	for (i = 0; !ret && i < sw->nr_rp; i++)
+		if (fsync(sw->rp[i].fd))
+			ret = -errno;
+	if (!ret && fsync(sw->tmpfd))
+		ret = -errno;
+	return ret;
+}
+
+/* .tmp-<k> -> <k>, durable; undone if the stack directory cannot be synced. */
+static int round_publish(struct stack_writer *sw)
+{
+	char name[16];
+	int ret;
+
+	snprintf(name, sizeof(name), "%u", sw->round);
+	if (renameat2(sw->dirfd, sw->tmpname, sw->dirfd, name, RENAME_NOREPLACE))
+		return -errno;
+	if (!fsync(sw->dirfd))
+		return 0;
+	ret = -errno;
+	if (renameat2(sw->dirfd, name, sw->dirfd, sw->tmpname, RENAME_NOREPLACE))
+		pr_perror("%s: cannot take back round %u", sw->dir, sw->round);
+	return ret;
+}
+
+/*
+ * Auto-dedup, only once the replacing round is durable. The ranges are
+ * disjoint (each old page is replaced once), so their sum is what goes.
+ * A failure wastes space, never data.
+ */
+static void round_punch(struct stack_writer *sw, struct punch_list *punch)
+{
+	size_t i;
+	int ret = 0;
+
+	for (i = 0; i < punch->nr; i++)
+		sw->st.bytes_punched += punch->r[i].len;
+	if (!punch->nr)
+		return;
+	if (!sw->pq)
+		ret = punch_queue_start(sw->dirfd, &sw->pq);
+	if (!ret)
+		ret = punch_queue_push(sw->pq, punch);
+	if (ret) {
+		uint64_t freed = 0;
+
+		ret = punch_list_run(punch, sw->dirfd, &freed);
+	}
+	if (ret) {
+		errno = -ret;
+		pr_perror("%s: auto-dedup after round %u incomplete", sw->dir, sw->round);
+	}
+}
+
+int stack_round_commit(struct stack_writer *sw, struct round_stats *st)
+{
+	struct punch_list punch = { 0 };
+	struct pg_index *nidx = NULL;
+	size_t i, nr = 0;
+	int ret;
+
+	if (!sw->in_round)
+		return round_check_open(sw);
+	ret = sw->err;
+	for (i = 0; !ret && i < sw->nr_rp; i++)
+		ret = round_pid_sort(sw, &sw->rp[i]);
+	if (!ret)
+		ret = round_build_indexes(sw, &nidx, &nr, &punch);
+	if (!ret)
+		ret = round_write_out(sw, nidx, nr);
+	if (!ret)
+		ret = round_publish(sw);
+	if (ret)
+		goto err;
+
+	free_indexes(sw->idx, sw->nr_idx);
+	sw->idx = nidx;
+	sw->nr_idx = nr;
+	sw->top = sw->round;
+	round_reset(sw);
+	if (sw->auto_dedup)
+		round_punch(sw, &punch);
+	punch_list_free(&punch);
+	pr_info("%s: round %u%s committed: %llu pages, %llu zero, %llu bytes written, %llu punched",
+		sw->dir, sw->round, sw->final ? " (final)" : "",
+		(unsigned long long)sw->st.pages_present, (unsigned long long)sw->st.pages_zero,
+		(unsigned long long)sw->st.bytes_written, (unsigned long long)sw->st.bytes_punched);
+	if (st)
+		*st = sw->st;
+	return 0;
+err:
+	errno = -ret;
+	pr_perror("%s: round %u failed", sw->dir, sw->round);
+	free_indexes(nidx, nr);
+	punch_list_free(&punch);
+	stack_round_abort(sw);
+	return ret;
+}
+
+void stack_round_abort(struct stack_writer *sw)
+{
+	bool had_dir = sw->in_round;
+
+	round_reset(sw);
+	if (had_dir)
+		remove_tmp_dir(sw->dirfd, sw->tmpname);
+}
+
+void stack_writer_close(struct stack_writer *sw)
+{
+	if (!sw)
+		return;
+	stack_round_abort(sw);
+	if (punch_queue_stop(sw->pq, NULL))
+		pr_warn("%s: auto-dedup left some replaced pages in place", sw->dir);
+	free_indexes(sw->idx, sw->nr_idx);
+	if (sw->dirfd >= 0)
+		close(sw->dirfd);
+	free(sw->dir);
+	free(sw);
+}

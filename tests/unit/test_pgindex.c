@@ -1,0 +1,405 @@
+// SPDX-License-Identifier: MIT
+/* pg_index_apply/find: overlay arithmetic, punch ranges, and a per-page model. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/util.h"
+#include "pageserver/stack.h"
+
+#define PG PAGE_SIZE
+#define MAX_PUNCH 4096
+
+struct punch_log {
+	size_t nr;
+	struct punch_range r[MAX_PUNCH];
+	int fail_at;	/* return -EIO on this call (1-based), 0: never */
+};
+
+static int log_punch(void *arg, uint32_t pid, uint32_t round, uint64_t off, uint64_t len)
+{
+	struct punch_log *l = arg;
+
+	cr_assert_lt(l->nr, MAX_PUNCH);
+	l->r[l->nr++] = (struct punch_range){ pid, round, off, len };
+	if (l->fail_at && (int)l->nr == l->fail_at)
+		return -EIO;
+	return 0;
+}
+
+static struct pg_extent ext(uint64_t pg, uint64_t n, uint32_t round, uint64_t off_pg)
+{
+	return (struct pg_extent){ pg * PG, n, round, off_pg * PG };
+}
+
+static void set_index(struct pg_index *idx, const struct pg_extent *e, size_t nr)
+{
+	idx->pid = 7;
+	idx->nr = idx->cap = nr;
+	idx->ext = malloc((nr ? nr : 1) * sizeof(*e));
+	cr_assert(idx->ext);
+	memcpy(idx->ext, e, nr * sizeof(*e));
+}
+
+static void expect_index(const struct pg_index *idx, const struct pg_extent *e, size_t nr)
+{
+	size_t i;
+
+	cr_assert_eq(idx->nr, nr, "index has %zu extents, expected %zu", idx->nr, nr);
+	for (i = 0; i < nr; i++) {
+		cr_expect_eq(idx->ext[i].vaddr, e[i].vaddr, "ext %zu vaddr", i);
+		cr_expect_eq(idx->ext[i].nr_pages, e[i].nr_pages, "ext %zu nr_pages", i);
+		cr_expect_eq(idx->ext[i].round, e[i].round, "ext %zu round", i);
+		cr_expect_eq(idx->ext[i].file_off, e[i].file_off, "ext %zu file_off", i);
+	}
+}
+
+static void expect_punch(const struct punch_log *l, size_t i, uint32_t round, uint64_t off_pg,
+			 uint64_t n)
+{
+	cr_assert_lt(i, l->nr, "missing punch %zu", i);
+	cr_expect_eq(l->r[i].pid, 7);
+	cr_expect_eq(l->r[i].round, round, "punch %zu round %u", i, l->r[i].round);
+	cr_expect_eq(l->r[i].off, off_pg * PG, "punch %zu off %#llx", i,
+		     (unsigned long long)l->r[i].off);
+	cr_expect_eq(l->r[i].len, n * PG, "punch %zu len %#llx", i,
+		     (unsigned long long)l->r[i].len);
+}
+
+Test(pgindex, empty_index_takes_updates)
+{
+	struct pg_index idx = { .pid = 7 };
+	struct pg_extent u[] = { ext(0, 4, 1, 0), ext(10, 2, 0, 0) };
+	struct punch_log l = { 0 };
+
+	cr_assert_eq(pg_index_apply(&idx, u, 2, log_punch, &l), 0);
+	expect_index(&idx, u, 2);
+	cr_expect_eq(l.nr, 0);
+	cr_expect_eq(idx.pid, 7);
+	pg_index_free(&idx);
+}
+
+Test(pgindex, split_at_both_ends)
+{
+	struct pg_index idx;
+	struct pg_extent old[] = { ext(0, 10, 1, 0) };
+	struct pg_extent u[] = { ext(3, 2, 2, 0) };
+	struct pg_extent want[] = { ext(0, 3, 1, 0), ext(3, 2, 2, 0), ext(5, 5, 1, 5) };
+	struct punch_log l = { 0 };
+
+	set_index(&idx, old, 1);
+	cr_assert_eq(pg_index_apply(&idx, u, 1, log_punch, &l), 0);
+	expect_index(&idx, want, 3);
+	cr_assert_eq(l.nr, 1);
+	expect_punch(&l, 0, 1, 3, 2);
+	pg_index_free(&idx);
+}
+
+Test(pgindex, split_spanning_two_extents)
+{
+	struct pg_index idx;
+	/* round 1 pages arrived out of order: offsets do not follow vaddr */
+	struct pg_extent old[] = { ext(0, 4, 1, 4), ext(4, 4, 1, 0) };
+	struct pg_extent u[] = { ext(2, 4, 3, 0) };
+	struct pg_extent want[] = { ext(0, 2, 1, 4), ext(2, 4, 3, 0), ext(6, 2, 1, 2) };
+	struct punch_log l = { 0 };
+
+	set_index(&idx, old, 2);
+	cr_assert_eq(pg_index_apply(&idx, u, 1, log_punch, &l), 0);
+	expect_index(&idx, want, 3);
+	cr_assert_eq(l.nr, 2);
+	expect_punch(&l, 0, 1, 6, 2);
+	expect_punch(&l, 1, 1, 0, 2);
+	pg_index_free(&idx);
+}
+
+Test(pgindex, full_cover_merges_punches)
+{
+	struct pg_index idx;
+	struct pg_extent old[] = { ext(2, 2, 1, 0), ext(6, 2, 1, 2), ext(9, 1, 0, 0) };
+	struct pg_extent u[] = { ext(0, 12, 2, 0) };
+	struct punch_log l = { 0 };
+
+	set_index(&idx, old, 3);
+	cr_assert_eq(pg_index_apply(&idx, u, 1, log_punch, &l), 0);
+	expect_index(&idx, u, 1);
+	/* two runs contiguous in round 1's file: one call; the zero run: none */
+	cr_assert_eq(l.nr, 1);
+	expect_punch(&l, 0, 1, 0, 4);
+	pg_index_free(&idx);
+}
+
+Test(pgindex, exact_cover_and_gaps)
+{
+	struct pg_index idx;
+	struct pg_extent old[] = { ext(0, 2, 1, 0), ext(4, 2, 1, 2) };
+	struct pg_extent u[] = { ext(0, 2, 2, 0), ext(2, 2, 2, 8), ext(6, 1, 2, 2) };
+	struct pg_extent want[] = { ext(0, 2, 2, 0), ext(2, 2, 2, 8), ext(4, 2, 1, 2),
+				    ext(6, 1, 2, 2) };
+	struct punch_log l = { 0 };
+
+	set_index(&idx, old, 2);
+	cr_assert_eq(pg_index_apply(&idx, u, 3, log_punch, &l), 0);
+	expect_index(&idx, want, 4);
+	cr_assert_eq(l.nr, 1);
+	expect_punch(&l, 0, 1, 0, 2);
+	pg_index_free(&idx);
+}
+
+Test(pgindex, adjacent_runs_merge)
+{
+	struct pg_index idx;
+	struct pg_extent old[] = { ext(0, 2, 2, 0), ext(8, 2, 0, 0) };
+	struct pg_extent u[] = { ext(2, 2, 2, 2), ext(4, 4, 0, 0), ext(10, 1, 2, 9) };
+	struct pg_extent want[] = { ext(0, 4, 2, 0), ext(4, 6, 0, 0), ext(10, 1, 2, 9) };
+
+	set_index(&idx, old, 2);
+	cr_assert_eq(pg_index_apply(&idx, u, 3, NULL, NULL), 0);
+	expect_index(&idx, want, 3);
+	pg_index_free(&idx);
+}
+
+Test(pgindex, file_gap_does_not_merge)
+{
+	struct pg_index idx;
+	struct pg_extent old[] = { ext(0, 2, 2, 0) };
+	struct pg_extent u[] = { ext(2, 2, 2, 3) };
+	struct pg_extent want[] = { ext(0, 2, 2, 0), ext(2, 2, 2, 3) };
+
+	set_index(&idx, old, 1);
+	cr_assert_eq(pg_index_apply(&idx, u, 1, NULL, NULL), 0);
+	expect_index(&idx, want, 2);
+	pg_index_free(&idx);
+}
+
+Test(pgindex, zero_extents_never_punched)
+{
+	struct pg_index idx;
+	struct pg_extent old[] = { ext(0, 4, 0, 0), ext(4, 4, 1, 0) };
+	struct pg_extent u[] = { ext(0, 8, 0, 0) };
+	struct pg_extent u2[] = { ext(0, 8, 3, 0) };
+	struct punch_log l = { 0 };
+
+	set_index(&idx, old, 2);
+	cr_assert_eq(pg_index_apply(&idx, u, 1, log_punch, &l), 0);
+	expect_index(&idx, u, 1);
+	/* zero over zero: nothing; zero over data: the data goes */
+	cr_assert_eq(l.nr, 1);
+	expect_punch(&l, 0, 1, 0, 4);
+	cr_assert_eq(pg_index_apply(&idx, u2, 1, log_punch, &l), 0);
+	expect_index(&idx, u2, 1);
+	cr_expect_eq(l.nr, 1);
+	pg_index_free(&idx);
+}
+
+Test(pgindex, bad_updates_rejected)
+{
+	struct pg_index idx;
+	struct pg_extent old[] = { ext(0, 4, 1, 0) };
+	struct pg_extent unsorted[] = { ext(4, 1, 2, 0), ext(0, 1, 2, 1) };
+	struct pg_extent overlap[] = { ext(0, 2, 2, 0), ext(1, 1, 2, 2) };
+	struct pg_extent empty[] = { ext(0, 0, 2, 0) };
+	struct pg_extent unaligned[] = { { 100, 1, 2, 0 } };
+	struct pg_extent bad_off[] = { { 0, 1, 2, 100 } };
+	struct pg_extent wraps[] = { { UINT64_MAX - PG + 1, 1, 2, 0 } };
+	struct punch_log l = { 0 };
+
+	set_index(&idx, old, 1);
+	cr_expect_eq(pg_index_apply(&idx, unsorted, 2, log_punch, &l), -EINVAL);
+	cr_expect_eq(pg_index_apply(&idx, overlap, 2, log_punch, &l), -EINVAL);
+	cr_expect_eq(pg_index_apply(&idx, empty, 1, log_punch, &l), -EINVAL);
+	cr_expect_eq(pg_index_apply(&idx, unaligned, 1, log_punch, &l), -EINVAL);
+	cr_expect_eq(pg_index_apply(&idx, bad_off, 1, log_punch, &l), -EINVAL);
+	cr_expect_eq(pg_index_apply(&idx, wraps, 1, log_punch, &l), -EINVAL);
+	cr_expect_eq(l.nr, 0);
+	expect_index(&idx, old, 1);
+	pg_index_free(&idx);
+}
+
+Test(pgindex, punch_error_keeps_index)
+{
+	struct pg_index idx;
+	struct pg_extent old[] = { ext(0, 2, 1, 0), ext(4, 2, 1, 8) };
+	struct pg_extent u[] = { ext(0, 8, 2, 0) };
+	struct punch_log l = { .fail_at = 1 };
+
+	set_index(&idx, old, 2);
+	cr_assert_eq(pg_index_apply(&idx, u, 1, log_punch, &l), -EIO);
+	expect_index(&idx, old, 2);
+	pg_index_free(&idx);
+}
+
+Test(pgindex, overlay_keeps_old)
+{
+	struct pg_index idx, out;
+	struct pg_extent old[] = { ext(0, 4, 1, 0) };
+	struct pg_extent u[] = { ext(1, 1, 2, 0) };
+	struct pg_extent want[] = { ext(0, 1, 1, 0), ext(1, 1, 2, 0), ext(2, 2, 1, 2) };
+
+	set_index(&idx, old, 1);
+	cr_assert_eq(pg_index_overlay(&idx, u, 1, NULL, NULL, &out), 0);
+	expect_index(&idx, old, 1);
+	expect_index(&out, want, 3);
+	cr_expect_eq(out.pid, 7);
+	pg_index_free(&out);
+	pg_index_free(&idx);
+}
+
+Test(pgindex, find)
+{
+	struct pg_index idx;
+	struct pg_extent old[] = { ext(2, 2, 1, 0), ext(4, 1, 0, 0), ext(10, 3, 2, 0) };
+
+	set_index(&idx, old, 3);
+	cr_expect_null(pg_index_find(&idx, 0));
+	cr_expect_null(pg_index_find(&idx, 2 * PG - 1));
+	cr_expect_eq(pg_index_find(&idx, 2 * PG), &idx.ext[0]);
+	cr_expect_eq(pg_index_find(&idx, 4 * PG - 1), &idx.ext[0]);
+	cr_expect_eq(pg_index_find(&idx, 4 * PG), &idx.ext[1]);
+	cr_expect_null(pg_index_find(&idx, 5 * PG));
+	cr_expect_eq(pg_index_find(&idx, 12 * PG + PG - 1), &idx.ext[2]);
+	cr_expect_null(pg_index_find(&idx, 13 * PG));
+	cr_expect_null(pg_index_find(&idx, UINT64_MAX));
+	pg_index_free(&idx);
+	cr_expect_null(pg_index_find(&idx, 0));
+}
+
+/* --- randomized against a per-page model --- */
+
+#define SPACE 256
+
+struct model_page {
+	bool tracked;
+	uint32_t round;
+	uint64_t off;
+};
+
+static void check_invariants(const struct pg_index *idx)
+{
+	size_t i;
+
+	for (i = 0; i < idx->nr; i++) {
+		const struct pg_extent *e = &idx->ext[i], *p = i ? &idx->ext[i - 1] : NULL;
+
+		cr_assert_gt(e->nr_pages, 0);
+		if (!p)
+			continue;
+		cr_assert_geq(e->vaddr, p->vaddr + p->nr_pages * PG, "overlap at %zu", i);
+		cr_assert(!(p->round == e->round && p->vaddr + p->nr_pages * PG == e->vaddr &&
+			    (!e->round || p->file_off + p->nr_pages * PG == e->file_off)),
+			  "unmerged runs at %zu", i);
+	}
+}
+
+static void check_model(const struct pg_index *idx, const struct model_page *m)
+{
+	uint64_t pg;
+
+	for (pg = 0; pg < SPACE; pg++) {
+		const struct pg_extent *e = pg_index_find(idx, pg * PG);
+
+		if (!m[pg].tracked) {
+			cr_assert_null(e, "page %llu should be untracked", (unsigned long long)pg);
+			continue;
+		}
+		cr_assert_not_null(e, "page %llu missing", (unsigned long long)pg);
+		cr_assert_eq(e->round, m[pg].round, "page %llu round", (unsigned long long)pg);
+		if (e->round)
+			cr_assert_eq(e->file_off + (pg * PG - e->vaddr), m[pg].off,
+				     "page %llu offset", (unsigned long long)pg);
+	}
+}
+
+/* Random disjoint runs; data runs get file offsets in a shuffled order. */
+static size_t random_round(uint32_t round, struct pg_extent *u)
+{
+	size_t nr = 0, i, order[SPACE];
+	uint64_t pg = rand() % 8, off = 0;
+
+	while (pg < SPACE) {
+		uint64_t n = 1 + rand() % 12;
+
+		if (pg + n > SPACE)
+			n = SPACE - pg;
+		u[nr++] = (struct pg_extent){ pg * PG, n, rand() % 5 ? round : 0, 0 };
+		pg += n + rand() % 16;
+	}
+	for (i = 0; i < nr; i++)
+		order[i] = i;
+	for (i = nr; i > 1; i--) {
+		size_t j = rand() % i, t = order[i - 1];
+
+		order[i - 1] = order[j];
+		order[j] = t;
+	}
+	for (i = 0; i < nr; i++) {
+		struct pg_extent *e = &u[order[i]];
+
+		if (!e->round)
+			continue;
+		e->file_off = off;
+		off += e->nr_pages * PG;
+	}
+	return nr;
+}
+
+Test(pgindex, randomized_against_model)
+{
+	static struct model_page m[SPACE];
+	static struct punch_log l;
+	static bool punched[64][SPACE * 2];
+	struct pg_extent u[SPACE];
+	struct pg_index idx = { .pid = 7 };
+	uint32_t iter, round;
+
+	srand(12345);
+	for (iter = 0; iter < 40; iter++) {
+		memset(m, 0, sizeof(m));
+		memset(punched, 0, sizeof(punched));
+		pg_index_free(&idx);
+		idx.pid = 7;
+		for (round = 1; round < 64; round++) {
+			bool expect[64][SPACE * 2] = { { 0 } };
+			size_t nr = random_round(round, u), i;
+			uint64_t k;
+
+			for (i = 0; i < nr; i++) {
+				for (k = 0; k < u[i].nr_pages; k++) {
+					struct model_page *p = &m[u[i].vaddr / PG + k];
+
+					if (p->tracked && p->round)
+						expect[p->round][p->off / PG] = true;
+					p->tracked = true;
+					p->round = u[i].round;
+					p->off = u[i].round ? u[i].file_off + k * PG : 0;
+				}
+			}
+			l.nr = 0;
+			cr_assert_eq(pg_index_apply(&idx, u, nr, log_punch, &l), 0);
+			check_invariants(&idx);
+			check_model(&idx, m);
+			/* every replaced data page punched exactly once, nothing else */
+			for (i = 0; i < l.nr; i++) {
+				cr_assert_lt(l.r[i].round, round);
+				cr_assert_gt(l.r[i].len, 0);
+				for (k = 0; k < l.r[i].len / PG; k++) {
+					uint64_t p = l.r[i].off / PG + k;
+
+					cr_assert(expect[l.r[i].round][p], "unexpected punch");
+					cr_assert(!punched[l.r[i].round][p], "double punch");
+					punched[l.r[i].round][p] = true;
+					expect[l.r[i].round][p] = false;
+				}
+				/* consecutive calls never continue each other */
+				if (i)
+					cr_assert(!(l.r[i].round == l.r[i - 1].round &&
+						    l.r[i - 1].off + l.r[i - 1].len == l.r[i].off),
+						  "unmerged punches");
+			}
+			for (k = 0; k < 64 * SPACE * 2; k++)
+				cr_assert(!((bool *)expect)[k], "missing punch");
+		}
+	}
+	pg_index_free(&idx);
+}
