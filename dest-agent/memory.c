@@ -20,6 +20,7 @@
 #include "restorer-blob.h"
 
 #define RST_STACK_SIZE	(64 << 10)
+#define RST_THREAD_STACK (16 << 10)
 #define ALIGN_UP(x, a)	(((x) + (a) - 1) & ~((uint64_t)(a) - 1))
 
 extern const ptrdiff_t __rseq_offset;
@@ -237,21 +238,46 @@ static int fill_mm_args(struct rst_proc *p, struct rst_args *a)
 	return 0;
 }
 
-static int fill_rseq_args(struct rst_proc *p, struct rst_args *a)
+/* glibc registered rseq for the thread that became this process: drop it first. */
+static void fill_own_rseq(struct rst_args *a)
 {
-	const ThreadCore *tc = p->core->threads[0];
-
 	if (__rseq_size) {
 		a->own_rseq_addr = (uint64_t)__builtin_thread_pointer() + __rseq_offset;
 		a->own_rseq_len = __rseq_size < 32 ? 32 : __rseq_size;
 		a->own_rseq_sig = 0x53053053;
 	}
-	if (tc->has_rseq_addr && tc->rseq_addr) {
-		a->rseq_addr = tc->rseq_addr;
-		a->rseq_len = tc->rseq_len;
-		a->rseq_sig = tc->rseq_sig;
+}
+
+/*
+ * Per thread: rt_sigframe, XSAVE image and (but for the leader) a blob stack,
+ * laid out from region offset @off on.
+ */
+static int fill_threads(struct rst_proc *p, size_t off)
+{
+	size_t i, n = p->core->n_threads;
+	int ret = 0;
+
+	for (i = 0; i < n && !ret; i++) {
+		struct rst_thread *t = &p->threads[i];
+		size_t frame = off, xsave = ALIGN_UP(frame + rst_sigframe_size(), 64);
+
+		off = ALIGN_UP(xsave + rst_xsave_size(), PAGE_SIZE);
+		t->sigframe = p->region_addr + frame;
+		if (i) {
+			t->stack = p->region_addr + off;
+			t->stack_size = RST_THREAD_STACK;
+			off += RST_THREAD_STACK;
+		}
+		ret = rst_build_sigframe(p, i, t, p->region + frame, p->region_addr + xsave,
+					 p->region + xsave);
 	}
-	return 0;
+	return ret;
+}
+
+static size_t threads_room(size_t n)
+{
+	return n * (ALIGN_UP(ALIGN_UP(rst_sigframe_size(), 64) + rst_xsave_size(), PAGE_SIZE) +
+		    RST_THREAD_STACK);
 }
 
 int rst_build_region(struct rst_proc *p, struct stack_view *sv)
@@ -259,8 +285,8 @@ int rst_build_region(struct rst_proc *p, struct stack_view *sv)
 	const struct pg_index *idx = stack_view_index(sv, p->pe->pid);
 	struct fills fl = { 0 };
 	struct rst_vma *vmas = NULL;
-	size_t nr_vmas = 0, i, off_args, off_vmas, off_fills, off_xsave, off_frame, off_stack;
-	size_t xsave_len;
+	size_t nr_vmas = 0, i, off_args, off_vmas, off_fills, off_threads, off_stack;
+	size_t nr_threads = p->core->n_threads;
 	uint64_t vs, ve, os = 0, oe = 0;
 	int *round_fd = NULL, ret;
 
@@ -295,10 +321,9 @@ int rst_build_region(struct rst_proc *p, struct stack_view *sv)
 	off_args = ALIGN_UP(restorer_blob_size, 64);
 	off_vmas = ALIGN_UP(off_args + sizeof(struct rst_args), 64);
 	off_fills = ALIGN_UP(off_vmas + nr_vmas * sizeof(*vmas), 64);
-	off_xsave = ALIGN_UP(off_fills + fl.nr * sizeof(*fl.f), 64);
-	off_frame = ALIGN_UP(off_xsave + p->core->threads[0]->xstate.len + 64, 64);
-	off_stack = ALIGN_UP(off_frame + rst_sigframe_size(), PAGE_SIZE);
-	p->region_len = off_stack + RST_STACK_SIZE;
+	off_threads = ALIGN_UP(off_fills + fl.nr * sizeof(*fl.f), 64);
+	off_stack = ALIGN_UP(off_threads + nr_threads * sizeof(struct rst_thread), PAGE_SIZE);
+	p->region_len = off_stack + RST_STACK_SIZE + threads_room(nr_threads);
 	ret = pick_region_addr(p->mm, p->region_len, &p->region_addr);
 	if (ret)
 		goto out;
@@ -312,14 +337,16 @@ int rst_build_region(struct rst_proc *p, struct stack_view *sv)
 	memcpy(p->region + off_fills, fl.f, fl.nr * sizeof(*fl.f));
 	p->args = (struct rst_args *)(p->region + off_args);
 	p->args_addr = p->region_addr + off_args;
-	p->stack_top = p->region_addr + p->region_len - 64;
+	p->stack_top = p->region_addr + off_stack + RST_STACK_SIZE - 64;
+	p->threads = (struct rst_thread *)(p->region + off_threads);
 	p->args->self_start = p->region_addr;
 	p->args->self_len = p->region_len;
 	p->args->nr_vmas = nr_vmas;
 	p->args->vmas = p->region_addr + off_vmas;
 	p->args->nr_fills = fl.nr;
 	p->args->fills = p->region_addr + off_fills;
-	p->args->sigframe = p->region_addr + off_frame;
+	p->args->nr_threads = nr_threads;
+	p->args->threads = p->region_addr + off_threads;
 
 	vdso_block(p->mm, &vs, &ve);
 	ret = own_vdso_block(&os, &oe);
@@ -333,12 +360,10 @@ int rst_build_region(struct rst_proc *p, struct stack_view *sv)
 	}
 	p->args->vdso_addr = vs;
 	fill_signal_args(p->args, p->core);
+	fill_own_rseq(p->args);
 	ret = fill_mm_args(p, p->args);
 	if (!ret)
-		ret = fill_rseq_args(p, p->args);
-	if (!ret)
-		ret = rst_build_sigframe(p, p->region_addr + off_frame, p->region + off_frame,
-					 p->region_addr + off_xsave, p->region + off_xsave, &xsave_len);
+		ret = fill_threads(p, off_stack + RST_STACK_SIZE);
 	pr_info("pid %u: %zu VMAs, %zu fills, restorer at %#llx (%zu KiB)", p->pe->pid, nr_vmas,
 		fl.nr, (unsigned long long)p->region_addr, p->region_len >> 10);
 out:

@@ -26,6 +26,7 @@
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/user.h>
+#include <stddef.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -56,10 +57,10 @@ static int load_proc(int dirfd, PstreeEntry *pe, struct rst_proc *p)
 	ret = img_load_one(dirfd, name, &files_entry__descriptor, (void **)&p->files);
 	if (ret)
 		return ret;
-	if (p->core->n_threads != 1 || !p->core->creds) {
-		pr_err("core-%u.img: %zu threads: only single-threaded processes are restored yet",
-		       pe->pid, p->core->n_threads);
-		return -EOPNOTSUPP;
+	if (!p->core->n_threads || p->core->n_threads > RST_MAX_THREADS || !p->core->creds ||
+	    p->core->threads[0]->tid != pe->pid) {
+		pr_err("core-%u.img: bad thread list (%zu threads)", pe->pid, p->core->n_threads);
+		return -EINVAL;
 	}
 	return 0;
 }
@@ -218,42 +219,126 @@ static int child_died(pid_t pid, int status, int err_fd)
 	return -ECHILD;
 }
 
-static int read_args(pid_t pid, struct rst_proc *p, struct rst_args *out)
+static int read_remote(pid_t pid, uint64_t addr, void *buf, size_t len)
 {
-	struct iovec l = { out, sizeof(*out) }, r = { (void *)p->args_addr, sizeof(*out) };
+	struct iovec l = { buf, len }, r = { (void *)addr, len };
 
-	return process_vm_readv(pid, &l, 1, &r, 1, 0) == sizeof(*out) ? 0 : -errno;
+	return process_vm_readv(pid, &l, 1, &r, 1, 0) == (ssize_t)len ? 0 : -errno;
 }
 
-static int unexpected_stop(pid_t pid, int status)
+static int unexpected_stop(pid_t tid, int status)
 {
 	struct user_regs_struct regs;
 
-	ptrace(PTRACE_GETREGS, pid, NULL, &regs);
-	pr_err("restorer of pid %d stopped by signal %d at %#llx", pid, WSTOPSIG(status),
+	ptrace(PTRACE_GETREGS, tid, NULL, &regs);
+	pr_err("restorer of tid %d stopped by signal %d at %#llx", tid, WSTOPSIG(status),
 	       (unsigned long long)regs.rip);
 	return -EFAULT;
 }
 
-/* Blob done: let rt_sigreturn run, then take the blob away from the outside. */
-static int finish_child(pid_t pid, struct rst_proc *p)
+static int thread_index(const struct rst_proc *p, pid_t tid)
 {
-	struct user_regs_struct regs;
-	uint64_t insn;
-	long ret;
+	size_t i;
+
+	for (i = 0; i < p->core->n_threads; i++)
+		if ((pid_t)p->threads[i].tid == tid)
+			return i;
+	return -1;
+}
+
+/*
+ * Run every thread of the new process up to its int3 (the blob's verdict):
+ * new threads are traced from birth (PTRACE_O_TRACECLONE) and let go on.
+ */
+static int wait_threads_ready(pid_t pid, struct rst_proc *p, int err_fd)
+{
+	size_t ready = 0, n = p->core->n_threads;
+	int status, idx;
+	pid_t w;
+
+	while (ready < n) {
+		w = waitpid(-1, &status, __WALL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		idx = w == pid ? 0 : thread_index(p, w);
+		if (idx < 0)
+			continue;	/* not ours (the init of a new PID namespace) */
+		if (!WIFSTOPPED(status))
+			return w == pid ? child_died(pid, status, err_fd) : -ECHILD;
+		if (status >> 16 == PTRACE_EVENT_CLONE || status >> 16 == PTRACE_EVENT_STOP) {
+			if (ptrace(PTRACE_CONT, w, NULL, NULL))
+				return -errno;
+			continue;
+		}
+		if (WSTOPSIG(status) != SIGTRAP)
+			return unexpected_stop(w, status);
+		ready++;
+		/* a failed leader does not clone the others: stop waiting for them */
+		if (!idx) {
+			int32_t st;
+
+			if (read_remote(pid, p->args_addr + offsetof(struct rst_args, status), &st,
+					sizeof(st)))
+				return -EIO;
+			if (st == RST_FAILED)
+				break;
+		}
+	}
+	return 0;
+}
+
+static int check_verdict(pid_t pid, struct rst_proc *p)
+{
+	struct rst_args a;
+	size_t i;
+	int ret;
+
+	ret = read_remote(pid, p->args_addr, &a, sizeof(a));
+	if (!ret)
+		ret = read_remote(pid, a.threads, p->threads, a.nr_threads * sizeof(*p->threads));
+	if (ret)
+		return ret;
+	if (a.status != RST_FAILED)
+		for (i = 0; i < a.nr_threads; i++)
+			if (p->threads[i].status != RST_READY)
+				a.status = RST_FAILED;
+	if (a.status == RST_FAILED) {
+		pr_err("restorer of pid %d failed at %s (%#llx): %s", pid, a.err_step,
+		       (unsigned long long)a.err_addr, strerror(-a.err));
+		return -EIO;
+	}
+	return 0;
+}
+
+/* Let one thread run its rt_sigreturn: stop at the syscall's exit. */
+static int step_sigreturn(pid_t tid)
+{
 	int status, i, err;
 
-	for (i = 0; i < 2; i++) {	/* syscall entry, then exit, of rt_sigreturn */
-		if (ptrace(PTRACE_SYSCALL, pid, NULL, NULL))
+	for (i = 0; i < 2; i++) {	/* syscall entry, then exit */
+		if (ptrace(PTRACE_SYSCALL, tid, NULL, NULL))
 			return -errno;
-		err = wait_child(pid, &status);
+		err = wait_child(tid, &status);
 		if (err)
 			return err;
 		if (!WIFSTOPPED(status))
 			return -ECHILD;
 		if (WSTOPSIG(status) != (SIGTRAP | 0x80))
-			return unexpected_stop(pid, status);
+			return unexpected_stop(tid, status);
 	}
+	return 0;
+}
+
+/* Every thread is out of the blob: take it away from the outside, through the leader. */
+static int unmap_blob(pid_t pid, struct rst_proc *p)
+{
+	struct user_regs_struct regs;
+	uint64_t insn;
+	long ret;
+	int err;
+
 	if (ptrace(PTRACE_GETREGS, pid, NULL, &regs))
 		return -errno;
 	insn = find_syscall_insn(pid);
@@ -275,29 +360,29 @@ static int finish_child(pid_t pid, struct rst_proc *p)
 
 static int trace_child(pid_t pid, struct rst_proc *p, int sync_fd, int err_fd)
 {
-	struct rst_args a;
-	int status, ret;
+	size_t i;
+	int ret;
 
-	if (ptrace(PTRACE_SEIZE, pid, NULL, PTRACE_O_TRACESYSGOOD))
+	if (ptrace(PTRACE_SEIZE, pid, NULL, PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACECLONE))
 		return -errno;
 	if (write(sync_fd, "g", 1) != 1)
 		return -errno;
-	ret = wait_child(pid, &status);
-	if (ret)
-		return ret;
-	if (!WIFSTOPPED(status))
-		return child_died(pid, status, err_fd);
-	if (WSTOPSIG(status) != SIGTRAP)
-		return unexpected_stop(pid, status);
-	ret = read_args(pid, p, &a);
-	if (ret)
-		return ret;
-	if (a.status != RST_READY) {
-		pr_err("restorer of pid %d failed at %s (%#llx): %s", pid, a.err_step,
-		       (unsigned long long)a.err_addr, strerror(-a.err));
-		return -EIO;
-	}
-	return finish_child(pid, p);
+	ret = wait_threads_ready(pid, p, err_fd);
+	if (!ret)
+		ret = check_verdict(pid, p);
+	for (i = 0; !ret && i < p->core->n_threads; i++)
+		ret = step_sigreturn(p->threads[i].tid);
+	if (!ret)
+		ret = unmap_blob(pid, p);
+	return ret;
+}
+
+static void detach_threads(const struct rst_proc *p)
+{
+	size_t i;
+
+	for (i = 0; i < p->core->n_threads; i++)
+		ptrace(PTRACE_DETACH, p->threads[i].tid, NULL, NULL);
 }
 
 static pid_t clone_with_pid(pid_t pid)
@@ -405,12 +490,8 @@ static int restore_one(struct rst_proc *p, int dirfd, struct stack_view *sv, boo
 		waitpid(child, &status, __WALL);
 		goto out;
 	}
-	if (ptrace(PTRACE_DETACH, child, NULL, NULL)) {
-		ret = -errno;
-		kill(child, SIGKILL);
-		goto out;
-	}
-	pr_info("pid %d restored", pid);
+	detach_threads(p);
+	pr_info("pid %d restored (%zu threads)", pid, p->core->n_threads);
 out:
 	close(sync[1]);
 	close(err[0]);

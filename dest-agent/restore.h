@@ -31,6 +31,7 @@ struct rst_proc {
 	uint8_t *region;
 	struct rst_args *args;		/* inside region (local copy) */
 	uint64_t args_addr;		/* where it will be in the new process */
+	struct rst_thread *threads;	/* inside region (local copy) */
 	uint64_t stack_top;
 };
 
@@ -39,9 +40,10 @@ int restore_run(const struct restore_opts *o);
 /* dest-agent/memory.c: VMAs and fills from the images and the stack of rounds. */
 int rst_build_region(struct rst_proc *p, struct stack_view *sv);
 /* dest-agent/sigframe.c: the rt_sigframe the blob returns through. */
-int rst_build_sigframe(struct rst_proc *p, uint64_t frame_addr, uint8_t *frame_local,
-		       uint64_t xsave_addr, uint8_t *xsave_local, size_t *xsave_len);
+int rst_build_sigframe(struct rst_proc *p, size_t idx, struct rst_thread *t, uint8_t *frame_local,
+		       uint64_t xsave_addr, uint8_t *xsave_local);
 size_t rst_sigframe_size(void);
+size_t rst_xsave_size(void);
 int rst_probe_xstate(void);
 /* dest-agent/files.c */
 int rst_check_files(const struct rst_proc *p);

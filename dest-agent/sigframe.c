@@ -96,10 +96,10 @@ static void regs_to_sigcontext(const struct user_regs_struct *r, struct k_sigcon
 	mc->ss = 0x2b;
 }
 
-int rst_build_sigframe(struct rst_proc *p, uint64_t frame_addr, uint8_t *frame_local,
-		       uint64_t xsave_addr, uint8_t *xsave_local, size_t *xsave_len)
+int rst_build_sigframe(struct rst_proc *p, size_t idx, struct rst_thread *t, uint8_t *frame_local,
+		       uint64_t xsave_addr, uint8_t *xsave_local)
 {
-	const ThreadCore *tc = p->core->threads[0];
+	const ThreadCore *tc = p->core->threads[idx];
 	struct k_rt_sigframe *f = (struct k_rt_sigframe *)frame_local;
 	struct user_regs_struct regs;
 	uint64_t bv;
@@ -118,8 +118,15 @@ int rst_build_sigframe(struct rst_proc *p, uint64_t frame_addr, uint8_t *frame_l
 	memcpy(&regs, tc->regs.data, sizeof(regs));
 	/* Interrupted syscalls run again, as the kernel would have done. */
 	regs_fixup_restart(&regs, false);
-	p->args->fs_base = regs.fs_base;
-	p->args->gs_base = regs.gs_base;
+	t->tid = tc->tid;
+	t->fs_base = regs.fs_base;
+	t->gs_base = regs.gs_base;
+	if (tc->has_rseq_addr && tc->rseq_addr) {
+		t->rseq_addr = tc->rseq_addr;
+		t->rseq_len = tc->rseq_len;
+		t->rseq_sig = tc->rseq_sig;
+	}
+	t->clear_tid = tc->has_clear_tid_addr ? tc->clear_tid_addr : 0;
 
 	memset(f, 0, sizeof(*f));
 	f->uc.uc_flags = UC_FP_XSTATE | UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS;
@@ -129,7 +136,6 @@ int rst_build_sigframe(struct rst_proc *p, uint64_t frame_addr, uint8_t *frame_l
 	f->uc.ss_sp = tc->altstack_sp;
 	f->uc.ss_flags = tc->altstack_flags & ~SS_ONSTACK;
 	f->uc.ss_size = tc->altstack_size;
-	(void)frame_addr;
 
 	/* The saved XSAVE image, cut to what this kernel's frames hold. */
 	memcpy(xsave_local, tc->xstate.data, sig_xstate_size);
@@ -144,6 +150,11 @@ int rst_build_sigframe(struct rst_proc *p, uint64_t frame_addr, uint8_t *frame_l
 	memcpy(xsave_local + FX_SW_OFF + 16, &sig_xstate_size, 4);
 	v = FP_XSTATE_MAGIC2;
 	memcpy(xsave_local + sig_xstate_size, &v, 4);
-	*xsave_len = sig_xstate_size + 4;
 	return 0;
+}
+
+/* Room the XSAVE image of one signal frame takes (with the trailing magic). */
+size_t rst_xsave_size(void)
+{
+	return sig_xstate_size + 4;
 }

@@ -26,6 +26,15 @@
 #define NR_arch_prctl	158
 #define NR_prctl	157
 #define NR_rseq		334
+#define NR_set_tid_address 218
+#define NR_clone3	435
+
+#define CLONE_VM	0x00000100
+#define CLONE_FS	0x00000200
+#define CLONE_FILES	0x00000400
+#define CLONE_SIGHAND	0x00000800
+#define CLONE_THREAD	0x00010000
+#define CLONE_SYSVSEM	0x00040000
 
 #define PROT_READ	0x1
 #define PROT_WRITE	0x2
@@ -163,16 +172,83 @@ static int restore_task_state(struct rst_args *a)
 		raw_syscall1(NR_close, a->close_fd[i]);
 	if (restore_signals(a))
 		return -1;
-	if (a->rseq_addr) {
-		ret = raw_syscall4(NR_rseq, a->rseq_addr, a->rseq_len, 0, a->rseq_sig);
+	return 0;
+}
+
+/* What each thread sets for itself: rseq, clear_child_tid, fs/gs bases. */
+static int restore_thread_state(struct rst_args *a, struct rst_thread *t)
+{
+	long ret;
+
+	if (t->rseq_addr) {
+		ret = raw_syscall4(NR_rseq, t->rseq_addr, t->rseq_len, 0, t->rseq_sig);
 		if (ret)
-			return failed(a, "rseq register", ret, a->rseq_addr);
+			return failed(a, "rseq register", ret, t->rseq_addr);
 	}
-	ret = raw_syscall2(NR_arch_prctl, ARCH_SET_FS, a->fs_base);
-	if (!ret && a->gs_base)
-		ret = raw_syscall2(NR_arch_prctl, ARCH_SET_GS, a->gs_base);
+	if (t->clear_tid)
+		raw_syscall1(NR_set_tid_address, t->clear_tid);
+	ret = raw_syscall2(NR_arch_prctl, ARCH_SET_FS, t->fs_base);
+	if (!ret && t->gs_base)
+		ret = raw_syscall2(NR_arch_prctl, ARCH_SET_GS, t->gs_base);
 	if (ret)
-		return failed(a, "arch_prctl fs/gs", ret, a->fs_base);
+		return failed(a, "arch_prctl fs/gs", ret, t->fs_base);
+	return 0;
+}
+
+/*
+ * Stop on int3 so the tracer sees the verdict, then (if all is well)
+ * rt_sigreturn into the thread's saved registers.
+ */
+__attribute__((noreturn))
+static void finish_thread(struct rst_args *a, long idx)
+{
+	struct rst_thread *t = (struct rst_thread *)a->threads + idx;
+
+	if (a->status == RST_FAILED || restore_thread_state(a, t)) {
+		t->status = RST_FAILED;
+		__asm__ volatile("int3" ::: "memory");
+		for (;;)
+			raw_syscall1(NR_exit_group, 1);
+	}
+	t->status = RST_READY;
+	__asm__ volatile("int3\n\t"
+			 "mov %0, %%rsp\n\t"
+			 "mov %1, %%eax\n\t"
+			 "syscall\n\t"
+			 "ud2"
+			 :: "r"(t->sigframe + 8), "i"(NR_rt_sigreturn) : "memory");
+	__builtin_unreachable();
+}
+
+struct clone_args_k {
+	uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls;
+	uint64_t set_tid, set_tid_size, cgroup;
+};
+
+long rst_clone_thread(struct clone_args_k *ca, unsigned long size,
+		      void (*fn)(struct rst_args *a, long idx), struct rst_args *a, long idx);
+
+/* Every other thread, with its own TID, on its own blob stack. */
+static int clone_threads(struct rst_args *a)
+{
+	struct rst_thread *t = (struct rst_thread *)a->threads;
+	uint64_t i;
+
+	for (i = 1; i < a->nr_threads; i++) {
+		uint64_t tid = t[i].tid;
+		struct clone_args_k ca = {
+			.flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD |
+				 CLONE_SYSVSEM,
+			.stack = t[i].stack,
+			.stack_size = t[i].stack_size,
+			.set_tid = (uint64_t)&tid,
+			.set_tid_size = 1,
+		};
+		long ret = rst_clone_thread(&ca, sizeof(ca), finish_thread, a, i);
+
+		if (ret < 0)
+			return failed(a, "clone thread", ret, tid);
+	}
 	return 0;
 }
 
@@ -202,18 +278,8 @@ static int restore_memory(struct rst_args *a)
 __attribute__((noreturn, used, section(".text.restorer_main")))
 void restorer_main(struct rst_args *a)
 {
-	if (restore_memory(a) || restore_task_state(a)) {
-		/* The tracer reads the reason from *a, then kills us. */
-		__asm__ volatile("int3" ::: "memory");
-		for (;;)
-			raw_syscall1(NR_exit_group, 1);
-	}
-	a->status = RST_READY;
-	__asm__ volatile("int3\n\t"
-			 "mov %0, %%rsp\n\t"
-			 "mov %1, %%eax\n\t"
-			 "syscall\n\t"
-			 "ud2"
-			 :: "r"(a->sigframe + 8), "i"(NR_rt_sigreturn) : "memory");
-	__builtin_unreachable();
+	/* On failure the tracer reads the reason from *a at the int3, then kills us. */
+	if (!restore_memory(a) && !restore_task_state(a) && !clone_threads(a))
+		a->status = RST_READY;
+	finish_thread(a, 0);
 }

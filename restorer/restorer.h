@@ -43,6 +43,20 @@ struct rst_mm_map {
 #define RST_MAX_AUXV	128	/* u64 words */
 #define RST_MAX_CLOSE	512
 
+/* One thread: the leader is threads[0] and runs on the blob's main stack. */
+struct rst_thread {
+	uint32_t tid;
+	int32_t status;			/* enum rst_status, written by the blob */
+	uint64_t rseq_addr;		/* 0: none */
+	uint32_t rseq_len, rseq_sig;
+	uint64_t fs_base, gs_base;
+	uint64_t clear_tid;		/* set_tid_address(), 0: none */
+	uint64_t sigframe;		/* its rt_sigframe: rsp = sigframe + 8 */
+	uint64_t stack, stack_size;	/* blob stack of a non-leader thread */
+};
+
+#define RST_MAX_THREADS 1024
+
 enum rst_status {
 	RST_RUNNING = 0,
 	RST_READY = 1,		/* all done, about to rt_sigreturn */
@@ -67,19 +81,14 @@ struct rst_args {
 	/* this task's own rseq (inherited from `restore`), unregistered first */
 	uint64_t own_rseq_addr;
 	uint32_t own_rseq_len, own_rseq_sig;
-	uint64_t rseq_addr;		/* target's, 0: none */
-	uint32_t rseq_len, rseq_sig;
 
-	uint64_t fs_base, gs_base;
+	uint64_t nr_threads, threads;	/* struct rst_thread[] */
 
 	/* fds of `restore` to close at the end (pages files, mapped files) */
 	uint32_t nr_close;
 	int32_t close_fd[RST_MAX_CLOSE];
 
-	/* the rt_sigframe: rsp for rt_sigreturn points 8 bytes into it */
-	uint64_t sigframe;
-
-	/* written by the blob */
+	/* written by the blob (the first failure of any thread) */
 	int32_t status;			/* enum rst_status */
 	int32_t err;			/* -errno of the failed step */
 	uint64_t err_addr;		/* what it failed on */

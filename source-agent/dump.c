@@ -339,15 +339,12 @@ out:
 
 /* ---- core ---- */
 
-static int dump_thread(pid_t tid, ThreadCore *tc, struct tracee *t)
+/* @t: the thread's registers as frozen, taken before the parasite touched anything. */
+static void dump_thread(const struct tracee *t, ThreadCore *tc)
 {
 	struct ferry_rseq_config rc;
-	int ret;
+	pid_t tid = t->tid;
 
-	t->tid = tid;
-	ret = tracee_save(t);
-	if (ret)
-		return ret;
 	tc->tid = tid;
 	tc->regs.data = (uint8_t *)&t->regs;
 	tc->regs.len = sizeof(t->regs);
@@ -361,7 +358,6 @@ static int dump_thread(pid_t tid, ThreadCore *tc, struct tracee *t)
 		tc->rseq_len = rc.rseq_abi_size;
 		tc->rseq_sig = rc.signature;
 	}
-	return 0;
 }
 
 static int pending_signals(pid_t tid, bool shared)
@@ -377,41 +373,50 @@ static int pending_signals(pid_t tid, bool shared)
 struct parasite_data {
 	struct prs_sigaction sa[PRS_NSIG];
 	struct itimerval it[3];
-	stack_t ss;
+	stack_t *ss;			/* per thread */
+	uint64_t *clear_tid;		/* per thread */
 };
 
-static int parasite_collect(struct parasite_ctl *ctl, struct parasite_data *pd)
+static int parasite_collect(struct parasite_ctl *ctl, const struct thread_set *ts,
+			    struct parasite_data *pd)
 {
+	size_t i;
 	int ret;
 
+	pd->ss = calloc(ts->nr, sizeof(*pd->ss));
+	pd->clear_tid = calloc(ts->nr, sizeof(*pd->clear_tid));
+	if (!pd->ss || !pd->clear_tid)
+		return -ENOMEM;
 	ret = parasite_get_sigactions(ctl, pd->sa);
 	if (!ret)
 		ret = parasite_get_itimers(ctl, pd->it);
-	if (!ret)
-		ret = parasite_get_sigaltstack(ctl, &pd->ss);
+	for (i = 0; !ret && i < ts->nr; i++)
+		ret = parasite_thread_info(ctl, ts->tids[i], &pd->ss[i], &pd->clear_tid[i]);
 	return ret;
 }
 
 /* After the cure: the registers are the task's own again. */
-static int dump_core(pid_t pid, const struct parasite_data *pd, const struct proc_stat *ps,
-		     struct sink *sink)
+static int dump_core(pid_t pid, const struct thread_set *ts, const struct tracee *t,
+		     const struct parasite_data *pd, const struct proc_stat *ps, struct sink *sink)
 {
 	ProcCore pc = PROC_CORE__INIT;
 	CredsEntry creds = CREDS_ENTRY__INIT;
-	ThreadCore tc = THREAD_CORE__INIT, *tcp = &tc;
+	ThreadCore *tc = NULL, **tcp = NULL;
 	SigactionEntry sae[PRS_NSIG], *sap[PRS_NSIG];
 	TimevalPair tv[3], *tvp[3];
 	RlimitEntry rl[RLIM_NLIMITS], *rlp[RLIM_NLIMITS];
 	const struct prs_sigaction *sa = pd->sa;
 	const struct itimerval *it = pd->it;
-	struct tracee t = { 0 };
 	char path[64], cwd[PATH_MAX], root[PATH_MAX], pers[32], name[64];
 	ssize_t n;
+	size_t k;
 	int i, ret;
 
-	if (pending_signals(pid, false) > 0 || pending_signals(pid, true) > 0) {
-		pr_err("pid %d has pending signals: not supported yet", pid);
-		return -EOPNOTSUPP;
+	for (k = 0; k < ts->nr; k++) {
+		if (pending_signals(ts->tids[k], false) > 0 || pending_signals(ts->tids[k], !k) > 0) {
+			pr_err("pid %d has pending signals: not supported yet", pid);
+			return -EOPNOTSUPP;
+		}
 	}
 	for (i = 0; i < PRS_NSIG; i++) {
 		sigaction_entry__init(&sae[i]);
@@ -455,17 +460,27 @@ static int dump_core(pid_t pid, const struct parasite_data *pd, const struct pro
 	if (read_small_file(path, pers, sizeof(pers)) < 0)
 		return -errno;
 
-	ret = dump_thread(pid, &tc, &t);
-	if (ret)
+	tc = calloc(ts->nr, sizeof(*tc));
+	tcp = calloc(ts->nr, sizeof(*tcp));
+	if (!tc || !tcp) {
+		ret = -ENOMEM;
 		goto out;
-	tc.has_altstack_sp = tc.has_altstack_size = tc.has_altstack_flags = 1;
-	tc.altstack_sp = (uint64_t)pd->ss.ss_sp;
-	tc.altstack_size = pd->ss.ss_size;
-	tc.altstack_flags = pd->ss.ss_flags;
+	}
+	for (k = 0; k < ts->nr; k++) {
+		thread_core__init(&tc[k]);
+		dump_thread(&t[k], &tc[k]);
+		tc[k].has_altstack_sp = tc[k].has_altstack_size = tc[k].has_altstack_flags = 1;
+		tc[k].altstack_sp = (uint64_t)pd->ss[k].ss_sp;
+		tc[k].altstack_size = pd->ss[k].ss_size;
+		tc[k].altstack_flags = pd->ss[k].ss_flags;
+		tc[k].has_clear_tid_addr = 1;
+		tc[k].clear_tid_addr = pd->clear_tid[k];
+		tcp[k] = &tc[k];
+	}
 
 	pc.pid = pid;
-	pc.threads = &tcp;
-	pc.n_threads = 1;
+	pc.threads = tcp;
+	pc.n_threads = ts->nr;
 	pc.sigactions = sap;
 	pc.n_sigactions = PRS_NSIG;
 	pc.itimers = tvp;
@@ -480,47 +495,56 @@ static int dump_core(pid_t pid, const struct parasite_data *pd, const struct pro
 	snprintf(name, sizeof(name), "core-%d.img", pid);
 	ret = sink_add_msg(sink, name, &pc.base);
 out:
-	tracee_free(&t);
+	free(tc);
+	free(tcp);
 	return ret;
 }
 
-int dump_process(pid_t pid, const struct vma_list *vl, struct sink *sink)
+int dump_process(pid_t pid, const struct thread_set *ts, const struct vma_list *vl,
+		 struct sink *sink)
 {
 	struct parasite_ctl *ctl = NULL;
-	struct parasite_data pd;
+	struct parasite_data pd = { 0 };
+	struct tracee *t;
 	struct proc_stat ps;
-	pid_t *tids;
-	size_t nr;
+	size_t k;
 	int ret, cret;
 
-	ret = proc_read_threads(pid, &tids, &nr);
-	if (ret)
-		return ret;
-	free(tids);
-	if (nr != 1) {
-		pr_err("pid %d has %zu threads: multi-threaded processes are not supported yet", pid, nr);
-		return -EOPNOTSUPP;
-	}
 	ret = proc_read_stat(pid, &ps);
 	if (ret)
 		return ret;
-	ret = parasite_infect(pid, &ctl);
+	/* Registers first, as frozen: an interrupted syscall keeps its own restart rule. */
+	t = calloc(ts->nr, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	for (k = 0; !ret && k < ts->nr; k++) {
+		t[k].tid = ts->tids[k];
+		ret = tracee_save(&t[k]);
+	}
+	if (!ret)
+		ret = parasite_infect(pid, &ctl);
 	if (ret)
-		return ret;
+		goto out;
 	ret = dump_mm(pid, ctl, vl, &ps, sink);
 	if (!ret)
-		ret = parasite_collect(ctl, &pd);
+		ret = parasite_collect(ctl, ts, &pd);
 	cret = parasite_cure(ctl);
 	if (!ret)
 		ret = cret;
 	if (!ret)
-		ret = dump_core(pid, &pd, &ps, sink);
+		ret = dump_core(pid, ts, t, &pd, &ps, sink);
 	if (!ret)
 		ret = dump_files(pid, sink);
+out:
+	for (k = 0; k < ts->nr; k++)
+		tracee_free(&t[k]);
+	free(t);
+	free(pd.ss);
+	free(pd.clear_tid);
 	return ret;
 }
 
-int dump_pstree(const pid_t *pids, size_t nr, struct sink *sink)
+int dump_pstree(const struct thread_set *procs, size_t nr, struct sink *sink)
 {
 	struct img_buf b;
 	size_t i;
@@ -528,19 +552,19 @@ int dump_pstree(const pid_t *pids, size_t nr, struct sink *sink)
 
 	ret = img_buf_init(&b);
 	for (i = 0; !ret && i < nr; i++) {
+		const struct thread_set *ts = &procs[i];
 		PstreeEntry e = PSTREE_ENTRY__INIT;
 		struct proc_stat ps;
-		uint32_t tid = pids[i];
 
-		ret = proc_read_stat(pids[i], &ps);
+		ret = proc_read_stat(ts->pid, &ps);
 		if (ret)
 			break;
-		e.pid = pids[i];
+		e.pid = ts->pid;
 		e.ppid = i ? ps.ppid : 0;	/* the root's parent stays behind */
 		e.pgid = ps.pgid;
 		e.sid = ps.sid;
-		e.threads = &tid;
-		e.n_threads = 1;
+		e.threads = (uint32_t *)ts->tids;
+		e.n_threads = ts->nr;
 		ret = img_buf_add(&b, &e.base);
 	}
 	if (!ret)

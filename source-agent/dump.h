@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include "source-agent/proc.h"
+#include "source-agent/threads.h"
 #include "transport/sink.h"
 
 /*
@@ -16,10 +17,11 @@
  * @vl: its VMAs as read for the final memory scan. Refuses what ferry cannot
  * restore yet with -EOPNOTSUPP and a message naming it.
  */
-int dump_process(pid_t pid, const struct vma_list *vl, struct sink *sink);
+int dump_process(pid_t pid, const struct thread_set *ts, const struct vma_list *vl,
+		 struct sink *sink);
 
 /* pstree.img and inventory.img of a round. */
-int dump_pstree(const pid_t *pids, size_t nr, struct sink *sink);
+int dump_pstree(const struct thread_set *procs, size_t nr, struct sink *sink);
 int dump_inventory(struct sink *sink, uint32_t round, pid_t root, int final);
 
 #endif

@@ -21,6 +21,7 @@
 #include "source-agent/migrate.h"
 #include "source-agent/pages.h"
 #include "source-agent/parasite.h"
+#include "source-agent/threads.h"
 
 static volatile sig_atomic_t stop_requested;
 
@@ -50,31 +51,31 @@ static void print_round(FILE *out, const struct migrate_opts *o, const struct ro
 	fflush(out);
 }
 
-/* Stop the target (seizing it first if it was let go between rounds). */
+/* Stop every thread of the target (seizing what is not seized yet). */
 static int freeze(struct migration *m)
 {
 	int ret;
 
 	if (m->stopped)
 		return 0;
-	ret = m->seized ? tracee_interrupt(m->pid) : tracee_seize(m->pid);
+	ret = threads_freeze(&m->ts);
 	if (ret)
 		return ret;
-	m->seized = m->stopped = true;
+	m->stopped = true;
 	return 0;
 }
 
 /* Let it run while pages are copied; a scripted session lets go of it entirely. */
 static int thaw(struct migration *m)
 {
-	int ret;
+	int ret = 0;
 
-	ret = m->detach_between_rounds ? tracee_detach(m->pid) : tracee_resume(m->pid);
-	if (ret)
-		return ret;
+	if (m->detach_between_rounds)
+		threads_detach(&m->ts);
+	else
+		ret = threads_resume(&m->ts);
 	m->stopped = false;
-	m->seized = !m->detach_between_rounds;
-	return 0;
+	return ret;
 }
 
 /* Stopped target: VMAs and dirty set in one go (the frozen part of a round). */
@@ -166,9 +167,9 @@ static int final_round(struct migration *m, struct round_report *r, struct resto
 		return ret;
 	ret = round_send_pages(m, &ds, r);
 	if (!ret)
-		ret = dump_process(m->pid, &vl, m->sink);
+		ret = dump_process(m->pid, &m->ts, &vl, m->sink);
 	if (!ret)
-		ret = dump_pstree(&m->pid, 1, m->sink);
+		ret = dump_pstree(&m->ts, 1, m->sink);
 	if (!ret)
 		ret = round_finish(m, r);
 	r->wire_bytes = m->sink->stats.wire_bytes - wire0;
@@ -202,12 +203,12 @@ static int start_tracking(struct migration *m)
 	struct parasite_ctl *ctl;
 	int ret, cret;
 
-	ret = tracee_seize(m->pid);
+	m->ts.pid = m->pid;
+	ret = freeze(m);
 	if (ret) {
 		pr_err("cannot seize pid %d: %s", m->pid, strerror(-ret));
 		return ret;
 	}
-	m->seized = m->stopped = true;
 	ret = parasite_infect(m->pid, &ctl);
 	if (ret)
 		return ret;
@@ -224,9 +225,8 @@ static void rollback(struct migration *m)
 	if (m->tracking)
 		dirty_close(&m->dt);
 	m->tracking = false;
-	if (m->seized && tracee_detach(m->pid))
-		pr_warn("detaching pid %d failed: %m", m->pid);
-	m->seized = m->stopped = false;
+	threads_detach(&m->ts);
+	m->stopped = false;
 }
 
 /*
@@ -241,9 +241,8 @@ static void kill_source(struct migration *m)
 
 	dirty_close(&m->dt);
 	m->tracking = false;
-	kill(m->pid, SIGKILL);
-	tracee_detach(m->pid);	/* lets the kill through; fails harmlessly once it is dead */
-	m->seized = m->stopped = false;
+	threads_kill(&m->ts);
+	m->stopped = false;
 	snprintf(path, sizeof(path), "/proc/%d", m->pid);
 	for (i = 0; m->o->images_dir && i < 500 && !access(path, F_OK); i++)
 		usleep(10000);

@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include "source-agent/dirty.h"
+#include "source-agent/threads.h"
 #include "transport/sink.h"
 
 struct migrate_opts {
@@ -36,7 +37,8 @@ struct migration {
 	const struct migrate_opts *o;
 	struct sink *sink;
 	struct dirty_tracker dt;
-	bool seized, stopped, tracking;
+	struct thread_set ts;		/* seized threads (none: not seized) */
+	bool stopped, tracking;
 	bool detach_between_rounds;	/* scripted: the target is let go between rounds */
 	uint32_t round;
 	uint64_t prev_dirty;
