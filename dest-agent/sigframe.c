@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/user.h>
 #include <ucontext.h>
@@ -127,6 +128,8 @@ int rst_build_sigframe(struct rst_proc *p, size_t idx, struct rst_thread *t, uin
 		t->rseq_sig = tc->rseq_sig;
 	}
 	t->clear_tid = tc->has_clear_tid_addr ? tc->clear_tid_addr : 0;
+	if (tc->comm)
+		snprintf(t->comm, sizeof(t->comm), "%s", tc->comm);
 
 	memset(f, 0, sizeof(*f));
 	f->uc.uc_flags = UC_FP_XSTATE | UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS;

@@ -46,6 +46,7 @@
 #define ARCH_MAP_VDSO_64 0x2003
 #define PR_SET_MM	35
 #define PR_SET_MM_MAP	14
+#define PR_SET_NAME	15
 #define RSEQ_FLAG_UNREGISTER 1
 #define TASK_SIZE	0x7ffffffff000UL
 #define EINTR		4
@@ -187,6 +188,8 @@ static int restore_thread_state(struct rst_args *a, struct rst_thread *t)
 	}
 	if (t->clear_tid)
 		raw_syscall1(NR_set_tid_address, t->clear_tid);
+	if (t->comm[0])
+		raw_syscall2(NR_prctl, PR_SET_NAME, t->comm);
 	ret = raw_syscall2(NR_arch_prctl, ARCH_SET_FS, t->fs_base);
 	if (!ret && t->gs_base)
 		ret = raw_syscall2(NR_arch_prctl, ARCH_SET_GS, t->gs_base);

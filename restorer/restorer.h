@@ -53,6 +53,7 @@ struct rst_thread {
 	uint64_t clear_tid;		/* set_tid_address(), 0: none */
 	uint64_t sigframe;		/* its rt_sigframe: rsp = sigframe + 8 */
 	uint64_t stack, stack_size;	/* blob stack of a non-leader thread */
+	char comm[16];			/* PR_SET_NAME */
 };
 
 #define RST_MAX_THREADS 1024

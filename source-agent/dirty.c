@@ -140,11 +140,16 @@ static int ds_add_region(struct dirty_set *ds, const struct vma *v, const struct
 {
 	uint64_t c = pr->categories;
 
-	if (v->kind == VMA_KIND__VMA_FILE && (c & PAGE_IS_FILE))
-		return 0;	/* untouched private file page: the file has it */
-	if ((c & (PAGE_IS_PRESENT | PAGE_IS_SWAPPED)) && !(c & PAGE_IS_PFNZERO))
-		return ds_add(ds, pr->start, pr->end, false);
-	return ds_add(ds, pr->start, pr->end, true);
+	bool data = (c & (PAGE_IS_PRESENT | PAGE_IS_SWAPPED)) && !(c & PAGE_IS_PFNZERO);
+
+	/*
+	 * A private file mapping's own pages are the file's: only its
+	 * anonymous (copied-on-write) pages are ours to send. A page not in
+	 * memory there is the file's too, not a zero page.
+	 */
+	if (v->kind == VMA_KIND__VMA_FILE)
+		return data && !(c & PAGE_IS_FILE) ? ds_add(ds, pr->start, pr->end, false) : 0;
+	return ds_add(ds, pr->start, pr->end, !data);
 }
 
 static bool range_known(const struct vma_list *known, const struct vma *v)

@@ -340,12 +340,18 @@ out:
 /* ---- core ---- */
 
 /* @t: the thread's registers as frozen, taken before the parasite touched anything. */
-static void dump_thread(const struct tracee *t, ThreadCore *tc)
+static void dump_thread(pid_t pid, const struct tracee *t, ThreadCore *tc, char comm[16])
 {
 	struct ferry_rseq_config rc;
 	pid_t tid = t->tid;
+	char path[64];
 
 	tc->tid = tid;
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/comm", pid, tid);
+	if (read_small_file(path, comm, 16) > 0) {
+		comm[strcspn(comm, "\n")] = 0;
+		tc->comm = comm;
+	}
 	tc->regs.data = (uint8_t *)&t->regs;
 	tc->regs.len = sizeof(t->regs);
 	tc->xstate.data = t->xstate;
@@ -402,6 +408,7 @@ static int dump_core(pid_t pid, const struct thread_set *ts, const struct tracee
 	ProcCore pc = PROC_CORE__INIT;
 	CredsEntry creds = CREDS_ENTRY__INIT;
 	ThreadCore *tc = NULL, **tcp = NULL;
+	char (*comms)[16] = NULL;
 	SigactionEntry sae[PRS_NSIG], *sap[PRS_NSIG];
 	TimevalPair tv[3], *tvp[3];
 	RlimitEntry rl[RLIM_NLIMITS], *rlp[RLIM_NLIMITS];
@@ -462,13 +469,14 @@ static int dump_core(pid_t pid, const struct thread_set *ts, const struct tracee
 
 	tc = calloc(ts->nr, sizeof(*tc));
 	tcp = calloc(ts->nr, sizeof(*tcp));
-	if (!tc || !tcp) {
+	comms = calloc(ts->nr, sizeof(*comms));
+	if (!tc || !tcp || !comms) {
 		ret = -ENOMEM;
 		goto out;
 	}
 	for (k = 0; k < ts->nr; k++) {
 		thread_core__init(&tc[k]);
-		dump_thread(&t[k], &tc[k]);
+		dump_thread(pid, &t[k], &tc[k], comms[k]);
 		tc[k].has_altstack_sp = tc[k].has_altstack_size = tc[k].has_altstack_flags = 1;
 		tc[k].altstack_sp = (uint64_t)pd->ss[k].ss_sp;
 		tc[k].altstack_size = pd->ss[k].ss_size;
@@ -495,6 +503,7 @@ static int dump_core(pid_t pid, const struct thread_set *ts, const struct tracee
 	snprintf(name, sizeof(name), "core-%d.img", pid);
 	ret = sink_add_msg(sink, name, &pc.base);
 out:
+	free(comms);
 	free(tc);
 	free(tcp);
 	return ret;
