@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
  * Files of a restored process. ferry does not copy file systems: mapped and
- * open files must be at the same paths with the same size and mtime.
+ * open files must be at the same paths with the same size and mtime. The fds
+ * are opened here (with their offsets and flags) and handed to the new
+ * process by SCM_RIGHTS: they share the open file descriptions we made.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -38,13 +40,13 @@ static int check_one(const char *what, const char *path, bool has_size, uint64_t
 	return 0;
 }
 
-int rst_check_files(const struct rst_proc *p)
+int rst_check_files(const MmEntry *mm, const FilesEntry *files)
 {
 	size_t i;
 	int ret;
 
-	for (i = 0; i < p->mm->n_vmas; i++) {
-		const VmaEntry *v = p->mm->vmas[i];
+	for (i = 0; i < mm->n_vmas; i++) {
+		const VmaEntry *v = mm->vmas[i];
 
 		if (v->kind != VMA_KIND__VMA_FILE)
 			continue;
@@ -53,8 +55,8 @@ int rst_check_files(const struct rst_proc *p)
 		if (ret)
 			return ret;
 	}
-	for (i = 0; i < p->files->n_fds; i++) {
-		const FdEntry *f = p->files->fds[i];
+	for (i = 0; i < files->n_fds; i++) {
+		const FdEntry *f = files->fds[i];
 
 		/* A file the process writes to may change size under it: size only if read-only. */
 		if (f->type != FD_TYPE__FD_REG)
@@ -67,54 +69,31 @@ int rst_check_files(const struct rst_proc *p)
 	return 0;
 }
 
-/* Move one of our fds out of the way of the process's own numbers. */
-int rst_work_fd(struct rst_proc *p, int fd)
-{
-	int nfd;
-
-	if (fd < 0)
-		return -errno;
-	nfd = fcntl(fd, F_DUPFD_CLOEXEC, p->work_fd_base);
-	close(fd);
-	if (nfd < 0)
-		return -errno;
-	if (p->nr_work_fds == RST_MAX_CLOSE) {
-		pr_err("too many files to keep open for the restorer");
-		close(nfd);
-		return -EMFILE;
-	}
-	p->work_fds[p->nr_work_fds++] = nfd;
-	return nfd;
-}
-
-static int place_fd(int fd, int want, bool cloexec)
-{
-	if (fd < 0)
-		return -errno;
-	if (fd != want) {
-		if (dup2(fd, want) < 0)
-			return -errno;
-		close(fd);
-	}
-	if (fcntl(want, F_SETFD, cloexec ? FD_CLOEXEC : 0))
-		return -errno;
-	return 0;
-}
-
 static int open_reg(const FdEntry *f)
 {
-	int fd = open(f->path, f->flags & ~(O_CREAT | O_TRUNC | O_EXCL | O_NOCTTY));
+	int fd = open(f->path, (f->flags & ~(O_CREAT | O_TRUNC | O_EXCL | O_NOCTTY)) | O_CLOEXEC);
 
 	if (fd < 0) {
 		pr_perror("cannot reopen %s", f->path);
-		return -1;
+		return -errno;
 	}
 	if (f->type == FD_TYPE__FD_REG && lseek(fd, f->pos, SEEK_SET) < 0) {
 		pr_perror("cannot seek %s to %llu", f->path, (unsigned long long)f->pos);
 		close(fd);
-		return -1;
+		return -errno;
 	}
 	return fd;
+}
+
+static int open_chr(const FdEntry *f)
+{
+	int fd = open(f->path, (f->flags & ~(O_CREAT | O_TRUNC | O_EXCL | O_NOCTTY)) | O_CLOEXEC);
+
+	if (fd < 0) {
+		pr_warn("fd %u: %s cannot be opened here (%m): /dev/null instead", f->fd, f->path);
+		fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	}
+	return fd < 0 ? -errno : fd;
 }
 
 static int pipe_fill(int wfd, int round_dirfd, uint64_t id)
@@ -129,27 +108,19 @@ static int pipe_fill(int wfd, int round_dirfd, uint64_t id)
 	ret = img_load_one(round_dirfd, name, &pipe_data_entry__descriptor, (void **)&pd);
 	if (ret)
 		return ret;
+	if (pd->data.len > 65536)
+		fcntl(wfd, F_SETPIPE_SZ, pd->data.len);
 	ret = write_full(wfd, pd->data.data, pd->data.len);
 	protobuf_c_message_free_unpacked(&pd->base, NULL);
 	return ret;
 }
 
-static bool pipe_seen_before(const FilesEntry *fe, size_t i)
-{
-	size_t j;
-
-	for (j = 0; j < i; j++)
-		if (fe->fds[j]->type == FD_TYPE__FD_PIPE && fe->fds[j]->pipe_id == fe->fds[i]->pipe_id)
-			return true;
-	return false;
-}
-
 /*
  * One new pipe for every fd of the process that held this pipe (either
- * end, any number of dups). Its unread data goes in first. An end the
- * process did not hold stays closed (its holder is on the source host).
+ * end, any number of dups), its unread data in first. An end the process
+ * did not hold stays closed: its holder is on the source host.
  */
-static int restore_pipe(const FilesEntry *fe, size_t i, int round_dirfd, int high)
+static int open_pipe(const FilesEntry *fe, size_t i, int round_dirfd, int *out)
 {
 	uint64_t id = fe->fds[i]->pipe_id;
 	int p[2], ret;
@@ -157,64 +128,60 @@ static int restore_pipe(const FilesEntry *fe, size_t i, int round_dirfd, int hig
 
 	if (pipe2(p, O_CLOEXEC))
 		return -errno;
-	/* out of the way of the numbers we are about to place */
-	for (k = 0; k < 2; k++) {
-		int fd = fcntl(p[k], F_DUPFD_CLOEXEC, high);
-
-		close(p[k]);
-		p[k] = fd;
-	}
-	if (p[0] < 0 || p[1] < 0)
-		return -EMFILE;
 	ret = pipe_fill(p[1], round_dirfd, id);
 	for (k = i; !ret && k < fe->n_fds; k++) {
 		const FdEntry *f = fe->fds[k];
 
 		if (f->type != FD_TYPE__FD_PIPE || f->pipe_id != id)
 			continue;
-		ret = place_fd(fcntl((f->flags & O_ACCMODE) == O_RDONLY ? p[0] : p[1],
-				     F_DUPFD_CLOEXEC, 0), f->fd, f->cloexec);
+		out[k] = fcntl((f->flags & O_ACCMODE) == O_RDONLY ? p[0] : p[1], F_DUPFD_CLOEXEC, 0);
+		if (out[k] < 0)
+			ret = -errno;
 	}
 	close(p[0]);
 	close(p[1]);
 	return ret;
 }
 
-int rst_open_fds(struct rst_proc *p, int round_dirfd)
+int rst_open_fds(const FilesEntry *fe, int round_dirfd, int **outp)
 {
-	const FilesEntry *fe = p->files;
+	int *out = malloc((fe->n_fds + 1) * sizeof(int));
 	size_t i;
+	int ret = 0;
 
-	for (i = 0; i < fe->n_fds; i++) {
+	if (!out)
+		return -ENOMEM;
+	for (i = 0; i < fe->n_fds; i++)
+		out[i] = -1;
+	for (i = 0; i < fe->n_fds && !ret; i++) {
 		const FdEntry *f = fe->fds[i];
-		int fd, ret;
 
+		if (out[i] >= 0)
+			continue;	/* another end of a pipe opened before */
 		switch (f->type) {
 		case FD_TYPE__FD_PIPE:
-			ret = pipe_seen_before(fe, i) ? 0 : restore_pipe(fe, i, round_dirfd, p->work_fd_base + RST_MAX_CLOSE);
-			if (ret) {
-				pr_err("cannot restore pipe fd %u: %s", f->fd, strerror(-ret));
-				return ret;
-			}
-			continue;
+			ret = open_pipe(fe, i, round_dirfd, out);
+			break;
 		case FD_TYPE__FD_CHR:
-			fd = open(f->path, f->flags & ~(O_CREAT | O_TRUNC | O_EXCL | O_NOCTTY));
-			if (fd < 0) {
-				pr_warn("fd %u: %s cannot be opened here (%m): /dev/null instead",
-					f->fd, f->path);
-				fd = open("/dev/null", O_RDWR);
-			}
+			ret = out[i] = open_chr(f);
 			break;
 		default:
-			fd = open_reg(f);
+			ret = out[i] = open_reg(f);
 			break;
 		}
-		ret = place_fd(fd, f->fd, f->cloexec);
-		if (ret) {
+		if (ret > 0)
+			ret = 0;
+		if (ret)
 			pr_err("cannot restore fd %u (%s): %s", f->fd, f->path ? f->path : "pipe",
 			       strerror(-ret));
-			return ret;
-		}
 	}
+	if (ret) {
+		for (i = 0; i < fe->n_fds; i++)
+			if (out[i] >= 0)
+				close(out[i]);
+		free(out);
+		return ret;
+	}
+	*outp = out;
 	return 0;
 }

@@ -10,6 +10,7 @@
 
 static const char usage[] =
 	"usage: restore --images-dir DIR/<id>/<N> [--pidns] [-v] [--log-file FILE]\n"
+	"       restore --stream DIR/<id> [--pidns] [-v] [--log-file FILE]\n"
 	"\n"
 	"Recreates the process saved in the final round N of an image stack (older\n"
 	"rounds are reached through the 'parent' links), with its PID, memory,\n"
@@ -18,6 +19,10 @@ static const char usage[] =
 	"this command and keeps running after it exits.\n"
 	"\n"
 	"  --images-dir DIR   the final round's directory\n"
+	"  --stream DIR       a stack being written by a migration: the process is made\n"
+	"                     at the first round and its memory filled round by round;\n"
+	"                     stdin names the rounds as they commit (\"round K\"), then\n"
+	"                     \"final N\" (restore and exit) or \"abort\"\n"
 	"  --pidns            restore into a fresh PID namespace (the process keeps\n"
 	"                     its PID there), e.g. beside its still-running original\n"
 	"  -v, --verbose      more detail on stderr (repeat for debug)\n"
@@ -31,6 +36,7 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "images-dir", required_argument, NULL, 'D' },
 		{ "pidns", no_argument, NULL, 'P' },
+		{ "stream", required_argument, NULL, 'S' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "log-file", required_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },
@@ -44,19 +50,20 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 'D': o.images_dir = optarg; break;
 		case 'P': o.pidns = true; break;
+		case 'S': o.stack_dir = optarg; break;
 		case 'v': verbose++; break;
 		case 'L': log_file = optarg; break;
 		case 'h': fputs(usage, stdout); return 0;
 		default: fprintf(stderr, "Try 'restore --help'.\n"); return 2;
 		}
 	}
-	if (!o.images_dir || optind != argc) {
-		fprintf(stderr, "restore: --images-dir DIR is needed (and nothing else)\n"
-				"Try 'restore --help'.\n");
+	if (!o.images_dir == !o.stack_dir || optind != argc) {
+		fprintf(stderr, "restore: one of --images-dir DIR and --stream DIR is needed "
+				"(and nothing else)\nTry 'restore --help'.\n");
 		return 2;
 	}
 	log_init("restore", verbose, log_file);
-	ret = restore_run(&o);
+	ret = o.stack_dir ? restore_stream(&o) : restore_run(&o);
 	if (ret) {
 		fprintf(stderr, "restore: failed: %s\n", strerror(-ret));
 		return 1;

@@ -12,42 +12,97 @@
 #include "restorer/restorer.h"
 
 struct restore_opts {
-	const char *images_dir;		/* a round directory: the top of a stack */
+	const char *images_dir;		/* restore: a final round's directory */
+	const char *stack_dir;		/* restore --stream: DIR/<id>, rounds named on stdin */
 	bool pidns;			/* into a fresh PID namespace */
 };
 
-/* Everything known about one process to restore. */
-struct rst_proc {
-	PstreeEntry *pe;
-	ProcCore *core;
-	MmEntry *mm;
-	FilesEntry *files;
-	int work_fd_base;		/* our fds are moved at or above this */
-	int work_fds[RST_MAX_CLOSE];	/* closed by the restorer at the end */
-	uint32_t nr_work_fds;
-	/* the blob's mapping, built in memory at its final addresses */
-	uint64_t region_addr;
-	size_t region_len;
-	uint8_t *region;
-	struct rst_args *args;		/* inside region (local copy) */
-	uint64_t args_addr;		/* where it will be in the new process */
-	struct rst_thread *threads;	/* inside region (local copy) */
-	uint64_t stack_top;
+int restore_run(const struct restore_opts *o);
+int restore_stream(const struct restore_opts *o);
+
+/* ---- dest-agent/ops.c: memory operations for the blob, and address ranges ---- */
+
+struct ops {
+	struct rst_op *op;
+	size_t nr, cap;
+	char *str;			/* paths; op->path holds offset + 1 until placed */
+	size_t str_len, str_cap;
 };
 
-int restore_run(const struct restore_opts *o);
+int ops_add(struct ops *o, uint32_t type, uint64_t addr, uint64_t len);
+/* The last op added reads from / maps @path. */
+int ops_set_path(struct ops *o, const char *path);
+/* Read pages from a file; continues the previous read when it can. */
+int ops_add_read(struct ops *o, uint64_t addr, uint64_t len, const char *path, uint64_t off);
+void ops_free(struct ops *o);
+/* Bytes the ops and their strings take in a payload, and writing them there. */
+size_t ops_payload_size(const struct ops *o);
+void ops_to_payload(const struct ops *o, uint8_t *buf, uint64_t addr);
 
-/* dest-agent/memory.c: VMAs and fills from the images and the stack of rounds. */
-int rst_build_region(struct rst_proc *p, struct stack_view *sv);
-/* dest-agent/sigframe.c: the rt_sigframe the blob returns through. */
-int rst_build_sigframe(struct rst_proc *p, size_t idx, struct rst_thread *t, uint8_t *frame_local,
-		       uint64_t xsave_addr, uint8_t *xsave_local);
+struct ranges {
+	struct range { uint64_t start, end; } *r;	/* sorted, disjoint, not touching */
+	size_t nr, cap;
+};
+
+int ranges_add(struct ranges *rs, uint64_t start, uint64_t end);
+/* out = a - b */
+int ranges_sub(const struct ranges *a, const struct ranges *b, struct ranges *out);
+void ranges_free(struct ranges *rs);
+
+/* ---- dest-agent/memory.c: what to map and fill ---- */
+
+/* Anonymous private memory that is filled while the source still runs. */
+bool vma_prefilled(const VmaEntry *v);
+int prefill_ranges(const MmEntry *mm, struct ranges *out);
+/* Ops for pages of round @round_dir (its pagemap only: what that round sent) within @in. */
+int ops_round_delta(struct ops *o, const char *round_dir, uint32_t pid, const struct ranges *in);
+/* Ops for every page of the stack (its top round's view) within @in; zero runs discarded. */
+int ops_full_fill(struct ops *o, struct stack_view *sv, uint32_t pid, const struct ranges *in,
+		  bool discard_zero);
+/* The final layout: every other VMA mapped and filled, then all protections set. */
+int ops_final_layout(struct ops *o, struct stack_view *sv, uint32_t pid, const MmEntry *mm);
+int vdso_address(const MmEntry *mm, uint64_t *addr);
+
+/* ---- dest-agent/files.c ---- */
+
+int rst_check_files(const MmEntry *mm, const FilesEntry *files);
+/* Open every fd of the process here, in @fds order; *out[i] to be sent. */
+int rst_open_fds(const FilesEntry *files, int round_dirfd, int **out);
+
+/* ---- dest-agent/sigframe.c ---- */
+
+int rst_probe_xstate(void);
 size_t rst_sigframe_size(void);
 size_t rst_xsave_size(void);
-int rst_probe_xstate(void);
-/* dest-agent/files.c */
-int rst_check_files(const struct rst_proc *p);
-int rst_open_fds(struct rst_proc *p, int round_dirfd);
-int rst_work_fd(struct rst_proc *p, int fd);
+int rst_build_sigframe(const ThreadCore *tc, struct rst_thread *t, uint8_t *frame_local,
+		       uint64_t xsave_addr, uint8_t *xsave_local);
+
+/* ---- dest-agent/process.c: one new process driven through the blob ---- */
+
+struct rst_process {
+	pid_t pid;			/* as seen from here (outer namespace) */
+	pid_t want_pid;			/* the saved PID */
+	uint64_t region_addr;
+	size_t region_len;
+	uint64_t args_addr, payload_addr;
+	size_t payload_cap;
+	struct rst_args args;		/* local copy, written before each command */
+	int sock;			/* our end of the fd channel */
+	int init_sync;			/* PID namespace init: closed when we exit */
+	pid_t init_pid;
+	pid_t *tids;			/* threads after FINAL */
+	size_t nr_tids;
+	struct ranges prefilled;	/* anonymous memory mapped and filled so far */
+	uint32_t applied_round;		/* last round whose pages are in */
+};
+
+int rp_create(struct rst_process *rp, pid_t pid, const MmEntry *first_mm, bool pidns);
+int rp_memory(struct rst_process *rp, const struct ops *o);
+/* Everything but memory, then the threads go: on success the process runs on, detached. */
+int rp_final(struct rst_process *rp, const ProcCore *core, const MmEntry *mm,
+	     const FilesEntry *files, int round_dirfd);
+void rp_kill(struct rst_process *rp);
+/* Does the blob's mapping collide with any VMA of @mm? */
+bool rp_region_collides(const struct rst_process *rp, const MmEntry *mm);
 
 #endif

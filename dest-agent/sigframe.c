@@ -97,23 +97,22 @@ static void regs_to_sigcontext(const struct user_regs_struct *r, struct k_sigcon
 	mc->ss = 0x2b;
 }
 
-int rst_build_sigframe(struct rst_proc *p, size_t idx, struct rst_thread *t, uint8_t *frame_local,
+int rst_build_sigframe(const ThreadCore *tc, struct rst_thread *t, uint8_t *frame_local,
 		       uint64_t xsave_addr, uint8_t *xsave_local)
 {
-	const ThreadCore *tc = p->core->threads[idx];
 	struct k_rt_sigframe *f = (struct k_rt_sigframe *)frame_local;
 	struct user_regs_struct regs;
 	uint64_t bv;
 	uint32_t v;
 
 	if (tc->regs.len != sizeof(regs)) {
-		pr_err("core-%u.img: registers of %zu bytes, expected %zu", p->pe->pid,
-		       tc->regs.len, sizeof(regs));
+		pr_err("thread %u: registers of %zu bytes, expected %zu", tc->tid, tc->regs.len,
+		       sizeof(regs));
 		return -EINVAL;
 	}
 	if (tc->xstate.len < sig_xstate_size || tc->xstate.len < XSTATE_BV_OFF + 64) {
-		pr_err("core-%u.img: xstate of %zu bytes, this CPU needs %u", p->pe->pid,
-		       tc->xstate.len, sig_xstate_size);
+		pr_err("thread %u: xstate of %zu bytes, this CPU needs %u", tc->tid, tc->xstate.len,
+		       sig_xstate_size);
 		return -EINVAL;
 	}
 	memcpy(&regs, tc->regs.data, sizeof(regs));

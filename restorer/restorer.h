@@ -1,29 +1,56 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Arguments of the restorer blob, laid out by `restore` (dest-agent/) in the
- * blob's own mapping, read by the blob after everything else is unmapped.
- * Pointers are absolute addresses inside that mapping.
+ * The restorer blob and `restore` (dest-agent/) talk through the blob's own
+ * mapping, in trap mode: `restore` writes a command into struct rst_args
+ * (and its payload area), lets the new process run, and the blob executes
+ * the command and stops on int3. Commands:
+ *
+ *   PREPARE  drop everything of the `restore` program from the address
+ *            space but the blob, map the vdso where the saved one was;
+ *   MEMORY   run a list of memory operations (map, read from a pages
+ *            file, zero, discard, protect, unmap): used once for a plain
+ *            restore, and after every pre-copy round when memory is filled
+ *            while the source still runs (restore --stream);
+ *   FINAL    the rest of the process state (mm fields, signals, fds,
+ *            credentials, threads), then every thread returns into its
+ *            saved registers through rt_sigreturn.
+ *
+ * Pointers are absolute addresses inside the blob's mapping.
  */
 #ifndef FERRY_RESTORER_H
 #define FERRY_RESTORER_H
 
 #include <stdint.h>
 
-struct rst_vma {
-	uint64_t start, end;
-	uint32_t prot;		/* final protection */
-	uint32_t flags;		/* mmap flags (MAP_FIXED is added) */
-	int32_t fd;		/* -1: anonymous */
-	uint32_t pad;
-	uint64_t pgoff;		/* bytes */
+enum rst_cmd {
+	RST_CMD_PREPARE = 1,
+	RST_CMD_MEMORY,
+	RST_CMD_FINAL,
 };
 
-/* Copy len bytes from fd at off to vaddr; fd -1: zero the range. */
-struct rst_fill {
-	uint64_t vaddr, len;
-	int32_t fd;
-	uint32_t pad;
+enum rst_status {
+	RST_RUNNING = 0,
+	RST_READY = 1,		/* command done (FINAL: about to rt_sigreturn) */
+	RST_FAILED = 2,
+};
+
+enum rst_op_type {
+	RST_OP_MAP = 1,		/* mmap(addr, len, prot, flags | MAP_FIXED, path ? open(path) : -1, off) */
+	RST_OP_READ,		/* pread len bytes of file path at off into addr */
+	RST_OP_ZERO,		/* memset(addr, 0, len) */
+	RST_OP_DISCARD,		/* madvise(MADV_DONTNEED): anonymous pages read as zero again */
+	RST_OP_PROTECT,		/* mprotect(addr, len, prot) */
+	RST_OP_UNMAP,		/* munmap(addr, len) */
+};
+
+struct rst_op {
+	uint32_t type;
+	uint32_t prot;
+	uint32_t flags;
+	uint32_t open_flags;
+	uint64_t addr, len;
 	uint64_t off;
+	uint64_t path;		/* NUL-terminated absolute path, 0: none */
 };
 
 struct rst_sigaction {
@@ -39,10 +66,6 @@ struct rst_mm_map {
 	uint32_t exe_fd;
 };
 
-#define RST_NSIG	64
-#define RST_MAX_AUXV	128	/* u64 words */
-#define RST_MAX_CLOSE	512
-
 /* One thread: the leader is threads[0] and runs on the blob's main stack. */
 struct rst_thread {
 	uint32_t tid;
@@ -56,44 +79,63 @@ struct rst_thread {
 	char comm[16];			/* PR_SET_NAME */
 };
 
-#define RST_MAX_THREADS 1024
-
-enum rst_status {
-	RST_RUNNING = 0,
-	RST_READY = 1,		/* all done, about to rt_sigreturn */
-	RST_FAILED = 2,
+/* The fds arrive by SCM_RIGHTS on sock_fd, in this order. */
+struct rst_fd {
+	int32_t fd;
+	uint32_t cloexec;
 };
 
+struct rst_creds {
+	uint32_t uid, euid, suid, fsuid;
+	uint32_t gid, egid, sgid, fsgid;
+	uint32_t nr_groups;
+	uint32_t groups[64];
+};
+
+#define RST_NSIG	64
+#define RST_MAX_AUXV	128	/* u64 words */
+#define RST_NLIMITS	16
+#define RST_MAX_WORK_FDS 8
+#define RST_MAX_THREADS 1024
+#define RST_FDS_PER_MSG	250	/* below the kernel's SCM_MAX_FD */
+
 struct rst_args {
-	/* the blob's own mapping: everything else is unmapped */
-	uint64_t self_start, self_len;
-	/* ARCH_MAP_VDSO_64 address (start of the vvar pages), 0: none */
-	uint64_t vdso_addr;
-
-	uint64_t nr_vmas, vmas;		/* struct rst_vma[] */
-	uint64_t nr_fills, fills;	/* struct rst_fill[] */
-
-	struct rst_mm_map mm;
-	uint64_t auxv[RST_MAX_AUXV];
-
-	struct rst_sigaction sa[RST_NSIG];	/* index sig - 1 */
-	int64_t itimers[3][4];		/* struct itimerval: interval, value */
-
-	/* this task's own rseq (inherited from `restore`), unregistered first */
-	uint64_t own_rseq_addr;
-	uint32_t own_rseq_len, own_rseq_sig;
-
-	uint64_t nr_threads, threads;	/* struct rst_thread[] */
-
-	/* fds of `restore` to close at the end (pages files, mapped files) */
-	uint32_t nr_close;
-	int32_t close_fd[RST_MAX_CLOSE];
-
-	/* written by the blob (the first failure of any thread) */
-	int32_t status;			/* enum rst_status */
+	/* --- command and verdict --- */
+	uint32_t cmd;			/* enum rst_cmd */
+	int32_t status;			/* enum rst_status, written by the blob */
 	int32_t err;			/* -errno of the failed step */
+	uint32_t pad;
 	uint64_t err_addr;		/* what it failed on */
 	char err_step[32];
+
+	/* --- PREPARE --- */
+	uint64_t self_start, self_len;	/* the blob's mapping: everything else goes */
+	uint64_t vdso_addr;		/* ARCH_MAP_VDSO_64 address (start of vvar), 0: none */
+	uint64_t own_rseq_addr;		/* rseq of the `restore` thread we were, unregistered */
+	uint32_t own_rseq_len, own_rseq_sig;
+
+	/* --- MEMORY --- */
+	uint64_t nr_ops, ops;		/* struct rst_op[] */
+
+	/* --- FINAL --- */
+	struct rst_mm_map mm;
+	uint64_t auxv[RST_MAX_AUXV];
+	uint64_t exe_path;
+	struct rst_sigaction sa[RST_NSIG];	/* index sig - 1 */
+	int64_t itimers[3][4];		/* struct itimerval: interval, value */
+	uint32_t umask, personality;
+	uint64_t cwd, root;		/* paths */
+	uint32_t nr_rlimits;
+	uint32_t pad2;
+	uint64_t rlimits[RST_NLIMITS][2];
+	struct rst_creds creds;
+	int32_t sock_fd;		/* SCM_RIGHTS source of the fds */
+	uint32_t nr_fds;
+	uint64_t fds;			/* struct rst_fd[] */
+	int32_t fd_park;		/* received fds wait at and above this number */
+	uint32_t nr_work_fds;
+	int32_t work_fds[RST_MAX_WORK_FDS];	/* ours, closed before the process's own are placed */
+	uint64_t nr_threads, threads;	/* struct rst_thread[] */
 };
 
 #endif

@@ -108,14 +108,53 @@ static int read_auxv(pid_t pid, uint64_t **auxv, size_t *nr)
 	return 0;
 }
 
+/* mm-<pid>.img: @mm's fields as given, its VMAs from @vl. */
+static int send_mm(pid_t pid, MmEntry *mm, const struct vma_list *vl, struct sink *sink)
+{
+	VmaEntry *ents, **ptrs;
+	char name[64];
+	size_t i;
+	int ret = 0;
+
+	ents = calloc(vl->nr + 1, sizeof(*ents));
+	ptrs = calloc(vl->nr + 1, sizeof(*ptrs));
+	if (!ents || !ptrs) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < vl->nr; i++) {
+		vma_entry__init(&ents[i]);
+		ret = vma_fill_entry(pid, &vl->v[i], &ents[i]);
+		if (ret)
+			goto out;
+		ptrs[i] = &ents[i];
+	}
+	mm->vmas = ptrs;
+	mm->n_vmas = vl->nr;
+	snprintf(name, sizeof(name), "mm-%d.img", pid);
+	ret = sink_add_msg(sink, name, &mm->base);
+	mm->vmas = NULL;
+	mm->n_vmas = 0;
+out:
+	free(ents);
+	free(ptrs);
+	return ret;
+}
+
+int dump_vmas(pid_t pid, const struct vma_list *vl, struct sink *sink)
+{
+	MmEntry mm = MM_ENTRY__INIT;
+
+	mm.exe = "";
+	return send_mm(pid, &mm, vl, sink);
+}
+
 static int dump_mm(pid_t pid, struct parasite_ctl *ctl, const struct vma_list *vl,
 		   const struct proc_stat *ps, struct sink *sink)
 {
 	MmEntry mm = MM_ENTRY__INIT;
-	VmaEntry *ents = NULL, **ptrs = NULL;
 	char path[64], exe[PATH_MAX];
 	ssize_t n;
-	size_t i;
 	int ret;
 
 	snprintf(path, sizeof(path), "/proc/%d/exe", pid);
@@ -140,27 +179,7 @@ static int dump_mm(pid_t pid, struct parasite_ctl *ctl, const struct vma_list *v
 	ret = read_auxv(pid, &mm.auxv, &mm.n_auxv);
 	if (ret)
 		return ret;
-	ents = calloc(vl->nr, sizeof(*ents));
-	ptrs = calloc(vl->nr, sizeof(*ptrs));
-	if (!ents || !ptrs) {
-		ret = -ENOMEM;
-		goto out;
-	}
-	for (i = 0; i < vl->nr; i++) {
-		vma_entry__init(&ents[i]);
-		ret = vma_fill_entry(pid, &vl->v[i], &ents[i]);
-		if (ret)
-			goto out;
-		ptrs[i] = &ents[i];
-	}
-	mm.vmas = ptrs;
-	mm.n_vmas = vl->nr;
-	snprintf(path, sizeof(path), "mm-%d.img", pid);
-	ret = sink_add_msg(sink, path, &mm.base);
-out:
-	free(ents);
-	free(ptrs);
-	return ret;
+	return send_mm(pid, &mm, vl, sink);
 }
 
 /* ---- files ---- */

@@ -20,6 +20,9 @@
 int dump_process(pid_t pid, const struct thread_set *ts, const struct vma_list *vl,
 		 struct sink *sink);
 
+/* mm-<pid>.img of a pre-copy round: only the VMAs (the destination maps memory early). */
+int dump_vmas(pid_t pid, const struct vma_list *vl, struct sink *sink);
+
 /* pstree.img and inventory.img of a round. */
 int dump_pstree(const struct thread_set *procs, size_t nr, struct sink *sink);
 int dump_inventory(struct sink *sink, uint32_t round, pid_t root, int final);

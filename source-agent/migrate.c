@@ -143,6 +143,8 @@ static int precopy_round(struct migration *m, struct round_report *r)
 	r->frozen_us = now_us() - t0;
 	ret = round_send_pages(m, &ds, r);
 	if (!ret)
+		ret = dump_vmas(m->pid, &vl, m->sink);
+	if (!ret)
 		ret = round_finish(m, r);
 	r->wire_bytes = m->sink->stats.wire_bytes - wire0;
 	r->round_us = now_us() - t0;

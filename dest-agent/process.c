@@ -1,0 +1,802 @@
+// SPDX-License-Identifier: MIT
+/*
+ * One new process, driven through the restorer blob in trap mode.
+ *
+ * It is a clone3() child of this program with the saved PID (set_tid). The
+ * child only waits to be traced, blocks signals, leaves its session and
+ * jumps into the blob; from then on everything happens by commands (see
+ * restorer/restorer.h): this program writes a command into the blob's
+ * mapping, lets the child run, and waits for its int3. After FINAL each
+ * thread stops once more before rt_sigreturn; we step every thread through
+ * it, unmap the blob from the outside (an injected munmap), and detach.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/ptrace.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/user.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/compat.h"
+#include "common/log.h"
+#include "common/ptrace.h"
+#include "common/util.h"
+#include "dest-agent/restore.h"
+#include "restorer-blob.h"
+
+#define LEADER_STACK	(64UL << 10)
+#define THREAD_STACK	(16UL << 10)
+#define PAYLOAD_CAP	(96UL << 20)	/* reserved, not committed: MAP_NORESERVE */
+#define ALIGN_UP(x, a)	(((x) + (a) - 1) & ~((uint64_t)(a) - 1))
+
+/* The child's own fds (fd channel, sync, error pipe) live here, out of the process's way. */
+#define WORK_FD_BASE	4000
+enum { WORK_SOCK, WORK_SYNC, WORK_ERR, NR_WORK };
+
+extern const ptrdiff_t __rseq_offset;
+extern const unsigned int __rseq_size;
+
+static size_t blob_len(void)
+{
+	return ALIGN_UP(restorer_blob_size, PAGE_SIZE);
+}
+
+static size_t args_len(void)
+{
+	return ALIGN_UP(sizeof(struct rst_args), PAGE_SIZE);
+}
+
+static bool overlaps_vmas(const MmEntry *mm, uint64_t s, uint64_t e)
+{
+	size_t i;
+
+	for (i = 0; i < mm->n_vmas; i++)
+		if (mm->vmas[i]->start < e && s < mm->vmas[i]->end)
+			return true;
+	return false;
+}
+
+bool rp_region_collides(const struct rst_process *rp, const MmEntry *mm)
+{
+	return overlaps_vmas(mm, rp->region_addr, rp->region_addr + rp->region_len);
+}
+
+/*
+ * A place free in the saved address space and in ours: the blob must not
+ * sit on anything it is about to map, and must be mappable here first.
+ */
+static int pick_region_addr(const MmEntry *mm, size_t len, uint64_t *addr)
+{
+	uint64_t a;
+
+	for (a = 0x7e0000000000ULL; a > 0x10000000ULL; a -= 0x1000000000ULL) {
+		void *p;
+
+		if (overlaps_vmas(mm, a, a + len))
+			continue;
+		p = mmap((void *)a, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE |
+			 MAP_FIXED_NOREPLACE, -1, 0);
+		if (p == MAP_FAILED)
+			continue;
+		munmap(p, len);
+		*addr = a;
+		return 0;
+	}
+	pr_err("no room for the restorer in the saved address space");
+	return -ENOMEM;
+}
+
+/* ---- in the child ---- */
+
+static void child_fail(int err_fd, const char *what)
+{
+	char buf[256];
+	int n = snprintf(buf, sizeof(buf), "%s: %s", what, strerror(errno));
+
+	if (write(err_fd, buf, n) < 0)
+		_exit(2);
+	_exit(1);
+}
+
+static void __attribute__((noreturn)) child_main(struct rst_process *rp, const uint8_t *image)
+{
+	uint64_t stack_top = rp->args_addr + args_len() + LEADER_STACK - 64;
+	int err_fd = WORK_FD_BASE + WORK_ERR;
+	sigset_t all;
+	void *m;
+	char c;
+
+	if (read(WORK_FD_BASE + WORK_SYNC, &c, 1) != 1)
+		_exit(1);	/* the tracer is gone */
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, NULL);
+	if (setsid() < 0)
+		child_fail(err_fd, "setsid");
+	/* nothing of `restore` below our working fds: the process's own come at FINAL */
+	syscall(__NR_close_range, 0, WORK_FD_BASE - 1, 0);
+	m = mmap((void *)rp->region_addr, rp->region_len, PROT_READ | PROT_WRITE | PROT_EXEC,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+	if (m != (void *)rp->region_addr)
+		child_fail(err_fd, "cannot map the restorer");
+	memcpy(m, image, blob_len() + sizeof(struct rst_args));
+	__asm__ volatile("mov %0, %%rsp\n\t"
+			 "mov %1, %%rdi\n\t"
+			 "jmp *%2"
+			 :: "r"(stack_top), "r"(rp->args_addr),
+			    "r"(rp->region_addr + RESTORER_MAIN_OFF)
+			 : "memory");
+	__builtin_unreachable();
+}
+
+/* ---- the tracer ---- */
+
+static int wait_child(pid_t pid, int *status)
+{
+	while (waitpid(pid, status, __WALL) < 0)
+		if (errno != EINTR)
+			return -errno;
+	return 0;
+}
+
+static int read_remote(pid_t pid, uint64_t addr, void *buf, size_t len)
+{
+	struct iovec l = { buf, len }, r = { (void *)addr, len };
+
+	return process_vm_readv(pid, &l, 1, &r, 1, 0) == (ssize_t)len ? 0 : -errno;
+}
+
+static int write_remote(pid_t pid, uint64_t addr, const void *buf, size_t len)
+{
+	struct iovec l = { (void *)buf, len }, r = { (void *)addr, len };
+
+	return process_vm_writev(pid, &l, 1, &r, 1, 0) == (ssize_t)len ? 0 : -errno;
+}
+
+static int unexpected_stop(pid_t tid, int status)
+{
+	struct user_regs_struct regs;
+
+	ptrace(PTRACE_GETREGS, tid, NULL, &regs);
+	pr_err("restorer of tid %d stopped by signal %d at %#llx", tid, WSTOPSIG(status),
+	       (unsigned long long)regs.rip);
+	return -EFAULT;
+}
+
+static int child_died(struct rst_process *rp, int status, int err_fd)
+{
+	char buf[256] = "";
+	ssize_t n = err_fd >= 0 ? read(err_fd, buf, sizeof(buf) - 1) : 0;
+
+	if (n > 0)
+		buf[n] = 0;
+	if (WIFEXITED(status))
+		pr_err("restore of pid %d failed: %s", rp->want_pid, *buf ? buf : "child exited");
+	else
+		pr_err("restore of pid %d failed: killed by signal %d", rp->want_pid,
+		       WTERMSIG(status));
+	rp->pid = 0;
+	return -ECHILD;
+}
+
+static int blob_verdict(struct rst_process *rp, const char *cmd)
+{
+	struct rst_args a;
+	int ret;
+
+	ret = read_remote(rp->pid, rp->args_addr, &a, offsetof(struct rst_args, self_start));
+	if (ret)
+		return ret;
+	if (a.status == RST_READY)
+		return 0;
+	pr_err("restorer of pid %d: %s failed at %s (%#llx): %s", rp->want_pid, cmd, a.err_step,
+	       (unsigned long long)a.err_addr, strerror(-a.err));
+	return -EIO;
+}
+
+/* Let the leader run its command up to the next int3. */
+static int run_command(struct rst_process *rp, const char *name)
+{
+	int status, ret;
+
+	ret = write_remote(rp->pid, rp->args_addr, &rp->args, sizeof(rp->args));
+	if (ret)
+		return ret;
+	if (ptrace(PTRACE_CONT, rp->pid, NULL, NULL))
+		return -errno;
+	ret = wait_child(rp->pid, &status);
+	if (ret)
+		return ret;
+	if (!WIFSTOPPED(status))
+		return child_died(rp, status, -1);
+	if (WSTOPSIG(status) != SIGTRAP)
+		return unexpected_stop(rp->pid, status);
+	return blob_verdict(rp, name);
+}
+
+static pid_t clone_with_pid(pid_t pid)
+{
+	struct ferry_clone_args ca = {
+		.exit_signal = SIGCHLD,
+		.set_tid = (uint64_t)&pid,
+		.set_tid_size = 1,
+	};
+
+	return syscall(__NR_clone3, &ca, sizeof(ca));
+}
+
+/* An init for a fresh PID namespace: reaps, and ends with its last child. */
+static int enter_new_pidns(pid_t *init_pid)
+{
+	struct ferry_clone_args ca = { .flags = CLONE_NEWPID, .exit_signal = SIGCHLD };
+	char path[64];
+	int sync[2], fd;
+	pid_t init;
+
+	if (pipe2(sync, O_CLOEXEC))
+		return -errno;
+	init = syscall(__NR_clone3, &ca, sizeof(ca));
+	if (init < 0)
+		return -errno;
+	if (init == 0) {
+		char c;
+
+		close(sync[1]);
+		/*
+		 * Once `restore` exits the restored process is reparented to
+		 * us (a little after its fds, our pipe, are closed): reap
+		 * until nobody else is left in the namespace, which dies with us.
+		 */
+		if (read(sync[0], &c, 1) < 0)
+			_exit(1);
+		for (;;) {
+			if (wait(NULL) > 0 || errno == EINTR)
+				continue;
+			if (kill(-1, 0) && errno == ESRCH)
+				_exit(0);
+			usleep(100000);
+		}
+	}
+	close(sync[0]);
+	*init_pid = init;
+	snprintf(path, sizeof(path), "/proc/%d/ns/pid", init);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || setns(fd, CLONE_NEWPID)) {
+		pr_perror("cannot enter the new PID namespace");
+		return -errno;
+	}
+	close(fd);
+	return sync[1];
+}
+
+static void init_prepare_args(struct rst_process *rp, uint64_t vdso)
+{
+	struct rst_args *a = &rp->args;
+
+	memset(a, 0, sizeof(*a));
+	a->cmd = RST_CMD_PREPARE;
+	a->self_start = rp->region_addr;
+	a->self_len = rp->region_len;
+	a->vdso_addr = vdso;
+	if (__rseq_size) {
+		/* glibc registered rseq for the thread that becomes the process */
+		a->own_rseq_addr = (uint64_t)__builtin_thread_pointer() + __rseq_offset;
+		a->own_rseq_len = __rseq_size < 32 ? 32 : __rseq_size;
+		a->own_rseq_sig = 0x53053053;
+	}
+}
+
+/* Our ends of the child's working fds, at their fixed numbers in the child. */
+static int make_work_fds(struct rst_process *rp, int child_fds[NR_WORK], int *sync_wr, int *err_rd)
+{
+	int sv[2], sp[2], ep[2];
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv))
+		return -errno;
+	if (pipe2(sp, O_CLOEXEC) || pipe2(ep, O_CLOEXEC))
+		return -errno;
+	rp->sock = sv[0];
+	child_fds[WORK_SOCK] = sv[1];
+	child_fds[WORK_SYNC] = sp[0];
+	child_fds[WORK_ERR] = ep[1];
+	*sync_wr = sp[1];
+	*err_rd = ep[0];
+	return 0;
+}
+
+/* dup2 in the child (after clone) would be simpler but must not fail there. */
+static int place_work_fds(int child_fds[NR_WORK])
+{
+	struct rlimit rl;
+	int i;
+
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < WORK_FD_BASE + NR_WORK + 1) {
+		rl.rlim_cur = rl.rlim_max;
+		if (rl.rlim_cur < WORK_FD_BASE + NR_WORK + 1 || setrlimit(RLIMIT_NOFILE, &rl))
+			return -EMFILE;
+	}
+	for (i = 0; i < NR_WORK; i++) {
+		if (dup2(child_fds[i], WORK_FD_BASE + i) < 0)
+			return -errno;
+		close(child_fds[i]);
+		child_fds[i] = WORK_FD_BASE + i;
+	}
+	return 0;
+}
+
+int rp_create(struct rst_process *rp, pid_t pid, const MmEntry *first_mm, bool pidns)
+{
+	int child_fds[NR_WORK], sync_wr = -1, err_rd = -1, status, ret, i;
+	uint8_t *image = NULL;
+	uint64_t vdso;
+
+	memset(rp, 0, sizeof(*rp));
+	rp->want_pid = pid;
+	rp->sock = rp->init_sync = -1;
+	rp->region_len = blob_len() + args_len() + LEADER_STACK + PAYLOAD_CAP;
+	ret = vdso_address(first_mm, &vdso);
+	if (!ret)
+		ret = pick_region_addr(first_mm, rp->region_len, &rp->region_addr);
+	if (ret)
+		return ret;
+	rp->args_addr = rp->region_addr + blob_len();
+	rp->payload_addr = rp->args_addr + args_len() + LEADER_STACK;
+	rp->payload_cap = PAYLOAD_CAP;
+	init_prepare_args(rp, vdso);
+
+	image = calloc(1, blob_len() + sizeof(struct rst_args));
+	if (!image)
+		return -ENOMEM;
+	memcpy(image, restorer_blob, restorer_blob_size);
+	memcpy(image + blob_len(), &rp->args, sizeof(rp->args));
+	ret = make_work_fds(rp, child_fds, &sync_wr, &err_rd);
+	if (!ret)
+		ret = place_work_fds(child_fds);
+	if (ret)
+		goto out;
+	if (pidns) {
+		rp->init_sync = enter_new_pidns(&rp->init_pid);
+		if (rp->init_sync < 0) {
+			ret = rp->init_sync;
+			goto out;
+		}
+	}
+	rp->pid = clone_with_pid(pid);
+	if (rp->pid < 0) {
+		ret = -errno;
+		rp->pid = 0;
+		pr_err("cannot create pid %d: %s%s", pid, strerror(-ret),
+		       ret == -EEXIST ? " (that PID is taken here)" : "");
+		goto out;
+	}
+	if (rp->pid == 0)
+		child_main(rp, image);
+	for (i = 0; i < NR_WORK; i++)
+		close(child_fds[i]);
+	if (ptrace(PTRACE_SEIZE, rp->pid, NULL, PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACECLONE) ||
+	    write(sync_wr, "g", 1) != 1) {
+		ret = -errno;
+		goto out;
+	}
+	ret = wait_child(rp->pid, &status);
+	if (!ret && !WIFSTOPPED(status))
+		ret = child_died(rp, status, err_rd);
+	else if (!ret && WSTOPSIG(status) != SIGTRAP)
+		ret = unexpected_stop(rp->pid, status);
+	else if (!ret)
+		ret = blob_verdict(rp, "prepare");
+out:
+	free(image);
+	if (sync_wr >= 0)
+		close(sync_wr);
+	if (err_rd >= 0)
+		close(err_rd);
+	if (ret)
+		rp_kill(rp);
+	return ret;
+}
+
+/* Ops go in batches that fit the payload area, each with the whole string table. */
+int rp_memory(struct rst_process *rp, const struct ops *o)
+{
+	size_t per = (rp->payload_cap - o->str_len) / sizeof(struct rst_op), i;
+	uint8_t *buf;
+	int ret = 0;
+
+	if (!o->nr)
+		return 0;
+	if (o->str_len >= rp->payload_cap / 2)
+		return -E2BIG;
+	buf = malloc(per < o->nr ? rp->payload_cap : ops_payload_size(o));
+	if (!buf)
+		return -ENOMEM;
+	for (i = 0; i < o->nr && !ret; i += per) {
+		struct ops part = *o;
+
+		part.op = o->op + i;
+		part.nr = o->nr - i < per ? o->nr - i : per;
+		ops_to_payload(&part, buf, rp->payload_addr);
+		ret = write_remote(rp->pid, rp->payload_addr, buf, ops_payload_size(&part));
+		rp->args.cmd = RST_CMD_MEMORY;
+		rp->args.nr_ops = part.nr;
+		rp->args.ops = rp->payload_addr;
+		if (!ret)
+			ret = run_command(rp, "memory");
+	}
+	free(buf);
+	return ret;
+}
+
+void rp_kill(struct rst_process *rp)
+{
+	int status;
+
+	if (rp->pid > 0) {
+		kill(rp->pid, SIGKILL);
+		while (waitpid(rp->pid, &status, __WALL) < 0 && errno == EINTR)
+			;
+	}
+	rp->pid = 0;
+	if (rp->sock >= 0)
+		close(rp->sock);
+	if (rp->init_sync >= 0)
+		close(rp->init_sync);
+	rp->sock = rp->init_sync = -1;
+	ranges_free(&rp->prefilled);
+	free(rp->tids);
+	rp->tids = NULL;
+}
+
+/* ---- FINAL ---- */
+
+struct final_payload {
+	uint8_t *buf;
+	size_t len, cap;
+};
+
+/* Reserve @len bytes aligned to @align; returns the offset. */
+static size_t fp_take(struct final_payload *fp, size_t len, size_t align)
+{
+	size_t off = ALIGN_UP(fp->len, align);
+
+	fp->len = off + len;
+	return off;
+}
+
+static uint64_t fp_string(struct final_payload *fp, uint64_t base, const char *s)
+{
+	size_t off = fp_take(fp, strlen(s) + 1, 1);
+
+	memcpy(fp->buf + off, s, strlen(s) + 1);
+	return base + off;
+}
+
+static size_t final_payload_size(const ProcCore *core, const MmEntry *mm, const FilesEntry *files)
+{
+	size_t n = core->n_threads;
+
+	return n * (sizeof(struct rst_thread) + PAGE_SIZE +
+		    ALIGN_UP(rst_sigframe_size() + rst_xsave_size() + 128, PAGE_SIZE) + THREAD_STACK) +
+	       files->n_fds * sizeof(struct rst_fd) + strlen(core->cwd) + strlen(core->root) +
+	       strlen(mm->exe) + 3 * PAGE_SIZE;
+}
+
+static int layout_threads(struct rst_process *rp, const ProcCore *core, struct final_payload *fp)
+{
+	size_t n = core->n_threads, off_t0, i;
+	int ret = 0;
+
+	off_t0 = fp_take(fp, n * sizeof(struct rst_thread), 64);
+	rp->args.nr_threads = n;
+	rp->args.threads = rp->payload_addr + off_t0;
+	for (i = 0; i < n && !ret; i++) {
+		struct rst_thread *t = (struct rst_thread *)(fp->buf + off_t0) + i;
+		size_t frame = fp_take(fp, rst_sigframe_size(), 64);
+		size_t xsave = fp_take(fp, rst_xsave_size(), 64);
+
+		t->sigframe = rp->payload_addr + frame;
+		if (i) {
+			t->stack = rp->payload_addr + fp_take(fp, THREAD_STACK, PAGE_SIZE);
+			t->stack_size = THREAD_STACK;
+		}
+		ret = rst_build_sigframe(core->threads[i], t, fp->buf + frame,
+					 rp->payload_addr + xsave, fp->buf + xsave);
+	}
+	return ret;
+}
+
+static void fill_signal_args(struct rst_args *a, const ProcCore *core)
+{
+	size_t i;
+
+	for (i = 0; i < core->n_sigactions; i++) {
+		const SigactionEntry *s = core->sigactions[i];
+
+		if (s->sig < 1 || s->sig > RST_NSIG)
+			continue;
+		a->sa[s->sig - 1] = (struct rst_sigaction){ s->handler, s->flags, s->restorer, s->mask };
+	}
+	for (i = 0; i < core->n_itimers && i < 3; i++) {
+		const TimevalPair *t = core->itimers[i];
+
+		a->itimers[i][0] = t->interval_us / 1000000;
+		a->itimers[i][1] = t->interval_us % 1000000;
+		a->itimers[i][2] = t->value_us / 1000000;
+		a->itimers[i][3] = t->value_us % 1000000;
+	}
+}
+
+static int fill_task_args(struct rst_args *a, const ProcCore *core, const MmEntry *mm)
+{
+	const CredsEntry *c = core->creds;
+	size_t i;
+
+	a->mm = (struct rst_mm_map){
+		mm->start_code, mm->end_code, mm->start_data, mm->end_data, mm->start_brk, mm->brk,
+		mm->start_stack, mm->arg_start, mm->arg_end, mm->env_start, mm->env_end, 0, 0, 0,
+	};
+	if (mm->n_auxv > RST_MAX_AUXV || c->n_groups > ARRAY_SIZE(a->creds.groups))
+		return -E2BIG;
+	memcpy(a->auxv, mm->auxv, mm->n_auxv * 8);
+	a->mm.auxv_size = mm->n_auxv * 8;
+	a->umask = core->umask;
+	a->personality = core->personality;
+	a->nr_rlimits = core->n_rlimits < RST_NLIMITS ? core->n_rlimits : RST_NLIMITS;
+	for (i = 0; i < a->nr_rlimits; i++) {
+		a->rlimits[i][0] = core->rlimits[i]->cur;
+		a->rlimits[i][1] = core->rlimits[i]->max;
+	}
+	a->creds = (struct rst_creds){ c->uid, c->euid, c->suid, c->fsuid,
+				       c->gid, c->egid, c->sgid, c->fsgid, c->n_groups, { 0 } };
+	memcpy(a->creds.groups, c->groups, c->n_groups * sizeof(uint32_t));
+	fill_signal_args(a, core);
+	return 0;
+}
+
+static int layout_fds(struct rst_process *rp, const FilesEntry *files, struct final_payload *fp)
+{
+	size_t off = fp_take(fp, files->n_fds * sizeof(struct rst_fd), 8), i;
+	struct rst_fd *f = (struct rst_fd *)(fp->buf + off);
+	int park = WORK_FD_BASE + NR_WORK;
+
+	for (i = 0; i < files->n_fds; i++) {
+		f[i].fd = files->fds[i]->fd;
+		f[i].cloexec = files->fds[i]->cloexec;
+		if (f[i].fd >= park)
+			park = f[i].fd + 1;
+	}
+	rp->args.nr_fds = files->n_fds;
+	rp->args.fds = rp->payload_addr + off;
+	rp->args.fd_park = park;
+	rp->args.sock_fd = WORK_FD_BASE + WORK_SOCK;
+	rp->args.nr_work_fds = NR_WORK;
+	for (i = 0; i < NR_WORK; i++)
+		rp->args.work_fds[i] = WORK_FD_BASE + i;
+	return 0;
+}
+
+/* The fds go by SCM_RIGHTS, RST_FDS_PER_MSG at a time, in files->fds order. */
+static int send_fds(int sock, const int *fds, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		size_t k = n - i < RST_FDS_PER_MSG ? n - i : RST_FDS_PER_MSG;
+		char cbuf[CMSG_SPACE(RST_FDS_PER_MSG * sizeof(int))] = { 0 };
+		char byte = 0;
+		struct iovec iov = { &byte, 1 };
+		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+				      .msg_controllen = CMSG_SPACE(k * sizeof(int)) };
+		struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(k * sizeof(int));
+		memcpy(CMSG_DATA(cm), fds + i, k * sizeof(int));
+		if (sendmsg(sock, &msg, MSG_NOSIGNAL) != 1)
+			return -errno;
+		i += k;
+	}
+	return 0;
+}
+
+static bool known_tid(const struct rst_process *rp, pid_t tid)
+{
+	size_t i;
+
+	for (i = 0; i < rp->nr_tids; i++)
+		if (rp->tids[i] == tid)
+			return true;
+	return false;
+}
+
+/*
+ * Every thread up to its int3 before rt_sigreturn: new threads are traced
+ * from birth (PTRACE_O_TRACECLONE) and let go on. Their TIDs as we see them
+ * differ from the saved ones in a new PID namespace: learn them here.
+ */
+static int wait_threads_ready(struct rst_process *rp, size_t nr_threads)
+{
+	size_t ready = 0;
+	int status, idx;
+	pid_t w;
+
+	while (ready < nr_threads) {
+		w = waitpid(-1, &status, __WALL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		if (w == rp->init_pid)
+			continue;
+		if (!known_tid(rp, w)) {
+			if (rp->nr_tids == nr_threads)
+				continue;
+			rp->tids[rp->nr_tids++] = w;
+		}
+		idx = w == rp->pid ? 0 : 1;
+		if (!WIFSTOPPED(status))
+			return w == rp->pid ? child_died(rp, status, -1) : -ECHILD;
+		if (status >> 16 == PTRACE_EVENT_CLONE || status >> 16 == PTRACE_EVENT_STOP) {
+			if (ptrace(PTRACE_CONT, w, NULL, NULL))
+				return -errno;
+			continue;
+		}
+		if (WSTOPSIG(status) != SIGTRAP)
+			return unexpected_stop(w, status);
+		ready++;
+		if (!idx) {	/* a failed leader does not clone the others */
+			int32_t st;
+
+			if (read_remote(rp->pid, rp->args_addr + offsetof(struct rst_args, status),
+					&st, sizeof(st)))
+				return -EIO;
+			if (st == RST_FAILED)
+				break;
+		}
+	}
+	return 0;
+}
+
+static int check_threads(struct rst_process *rp)
+{
+	struct rst_thread t;
+	size_t i;
+	int ret;
+
+	ret = blob_verdict(rp, "final");
+	for (i = 0; !ret && i < rp->args.nr_threads; i++) {
+		ret = read_remote(rp->pid, rp->args.threads + i * sizeof(t), &t, sizeof(t));
+		if (!ret && t.status != RST_READY)
+			ret = blob_verdict(rp, "thread") ?: -EIO;
+	}
+	return ret;
+}
+
+/* Let one thread run its rt_sigreturn: stop at the syscall's exit. */
+static int step_sigreturn(pid_t tid)
+{
+	int status, i, err;
+
+	for (i = 0; i < 2; i++) {	/* syscall entry, then exit */
+		if (ptrace(PTRACE_SYSCALL, tid, NULL, NULL))
+			return -errno;
+		err = wait_child(tid, &status);
+		if (err)
+			return err;
+		if (!WIFSTOPPED(status))
+			return -ECHILD;
+		if (WSTOPSIG(status) != (SIGTRAP | 0x80))
+			return unexpected_stop(tid, status);
+	}
+	return 0;
+}
+
+/* Every thread is out of the blob: take it away from the outside, through the leader. */
+static int unmap_blob(struct rst_process *rp)
+{
+	struct user_regs_struct regs;
+	uint64_t insn;
+	long ret;
+	int err;
+
+	if (ptrace(PTRACE_GETREGS, rp->pid, NULL, &regs))
+		return -errno;
+	insn = find_syscall_insn(rp->pid);
+	if (!insn) {
+		pr_err("pid %d: no syscall instruction in its vdso", rp->want_pid);
+		return -ENOENT;
+	}
+	err = tracee_syscall(rp->pid, insn, __NR_munmap, &ret, rp->region_addr, rp->region_len,
+			     0, 0, 0, 0);
+	if (!err && ret)
+		err = ret;
+	if (err) {
+		pr_err("pid %d: cannot unmap the restorer: %s", rp->want_pid, strerror(-err));
+		return err;
+	}
+	if (ptrace(PTRACE_SETREGS, rp->pid, NULL, &regs))
+		return -errno;
+	return 0;
+}
+
+static int go_final(struct rst_process *rp, size_t nr_threads, const int *fds, size_t nr_fds)
+{
+	size_t i;
+	int ret;
+
+	ret = write_remote(rp->pid, rp->args_addr, &rp->args, sizeof(rp->args));
+	if (!ret && ptrace(PTRACE_CONT, rp->pid, NULL, NULL))
+		ret = -errno;
+	if (!ret)
+		ret = send_fds(rp->sock, fds, nr_fds);
+	if (!ret)
+		ret = wait_threads_ready(rp, nr_threads);
+	if (!ret)
+		ret = check_threads(rp);
+	for (i = 0; !ret && i < rp->nr_tids; i++)
+		ret = step_sigreturn(rp->tids[i]);
+	if (!ret)
+		ret = unmap_blob(rp);
+	return ret;
+}
+
+int rp_final(struct rst_process *rp, const ProcCore *core, const MmEntry *mm,
+	     const FilesEntry *files, int round_dirfd)
+{
+	struct final_payload fp = { 0 };
+	int *fds = NULL, ret;
+	size_t i;
+
+	if (core->n_threads > RST_MAX_THREADS)
+		return -E2BIG;
+	fp.cap = final_payload_size(core, mm, files);
+	if (fp.cap > rp->payload_cap)
+		return -E2BIG;
+	fp.buf = calloc(1, fp.cap);
+	rp->tids = calloc(core->n_threads, sizeof(pid_t));
+	if (!fp.buf || !rp->tids) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	rp->tids[0] = rp->pid;
+	rp->nr_tids = 1;
+	memset(&rp->args, 0, offsetof(struct rst_args, nr_ops));
+	rp->args.cmd = RST_CMD_FINAL;
+	ret = fill_task_args(&rp->args, core, mm);
+	if (!ret)
+		ret = layout_threads(rp, core, &fp);
+	if (!ret)
+		ret = layout_fds(rp, files, &fp);
+	if (ret)
+		goto out;
+	rp->args.exe_path = fp_string(&fp, rp->payload_addr, mm->exe);
+	rp->args.cwd = fp_string(&fp, rp->payload_addr, core->cwd);
+	rp->args.root = strcmp(core->root, "/") ? fp_string(&fp, rp->payload_addr, core->root) : 0;
+	ret = rst_open_fds(files, round_dirfd, &fds);
+	if (!ret)
+		ret = write_remote(rp->pid, rp->payload_addr, fp.buf, fp.len);
+	if (!ret)
+		ret = go_final(rp, core->n_threads, fds, files->n_fds);
+	for (i = 0; fds && i < files->n_fds; i++)
+		close(fds[i]);
+	if (!ret) {
+		for (i = 0; i < rp->nr_tids; i++)
+			tracee_detach(rp->tids[i]);
+		rp->pid = 0;	/* it is on its own now */
+	}
+out:
+	free(fds);
+	free(fp.buf);
+	return ret;
+}
