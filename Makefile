@@ -39,7 +39,7 @@ TOOLS_BIN := $(patsubst tests/tools/%.c,$(B)/tests/tools/%,$(wildcard tests/tool
 
 all: $(BINS) $(WORKLOADS) $(TOOLS_BIN)
 
-.PHONY: all deps test unit e2e bench install clean
+.PHONY: all deps test unit e2e bench demo install clean
 .SECONDARY:
 
 $(B)/gen/%.pb-c.c $(B)/gen/%.pb-c.h: proto/%.proto
@@ -117,6 +117,9 @@ test: all unit e2e
 
 bench: all $(BENCH_BIN)
 	FERRY_BUILD=$(abspath $(B)) bash tests/bench/run.sh
+
+demo: all
+	bash tools/demo.sh $(B)
 
 install: $(BINS)
 	install -d $(DESTDIR)$(PREFIX)/bin
