@@ -124,37 +124,25 @@ static int round_finish(struct migration *m, struct round_report *r)
 	return ret;
 }
 
-static int precopy_round(struct migration *m, struct round_report *r)
+/* Everything but pages: the VMA list of a pre-copy round, the whole state of the final one. */
+static int round_send_state(struct migration *m, const struct vma_list *vl, bool final)
 {
-	struct vma_list vl = { 0 };
-	struct dirty_set ds = { 0 };
-	uint64_t t0 = now_us(), wire0 = m->sink->stats.wire_bytes;
 	int ret;
 
-	ret = freeze(m);
-	if (ret)
-		return ret;
-	ret = round_scan(m, &vl, &ds, r);
-	if (ret)
-		return ret;
-	ret = thaw(m);
-	if (ret)
-		goto out;
-	r->frozen_us = now_us() - t0;
-	ret = round_send_pages(m, &ds, r);
+	if (!final)
+		return dump_vmas(m->pid, vl, m->sink);
+	ret = dump_process(m->pid, &m->ts, vl, m->sink);
 	if (!ret)
-		ret = dump_vmas(m->pid, &vl, m->sink);
-	if (!ret)
-		ret = round_finish(m, r);
-	r->wire_bytes = m->sink->stats.wire_bytes - wire0;
-	r->round_us = now_us() - t0;
-out:
-	dirty_set_free(&ds);
-	vma_list_free(&vl);
+		ret = dump_pstree(&m->ts, 1, m->sink);
 	return ret;
 }
 
-static int final_round(struct migration *m, struct round_report *r, struct restore_report *rep)
+/*
+ * One round. The target is stopped for the scan; a pre-copy round lets it
+ * run while pages are copied, the final one keeps it frozen until the
+ * destination's verdict (@rep).
+ */
+static int run_round(struct migration *m, struct round_report *r, struct restore_report *rep)
 {
 	struct vma_list vl = { 0 };
 	struct dirty_set ds = { 0 };
@@ -167,19 +155,26 @@ static int final_round(struct migration *m, struct round_report *r, struct resto
 	ret = round_scan(m, &vl, &ds, r);
 	if (ret)
 		return ret;
+	if (!r->final) {
+		ret = thaw(m);
+		if (ret)
+			goto out;
+		r->frozen_us = now_us() - t0;
+	}
 	ret = round_send_pages(m, &ds, r);
 	if (!ret)
-		ret = dump_process(m->pid, &m->ts, &vl, m->sink);
-	if (!ret)
-		ret = dump_pstree(&m->ts, 1, m->sink);
+		ret = round_send_state(m, &vl, r->final);
 	if (!ret)
 		ret = round_finish(m, r);
 	r->wire_bytes = m->sink->stats.wire_bytes - wire0;
-	if (!ret && m->o->images_dir)
+	if (!ret && r->final && m->o->images_dir)
 		rep->ok = true;		/* a checkpoint: nothing to wait for */
-	else if (!ret)
+	else if (!ret && r->final)
 		ret = m->sink->ops->wait_restore(m->sink, rep);
-	r->round_us = r->frozen_us = now_us() - t0;
+	r->round_us = now_us() - t0;
+	if (r->final)
+		r->frozen_us = r->round_us;
+out:
 	dirty_set_free(&ds);
 	vma_list_free(&vl);
 	return ret;
@@ -284,7 +279,7 @@ int migration_precopy(struct migration *m, struct round_report *r)
 
 	memset(r, 0, sizeof(*r));
 	r->round = m->round++;
-	ret = precopy_round(m, r);
+	ret = run_round(m, r, NULL);
 	if (!ret)
 		print_round(m->out, m->o, r);
 	return ret;
@@ -298,7 +293,7 @@ int migration_final(struct migration *m)
 
 	r.round = m->round++;
 	r.final = true;
-	ret = final_round(m, &r, &rep);
+	ret = run_round(m, &r, &rep);
 	if (!ret)
 		print_round(m->out, m->o, &r);
 	if (!ret && !rep.ok) {

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdbool.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -29,7 +30,8 @@ static int session_addr(const char *path, struct sockaddr_un *sa)
 	return 0;
 }
 
-static int session_connect(const char *path)
+/* A unix socket at @path, connected (client) or listening (daemon). */
+static int session_socket(const char *path, bool listening)
 {
 	struct sockaddr_un sa;
 	int fd, ret;
@@ -40,7 +42,10 @@ static int session_connect(const char *path)
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+	if (listening)
+		unlink(path);	/* a stale socket of a dead session: it did not answer connect */
+	if (listening ? bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 4)
+		      : connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
 		ret = -errno;
 		close(fd);
 		return ret;
@@ -76,26 +81,6 @@ static int session_request(int fd, enum session_cmd cmd)
 		pr_err("the session daemon went away without an answer");
 	fflush(stdout);
 	return ret;
-}
-
-static int session_listen(const char *path)
-{
-	struct sockaddr_un sa;
-	int fd, ret;
-
-	ret = session_addr(path, &sa);
-	if (ret)
-		return ret;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	unlink(path);	/* a stale socket of a dead session: it did not answer connect */
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 4)) {
-		ret = -errno;
-		close(fd);
-		return ret;
-	}
-	return fd;
 }
 
 static int read_cmd(int cfd, enum session_cmd *cmd)
@@ -217,7 +202,7 @@ static int session_start(const char *path, pid_t pid, const struct migrate_opts 
 	devnull = open("/dev/null", O_RDWR);
 	dup2(devnull, 0);
 	dup2(devnull, 1);
-	lfd = session_listen(path);
+	lfd = session_socket(path, true);
 	ret = lfd < 0 ? lfd : migration_open(&m, pid, o);
 	if (ret) {
 		dprintf(p[1], "%s", strerror(-ret));
@@ -236,7 +221,7 @@ int session_run(const char *path, enum session_cmd cmd, pid_t pid, const struct 
 {
 	int fd, ret;
 
-	fd = session_connect(path);
+	fd = session_socket(path, false);
 	if (fd < 0 && cmd != SESSION_ROUND) {
 		pr_err("no session at %s (%s)", path, strerror(-fd));
 		return fd;
@@ -249,7 +234,7 @@ int session_run(const char *path, enum session_cmd cmd, pid_t pid, const struct 
 		ret = session_start(path, pid, o, idle_timeout_s);
 		if (ret)
 			return ret;
-		fd = session_connect(path);
+		fd = session_socket(path, false);
 		if (fd < 0)
 			return fd;
 	}
