@@ -36,7 +36,11 @@ struct sink_ops {
 	int (*add_file)(struct sink *s, const char *name, const void *data, size_t len);
 	/* Blocks until the round is durable at the other end. */
 	int (*round_end)(struct sink *s, struct round_stats *st);
-	/* After the final round: wait for the destination's restore result. */
+	/*
+	 * After the final round: wait for the destination's restore result.
+	 * 0 when a report came (rep->ok says how the restore went), -errno if
+	 * none could be had (-EOPNOTSUPP: local sink, nothing is restored).
+	 */
 	int (*wait_restore)(struct sink *s, struct restore_report *rep);
 	void (*close)(struct sink *s);
 };
@@ -46,12 +50,27 @@ struct sink {
 	struct sink_stats stats;
 	char migration_id[72];
 	uint32_t next_round;
+	/* Why the last failing call failed (e.g. the page server's round_ack error). */
+	char error[256];
 };
 
-/* Connect, authenticate, say hello (resume @id if not NULL). */
+/*
+ * Connect, authenticate, say hello (resume @id if not NULL). Blocking; a
+ * sender thread encrypts and sends while the caller reads and compresses.
+ * Ignores SIGPIPE (a vanished peer is an error return, not a signal).
+ */
 int sink_remote_open(const char *host, const char *port, const struct tls_opts *tls,
 		     const char *id, uint32_t root_pid, struct sink **out);
 /* Local image stack at DIR/<id>. */
 int sink_local_open(const char *images_dir, const char *id, struct sink **out);
+
+/*
+ * Why this thread's last sink_*_open failed, in one line (e.g. "TLS session
+ * with dst:7070 failed: tlsv1 alert unknown ca"). The sink code prints no
+ * errors itself (only -v detail): callers report sink_open_error() or
+ * sink->error, once.
+ */
+const char *sink_open_error(void);
+void sink_set_open_error(const char *why);
 
 #endif

@@ -1,0 +1,361 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Restoring what a session received, without blocking the loop (uv_spawn):
+ *
+ * - streaming (default): after the first committed round, `restore --stream
+ *   DIR/<id>` makes the process and fills its memory; each later committed
+ *   round is named on its stdin ("round K"), the final one as "final N"
+ *   (then it restores and exits). A session that ends before its final
+ *   round says "abort": the prepared process is dropped.
+ * - plain: `restore --images-dir DIR/<id>/<N>` after the final round, when
+ *   nothing is streaming (--no-stream, the final round is the session's
+ *   first, or the stream restore died early).
+ *
+ * The last line of the child's stderr is kept for restore_result.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pageserver/session.h"
+
+#define ABORT_KILL_MS	10000	/* an aborted stream restore that does not exit */
+
+struct rchild {
+	struct session *s;
+	uv_process_t proc;
+	uv_pipe_t in, err;
+	uv_timer_t timer;
+	int handles;		/* open handles: freed at 0 */
+	bool streaming;		/* --stream, stdin open */
+	bool final;		/* its exit is the restore result */
+	bool exited, eof, lingered, reported;
+	int64_t status;
+	int signal;
+	uint64_t t0, us;
+	char line[256], last[256];
+	size_t line_len;
+};
+
+static void child_closed(uv_handle_t *h)
+{
+	struct rchild *c = h->data;
+	struct session *s = c->s;
+
+	if (--c->handles)
+		return;
+	free(c);
+	session_put(s);
+}
+
+static void child_close(uv_handle_t *h)
+{
+	if (!uv_is_closing(h))
+		uv_close(h, child_closed);
+}
+
+static void send_result(struct session *s, bool ok, const char *error, uint64_t us)
+{
+	RestoreResult rr = RESTORE_RESULT__INIT;
+
+	s->completed = ok;
+	s->failed |= !ok;
+	if (s->closing)
+		return;
+	rr.ok = ok;
+	rr.error = (char *)error;
+	rr.has_restore_us = true;
+	rr.restore_us = us;
+	s->state = S_DONE;
+	if (session_send_msg(s, FRAME_RESTORE_RESULT, &rr.base)) {
+		session_drop(s, true, "cannot send restore_result");
+		return;
+	}
+	session_pump(s);
+}
+
+static void take_line(struct rchild *c)
+{
+	if (!c->line_len)
+		return;
+	c->line[c->line_len] = 0;
+	c->line_len = 0;
+	sess_info(c->s, "restore: %s", c->line);
+	memcpy(c->last, c->line, sizeof(c->last));
+}
+
+static void child_why(const struct rchild *c, char *why, size_t len)
+{
+	if (c->last[0])
+		snprintf(why, len, "%s", c->last);
+	else if (c->signal)
+		snprintf(why, len, "restore killed by signal %d", c->signal);
+	else
+		snprintf(why, len, "restore exited with status %lld", (long long)c->status);
+}
+
+/* A stream restore ended before the final round: the final one restores plainly. */
+static void stream_lost(struct session *s, struct rchild *c)
+{
+	char why[300];
+
+	child_why(c, why, sizeof(why));
+	if (s->state != S_DONE && !s->closing)
+		sess_warn(s, "stream restore ended early (%s): the final round restores from disk",
+			  why);
+	else
+		sess_info(s, "stream restore ended (%s)", why);
+	s->stream_broken = true;
+}
+
+/* Both the exit and the end of stderr (or the linger) are in. */
+static void child_finish(struct rchild *c)
+{
+	struct session *s = c->s;
+	char why[300];
+	bool ok;
+
+	if (c->reported || !c->exited || !(c->eof || c->lingered))
+		return;
+	c->reported = true;
+	take_line(c);
+	child_close((uv_handle_t *)&c->err);
+	child_close((uv_handle_t *)&c->timer);
+	if (s->child == c)
+		s->child = NULL;
+	if (!c->final) {
+		stream_lost(s, c);
+		return;
+	}
+	ok = !c->status && !c->signal;
+	if (ok) {
+		sess_info(s, "restored %s from round %u in %llu us", s->id, s->round,
+			  (unsigned long long)c->us);
+	} else {
+		child_why(c, why, sizeof(why));
+		sess_err(s, "restore of %s failed: %s", s->id, why);
+	}
+	send_result(s, ok, ok ? NULL : why, c->us);
+}
+
+static void on_linger(uv_timer_t *t)
+{
+	struct rchild *c = t->data;
+
+	c->lingered = true;
+	child_finish(c);
+}
+
+static void on_child_exit(uv_process_t *p, int64_t status, int signal)
+{
+	struct rchild *c = p->data;
+
+	c->us = (uv_hrtime() - c->t0) / 1000;
+	c->status = status;
+	c->signal = signal;
+	c->exited = true;
+	child_close((uv_handle_t *)p);
+	child_close((uv_handle_t *)&c->in);
+	/* Restored processes may hold its stderr open: wait a little, not forever. */
+	uv_timer_stop(&c->timer);
+	if (!c->eof)
+		uv_timer_start(&c->timer, on_linger, RESTORE_LINGER_MS, 0);
+	child_finish(c);
+}
+
+static void on_err_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct rchild *c = h->data;
+
+	(void)suggested;
+	*buf = uv_buf_init(c->s->srv->inbuf, sizeof(c->s->srv->inbuf));
+}
+
+static void on_err_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+	struct rchild *c = stream->data;
+	ssize_t i;
+
+	for (i = 0; i < nread; i++) {
+		if (buf->base[i] == '\n')
+			take_line(c);
+		else if (c->line_len < sizeof(c->line) - 1)
+			c->line[c->line_len++] = buf->base[i];
+	}
+	if (nread < 0) {
+		c->eof = true;
+		uv_read_stop(stream);
+		child_finish(c);
+	}
+}
+
+static struct rchild *child_new(struct session *s)
+{
+	struct rchild *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->s = s;
+	session_get(s);
+	uv_pipe_init(s->srv->loop, &c->in, 0);
+	uv_pipe_init(s->srv->loop, &c->err, 0);
+	uv_timer_init(s->srv->loop, &c->timer);
+	c->proc.data = c->in.data = c->err.data = c->timer.data = c;
+	c->handles = 4;
+	return c;
+}
+
+/* Run the restore command with @mode and @path; 0 or a libuv error. */
+static int child_spawn(struct rchild *c, const char *mode, const char *path)
+{
+	struct server *srv = c->s->srv;
+	uv_process_options_t opt = { 0 };
+	uv_stdio_container_t io[3];
+	char *args[] = { srv->restore_cmd, (char *)mode, (char *)path, NULL };
+	int ret;
+
+	io[0].flags = c->streaming ? UV_CREATE_PIPE | UV_READABLE_PIPE : UV_IGNORE;
+	io[0].data.stream = (uv_stream_t *)&c->in;
+	io[1].flags = UV_INHERIT_FD;	/* its stdout goes to our stderr */
+	io[1].data.fd = 2;
+	io[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+	io[2].data.stream = (uv_stream_t *)&c->err;
+	opt.file = srv->restore_cmd;
+	opt.args = args;
+	opt.exit_cb = on_child_exit;
+	opt.stdio = io;
+	opt.stdio_count = 3;
+	sess_info(c->s, "running %s %s %s", srv->restore_cmd, mode, path);
+	c->t0 = uv_hrtime();
+	ret = uv_spawn(srv->loop, &c->proc, &opt);
+	if (ret) {
+		child_close((uv_handle_t *)&c->proc);
+		child_close((uv_handle_t *)&c->in);
+		child_close((uv_handle_t *)&c->err);
+		child_close((uv_handle_t *)&c->timer);
+		return ret;
+	}
+	uv_read_start((uv_stream_t *)&c->err, on_err_alloc, on_err_read);
+	return 0;
+}
+
+struct say_req {
+	uv_write_t req;
+	char line[32];
+};
+
+static void on_said(uv_write_t *req, int status)
+{
+	(void)status;	/* a dead child is noticed by its exit */
+	free(req);
+}
+
+/* One line on the stream restore's stdin. */
+static void child_say(struct rchild *c, const char *fmt, uint32_t round)
+{
+	struct say_req *r = malloc(sizeof(*r));
+	uv_buf_t b;
+
+	if (!r || uv_is_closing((uv_handle_t *)&c->in)) {
+		free(r);
+		return;
+	}
+	b = uv_buf_init(r->line, snprintf(r->line, sizeof(r->line), fmt, round));
+	if (uv_write(&r->req, (uv_stream_t *)&c->in, &b, 1, on_said))
+		free(r);
+}
+
+static void restore_plain(struct session *s)
+{
+	char dir[PATH_MAX + 80], why[PATH_MAX + 120];
+	struct rchild *c = child_new(s);
+	int ret;
+
+	if (!c) {
+		send_result(s, false, "page server out of memory", 0);
+		return;
+	}
+	c->final = true;
+	snprintf(dir, sizeof(dir), "%s/%s/%u", s->srv->images_dir, s->id, s->round);
+	ret = child_spawn(c, "--images-dir", dir);
+	if (ret) {
+		snprintf(why, sizeof(why), "cannot run %s: %s", s->srv->restore_cmd,
+			 uv_strerror(ret));
+		sess_err(s, "%s", why);
+		send_result(s, false, why, 0);
+		return;
+	}
+	s->child = c;
+}
+
+static void stream_start(struct session *s)
+{
+	char dir[PATH_MAX + 80];
+	struct rchild *c = child_new(s);
+	int ret;
+
+	s->stream_broken = true;	/* until it runs */
+	if (!c)
+		return;
+	c->streaming = true;
+	snprintf(dir, sizeof(dir), "%s/%s", s->srv->images_dir, s->id);
+	ret = child_spawn(c, "--stream", dir);
+	if (ret) {
+		sess_warn(s, "cannot run %s --stream: %s; the final round restores from disk",
+			  s->srv->restore_cmd, uv_strerror(ret));
+		return;
+	}
+	s->stream_broken = false;
+	s->child = c;
+}
+
+/* A pre-copy round is committed: let the stream restore prefill it. */
+void session_restore_round(struct session *s)
+{
+	if (s->srv->no_restore || s->srv->no_stream || s->stream_broken)
+		return;
+	if (!s->child)
+		stream_start(s);
+	if (s->child)
+		child_say(s->child, "round %u\n", s->round);
+}
+
+/* The final round is committed: restore it and report. */
+void session_restore_start(struct session *s)
+{
+	struct rchild *c = s->child;
+
+	if (s->srv->no_restore) {
+		send_result(s, true, "not restored (--no-restore)", 0);
+		return;
+	}
+	if (!c || !c->streaming || c->exited) {
+		restore_plain(s);
+		return;
+	}
+	c->final = true;
+	c->t0 = uv_hrtime();
+	child_say(c, "final %u\n", s->round);
+}
+
+static void on_abort_timeout(uv_timer_t *t)
+{
+	struct rchild *c = t->data;
+
+	sess_warn(c->s, "stream restore did not stop: killing it");
+	uv_process_kill(&c->proc, SIGKILL);
+}
+
+/* The session ends before its final round: drop the prepared process. */
+void session_restore_abort(struct session *s)
+{
+	struct rchild *c = s->child;
+
+	if (!c || c->final || c->exited)
+		return;
+	sess_info(s, "telling the stream restore to drop the prepared process");
+	child_say(c, "abort\n", 0);
+	child_close((uv_handle_t *)&c->in);
+	uv_timer_start(&c->timer, on_abort_timeout, ABORT_KILL_MS, 0);
+}
