@@ -12,18 +12,30 @@
 static const char *log_prog = "ferry";
 static int log_verbosity = LOG_WARN;
 static FILE *log_file;
+static bool log_defer;		/* errors wait for the command's one-line verdict */
+static char log_first_err[1024];
 
 void log_init(const char *prog, int verbosity, const char *path)
 {
 	log_prog = prog;
 	log_verbosity = LOG_WARN + verbosity;
 	if (path) {
-		log_file = fopen(path, "a");
+		log_file = fopen(path, "ae");
 		if (!log_file)
 			fprintf(stderr, "%s: cannot open log file %s: %m\n", prog, path);
 		else
 			setvbuf(log_file, NULL, _IOLBF, 0);
 	}
+}
+
+void log_defer_errors(void)
+{
+	log_defer = true;
+}
+
+const char *log_reason(void)
+{
+	return log_first_err;
 }
 
 bool log_enabled(enum log_level lvl)
@@ -45,7 +57,9 @@ void log_msg(enum log_level lvl, const char *fmt, ...)
 	errno = saved_errno;
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
-	if ((int)lvl <= log_verbosity)
+	if (lvl == LOG_ERR && !log_first_err[0])
+		snprintf(log_first_err, sizeof(log_first_err), "%s", buf);
+	if ((int)lvl <= log_verbosity && !(log_defer && lvl == LOG_ERR && log_verbosity <= LOG_WARN))
 		fprintf(stderr, "%s: %s%s%s\n", log_prog, lvl <= LOG_WARN ? tags[lvl] : "",
 			lvl <= LOG_WARN ? ": " : "", buf);
 	if (log_file) {

@@ -11,6 +11,12 @@ void log_init(const char *prog, int verbosity, const char *log_file);
 void log_msg(enum log_level lvl, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 bool log_enabled(enum log_level lvl);
+/*
+ * For commands that end with a one-line verdict: without -v, errors are not
+ * printed as they come; the first one is kept for the verdict (log_reason).
+ */
+void log_defer_errors(void);
+const char *log_reason(void);
 
 #define pr_err(fmt, ...)   log_msg(LOG_ERR, fmt, ##__VA_ARGS__)
 #define pr_warn(fmt, ...)  log_msg(LOG_WARN, fmt, ##__VA_ARGS__)

@@ -63,9 +63,10 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	log_init("restore", verbose, log_file);
+	log_defer_errors();
 	ret = o.stack_dir ? restore_stream(&o) : restore_run(&o);
 	if (ret) {
-		fprintf(stderr, "restore: failed: %s\n", strerror(-ret));
+		fprintf(stderr, "restore: failed: %s\n", *log_reason() ? log_reason() : strerror(-ret));
 		return 1;
 	}
 	return 0;

@@ -115,6 +115,13 @@ static int parse_backend(const char *s, enum dirty_backend *b)
 	return 0;
 }
 
+static int session_verdict(int ret)
+{
+	if (ret && *log_reason())
+		fprintf(stderr, "migrate: %s\n", log_reason());
+	return ret ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	static char host[256], port[16];
@@ -181,7 +188,8 @@ int main(int argc, char **argv)
 	}
 	if (session && (cmd != SESSION_ROUND || (!to && !o.images_dir))) {
 		log_init("migrate", verbose, log_file);
-		return session_run(session, cmd, 0, &o, idle_s) ? 1 : 0;
+		log_defer_errors();
+		return session_verdict(session_run(session, cmd, 0, &o, idle_s));
 	}
 	if (!to == !o.images_dir)
 		return bad_usage("%s", "give exactly one of --to HOST:PORT and --images-dir DIR");
@@ -194,16 +202,17 @@ int main(int argc, char **argv)
 	if (to && !o.tls.insecure && (!o.tls.ca || !o.tls.cert || !o.tls.key))
 		return bad_usage("%s", "TLS needs --tls-ca, --tls-cert and --tls-key (or --insecure)");
 	log_init("migrate", verbose, log_file);
+	log_defer_errors();
 	if (pid && (pid == getpid() || kill(pid, 0)))
 		return bad_usage("no process %s to migrate", argv[optind]);
 	if (session) {
 		migrate_catch_signals();
-		return session_run(session, cmd, pid, &o, idle_s) ? 1 : 0;
+		return session_verdict(session_run(session, cmd, pid, &o, idle_s));
 	}
 	ret = migrate_run(pid, &o);
 	if (ret) {
-		fprintf(stderr, "migrate: migration of pid %d failed (%s); it keeps running here\n",
-			pid, strerror(-ret));
+		fprintf(stderr, "migrate: migration of pid %d failed: %s (pid %d runs on here)\n",
+			pid, *log_reason() ? log_reason() : strerror(-ret), pid);
 		return 1;
 	}
 	return 0;

@@ -263,7 +263,8 @@ int migration_open(struct migration *m, pid_t pid, const struct migrate_opts *o)
 	m->t0 = now_us();
 	ret = open_sink(o, pid, &m->sink);
 	if (ret) {
-		pr_err("cannot reach the destination: %s", strerror(-ret));
+		pr_err("cannot reach the destination: %s",
+		       *sink_open_error() ? sink_open_error() : strerror(-ret));
 		return ret;
 	}
 	m->round = m->sink->next_round ? m->sink->next_round : 1;
@@ -317,6 +318,8 @@ int migration_final(struct migration *m)
 
 void migration_close(struct migration *m, int result)
 {
+	if (result && m->sink && m->sink->error[0])
+		pr_err("%s", m->sink->error);
 	if (result || m->o->leave_running)
 		rollback(m);
 	else

@@ -136,8 +136,8 @@ static int serve_one(struct migration *m, int cfd)
 	if (done)
 		migration_close(m, cmd == SESSION_FINAL ? ret : -ECANCELED);
 	if (ret && cmd != SESSION_ABORT)
-		fprintf(out, "error: %s round failed (%s); the target runs on, session ended\n",
-			cmd_names[cmd], strerror(-ret));
+		fprintf(out, "error: %s round failed: %s; the target runs on, session ended\n",
+			cmd_names[cmd], *log_reason() ? log_reason() : strerror(-ret));
 	else
 		fprintf(out, "ok\n");
 	fclose(out);
