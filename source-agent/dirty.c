@@ -226,6 +226,64 @@ static int scan_vma(struct dirty_tracker *dt, const struct vma *v, bool fresh,
 	return 0;
 }
 
+/*
+ * Anonymous pages that are not in memory (any more) are zero. With uffd-wp
+ * a page the target dropped (MADV_DONTNEED) has lost its write-protection
+ * and is reported written, so it goes as zero by itself; soft-dirty and the
+ * full-resend fallback do not see it, and its old data would stay in the
+ * image: for them, say zero for every hole. Private file mappings are left
+ * out: a dropped page there is the file's again, which an image cannot say.
+ */
+static int scan_holes(struct dirty_tracker *dt, const struct vma *v, struct page_region *vec,
+		      struct dirty_set *ds)
+{
+	struct pm_scan_arg arg = {
+		.size = sizeof(arg),
+		.start = v->start,
+		.end = v->end,
+		.vec = (uint64_t)vec,
+		.vec_len = SCAN_VEC_LEN,
+		.category_inverted = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+		.category_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+		.return_mask = PAGE_IS_PRESENT,
+	};
+	int n, i, ret;
+
+	do {
+		n = pagemap_scan(dt->pagemap_fd, &arg);
+		if (n < 0)
+			return n;
+		for (i = 0; i < n; i++) {
+			ret = ds_add(ds, vec[i].start, vec[i].end, true);
+			if (ret)
+				return ret;
+		}
+		arg.start = arg.walk_end;
+	} while (arg.walk_end < v->end);
+	return 0;
+}
+
+int dirty_scan_holes(struct dirty_tracker *dt, const struct vma_list *vl, struct dirty_set *ds)
+{
+	struct page_region *vec;
+	size_t i;
+	int ret = 0;
+
+	if (dt->backend == DIRTY_UFFD_WP)
+		return 0;
+	vec = malloc(SCAN_VEC_LEN * sizeof(*vec));
+	if (!vec)
+		return -ENOMEM;
+	for (i = 0; i < vl->nr && !ret; i++) {
+		const struct vma *v = &vl->v[i];
+
+		if (vma_has_dumpable_pages(v) && v->kind != VMA_KIND__VMA_FILE)
+			ret = scan_holes(dt, v, vec, ds);
+	}
+	free(vec);
+	return ret;
+}
+
 static int clear_soft_dirty(pid_t pid)
 {
 	char path[64];

@@ -53,6 +53,13 @@ int dirty_open(struct dirty_tracker *dt, pid_t pid, struct parasite_ctl *ctl,
 	       enum dirty_backend want);
 /* Target stopped: register new VMAs, collect what changed since the last scan. */
 int dirty_scan(struct dirty_tracker *dt, const struct vma_list *vl, struct dirty_set *ds);
+/*
+ * Add the anonymous pages that are not in memory as zero runs (pages the
+ * target dropped are zero now), where the backend does not report them
+ * itself (all but uffd-wp). Needs no stopped target: a page that comes back
+ * after this scan is written, so the next scan sends it.
+ */
+int dirty_scan_holes(struct dirty_tracker *dt, const struct vma_list *vl, struct dirty_set *ds);
 void dirty_set_free(struct dirty_set *ds);
 void dirty_close(struct dirty_tracker *dt);
 

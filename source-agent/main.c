@@ -210,10 +210,11 @@ int main(int argc, char **argv)
 		return session_verdict(session_run(session, cmd, pid, &o, idle_s));
 	}
 	ret = migrate_run(pid, &o);
-	if (ret) {
+	if (ret && kill(pid, 0) && errno == ESRCH)
+		fprintf(stderr, "migrate: pid %d exited during the migration: nothing to migrate\n",
+			pid);
+	else if (ret)
 		fprintf(stderr, "migrate: migration of pid %d failed: %s (pid %d runs on here)\n",
 			pid, *log_reason() ? log_reason() : strerror(-ret), pid);
-		return 1;
-	}
-	return 0;
+	return ret ? 1 : 0;
 }

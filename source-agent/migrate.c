@@ -161,7 +161,9 @@ static int run_round(struct migration *m, struct round_report *r, struct restore
 			goto out;
 		r->frozen_us = now_us() - t0;
 	}
-	ret = round_send_pages(m, &ds, r);
+	ret = dirty_scan_holes(&m->dt, &vl, &ds);
+	if (!ret)
+		ret = round_send_pages(m, &ds, r);
 	if (!ret)
 		ret = round_send_state(m, &vl, r->final);
 	if (!ret)

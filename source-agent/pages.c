@@ -8,19 +8,9 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "source-agent/pages.h"
+#include "transport/frame.h"
 
 #define COPY_CHUNK_PAGES 256	/* 1 MiB: one wire batch */
-
-static bool page_is_zero(const void *p)
-{
-	const uint64_t *w = p;
-	uint64_t acc = 0;
-	size_t i;
-
-	for (i = 0; i < PAGE_SIZE / 8; i++)
-		acc |= w[i];
-	return !acc;
-}
 
 /* Split a chunk into runs of data pages and zero pages for the sink. */
 static int send_chunk(struct sink *sink, pid_t pid, uint64_t addr, const uint8_t *buf,

@@ -32,7 +32,7 @@ struct sink;
 struct sink_ops {
 	int (*round_begin)(struct sink *s, uint32_t round, bool final);
 	int (*add_pages)(struct sink *s, uint32_t pid, uint64_t vaddr, uint64_t nr_pages,
-			 const void *data);	/* NULL: zero pages */
+			 const void *data);	/* NULL: zero pages; data pages are sent as they are */
 	int (*add_file)(struct sink *s, const char *name, const void *data, size_t len);
 	/* Blocks until the round is durable at the other end. */
 	int (*round_end)(struct sink *s, struct round_stats *st);

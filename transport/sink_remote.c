@@ -220,38 +220,23 @@ static int remote_round_begin(struct sink *s, uint32_t round, bool final)
 	return send_msg(sr, FRAME_ROUND_BEGIN, &rb.base);
 }
 
-/* Next run of pages starting at @i that are all zero or all data, at most a batch. */
-static uint32_t run_len(const uint8_t *data, uint64_t i, uint64_t nr, bool *zero)
-{
-	uint32_t n = 1;
-
-	*zero = page_is_zero(data + i * WIRE_PAGE_SIZE);
-	while (n < PB_MAX_PAGES && i + n < nr &&
-	       page_is_zero(data + (i + n) * WIRE_PAGE_SIZE) == *zero)
-		n++;
-	return n;
-}
-
 static int remote_add_pages(struct sink *s, uint32_t pid, uint64_t vaddr, uint64_t nr_pages,
 			    const void *data)
 {
 	struct sink_remote *sr = to_remote(s);
 	uint64_t i = 0;
 	uint32_t n;
-	bool zero = true;
 	int ret;
 
 	if (!sr->in_round || vaddr % WIRE_PAGE_SIZE || !pid)
 		return -EINVAL;
 	if (data)
 		s->stats.raw_bytes += nr_pages * WIRE_PAGE_SIZE;
+	/* The caller found the zero pages already (sink.h): data goes as data. */
 	while (i < nr_pages) {
-		if (data)
-			n = run_len(data, i, nr_pages, &zero);
-		else
-			n = nr_pages - i < PB_MAX_PAGES ? nr_pages - i : PB_MAX_PAGES;
+		n = nr_pages - i < PB_MAX_PAGES ? nr_pages - i : PB_MAX_PAGES;
 		ret = send_pages(sr, pid, vaddr + i * WIRE_PAGE_SIZE, n,
-				 zero ? NULL : (const uint8_t *)data + i * WIRE_PAGE_SIZE);
+				 data ? (const uint8_t *)data + i * WIRE_PAGE_SIZE : NULL);
 		if (ret)
 			return ret;
 		i += n;

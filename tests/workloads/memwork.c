@@ -46,6 +46,7 @@
 struct opts {
 	unsigned long mem_mib;
 	unsigned long dirty;
+	unsigned long discard;
 	unsigned long tick_ms;
 	unsigned long check_every;
 	unsigned long print_ms;
@@ -68,6 +69,8 @@ static pid_t start_pid;
 static uint64_t *heap;
 static size_t page_size, page_words, npages;
 static uint32_t *gens;		/* generation of every page */
+static uint8_t *dropped;	/* page given back with MADV_DONTNEED: reads as zero */
+static size_t drop_cursor;	/* next page to drop, half a heap ahead of cursor */
 static uint64_t total_gen;	/* sum of gens[] */
 static size_t cursor;		/* next page to rewrite */
 
@@ -166,6 +169,13 @@ static void page_check(size_t idx)
 	uint64_t v = page_seed(idx, gen);
 	size_t w;
 
+	if (dropped[idx]) {
+		for (w = 0; w < page_words; w++)
+			if (p[w])
+				fail("dropped page %zu at %p: word %zu is 0x%016" PRIx64
+				     ", expected zero", idx, (void *)p, w, p[w]);
+		return;
+	}
 	if (p[0] != idx || p[1] != gen)
 		fail("page %zu at %p: header index %" PRIu64 " gen %" PRIu64
 		     ", expected gen %" PRIu32, idx, (void *)p, p[0], p[1], gen);
@@ -304,9 +314,21 @@ static void tick(void)
 		page_check(idx);
 		gens[idx]++;
 		total_gen++;
+		dropped[idx] = 0;
 		page_fill(idx, gens[idx]);
 		if (++cursor == npages)
 			cursor = 0;
+	}
+	/* Pages given back to the kernel must come back as zero pages. */
+	for (i = 0; i < opt.discard; i++) {
+		size_t idx = drop_cursor;
+
+		page_check(idx);
+		if (madvise(heap + idx * page_words, page_size, MADV_DONTNEED))
+			fail("madvise(MADV_DONTNEED): %s", strerror(errno));
+		dropped[idx] = 1;
+		if (++drop_cursor == npages)
+			drop_cursor = 0;
 	}
 }
 
@@ -357,6 +379,7 @@ static void usage(FILE *f)
 		"usage: memwork --out FILE [options]\n"
 		"  --mem MIB          heap size (default 64)\n"
 		"  --dirty N          pages rewritten per tick (default 16)\n"
+		"  --discard N        pages dropped per tick with MADV_DONTNEED (default 0)\n"
 		"  --tick-ms T        sleep between ticks (default 5)\n"
 		"  --check-every K    verify the whole heap every K ticks (default 100, 0: never)\n"
 		"  --print-ms M       write a step line at most every M ms (default 0: every tick)\n"
@@ -385,6 +408,7 @@ static void parse_args(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "mem",         required_argument, NULL, 'm' },
 		{ "dirty",       required_argument, NULL, 'd' },
+		{ "discard",     required_argument, NULL, 'D' },
 		{ "tick-ms",     required_argument, NULL, 't' },
 		{ "check-every", required_argument, NULL, 'k' },
 		{ "print-ms",    required_argument, NULL, 'P' },
@@ -400,6 +424,7 @@ static void parse_args(int argc, char **argv)
 		switch (c) {
 		case 'm': opt.mem_mib = parse_num("mem", optarg); break;
 		case 'd': opt.dirty = parse_num("dirty", optarg); break;
+		case 'D': opt.discard = parse_num("discard", optarg); break;
 		case 't': opt.tick_ms = parse_num("tick-ms", optarg); break;
 		case 'k': opt.check_every = parse_num("check-every", optarg); break;
 		case 'P': opt.print_ms = parse_num("print-ms", optarg); break;
@@ -442,13 +467,17 @@ int main(int argc, char **argv)
 	npages = heap_bytes / page_size;
 	if (opt.dirty > npages)
 		opt.dirty = npages;
+	if (opt.discard > npages)
+		opt.discard = npages;
+	drop_cursor = npages / 2;
 
 	setup_signals();
 
 	heap = mmap(NULL, heap_bytes, PROT_READ | PROT_WRITE,
 		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	gens = calloc(npages, sizeof(*gens));
-	if (heap == MAP_FAILED || !gens) {
+	dropped = calloc(npages, 1);
+	if (heap == MAP_FAILED || !gens || !dropped) {
 		fprintf(stderr, "memwork: cannot allocate %lu MiB: %m\n", opt.mem_mib);
 		return 1;
 	}
