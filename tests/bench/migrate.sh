@@ -1,0 +1,261 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+#
+# tests/bench/migrate.sh: migration benchmark (run by tests/bench/run.sh).
+#
+# For memwork targets of 256 MiB and 1 GiB, each at a low dirty rate (~1% of
+# its pages per 100 ms) and a high one (10x), migrates the target
+#   tls:   over mutual TLS (+ lz4) on loopback to a pageserver --once running
+#          in its own PID namespace, which restores it (restore --stream: the
+#          process is prepared and filled round by round during pre-copy);
+#   tls-nostream (not run by default): the same with pageserver --no-stream
+#          (one plain restore --images-dir after the final round);
+#   local: with `migrate --images-dir` to a local stack, then `restore`;
+# and prints per run: every round (time, frozen time, dirty/sent pages, bytes
+# on the wire) from `migrate --json`, total migration time, downtime (tls:
+# the source's frozen time, which ends only when the destination reports
+# the restore done, so it holds the restore_ms of migrate's last JSON line;
+# local: frozen time + the "restored pid N in X ms" of restore), bytes on
+# the wire, peak RSS of migrate and pageserver, the dirty rate memwork
+# really reached, and which other processes were busy.
+#
+# Environment:
+#   FERRY_BUILD=DIR          build directory (default <repo>/build)
+#   BENCH_JSON=1             one JSON line per run instead of text
+#   BENCH_MIGRATE_SIZES      MiB list (default "256 1024")
+#   BENCH_MIGRATE_RATES      "low high" (default both)
+#   BENCH_MIGRATE_PATHS      any of "tls local tls-nostream" (default "tls local")
+#   BENCH_DISK=DIR           where the image stacks go (default a temporary
+#                            directory under /var/tmp)
+
+if [ -z "${BASH_VERSION:-}" ]; then
+	exec bash "$0" "$@"
+fi
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# lib.sh: background processes, certificates, ports and cleanup at exit.
+. "$here/../e2e/lib.sh"
+
+MIGRATE=$FERRY_BUILD/migrate
+PAGESERVER=$FERRY_BUILD/pageserver
+RESTORE=$FERRY_BUILD/restore
+for b in "$MIGRATE" "$PAGESERVER" "$RESTORE" "$E2E_MEMWORK"; do
+	[ -x "$b" ] || e2e_fail "bench migrate: no $b (build it first)"
+done
+SIZES=${BENCH_MIGRATE_SIZES:-256 1024}
+RATES=${BENCH_MIGRATE_RATES:-low high}
+PATHS=${BENCH_MIGRATE_PATHS:-tls local}
+TICK_MS=5
+TMP=$(e2e_tmpdir)
+if [ -n "${BENCH_DISK:-}" ]; then
+	DISK=$(mktemp -d "$BENCH_DISK/ferry-bench.XXXXXX") || e2e_fail "cannot use BENCH_DISK=$BENCH_DISK"
+else
+	DISK=$(mktemp -d /var/tmp/ferry-bench.XXXXXX) || e2e_fail "no directory under /var/tmp"
+fi
+e2e_on_exit "rm -rf -- '$DISK'"
+C=$TMP/certs
+e2e_make_certs "$C"
+TIME=
+[ -x /usr/bin/time ] && TIME=/usr/bin/time
+
+# Processes over 5% of a CPU during half a second (not us, not the target).
+busy()
+{
+	top -b -n 2 -d 0.5 -w 200 2>/dev/null | awk -v skip="$1" '
+		/^top -/ { frame++ }
+		frame == 2 && /^ *[0-9]+ / && $9 + 0 >= 5 && $12 != "top" && $1 != skip {
+			printf "%s%s %s%%", (n++ ? ", " : ""), $12, $9
+		}'
+}
+
+# jfield LINE NAME: a number or string field of a flat JSON line.
+jfield()
+{
+	sed -n "s/.*\"$2\":\"\\{0,1\\}\\([^,\"}]*\\).*/\\1/p" <<<"$1"
+}
+
+# The destination: pageserver --once in a fresh PID namespace whose init
+# (bash) reaps and outlives it, so the restored process runs on after it.
+ps_dest()
+{
+	local port=$1 dir=$2 t=$3
+	local -a pre=()
+
+	shift 3
+	[ -n "$TIME" ] && pre=("$TIME" -f 'maxrss_kb %M' -o "$t")
+	"${pre[@]}" "$PAGESERVER" --listen "127.0.0.1:$port" --images-dir "$dir" --once \
+		--tls-ca "$C/ca.pem" --tls-cert "$C/server.pem" --tls-key "$C/server.key" "$@"
+	echo "pageserver exited $?"
+	while :; do sleep 0.5; done
+}
+export -f ps_dest
+export PAGESERVER C TIME
+
+# kill_group PID: end a process group started by e2e_start_bg, and wait.
+kill_group()
+{
+	local p
+
+	{
+		kill -KILL -- "-$1"
+		for p in $(_e2e_descendants "$1") "$1"; do
+			kill -KILL "$p"
+		done
+		wait "$1"	# our child: reaps it, and bash's "Killed" notice goes nowhere
+	} 2>/dev/null
+}
+
+run_one()
+{
+	local path=$1 mib=$2 rate=$3
+	local pages dirty tag pid g0 g1 t0 t1 pps others port dstdir rc
+	local done_line rounds total frozen restore_ms wire mrss psrss top last downtime fresh
+
+	tag=$path-$mib-$rate
+	pages=$((mib * 256))
+	# ~1% of the pages per 100 ms: pages/100 per 100/TICK_MS ticks
+	dirty=$(((pages * TICK_MS + 5000) / 10000))
+	[ "$rate" = high ] && dirty=$((dirty * 10))
+	rm -f "$TMP/out" "$TMP/pid" "$TMP/psrss" "$TMP/mrss"
+	# under a shell that reaps it at once: migrate --images-dir waits (up
+	# to 5 s) until the killed source is gone from /proc
+	e2e_start_bg "mw-$tag" bash -c '"$@" & wait' _ "$E2E_MEMWORK" --mem "$mib" \
+		--dirty "$dirty" --tick-ms $TICK_MS --check-every 0 --out "$TMP/out" --pidfile "$TMP/pid"
+	local mwgrp=$E2E_LAST_PID
+	e2e_wait_file "$TMP/pid" 60 || e2e_fail "$tag: memwork never got ready"
+	pid=$(cat "$TMP/pid")
+	e2e_wait_for_line "$TMP/out" '^step 20 ' 20 || e2e_fail "$tag: memwork makes no progress"
+	# the dirty rate memwork really reaches (its 'gen' counts page rewrites)
+	g0=$(grep '^step ' "$TMP/out" | tail -n 2 | head -n 1 | awk '{ print $6 }')
+	t0=${EPOCHREALTIME/[.,]/}
+	others=$(busy "$pid")
+	t1=${EPOCHREALTIME/[.,]/}
+	g1=$(grep '^step ' "$TMP/out" | tail -n 2 | head -n 1 | awk '{ print $6 }')
+	pps=$(((g1 - g0) * 1000000 / (t1 - t0)))
+
+	# This VM hands freed memory back to its host, and the first writes to
+	# such memory are several times slower (KERNEL-NOTES trap 10). The page
+	# cache the images go to and the restored process's memory are fresh
+	# memory: a tls restore cannot reuse the source's memory (the source
+	# still holds it), a local one mostly does. Say how fast fresh memory
+	# was right before the run (256 MiB touched once).
+	fresh=$(dd if=/dev/zero of=/dev/null bs=256M count=1 2>&1 |
+		sed -n 's/.*copied, \([0-9.]*\) s, .*/\1/p')
+	fresh=$(printf '%.2f' "$(bc -l <<<"0.25 / ${fresh:-0}" 2>/dev/null)")
+
+	if [ "$path" != local ]; then
+		port=$(e2e_port)
+		dstdir=$DISK/dst-$tag
+		mkdir -p "$dstdir"
+		local -a psopt=()
+		[ "$path" = tls-nostream ] && psopt=(--no-stream)
+		e2e_start_bg "dst-$tag" unshare --pid --fork --mount-proc --kill-child -- \
+			bash -c 'ps_dest "$@"' _ "$port" "$dstdir" "$TMP/psrss" "${psopt[@]}"
+		local dgrp=$E2E_LAST_PID
+		e2e_wait_port "$port" 10 || e2e_fail "$tag: pageserver does not listen"
+		set -- --to "127.0.0.1:$port" --tls-ca "$C/ca.pem" --tls-cert "$C/client.pem" \
+			--tls-key "$C/client.key"
+	else
+		dstdir=$DISK/img-$tag
+		set -- --images-dir "$dstdir"
+	fi
+	if [ -n "$TIME" ]; then
+		"$TIME" -f 'maxrss_kb %M' -o "$TMP/mrss" "$MIGRATE" --json "$@" "$pid" \
+			>"$TMP/m.json" 2>"$TMP/m.err" &
+	else
+		"$MIGRATE" --json "$@" "$pid" >"$TMP/m.json" 2>"$TMP/m.err" &
+	fi
+	local mpid=$! ts=${EPOCHREALTIME/[.,]/}
+	wait "$mpid"
+	rc=$?
+	local wall_us=$((${EPOCHREALTIME/[.,]/} - ts))
+	[ $rc -eq 0 ] || e2e_fail "$tag: migrate exited $rc: $(tail -n 1 "$TMP/m.err")"
+	done_line=$(grep '"event":"done"' "$TMP/m.json")
+	rounds=$(jfield "$done_line" rounds)
+	total=$(jfield "$done_line" total_ms)
+	frozen=$(jfield "$done_line" frozen_ms)
+	last=$(grep -c '^step ' "$TMP/out")
+
+	if [ "$path" != local ]; then
+		restore_ms=$(jfield "$done_line" restore_ms)
+		e2e_wait_pid_gone "$pid" 10 >/dev/null 2>&1
+	else
+		# the PID must be free again before restore (a local restore only)
+		e2e_wait_pid_gone "$pid" 10 || e2e_fail "$tag: source $pid not gone"
+		top=$dstdir/$(jfield "$done_line" migration_id)/$rounds
+		"$RESTORE" --images-dir "$top" >"$TMP/r.out" 2>"$TMP/r.err" ||
+			e2e_fail "$tag: restore failed: $(tail -n 1 "$TMP/r.err")"
+		restore_ms=$(sed -n 's/^restored pid [0-9]* in \([0-9.]*\) ms$/\1/p' "$TMP/r.out")
+		e2e_track_pid "$pid"
+	fi
+	# it runs again, stepping on from where it was frozen
+	e2e_wait_for_line "$TMP/out" "^step $((last + 1)) pid $pid " 10 ||
+		e2e_fail "$tag: the migrated process does not run: $(tail -n 1 "$TMP/out")"
+	e2e_assert_no_fail "$TMP/out" 2>/dev/null
+	if [ "$path" != local ]; then
+		kill_group "$dgrp"
+	else
+		kill -KILL "$pid"
+		e2e_wait_pid_gone "$pid" 10 >/dev/null 2>&1
+	fi
+	kill_group "$mwgrp"
+	mrss=$(sed -n 's/^maxrss_kb //p' "$TMP/mrss" 2>/dev/null)
+	psrss=$(sed -n 's/^maxrss_kb //p' "$TMP/psrss" 2>/dev/null)
+	wire=$(grep '"event":"round"' "$TMP/m.json" | sed -n 's/.*"wire_bytes":\([0-9]*\).*/\1/p' |
+		awk '{ s += $1 } END { printf "%.0f\n", s }')
+	rm -rf -- "$dstdir"
+	# Over the network the source stays frozen until the destination has
+	# restored and said so: its frozen time already holds the restore. A
+	# local checkpoint is restored afterwards: add the two.
+	if [ "$path" != local ]; then
+		downtime=$frozen
+	else
+		downtime=$(bc -l <<<"$frozen + ${restore_ms:-0}")
+	fi
+
+	if [ -n "${BENCH_JSON:-}" ]; then
+		printf '{"bench":"migrate","path":"%s","mem_mib":%d,"rate":"%s","dirty_pages_per_tick":%d,"tick_ms":%d,' \
+			"$path" "$mib" "$rate" "$dirty" $TICK_MS
+		printf '"dirty_pages_per_s_measured":%d,"rounds":%s,"total_ms":%s,"migrate_wall_ms":%.1f,' \
+			"$pps" "$rounds" "$total" "$(bc -l <<<"$wall_us / 1000")"
+		printf '"frozen_ms":%s,"restore_ms":%s,"downtime_ms":%.3f,"wire_bytes":%d,' \
+			"$frozen" "${restore_ms:-null}" "$downtime" "$wire"
+		printf '"migrate_maxrss_kb":%s,"pageserver_maxrss_kb":%s,"fresh_mem_gib_s":%s,"busy":"%s","round_lines":[%s]}\n' \
+			"${mrss:-null}" "${psrss:-null}" "${fresh:-null}" "${others:-none}" \
+			"$(grep '"event":"round"' "$TMP/m.json" | paste -sd, -)"
+		return 0
+	fi
+	printf '%-12s %5d MiB  dirty %-4s %5d pages/%d ms = %.2f%%/100ms (measured %.2f%%/100ms)\n' \
+		"$path" "$mib" "$rate" "$dirty" $TICK_MS "$(bc -l <<<"$dirty * 100 / $TICK_MS * 100 / $pages")" \
+		"$(bc -l <<<"$pps / 10 * 100 / $pages")"
+	grep '"event":"round"' "$TMP/m.json" | while read -r l; do
+		printf '    round %s%s: %9.1f ms, frozen %7.2f ms, dirty %7d, sent %7d (+%d zero), wire %8.1f MiB\n' \
+			"$(jfield "$l" round)" "$([ "$(jfield "$l" final)" = true ] && echo ' (final)' || echo '        ')" \
+			"$(jfield "$l" round_ms)" "$(jfield "$l" frozen_ms)" "$(jfield "$l" pages_dirty)" \
+			"$(jfield "$l" pages_sent)" "$(jfield "$l" pages_zero)" \
+			"$(bc -l <<<"$(jfield "$l" wire_bytes) / 1048576")"
+	done
+	if [ "$path" != local ]; then
+		printf '    total %.1f ms (migrate ran %.1f ms), %s rounds; downtime %.1f ms = frozen at the source, of which restore %.1f at the destination; wire %.1f MiB\n' \
+			"$total" "$(bc -l <<<"$wall_us / 1000")" "$rounds" "$downtime" "${restore_ms:-0}" \
+			"$(bc -l <<<"$wire / 1048576")"
+	else
+		printf '    total %.1f ms (migrate ran %.1f ms), %s rounds; downtime %.1f ms = frozen %.1f + restore %.1f\n' \
+			"$total" "$(bc -l <<<"$wall_us / 1000")" "$rounds" "$downtime" "$frozen" "${restore_ms:-0}"
+	fi
+	printf '    peak RSS: migrate %s MiB, pageserver %s; fresh memory %s GiB/s; other busy processes: %s\n' \
+		"$([ -n "$mrss" ] && echo $((mrss / 1024)) || echo '?')" \
+		"$([ -n "$psrss" ] && echo "$((psrss / 1024)) MiB (with the restore it ran)" || echo '-')" \
+		"${fresh:-?}" "${others:-none}"
+}
+
+command -v bc >/dev/null || e2e_fail "bench migrate needs bc"
+[ -n "${BENCH_JSON:-}" ] ||
+	echo "# migrate: memwork targets, ${TICK_MS} ms ticks; tls = TLS 1.3 + lz4 over loopback to pageserver --once in its own PID namespace; local = --images-dir then restore; images in $DISK"
+for path in $PATHS; do
+	for mib in $SIZES; do
+		for rate in $RATES; do
+			run_one "$path" "$mib" "$rate"
+		done
+	done
+done

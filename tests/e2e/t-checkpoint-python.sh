@@ -1,0 +1,86 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# e2e-timeout: 150
+#
+# Local checkpoint and restore of a CPython process (pyloop.py): several
+# rounds into `migrate --images-dir` (parent links), source gone, `restore
+# --images-dir` brings it back with the same pid; steps go on without gap
+# or repeat in the same file, pyloop's own checks (state recomputed from
+# scratch, pid, file offset) pass several times, SIGUSR1 is handled, the
+# restored maps equal the source's, and `pyloop.py --verify` accepts the
+# whole out file (every hash recomputed).
+. "$(dirname "$0")/lib.sh"
+
+MIGRATE=$FERRY_BUILD/migrate
+RESTORE=$FERRY_BUILD/restore
+for b in "$MIGRATE" "$RESTORE"; do
+	[ -x "$b" ] || e2e_fail "no $b (build it first)"
+done
+TMP=$(e2e_tmpdir)
+CHECK_EVERY=5
+
+e2e_start_bg pyloop python3 "$E2E_PYLOOP" --out "$TMP/out" --pidfile "$TMP/pid" \
+	--interval-ms 10 --check-every $CHECK_EVERY
+e2e_wait_file "$TMP/pid" 20 || e2e_fail "pyloop never wrote its pidfile"
+pid=$(cat "$TMP/pid")
+e2e_wait_for_line "$TMP/out" '^step 50 ' 10 || e2e_fail "pyloop makes no progress"
+cat "/proc/$pid/maps" >"$TMP/maps.src" || e2e_fail "cannot read /proc/$pid/maps"
+
+# --small-dirty 0: go on with pre-copy rounds while anything is dirty (the
+# interpreter dirties few pages; the dirty set must stop shrinking instead).
+"$MIGRATE" --json --small-dirty 0 --max-rounds 6 --images-dir "$TMP/images" "$pid" \
+	>"$TMP/migrate.json" 2>"$TMP/migrate.err"
+rc=$?
+cat "$TMP/migrate.json" "$TMP/migrate.err" >&2
+[ $rc -eq 0 ] || e2e_fail "migrate --images-dir exited $rc: $(tail -n 1 "$TMP/migrate.err")"
+
+id=$(sed -n 's/.*"event":"done".*"migration_id":"\([^"]*\)".*/\1/p' "$TMP/migrate.json")
+rounds=$(sed -n 's/.*"event":"done".*"rounds":\([0-9]*\).*/\1/p' "$TMP/migrate.json")
+[ -n "$id" ] && [ -n "$rounds" ] || e2e_fail "no done line with migration_id and rounds"
+stack=$TMP/images/$id
+[ "$rounds" -ge 3 ] || e2e_fail "only $rounds rounds"
+pages1=$(stat -c %s "$stack/1/pages-$pid.img") || e2e_fail "no round 1 pages file"
+for ((k = 2; k <= rounds; k++)); do
+	[ "$(readlink "$stack/$k/parent")" = "../$((k - 1))" ] ||
+		e2e_fail "round $k: parent -> '$(readlink "$stack/$k/parent")', expected ../$((k - 1))"
+	sz=$(stat -c %s "$stack/$k/pages-$pid.img" 2>/dev/null || echo 0)
+	e2e_log "round $k pages file: $sz bytes (round 1: $pages1)"
+	((sz * 4 < pages1)) || e2e_fail "round $k pages file ($sz bytes) not much smaller than round 1's ($pages1)"
+done
+
+e2e_wait_pid_gone "$pid" 10 || e2e_fail "source pid $pid still there after migrate"
+last=$(grep '^step ' "$TMP/out" | tail -n 1 | awk '{ print $2 }')
+
+"$RESTORE" -v --images-dir "$stack/$rounds" >"$TMP/restore.out" 2>"$TMP/restore.err"
+rc=$?
+cat "$TMP/restore.out" "$TMP/restore.err" >&2
+[ $rc -eq 0 ] || e2e_fail "restore exited $rc: $(tail -n 1 "$TMP/restore.err")"
+e2e_track_pid "$pid"
+grep -Eq "^restored pid $pid in [0-9.]+ ms$" "$TMP/restore.out" ||
+	e2e_fail "restore printed no 'restored pid $pid in X ms'"
+grep -q pyloop "/proc/$pid/cmdline" 2>/dev/null || e2e_fail "pid $pid is not pyloop after restore"
+e2e_wait_for_line "$TMP/out" "^step $((last + 1)) " 5 ||
+	e2e_fail "no step $((last + 1)) after restore (last before: $last)"
+
+cat "/proc/$pid/maps" >"$TMP/maps.dst"
+extra=$(grep -vxFf "$TMP/maps.src" "$TMP/maps.dst")
+missing=$(grep -vxFf "$TMP/maps.dst" "$TMP/maps.src")
+[ -z "$extra" ] || e2e_fail "restored process has mappings the source had not: $extra"
+[ -z "$missing" ] || e2e_fail "restored process lacks mappings of the source: $missing"
+
+kill -USR1 "$pid" || e2e_fail "cannot signal the restored process"
+e2e_wait_for_line "$TMP/out" '^usr1 1$' 5 || e2e_fail "no 'usr1 1' after restore"
+
+# pyloop recomputes its whole state every $CHECK_EVERY steps: let it do so
+# a good number of times.
+e2e_wait_for_line "$TMP/out" "^step $((last + 20 * CHECK_EVERY)) " 30 ||
+	e2e_fail "restored pyloop stalled: $(tail -n 2 "$TMP/out")"
+[ "$(_e2e_state "$pid")" != Z ] && [ -e "/proc/$pid" ] ||
+	e2e_fail "restored pyloop died: $(grep -a FAIL "$TMP/out")"
+kill -TERM "$pid"
+e2e_wait_pid_gone "$pid" 10 || e2e_fail "restored pyloop does not exit on SIGTERM"
+
+e2e_assert_no_fail "$TMP/out"
+e2e_assert_steps_continuous "$TMP/out" $((last + 20 * CHECK_EVERY))
+python3 "$E2E_PYLOOP" --verify "$TMP/out" >&2 || e2e_fail "pyloop --verify rejects the out file"
+echo "checkpoint/restore of pyloop ok: $rounds rounds, pid $pid, continued after step $last"

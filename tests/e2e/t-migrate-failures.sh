@@ -1,0 +1,295 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# e2e-timeout: 180
+#
+# Every migration that fails before the destination confirms the restore
+# must leave the source running as before. One memwork source (256 MiB,
+# dirtying pages) goes through, one after the other:
+#   a. page server unreachable (nothing listens on the port)
+#   b. client certificate signed by a rogue CA (the server rejects it), and
+#      a client that does not trust the server's CA
+#   c. page server SIGKILLed in the middle of round 1
+#   d. restore failing at the destination: the source's PID is taken in the
+#      destination's PID namespace
+#   e. migrate SIGTERMed in the middle of round 1
+# and after each: migrate exited non-zero with a one-line reason on stderr;
+# the source is not traced, has its own fds and mappings only, keeps
+# stepping and passes whole-heap self-checks. Then
+#   f. targets that exit in the middle of a migration (killed; exiting by
+#      themselves): migrate exits non-zero cleanly, the page server lives on
+#   g. finally the much-tried source migrates for real, intact.
+. "$(dirname "$0")/lib.sh"
+
+MIGRATE=$FERRY_BUILD/migrate
+PAGESERVER=$FERRY_BUILD/pageserver
+for b in "$MIGRATE" "$PAGESERVER" "$FERRY_BUILD/restore" "$E2E_MEMWORK"; do
+	[ -x "$b" ] || e2e_fail "no $b (build it first)"
+done
+TMP=$(e2e_tmpdir)
+CHECK_EVERY=20
+C=$TMP/certs
+e2e_make_certs "$C"
+GOOD=(--tls-ca "$C/ca.pem" --tls-cert "$C/client.pem" --tls-key "$C/client.key")
+
+# --- helpers -------------------------------------------------------------------
+
+fds()
+{
+	local f
+
+	for f in /proc/$1/fd/*; do
+		echo "${f##*/} -> $(readlink "$f")"
+	done | sort
+}
+
+# A destination: pageserver (no --once) in its own PID namespace, whose
+# init (bash) reaps and outlives it. dest_start NAME PORT; sets
+# NSINIT_<NAME> (the init's pid here) and the log is $TMP/NAME.log.
+ps_dest()
+{
+	"$PAGESERVER" -v --listen "127.0.0.1:$1" --images-dir "$2" \
+		--tls-ca "$C/ca.pem" --tls-cert "$C/server.pem" --tls-key "$C/server.key" &
+	echo "pageserver pid $!"
+	wait $!
+	echo "pageserver exited $?"
+	while :; do sleep 0.5; done
+}
+export -f ps_dest
+export PAGESERVER C
+
+dest_start()
+{
+	local name=$1 port=$2 u i
+
+	mkdir -p "$TMP/$name.images"
+	e2e_start_bg "$name" unshare --pid --fork --mount-proc --kill-child -- \
+		bash -c 'ps_dest "$@"' _ "$port" "$TMP/$name.images"
+	u=$E2E_LAST_PID
+	e2e_wait_port "$port" 10 || e2e_fail "$name: pageserver does not listen"
+	for ((i = 0; i < 50; i++)); do
+		DEST_INIT=$(pgrep -P "$u" | head -n 1)
+		[ -n "$DEST_INIT" ] && break
+		sleep 0.1
+	done
+	[ -n "$DEST_INIT" ] || e2e_fail "$name: no namespace init"
+	# the page server's pid here
+	DEST_PS=$(pgrep -P "$DEST_INIT" -x pageserver | head -n 1)
+	[ -n "$DEST_PS" ] || e2e_fail "$name: no pageserver process"
+}
+
+# try NAME ARGS...: run migrate ARGS (with a timeout); it must fail with a
+# one-line reason. Output in $TMP/NAME.out/.err, exit status in RC.
+try_fail()
+{
+	local name=$1
+
+	shift
+	timeout -k 5 60 "$MIGRATE" "$@" >"$TMP/$name.out" 2>"$TMP/$name.err"
+	RC=$?
+	e2e_log "case $name: migrate exited $RC; stderr: $(cat "$TMP/$name.err")"
+	check_failed "$name"
+}
+
+check_failed()
+{
+	local name=$1
+
+	[ "$RC" -ne 124 ] && [ "$RC" -ne 137 ] || e2e_fail "$name: migrate hung (timeout)"
+	[ "$RC" -ne 0 ] || e2e_fail "$name: migrate succeeded (exit 0)"
+	[ "$RC" -lt 128 ] || e2e_fail "$name: migrate died of signal $((RC - 128))"
+	[ -s "$TMP/$name.err" ] || e2e_fail "$name: migrate said nothing on stderr"
+	grep -q '^migrate: ' "$TMP/$name.err" || e2e_fail "$name: reason not from migrate: $(cat "$TMP/$name.err")"
+	# checked at the end, so that one run shows every case
+	if [ "$(wc -l <"$TMP/$name.err")" -ne 1 ]; then
+		NOT_ONE_LINE+=("$name ($(wc -l <"$TMP/$name.err") lines)")
+	fi
+}
+NOT_ONE_LINE=()
+
+# source_ok WHAT: the source runs on as if nothing happened.
+source_ok()
+{
+	local what=$1 s n
+
+	[ -e "/proc/$SRC" ] || e2e_fail "$what: the source is gone: $(tail -n 2 "$TMP/out")"
+	s=$(_e2e_state "$SRC")
+	[ "$s" = S ] || [ "$s" = R ] || e2e_fail "$what: source in state $s: $(grep -a FAIL "$TMP/out")"
+	grep -q '^TracerPid:[[:space:]]*0$' "/proc/$SRC/status" ||
+		e2e_fail "$what: source still traced ($(grep TracerPid "/proc/$SRC/status"))"
+	fds "$SRC" >"$TMP/fds.now"
+	diff "$TMP/fds.src" "$TMP/fds.now" >&2 || e2e_fail "$what: the source's fds changed"
+	cat "/proc/$SRC/maps" >"$TMP/maps.now"
+	diff "$TMP/maps.src" "$TMP/maps.now" >&2 || e2e_fail "$what: the source's mappings changed"
+	n=$(grep '^step ' "$TMP/out" | tail -n 1 | awk '{ print $2 }')
+	# two more whole-heap checks
+	e2e_wait_for_line "$TMP/out" "^step $((n + 2 * CHECK_EVERY + 1)) pid $SRC " 20 ||
+		e2e_fail "$what: the source stalled: $(tail -n 1 "$TMP/out")"
+	e2e_assert_no_fail "$TMP/out"
+	e2e_assert_steps_continuous "$TMP/out" "$n"
+	e2e_log "$what: source ok"
+}
+
+# --- the source -------------------------------------------------------------------
+e2e_start_bg memwork "$E2E_MEMWORK" --mem 256 --dirty 64 --tick-ms 5 \
+	--check-every $CHECK_EVERY --out "$TMP/out" --pidfile "$TMP/pid"
+e2e_wait_file "$TMP/pid" 30 || e2e_fail "memwork never got ready"
+SRC=$(cat "$TMP/pid")
+e2e_wait_for_line "$TMP/out" '^step 50 ' 10 || e2e_fail "memwork makes no progress"
+fds "$SRC" >"$TMP/fds.src"
+cat "/proc/$SRC/maps" >"$TMP/maps.src"
+
+# --- a. nobody listens ----------------------------------------------------------
+port=$(e2e_port)
+try_fail unreachable --to "127.0.0.1:$port" "${GOOD[@]}" "$SRC"
+source_ok "a. unreachable"
+
+# --- b. certificates --------------------------------------------------------------
+P1=$(e2e_port)
+dest_start d1 "$P1"
+D1_INIT=$DEST_INIT
+D1_PS=$DEST_PS
+try_fail rogue-client --to "127.0.0.1:$P1" --tls-ca "$C/ca.pem" \
+	--tls-cert "$C/rogue.pem" --tls-key "$C/rogue.key" "$SRC"
+source_ok "b. rogue client certificate"
+try_fail rogue-ca --to "127.0.0.1:$P1" --tls-ca "$C/rogue-ca.pem" \
+	--tls-cert "$C/client.pem" --tls-key "$C/client.key" "$SRC"
+source_ok "b. server certificate not trusted"
+[ -e "/proc/$D1_PS" ] || e2e_fail "the page server died of a bad client: $(tail -n 3 "$TMP/d1.log")"
+[ -z "$(ls "$TMP/d1.images")" ] || e2e_fail "a rejected client created a stack: $(ls "$TMP/d1.images")"
+
+# --- c. page server killed in round 1 ----------------------------------------------
+P2=$(e2e_port)
+dest_start d2 "$P2"
+"$MIGRATE" --to "127.0.0.1:$P2" "${GOOD[@]}" "$SRC" >"$TMP/pskill.out" 2>"$TMP/pskill.err" &
+mpid=$!
+e2e_wait_for_line "$TMP/d2.log" 'pre-copy round 1 begins' 10 || e2e_fail "c. round 1 never began"
+sleep 0.15
+grep -q 'round 1 .*committed' "$TMP/d2.log" && e2e_log "c. (round 1 was already over: killed later than meant)"
+kill -KILL "$DEST_PS"
+e2e_wait_pid_gone "$mpid" 30 || e2e_fail "c. migrate hangs after the page server died"
+wait "$mpid"
+RC=$?
+e2e_log "case pskill: migrate exited $RC; stderr: $(cat "$TMP/pskill.err")"
+check_failed pskill
+source_ok "c. page server killed"
+
+# --- d. restore fails at the destination: the PID is taken there --------------------
+in_d1() { nsenter -t "$D1_INIT" -p -m -- "$@"; }
+in_d1 test -e "/proc/$SRC" && e2e_fail "pid $SRC already used in the destination namespace"
+# The next pid the namespace hands out becomes $SRC: a sleep holds it.
+in_d1 bash -c 'echo $(($1 - 1)) >/proc/sys/kernel/ns_last_pid && { sleep 1000 & wait; }' _ "$SRC" \
+	</dev/null >/dev/null 2>&1 &
+blocker=$!
+for ((i = 0; i < 50; i++)); do
+	[ "$(in_d1 cat "/proc/$SRC/comm" 2>/dev/null)" = sleep ] && break
+	sleep 0.1
+done
+[ "$(in_d1 cat "/proc/$SRC/comm" 2>/dev/null)" = sleep ] ||
+	e2e_fail "d. could not occupy pid $SRC in the destination namespace"
+try_fail pidtaken --to "127.0.0.1:$P1" "${GOOD[@]}" "$SRC"
+grep -qi 'restore' "$TMP/pidtaken.err" || e2e_fail "d. the reason does not mention the restore"
+grep -q "restored " "$TMP/d1.log" && e2e_fail "d. the page server says it restored"
+source_ok "d. restore failed at the destination"
+kill -KILL "$blocker" 2>/dev/null
+in_d1 bash -c "kill -KILL $SRC" 2>/dev/null
+wait "$blocker" 2>/dev/null
+[ -e "/proc/$D1_PS" ] || e2e_fail "d. the page server died: $(tail -n 3 "$TMP/d1.log")"
+
+# --- e. migrate SIGTERMed in round 1 --------------------------------------------------
+n1=$(grep -c 'pre-copy round 1 begins' "$TMP/d1.log")
+"$MIGRATE" --to "127.0.0.1:$P1" "${GOOD[@]}" "$SRC" >"$TMP/sigterm.out" 2>"$TMP/sigterm.err" &
+mpid=$!
+_e2e_deadline 10
+until [ "$(grep -c 'pre-copy round 1 begins' "$TMP/d1.log")" -gt "$n1" ]; do
+	_e2e_expired "$_E2E_DL" && e2e_fail "e. round 1 never began"
+	sleep 0.02
+done
+sleep 0.15
+kill -TERM "$mpid"
+e2e_wait_pid_gone "$mpid" 30 || e2e_fail "e. migrate does not stop on SIGTERM"
+wait "$mpid"
+RC=$?
+e2e_log "case sigterm: migrate exited $RC; stderr: $(cat "$TMP/sigterm.err")"
+check_failed sigterm
+source_ok "e. migrate SIGTERMed"
+[ -e "/proc/$D1_PS" ] || e2e_fail "e. the page server died: $(tail -n 3 "$TMP/d1.log")"
+
+# --- f. targets that exit during the migration ------------------------------------------
+# killed in round 1
+e2e_start_bg victim "$E2E_MEMWORK" --mem 256 --dirty 64 --out "$TMP/victim.out" \
+	--pidfile "$TMP/victim.pidf"
+e2e_wait_file "$TMP/victim.pidf" 30 || e2e_fail "f. victim never got ready"
+victim=$(cat "$TMP/victim.pidf")
+n1=$(grep -c 'pre-copy round 1 begins' "$TMP/d1.log")
+"$MIGRATE" --to "127.0.0.1:$P1" "${GOOD[@]}" "$victim" >"$TMP/victim-kill.out" 2>"$TMP/victim-kill.err" &
+mpid=$!
+_e2e_deadline 10
+until [ "$(grep -c 'pre-copy round 1 begins' "$TMP/d1.log")" -gt "$n1" ]; do
+	_e2e_expired "$_E2E_DL" && e2e_fail "f. round 1 never began"
+	sleep 0.02
+done
+sleep 0.1
+kill -KILL "$victim"
+e2e_wait_pid_gone "$mpid" 30 || e2e_fail "f. migrate hangs when its target is killed"
+wait "$mpid"
+RC=$?
+e2e_log "case victim-kill: migrate exited $RC; stderr: $(cat "$TMP/victim-kill.err")"
+check_failed victim-kill
+grep -q 'runs on' "$TMP/victim-kill.err" && NOT_ONE_LINE+=("victim-kill (says the dead target runs on)")
+e2e_wait_pid_gone "$victim" 10 || e2e_fail "f. killed target still there"
+
+# exits by itself (exit(0)) in the middle of round 1: a python process with
+# 256 MiB of touched memory that ends when told to by a flag file
+cat >"$TMP/quitter.py" <<'EOF2'
+import os, sys, time
+mem = bytearray(256 << 20)
+for i in range(0, len(mem), 4096):
+    mem[i] = 1
+with open(sys.argv[1] + ".tmp", "w") as f:
+    f.write("%d\n" % os.getpid())
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+while not os.path.exists(sys.argv[2]):
+    time.sleep(0.002)
+sys.exit(0)
+EOF2
+e2e_start_bg quitter python3 "$TMP/quitter.py" "$TMP/quitter.pidf" "$TMP/quitter.flag"
+e2e_wait_file "$TMP/quitter.pidf" 30 || e2e_fail "f. quitter never got ready"
+quitter=$(cat "$TMP/quitter.pidf")
+n1=$(grep -c 'pre-copy round 1 begins' "$TMP/d1.log")
+"$MIGRATE" --to "127.0.0.1:$P1" "${GOOD[@]}" "$quitter" >"$TMP/quitter-m.out" 2>"$TMP/quitter-m.err" &
+mpid=$!
+_e2e_deadline 10
+until [ "$(grep -c 'pre-copy round 1 begins' "$TMP/d1.log")" -gt "$n1" ]; do
+	_e2e_expired "$_E2E_DL" && e2e_fail "f. round 1 never began (quitter)"
+	sleep 0.02
+done
+touch "$TMP/quitter.flag"
+e2e_wait_pid_gone "$mpid" 30 || e2e_fail "f. migrate hangs when its target exits"
+wait "$mpid"
+RC=$?
+e2e_log "case quitter: migrate exited $RC; stderr: $(cat "$TMP/quitter-m.err")"
+if [ "$RC" -eq 0 ] && grep -q 'round 1 .*committed' "$TMP/d1.log" && ! [ -e "/proc/$quitter" ]; then
+	e2e_fail "f. migrate says it migrated a process that exited"
+fi
+check_failed quitter-m
+grep -q 'runs on' "$TMP/quitter-m.err" && NOT_ONE_LINE+=("quitter (says the exited target runs on)")
+e2e_wait_pid_gone "$quitter" 10 || e2e_fail "f. the quitter did not end"
+[ -e "/proc/$D1_PS" ] || e2e_fail "f. the page server died: $(tail -n 3 "$TMP/d1.log")"
+source_ok "f. (the source, meanwhile)"
+
+# --- g. the source still migrates ---------------------------------------------------------
+in_d1 test -e "/proc/$SRC" && e2e_fail "g. pid $SRC still taken at the destination"
+last=$(grep -c '^step ' "$TMP/out")
+timeout -k 5 60 "$MIGRATE" --to "127.0.0.1:$P1" "${GOOD[@]}" "$SRC" >"$TMP/final.out" 2>"$TMP/final.err"
+RC=$?
+cat "$TMP/final.out" "$TMP/final.err" >&2
+[ $RC -eq 0 ] || e2e_fail "g. the real migration failed ($RC): $(tail -n 1 "$TMP/final.err")"
+e2e_wait_pid_gone "$SRC" 10 || e2e_fail "g. source still there after the migration"
+in_d1 test -e "/proc/$SRC" || e2e_fail "g. no pid $SRC at the destination"
+e2e_wait_for_line "$TMP/out" "^step $((last + 2 * CHECK_EVERY + 1)) pid $SRC " 20 ||
+	e2e_fail "g. the migrated source does not step on: $(tail -n 1 "$TMP/out")"
+e2e_assert_no_fail "$TMP/out"
+e2e_assert_steps_continuous "$TMP/out" "$last"
+[ ${#NOT_ONE_LINE[@]} -eq 0 ] ||
+	e2e_fail "wrong failure reason (not one line on stderr, or untrue) in: ${NOT_ONE_LINE[*]}"
+echo "migration failures ok: the source survived a-f and then migrated"
