@@ -28,6 +28,27 @@ void log_init(const char *prog, int verbosity, const char *path)
 	}
 }
 
+int usage_error(const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "%s: %s (see %s --help)\n", log_prog, buf, log_prog);
+	return 2;
+}
+
+const char *getopt_problem(char **argv, int optind, int optopt, char *buf, size_t len)
+{
+	if (optopt > ' ' && optopt < 127)
+		snprintf(buf, len, "option -%c %s", optopt, "is unknown or needs a value");
+	else
+		snprintf(buf, len, "option '%s' is unknown or needs a value", argv[optind - 1]);
+	return buf;
+}
+
 void log_defer_errors(void)
 {
 	log_defer = true;

@@ -3,6 +3,7 @@
 #define FERRY_LOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 /* Levels: errors always print; -v enables info, -vv debug. */
 enum log_level { LOG_ERR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 };
@@ -17,6 +18,11 @@ bool log_enabled(enum log_level lvl);
  */
 void log_defer_errors(void);
 const char *log_reason(void);
+
+/* Bad command line: one line "prog: reason (see prog --help)"; returns 2 (the exit code). */
+int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* What getopt (with opterr = 0) found wrong, for usage_error. */
+const char *getopt_problem(char **argv, int optind, int optopt, char *buf, size_t len);
 
 #define pr_err(fmt, ...)   log_msg(LOG_ERR, fmt, ##__VA_ARGS__)
 #define pr_warn(fmt, ...)  log_msg(LOG_WARN, fmt, ##__VA_ARGS__)

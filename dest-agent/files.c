@@ -32,9 +32,14 @@ static int check_one(const char *what, const char *path, bool has_size, uint64_t
 		pr_err("%s %s is missing here: %m", what, path);
 		return -ENOENT;
 	}
-	if ((has_size && (uint64_t)st.st_size != size) || (has_mtime && mtime_ns(&st) != mtime)) {
+	if (has_size && (uint64_t)st.st_size != size) {
 		pr_err("%s %s differs here (size %lld, expected %llu): refusing to restore", what,
 		       path, (long long)st.st_size, (unsigned long long)size);
+		return -ESTALE;
+	}
+	if (has_mtime && mtime_ns(&st) != mtime) {
+		pr_err("%s %s was modified since the dump (mtime differs): refusing to restore",
+		       what, path);
 		return -ESTALE;
 	}
 	return 0;

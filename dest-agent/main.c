@@ -45,7 +45,10 @@ int main(int argc, char **argv)
 	struct restore_opts o = { 0 };
 	const char *log_file = NULL;
 	int c, verbose = 0, ret;
+	char msg[160];
 
+	log_init("restore", 0, NULL);
+	opterr = 0;
 	while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'D': o.images_dir = optarg; break;
@@ -54,14 +57,12 @@ int main(int argc, char **argv)
 		case 'v': verbose++; break;
 		case 'L': log_file = optarg; break;
 		case 'h': fputs(usage, stdout); return 0;
-		default: fprintf(stderr, "Try 'restore --help'.\n"); return 2;
+		default:
+			return usage_error("%s", getopt_problem(argv, optind, optopt, msg, sizeof(msg)));
 		}
 	}
-	if (!o.images_dir == !o.stack_dir || optind != argc) {
-		fprintf(stderr, "restore: one of --images-dir DIR and --stream DIR is needed "
-				"(and nothing else)\nTry 'restore --help'.\n");
-		return 2;
-	}
+	if (!o.images_dir == !o.stack_dir || optind != argc)
+		return usage_error("one of --images-dir DIR and --stream DIR is needed (and nothing else)");
 	log_init("restore", verbose, log_file);
 	log_defer_errors();
 	ret = o.stack_dir ? restore_stream(&o) : restore_run(&o);

@@ -72,8 +72,11 @@ struct opts {
 
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
+	char msg[160];
 	int c;
 
+	log_init("pageserver", 0, NULL);
+	opterr = 0;
 	while ((c = getopt_long(argc, argv, "vh", long_opts, NULL)) != -1) {
 		switch (c) {
 		case OPT_LISTEN:	o->listen = optarg; break;
@@ -90,7 +93,9 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case OPT_LOG_FILE:	o->log_file = optarg; break;
 		case 'v':		o->verbose++; break;
 		case 'h':		fputs(usage, stdout); exit(0);
-		default:		return -EINVAL;
+		default:
+			return usage_error("%s", getopt_problem(argv, optind, optopt, msg,
+								sizeof(msg)));
 		}
 	}
 	return 0;
@@ -102,10 +107,10 @@ static int cmd_dedup(int argc, char **argv)
 	uint64_t punched = 0;
 	int ret;
 
-	if (parse_opts(argc, argv, &o) || optind + 1 != argc) {
-		fprintf(stderr, "pageserver: usage: pageserver dedup DIR/<migration-id>\n");
+	if (parse_opts(argc, argv, &o))
 		return 2;
-	}
+	if (optind + 1 != argc)
+		return usage_error("usage: pageserver dedup DIR/<migration-id>");
 	log_init("pageserver", o.verbose, o.log_file);
 	ret = stack_dedup(argv[optind], &punched);
 	if (ret) {
@@ -203,10 +208,10 @@ int main(int argc, char **argv)
 
 	if (argc > 1 && !strcmp(argv[1], "dedup"))
 		return cmd_dedup(argc - 1, argv + 1);
-	if (parse_opts(argc, argv, &o) || optind != argc) {
-		fprintf(stderr, "pageserver: bad arguments (see --help)\n");
+	if (parse_opts(argc, argv, &o))
 		return 2;
-	}
+	if (optind != argc)
+		return usage_error("unexpected argument '%s'", argv[optind]);
 	log_init("pageserver", o.verbose, o.log_file);
 	signal(SIGPIPE, SIG_IGN);
 	if (check_opts(&o, host, port) || server_init(&srv, &o))

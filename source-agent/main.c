@@ -83,14 +83,6 @@ static const struct option long_opts[] = {
 	{ 0 }
 };
 
-static int bad_usage(const char *fmt, const char *arg)
-{
-	fprintf(stderr, "migrate: ");
-	fprintf(stderr, fmt, arg);
-	fprintf(stderr, "\nTry 'migrate --help'.\n");
-	return 2;
-}
-
 static int parse_uint(const char *s, unsigned long long max, unsigned long long *out)
 {
 	char *end;
@@ -130,6 +122,7 @@ int main(int argc, char **argv)
 	const char *log_file = NULL, *to = NULL, *session = NULL;
 	unsigned long long v, idle_s = 600;
 	int verbose = 0, c, ret, cmd = -1;
+	char msg[160];
 	pid_t pid = 0;
 
 	const char *base = strrchr(argv[0], '/');
@@ -138,6 +131,8 @@ int main(int argc, char **argv)
 		log_init("migrate", 0, NULL);
 		return check_run(stdout) ? 1 : 0;
 	}
+	log_init("migrate", 0, NULL);
+	opterr = 0;
 	while ((c = getopt_long(argc, argv, "vh", long_opts, NULL)) != -1) {
 		switch (c) {
 		case OPT_TO: to = optarg; break;
@@ -149,17 +144,17 @@ int main(int argc, char **argv)
 		case OPT_INSECURE: o.tls.insecure = true; break;
 		case OPT_ROUNDS:
 			if (parse_uint(optarg, 1000, &v) || !v)
-				return bad_usage("--max-rounds wants a number from 1 to 1000, not '%s'", optarg);
+				return usage_error("--max-rounds wants a number from 1 to 1000, not '%s'", optarg);
 			o.max_rounds = v;
 			break;
 		case OPT_SMALL:
 			if (parse_uint(optarg, 1ULL << 40, &v))
-				return bad_usage("--small-dirty wants a page count, not '%s'", optarg);
+				return usage_error("--small-dirty wants a page count, not '%s'", optarg);
 			o.small_dirty_pages = v;
 			break;
 		case OPT_TRACK:
 			if (parse_backend(optarg, &o.backend))
-				return bad_usage("--dirty-tracking is uffd, soft-dirty or none, not '%s'", optarg);
+				return usage_error("--dirty-tracking is uffd, soft-dirty or none, not '%s'", optarg);
 			break;
 		case OPT_LEAVE: o.leave_running = true; break;
 		case OPT_JSON: o.json = true; break;
@@ -170,20 +165,21 @@ int main(int argc, char **argv)
 		case OPT_ABORT: cmd = SESSION_ABORT; break;
 		case OPT_SESSION_TIMEOUT:
 			if (parse_uint(optarg, 1 << 30, &idle_s))
-				return bad_usage("--session-timeout wants seconds, not '%s'", optarg);
+				return usage_error("--session-timeout wants seconds, not '%s'", optarg);
 			break;
 		case 'v': verbose++; break;
 		case 'h': fputs(usage, stdout); return 0;
-		default: return bad_usage("%s", "bad option");
+		default:
+			return usage_error("%s", getopt_problem(argv, optind, optopt, msg, sizeof(msg)));
 		}
 	}
 	if (!session != (cmd < 0))
-		return bad_usage("%s", "--session goes with one of --pre-dump, --final, --abort");
+		return usage_error("%s", "--session goes with one of --pre-dump, --final, --abort");
 	if (optind < argc - 1 || (optind == argc && !session))
-		return bad_usage("%s", "one PID expected");
+		return usage_error("%s", "one PID expected");
 	if (optind == argc - 1) {
 		if (parse_uint(argv[optind], 1 << 22, &v) || v < 2)
-			return bad_usage("'%s' is not a process id", argv[optind]);
+			return usage_error("'%s' is not a process id", argv[optind]);
 		pid = v;
 	}
 	if (session && (cmd != SESSION_ROUND || (!to && !o.images_dir))) {
@@ -192,19 +188,19 @@ int main(int argc, char **argv)
 		return session_verdict(session_run(session, cmd, 0, &o, idle_s));
 	}
 	if (!to == !o.images_dir)
-		return bad_usage("%s", "give exactly one of --to HOST:PORT and --images-dir DIR");
+		return usage_error("%s", "give exactly one of --to HOST:PORT and --images-dir DIR");
 	if (to && parse_host_port(to, host, sizeof(host), port, sizeof(port)))
-		return bad_usage("--to wants HOST:PORT, not '%s'", to);
+		return usage_error("--to wants HOST:PORT, not '%s'", to);
 	if (to && !*host)
-		return bad_usage("--to needs a host: '%s'", to);
+		return usage_error("--to needs a host: '%s'", to);
 	o.host = host;
 	o.port = port;
 	if (to && !o.tls.insecure && (!o.tls.ca || !o.tls.cert || !o.tls.key))
-		return bad_usage("%s", "TLS needs --tls-ca, --tls-cert and --tls-key (or --insecure)");
+		return usage_error("%s", "TLS needs --tls-ca, --tls-cert and --tls-key (or --insecure)");
 	log_init("migrate", verbose, log_file);
 	log_defer_errors();
 	if (pid && (pid == getpid() || kill(pid, 0)))
-		return bad_usage("no process %s to migrate", argv[optind]);
+		return usage_error("no process %s to migrate", argv[optind]);
 	if (session) {
 		migrate_catch_signals();
 		return session_verdict(session_run(session, cmd, pid, &o, idle_s));

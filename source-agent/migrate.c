@@ -30,9 +30,9 @@ static void on_stop_signal(int sig)
 	stop_requested = sig;
 }
 
-static void print_round(FILE *out, const struct migrate_opts *o, const struct round_report *r)
+static void print_round(FILE *out, bool json, const struct round_report *r)
 {
-	if (o->json) {
+	if (json) {
 		fprintf(out, "{\"event\":\"round\",\"round\":%u,\"final\":%s,\"pages_scanned\":%llu,"
 		       "\"pages_dirty\":%llu,\"pages_sent\":%llu,\"pages_zero\":%llu,"
 		       "\"wire_bytes\":%llu,\"round_ms\":%.3f,\"frozen_ms\":%.3f,\"scan_ms\":%.3f}\n",
@@ -262,6 +262,7 @@ int migration_open(struct migration *m, pid_t pid, const struct migrate_opts *o)
 	m->pid = pid;
 	m->o = o;
 	m->out = stdout;
+	m->json = o->json;
 	m->t0 = now_us();
 	ret = open_sink(o, pid, &m->sink);
 	if (ret) {
@@ -284,7 +285,7 @@ int migration_precopy(struct migration *m, struct round_report *r)
 	r->round = m->round++;
 	ret = run_round(m, r, NULL);
 	if (!ret)
-		print_round(m->out, m->o, r);
+		print_round(m->out, m->json, r);
 	return ret;
 }
 
@@ -298,14 +299,14 @@ int migration_final(struct migration *m)
 	r.final = true;
 	ret = run_round(m, &r, &rep);
 	if (!ret)
-		print_round(m->out, m->o, &r);
+		print_round(m->out, m->json, &r);
 	if (!ret && !rep.ok) {
 		pr_err("restore at the destination failed: %s", rep.error);
 		ret = -EREMOTEIO;
 	}
 	if (ret)
 		return ret;
-	if (m->o->json)
+	if (m->json)
 		fprintf(m->out, "{\"event\":\"done\",\"migration_id\":\"%s\",\"rounds\":%u,"
 			"\"total_ms\":%.3f,\"frozen_ms\":%.3f,\"restore_ms\":%.3f}\n",
 			m->sink->migration_id, r.round, (now_us() - m->t0) / 1e3, r.frozen_us / 1e3,

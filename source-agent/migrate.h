@@ -44,6 +44,7 @@ struct migration {
 	uint64_t prev_dirty;
 	uint64_t t0;
 	FILE *out;			/* per-round lines go here */
+	bool json;			/* ... as JSON lines */
 };
 
 /* Whole migration of the process at @pid: pre-copy rounds, final round, hand-over. */

@@ -54,13 +54,13 @@ static int session_socket(const char *path, bool listening)
 }
 
 /* Send the command, copy the daemon's lines to stdout; its last line is the verdict. */
-static int session_request(int fd, enum session_cmd cmd)
+static int session_request(int fd, enum session_cmd cmd, bool json)
 {
 	char line[1024];
 	FILE *f;
 	int ret = -EPIPE;
 
-	dprintf(fd, "%s\n", cmd_names[cmd]);
+	dprintf(fd, "%s%s\n", cmd_names[cmd], json ? " json" : "");
 	f = fdopen(fd, "r");
 	if (!f) {
 		close(fd);
@@ -83,7 +83,8 @@ static int session_request(int fd, enum session_cmd cmd)
 	return ret;
 }
 
-static int read_cmd(int cfd, enum session_cmd *cmd)
+/* "round", "final" or "abort", then " json" for JSON lines. */
+static int read_cmd(int cfd, enum session_cmd *cmd, bool *json)
 {
 	char buf[32];
 	ssize_t n = read(cfd, buf, sizeof(buf) - 1);
@@ -93,6 +94,8 @@ static int read_cmd(int cfd, enum session_cmd *cmd)
 		return -EINVAL;
 	buf[n] = 0;
 	buf[strcspn(buf, "\n")] = 0;
+	*json = strstr(buf, " json") != NULL;
+	buf[strcspn(buf, " ")] = 0;
 	for (i = 0; i < ARRAY_SIZE(cmd_names); i++) {
 		if (!strcmp(buf, cmd_names[i])) {
 			*cmd = i;
@@ -110,7 +113,7 @@ static int serve_one(struct migration *m, int cfd)
 	FILE *out;
 	int ret, done = 0;
 
-	if (read_cmd(cfd, &cmd)) {
+	if (read_cmd(cfd, &cmd, &m->json)) {
 		dprintf(cfd, "error: unknown session command\n");
 		return 0;
 	}
@@ -238,5 +241,5 @@ int session_run(const char *path, enum session_cmd cmd, pid_t pid, const struct 
 		if (fd < 0)
 			return fd;
 	}
-	return session_request(fd, cmd);
+	return session_request(fd, cmd, o->json);
 }
