@@ -13,6 +13,7 @@
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <time.h>
+#include <linux/kcmp.h>
 #include <unistd.h>
 
 #include "common/compat.h"
@@ -242,7 +243,46 @@ out:
 	return ret;
 }
 
-static int fd_fill_entry(pid_t pid, int fd, FdEntry *e, PipeDataEntry *pd, char *pathbuf)
+static int kcmp_files(pid_t p1, int fd1, pid_t p2, int fd2)
+{
+	return syscall(SYS_kcmp, p1, p2, KCMP_FILE, fd1, fd2);
+}
+
+static int file_id(struct file_ids *f, pid_t pid, int fd, const struct stat *st, uint32_t *id)
+{
+	size_t i;
+
+	for (i = 0; i < f->nr; i++) {
+		const struct fid *c = &f->v[i];
+
+		if (c->dev == st->st_dev && c->ino == st->st_ino &&
+		    !kcmp_files(pid, fd, c->pid, c->fd)) {
+			*id = c->id;
+			return 0;
+		}
+	}
+	if (f->nr == f->cap) {
+		size_t cap = f->cap ? f->cap * 2 : 64;
+		struct fid *n = realloc(f->v, cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		f->v = n;
+		f->cap = cap;
+	}
+	*id = ++f->next;
+	f->v[f->nr++] = (struct fid){ pid, fd, st->st_dev, st->st_ino, *id };
+	return 0;
+}
+
+void file_ids_free(struct file_ids *f)
+{
+	free(f->v);
+	memset(f, 0, sizeof(*f));
+}
+
+static int fd_fill_entry(pid_t pid, int fd, FdEntry *e, PipeDataEntry *pd, char *pathbuf,
+			 struct file_ids *ids)
 {
 	char link[64];
 	struct stat st;
@@ -256,8 +296,11 @@ static int fd_fill_entry(pid_t pid, int fd, FdEntry *e, PipeDataEntry *pd, char 
 		return -errno;
 	pathbuf[n] = 0;
 	ret = fdinfo_read(pid, fd, &e->pos, &flags);
+	if (!ret)
+		ret = file_id(ids, pid, fd, &st, &e->file_id);
 	if (ret)
 		return ret;
+	e->has_file_id = 1;
 	e->fd = fd;
 	e->flags = flags & ~O_CLOEXEC;
 	e->cloexec = !!(flags & O_CLOEXEC);
@@ -303,7 +346,7 @@ static int list_fds(pid_t pid, int **fds, size_t *nr)
 	return ret;
 }
 
-static int dump_files(pid_t pid, struct sink *sink)
+static int dump_files(pid_t pid, struct file_ids *ids, struct sink *sink)
 {
 	FilesEntry fe = FILES_ENTRY__INIT;
 	FdEntry *ents = NULL, **ptrs = NULL;
@@ -327,7 +370,7 @@ static int dump_files(pid_t pid, struct sink *sink)
 	for (i = 0; i < nr; i++) {
 		fd_entry__init(&ents[i]);
 		pipe_data_entry__init(&pds[i]);
-		ret = fd_fill_entry(pid, fds[i], &ents[i], &pds[i], paths[i]);
+		ret = fd_fill_entry(pid, fds[i], &ents[i], &pds[i], paths[i], ids);
 		if (ret) {
 			if (ret != -EOPNOTSUPP)
 				pr_err("pid %d: cannot dump fd %d: %s", pid, fds[i], strerror(-ret));
@@ -529,7 +572,7 @@ out:
 }
 
 int dump_process(pid_t pid, const struct thread_set *ts, const struct vma_list *vl,
-		 struct sink *sink)
+		 struct file_ids *files, struct sink *sink)
 {
 	struct parasite_ctl *ctl = NULL;
 	struct parasite_data pd = { 0 };
@@ -562,7 +605,7 @@ int dump_process(pid_t pid, const struct thread_set *ts, const struct vma_list *
 	if (!ret)
 		ret = dump_core(pid, ts, t, &pd, &ps, sink);
 	if (!ret)
-		ret = dump_files(pid, sink);
+		ret = dump_files(pid, files, sink);
 out:
 	for (k = 0; k < ts->nr; k++)
 		tracee_free(&t[k]);
@@ -572,15 +615,15 @@ out:
 	return ret;
 }
 
-int dump_pstree(const struct thread_set *procs, size_t nr, struct sink *sink)
+int dump_pstree(const struct tree *t, struct sink *sink)
 {
 	struct img_buf b;
 	size_t i;
 	int ret;
 
 	ret = img_buf_init(&b);
-	for (i = 0; !ret && i < nr; i++) {
-		const struct thread_set *ts = &procs[i];
+	for (i = 0; !ret && i < t->nr; i++) {
+		const struct thread_set *ts = tree_threads(t, i);
 		PstreeEntry e = PSTREE_ENTRY__INIT;
 		struct proc_stat ps;
 

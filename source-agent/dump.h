@@ -7,6 +7,7 @@
 
 #include "source-agent/proc.h"
 #include "source-agent/threads.h"
+#include "source-agent/tree.h"
 #include "transport/sink.h"
 
 /*
@@ -17,14 +18,32 @@
  * @vl: its VMAs as read for the final memory scan. Refuses what ferry cannot
  * restore yet with -EOPNOTSUPP and a message naming it.
  */
+/*
+ * Open file descriptions seen in the tree so far: fds of any process that
+ * share one (dup, fork, SCM_RIGHTS) get one id, so the restore makes one
+ * description for them and its offset stays shared.
+ */
+struct file_ids {
+	struct fid {
+		pid_t pid;
+		int fd;
+		uint64_t dev, ino;
+		uint32_t id;
+	} *v;
+	size_t nr, cap;
+	uint32_t next;
+};
+
+void file_ids_free(struct file_ids *f);
+
 int dump_process(pid_t pid, const struct thread_set *ts, const struct vma_list *vl,
-		 struct sink *sink);
+		 struct file_ids *files, struct sink *sink);
 
 /* mm-<pid>.img of a pre-copy round: only the VMAs (the destination maps memory early). */
 int dump_vmas(pid_t pid, const struct vma_list *vl, struct sink *sink);
 
 /* pstree.img and inventory.img of a round. */
-int dump_pstree(const struct thread_set *procs, size_t nr, struct sink *sink);
+int dump_pstree(const struct tree *t, struct sink *sink);
 int dump_inventory(struct sink *sink, uint32_t round, pid_t root, int final);
 
 #endif

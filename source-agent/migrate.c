@@ -21,7 +21,7 @@
 #include "source-agent/migrate.h"
 #include "source-agent/pages.h"
 #include "source-agent/parasite.h"
-#include "source-agent/threads.h"
+#include "source-agent/tree.h"
 
 static volatile sig_atomic_t stop_requested;
 
@@ -51,14 +51,14 @@ static void print_round(FILE *out, bool json, const struct round_report *r)
 	fflush(out);
 }
 
-/* Stop every thread of the target (seizing what is not seized yet). */
+/* Stop every thread of the tree (seizing what is not seized yet). */
 static int freeze(struct migration *m)
 {
 	int ret;
 
 	if (m->stopped)
 		return 0;
-	ret = threads_freeze(&m->ts);
+	ret = tree_freeze(&m->tree);
 	if (ret)
 		return ret;
 	m->stopped = true;
@@ -71,45 +71,64 @@ static int thaw(struct migration *m)
 	int ret = 0;
 
 	if (m->detach_between_rounds)
-		threads_detach(&m->ts);
+		tree_detach(&m->tree);
 	else
-		ret = threads_resume(&m->ts);
+		ret = tree_resume(&m->tree);
 	m->stopped = false;
 	return ret;
 }
 
-/* Stopped target: VMAs and dirty set in one go (the frozen part of a round). */
-static int round_scan(struct migration *m, struct vma_list *vl, struct dirty_set *ds,
-		      struct round_report *r)
-{
-	uint64_t t0 = now_us();
-	int ret;
+/* What one round found in one process. */
+struct proc_round {
+	struct vma_list vl;
+	struct dirty_set ds;
+};
 
-	ret = proc_read_vmas(m->pid, vl);
-	if (ret)
-		return ret;
-	ret = dirty_scan(&m->dt, vl, ds);
-	if (ret) {
-		vma_list_free(vl);
-		return ret;
+static void proc_rounds_free(struct proc_round *pr, size_t nr)
+{
+	size_t i;
+
+	for (i = 0; pr && i < nr; i++) {
+		dirty_set_free(&pr[i].ds);
+		vma_list_free(&pr[i].vl);
 	}
-	r->scan_us = now_us() - t0;
-	r->scanned = m->dt.scan_pages;
-	r->dirty = ds->pages_data;
-	return 0;
+	free(pr);
 }
 
-static int round_send_pages(struct migration *m, const struct dirty_set *ds, struct round_report *r)
+/* Stopped tree: VMAs and dirty sets in one go (the frozen part of a round). */
+static int round_scan(struct migration *m, struct proc_round *pr, struct round_report *r)
+{
+	uint64_t t0 = now_us();
+	size_t i;
+	int ret = 0;
+
+	for (i = 0; i < m->tree.nr && !ret; i++) {
+		struct tree_proc *p = &m->tree.p[i];
+
+		ret = proc_read_vmas(p->pid, &pr[i].vl);
+		if (!ret)
+			ret = dirty_scan(&p->dt, &pr[i].vl, &pr[i].ds);
+		r->scanned += p->dt.scan_pages;
+		r->dirty += pr[i].ds.pages_data;
+	}
+	r->scan_us = now_us() - t0;
+	return ret;
+}
+
+static int round_send_pages(struct migration *m, struct proc_round *pr, struct round_report *r)
 {
 	struct copy_stats cs;
+	size_t i;
 	int ret;
 
 	ret = m->sink->ops->round_begin(m->sink, r->round, r->final);
-	if (ret)
-		return ret;
-	ret = pages_copy(m->pid, ds, m->sink, &cs);
-	r->sent = cs.pages_data;
-	r->zero = cs.pages_zero + cs.pages_gone;
+	for (i = 0; i < m->tree.nr && !ret; i++) {
+		ret = dirty_scan_holes(&m->tree.p[i].dt, &pr[i].vl, &pr[i].ds);
+		if (!ret)
+			ret = pages_copy(m->tree.p[i].pid, &pr[i].ds, m->sink, &cs);
+		r->sent += cs.pages_data;
+		r->zero += cs.pages_zero + cs.pages_gone;
+	}
 	return ret;
 }
 
@@ -124,48 +143,52 @@ static int round_finish(struct migration *m, struct round_report *r)
 	return ret;
 }
 
-/* Everything but pages: the VMA list of a pre-copy round, the whole state of the final one. */
-static int round_send_state(struct migration *m, const struct vma_list *vl, bool final)
+/*
+ * Everything but pages: the tree and each VMA list in a pre-copy round (the
+ * destination maps memory early), the whole state in the final one.
+ */
+static int round_send_state(struct migration *m, struct proc_round *pr, bool final)
 {
-	int ret;
+	size_t i;
+	int ret = 0;
 
-	if (!final)
-		return dump_vmas(m->pid, vl, m->sink);
-	ret = dump_process(m->pid, &m->ts, vl, m->sink);
+	for (i = 0; i < m->tree.nr && !ret; i++) {
+		struct tree_proc *p = &m->tree.p[i];
+
+		ret = final ? dump_process(p->pid, &p->ts, &pr[i].vl, &m->files, m->sink)
+			    : dump_vmas(p->pid, &pr[i].vl, m->sink);
+	}
 	if (!ret)
-		ret = dump_pstree(&m->ts, 1, m->sink);
+		ret = dump_pstree(&m->tree, m->sink);
 	return ret;
 }
 
 /*
- * One round. The target is stopped for the scan; a pre-copy round lets it
+ * One round. The tree is stopped for the scan; a pre-copy round lets it
  * run while pages are copied, the final one keeps it frozen until the
  * destination's verdict (@rep).
  */
 static int run_round(struct migration *m, struct round_report *r, struct restore_report *rep)
 {
-	struct vma_list vl = { 0 };
-	struct dirty_set ds = { 0 };
 	uint64_t t0 = now_us(), wire0 = m->sink->stats.wire_bytes;
+	struct proc_round *pr = NULL;
 	int ret;
 
 	ret = freeze(m);
 	if (ret)
 		return ret;
-	ret = round_scan(m, &vl, &ds, r);
-	if (ret)
-		return ret;
-	if (!r->final) {
+	pr = calloc(m->tree.nr, sizeof(*pr));
+	if (!pr)
+		return -ENOMEM;
+	ret = round_scan(m, pr, r);
+	if (!ret && !r->final) {
 		ret = thaw(m);
-		if (ret)
-			goto out;
 		r->frozen_us = now_us() - t0;
 	}
-	ret = dirty_scan_holes(&m->dt, &vl, &ds);
 	if (!ret)
-		ret = round_send_pages(m, &ds, r);
+		ret = round_send_pages(m, pr, r);
 	if (!ret)
-		ret = round_send_state(m, &vl, r->final);
+		ret = round_send_state(m, pr, r->final);
 	if (!ret)
 		ret = round_finish(m, r);
 	r->wire_bytes = m->sink->stats.wire_bytes - wire0;
@@ -176,9 +199,7 @@ static int run_round(struct migration *m, struct round_report *r, struct restore
 	r->round_us = now_us() - t0;
 	if (r->final)
 		r->frozen_us = r->round_us;
-out:
-	dirty_set_free(&ds);
-	vma_list_free(&vl);
+	proc_rounds_free(pr, m->tree.nr);
 	return ret;
 }
 
@@ -197,40 +218,16 @@ static bool precopy_done(struct migration *m, const struct round_report *r)
 	return done;
 }
 
-static int start_tracking(struct migration *m)
-{
-	struct parasite_ctl *ctl;
-	int ret, cret;
-
-	m->ts.pid = m->pid;
-	ret = freeze(m);
-	if (ret) {
-		pr_err("cannot seize pid %d: %s", m->pid, strerror(-ret));
-		return ret;
-	}
-	ret = parasite_infect(m->pid, &ctl);
-	if (ret)
-		return ret;
-	ret = dirty_open(&m->dt, m->pid, ctl, m->o->backend);
-	cret = parasite_cure(ctl);
-	if (!ret)
-		m->tracking = true;
-	return ret ? ret : cret;
-}
-
-/* Thaw and let go: the target runs on as if nothing happened. */
+/* Thaw and let go: the tree runs on as if nothing happened. */
 static void rollback(struct migration *m)
 {
-	if (m->tracking)
-		dirty_close(&m->dt);
-	m->tracking = false;
-	threads_detach(&m->ts);
+	tree_release(&m->tree);
 	m->stopped = false;
 }
 
 /*
- * The destination runs the process now. For a local checkpoint, wait (a
- * little) until the old one is reaped, so its PID is free for a restore
+ * The destination runs the tree now. For a local checkpoint, wait (a
+ * little) until the old root is reaped, so its PID is free for a restore
  * right after migrate returns.
  */
 static void kill_source(struct migration *m)
@@ -238,9 +235,7 @@ static void kill_source(struct migration *m)
 	char path[64];
 	int i;
 
-	dirty_close(&m->dt);
-	m->tracking = false;
-	threads_kill(&m->ts);
+	tree_kill(&m->tree);
 	m->stopped = false;
 	snprintf(path, sizeof(path), "/proc/%d", m->pid);
 	for (i = 0; m->o->images_dir && i < 500 && !access(path, F_OK); i++)
@@ -271,9 +266,13 @@ int migration_open(struct migration *m, pid_t pid, const struct migrate_opts *o)
 		return ret;
 	}
 	m->round = m->sink->next_round ? m->sink->next_round : 1;
-	ret = start_tracking(m);
-	if (ret)
+	m->tree.root = pid;
+	m->tree.backend = o->backend;
+	ret = freeze(m);	/* seizes the tree and starts tracking its memory */
+	if (ret) {
+		pr_err("cannot seize pid %d: %s", pid, strerror(-ret));
 		migration_close(m, ret);
+	}
 	return ret;
 }
 
@@ -321,6 +320,7 @@ int migration_final(struct migration *m)
 
 void migration_close(struct migration *m, int result)
 {
+	file_ids_free(&m->files);
 	if (result && m->sink && m->sink->error[0])
 		pr_err("%s", m->sink->error);
 	if (result || m->o->leave_running)

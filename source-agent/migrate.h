@@ -8,7 +8,8 @@
 #include <sys/types.h>
 
 #include "source-agent/dirty.h"
-#include "source-agent/threads.h"
+#include "source-agent/tree.h"
+#include "source-agent/dump.h"
 #include "transport/sink.h"
 
 struct migrate_opts {
@@ -36,9 +37,9 @@ struct migration {
 	pid_t pid;
 	const struct migrate_opts *o;
 	struct sink *sink;
-	struct dirty_tracker dt;
-	struct thread_set ts;		/* seized threads (none: not seized) */
-	bool stopped, tracking;
+	struct tree tree;		/* seized processes (none: not seized) */
+	struct file_ids files;		/* open file descriptions shared in the tree */
+	bool stopped;
 	bool detach_between_rounds;	/* scripted: the target is let go between rounds */
 	uint32_t round;
 	uint64_t prev_dirty;

@@ -1,0 +1,172 @@
+// SPDX-License-Identifier: MIT
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "source-agent/parasite.h"
+#include "source-agent/proc.h"
+#include "source-agent/tree.h"
+
+static bool tree_has(const struct tree *t, pid_t pid)
+{
+	size_t i;
+
+	for (i = 0; i < t->nr; i++)
+		if (t->p[i].pid == pid)
+			return true;
+	return false;
+}
+
+static int tree_add(struct tree *t, pid_t pid)
+{
+	struct tree_proc *n = realloc(t->p, (t->nr + 1) * sizeof(*n));
+
+	if (!n)
+		return -ENOMEM;
+	t->p = n;
+	memset(&t->p[t->nr], 0, sizeof(t->p[t->nr]));
+	t->p[t->nr].pid = pid;
+	t->p[t->nr].ts.pid = pid;
+	t->p[t->nr].dt.uffd = t->p[t->nr].dt.pagemap_fd = -1;
+	t->nr++;
+	return 0;
+}
+
+static void proc_untrack(struct tree_proc *p)
+{
+	if (p->tracking)
+		dirty_close(&p->dt);
+	p->tracking = false;
+}
+
+static void tree_drop(struct tree *t, size_t i)
+{
+	proc_untrack(&t->p[i]);
+	threads_detach(&t->p[i].ts);
+	memmove(&t->p[i], &t->p[i + 1], (t->nr - i - 1) * sizeof(t->p[0]));
+	t->nr--;
+}
+
+/* Stopped process, not tracked yet: its parasite makes the userfaultfd. */
+static int proc_track(struct tree_proc *p, enum dirty_backend backend)
+{
+	struct parasite_ctl *ctl;
+	int ret, cret;
+
+	ret = parasite_infect(p->pid, &ctl);
+	if (ret)
+		return ret;
+	ret = dirty_open(&p->dt, p->pid, ctl, backend);
+	cret = parasite_cure(ctl);
+	if (!ret)
+		p->tracking = true;
+	return ret ? ret : cret;
+}
+
+static int add_new_children(struct tree *t, size_t i)
+{
+	pid_t *kids;
+	size_t nr, k;
+	int ret;
+
+	ret = proc_read_children(t->p[i].pid, &kids, &nr);
+	if (ret)
+		return ret;
+	for (k = 0; k < nr && !ret; k++)
+		if (!tree_has(t, kids[k]))
+			ret = tree_add(t, kids[k]);
+	free(kids);
+	return ret;
+}
+
+int tree_freeze(struct tree *t)
+{
+	size_t i;
+	int ret;
+
+	if (!t->nr && (ret = tree_add(t, t->root)))
+		return ret;
+	/* Parents come before children: once a parent is stopped its children list is final. */
+	for (i = 0; i < t->nr;) {
+		struct tree_proc *p = &t->p[i];
+
+		ret = threads_freeze(&p->ts);
+		if (ret == -ESRCH && i) {
+			pr_info("pid %d left the tree", p->pid);
+			tree_drop(t, i);
+			continue;
+		}
+		if (ret == -EPERM && i) {
+			pr_err("pid %d (child of the tree) cannot be seized: a zombie or a "
+			       "traced process is not supported yet", p->pid);
+			return -EOPNOTSUPP;
+		}
+		if (!ret && !p->tracking)
+			ret = proc_track(p, t->backend);
+		if (!ret)
+			ret = add_new_children(t, i);
+		if (ret)
+			return ret;
+		i++;
+	}
+	return 0;
+}
+
+int tree_resume(struct tree *t)
+{
+	size_t i;
+	int ret = 0;
+
+	for (i = 0; i < t->nr; i++) {
+		int r = threads_resume(&t->p[i].ts);
+
+		if (r && !ret)
+			ret = r;
+	}
+	return ret;
+}
+
+void tree_detach(struct tree *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->nr; i++)
+		threads_detach(&t->p[i].ts);
+}
+
+void tree_kill(struct tree *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->nr; i++)
+		kill(t->p[i].pid, SIGKILL);
+	/* children first: a traced child's exit is ours to collect */
+	for (i = t->nr; i-- > 0;) {
+		proc_untrack(&t->p[i]);
+		threads_kill(&t->p[i].ts);
+	}
+	free(t->p);
+	t->p = NULL;
+	t->nr = 0;
+}
+
+void tree_release(struct tree *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->nr; i++) {
+		proc_untrack(&t->p[i]);
+		threads_detach(&t->p[i].ts);
+	}
+	free(t->p);
+	t->p = NULL;
+	t->nr = 0;
+}
+
+const struct thread_set *tree_threads(const struct tree *t, size_t i)
+{
+	return &t->p[i].ts;
+}
