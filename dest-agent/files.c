@@ -120,73 +120,126 @@ static int pipe_fill(int wfd, int round_dirfd, uint64_t id)
 	return ret;
 }
 
-/*
- * One new pipe for every fd of the process that held this pipe (either
- * end, any number of dups), its unread data in first. An end the process
- * did not hold stays closed: its holder is on the source host.
- */
-static int open_pipe(const FilesEntry *fe, size_t i, int round_dirfd, int *out)
+/* Keys of the descriptions: one per file id; a pipe's two ends; else one per fd. */
+#define KEY_PIPE	(1ULL << 63)
+#define KEY_UNIQUE	(1ULL << 62)
+
+static uint64_t fd_key(struct open_files *of, const FdEntry *f)
 {
-	uint64_t id = fe->fds[i]->pipe_id;
+	if (f->type == FD_TYPE__FD_PIPE)
+		return KEY_PIPE | f->pipe_id << 1 | ((f->flags & O_ACCMODE) != O_RDONLY);
+	if (f->has_file_id)
+		return f->file_id;
+	return KEY_UNIQUE | of->next_unique++;
+}
+
+static int of_find(const struct open_files *of, uint64_t key)
+{
+	size_t i;
+
+	for (i = 0; i < of->nr; i++)
+		if (of->v[i].key == key)
+			return of->v[i].fd;
+	return -1;
+}
+
+static int of_add(struct open_files *of, uint64_t key, int fd)
+{
+	if (of->nr == of->cap) {
+		size_t cap = of->cap ? of->cap * 2 : 64;
+		struct open_file *n = realloc(of->v, cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		of->v = n;
+		of->cap = cap;
+	}
+	of->v[of->nr++] = (struct open_file){ key, fd };
+	return 0;
+}
+
+/*
+ * A new pipe for a saved one: both ends are registered (a process of the
+ * tree may hold either), its unread data goes in first. An end nobody in
+ * the tree held is closed when the tree is restored: its holder stayed on
+ * the source host.
+ */
+static int open_pipe(struct open_files *of, const FdEntry *f, int round_dirfd)
+{
+	uint64_t key = KEY_PIPE | f->pipe_id << 1;
 	int p[2], ret;
-	size_t k;
 
 	if (pipe2(p, O_CLOEXEC))
 		return -errno;
-	ret = pipe_fill(p[1], round_dirfd, id);
-	for (k = i; !ret && k < fe->n_fds; k++) {
-		const FdEntry *f = fe->fds[k];
-
-		if (f->type != FD_TYPE__FD_PIPE || f->pipe_id != id)
-			continue;
-		out[k] = fcntl((f->flags & O_ACCMODE) == O_RDONLY ? p[0] : p[1], F_DUPFD_CLOEXEC, 0);
-		if (out[k] < 0)
-			ret = -errno;
-	}
+	ret = pipe_fill(p[1], round_dirfd, f->pipe_id);
+	if (!ret)
+		ret = of_add(of, key, p[0]);
+	if (!ret)
+		return of_add(of, key | 1, p[1]);
 	close(p[0]);
 	close(p[1]);
 	return ret;
 }
 
-int rst_open_fds(const FilesEntry *fe, int round_dirfd, int **outp)
+static int open_one(struct open_files *of, const FdEntry *f, uint64_t key, int round_dirfd)
 {
-	int *out = malloc((fe->n_fds + 1) * sizeof(int));
+	int fd, ret;
+
+	switch (f->type) {
+	case FD_TYPE__FD_PIPE:
+		ret = open_pipe(of, f, round_dirfd);
+		return ret ? ret : of_find(of, key);
+	case FD_TYPE__FD_CHR:
+		fd = open_chr(f);
+		break;
+	default:
+		fd = open_reg(f);
+		break;
+	}
+	if (fd < 0)
+		return fd;
+	ret = of_add(of, key, fd);
+	if (ret) {
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
+int rst_open_fds(struct open_files *of, const FilesEntry *fe, int round_dirfd, int **outp)
+{
+	int *out = calloc(fe->n_fds + 1, sizeof(int));
 	size_t i;
-	int ret = 0;
+	int fd = 0;
 
 	if (!out)
 		return -ENOMEM;
-	for (i = 0; i < fe->n_fds; i++)
-		out[i] = -1;
-	for (i = 0; i < fe->n_fds && !ret; i++) {
+	for (i = 0; i < fe->n_fds && fd >= 0; i++) {
 		const FdEntry *f = fe->fds[i];
+		uint64_t key = fd_key(of, f);
 
-		if (out[i] >= 0)
-			continue;	/* another end of a pipe opened before */
-		switch (f->type) {
-		case FD_TYPE__FD_PIPE:
-			ret = open_pipe(fe, i, round_dirfd, out);
-			break;
-		case FD_TYPE__FD_CHR:
-			ret = out[i] = open_chr(f);
-			break;
-		default:
-			ret = out[i] = open_reg(f);
-			break;
-		}
-		if (ret > 0)
-			ret = 0;
-		if (ret)
+		fd = of_find(of, key);
+		if (fd < 0)
+			fd = open_one(of, f, key, round_dirfd);
+		if (fd < 0)
 			pr_err("cannot restore fd %u (%s): %s", f->fd, f->path ? f->path : "pipe",
-			       strerror(-ret));
+			       strerror(-fd));
+		out[i] = fd;
 	}
-	if (ret) {
-		for (i = 0; i < fe->n_fds; i++)
-			if (out[i] >= 0)
-				close(out[i]);
+	if (fd < 0) {
 		free(out);
-		return ret;
+		return fd;
 	}
 	*outp = out;
 	return 0;
+}
+
+void open_files_close(struct open_files *of)
+{
+	size_t i;
+
+	for (i = 0; i < of->nr; i++)
+		close(of->v[i].fd);
+	free(of->v);
+	memset(of, 0, sizeof(*of));
 }

@@ -39,6 +39,8 @@
 #define THREAD_STACK	(16UL << 10)
 #define PAYLOAD_CAP	(96UL << 20)	/* reserved, not committed: MAP_NORESERVE */
 #define ALIGN_UP(x, a)	(((x) + (a) - 1) & ~((uint64_t)(a) - 1))
+/* threads and child processes are traced from birth */
+#define SEIZE_OPTIONS	(PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK)
 
 /* The child's own fds (fd channel, sync, error pipe) live here, out of the process's way. */
 #define WORK_FD_BASE	4000
@@ -72,18 +74,30 @@ bool rp_region_collides(const struct rst_process *rp, const MmEntry *mm)
 	return overlaps_vmas(mm, rp->region_addr, rp->region_addr + rp->region_len);
 }
 
+static bool overlaps_any(const MmEntry *const *mms, size_t n, uint64_t s, uint64_t e)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (overlaps_vmas(mms[i], s, e))
+			return true;
+	return false;
+}
+
 /*
- * A place free in the saved address space and in ours: the blob must not
- * sit on anything it is about to map, and must be mappable here first.
+ * A place free in every saved address space of the tree (children are
+ * forked from their parent's blob: one place for all) and in ours: the
+ * blob must not sit on anything it is about to map, and must be mappable
+ * here first.
  */
-static int pick_region_addr(const MmEntry *mm, size_t len, uint64_t *addr)
+static int pick_region_addr(const MmEntry *const *mms, size_t n, size_t len, uint64_t *addr)
 {
 	uint64_t a;
 
 	for (a = 0x7e0000000000ULL; a > 0x10000000ULL; a -= 0x1000000000ULL) {
 		void *p;
 
-		if (overlaps_vmas(mm, a, a + len))
+		if (overlaps_any(mms, n, a, a + len))
 			continue;
 		p = mmap((void *)a, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE |
 			 MAP_FIXED_NOREPLACE, -1, 0);
@@ -285,6 +299,7 @@ static void init_prepare_args(struct rst_process *rp, uint64_t vdso)
 
 	memset(a, 0, sizeof(*a));
 	a->cmd = RST_CMD_PREPARE;
+	a->sock_fd = WORK_FD_BASE + WORK_SOCK;
 	a->self_start = rp->region_addr;
 	a->self_len = rp->region_len;
 	a->vdso_addr = vdso;
@@ -334,7 +349,8 @@ static int place_work_fds(int child_fds[NR_WORK])
 	return 0;
 }
 
-int rp_create(struct rst_process *rp, pid_t pid, const MmEntry *first_mm, bool pidns)
+int rp_create(struct rst_process *rp, pid_t pid, const MmEntry *const *mms, size_t nr_mms,
+	      bool pidns)
 {
 	int child_fds[NR_WORK], sync_wr = -1, err_rd = -1, status, ret, i;
 	uint8_t *image = NULL;
@@ -344,9 +360,9 @@ int rp_create(struct rst_process *rp, pid_t pid, const MmEntry *first_mm, bool p
 	rp->want_pid = pid;
 	rp->sock = rp->init_sync = -1;
 	rp->region_len = blob_len() + args_len() + LEADER_STACK + PAYLOAD_CAP;
-	ret = vdso_address(first_mm, &vdso);
+	ret = vdso_address(mms[0], &vdso);
 	if (!ret)
-		ret = pick_region_addr(first_mm, rp->region_len, &rp->region_addr);
+		ret = pick_region_addr(mms, nr_mms, rp->region_len, &rp->region_addr);
 	if (ret)
 		return ret;
 	rp->args_addr = rp->region_addr + blob_len();
@@ -383,7 +399,7 @@ int rp_create(struct rst_process *rp, pid_t pid, const MmEntry *first_mm, bool p
 		child_main(rp, image);
 	for (i = 0; i < NR_WORK; i++)
 		close(child_fds[i]);
-	if (ptrace(PTRACE_SEIZE, rp->pid, NULL, PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACECLONE) ||
+	if (ptrace(PTRACE_SEIZE, rp->pid, NULL, SEIZE_OPTIONS) ||
 	    write(sync_wr, "g", 1) != 1) {
 		ret = -errno;
 		goto out;
@@ -730,9 +746,9 @@ static int unmap_blob(struct rst_process *rp)
 	return 0;
 }
 
+/* Up to every thread's last stop before rt_sigreturn, the verdict checked. */
 static int go_final(struct rst_process *rp, size_t nr_threads, const int *fds, size_t nr_fds)
 {
-	size_t i;
 	int ret;
 
 	ret = write_remote(rp->pid, rp->args_addr, &rp->args, sizeof(rp->args));
@@ -744,59 +760,166 @@ static int go_final(struct rst_process *rp, size_t nr_threads, const int *fds, s
 		ret = wait_threads_ready(rp, nr_threads);
 	if (!ret)
 		ret = check_threads(rp);
-	for (i = 0; !ret && i < rp->nr_tids; i++)
-		ret = step_sigreturn(rp->tids[i]);
-	if (!ret)
-		ret = unmap_blob(rp);
 	return ret;
 }
 
-int rp_final(struct rst_process *rp, const ProcCore *core, const MmEntry *mm,
-	     const FilesEntry *files, int round_dirfd)
+int rp_final_start(struct rst_process *rp, const struct rst_final *f)
 {
 	struct final_payload fp = { 0 };
-	int *fds = NULL, ret;
-	size_t i;
+	int ret;
 
-	if (core->n_threads > RST_MAX_THREADS)
+	if (f->core->n_threads > RST_MAX_THREADS)
 		return -E2BIG;
-	fp.cap = final_payload_size(core, mm, files);
+	fp.cap = final_payload_size(f->core, f->mm, f->files);
 	if (fp.cap > rp->payload_cap)
 		return -E2BIG;
 	fp.buf = calloc(1, fp.cap);
-	rp->tids = calloc(core->n_threads, sizeof(pid_t));
+	rp->tids = calloc(f->core->n_threads, sizeof(pid_t));
 	if (!fp.buf || !rp->tids) {
 		ret = -ENOMEM;
 		goto out;
 	}
 	rp->tids[0] = rp->pid;
 	rp->nr_tids = 1;
-	memset(&rp->args, 0, offsetof(struct rst_args, nr_ops));
 	rp->args.cmd = RST_CMD_FINAL;
-	ret = fill_task_args(&rp->args, core, mm);
+	rp->args.pgid = f->pgid;
+	ret = fill_task_args(&rp->args, f->core, f->mm);
 	if (!ret)
-		ret = layout_threads(rp, core, &fp);
+		ret = layout_threads(rp, f->core, &fp);
 	if (!ret)
-		ret = layout_fds(rp, files, &fp);
+		ret = layout_fds(rp, f->files, &fp);
 	if (ret)
 		goto out;
-	rp->args.exe_path = fp_string(&fp, rp->payload_addr, mm->exe);
-	rp->args.cwd = fp_string(&fp, rp->payload_addr, core->cwd);
-	rp->args.root = strcmp(core->root, "/") ? fp_string(&fp, rp->payload_addr, core->root) : 0;
-	ret = rst_open_fds(files, round_dirfd, &fds);
+	rp->args.exe_path = fp_string(&fp, rp->payload_addr, f->mm->exe);
+	rp->args.cwd = fp_string(&fp, rp->payload_addr, f->core->cwd);
+	rp->args.root = strcmp(f->core->root, "/") ? fp_string(&fp, rp->payload_addr, f->core->root)
+						     : 0;
+	ret = write_remote(rp->pid, rp->payload_addr, fp.buf, fp.len);
 	if (!ret)
-		ret = write_remote(rp->pid, rp->payload_addr, fp.buf, fp.len);
-	if (!ret)
-		ret = go_final(rp, core->n_threads, fds, files->n_fds);
-	for (i = 0; fds && i < files->n_fds; i++)
-		close(fds[i]);
-	if (!ret) {
-		for (i = 0; i < rp->nr_tids; i++)
-			tracee_detach(rp->tids[i]);
-		rp->pid = 0;	/* it is on its own now */
-	}
+		ret = go_final(rp, f->core->n_threads, f->fds, f->files->n_fds);
 out:
-	free(fds);
 	free(fp.buf);
+	return ret;
+}
+
+/* Every process of the tree is ready: let this one's threads go. */
+int rp_final_finish(struct rst_process *rp)
+{
+	size_t i;
+	int ret = 0;
+
+	for (i = 0; !ret && i < rp->nr_tids; i++)
+		ret = step_sigreturn(rp->tids[i]);
+	if (!ret)
+		ret = unmap_blob(rp);
+	if (ret)
+		return ret;
+	for (i = 0; i < rp->nr_tids; i++)
+		tracee_detach(rp->tids[i]);
+	rp->pid = 0;	/* it is on its own now */
+	return 0;
+}
+
+/* ---- FORK ---- */
+
+/*
+ * The parent's blob forks: the child shows up traced (PTRACE_O_TRACEFORK),
+ * first in an event stop, then at its own int3 after the command.
+ */
+static int wait_fork(struct rst_process *parent, pid_t *child)
+{
+	bool parent_done = false, child_done = false;
+	unsigned long msg;
+	int status;
+	pid_t w;
+
+	*child = 0;
+	while (!parent_done || !child_done) {
+		w = waitpid(-1, &status, __WALL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		if (w == parent->init_pid)
+			continue;	/* the init of a new PID namespace */
+		if (w != parent->pid && !*child)
+			*child = w;	/* its first stop may come before the parent's event */
+		if (w != parent->pid && w != *child)
+			continue;
+		if (!WIFSTOPPED(status))
+			return child_died(parent, status, -1);
+		if (w == parent->pid && status >> 16 == PTRACE_EVENT_FORK) {
+			if (ptrace(PTRACE_GETEVENTMSG, w, NULL, &msg))
+				return -errno;
+			*child = msg;
+		} else if (status >> 16 == PTRACE_EVENT_STOP) {
+			/* the child's first stop */
+		} else if (WSTOPSIG(status) == SIGTRAP) {
+			if (w == parent->pid)
+				parent_done = true;
+			else
+				child_done = true;
+			if (parent_done && !*child)
+				break;	/* no fork happened: the parent's verdict says why */
+			continue;
+		} else {
+			return unexpected_stop(w, status);
+		}
+		if (ptrace(PTRACE_CONT, w, NULL, NULL))
+			return -errno;
+	}
+	return 0;
+}
+
+int rp_fork(struct rst_process *parent, struct rst_process *child, pid_t pid, const MmEntry *mm,
+	    bool new_session)
+{
+	int sv[2], ret;
+	uint64_t vdso;
+	pid_t cpid = 0;
+
+	ret = vdso_address(mm, &vdso);
+	if (ret)
+		return ret;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv))
+		return -errno;
+	ret = send_fds(parent->sock, &sv[1], 1);
+	close(sv[1]);
+	if (ret) {
+		close(sv[0]);
+		return ret;
+	}
+	parent->args.cmd = RST_CMD_FORK;
+	parent->args.fork_pid = pid;
+	parent->args.fork_new_session = new_session;
+	ret = write_remote(parent->pid, parent->args_addr, &parent->args, sizeof(parent->args));
+	if (!ret && ptrace(PTRACE_CONT, parent->pid, NULL, NULL))
+		ret = -errno;
+	if (!ret)
+		ret = wait_fork(parent, &cpid);
+	if (!ret)
+		ret = blob_verdict(parent, "fork");
+	*child = (struct rst_process){ .pid = cpid, .want_pid = pid, .sock = sv[0],
+				       .init_sync = -1, .init_pid = parent->init_pid };
+	if (ret) {
+		if (cpid > 0)
+			rp_kill(child);
+		else
+			close(sv[0]);
+		return ret;
+	}
+	child->region_addr = parent->region_addr;
+	child->region_len = parent->region_len;
+	child->args_addr = parent->args_addr;
+	child->payload_addr = parent->payload_addr;
+	child->payload_cap = parent->payload_cap;
+	/* its own PREPARE: the vdso where it had it (its parent's rseq is gone already) */
+	child->args = parent->args;
+	child->args.cmd = RST_CMD_PREPARE;
+	child->args.vdso_addr = vdso;
+	child->args.own_rseq_addr = 0;
+	ret = run_command(child, "prepare");
+	if (ret)
+		rp_kill(child);
 	return ret;
 }

@@ -24,50 +24,85 @@
 #include "dest-agent/restore.h"
 #include "proto/image.h"
 
-/* Everything the final round says about the process. */
-struct final_images {
+/* What a round says about one process (pre-copy rounds: pe and mm only). */
+struct proc_images {
 	PstreeEntry *pe;
 	ProcCore *core;
 	MmEntry *mm;
 	FilesEntry *files;
 };
 
-static void final_images_free(struct final_images *fi)
+/* ... and about the tree, parents before children. */
+struct tree_images {
+	struct proc_images *p;
+	size_t nr;
+};
+
+static void tree_images_free(struct tree_images *ti)
 {
-	if (fi->pe)
-		protobuf_c_message_free_unpacked(&fi->pe->base, NULL);
-	if (fi->core)
-		protobuf_c_message_free_unpacked(&fi->core->base, NULL);
-	if (fi->mm)
-		protobuf_c_message_free_unpacked(&fi->mm->base, NULL);
-	if (fi->files)
-		protobuf_c_message_free_unpacked(&fi->files->base, NULL);
-	memset(fi, 0, sizeof(*fi));
+	size_t i;
+
+	for (i = 0; i < ti->nr; i++) {
+		struct proc_images *p = &ti->p[i];
+
+		if (p->pe)
+			protobuf_c_message_free_unpacked(&p->pe->base, NULL);
+		if (p->core)
+			protobuf_c_message_free_unpacked(&p->core->base, NULL);
+		if (p->mm)
+			protobuf_c_message_free_unpacked(&p->mm->base, NULL);
+		if (p->files)
+			protobuf_c_message_free_unpacked(&p->files->base, NULL);
+	}
+	free(ti->p);
+	memset(ti, 0, sizeof(*ti));
 }
 
-static int load_pstree(int dirfd, PstreeEntry **root)
+static int find_proc(const struct tree_images *ti, uint32_t pid)
+{
+	size_t i;
+
+	for (i = 0; i < ti->nr; i++)
+		if (ti->p[i].pe->pid == pid)
+			return i;
+	return -1;
+}
+
+/* pstree.img: the root first, every parent before its children. */
+static int load_pstree(int dirfd, struct tree_images *ti)
 {
 	struct img_reader r;
-	PstreeEntry *extra = NULL;
+	PstreeEntry *pe;
 	size_t len;
 	void *data;
 	int ret;
 
 	ret = img_load_file(dirfd, "pstree.img", &data, &len);
 	if (ret) {
-		pr_err("pstree.img: %s (is this a final round?)", strerror(-ret));
+		pr_err("pstree.img: %s", strerror(-ret));
 		return ret;
 	}
 	ret = img_reader_init(&r, "pstree.img", data, len);
-	if (!ret)
-		ret = img_read_msg(&r, &pstree_entry__descriptor, (void **)root);
-	if (ret == 1)
-		ret = img_read_msg(&r, &pstree_entry__descriptor, (void **)&extra);
-	if (ret == 1) {
-		pr_err("pstree.img holds a process tree: only one process is restored yet");
-		protobuf_c_message_free_unpacked(&extra->base, NULL);
-		ret = -EOPNOTSUPP;
-	} else if (ret == 0 && !*root) {
+	while (!ret && (ret = img_read_msg(&r, &pstree_entry__descriptor, (void **)&pe)) == 1) {
+		struct proc_images *n = realloc(ti->p, (ti->nr + 1) * sizeof(*n));
+
+		ret = 0;
+		if (!n) {
+			protobuf_c_message_free_unpacked(&pe->base, NULL);
+			ret = -ENOMEM;
+			break;
+		}
+		ti->p = n;
+		memset(&ti->p[ti->nr], 0, sizeof(ti->p[0]));
+		ti->p[ti->nr++].pe = pe;
+		if (find_proc(ti, pe->pid) != (int)ti->nr - 1 || !pe->n_threads ||
+		    pe->threads[0] != pe->pid || (ti->nr > 1 && find_proc(ti, pe->ppid) < 0)) {
+			pr_err("pstree.img: pid %u is repeated, without threads, or before its parent",
+			       pe->pid);
+			ret = -EINVAL;
+		}
+	}
+	if (!ret && !ti->nr) {
 		pr_err("pstree.img is empty");
 		ret = -EINVAL;
 	}
@@ -94,39 +129,51 @@ static int check_inventory(int dirfd, bool want_final)
 	return ret;
 }
 
-static int load_mm(int dirfd, uint32_t pid, MmEntry **mm)
+static int load_one(int dirfd, const char *fmt, uint32_t pid,
+		    const ProtobufCMessageDescriptor *d, void **msg)
 {
 	char name[64];
 
-	snprintf(name, sizeof(name), "mm-%u.img", pid);
-	return img_load_one(dirfd, name, &mm_entry__descriptor, (void **)mm);
+	snprintf(name, sizeof(name), fmt, pid);
+	return img_load_one(dirfd, name, d, msg);
 }
 
-static int load_final(int dirfd, struct final_images *fi)
+static int load_proc(int dirfd, struct proc_images *p, bool final)
 {
-	char name[64];
+	uint32_t pid = p->pe->pid;
 	int ret;
 
-	memset(fi, 0, sizeof(*fi));
-	ret = check_inventory(dirfd, true);
-	if (!ret)
-		ret = load_pstree(dirfd, &fi->pe);
-	if (ret)
+	ret = load_one(dirfd, "mm-%u.img", pid, &mm_entry__descriptor, (void **)&p->mm);
+	if (ret || !final)
 		return ret;
-	snprintf(name, sizeof(name), "core-%u.img", fi->pe->pid);
-	ret = img_load_one(dirfd, name, &proc_core__descriptor, (void **)&fi->core);
+	ret = load_one(dirfd, "core-%u.img", pid, &proc_core__descriptor, (void **)&p->core);
 	if (!ret)
-		ret = load_mm(dirfd, fi->pe->pid, &fi->mm);
-	snprintf(name, sizeof(name), "files-%u.img", fi->pe->pid);
-	if (!ret)
-		ret = img_load_one(dirfd, name, &files_entry__descriptor, (void **)&fi->files);
-	if (!ret && (!fi->core->n_threads || !fi->core->creds ||
-		     fi->core->threads[0]->tid != fi->pe->pid)) {
-		pr_err("core-%u.img: bad thread list", fi->pe->pid);
+		ret = load_one(dirfd, "files-%u.img", pid, &files_entry__descriptor,
+			       (void **)&p->files);
+	if (!ret && (p->core->n_threads != p->pe->n_threads || !p->core->creds ||
+		     p->core->threads[0]->tid != pid)) {
+		pr_err("core-%u.img: threads do not match pstree.img", pid);
 		ret = -EINVAL;
 	}
 	if (!ret)
-		ret = rst_check_files(fi->mm, fi->files);
+		ret = rst_check_files(p->mm, p->files);
+	return ret;
+}
+
+/* Everything a round says about the tree: a final round all of it, a pre-copy round the layout. */
+static int load_tree(int dirfd, bool final, struct tree_images *ti)
+{
+	size_t i;
+	int ret;
+
+	memset(ti, 0, sizeof(*ti));
+	ret = check_inventory(dirfd, final);
+	if (!ret)
+		ret = load_pstree(dirfd, ti);
+	for (i = 0; !ret && i < ti->nr; i++)
+		ret = load_proc(dirfd, &ti->p[i], final);
+	if (ret)
+		tree_images_free(ti);
 	return ret;
 }
 
@@ -178,26 +225,182 @@ static int sync_memory(struct rst_process *rp, const MmEntry *mm, const char *ro
 	return 0;
 }
 
-/* The final round: what changed, the rest of the layout, then the state. */
-static int finish(struct rst_process *rp, const char *round_dir, uint32_t round,
-		  const struct final_images *fi, int dirfd)
+/* The processes being restored, in tree order (the root first). */
+struct rst_tree {
+	struct rst_process *rp;
+	size_t nr;
+};
+
+static void rst_tree_kill(struct rst_tree *rt)
+{
+	size_t i;
+
+	for (i = rt->nr; i-- > 0;)
+		rp_kill(&rt->rp[i]);	/* the root last: it owns the PID namespace's init */
+	free(rt->rp);
+	rt->rp = NULL;
+	rt->nr = 0;
+}
+
+/* Same processes, same order? Then what was prepared can be finished. */
+static bool rst_tree_matches(const struct rst_tree *rt, const struct tree_images *ti)
+{
+	size_t i;
+
+	if (rt->nr != ti->nr)
+		return false;
+	for (i = 0; i < rt->nr; i++)
+		if (rt->rp[i].want_pid != (pid_t)ti->p[i].pe->pid)
+			return false;
+	return true;
+}
+
+static bool blob_collides(const struct rst_tree *rt, const struct tree_images *ti)
+{
+	size_t i;
+
+	for (i = 0; i < ti->nr; i++)
+		if (rp_region_collides(&rt->rp[0], ti->p[i].mm))
+			return true;
+	return false;
+}
+
+/* The root from here, every other process forked by its parent's blob. */
+static int rst_tree_create(struct rst_tree *rt, const struct tree_images *ti, bool pidns)
+{
+	const MmEntry **mms;
+	size_t i;
+	int ret;
+
+	rt->rp = calloc(ti->nr, sizeof(*rt->rp));
+	mms = calloc(ti->nr, sizeof(*mms));
+	if (!rt->rp || !mms) {
+		free(mms);
+		return -ENOMEM;
+	}
+	for (i = 0; i < ti->nr; i++)
+		mms[i] = ti->p[i].mm;
+	ret = rp_create(&rt->rp[0], ti->p[0].pe->pid, mms, ti->nr, pidns);
+	rt->nr = !ret;
+	for (i = 1; !ret && i < ti->nr; i++) {
+		const PstreeEntry *pe = ti->p[i].pe;
+
+		ret = rp_fork(&rt->rp[find_proc(ti, pe->ppid)], &rt->rp[i], pe->pid, ti->p[i].mm,
+			      pe->sid == pe->pid);
+		rt->nr += !ret;
+	}
+	free(mms);
+	if (ret)
+		rst_tree_kill(rt);
+	return ret;
+}
+
+/* Anonymous memory of every process up to round @round. */
+static int rst_tree_fill(struct rst_tree *rt, const struct tree_images *ti, const char *round_dir,
+			 uint32_t round)
+{
+	size_t i;
+	int ret = 0;
+
+	for (i = 0; i < rt->nr && !ret; i++) {
+		struct ops o = { 0 };
+
+		ret = sync_memory(&rt->rp[i], ti->p[i].mm, round_dir, round, &o);
+		if (!ret)
+			ret = rp_memory(&rt->rp[i], &o);
+		if (!ret)
+			rt->rp[i].applied_round = round;
+		ops_free(&o);
+	}
+	return ret;
+}
+
+/* The rest of one process's layout (file mappings, stack...) from the whole stack. */
+static int rst_layout(struct rst_process *rp, const char *round_dir, const MmEntry *mm)
 {
 	struct stack_view sv = { 0 };
 	struct ops o = { 0 };
 	int ret;
 
-	ret = sync_memory(rp, fi->mm, round_dir, round, &o);
+	ret = stack_view_open(round_dir, &sv);
 	if (!ret)
-		ret = stack_view_open(round_dir, &sv);
-	if (!ret)
-		ret = ops_final_layout(&o, &sv, fi->pe->pid, fi->mm);
+		ret = ops_final_layout(&o, &sv, rp->want_pid, mm);
 	if (!ret)
 		ret = rp_memory(rp, &o);
-	if (!ret)
-		ret = rp_final(rp, fi->core, fi->mm, fi->files, dirfd);
 	if (sv.top_dir)
 		stack_view_close(&sv);
 	ops_free(&o);
+	return ret;
+}
+
+/* Its own group if it leads one, a group of the tree, or the root's. */
+static pid_t wanted_pgid(const struct tree_images *ti, size_t i)
+{
+	const PstreeEntry *pe = ti->p[i].pe;
+
+	if (!i || (pe->sid == pe->pid && pe->pgid == pe->pid))
+		return 0;	/* made so by setsid() */
+	return find_proc(ti, pe->pgid) >= 0 ? (pid_t)pe->pgid : 0;
+}
+
+/*
+ * Group leaders before their members (setpgid needs the group to exist),
+ * otherwise tree order: @order gets the indexes.
+ */
+static void final_order(const struct tree_images *ti, size_t *order)
+{
+	size_t i, k = 0;
+
+	for (i = 0; i < ti->nr; i++)
+		if (ti->p[i].pe->pgid == ti->p[i].pe->pid)
+			order[k++] = i;
+	for (i = 0; i < ti->nr; i++)
+		if (ti->p[i].pe->pgid != ti->p[i].pe->pid)
+			order[k++] = i;
+}
+
+/* State of every process, each stopped just before its last step; then all go together. */
+static int rst_tree_final(struct rst_tree *rt, const struct tree_images *ti, int dirfd)
+{
+	struct open_files of = { 0 };
+	size_t *order, i;
+	int ret = 0;
+
+	order = calloc(ti->nr, sizeof(*order));
+	if (!order)
+		return -ENOMEM;
+	final_order(ti, order);
+	for (i = 0; i < rt->nr && !ret; i++) {
+		size_t k = order[i];
+		struct rst_final f = { ti->p[k].core, ti->p[k].mm, ti->p[k].files, NULL,
+				       wanted_pgid(ti, k) };
+		int *fds = NULL;
+
+		ret = rst_open_fds(&of, f.files, dirfd, &fds);
+		f.fds = fds;
+		if (!ret)
+			ret = rp_final_start(&rt->rp[k], &f);
+		free(fds);
+	}
+	for (i = 0; i < rt->nr && !ret; i++)
+		ret = rp_final_finish(&rt->rp[order[i]]);
+	open_files_close(&of);
+	free(order);
+	return ret;
+}
+
+/* The final round: what changed, the rest of the layout, then the state. */
+static int rst_tree_finish(struct rst_tree *rt, const struct tree_images *ti, const char *round_dir,
+			   uint32_t round, int dirfd)
+{
+	size_t i;
+	int ret;
+
+	ret = rst_tree_fill(rt, ti, round_dir, round);
+	for (i = 0; i < rt->nr && !ret; i++)
+		ret = rst_layout(&rt->rp[i], round_dir, ti->p[i].mm);
+	if (!ret)
+		ret = rst_tree_final(rt, ti, dirfd);
 	return ret;
 }
 
@@ -212,9 +415,9 @@ static uint32_t round_number(const char *round_dir)
 	return *end ? 0 : n;
 }
 
-static int restore_final(struct rst_process *rp, const char *round_dir, bool pidns)
+static int restore_final(struct rst_tree *rt, const char *round_dir, bool pidns)
 {
-	struct final_images fi;
+	struct tree_images ti;
 	uint64_t t0 = now_us();
 	int dirfd, ret;
 
@@ -223,105 +426,75 @@ static int restore_final(struct rst_process *rp, const char *round_dir, bool pid
 		pr_perror("cannot open %s", round_dir);
 		return -errno;
 	}
-	ret = load_final(dirfd, &fi);
-	if (!ret && rp->pid && rp->want_pid != (pid_t)fi.pe->pid) {
-		pr_warn("the final round is of pid %u, not %d: starting over", fi.pe->pid, rp->want_pid);
-		rp_kill(rp);
+	ret = load_tree(dirfd, true, &ti);
+	if (!ret && rt->nr && (!rst_tree_matches(rt, &ti) || blob_collides(rt, &ti))) {
+		pr_info("the final round's tree or layout differs from the prepared one: starting over");
+		rst_tree_kill(rt);
 	}
-	if (!ret && rp->pid && rp_region_collides(rp, fi.mm)) {
-		pr_info("the restorer sits where the process now has memory: starting over");
-		rp_kill(rp);
-	}
-	if (!ret && !rp->pid)
-		ret = rp_create(rp, fi.pe->pid, fi.mm, pidns);
+	if (!ret && !rt->nr)
+		ret = rst_tree_create(rt, &ti, pidns);
 	if (!ret)
-		ret = finish(rp, round_dir, round_number(round_dir), &fi, dirfd);
+		ret = rst_tree_finish(rt, &ti, round_dir, round_number(round_dir), dirfd);
 	if (!ret)
-		printf("restored pid %u in %.1f ms\n", fi.pe->pid, (now_us() - t0) / 1e3);
+		printf("restored pid %u (%zu process%s) in %.1f ms\n", ti.p[0].pe->pid, ti.nr,
+		       ti.nr > 1 ? "es" : "", (now_us() - t0) / 1e3);
 	fflush(stdout);
-	if (ret)
-		rp_kill(rp);
-	final_images_free(&fi);
+	rst_tree_kill(rt);	/* what is restored is detached already: only the rest dies */
+	if (ti.nr)
+		tree_images_free(&ti);
 	close(dirfd);
 	return ret;
 }
 
 int restore_run(const struct restore_opts *o)
 {
-	struct rst_process rp = { .sock = -1, .init_sync = -1 };
+	struct rst_tree rt = { 0 };
 	int ret;
 
 	ret = rst_probe_xstate();
 	if (!ret)
-		ret = restore_final(&rp, o->images_dir, o->pidns);
-	rp_kill(&rp);	/* only our ends: a restored process is detached already */
+		ret = restore_final(&rt, o->images_dir, o->pidns);
 	return ret;
 }
 
 /* ---- streaming ---- */
 
-/* The pid of a pre-copy round (single-process images: the one mm-<pid>.img). */
-static int round_pid(const char *round_dir, uint32_t *pid)
+/* One pre-copy round: make the tree at the first one, fill what each round brought. */
+static int stream_round(struct rst_tree *rt, const char *round_dir, uint32_t round, bool pidns)
 {
-	char name[64];
-	int dirfd, ret = -ENOENT;
-	InventoryEntry *inv;
-
-	dirfd = open(round_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dirfd < 0)
-		return -errno;
-	if (!img_load_one(dirfd, "inventory.img", &inventory_entry__descriptor, (void **)&inv)) {
-		*pid = inv->root_pid;
-		protobuf_c_message_free_unpacked(&inv->base, NULL);
-		snprintf(name, sizeof(name), "mm-%u.img", *pid);
-		ret = faccessat(dirfd, name, F_OK, 0) ? -ENOENT : 0;
-	}
-	close(dirfd);
-	return ret;
-}
-
-/* One pre-copy round: fill what it brought. */
-static int stream_round(struct rst_process *rp, const char *round_dir, uint32_t round, bool pidns)
-{
-	struct ops o = { 0 };
-	MmEntry *mm = NULL;
-	uint32_t pid = 0;
+	struct tree_images ti;
 	int dirfd, ret;
 
-	ret = round_pid(round_dir, &pid);
-	if (ret)
-		return ret;
 	dirfd = open(round_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dirfd < 0)
 		return -errno;
-	ret = load_mm(dirfd, pid, &mm);
+	ret = load_tree(dirfd, false, &ti);
 	close(dirfd);
-	if (!ret && rp->pid && rp_region_collides(rp, mm)) {
-		pr_info("round %u: the restorer sits where the process now has memory", round);
+	if (ret)
+		return ret;
+	if (rt->nr && !rst_tree_matches(rt, &ti)) {
+		pr_info("round %u: the tree changed", round);
+		ret = -ECHILD;
+	} else if (rt->nr && blob_collides(rt, &ti)) {
+		pr_info("round %u: the restorer sits where a process now has memory", round);
 		ret = -EADDRINUSE;
 	}
-	if (!ret && !rp->pid)
-		ret = rp_create(rp, pid, mm, pidns);
+	if (!ret && !rt->nr)
+		ret = rst_tree_create(rt, &ti, pidns);
 	if (!ret)
-		ret = sync_memory(rp, mm, round_dir, round, &o);
-	if (!ret)
-		ret = rp_memory(rp, &o);
-	if (!ret)
-		rp->applied_round = round;
-	ops_free(&o);
-	if (mm)
-		protobuf_c_message_free_unpacked(&mm->base, NULL);
+		ret = rst_tree_fill(rt, &ti, round_dir, round);
+	tree_images_free(&ti);
 	return ret;
 }
 
 /*
  * Commands on stdin, one per line: "round K" after the page server
  * committed pre-copy round K, "final N" for the final round (then we exit
- * with the verdict), "abort" (or EOF): the prepared process is killed.
+ * with the verdict), "abort" (or EOF): the prepared processes are killed.
  */
 int restore_stream(const struct restore_opts *o)
 {
-	struct rst_process rp = { .sock = -1, .init_sync = -1 };
+	struct rst_tree rt = { 0 };
 	char line[128], dir[PATH_MAX];
 	unsigned int k;
 	bool broken = false;
@@ -337,27 +510,25 @@ int restore_stream(const struct restore_opts *o)
 			snprintf(dir, sizeof(dir), "%s/%u", o->stack_dir, k);
 			if (broken)
 				continue;
-			ret = stream_round(&rp, dir, k, o->pidns);
+			ret = stream_round(&rt, dir, k, o->pidns);
 			if (ret) {
 				pr_warn("round %u could not be prefilled (%s): the final round will "
 					"restore everything", k, strerror(-ret));
-				rp_kill(&rp);
+				rst_tree_kill(&rt);
 				broken = true;
 			} else {
 				pr_info("round %u prefilled in %.1f ms", k, (now_us() - t0) / 1e3);
 			}
 		} else if (sscanf(line, "final %u", &k) == 1) {
 			snprintf(dir, sizeof(dir), "%s/%u", o->stack_dir, k);
-			ret = restore_final(&rp, dir, o->pidns);
-			rp_kill(&rp);
-			return ret;
+			return restore_final(&rt, dir, o->pidns);
 		} else if (!strncmp(line, "abort", 5)) {
 			break;
 		} else {
 			pr_err("unknown command: %s", line);
 		}
 	}
-	pr_info("migration abandoned: the prepared process is dropped");
-	rp_kill(&rp);
+	pr_info("migration abandoned: the prepared processes are dropped");
+	rst_tree_kill(&rt);
 	return -ECANCELED;
 }

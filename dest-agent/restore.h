@@ -66,8 +66,20 @@ int vdso_address(const MmEntry *mm, uint64_t *addr);
 /* ---- dest-agent/files.c ---- */
 
 int rst_check_files(const MmEntry *mm, const FilesEntry *files);
-/* Open every fd of the process here, in @fds order; *out[i] to be sent. */
-int rst_open_fds(const FilesEntry *files, int round_dirfd, int **out);
+
+/* Open file descriptions made for a tree: one per file id (or pipe end). */
+struct open_files {
+	struct open_file {
+		uint64_t key;
+		int fd;
+	} *v;
+	size_t nr, cap;
+	uint64_t next_unique;
+};
+
+/* The fds of one process, in files->fds order (owned by @of: do not close). */
+int rst_open_fds(struct open_files *of, const FilesEntry *files, int round_dirfd, int **out);
+void open_files_close(struct open_files *of);
 
 /* ---- dest-agent/sigframe.c ---- */
 
@@ -96,11 +108,30 @@ struct rst_process {
 	uint32_t applied_round;		/* last round whose pages are in */
 };
 
-int rp_create(struct rst_process *rp, pid_t pid, const MmEntry *first_mm, bool pidns);
+/* The root: a clone3 child of ours; @mms: every process's layout (the blob avoids them all). */
+int rp_create(struct rst_process *rp, pid_t pid, const MmEntry *const *mms, size_t nr_mms,
+	      bool pidns);
+/*
+ * A child of @parent with PID @pid (its layout @mm), made by the parent's
+ * own blob; @new_session: it leads its own session (set before it has children).
+ */
+int rp_fork(struct rst_process *parent, struct rst_process *child, pid_t pid, const MmEntry *mm,
+	    bool new_session);
 int rp_memory(struct rst_process *rp, const struct ops *o);
-/* Everything but memory, then the threads go: on success the process runs on, detached. */
-int rp_final(struct rst_process *rp, const ProcCore *core, const MmEntry *mm,
-	     const FilesEntry *files, int round_dirfd);
+
+/* What FINAL needs of one process. */
+struct rst_final {
+	const ProcCore *core;
+	const MmEntry *mm;
+	const FilesEntry *files;
+	const int *fds;			/* opened here, in files->fds order */
+	pid_t pgid;			/* 0: keep */
+};
+
+/* Everything but memory, up to each thread's last stop: the process is ready to go. */
+int rp_final_start(struct rst_process *rp, const struct rst_final *f);
+/* Let it go: rt_sigreturn, the blob unmapped, detached. */
+int rp_final_finish(struct rst_process *rp);
 void rp_kill(struct rst_process *rp);
 /* Does the blob's mapping collide with any VMA of @mm? */
 bool rp_region_collides(const struct rst_process *rp, const MmEntry *mm);

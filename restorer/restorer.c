@@ -42,6 +42,9 @@
 #define NR_dup3		292
 #define NR_prlimit64	302
 #define NR_rseq		334
+#define NR_setpgid	109
+#define NR_clone3	435
+#define NR_setsid	112
 
 #define PROT_READ	0x1
 #define PROT_WRITE	0x2
@@ -252,6 +255,11 @@ static int restore_task(struct rst_args *a)
 	uint32_t i;
 	long ret;
 
+	if (a->pgid) {
+		ret = raw_syscall2(NR_setpgid, 0, a->pgid);
+		if (ret)
+			return failed(a, "setpgid", ret, a->pgid);
+	}
 	raw_syscall1(NR_umask, a->umask);
 	ret = raw_syscall1(NR_personality, a->personality);
 	if (ret < 0)
@@ -272,12 +280,15 @@ static int restore_task(struct rst_args *a)
 	return 0;
 }
 
-/* Take the fds sent by SCM_RIGHTS; park each at fd_park + index. */
-static int receive_fds(struct rst_args *a)
+/*
+ * Take @want fds sent by SCM_RIGHTS on sock_fd; each is moved to park + i
+ * (park < 0: left where it lands, written to out[i]).
+ */
+static int receive_fds(struct rst_args *a, uint32_t want, int32_t park, int32_t *out)
 {
 	uint32_t got = 0;
 
-	while (got < a->nr_fds) {
+	while (got < want) {
 		struct { uint64_t len; int32_t level, type; int32_t fds[RST_FDS_PER_MSG]; } cm;
 		struct { uint64_t base, len; } iov;
 		struct {
@@ -301,10 +312,14 @@ static int receive_fds(struct rst_args *a)
 		if (cm.level != SOL_SOCKET || cm.type != SCM_RIGHTS || cm.len < 16)
 			return failed(a, "recvmsg fds", -EIO, got);
 		n = (cm.len - 16) / 4;
-		for (i = 0; i < n && got < a->nr_fds; i++, got++) {
-			ret = raw_syscall3(NR_fcntl, cm.fds[i], F_DUPFD, a->fd_park + got);
+		for (i = 0; i < n && got < want; i++, got++) {
+			if (park < 0) {
+				out[got] = cm.fds[i];
+				continue;
+			}
+			ret = raw_syscall3(NR_fcntl, cm.fds[i], F_DUPFD, park + got);
 			raw_syscall1(NR_close, cm.fds[i]);
-			if (ret != a->fd_park + got)
+			if (ret != park + got)
 				return failed(a, "park fd", ret, got);
 		}
 	}
@@ -316,7 +331,7 @@ static int restore_fds(struct rst_args *a)
 	const struct rst_fd *f = (const struct rst_fd *)a->fds;
 	uint32_t i;
 
-	if (receive_fds(a))
+	if (receive_fds(a, a->nr_fds, a->fd_park, 0))
 		return -1;
 	for (i = 0; i < a->nr_work_fds; i++)
 		raw_syscall1(NR_close, a->work_fds[i]);
@@ -451,6 +466,38 @@ static int clone_threads(struct rst_args *a)
 	return 0;
 }
 
+/*
+ * A child process with its saved PID, a copy of us: it swaps the socket it
+ * inherited for its own and carries on as if the command had just ended.
+ */
+static int cmd_fork(struct rst_args *a)
+{
+	uint64_t tid = a->fork_pid;
+	struct clone_args_k ca = {
+		.exit_signal = 17,	/* SIGCHLD */
+		.set_tid = (uint64_t)&tid,
+		.set_tid_size = 1,
+	};
+	int32_t sock;
+	long ret;
+
+	if (receive_fds(a, 1, -1, &sock))
+		return -1;
+	ret = raw_syscall2(NR_clone3, &ca, sizeof(ca));
+	if (ret == 0) {
+		ret = raw_syscall3(NR_dup3, sock, a->sock_fd, O_CLOEXEC);
+		raw_syscall1(NR_close, sock);
+		if (ret != a->sock_fd)
+			return failed(a, "child socket", ret, 0);
+		ret = a->fork_new_session ? raw_syscall0(NR_setsid) : 0;
+		return ret < 0 ? failed(a, "setsid", ret, 0) : 0;
+	}
+	raw_syscall1(NR_close, sock);
+	if (ret < 0)
+		return failed(a, "fork", ret, tid);
+	return 0;
+}
+
 __attribute__((noreturn))
 static void cmd_final(struct rst_args *a)
 {
@@ -474,6 +521,9 @@ void restorer_main(struct rst_args *a)
 			break;
 		case RST_CMD_MEMORY:
 			ret = cmd_memory(a);
+			break;
+		case RST_CMD_FORK:
+			ret = cmd_fork(a);
 			break;
 		case RST_CMD_FINAL:
 			cmd_final(a);

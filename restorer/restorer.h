@@ -11,9 +11,13 @@
  *            file, zero, discard, protect, unmap): used once for a plain
  *            restore, and after every pre-copy round when memory is filled
  *            while the source still runs (restore --stream);
- *   FINAL    the rest of the process state (mm fields, signals, fds,
- *            credentials, threads), then every thread returns into its
- *            saved registers through rt_sigreturn.
+ *   FORK     make a child process with a given PID (a process tree is
+ *            built by its own processes, so parents are right): the child
+ *            takes a socket of its own from sock_fd first, then carries on
+ *            in its copy of the blob and stops like its parent;
+ *   FINAL    the rest of the process state (mm fields, session, signals,
+ *            fds, credentials, threads), then every thread returns into
+ *            its saved registers through rt_sigreturn.
  *
  * Pointers are absolute addresses inside the blob's mapping.
  */
@@ -26,6 +30,7 @@ enum rst_cmd {
 	RST_CMD_PREPARE = 1,
 	RST_CMD_MEMORY,
 	RST_CMD_FINAL,
+	RST_CMD_FORK,
 };
 
 enum rst_status {
@@ -117,6 +122,11 @@ struct rst_args {
 	/* --- MEMORY --- */
 	uint64_t nr_ops, ops;		/* struct rst_op[] */
 
+	/* --- FORK --- */
+	uint64_t fork_pid;
+	uint32_t fork_new_session;	/* the child leads a session of its own (before its children) */
+	uint32_t pad3;
+
 	/* --- FINAL --- */
 	struct rst_mm_map mm;
 	uint64_t auxv[RST_MAX_AUXV];
@@ -124,6 +134,8 @@ struct rst_args {
 	struct rst_sigaction sa[RST_NSIG];	/* index sig - 1 */
 	int64_t itimers[3][4];		/* struct itimerval: interval, value */
 	uint32_t umask, personality;
+	int32_t pgid;			/* setpgid(0, pgid); 0: keep */
+	uint32_t pad4;
 	uint64_t cwd, root;		/* paths */
 	uint32_t nr_rlimits;
 	uint32_t pad2;

@@ -1,0 +1,152 @@
+// SPDX-License-Identifier: MIT
+/*
+ * treework: a process tree for migration tests. The parent forks a child,
+ * the child a grandchild; all three write lines to one inherited fd (one
+ * open file description, so one shared offset: nothing may overwrite
+ * anything), the parent feeds the child through a pipe, and each checks
+ * that its parent is still its parent (the tree kept its shape and PIDs).
+ *
+ *   parent:     "step N pid P"        every --tick-ms
+ *   child:      "child N"             for each "N" read from the pipe
+ *   grandchild: "grandchild N ppid C" every 5 ticks
+ * A broken check writes "FAIL ..." and exits 3.
+ * Usage: treework --out FILE [--pidfile FILE] [--tick-ms MS]
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static int out_fd;
+static long tick_ms = 20;
+
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void say(const char *fmt, ...)
+{
+	char buf[256];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (write(out_fd, buf, n) != n)
+		_exit(1);
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
+
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+}
+
+static void check_parent(const char *who, pid_t want)
+{
+	if (getppid() != want) {
+		say("FAIL %s pid %d: parent is %d, expected %d\n", who, getpid(), getppid(), want);
+		exit(3);
+	}
+}
+
+static void grandchild(pid_t parent)
+{
+	long n;
+
+	for (n = 1;; n++) {
+		sleep_ms(tick_ms * 5);
+		check_parent("grandchild", parent);
+		say("grandchild %ld ppid %d\n", n, parent);
+	}
+}
+
+static void child(pid_t parent, int rfd)
+{
+	char buf[64];
+	long want = 1;
+	pid_t self = getpid(), g;
+	FILE *in = fdopen(rfd, "r");
+
+	g = fork();
+	if (g < 0)
+		exit(1);
+	if (g == 0)
+		grandchild(self);
+	while (in && fgets(buf, sizeof(buf), in)) {
+		long n = atol(buf);
+
+		check_parent("child", parent);
+		if (n != want) {
+			say("FAIL child got %ld, expected %ld\n", n, want);
+			exit(3);
+		}
+		say("child %ld\n", n);
+		want++;
+	}
+	kill(g, SIGKILL);
+	exit(0);
+}
+
+int main(int argc, char **argv)
+{
+	const char *out = NULL, *pidfile = NULL;
+	int p[2], i;
+	long step;
+	pid_t c;
+
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--out") && i + 1 < argc)
+			out = argv[++i];
+		else if (!strcmp(argv[i], "--pidfile") && i + 1 < argc)
+			pidfile = argv[++i];
+		else if (!strcmp(argv[i], "--tick-ms") && i + 1 < argc)
+			tick_ms = atol(argv[++i]);
+		else
+			out = NULL, i = argc;
+	}
+	if (!out || tick_ms < 1) {
+		fprintf(stderr, "usage: treework --out FILE [--pidfile FILE] [--tick-ms MS]\n");
+		return 2;
+	}
+	out_fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (out_fd < 0 || pipe(p))
+		return 1;
+	c = fork();
+	if (c < 0)
+		return 1;
+	if (c == 0) {
+		close(p[1]);
+		child(getppid(), p[0]);
+	}
+	close(p[0]);
+	say("ready\n");
+	if (pidfile) {
+		char tmp[4096];
+		FILE *f;
+
+		snprintf(tmp, sizeof(tmp), "%s.tmp", pidfile);
+		f = fopen(tmp, "w");
+		if (!f)
+			return 1;
+		fprintf(f, "%d\n", getpid());
+		fclose(f);
+		rename(tmp, pidfile);
+	}
+	for (step = 1;; step++) {
+		char msg[32];
+		int n = snprintf(msg, sizeof(msg), "%ld\n", step);
+
+		sleep_ms(tick_ms);
+		say("step %ld pid %d\n", step, getpid());
+		if (write(p[1], msg, n) != n) {
+			say("FAIL parent cannot feed the child: %s\n", strerror(errno));
+			return 3;
+		}
+	}
+}
