@@ -435,9 +435,10 @@ static int restore_final(struct rst_tree *rt, const char *round_dir, bool pidns)
 		ret = rst_tree_create(rt, &ti, pidns);
 	if (!ret)
 		ret = rst_tree_finish(rt, &ti, round_dir, round_number(round_dir), dirfd);
+	if (!ret && ti.nr > 1)
+		printf("restored a tree of %zu processes under pid %u\n", ti.nr, ti.p[0].pe->pid);
 	if (!ret)
-		printf("restored pid %u (%zu process%s) in %.1f ms\n", ti.p[0].pe->pid, ti.nr,
-		       ti.nr > 1 ? "es" : "", (now_us() - t0) / 1e3);
+		printf("restored pid %u in %.1f ms\n", ti.p[0].pe->pid, (now_us() - t0) / 1e3);
 	fflush(stdout);
 	rst_tree_kill(rt);	/* what is restored is detached already: only the rest dies */
 	if (ti.nr)

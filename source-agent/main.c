@@ -107,6 +107,18 @@ static int parse_backend(const char *s, enum dirty_backend *b)
 	return 0;
 }
 
+/* Gone, or dead and waiting to be reaped by its parent. */
+static bool process_gone(pid_t pid)
+{
+	char path[64], buf[512], *p;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	if (read_small_file(path, buf, sizeof(buf)) < 0)
+		return true;
+	p = strrchr(buf, ')');
+	return p && (p[2] == 'Z' || p[2] == 'X');
+}
+
 static int session_verdict(int ret)
 {
 	if (ret && *log_reason())
@@ -206,7 +218,7 @@ int main(int argc, char **argv)
 		return session_verdict(session_run(session, cmd, pid, &o, idle_s));
 	}
 	ret = migrate_run(pid, &o);
-	if (ret && kill(pid, 0) && errno == ESRCH)
+	if (ret && process_gone(pid))
 		fprintf(stderr, "migrate: pid %d exited during the migration: nothing to migrate\n",
 			pid);
 	else if (ret)
