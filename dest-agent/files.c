@@ -64,7 +64,7 @@ int rst_check_files(const MmEntry *mm, const FilesEntry *files)
 		const FdEntry *f = files->fds[i];
 
 		/* A file the process writes to may change size under it: size only if read-only. */
-		if (f->type != FD_TYPE__FD_REG)
+		if (f->type != FD_TYPE__FD_REG || f->ghost)
 			continue;
 		ret = check_one("open file", f->path, (f->flags & O_ACCMODE) == O_RDONLY, f->size,
 				false, 0);
@@ -74,9 +74,13 @@ int rst_check_files(const MmEntry *mm, const FilesEntry *files)
 	return 0;
 }
 
-static int open_reg(const FdEntry *f)
+static int open_reg(const FdEntry *f, int round_dirfd)
 {
-	int fd = open(f->path, (f->flags & ~(O_CREAT | O_TRUNC | O_EXCL | O_NOCTTY)) | O_CLOEXEC);
+	int fd;
+
+	if (f->ghost)
+		return open_ghost(f, round_dirfd);
+	fd = open(f->path, (f->flags & ~(O_CREAT | O_TRUNC | O_EXCL | O_NOCTTY)) | O_CLOEXEC);
 
 	if (fd < 0) {
 		pr_perror("cannot reopen %s", f->path);
@@ -193,7 +197,7 @@ static int open_one(struct open_files *of, const FdEntry *f, uint64_t key, int r
 		fd = open_chr(f);
 		break;
 	default:
-		fd = open_reg(f);
+		fd = open_reg(f, round_dirfd);
 		break;
 	}
 	if (fd < 0)

@@ -80,6 +80,8 @@ struct open_files {
 /* The fds of one process, in files->fds order (owned by @of: do not close). */
 int rst_open_fds(struct open_files *of, const FilesEntry *files, int round_dirfd, int **out);
 void open_files_close(struct open_files *of);
+/* dest-agent/ghost.c: an unlinked file made again from ghost-<file_id>.img. */
+int open_ghost(const FdEntry *f, int round_dirfd);
 
 /* ---- dest-agent/sigframe.c ---- */
 

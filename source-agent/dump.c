@@ -22,6 +22,7 @@
 #include "common/util.h"
 #include "proto/image.h"
 #include "source-agent/dump.h"
+#include "source-agent/ghost.h"
 #include "source-agent/parasite.h"
 
 static int sink_add_msg(struct sink *sink, const char *name, const ProtobufCMessage *msg)
@@ -248,10 +249,13 @@ static int kcmp_files(pid_t p1, int fd1, pid_t p2, int fd2)
 	return syscall(SYS_kcmp, p1, p2, KCMP_FILE, fd1, fd2);
 }
 
-static int file_id(struct file_ids *f, pid_t pid, int fd, const struct stat *st, uint32_t *id)
+/* The id of the description behind @fd; *first: not seen before in the tree. */
+static int file_id(struct file_ids *f, pid_t pid, int fd, const struct stat *st, uint32_t *id,
+		   bool *first)
 {
 	size_t i;
 
+	*first = false;
 	for (i = 0; i < f->nr; i++) {
 		const struct fid *c = &f->v[i];
 
@@ -261,6 +265,7 @@ static int file_id(struct file_ids *f, pid_t pid, int fd, const struct stat *st,
 			return 0;
 		}
 	}
+	*first = true;
 	if (f->nr == f->cap) {
 		size_t cap = f->cap ? f->cap * 2 : 64;
 		struct fid *n = realloc(f->v, cap * sizeof(*n));
@@ -282,7 +287,7 @@ void file_ids_free(struct file_ids *f)
 }
 
 static int fd_fill_entry(pid_t pid, int fd, FdEntry *e, PipeDataEntry *pd, char *pathbuf,
-			 struct file_ids *ids)
+			 struct file_ids *ids, bool *first)
 {
 	char link[64];
 	struct stat st;
@@ -297,7 +302,7 @@ static int fd_fill_entry(pid_t pid, int fd, FdEntry *e, PipeDataEntry *pd, char 
 	pathbuf[n] = 0;
 	ret = fdinfo_read(pid, fd, &e->pos, &flags);
 	if (!ret)
-		ret = file_id(ids, pid, fd, &st, &e->file_id);
+		ret = file_id(ids, pid, fd, &st, &e->file_id, first);
 	if (ret)
 		return ret;
 	e->has_file_id = 1;
@@ -319,9 +324,13 @@ static int fd_fill_entry(pid_t pid, int fd, FdEntry *e, PipeDataEntry *pd, char 
 		e->rdev = st.st_rdev;
 		return 0;
 	}
-	if (strstr(pathbuf, " (deleted)")) {
-		pr_err("pid %d: fd %d is an unlinked file (%s): not supported yet", pid, fd, pathbuf);
-		return -EOPNOTSUPP;
+	if (S_ISREG(st.st_mode) && !st.st_nlink) {
+		/* unlinked: its data travels (ghost-<file_id>.img), its path only names it */
+		e->has_ghost = e->ghost = 1;
+		if (n >= 10 && !strcmp(pathbuf + n - 10, " (deleted)"))
+			pathbuf[n - 10] = 0;
+		e->type = FD_TYPE__FD_REG;
+		return 0;
 	}
 	if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)) {
 		e->type = S_ISREG(st.st_mode) ? FD_TYPE__FD_REG : FD_TYPE__FD_DIR;
@@ -370,7 +379,11 @@ static int dump_files(pid_t pid, struct file_ids *ids, struct sink *sink)
 	for (i = 0; i < nr; i++) {
 		fd_entry__init(&ents[i]);
 		pipe_data_entry__init(&pds[i]);
-		ret = fd_fill_entry(pid, fds[i], &ents[i], &pds[i], paths[i], ids);
+		bool first = false;
+
+		ret = fd_fill_entry(pid, fds[i], &ents[i], &pds[i], paths[i], ids, &first);
+		if (!ret && ents[i].ghost && first)
+			ret = dump_ghost(pid, fds[i], ents[i].file_id, paths[i], sink);
 		if (ret) {
 			if (ret != -EOPNOTSUPP)
 				pr_err("pid %d: cannot dump fd %d: %s", pid, fds[i], strerror(-ret));

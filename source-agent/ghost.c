@@ -1,0 +1,132 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Ghost files: regular files a process holds open after they were
+ * unlinked. No path leads to them at the destination, so their data travels
+ * in the images (ghost-<file_id>.img), holes left out (SEEK_DATA/SEEK_HOLE).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "proto/image.h"
+#include "source-agent/ghost.h"
+
+/* A ghost's data goes as one image file, which the wire takes up to 16 MiB. */
+#define GHOST_MAX_DATA	(8u << 20)
+
+struct chunks {
+	GhostChunk *c;
+	GhostChunk **p;
+	size_t nr;
+	uint64_t bytes;
+};
+
+static void chunks_free(struct chunks *ch)
+{
+	size_t i;
+
+	for (i = 0; i < ch->nr; i++)
+		free(ch->c[i].data.data);
+	free(ch->c);
+	free(ch->p);
+}
+
+static int chunk_add(struct chunks *ch, int fd, uint64_t off, uint64_t len)
+{
+	GhostChunk *c;
+	int ret;
+
+	c = realloc(ch->c, (ch->nr + 1) * sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	ch->c = c;
+	c = &ch->c[ch->nr];
+	ghost_chunk__init(c);
+	c->off = off;
+	c->data.len = len;
+	c->data.data = malloc(len ? len : 1);
+	if (!c->data.data)
+		return -ENOMEM;
+	ch->nr++;
+	ret = pread_full(fd, c->data.data, len, off);
+	ch->bytes += len;
+	return ret;
+}
+
+/* Every data extent of the file; holes stay holes. */
+static int read_extents(int fd, uint64_t size, const char *path, struct chunks *ch)
+{
+	uint64_t off = 0;
+	int ret = 0;
+
+	while (off < size && !ret) {
+		off_t data = lseek(fd, off, SEEK_DATA), hole;
+
+		if (data < 0 && errno == ENXIO)
+			break;		/* only a hole is left */
+		if (data < 0)
+			return -errno;
+		hole = lseek(fd, data, SEEK_HOLE);
+		if (hole < 0)
+			return -errno;
+		if (ch->bytes + (hole - data) > GHOST_MAX_DATA) {
+			pr_err("unlinked file %s holds more than %u MiB of data: not supported yet",
+			       path, GHOST_MAX_DATA >> 20);
+			return -EOPNOTSUPP;
+		}
+		ret = chunk_add(ch, fd, data, hole - data);
+		off = hole;
+	}
+	return ret;
+}
+
+int dump_ghost(pid_t pid, int fd, uint32_t file_id, const char *path, struct sink *sink)
+{
+	GhostFileEntry ge = GHOST_FILE_ENTRY__INIT;
+	struct chunks ch = { 0 };
+	struct img_buf b = { 0 };
+	struct stat st;
+	char link[64], name[64];
+	size_t i;
+	int gfd, ret;
+
+	snprintf(link, sizeof(link), "/proc/%d/fd/%d", pid, fd);
+	gfd = open(link, O_RDONLY | O_CLOEXEC);
+	if (gfd < 0 || fstat(gfd, &st)) {
+		ret = -errno;
+		pr_perror("cannot read unlinked file %s", path);
+		goto out;
+	}
+	ret = read_extents(gfd, st.st_size, path, &ch);
+	if (ret)
+		goto out;
+	ch.p = calloc(ch.nr + 1, sizeof(*ch.p));
+	if (!ch.p) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < ch.nr; i++)
+		ch.p[i] = &ch.c[i];
+	ge.size = st.st_size;
+	ge.mode = st.st_mode & 07777;
+	ge.chunks = ch.p;
+	ge.n_chunks = ch.nr;
+	ret = img_buf_init(&b);
+	if (!ret)
+		ret = img_buf_add(&b, &ge.base);
+	snprintf(name, sizeof(name), "ghost-%u.img", file_id);
+	if (!ret)
+		ret = sink->ops->add_file(sink, name, b.data, b.len);
+out:
+	img_buf_free(&b);
+	chunks_free(&ch);
+	if (gfd >= 0)
+		close(gfd);
+	return ret;
+}
