@@ -499,17 +499,39 @@ static uint64_t fp_string(struct final_payload *fp, uint64_t base, const char *s
 
 static size_t final_payload_size(const ProcCore *core, const MmEntry *mm, const FilesEntry *files)
 {
-	size_t n = core->n_threads;
+	size_t n = core->n_threads, sigs = core->n_shared_pending, i;
+
+	for (i = 0; i < n; i++)
+		sigs += core->threads[i]->n_pending;
 
 	return n * (sizeof(struct rst_thread) + PAGE_SIZE +
 		    ALIGN_UP(rst_sigframe_size() + rst_xsave_size() + 128, PAGE_SIZE) + THREAD_STACK) +
 	       files->n_fds * sizeof(struct rst_fd) + strlen(core->cwd) + strlen(core->root) +
-	       strlen(mm->exe) + 3 * PAGE_SIZE;
+	       strlen(mm->exe) + sigs * 128 + 4 * PAGE_SIZE;
+}
+
+/* Queued signals as 128-byte siginfos in the payload. */
+static int layout_siginfos(struct rst_process *rp, struct final_payload *fp,
+			   SiginfoEntry *const *si, size_t n, uint64_t *addr, uint32_t *nr)
+{
+	size_t off = fp_take(fp, n * 128, 8), i;
+
+	if (fp->len > fp->cap)
+		return -E2BIG;
+	for (i = 0; i < n; i++) {
+		if (si[i]->raw.len != 128)
+			return -EINVAL;
+		memcpy(fp->buf + off + i * 128, si[i]->raw.data, 128);
+	}
+	*addr = rp->payload_addr + off;
+	*nr = n;
+	return 0;
 }
 
 static int layout_threads(struct rst_process *rp, const ProcCore *core, struct final_payload *fp)
 {
 	size_t n = core->n_threads, off_t0, i;
+	uint32_t nr_shared = 0;
 	int ret = 0;
 
 	off_t0 = fp_take(fp, n * sizeof(struct rst_thread), 64);
@@ -527,7 +549,14 @@ static int layout_threads(struct rst_process *rp, const ProcCore *core, struct f
 		}
 		ret = rst_build_sigframe(core->threads[i], t, fp->buf + frame,
 					 rp->payload_addr + xsave, fp->buf + xsave);
+		if (!ret)
+			ret = layout_siginfos(rp, fp, core->threads[i]->pending,
+					      core->threads[i]->n_pending, &t->sigs, &t->nr_sigs);
 	}
+	if (!ret)
+		ret = layout_siginfos(rp, fp, core->shared_pending, core->n_shared_pending,
+				      &rp->args.shared_sigs, &nr_shared);
+	rp->args.nr_shared_sigs = nr_shared;
 	return ret;
 }
 

@@ -7,6 +7,7 @@
  * registers, signal mask and altstack with rt_sigreturn, and the tracer
  * unmaps the blob from the outside.
  */
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "common/raw_syscall.h"
@@ -43,6 +44,10 @@
 #define NR_prlimit64	302
 #define NR_rseq		334
 #define NR_setpgid	109
+#define NR_getpid	39
+#define NR_gettid	186
+#define NR_rt_sigqueueinfo 129
+#define NR_rt_tgsigqueueinfo 297
 #define NR_clone3	435
 #define NR_setsid	112
 
@@ -387,6 +392,30 @@ static int restore_creds(struct rst_args *a)
 	return 0;
 }
 
+/*
+ * Signals that were queued at the freeze, queued again (every signal is
+ * blocked in here: they wait until rt_sigreturn sets the saved mask).
+ */
+static int requeue_signals(struct rst_args *a, struct rst_thread *t, bool leader)
+{
+	long tgid = raw_syscall0(NR_getpid), tid = raw_syscall0(NR_gettid), ret;
+	const uint8_t *si;
+	uint32_t i;
+
+	for (i = 0, si = (const uint8_t *)t->sigs; i < t->nr_sigs; i++, si += 128) {
+		ret = raw_syscall4(NR_rt_tgsigqueueinfo, tgid, tid, *(const int32_t *)si, si);
+		if (ret)
+			return failed(a, "queue signal", ret, *(const int32_t *)si);
+	}
+	si = (const uint8_t *)a->shared_sigs;
+	for (i = 0; leader && i < a->nr_shared_sigs; i++, si += 128) {
+		ret = raw_syscall3(NR_rt_sigqueueinfo, tgid, *(const int32_t *)si, si);
+		if (ret)
+			return failed(a, "queue signal", ret, *(const int32_t *)si);
+	}
+	return 0;
+}
+
 /* What each thread sets for itself: rseq, clear_child_tid, name, fs/gs bases, creds. */
 static int restore_thread_state(struct rst_args *a, struct rst_thread *t)
 {
@@ -406,6 +435,8 @@ static int restore_thread_state(struct rst_args *a, struct rst_thread *t)
 		ret = raw_syscall2(NR_arch_prctl, ARCH_SET_GS, t->gs_base);
 	if (ret)
 		return failed(a, "arch_prctl fs/gs", ret, t->fs_base);
+	if (requeue_signals(a, t, t == (struct rst_thread *)a->threads))
+		return -1;
 	return restore_creds(a);
 }
 

@@ -81,6 +81,8 @@ struct rst_thread {
 	uint64_t clear_tid;		/* set_tid_address(), 0: none */
 	uint64_t sigframe;		/* its rt_sigframe: rsp = sigframe + 8 */
 	uint64_t stack, stack_size;	/* blob stack of a non-leader thread */
+	uint64_t sigs;			/* its queued signals: 128-byte siginfos */
+	uint32_t nr_sigs;
 	char comm[16];			/* PR_SET_NAME */
 };
 
@@ -148,6 +150,7 @@ struct rst_args {
 	uint32_t nr_work_fds;
 	int32_t work_fds[RST_MAX_WORK_FDS];	/* ours, closed before the process's own are placed */
 	uint64_t nr_threads, threads;	/* struct rst_thread[] */
+	uint64_t nr_shared_sigs, shared_sigs;	/* the process's queued signals */
 };
 
 #endif

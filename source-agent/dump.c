@@ -441,13 +441,54 @@ static void dump_thread(pid_t pid, const struct tracee *t, ThreadCore *tc, char 
 	}
 }
 
-static int pending_signals(pid_t tid, bool shared)
-{
-	struct { uint64_t off; uint32_t flags; int32_t nr; } arg = { 0, shared ? 1 : 0, 1 };
-	uint8_t si[128];
-	long n = ptrace(PTRACE_PEEKSIGINFO, tid, &arg, si);
+#define MAX_PENDING 1024
 
-	return n < 0 ? -errno : (int)n;
+/* Queued signals of a thread (or of the process: @shared), read without taking them. */
+struct sigqueue {
+	uint8_t (*raw)[128];
+	SiginfoEntry *e;
+	SiginfoEntry **p;
+	size_t nr;
+};
+
+static int sigqueue_peek(pid_t tid, bool shared, struct sigqueue *q)
+{
+	struct { uint64_t off; uint32_t flags; int32_t nr; } arg = { 0, shared ? 1 : 0, 32 };
+	size_t i;
+	long n;
+
+	memset(q, 0, sizeof(*q));
+	q->raw = malloc(MAX_PENDING * sizeof(*q->raw));
+	q->e = calloc(MAX_PENDING, sizeof(*q->e));
+	q->p = calloc(MAX_PENDING, sizeof(*q->p));
+	if (!q->raw || !q->e || !q->p)
+		return -ENOMEM;
+	do {
+		if (q->nr + arg.nr > MAX_PENDING) {
+			pr_err("tid %d has more than %d pending signals", tid, MAX_PENDING);
+			return -EOPNOTSUPP;
+		}
+		n = ptrace(PTRACE_PEEKSIGINFO, tid, &arg, q->raw[q->nr]);
+		if (n < 0)
+			return -errno;
+		q->nr += n;
+		arg.off += n;
+	} while (n == arg.nr);
+	for (i = 0; i < q->nr; i++) {
+		siginfo_entry__init(&q->e[i]);
+		q->e[i].raw.data = q->raw[i];
+		q->e[i].raw.len = sizeof(q->raw[i]);
+		q->e[i].shared = shared;
+		q->p[i] = &q->e[i];
+	}
+	return 0;
+}
+
+static void sigqueue_free(struct sigqueue *q)
+{
+	free(q->raw);
+	free(q->e);
+	free(q->p);
 }
 
 /* What only the parasite can tell, taken before it is cured. */
@@ -484,6 +525,7 @@ static int dump_core(pid_t pid, const struct thread_set *ts, const struct tracee
 	CredsEntry creds = CREDS_ENTRY__INIT;
 	ThreadCore *tc = NULL, **tcp = NULL;
 	char (*comms)[16] = NULL;
+	struct sigqueue *sq = NULL, shq = { 0 };
 	SigactionEntry sae[PRS_NSIG], *sap[PRS_NSIG];
 	TimevalPair tv[3], *tvp[3];
 	RlimitEntry rl[RLIM_NLIMITS], *rlp[RLIM_NLIMITS];
@@ -494,12 +536,6 @@ static int dump_core(pid_t pid, const struct thread_set *ts, const struct tracee
 	size_t k;
 	int i, ret;
 
-	for (k = 0; k < ts->nr; k++) {
-		if (pending_signals(ts->tids[k], false) > 0 || pending_signals(ts->tids[k], !k) > 0) {
-			pr_err("pid %d has pending signals: not supported yet", pid);
-			return -EOPNOTSUPP;
-		}
-	}
 	for (i = 0; i < PRS_NSIG; i++) {
 		sigaction_entry__init(&sae[i]);
 		sae[i].sig = i + 1;
@@ -545,13 +581,25 @@ static int dump_core(pid_t pid, const struct thread_set *ts, const struct tracee
 	tc = calloc(ts->nr, sizeof(*tc));
 	tcp = calloc(ts->nr, sizeof(*tcp));
 	comms = calloc(ts->nr, sizeof(*comms));
-	if (!tc || !tcp || !comms) {
+	sq = calloc(ts->nr, sizeof(*sq));
+	if (!tc || !tcp || !comms || !sq) {
 		ret = -ENOMEM;
 		goto out;
 	}
+	/* signals still queued travel and are queued again at the destination */
+	ret = sigqueue_peek(pid, true, &shq);
+	if (ret)
+		goto out;
+	pc.shared_pending = shq.p;
+	pc.n_shared_pending = shq.nr;
 	for (k = 0; k < ts->nr; k++) {
 		thread_core__init(&tc[k]);
 		dump_thread(pid, &t[k], &tc[k], comms[k]);
+		ret = sigqueue_peek(ts->tids[k], false, &sq[k]);
+		if (ret)
+			goto out;
+		tc[k].pending = sq[k].p;
+		tc[k].n_pending = sq[k].nr;
 		tc[k].has_altstack_sp = tc[k].has_altstack_size = tc[k].has_altstack_flags = 1;
 		tc[k].altstack_sp = (uint64_t)pd->ss[k].ss_sp;
 		tc[k].altstack_size = pd->ss[k].ss_size;
@@ -578,6 +626,10 @@ static int dump_core(pid_t pid, const struct thread_set *ts, const struct tracee
 	snprintf(name, sizeof(name), "core-%d.img", pid);
 	ret = sink_add_msg(sink, name, &pc.base);
 out:
+	for (k = 0; sq && k < ts->nr; k++)
+		sigqueue_free(&sq[k]);
+	sigqueue_free(&shq);
+	free(sq);
 	free(comms);
 	free(tc);
 	free(tcp);
