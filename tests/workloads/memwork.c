@@ -47,6 +47,7 @@ struct opts {
 	unsigned long mem_mib;
 	unsigned long dirty;
 	unsigned long discard;
+	const char *pause_file;
 	unsigned long tick_ms;
 	unsigned long check_every;
 	unsigned long print_ms;
@@ -71,6 +72,7 @@ static size_t page_size, page_words, npages;
 static uint32_t *gens;		/* generation of every page */
 static uint8_t *dropped;	/* page given back with MADV_DONTNEED: reads as zero */
 static size_t drop_cursor;	/* next page to drop, half a heap ahead of cursor */
+static int paused;
 static uint64_t total_gen;	/* sum of gens[] */
 static size_t cursor;		/* next page to rewrite */
 
@@ -380,6 +382,7 @@ static void usage(FILE *f)
 		"  --mem MIB          heap size (default 64)\n"
 		"  --dirty N          pages rewritten per tick (default 16)\n"
 		"  --discard N        pages dropped per tick with MADV_DONTNEED (default 0)\n"
+		"  --pause-file F     while F exists, touch no memory (\"paused\" line)\n"
 		"  --tick-ms T        sleep between ticks (default 5)\n"
 		"  --check-every K    verify the whole heap every K ticks (default 100, 0: never)\n"
 		"  --print-ms M       write a step line at most every M ms (default 0: every tick)\n"
@@ -409,6 +412,7 @@ static void parse_args(int argc, char **argv)
 		{ "mem",         required_argument, NULL, 'm' },
 		{ "dirty",       required_argument, NULL, 'd' },
 		{ "discard",     required_argument, NULL, 'D' },
+		{ "pause-file",  required_argument, NULL, 'Q' },
 		{ "tick-ms",     required_argument, NULL, 't' },
 		{ "check-every", required_argument, NULL, 'k' },
 		{ "print-ms",    required_argument, NULL, 'P' },
@@ -425,6 +429,7 @@ static void parse_args(int argc, char **argv)
 		case 'm': opt.mem_mib = parse_num("mem", optarg); break;
 		case 'd': opt.dirty = parse_num("dirty", optarg); break;
 		case 'D': opt.discard = parse_num("discard", optarg); break;
+		case 'Q': opt.pause_file = optarg; break;
 		case 't': opt.tick_ms = parse_num("tick-ms", optarg); break;
 		case 'k': opt.check_every = parse_num("check-every", optarg); break;
 		case 'P': opt.print_ms = parse_num("print-ms", optarg); break;
@@ -492,6 +497,19 @@ int main(int argc, char **argv)
 	for (;;) {
 		uint64_t t;
 
+		if (opt.pause_file && !access(opt.pause_file, F_OK)) {
+			/* quiescent: nothing of ours changes in memory until the file goes */
+			if (!paused) {
+				paused = 1;
+				out_printf("paused\n");
+			}
+			sleep_ms(opt.tick_ms);
+			continue;
+		}
+		if (paused) {
+			paused = 0;
+			out_printf("resumed\n");
+		}
 		tick();
 		ticks++;
 
