@@ -519,6 +519,8 @@ int restore_stream(const struct restore_opts *o)
 				broken = true;
 			} else {
 				pr_info("round %u prefilled in %.1f ms", k, (now_us() - t0) / 1e3);
+				/* progress for the page server (the source waits for it before freezing) */
+				fprintf(stderr, "restore: prefilled round %u\n", k);
 			}
 		} else if (sscanf(line, "final %u", &k) == 1) {
 			snprintf(dir, sizeof(dir), "%s/%u", o->stack_dir, k);

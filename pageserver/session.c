@@ -769,6 +769,8 @@ static void send_ack(struct session *s, struct ps_work *w, bool ok)
 	ack.pages_zero = w->st.pages_zero;
 	ack.bytes_written = w->st.bytes_written;
 	ack.bytes_punched = w->st.bytes_punched;
+	ack.has_prefilled_round = s->child && !s->stream_broken;
+	ack.prefilled_round = s->prefilled;
 	if (session_send_msg(s, FRAME_ROUND_ACK, &ack.base))
 		session_drop(s, true, "cannot send round_ack");
 }

@@ -135,6 +135,7 @@ struct session {
 	/* The restore command: streaming since the first round, or plain at the end. */
 	struct rchild *child;
 	bool stream_broken;
+	uint32_t prefilled;	/* last round the stream restore reported filled */
 };
 
 #define sess_log(s, lvl, fmt, ...) \

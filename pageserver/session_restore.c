@@ -81,6 +81,9 @@ static void take_line(struct rchild *c)
 		return;
 	c->line[c->line_len] = 0;
 	c->line_len = 0;
+	/* restore --stream's progress, for the source's decision when to freeze */
+	if (sscanf(c->line, "restore: prefilled round %u", &c->s->prefilled) == 1)
+		return;
 	sess_info(c->s, "restore: %s", c->line);
 	memcpy(c->last, c->line, sizeof(c->last));
 }

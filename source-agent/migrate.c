@@ -203,7 +203,14 @@ static int run_round(struct migration *m, struct round_report *r, struct restore
 	return ret;
 }
 
-/* The dirty set stopped shrinking, is small, or we ran out of rounds. */
+/* Rounds we may add while a streaming restore at the destination catches up. */
+#define MAX_WAIT_ROUNDS	16
+
+/*
+ * The dirty set stopped shrinking, is small, or we ran out of rounds. But
+ * while the destination is still filling in older rounds, the freeze would
+ * wait for it: run (cheap, small) rounds until it has all but the last.
+ */
 static bool precopy_done(struct migration *m, const struct round_report *r)
 {
 	bool done = false;
@@ -215,6 +222,14 @@ static bool precopy_done(struct migration *m, const struct round_report *r)
 	else if (r->round > 2 && r->dirty * 10 > m->prev_dirty * 9)
 		done = true;
 	m->prev_dirty = r->dirty;
+	if (done && m->sink->prefilled_round >= 0 && m->sink->prefilled_round + 1 < r->round &&
+	    m->wait_rounds < MAX_WAIT_ROUNDS) {
+		pr_info("destination has rounds up to %lld in memory: one more round",
+			(long long)m->sink->prefilled_round);
+		m->wait_rounds++;
+		usleep(20000);
+		return false;
+	}
 	return done;
 }
 

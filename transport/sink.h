@@ -49,6 +49,8 @@ struct sink {
 	const struct sink_ops *ops;
 	struct sink_stats stats;
 	char migration_id[72];
+	/* last round a streaming restore at the destination has filled in; -1: none */
+	int64_t prefilled_round;
 	uint32_t next_round;
 	/* Why the last failing call failed (e.g. the page server's round_ack error). */
 	char error[256];

@@ -108,6 +108,7 @@ int sink_local_open(const char *images_dir, const char *id, struct sink **out)
 
 	if (!sl)
 		return -ENOMEM;
+	sl->sink.prefilled_round = -1;
 	ret = stack_writer_open(images_dir, id, false, &sl->sw);
 	if (ret) {
 		snprintf(why, sizeof(why), "cannot open an image stack in %.200s: %s", images_dir,

@@ -289,6 +289,7 @@ static int check_ack(struct sink_remote *sr, const RoundAck *ack, struct round_s
 		pr_info("%s", sr->sink.error);
 		return -EIO;
 	}
+	sr->sink.prefilled_round = ack->has_prefilled_round ? (int64_t)ack->prefilled_round : -1;
 	if (st) {
 		memset(st, 0, sizeof(*st));
 		st->round = ack->round;
@@ -388,6 +389,7 @@ static int remote_alloc(struct sink_remote **out)
 	if (!sr)
 		return -ENOMEM;
 	sr->sink.ops = &remote_ops;
+	sr->sink.prefilled_round = -1;
 	sr->conn.fd = -1;
 	pthread_mutex_init(&sr->lock, NULL);
 	pthread_cond_init(&sr->cond, NULL);
