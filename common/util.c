@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -80,6 +81,24 @@ int pwrite_full(int fd, const void *buf, size_t len, off_t off)
 		off += n;
 		len -= n;
 	}
+	return 0;
+}
+
+int grow_array(void *pp, size_t *cap, size_t nr, size_t size)
+{
+	void **p = pp, *n;
+	size_t ncap;
+
+	if (nr < *cap)
+		return 0;
+	ncap = *cap ? *cap * 2 : 16;
+	if (ncap > SIZE_MAX / size)
+		return -ENOMEM;
+	n = realloc(*p, ncap * size);
+	if (!n)
+		return -ENOMEM;
+	*p = n;
+	*cap = ncap;
 	return 0;
 }
 

@@ -19,6 +19,12 @@ int write_full(int fd, const void *buf, size_t len);
 int pread_full(int fd, void *buf, size_t len, off_t off);
 int pwrite_full(int fd, const void *buf, size_t len, off_t off);
 
+/*
+ * Room for one more element in a growing array (*pp holding nr of *cap,
+ * elements of @size bytes): doubles it when full. 0 or -ENOMEM.
+ */
+int grow_array(void *pp, size_t *cap, size_t nr, size_t size);
+
 /* Monotonic clock in microseconds. */
 uint64_t now_us(void);
 

@@ -149,15 +149,8 @@ static int of_find(const struct open_files *of, uint64_t key)
 
 static int of_add(struct open_files *of, uint64_t key, int fd)
 {
-	if (of->nr == of->cap) {
-		size_t cap = of->cap ? of->cap * 2 : 64;
-		struct open_file *n = realloc(of->v, cap * sizeof(*n));
-
-		if (!n)
-			return -ENOMEM;
-		of->v = n;
-		of->cap = cap;
-	}
+	if (grow_array(&of->v, &of->cap, of->nr, sizeof(*of->v)))
+		return -ENOMEM;
 	of->v[of->nr++] = (struct open_file){ key, fd };
 	return 0;
 }

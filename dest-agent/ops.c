@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/util.h"
 #include "dest-agent/restore.h"
 
 int ops_add(struct ops *o, uint32_t type, uint64_t addr, uint64_t len)
@@ -16,15 +17,8 @@ int ops_add(struct ops *o, uint32_t type, uint64_t addr, uint64_t len)
 		last->len += len;
 		return 0;
 	}
-	if (o->nr == o->cap) {
-		size_t cap = o->cap ? o->cap * 2 : 256;
-		struct rst_op *n = realloc(o->op, cap * sizeof(*n));
-
-		if (!n)
-			return -ENOMEM;
-		o->op = n;
-		o->cap = cap;
-	}
+	if (grow_array(&o->op, &o->cap, o->nr, sizeof(*o->op)))
+		return -ENOMEM;
 	o->op[o->nr++] = (struct rst_op){ .type = type, .addr = addr, .len = len };
 	return 0;
 }
@@ -113,15 +107,8 @@ int ranges_add(struct ranges *rs, uint64_t start, uint64_t end)
 		last->end = end;
 		return 0;
 	}
-	if (rs->nr == rs->cap) {
-		size_t cap = rs->cap ? rs->cap * 2 : 64;
-		struct range *n = realloc(rs->r, cap * sizeof(*n));
-
-		if (!n)
-			return -ENOMEM;
-		rs->r = n;
-		rs->cap = cap;
-	}
+	if (grow_array(&rs->r, &rs->cap, rs->nr, sizeof(*rs->r)))
+		return -ENOMEM;
 	rs->r[rs->nr++] = (struct range){ start, end };
 	return 0;
 }

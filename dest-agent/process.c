@@ -163,6 +163,17 @@ static int wait_child(pid_t pid, int *status)
 	return 0;
 }
 
+/* The next stop or exit of any task we trace or parented: its pid, or -errno. */
+static pid_t wait_any(int *status)
+{
+	pid_t w;
+
+	while ((w = waitpid(-1, status, __WALL)) < 0)
+		if (errno != EINTR)
+			return -errno;
+	return w;
+}
+
 static int read_remote(pid_t pid, uint64_t addr, void *buf, size_t len)
 {
 	struct iovec l = { buf, len }, r = { (void *)addr, len };
@@ -677,11 +688,9 @@ static int wait_threads_ready(struct rst_process *rp, size_t nr_threads)
 	pid_t w;
 
 	while (ready < nr_threads) {
-		w = waitpid(-1, &status, __WALL);
-		if (w < 0 && errno == EINTR)
-			continue;
+		w = wait_any(&status);
 		if (w < 0)
-			return -errno;
+			return w;
 		if (w == rp->init_pid)
 			continue;
 		if (!known_tid(rp, w)) {
@@ -864,11 +873,9 @@ static int wait_fork(struct rst_process *parent, pid_t *child)
 
 	*child = 0;
 	while (!parent_done || !child_done) {
-		w = waitpid(-1, &status, __WALL);
-		if (w < 0 && errno == EINTR)
-			continue;
+		w = wait_any(&status);
 		if (w < 0)
-			return -errno;
+			return w;
 		if (w == parent->init_pid)
 			continue;	/* the init of a new PID namespace */
 		if (w != parent->pid && !*child)

@@ -69,16 +69,8 @@ int pagemap_parse(const char *name, const void *data, size_t len, uint64_t pages
 
 	while ((ret = img_read_msg(&r, &pagemap_entry__descriptor, (void **)&e)) == 1) {
 		ret = pm_check_entry(name, e, pm->nr ? &pm->ext[pm->nr - 1] : NULL, pages_file_size);
-		if (!ret && pm->nr == cap) {
-			struct pm_ext *n;
-
-			cap = cap ? cap * 2 : 64;
-			n = realloc(pm->ext, cap * sizeof(*n));
-			if (!n)
-				ret = -ENOMEM;
-			else
-				pm->ext = n;
-		}
+		if (!ret && grow_array(&pm->ext, &cap, pm->nr, sizeof(*pm->ext)))
+			ret = -ENOMEM;
 		if (!ret)
 			pm->ext[pm->nr++] = (struct pm_ext){ e->vaddr, e->nr_pages, e->flags,
 							     e->has_off ? e->off : 0 };

@@ -116,15 +116,8 @@ static int ds_add(struct dirty_set *ds, uint64_t start, uint64_t end, bool zero)
 		last->end = end;
 		return 0;
 	}
-	if (ds->nr == ds->cap) {
-		size_t cap = ds->cap ? ds->cap * 2 : 256;
-		struct dirty_range *n = realloc(ds->r, cap * sizeof(*n));
-
-		if (!n)
-			return -ENOMEM;
-		ds->r = n;
-		ds->cap = cap;
-	}
+	if (grow_array(&ds->r, &ds->cap, ds->nr, sizeof(*ds->r)))
+		return -ENOMEM;
 	ds->r[ds->nr++] = (struct dirty_range){ start, end, zero };
 	return 0;
 }
@@ -175,6 +168,32 @@ static int uffd_register(struct dirty_tracker *dt, const struct vma *v)
 }
 
 /*
+ * Run a PAGEMAP_SCAN over [arg->start, arg->end) to the end (a full vector
+ * ends a walk early: go on from walk_end) and add what it finds: through
+ * ds_add_region for the VMA @v, or as zero runs without one.
+ */
+static int scan_walk(int fd, struct pm_scan_arg *arg, struct page_region *vec,
+		     struct dirty_set *ds, const struct vma *v)
+{
+	uint64_t end = arg->end;
+	int n, i, ret;
+
+	do {
+		n = pagemap_scan(fd, arg);
+		if (n < 0)
+			return n;
+		for (i = 0; i < n; i++) {
+			ret = v ? ds_add_region(ds, v, &vec[i])
+				: ds_add(ds, vec[i].start, vec[i].end, true);
+			if (ret)
+				return ret;
+		}
+		arg->start = arg->walk_end;
+	} while (arg->walk_end < end);
+	return 0;
+}
+
+/*
  * Scan one VMA. With uffd-wp, pages not write-protected are "written":
  * after registering, every page of a new VMA is, so a new or grown VMA is
  * sent whole by the same call that arms it.
@@ -191,7 +210,7 @@ static int scan_vma(struct dirty_tracker *dt, const struct vma *v, bool fresh,
 		.return_mask = PAGE_IS_WRITTEN | PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_FILE |
 			       PAGE_IS_PFNZERO,
 	};
-	int n, i, ret;
+	int ret;
 
 	switch (dt->backend) {
 	case DIRTY_UFFD_WP:
@@ -211,19 +230,10 @@ static int scan_vma(struct dirty_tracker *dt, const struct vma *v, bool fresh,
 		arg.category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED;
 		break;
 	}
-	do {
-		n = pagemap_scan(dt->pagemap_fd, &arg);
-		if (n < 0)
-			return n;
-		for (i = 0; i < n; i++) {
-			ret = ds_add_region(ds, v, &vec[i]);
-			if (ret)
-				return ret;
-		}
-		arg.start = arg.walk_end;	/* a full vector ends the walk early */
-	} while (arg.walk_end < v->end);
-	dt->scan_pages += (v->end - v->start) / PAGE_SIZE;
-	return 0;
+	ret = scan_walk(dt->pagemap_fd, &arg, vec, ds, v);
+	if (!ret)
+		dt->scan_pages += (v->end - v->start) / PAGE_SIZE;
+	return ret;
 }
 
 /*
@@ -247,20 +257,8 @@ static int scan_holes(struct dirty_tracker *dt, const struct vma *v, struct page
 		.category_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
 		.return_mask = PAGE_IS_PRESENT,
 	};
-	int n, i, ret;
 
-	do {
-		n = pagemap_scan(dt->pagemap_fd, &arg);
-		if (n < 0)
-			return n;
-		for (i = 0; i < n; i++) {
-			ret = ds_add(ds, vec[i].start, vec[i].end, true);
-			if (ret)
-				return ret;
-		}
-		arg.start = arg.walk_end;
-	} while (arg.walk_end < v->end);
-	return 0;
+	return scan_walk(dt->pagemap_fd, &arg, vec, ds, NULL);
 }
 
 int dirty_scan_holes(struct dirty_tracker *dt, const struct vma_list *vl, struct dirty_set *ds)

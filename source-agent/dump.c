@@ -155,15 +155,13 @@ static int dump_mm(pid_t pid, struct parasite_ctl *ctl, const struct vma_list *v
 		   const struct proc_stat *ps, struct sink *sink)
 {
 	MmEntry mm = MM_ENTRY__INIT;
-	char path[64], exe[PATH_MAX];
+	char exe[PATH_MAX];
 	ssize_t n;
 	int ret;
 
-	snprintf(path, sizeof(path), "/proc/%d/exe", pid);
-	n = readlink(path, exe, sizeof(exe) - 1);
+	n = proc_readlink(pid, "exe", exe, sizeof(exe));
 	if (n < 0)
-		return -errno;
-	exe[n] = 0;
+		return n;
 	mm.exe = exe;
 	mm.start_code = ps->start_code;
 	mm.end_code = ps->end_code;
@@ -266,15 +264,8 @@ static int file_id(struct file_ids *f, pid_t pid, int fd, const struct stat *st,
 		}
 	}
 	*first = true;
-	if (f->nr == f->cap) {
-		size_t cap = f->cap ? f->cap * 2 : 64;
-		struct fid *n = realloc(f->v, cap * sizeof(*n));
-
-		if (!n)
-			return -ENOMEM;
-		f->v = n;
-		f->cap = cap;
-	}
+	if (grow_array(&f->v, &f->cap, f->nr, sizeof(*f->v)))
+		return -ENOMEM;
 	*id = ++f->next;
 	f->v[f->nr++] = (struct fid){ pid, fd, st->st_dev, st->st_ino, *id };
 	return 0;
@@ -564,16 +555,11 @@ static int dump_core(pid_t pid, const struct thread_set *ts, const struct tracee
 	ret = proc_read_creds(pid, &creds, &pc.umask);
 	if (ret)
 		return ret;
-	snprintf(path, sizeof(path), "/proc/%d/cwd", pid);
-	n = readlink(path, cwd, sizeof(cwd) - 1);
+	n = proc_readlink(pid, "cwd", cwd, sizeof(cwd));
+	if (n >= 0)
+		n = proc_readlink(pid, "root", root, sizeof(root));
 	if (n < 0)
-		return -errno;
-	cwd[n] = 0;
-	snprintf(path, sizeof(path), "/proc/%d/root", pid);
-	n = readlink(path, root, sizeof(root) - 1);
-	if (n < 0)
-		return -errno;
-	root[n] = 0;
+		return n;
 	snprintf(path, sizeof(path), "/proc/%d/personality", pid);
 	if (read_small_file(path, pers, sizeof(pers)) < 0)
 		return -errno;

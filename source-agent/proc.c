@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/sysmacros.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "common/util.h"
@@ -74,16 +75,9 @@ int proc_read_vmas(pid_t pid, struct vma_list *vl)
 		}
 		if (!strcmp(v.path, "[vsyscall]"))
 			continue;	/* fixed kernel page, same everywhere */
-		if (vl->nr == vl->cap) {
-			size_t cap = vl->cap ? vl->cap * 2 : 64;
-			struct vma *n = realloc(vl->v, cap * sizeof(*n));
-
-			if (!n) {
-				ret = -ENOMEM;
-				break;
-			}
-			vl->v = n;
-			vl->cap = cap;
+		if (grow_array(&vl->v, &vl->cap, vl->nr, sizeof(*vl->v))) {
+			ret = -ENOMEM;
+			break;
 		}
 		vl->v[vl->nr++] = v;
 	}
@@ -152,6 +146,19 @@ int proc_read_stat(pid_t pid, struct proc_stat *st)
 	st->env_start = f[47];
 	st->env_end = f[48];
 	return 0;
+}
+
+int proc_readlink(pid_t pid, const char *what, char *buf, size_t len)
+{
+	char path[96];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", pid, what);
+	n = readlink(path, buf, len - 1);
+	if (n < 0)
+		return -errno;
+	buf[n] = 0;
+	return n;
 }
 
 int proc_read_dir_numbers(const char *path, pid_t **out, size_t *nr)
