@@ -64,7 +64,7 @@ int rst_check_files(const MmEntry *mm, const FilesEntry *files)
 		const FdEntry *f = files->fds[i];
 
 		/* A file the process writes to may change size under it: size only if read-only. */
-		if (f->type != FD_TYPE__FD_REG || f->ghost)
+		if (f->type != FD_TYPE__FD_REG || f->ghost || f->has_shmid)
 			continue;
 		ret = check_one("open file", f->path, (f->flags & O_ACCMODE) == O_RDONLY, f->size,
 				false, 0);
@@ -74,10 +74,31 @@ int rst_check_files(const MmEntry *mm, const FilesEntry *files)
 	return 0;
 }
 
-static int open_reg(const FdEntry *f, int round_dirfd)
+/* A new description of the shared memory object's memfd, with the saved flags and offset. */
+static int open_shm(const FdEntry *f, const struct shm_table *shm)
+{
+	char path[64];
+	int fd, ret;
+
+	ret = shm_path(shm, f->shmid, path, sizeof(path));
+	if (ret)
+		return ret;
+	fd = open(path, (f->flags & ~(O_CREAT | O_TRUNC | O_EXCL | O_NOCTTY)) | O_CLOEXEC);
+	if (fd < 0 || lseek(fd, f->pos, SEEK_SET) < 0) {
+		ret = -errno;
+		if (fd >= 0)
+			close(fd);
+		return ret;
+	}
+	return fd;
+}
+
+static int open_reg(const FdEntry *f, int round_dirfd, const struct shm_table *shm)
 {
 	int fd;
 
+	if (f->has_shmid)
+		return open_shm(f, shm);
 	if (f->ghost)
 		return open_ghost(f, round_dirfd);
 	fd = open(f->path, (f->flags & ~(O_CREAT | O_TRUNC | O_EXCL | O_NOCTTY)) | O_CLOEXEC);
@@ -178,7 +199,8 @@ static int open_pipe(struct open_files *of, const FdEntry *f, int round_dirfd)
 	return ret;
 }
 
-static int open_one(struct open_files *of, const FdEntry *f, uint64_t key, int round_dirfd)
+static int open_one(struct open_files *of, const FdEntry *f, uint64_t key, int round_dirfd,
+		    const struct shm_table *shm)
 {
 	int fd, ret;
 
@@ -190,7 +212,7 @@ static int open_one(struct open_files *of, const FdEntry *f, uint64_t key, int r
 		fd = open_chr(f);
 		break;
 	default:
-		fd = open_reg(f, round_dirfd);
+		fd = open_reg(f, round_dirfd, shm);
 		break;
 	}
 	if (fd < 0)
@@ -203,7 +225,8 @@ static int open_one(struct open_files *of, const FdEntry *f, uint64_t key, int r
 	return fd;
 }
 
-int rst_open_fds(struct open_files *of, const FilesEntry *fe, int round_dirfd, int **outp)
+int rst_open_fds(struct open_files *of, const FilesEntry *fe, int round_dirfd,
+		 const struct shm_table *shm, int **outp)
 {
 	int *out = calloc(fe->n_fds + 1, sizeof(int));
 	size_t i;
@@ -217,7 +240,7 @@ int rst_open_fds(struct open_files *of, const FilesEntry *fe, int round_dirfd, i
 
 		fd = of_find(of, key);
 		if (fd < 0)
-			fd = open_one(of, f, key, round_dirfd);
+			fd = open_one(of, f, key, round_dirfd, shm);
 		if (fd < 0)
 			pr_err("cannot restore fd %u (%s): %s", f->fd, f->path ? f->path : "pipe",
 			       strerror(-fd));

@@ -150,10 +150,25 @@ int ops_full_fill(struct ops *o, struct stack_view *sv, uint32_t pid, const stru
 	return view_fill(o, sv, pid, in, discard_zero ? RST_OP_DISCARD : 0);
 }
 
-static int map_vma(struct ops *o, const VmaEntry *v)
+static int map_vma(struct ops *o, const VmaEntry *v, const struct shm_table *shm)
 {
+	char path[64];
 	uint32_t prot = v->prot;
 	int ret;
+
+	if (v->has_shmid) {
+		/* shared memory: its object's memfd, at the VMA's offset in it */
+		ret = shm_path(shm, v->shmid, path, sizeof(path));
+		if (!ret)
+			ret = ops_add(o, RST_OP_MAP, v->start, v->end - v->start);
+		if (ret)
+			return ret;
+		o->op[o->nr - 1].prot = prot | PROT_READ | PROT_WRITE;
+		o->op[o->nr - 1].flags = v->flags & ~MAP_ANONYMOUS;
+		o->op[o->nr - 1].off = v->pgoff;
+		o->op[o->nr - 1].open_flags = O_RDWR;
+		return ops_set_path(o, path);
+	}
 
 	/* filled next: private and anonymous maps are writable for now */
 	if (!(v->flags & MAP_SHARED) || v->kind != VMA_KIND__VMA_FILE)
@@ -170,7 +185,8 @@ static int map_vma(struct ops *o, const VmaEntry *v)
 	return ops_set_path(o, v->path);
 }
 
-int ops_final_layout(struct ops *o, struct stack_view *sv, uint32_t pid, const MmEntry *mm)
+int ops_final_layout(struct ops *o, struct stack_view *sv, uint32_t pid, const MmEntry *mm,
+		     const struct shm_table *shm)
 {
 	size_t i;
 	int ret = 0;
@@ -181,9 +197,9 @@ int ops_final_layout(struct ops *o, struct stack_view *sv, uint32_t pid, const M
 
 		if (v->kind == VMA_KIND__VMA_VDSO || vma_prefilled(v))
 			continue;
-		ret = map_vma(o, v);
-		if (ret || (v->kind == VMA_KIND__VMA_FILE && (v->flags & MAP_SHARED)))
-			continue;	/* shared file pages live in the file */
+		ret = map_vma(o, v, shm);
+		if (ret || (v->flags & MAP_SHARED))
+			continue;	/* shared pages live in their file or memfd */
 		ret = ranges_add(&one, v->start, v->end);
 		/* zero pages matter only over file pages; fresh anonymous memory is zero */
 		if (!ret)

@@ -315,20 +315,16 @@ static int rst_tree_fill(struct rst_tree *rt, const struct tree_images *ti, cons
 	return ret;
 }
 
-/* The rest of one process's layout (file mappings, stack...) from the whole stack. */
-static int rst_layout(struct rst_process *rp, const char *round_dir, const MmEntry *mm)
+/* The rest of one process's layout (file mappings, stack, shared memory) from the whole stack. */
+static int rst_layout(struct rst_process *rp, struct stack_view *sv, const MmEntry *mm,
+		      const struct shm_table *shm)
 {
-	struct stack_view sv = { 0 };
 	struct ops o = { 0 };
 	int ret;
 
-	ret = stack_view_open(round_dir, &sv);
-	if (!ret)
-		ret = ops_final_layout(&o, &sv, rp->want_pid, mm);
+	ret = ops_final_layout(&o, sv, rp->want_pid, mm, shm);
 	if (!ret)
 		ret = rp_memory(rp, &o);
-	if (sv.top_dir)
-		stack_view_close(&sv);
 	ops_free(&o);
 	return ret;
 }
@@ -360,7 +356,8 @@ static void final_order(const struct tree_images *ti, size_t *order)
 }
 
 /* State of every process, each stopped just before its last step; then all go together. */
-static int rst_tree_final(struct rst_tree *rt, const struct tree_images *ti, int dirfd)
+static int rst_tree_final(struct rst_tree *rt, const struct tree_images *ti, int dirfd,
+			  const struct shm_table *shm)
 {
 	struct open_files of = { 0 };
 	size_t *order, i;
@@ -376,7 +373,7 @@ static int rst_tree_final(struct rst_tree *rt, const struct tree_images *ti, int
 				       wanted_pgid(ti, k) };
 		int *fds = NULL;
 
-		ret = rst_open_fds(&of, f.files, dirfd, &fds);
+		ret = rst_open_fds(&of, f.files, dirfd, shm, &fds);
 		f.fds = fds;
 		if (!ret)
 			ret = rp_final_start(&rt->rp[k], &f);
@@ -393,14 +390,23 @@ static int rst_tree_final(struct rst_tree *rt, const struct tree_images *ti, int
 static int rst_tree_finish(struct rst_tree *rt, const struct tree_images *ti, const char *round_dir,
 			   uint32_t round, int dirfd)
 {
+	struct stack_view sv = { 0 };
+	struct shm_table shm = { 0 };
 	size_t i;
 	int ret;
 
 	ret = rst_tree_fill(rt, ti, round_dir, round);
-	for (i = 0; i < rt->nr && !ret; i++)
-		ret = rst_layout(&rt->rp[i], round_dir, ti->p[i].mm);
 	if (!ret)
-		ret = rst_tree_final(rt, ti, dirfd);
+		ret = stack_view_open(round_dir, &sv);
+	if (!ret)
+		ret = shm_restore(&shm, dirfd, &sv);
+	for (i = 0; i < rt->nr && !ret; i++)
+		ret = rst_layout(&rt->rp[i], &sv, ti->p[i].mm, &shm);
+	if (!ret)
+		ret = rst_tree_final(rt, ti, dirfd, &shm);
+	shm_table_close(&shm);
+	if (sv.top_dir)
+		stack_view_close(&sv);
 	return ret;
 }
 

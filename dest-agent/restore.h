@@ -59,8 +59,22 @@ int ops_round_delta(struct ops *o, const char *round_dir, uint32_t pid, const st
 /* Ops for every page of the stack (its top round's view) within @in; zero runs discarded. */
 int ops_full_fill(struct ops *o, struct stack_view *sv, uint32_t pid, const struct ranges *in,
 		  bool discard_zero);
+/* ---- dest-agent/shm.c: shared memory objects (one memfd each) ---- */
+
+struct shm_table {
+	struct { uint32_t id; int fd; } *v;
+	size_t nr, cap;
+};
+
+/* Make and fill every object of shmem.img (none: an empty table). */
+int shm_restore(struct shm_table *t, int dirfd, struct stack_view *sv);
+/* The path the blob opens to map object @id. */
+int shm_path(const struct shm_table *t, uint32_t id, char *buf, size_t len);
+void shm_table_close(struct shm_table *t);
+
 /* The final layout: every other VMA mapped and filled, then all protections set. */
-int ops_final_layout(struct ops *o, struct stack_view *sv, uint32_t pid, const MmEntry *mm);
+int ops_final_layout(struct ops *o, struct stack_view *sv, uint32_t pid, const MmEntry *mm,
+		     const struct shm_table *shm);
 int vdso_address(const MmEntry *mm, uint64_t *addr);
 
 /* ---- dest-agent/files.c ---- */
@@ -77,8 +91,10 @@ struct open_files {
 	uint64_t next_unique;
 };
 
+struct shm_table;
 /* The fds of one process, in files->fds order (owned by @of: do not close). */
-int rst_open_fds(struct open_files *of, const FilesEntry *files, int round_dirfd, int **out);
+int rst_open_fds(struct open_files *of, const FilesEntry *files, int round_dirfd,
+		 const struct shm_table *shm, int **out);
 void open_files_close(struct open_files *of);
 /* dest-agent/ghost.c: an unlinked file made again from ghost-<file_id>.img. */
 int open_ghost(const FdEntry *f, int round_dirfd);

@@ -64,6 +64,9 @@ int pagemap_parse(const char *name, const void *data, size_t len, uint64_t pages
 int pagemap_build(const struct pagemap *pm, uint64_t pages_bytes, struct img_buf *out);
 void pagemap_free(struct pagemap *pm);
 
+/* Pages of shared memory object id are those of this pseudo pid + id (shmem.img). */
+#define SHM_PID_BASE	0x40000000u
+
 #define PAGEMAP_NAME_FMT "pagemap-%u.img"
 #define PAGES_NAME_FMT	 "pages-%u.img"
 

@@ -104,7 +104,7 @@ int dirty_open(struct dirty_tracker *dt, pid_t pid, struct parasite_ctl *ctl,
 	return 0;
 }
 
-static int ds_add(struct dirty_set *ds, uint64_t start, uint64_t end, bool zero)
+int dirty_set_add(struct dirty_set *ds, uint64_t start, uint64_t end, bool zero)
 {
 	struct dirty_range *last = ds->nr ? &ds->r[ds->nr - 1] : NULL;
 
@@ -141,8 +141,11 @@ static int ds_add_region(struct dirty_set *ds, const struct vma *v, const struct
 	 * memory there is the file's too, not a zero page.
 	 */
 	if (v->kind == VMA_KIND__VMA_FILE)
-		return data && !(c & PAGE_IS_FILE) ? ds_add(ds, pr->start, pr->end, false) : 0;
-	return ds_add(ds, pr->start, pr->end, !data);
+		return data && !(c & PAGE_IS_FILE) ? dirty_set_add(ds, pr->start, pr->end, false) : 0;
+	/* Shared memory: a page absent here may be in memory through another mapping. */
+	if (v->shared)
+		return data ? dirty_set_add(ds, pr->start, pr->end, false) : 0;
+	return dirty_set_add(ds, pr->start, pr->end, !data);
 }
 
 static bool range_known(const struct vma_list *known, const struct vma *v)
@@ -184,7 +187,7 @@ static int scan_walk(int fd, struct pm_scan_arg *arg, struct page_region *vec,
 			return n;
 		for (i = 0; i < n; i++) {
 			ret = v ? ds_add_region(ds, v, &vec[i])
-				: ds_add(ds, vec[i].start, vec[i].end, true);
+				: dirty_set_add(ds, vec[i].start, vec[i].end, true);
 			if (ret)
 				return ret;
 		}
@@ -275,7 +278,7 @@ int dirty_scan_holes(struct dirty_tracker *dt, const struct vma_list *vl, struct
 	for (i = 0; i < vl->nr && !ret; i++) {
 		const struct vma *v = &vl->v[i];
 
-		if (vma_has_dumpable_pages(v) && v->kind != VMA_KIND__VMA_FILE)
+		if (vma_has_dumpable_pages(v) && v->kind != VMA_KIND__VMA_FILE && !v->shared)
 			ret = scan_holes(dt, v, vec, ds);
 	}
 	free(vec);

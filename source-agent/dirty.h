@@ -60,6 +60,8 @@ int dirty_scan(struct dirty_tracker *dt, const struct vma_list *vl, struct dirty
  * after this scan is written, so the next scan sends it.
  */
 int dirty_scan_holes(struct dirty_tracker *dt, const struct vma_list *vl, struct dirty_set *ds);
+/* Append a run (merged with the last one when they touch and agree). */
+int dirty_set_add(struct dirty_set *ds, uint64_t start, uint64_t end, bool zero);
 void dirty_set_free(struct dirty_set *ds);
 void dirty_close(struct dirty_tracker *dt);
 

@@ -23,6 +23,7 @@
 #include "proto/image.h"
 #include "source-agent/dump.h"
 #include "source-agent/ghost.h"
+#include "source-agent/shm.h"
 #include "source-agent/parasite.h"
 
 static int sink_add_msg(struct sink *sink, const char *name, const ProtobufCMessage *msg)
@@ -64,9 +65,15 @@ static int vma_fill_entry(pid_t pid, const struct vma *v, VmaEntry *e)
 	e->prot = v->prot;
 	e->flags = vma_mmap_flags(v);
 	e->kind = v->kind;
+	if (v->shm_id) {
+		e->has_shmid = e->has_pgoff = 1;
+		e->shmid = v->shm_id;
+		e->pgoff = v->pgoff;
+		return 0;
+	}
 	if (v->kind == VMA_KIND__VMA_MEMFD || (v->kind == VMA_KIND__VMA_ANON && v->shared)) {
-		pr_err("pid %d: shared memory %s at %#llx is not supported yet", pid, v->path,
-		       (unsigned long long)v->start);
+		pr_err("pid %d: shared memory %s at %#llx (SysV) is not supported yet", pid,
+		       v->path, (unsigned long long)v->start);
 		return -EOPNOTSUPP;
 	}
 	if (v->kind == VMA_KIND__VMA_FILE) {
@@ -278,7 +285,7 @@ void file_ids_free(struct file_ids *f)
 }
 
 static int fd_fill_entry(pid_t pid, int fd, FdEntry *e, PipeDataEntry *pd, char *pathbuf,
-			 struct file_ids *ids, bool *first)
+			 struct file_ids *ids, const struct shm_set *shm, bool *first)
 {
 	char link[64];
 	struct stat st;
@@ -315,6 +322,13 @@ static int fd_fill_entry(pid_t pid, int fd, FdEntry *e, PipeDataEntry *pd, char 
 		e->rdev = st.st_rdev;
 		return 0;
 	}
+	e->shmid = shm_lookup(shm, st.st_dev, st.st_ino);
+	if (e->shmid) {
+		/* a memfd the tree maps: the same object at the destination */
+		e->has_shmid = 1;
+		e->type = FD_TYPE__FD_REG;
+		return 0;
+	}
 	if (S_ISREG(st.st_mode) && !st.st_nlink) {
 		/* unlinked: its data travels (ghost-<file_id>.img), its path only names it */
 		e->has_ghost = e->ghost = 1;
@@ -346,7 +360,8 @@ static int list_fds(pid_t pid, int **fds, size_t *nr)
 	return ret;
 }
 
-static int dump_files(pid_t pid, struct file_ids *ids, struct sink *sink)
+static int dump_files(pid_t pid, struct file_ids *ids, const struct shm_set *shm,
+		      struct sink *sink)
 {
 	FilesEntry fe = FILES_ENTRY__INIT;
 	FdEntry *ents = NULL, **ptrs = NULL;
@@ -372,7 +387,7 @@ static int dump_files(pid_t pid, struct file_ids *ids, struct sink *sink)
 		pipe_data_entry__init(&pds[i]);
 		bool first = false;
 
-		ret = fd_fill_entry(pid, fds[i], &ents[i], &pds[i], paths[i], ids, &first);
+		ret = fd_fill_entry(pid, fds[i], &ents[i], &pds[i], paths[i], ids, shm, &first);
 		if (!ret && ents[i].ghost && first)
 			ret = dump_ghost(pid, fds[i], ents[i].file_id, paths[i], sink);
 		if (ret) {
@@ -623,7 +638,7 @@ out:
 }
 
 int dump_process(pid_t pid, const struct thread_set *ts, const struct vma_list *vl,
-		 struct file_ids *files, struct sink *sink)
+		 struct file_ids *files, const struct shm_set *shm, struct sink *sink)
 {
 	struct parasite_ctl *ctl = NULL;
 	struct parasite_data pd = { 0 };
@@ -656,7 +671,7 @@ int dump_process(pid_t pid, const struct thread_set *ts, const struct vma_list *
 	if (!ret)
 		ret = dump_core(pid, ts, t, &pd, &ps, sink);
 	if (!ret)
-		ret = dump_files(pid, files, sink);
+		ret = dump_files(pid, files, shm, sink);
 out:
 	for (k = 0; k < ts->nr; k++)
 		tracee_free(&t[k]);

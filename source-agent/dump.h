@@ -36,8 +36,9 @@ struct file_ids {
 
 void file_ids_free(struct file_ids *f);
 
+struct shm_set;
 int dump_process(pid_t pid, const struct thread_set *ts, const struct vma_list *vl,
-		 struct file_ids *files, struct sink *sink);
+		 struct file_ids *files, const struct shm_set *shm, struct sink *sink);
 
 /* mm-<pid>.img of a pre-copy round: only the VMAs (the destination maps memory early). */
 int dump_vmas(pid_t pid, const struct vma_list *vl, struct sink *sink);

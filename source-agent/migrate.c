@@ -21,6 +21,7 @@
 #include "source-agent/migrate.h"
 #include "source-agent/pages.h"
 #include "source-agent/parasite.h"
+#include "source-agent/shm.h"
 #include "source-agent/tree.h"
 
 static volatile sig_atomic_t stop_requested;
@@ -108,6 +109,8 @@ static int round_scan(struct migration *m, struct proc_round *pr, struct round_r
 		ret = proc_read_vmas(p->pid, &pr[i].vl);
 		if (!ret)
 			ret = dirty_scan(&p->dt, &pr[i].vl, &pr[i].ds);
+		if (!ret)
+			ret = shm_collect(&m->shm, p->pid, &pr[i].vl, &pr[i].ds);
 		r->scanned += p->dt.scan_pages;
 		r->dirty += pr[i].ds.pages_data;
 	}
@@ -129,6 +132,10 @@ static int round_send_pages(struct migration *m, struct proc_round *pr, struct r
 		r->sent += cs.pages_data;
 		r->zero += cs.pages_zero + cs.pages_gone;
 	}
+	if (!ret)
+		ret = shm_send(&m->shm, m->sink, &cs);
+	r->sent += cs.pages_data;
+	r->zero += cs.pages_zero;
 	return ret;
 }
 
@@ -155,7 +162,7 @@ static int round_send_state(struct migration *m, struct proc_round *pr, bool fin
 	for (i = 0; i < m->tree.nr && !ret; i++) {
 		struct tree_proc *p = &m->tree.p[i];
 
-		ret = final ? dump_process(p->pid, &p->ts, &pr[i].vl, &m->files, m->sink)
+		ret = final ? dump_process(p->pid, &p->ts, &pr[i].vl, &m->files, &m->shm, m->sink)
 			    : dump_vmas(p->pid, &pr[i].vl, m->sink);
 	}
 	if (!ret)
@@ -336,6 +343,7 @@ int migration_final(struct migration *m)
 void migration_close(struct migration *m, int result)
 {
 	file_ids_free(&m->files);
+	shm_free(&m->shm);
 	if (result && m->sink && m->sink->error[0])
 		pr_err("%s", m->sink->error);
 	if (result || m->o->leave_running)

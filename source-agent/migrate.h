@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include "source-agent/dirty.h"
+#include "source-agent/shm.h"
 #include "source-agent/tree.h"
 #include "source-agent/dump.h"
 #include "transport/sink.h"
@@ -39,6 +40,7 @@ struct migration {
 	struct sink *sink;
 	struct tree tree;		/* seized processes (none: not seized) */
 	struct file_ids files;		/* open file descriptions shared in the tree */
+	struct shm_set shm;		/* shared memory objects of the tree */
 	bool stopped;
 	bool detach_between_rounds;	/* scripted: the target is let go between rounds */
 	uint32_t round;

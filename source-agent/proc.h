@@ -16,6 +16,7 @@ struct vma {
 	uint32_t kind;		/* VMA_KIND__* */
 	uint64_t pgoff;
 	uint64_t dev, ino;
+	uint32_t shm_id;	/* shared memory object (source-agent/shm.c), 0: none */
 	char path[256];
 };
 

@@ -8,7 +8,9 @@
 # checkpointed and restored locally. Checked: the same PIDs and parents at
 # the destination, the shared file offset (no line overwritten), the pipe
 # still carrying every step, nothing lost or repeated, no FAIL, the source
-# tree gone; for mtwork every thread back and a clean pthread_join.
+# tree gone; for mtwork every thread back and a clean pthread_join; shmwork
+# (a parent and a child sharing anonymous memory and a memfd) checkpointed
+# and restored with the memory still shared and its counters going on.
 . "$(dirname "$0")/lib.sh"
 
 MIGRATE=$FERRY_BUILD/migrate
@@ -96,3 +98,29 @@ e2e_wait_for_line "$TMP/mt.out" '^done$' 20 || e2e_fail "mtwork did not finish: 
 e2e_assert_no_fail "$TMP/mt.out"
 e2e_assert_steps_continuous "$TMP/mt.out" 60
 echo "mtwork with 6 threads checkpointed, restored, joined its threads"
+
+# --- shared memory between a parent and its child, locally ----------------------
+e2e_start_bg shm python3 "$FERRY_ROOT/tests/workloads/shmwork.py" "$TMP/shm.out" "$TMP/shm.pid"
+e2e_wait_file "$TMP/shm.pid" 20 || e2e_fail "shmwork never wrote its pidfile"
+sp=$(cat "$TMP/shm.pid")
+e2e_wait_for_line "$TMP/shm.out" '^step 20 ' 10 || e2e_fail "shmwork makes no progress"
+sc=$(pgrep -P "$sp" | head -n 1)
+[ -n "$sc" ] || e2e_fail "shmwork has no child"
+e2e_track_pid "$sc"
+"$MIGRATE" --images-dir "$TMP/shmimg" "$sp" >&2 || e2e_fail "checkpoint of shmwork failed"
+e2e_wait_pid_gone "$sp" 10 || e2e_fail "shmwork $sp still there"
+e2e_wait_pid_gone "$sc" 10 || e2e_fail "shmwork's child $sc still there"
+before=$(tail -n 1 "$TMP/shm.out" | awk '{ print $6 }')
+top=$(ls -d "$TMP"/shmimg/*/* | sort -V | tail -n 1)
+[ -s "$top/shmem.img" ] || e2e_fail "no shmem.img in the final round"
+"$FERRY_BUILD/restore" --images-dir "$top" >&2 || e2e_fail "restore of shmwork failed"
+e2e_track_pid "$sp"
+e2e_track_pid "$sc"
+last=$(grep -c '^step ' "$TMP/shm.out")
+e2e_wait_for_line "$TMP/shm.out" "^step $((last + 50)) " 20 || e2e_fail "restored shmwork stalled"
+e2e_assert_no_fail "$TMP/shm.out"
+after=$(tail -n 1 "$TMP/shm.out" | awk '{ print $6 }')
+[ "$after" -gt "$before" ] || e2e_fail "shared counter did not go on: $before -> $after"
+m1=$(stat -L -c %i "/proc/$sp/fd/4" 2>/dev/null)
+grep -q " $m1 .*/memfd:shmwork" "/proc/$sp/maps" || e2e_fail "the memfd fd and its mapping are not one object"
+echo "shared anonymous memory and a memfd shared by parent and child: counters went on ($before -> $after)"

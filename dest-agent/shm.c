@@ -1,0 +1,127 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Shared memory objects back: one memfd each, filled from the stack (pages
+ * of pseudo pid SHM_PID_BASE + id), mapped by every VMA that names it
+ * (through /proc/<restore>/fd/N, opened by the restorer blob).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "dest-agent/restore.h"
+#include "proto/image.h"
+
+#define SHM_CHUNK (1UL << 20)
+
+static int shm_fill(int fd, struct stack_view *sv, uint32_t id, uint8_t *buf)
+{
+	const struct pg_index *idx = stack_view_index(sv, SHM_PID_BASE + id);
+	size_t i;
+	int ret = 0;
+
+	for (i = 0; idx && i < idx->nr && !ret; i++) {
+		const struct pg_extent *e = &idx->ext[i];
+		uint64_t done = 0, len = e->nr_pages * PAGE_SIZE;
+		int pfd;
+
+		if (!e->round)
+			continue;	/* zero: a hole of the new file */
+		pfd = stack_view_pages_fd(sv, SHM_PID_BASE + id, e->round);
+		if (pfd < 0)
+			return pfd;
+		while (done < len && !ret) {
+			size_t n = len - done < SHM_CHUNK ? len - done : SHM_CHUNK;
+
+			ret = pread_full(pfd, buf, n, e->file_off + done);
+			if (!ret)
+				ret = pwrite_full(fd, buf, n, e->vaddr + done);
+			done += n;
+		}
+	}
+	return ret;
+}
+
+static int shm_make(struct shm_table *t, const ShmemEntry *e, struct stack_view *sv,
+		    uint8_t *buf)
+{
+	int fd, ret;
+
+	fd = memfd_create(e->name && *e->name ? e->name : "ferry-shm", MFD_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, e->size)) {
+		ret = -errno;
+		goto fail;
+	}
+	ret = shm_fill(fd, sv, e->id, buf);
+	if (!ret)
+		ret = grow_array(&t->v, &t->cap, t->nr, sizeof(*t->v));
+	if (ret)
+		goto fail;
+	t->v[t->nr].id = e->id;
+	t->v[t->nr++].fd = fd;
+	return 0;
+fail:
+	close(fd);
+	return ret;
+}
+
+int shm_restore(struct shm_table *t, int dirfd, struct stack_view *sv)
+{
+	struct img_reader r;
+	ShmemEntry *e;
+	uint8_t *buf = NULL;
+	size_t len;
+	void *data;
+	int ret;
+
+	memset(t, 0, sizeof(*t));
+	ret = img_load_file(dirfd, "shmem.img", &data, &len);
+	if (ret == -ENOENT)
+		return 0;	/* no shared memory */
+	if (ret)
+		return ret;
+	buf = malloc(SHM_CHUNK);
+	ret = buf ? img_reader_init(&r, "shmem.img", data, len) : -ENOMEM;
+	while (!ret && (ret = img_read_msg(&r, &shmem_entry__descriptor, (void **)&e)) == 1) {
+		ret = shm_make(t, e, sv, buf);
+		if (ret)
+			pr_err("cannot make shared memory object %u again: %s", e->id, strerror(-ret));
+		protobuf_c_message_free_unpacked(&e->base, NULL);
+	}
+	free(buf);
+	free(data);
+	if (ret < 0)
+		shm_table_close(t);
+	return ret < 0 ? ret : 0;
+}
+
+int shm_path(const struct shm_table *t, uint32_t id, char *buf, size_t len)
+{
+	size_t i;
+
+	for (i = 0; t && i < t->nr; i++) {
+		if (t->v[i].id == id) {
+			snprintf(buf, len, "/proc/%d/fd/%d", getpid(), t->v[i].fd);
+			return 0;
+		}
+	}
+	pr_err("a VMA maps shared memory object %u, which the images do not hold", id);
+	return -EINVAL;
+}
+
+void shm_table_close(struct shm_table *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->nr; i++)
+		close(t->v[i].fd);
+	free(t->v);
+	memset(t, 0, sizeof(*t));
+}

@@ -1,0 +1,281 @@
+// SPDX-License-Identifier: MIT
+/* Shared memory objects of the tree: see shm.h. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "proto/image.h"
+#include "source-agent/shm.h"
+#include "transport/frame.h"
+
+#define SHM_CHUNK (256 * PAGE_SIZE)
+
+bool vma_is_shm(const struct vma *v)
+{
+	return v->shared && (v->kind == VMA_KIND__VMA_MEMFD ||
+			     (v->kind == VMA_KIND__VMA_ANON && strncmp(v->path, "/SYSV", 5)));
+}
+
+uint32_t shm_lookup(const struct shm_set *ss, uint64_t dev, uint64_t ino)
+{
+	size_t i;
+
+	for (i = 0; i < ss->nr; i++)
+		if (ss->o[i].dev == dev && ss->o[i].ino == ino)
+			return ss->o[i].id;
+	return 0;
+}
+
+static struct shm_obj *shm_find(struct shm_set *ss, const struct vma *v)
+{
+	uint32_t id = shm_lookup(ss, v->dev, v->ino);
+
+	return id ? &ss->o[id - 1] : NULL;
+}
+
+/* A new object: its shmem file, opened through the mapping. */
+static int shm_add(struct shm_set *ss, pid_t pid, const struct vma *v, struct shm_obj **out)
+{
+	struct shm_obj *o;
+	char path[96];
+	struct stat st;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx", pid,
+		 (unsigned long long)v->start, (unsigned long long)v->end);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st)) {
+		pr_perror("cannot open the shared memory at %#llx of pid %d",
+			  (unsigned long long)v->start, pid);
+		if (fd >= 0)
+			close(fd);
+		return -errno;
+	}
+	if (grow_array(&ss->o, &ss->cap, ss->nr, sizeof(*ss->o))) {
+		close(fd);
+		return -ENOMEM;
+	}
+	o = &ss->o[ss->nr];
+	memset(o, 0, sizeof(*o));
+	o->id = ++ss->nr;
+	o->dev = v->dev;
+	o->ino = v->ino;
+	o->size = st.st_size;
+	o->fd = fd;
+	o->memfd = v->kind == VMA_KIND__VMA_MEMFD;
+	o->full = true;
+	snprintf(o->name, sizeof(o->name), "%s", o->memfd ? v->path + 7 : "shared-anon");
+	o->name[strcspn(o->name, " ")] = 0;
+	*out = o;
+	return 0;
+}
+
+static int shm_note(struct shm_obj *o, uint64_t start, uint64_t end)
+{
+	struct shm_range *last = o->nr ? &o->r[o->nr - 1] : NULL;
+
+	if (last && last->end == start) {
+		last->end = end;
+		return 0;
+	}
+	if (grow_array(&o->r, &o->cap, o->nr, sizeof(*o->r)))
+		return -ENOMEM;
+	o->r[o->nr++] = (struct shm_range){ start, end };
+	return 0;
+}
+
+static const struct vma *vma_at(const struct vma_list *vl, uint64_t addr)
+{
+	size_t i;
+
+	for (i = 0; i < vl->nr; i++)
+		if (vl->v[i].start <= addr && addr < vl->v[i].end)
+			return &vl->v[i];
+	return NULL;
+}
+
+/*
+ * Runs of the dirty set are cut at VMA ends: what lies in shared memory
+ * goes to its object's list (as offsets), the rest stays in a new set.
+ */
+static int split_dirty(struct shm_set *ss, const struct vma_list *vl, struct dirty_set *ds)
+{
+	struct dirty_set keep = { 0 };
+	size_t j;
+	int ret = 0;
+
+	for (j = 0; j < ds->nr && !ret; j++) {
+		const struct dirty_range *r = &ds->r[j];
+		uint64_t a = r->start;
+
+		while (a < r->end && !ret) {
+			const struct vma *v = vma_at(vl, a);
+			uint64_t e = v && v->end < r->end ? v->end : r->end;
+
+			if (v && v->shm_id && !r->zero)
+				ret = shm_note(&ss->o[v->shm_id - 1], v->pgoff + a - v->start,
+					       v->pgoff + e - v->start);
+			else if (!v || !v->shm_id)
+				ret = dirty_set_add(&keep, a, e, r->zero);
+			a = e;
+		}
+	}
+	if (ret) {
+		dirty_set_free(&keep);
+		return ret;
+	}
+	keep.pages_data = ds->pages_data;
+	keep.pages_zero = ds->pages_zero;
+	dirty_set_free(ds);
+	*ds = keep;
+	return 0;
+}
+
+int shm_collect(struct shm_set *ss, pid_t pid, struct vma_list *vl, struct dirty_set *ds)
+{
+	size_t i;
+	int ret = 0;
+
+	for (i = 0; i < vl->nr && !ret; i++) {
+		struct vma *v = &vl->v[i];
+		struct shm_obj *o;
+
+		if (!vma_is_shm(v))
+			continue;
+		o = shm_find(ss, v);
+		if (!o)
+			ret = shm_add(ss, pid, v, &o);
+		if (ret)
+			break;
+		v->shm_id = o->id;
+		/* write(2) on a memfd leaves no trace in page tables: send it whole */
+		o->full |= o->memfd;
+	}
+	/* dirty ranges in shared memory become offsets in their object */
+	ret = ret ? ret : split_dirty(ss, vl, ds);
+	return ret;
+}
+
+/* Pages [start, end) of the object, read from its file, zero runs as addresses only. */
+static int shm_send_range(struct shm_obj *o, struct sink *sink, uint64_t start, uint64_t end,
+			  uint8_t *buf, struct copy_stats *st)
+{
+	uint32_t pid = SHM_PID_BASE + o->id;
+	int ret = 0;
+
+	while (start < end && !ret) {
+		size_t len = end - start < SHM_CHUNK ? end - start : SHM_CHUNK, i, j;
+
+		ret = pread_full(o->fd, buf, len, start);
+		for (i = 0; !ret && i < len / PAGE_SIZE; i = j) {
+			bool zero = page_is_zero(buf + i * PAGE_SIZE);
+
+			for (j = i + 1; j < len / PAGE_SIZE && page_is_zero(buf + j * PAGE_SIZE) == zero;)
+				j++;
+			ret = sink->ops->add_pages(sink, pid, start + i * PAGE_SIZE, j - i,
+						   zero ? NULL : buf + i * PAGE_SIZE);
+			if (zero)
+				st->pages_zero += j - i;
+			else
+				st->pages_data += j - i;
+		}
+		start += len;
+	}
+	return ret;
+}
+
+/* Whole: every data extent, and the holes as zero (they may have had data before). */
+static int shm_send_full(struct shm_obj *o, struct sink *sink, uint8_t *buf, struct copy_stats *st)
+{
+	uint64_t size = o->size & ~(PAGE_SIZE - 1), off = 0;
+	int ret = 0;
+
+	while (off < size && !ret) {
+		off_t data = lseek(o->fd, off, SEEK_DATA), hole;
+
+		if (data < 0 || (uint64_t)data >= size)
+			data = size;	/* ENXIO: only a hole is left */
+		hole = data < (off_t)size ? lseek(o->fd, data, SEEK_HOLE) : (off_t)size;
+		if (hole < 0)
+			return -errno;
+		if ((uint64_t)hole > size)
+			hole = size;
+		data &= ~(PAGE_SIZE - 1);
+		if ((uint64_t)data > off)
+			ret = sink->ops->add_pages(sink, SHM_PID_BASE + o->id, off,
+						   (data - off) / PAGE_SIZE, NULL);
+		if (!ret && hole > data)
+			ret = shm_send_range(o, sink, data, (hole + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1),
+					     buf, st);
+		off = (hole + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
+	}
+	return ret;
+}
+
+static int shm_send_table(struct shm_set *ss, struct sink *sink)
+{
+	struct img_buf b;
+	size_t i;
+	int ret;
+
+	ret = img_buf_init(&b);
+	for (i = 0; !ret && i < ss->nr; i++) {
+		ShmemEntry e = SHMEM_ENTRY__INIT;
+
+		e.id = ss->o[i].id;
+		e.size = ss->o[i].size;
+		e.memfd = ss->o[i].memfd;
+		e.name = ss->o[i].name;
+		ret = img_buf_add(&b, &e.base);
+	}
+	if (!ret)
+		ret = sink->ops->add_file(sink, "shmem.img", b.data, b.len);
+	img_buf_free(&b);
+	return ret;
+}
+
+int shm_send(struct shm_set *ss, struct sink *sink, struct copy_stats *st)
+{
+	uint8_t *buf;
+	size_t i, k;
+	int ret = 0;
+
+	memset(st, 0, sizeof(*st));
+	if (!ss->nr)
+		return 0;
+	buf = malloc(SHM_CHUNK);
+	if (!buf)
+		return -ENOMEM;
+	for (i = 0; i < ss->nr && !ret; i++) {
+		struct shm_obj *o = &ss->o[i];
+
+		if (o->full)
+			ret = shm_send_full(o, sink, buf, st);
+		for (k = 0; !o->full && k < o->nr && !ret; k++)
+			ret = shm_send_range(o, sink, o->r[k].start, o->r[k].end, buf, st);
+		o->full = false;
+		o->nr = 0;
+	}
+	free(buf);
+	if (!ret)
+		ret = shm_send_table(ss, sink);
+	return ret;
+}
+
+void shm_free(struct shm_set *ss)
+{
+	size_t i;
+
+	for (i = 0; i < ss->nr; i++) {
+		close(ss->o[i].fd);
+		free(ss->o[i].r);
+	}
+	free(ss->o);
+	memset(ss, 0, sizeof(*ss));
+}
