@@ -10,7 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -199,6 +202,55 @@ static int open_pipe(struct open_files *of, const FdEntry *f, int round_dirfd)
 	return ret;
 }
 
+static int set_opt(int s, int level, int name, bool has, bool v)
+{
+	int i = v;
+
+	return has && setsockopt(s, level, name, &i, sizeof(i)) ? -errno : 0;
+}
+
+/*
+ * A listening or bound socket again: same family, type, options and
+ * address (a unix socket file left behind by the source is replaced).
+ * Connections that waited in the source's accept queue are not here.
+ */
+static int open_sock(const FdEntry *f)
+{
+	const SockEntry *se = f->sock;
+	const struct sockaddr_un *un;
+	struct stat st;
+	int s, ret;
+
+	if (!se || se->addr.len > sizeof(struct sockaddr_storage)) {
+		pr_err("fd %u: socket without a usable description", f->fd);
+		return -EINVAL;
+	}
+	s = socket(se->family, se->type | SOCK_CLOEXEC, se->protocol);
+	if (s < 0)
+		return -errno;
+	un = (const struct sockaddr_un *)se->addr.data;
+	if (se->family == AF_UNIX && un->sun_path[0] && !lstat(un->sun_path, &st) &&
+	    S_ISSOCK(st.st_mode))
+		unlink(un->sun_path);
+	ret = set_opt(s, SOL_SOCKET, SO_REUSEADDR, se->has_reuseaddr, se->reuseaddr);
+	if (!ret)
+		ret = set_opt(s, SOL_SOCKET, SO_REUSEPORT, se->has_reuseport, se->reuseport);
+	if (!ret)
+		ret = set_opt(s, IPPROTO_IPV6, IPV6_V6ONLY, se->has_v6only, se->v6only);
+	if (!ret && bind(s, (const struct sockaddr *)se->addr.data, se->addr.len))
+		ret = -errno;
+	if (!ret && se->listening && listen(s, SOMAXCONN))
+		ret = -errno;
+	if (!ret && fcntl(s, F_SETFL, f->flags & O_NONBLOCK))
+		ret = -errno;
+	if (ret) {
+		pr_err("fd %u: cannot make its socket again here: %s", f->fd, strerror(-ret));
+		close(s);
+		return ret;
+	}
+	return s;
+}
+
 static int open_one(struct open_files *of, const FdEntry *f, uint64_t key, int round_dirfd,
 		    const struct shm_table *shm)
 {
@@ -210,6 +262,9 @@ static int open_one(struct open_files *of, const FdEntry *f, uint64_t key, int r
 		return ret ? ret : of_find(of, key);
 	case FD_TYPE__FD_CHR:
 		fd = open_chr(f);
+		break;
+	case FD_TYPE__FD_SOCK:
+		fd = open_sock(f);
 		break;
 	default:
 		fd = open_reg(f, round_dirfd, shm);

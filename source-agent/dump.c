@@ -24,6 +24,7 @@
 #include "source-agent/dump.h"
 #include "source-agent/ghost.h"
 #include "source-agent/shm.h"
+#include "source-agent/socket.h"
 #include "source-agent/parasite.h"
 
 static int sink_add_msg(struct sink *sink, const char *name, const ProtobufCMessage *msg)
@@ -284,9 +285,21 @@ void file_ids_free(struct file_ids *f)
 	memset(f, 0, sizeof(*f));
 }
 
-static int fd_fill_entry(pid_t pid, int fd, FdEntry *e, PipeDataEntry *pd, char *pathbuf,
-			 struct file_ids *ids, const struct shm_set *shm, bool *first)
+/* One fd's entry and what its fields point to, alive until files-<pid>.img is built. */
+struct fd_store {
+	FdEntry e;
+	PipeDataEntry pd;
+	SockEntry se;
+	struct sockaddr_storage ss;
+	char path[PATH_MAX];
+};
+
+static int fd_fill_entry(pid_t pid, int fd, struct fd_store *fs, struct file_ids *ids,
+			 const struct shm_set *shm, bool *first)
 {
+	FdEntry *e = &fs->e;
+	PipeDataEntry *pd = &fs->pd;
+	char *pathbuf = fs->path;
 	char link[64];
 	struct stat st;
 	uint32_t flags = 0;
@@ -314,6 +327,11 @@ static int fd_fill_entry(pid_t pid, int fd, FdEntry *e, PipeDataEntry *pd, char 
 		e->pipe_id = st.st_ino;
 		pd->pipe_id = st.st_ino;
 		return pipe_peek(pid, fd, pd);
+	}
+	if (S_ISSOCK(st.st_mode)) {
+		e->type = FD_TYPE__FD_SOCK;
+		e->sock = &fs->se;
+		return dump_socket(pid, fd, &fs->se, &fs->ss);
 	}
 	e->path = pathbuf;
 	if (S_ISCHR(st.st_mode)) {
@@ -364,9 +382,8 @@ static int dump_files(pid_t pid, struct file_ids *ids, const struct shm_set *shm
 		      struct sink *sink)
 {
 	FilesEntry fe = FILES_ENTRY__INIT;
-	FdEntry *ents = NULL, **ptrs = NULL;
-	PipeDataEntry *pds = NULL;
-	char (*paths)[PATH_MAX] = NULL;
+	struct fd_store *fs = NULL;
+	FdEntry **ptrs = NULL;
 	char name[64];
 	size_t nr = 0, i;
 	int *fds = NULL, ret;
@@ -374,45 +391,42 @@ static int dump_files(pid_t pid, struct file_ids *ids, const struct shm_set *shm
 	ret = list_fds(pid, &fds, &nr);
 	if (ret)
 		return ret;
-	ents = calloc(nr + 1, sizeof(*ents));
+	fs = calloc(nr + 1, sizeof(*fs));
 	ptrs = calloc(nr + 1, sizeof(*ptrs));
-	pds = calloc(nr + 1, sizeof(*pds));
-	paths = calloc(nr + 1, PATH_MAX);
-	if (!ents || !ptrs || !pds || !paths) {
+	if (!fs || !ptrs) {
 		ret = -ENOMEM;
 		goto out;
 	}
 	for (i = 0; i < nr; i++) {
-		fd_entry__init(&ents[i]);
-		pipe_data_entry__init(&pds[i]);
 		bool first = false;
 
-		ret = fd_fill_entry(pid, fds[i], &ents[i], &pds[i], paths[i], ids, shm, &first);
-		if (!ret && ents[i].ghost && first)
-			ret = dump_ghost(pid, fds[i], ents[i].file_id, paths[i], sink);
+		fd_entry__init(&fs[i].e);
+		pipe_data_entry__init(&fs[i].pd);
+		sock_entry__init(&fs[i].se);
+		ret = fd_fill_entry(pid, fds[i], &fs[i], ids, shm, &first);
+		if (!ret && fs[i].e.ghost && first)
+			ret = dump_ghost(pid, fds[i], fs[i].e.file_id, fs[i].path, sink);
 		if (ret) {
 			if (ret != -EOPNOTSUPP)
 				pr_err("pid %d: cannot dump fd %d: %s", pid, fds[i], strerror(-ret));
 			goto out;
 		}
-		ptrs[i] = &ents[i];
+		ptrs[i] = &fs[i].e;
 	}
 	fe.fds = ptrs;
 	fe.n_fds = nr;
 	snprintf(name, sizeof(name), "files-%d.img", pid);
 	ret = sink_add_msg(sink, name, &fe.base);
 	for (i = 0; !ret && i < nr; i++) {
-		if (ents[i].type != FD_TYPE__FD_PIPE || !pds[i].data.len)
+		if (fs[i].e.type != FD_TYPE__FD_PIPE || !fs[i].pd.data.len)
 			continue;
-		snprintf(name, sizeof(name), "pipe-%llu.img", (unsigned long long)pds[i].pipe_id);
-		ret = sink_add_msg(sink, name, &pds[i].base);
+		snprintf(name, sizeof(name), "pipe-%llu.img", (unsigned long long)fs[i].pd.pipe_id);
+		ret = sink_add_msg(sink, name, &fs[i].pd.base);
 	}
 out:
-	for (i = 0; pds && i < nr; i++)
-		free(pds[i].data.data);
-	free(pds);
-	free(paths);
-	free(ents);
+	for (i = 0; fs && i < nr; i++)
+		free(fs[i].pd.data.data);
+	free(fs);
 	free(ptrs);
 	free(fds);
 	return ret;
