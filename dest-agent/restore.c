@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -379,8 +380,14 @@ static int rst_tree_final(struct rst_tree *rt, const struct tree_images *ti, int
 			ret = rp_final_start(&rt->rp[k], &f);
 		free(fds);
 	}
-	for (i = 0; i < rt->nr && !ret; i++)
+	for (i = 0; i < rt->nr && !ret; i++) {
+		pid_t pid = rt->rp[order[i]].pid;
+
 		ret = rp_final_finish(&rt->rp[order[i]]);
+		/* it was stopped by job control: so it is again, waiting for its SIGCONT */
+		if (!ret && ti->p[order[i]].pe->stopped)
+			kill(pid, SIGSTOP);
+	}
 	open_files_close(&of);
 	free(order);
 	return ret;

@@ -716,6 +716,8 @@ int dump_pstree(const struct tree *t, struct sink *sink)
 		e.sid = ps.sid;
 		e.threads = (uint32_t *)ts->tids;
 		e.n_threads = ts->nr;
+		e.has_stopped = 1;
+		e.stopped = t->p[i].stopped;
 		ret = img_buf_add(&b, &e.base);
 	}
 	if (!ret)

@@ -123,6 +123,7 @@ int proc_read_stat(pid_t pid, struct proc_stat *st)
 	memset(st, 0, sizeof(*st));
 	snprintf(st->comm, sizeof(st->comm), "%.*s", (int)(close_paren - p - 1), p + 1);
 	p = close_paren + 2;
+	st->state = *p;
 	/* fields from 3 (state) on; f[k] is field k + 3 */
 	p = strchr(p, ' ');
 	for (i = 1; i < 50 && p; i++) {

@@ -36,6 +36,7 @@ struct proc_stat {
 	uint64_t start_data, end_data, start_brk;
 	uint64_t arg_start, arg_end, env_start, env_end;
 	char comm[32];
+	char state;		/* R, S, T (stopped by job control), Z... */
 };
 
 int proc_read_stat(pid_t pid, struct proc_stat *st);

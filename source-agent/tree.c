@@ -93,7 +93,14 @@ int tree_freeze(struct tree *t)
 	for (i = 0; i < t->nr;) {
 		struct tree_proc *p = &t->p[i];
 
-		ret = threads_freeze(&p->ts);
+		if (!p->ts.nr) {
+			struct proc_stat ps;
+
+			/* seen before we seize it: ptrace-stopped it looks stopped anyway */
+			p->stopped = !proc_read_stat(p->pid, &ps) && ps.state == 'T';
+		}
+		/* a stopped process we did not resume is still in its ptrace stop */
+		ret = p->stopped && p->ts.nr ? 0 : threads_freeze(&p->ts);
 		if (ret == -ESRCH && i) {
 			pr_info("pid %d left the tree", p->pid);
 			tree_drop(t, i);
@@ -121,7 +128,8 @@ int tree_resume(struct tree *t)
 	int ret = 0;
 
 	for (i = 0; i < t->nr; i++) {
-		int r = threads_resume(&t->p[i].ts);
+		/* a job-control stopped process waits for SIGCONT, not for us */
+		int r = t->p[i].stopped ? 0 : threads_resume(&t->p[i].ts);
 
 		if (r && !ret)
 			ret = r;

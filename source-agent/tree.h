@@ -19,6 +19,7 @@ struct tree_proc {
 	struct thread_set ts;
 	struct dirty_tracker dt;
 	bool tracking;
+	bool stopped;		/* stopped by job control when we came: stays so */
 };
 
 struct tree {
