@@ -88,9 +88,9 @@ $(B)/pageserver: $(PAGESERVER_OBJ) $(B)/libferry.a
 $(B)/check: $(B)/migrate
 	ln -sf migrate $@
 
-$(B)/tests/%: tests/unit/%.c $(B)/libferry.a $(GEN_HDRS)
+$(B)/tests/%: tests/unit/%.c $(RESTORE_OBJ) $(B)/libferry.a $(GEN_HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< $(B)/libferry.a $(LDLIBS) $(TEST_LDLIBS)
+	$(CC) $(CFLAGS) -o $@ $< $(RESTORE_OBJ) $(B)/libferry.a $(LDLIBS) $(TEST_LDLIBS)
 
 $(B)/tests/tools/%: tests/tools/%.c $(MIGRATE_OBJ) $(RESTORE_OBJ) $(B)/libferry.a $(GEN_HDRS)
 	@mkdir -p $(dir $@)
@@ -103,6 +103,41 @@ $(B)/tests/workloads/%: tests/workloads/%.c
 $(B)/tests/bench/%: tests/bench/%.c $(B)/libferry.a $(GEN_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(B)/libferry.a $(LDLIBS)
+
+# --- fuzzing: libFuzzer targets tests/fuzz/fuzz_*.c, built with clang into $(B)/fuzz/ ---
+# Not part of `make test`. `make fuzz` runs each for FUZZ_TIME seconds (docs/testing.md).
+FUZZ_CC		?= clang
+FUZZ_TIME	?= 30
+FUZZ_FLAGS	?= -max_len=90000
+FUZZ_CFLAGS	:= -std=gnu11 -g -O1 -Wall -Wextra -Werror -D_GNU_SOURCE -I. -I$(B)/gen \
+		   -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+		   $(shell pkg-config --cflags libprotobuf-c liblz4)
+FUZZ_LIB_OBJ	:= $(patsubst %.c,$(B)/fuzz/obj/%.o,common/log.c common/util.c proto/image.c \
+		   proto/pagemap.c transport/frame.c) \
+		   $(patsubst $(B)/gen/%.c,$(B)/fuzz/obj/gen/%.o,$(PB_C))
+FUZZ_BIN	:= $(patsubst tests/fuzz/fuzz_%.c,$(B)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+
+$(B)/fuzz/obj/gen/%.o: $(B)/gen/%.c $(PB_H)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -Wno-unused-parameter -MMD -c -o $@ $<
+$(B)/fuzz/obj/%.o: %.c $(GEN_HDRS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -c -o $@ $<
+$(B)/fuzz/%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_LIB_OBJ)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB_OBJ) \
+		$(shell pkg-config --libs libprotobuf-c liblz4)
+$(B)/fuzz/seeds: tests/fuzz/seeds.c tests/fuzz/fuzz.h $(B)/libferry.a $(GEN_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(B)/libferry.a $(LDLIBS)
+
+.PHONY: fuzz
+fuzz: $(FUZZ_BIN) $(B)/fuzz/seeds
+	rm -rf $(B)/fuzz/seed-corpus && $(B)/fuzz/seeds $(B)/fuzz/seed-corpus
+	@set -e; for f in $(FUZZ_BIN); do n=$${f##*/}; mkdir -p $(B)/fuzz/corpus/$$n; \
+		echo "== fuzz $$n ($(FUZZ_TIME) s)"; \
+		$$f -max_total_time=$(FUZZ_TIME) -print_final_stats=1 $(FUZZ_FLAGS) \
+			-artifact_prefix=$(B)/fuzz/crash-$$n- \
+			$(B)/fuzz/corpus/$$n $(B)/fuzz/seed-corpus/$$n; done
 
 deps:
 	sh tools/deps.sh
@@ -130,3 +165,4 @@ clean:
 	rm -rf $(B)
 
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(B)/fuzz/obj -name '*.d' 2>/dev/null)

@@ -179,6 +179,10 @@ int img_load_one(int dirfd, const char *name, const ProtobufCMessageDescriptor *
 		if (ret == 0) {
 			pr_err("%s: empty image", name);
 			ret = -EINVAL;
+		} else if (ret == 1 && r.pos != r.len) {
+			pr_err("%s: data after its one entry", name);
+			protobuf_c_message_free_unpacked(*msg, NULL);
+			ret = -EINVAL;
 		} else if (ret == 1) {
 			ret = 0;
 		}

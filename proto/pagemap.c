@@ -65,7 +65,13 @@ int pagemap_parse(const char *name, const void *data, size_t len, uint64_t pages
 	if (ret < 0)
 		return ret;
 	pm->pid = head->pid;
+	/* an entry read as a head shows its flags as a field a head does not have */
+	ret = head->base.n_unknown_fields ? -EINVAL : 0;
 	protobuf_c_message_free_unpacked(&head->base, NULL);
+	if (ret) {
+		pr_err("%s: no pagemap head", name);
+		return ret;
+	}
 
 	while ((ret = img_read_msg(&r, &pagemap_entry__descriptor, (void **)&e)) == 1) {
 		ret = pm_check_entry(name, e, pm->nr ? &pm->ext[pm->nr - 1] : NULL, pages_file_size);
