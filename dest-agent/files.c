@@ -6,14 +6,19 @@
  * process by SCM_RIGHTS: they share the open file descriptions we made.
  */
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <netinet/in.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -151,31 +156,46 @@ static int pipe_fill(int wfd, int round_dirfd, uint64_t id)
 /* Keys of the descriptions: one per file id; a pipe's two ends; else one per fd. */
 #define KEY_PIPE	(1ULL << 63)
 #define KEY_UNIQUE	(1ULL << 62)
+#define KEY_SOCK	(1ULL << 61)
+
+static bool sock_paired(const FdEntry *f)
+{
+	return f->type == FD_TYPE__FD_SOCK && f->sock && f->sock->has_peer_ino;
+}
 
 static uint64_t fd_key(struct open_files *of, const FdEntry *f)
 {
 	if (f->type == FD_TYPE__FD_PIPE)
 		return KEY_PIPE | f->pipe_id << 1 | ((f->flags & O_ACCMODE) != O_RDONLY);
+	if (sock_paired(f))
+		return KEY_SOCK | f->sock->ino;
 	if (f->has_file_id)
 		return f->file_id;
 	return KEY_UNIQUE | of->next_unique++;
 }
 
-static int of_find(const struct open_files *of, uint64_t key)
+static struct open_file *of_entry(const struct open_files *of, uint64_t key)
 {
 	size_t i;
 
 	for (i = 0; i < of->nr; i++)
 		if (of->v[i].key == key)
-			return of->v[i].fd;
-	return -1;
+			return &of->v[i];
+	return NULL;
+}
+
+static int of_find(const struct open_files *of, uint64_t key)
+{
+	struct open_file *e = of_entry(of, key);
+
+	return e ? e->fd : -1;
 }
 
 static int of_add(struct open_files *of, uint64_t key, int fd)
 {
 	if (grow_array(&of->v, &of->cap, of->nr, sizeof(*of->v)))
 		return -ENOMEM;
-	of->v[of->nr++] = (struct open_file){ key, fd };
+	of->v[of->nr++] = (struct open_file){ key, fd, false };
 	return 0;
 }
 
@@ -251,6 +271,149 @@ static int open_sock(const FdEntry *f)
 	return s;
 }
 
+/*
+ * Both ends of a connected unix socket of the tree from one socketpair (the
+ * other end is registered for whoever holds it).
+ */
+static int open_sock_pair(struct open_files *of, const FdEntry *f, uint64_t key)
+{
+	int sv[2], ret;
+
+	if (socketpair(AF_UNIX, f->sock->type | SOCK_CLOEXEC, 0, sv))
+		return -errno;
+	ret = of_add(of, key, sv[0]);
+	if (!ret)
+		ret = of_add(of, KEY_SOCK | f->sock->peer_ino, sv[1]);
+	if (ret) {
+		close(sv[0]);
+		close(sv[1]);
+		return ret;
+	}
+	return sv[0];
+}
+
+/* What waited unread on this end goes in again, written by its peer, once. */
+static int sock_feed(struct open_files *of, const FdEntry *f)
+{
+	struct open_file *me = of_entry(of, KEY_SOCK | f->sock->ino);
+	int peer = of_find(of, KEY_SOCK | f->sock->peer_ino);
+
+	if (!me || me->fed || !f->sock->queued.len)
+		return 0;
+	me->fed = true;
+	if (peer < 0) {
+		pr_err("fd %u: its unix socket's peer is not in the restored tree", f->fd);
+		return -ENOTCONN;
+	}
+	return write_full(peer, f->sock->queued.data, f->sock->queued.len);
+}
+
+/* epoll, eventfd, signalfd: made empty here (an epoll's interest list comes later). */
+static int open_anon(const FdEntry *f)
+{
+	sigset_t mask;
+	int fd, sig;
+
+	switch (f->type) {
+	case FD_TYPE__FD_EPOLL:
+		fd = epoll_create1(EPOLL_CLOEXEC);
+		break;
+	case FD_TYPE__FD_EVENTFD:
+		fd = eventfd(f->counter, EFD_CLOEXEC | (f->semaphore ? EFD_SEMAPHORE : 0));
+		break;
+	default:
+		sigemptyset(&mask);
+		for (sig = 1; sig <= 64; sig++)
+			if (f->counter >> (sig - 1) & 1)
+				sigaddset(&mask, sig);
+		fd = signalfd(-1, &mask, SFD_CLOEXEC);
+		break;
+	}
+	if (fd < 0)
+		return -errno;
+	if (fcntl(fd, F_SETFL, f->flags & O_NONBLOCK)) {
+		close(fd);
+		return -errno;
+	}
+	return fd;
+}
+
+static int fd_index(const FilesEntry *fe, uint32_t fd)
+{
+	size_t j;
+
+	for (j = 0; j < fe->n_fds; j++)
+		if (fe->fds[j]->fd == fd)
+			return j;
+	return -1;
+}
+
+/*
+ * In a child of ours: the process's fds at their own numbers, then every
+ * watch added again. An epoll remembers the fd number a file was added
+ * with (fdinfo's "tfd:"), so it must be the process's own number.
+ */
+static int __attribute__((noreturn)) epoll_child(const FilesEntry *fe, const int *out, int high)
+{
+	size_t i, k;
+	int *mine = calloc(fe->n_fds + 1, sizeof(int));
+
+	if (!mine)
+		_exit(1);
+	for (i = 0; i < fe->n_fds; i++) {
+		mine[i] = fcntl(out[i], F_DUPFD, high);
+		if (mine[i] < 0)
+			_exit(1);
+	}
+	for (i = 0; i < fe->n_fds; i++)
+		if (fe->fds[i]->type != FD_TYPE__FD_EPOLL && dup2(mine[i], fe->fds[i]->fd) < 0)
+			_exit(1);
+	for (i = 0; i < fe->n_fds; i++) {
+		const FdEntry *f = fe->fds[i];
+
+		for (k = 0; f->type == FD_TYPE__FD_EPOLL && k < f->n_epoll; k++) {
+			const EpollTfd *t = f->epoll[k];
+			struct epoll_event ev = { .events = t->events, .data.u64 = t->data };
+			int j = fd_index(fe, t->fd);
+
+			if (j < 0 || fe->fds[j]->type == FD_TYPE__FD_EPOLL)
+				continue;	/* closed since it was added: nothing to watch */
+			if (epoll_ctl(mine[i], EPOLL_CTL_ADD, t->fd, &ev) && errno != EEXIST)
+				_exit(2);
+		}
+	}
+	_exit(0);
+}
+
+/* Every file an epoll of this process watched, watched again (the process's fds are all open). */
+static int epoll_refill(const FilesEntry *fe, const int *out)
+{
+	bool watches = false;
+	int high = 0, status;
+	size_t i;
+	pid_t c;
+
+	for (i = 0; i < fe->n_fds; i++) {
+		watches |= fe->fds[i]->type == FD_TYPE__FD_EPOLL && fe->fds[i]->n_epoll;
+		if ((int)fe->fds[i]->fd + 1 > high)
+			high = fe->fds[i]->fd + 1;
+	}
+	if (!watches)
+		return 0;
+	c = fork();
+	if (c < 0)
+		return -errno;
+	if (c == 0)
+		epoll_child(fe, out, high + 64);
+	if (waitpid(c, &status, 0) < 0)
+		return -errno;
+	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
+		pr_err("cannot add the watches of an epoll again");
+		return -EIO;
+	}
+	return 0;
+}
+
 static int open_one(struct open_files *of, const FdEntry *f, uint64_t key, int round_dirfd,
 		    const struct shm_table *shm)
 {
@@ -264,7 +427,14 @@ static int open_one(struct open_files *of, const FdEntry *f, uint64_t key, int r
 		fd = open_chr(f);
 		break;
 	case FD_TYPE__FD_SOCK:
+		if (sock_paired(f))
+			return open_sock_pair(of, f, key);
 		fd = open_sock(f);
+		break;
+	case FD_TYPE__FD_EPOLL:
+	case FD_TYPE__FD_EVENTFD:
+	case FD_TYPE__FD_SIGNALFD:
+		fd = open_anon(f);
 		break;
 	default:
 		fd = open_reg(f, round_dirfd, shm);
@@ -296,11 +466,18 @@ int rst_open_fds(struct open_files *of, const FilesEntry *fe, int round_dirfd,
 		fd = of_find(of, key);
 		if (fd < 0)
 			fd = open_one(of, f, key, round_dirfd, shm);
+		if (fd >= 0 && sock_paired(f)) {
+			int ret = sock_feed(of, f);
+
+			fd = ret < 0 ? ret : fd;
+		}
 		if (fd < 0)
 			pr_err("cannot restore fd %u (%s): %s", f->fd, f->path ? f->path : "pipe",
 			       strerror(-fd));
 		out[i] = fd;
 	}
+	if (fd >= 0)
+		fd = epoll_refill(fe, out);
 	if (fd < 0) {
 		free(out);
 		return fd;

@@ -86,6 +86,7 @@ struct open_files {
 	struct open_file {
 		uint64_t key;
 		int fd;
+		bool fed;	/* a socket's queued data is in again */
 	} *v;
 	size_t nr, cap;
 	uint64_t next_unique;

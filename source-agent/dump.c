@@ -22,6 +22,7 @@
 #include "common/util.h"
 #include "proto/image.h"
 #include "source-agent/dump.h"
+#include "source-agent/anonfd.h"
 #include "source-agent/ghost.h"
 #include "source-agent/shm.h"
 #include "source-agent/socket.h"
@@ -279,8 +280,25 @@ static int file_id(struct file_ids *f, pid_t pid, int fd, const struct stat *st,
 	return 0;
 }
 
+int file_ids_check_peers(const struct file_ids *f)
+{
+	size_t i, j;
+
+	for (i = 0; i < f->nr_peers; i++) {
+		for (j = 0; j < f->nr && f->v[j].ino != f->peers[i]; j++)
+			;
+		if (j == f->nr) {
+			pr_err("a unix socket of the tree is connected to one outside it (inode %llu): "
+			       "not supported yet", (unsigned long long)f->peers[i]);
+			return -EOPNOTSUPP;
+		}
+	}
+	return 0;
+}
+
 void file_ids_free(struct file_ids *f)
 {
+	free(f->peers);
 	free(f->v);
 	memset(f, 0, sizeof(*f));
 }
@@ -291,6 +309,8 @@ struct fd_store {
 	PipeDataEntry pd;
 	SockEntry se;
 	struct sockaddr_storage ss;
+	uint8_t *queued;
+	struct anonfd anon;
 	char path[PATH_MAX];
 };
 
@@ -331,7 +351,14 @@ static int fd_fill_entry(pid_t pid, int fd, struct fd_store *fs, struct file_ids
 	if (S_ISSOCK(st.st_mode)) {
 		e->type = FD_TYPE__FD_SOCK;
 		e->sock = &fs->se;
-		return dump_socket(pid, fd, &fs->se, &fs->ss);
+		ret = dump_socket(pid, fd, st.st_ino, &fs->se, &fs->ss, &fs->queued);
+		if (!ret && fs->se.has_peer_ino) {
+			ret = grow_array(&ids->peers, &ids->cap_peers, ids->nr_peers,
+					 sizeof(*ids->peers));
+			if (!ret)
+				ids->peers[ids->nr_peers++] = fs->se.peer_ino;
+		}
+		return ret;
 	}
 	e->path = pathbuf;
 	if (S_ISCHR(st.st_mode)) {
@@ -362,8 +389,8 @@ static int fd_fill_entry(pid_t pid, int fd, struct fd_store *fs, struct file_ids
 		e->mtime_ns = stat_mtime_ns(&st);
 		return 0;
 	}
-	pr_err("pid %d: fd %d (%s) is of a kind ferry cannot move yet", pid, fd, pathbuf);
-	return -EOPNOTSUPP;
+	fs->anon.e = e;
+	return dump_anonfd(pid, fd, pathbuf, &fs->anon);
 }
 
 static int list_fds(pid_t pid, int **fds, size_t *nr)
@@ -424,8 +451,11 @@ static int dump_files(pid_t pid, struct file_ids *ids, const struct shm_set *shm
 		ret = sink_add_msg(sink, name, &fs[i].pd.base);
 	}
 out:
-	for (i = 0; fs && i < nr; i++)
+	for (i = 0; fs && i < nr; i++) {
 		free(fs[i].pd.data.data);
+		free(fs[i].queued);
+		anonfd_free(&fs[i].anon);
+	}
 	free(fs);
 	free(ptrs);
 	free(fds);

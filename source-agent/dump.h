@@ -32,9 +32,13 @@ struct file_ids {
 	} *v;
 	size_t nr, cap;
 	uint32_t next;
+	uint64_t *peers;	/* inodes the tree's connected unix sockets talk to */
+	size_t nr_peers, cap_peers;
 };
 
 void file_ids_free(struct file_ids *f);
+/* Every connected unix socket's peer is in the tree too: else -EOPNOTSUPP. */
+int file_ids_check_peers(const struct file_ids *f);
 
 struct shm_set;
 int dump_process(pid_t pid, const struct thread_set *ts, const struct vma_list *vl,

@@ -165,6 +165,8 @@ static int round_send_state(struct migration *m, struct proc_round *pr, bool fin
 		ret = final ? dump_process(p->pid, &p->ts, &pr[i].vl, &m->files, &m->shm, m->sink)
 			    : dump_vmas(p->pid, &pr[i].vl, m->sink);
 	}
+	if (!ret && final)
+		ret = file_ids_check_peers(&m->files);
 	if (!ret)
 		ret = dump_pstree(&m->tree, m->sink);
 	return ret;

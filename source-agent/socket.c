@@ -3,7 +3,9 @@
  * Sockets a process holds. Those that only wait for peers travel: bound
  * and listening TCP or unix stream sockets, bound and unconnected UDP or
  * unix datagram sockets. The restore makes them again on the same address.
- * Connected sockets are refused (their peer and queues cannot be moved yet).
+ * Connected unix sockets whose peer is in the tree too (socketpairs, the
+ * self-pipe of an event loop) travel with the stream data waiting on them.
+ * Other connected sockets are refused (TCP connections cannot move yet).
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -13,6 +15,10 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/sock_diag.h>
+#include <linux/unix_diag.h>
 #include <unistd.h>
 
 #include "common/compat.h"
@@ -46,8 +52,76 @@ static bool sock_connected(int s)
 	return !getpeername(s, (struct sockaddr *)&ss, &len);
 }
 
+/* The inode of the other end of a connected unix socket (sock_diag), 0: none. */
+static uint64_t unix_peer(uint64_t ino)
+{
+	struct {
+		struct nlmsghdr nlh;
+		struct unix_diag_req r;
+	} req = {
+		.nlh = { .nlmsg_len = sizeof(req), .nlmsg_type = SOCK_DIAG_BY_FAMILY,
+			 .nlmsg_flags = NLM_F_REQUEST },
+		.r = { .sdiag_family = AF_UNIX, .udiag_ino = ino, .udiag_states = ~0U,
+		       .udiag_show = UDIAG_SHOW_PEER, .udiag_cookie = { ~0U, ~0U } },
+	};
+	union { struct nlmsghdr nlh; char buf[8192]; } resp;
+	struct unix_diag_msg *m;
+	struct rtattr *a;
+	uint64_t peer = 0;
+	ssize_t n;
+	int len, nl;
+
+	nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	if (nl < 0)
+		return 0;
+	if (send(nl, &req, sizeof(req), 0) != sizeof(req))
+		goto out;
+	n = recv(nl, &resp, sizeof(resp), 0);
+	if (n < (ssize_t)NLMSG_LENGTH(sizeof(*m)) || !NLMSG_OK(&resp.nlh, n) ||
+	    resp.nlh.nlmsg_type != SOCK_DIAG_BY_FAMILY)
+		goto out;
+	m = NLMSG_DATA(&resp.nlh);
+	len = resp.nlh.nlmsg_len - NLMSG_LENGTH(sizeof(*m));
+	for (a = (struct rtattr *)(m + 1); RTA_OK(a, len); a = RTA_NEXT(a, len))
+		if (a->rta_type == UNIX_DIAG_PEER)
+			peer = *(uint32_t *)RTA_DATA(a);
+out:
+	close(nl);
+	return peer;
+}
+
+#define MAX_QUEUED (1u << 20)
+
+/*
+ * A connected unix socket: its peer (it must be in the tree: checked when
+ * restoring) and what waits unread on this end, peeked, not taken.
+ */
+static int sock_connected_unix(int s, int type, uint64_t ino, SockEntry *se, uint8_t **queued)
+{
+	ssize_t n;
+
+	se->has_ino = se->has_peer_ino = 1;
+	se->ino = ino;
+	se->peer_ino = unix_peer(ino);
+	if (!se->peer_ino)
+		return -EOPNOTSUPP;
+	*queued = malloc(MAX_QUEUED);
+	if (!*queued)
+		return -ENOMEM;
+	n = recv(s, *queued, MAX_QUEUED, MSG_PEEK | MSG_DONTWAIT);
+	if (n < 0 && errno != EAGAIN)
+		return -errno;
+	if (n > 0 && (type != SOCK_STREAM || n == MAX_QUEUED))
+		return -EOPNOTSUPP;	/* messages: a peek sees only the first */
+	se->has_queued = 1;
+	se->queued.data = *queued;
+	se->queued.len = n > 0 ? n : 0;
+	return 0;
+}
+
 /* What this socket is, and whether ferry can make it again. */
-static int sock_describe(int s, pid_t pid, int fd, SockEntry *se, struct sockaddr_storage *ss)
+static int sock_describe(int s, pid_t pid, int fd, uint64_t ino, SockEntry *se,
+			 struct sockaddr_storage *ss, uint8_t **queued)
 {
 	socklen_t len = sizeof(*ss);
 	int domain, type, proto, acc, v;
@@ -57,6 +131,14 @@ static int sock_describe(int s, pid_t pid, int fd, SockEntry *se, struct sockadd
 	    opt_int(s, SOL_SOCKET, SO_ACCEPTCONN, &acc) ||
 	    getsockname(s, (struct sockaddr *)ss, &len))
 		return -errno;
+	se->family = domain;
+	se->type = type;
+	se->protocol = proto;
+	se->addr.data = (uint8_t *)ss;
+	se->addr.len = len;
+	if (domain == AF_UNIX && sock_connected(s) &&
+	    !sock_connected_unix(s, type, ino, se, queued))
+		return 0;
 	if ((domain != AF_INET && domain != AF_INET6 && domain != AF_UNIX) ||
 	    (acc == 0 && type == SOCK_STREAM) || sock_connected(s) ||
 	    (domain == AF_UNIX && len <= sizeof(sa_family_t))) {
@@ -66,11 +148,6 @@ static int sock_describe(int s, pid_t pid, int fd, SockEntry *se, struct sockadd
 		       (type == SOCK_STREAM ? "connected TCP" : "connected or unbound") : "such a");
 		return -EOPNOTSUPP;
 	}
-	se->family = domain;
-	se->type = type;
-	se->protocol = proto;
-	se->addr.data = (uint8_t *)ss;
-	se->addr.len = len;
 	se->listening = acc;
 	if (!opt_int(s, SOL_SOCKET, SO_REUSEADDR, &v)) {
 		se->has_reuseaddr = 1;
@@ -87,7 +164,8 @@ static int sock_describe(int s, pid_t pid, int fd, SockEntry *se, struct sockadd
 	return 0;
 }
 
-int dump_socket(pid_t pid, int fd, SockEntry *se, struct sockaddr_storage *ss)
+int dump_socket(pid_t pid, int fd, uint64_t ino, SockEntry *se, struct sockaddr_storage *ss,
+		uint8_t **queued)
 {
 	int s, ret;
 
@@ -96,7 +174,7 @@ int dump_socket(pid_t pid, int fd, SockEntry *se, struct sockaddr_storage *ss)
 		pr_err("pid %d: cannot look at socket fd %d: %s", pid, fd, strerror(-s));
 		return s;
 	}
-	ret = sock_describe(s, pid, fd, se, ss);
+	ret = sock_describe(s, pid, fd, ino, se, ss, queued);
 	close(s);
 	return ret;
 }

@@ -7,7 +7,11 @@
 
 #include "images.pb-c.h"
 
-/* Describe socket @fd of @pid in @se (its address kept in @ss), or refuse it. */
-int dump_socket(pid_t pid, int fd, SockEntry *se, struct sockaddr_storage *ss);
+/*
+ * Describe socket @fd (inode @ino) of @pid in @se (its address kept in @ss,
+ * data waiting on it in *queued, to free), or refuse it.
+ */
+int dump_socket(pid_t pid, int fd, uint64_t ino, SockEntry *se, struct sockaddr_storage *ss,
+		uint8_t **queued);
 
 #endif
