@@ -203,7 +203,7 @@ static int sync_memory(struct rst_process *rp, const MmEntry *mm, const char *ro
 		ret = ops_add(o, RST_OP_MAP, fresh.r[i].start, fresh.r[i].end - fresh.r[i].start);
 		if (!ret) {
 			o->op[o->nr - 1].prot = PROT_READ | PROT_WRITE;
-			o->op[o->nr - 1].flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
+			o->op[o->nr - 1].flags = MAP_PRIVATE | MAP_ANONYMOUS;
 		}
 	}
 	if (!ret && rp->applied_round && round == rp->applied_round + 1) {
