@@ -12,6 +12,13 @@
 
 #define COPY_CHUNK_PAGES 256	/* 1 MiB: one wire batch */
 
+/*
+ * The copy buffer lives as long as the process: a fresh one each round is
+ * fresh memory to fault in (slow on VMs, KERNEL-NOTES trap 10), and the
+ * frozen final round would pay for it. pages_copy() runs on one thread.
+ */
+static uint8_t *copy_buf;
+
 /* Split a chunk into runs of data pages and zero pages for the sink. */
 static int send_chunk(struct sink *sink, pid_t pid, uint64_t addr, const uint8_t *buf,
 		      size_t nr, struct copy_stats *st)
@@ -79,7 +86,9 @@ int pages_copy(pid_t pid, const struct dirty_set *ds, struct sink *sink, struct 
 	int ret = 0;
 
 	memset(st, 0, sizeof(*st));
-	buf = aligned_alloc(PAGE_SIZE, COPY_CHUNK_PAGES * PAGE_SIZE);
+	if (!copy_buf)
+		copy_buf = aligned_alloc(PAGE_SIZE, COPY_CHUNK_PAGES * PAGE_SIZE);
+	buf = copy_buf;
 	if (!buf)
 		return -ENOMEM;
 	for (i = 0; i < ds->nr && !ret; i++) {
@@ -93,6 +102,5 @@ int pages_copy(pid_t pid, const struct dirty_set *ds, struct sink *sink, struct 
 			ret = copy_range(pid, r->start, r->end, buf, sink, st);
 		}
 	}
-	free(buf);
 	return ret;
 }

@@ -162,6 +162,30 @@ static void put_pb_header(uint8_t *p, uint32_t pid, uint64_t vaddr, uint32_t nr,
 	put_le32(p + 20, raw_len);
 }
 
+/*
+ * lz4 gives up only at the end of a batch it cannot shrink: on incompressible
+ * memory that is a whole pass for nothing. A few sample pages decide: if none
+ * of them shrinks by a sixteenth, the batch goes raw without a try.
+ */
+#define LZ4_SAMPLE_MIN	16	/* smaller batches are just tried */
+
+static bool page_compresses(const uint8_t *page)
+{
+	char out[WIRE_PAGE_SIZE];
+
+	return LZ4_compress_default((const char *)page, out, WIRE_PAGE_SIZE,
+				    WIRE_PAGE_SIZE - WIRE_PAGE_SIZE / 16) > 0;
+}
+
+static bool worth_lz4(const uint8_t *data, uint32_t nr_pages)
+{
+	if (nr_pages < LZ4_SAMPLE_MIN)
+		return true;
+	return page_compresses(data) ||
+	       page_compresses(data + nr_pages / 2 * WIRE_PAGE_SIZE) ||
+	       page_compresses(data + (nr_pages - 1) * WIRE_PAGE_SIZE);
+}
+
 ssize_t frame_put_pages(uint8_t *dst, size_t cap, uint32_t pid, uint64_t vaddr,
 			uint32_t nr_pages, const void *data)
 {
@@ -182,7 +206,8 @@ ssize_t frame_put_pages(uint8_t *dst, size_t cap, uint32_t pid, uint64_t vaddr,
 		return -ENOBUFS;
 	/* Worth it only if it saves a sixteenth: else raw is cheaper to take. */
 	limit = raw_len - raw_len / 16;
-	clen = LZ4_compress_default(data, (char *)body, raw_len, limit);
+	clen = worth_lz4(data, nr_pages) ?
+	       LZ4_compress_default(data, (char *)body, raw_len, limit) : 0;
 	if (clen > 0) {
 		frame_put_header(dst, FRAME_PAGES, PB_HDR + clen);
 		put_pb_header(dst + FRAME_HDR, pid, vaddr, nr_pages, CODEC_LZ4, raw_len);

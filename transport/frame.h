@@ -122,8 +122,10 @@ void *frame_unpack_msg(const struct frame *f, const ProtobufCMessageDescriptor *
 /*
  * Encode one page batch frame. data NULL: nr_pages zero pages (no data).
  * Otherwise lz4 is used only when it saves at least 1/16 of the bytes,
- * else the pages go raw. cap must be >= FRAME_HDR + PB_HDR (+ nr * page
- * size with data). Returns the frame size or -errno.
+ * else the pages go raw (lz4 is not even tried on a batch of 16 pages or
+ * more whose first, middle and last pages do not compress). cap must be
+ * >= FRAME_HDR + PB_HDR (+ nr * page size with data). Returns the frame
+ * size or -errno.
  */
 ssize_t frame_put_pages(uint8_t *dst, size_t cap, uint32_t pid, uint64_t vaddr,
 			uint32_t nr_pages, const void *data);

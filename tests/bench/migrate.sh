@@ -16,8 +16,10 @@
 # the source's frozen time, which ends only when the destination reports
 # the restore done, so it holds the restore_ms of migrate's last JSON line;
 # local: frozen time + the "restored pid N in X ms" of restore), bytes on
-# the wire, peak RSS of migrate and pageserver, the dirty rate memwork
-# really reached, and which other processes were busy.
+# the wire, peak RSS and CPU time (user + system) of migrate and
+# pageserver, the dirty rate memwork really reached, and which other
+# processes were busy. Each round line also gives its speed: page data
+# sent / round time (MiB/s), round 1 being the whole memory.
 #
 # Environment:
 #   FERRY_BUILD=DIR          build directory (default <repo>/build)
@@ -68,6 +70,22 @@ busy()
 		}'
 }
 
+# cpu_s FILE: user + system seconds from a GNU time output file (empty if none).
+cpu_s()
+{
+	sed -n 's/.*cpu_s \([0-9.]*\) \([0-9.]*\)$/\1 \2/p' "$1" 2>/dev/null |
+		awk '{ printf "%.2f\n", $1 + $2 }'
+}
+
+# round_mib_s LINE: page data a round sent per second of its time (MiB/s).
+round_mib_s()
+{
+	local ms
+
+	ms=$(jfield "$1" round_ms)
+	bc -l <<<"$(jfield "$1" pages_sent) * 4096 / 1048576 / ($ms / 1000)" 2>/dev/null
+}
+
 # jfield LINE NAME: a number or string field of a flat JSON line.
 jfield()
 {
@@ -82,7 +100,7 @@ ps_dest()
 	local -a pre=()
 
 	shift 3
-	[ -n "$TIME" ] && pre=("$TIME" -f 'maxrss_kb %M' -o "$t")
+	[ -n "$TIME" ] && pre=("$TIME" -f 'maxrss_kb %M cpu_s %U %S' -o "$t")
 	"${pre[@]}" "$PAGESERVER" --listen "127.0.0.1:$port" --images-dir "$dir" --once \
 		--tls-ca "$C/ca.pem" --tls-cert "$C/server.pem" --tls-key "$C/server.key" "$@"
 	echo "pageserver exited $?"
@@ -110,6 +128,7 @@ run_one()
 	local path=$1 mib=$2 rate=$3
 	local pages dirty tag pid g0 g1 t0 t1 pps others port dstdir rc
 	local done_line rounds total frozen restore_ms wire mrss psrss top last downtime fresh
+	local mcpu pscpu r1
 
 	tag=$path-$mib-$rate
 	pages=$((mib * 256))
@@ -160,7 +179,7 @@ run_one()
 		set -- --images-dir "$dstdir"
 	fi
 	if [ -n "$TIME" ]; then
-		"$TIME" -f 'maxrss_kb %M' -o "$TMP/mrss" "$MIGRATE" --json "$@" "$pid" \
+		"$TIME" -f 'maxrss_kb %M cpu_s %U %S' -o "$TMP/mrss" "$MIGRATE" --json "$@" "$pid" \
 			>"$TMP/m.json" 2>"$TMP/m.err" &
 	else
 		"$MIGRATE" --json "$@" "$pid" >"$TMP/m.json" 2>"$TMP/m.err" &
@@ -199,8 +218,10 @@ run_one()
 		e2e_wait_pid_gone "$pid" 10 >/dev/null 2>&1
 	fi
 	kill_group "$mwgrp"
-	mrss=$(sed -n 's/^maxrss_kb //p' "$TMP/mrss" 2>/dev/null)
-	psrss=$(sed -n 's/^maxrss_kb //p' "$TMP/psrss" 2>/dev/null)
+	mrss=$(sed -n 's/^maxrss_kb \([0-9]*\).*/\1/p' "$TMP/mrss" 2>/dev/null)
+	psrss=$(sed -n 's/^maxrss_kb \([0-9]*\).*/\1/p' "$TMP/psrss" 2>/dev/null)
+	mcpu=$(cpu_s "$TMP/mrss")
+	pscpu=$(cpu_s "$TMP/psrss")
 	wire=$(grep '"event":"round"' "$TMP/m.json" | sed -n 's/.*"wire_bytes":\([0-9]*\).*/\1/p' |
 		awk '{ s += $1 } END { printf "%.0f\n", s }')
 	rm -rf -- "$dstdir"
@@ -220,6 +241,9 @@ run_one()
 			"$pps" "$rounds" "$total" "$(bc -l <<<"$wall_us / 1000")"
 		printf '"frozen_ms":%s,"restore_ms":%s,"downtime_ms":%.3f,"wire_bytes":%d,' \
 			"$frozen" "${restore_ms:-null}" "$downtime" "$wire"
+		r1=$(round_mib_s "$(grep '"event":"round"' "$TMP/m.json" | head -n 1)")
+		printf '"round1_mib_s":%.0f,"migrate_cpu_s":%s,"pageserver_cpu_s":%s,' \
+			"${r1:-0}" "${mcpu:-null}" "${pscpu:-null}"
 		printf '"migrate_maxrss_kb":%s,"pageserver_maxrss_kb":%s,"fresh_mem_gib_s":%s,"busy":"%s","round_lines":[%s]}\n' \
 			"${mrss:-null}" "${psrss:-null}" "${fresh:-null}" "${others:-none}" \
 			"$(grep '"event":"round"' "$TMP/m.json" | paste -sd, -)"
@@ -229,11 +253,11 @@ run_one()
 		"$path" "$mib" "$rate" "$dirty" $TICK_MS "$(bc -l <<<"$dirty * 100 / $TICK_MS * 100 / $pages")" \
 		"$(bc -l <<<"$pps / 10 * 100 / $pages")"
 	grep '"event":"round"' "$TMP/m.json" | while read -r l; do
-		printf '    round %s%s: %9.1f ms, frozen %7.2f ms, dirty %7d, sent %7d (+%d zero), wire %8.1f MiB\n' \
+		printf '    round %s%s: %9.1f ms, frozen %7.2f ms, dirty %7d, sent %7d (+%d zero), wire %8.1f MiB, %5.0f MiB/s\n' \
 			"$(jfield "$l" round)" "$([ "$(jfield "$l" final)" = true ] && echo ' (final)' || echo '        ')" \
 			"$(jfield "$l" round_ms)" "$(jfield "$l" frozen_ms)" "$(jfield "$l" pages_dirty)" \
 			"$(jfield "$l" pages_sent)" "$(jfield "$l" pages_zero)" \
-			"$(bc -l <<<"$(jfield "$l" wire_bytes) / 1048576")"
+			"$(bc -l <<<"$(jfield "$l" wire_bytes) / 1048576")" "$(round_mib_s "$l")"
 	done
 	if [ "$path" != local ]; then
 		printf '    total %.1f ms (migrate ran %.1f ms), %s rounds; downtime %.1f ms = frozen at the source, of which restore %.1f at the destination; wire %.1f MiB\n' \
@@ -243,9 +267,10 @@ run_one()
 		printf '    total %.1f ms (migrate ran %.1f ms), %s rounds; downtime %.1f ms = frozen %.1f + restore %.1f\n' \
 			"$total" "$(bc -l <<<"$wall_us / 1000")" "$rounds" "$downtime" "$frozen" "${restore_ms:-0}"
 	fi
-	printf '    peak RSS: migrate %s MiB, pageserver %s; fresh memory %s GiB/s; other busy processes: %s\n' \
+	printf '    peak RSS: migrate %s MiB, pageserver %s; CPU: migrate %s s, pageserver %s; fresh memory %s GiB/s; other busy processes: %s\n' \
 		"$([ -n "$mrss" ] && echo $((mrss / 1024)) || echo '?')" \
 		"$([ -n "$psrss" ] && echo "$((psrss / 1024)) MiB (with the restore it ran)" || echo '-')" \
+		"${mcpu:-?}" "$([ -n "$pscpu" ] && echo "$pscpu s (with its restore)" || echo '-')" \
 		"${fresh:-?}" "${others:-none}"
 }
 

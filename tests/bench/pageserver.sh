@@ -6,6 +6,8 @@
 # plain loopback TCP with no framing, no crypto and no disk. Two page mixes:
 #   random   incompressible: lz4 gives up, pages go raw
 #   typical  half zero pages, half text-like pages (lz4 ~3x)
+# Each page server line also gives the CPU time the page server used (user +
+# system, its disk writes included: on 2 cores it competes with the sender).
 # A benchmark, not a test: it prints figures and fails only if a run fails.
 #
 # Environment: FERRY_BUILD (default <repo>/build), BENCH_MB (default 512),
@@ -22,16 +24,25 @@ C=$TMP/certs
 SRV_TLS=(--tls-ca "$C/ca.pem" --tls-cert "$C/server.pem" --tls-key "$C/server.key")
 CLI_TLS=(--tls-ca "$C/ca.pem" --tls-cert "$C/client.pem" --tls-key "$C/client.key")
 
+# cpu_ms PID: user + system CPU of a live process so far, in ms.
+cpu_ms()
+{
+	awk -v hz="$(getconf CLK_TCK)" '{ sub(/.*\) /, ""); printf "%d\n", ($12 + $13) * 1000 / hz }' \
+		"/proc/$1/stat" 2>/dev/null
+}
+
+# report WHAT KIND LINE [SERVER-CPU-MS]
 report()
 {
-	local what=$1 kind=$2 line=$3 mibs
+	local what=$1 kind=$2 line=$3 cpu=${4:-} mibs
 
 	mibs=${line%% MiB/s*}
 	if [ -n "${BENCH_JSON:-}" ]; then
-		printf '{"bench":"pageserver","path":"%s","pages":"%s","mib":%d,"mib_s":%s}\n' \
-			"$what" "$kind" "$MB" "$mibs"
+		printf '{"bench":"pageserver","path":"%s","pages":"%s","mib":%d,"mib_s":%s,"server_cpu_ms":%s}\n' \
+			"$what" "$kind" "$MB" "$mibs" "${cpu:-null}"
 	else
-		printf 'pageserver %-14s %-8s %8s MiB/s   %s\n' "$what" "$kind" "$mibs" "${line#* MiB/s }"
+		printf 'pageserver %-14s %-8s %8s MiB/s   %s%s\n' "$what" "$kind" "$mibs" "${line#* MiB/s }" \
+			"${cpu:+, page server CPU $cpu ms}"
 	fi
 }
 
@@ -52,7 +63,7 @@ server_run()
 	e2e_wait_port "$port" 10 || e2e_fail "pageserver does not listen"
 	out=$("$PSC" bench --to "127.0.0.1:$port" "${ctls[@]}" --mb "$MB" --kind "$kind" \
 		2>"$TMP/err") || e2e_fail "bench $name $kind: $(cat "$TMP/err")"
-	report "$name" "$kind" "$out"
+	report "$name" "$kind" "$out" "$(cpu_ms "$E2E_LAST_PID")"
 	kill "$E2E_LAST_PID"
 	wait "$E2E_LAST_PID" 2>/dev/null
 	rm -rf "${TMP:?}/img-$name-$kind"
