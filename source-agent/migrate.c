@@ -212,8 +212,13 @@ static int run_round(struct migration *m, struct round_report *r, struct restore
 	return ret;
 }
 
-/* Rounds we may add while a streaming restore at the destination catches up. */
-#define MAX_WAIT_ROUNDS	16
+/*
+ * How long pre-copy may go on for a streaming restore at the destination
+ * to catch up (filling a GiB into fresh memory takes seconds on some VMs),
+ * and the pause between such rounds.
+ */
+#define MAX_WAIT_US	(15 * 1000000ULL)
+#define WAIT_ROUND_US	50000
 
 /*
  * The dirty set stopped shrinking, is small, or we ran out of rounds. But
@@ -231,13 +236,15 @@ static bool precopy_done(struct migration *m, const struct round_report *r)
 	else if (r->round > 2 && r->dirty * 10 > m->prev_dirty * 9)
 		done = true;
 	m->prev_dirty = r->dirty;
-	if (done && m->sink->prefilled_round >= 0 && m->sink->prefilled_round + 1 < r->round &&
-	    m->wait_rounds < MAX_WAIT_ROUNDS) {
-		pr_info("destination has rounds up to %lld in memory: one more round",
-			(long long)m->sink->prefilled_round);
-		m->wait_rounds++;
-		usleep(20000);
-		return false;
+	if (done && m->sink->prefilled_round >= 0 && m->sink->prefilled_round + 1 < r->round) {
+		if (!m->wait_t0)
+			m->wait_t0 = now_us();
+		if (now_us() - m->wait_t0 < MAX_WAIT_US) {
+			pr_info("destination has rounds up to %lld in memory: one more round",
+				(long long)m->sink->prefilled_round);
+			usleep(WAIT_ROUND_US);
+			return false;
+		}
 	}
 	return done;
 }

@@ -45,7 +45,7 @@ struct migration {
 	bool detach_between_rounds;	/* scripted: the target is let go between rounds */
 	uint32_t round;
 	uint64_t prev_dirty;
-	unsigned int wait_rounds;	/* added for a destination still filling memory */
+	uint64_t wait_t0;		/* since when pre-copy waits for the destination */
 	uint64_t t0;
 	FILE *out;			/* per-round lines go here */
 	bool json;			/* ... as JSON lines */
