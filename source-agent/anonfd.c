@@ -51,7 +51,9 @@ static int dump_epoll(pid_t pid, int fd, struct anonfd *a)
 		if (sscanf(p, "tfd: %u events: %x data: %" SCNx64, &tfd, &events, &data) != 3)
 			return -EINVAL;
 		epoll_tfd__init(&a->tfd[n]);
-		a->tfd[n] = (EpollTfd){ a->tfd[n].base, tfd, events, data };
+		a->tfd[n].fd = tfd;
+		a->tfd[n].events = events;
+		a->tfd[n].data = data;
 		a->ptr[n] = &a->tfd[n];
 		n++;
 	}
