@@ -102,6 +102,32 @@ int grow_array(void *pp, size_t *cap, size_t nr, size_t size)
 	return 0;
 }
 
+int for_each_data_extent(int fd, uint64_t size,
+			 int (*fn)(void *arg, uint64_t start, uint64_t end), void *arg)
+{
+	uint64_t off = 0;
+	int ret = 0;
+
+	while (off < size && !ret) {
+		off_t data = lseek(fd, off, SEEK_DATA), hole;
+
+		if (data < 0 && errno == ENXIO)
+			break;		/* only a hole is left */
+		if (data < 0)
+			return -errno;
+		if ((uint64_t)data >= size)
+			break;
+		hole = lseek(fd, data, SEEK_HOLE);
+		if (hole < 0)
+			return -errno;
+		if ((uint64_t)hole > size)
+			hole = size;
+		ret = fn(arg, data, hole);
+		off = hole;
+	}
+	return ret;
+}
+
 uint64_t now_us(void)
 {
 	struct timespec ts;

@@ -25,6 +25,13 @@ int pwrite_full(int fd, const void *buf, size_t len, off_t off);
  */
 int grow_array(void *pp, size_t *cap, size_t nr, size_t size);
 
+/*
+ * Call @fn for every data extent [start, end) of file @fd below @size, holes
+ * (SEEK_DATA/SEEK_HOLE) skipped. Stops at the first non-zero return.
+ */
+int for_each_data_extent(int fd, uint64_t size,
+			 int (*fn)(void *arg, uint64_t start, uint64_t end), void *arg);
+
 /* Monotonic clock in microseconds. */
 uint64_t now_us(void);
 

@@ -60,6 +60,9 @@ static int shm_make(struct shm_table *t, const ShmemEntry *e, struct stack_view 
 		goto fail;
 	}
 	ret = shm_fill(fd, sv, e->id, buf);
+	/* its last page went in whole: the object ends where it ended */
+	if (!ret && ftruncate(fd, e->size))
+		ret = -errno;
 	if (!ret)
 		ret = grow_array(&t->v, &t->cap, t->nr, sizeof(*t->v));
 	if (ret)

@@ -59,31 +59,23 @@ static int chunk_add(struct chunks *ch, int fd, uint64_t off, uint64_t len)
 	return ret;
 }
 
-/* Every data extent of the file; holes stay holes. */
-static int read_extents(int fd, uint64_t size, const char *path, struct chunks *ch)
+struct extent_ctx {
+	struct chunks *ch;
+	int fd;
+	const char *path;
+};
+
+/* One data extent of the file; holes stay holes. */
+static int add_extent(void *arg, uint64_t start, uint64_t end)
 {
-	uint64_t off = 0;
-	int ret = 0;
+	struct extent_ctx *x = arg;
 
-	while (off < size && !ret) {
-		off_t data = lseek(fd, off, SEEK_DATA), hole;
-
-		if (data < 0 && errno == ENXIO)
-			break;		/* only a hole is left */
-		if (data < 0)
-			return -errno;
-		hole = lseek(fd, data, SEEK_HOLE);
-		if (hole < 0)
-			return -errno;
-		if (ch->bytes + (hole - data) > GHOST_MAX_DATA) {
-			pr_err("unlinked file %s holds more than %u MiB of data: not supported yet",
-			       path, GHOST_MAX_DATA >> 20);
-			return -EOPNOTSUPP;
-		}
-		ret = chunk_add(ch, fd, data, hole - data);
-		off = hole;
+	if (x->ch->bytes + (end - start) > GHOST_MAX_DATA) {
+		pr_err("unlinked file %s holds more than %u MiB of data: not supported yet",
+		       x->path, GHOST_MAX_DATA >> 20);
+		return -EOPNOTSUPP;
 	}
-	return ret;
+	return chunk_add(x->ch, x->fd, start, end - start);
 }
 
 int dump_ghost(pid_t pid, int fd, uint32_t file_id, const char *path, struct sink *sink)
@@ -103,7 +95,11 @@ int dump_ghost(pid_t pid, int fd, uint32_t file_id, const char *path, struct sin
 		pr_perror("cannot read unlinked file %s", path);
 		goto out;
 	}
-	ret = read_extents(gfd, st.st_size, path, &ch);
+	{
+		struct extent_ctx x = { &ch, gfd, path };
+
+		ret = for_each_data_extent(gfd, st.st_size, add_extent, &x);
+	}
 	if (ret)
 		goto out;
 	ch.p = calloc(ch.nr + 1, sizeof(*ch.p));

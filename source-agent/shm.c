@@ -171,8 +171,11 @@ static int shm_send_range(struct shm_obj *o, struct sink *sink, uint64_t start, 
 
 	while (start < end && !ret) {
 		size_t len = end - start < SHM_CHUNK ? end - start : SHM_CHUNK, i, j;
+		ssize_t n = pread(o->fd, buf, len, start);
 
-		ret = pread_full(o->fd, buf, len, start);
+		if (n < 0)
+			return -errno;
+		memset(buf + n, 0, len - n);	/* past the end of the object: zero */
 		for (i = 0; !ret && i < len / PAGE_SIZE; i = j) {
 			bool zero = page_is_zero(buf + i * PAGE_SIZE);
 
@@ -190,31 +193,48 @@ static int shm_send_range(struct shm_obj *o, struct sink *sink, uint64_t start, 
 	return ret;
 }
 
-/* Whole: every data extent, and the holes as zero (they may have had data before). */
-static int shm_send_full(struct shm_obj *o, struct sink *sink, uint8_t *buf, struct copy_stats *st)
+struct full_ctx {
+	struct shm_obj *o;
+	struct sink *sink;
+	uint8_t *buf;
+	struct copy_stats *st;
+	uint64_t done;		/* everything below is sent */
+};
+
+static uint64_t page_up(uint64_t x)
 {
-	uint64_t size = o->size & ~(PAGE_SIZE - 1), off = 0;
+	return (x + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
+}
+
+/* The hole before a data extent as zero pages (it may have had data before), then the data. */
+static int send_extent(void *arg, uint64_t start, uint64_t end)
+{
+	struct full_ctx *c = arg;
 	int ret = 0;
 
-	while (off < size && !ret) {
-		off_t data = lseek(o->fd, off, SEEK_DATA), hole;
+	start &= ~(PAGE_SIZE - 1);
+	if (start < c->done)
+		start = c->done;
+	if (start > c->done)
+		ret = c->sink->ops->add_pages(c->sink, SHM_PID_BASE + c->o->id, c->done,
+					      (start - c->done) / PAGE_SIZE, NULL);
+	if (!ret && page_up(end) > start)
+		ret = shm_send_range(c->o, c->sink, start, page_up(end), c->buf, c->st);
+	if (page_up(end) > c->done)
+		c->done = page_up(end);
+	return ret;
+}
 
-		if (data < 0 || (uint64_t)data >= size)
-			data = size;	/* ENXIO: only a hole is left */
-		hole = data < (off_t)size ? lseek(o->fd, data, SEEK_HOLE) : (off_t)size;
-		if (hole < 0)
-			return -errno;
-		if ((uint64_t)hole > size)
-			hole = size;
-		data &= ~(PAGE_SIZE - 1);
-		if ((uint64_t)data > off)
-			ret = sink->ops->add_pages(sink, SHM_PID_BASE + o->id, off,
-						   (data - off) / PAGE_SIZE, NULL);
-		if (!ret && hole > data)
-			ret = shm_send_range(o, sink, data, (hole + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1),
-					     buf, st);
-		off = (hole + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
-	}
+/* Whole: every data extent, and the holes as zero. */
+static int shm_send_full(struct shm_obj *o, struct sink *sink, uint8_t *buf, struct copy_stats *st)
+{
+	struct full_ctx c = { o, sink, buf, st, 0 };
+	int ret;
+
+	ret = for_each_data_extent(o->fd, o->size, send_extent, &c);
+	if (!ret && page_up(o->size) > c.done)
+		ret = sink->ops->add_pages(sink, SHM_PID_BASE + o->id, c.done,
+					   (page_up(o->size) - c.done) / PAGE_SIZE, NULL);
 	return ret;
 }
 
