@@ -31,6 +31,7 @@
 #include "common/ptrace.h"
 #include "parasite-blob.h"
 #include "source-agent/parasite.h"
+#include "source-agent/proc.h"
 
 #define PRS_PAGE	4096UL
 #define PRS_STACK_SIZE	(64UL << 10)
@@ -503,21 +504,6 @@ static int close_target_fd(struct parasite_ctl *ctl, int fd)
 	return prs_run(ctl, PRS_CMD_CLOSE_FD);
 }
 
-/* pidfd_getfd: a duplicate of the target's @tfd in this process. */
-static int take_fd(pid_t pid, int tfd, int *fd)
-{
-	int pidfd, ret = 0;
-
-	pidfd = syscall(SYS_pidfd_open, pid, 0);
-	if (pidfd < 0)
-		return -errno;
-	*fd = syscall(SYS_pidfd_getfd, pidfd, tfd, 0);
-	if (*fd < 0)
-		ret = -errno;
-	close(pidfd);
-	return ret;
-}
-
 int parasite_create_uffd(struct parasite_ctl *ctl, uint64_t features, uint64_t *got_features,
 			 int *fd)
 {
@@ -541,7 +527,8 @@ int parasite_create_uffd(struct parasite_ctl *ctl, uint64_t features, uint64_t *
 	}
 	tfd = ctl->area->u.uffd.fd;
 	*got_features = ctl->area->u.uffd.features;
-	ret = take_fd(ctl->pid, tfd, fd);
+	*fd = proc_take_fd(ctl->pid, tfd);
+	ret = *fd < 0 ? *fd : 0;
 	if (ret)
 		pr_err("pid %d: can't take userfaultfd %d: %s", ctl->pid, tfd, strerror(-ret));
 	/* The target's copy must not stay behind (and never land in a dump). */

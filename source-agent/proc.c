@@ -10,6 +10,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "common/compat.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "source-agent/proc.h"
@@ -160,6 +161,19 @@ int proc_readlink(pid_t pid, const char *what, char *buf, size_t len)
 		return -errno;
 	buf[n] = 0;
 	return n;
+}
+
+int proc_take_fd(pid_t pid, int tfd)
+{
+	int pidfd = syscall(__NR_pidfd_open, pid, 0), fd;
+
+	if (pidfd < 0)
+		return -errno;
+	fd = syscall(__NR_pidfd_getfd, pidfd, tfd, 0);
+	if (fd < 0)
+		fd = -errno;
+	close(pidfd);
+	return fd;
 }
 
 int proc_read_dir_numbers(const char *path, pid_t **out, size_t *nr)

@@ -42,6 +42,8 @@ struct proc_stat {
 int proc_read_stat(pid_t pid, struct proc_stat *st);
 /* readlink /proc/PID/@what (exe, cwd, root, fd/N): its length, or -errno. */
 int proc_readlink(pid_t pid, const char *what, char *buf, size_t len);
+/* A duplicate of @pid's fd @tfd in this process (pidfd_getfd): the fd or -errno. */
+int proc_take_fd(pid_t pid, int tfd);
 /* Numeric entries of a /proc directory (tasks, fds); *out malloc'd. */
 int proc_read_dir_numbers(const char *path, pid_t **out, size_t *nr);
 /* Threads of @pid (from /proc/PID/task); *tids malloc'd. */

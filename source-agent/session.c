@@ -12,6 +12,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "common/compat.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "source-agent/session.h"
@@ -148,20 +149,33 @@ static int serve_one(struct migration *m, int cfd)
 	return done;
 }
 
+/*
+ * Serve requests until the session ends: by --final/--abort, a failed round,
+ * a signal, @idle_s without a request, or the target exiting (its pidfd).
+ */
 static void session_serve(struct migration *m, int lfd, const char *path, unsigned int idle_s)
 {
-	struct pollfd p = { .fd = lfd, .events = POLLIN };
+	struct pollfd p[2] = {
+		{ .fd = lfd, .events = POLLIN },
+		{ .fd = (int)syscall(__NR_pidfd_open, m->pid, 0), .events = POLLIN },
+	};
+	const char *why = NULL;
 
 	for (;;) {
-		int n = poll(&p, 1, idle_s ? (int)(idle_s * 1000) : -1), cfd;
+		int n = poll(p, 2, idle_s ? (int)(idle_s * 1000) : -1), cfd;
 
-		if (migrate_stop_requested() || n == 0) {
-			pr_err("session %s: %s: abandoned, target let go", path,
-			       n == 0 ? "idle too long" : "signalled");
+		if (migrate_stop_requested())
+			why = "signalled";
+		else if (n == 0)
+			why = "idle too long";
+		else if (n > 0 && p[1].revents)
+			why = "the target exited";
+		if (why) {
+			pr_err("session %s: %s: abandoned, target let go", path, why);
 			migration_close(m, -ECANCELED);
 			break;
 		}
-		if (n < 0)
+		if (n < 0 || !(p[0].revents & POLLIN))
 			continue;
 		cfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 		if (cfd < 0)
@@ -171,6 +185,8 @@ static void session_serve(struct migration *m, int lfd, const char *path, unsign
 		if (n)
 			break;
 	}
+	if (p[1].fd >= 0)
+		close(p[1].fd);
 	close(lfd);
 	unlink(path);
 }

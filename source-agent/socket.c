@@ -23,19 +23,8 @@
 
 #include "common/compat.h"
 #include "common/log.h"
+#include "source-agent/proc.h"
 #include "source-agent/socket.h"
-
-/* Our own copy of the process's socket (same socket: read only its settings). */
-static int take_socket(pid_t pid, int fd)
-{
-	int pfd = syscall(__NR_pidfd_open, pid, 0), sfd;
-
-	if (pfd < 0)
-		return -errno;
-	sfd = syscall(__NR_pidfd_getfd, pfd, fd, 0);
-	close(pfd);
-	return sfd < 0 ? -errno : sfd;
-}
 
 static int opt_int(int s, int level, int name, int *v)
 {
@@ -169,7 +158,7 @@ int dump_socket(pid_t pid, int fd, uint64_t ino, SockEntry *se, struct sockaddr_
 {
 	int s, ret;
 
-	s = take_socket(pid, fd);
+	s = proc_take_fd(pid, fd);  /* same socket: read only its settings */
 	if (s < 0) {
 		pr_err("pid %d: cannot look at socket fd %d: %s", pid, fd, strerror(-s));
 		return s;

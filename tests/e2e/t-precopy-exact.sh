@@ -30,6 +30,7 @@ e2e_start_bg mw "$E2E_MEMWORK" --mem 256 --dirty 64 --tick-ms 5 --check-every 50
 e2e_wait_file "$TMP/pid" 30 || e2e_fail "memwork never wrote its pidfile"
 pid=$(cat "$TMP/pid")
 S=$TMP/session.sock
+e2e_on_exit "[ -S $S ] && $M --abort --session $S >/dev/null 2>&1"
 "$M" --pre-dump --session "$S" --id exact --to "127.0.0.1:$port" "${TLS[@]}" --json "$pid" \
 	>"$TMP/r1" || e2e_fail "round 1 failed"
 for r in 2 3; do

@@ -77,6 +77,25 @@ round_ok()
 		e2e_fail "no 'round $2:' line in $(basename "$1"): $(cat "$1")"
 }
 
+# open_session DIR ID: a target in DIR and round 1 of session ID on it;
+# sets pid, SOCK and daemon.
+open_session()
+{
+	local d=$1 id=$2
+
+	mkdir -p "$d"
+	start_target "$d"
+	pid=$PID
+	SOCK=$d/session.sock
+	"$MIGRATE" --pre-dump --session "$SOCK" --images-dir "$d/images" --id "$id" "$pid" \
+		>"$d/r1.out" 2>"$d/r1.err" ||
+		e2e_fail "first --pre-dump ($id) failed: $(tail -n 1 "$d/r1.err")"
+	round_ok "$d/r1.out" 1
+	daemon=$(session_daemon "$SOCK")
+	[ -n "$daemon" ] || e2e_fail "no session daemon for $SOCK"
+	e2e_track_pid "$daemon"
+}
+
 # === 1. three pre-dump rounds, then --final, then restore =====================
 A=$TMP/a
 mkdir -p "$A"
@@ -143,16 +162,7 @@ e2e_log "session A: 3 pre-dumps + final + restore ok"
 
 # === 2. two pre-dump rounds, then --abort: the target runs on unharmed ======
 B=$TMP/b
-mkdir -p "$B"
-start_target "$B"
-pid=$PID
-SOCK=$B/session.sock
-"$MIGRATE" --pre-dump --session "$SOCK" --images-dir "$B/images" --id sess-b "$pid" \
-	>"$B/r1.out" 2>"$B/r1.err" || e2e_fail "first --pre-dump (B) failed: $(tail -n 1 "$B/r1.err")"
-round_ok "$B/r1.out" 1
-daemon=$(session_daemon "$SOCK")
-[ -n "$daemon" ] || e2e_fail "no session daemon for $SOCK"
-e2e_track_pid "$daemon"
+open_session "$B" sess-b
 between "B after round 1" "$pid" "$B/snap"
 sleep 0.3
 "$MIGRATE" --pre-dump --session "$SOCK" >"$B/r2.out" 2>"$B/r2.err" ||
@@ -181,4 +191,14 @@ e2e_assert_steps_continuous "$B/out" $((n + 5 * CHECK_EVERY))
 "$MIGRATE" --final --session "$SOCK" >"$B/late.out" 2>"$B/late.err" &&
 	e2e_fail "--final on an aborted session succeeded"
 [ -e "/proc/$pid" ] || e2e_fail "target gone after a --final on an aborted session"
-echo "session ok: pre-dump x3 + final + restore; pre-dump x2 + abort"
+kill -KILL "$pid"
+
+# === 3. the target exits between rounds: the daemon ends the session itself ==
+C=$TMP/c
+open_session "$C" sess-c
+kill -KILL "$pid"
+e2e_wait_pid_gone "$daemon" 10 || e2e_fail "session daemon $daemon outlived its target"
+[ ! -e "$SOCK" ] || e2e_fail "session socket left behind after the target exited"
+"$MIGRATE" --pre-dump --session "$SOCK" >"$C/late.out" 2>"$C/late.err" &&
+	e2e_fail "--pre-dump on a session whose target exited succeeded"
+echo "session ok: pre-dump x3 + final + restore; pre-dump x2 + abort; target exit ends the session"
