@@ -12,6 +12,7 @@
 # (a parent and a child sharing anonymous memory and a memfd) checkpointed
 # and restored with the memory still shared and its counters going on.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/migrate-lib.sh"
 
 MIGRATE=$FERRY_BUILD/migrate
 PAGESERVER=$FERRY_BUILD/pageserver
@@ -23,23 +24,8 @@ done
 TMP=$(e2e_tmpdir)
 C=$TMP/certs
 e2e_make_certs "$C"
-mkdir -p "$TMP/dst"
 port=$(e2e_port)
-
-dest()
-{
-	"$PAGESERVER" -v --listen "127.0.0.1:$port" --images-dir "$TMP/dst" --once \
-		--tls-ca "$C/ca.pem" --tls-cert "$C/server.pem" --tls-key "$C/server.key"
-	echo "pageserver exited $?"
-	while :; do sleep 0.5; done	# the namespace's init: outlives the page server
-}
-export -f dest
-export PAGESERVER TMP C port
-e2e_start_bg dest unshare --pid --fork --mount-proc --kill-child -- bash -c dest
-e2e_wait_port "$port" 10 || e2e_fail "pageserver does not listen"
-nsinit=$(pgrep -P "$(cat "$TMP/dest.pid")" -x bash | head -n 1)
-[ -n "$nsinit" ] || e2e_fail "cannot find the destination namespace's init"
-in_dest() { nsenter -t "$nsinit" -p -m -- "$@"; }
+mig_start_dest 127.0.0.1
 
 # --- a tree over TLS -----------------------------------------------------------
 e2e_start_bg tree "$TREEWORK" --out "$TMP/tree.out" --pidfile "$TMP/tree.pid" --tick-ms 10

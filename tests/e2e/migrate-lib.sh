@@ -1,0 +1,141 @@
+# shellcheck shell=bash
+# SPDX-License-Identifier: MIT
+#
+# tests/e2e/migrate-lib.sh: what the migrate-over-TLS tests share, sourced
+# after lib.sh. Needs PAGESERVER, TMP, C (certificates), port, and pid (the
+# target) for the checks after the migration.
+#
+#   mig_start_dest IP [netns]        pageserver --once in a PID namespace
+#   mig_run CMD...                   run migrate, check it and the page server
+#   mig_check_report MIN_WIRE        sets id, rounds, rms, wire from the JSON
+#   mig_check_stack                  rounds and parent links at the destination
+#   mig_check_restored NAME TAIL     source gone, NAME at the destination; sets outer, last
+
+# The destination: a PID namespace whose init (bash) outlives pageserver
+# --once, so the restored process survives the page server's exit (a
+# namespace dies with its init).
+mig_dest()
+{
+	"$PAGESERVER" -v --listen "$MIG_LISTEN:$port" --images-dir "$TMP/dst" --once \
+		--tls-ca "$C/ca.pem" --tls-cert "$C/server.pem" --tls-key "$C/server.key"
+	echo "pageserver exited $?"
+	while :; do sleep 0.5; done	# as init: reaps what restore left
+}
+
+# mig_start_dest IP [netns]: start the destination listening on IP, with
+# "netns" in the destination network namespace of e2e_netns_pair; sets nsinit.
+mig_start_dest()
+{
+	local -a wrap=() ns=()
+
+	if [ "${2:-}" = netns ]; then
+		wrap=(e2e_in_dst)
+		ns=("$E2E_DST_NS")
+	fi
+	MIG_LISTEN=$1
+	mkdir -p "$TMP/dst"
+	export -f mig_dest
+	export PAGESERVER TMP C port MIG_LISTEN
+	e2e_start_bg dest "${wrap[@]}" unshare --pid --fork --mount-proc --kill-child -- bash -c mig_dest
+	e2e_wait_port "$port" 10 "${ns[@]}" || e2e_fail "pageserver does not listen"
+	nsinit=$(pgrep -P "$(cat "$TMP/dest.pid")" -x bash | head -n 1)
+	[ -n "$nsinit" ] || nsinit=$(pgrep -P "$(pgrep -P "$(cat "$TMP/dest.pid")" | head -n 1)" | head -n 1)
+	[ -n "$nsinit" ] || e2e_fail "cannot find the destination namespace's init"
+	[ "$(in_dest cat /proc/1/comm)" = bash ] || e2e_fail "cannot enter the destination namespace"
+}
+
+in_dest() { nsenter -t "$nsinit" -p -m -- "$@"; }
+
+# outer_pid PID: the pid, seen from here, of the process that is PID in the
+# destination namespace (NSpid: OUTER PID).
+outer_pid()
+{
+	local s ns
+
+	ns=$(readlink "/proc/$nsinit/ns/pid")
+	for s in /proc/[0-9]*/status; do
+		s=${s%/status}
+		[ "$(readlink "$s/ns/pid" 2>/dev/null)" = "$ns" ] || continue
+		grep -Eq "^NSpid:[[:space:]]+[0-9]+[[:space:]]+$1\$" "$s/status" 2>/dev/null &&
+			echo "${s#/proc/}" && return 0
+	done
+	return 1
+}
+
+# mig_run CMD...: run the migrate command CMD (JSON to $TMP/migrate.json);
+# it must succeed and the page server exit 0 after its one migration.
+mig_run()
+{
+	local rc
+
+	"$@" >"$TMP/migrate.json" 2>"$TMP/migrate.err"
+	rc=$?
+	cat "$TMP/migrate.json" "$TMP/migrate.err" >&2
+	[ $rc -eq 0 ] || e2e_fail "migrate --to exited $rc: $(tail -n 1 "$TMP/migrate.err")"
+	e2e_wait_for_line "$TMP/dest.log" '^pageserver exited' 10 || e2e_fail "pageserver --once did not exit"
+	grep -qx 'pageserver exited 0' "$TMP/dest.log" || e2e_fail "$(grep '^pageserver exited' "$TMP/dest.log")"
+}
+
+# mig_check_report MIN_WIRE: migrate's done line names the migration, at
+# least 3 rounds and the destination's restore time; more than MIN_WIRE
+# bytes went on the wire.
+mig_check_report()
+{
+	local done_line
+
+	done_line=$(grep '"event":"done"' "$TMP/migrate.json")
+	[ -n "$done_line" ] || e2e_fail "no done line"
+	id=$(sed -n 's/.*"migration_id":"\([^"]*\)".*/\1/p' <<<"$done_line")
+	rounds=$(sed -n 's/.*"rounds":\([0-9]*\).*/\1/p' <<<"$done_line")
+	rms=$(sed -n 's/.*"restore_ms":\([0-9.]*\).*/\1/p' <<<"$done_line")
+	[ -n "$id" ] && [ -n "$rounds" ] || e2e_fail "done line without migration_id/rounds: $done_line"
+	[ "$rounds" -ge 3 ] || e2e_fail "only $rounds rounds"
+	[ -n "$rms" ] && [ "${rms%%.*}${rms#*.}" != 000 ] && [ "$rms" != 0 ] ||
+		e2e_fail "no restore time from the destination in: $done_line"
+	wire=$(grep '"event":"round"' "$TMP/migrate.json" | sed -n 's/.*"wire_bytes":\([0-9]*\).*/\1/p' |
+		awk '{ s += $1 } END { print s + 0 }')
+	[ "$wire" -gt "$1" ] || e2e_fail "only $wire bytes on the wire (expected more than $1)"
+	e2e_log "migration $id: $rounds rounds, $wire bytes on the wire, restore ${rms} ms"
+}
+
+# mig_check_stack: one directory per round at the destination, each linked to
+# the one before, no temporary directory left.
+mig_check_stack()
+{
+	local stack=$TMP/dst/$id k e
+
+	[ -d "$stack" ] || e2e_fail "no stack $stack at the destination"
+	for ((k = 1; k <= rounds; k++)); do
+		[ -d "$stack/$k" ] || e2e_fail "destination stack has no round $k"
+		((k == 1)) || [ "$(readlink "$stack/$k/parent")" = "../$((k - 1))" ] ||
+			e2e_fail "round $k: parent -> '$(readlink "$stack/$k/parent")'"
+	done
+	[ ! -e "$stack/$((rounds + 1))" ] || e2e_fail "more round directories than rounds"
+	for e in "$TMP"/dst/.* "$TMP"/dst/* "$stack"/.* "$stack"/*; do
+		case ${e##*/} in
+		*.tmp* | tmp*) e2e_fail "temporary directory left: $e" ;;
+		esac
+	done
+}
+
+# mig_check_restored NAME STEP_TAIL: the source $pid is gone, the destination
+# namespace runs NAME as $pid, untraced, and its next step line ("step N"
+# then STEP_TAIL) comes; sets last (steps before) and outer (its pid here).
+mig_check_restored()
+{
+	local name=$1 tail=$2
+
+	e2e_wait_pid_gone "$pid" 10 || e2e_fail "source $pid still there after the migration"
+	last=$(grep -c '^step ' "$TMP/out")
+	in_dest test -e "/proc/$pid" || e2e_fail "no pid $pid in the destination namespace"
+	grep -q "$name" <(in_dest cat "/proc/$pid/cmdline") ||
+		e2e_fail "pid $pid at the destination is not $name"
+	grep -q '^TracerPid:[[:space:]]*0$' <(in_dest cat "/proc/$pid/status") ||
+		e2e_fail "restored process is traced"
+	outer=$(outer_pid "$pid")
+	[ -n "$outer" ] || e2e_fail "no process outside with NSpid ... $pid"
+	e2e_track_pid "$outer"
+	e2e_log "destination: pid $pid inside, $outer outside ($(grep NSpid "/proc/$outer/status"))"
+	e2e_wait_for_line "$TMP/out" "^step $((last + 1))$tail" 5 ||
+		e2e_fail "no step $((last + 1)) after the migration"
+}
