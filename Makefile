@@ -96,7 +96,7 @@ $(B)/tests/tools/%: tests/tools/%.c $(MIGRATE_OBJ) $(RESTORE_OBJ) $(B)/libferry.
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(MIGRATE_OBJ) $(RESTORE_OBJ) $(B)/libferry.a $(LDLIBS)
 
-$(B)/tests/workloads/%: tests/workloads/%.c
+$(B)/tests/workloads/%: tests/workloads/%.c tests/workloads/wl.h
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE -o $@ $<
 

@@ -19,37 +19,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "wl.h"
+
 #define MAX_WORKERS 64
 
-static int out_fd = -1;
 static int nr_workers = 4;
 static long tick_ms = 2;
 static atomic_long counts[MAX_WORKERS];
 static atomic_int stop;
 static __thread long my_index = -1;
 static __thread char tls_pattern[64];
-
-static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void say(const char *fmt, ...)
-{
-	char buf[256];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	if (write(out_fd, buf, n) != n)
-		_exit(1);
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
-
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
-}
 
 static void *worker(void *arg)
 {
@@ -106,18 +85,8 @@ int main(int argc, char **argv)
 		if (pthread_create(&th[i], NULL, worker, (void *)i))
 			return 1;
 	say("ready\n");
-	if (pidfile) {
-		char tmp[4096];
-		FILE *f;
-
-		snprintf(tmp, sizeof(tmp), "%s.tmp", pidfile);
-		f = fopen(tmp, "w");
-		if (!f)
-			return 1;
-		fprintf(f, "%d\n", getpid());
-		fclose(f);
-		rename(tmp, pidfile);
-	}
+	if (pidfile && write_pidfile(pidfile))
+		return 1;
 	for (step = 1; !ticks || step <= ticks; step++) {
 		long sum = 0;
 

@@ -22,30 +22,9 @@
 #include <time.h>
 #include <unistd.h>
 
-static int out_fd;
+#include "wl.h"
+
 static long tick_ms = 20;
-
-static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void say(const char *fmt, ...)
-{
-	char buf[256];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	if (write(out_fd, buf, n) != n)
-		_exit(1);
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
-
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
-}
 
 static void check_parent(const char *who, pid_t want)
 {
@@ -126,18 +105,8 @@ int main(int argc, char **argv)
 	}
 	close(p[0]);
 	say("ready\n");
-	if (pidfile) {
-		char tmp[4096];
-		FILE *f;
-
-		snprintf(tmp, sizeof(tmp), "%s.tmp", pidfile);
-		f = fopen(tmp, "w");
-		if (!f)
-			return 1;
-		fprintf(f, "%d\n", getpid());
-		fclose(f);
-		rename(tmp, pidfile);
-	}
+	if (pidfile && write_pidfile(pidfile))
+		return 1;
 	for (step = 1;; step++) {
 		char msg[32];
 		int n = snprintf(msg, sizeof(msg), "%ld\n", step);
