@@ -17,7 +17,8 @@
  * The state of one frozen (seized and stopped) process other than its memory
  * pages, as image files handed to @sink: core-<pid>.img (threads, signals,
  * creds...), mm-<pid>.img (mm fields and VMAs), files-<pid>.img (fd table)
- * and pipes-data-<pid>.img. Infects and cures the target on the way.
+ * and what its fds send of their own (pipe-<pipe_id>.img, ghost-<file_id>.img).
+ * Infects and cures the target on the way.
  * @vl: its VMAs as read for the final memory scan. Refuses what ferry cannot
  * restore yet with -EOPNOTSUPP and a message naming it.
  */

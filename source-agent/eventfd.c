@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: MIT
 /* eventfd: its count and whether it is a semaphore, from its fdinfo. */
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,28 +13,22 @@ static bool eventfd_match(const struct fd_dump *d)
 static int eventfd_dump(struct fd_dump *d)
 {
 	FdEntry *e = &d->e;
-	const char *p;
+	uint64_t sem;
 	char *info;
 	int ret;
 
 	e->type = FD_TYPE__FD_EVENTFD;
 	e->path = d->path;
 	ret = fdinfo_read_all(d, &info);
-	if (ret)
-		goto out;
-	p = strstr(info, "eventfd-count:");
-	if (!p) {
-		ret = -EINVAL;
-		goto out;
+	if (!ret)
+		ret = fdinfo_u64(info, "eventfd-count:", 16, &e->counter);
+	if (!ret) {
+		e->has_counter = 1;
+		if (!fdinfo_u64(info, "eventfd-semaphore:", 10, &sem)) {
+			e->has_semaphore = 1;
+			e->semaphore = sem;
+		}
 	}
-	e->has_counter = 1;
-	e->counter = strtoull(p + 14, NULL, 16);
-	p = strstr(info, "eventfd-semaphore:");
-	if (p) {
-		e->has_semaphore = 1;
-		e->semaphore = strtoul(p + 18, NULL, 10);
-	}
-out:
 	free(info);
 	return ret;
 }

@@ -53,6 +53,16 @@ int fdinfo_read_all(const struct fd_dump *d, char **info)
 	return 0;
 }
 
+int fdinfo_u64(const char *info, const char *key, int base, uint64_t *v)
+{
+	const char *p = strstr(info, key);
+
+	if (!p)
+		return -EINVAL;
+	*v = strtoull(p + strlen(key), NULL, base);
+	return 0;
+}
+
 static int fdinfo_read(pid_t pid, int fd, uint64_t *pos, uint32_t *flags)
 {
 	char path[64], buf[1024], *p;

@@ -82,6 +82,8 @@ extern const struct fd_dump_ops signalfd_dump_ops;			/* signalfd.c */
 
 /* /proc/PID/fdinfo/FD whole, in a buffer to free (a read that fills it: -EFBIG). */
 int fdinfo_read_all(const struct fd_dump *d, char **info);
+/* The number after @key in @info, in @base; no @key: -EINVAL. */
+int fdinfo_u64(const char *info, const char *key, int base, uint64_t *v);
 
 /* files-<pid>.img (the fd table) and what its rows send of their own. */
 int dump_files(pid_t pid, struct file_ids *ids, const struct shm_set *shm, struct sink *sink);

@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: MIT
 /* signalfd: the signals it takes, from its fdinfo (in the entry's counter). */
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,23 +13,16 @@ static bool signalfd_match(const struct fd_dump *d)
 static int signalfd_dump(struct fd_dump *d)
 {
 	FdEntry *e = &d->e;
-	const char *p;
 	char *info;
 	int ret;
 
 	e->type = FD_TYPE__FD_SIGNALFD;
 	e->path = d->path;
 	ret = fdinfo_read_all(d, &info);
-	if (ret)
-		goto out;
-	p = strstr(info, "sigmask:");
-	if (!p) {
-		ret = -EINVAL;
-		goto out;
-	}
-	e->has_counter = 1;
-	e->counter = strtoull(p + 8, NULL, 16);
-out:
+	if (!ret)
+		ret = fdinfo_u64(info, "sigmask:", 16, &e->counter);
+	if (!ret)
+		e->has_counter = 1;
 	free(info);
 	return ret;
 }
