@@ -57,7 +57,7 @@ int open_ghost(const FdEntry *f, int round_dirfd)
 		goto out;
 	/* its own description, with the flags the process had */
 	snprintf(self, sizeof(self), "/proc/self/fd/%d", tmp);
-	fd = open(self, (f->flags & ~(O_CREAT | O_TRUNC | O_EXCL | O_NOCTTY)) | O_CLOEXEC);
+	fd = open(self, fd_open_flags(f));
 	if (fd < 0 || lseek(fd, f->pos, SEEK_SET) < 0) {
 		ret = -errno;
 		if (fd >= 0)

@@ -71,15 +71,15 @@ int shm_restore(struct shm_table *t, int dirfd, struct stack_view *sv);
 /* The path the blob opens to map object @id. */
 int shm_path(const struct shm_table *t, uint32_t id, char *buf, size_t len);
 void shm_table_close(struct shm_table *t);
+/* A new description of object f->shmid's memfd, with the saved flags and offset. */
+int shm_open_fd(const FdEntry *f, const struct shm_table *shm);
 
 /* The final layout: every other VMA mapped and filled, then all protections set. */
 int ops_final_layout(struct ops *o, struct stack_view *sv, uint32_t pid, const MmEntry *mm,
 		     const struct shm_table *shm);
 int vdso_address(const MmEntry *mm, uint64_t *addr);
 
-/* ---- dest-agent/files.c ---- */
-
-int rst_check_files(const MmEntry *mm, const FilesEntry *files);
+/* ---- dest-agent/files.c: the fds, one row of fd_restore_ops per kind ---- */
 
 /* Open file descriptions made for a tree: one per file id (or pipe end). */
 struct open_files {
@@ -92,11 +92,65 @@ struct open_files {
 	uint64_t next_unique;
 };
 
+/*
+ * Keys of the descriptions: a file id; a row's own (a pipe's two ends, a
+ * connected unix socket's inode); else one per fd.
+ */
+#define KEY_PIPE	(1ULL << 63)
+#define KEY_UNIQUE	(1ULL << 62)
+#define KEY_SOCK	(1ULL << 61)
+
+struct open_file *of_entry(const struct open_files *of, uint64_t key);
+/* The fd made for @key, or -1. */
+int of_find(const struct open_files *of, uint64_t key);
+int of_add(struct open_files *of, uint64_t key, int fd);
+
 struct shm_table;
 /* The fds of one process, in files->fds order (owned by @of: do not close). */
 int rst_open_fds(struct open_files *of, const FilesEntry *files, int round_dirfd,
 		 const struct shm_table *shm, int **out);
 void open_files_close(struct open_files *of);
+
+/* What opening an fd may need. */
+struct fd_open {
+	struct open_files *of;
+	int round_dirfd;		/* its round's images (pipe data, ghost files) */
+	const struct shm_table *shm;
+};
+
+/* A kind of fd: a row of the table in files.c, indexed by FdType. */
+struct fd_restore_ops {
+	FdType type;
+	const char *name;
+	/* Optional: the description's own key (0: its file id). */
+	uint64_t (*key)(const FdEntry *f);
+	/*
+	 * A new description for @f, returned as an fd that files.c registers
+	 * under @key; a row that makes several at once (a pipe's two ends)
+	 * registers them itself and returns @key's.
+	 */
+	int (*open)(const struct fd_open *o, const FdEntry *f, uint64_t key);
+	/* Optional: after each fd of the kind is there (new or shared). */
+	int (*opened)(struct open_files *of, const FdEntry *f);
+	/* Optional: once per process, every fd open (@fds in files->fds order). */
+	int (*all_open)(const FilesEntry *files, const int *fds);
+};
+
+extern const struct fd_restore_ops reg_restore_ops, dir_restore_ops;	/* regfile.c */
+extern const struct fd_restore_ops chr_restore_ops;			/* chrdev.c */
+extern const struct fd_restore_ops pipe_restore_ops;			/* pipe.c */
+extern const struct fd_restore_ops sock_restore_ops;			/* socket.c */
+extern const struct fd_restore_ops epoll_restore_ops;			/* epoll.c */
+extern const struct fd_restore_ops eventfd_restore_ops;			/* eventfd.c */
+extern const struct fd_restore_ops signalfd_restore_ops;		/* signalfd.c */
+
+/* The saved O_NONBLOCK on new @fd: @fd, or -errno (@fd closed). */
+int fd_set_nonblock(int fd, const FdEntry *f);
+/* The saved open flags for a new description opened by path. */
+int fd_open_flags(const FdEntry *f);
+
+/* dest-agent/regfile.c: mapped and open files are the same here, by size and mtime. */
+int rst_check_files(const MmEntry *mm, const FilesEntry *files);
 /* dest-agent/ghost.c: an unlinked file made again from ghost-<file_id>.img. */
 int open_ghost(const FdEntry *f, int round_dirfd);
 

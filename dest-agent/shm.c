@@ -119,6 +119,24 @@ int shm_path(const struct shm_table *t, uint32_t id, char *buf, size_t len)
 	return -EINVAL;
 }
 
+int shm_open_fd(const FdEntry *f, const struct shm_table *shm)
+{
+	char path[64];
+	int fd, ret;
+
+	ret = shm_path(shm, f->shmid, path, sizeof(path));
+	if (ret)
+		return ret;
+	fd = open(path, fd_open_flags(f));
+	if (fd < 0 || lseek(fd, f->pos, SEEK_SET) < 0) {
+		ret = -errno;
+		if (fd >= 0)
+			close(fd);
+		return ret;
+	}
+	return fd;
+}
+
 void shm_table_close(struct shm_table *t)
 {
 	size_t i;

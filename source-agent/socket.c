@@ -23,8 +23,8 @@
 
 #include "common/compat.h"
 #include "common/log.h"
+#include "source-agent/files.h"
 #include "source-agent/proc.h"
-#include "source-agent/socket.h"
 
 static int opt_int(int s, int level, int name, int *v)
 {
@@ -153,8 +153,12 @@ static int sock_describe(int s, pid_t pid, int fd, uint64_t ino, SockEntry *se,
 	return 0;
 }
 
-int dump_socket(pid_t pid, int fd, uint64_t ino, SockEntry *se, struct sockaddr_storage *ss,
-		uint8_t **queued)
+/*
+ * Describe socket @fd (inode @ino) of @pid in @se (its address kept in @ss,
+ * data waiting on it in *queued, to free), or refuse it.
+ */
+static int dump_socket(pid_t pid, int fd, uint64_t ino, SockEntry *se,
+		       struct sockaddr_storage *ss, uint8_t **queued)
 {
 	int s, ret;
 
@@ -167,3 +171,49 @@ int dump_socket(pid_t pid, int fd, uint64_t ino, SockEntry *se, struct sockaddr_
 	close(s);
 	return ret;
 }
+
+/* What a socket's entry points to, alive until files-<pid>.img is sent. */
+struct sock_store {
+	SockEntry se;
+	struct sockaddr_storage ss;
+	uint8_t *queued;
+};
+
+static bool sock_match(const struct fd_dump *d)
+{
+	return S_ISSOCK(d->st.st_mode);
+}
+
+static int sock_dump(struct fd_dump *d)
+{
+	struct sock_store *s = calloc(1, sizeof(*s));
+	int ret;
+
+	if (!s)
+		return -ENOMEM;
+	sock_entry__init(&s->se);
+	d->priv = s;
+	d->e.type = FD_TYPE__FD_SOCK;
+	d->e.sock = &s->se;
+	ret = dump_socket(d->pid, d->fd, d->st.st_ino, &s->se, &s->ss, &s->queued);
+	if (!ret && s->se.has_peer_ino)
+		ret = file_ids_add_peer(d->ids, s->se.peer_ino);
+	return ret;
+}
+
+static void sock_free(struct fd_dump *d)
+{
+	struct sock_store *s = d->priv;
+
+	if (s)
+		free(s->queued);
+	free(s);
+}
+
+const struct fd_dump_ops sock_dump_ops = {
+	.type = FD_TYPE__FD_SOCK,
+	.name = "socket",
+	.match = sock_match,
+	.dump = sock_dump,
+	.free = sock_free,
+};

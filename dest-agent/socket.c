@@ -1,0 +1,135 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Sockets: a listening or bound one made again on its address; both ends
+ * of a connected unix socket of the tree from one socketpair, with the
+ * data that waited on each.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "dest-agent/restore.h"
+
+static bool sock_paired(const FdEntry *f)
+{
+	return f->type == FD_TYPE__FD_SOCK && f->sock && f->sock->has_peer_ino;
+}
+
+static int set_opt(int s, int level, int name, bool has, bool v)
+{
+	int i = v;
+
+	return has && setsockopt(s, level, name, &i, sizeof(i)) ? -errno : 0;
+}
+
+/*
+ * A listening or bound socket again: same family, type, options and
+ * address (a unix socket file left behind by the source is replaced).
+ * Connections that waited in the source's accept queue are not here.
+ */
+static int open_sock(const FdEntry *f)
+{
+	const SockEntry *se = f->sock;
+	const struct sockaddr_un *un;
+	struct stat st;
+	int s, ret;
+
+	if (!se || se->addr.len > sizeof(struct sockaddr_storage)) {
+		pr_err("fd %u: socket without a usable description", f->fd);
+		return -EINVAL;
+	}
+	s = socket(se->family, se->type | SOCK_CLOEXEC, se->protocol);
+	if (s < 0)
+		return -errno;
+	un = (const struct sockaddr_un *)se->addr.data;
+	if (se->family == AF_UNIX && un->sun_path[0] && !lstat(un->sun_path, &st) &&
+	    S_ISSOCK(st.st_mode))
+		unlink(un->sun_path);
+	ret = set_opt(s, SOL_SOCKET, SO_REUSEADDR, se->has_reuseaddr, se->reuseaddr);
+	if (!ret)
+		ret = set_opt(s, SOL_SOCKET, SO_REUSEPORT, se->has_reuseport, se->reuseport);
+	if (!ret)
+		ret = set_opt(s, IPPROTO_IPV6, IPV6_V6ONLY, se->has_v6only, se->v6only);
+	if (!ret && bind(s, (const struct sockaddr *)se->addr.data, se->addr.len))
+		ret = -errno;
+	if (!ret && se->listening && listen(s, SOMAXCONN))
+		ret = -errno;
+	if (!ret && fcntl(s, F_SETFL, f->flags & O_NONBLOCK))
+		ret = -errno;
+	if (ret) {
+		pr_err("fd %u: cannot make its socket again here: %s", f->fd, strerror(-ret));
+		close(s);
+		return ret;
+	}
+	return s;
+}
+
+/*
+ * Both ends of a connected unix socket of the tree from one socketpair (the
+ * other end is registered for whoever holds it).
+ */
+static int open_sock_pair(struct open_files *of, const FdEntry *f, uint64_t key)
+{
+	int sv[2], ret;
+
+	if (socketpair(AF_UNIX, f->sock->type | SOCK_CLOEXEC, 0, sv))
+		return -errno;
+	ret = of_add(of, key, sv[0]);
+	if (!ret)
+		ret = of_add(of, KEY_SOCK | f->sock->peer_ino, sv[1]);
+	if (ret) {
+		close(sv[0]);
+		close(sv[1]);
+		return ret;
+	}
+	return sv[0];
+}
+
+/* What waited unread on this end goes in again, written by its peer, once. */
+static int sock_feed(struct open_files *of, const FdEntry *f)
+{
+	struct open_file *me = of_entry(of, KEY_SOCK | f->sock->ino);
+	int peer = of_find(of, KEY_SOCK | f->sock->peer_ino);
+
+	if (!me || me->fed || !f->sock->queued.len)
+		return 0;
+	me->fed = true;
+	if (peer < 0) {
+		pr_err("fd %u: its unix socket's peer is not in the restored tree", f->fd);
+		return -ENOTCONN;
+	}
+	return write_full(peer, f->sock->queued.data, f->sock->queued.len);
+}
+
+/* A connected unix socket of the tree: keyed by its inode, so its peer finds it. */
+static uint64_t sock_key(const FdEntry *f)
+{
+	return sock_paired(f) ? KEY_SOCK | f->sock->ino : 0;
+}
+
+static int sock_open(const struct fd_open *o, const FdEntry *f, uint64_t key)
+{
+	if (sock_paired(f))
+		return open_sock_pair(o->of, f, key);
+	return open_sock(f);
+}
+
+static int sock_opened(struct open_files *of, const FdEntry *f)
+{
+	return sock_paired(f) ? sock_feed(of, f) : 0;
+}
+
+const struct fd_restore_ops sock_restore_ops = {
+	.type = FD_TYPE__FD_SOCK,
+	.name = "socket",
+	.key = sock_key,
+	.open = sock_open,
+	.opened = sock_opened,
+};

@@ -1,0 +1,237 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The per-process core (core-<pid>.img): creds, rlimits, sigactions,
+ * itimers, cwd, root, umask, personality, queued signals, and each thread's
+ * registers, xstate, sigmask, rseq, altstack, clear_child_tid and name.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/resource.h>
+
+#include "common/compat.h"
+#include "common/util.h"
+#include "source-agent/core.h"
+#include "source-agent/dump.h"
+#include "source-agent/parasite.h"
+#include "source-agent/sigqueue.h"
+
+int parasite_collect(struct parasite_ctl *ctl, const struct thread_set *ts,
+		     struct parasite_data *pd)
+{
+	size_t i;
+	int ret;
+
+	pd->ss = calloc(ts->nr, sizeof(*pd->ss));
+	pd->clear_tid = calloc(ts->nr, sizeof(*pd->clear_tid));
+	if (!pd->ss || !pd->clear_tid)
+		return -ENOMEM;
+	ret = parasite_get_sigactions(ctl, pd->sa);
+	if (!ret)
+		ret = parasite_get_itimers(ctl, pd->it);
+	for (i = 0; !ret && i < ts->nr; i++)
+		ret = parasite_thread_info(ctl, ts->tids[i], &pd->ss[i], &pd->clear_tid[i]);
+	return ret;
+}
+
+void parasite_data_free(struct parasite_data *pd)
+{
+	free(pd->ss);
+	free(pd->clear_tid);
+}
+
+/* What core-<pid>.img points to while it is built. */
+struct core_store {
+	SigactionEntry sae[PRS_NSIG], *sap[PRS_NSIG];
+	TimevalPair tv[3], *tvp[3];
+	RlimitEntry rl[RLIM_NLIMITS], *rlp[RLIM_NLIMITS];
+	CredsEntry creds;
+	char cwd[PATH_MAX], root[PATH_MAX];
+	ThreadCore *tc, **tcp;
+	char (*comms)[16];
+	struct sigqueue *sq, shq;
+	size_t nr_threads;
+};
+
+/* Sigactions and itimers, as the parasite read them. */
+static void core_signals(ProcCore *pc, struct core_store *cs, const struct parasite_data *pd)
+{
+	const struct prs_sigaction *sa = pd->sa;
+	const struct itimerval *it = pd->it;
+	int i;
+
+	for (i = 0; i < PRS_NSIG; i++) {
+		sigaction_entry__init(&cs->sae[i]);
+		cs->sae[i].sig = i + 1;
+		cs->sae[i].handler = sa[i].handler;
+		cs->sae[i].flags = sa[i].flags;
+		cs->sae[i].restorer = sa[i].restorer;
+		cs->sae[i].mask = sa[i].mask;
+		cs->sap[i] = &cs->sae[i];
+	}
+	for (i = 0; i < 3; i++) {
+		TimevalPair *tv = &cs->tv[i];
+
+		timeval_pair__init(tv);
+		tv->interval_us = it[i].it_interval.tv_sec * 1000000ULL + it[i].it_interval.tv_usec;
+		tv->value_us = it[i].it_value.tv_sec * 1000000ULL + it[i].it_value.tv_usec;
+		cs->tvp[i] = tv;
+	}
+	pc->sigactions = cs->sap;
+	pc->n_sigactions = PRS_NSIG;
+	pc->itimers = cs->tvp;
+	pc->n_itimers = 3;
+}
+
+static int core_rlimits(pid_t pid, ProcCore *pc, struct core_store *cs)
+{
+	int i;
+
+	for (i = 0; i < RLIM_NLIMITS; i++) {
+		struct rlimit r;
+
+		if (prlimit(pid, i, NULL, &r))
+			return -errno;
+		rlimit_entry__init(&cs->rl[i]);
+		cs->rl[i].cur = r.rlim_cur;
+		cs->rl[i].max = r.rlim_max;
+		cs->rlp[i] = &cs->rl[i];
+	}
+	pc->rlimits = cs->rlp;
+	pc->n_rlimits = RLIM_NLIMITS;
+	return 0;
+}
+
+/* Creds, umask, cwd, root, personality. */
+static int core_proc(pid_t pid, ProcCore *pc, struct core_store *cs)
+{
+	char path[64], pers[32];
+	ssize_t n;
+	int ret;
+
+	creds_entry__init(&cs->creds);
+	ret = proc_read_creds(pid, &cs->creds, &pc->umask);
+	if (ret)
+		return ret;
+	n = proc_readlink(pid, "cwd", cs->cwd, sizeof(cs->cwd));
+	if (n >= 0)
+		n = proc_readlink(pid, "root", cs->root, sizeof(cs->root));
+	if (n < 0)
+		return n;
+	snprintf(path, sizeof(path), "/proc/%d/personality", pid);
+	if (read_small_file(path, pers, sizeof(pers)) < 0)
+		return -errno;
+	pc->creds = &cs->creds;
+	pc->personality = strtoul(pers, NULL, 16);
+	pc->cwd = cs->cwd;
+	pc->root = cs->root;
+	return 0;
+}
+
+/* @t: the thread's registers as frozen, taken before the parasite touched anything. */
+static void dump_thread(pid_t pid, const struct tracee *t, ThreadCore *tc, char comm[16])
+{
+	struct ferry_rseq_config rc;
+	pid_t tid = t->tid;
+	char path[64];
+
+	tc->tid = tid;
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/comm", pid, tid);
+	if (read_small_file(path, comm, 16) > 0) {
+		comm[strcspn(comm, "\n")] = 0;
+		tc->comm = comm;
+	}
+	tc->regs.data = (uint8_t *)&t->regs;
+	tc->regs.len = sizeof(t->regs);
+	tc->xstate.data = t->xstate;
+	tc->xstate.len = t->xstate_len;
+	tc->sigmask = t->sigmask;
+	if (ptrace(PTRACE_GET_RSEQ_CONFIGURATION, tid, sizeof(rc), &rc) == sizeof(rc) &&
+	    rc.rseq_abi_pointer) {
+		tc->has_rseq_addr = tc->has_rseq_len = tc->has_rseq_sig = 1;
+		tc->rseq_addr = rc.rseq_abi_pointer;
+		tc->rseq_len = rc.rseq_abi_size;
+		tc->rseq_sig = rc.signature;
+	}
+}
+
+/* The threads, and the signals still queued (they are queued again at the destination). */
+static int core_threads(pid_t pid, const struct thread_set *ts, const struct tracee *t,
+			const struct parasite_data *pd, ProcCore *pc, struct core_store *cs)
+{
+	size_t k;
+	int ret;
+
+	cs->tc = calloc(ts->nr, sizeof(*cs->tc));
+	cs->tcp = calloc(ts->nr, sizeof(*cs->tcp));
+	cs->comms = calloc(ts->nr, sizeof(*cs->comms));
+	cs->sq = calloc(ts->nr, sizeof(*cs->sq));
+	if (!cs->tc || !cs->tcp || !cs->comms || !cs->sq)
+		return -ENOMEM;
+	cs->nr_threads = ts->nr;
+	ret = sigqueue_peek(pid, true, &cs->shq);
+	if (ret)
+		return ret;
+	pc->shared_pending = cs->shq.p;
+	pc->n_shared_pending = cs->shq.nr;
+	for (k = 0; k < ts->nr; k++) {
+		ThreadCore *tc = &cs->tc[k];
+
+		thread_core__init(tc);
+		dump_thread(pid, &t[k], tc, cs->comms[k]);
+		ret = sigqueue_peek(ts->tids[k], false, &cs->sq[k]);
+		if (ret)
+			return ret;
+		tc->pending = cs->sq[k].p;
+		tc->n_pending = cs->sq[k].nr;
+		tc->has_altstack_sp = tc->has_altstack_size = tc->has_altstack_flags = 1;
+		tc->altstack_sp = (uint64_t)pd->ss[k].ss_sp;
+		tc->altstack_size = pd->ss[k].ss_size;
+		tc->altstack_flags = pd->ss[k].ss_flags;
+		tc->has_clear_tid_addr = 1;
+		tc->clear_tid_addr = pd->clear_tid[k];
+		cs->tcp[k] = tc;
+	}
+	pc->threads = cs->tcp;
+	pc->n_threads = ts->nr;
+	return 0;
+}
+
+int dump_core(pid_t pid, const struct thread_set *ts, const struct tracee *t,
+	      const struct parasite_data *pd, const struct proc_stat *ps, struct sink *sink)
+{
+	ProcCore pc = PROC_CORE__INIT;
+	struct core_store *cs;
+	char name[64];
+	size_t k;
+	int ret;
+
+	cs = calloc(1, sizeof(*cs));
+	if (!cs)
+		return -ENOMEM;
+	core_signals(&pc, cs, pd);
+	ret = core_rlimits(pid, &pc, cs);
+	if (!ret)
+		ret = core_proc(pid, &pc, cs);
+	if (!ret)
+		ret = core_threads(pid, ts, t, pd, &pc, cs);
+	if (ret)
+		goto out;
+	pc.pid = pid;
+	pc.comm = (char *)ps->comm;
+	snprintf(name, sizeof(name), "core-%d.img", pid);
+	ret = sink_add_msg(sink, name, &pc.base);
+out:
+	for (k = 0; k < cs->nr_threads; k++)
+		sigqueue_free(&cs->sq[k]);
+	sigqueue_free(&cs->shq);
+	free(cs->sq);
+	free(cs->comms);
+	free(cs->tc);
+	free(cs->tcp);
+	free(cs);
+	return ret;
+}

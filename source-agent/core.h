@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef FERRY_CORE_H
+#define FERRY_CORE_H
+
+#include <signal.h>
+#include <stdint.h>
+#include <sys/time.h>
+#include <sys/types.h>
+
+#include "common/ptrace.h"
+#include "parasite/parasite.h"
+#include "source-agent/proc.h"
+#include "source-agent/threads.h"
+#include "transport/sink.h"
+
+struct parasite_ctl;
+
+/* What only the parasite can tell, taken before it is cured. */
+struct parasite_data {
+	struct prs_sigaction sa[PRS_NSIG];
+	struct itimerval it[3];
+	stack_t *ss;			/* per thread */
+	uint64_t *clear_tid;		/* per thread */
+};
+
+int parasite_collect(struct parasite_ctl *ctl, const struct thread_set *ts,
+		     struct parasite_data *pd);
+void parasite_data_free(struct parasite_data *pd);
+
+/*
+ * core-<pid>.img: creds, rlimits, sigactions, itimers, cwd, root, umask,
+ * personality, queued signals and every thread's state. After the cure:
+ * @t are the registers as frozen (the task's own again).
+ */
+int dump_core(pid_t pid, const struct thread_set *ts, const struct tracee *t,
+	      const struct parasite_data *pd, const struct proc_stat *ps, struct sink *sink);
+
+#endif

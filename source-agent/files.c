@@ -1,0 +1,244 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The fd table of a process (files-<pid>.img): what every fd has (number,
+ * flags, offset, the open file description it shares with others of the
+ * tree), then its kind's own part, from the row of fd_kinds that takes it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <linux/kcmp.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "source-agent/dump.h"
+#include "source-agent/files.h"
+
+/*
+ * Every kind of fd ferry moves, one row each (in the file named after the
+ * object). Tried in this order: the first row whose ->match takes the fd
+ * dumps it.
+ */
+static const struct fd_dump_ops *const fd_kinds[] = {
+	&pipe_dump_ops,
+	&sock_dump_ops,
+	&chr_dump_ops,
+	&reg_dump_ops,
+	&dir_dump_ops,
+	&epoll_dump_ops,
+	&eventfd_dump_ops,
+	&signalfd_dump_ops,
+};
+
+#define FDINFO_MAX (1 << 20)
+
+int fdinfo_read_all(const struct fd_dump *d, char **info)
+{
+	char path[64];
+	ssize_t n;
+
+	*info = malloc(FDINFO_MAX);
+	if (!*info)
+		return -ENOMEM;
+	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", d->pid, d->fd);
+	n = read_small_file(path, *info, FDINFO_MAX);
+	if (n < 0)
+		return n;
+	if ((size_t)n == FDINFO_MAX - 1)
+		return -EFBIG;	/* an interest list this long is not read whole */
+	return 0;
+}
+
+int fdinfo_u64(const char *info, const char *key, int base, uint64_t *v)
+{
+	const char *p = strstr(info, key);
+
+	if (!p)
+		return -EINVAL;
+	*v = strtoull(p + strlen(key), NULL, base);
+	return 0;
+}
+
+static int fdinfo_read(pid_t pid, int fd, uint64_t *pos, uint32_t *flags)
+{
+	char path[64], buf[1024], *p;
+
+	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", pid, fd);
+	if (read_small_file(path, buf, sizeof(buf)) < 0)
+		return -errno;
+	p = strstr(buf, "pos:");
+	*pos = p ? strtoull(p + 4, NULL, 10) : 0;
+	p = strstr(buf, "flags:");
+	*flags = p ? strtoul(p + 6, NULL, 8) : 0;
+	return 0;
+}
+
+static int kcmp_files(pid_t p1, int fd1, pid_t p2, int fd2)
+{
+	return syscall(SYS_kcmp, p1, p2, KCMP_FILE, fd1, fd2);
+}
+
+/* The id of the description behind @fd; *first: not seen before in the tree. */
+static int file_id(struct file_ids *f, pid_t pid, int fd, const struct stat *st, uint32_t *id,
+		   bool *first)
+{
+	size_t i;
+
+	*first = false;
+	for (i = 0; i < f->nr; i++) {
+		const struct fid *c = &f->v[i];
+
+		if (c->dev == st->st_dev && c->ino == st->st_ino &&
+		    !kcmp_files(pid, fd, c->pid, c->fd)) {
+			*id = c->id;
+			return 0;
+		}
+	}
+	*first = true;
+	if (grow_array(&f->v, &f->cap, f->nr, sizeof(*f->v)))
+		return -ENOMEM;
+	*id = ++f->next;
+	f->v[f->nr++] = (struct fid){ pid, fd, st->st_dev, st->st_ino, *id };
+	return 0;
+}
+
+int file_ids_add_peer(struct file_ids *f, uint64_t ino)
+{
+	if (grow_array(&f->peers, &f->cap_peers, f->nr_peers, sizeof(*f->peers)))
+		return -ENOMEM;
+	f->peers[f->nr_peers++] = ino;
+	return 0;
+}
+
+int file_ids_check_peers(const struct file_ids *f)
+{
+	size_t i, j;
+
+	for (i = 0; i < f->nr_peers; i++) {
+		for (j = 0; j < f->nr && f->v[j].ino != f->peers[i]; j++)
+			;
+		if (j == f->nr) {
+			pr_err("a unix socket of the tree is connected to one outside it (inode %llu): "
+			       "not supported yet", (unsigned long long)f->peers[i]);
+			return -EOPNOTSUPP;
+		}
+	}
+	return 0;
+}
+
+void file_ids_free(struct file_ids *f)
+{
+	free(f->peers);
+	free(f->v);
+	memset(f, 0, sizeof(*f));
+}
+
+static const struct fd_dump_ops *fd_kind(const struct fd_dump *d)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(fd_kinds); i++)
+		if (fd_kinds[i]->match(d))
+			return fd_kinds[i];
+	return NULL;
+}
+
+/* What every fd has, then its row's part. */
+static int fd_fill_entry(struct fd_dump *d)
+{
+	FdEntry *e = &d->e;
+	char link[64];
+	uint32_t flags = 0;
+	ssize_t n;
+	int ret;
+
+	snprintf(link, sizeof(link), "/proc/%d/fd/%d", d->pid, d->fd);
+	n = readlink(link, d->path, PATH_MAX - 1);
+	if (n < 0 || stat(link, &d->st))
+		return -errno;
+	d->path[n] = 0;
+	d->path_len = n;
+	ret = fdinfo_read(d->pid, d->fd, &e->pos, &flags);
+	if (!ret)
+		ret = file_id(d->ids, d->pid, d->fd, &d->st, &e->file_id, &d->first);
+	if (ret)
+		return ret;
+	e->has_file_id = 1;
+	e->fd = d->fd;
+	e->flags = flags & ~O_CLOEXEC;
+	e->cloexec = !!(flags & O_CLOEXEC);
+	e->has_pos = 1;
+	d->ops = fd_kind(d);
+	if (!d->ops) {
+		pr_err("pid %d: fd %d (%s) is of a kind ferry cannot move yet", d->pid, d->fd,
+		       d->path);
+		return -EOPNOTSUPP;
+	}
+	return d->ops->dump(d);
+}
+
+static int list_fds(pid_t pid, int **fds, size_t *nr)
+{
+	char path[64];
+	pid_t *v;
+	int ret;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+	ret = proc_read_dir_numbers(path, &v, nr);
+	*fds = (int *)v;
+	return ret;
+}
+
+int dump_files(pid_t pid, struct file_ids *ids, const struct shm_set *shm, struct sink *sink)
+{
+	FilesEntry fe = FILES_ENTRY__INIT;
+	struct fd_dump *d = NULL;
+	FdEntry **ptrs = NULL;
+	char name[64];
+	size_t nr = 0, i;
+	int *fds = NULL, ret;
+
+	ret = list_fds(pid, &fds, &nr);
+	if (ret)
+		return ret;
+	d = calloc(nr + 1, sizeof(*d));
+	ptrs = calloc(nr + 1, sizeof(*ptrs));
+	if (!d || !ptrs) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < nr; i++) {
+		fd_entry__init(&d[i].e);
+		d[i].pid = pid;
+		d[i].fd = fds[i];
+		d[i].ids = ids;
+		d[i].shm = shm;
+		d[i].sink = sink;
+		ret = fd_fill_entry(&d[i]);
+		if (ret) {
+			if (ret != -EOPNOTSUPP)
+				pr_err("pid %d: cannot dump fd %d: %s", pid, fds[i], strerror(-ret));
+			goto out;
+		}
+		ptrs[i] = &d[i].e;
+	}
+	fe.fds = ptrs;
+	fe.n_fds = nr;
+	snprintf(name, sizeof(name), "files-%d.img", pid);
+	ret = sink_add_msg(sink, name, &fe.base);
+	for (i = 0; !ret && i < nr; i++)
+		if (d[i].ops->send)
+			ret = d[i].ops->send(&d[i]);
+out:
+	for (i = 0; d && i < nr; i++)
+		if (d[i].ops && d[i].ops->free)
+			d[i].ops->free(&d[i]);
+	free(d);
+	free(ptrs);
+	free(fds);
+	return ret;
+}

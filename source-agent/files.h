@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef FERRY_FILES_H
+#define FERRY_FILES_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "images.pb-c.h"
+#include "transport/sink.h"
+
+/*
+ * Open file descriptions seen in the tree so far: fds of any process that
+ * share one (dup, fork, SCM_RIGHTS) get one id, so the restore makes one
+ * description for them and its offset stays shared.
+ */
+struct file_ids {
+	struct fid {
+		pid_t pid;
+		int fd;
+		uint64_t dev, ino;
+		uint32_t id;
+	} *v;
+	size_t nr, cap;
+	uint32_t next;
+	uint64_t *peers;	/* inodes the tree's connected unix sockets talk to */
+	size_t nr_peers, cap_peers;
+};
+
+void file_ids_free(struct file_ids *f);
+/* Every connected unix socket's peer is in the tree too: else -EOPNOTSUPP. */
+int file_ids_check_peers(const struct file_ids *f);
+/* A connected unix socket of the tree talks to inode @ino. */
+int file_ids_add_peer(struct file_ids *f, uint64_t ino);
+
+struct shm_set;
+
+/*
+ * One fd being dumped. files.c fills what every kind has (fd, flags, offset,
+ * file id) and the row whose ->match takes it fills the rest of @e.
+ */
+struct fd_dump {
+	pid_t pid;
+	int fd;
+	struct stat st;			/* of the open file (stat of /proc/PID/fd/N) */
+	char path[PATH_MAX];		/* its /proc/PID/fd/N link */
+	size_t path_len;
+	bool first;			/* its description is new in the tree */
+	FdEntry e;
+	struct file_ids *ids;
+	const struct shm_set *shm;
+	struct sink *sink;
+	const struct fd_dump_ops *ops;	/* the row that took it */
+	void *priv;			/* the row's own, alive until files-<pid>.img is sent */
+};
+
+/*
+ * A kind of fd (a row of the table in files.c, one per FdType). Rows match
+ * disjoint fds; an fd no row matches is refused.
+ */
+struct fd_dump_ops {
+	FdType type;
+	const char *name;
+	bool (*match)(const struct fd_dump *d);
+	/* Fill d->e (its type included); refuse with -EOPNOTSUPP and a message. */
+	int (*dump)(struct fd_dump *d);
+	/* Optional: images of its own, sent after files-<pid>.img. */
+	int (*send)(struct fd_dump *d);
+	/* Optional: free d->priv. */
+	void (*free)(struct fd_dump *d);
+};
+
+extern const struct fd_dump_ops reg_dump_ops, dir_dump_ops;		/* regfile.c */
+extern const struct fd_dump_ops chr_dump_ops;				/* chrdev.c */
+extern const struct fd_dump_ops pipe_dump_ops;				/* pipe.c */
+extern const struct fd_dump_ops sock_dump_ops;				/* socket.c */
+extern const struct fd_dump_ops epoll_dump_ops;				/* epoll.c */
+extern const struct fd_dump_ops eventfd_dump_ops;			/* eventfd.c */
+extern const struct fd_dump_ops signalfd_dump_ops;			/* signalfd.c */
+
+/* /proc/PID/fdinfo/FD whole, in a buffer to free (a read that fills it: -EFBIG). */
+int fdinfo_read_all(const struct fd_dump *d, char **info);
+/* The number after @key in @info, in @base; no @key: -EINVAL. */
+int fdinfo_u64(const char *info, const char *key, int base, uint64_t *v);
+
+/* files-<pid>.img (the fd table) and what its rows send of their own. */
+int dump_files(pid_t pid, struct file_ids *ids, const struct shm_set *shm, struct sink *sink);
+
+#endif

@@ -1,0 +1,158 @@
+// SPDX-License-Identifier: MIT
+/* The mm of a process: its VMAs, auxv and mm fields (mm-<pid>.img). */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "source-agent/dump.h"
+#include "source-agent/mm.h"
+#include "source-agent/parasite.h"
+
+static uint32_t vma_mmap_flags(const struct vma *v)
+{
+	uint32_t f = v->shared ? MAP_SHARED : MAP_PRIVATE;
+
+	if (v->kind != VMA_KIND__VMA_FILE)
+		f |= MAP_ANONYMOUS;
+	if (v->kind == VMA_KIND__VMA_STACK)
+		f |= MAP_GROWSDOWN;
+	return f;
+}
+
+static int vma_fill_entry(pid_t pid, const struct vma *v, VmaEntry *e)
+{
+	e->start = v->start;
+	e->end = v->end;
+	e->prot = v->prot;
+	e->flags = vma_mmap_flags(v);
+	e->kind = v->kind;
+	if (v->shm_id) {
+		e->has_shmid = e->has_pgoff = 1;
+		e->shmid = v->shm_id;
+		e->pgoff = v->pgoff;
+		return 0;
+	}
+	if (v->kind == VMA_KIND__VMA_MEMFD || (v->kind == VMA_KIND__VMA_ANON && v->shared)) {
+		pr_err("pid %d: shared memory %s at %#llx (SysV) is not supported yet", pid,
+		       v->path, (unsigned long long)v->start);
+		return -EOPNOTSUPP;
+	}
+	if (v->kind == VMA_KIND__VMA_FILE) {
+		struct stat st;
+
+		if (strstr(v->path, " (deleted)")) {
+			pr_err("pid %d: mapping of deleted file %s is not supported yet", pid, v->path);
+			return -EOPNOTSUPP;
+		}
+		if (stat(v->path, &st) || st.st_ino != v->ino || st.st_dev != v->dev) {
+			pr_err("pid %d: mapped file %s cannot be found by its path", pid, v->path);
+			return -EOPNOTSUPP;
+		}
+		e->path = (char *)v->path;
+		e->has_pgoff = e->has_file_size = e->has_file_mtime_ns = e->has_open_flags = 1;
+		e->pgoff = v->pgoff;
+		e->file_size = st.st_size;
+		e->file_mtime_ns = stat_mtime_ns(&st);
+		e->open_flags = v->shared && (v->prot & PROT_WRITE) ? O_RDWR : O_RDONLY;
+	}
+	return 0;
+}
+
+static int read_auxv(pid_t pid, uint64_t **auxv, size_t *nr)
+{
+	char path[64];
+	static uint64_t buf[256];
+	int fd;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/auxv", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf));
+	close(fd);
+	if (n < 0)
+		return -errno;
+	*auxv = buf;
+	*nr = n / 8;
+	return 0;
+}
+
+/* mm-<pid>.img: @mm's fields as given, its VMAs from @vl. */
+static int send_mm(pid_t pid, MmEntry *mm, const struct vma_list *vl, struct sink *sink)
+{
+	VmaEntry *ents, **ptrs;
+	char name[64];
+	size_t i;
+	int ret = 0;
+
+	ents = calloc(vl->nr + 1, sizeof(*ents));
+	ptrs = calloc(vl->nr + 1, sizeof(*ptrs));
+	if (!ents || !ptrs) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < vl->nr; i++) {
+		vma_entry__init(&ents[i]);
+		ret = vma_fill_entry(pid, &vl->v[i], &ents[i]);
+		if (ret)
+			goto out;
+		ptrs[i] = &ents[i];
+	}
+	mm->vmas = ptrs;
+	mm->n_vmas = vl->nr;
+	snprintf(name, sizeof(name), "mm-%d.img", pid);
+	ret = sink_add_msg(sink, name, &mm->base);
+	mm->vmas = NULL;
+	mm->n_vmas = 0;
+out:
+	free(ents);
+	free(ptrs);
+	return ret;
+}
+
+int dump_vmas(pid_t pid, const struct vma_list *vl, struct sink *sink)
+{
+	MmEntry mm = MM_ENTRY__INIT;
+
+	mm.exe = "";
+	return send_mm(pid, &mm, vl, sink);
+}
+
+int dump_mm(pid_t pid, struct parasite_ctl *ctl, const struct vma_list *vl,
+		   const struct proc_stat *ps, struct sink *sink)
+{
+	MmEntry mm = MM_ENTRY__INIT;
+	char exe[PATH_MAX];
+	ssize_t n;
+	int ret;
+
+	n = proc_readlink(pid, "exe", exe, sizeof(exe));
+	if (n < 0)
+		return n;
+	mm.exe = exe;
+	mm.start_code = ps->start_code;
+	mm.end_code = ps->end_code;
+	mm.start_data = ps->start_data;
+	mm.end_data = ps->end_data;
+	mm.start_brk = ps->start_brk;
+	mm.start_stack = ps->start_stack;
+	mm.arg_start = ps->arg_start;
+	mm.arg_end = ps->arg_end;
+	mm.env_start = ps->env_start;
+	mm.env_end = ps->env_end;
+	ret = parasite_get_brk(ctl, &mm.brk);
+	if (ret)
+		return ret;
+	ret = read_auxv(pid, &mm.auxv, &mm.n_auxv);
+	if (ret)
+		return ret;
+	return send_mm(pid, &mm, vl, sink);
+}

@@ -1,0 +1,18 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef FERRY_MM_H
+#define FERRY_MM_H
+
+#include <sys/types.h>
+
+#include "source-agent/proc.h"
+#include "transport/sink.h"
+
+struct parasite_ctl;
+
+/* mm-<pid>.img of the final dump: mm fields (brk from the parasite), auxv, exe, VMAs. */
+int dump_mm(pid_t pid, struct parasite_ctl *ctl, const struct vma_list *vl,
+	    const struct proc_stat *ps, struct sink *sink);
+/* mm-<pid>.img of a pre-copy round: only the VMAs (the destination maps memory early). */
+int dump_vmas(pid_t pid, const struct vma_list *vl, struct sink *sink);
+
+#endif

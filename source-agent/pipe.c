@@ -1,0 +1,110 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Pipes: each end is an fd of its own kind, both named by the pipe's inode
+ * (pipe_id) so the restore makes one pipe for them. Unread data goes along
+ * (pipe-<pipe_id>.img), copied with tee(2) so the pipe keeps it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "source-agent/dump.h"
+#include "source-agent/files.h"
+
+/* Unread pipe contents, copied with tee(2) so the pipe keeps them. */
+static int pipe_peek(pid_t pid, int fd, PipeDataEntry *pd)
+{
+	char path[64];
+	int pfd, tmp[2] = { -1, -1 }, ret = 0;
+	size_t cap = 1 << 20, len = 0;
+	ssize_t n;
+	uint8_t *buf = NULL;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, fd);
+	pfd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (pfd < 0)
+		return -errno;
+	if (pipe2(tmp, O_NONBLOCK | O_CLOEXEC) || fcntl(tmp[1], F_SETPIPE_SZ, cap) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	n = tee(pfd, tmp[1], cap, SPLICE_F_NONBLOCK);
+	if (n < 0 && errno != EAGAIN) {
+		ret = -errno;
+		goto out;
+	}
+	if (n > 0) {
+		buf = malloc(n);
+		if (!buf) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		ret = read_full(tmp[0], buf, n);
+		len = n;
+	}
+	pd->data.data = buf;
+	pd->data.len = len;
+	buf = NULL;
+out:
+	free(buf);
+	close(pfd);
+	if (tmp[0] >= 0) {
+		close(tmp[0]);
+		close(tmp[1]);
+	}
+	return ret;
+}
+
+static bool pipe_match(const struct fd_dump *d)
+{
+	return S_ISFIFO(d->st.st_mode) && !strncmp(d->path, "pipe:", 5);
+}
+
+static int pipe_dump(struct fd_dump *d)
+{
+	PipeDataEntry *pd = calloc(1, sizeof(*pd));
+
+	if (!pd)
+		return -ENOMEM;
+	pipe_data_entry__init(pd);
+	d->priv = pd;
+	d->e.type = FD_TYPE__FD_PIPE;
+	d->e.has_pipe_id = 1;
+	d->e.pipe_id = d->st.st_ino;
+	pd->pipe_id = d->st.st_ino;
+	return pipe_peek(d->pid, d->fd, pd);
+}
+
+/* pipe-<pipe_id>.img: the unread data, if any. */
+static int pipe_send(struct fd_dump *d)
+{
+	PipeDataEntry *pd = d->priv;
+	char name[64];
+
+	if (!pd->data.len)
+		return 0;
+	snprintf(name, sizeof(name), "pipe-%llu.img", (unsigned long long)pd->pipe_id);
+	return sink_add_msg(d->sink, name, &pd->base);
+}
+
+static void pipe_free(struct fd_dump *d)
+{
+	PipeDataEntry *pd = d->priv;
+
+	if (pd)
+		free(pd->data.data);
+	free(pd);
+}
+
+const struct fd_dump_ops pipe_dump_ops = {
+	.type = FD_TYPE__FD_PIPE,
+	.name = "pipe",
+	.match = pipe_match,
+	.dump = pipe_dump,
+	.send = pipe_send,
+	.free = pipe_free,
+};

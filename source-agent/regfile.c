@@ -1,0 +1,79 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Regular files and directories: the restore opens them again by path, so
+ * their size and mtime go along to check it is the same file there. A memfd
+ * the tree maps is the shared memory object instead (shm.c); an unlinked
+ * file's data travels (ghost.c).
+ */
+#include <string.h>
+#include <sys/stat.h>
+
+#include "source-agent/dump.h"
+#include "source-agent/files.h"
+#include "source-agent/ghost.h"
+#include "source-agent/shm.h"
+
+static bool reg_match(const struct fd_dump *d)
+{
+	return shm_lookup(d->shm, d->st.st_dev, d->st.st_ino) || S_ISREG(d->st.st_mode);
+}
+
+static bool dir_match(const struct fd_dump *d)
+{
+	return S_ISDIR(d->st.st_mode);
+}
+
+static void fill_size_mtime(struct fd_dump *d)
+{
+	FdEntry *e = &d->e;
+
+	e->path = d->path;
+	e->has_size = e->has_mtime_ns = 1;
+	e->size = d->st.st_size;
+	e->mtime_ns = stat_mtime_ns(&d->st);
+}
+
+static int reg_dump(struct fd_dump *d)
+{
+	FdEntry *e = &d->e;
+	size_t n = d->path_len;
+
+	e->type = FD_TYPE__FD_REG;
+	e->path = d->path;
+	e->shmid = shm_lookup(d->shm, d->st.st_dev, d->st.st_ino);
+	if (e->shmid) {
+		/* a memfd the tree maps: the same object at the destination */
+		e->has_shmid = 1;
+		return 0;
+	}
+	if (!d->st.st_nlink) {
+		/* unlinked: its data travels (ghost-<file_id>.img), its path only names it */
+		e->has_ghost = e->ghost = 1;
+		if (n >= 10 && !strcmp(d->path + n - 10, " (deleted)"))
+			d->path[n - 10] = 0;
+		return d->first ? dump_ghost(d->pid, d->fd, e->file_id, d->path, d->sink) : 0;
+	}
+	fill_size_mtime(d);
+	return 0;
+}
+
+static int dir_dump(struct fd_dump *d)
+{
+	d->e.type = FD_TYPE__FD_DIR;
+	fill_size_mtime(d);
+	return 0;
+}
+
+const struct fd_dump_ops reg_dump_ops = {
+	.type = FD_TYPE__FD_REG,
+	.name = "regular file",
+	.match = reg_match,
+	.dump = reg_dump,
+};
+
+const struct fd_dump_ops dir_dump_ops = {
+	.type = FD_TYPE__FD_DIR,
+	.name = "directory",
+	.match = dir_match,
+	.dump = dir_dump,
+};
