@@ -25,7 +25,7 @@
 #define MAX_SESSIONS		8		/* connections at once (RSS bound) */
 #define FILE_BUDGET		FILE_MAX	/* file bytes held by all sessions */
 #define HANDSHAKE_TIMEOUT_MS	30000		/* connect to hello */
-#define RESTORE_LINGER_MS	200		/* stderr of an exited restore */
+#define RESTORE_LINGER_MS	200		/* pipes of an exited restore */
 
 struct session;
 struct rchild;
