@@ -1,16 +1,35 @@
 // SPDX-License-Identifier: MIT
 /* `restore`: bring a checkpointed process back from an image stack on local disk. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/log.h"
 #include "dest-agent/restore.h"
+#include "proto/restore_ctl.h"
+
+/* --status-fd N: an open descriptor above stderr, kept from what we start; or -1. */
+static int status_fd(const char *arg)
+{
+	char *end;
+	long fd;
+
+	errno = 0;
+	fd = strtol(arg, &end, 10);
+	if (errno || end == arg || *end || fd <= 2 || fd > INT_MAX)
+		return -1;
+	if (fcntl(fd, F_SETFD, FD_CLOEXEC))
+		return -1;
+	return fd;
+}
 
 static const char usage[] =
-	"usage: restore --images-dir DIR/<id>/<N> [--pidns] [-v] [--log-file FILE]\n"
-	"       restore --stream DIR/<id> [--pidns] [-v] [--log-file FILE]\n"
+	"usage: restore --images-dir DIR/<id>/<N> [--pidns] [--status-fd N] [-v] [--log-file FILE]\n"
+	"       restore --stream DIR/<id> [--pidns] [--status-fd N] [-v] [--log-file FILE]\n"
 	"\n"
 	"Recreates the process saved in the final round N of an image stack (older\n"
 	"rounds are reached through the 'parent' links), with its PID, memory,\n"
@@ -23,6 +42,9 @@ static const char usage[] =
 	"                     at the first round and its memory filled round by round;\n"
 	"                     stdin names the rounds as they commit (\"round K\"), then\n"
 	"                     \"final N\" (restore and exit) or \"abort\"\n"
+	"  --status-fd N      status lines for the page server on fd N: \"prefilled K\"\n"
+	"                     after each round prefilled, \"failed REASON\" before a\n"
+	"                     failed exit (docs/restore-protocol.md)\n"
 	"  --pidns            restore into a fresh PID namespace (the process keeps\n"
 	"                     its PID there), e.g. beside its still-running original\n"
 	"  -v, --verbose      more detail on stderr (repeat for debug)\n"
@@ -37,12 +59,14 @@ int main(int argc, char **argv)
 		{ "images-dir", required_argument, NULL, 'D' },
 		{ "pidns", no_argument, NULL, 'P' },
 		{ "stream", required_argument, NULL, 'S' },
+		{ "status-fd", required_argument, NULL, 'F' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "log-file", required_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
-	struct restore_opts o = { 0 };
+	struct restore_opts o = { .status_fd = -1 };
+	struct rctl_status st = { .kind = RCTL_FAILED };
 	const char *log_file = NULL;
 	int c, verbose = 0, ret;
 	char msg[160];
@@ -54,6 +78,11 @@ int main(int argc, char **argv)
 		case 'D': o.images_dir = optarg; break;
 		case 'P': o.pidns = true; break;
 		case 'S': o.stack_dir = optarg; break;
+		case 'F':
+			o.status_fd = status_fd(optarg);
+			if (o.status_fd < 0)
+				return usage_error("--status-fd %s: want an open descriptor above 2", optarg);
+			break;
 		case 'v': verbose++; break;
 		case 'L': log_file = optarg; break;
 		case 'h': fputs(usage, stdout); return 0;
@@ -67,7 +96,10 @@ int main(int argc, char **argv)
 	log_defer_errors();
 	ret = o.stack_dir ? restore_stream(&o) : restore_run(&o);
 	if (ret) {
-		fprintf(stderr, "restore: failed: %s\n", *log_reason() ? log_reason() : strerror(-ret));
+		snprintf(st.reason, sizeof(st.reason), "%s",
+			 *log_reason() ? log_reason() : strerror(-ret));
+		fprintf(stderr, "restore: failed: %s\n", st.reason);
+		rctl_send_status(o.status_fd, &st);
 		return 1;
 	}
 	return 0;

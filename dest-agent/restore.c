@@ -24,6 +24,7 @@
 #include "common/util.h"
 #include "dest-agent/restore.h"
 #include "proto/image.h"
+#include "proto/restore_ctl.h"
 
 /* What a round says about one process (pre-copy rounds: pe and mm only). */
 struct proc_images {
@@ -502,46 +503,56 @@ static int stream_round(struct rst_tree *rt, const char *round_dir, uint32_t rou
 }
 
 /*
- * Commands on stdin, one per line: "round K" after the page server
- * committed pre-copy round K, "final N" for the final round (then we exit
- * with the verdict), "abort" (or EOF): the prepared processes are killed.
+ * Commands on stdin, one per line (proto/restore_ctl.h): "round K" after
+ * the page server committed pre-copy round K, "final N" for the final
+ * round (then we exit with the verdict), "abort" (or EOF): the prepared
+ * processes are killed. Progress goes to the status fd, if any.
  */
 int restore_stream(const struct restore_opts *o)
 {
 	struct rst_tree rt = { 0 };
-	char line[128], dir[PATH_MAX];
-	unsigned int k;
+	struct rctl_line line = { 0 };
+	struct rctl_status st = { .kind = RCTL_PREFILLED };
+	char dir[PATH_MAX];
+	enum rctl_feed got;
+	enum rctl_cmd cmd;
+	uint32_t k;
 	bool broken = false;
-	int ret;
+	int ch, ret;
 
 	ret = rst_probe_xstate();
 	if (ret)
 		return ret;
-	while (fgets(line, sizeof(line), stdin)) {
+	while ((ch = getc(stdin)) != EOF) {
 		uint64_t t0 = now_us();
 
-		if (sscanf(line, "round %u", &k) == 1) {
-			snprintf(dir, sizeof(dir), "%s/%u", o->stack_dir, k);
-			if (broken)
-				continue;
-			ret = stream_round(&rt, dir, k, o->pidns);
-			if (ret) {
-				pr_warn("round %u could not be prefilled (%s): the final round will "
-					"restore everything", k, strerror(-ret));
-				rst_tree_kill(&rt);
-				broken = true;
-			} else {
-				pr_info("round %u prefilled in %.1f ms", k, (now_us() - t0) / 1e3);
-				/* progress for the page server (the source waits for it before freezing) */
-				fprintf(stderr, "restore: prefilled round %u\n", k);
-			}
-		} else if (sscanf(line, "final %u", &k) == 1) {
-			snprintf(dir, sizeof(dir), "%s/%u", o->stack_dir, k);
-			return restore_final(&rt, dir, o->pidns);
-		} else if (!strncmp(line, "abort", 5)) {
+		got = rctl_line_feed(&line, ch);
+		if (got == RCTL_MORE)
+			continue;
+		if (got == RCTL_BAD || rctl_parse_cmd(line.buf, &cmd, &k)) {
+			pr_err("unknown command: %s%s", line.buf, got == RCTL_BAD ? "..." : "");
+			continue;
+		}
+		if (cmd == RCTL_ABORT)
 			break;
+		snprintf(dir, sizeof(dir), "%s/%u", o->stack_dir, k);
+		if (cmd == RCTL_FINAL)
+			return restore_final(&rt, dir, o->pidns);
+		if (broken)
+			continue;
+		ret = stream_round(&rt, dir, k, o->pidns);
+		if (ret) {
+			pr_warn("round %u could not be prefilled (%s): the final round will "
+				"restore everything", k, strerror(-ret));
+			rst_tree_kill(&rt);
+			broken = true;
 		} else {
-			pr_err("unknown command: %s", line);
+			pr_info("round %u prefilled in %.1f ms", k, (now_us() - t0) / 1e3);
+			/* for people; the page server reads the status fd */
+			fprintf(stderr, "restore: prefilled round %u\n", k);
+			/* the source waits for this before freezing */
+			st.round = k;
+			rctl_send_status(o->status_fd, &st);
 		}
 	}
 	pr_info("migration abandoned: the prepared processes are dropped");

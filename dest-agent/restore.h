@@ -15,6 +15,7 @@ struct restore_opts {
 	const char *images_dir;		/* restore: a final round's directory */
 	const char *stack_dir;		/* restore --stream: DIR/<id>, rounds named on stdin */
 	bool pidns;			/* into a fresh PID namespace */
+	int status_fd;			/* --status-fd: status lines (proto/restore_ctl.h), or -1 */
 };
 
 int restore_run(const struct restore_opts *o);

@@ -25,7 +25,7 @@
 #define MAX_SESSIONS		8		/* connections at once (RSS bound) */
 #define FILE_BUDGET		FILE_MAX	/* file bytes held by all sessions */
 #define HANDSHAKE_TIMEOUT_MS	30000		/* connect to hello */
-#define RESTORE_LINGER_MS	200		/* stderr of an exited restore */
+#define RESTORE_LINGER_MS	200		/* pipes of an exited restore */
 
 struct session;
 struct rchild;
@@ -145,15 +145,30 @@ struct session {
 #define sess_info(s, fmt, ...)	sess_log(s, LOG_INFO, fmt, ##__VA_ARGS__)
 #define sess_debug(s, fmt, ...)	sess_log(s, LOG_DEBUG, fmt, ##__VA_ARGS__)
 
-/* session.c */
+/* server.c: listening, accepting, a session's lifetime */
 int server_listen(struct server *srv, const char *host, const char *port);
 void server_stop(struct server *srv, const char *why);
 void session_get(struct session *s);
 void session_put(struct session *s);
 void session_drop(struct session *s, bool failed, const char *why);
-int session_send_msg(struct session *s, uint32_t type, const ProtobufCMessage *msg);
-void session_pump(struct session *s);
+/* Drop the session for a protocol error (@fmt takes one string); -EPROTO. */
+int sess_proto(struct session *s, const char *fmt, const char *arg);
+
+/* session_io.c: socket, TLS BIOs, frame assembly, receive buffers */
+int session_pool_init(struct session *s);
 void session_pool_put(struct session *s, uint8_t *buf);
+/* Hand the batched page frames to the disk as one work item. */
+void session_flush_batch(struct session *s);
+int session_send_msg(struct session *s, uint32_t type, const ProtobufCMessage *msg);
+/* Read whatever there is, dispatch whole frames, send what TLS produced. */
+void session_pump(struct session *s);
+void session_update_reading(struct session *s);
+
+/* session.c: frame handlers and work results */
+int session_dispatch(struct session *s);
+int session_open_stack(struct session *s);
+/* First failure of a round wins; the rest of the round is read and dropped. */
+void session_round_fail(struct session *s, int err, const char *what);
 
 /* session_work.c */
 struct ps_work *work_new(enum work_kind kind);

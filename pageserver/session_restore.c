@@ -11,7 +11,9 @@
  *   nothing is streaming (--no-stream, the final round is the session's
  *   first, or the stream restore died early).
  *
- * The last line of the child's stderr is kept for restore_result.
+ * Both get --status-fd 3, a pipe on which they report "prefilled K" and
+ * "failed REASON" (proto/restore_ctl.h, docs/restore-protocol.md). Their
+ * stderr is only copied into the log.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -19,23 +21,25 @@
 #include <string.h>
 
 #include "pageserver/session.h"
+#include "proto/restore_ctl.h"
 
 #define ABORT_KILL_MS	10000	/* an aborted stream restore that does not exit */
+#define STATUS_FD	3	/* the child's end of the status pipe */
 
 struct rchild {
 	struct session *s;
 	uv_process_t proc;
-	uv_pipe_t in, err;
+	uv_pipe_t in, err, st;
 	uv_timer_t timer;
 	int handles;		/* open handles: freed at 0 */
 	bool streaming;		/* --stream, stdin open */
 	bool final;		/* its exit is the restore result */
-	bool exited, eof, lingered, reported;
+	bool exited, err_eof, st_eof, lingered, reported;
 	int64_t status;
 	int signal;
 	uint64_t t0, us;
-	char line[256], last[256];
-	size_t line_len;
+	struct rctl_line err_line, st_line;
+	char failed[256];	/* restore_result's error, from "failed REASON" */
 };
 
 static void child_closed(uv_handle_t *h)
@@ -75,23 +79,27 @@ static void send_result(struct session *s, bool ok, const char *error, uint64_t 
 	session_pump(s);
 }
 
-static void take_line(struct rchild *c)
+/* A status line: progress (the source waits for it before freezing) or the verdict. */
+static void take_status(struct rchild *c, enum rctl_feed got)
 {
-	if (!c->line_len)
+	struct rctl_status st;
+
+	if (got == RCTL_BAD || rctl_parse_status(c->st_line.buf, &st)) {
+		sess_warn(c->s, "restore: unexpected status line ignored: %.100s%s",
+			  c->st_line.buf, got == RCTL_BAD ? "..." : "");
 		return;
-	c->line[c->line_len] = 0;
-	c->line_len = 0;
-	/* restore --stream's progress, for the source's decision when to freeze */
-	if (sscanf(c->line, "restore: prefilled round %u", &c->s->prefilled) == 1)
-		return;
-	sess_info(c->s, "restore: %s", c->line);
-	memcpy(c->last, c->line, sizeof(c->last));
+	}
+	sess_debug(c->s, "restore status: %s", c->st_line.buf);
+	if (st.kind == RCTL_PREFILLED)
+		c->s->prefilled = st.round;
+	else
+		snprintf(c->failed, sizeof(c->failed), "restore: failed: %.238s", st.reason);
 }
 
 static void child_why(const struct rchild *c, char *why, size_t len)
 {
-	if (c->last[0])
-		snprintf(why, len, "%s", c->last);
+	if (c->failed[0])
+		snprintf(why, len, "%s", c->failed);
 	else if (c->signal)
 		snprintf(why, len, "restore killed by signal %d", c->signal);
 	else
@@ -112,18 +120,20 @@ static void stream_lost(struct session *s, struct rchild *c)
 	s->stream_broken = true;
 }
 
-/* Both the exit and the end of stderr (or the linger) are in. */
+/* The exit and the end of both pipes (or the linger) are in. */
 static void child_finish(struct rchild *c)
 {
 	struct session *s = c->s;
 	char why[300];
 	bool ok;
 
-	if (c->reported || !c->exited || !(c->eof || c->lingered))
+	if (c->reported || !c->exited || !((c->err_eof && c->st_eof) || c->lingered))
 		return;
 	c->reported = true;
-	take_line(c);
+	if (!c->err_line.done && c->err_line.len)	/* a last line without its '\n' */
+		sess_info(s, "restore: %.*s", (int)c->err_line.len, c->err_line.buf);
 	child_close((uv_handle_t *)&c->err);
+	child_close((uv_handle_t *)&c->st);
 	child_close((uv_handle_t *)&c->timer);
 	if (s->child == c)
 		s->child = NULL;
@@ -160,14 +170,14 @@ static void on_child_exit(uv_process_t *p, int64_t status, int signal)
 	c->exited = true;
 	child_close((uv_handle_t *)p);
 	child_close((uv_handle_t *)&c->in);
-	/* Restored processes may hold its stderr open: wait a little, not forever. */
+	/* Restored processes may hold its pipes open: wait a little, not forever. */
 	uv_timer_stop(&c->timer);
-	if (!c->eof)
+	if (!c->err_eof || !c->st_eof)
 		uv_timer_start(&c->timer, on_linger, RESTORE_LINGER_MS, 0);
 	child_finish(c);
 }
 
-static void on_err_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+static void on_pipe_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	struct rchild *c = h->data;
 
@@ -175,19 +185,29 @@ static void on_err_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	*buf = uv_buf_init(c->s->srv->inbuf, sizeof(c->s->srv->inbuf));
 }
 
-static void on_err_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+/* stderr and the status pipe: lines, then EOF. */
+static void on_pipe_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
 	struct rchild *c = stream->data;
+	bool is_st = stream == (uv_stream_t *)&c->st;
+	struct rctl_line *l = is_st ? &c->st_line : &c->err_line;
+	enum rctl_feed got;
 	ssize_t i;
 
 	for (i = 0; i < nread; i++) {
-		if (buf->base[i] == '\n')
-			take_line(c);
-		else if (c->line_len < sizeof(c->line) - 1)
-			c->line[c->line_len++] = buf->base[i];
+		got = rctl_line_feed(l, buf->base[i]);
+		if (got == RCTL_MORE)
+			continue;
+		if (is_st)
+			take_status(c, got);
+		else if (l->buf[0])	/* for people only */
+			sess_info(c->s, "restore: %s%s", l->buf, got == RCTL_BAD ? "..." : "");
 	}
 	if (nread < 0) {
-		c->eof = true;
+		if (is_st)
+			c->st_eof = true;
+		else
+			c->err_eof = true;
 		uv_read_stop(stream);
 		child_finish(c);
 	}
@@ -203,9 +223,10 @@ static struct rchild *child_new(struct session *s)
 	session_get(s);
 	uv_pipe_init(s->srv->loop, &c->in, 0);
 	uv_pipe_init(s->srv->loop, &c->err, 0);
+	uv_pipe_init(s->srv->loop, &c->st, 0);
 	uv_timer_init(s->srv->loop, &c->timer);
-	c->proc.data = c->in.data = c->err.data = c->timer.data = c;
-	c->handles = 4;
+	c->proc.data = c->in.data = c->err.data = c->st.data = c->timer.data = c;
+	c->handles = 5;
 	return c;
 }
 
@@ -214,8 +235,9 @@ static int child_spawn(struct rchild *c, const char *mode, const char *path)
 {
 	struct server *srv = c->s->srv;
 	uv_process_options_t opt = { 0 };
-	uv_stdio_container_t io[3];
-	char *args[] = { srv->restore_cmd, (char *)mode, (char *)path, NULL };
+	uv_stdio_container_t io[STATUS_FD + 1];
+	char fd[12];
+	char *args[] = { srv->restore_cmd, (char *)mode, (char *)path, RCTL_STATUS_OPT, fd, NULL };
 	int ret;
 
 	io[0].flags = c->streaming ? UV_CREATE_PIPE | UV_READABLE_PIPE : UV_IGNORE;
@@ -224,28 +246,33 @@ static int child_spawn(struct rchild *c, const char *mode, const char *path)
 	io[1].data.fd = 2;
 	io[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
 	io[2].data.stream = (uv_stream_t *)&c->err;
+	io[STATUS_FD].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+	io[STATUS_FD].data.stream = (uv_stream_t *)&c->st;
+	snprintf(fd, sizeof(fd), "%d", STATUS_FD);
 	opt.file = srv->restore_cmd;
 	opt.args = args;
 	opt.exit_cb = on_child_exit;
 	opt.stdio = io;
-	opt.stdio_count = 3;
-	sess_info(c->s, "running %s %s %s", srv->restore_cmd, mode, path);
+	opt.stdio_count = STATUS_FD + 1;
+	sess_info(c->s, "running %s %s %s %s %s", srv->restore_cmd, mode, path, RCTL_STATUS_OPT, fd);
 	c->t0 = uv_hrtime();
 	ret = uv_spawn(srv->loop, &c->proc, &opt);
 	if (ret) {
 		child_close((uv_handle_t *)&c->proc);
 		child_close((uv_handle_t *)&c->in);
 		child_close((uv_handle_t *)&c->err);
+		child_close((uv_handle_t *)&c->st);
 		child_close((uv_handle_t *)&c->timer);
 		return ret;
 	}
-	uv_read_start((uv_stream_t *)&c->err, on_err_alloc, on_err_read);
+	uv_read_start((uv_stream_t *)&c->err, on_pipe_alloc, on_pipe_read);
+	uv_read_start((uv_stream_t *)&c->st, on_pipe_alloc, on_pipe_read);
 	return 0;
 }
 
 struct say_req {
 	uv_write_t req;
-	char line[32];
+	char line[RCTL_LINE_MAX];
 };
 
 static void on_said(uv_write_t *req, int status)
@@ -254,17 +281,23 @@ static void on_said(uv_write_t *req, int status)
 	free(req);
 }
 
-/* One line on the stream restore's stdin. */
-static void child_say(struct rchild *c, const char *fmt, uint32_t round)
+/* One command on the stream restore's stdin. */
+static void child_say(struct rchild *c, enum rctl_cmd cmd, uint32_t round)
 {
 	struct say_req *r = malloc(sizeof(*r));
 	uv_buf_t b;
+	int n;
 
 	if (!r || uv_is_closing((uv_handle_t *)&c->in)) {
 		free(r);
 		return;
 	}
-	b = uv_buf_init(r->line, snprintf(r->line, sizeof(r->line), fmt, round));
+	n = rctl_format_cmd(r->line, sizeof(r->line), cmd, round);
+	if (n < 0) {
+		free(r);
+		return;
+	}
+	b = uv_buf_init(r->line, n);
 	if (uv_write(&r->req, (uv_stream_t *)&c->in, &b, 1, on_said))
 		free(r);
 }
@@ -321,7 +354,7 @@ void session_restore_round(struct session *s)
 	if (!s->child)
 		stream_start(s);
 	if (s->child)
-		child_say(s->child, "round %u\n", s->round);
+		child_say(s->child, RCTL_ROUND, s->round);
 }
 
 /* The final round is committed: restore it and report. */
@@ -339,7 +372,7 @@ void session_restore_start(struct session *s)
 	}
 	c->final = true;
 	c->t0 = uv_hrtime();
-	child_say(c, "final %u\n", s->round);
+	child_say(c, RCTL_FINAL, s->round);
 }
 
 static void on_abort_timeout(uv_timer_t *t)
@@ -358,7 +391,7 @@ void session_restore_abort(struct session *s)
 	if (!c || c->final || c->exited)
 		return;
 	sess_info(s, "telling the stream restore to drop the prepared process");
-	child_say(c, "abort\n", 0);
+	child_say(c, RCTL_ABORT, 0);
 	child_close((uv_handle_t *)&c->in);
 	uv_timer_start(&c->timer, on_abort_timeout, ABORT_KILL_MS, 0);
 }

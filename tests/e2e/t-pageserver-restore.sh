@@ -4,13 +4,14 @@
 #
 # Restores driven by the page server, with a stand-in restore command that
 # logs what it is asked:
-# - streaming: after the first committed round `CMD --stream DIR/<id>`,
+# - streaming: after the first committed round `CMD --stream DIR/<id> --status-fd 3`,
 #   "round K" on its stdin per committed round, "final N" for the last one;
 #   a session that ends early says "abort";
-# - plain: `CMD --images-dir DIR/<id>/<N>` (--no-stream, a session whose first
-#   round is final, a stream restore that died early);
-# - restore_result: ok, the last stderr line on failure, a missing command;
-#   a child holding stderr open does not hold the result back;
+# - plain: `CMD --images-dir DIR/<id>/<N> --status-fd 3` (--no-stream, a session
+#   whose first round is final, a stream restore that died early);
+# - restore_result: ok, the "failed REASON" status line on failure (stderr is
+#   only logged), a missing command; a child holding its pipes open does not
+#   hold the result back;
 # - --once exit codes: 0 for a completed migration, 1 otherwise.
 . "$(dirname "$0")/lib.sh"
 
@@ -28,15 +29,20 @@ MODEL=(--seed 2 --pids 1 --pages 512 --files)
 
 # fake-restore: logs its arguments and stdin lines to $TMP/log; the final
 # restore fails (exit 3) if $TMP/fail exists; with $TMP/die --stream dies at once.
+# Status lines (docs/restore-protocol.md) go to the fd after --status-fd.
 cat >"$TMP/fake-restore" <<EOS
 #!/bin/bash
 echo "args \$*" >>"$TMP/log"
+[ "\$3" = --status-fd ] || { echo "restore: no --status-fd" >&2; exit 2; }
+sfd=\$4
 [ -e "$TMP/die" ] && [ "\$1" = --stream ] && { echo "restore: cannot start" >&2; exit 5; }
 fin()
 {
 	if [ -e "$TMP/fail" ]; then
 		echo "restore: reading images" >&2
-		echo "restore: pid 1000 is taken on this host" >&2
+		echo "restore: failed: pid 1000 is taken on this host" >&2
+		echo "failed pid 1000 is taken on this host" >&\$sfd
+		echo "restore: a last line for people only" >&2
 		exit 3
 	fi
 	echo "restore: done" >&2
@@ -46,6 +52,7 @@ fin()
 while read -r cmd n; do
 	echo "\$cmd \$n" >>"$TMP/log"
 	case \$cmd in
+	round) echo "prefilled \$n" >&\$sfd ;;
 	final) fin ;;
 	abort) exit 1 ;;
 	esac
@@ -53,7 +60,7 @@ done
 echo "eof" >>"$TMP/log"
 exit 1
 EOS
-# Its child keeps stderr open for a long while: the result must not wait for it.
+# Its child keeps stderr and the status pipe open for a long while: the result must not wait for it.
 cat >"$TMP/sticky-restore" <<EOS
 #!/bin/bash
 [ "\$1" = --stream ] && exit 1
@@ -102,16 +109,16 @@ serve stream "$TMP/fake-restore"
 send --rounds 3 --final >"$TMP/c1.out" || e2e_fail "stream restore: $(cat "$TMP/c1.out")"
 id=$(cat "$TMP/id")
 grep -q '^restore ok=1 ' "$TMP/c1.out" || e2e_fail "no ok result: $(cat "$TMP/c1.out")"
-expect_log "args --stream $IMG/$id"$'\n'"round 1"$'\n'"round 2"$'\n'"final 3"
+expect_log "args --stream $IMG/$id --status-fd 3"$'\n'"round 1"$'\n'"round 2"$'\n'"final 3"
 once_done
 [ "$rc" = 0 ] || e2e_fail "--once exit code $rc after a completed migration"
 
-# 2. Streaming, the final restore fails: its last stderr line comes back; exit 1.
+# 2. Streaming, the final restore fails: its "failed" status comes back; exit 1.
 serve stream-fail "$TMP/fake-restore"
 touch "$TMP/fail"
 send --rounds 2 --final >"$TMP/c2.out"
 [ $? -eq 4 ] || e2e_fail "psclient did not report a failed restore: $(cat "$TMP/c2.out")"
-grep -q '^restore ok=0 .*error=restore: pid 1000 is taken on this host$' "$TMP/c2.out" ||
+grep -q '^restore ok=0 .*error=restore: failed: pid 1000 is taken on this host$' "$TMP/c2.out" ||
 	e2e_fail "wrong error: $(cat "$TMP/c2.out")"
 once_done
 [ "$rc" = 1 ] || e2e_fail "--once exit code $rc after a failed restore"
@@ -121,18 +128,18 @@ serve stream-abort "$TMP/fake-restore"
 send --rounds 2 >/dev/null || e2e_fail "pre-copy session failed"
 once_done
 [ "$rc" = 0 ] || e2e_fail "--once exit code $rc after a clean pre-copy session"
-expect_log "args --stream $IMG/$(cat "$TMP/id")"$'\n'"round 1"$'\n'"round 2"$'\n'"abort "
+expect_log "args --stream $IMG/$(cat "$TMP/id") --status-fd 3"$'\n'"round 1"$'\n'"round 2"$'\n'"abort "
 
 # 4. --no-stream: one plain restore of the final round.
 serve plain "$TMP/fake-restore" --no-stream
 send --rounds 2 --final >"$TMP/c4.out" || e2e_fail "plain restore: $(cat "$TMP/c4.out")"
-expect_log "args --images-dir $IMG/$(cat "$TMP/id")/2"
+expect_log "args --images-dir $IMG/$(cat "$TMP/id")/2 --status-fd 3"
 once_done
 
 # 5. A session whose first round is final restores plainly.
 serve first-final "$TMP/fake-restore"
 send --rounds 1 --final >"$TMP/c5.out" || e2e_fail "final-only: $(cat "$TMP/c5.out")"
-expect_log "args --images-dir $IMG/$(cat "$TMP/id")/1"
+expect_log "args --images-dir $IMG/$(cat "$TMP/id")/1 --status-fd 3"
 once_done
 
 # 6. The stream restore dies at once: the final round is restored plainly.
@@ -141,7 +148,7 @@ touch "$TMP/die"
 send --rounds 2 --final --pause 1000 >"$TMP/c6.out" || e2e_fail "after a dead stream: $(cat "$TMP/c6.out")"
 grep -q 'stream restore ended early' "$TMP/stream-dies.log" ||
 	e2e_fail "early end of the stream restore not noticed"
-expect_log "args --stream $IMG/$(cat "$TMP/id")"$'\n'"args --images-dir $IMG/$(cat "$TMP/id")/2"
+expect_log "args --stream $IMG/$(cat "$TMP/id") --status-fd 3"$'\n'"args --images-dir $IMG/$(cat "$TMP/id")/2 --status-fd 3"
 once_done
 [ "$rc" = 0 ] || e2e_fail "--once exit code $rc after a plain fallback restore"
 

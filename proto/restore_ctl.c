@@ -1,0 +1,180 @@
+// SPDX-License-Identifier: MIT
+/* Page server <-> restore control lines: format, parse, cut a stream into lines. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "proto/restore_ctl.h"
+
+/* "WORD" followed by one space (rest in *@arg) or by nothing (*@arg = NULL). */
+static bool word_is(const char *line, const char *word, const char **arg)
+{
+	size_t n = strlen(word);
+
+	if (strncmp(line, word, n))
+		return false;
+	if (!line[n]) {
+		*arg = NULL;
+		return true;
+	}
+	if (line[n] != ' ')
+		return false;
+	*arg = line + n + 1;
+	return true;
+}
+
+/* A round number: decimal digits only, 1..UINT32_MAX, nothing after it. */
+static int parse_round(const char *s, uint32_t *round)
+{
+	uint64_t v = 0;
+	size_t i;
+
+	if (!s || !*s)
+		return -EINVAL;
+	for (i = 0; s[i]; i++) {
+		if (s[i] < '0' || s[i] > '9' || i >= 10)
+			return -EINVAL;
+		v = v * 10 + (s[i] - '0');
+	}
+	if (!v || v > UINT32_MAX)
+		return -EINVAL;
+	*round = v;
+	return 0;
+}
+
+static int put_line(size_t len, int n)
+{
+	if (n < 0)
+		return -EINVAL;
+	if ((size_t)n >= len || n >= RCTL_LINE_MAX)
+		return -ENOSPC;
+	return n;
+}
+
+int rctl_format_cmd(char *buf, size_t len, enum rctl_cmd cmd, uint32_t round)
+{
+	switch (cmd) {
+	case RCTL_ROUND:
+	case RCTL_FINAL:
+		if (!round)
+			return -EINVAL;
+		return put_line(len, snprintf(buf, len, "%s %u\n",
+				cmd == RCTL_ROUND ? RCTL_CMD_ROUND : RCTL_CMD_FINAL, round));
+	case RCTL_ABORT:
+		return put_line(len, snprintf(buf, len, "%s\n", RCTL_CMD_ABORT));
+	}
+	return -EINVAL;
+}
+
+int rctl_parse_cmd(const char *line, enum rctl_cmd *cmd, uint32_t *round)
+{
+	const char *arg;
+
+	if (word_is(line, RCTL_CMD_ROUND, &arg)) {
+		*cmd = RCTL_ROUND;
+		return parse_round(arg, round);
+	}
+	if (word_is(line, RCTL_CMD_FINAL, &arg)) {
+		*cmd = RCTL_FINAL;
+		return parse_round(arg, round);
+	}
+	if (word_is(line, RCTL_CMD_ABORT, &arg) && !arg) {
+		*cmd = RCTL_ABORT;
+		*round = 0;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+int rctl_format_status(char *buf, size_t len, const struct rctl_status *st)
+{
+	size_t room, i, n;
+	int head;
+
+	switch (st->kind) {
+	case RCTL_PREFILLED:
+		if (!st->round)
+			return -EINVAL;
+		return put_line(len, snprintf(buf, len, RCTL_ST_PREFILLED " %u\n", st->round));
+	case RCTL_FAILED:
+		head = snprintf(buf, len, RCTL_ST_FAILED " ");
+		if (head < 0 || (size_t)head + 2 > len)
+			return -ENOSPC;
+		/* the reason fills what is left of the line, '\n' and NUL aside */
+		room = (len < RCTL_LINE_MAX + 1 ? len : RCTL_LINE_MAX + 1) - head - 2;
+		n = strnlen(st->reason, sizeof(st->reason));
+		if (!n)
+			return -EINVAL;
+		if (n > room)
+			n = room;
+		for (i = 0; i < n; i++) {
+			unsigned char c = st->reason[i];
+
+			buf[head + i] = c < ' ' || c == 0x7f ? '?' : c;
+		}
+		buf[head + n] = '\n';
+		buf[head + n + 1] = 0;
+		return head + n + 1;
+	}
+	return -EINVAL;
+}
+
+int rctl_parse_status(const char *line, struct rctl_status *st)
+{
+	const char *arg;
+
+	if (word_is(line, RCTL_ST_PREFILLED, &arg)) {
+		st->kind = RCTL_PREFILLED;
+		return parse_round(arg, &st->round);
+	}
+	if (word_is(line, RCTL_ST_FAILED, &arg) && arg && *arg &&
+	    strlen(arg) < sizeof(st->reason)) {
+		st->kind = RCTL_FAILED;
+		st->round = 0;
+		strcpy(st->reason, arg);
+		return 0;
+	}
+	return -EINVAL;
+}
+
+int rctl_send_status(int fd, const struct rctl_status *st)
+{
+	char buf[RCTL_LINE_MAX + 1];
+	int n = rctl_format_status(buf, sizeof(buf), st);
+	ssize_t w;
+	int off = 0;
+
+	if (fd < 0)
+		return 0;
+	if (n < 0)
+		return n;
+	while (off < n) {
+		w = write(fd, buf + off, n - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		off += w;
+	}
+	return 0;
+}
+
+enum rctl_feed rctl_line_feed(struct rctl_line *l, char c)
+{
+	if (l->done) {
+		l->len = 0;
+		l->bad = false;
+		l->done = false;
+	}
+	if (c == '\n') {
+		l->buf[l->len] = 0;
+		l->done = true;
+		return l->bad ? RCTL_BAD : RCTL_LINE;
+	}
+	if (!c || l->len >= sizeof(l->buf) - 1)
+		l->bad = true;
+	else
+		l->buf[l->len++] = c;
+	return RCTL_MORE;
+}
