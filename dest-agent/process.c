@@ -9,6 +9,8 @@
  * mapping, lets the child run, and waits for its int3. After FINAL each
  * thread stops once more before rt_sigreturn; we step every thread through
  * it, unmap the blob from the outside (an injected munmap), and detach.
+ * ptrace, injected syscalls and remote memory are the common layer
+ * (common/ptrace.h, common/inject.h); what is here belongs to the restorer.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -29,6 +31,7 @@
 #include <unistd.h>
 
 #include "common/compat.h"
+#include "common/inject.h"
 #include "common/log.h"
 #include "common/ptrace.h"
 #include "common/util.h"
@@ -39,8 +42,8 @@
 #define THREAD_STACK	(16UL << 10)
 #define PAYLOAD_CAP	(96UL << 20)	/* reserved, not committed: MAP_NORESERVE */
 #define ALIGN_UP(x, a)	(((x) + (a) - 1) & ~((uint64_t)(a) - 1))
-/* threads and child processes are traced from birth */
-#define SEIZE_OPTIONS	(PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK)
+/* threads and child processes are traced from birth (on top of TRACEE_OPTIONS) */
+#define RST_TRACE_OPTIONS	(PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK)
 
 /* The child's own fds (fd channel, sync, error pipe) live here, out of the process's way. */
 #define WORK_FD_BASE	4000
@@ -155,14 +158,6 @@ static void __attribute__((noreturn)) child_main(struct rst_process *rp, const u
 
 /* ---- the tracer ---- */
 
-static int wait_child(pid_t pid, int *status)
-{
-	while (waitpid(pid, status, __WALL) < 0)
-		if (errno != EINTR)
-			return -errno;
-	return 0;
-}
-
 /* The next stop or exit of any task we trace or parented: its pid, or -errno. */
 static pid_t wait_any(int *status)
 {
@@ -172,20 +167,6 @@ static pid_t wait_any(int *status)
 		if (errno != EINTR)
 			return -errno;
 	return w;
-}
-
-static int read_remote(pid_t pid, uint64_t addr, void *buf, size_t len)
-{
-	struct iovec l = { buf, len }, r = { (void *)addr, len };
-
-	return process_vm_readv(pid, &l, 1, &r, 1, 0) == (ssize_t)len ? 0 : -errno;
-}
-
-static int write_remote(pid_t pid, uint64_t addr, const void *buf, size_t len)
-{
-	struct iovec l = { (void *)buf, len }, r = { (void *)addr, len };
-
-	return process_vm_writev(pid, &l, 1, &r, 1, 0) == (ssize_t)len ? 0 : -errno;
 }
 
 static int unexpected_stop(pid_t tid, int status)
@@ -219,7 +200,7 @@ static int blob_verdict(struct rst_process *rp, const char *cmd)
 	struct rst_args a;
 	int ret;
 
-	ret = read_remote(rp->pid, rp->args_addr, &a, offsetof(struct rst_args, self_start));
+	ret = tracee_read(rp->pid, rp->args_addr, &a, offsetof(struct rst_args, self_start));
 	if (ret)
 		return ret;
 	if (a.status == RST_READY)
@@ -234,12 +215,12 @@ static int run_command(struct rst_process *rp, const char *name)
 {
 	int status, ret;
 
-	ret = write_remote(rp->pid, rp->args_addr, &rp->args, sizeof(rp->args));
+	ret = tracee_write(rp->pid, rp->args_addr, &rp->args, sizeof(rp->args));
 	if (ret)
 		return ret;
 	if (ptrace(PTRACE_CONT, rp->pid, NULL, NULL))
 		return -errno;
-	ret = wait_child(rp->pid, &status);
+	ret = tracee_reap(rp->pid, &status);
 	if (ret)
 		return ret;
 	if (!WIFSTOPPED(status))
@@ -410,12 +391,12 @@ int rp_create(struct rst_process *rp, pid_t pid, const MmEntry *const *mms, size
 		child_main(rp, image);
 	for (i = 0; i < NR_WORK; i++)
 		close(child_fds[i]);
-	if (ptrace(PTRACE_SEIZE, rp->pid, NULL, SEIZE_OPTIONS) ||
-	    write(sync_wr, "g", 1) != 1) {
+	ret = tracee_attach(rp->pid, RST_TRACE_OPTIONS);
+	if (!ret && write(sync_wr, "g", 1) != 1)
 		ret = -errno;
+	if (ret)
 		goto out;
-	}
-	ret = wait_child(rp->pid, &status);
+	ret = tracee_reap(rp->pid, &status);
 	if (!ret && !WIFSTOPPED(status))
 		ret = child_died(rp, status, err_rd);
 	else if (!ret && WSTOPSIG(status) != SIGTRAP)
@@ -453,7 +434,7 @@ int rp_memory(struct rst_process *rp, const struct ops *o)
 		part.op = o->op + i;
 		part.nr = o->nr - i < per ? o->nr - i : per;
 		ops_to_payload(&part, buf, rp->payload_addr);
-		ret = write_remote(rp->pid, rp->payload_addr, buf, ops_payload_size(&part));
+		ret = tracee_write(rp->pid, rp->payload_addr, buf, ops_payload_size(&part));
 		rp->args.cmd = RST_CMD_MEMORY;
 		rp->args.nr_ops = part.nr;
 		rp->args.ops = rp->payload_addr;
@@ -470,8 +451,7 @@ void rp_kill(struct rst_process *rp)
 
 	if (rp->pid > 0) {
 		kill(rp->pid, SIGKILL);
-		while (waitpid(rp->pid, &status, __WALL) < 0 && errno == EINTR)
-			;
+		tracee_reap(rp->pid, &status);
 	}
 	rp->pid = 0;
 	if (rp->sock >= 0)
@@ -701,7 +681,8 @@ static int wait_threads_ready(struct rst_process *rp, size_t nr_threads)
 		idx = w == rp->pid ? 0 : 1;
 		if (!WIFSTOPPED(status))
 			return w == rp->pid ? child_died(rp, status, -1) : -ECHILD;
-		if (status >> 16 == PTRACE_EVENT_CLONE || status >> 16 == PTRACE_EVENT_STOP) {
+		if (stop_event(status) == PTRACE_EVENT_CLONE ||
+		    stop_event(status) == PTRACE_EVENT_STOP) {
 			if (ptrace(PTRACE_CONT, w, NULL, NULL))
 				return -errno;
 			continue;
@@ -712,7 +693,7 @@ static int wait_threads_ready(struct rst_process *rp, size_t nr_threads)
 		if (!idx) {	/* a failed leader does not clone the others */
 			int32_t st;
 
-			if (read_remote(rp->pid, rp->args_addr + offsetof(struct rst_args, status),
+			if (tracee_read(rp->pid, rp->args_addr + offsetof(struct rst_args, status),
 					&st, sizeof(st)))
 				return -EIO;
 			if (st == RST_FAILED)
@@ -730,7 +711,7 @@ static int check_threads(struct rst_process *rp)
 
 	ret = blob_verdict(rp, "final");
 	for (i = 0; !ret && i < rp->args.nr_threads; i++) {
-		ret = read_remote(rp->pid, rp->args.threads + i * sizeof(t), &t, sizeof(t));
+		ret = tracee_read(rp->pid, rp->args.threads + i * sizeof(t), &t, sizeof(t));
 		if (!ret && t.status != RST_READY)
 			ret = blob_verdict(rp, "thread") ?: -EIO;
 	}
@@ -745,12 +726,12 @@ static int step_sigreturn(pid_t tid)
 	for (i = 0; i < 2; i++) {	/* syscall entry, then exit */
 		if (ptrace(PTRACE_SYSCALL, tid, NULL, NULL))
 			return -errno;
-		err = wait_child(tid, &status);
+		err = tracee_reap(tid, &status);
 		if (err)
 			return err;
 		if (!WIFSTOPPED(status))
 			return -ECHILD;
-		if (WSTOPSIG(status) != (SIGTRAP | 0x80))
+		if (WSTOPSIG(status) != SYSCALL_STOP)
 			return unexpected_stop(tid, status);
 	}
 	return 0;
@@ -789,7 +770,7 @@ static int go_final(struct rst_process *rp, size_t nr_threads, const int *fds, s
 {
 	int ret;
 
-	ret = write_remote(rp->pid, rp->args_addr, &rp->args, sizeof(rp->args));
+	ret = tracee_write(rp->pid, rp->args_addr, &rp->args, sizeof(rp->args));
 	if (!ret && ptrace(PTRACE_CONT, rp->pid, NULL, NULL))
 		ret = -errno;
 	if (!ret)
@@ -832,7 +813,7 @@ int rp_final_start(struct rst_process *rp, const struct rst_final *f)
 	rp->args.cwd = fp_string(&fp, rp->payload_addr, f->core->cwd);
 	rp->args.root = strcmp(f->core->root, "/") ? fp_string(&fp, rp->payload_addr, f->core->root)
 						     : 0;
-	ret = write_remote(rp->pid, rp->payload_addr, fp.buf, fp.len);
+	ret = tracee_write(rp->pid, rp->payload_addr, fp.buf, fp.len);
 	if (!ret)
 		ret = go_final(rp, f->core->n_threads, f->fds, f->files->n_fds);
 out:
@@ -884,11 +865,11 @@ static int wait_fork(struct rst_process *parent, pid_t *child)
 			continue;
 		if (!WIFSTOPPED(status))
 			return child_died(parent, status, -1);
-		if (w == parent->pid && status >> 16 == PTRACE_EVENT_FORK) {
+		if (w == parent->pid && stop_event(status) == PTRACE_EVENT_FORK) {
 			if (ptrace(PTRACE_GETEVENTMSG, w, NULL, &msg))
 				return -errno;
 			*child = msg;
-		} else if (status >> 16 == PTRACE_EVENT_STOP) {
+		} else if (stop_event(status) == PTRACE_EVENT_STOP) {
 			/* the child's first stop */
 		} else if (WSTOPSIG(status) == SIGTRAP) {
 			if (w == parent->pid)
@@ -928,7 +909,7 @@ int rp_fork(struct rst_process *parent, struct rst_process *child, pid_t pid, co
 	parent->args.cmd = RST_CMD_FORK;
 	parent->args.fork_pid = pid;
 	parent->args.fork_new_session = new_session;
-	ret = write_remote(parent->pid, parent->args_addr, &parent->args, sizeof(parent->args));
+	ret = tracee_write(parent->pid, parent->args_addr, &parent->args, sizeof(parent->args));
 	if (!ret && ptrace(PTRACE_CONT, parent->pid, NULL, NULL))
 		ret = -errno;
 	if (!ret)

@@ -134,7 +134,8 @@ static int core_proc(pid_t pid, ProcCore *pc, struct core_store *cs)
 /* @t: the thread's registers as frozen, taken before the parasite touched anything. */
 static void dump_thread(pid_t pid, const struct tracee *t, ThreadCore *tc, char comm[16])
 {
-	struct ferry_rseq_config rc;
+	uint32_t rseq_len, rseq_sig;
+	uint64_t rseq_addr;
 	pid_t tid = t->tid;
 	char path[64];
 
@@ -149,12 +150,11 @@ static void dump_thread(pid_t pid, const struct tracee *t, ThreadCore *tc, char 
 	tc->xstate.data = t->xstate;
 	tc->xstate.len = t->xstate_len;
 	tc->sigmask = t->sigmask;
-	if (ptrace(PTRACE_GET_RSEQ_CONFIGURATION, tid, sizeof(rc), &rc) == sizeof(rc) &&
-	    rc.rseq_abi_pointer) {
+	if (!tracee_rseq(tid, &rseq_addr, &rseq_len, &rseq_sig)) {
 		tc->has_rseq_addr = tc->has_rseq_len = tc->has_rseq_sig = 1;
-		tc->rseq_addr = rc.rseq_abi_pointer;
-		tc->rseq_len = rc.rseq_abi_size;
-		tc->rseq_sig = rc.signature;
+		tc->rseq_addr = rseq_addr;
+		tc->rseq_len = rseq_len;
+		tc->rseq_sig = rseq_sig;
 	}
 }
 

@@ -9,6 +9,11 @@
  * results are plain memory accesses; without that (no CAP_SYS_ADMIN in the
  * target's user namespace) a local shadow copy is synced with
  * process_vm_writev/readv around each command.
+ *
+ * The ptrace work underneath (registers, mask, seccomp, stops, injected
+ * syscalls, remote memory, held signals) is the common layer
+ * (common/ptrace.h, common/inject.h); what is here belongs to the blob: its
+ * area, its commands, infection and cure.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,11 +27,11 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
-#include <sys/uio.h>
 #include <sys/user.h>
 #include <unistd.h>
 
 #include "common/compat.h"
+#include "common/inject.h"
 #include "common/log.h"
 #include "common/ptrace.h"
 #include "parasite-blob.h"
@@ -35,12 +40,6 @@
 
 #define PRS_PAGE	4096UL
 #define PRS_STACK_SIZE	(64UL << 10)
-#define MAX_STOPS	64
-#define EFLAGS_TF	0x100
-#define EFLAGS_DF	0x400
-#define EFLAGS_AC	0x40000
-#define USER_CS		0x33
-#define USER_DS		0x2b
 
 #define SIGBIT(s)	(1ULL << ((s) - 1))
 /*
@@ -61,8 +60,7 @@ struct parasite_ctl {
 	void *local;		/* our view: shared mapping or shadow copy */
 	bool shared;
 	struct prs_area *area;	/* inside local */
-	siginfo_t *sigs;	/* signals held back while the blob ran */
-	size_t nr_sigs;
+	struct held_sigs sigs;	/* held back while the blob ran, queued at cure */
 };
 
 static size_t page_round(size_t n)
@@ -70,41 +68,14 @@ static size_t page_round(size_t n)
 	return (n + PRS_PAGE - 1) & ~(PRS_PAGE - 1);
 }
 
-/*
- * A seccomp filter of the target must not see (or kill it for) the blob's
- * syscalls. Needs CAP_SYS_ADMIN; without it, go on and let the filter
- * decide. SEIZE_OPTIONS must be what tracee_seize set.
- */
-#define SEIZE_OPTIONS	PTRACE_O_TRACESYSGOOD
-
-static void suspend_seccomp(pid_t pid, bool on)
-{
-	long opts = SEIZE_OPTIONS | (on ? PTRACE_O_SUSPEND_SECCOMP : 0);
-
-	if (ptrace(PTRACE_SETOPTIONS, pid, NULL, (void *)opts))
-		pr_debug("pid %d: can't %s seccomp: %m", pid, on ? "suspend" : "resume");
-}
-
-static int set_sigmask(pid_t pid, uint64_t mask)
-{
-	if (ptrace(PTRACE_SETSIGMASK, pid, sizeof(mask), &mask))
-		return -errno;
-	return 0;
-}
-
+/* Shadow mode: our copy of bytes [@off, @off + @len) of the area to or from the target. */
 static int remote_io(struct parasite_ctl *ctl, size_t off, size_t len, bool write)
 {
-	struct iovec l = { .iov_base = (char *)ctl->local + off, .iov_len = len };
-	struct iovec r = { .iov_base = (void *)(ctl->remote + off), .iov_len = len };
-	ssize_t n;
+	char *local = (char *)ctl->local + off;
 
 	if (write)
-		n = process_vm_writev(ctl->pid, &l, 1, &r, 1, 0);
-	else
-		n = process_vm_readv(ctl->pid, &l, 1, &r, 1, 0);
-	if (n < 0)
-		return -errno;
-	return (size_t)n == len ? 0 : -EIO;
+		return tracee_write(ctl->pid, ctl->remote + off, local, len);
+	return tracee_read(ctl->pid, ctl->remote + off, local, len);
 }
 
 /* Shadow mode only: command in, results out. */
@@ -184,23 +155,6 @@ static void local_unmap(struct parasite_ctl *ctl)
 	ctl->area = NULL;
 }
 
-/* As the kernel's struct rseq_cs (uapi linux/rseq.h). */
-struct rseq_cs_desc {
-	uint32_t version;
-	uint32_t flags;
-	uint64_t start_ip;
-	uint64_t post_commit_offset;
-	uint64_t abort_ip;
-};
-
-static int read_target(pid_t pid, uint64_t addr, void *buf, size_t len)
-{
-	struct iovec l = { .iov_base = buf, .iov_len = len };
-	struct iovec r = { .iov_base = (void *)addr, .iov_len = len };
-
-	return process_vm_readv(pid, &l, 1, &r, 1, 0) == (ssize_t)len ? 0 : -EIO;
-}
-
 /*
  * A task stopped inside an rseq critical section would be aborted by the
  * kernel when it next returns to user space (it was preempted). Moving rip
@@ -209,17 +163,16 @@ static int read_target(pid_t pid, uint64_t addr, void *buf, size_t len)
  */
 static void fixup_rseq(struct parasite_ctl *ctl)
 {
-	struct __ptrace_rseq_configuration rc;	/* glibc's name */
+	uint64_t rseq, cs_ptr, ip = ctl->t.regs.rip;
 	struct rseq_cs_desc cs;
-	uint64_t cs_ptr, ip = ctl->t.regs.rip;
+	uint32_t len, sig;
 
-	if (ptrace(PTRACE_GET_RSEQ_CONFIGURATION, ctl->pid, sizeof(rc), &rc) != sizeof(rc) ||
-	    !rc.rseq_abi_pointer)
+	if (tracee_rseq(ctl->pid, &rseq, &len, &sig))
 		return;
 	/* struct rseq: cpu_id_start, cpu_id (u32 each), then rseq_cs. */
-	if (read_target(ctl->pid, rc.rseq_abi_pointer + 8, &cs_ptr, sizeof(cs_ptr)) || !cs_ptr)
+	if (tracee_read(ctl->pid, rseq + 8, &cs_ptr, sizeof(cs_ptr)) || !cs_ptr)
 		return;
-	if (read_target(ctl->pid, cs_ptr, &cs, sizeof(cs)))
+	if (tracee_read(ctl->pid, cs_ptr, &cs, sizeof(cs)))
 		return;
 	if (ip - cs.start_ip < cs.post_commit_offset) {
 		pr_info("pid %d: stopped in an rseq critical section, aborting it (0x%llx -> 0x%" PRIx64 ")",
@@ -230,13 +183,11 @@ static void fixup_rseq(struct parasite_ctl *ctl)
 
 static int hold_signal(struct parasite_ctl *ctl, const siginfo_t *si)
 {
-	siginfo_t *v;
+	int ret;
 
-	v = realloc(ctl->sigs, (ctl->nr_sigs + 1) * sizeof(*v));
-	if (!v)
-		return -ENOMEM;
-	ctl->sigs = v;
-	ctl->sigs[ctl->nr_sigs++] = *si;
+	ret = held_sigs_add(&ctl->sigs, ctl->pid, si);
+	if (ret)
+		return ret;
 	pr_info("pid %d: signal %d arrived while the parasite ran, queued again at cure",
 		ctl->pid, si->si_signo);
 	return 0;
@@ -257,7 +208,7 @@ static int prs_stop(struct parasite_ctl *ctl, int status)
 	struct user_regs_struct r;
 	siginfo_t si;
 
-	if (status >> 16 || WSTOPSIG(status) == (SIGTRAP | 0x80))
+	if (!is_signal_stop(status))
 		return 0;	/* group stop, stray interrupt */
 	if (ptrace(PTRACE_GETSIGINFO, ctl->pid, NULL, &si) ||
 	    ptrace(PTRACE_GETREGS, ctl->pid, NULL, &r))
@@ -273,22 +224,16 @@ static int prs_stop(struct parasite_ctl *ctl, int status)
 	return hold_signal(ctl, &si);
 }
 
-static int prs_wait_trap(struct parasite_ctl *ctl)
+static int prs_trap_fn(pid_t tid, int status, void *arg)
 {
-	int i, status, ret;
+	int ret;
 
-	for (i = 0; i < MAX_STOPS; i++) {
-		ret = tracee_wait_stop(ctl->pid, &status);
-		if (ret < 0)
-			return ret;
-		ret = prs_stop(ctl, status);
-		if (ret)
-			return ret < 0 ? ret : 0;
-		if (ptrace(PTRACE_CONT, ctl->pid, NULL, NULL))
-			return -errno;
-	}
-	pr_err("pid %d: parasite did not stop after %d stops", ctl->pid, MAX_STOPS);
-	return -EAGAIN;
+	ret = prs_stop(arg, status);
+	if (ret)
+		return ret;
+	if (ptrace(PTRACE_CONT, tid, NULL, NULL))
+		return -errno;
+	return 0;
 }
 
 /* Run one command: registers point at the blob, go, wait for its trap. */
@@ -313,7 +258,7 @@ static int prs_run(struct parasite_ctl *ctl, uint32_t cmd)
 	if (ptrace(PTRACE_SETREGS, ctl->pid, NULL, &r) ||
 	    ptrace(PTRACE_CONT, ctl->pid, NULL, NULL))
 		return -errno;
-	ret = prs_wait_trap(ctl);
+	ret = tracee_wait_for(ctl->pid, prs_trap_fn, ctl, "parasite trap");
 	if (!ret)
 		ret = area_pull(ctl);
 	if (ret)
@@ -325,42 +270,19 @@ static int prs_run(struct parasite_ctl *ctl, uint32_t cmd)
 }
 
 /*
- * Queue held-back signals to the target from inside it (rt_tgsigqueueinfo
- * to itself keeps any siginfo), all blocked so none is delivered under an
- * injected call. If that fails they are sent plainly (siginfo lost).
+ * Queue held-back signals to the target from inside it, before the area
+ * goes away (the siginfo goes through the command area); the cure puts
+ * the mask back.
  */
 static int requeue_signals(struct parasite_ctl *ctl)
 {
-	uint64_t info = ctl->remote + ctl->area_off;
-	long tgid, tid, r = 0;
-	size_t i = 0;
+	siginfo_t *si;
+	size_t n;
 	int ret;
 
-	if (!ctl->nr_sigs)
-		return 0;
-	ret = set_sigmask(ctl->pid, ~0ULL);
-	if (!ret)
-		ret = inject(ctl, __NR_getpid, &tgid, 0, 0, 0, 0, 0, 0);
-	if (!ret)
-		ret = inject(ctl, __NR_gettid, &tid, 0, 0, 0, 0, 0, 0);
-	for (; !ret && i < ctl->nr_sigs; i++) {
-		memcpy(ctl->area, &ctl->sigs[i], sizeof(siginfo_t));
-		ret = ctl->shared ? 0 : remote_io(ctl, ctl->area_off, sizeof(siginfo_t), true);
-		if (!ret)
-			ret = inject(ctl, __NR_rt_tgsigqueueinfo, &r, tgid, tid,
-				     ctl->sigs[i].si_signo, info, 0, 0);
-		if (!ret && r < 0)
-			ret = r;
-		if (ret)
-			break;	/* i: the first one not queued */
-	}
-	if (ret && ret != -ESRCH) {
-		pr_warn("pid %d: can't queue held-back signals with their siginfo (%s), resending",
-			ctl->pid, strerror(-ret));
-		for (; i < ctl->nr_sigs; i++)
-			syscall(SYS_tgkill, ctl->pid, ctl->pid, ctl->sigs[i].si_signo);
-		ret = 0;
-	}
+	n = held_sigs_take(&ctl->sigs, ctl->pid, &si);
+	ret = tracee_requeue(ctl->pid, ctl->insn, si, n, ctl->remote + ctl->area_off);
+	free(si);
 	return ret;
 }
 
@@ -369,7 +291,7 @@ static void ctl_free(struct parasite_ctl *ctl)
 	if (ctl->local)
 		local_unmap(ctl);
 	tracee_free(&ctl->t);
-	free(ctl->sigs);
+	held_sigs_free(&ctl->sigs);
 	free(ctl);
 }
 
@@ -398,7 +320,7 @@ int parasite_cure(struct parasite_ctl *ctl)
 			ret = unmap_remote(ctl) ?: ret;
 	}
 	if (ret != -ESRCH) {
-		suspend_seccomp(ctl->pid, false);
+		tracee_suspend_seccomp(ctl->pid, false);
 		ret = tracee_restore(&ctl->t) ?: ret;
 		if (ret && ret != -ESRCH)
 			pr_err("pid %d: can't put the task back: %s", ctl->pid, strerror(-ret));
@@ -428,13 +350,14 @@ int parasite_infect(pid_t pid, struct parasite_ctl **out)
 		return ret;
 	}
 	fixup_rseq(ctl);
-	suspend_seccomp(pid, true);
+	/* The target's seccomp filter must not refuse the blob's syscalls. */
+	tracee_suspend_seccomp(pid, true);
 	ctl->insn = find_syscall_insn(pid);
 	if (!ctl->insn) {
 		ret = -ENOENT;
 		goto fail;
 	}
-	ret = set_sigmask(pid, ~PRS_UNBLOCKED);
+	ret = tracee_set_sigmask(pid, ~PRS_UNBLOCKED);
 	if (!ret)
 		ret = remote_map(ctl);
 	if (!ret)
@@ -561,13 +484,13 @@ int parasite_thread_info(struct parasite_ctl *ctl, pid_t tid, stack_t *ss, uint6
 	if (ret)
 		return ret;
 	if (tid != ctl->pid)	/* the leader's is off since the infection */
-		suspend_seccomp(tid, true);
+		tracee_suspend_seccomp(tid, true);
 	ret = tracee_syscall(tid, ctl->insn, __NR_sigaltstack, &r1, 0, buf, 0, 0, 0, 0);
 	if (!ret)
 		ret = tracee_syscall(tid, ctl->insn, __NR_prctl, &r2, PR_GET_TID_ADDRESS,
 				     buf + sizeof(ctl->area->u.ss), 0, 0, 0, 0);
 	if (tid != ctl->pid)
-		suspend_seccomp(tid, false);
+		tracee_suspend_seccomp(tid, false);
 	rret = tracee_restore(&t);
 	tracee_free(&t);
 	if (!ret)

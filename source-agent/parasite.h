@@ -3,8 +3,8 @@
  * Control of the parasite: a freestanding blob (parasite/) run inside the
  * stopped target to do what only the target itself can. Injected into a
  * shared anonymous area made by an injected mmap, driven in trap mode
- * (migrate sets rip to the entry, the blob runs one command and stops on
- * int3), cured afterwards: area unmapped, registers, xstate and sigmask put
+ * (migrate sets rip to the entry, the blob runs one command and stops
+ * with a SIGTRAP it sends itself), cured afterwards: area unmapped, registers, xstate and sigmask put
  * back, no fd or mapping left.
  */
 #ifndef FERRY_PARASITE_CTL_H

@@ -142,8 +142,7 @@ void threads_kill(struct thread_set *ts)
 
 	kill(ts->pid, SIGKILL);
 	for (i = ts->nr; i-- > 0;)
-		while (waitpid(ts->tids[i], &status, __WALL) < 0 && errno == EINTR)
-			;
+		tracee_reap(ts->tids[i], &status);
 	threads_free(ts);
 }
 

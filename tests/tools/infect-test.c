@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "common/compat.h"
+#include "common/inject.h"
 #include "common/log.h"
 #include "common/ptrace.h"
 #include "source-agent/parasite.h"
@@ -257,24 +258,6 @@ static long written_pages(int pagemap, uint64_t start, uint64_t end)
 	return pages;
 }
 
-static int find_vma(pid_t pid, uint64_t addr, uint64_t *start, uint64_t *end)
-{
-	char path[64], line[512];
-	int ret = -ENOENT;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
-	f = fopen(path, "re");
-	if (!f)
-		return -errno;
-	while (ret && fgets(line, sizeof(line), f))
-		if (sscanf(line, "%" SCNx64 "-%" SCNx64, start, end) == 2 &&
-		    addr >= *start && addr < *end)
-			ret = 0;
-	fclose(f);
-	return ret;
-}
-
 /*
  * The uffd is the target's: write-protect its stack VMA through it, rewrite
  * one word there unchanged (a kernel-side write), and PAGEMAP_SCAN must
@@ -285,13 +268,11 @@ static int prove_uffd(pid_t pid, int uffd, uint64_t sp)
 	struct uffdio_register reg = { .mode = UFFDIO_REGISTER_MODE_WP };
 	struct uffdio_writeprotect wp = { .mode = UFFDIO_WRITEPROTECT_MODE_WP };
 	uint64_t start, end, word;
-	struct iovec l = { .iov_base = &word, .iov_len = sizeof(word) };
-	struct iovec r = { .iov_base = (void *)sp, .iov_len = sizeof(word) };
 	long before, after;
 	char path[64];
 	int pagemap, ret;
 
-	ret = find_vma(pid, sp, &start, &end);
+	ret = tracee_find_vma(pid, NULL, sp, &start, &end);
 	if (ret)
 		return ret;
 	reg.range.start = wp.range.start = start;
@@ -303,9 +284,9 @@ static int prove_uffd(pid_t pid, int uffd, uint64_t sp)
 	if (pagemap < 0)
 		return -errno;
 	before = written_pages(pagemap, start, end);
-	if (process_vm_readv(pid, &l, 1, &r, 1, 0) != sizeof(word) ||
-	    process_vm_writev(pid, &l, 1, &r, 1, 0) != sizeof(word))
-		ret = -errno;
+	ret = tracee_read(pid, sp, &word, sizeof(word));
+	if (!ret)
+		ret = tracee_write(pid, sp, &word, sizeof(word));
 	after = written_pages(pagemap, start, end);
 	close(pagemap);
 	if (ret)
