@@ -18,16 +18,18 @@ PROTOS	:= $(wildcard proto/*.proto)
 PB_C	:= $(patsubst proto/%.proto,$(B)/gen/%.pb-c.c,$(PROTOS))
 PB_H	:= $(PB_C:.c=.h)
 
-# Library: shared code of every command.
-LIB_SRC	:= $(wildcard common/*.c proto/*.c transport/*.c) \
-	   $(filter-out pageserver/main.c,$(wildcard pageserver/*.c))
+# Library: shared code of every command. A static archive: a command links
+# only the objects it needs (`restore` reads stacks: imgstack/view.o and
+# pgindex.o, not the writer or dedup).
+LIB_SRC	:= $(wildcard common/*.c proto/*.c imgstack/*.c transport/*.c)
 LIB_OBJ	:= $(patsubst %.c,$(B)/obj/%.o,$(LIB_SRC)) $(patsubst $(B)/gen/%.c,$(B)/obj/gen/%.o,$(PB_C))
 
 # Each command: its main.c plus the rest of its folder (the rest is also
 # linked into test tools, tests/tools/*.c).
-MIGRATE_OBJ	:= $(patsubst %.c,$(B)/obj/%.o,$(filter-out source-agent/main.c,$(wildcard source-agent/*.c)))
-RESTORE_OBJ	:= $(patsubst %.c,$(B)/obj/%.o,$(filter-out dest-agent/main.c,$(wildcard dest-agent/*.c)))
-PAGESERVER_OBJ	:= $(B)/obj/pageserver/main.o
+cmd_obj = $(patsubst %.c,$(B)/obj/%.o,$(filter-out $(1)/main.c,$(wildcard $(1)/*.c)))
+MIGRATE_OBJ	:= $(call cmd_obj,source-agent)
+RESTORE_OBJ	:= $(call cmd_obj,dest-agent)
+PAGESERVER_OBJ	:= $(call cmd_obj,pageserver)
 
 
 BINS	:= $(B)/migrate $(B)/pageserver $(B)/restore $(B)/check
@@ -82,7 +84,7 @@ $(B)/migrate: $(B)/obj/source-agent/main.o $(MIGRATE_OBJ) $(B)/libferry.a
 	$(CC) -o $@ $^ $(LDLIBS)
 $(B)/restore: $(B)/obj/dest-agent/main.o $(RESTORE_OBJ) $(B)/libferry.a
 	$(CC) -o $@ $^ $(LDLIBS)
-$(B)/pageserver: $(PAGESERVER_OBJ) $(B)/libferry.a
+$(B)/pageserver: $(B)/obj/pageserver/main.o $(PAGESERVER_OBJ) $(B)/libferry.a
 	$(CC) -o $@ $^ $(LDLIBS)
 # `check` is migrate under another name.
 $(B)/check: $(B)/migrate

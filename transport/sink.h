@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "pageserver/stack.h"
+#include "imgstack/writer.h"
 
 struct tls_opts {
 	const char *ca, *cert, *key;
