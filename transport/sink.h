@@ -12,10 +12,7 @@
 
 #include "imgstack/writer.h"
 
-struct tls_opts {
-	const char *ca, *cert, *key;
-	bool insecure;
-};
+struct tls_opts;		/* transport/tls.h */
 
 struct sink_stats {
 	uint64_t wire_bytes;	/* bytes that went on the wire (after lz4, before TLS) */
