@@ -57,17 +57,11 @@ int stack_find_top(int stack_dirfd, uint32_t *top)
 	struct dirent *de;
 	struct stat st;
 	DIR *d;
-	int fd;
 
 	*top = 0;
-	fd = openat(stack_dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
+	d = opendirat(stack_dirfd, ".", 0);
+	if (!d)
 		return -errno;
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -errno;
-	}
 	while ((de = readdir(d))) {
 		uint32_t k = round_of_name(de->d_name);
 
@@ -211,16 +205,11 @@ static int view_list_pids(struct stack_view *v)
 	size_t cap = 0;
 	uint32_t pid;
 	DIR *d;
-	int fd, ret = 0;
+	int ret = 0;
 
-	fd = openat(v->round_dirfd[v->top_round], ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
+	d = opendirat(v->round_dirfd[v->top_round], ".", 0);
+	if (!d)
 		return -errno;
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -errno;
-	}
 	while ((de = readdir(d))) {
 		if (!pagemap_name_pid(de->d_name, &pid))
 			continue;

@@ -104,20 +104,16 @@ static uint64_t min_u64(uint64_t a, uint64_t b)
 }
 
 /* Remove a round directory that never got renamed: files and the parent link only. */
-static int remove_tmp_dir(int dirfd, const char *name)
+static int remove_tmp_dir(int parent, const char *name)
 {
 	struct dirent *de;
 	DIR *d;
 	int fd, ret = 0;
 
-	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
+	d = opendirat(parent, name, O_NOFOLLOW);
+	if (!d)
 		return errno == ENOENT ? 0 : -errno;
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -errno;
-	}
+	fd = dirfd(d);
 	while ((de = readdir(d))) {
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
@@ -125,7 +121,7 @@ static int remove_tmp_dir(int dirfd, const char *name)
 			ret = -errno;
 	}
 	closedir(d);
-	if (unlinkat(dirfd, name, AT_REMOVEDIR) && !ret)
+	if (unlinkat(parent, name, AT_REMOVEDIR) && !ret)
 		ret = -errno;
 	if (ret) {
 		errno = -ret;
@@ -138,16 +134,11 @@ static int remove_stale_rounds(int dirfd)
 {
 	struct dirent *de;
 	DIR *d;
-	int fd, ret = 0;
+	int ret = 0;
 
-	fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
+	d = opendirat(dirfd, ".", 0);
+	if (!d)
 		return -errno;
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -errno;
-	}
 	while (!ret && (de = readdir(d))) {
 		if (strncmp(de->d_name, TMP_PREFIX, strlen(TMP_PREFIX)))
 			continue;
