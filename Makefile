@@ -4,7 +4,9 @@ B	:= build
 PKGS	:= libprotobuf-c libuv openssl liblz4 libcap
 CC	?= cc
 CFLAGS	?= -O2 -g
-CFLAGS	+= -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -I. -I$(B)/gen \
+# Required flags are added even to a CFLAGS given on the command line
+# (`make CFLAGS=-O0` keeps the include paths and warnings).
+override CFLAGS += -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -I. -I$(B)/gen \
 	   $(shell pkg-config --cflags $(PKGS))
 LDLIBS	:= $(shell pkg-config --libs $(PKGS)) -lpthread
 TEST_LDLIBS := $(shell pkg-config --libs criterion)
@@ -18,16 +20,18 @@ PROTOS	:= $(wildcard proto/*.proto)
 PB_C	:= $(patsubst proto/%.proto,$(B)/gen/%.pb-c.c,$(PROTOS))
 PB_H	:= $(PB_C:.c=.h)
 
-# Library: shared code of every command.
-LIB_SRC	:= $(wildcard common/*.c proto/*.c transport/*.c) \
-	   $(filter-out pageserver/main.c,$(wildcard pageserver/*.c))
+# Library: shared code of every command. A static archive: a command links
+# only the objects it needs (`restore` reads stacks: imgstack/view.o and
+# pgindex.o, not the writer or dedup).
+LIB_SRC	:= $(wildcard common/*.c proto/*.c imgstack/*.c transport/*.c)
 LIB_OBJ	:= $(patsubst %.c,$(B)/obj/%.o,$(LIB_SRC)) $(patsubst $(B)/gen/%.c,$(B)/obj/gen/%.o,$(PB_C))
 
 # Each command: its main.c plus the rest of its folder (the rest is also
 # linked into test tools, tests/tools/*.c).
-MIGRATE_OBJ	:= $(patsubst %.c,$(B)/obj/%.o,$(filter-out source-agent/main.c,$(wildcard source-agent/*.c)))
-RESTORE_OBJ	:= $(patsubst %.c,$(B)/obj/%.o,$(filter-out dest-agent/main.c,$(wildcard dest-agent/*.c)))
-PAGESERVER_OBJ	:= $(B)/obj/pageserver/main.o
+cmd_obj = $(patsubst %.c,$(B)/obj/%.o,$(filter-out $(1)/main.c,$(wildcard $(1)/*.c)))
+MIGRATE_OBJ	:= $(call cmd_obj,source-agent)
+RESTORE_OBJ	:= $(call cmd_obj,dest-agent)
+PAGESERVER_OBJ	:= $(call cmd_obj,pageserver)
 
 
 BINS	:= $(B)/migrate $(B)/pageserver $(B)/restore $(B)/check
@@ -54,11 +58,11 @@ $(RESTORE_OBJ) $(B)/obj/dest-agent/main.o: $(B)/gen/restorer-blob.h
 
 $(B)/obj/gen/%.o: $(B)/gen/%.c $(PB_H)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Wno-unused-parameter -MMD -c -o $@ $<
+	$(CC) $(CFLAGS) -Wno-unused-parameter -MMD -MP -c -o $@ $<
 
 $(B)/obj/%.o: %.c $(GEN_HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -MMD -c -o $@ $<
+	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
 $(B)/libferry.a: $(LIB_OBJ)
 	@rm -f $@
@@ -82,15 +86,16 @@ $(B)/migrate: $(B)/obj/source-agent/main.o $(MIGRATE_OBJ) $(B)/libferry.a
 	$(CC) -o $@ $^ $(LDLIBS)
 $(B)/restore: $(B)/obj/dest-agent/main.o $(RESTORE_OBJ) $(B)/libferry.a
 	$(CC) -o $@ $^ $(LDLIBS)
-$(B)/pageserver: $(PAGESERVER_OBJ) $(B)/libferry.a
+$(B)/pageserver: $(B)/obj/pageserver/main.o $(PAGESERVER_OBJ) $(B)/libferry.a
 	$(CC) -o $@ $^ $(LDLIBS)
 # `check` is migrate under another name.
 $(B)/check: $(B)/migrate
 	ln -sf migrate $@
 
-$(B)/tests/%: tests/unit/%.c $(RESTORE_OBJ) $(B)/libferry.a $(GEN_HDRS)
+# Unit tests can reach the code of both agents.
+$(B)/tests/%: tests/unit/%.c $(MIGRATE_OBJ) $(RESTORE_OBJ) $(B)/libferry.a $(GEN_HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< $(RESTORE_OBJ) $(B)/libferry.a $(LDLIBS) $(TEST_LDLIBS)
+	$(CC) $(CFLAGS) -o $@ $< $(MIGRATE_OBJ) $(RESTORE_OBJ) $(B)/libferry.a $(LDLIBS) $(TEST_LDLIBS)
 
 $(B)/tests/tools/%: tests/tools/%.c $(MIGRATE_OBJ) $(RESTORE_OBJ) $(B)/libferry.a $(GEN_HDRS)
 	@mkdir -p $(dir $@)
@@ -119,10 +124,10 @@ FUZZ_BIN	:= $(patsubst tests/fuzz/fuzz_%.c,$(B)/fuzz/%,$(wildcard tests/fuzz/fuz
 
 $(B)/fuzz/obj/gen/%.o: $(B)/gen/%.c $(PB_H)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -Wno-unused-parameter -MMD -c -o $@ $<
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -Wno-unused-parameter -MMD -MP -c -o $@ $<
 $(B)/fuzz/obj/%.o: %.c $(GEN_HDRS)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -c -o $@ $<
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
 $(B)/fuzz/%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_LIB_OBJ)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB_OBJ) \
 		$(shell pkg-config --libs libprotobuf-c liblz4)
@@ -145,10 +150,14 @@ deps:
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t --jobs 2; done
 
-e2e: all
-	FERRY_BUILD=$(abspath $(B)) bash tests/e2e/run.sh
+E2E_RUN	= FERRY_BUILD=$(abspath $(B)) bash tests/e2e/run.sh
 
-test: all unit e2e
+e2e: all
+	$(E2E_RUN)
+
+# The end-to-end tests run after the unit tests, never beside them (make -j).
+test: all unit
+	$(E2E_RUN)
 
 bench: all $(BENCH_BIN)
 	FERRY_BUILD=$(abspath $(B)) bash tests/bench/run.sh

@@ -179,3 +179,20 @@ ssize_t read_small_file(const char *path, char *buf, size_t len)
 	close(fd);
 	return n;
 }
+
+DIR *opendirat(int dirfd, const char *name, int flags)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | flags);
+	DIR *d;
+
+	if (fd < 0)
+		return NULL;
+	d = fdopendir(fd);
+	if (!d) {
+		int err = errno;
+
+		close(fd);
+		errno = err;
+	}
+	return d;
+}

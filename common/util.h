@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <dirent.h>
 #include <sys/types.h>
 
 #ifndef PAGE_SIZE
@@ -37,6 +38,12 @@ uint64_t now_us(void);
 
 /* "HOST:PORT", "[V6]:PORT" or ":PORT"/"PORT" (host NULL): 0 or -EINVAL. */
 int parse_host_port(const char *s, char *host, size_t hlen, char *port, size_t plen);
+
+/*
+ * Directory @name under @dirfd opened for readdir (@flags added to
+ * O_RDONLY | O_DIRECTORY | O_CLOEXEC); closedir() closes it. NULL with errno.
+ */
+DIR *opendirat(int dirfd, const char *name, int flags);
 
 /* Read a small /proc file into buf (NUL-terminated): bytes read or -errno. */
 ssize_t read_small_file(const char *path, char *buf, size_t len);

@@ -8,7 +8,7 @@
 #include <sys/types.h>
 
 #include "images.pb-c.h"
-#include "pageserver/stack.h"
+#include "imgstack/view.h"
 #include "restorer/restorer.h"
 
 struct restore_opts {

@@ -11,6 +11,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "imgstack/dedup.h"
 #include "pageserver/session.h"
 #include "transport/tls.h"
 

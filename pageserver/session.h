@@ -16,7 +16,7 @@
 #include <openssl/ssl.h>
 
 #include "common/log.h"
-#include "pageserver/stack.h"
+#include "imgstack/writer.h"
 #include "transport/frame.h"
 
 #define NR_RXBUF		3		/* receive buffers per session */

@@ -12,6 +12,7 @@
 #include "source-agent/tree.h"
 #include "source-agent/dump.h"
 #include "transport/sink.h"
+#include "transport/tls.h"
 
 struct migrate_opts {
 	const char *host, *port;	/* remote page server, or */

@@ -12,7 +12,7 @@
 #include <openssl/ssl.h>
 
 #include "transport/frame.h"
-#include "transport/sink.h"
+#include "transport/tls.h"
 
 struct conn {
 	int fd;

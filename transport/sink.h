@@ -10,12 +10,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "pageserver/stack.h"
+#include "imgstack/writer.h"
 
-struct tls_opts {
-	const char *ca, *cert, *key;
-	bool insecure;
-};
+struct tls_opts;		/* transport/tls.h */
 
 struct sink_stats {
 	uint64_t wire_bytes;	/* bytes that went on the wire (after lz4, before TLS) */

@@ -11,7 +11,11 @@
 #include <stddef.h>
 #include <openssl/ssl.h>
 
-#include "transport/sink.h"
+/* Certificates for TLS (all three), or --insecure: plain TCP. */
+struct tls_opts {
+	const char *ca, *cert, *key;
+	bool insecure;
+};
 
 /*
  * Options make sense: all three files, or --insecure alone. 0, or -EINVAL

@@ -30,7 +30,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
-#include "pageserver/stack.h"
+#include "imgstack/view.h"
 #include "transport/conn.h"
 #include "transport/frame.h"
 #include "transport/sink.h"

@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
-#include "pageserver/stack.h"
+#include "imgstack/view.h"
 #include "source-agent/proc.h"
 
 static int page_expected(struct stack_view *sv, uint32_t pid, const struct pg_extent *e,

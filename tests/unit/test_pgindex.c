@@ -6,7 +6,8 @@
 #include <string.h>
 
 #include "common/util.h"
-#include "pageserver/stack.h"
+#include "imgstack/pgindex.h"
+#include "imgstack/punch.h"
 
 #define PG PAGE_SIZE
 #define MAX_PUNCH 4096

@@ -15,7 +15,9 @@
 #include <unistd.h>
 
 #include "common/util.h"
-#include "pageserver/stack.h"
+#include "imgstack/dedup.h"
+#include "imgstack/view.h"
+#include "imgstack/writer.h"
 #include "proto/image.h"
 
 #define PG	PAGE_SIZE

@@ -6,12 +6,13 @@
  * be punched out of the older pages files.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/log.h"
 #include "common/util.h"
-#include "pageserver/stack.h"
+#include "imgstack/pgindex.h"
 
 static uint64_t min_u64(uint64_t a, uint64_t b)
 {
@@ -218,6 +219,48 @@ const struct pg_extent *pg_index_find(const struct pg_index *idx, uint64_t vaddr
 	if (!lo || vaddr >= pg_ext_end(&idx->ext[lo - 1]))
 		return NULL;
 	return &idx->ext[lo - 1];
+}
+
+int pg_index_push(struct pg_index *v, const struct pg_extent *e)
+{
+	if (v->nr == v->cap) {
+		size_t cap = v->cap ? v->cap * 2 : 16;
+		struct pg_extent *n = realloc(v->ext, cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		v->ext = n;
+		v->cap = cap;
+	}
+	v->ext[v->nr++] = *e;
+	return 0;
+}
+
+int pg_ext_cmp_vaddr(const void *a, const void *b)
+{
+	const struct pg_extent *x = a, *y = b;
+
+	return x->vaddr < y->vaddr ? -1 : x->vaddr > y->vaddr;
+}
+
+/* Indexes are found in their arrays by it too. */
+_Static_assert(offsetof(struct pg_index, pid) == 0, "pid first");
+
+size_t pg_pid_slot(const void *arr, size_t nr, size_t size, uint32_t pid, bool *found)
+{
+	size_t lo = 0, hi = nr;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		uint32_t p = *(const uint32_t *)((const char *)arr + mid * size);
+
+		if (p < pid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*found = lo < nr && *(const uint32_t *)((const char *)arr + lo * size) == pid;
+	return lo;
 }
 
 void pg_index_free(struct pg_index *idx)
