@@ -32,8 +32,9 @@
  * Pages files are written in pieces of at most this: 1 GiB took 0.2 s of
  * CPU in 256 KiB writes, up to 1.3 s in 1 MiB ones and 2.8 s in 2 MiB ones
  * here (large writes get large page cache folios, presumably from the free
- * blocks this VM hands back to its host: KERNEL-NOTES trap 10). Smaller runs
- * are gathered into writes of this size in a staging block.
+ * blocks this VM hands back to its host: docs/kernel-notes.md, trap 10
+ * 'fresh memory is slow'). Smaller runs are gathered into writes of this
+ * size in a staging block.
  */
 #define WRITE_MAX	(256u << 10)
 /* Start writeback every so often: the disk works during the round, the commit's fsync is short. */

@@ -135,8 +135,8 @@ e2e_start_bg()
 }
 
 # e2e_wait_pid_gone PID [TIMEOUT]: wait until /proc/PID is gone (reaping it
-# if it is our zombie child). PID 1 here reaps orphans late (KERNEL-NOTES
-# trap 11): do this before expecting PID to be free again.
+# if it is our zombie child). PID 1 here reaps orphans late
+# (docs/kernel-notes.md, trap 11): do this before expecting PID to be free again.
 e2e_wait_pid_gone()
 {
 	local pid=$1 state
