@@ -99,15 +99,8 @@ static bool valid_name(const char *s, size_t max)
 
 static int ext_vec_push(struct pg_index *v, const struct pg_extent *e)
 {
-	if (v->nr == v->cap) {
-		size_t cap = v->cap ? v->cap * 2 : 16;
-		struct pg_extent *n = realloc(v->ext, cap * sizeof(*n));
-
-		if (!n)
-			return -ENOMEM;
-		v->ext = n;
-		v->cap = cap;
-	}
+	if (grow_array(&v->ext, &v->cap, v->nr, sizeof(*v->ext)))
+		return -ENOMEM;
 	v->ext[v->nr++] = *e;
 	return 0;
 }
@@ -394,16 +387,9 @@ static int view_list_pids(struct stack_view *v)
 	while ((de = readdir(d))) {
 		if (!pagemap_name_pid(de->d_name, &pid))
 			continue;
-		if (v->nr_pids == cap) {
-			struct pg_index *n;
-
-			cap = cap ? cap * 2 : 16;
-			n = realloc(v->idx, cap * sizeof(*n));
-			if (!n) {
-				ret = -ENOMEM;
-				break;
-			}
-			v->idx = n;
+		if (grow_array(&v->idx, &cap, v->nr_pids, sizeof(*v->idx))) {
+			ret = -ENOMEM;
+			break;
 		}
 		v->idx[v->nr_pids++] = (struct pg_index){ .pid = pid };
 	}
@@ -1118,15 +1104,8 @@ static int pm_push(struct pagemap *pm, size_t *cap, uint64_t vaddr, uint64_t nr,
 			take = min_u64(nr, PM_MAX_PAGES - last->nr_pages);
 			last->nr_pages += take;
 		} else {
-			if (pm->nr == *cap) {
-				size_t c = *cap ? *cap * 2 : 64;
-				struct pm_ext *n = realloc(pm->ext, c * sizeof(*n));
-
-				if (!n)
-					return -ENOMEM;
-				pm->ext = n;
-				*cap = c;
-			}
+			if (grow_array(&pm->ext, cap, pm->nr, sizeof(*pm->ext)))
+				return -ENOMEM;
 			take = min_u64(nr, PM_MAX_PAGES);
 			pm->ext[pm->nr++] = (struct pm_ext){ vaddr, take, flags, off };
 		}
