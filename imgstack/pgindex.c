@@ -223,15 +223,8 @@ const struct pg_extent *pg_index_find(const struct pg_index *idx, uint64_t vaddr
 
 int pg_index_push(struct pg_index *v, const struct pg_extent *e)
 {
-	if (v->nr == v->cap) {
-		size_t cap = v->cap ? v->cap * 2 : 16;
-		struct pg_extent *n = realloc(v->ext, cap * sizeof(*n));
-
-		if (!n)
-			return -ENOMEM;
-		v->ext = n;
-		v->cap = cap;
-	}
+	if (grow_array(&v->ext, &v->cap, v->nr, sizeof(*v->ext)))
+		return -ENOMEM;
 	v->ext[v->nr++] = *e;
 	return 0;
 }

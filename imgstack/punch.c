@@ -23,15 +23,8 @@ int punch_list_add(void *list, uint32_t pid, uint32_t round, uint64_t file_off, 
 {
 	struct punch_list *pl = list;
 
-	if (pl->nr == pl->cap) {
-		size_t cap = pl->cap ? pl->cap * 2 : 64;
-		struct punch_range *n = realloc(pl->r, cap * sizeof(*n));
-
-		if (!n)
-			return -ENOMEM;
-		pl->r = n;
-		pl->cap = cap;
-	}
+	if (grow_array(&pl->r, &pl->cap, pl->nr, sizeof(*pl->r)))
+		return -ENOMEM;
 	pl->r[pl->nr++] = (struct punch_range){ pid, round, file_off, len };
 	return 0;
 }

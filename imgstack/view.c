@@ -213,16 +213,9 @@ static int view_list_pids(struct stack_view *v)
 	while ((de = readdir(d))) {
 		if (!pagemap_name_pid(de->d_name, &pid))
 			continue;
-		if (v->nr_pids == cap) {
-			struct pg_index *n;
-
-			cap = cap ? cap * 2 : 16;
-			n = realloc(v->idx, cap * sizeof(*n));
-			if (!n) {
-				ret = -ENOMEM;
-				break;
-			}
-			v->idx = n;
+		if (grow_array(&v->idx, &cap, v->nr_pids, sizeof(*v->idx))) {
+			ret = -ENOMEM;
+			break;
 		}
 		v->idx[v->nr_pids++] = (struct pg_index){ .pid = pid };
 	}

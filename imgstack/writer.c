@@ -35,8 +35,9 @@
  * Pages files are written in pieces of at most this: 1 GiB took 0.2 s of
  * CPU in 256 KiB writes, up to 1.3 s in 1 MiB ones and 2.8 s in 2 MiB ones
  * here (large writes get large page cache folios, presumably from the free
- * blocks this VM hands back to its host: KERNEL-NOTES trap 10). Smaller runs
- * are gathered into writes of this size in a staging block.
+ * blocks this VM hands back to its host: docs/kernel-notes.md, trap 10
+ * 'fresh memory is slow'). Smaller runs are gathered into writes of this
+ * size in a staging block.
  */
 #define WRITE_MAX	(256u << 10)
 /* Start writeback every so often: the disk works during the round, the commit's fsync is short. */
@@ -665,15 +666,8 @@ static int pm_push(struct pagemap *pm, size_t *cap, uint64_t vaddr, uint64_t nr,
 			take = min_u64(nr, PM_MAX_PAGES - last->nr_pages);
 			last->nr_pages += take;
 		} else {
-			if (pm->nr == *cap) {
-				size_t c = *cap ? *cap * 2 : 64;
-				struct pm_ext *n = realloc(pm->ext, c * sizeof(*n));
-
-				if (!n)
-					return -ENOMEM;
-				pm->ext = n;
-				*cap = c;
-			}
+			if (grow_array(&pm->ext, cap, pm->nr, sizeof(*pm->ext)))
+				return -ENOMEM;
 			take = min_u64(nr, PM_MAX_PAGES);
 			pm->ext[pm->nr++] = (struct pm_ext){ vaddr, take, flags, off };
 		}

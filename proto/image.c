@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/endian.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "proto/image.h"
@@ -28,25 +29,12 @@ static int img_buf_reserve(struct img_buf *b, size_t more)
 	return 0;
 }
 
-static void put_u32(uint8_t *p, uint32_t v)
-{
-	p[0] = v;
-	p[1] = v >> 8;
-	p[2] = v >> 16;
-	p[3] = v >> 24;
-}
-
-static uint32_t get_u32(const uint8_t *p)
-{
-	return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 int img_buf_init(struct img_buf *b)
 {
 	memset(b, 0, sizeof(*b));
 	if (img_buf_reserve(b, 4))
 		return -ENOMEM;
-	put_u32(b->data, IMG_MAGIC);
+	put_le32(b->data, IMG_MAGIC);
 	b->len = 4;
 	return 0;
 }
@@ -59,7 +47,7 @@ int img_buf_add(struct img_buf *b, const ProtobufCMessage *msg)
 		return -E2BIG;
 	if (img_buf_reserve(b, sz + 4))
 		return -ENOMEM;
-	put_u32(b->data + b->len, sz);
+	put_le32(b->data + b->len, sz);
 	protobuf_c_message_pack(msg, b->data + b->len + 4);
 	b->len += sz + 4;
 	return 0;
@@ -77,7 +65,7 @@ int img_reader_init(struct img_reader *r, const char *name, const void *data, si
 	r->len = len;
 	r->pos = 4;
 	r->name = name;
-	if (len < 4 || get_u32(data) != IMG_MAGIC) {
+	if (len < 4 || get_le32(data) != IMG_MAGIC) {
 		pr_err("%s: not a ferry image (bad magic)", name);
 		return -EINVAL;
 	}
@@ -94,7 +82,7 @@ int img_read_msg(struct img_reader *r, const ProtobufCMessageDescriptor *d, void
 		pr_err("%s: truncated entry header at offset %zu", r->name, r->pos);
 		return -EINVAL;
 	}
-	sz = get_u32(r->data + r->pos);
+	sz = get_le32(r->data + r->pos);
 	if (sz > IMG_MAX_ENTRY) {
 		pr_err("%s: entry of %u bytes at offset %zu is too large", r->name, sz, r->pos);
 		return -EINVAL;

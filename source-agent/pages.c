@@ -14,7 +14,7 @@
 
 /*
  * The copy buffer lives as long as the process: a fresh one each round is
- * fresh memory to fault in (slow on VMs, KERNEL-NOTES trap 10), and the
+ * fresh memory to fault in (slow on VMs, docs/kernel-notes.md trap 10), and the
  * frozen final round would pay for it. pages_copy() runs on one thread.
  */
 static uint8_t *copy_buf;

@@ -17,6 +17,7 @@
 #include <sys/types.h>
 #include <protobuf-c/protobuf-c.h>
 
+#include "common/endian.h"
 #include "wire.pb-c.h"
 
 #define WIRE_VERSION		1
@@ -68,30 +69,6 @@ struct page_batch {
 	const uint8_t *data;
 	uint32_t data_len;
 };
-
-static inline void put_le32(uint8_t *p, uint32_t v)
-{
-	p[0] = v;
-	p[1] = v >> 8;
-	p[2] = v >> 16;
-	p[3] = v >> 24;
-}
-
-static inline uint32_t get_le32(const uint8_t *p)
-{
-	return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static inline void put_le64(uint8_t *p, uint64_t v)
-{
-	put_le32(p, v);
-	put_le32(p + 4, v >> 32);
-}
-
-static inline uint64_t get_le64(const uint8_t *p)
-{
-	return get_le32(p) | (uint64_t)get_le32(p + 4) << 32;
-}
 
 const char *frame_type_name(uint32_t type);
 /* Largest payload allowed for @type, 0 for an unknown type. */

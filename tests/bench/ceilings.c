@@ -7,7 +7,7 @@
  * Each figure is the best of --runs runs (3) over --size MiB (1024), in MiB/s
  * of payload (uncompressed bytes). Memory is pre-faulted before any timing:
  * touching fresh memory in this VM is several times slower than warm memory
- * (KERNEL-NOTES trap 10), and that is not what these lines measure.
+ * (docs/kernel-notes.md, trap 10), and that is not what these lines measure.
  */
 #include <arpa/inet.h>
 #include <errno.h>

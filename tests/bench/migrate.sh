@@ -153,7 +153,7 @@ run_one()
 	pps=$(((g1 - g0) * 1000000 / (t1 - t0)))
 
 	# This VM hands freed memory back to its host, and the first writes to
-	# such memory are several times slower (KERNEL-NOTES trap 10). The page
+	# such memory are several times slower (docs/kernel-notes.md, trap 10). The page
 	# cache the images go to and the restored process's memory are fresh
 	# memory: a tls restore cannot reuse the source's memory (the source
 	# still holds it), a local one mostly does. Say how fast fresh memory

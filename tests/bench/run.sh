@@ -29,7 +29,7 @@ only()
 }
 
 # Say what else is running: on 2 cores a busy neighbour halves a figure
-# (KERNEL-NOTES trap 12). Busy = over 5% of a CPU during half a second.
+# (docs/kernel-notes.md, trap 12 'two cores'). Busy = over 5% of a CPU during half a second.
 busy=$(top -b -n 2 -d 0.5 -w 200 2>/dev/null | awk '
 	/^top -/ { frame++ }
 	frame == 2 && /^ *[0-9]+ / && $9 + 0 >= 5 && $12 != "top" {

@@ -49,6 +49,15 @@ e2e_fail()
 	exit 1
 }
 
+# e2e_skip REASON: end the test as skipped, neither passed nor failed (for
+# something this machine lacks). run.sh prints "SKIP name (REASON)".
+E2E_SKIP_RC=77
+e2e_skip()
+{
+	echo "SKIP: $*" >&2
+	exit $E2E_SKIP_RC
+}
+
 e2e_log()
 {
 	echo "e2e: $*" >&2
@@ -135,8 +144,8 @@ e2e_start_bg()
 }
 
 # e2e_wait_pid_gone PID [TIMEOUT]: wait until /proc/PID is gone (reaping it
-# if it is our zombie child). PID 1 here reaps orphans late (KERNEL-NOTES
-# trap 11): do this before expecting PID to be free again.
+# if it is our zombie child). PID 1 here reaps orphans late
+# (docs/kernel-notes.md, trap 11): do this before expecting PID to be free again.
 e2e_wait_pid_gone()
 {
 	local pid=$1 state
@@ -279,7 +288,7 @@ _e2e_on_exit()
 
 	trap - EXIT
 	set +e
-	if [ "$rc" -ne 0 ]; then
+	if [ "$rc" -ne 0 ] && [ "$rc" -ne $E2E_SKIP_RC ]; then
 		for l in "${_E2E_LOGS[@]}"; do
 			[ -s "$l" ] || continue
 			echo "--- last 20 lines of $(basename "$l") ---" >&2
@@ -512,6 +521,124 @@ e2e_make_certs()
 		openssl verify -CAfile ca.pem server.pem client.pem >/dev/null
 		! openssl verify -CAfile ca.pem rogue.pem >/dev/null 2>&1
 	) || e2e_fail "e2e_make_certs: openssl failed"
+}
+
+# e2e_tls_certs [DIR]: e2e_make_certs in DIR (default $TMP/certs), then sets
+# C (the directory) and the option arrays SRV_TLS (the server's certificate),
+# CLI_TLS (a good client's) and ROGUE_TLS (a client whose certificate the
+# rogue CA signed).
+e2e_tls_certs()
+{
+	C=${1:-$TMP/certs}
+	e2e_make_certs "$C"
+	SRV_TLS=(--tls-ca "$C/ca.pem" --tls-cert "$C/server.pem" --tls-key "$C/server.key")
+	CLI_TLS=(--tls-ca "$C/ca.pem" --tls-cert "$C/client.pem" --tls-key "$C/client.key")
+	ROGUE_TLS=(--tls-ca "$C/ca.pem" --tls-cert "$C/rogue.pem" --tls-key "$C/rogue.key")
+}
+
+# --- ferry commands ------------------------------------------------------
+
+# e2e_start_pageserver NAME PORT IMAGES_DIR [OPTION...]: pageserver
+# --listen 127.0.0.1:PORT --images-dir IMAGES_DIR OPTION... in the background
+# (e2e_start_bg NAME: log $TMP/NAME.log, E2E_LAST_PID), with SRV_TLS unless an
+# OPTION is --insecure or --tls-*. Creates IMAGES_DIR; returns once the port
+# listens (fails the test otherwise).
+e2e_start_pageserver()
+{
+	local name=$1 port=$2 dir=$3 o
+	local -a tls=("${SRV_TLS[@]}")
+
+	shift 3
+	for o in "$@"; do
+		case $o in
+		--insecure | --tls-*) tls=() ;;
+		esac
+	done
+	mkdir -p "$dir" || e2e_fail "mkdir $dir"
+	e2e_start_bg "$name" "$FERRY_BUILD/pageserver" --listen "127.0.0.1:$port" \
+		--images-dir "$dir" "$@" "${tls[@]}"
+	e2e_wait_port "$port" 10 || e2e_fail "$name: pageserver does not listen"
+}
+
+# e2e_pidns_pageserver LISTEN IMAGES_DIR [OPTION...]: meant to be the init of
+# a fresh PID namespace (see e2e_in_pidns): runs pageserver -v with the
+# certificates in $C, prints "pageserver pid N" and, when it ends,
+# "pageserver exited RC", then stays, reaping what restore leaves behind, so
+# that restored processes outlive the page server (a namespace dies with its
+# init). Exported: needs C and FERRY_BUILD in the environment.
+e2e_pidns_pageserver()
+{
+	local listen=$1 dir=$2
+
+	shift 2
+	"$FERRY_BUILD/pageserver" -v --listen "$listen" --images-dir "$dir" "$@" \
+		--tls-ca "$C/ca.pem" --tls-cert "$C/server.pem" --tls-key "$C/server.key" &
+	echo "pageserver pid $!"
+	wait $!
+	echo "pageserver exited $?"
+	while :; do sleep 0.5; done
+}
+export -f e2e_pidns_pageserver
+
+# e2e_checkpoint IMAGES_DIR PID [WHAT]: migrate --images-dir IMAGES_DIR PID
+# must succeed and the source be gone afterwards. WHAT goes into the messages.
+e2e_checkpoint()
+{
+	local what=${3:+ ($3)}
+
+	"$FERRY_BUILD/migrate" --images-dir "$1" "$2" >&2 || e2e_fail "checkpoint failed$what"
+	e2e_wait_pid_gone "$2" 10 || e2e_fail "source still there$what"
+}
+
+# e2e_stack_top IMAGES_DIR: the top round directory of the one stack in IMAGES_DIR.
+e2e_stack_top()
+{
+	ls -d "$1"/*/* | sort -V | tail -n 1
+}
+
+# e2e_restore IMAGES_DIR PID [WHAT]: restore --images-dir from the top of the
+# stack in IMAGES_DIR must succeed; PID (the restored process) is killed at exit.
+e2e_restore()
+{
+	"$FERRY_BUILD/restore" --images-dir "$(e2e_stack_top "$1")" >&2 ||
+		e2e_fail "restore failed${3:+ ($3)}"
+	e2e_track_pid "$2"
+}
+
+# e2e_checkpoint_json PID [OPTION...]: migrate --json OPTION... --images-dir
+# $TMP/images PID, output in $TMP/migrate.json and $TMP/migrate.err (copied to
+# stderr). It must succeed and its done line name the migration and its
+# rounds: sets id, rounds and stack ($TMP/images/$id).
+e2e_checkpoint_json()
+{
+	local pid=$1 rc
+
+	shift
+	"$FERRY_BUILD/migrate" --json "$@" --images-dir "$TMP/images" "$pid" \
+		>"$TMP/migrate.json" 2>"$TMP/migrate.err"
+	rc=$?
+	cat "$TMP/migrate.json" "$TMP/migrate.err" >&2
+	[ $rc -eq 0 ] || e2e_fail "migrate $* --images-dir exited $rc: $(tail -n 1 "$TMP/migrate.err")"
+	id=$(sed -n 's/.*"event":"done".*"migration_id":"\([^"]*\)".*/\1/p' "$TMP/migrate.json")
+	rounds=$(sed -n 's/.*"event":"done".*"rounds":\([0-9]*\).*/\1/p' "$TMP/migrate.json")
+	[ -n "$id" ] && [ -n "$rounds" ] || e2e_fail "no done line with migration_id and rounds"
+	stack=$TMP/images/$id
+}
+
+# e2e_restore_verbose ROUND_DIR PID: restore -v --images-dir ROUND_DIR, output in
+# $TMP/restore.out and $TMP/restore.err (copied to stderr); it must succeed
+# and print "restored pid PID in X ms". PID is killed at exit.
+e2e_restore_verbose()
+{
+	local rc
+
+	"$FERRY_BUILD/restore" -v --images-dir "$1" >"$TMP/restore.out" 2>"$TMP/restore.err"
+	rc=$?
+	cat "$TMP/restore.out" "$TMP/restore.err" >&2
+	[ $rc -eq 0 ] || e2e_fail "restore exited $rc: $(tail -n 1 "$TMP/restore.err")"
+	e2e_track_pid "$2"
+	grep -Eq "^restored pid $2 in [0-9.]+ ms$" "$TMP/restore.out" ||
+		e2e_fail "restore printed no 'restored pid $2 in X ms'"
 }
 
 # --- namespaces ----------------------------------------------------------

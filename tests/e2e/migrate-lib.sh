@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 #
 # tests/e2e/migrate-lib.sh: what the migrate-over-TLS tests share, sourced
-# after lib.sh. Needs PAGESERVER, TMP, C (certificates), port, and pid (the
+# after lib.sh. Needs TMP, C (certificates, e2e_tls_certs), port, and pid (the
 # target) for the checks after the migration.
 #
 #   mig_start_dest IP [netns]        pageserver --once in a PID namespace
@@ -11,19 +11,11 @@
 #   mig_check_stack                  rounds and parent links at the destination
 #   mig_check_restored NAME TAIL     source gone, NAME at the destination; sets outer, last
 
-# The destination: a PID namespace whose init (bash) outlives pageserver
-# --once, so the restored process survives the page server's exit (a
-# namespace dies with its init).
-mig_dest()
-{
-	"$PAGESERVER" -v --listen "$MIG_LISTEN:$port" --images-dir "$TMP/dst" --once \
-		--tls-ca "$C/ca.pem" --tls-cert "$C/server.pem" --tls-key "$C/server.key"
-	echo "pageserver exited $?"
-	while :; do sleep 0.5; done	# as init: reaps what restore left
-}
-
 # mig_start_dest IP [netns]: start the destination listening on IP, with
 # "netns" in the destination network namespace of e2e_netns_pair; sets nsinit.
+# The destination is pageserver --once in a PID namespace whose init (bash,
+# e2e_pidns_pageserver) outlives it, so the restored process survives the
+# page server's exit.
 mig_start_dest()
 {
 	local -a wrap=() ns=()
@@ -32,11 +24,10 @@ mig_start_dest()
 		wrap=(e2e_in_dst)
 		ns=("$E2E_DST_NS")
 	fi
-	MIG_LISTEN=$1
 	mkdir -p "$TMP/dst"
-	export -f mig_dest
-	export PAGESERVER TMP C port MIG_LISTEN
-	e2e_start_bg dest "${wrap[@]}" unshare --pid --fork --mount-proc --kill-child -- bash -c mig_dest
+	export C
+	e2e_start_bg dest "${wrap[@]}" unshare --pid --fork --mount-proc --kill-child -- \
+		bash -c 'e2e_pidns_pageserver "$@"' _ "$1:$port" "$TMP/dst" --once
 	e2e_wait_port "$port" 10 "${ns[@]}" || e2e_fail "pageserver does not listen"
 	nsinit=$(pgrep -P "$(cat "$TMP/dest.pid")" -x bash | head -n 1)
 	[ -n "$nsinit" ] || nsinit=$(pgrep -P "$(pgrep -P "$(cat "$TMP/dest.pid")" | head -n 1)" | head -n 1)

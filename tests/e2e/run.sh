@@ -2,9 +2,10 @@
 # SPDX-License-Identifier: MIT
 #
 # tests/e2e/run.sh: run every tests/e2e/t-*.sh (sorted), each under a timeout,
-# each logged to its own file. Prints "PASS name (Ns)" or "FAIL name (Ns)"
-# (then the last 30 lines of its log) per test, and last exactly one line
-# "N passed, N failed". Exits non-zero if any test failed or none ran.
+# each logged to its own file. Prints "PASS name (Ns)", "FAIL name (Ns)"
+# (then the last 30 lines of its log) or "SKIP name (reason)" (a test that
+# called e2e_skip: exit status 77) per test, and last exactly one line
+# "N passed, N failed, N skipped". Exits non-zero if any test failed or none ran.
 #
 # Environment:
 #   E2E_ONLY=REGEX     run only the tests whose name (t-foo) matches REGEX
@@ -61,6 +62,7 @@ test_timeout()
 mapfile -t tests < <(printf '%s\n' "$here"/t-*.sh | LC_ALL=C sort)
 pass=0
 fail=0
+skip=0
 sweep_stale_netns
 
 for t in "${tests[@]}"; do
@@ -95,6 +97,10 @@ for t in "${tests[@]}"; do
 	if [ $rc -eq 0 ]; then
 		echo "PASS $name (${dur}s)"
 		pass=$((pass + 1))
+	elif [ $rc -eq 77 ]; then
+		why=$(sed -n 's/^SKIP: //p' "$log" | tail -n 1)
+		echo "SKIP $name (${why:-no reason given})"
+		skip=$((skip + 1))
 	else
 		echo "FAIL $name (${dur}s)"
 		case $rc in
@@ -108,8 +114,8 @@ for t in "${tests[@]}"; do
 done
 
 sweep_stale_netns
-if [ $((pass + fail)) -eq 0 ]; then
+if [ $((pass + fail + skip)) -eq 0 ]; then
 	echo "run.sh: no test matched${E2E_ONLY:+ E2E_ONLY=$E2E_ONLY}" >&2
 fi
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ] && [ $((pass + fail)) -gt 0 ]
+echo "$pass passed, $fail failed, $skip skipped"
+[ $fail -eq 0 ] && [ $((pass + fail + skip)) -gt 0 ]

@@ -18,13 +18,10 @@ child=$(pgrep -P "$pid" | head -n 1)
 e2e_track_pid "$child"
 kill -USR1 "$pid"
 for n in 1 2; do
-	"$FERRY_BUILD/migrate" --images-dir "$TMP/img$n" "$pid" >&2 || e2e_fail "checkpoint $n failed"
-	e2e_wait_pid_gone "$pid" 10 || e2e_fail "source still there ($n)"
+	e2e_checkpoint "$TMP/img$n" "$pid" "$n"
 	e2e_wait_pid_gone "$child" 10 || e2e_fail "child still there ($n)"
 	last=$(grep -c '^got child' "$TMP/out")
-	"$FERRY_BUILD/restore" --images-dir "$(ls -d "$TMP"/img$n/*/* | sort -V | tail -n 1)" >&2 ||
-		e2e_fail "restore $n failed"
-	e2e_track_pid "$pid"
+	e2e_restore "$TMP/img$n" "$pid" "$n"
 	e2e_wait_for_line "$TMP/out" "^got child $((last + 10))\$" 10 ||
 		e2e_fail "no lines from the child after restore $n"
 done

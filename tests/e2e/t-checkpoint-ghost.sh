@@ -15,14 +15,12 @@ e2e_wait_file "$TMP/pid" 20 || e2e_fail "ghostwork never wrote its pidfile"
 pid=$(cat "$TMP/pid")
 e2e_wait_for_line "$TMP/out" '^step 10 ' 10 || e2e_fail "ghostwork makes no progress"
 ls -l "/proc/$pid/fd" | grep -q 'scratch.bin (deleted)' || e2e_fail "no ghost file open"
-"$FERRY_BUILD/migrate" --images-dir "$TMP/img" "$pid" >&2 || e2e_fail "checkpoint failed"
-e2e_wait_pid_gone "$pid" 10 || e2e_fail "source still there"
-top=$(ls -d "$TMP"/img/*/* | sort -V | tail -n 1)
+e2e_checkpoint "$TMP/img" "$pid"
+top=$(e2e_stack_top "$TMP/img")
 ghost=$(ls "$top"/ghost-*.img)
 [ "$(stat -c %s "$ghost")" -lt 65536 ] || e2e_fail "the hole travelled: $(stat -c %s "$ghost") bytes"
 last=$(grep -c '^step ' "$TMP/out")
-"$FERRY_BUILD/restore" --images-dir "$top" >&2 || e2e_fail "restore failed"
-e2e_track_pid "$pid"
+e2e_restore "$TMP/img" "$pid"
 e2e_wait_for_line "$TMP/out" "^step $((last + 50)) " 20 || e2e_fail "restored ghostwork stalled"
 ls -l "/proc/$pid/fd" | grep -q '(deleted)' || e2e_fail "the restored fd is not an unlinked file"
 e2e_assert_no_fail "$TMP/out"

@@ -69,15 +69,8 @@ e2e_wait_for_line "$TMP/out" '^step 50 ' 10 || e2e_fail "memwork makes no progre
 outfd=$(basename "$(find "/proc/$pid/fd" -lname "$TMP/out")")
 [ -n "$outfd" ] || e2e_fail "memwork has no fd on $TMP/out"
 
-"$MIGRATE" --json --leave-running --images-dir "$TMP/images" "$pid" \
-	>"$TMP/migrate.json" 2>"$TMP/migrate.err"
-rc=$?
-cat "$TMP/migrate.json" "$TMP/migrate.err" >&2
-[ $rc -eq 0 ] || e2e_fail "migrate --leave-running exited $rc: $(tail -n 1 "$TMP/migrate.err")"
-id=$(sed -n 's/.*"event":"done".*"migration_id":"\([^"]*\)".*/\1/p' "$TMP/migrate.json")
-rounds=$(sed -n 's/.*"event":"done".*"rounds":\([0-9]*\).*/\1/p' "$TMP/migrate.json")
-[ -n "$id" ] && [ -n "$rounds" ] || e2e_fail "no done line with migration_id and rounds"
-top=$TMP/images/$id/$rounds
+e2e_checkpoint_json "$pid" --leave-running
+top=$stack/$rounds
 [ -f "$top/core-$pid.img" ] || e2e_fail "final round $top has no core-$pid.img"
 
 # --- the source runs on -----------------------------------------------------

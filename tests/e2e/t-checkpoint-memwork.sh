@@ -31,16 +31,9 @@ e2e_wait_for_line "$TMP/out" '^step 100 ' 10 || e2e_fail "memwork makes no progr
 # The maps just before the migration: memwork maps nothing after 'ready'.
 cat "/proc/$pid/maps" >"$TMP/maps.src" || e2e_fail "cannot read /proc/$pid/maps"
 
-"$MIGRATE" --json --images-dir "$TMP/images" "$pid" >"$TMP/migrate.json" 2>"$TMP/migrate.err"
-rc=$?
-cat "$TMP/migrate.json" "$TMP/migrate.err" >&2
-[ $rc -eq 0 ] || e2e_fail "migrate --images-dir exited $rc: $(tail -n 1 "$TMP/migrate.err")"
+e2e_checkpoint_json "$pid"
 
 # --- the image stack -----------------------------------------------------
-id=$(sed -n 's/.*"event":"done".*"migration_id":"\([^"]*\)".*/\1/p' "$TMP/migrate.json")
-rounds=$(sed -n 's/.*"event":"done".*"rounds":\([0-9]*\).*/\1/p' "$TMP/migrate.json")
-[ -n "$id" ] && [ -n "$rounds" ] || e2e_fail "no done line with migration_id and rounds"
-stack=$TMP/images/$id
 [ -d "$stack" ] || e2e_fail "no stack directory $stack"
 [ "$rounds" -ge 3 ] || e2e_fail "only $rounds rounds (expected pre-copy rounds before the final one)"
 nlines=$(grep -c '"event":"round"' "$TMP/migrate.json")
@@ -81,13 +74,7 @@ sleep 0.3
 [ "$(grep -c '^step ' "$TMP/out")" -eq "$before" ] || e2e_fail "someone still writes steps"
 
 # --- restore ---------------------------------------------------------------
-"$RESTORE" -v --images-dir "$stack/$rounds" >"$TMP/restore.out" 2>"$TMP/restore.err"
-rc=$?
-cat "$TMP/restore.out" "$TMP/restore.err" >&2
-[ $rc -eq 0 ] || e2e_fail "restore exited $rc: $(tail -n 1 "$TMP/restore.err")"
-e2e_track_pid "$pid"
-grep -Eq "^restored pid $pid in [0-9.]+ ms$" "$TMP/restore.out" ||
-	e2e_fail "restore printed no 'restored pid $pid in X ms'"
+e2e_restore_verbose "$stack/$rounds" "$pid"
 [ -e "/proc/$pid" ] || e2e_fail "no process $pid after restore"
 grep -q "$E2E_MEMWORK" "/proc/$pid/cmdline" 2>/dev/null || e2e_fail "pid $pid is not memwork"
 grep -q '^TracerPid:[[:space:]]*0$' "/proc/$pid/status" || e2e_fail "restored process is traced"

@@ -28,16 +28,8 @@ cat "/proc/$pid/maps" >"$TMP/maps.src" || e2e_fail "cannot read /proc/$pid/maps"
 
 # --small-dirty 0: go on with pre-copy rounds while anything is dirty (the
 # interpreter dirties few pages; the dirty set must stop shrinking instead).
-"$MIGRATE" --json --small-dirty 0 --max-rounds 6 --images-dir "$TMP/images" "$pid" \
-	>"$TMP/migrate.json" 2>"$TMP/migrate.err"
-rc=$?
-cat "$TMP/migrate.json" "$TMP/migrate.err" >&2
-[ $rc -eq 0 ] || e2e_fail "migrate --images-dir exited $rc: $(tail -n 1 "$TMP/migrate.err")"
+e2e_checkpoint_json "$pid" --small-dirty 0 --max-rounds 6
 
-id=$(sed -n 's/.*"event":"done".*"migration_id":"\([^"]*\)".*/\1/p' "$TMP/migrate.json")
-rounds=$(sed -n 's/.*"event":"done".*"rounds":\([0-9]*\).*/\1/p' "$TMP/migrate.json")
-[ -n "$id" ] && [ -n "$rounds" ] || e2e_fail "no done line with migration_id and rounds"
-stack=$TMP/images/$id
 [ "$rounds" -ge 3 ] || e2e_fail "only $rounds rounds"
 pages1=$(stat -c %s "$stack/1/pages-$pid.img") || e2e_fail "no round 1 pages file"
 for ((k = 2; k <= rounds; k++)); do
@@ -51,13 +43,7 @@ done
 e2e_wait_pid_gone "$pid" 10 || e2e_fail "source pid $pid still there after migrate"
 last=$(grep '^step ' "$TMP/out" | tail -n 1 | awk '{ print $2 }')
 
-"$RESTORE" -v --images-dir "$stack/$rounds" >"$TMP/restore.out" 2>"$TMP/restore.err"
-rc=$?
-cat "$TMP/restore.out" "$TMP/restore.err" >&2
-[ $rc -eq 0 ] || e2e_fail "restore exited $rc: $(tail -n 1 "$TMP/restore.err")"
-e2e_track_pid "$pid"
-grep -Eq "^restored pid $pid in [0-9.]+ ms$" "$TMP/restore.out" ||
-	e2e_fail "restore printed no 'restored pid $pid in X ms'"
+e2e_restore_verbose "$stack/$rounds" "$pid"
 grep -q pyloop "/proc/$pid/cmdline" 2>/dev/null || e2e_fail "pid $pid is not pyloop after restore"
 e2e_wait_for_line "$TMP/out" "^step $((last + 1)) " 5 ||
 	e2e_fail "no step $((last + 1)) after restore (last before: $last)"

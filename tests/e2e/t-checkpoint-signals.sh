@@ -18,11 +18,8 @@ sender=$BASHPID
 kill -"$rt" "$pid"; kill -"$rt" "$pid"; kill -"$rt" "$pid"; kill -USR2 "$pid"
 pending=$(awk '/^ShdPnd:/ { print $2 }' "/proc/$pid/status")
 [ "$pending" = 0000000800000800 ] || e2e_fail "signals not pending: ShdPnd $pending"
-"$FERRY_BUILD/migrate" --images-dir "$TMP/img" "$pid" >&2 || e2e_fail "checkpoint failed"
-e2e_wait_pid_gone "$pid" 10 || e2e_fail "source still there"
-"$FERRY_BUILD/restore" --images-dir "$(ls -d "$TMP"/img/*/* | sort -V | tail -n 1)" >&2 ||
-	e2e_fail "restore failed"
-e2e_track_pid "$pid"
+e2e_checkpoint "$TMP/img" "$pid"
+e2e_restore "$TMP/img" "$pid"
 after=$(awk '/^ShdPnd:/ { print $2 }' "/proc/$pid/status")
 [ "$after" = "$pending" ] || e2e_fail "pending after the restore: $after, before: $pending"
 touch "$TMP/go"

@@ -41,11 +41,8 @@ grep -q 'socket ferry cannot move yet' "$TMP/refused.err" || e2e_fail "reason: $
 kill -0 "$holder" || e2e_fail "the refused process died"
 kill "$holder"
 
-"$FERRY_BUILD/migrate" --images-dir "$TMP/img" "$pid" >&2 || e2e_fail "checkpoint failed"
-e2e_wait_pid_gone "$pid" 10 || e2e_fail "source still there"
-"$FERRY_BUILD/restore" --images-dir "$(ls -d "$TMP"/img/*/* | sort -V | tail -n 1)" >&2 ||
-	e2e_fail "restore failed"
-e2e_track_pid "$pid"
+e2e_checkpoint "$TMP/img" "$pid"
+e2e_restore "$TMP/img" "$pid"
 [ "$(ask tcp "$port")" = "hello 4 pid $pid" ] || e2e_fail "no answer over TCP after the restore"
 [ "$(ask unix "$sock")" = "hello 5 pid $pid" ] || e2e_fail "no answer over the unix socket after"
 last=$(grep -c '^step ' "$TMP/out")

@@ -21,12 +21,9 @@ steps=$(grep -c '^step ' "$TMP/out")
 [ "$(state "$pid")" = T ] || e2e_fail "not stopped between scripted rounds: $(state "$pid")"
 "$FERRY_BUILD/migrate" --abort --session "$TMP/s" >&2 || e2e_fail "abort failed"
 [ "$(state "$pid")" = T ] || e2e_fail "not stopped after the session: $(state "$pid")"
-"$FERRY_BUILD/migrate" --images-dir "$TMP/img" "$pid" >&2 || e2e_fail "checkpoint failed"
+e2e_checkpoint "$TMP/img" "$pid"
 [ "$(grep -c '^step ' "$TMP/out")" = "$steps" ] || e2e_fail "the stopped process ran during the migration"
-e2e_wait_pid_gone "$pid" 10 || e2e_fail "source still there"
-"$FERRY_BUILD/restore" --images-dir "$(ls -d "$TMP"/img/*/* | sort -V | tail -n 1)" >&2 ||
-	e2e_fail "restore failed"
-e2e_track_pid "$pid"
+e2e_restore "$TMP/img" "$pid"
 sleep 0.3
 [ "$(state "$pid")" = T ] || e2e_fail "restored, but not stopped: $(state "$pid")"
 [ "$(grep -c '^step ' "$TMP/out")" = "$steps" ] || e2e_fail "the restored process ran before SIGCONT"

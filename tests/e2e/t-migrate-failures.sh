@@ -27,9 +27,8 @@ for b in "$MIGRATE" "$PAGESERVER" "$FERRY_BUILD/restore" "$E2E_MEMWORK"; do
 done
 TMP=$(e2e_tmpdir)
 CHECK_EVERY=20
-C=$TMP/certs
-e2e_make_certs "$C"
-GOOD=(--tls-ca "$C/ca.pem" --tls-cert "$C/client.pem" --tls-key "$C/client.key")
+e2e_tls_certs
+GOOD=("${CLI_TLS[@]}")
 
 # --- helpers -------------------------------------------------------------------
 
@@ -43,19 +42,10 @@ fds()
 }
 
 # A destination: pageserver (no --once) in its own PID namespace, whose
-# init (bash) reaps and outlives it. dest_start NAME PORT; sets
-# NSINIT_<NAME> (the init's pid here) and the log is $TMP/NAME.log.
-ps_dest()
-{
-	"$PAGESERVER" -v --listen "127.0.0.1:$1" --images-dir "$2" \
-		--tls-ca "$C/ca.pem" --tls-cert "$C/server.pem" --tls-key "$C/server.key" &
-	echo "pageserver pid $!"
-	wait $!
-	echo "pageserver exited $?"
-	while :; do sleep 0.5; done
-}
-export -f ps_dest
-export PAGESERVER C
+# init (bash, e2e_pidns_pageserver) reaps and outlives it. dest_start NAME
+# PORT; sets DEST_INIT (the init's pid here) and DEST_PS (the page server's);
+# the log is $TMP/NAME.log.
+export C
 
 dest_start()
 {
@@ -63,7 +53,7 @@ dest_start()
 
 	mkdir -p "$TMP/$name.images"
 	e2e_start_bg "$name" unshare --pid --fork --mount-proc --kill-child -- \
-		bash -c 'ps_dest "$@"' _ "$port" "$TMP/$name.images"
+		bash -c 'e2e_pidns_pageserver "$@"' _ "127.0.0.1:$port" "$TMP/$name.images"
 	u=$E2E_LAST_PID
 	e2e_wait_port "$port" 10 || e2e_fail "$name: pageserver does not listen"
 	for ((i = 0; i < 50; i++)); do

@@ -22,8 +22,7 @@ for b in "$MIGRATE" "$PAGESERVER" "$FERRY_BUILD/restore" "$E2E_MEMWORK"; do
 done
 TMP=$(e2e_tmpdir)
 CHECK_EVERY=40
-C=$TMP/certs
-e2e_make_certs "$C"
+e2e_tls_certs
 e2e_netns_pair
 port=$(e2e_port)
 mig_start_dest "$E2E_DST_IP" netns
@@ -35,8 +34,7 @@ pid=$(cat "$TMP/pid")
 e2e_wait_for_line "$TMP/out" '^step 100 ' 10 || e2e_fail "memwork makes no progress"
 in_dest test -e "/proc/$pid" && e2e_fail "pid $pid already exists in the destination namespace"
 
-mig_run e2e_in_src "$MIGRATE" --json --to "$E2E_DST_IP:$port" --tls-ca "$C/ca.pem" \
-	--tls-cert "$C/client.pem" --tls-key "$C/client.key" "$pid"
+mig_run e2e_in_src "$MIGRATE" --json --to "$E2E_DST_IP:$port" "${CLI_TLS[@]}" "$pid"
 
 mig_check_report $((64 * 1024 * 1024))
 mig_check_stack

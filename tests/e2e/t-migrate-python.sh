@@ -21,8 +21,7 @@ for b in "$MIGRATE" "$PAGESERVER" "$FERRY_BUILD/restore"; do
 done
 TMP=$(e2e_tmpdir)
 CHECK_EVERY=5
-C=$TMP/certs
-e2e_make_certs "$C"
+e2e_tls_certs
 port=$(e2e_port)
 mig_start_dest 127.0.0.1
 
@@ -33,8 +32,7 @@ pid=$(cat "$TMP/pid")
 e2e_wait_for_line "$TMP/out" '^step 50 ' 10 || e2e_fail "pyloop makes no progress"
 in_dest test -e "/proc/$pid" && e2e_fail "pid $pid already exists in the destination namespace"
 
-mig_run "$MIGRATE" --json --small-dirty 0 --to "127.0.0.1:$port" --tls-ca "$C/ca.pem" \
-	--tls-cert "$C/client.pem" --tls-key "$C/client.key" "$pid"
+mig_run "$MIGRATE" --json --small-dirty 0 --to "127.0.0.1:$port" "${CLI_TLS[@]}" "$pid"
 
 mig_check_report $((1024 * 1024))
 mig_check_stack

@@ -22,8 +22,7 @@ for b in "$MIGRATE" "$PAGESERVER" "$FERRY_BUILD/restore" "$TREEWORK" "$MTWORK"; 
 	[ -x "$b" ] || e2e_fail "no $b (build it first)"
 done
 TMP=$(e2e_tmpdir)
-C=$TMP/certs
-e2e_make_certs "$C"
+e2e_tls_certs
 port=$(e2e_port)
 mig_start_dest 127.0.0.1
 
@@ -38,8 +37,8 @@ grand=$(pgrep -P "$child" | head -n 1)
 e2e_track_pid "$child"
 e2e_track_pid "$grand"
 
-"$MIGRATE" --small-dirty 0 --max-rounds 4 --to "127.0.0.1:$port" --tls-ca "$C/ca.pem" \
-	--tls-cert "$C/client.pem" --tls-key "$C/client.key" "$root" >"$TMP/m.out" 2>"$TMP/m.err"
+"$MIGRATE" --small-dirty 0 --max-rounds 4 --to "127.0.0.1:$port" "${CLI_TLS[@]}" "$root" \
+	>"$TMP/m.out" 2>"$TMP/m.err"
 rc=$?
 cat "$TMP/m.out" "$TMP/m.err" >&2
 [ $rc -eq 0 ] || e2e_fail "migrate of the tree exited $rc: $(tail -n 1 "$TMP/m.err")"

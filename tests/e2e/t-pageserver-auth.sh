@@ -13,19 +13,13 @@ PS=$FERRY_BUILD/pageserver
 PSC=$FERRY_BUILD/tests/tools/psclient
 [ -x "$PS" ] && [ -x "$PSC" ] || e2e_fail "build pageserver and tests/tools/psclient first"
 TMP=$(e2e_tmpdir)
-e2e_make_certs "$TMP/certs"
-C=$TMP/certs
-SRV_TLS=(--tls-ca "$C/ca.pem" --tls-cert "$C/server.pem" --tls-key "$C/server.key")
-CLI_TLS=(--tls-ca "$C/ca.pem" --tls-cert "$C/client.pem" --tls-key "$C/client.key")
-ROGUE_TLS=(--tls-ca "$C/ca.pem" --tls-cert "$C/rogue.pem" --tls-key "$C/rogue.key")
+e2e_tls_certs
 IMG=$TMP/images
-mkdir -p "$IMG"
 port=$(e2e_port)
 MODEL=(--seed 3 --pids 1 --pages 256)
 
-e2e_start_bg ps "$PS" --listen "127.0.0.1:$port" --images-dir "$IMG" "${SRV_TLS[@]}" -v
+e2e_start_pageserver ps "$port" "$IMG" -v
 ps_pid=$E2E_LAST_PID
-e2e_wait_port "$port" 10 || e2e_fail "pageserver does not listen"
 
 no_migration()
 {
@@ -69,9 +63,8 @@ no_migration "TLS 1.2 client"
 
 # 6. The client refuses a server whose certificate our CA did not sign.
 port2=$(e2e_port)
-e2e_start_bg rogue-ps "$PS" --listen "127.0.0.1:$port2" --images-dir "$IMG" \
+e2e_start_pageserver rogue-ps "$port2" "$IMG" \
 	--tls-ca "$C/ca.pem" --tls-cert "$C/rogue.pem" --tls-key "$C/rogue.key"
-e2e_wait_port "$port2" 10 || e2e_fail "rogue pageserver does not listen"
 if "$PSC" send --to "127.0.0.1:$port2" "${CLI_TLS[@]}" "${MODEL[@]}" >"$TMP/rs.out" 2>&1; then
 	e2e_fail "client accepted a rogue server"
 fi
@@ -79,8 +72,7 @@ grep -q 'certificate verify failed' "$TMP/rs.out" || e2e_fail "no reason given: 
 
 # 7. --insecure says so, loudly, on both sides; TLS options are needed otherwise.
 port3=$(e2e_port)
-e2e_start_bg plain-ps "$PS" --listen "127.0.0.1:$port3" --images-dir "$IMG" --insecure
-e2e_wait_port "$port3" 10 || e2e_fail "insecure pageserver does not listen"
+e2e_start_pageserver plain-ps "$port3" "$IMG" --insecure
 grep -q 'warning: INSECURE' "$TMP/plain-ps.log" || e2e_fail "--insecure not warned about"
 "$PSC" send --to "127.0.0.1:$port3" --insecure "${MODEL[@]}" >"$TMP/ins.out" 2>"$TMP/ins.err" ||
 	e2e_fail "insecure session failed"

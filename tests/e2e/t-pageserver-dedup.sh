@@ -12,17 +12,11 @@ PS=$FERRY_BUILD/pageserver
 PSC=$FERRY_BUILD/tests/tools/psclient
 [ -x "$PS" ] && [ -x "$PSC" ] || e2e_fail "build pageserver and tests/tools/psclient first"
 TMP=$(e2e_tmpdir)
-e2e_make_certs "$TMP/certs"
-C=$TMP/certs
-SRV_TLS=(--tls-ca "$C/ca.pem" --tls-cert "$C/server.pem" --tls-key "$C/server.key")
-CLI_TLS=(--tls-ca "$C/ca.pem" --tls-cert "$C/client.pem" --tls-key "$C/client.key")
-mkdir -p "$TMP/auto" "$TMP/plain"
+e2e_tls_certs
 pa=$(e2e_port)
 pb=$(e2e_port)
-e2e_start_bg auto "$PS" --listen "127.0.0.1:$pa" --images-dir "$TMP/auto" --auto-dedup \
-	"${SRV_TLS[@]}" -v
-e2e_start_bg plain "$PS" --listen "127.0.0.1:$pb" --images-dir "$TMP/plain" "${SRV_TLS[@]}" -v
-e2e_wait_port "$pa" 10 && e2e_wait_port "$pb" 10 || e2e_fail "pageservers do not listen"
+e2e_start_pageserver auto "$pa" "$TMP/auto" --auto-dedup -v
+e2e_start_pageserver plain "$pb" "$TMP/plain" -v
 
 # Random pages (no zero pages): every byte of a pages file is data.
 send()

@@ -12,19 +12,15 @@ PS=$FERRY_BUILD/pageserver
 PSC=$FERRY_BUILD/tests/tools/psclient
 [ -x "$PS" ] && [ -x "$PSC" ] || e2e_fail "build pageserver and tests/tools/psclient first"
 TMP=$(e2e_tmpdir)
-e2e_make_certs "$TMP/certs"
-C=$TMP/certs
-SRV_TLS=(--tls-ca "$C/ca.pem" --tls-cert "$C/server.pem" --tls-key "$C/server.key")
-CLI_TLS=(--tls-ca "$C/ca.pem" --tls-cert "$C/client.pem" --tls-key "$C/client.key")
+e2e_tls_certs
 IMG=$TMP/images
 mkdir -p "$IMG"
 mount -t tmpfs -o size=8m ferry-e2e "$IMG" || e2e_fail "cannot mount a tmpfs"
 e2e_on_exit "umount -l '$IMG'"
 port=$(e2e_port)
 
-e2e_start_bg ps "$PS" --listen "127.0.0.1:$port" --images-dir "$IMG" "${SRV_TLS[@]}" -v
+e2e_start_pageserver ps "$port" "$IMG" -v
 ps_pid=$E2E_LAST_PID
-e2e_wait_port "$port" 10 || e2e_fail "pageserver does not listen"
 
 SMALL=(--kind random --pids 1 --pages 256 --dirty 50 --seed 4)
 send()

@@ -19,10 +19,7 @@ PS=$FERRY_BUILD/pageserver
 PSC=$FERRY_BUILD/tests/tools/psclient
 [ -x "$PS" ] && [ -x "$PSC" ] || e2e_fail "build pageserver and tests/tools/psclient first"
 TMP=$(e2e_tmpdir)
-e2e_make_certs "$TMP/certs"
-C=$TMP/certs
-SRV_TLS=(--tls-ca "$C/ca.pem" --tls-cert "$C/server.pem" --tls-key "$C/server.key")
-CLI_TLS=(--tls-ca "$C/ca.pem" --tls-cert "$C/client.pem" --tls-key "$C/client.key")
+e2e_tls_certs
 IMG=$TMP/images
 mkdir -p "$IMG"
 MODEL=(--seed 2 --pids 1 --pages 512 --files)
@@ -78,10 +75,8 @@ serve()
 	shift 2
 	rm -f "$TMP/log" "$TMP/fail" "$TMP/die"
 	port=$(e2e_port)
-	e2e_start_bg "$name" "$PS" --listen "127.0.0.1:$port" --images-dir "$IMG" --once \
-		--restore-cmd "$cmd" "${SRV_TLS[@]}" -v "$@"
+	e2e_start_pageserver "$name" "$port" "$IMG" --once --restore-cmd "$cmd" -v "$@"
 	ps_pid=$E2E_LAST_PID
-	e2e_wait_port "$port" 10 || e2e_fail "$name: pageserver does not listen"
 }
 
 send()

@@ -14,18 +14,12 @@ PS=$FERRY_BUILD/pageserver
 PSC=$FERRY_BUILD/tests/tools/psclient
 [ -x "$PS" ] && [ -x "$PSC" ] || e2e_fail "build pageserver and tests/tools/psclient first"
 TMP=$(e2e_tmpdir)
-e2e_make_certs "$TMP/certs"
-C=$TMP/certs
-SRV_TLS=(--tls-ca "$C/ca.pem" --tls-cert "$C/server.pem" --tls-key "$C/server.key")
-CLI_TLS=(--tls-ca "$C/ca.pem" --tls-cert "$C/client.pem" --tls-key "$C/client.key")
+e2e_tls_certs
 IMG=$TMP/images
-mkdir -p "$IMG"
 port=$(e2e_port)
 
-e2e_start_bg ps "$PS" --listen "127.0.0.1:$port" --images-dir "$IMG" --no-restore \
-	"${SRV_TLS[@]}" -v
+e2e_start_pageserver ps "$port" "$IMG" --no-restore -v
 ps_pid=$E2E_LAST_PID
-e2e_wait_port "$port" 10 || e2e_fail "pageserver does not listen"
 
 # 2 pids x 16384 pages: 128 MiB in round 1, ~32 MiB per later round.
 MODEL=(--seed 7 --pids 2 --pages 16384 --dirty 25 --kind mixed --files)

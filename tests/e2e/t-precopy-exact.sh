@@ -16,14 +16,9 @@ M=$FERRY_BUILD/migrate
 CMP=$FERRY_BUILD/tests/tools/stackcmp
 [ -x "$CMP" ] || e2e_fail "no $CMP (build it first)"
 TMP=$(e2e_tmpdir)
-C=$TMP/certs
-e2e_make_certs "$C"
-mkdir -p "$TMP/dst"
+e2e_tls_certs
 port=$(e2e_port)
-e2e_start_bg ps "$FERRY_BUILD/pageserver" --listen "127.0.0.1:$port" --images-dir "$TMP/dst" \
-	--no-restore --tls-ca "$C/ca.pem" --tls-cert "$C/server.pem" --tls-key "$C/server.key"
-e2e_wait_port "$port" 10 || e2e_fail "pageserver does not listen"
-TLS=(--tls-ca "$C/ca.pem" --tls-cert "$C/client.pem" --tls-key "$C/client.key")
+e2e_start_pageserver ps "$port" "$TMP/dst" --no-restore
 
 e2e_start_bg mw "$E2E_MEMWORK" --mem 256 --dirty 64 --tick-ms 5 --check-every 50 \
 	--out "$TMP/out" --pidfile "$TMP/pid" --pause-file "$TMP/pause"
@@ -31,7 +26,7 @@ e2e_wait_file "$TMP/pid" 30 || e2e_fail "memwork never wrote its pidfile"
 pid=$(cat "$TMP/pid")
 S=$TMP/session.sock
 e2e_on_exit "[ -S $S ] && $M --abort --session $S >/dev/null 2>&1"
-"$M" --pre-dump --session "$S" --id exact --to "127.0.0.1:$port" "${TLS[@]}" --json "$pid" \
+"$M" --pre-dump --session "$S" --id exact --to "127.0.0.1:$port" "${CLI_TLS[@]}" --json "$pid" \
 	>"$TMP/r1" || e2e_fail "round 1 failed"
 for r in 2 3; do
 	sleep 0.2

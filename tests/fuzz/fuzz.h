@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "common/endian.h"
 #include "images.pb-c.h"
 
 /* A broken invariant: say which, then abort so libFuzzer keeps the input. */
@@ -38,24 +39,6 @@ static const ProtobufCMessageDescriptor *const fuzz_img_desc[] = {
 
 /* fuzz_pagemap input: u64 size of the pages file (little endian), then the pagemap file. */
 #define FUZZ_PM_HDR 8
-
-static inline uint64_t fuzz_get_le64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	int i;
-
-	for (i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static inline void fuzz_put_le64(uint8_t *p, uint64_t v)
-{
-	int i;
-
-	for (i = 0; i < 8; i++)
-		p[i] = v >> (8 * i);
-}
 
 /*
  * protobuf-c 1.4 unpacks a field number 0 written as an overlong varint

@@ -85,7 +85,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < FUZZ_PM_HDR)
 		return 0;
-	pages_size = fuzz_get_le64(data);
+	pages_size = get_le64(data);
 	memset(&pm, 0xa5, sizeof(pm));
 	ret = pagemap_parse("fuzz.img", data + FUZZ_PM_HDR, size - FUZZ_PM_HDR, pages_size, &pm);
 	if (ret) {

@@ -54,7 +54,7 @@ static void pagemap_seed(int n, const struct pagemap *pm, uint64_t pages_size)
 	uint8_t hdr[FUZZ_PM_HDR];
 	struct img_buf b;
 
-	fuzz_put_le64(hdr, pages_size);
+	put_le64(hdr, pages_size);
 	check(pagemap_build(pm, pages_size, &b), "pagemap_build");
 	put_file("pagemap", n, hdr, sizeof(hdr), b.data, b.len);
 	img_buf_free(&b);

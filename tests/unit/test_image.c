@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/endian.h"
 #include "common/util.h"
 #include "proto/image.h"
 
@@ -19,14 +20,6 @@
 #define PRESENT	PE_FLAGS__PE_PRESENT
 #define PARENT	PE_FLAGS__PE_PARENT
 #define ZERO	PE_FLAGS__PE_ZERO
-
-static void le32(uint8_t *p, uint32_t v)
-{
-	p[0] = v;
-	p[1] = v >> 8;
-	p[2] = v >> 16;
-	p[3] = v >> 24;
-}
 
 /* A pm that a failed parse must have cleared. */
 static void poison(struct pagemap *pm)
@@ -208,7 +201,7 @@ Test(image, reader_rejects_bad_magic)
 	cr_expect_eq(img_reader_init(&r, "odd.img", bad[3], lens[3]), 0);
 	/* every single-bit flip of the magic is refused */
 	for (i = 0; i < 32; i++) {
-		le32(buf, IMG_MAGIC ^ (1u << i));
+		put_le32(buf, IMG_MAGIC ^ (1u << i));
 		cr_expect_eq(img_reader_init(&r, "flip.img", buf, 4), -EINVAL, "bit %zu", i);
 	}
 }
@@ -219,7 +212,7 @@ Test(image, reader_rejects_shorter_than_magic)
 	uint8_t buf[4];
 	size_t len;
 
-	le32(buf, IMG_MAGIC);
+	put_le32(buf, IMG_MAGIC);
 	for (len = 0; len < 4; len++)
 		cr_expect_eq(img_reader_init(&r, "short.img", buf, len), -EINVAL, "%zu bytes", len);
 	/* a NULL buffer of length 0 (an empty file) must not be dereferenced */
@@ -298,10 +291,10 @@ Test(image, reader_rejects_entry_past_the_end)
 	cr_expect_eq(n, 2);
 
 	/* a length of 2^32-1 announced with a few bytes behind it */
-	le32(buf + 4, 0xffffffffu);
+	put_le32(buf + 4, 0xffffffffu);
 	cr_expect_eq(read_all(buf, 16, &inventory_entry__descriptor, &n), -EINVAL);
 	/* one byte more than there is */
-	le32(buf + 4, 9);
+	put_le32(buf + 4, 9);
 	cr_expect_eq(read_all(buf, 16, &inventory_entry__descriptor, &n), -EINVAL);
 }
 
@@ -339,12 +332,12 @@ Test(image, entry_size_limit)
 	img_buf_free(&b);
 
 	/* the reader refuses an oversized message even when it is whole and valid */
-	le32(big, IMG_MAGIC);
-	le32(big + 4, IMG_MAX_ENTRY + 1);
+	put_le32(big, IMG_MAGIC);
+	put_le32(big + 4, IMG_MAX_ENTRY + 1);
 	cr_assert_eq(protobuf_c_message_pack(&pd.base, big + 8), IMG_MAX_ENTRY + 1);
 	cr_assert_eq(img_reader_init(&r, "huge.img", big, IMG_MAX_ENTRY + 9), 0);
 	cr_expect_eq(img_read_msg(&r, &pipe_data_entry__descriptor, &m), -EINVAL);
-	le32(big + 4, 0x80000000u);
+	put_le32(big + 4, 0x80000000u);
 	cr_assert_eq(img_reader_init(&r, "huge.img", big, 16), 0);
 	cr_expect_eq(img_read_msg(&r, &pipe_data_entry__descriptor, &m), -EINVAL);
 	free(big);
@@ -372,9 +365,9 @@ Test(image, reader_rejects_malformed_protobuf)
 	size_t i;
 	int n;
 
-	le32(buf, IMG_MAGIC);
+	put_le32(buf, IMG_MAGIC);
 	for (i = 0; i < ARRAY_SIZE(bad); i++) {
-		le32(buf + 4, bad[i].len);
+		put_le32(buf + 4, bad[i].len);
 		memcpy(buf + 8, bad[i].bytes, bad[i].len);
 		cr_expect_eq(read_all(buf, 8 + bad[i].len, &inventory_entry__descriptor, &n),
 			     -EINVAL, "%s", bad[i].what);
@@ -590,7 +583,7 @@ Test(pagemap, rejects_missing_or_bad_head)
 	poison(&pm);
 	cr_expect_eq(pagemap_parse("p.img", NULL, 0, 0, &pm), -EINVAL);
 	expect_cleared(&pm, "empty file");
-	le32(raw, IMG_MAGIC);
+	put_le32(raw, IMG_MAGIC);
 	poison(&pm);
 	cr_expect_eq(pagemap_parse("p.img", raw, 3, 0, &pm), -EINVAL);
 	expect_cleared(&pm, "3 bytes");
@@ -602,7 +595,7 @@ Test(pagemap, rejects_missing_or_bad_head)
 	img_buf_free(&b);
 
 	/* a head that is not a head: garbage, truncated */
-	le32(raw + 4, 2);
+	put_le32(raw + 4, 2);
 	raw[8] = 0xff;
 	raw[9] = 0xff;
 	poison(&pm);
@@ -657,7 +650,7 @@ Test(pagemap, rejects_bad_entry_bytes)
 	/* an entry of length 0: its required fields are missing */
 	raw_pagemap(&b, true, 5, e, 1);
 	cr_assert_leq(b.len + 4, b.cap);
-	le32(b.data + b.len, 0);
+	put_le32(b.data + b.len, 0);
 	b.len += 4;
 	poison(&pm);
 	cr_expect_eq(pagemap_parse("p.img", b.data, b.len, 0, &pm), -EINVAL);
@@ -770,7 +763,7 @@ Test(files, load_one_empty_images)
 	cr_assert_eq(img_write_file(tmp_fd, "zero.img", "", 0), 0);
 	cr_expect_eq(img_load_one(tmp_fd, "zero.img", &inventory_entry__descriptor, &m), -EINVAL);
 	/* the magic and nothing else */
-	le32(magic, IMG_MAGIC);
+	put_le32(magic, IMG_MAGIC);
 	cr_assert_eq(img_write_file(tmp_fd, "empty.img", magic, 4), 0);
 	cr_expect_eq(img_load_one(tmp_fd, "empty.img", &inventory_entry__descriptor, &m), -EINVAL);
 	/* a directory where a file should be */
