@@ -36,6 +36,7 @@ STEP_TIMEOUT=20		# any one migrate or restore
 TABLE='
 prot_none		exact		prot|mapping
 pipe_nonblock		exact		pipe|nonblock
+pipe_both_ends		exact		pipe
 seccomp_filter		refused		seccomp
 caps			refused		capab|caps
 flock			refused		flock|lock
