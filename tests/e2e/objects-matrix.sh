@@ -58,7 +58,7 @@ memfd_fd		refused		memfd
 file_mtime		exact		mtime|time
 mprotect_filemap	exact		map|prot
 guard			refused		guard
-sock_opts		refused		sock|option
+sock_opts		exact		sock|option
 sock_filter		refused		filter
 shutdown		exact		shut
 dgram_queue		refused		dgram|datagram|queue
