@@ -141,21 +141,15 @@ static int write_blocking(int fd, const void *buf, size_t len)
 	return ret;
 }
 
-/*
- * Once per end: its options, then what waited unread on it goes in again,
- * written by its peer.
- */
+/* What waited unread on this end goes in again, written by its peer, once. */
 static int sock_feed(struct open_files *of, const FdEntry *f)
 {
 	struct open_file *me = of_entry(of, KEY_SOCK | f->sock->ino);
-	int peer = of_find(of, KEY_SOCK | f->sock->peer_ino), ret;
+	int peer = of_find(of, KEY_SOCK | f->sock->peer_ino);
 
-	if (!me || me->fed)
+	if (!me || me->fed || !f->sock->queued.len)
 		return 0;
 	me->fed = true;
-	ret = sock_set_opts(me->fd, f);
-	if (ret || !f->sock->queued.len)
-		return ret;
 	if (peer < 0) {
 		pr_err("fd %u: its unix socket's peer is not in the restored tree", f->fd);
 		return -ENOTCONN;
@@ -182,14 +176,20 @@ static int sock_opened(struct open_files *of, const FdEntry *f)
 }
 
 /*
- * Shut down again as it was, once every end has its data in (a shut
- * down end takes no more). For a connected pair both ends' states agree.
+ * Once every end has its data in: a connected pair's options (a smaller
+ * SO_SNDBUF set before could have blocked the writes), then shut down again
+ * as it was (a shut down end takes no more). Both ends of a pair agree.
  */
 static int sock_ready(int fd, const FdEntry *f)
 {
 	uint32_t shut = f->sock ? f->sock->shutdown & 3 : 0;
+	int ret;
 
-	if (shut && shutdown(fd, shut - 1)) {	/* RCV 1 -> SHUT_RD 0, SEND 2 -> SHUT_WR 1 */
+	ret = sock_paired(f) ? sock_set_opts(fd, f) : 0;
+	if (ret)
+		return ret;
+	/* RCV 1 -> SHUT_RD 0, SEND 2 -> SHUT_WR 1; unconnected UDP says ENOTCONN, yet is */
+	if (shut && shutdown(fd, shut - 1) && (errno != ENOTCONN || f->sock->family == AF_UNIX)) {
 		pr_err("fd %u: cannot shut its socket down again: %s", f->fd, strerror(errno));
 		return -errno;
 	}

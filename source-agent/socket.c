@@ -18,6 +18,7 @@
 #include <sys/un.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
+#include <linux/inet_diag.h>
 #include <linux/sock_diag.h>
 #include <linux/unix_diag.h>
 #include <unistd.h>
@@ -89,6 +90,57 @@ out:
 	return ret;
 }
 
+/*
+ * A UDP socket's shutdown bits (RCV 1, SEND 2): inet_diag lists the UDP
+ * sockets of @family, this one found by its inode @ino; not seen: 0.
+ */
+static uint32_t udp_shutdown(int family, uint64_t ino)
+{
+	struct {
+		struct nlmsghdr nlh;
+		struct inet_diag_req_v2 r;
+	} req = {
+		.nlh = { .nlmsg_len = sizeof(req), .nlmsg_type = SOCK_DIAG_BY_FAMILY,
+			 .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP },
+		.r = { .sdiag_family = family, .sdiag_protocol = IPPROTO_UDP, .idiag_states = ~0U },
+	};
+	union { struct nlmsghdr nlh; char buf[32768]; } resp;
+	uint32_t shut = 0;
+	bool done = false;
+	int nl;
+
+	nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	if (nl < 0)
+		return 0;
+	if (send(nl, &req, sizeof(req), 0) != sizeof(req))
+		done = true;
+	while (!done) {
+		ssize_t n = recv(nl, &resp, sizeof(resp), 0);
+		struct nlmsghdr *h;
+
+		if (n <= 0)
+			break;
+		for (h = &resp.nlh; NLMSG_OK(h, n); h = NLMSG_NEXT(h, n)) {
+			struct inet_diag_msg *m = NLMSG_DATA(h);
+			struct rtattr *a;
+			int len;
+
+			if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY) {
+				done = true;	/* NLMSG_DONE or an error */
+				break;
+			}
+			if (m->idiag_inode != ino)
+				continue;
+			len = h->nlmsg_len - NLMSG_LENGTH(sizeof(*m));
+			for (a = (struct rtattr *)(m + 1); RTA_OK(a, len); a = RTA_NEXT(a, len))
+				if (a->rta_type == INET_DIAG_SHUTDOWN)
+					shut = *(uint8_t *)RTA_DATA(a);
+		}
+	}
+	close(nl);
+	return shut;
+}
+
 #define MAX_QUEUED (1u << 20)
 
 /*
@@ -156,6 +208,12 @@ static int sock_describe(int s, pid_t pid, int fd, uint64_t ino, SockEntry *se,
 		return -EOPNOTSUPP;
 	}
 	se->listening = acc;
+	/* a listening TCP socket shut down for reading listens no more: only UDP's */
+	if (domain != AF_UNIX && proto == IPPROTO_UDP) {
+		shut = udp_shutdown(domain, ino);
+		se->has_shutdown = !!shut;
+		se->shutdown = shut;
+	}
 	if (!opt_int(s, SOL_SOCKET, SO_REUSEADDR, &v)) {
 		se->has_reuseaddr = 1;
 		se->reuseaddr = v;
