@@ -228,12 +228,8 @@ static int fd_fill_entry(struct fd_dump *d)
 	e->cloexec = !!(flags & O_CLOEXEC);
 	e->has_pos = 1;
 	ret = fd_owner(d);
-	if (ret) {
-		if (ret != -EOPNOTSUPP)
-			pr_err("pid %d: fd %d: cannot read its owner: %s", d->pid, d->fd,
-			       strerror(-ret));
+	if (ret)
 		return ret;
-	}
 	d->ops = fd_kind(d);
 	if (!d->ops) {
 		pr_err("pid %d: fd %d (%s) is of a kind ferry cannot move yet", d->pid, d->fd,
