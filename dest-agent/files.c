@@ -80,7 +80,7 @@ int of_add(struct open_files *of, uint64_t key, int fd)
 {
 	if (grow_array(&of->v, &of->cap, of->nr, sizeof(*of->v)))
 		return -ENOMEM;
-	of->v[of->nr++] = (struct open_file){ key, fd, false };
+	of->v[of->nr++] = (struct open_file){ key, fd, false, NULL };
 	return 0;
 }
 
@@ -99,6 +99,74 @@ static int open_one(const struct fd_open *o, const struct fd_restore_ops *ops, c
 		return ret;
 	}
 	return fd;
+}
+
+/* File status flags F_SETFL can change (the rest are fixed at open). */
+#define SETFL_FLAGS	(O_APPEND | O_NONBLOCK | O_ASYNC | O_DIRECT | O_NOATIME)
+
+/*
+ * Once per description, whichever row made it: the saved status flags
+ * (O_ASYNC too) and signal (F_SETSIG). The owner waits for the tree to
+ * exist whole (rst_fds_ready).
+ */
+static int fd_setup(struct open_files *of, uint64_t key, const FdEntry *f, int fd)
+{
+	struct open_file *e = of_entry(of, key);
+	int fl;
+
+	if (!e || e->f)
+		return 0;
+	e->f = f;
+	if (f->flags & O_PATH)
+		return 0;	/* nothing to set on a path */
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0)
+		return -errno;
+	if ((fl & SETFL_FLAGS) != (int)(f->flags & SETFL_FLAGS) &&
+	    fcntl(fd, F_SETFL, (fl & ~SETFL_FLAGS) | (f->flags & SETFL_FLAGS))) {
+		pr_err("fd %u: cannot set its flags %#o again: %s", f->fd, f->flags & SETFL_FLAGS,
+		       strerror(errno));
+		return -errno;
+	}
+	if (f->has_sig && fcntl(fd, F_SETSIG, f->sig)) {
+		pr_err("fd %u: cannot set its signal %u (F_SETSIG): %s", f->fd, f->sig,
+		       strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+static int fd_set_owner(int fd, const FdEntry *f, pid_t (*task)(void *, pid_t), void *arg)
+{
+	struct f_owner_ex own = { .type = f->owner_type };
+
+	/* a group is named by its leader, a process of the tree too */
+	own.pid = task(arg, f->owner_pid);
+	if (own.pid > 0 && !fcntl(fd, F_SETOWN_EX, &own))
+		return 0;
+	pr_err("fd %u: cannot give it its owner %u (type %u) again: %s", f->fd, f->owner_pid,
+	       f->owner_type, own.pid > 0 ? strerror(errno) : "not in the restored tree");
+	return own.pid > 0 ? -errno : -ESRCH;
+}
+
+int rst_fds_ready(struct open_files *of, pid_t (*task)(void *arg, pid_t saved), void *arg)
+{
+	size_t i;
+	int ret = 0;
+
+	for (i = 0; i < of->nr && !ret; i++) {
+		const struct open_file *e = &of->v[i];
+		const struct fd_restore_ops *ops;
+
+		if (!e->f)
+			continue;	/* an end nobody of the tree holds */
+		if (e->f->has_owner_pid)
+			ret = fd_set_owner(e->fd, e->f, task, arg);
+		ops = fd_kind(e->f);
+		if (!ret && ops->ready)
+			ret = ops->ready(e->fd, e->f);
+	}
+	return ret;
 }
 
 /* Each row's last step for the process (e.g. an epoll's watches). */
@@ -135,6 +203,11 @@ int rst_open_fds(struct open_files *of, const FilesEntry *fe, int round_dirfd,
 		fd = of_find(of, key);
 		if (fd < 0)
 			fd = open_one(&o, ops, f, key);
+		if (fd >= 0) {
+			int ret = fd_setup(of, key, f, fd);
+
+			fd = ret < 0 ? ret : fd;
+		}
 		if (fd >= 0 && ops->opened) {
 			int ret = ops->opened(of, f);
 

@@ -357,6 +357,36 @@ static void final_order(const struct tree_images *ti, size_t *order)
 			order[k++] = i;
 }
 
+/* The last number of /proc/@tid/status's NSpid: its id in its own PID namespace. */
+static pid_t ns_tid(pid_t tid)
+{
+	char path[64], buf[4096], *p, *last = NULL;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", tid);
+	if (read_small_file(path, buf, sizeof(buf)) < 0)
+		return -1;
+	p = strstr(buf, "\nNSpid:");
+	if (!p)
+		return tid;
+	for (p += 7; *p && *p != '\n'; p++)
+		if (*p != ' ' && *p != '\t' && (p[-1] == ' ' || p[-1] == '\t' || p[-1] == ':'))
+			last = p;
+	return last ? (pid_t)strtol(last, NULL, 10) : -1;
+}
+
+/* The task of the tree saved as @saved, as seen from here (--pidns: another number). */
+static pid_t tree_task(void *arg, pid_t saved)
+{
+	const struct rst_tree *rt = arg;
+	size_t i, j;
+
+	for (i = 0; i < rt->nr; i++)
+		for (j = 0; j < rt->rp[i].nr_tids; j++)
+			if (ns_tid(rt->rp[i].tids[j]) == saved)
+				return rt->rp[i].tids[j];
+	return -1;
+}
+
 /* State of every process, each stopped just before its last step; then all go together. */
 static int rst_tree_final(struct rst_tree *rt, const struct tree_images *ti, int dirfd,
 			  const struct shm_table *shm)
@@ -381,6 +411,8 @@ static int rst_tree_final(struct rst_tree *rt, const struct tree_images *ti, int
 			ret = rp_final_start(&rt->rp[k], &f);
 		free(fds);
 	}
+	if (!ret)
+		ret = rst_fds_ready(&of, tree_task, rt);
 	for (i = 0; i < rt->nr && !ret; i++) {
 		pid_t pid = rt->rp[order[i]].pid;
 

@@ -88,6 +88,7 @@ struct open_files {
 		uint64_t key;
 		int fd;
 		bool fed;	/* a socket's queued data is in again */
+		const FdEntry *f;	/* the first fd of it: its flags, owner, signal set */
 	} *v;
 	size_t nr, cap;
 	uint64_t next_unique;
@@ -111,6 +112,12 @@ struct shm_table;
 int rst_open_fds(struct open_files *of, const FilesEntry *files, int round_dirfd,
 		 const struct shm_table *shm, int **out);
 void open_files_close(struct open_files *of);
+/*
+ * Every process of the tree has its fds and stands before its last step:
+ * each description's O_ASYNC owner (the saved pid/tid, which @task gives as
+ * seen from here) and its row's ->ready.
+ */
+int rst_fds_ready(struct open_files *of, pid_t (*task)(void *arg, pid_t saved), void *arg);
 
 /* What opening an fd may need. */
 struct fd_open {
@@ -135,6 +142,11 @@ struct fd_restore_ops {
 	int (*opened)(struct open_files *of, const FdEntry *f);
 	/* Optional: once per process, every fd open (@fds in files->fds order). */
 	int (*all_open)(const FilesEntry *files, const int *fds);
+	/*
+	 * Optional: once per description, every fd of the tree open and
+	 * handed over, before the tree runs (a socket's shutdown).
+	 */
+	int (*ready)(int fd, const FdEntry *f);
 };
 
 extern const struct fd_restore_ops reg_restore_ops, dir_restore_ops;	/* regfile.c */

@@ -30,6 +30,38 @@ static int set_opt(int s, int level, int name, bool has, bool v)
 }
 
 /*
+ * The options that differed from a new socket's, set again. The buffer
+ * sizes were read doubled by the kernel: half goes in, with the *FORCE
+ * variant (past rmem_max/wmem_max, as SO_RCVBUFFORCE may have set them).
+ */
+static int sock_set_opts(int s, const FdEntry *f)
+{
+	const SockEntry *se = f->sock;
+	size_t i;
+
+	for (i = 0; i < se->n_opts; i++) {
+		const SockOpt *o = se->opts[i];
+		int name = o->name, half, ret;
+
+		if (o->level == SOL_SOCKET && (name == SO_RCVBUF || name == SO_SNDBUF) &&
+		    o->val.len == sizeof(int)) {
+			memcpy(&half, o->val.data, sizeof(half));
+			half /= 2;
+			name = name == SO_RCVBUF ? SO_RCVBUFFORCE : SO_SNDBUFFORCE;
+			ret = setsockopt(s, o->level, name, &half, sizeof(half));
+		} else {
+			ret = setsockopt(s, o->level, name, o->val.data, o->val.len);
+		}
+		if (ret) {
+			pr_err("fd %u: cannot set socket option %u of level %u again: %s", f->fd,
+			       o->name, o->level, strerror(errno));
+			return -errno;
+		}
+	}
+	return 0;
+}
+
+/*
  * A listening or bound socket again: same family, type, options and
  * address (a unix socket file left behind by the source is replaced).
  * Connections that waited in the source's accept queue are not here.
@@ -57,6 +89,8 @@ static int open_sock(const FdEntry *f)
 		ret = set_opt(s, SOL_SOCKET, SO_REUSEPORT, se->has_reuseport, se->reuseport);
 	if (!ret)
 		ret = set_opt(s, IPPROTO_IPV6, IPV6_V6ONLY, se->has_v6only, se->v6only);
+	if (!ret)
+		ret = sock_set_opts(s, f);
 	if (!ret && bind(s, (const struct sockaddr *)se->addr.data, se->addr.len))
 		ret = -errno;
 	if (!ret && se->listening && listen(s, SOMAXCONN))
@@ -92,6 +126,21 @@ static int open_sock_pair(struct open_files *of, const FdEntry *f, uint64_t key)
 	return sv[0];
 }
 
+/* @len bytes into @fd, blocking for it even if its description does not block. */
+static int write_blocking(int fd, const void *buf, size_t len)
+{
+	int fl = fcntl(fd, F_GETFL), ret;
+
+	if (fl < 0)
+		return -errno;
+	if (fl & O_NONBLOCK && fcntl(fd, F_SETFL, fl & ~O_NONBLOCK))
+		return -errno;
+	ret = write_full(fd, buf, len);
+	if (fl & O_NONBLOCK && fcntl(fd, F_SETFL, fl))
+		ret = ret ?: -errno;
+	return ret;
+}
+
 /* What waited unread on this end goes in again, written by its peer, once. */
 static int sock_feed(struct open_files *of, const FdEntry *f)
 {
@@ -105,7 +154,7 @@ static int sock_feed(struct open_files *of, const FdEntry *f)
 		pr_err("fd %u: its unix socket's peer is not in the restored tree", f->fd);
 		return -ENOTCONN;
 	}
-	return write_full(peer, f->sock->queued.data, f->sock->queued.len);
+	return write_blocking(peer, f->sock->queued.data, f->sock->queued.len);
 }
 
 /* A connected unix socket of the tree: keyed by its inode, so its peer finds it. */
@@ -126,10 +175,32 @@ static int sock_opened(struct open_files *of, const FdEntry *f)
 	return sock_paired(f) ? sock_feed(of, f) : 0;
 }
 
+/*
+ * Once every end has its data in: a connected pair's options (a smaller
+ * SO_SNDBUF set before could have blocked the writes), then shut down again
+ * as it was (a shut down end takes no more). Both ends of a pair agree.
+ */
+static int sock_ready(int fd, const FdEntry *f)
+{
+	uint32_t shut = f->sock ? f->sock->shutdown & 3 : 0;
+	int ret;
+
+	ret = sock_paired(f) ? sock_set_opts(fd, f) : 0;
+	if (ret)
+		return ret;
+	/* RCV 1 -> SHUT_RD 0, SEND 2 -> SHUT_WR 1; unconnected UDP says ENOTCONN, yet is */
+	if (shut && shutdown(fd, shut - 1) && (errno != ENOTCONN || f->sock->family == AF_UNIX)) {
+		pr_err("fd %u: cannot shut its socket down again: %s", f->fd, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
 const struct fd_restore_ops sock_restore_ops = {
 	.type = FD_TYPE__FD_SOCK,
 	.name = "socket",
 	.key = sock_key,
 	.open = sock_open,
 	.opened = sock_opened,
+	.ready = sock_ready,
 };

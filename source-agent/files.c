@@ -17,6 +17,7 @@
 #include "common/util.h"
 #include "source-agent/dump.h"
 #include "source-agent/files.h"
+#include "source-agent/proc.h"
 
 /*
  * Every kind of fd ferry moves, one row each (in the file named after the
@@ -147,6 +148,60 @@ static const struct fd_dump_ops *fd_kind(const struct fd_dump *d)
 	return NULL;
 }
 
+/* Is task @pid (a process or a thread) one of the tree, seized by us? */
+static bool traced_by_us(pid_t pid)
+{
+	char path[64], buf[4096], *p;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	if (read_small_file(path, buf, sizeof(buf)) < 0)
+		return false;
+	p = strstr(buf, "\nTracerPid:");
+	return p && strtol(p + 11, NULL, 10) == getpid();
+}
+
+/*
+ * Who gets the description's SIGIO/SIGURG (F_GETOWN_EX) and which signal
+ * (F_GETSIG), read on our copy of the fd: they belong to the description.
+ * An owner outside the tree could not be signalled after the restore.
+ */
+static int fd_owner(struct fd_dump *d)
+{
+	static const char *const kinds[] = { "thread", "process", "process group" };
+	struct f_owner_ex own = { 0 };
+	FdEntry *e = &d->e;
+	int fd, sig;
+
+	if (e->flags & O_PATH)
+		return 0;	/* no owner, no signal: fcntl refuses them */
+	fd = proc_take_fd(d->pid, d->fd);
+	if (fd < 0)
+		return fd;
+	sig = fcntl(fd, F_GETSIG);
+	if (sig < 0 || fcntl(fd, F_GETOWN_EX, &own)) {
+		sig = -errno;
+		close(fd);
+		return sig;
+	}
+	close(fd);
+	if (sig) {
+		e->has_sig = 1;
+		e->sig = sig;
+	}
+	if (own.pid <= 0)
+		return 0;
+	if (own.type > F_OWNER_PGRP || !traced_by_us(own.pid)) {
+		pr_err("pid %d: fd %d (%s) signals its O_ASYNC/SIGURG owner, %s %d, which is not "
+		       "in the tree: ferry cannot move that owner", d->pid, d->fd, d->path,
+		       own.type <= F_OWNER_PGRP ? kinds[own.type] : "owner", own.pid);
+		return -EOPNOTSUPP;
+	}
+	e->has_owner_type = e->has_owner_pid = 1;
+	e->owner_type = own.type;
+	e->owner_pid = own.pid;
+	return 0;
+}
+
 /* What every fd has, then its row's part. */
 static int fd_fill_entry(struct fd_dump *d)
 {
@@ -172,6 +227,9 @@ static int fd_fill_entry(struct fd_dump *d)
 	e->flags = flags & ~O_CLOEXEC;
 	e->cloexec = !!(flags & O_CLOEXEC);
 	e->has_pos = 1;
+	ret = fd_owner(d);
+	if (ret)
+		return ret;
 	d->ops = fd_kind(d);
 	if (!d->ops) {
 		pr_err("pid %d: fd %d (%s) is of a kind ferry cannot move yet", d->pid, d->fd,

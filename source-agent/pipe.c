@@ -79,13 +79,29 @@ static int pipe_dump(struct fd_dump *d)
 	return pipe_peek(d->pid, d->fd, pd);
 }
 
-/* pipe-<pipe_id>.img: the unread data, if any. */
+/*
+ * The fd that sends a pipe's data: the first of the tree (this round) that
+ * holds either end. Others holding it, that process's other end included,
+ * saw the same data and send nothing.
+ */
+static bool pipe_sender(const struct fd_dump *d)
+{
+	const struct file_ids *f = d->ids;
+	size_t i;
+
+	for (i = 0; i < f->nr; i++)
+		if (f->v[i].dev == d->st.st_dev && f->v[i].ino == d->st.st_ino)
+			return f->v[i].pid == d->pid && f->v[i].fd == d->fd;
+	return false;
+}
+
+/* pipe-<pipe_id>.img: the unread data, if any, once per pipe. */
 static int pipe_send(struct fd_dump *d)
 {
 	PipeDataEntry *pd = d->priv;
 	char name[64];
 
-	if (!pd->data.len)
+	if (!pd->data.len || !pipe_sender(d))
 		return 0;
 	snprintf(name, sizeof(name), "pipe-%llu.img", (unsigned long long)pd->pipe_id);
 	return sink_add_msg(d->sink, name, &pd->base);

@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,12 +18,14 @@
 #include <sys/un.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
+#include <linux/inet_diag.h>
 #include <linux/sock_diag.h>
 #include <linux/unix_diag.h>
 #include <unistd.h>
 
 #include "common/compat.h"
 #include "common/log.h"
+#include "common/util.h"
 #include "source-agent/files.h"
 #include "source-agent/proc.h"
 
@@ -41,8 +44,11 @@ static bool sock_connected(int s)
 	return !getpeername(s, (struct sockaddr *)&ss, &len);
 }
 
-/* The inode of the other end of a connected unix socket (sock_diag), 0: none. */
-static uint64_t unix_peer(uint64_t ino)
+/*
+ * A unix socket as sock_diag sees it: the inode of its other end (0: none)
+ * and what of it is shut down (RCV_SHUTDOWN 1, SEND_SHUTDOWN 2).
+ */
+static int unix_diag(uint64_t ino, uint64_t *peer, uint32_t *shut)
 {
 	struct {
 		struct nlmsghdr nlh;
@@ -56,44 +62,101 @@ static uint64_t unix_peer(uint64_t ino)
 	union { struct nlmsghdr nlh; char buf[8192]; } resp;
 	struct unix_diag_msg *m;
 	struct rtattr *a;
-	uint64_t peer = 0;
 	ssize_t n;
-	int len, nl;
+	int len, nl, ret = -ENOENT;
 
+	*peer = 0;
+	*shut = 0;
 	nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
 	if (nl < 0)
-		return 0;
+		return -errno;
 	if (send(nl, &req, sizeof(req), 0) != sizeof(req))
 		goto out;
 	n = recv(nl, &resp, sizeof(resp), 0);
 	if (n < (ssize_t)NLMSG_LENGTH(sizeof(*m)) || !NLMSG_OK(&resp.nlh, n) ||
 	    resp.nlh.nlmsg_type != SOCK_DIAG_BY_FAMILY)
 		goto out;
+	ret = 0;
 	m = NLMSG_DATA(&resp.nlh);
 	len = resp.nlh.nlmsg_len - NLMSG_LENGTH(sizeof(*m));
-	for (a = (struct rtattr *)(m + 1); RTA_OK(a, len); a = RTA_NEXT(a, len))
+	for (a = (struct rtattr *)(m + 1); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
 		if (a->rta_type == UNIX_DIAG_PEER)
-			peer = *(uint32_t *)RTA_DATA(a);
+			*peer = *(uint32_t *)RTA_DATA(a);
+		else if (a->rta_type == UNIX_DIAG_SHUTDOWN)
+			*shut = *(uint8_t *)RTA_DATA(a);
+	}
 out:
 	close(nl);
-	return peer;
+	return ret;
+}
+
+/*
+ * A UDP socket's shutdown bits (RCV 1, SEND 2): inet_diag lists the UDP
+ * sockets of @family, this one found by its inode @ino; not seen: 0.
+ */
+static uint32_t udp_shutdown(int family, uint64_t ino)
+{
+	struct {
+		struct nlmsghdr nlh;
+		struct inet_diag_req_v2 r;
+	} req = {
+		.nlh = { .nlmsg_len = sizeof(req), .nlmsg_type = SOCK_DIAG_BY_FAMILY,
+			 .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP },
+		.r = { .sdiag_family = family, .sdiag_protocol = IPPROTO_UDP, .idiag_states = ~0U },
+	};
+	union { struct nlmsghdr nlh; char buf[32768]; } resp;
+	uint32_t shut = 0;
+	bool done = false;
+	int nl;
+
+	nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	if (nl < 0)
+		return 0;
+	if (send(nl, &req, sizeof(req), 0) != sizeof(req))
+		done = true;
+	while (!done) {
+		ssize_t n = recv(nl, &resp, sizeof(resp), 0);
+		struct nlmsghdr *h;
+
+		if (n <= 0)
+			break;
+		for (h = &resp.nlh; NLMSG_OK(h, n); h = NLMSG_NEXT(h, n)) {
+			struct inet_diag_msg *m = NLMSG_DATA(h);
+			struct rtattr *a;
+			int len;
+
+			if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY) {
+				done = true;	/* NLMSG_DONE or an error */
+				break;
+			}
+			if (m->idiag_inode != ino)
+				continue;
+			len = h->nlmsg_len - NLMSG_LENGTH(sizeof(*m));
+			for (a = (struct rtattr *)(m + 1); RTA_OK(a, len); a = RTA_NEXT(a, len))
+				if (a->rta_type == INET_DIAG_SHUTDOWN)
+					shut = *(uint8_t *)RTA_DATA(a);
+		}
+	}
+	close(nl);
+	return shut;
 }
 
 #define MAX_QUEUED (1u << 20)
 
 /*
- * A connected unix socket: its peer (it must be in the tree: checked when
- * restoring) and what waits unread on this end, peeked, not taken.
+ * A connected unix socket: its peer @peer (it must be in the tree: checked
+ * when restoring) and what waits unread on this end, peeked, not taken.
  */
-static int sock_connected_unix(int s, int type, uint64_t ino, SockEntry *se, uint8_t **queued)
+static int sock_connected_unix(int s, int type, uint64_t ino, uint64_t peer, SockEntry *se,
+			       uint8_t **queued)
 {
 	ssize_t n;
 
+	if (!peer)
+		return -EOPNOTSUPP;
 	se->has_ino = se->has_peer_ino = 1;
 	se->ino = ino;
-	se->peer_ino = unix_peer(ino);
-	if (!se->peer_ino)
-		return -EOPNOTSUPP;
+	se->peer_ino = peer;
 	*queued = malloc(MAX_QUEUED);
 	if (!*queued)
 		return -ENOMEM;
@@ -114,6 +177,8 @@ static int sock_describe(int s, pid_t pid, int fd, uint64_t ino, SockEntry *se,
 {
 	socklen_t len = sizeof(*ss);
 	int domain, type, proto, acc, v;
+	uint64_t peer = 0;
+	uint32_t shut = 0;
 
 	if (opt_int(s, SOL_SOCKET, SO_DOMAIN, &domain) || opt_int(s, SOL_SOCKET, SO_TYPE, &type) ||
 	    opt_int(s, SOL_SOCKET, SO_PROTOCOL, &proto) ||
@@ -125,8 +190,13 @@ static int sock_describe(int s, pid_t pid, int fd, uint64_t ino, SockEntry *se,
 	se->protocol = proto;
 	se->addr.data = (uint8_t *)ss;
 	se->addr.len = len;
+	/* not seen (another network namespace): no peer, as if not shut down */
+	if (domain == AF_UNIX && !unix_diag(ino, &peer, &shut) && shut) {
+		se->has_shutdown = 1;
+		se->shutdown = shut;
+	}
 	if (domain == AF_UNIX && sock_connected(s) &&
-	    !sock_connected_unix(s, type, ino, se, queued))
+	    !sock_connected_unix(s, type, ino, peer, se, queued))
 		return 0;
 	if ((domain != AF_INET && domain != AF_INET6 && domain != AF_UNIX) ||
 	    (acc == 0 && type == SOCK_STREAM) || sock_connected(s) ||
@@ -138,6 +208,12 @@ static int sock_describe(int s, pid_t pid, int fd, uint64_t ino, SockEntry *se,
 		return -EOPNOTSUPP;
 	}
 	se->listening = acc;
+	/* a listening TCP socket shut down for reading listens no more: only UDP's */
+	if (domain != AF_UNIX && proto == IPPROTO_UDP) {
+		shut = udp_shutdown(domain, ino);
+		se->has_shutdown = !!shut;
+		se->shutdown = shut;
+	}
 	if (!opt_int(s, SOL_SOCKET, SO_REUSEADDR, &v)) {
 		se->has_reuseaddr = 1;
 		se->reuseaddr = v;
@@ -154,11 +230,155 @@ static int sock_describe(int s, pid_t pid, int fd, uint64_t ino, SockEntry *se,
 }
 
 /*
- * Describe socket @fd (inode @ino) of @pid in @se (its address kept in @ss,
- * data waiting on it in *queued, to free), or refuse it.
+ * Options ferry carries: those a program sets on a socket it listens or
+ * receives with. Each is read on the socket and on a new one of the same
+ * family, type and protocol; only those that differ travel (set again
+ * before bind). SO_REUSEADDR, SO_REUSEPORT and IPV6_V6ONLY have fields of
+ * their own. Options not listed here (multicast memberships, filters) are
+ * not seen.
  */
-static int dump_socket(pid_t pid, int fd, uint64_t ino, SockEntry *se,
-		       struct sockaddr_storage *ss, uint8_t **queued)
+#define OPT_UNIX	1
+#define OPT_INET	2	/* AF_INET and AF_INET6 */
+#define OPT_INET6	4
+#define OPT_TCP		8
+#define OPT_ALL		(OPT_UNIX | OPT_INET | OPT_INET6)
+
+static const struct sock_opt_desc {
+	int level, name, kinds;
+} sock_opts[] = {
+	{ SOL_SOCKET, SO_BROADCAST, OPT_ALL },
+	{ SOL_SOCKET, SO_KEEPALIVE, OPT_ALL },
+	{ SOL_SOCKET, SO_PRIORITY, OPT_ALL },
+	{ SOL_SOCKET, SO_RCVBUF, OPT_ALL },
+	{ SOL_SOCKET, SO_SNDBUF, OPT_ALL },
+	{ SOL_SOCKET, SO_MARK, OPT_ALL },
+	{ SOL_SOCKET, SO_RCVLOWAT, OPT_ALL },
+	{ SOL_SOCKET, SO_LINGER, OPT_ALL },
+	{ SOL_SOCKET, SO_PASSCRED, OPT_ALL },
+	{ SOL_SOCKET, SO_PASSSEC, OPT_ALL },
+	{ SOL_SOCKET, SO_TIMESTAMP, OPT_ALL },
+	{ SOL_SOCKET, SO_TIMESTAMPNS, OPT_ALL },
+	{ SOL_SOCKET, SO_TIMESTAMPING, OPT_ALL },
+	{ SOL_SOCKET, SO_RCVTIMEO, OPT_ALL },
+	{ SOL_SOCKET, SO_SNDTIMEO, OPT_ALL },
+	{ SOL_SOCKET, SO_OOBINLINE, OPT_ALL },
+	{ SOL_SOCKET, SO_DONTROUTE, OPT_ALL },
+	{ SOL_SOCKET, SO_PEEK_OFF, OPT_ALL },
+	{ SOL_SOCKET, SO_RXQ_OVFL, OPT_ALL },
+	{ SOL_SOCKET, SO_BINDTODEVICE, OPT_INET | OPT_INET6 },
+	{ IPPROTO_IP, IP_TOS, OPT_INET | OPT_INET6 },
+	{ IPPROTO_IP, IP_TTL, OPT_INET | OPT_INET6 },
+	{ IPPROTO_IP, IP_OPTIONS, OPT_INET },
+	{ IPPROTO_IP, IP_FREEBIND, OPT_INET | OPT_INET6 },
+	{ IPPROTO_IP, IP_TRANSPARENT, OPT_INET | OPT_INET6 },
+	{ IPPROTO_IP, IP_RECVERR, OPT_INET | OPT_INET6 },
+	{ IPPROTO_IP, IP_PKTINFO, OPT_INET | OPT_INET6 },
+	{ IPPROTO_IP, IP_RECVTOS, OPT_INET | OPT_INET6 },
+	{ IPPROTO_IP, IP_RECVTTL, OPT_INET | OPT_INET6 },
+	{ IPPROTO_IP, IP_RECVOPTS, OPT_INET },
+	{ IPPROTO_IP, IP_RETOPTS, OPT_INET },
+	{ IPPROTO_IP, IP_RECVORIGDSTADDR, OPT_INET | OPT_INET6 },
+	{ IPPROTO_IP, IP_MTU_DISCOVER, OPT_INET | OPT_INET6 },
+	{ IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, OPT_INET | OPT_INET6 },
+	{ IPPROTO_IP, IP_MULTICAST_TTL, OPT_INET | OPT_INET6 },
+	{ IPPROTO_IP, IP_MULTICAST_LOOP, OPT_INET | OPT_INET6 },
+	{ IPPROTO_IP, IP_MULTICAST_IF, OPT_INET },
+	{ IPPROTO_IP, IP_MULTICAST_ALL, OPT_INET | OPT_INET6 },
+	{ IPPROTO_IPV6, IPV6_TCLASS, OPT_INET6 },
+	{ IPPROTO_IPV6, IPV6_UNICAST_HOPS, OPT_INET6 },
+	{ IPPROTO_IPV6, IPV6_MULTICAST_HOPS, OPT_INET6 },
+	{ IPPROTO_IPV6, IPV6_MULTICAST_LOOP, OPT_INET6 },
+	{ IPPROTO_IPV6, IPV6_MULTICAST_IF, OPT_INET6 },
+	{ IPPROTO_IPV6, IPV6_RECVPKTINFO, OPT_INET6 },
+	{ IPPROTO_IPV6, IPV6_RECVERR, OPT_INET6 },
+	{ IPPROTO_IPV6, IPV6_RECVTCLASS, OPT_INET6 },
+	{ IPPROTO_IPV6, IPV6_RECVHOPLIMIT, OPT_INET6 },
+	{ IPPROTO_IPV6, IPV6_MTU_DISCOVER, OPT_INET6 },
+	{ IPPROTO_IPV6, IPV6_FREEBIND, OPT_INET6 },
+	{ IPPROTO_IPV6, IPV6_TRANSPARENT, OPT_INET6 },
+	{ IPPROTO_IPV6, IPV6_DONTFRAG, OPT_INET6 },
+	{ IPPROTO_TCP, TCP_NODELAY, OPT_TCP },
+	{ IPPROTO_TCP, TCP_KEEPIDLE, OPT_TCP },
+	{ IPPROTO_TCP, TCP_KEEPINTVL, OPT_TCP },
+	{ IPPROTO_TCP, TCP_KEEPCNT, OPT_TCP },
+	{ IPPROTO_TCP, TCP_USER_TIMEOUT, OPT_TCP },
+	{ IPPROTO_TCP, TCP_SYNCNT, OPT_TCP },
+	{ IPPROTO_TCP, TCP_LINGER2, OPT_TCP },
+	{ IPPROTO_TCP, TCP_WINDOW_CLAMP, OPT_TCP },
+	{ IPPROTO_TCP, TCP_NOTSENT_LOWAT, OPT_TCP },
+	{ IPPROTO_TCP, TCP_FASTOPEN, OPT_TCP },
+	{ IPPROTO_TCP, TCP_CONGESTION, OPT_TCP },
+};
+
+#define NR_SOCK_OPTS	ARRAY_SIZE(sock_opts)
+#define OPT_MAX		64	/* IP_OPTIONS 40, names 16, the rest an int or two */
+
+/* What a socket's entry points to, alive until files-<pid>.img is sent. */
+struct sock_store {
+	SockEntry se;
+	struct sockaddr_storage ss;
+	uint8_t *queued;
+	SockOpt opt[NR_SOCK_OPTS];
+	SockOpt *optp[NR_SOCK_OPTS];
+	uint8_t val[NR_SOCK_OPTS][OPT_MAX];
+};
+
+static int opt_kinds(const SockEntry *se)
+{
+	switch (se->family) {
+	case AF_UNIX:
+		return OPT_UNIX;
+	case AF_INET:
+		return OPT_INET | (se->protocol == IPPROTO_TCP ? OPT_TCP : 0);
+	case AF_INET6:
+		return OPT_INET6 | (se->protocol == IPPROTO_TCP ? OPT_TCP : 0);
+	}
+	return 0;
+}
+
+/* The options of socket @s that differ from a new socket's, in st->se.opts. */
+static int sock_dump_opts(int s, struct sock_store *st)
+{
+	SockEntry *se = &st->se;
+	int kinds = opt_kinds(se), fresh;
+	size_t i;
+
+	fresh = socket(se->family, se->type | SOCK_CLOEXEC, se->protocol);
+	if (fresh < 0)
+		return -errno;
+	for (i = 0; i < NR_SOCK_OPTS; i++) {
+		const struct sock_opt_desc *o = &sock_opts[i];
+		uint8_t def[OPT_MAX], *v = st->val[se->n_opts];
+		socklen_t len = OPT_MAX, dlen = OPT_MAX;
+
+		if (!(o->kinds & kinds) ||
+		    (o->kinds & OPT_INET && se->family == AF_INET6 && !(o->kinds & OPT_INET6)))
+			continue;
+		memset(v, 0, OPT_MAX);
+		memset(def, 0, OPT_MAX);
+		if (getsockopt(s, o->level, o->name, v, &len))
+			continue;	/* not on this kernel or this kind: nothing set */
+		if (!getsockopt(fresh, o->level, o->name, def, &dlen) && dlen == len &&
+		    !memcmp(v, def, len))
+			continue;
+		sock_opt__init(&st->opt[se->n_opts]);
+		st->opt[se->n_opts].level = o->level;
+		st->opt[se->n_opts].name = o->name;
+		st->opt[se->n_opts].val.data = v;
+		st->opt[se->n_opts].val.len = len;
+		st->optp[se->n_opts] = &st->opt[se->n_opts];
+		se->n_opts++;
+	}
+	se->opts = st->optp;
+	close(fresh);
+	return 0;
+}
+
+/*
+ * Describe socket @fd (inode @ino) of @pid in @st (its address, the data
+ * waiting on it, its options), or refuse it.
+ */
+static int dump_socket(pid_t pid, int fd, uint64_t ino, struct sock_store *st)
 {
 	int s, ret;
 
@@ -167,17 +387,12 @@ static int dump_socket(pid_t pid, int fd, uint64_t ino, SockEntry *se,
 		pr_err("pid %d: cannot look at socket fd %d: %s", pid, fd, strerror(-s));
 		return s;
 	}
-	ret = sock_describe(s, pid, fd, ino, se, ss, queued);
+	ret = sock_describe(s, pid, fd, ino, &st->se, &st->ss, &st->queued);
+	if (!ret)
+		ret = sock_dump_opts(s, st);
 	close(s);
 	return ret;
 }
-
-/* What a socket's entry points to, alive until files-<pid>.img is sent. */
-struct sock_store {
-	SockEntry se;
-	struct sockaddr_storage ss;
-	uint8_t *queued;
-};
 
 static bool sock_match(const struct fd_dump *d)
 {
@@ -195,7 +410,7 @@ static int sock_dump(struct fd_dump *d)
 	d->priv = s;
 	d->e.type = FD_TYPE__FD_SOCK;
 	d->e.sock = &s->se;
-	ret = dump_socket(d->pid, d->fd, d->st.st_ino, &s->se, &s->ss, &s->queued);
+	ret = dump_socket(d->pid, d->fd, d->st.st_ino, s);
 	if (!ret && s->se.has_peer_ino)
 		ret = file_ids_add_peer(d->ids, s->se.peer_ino);
 	return ret;

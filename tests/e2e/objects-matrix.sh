@@ -36,6 +36,7 @@ STEP_TIMEOUT=20		# any one migrate or restore
 TABLE='
 prot_none		exact		prot|mapping
 pipe_nonblock		exact		pipe|nonblock
+pipe_both_ends		exact		pipe
 seccomp_filter		refused		seccomp
 caps			refused		capab|caps
 flock			refused		flock|lock
@@ -57,7 +58,7 @@ memfd_fd		refused		memfd
 file_mtime		exact		mtime|time
 mprotect_filemap	exact		map|prot
 guard			refused		guard
-sock_opts		refused		sock|option
+sock_opts		exact		sock|option
 sock_filter		refused		filter
 shutdown		exact		shut
 dgram_queue		refused		dgram|datagram|queue

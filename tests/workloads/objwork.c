@@ -719,6 +719,35 @@ static int pipe_nonblock_verify(void)
 	return 0;
 }
 
+/* One process holds both ends of a pipe with unread data (sent once, not twice). */
+static int pb_fds[2] = { -1, -1 };
+static const char pb_data[] = "both ends held here";
+
+static int pipe_both_ends_setup(void)
+{
+	if (pipe(pb_fds))
+		return bad("pipe: %s", strerror(errno));
+	if (write(pb_fds[1], pb_data, sizeof(pb_data)) != sizeof(pb_data))
+		return bad("write: %s", strerror(errno));
+	return 0;
+}
+
+static int pipe_both_ends_verify(void)
+{
+	char buf[sizeof(pb_data) + 16];
+	int n;
+
+	if (fcntl(pb_fds[0], F_SETFL, O_NONBLOCK))
+		return bad("F_SETFL: %s", strerror(errno));
+	n = read(pb_fds[0], buf, sizeof(buf));
+	fcntl(pb_fds[0], F_SETFL, 0);
+	if (n != sizeof(pb_data) || memcmp(buf, pb_data, n))
+		return bad("read %d bytes, expected the %zu written", n, sizeof(pb_data));
+	if (write(pb_fds[1], pb_data, sizeof(pb_data)) != sizeof(pb_data))
+		return bad("write back: %s", strerror(errno));
+	return 0;
+}
+
 static int fa_fds[2] = { -1, -1 };
 static volatile sig_atomic_t fa_count;
 
@@ -1398,6 +1427,7 @@ static const struct mode {
 } modes[] = {
 	MODE(prot_none),
 	MODE(pipe_nonblock),
+	MODE(pipe_both_ends),
 	MODE(seccomp_filter),
 	MODE(caps),
 	MODE(flock),
