@@ -163,7 +163,10 @@ static int map_vma(struct ops *o, const VmaEntry *v, const struct shm_table *shm
 			ret = ops_add(o, RST_OP_MAP, v->start, v->end - v->start);
 		if (ret)
 			return ret;
-		o->op[o->nr - 1].prot = prot | PROT_READ | PROT_WRITE;
+		/* its pages are in the memfd already; a write-sealed one maps as it was */
+		if (!shm_write_sealed(shm, v->shmid))
+			prot |= PROT_READ | PROT_WRITE;
+		o->op[o->nr - 1].prot = prot;
 		o->op[o->nr - 1].flags = v->flags & ~MAP_ANONYMOUS;
 		o->op[o->nr - 1].off = v->pgoff;
 		o->op[o->nr - 1].open_flags = O_RDWR;

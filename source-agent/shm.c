@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -70,6 +71,7 @@ static int shm_add(struct shm_set *ss, pid_t pid, const struct vma *v, struct sh
 	o->fd = fd;
 	o->memfd = v->kind == VMA_KIND__VMA_MEMFD;
 	o->full = true;
+	o->seals = o->memfd ? fcntl(fd, F_GET_SEALS) : -1;
 	snprintf(o->name, sizeof(o->name), "%s", o->memfd ? v->path + 7 : "shared-anon");
 	o->name[strcspn(o->name, " ")] = 0;
 	*out = o;
@@ -153,6 +155,12 @@ int shm_collect(struct shm_set *ss, pid_t pid, struct vma_list *vl, struct dirty
 			ret = shm_add(ss, pid, v, &o);
 		if (ret)
 			break;
+		/* the restored memfd is sealed before it is mapped: no writable map then */
+		if (o->seals > 0 && (o->seals & F_SEAL_FUTURE_WRITE) && (v->prot & PROT_WRITE)) {
+			pr_err("pid %d: memfd %s at %#llx is mapped writable under F_SEAL_FUTURE_WRITE: ferry cannot restore that seal yet",
+			       pid, o->name, (unsigned long long)v->start);
+			return -EOPNOTSUPP;
+		}
 		v->shm_id = o->id;
 		/* write(2) on a memfd leaves no trace in page tables: send it whole */
 		o->full |= o->memfd;
@@ -252,6 +260,10 @@ static int shm_send_table(struct shm_set *ss, struct sink *sink)
 		e.size = ss->o[i].size;
 		e.memfd = ss->o[i].memfd;
 		e.name = ss->o[i].name;
+		if (ss->o[i].seals >= 0) {
+			e.has_seals = 1;
+			e.seals = ss->o[i].seals;
+		}
 		ret = img_buf_add(&b, &e.base);
 	}
 	if (!ret)
