@@ -201,6 +201,35 @@ static int shm_send_range(struct shm_obj *o, struct sink *sink, uint64_t start, 
 	return ret;
 }
 
+static int range_cmp(const void *a, const void *b)
+{
+	const struct shm_range *x = a, *y = b;
+
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+/*
+ * Two mappings of one object (an alias, a parent and its child) note the
+ * same offsets: in order and merged, each page goes once a round.
+ */
+static void shm_merge_ranges(struct shm_obj *o)
+{
+	size_t i, n = 0;
+
+	if (o->nr < 2)
+		return;
+	qsort(o->r, o->nr, sizeof(*o->r), range_cmp);
+	for (i = 1; i < o->nr; i++) {
+		if (o->r[i].start <= o->r[n].end) {
+			if (o->r[i].end > o->r[n].end)
+				o->r[n].end = o->r[i].end;
+		} else {
+			o->r[++n] = o->r[i];
+		}
+	}
+	o->nr = n + 1;
+}
+
 struct full_ctx {
 	struct shm_obj *o;
 	struct sink *sink;
@@ -289,6 +318,8 @@ int shm_send(struct shm_set *ss, struct sink *sink, struct copy_stats *st)
 
 		if (o->full)
 			ret = shm_send_full(o, sink, buf, st);
+		else
+			shm_merge_ranges(o);
 		for (k = 0; !o->full && k < o->nr && !ret; k++)
 			ret = shm_send_range(o, sink, o->r[k].start, o->r[k].end, buf, st);
 		o->full = false;

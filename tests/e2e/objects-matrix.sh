@@ -68,6 +68,8 @@ sysv_sem		refused		sem|ipc|sysv|system v
 sysv_msg		refused		msg|message|ipc|sysv|system v
 pidfd			refused		pidfd
 deleted_map		refused		deleted|unlinked
+shm_rounds		exact		shm|shared
+memfd_private		exact		memfd|private
 '
 
 # results MODE: number of ok/bad lines so far
