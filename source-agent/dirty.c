@@ -140,7 +140,7 @@ static int ds_add_region(struct dirty_set *ds, const struct vma *v, const struct
 	 * anonymous (copied-on-write) pages are ours to send. A page not in
 	 * memory there is the file's too, not a zero page.
 	 */
-	if (v->kind == VMA_KIND__VMA_FILE)
+	if (vma_private_file(v))
 		return data && !(c & PAGE_IS_FILE) ? dirty_set_add(ds, pr->start, pr->end, false) : 0;
 	/* Shared memory: a page absent here may be in memory through another mapping. */
 	if (v->shared)
@@ -278,7 +278,7 @@ int dirty_scan_holes(struct dirty_tracker *dt, const struct vma_list *vl, struct
 	for (i = 0; i < vl->nr && !ret; i++) {
 		const struct vma *v = &vl->v[i];
 
-		if (vma_has_dumpable_pages(v) && v->kind != VMA_KIND__VMA_FILE && !v->shared)
+		if (vma_has_dumpable_pages(v) && !vma_private_file(v) && !v->shared)
 			ret = scan_holes(dt, v, vec, ds);
 	}
 	free(vec);

@@ -19,8 +19,9 @@
 
 bool vma_is_shm(const struct vma *v)
 {
-	return v->shared && (v->kind == VMA_KIND__VMA_MEMFD ||
-			     (v->kind == VMA_KIND__VMA_ANON && strncmp(v->path, "/SYSV", 5)));
+	/* a memfd mapped privately is an object too: its file, under the copied pages */
+	return v->kind == VMA_KIND__VMA_MEMFD ||
+	       (v->shared && v->kind == VMA_KIND__VMA_ANON && strncmp(v->path, "/SYSV", 5));
 }
 
 uint32_t shm_lookup(const struct shm_set *ss, uint64_t dev, uint64_t ino)
@@ -120,10 +121,11 @@ static int split_dirty(struct shm_set *ss, const struct vma_list *vl, struct dir
 			const struct vma *v = vma_at(vl, a);
 			uint64_t e = v && v->end < r->end ? v->end : r->end;
 
-			if (v && v->shm_id && !r->zero)
+			/* a private mapping's copied pages are the process's own */
+			if (v && v->shm_id && v->shared && !r->zero)
 				ret = shm_note(&ss->o[v->shm_id - 1], v->pgoff + a - v->start,
 					       v->pgoff + e - v->start);
-			else if (!v || !v->shm_id)
+			else if (!v || !v->shm_id || !v->shared)
 				ret = dirty_set_add(&keep, a, e, r->zero);
 			a = e;
 		}
