@@ -70,6 +70,7 @@ pidfd			refused		pidfd
 deleted_map		refused		deleted|unlinked
 shm_rounds		exact		shm|shared
 memfd_private		exact		memfd|private
+untracked		exact		track
 '
 
 # results MODE: number of ok/bad lines so far

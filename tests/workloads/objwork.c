@@ -409,6 +409,31 @@ static int memfd_private_verify(void)
 	return 0;
 }
 
+/*
+ * Memory uffd-wp cannot register (MAP_DROPPABLE: EINVAL): tracked by full
+ * resends. Its contents only are checked (the kernel may drop them under
+ * memory pressure, which a test machine does not have).
+ */
+#ifndef MAP_DROPPABLE
+#define MAP_DROPPABLE 0x08
+#endif
+static unsigned char *ut_mem;
+
+static int untracked_setup(void)
+{
+	ut_mem = mmap(NULL, 4 * psz, PROT_READ | PROT_WRITE, MAP_DROPPABLE | MAP_ANONYMOUS, -1, 0);
+	if (ut_mem == MAP_FAILED)
+		return bad("mmap MAP_DROPPABLE: %s", strerror(errno));
+	for (long i = 0; i < 4 * psz; i++)
+		ut_mem[i] = (i * 7 + 29) & 0xff;
+	return 0;
+}
+
+static int untracked_verify(void)
+{
+	return check_pattern(ut_mem, 4 * psz, 29, "untracked page");
+}
+
 static unsigned char *gd_mem;
 static sigjmp_buf gd_jmp;
 
@@ -1536,6 +1561,7 @@ static const struct mode {
 	MODE(deleted_map),
 	MODE(shm_rounds),
 	MODE(memfd_private),
+	MODE(untracked),
 };
 
 static void usage(void)
