@@ -71,6 +71,8 @@ deleted_map		refused		deleted|unlinked
 shm_rounds		exact		shm|shared
 memfd_private		exact		memfd|private
 untracked		exact		track
+memfd_seal_write	exact		memfd|seal
+memfd_future_write	refused		F_SEAL_FUTURE_WRITE
 '
 
 # results MODE: number of ok/bad lines so far

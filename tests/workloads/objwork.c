@@ -1104,6 +1104,75 @@ static int memfd_seals_verify(void)
 	return 0;
 }
 
+/* A write-sealed memfd: its shared mapping read-only for good, a private one copied. */
+static unsigned char *mfw_priv;
+
+static int memfd_seal_write_setup(void)
+{
+	mfd = memfd_create("objwork-sw", MFD_ALLOW_SEALING);
+	if (mfd < 0)
+		return bad("memfd_create: %s", strerror(errno));
+	if (ftruncate(mfd, 2 * psz) || pwrite(mfd, "sealed contents", 15, 0) != 15)
+		return bad("ftruncate/pwrite: %s", strerror(errno));
+	if (fcntl(mfd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK))
+		return bad("F_ADD_SEALS: %s", strerror(errno));
+	mfd_mem = mmap(NULL, 2 * psz, PROT_READ, MAP_SHARED, mfd, 0);
+	mfw_priv = mmap(NULL, 2 * psz, PROT_READ | PROT_WRITE, MAP_PRIVATE, mfd, 0);
+	if (mfd_mem == MAP_FAILED || mfw_priv == MAP_FAILED)
+		return bad("mmap: %s", strerror(errno));
+	mfw_priv[psz] = 'p';
+	return 0;
+}
+
+static int memfd_seal_write_verify(void)
+{
+	int s = fcntl(mfd, F_GET_SEALS);
+
+	if (s != (F_SEAL_WRITE | F_SEAL_SHRINK))
+		return bad("seals %#x, expected %#x", s, F_SEAL_WRITE | F_SEAL_SHRINK);
+	if (memcmp(mfd_mem, "sealed contents", 15) || memcmp(mfw_priv, "sealed contents", 15) ||
+	    mfw_priv[psz] != 'p' || mfd_mem[psz])
+		return bad("contents '%.15s', private '%.15s' '%c'", mfd_mem, mfw_priv, mfw_priv[psz]);
+	if (!mprotect(mfd_mem, 2 * psz, PROT_READ | PROT_WRITE))
+		return bad("the write-sealed shared mapping could be made writable");
+	if (pwrite(mfd, "x", 1, 0) != -1 || errno != EPERM)
+		return bad("pwrite on the write-sealed memfd did not give EPERM");
+	return 0;
+}
+
+#ifndef F_SEAL_FUTURE_WRITE
+#define F_SEAL_FUTURE_WRITE 0x0010
+#endif
+
+/* A memfd sealed F_SEAL_FUTURE_WRITE while mapped writable (the map still writes). */
+static int memfd_future_write_setup(void)
+{
+	mfd = memfd_create("objwork-fw", MFD_ALLOW_SEALING);
+	if (mfd < 0)
+		return bad("memfd_create: %s", strerror(errno));
+	if (ftruncate(mfd, psz))
+		return bad("ftruncate: %s", strerror(errno));
+	mfd_mem = mmap(NULL, psz, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+	if (mfd_mem == MAP_FAILED)
+		return bad("mmap: %s", strerror(errno));
+	if (fcntl(mfd, F_ADD_SEALS, F_SEAL_FUTURE_WRITE))
+		return bad("F_ADD_SEALS: %s", strerror(errno));
+	memcpy(mfd_mem, "still writable", 14);
+	return 0;
+}
+
+static int memfd_future_write_verify(void)
+{
+	char b[16] = { 0 };
+
+	if (fcntl(mfd, F_GET_SEALS) != F_SEAL_FUTURE_WRITE)
+		return bad("seals %#x", fcntl(mfd, F_GET_SEALS));
+	mfd_mem[20] = 'w';
+	if (pread(mfd, b, 14, 0) != 14 || memcmp(b, "still writable", 14))
+		return bad("memfd contents '%.14s'", b);
+	return 0;
+}
+
 /* A memfd held only as an fd (no mapping, no sealing allowed). */
 static int memfd_fd_setup(void)
 {
@@ -1562,6 +1631,8 @@ static const struct mode {
 	MODE(shm_rounds),
 	MODE(memfd_private),
 	MODE(untracked),
+	MODE(memfd_seal_write),
+	MODE(memfd_future_write),
 };
 
 static void usage(void)
