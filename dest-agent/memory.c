@@ -163,7 +163,13 @@ static int map_vma(struct ops *o, const VmaEntry *v, const struct shm_table *shm
 			ret = ops_add(o, RST_OP_MAP, v->start, v->end - v->start);
 		if (ret)
 			return ret;
-		o->op[o->nr - 1].prot = prot | PROT_READ | PROT_WRITE;
+		/*
+		 * Its pages are in the memfd already; a write-sealed one maps as
+		 * it was. A private map is filled next with its copied pages.
+		 */
+		if (!(v->flags & MAP_SHARED) || !shm_write_sealed(shm, v->shmid))
+			prot |= PROT_READ | PROT_WRITE;
+		o->op[o->nr - 1].prot = prot;
 		o->op[o->nr - 1].flags = v->flags & ~MAP_ANONYMOUS;
 		o->op[o->nr - 1].off = v->pgoff;
 		o->op[o->nr - 1].open_flags = O_RDWR;
@@ -204,7 +210,7 @@ int ops_final_layout(struct ops *o, struct stack_view *sv, uint32_t pid, const M
 		/* zero pages matter only over file pages; fresh anonymous memory is zero */
 		if (!ret)
 			ret = view_fill(o, sv, pid, &one,
-					v->kind == VMA_KIND__VMA_FILE ? RST_OP_ZERO : 0);
+					v->kind == VMA_KIND__VMA_FILE || v->has_shmid ? RST_OP_ZERO : 0);
 		ranges_free(&one);
 	}
 	for (i = 0; i < mm->n_vmas && !ret; i++) {

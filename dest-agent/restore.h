@@ -71,6 +71,8 @@ struct shm_table {
 int shm_restore(struct shm_table *t, int dirfd, struct stack_view *sv);
 /* The path the blob opens to map object @id. */
 int shm_path(const struct shm_table *t, uint32_t id, char *buf, size_t len);
+/* Is object @id sealed against writing (no writable shared mapping of it)? */
+bool shm_write_sealed(const struct shm_table *t, uint32_t id);
 void shm_table_close(struct shm_table *t);
 /* A new description of object f->shmid's memfd, with the saved flags and offset. */
 int shm_open_fd(const FdEntry *f, const struct shm_table *shm);

@@ -52,7 +52,9 @@ static int shm_make(struct shm_table *t, const ShmemEntry *e, struct stack_view 
 {
 	int fd, ret;
 
-	fd = memfd_create(e->name && *e->name ? e->name : "ferry-shm", MFD_CLOEXEC);
+	/* sealing allowed: its seals (F_SEAL_SEAL at least) go on after the fill */
+	fd = memfd_create(e->name && *e->name ? e->name : "ferry-shm",
+			  MFD_CLOEXEC | (e->has_seals ? MFD_ALLOW_SEALING : 0));
 	if (fd < 0)
 		return -errno;
 	if (ftruncate(fd, e->size)) {
@@ -63,6 +65,12 @@ static int shm_make(struct shm_table *t, const ShmemEntry *e, struct stack_view 
 	/* its last page went in whole: the object ends where it ended */
 	if (!ret && ftruncate(fd, e->size))
 		ret = -errno;
+	/* before any mapping: a write seal cannot go on while one is writable */
+	if (!ret && e->has_seals && e->seals && fcntl(fd, F_ADD_SEALS, e->seals)) {
+		ret = -errno;
+		pr_err("cannot seal shared memory object %u (%s) with %#x: %s", e->id,
+		       e->name ? e->name : "", e->seals, strerror(-ret));
+	}
 	if (!ret)
 		ret = grow_array(&t->v, &t->cap, t->nr, sizeof(*t->v));
 	if (ret)
@@ -103,6 +111,20 @@ int shm_restore(struct shm_table *t, int dirfd, struct stack_view *sv)
 	if (ret < 0)
 		shm_table_close(t);
 	return ret < 0 ? ret : 0;
+}
+
+bool shm_write_sealed(const struct shm_table *t, uint32_t id)
+{
+	size_t i;
+	int s;
+
+	for (i = 0; t && i < t->nr; i++) {
+		if (t->v[i].id != id)
+			continue;
+		s = fcntl(t->v[i].fd, F_GET_SEALS);
+		return s > 0 && (s & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE));
+	}
+	return false;
 }
 
 int shm_path(const struct shm_table *t, uint32_t id, char *buf, size_t len)

@@ -140,7 +140,7 @@ static int ds_add_region(struct dirty_set *ds, const struct vma *v, const struct
 	 * anonymous (copied-on-write) pages are ours to send. A page not in
 	 * memory there is the file's too, not a zero page.
 	 */
-	if (v->kind == VMA_KIND__VMA_FILE)
+	if (vma_private_file(v))
 		return data && !(c & PAGE_IS_FILE) ? dirty_set_add(ds, pr->start, pr->end, false) : 0;
 	/* Shared memory: a page absent here may be in memory through another mapping. */
 	if (v->shared)
@@ -201,7 +201,7 @@ static int scan_walk(int fd, struct pm_scan_arg *arg, struct page_region *vec,
  * after registering, every page of a new VMA is, so a new or grown VMA is
  * sent whole by the same call that arms it.
  */
-static int scan_vma(struct dirty_tracker *dt, const struct vma *v, bool fresh,
+static int scan_vma(struct dirty_tracker *dt, const struct vma *v, bool fresh, bool untracked,
 		    struct page_region *vec, struct dirty_set *ds)
 {
 	struct pm_scan_arg arg = {
@@ -215,7 +215,7 @@ static int scan_vma(struct dirty_tracker *dt, const struct vma *v, bool fresh,
 	};
 	int ret;
 
-	switch (dt->backend) {
+	switch (untracked ? DIRTY_NONE : dt->backend) {
 	case DIRTY_UFFD_WP:
 		arg.flags = PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC;
 		if (fresh)	/* also what a moved VMA holds, whatever its pte bits say */
@@ -270,7 +270,7 @@ int dirty_scan_holes(struct dirty_tracker *dt, const struct vma_list *vl, struct
 	size_t i;
 	int ret = 0;
 
-	if (dt->backend == DIRTY_UFFD_WP)
+	if (dt->backend == DIRTY_UFFD_WP && !dt->untracked.nr)
 		return 0;
 	vec = malloc(SCAN_VEC_LEN * sizeof(*vec));
 	if (!vec)
@@ -278,7 +278,10 @@ int dirty_scan_holes(struct dirty_tracker *dt, const struct vma_list *vl, struct
 	for (i = 0; i < vl->nr && !ret; i++) {
 		const struct vma *v = &vl->v[i];
 
-		if (vma_has_dumpable_pages(v) && v->kind != VMA_KIND__VMA_FILE && !v->shared)
+		/* uffd-wp reports dropped pages itself, where it could register */
+		if (dt->backend == DIRTY_UFFD_WP && !range_known(&dt->untracked, v))
+			continue;
+		if (vma_has_dumpable_pages(v) && !vma_private_file(v) && !v->shared)
 			ret = scan_holes(dt, v, vec, ds);
 	}
 	free(vec);
@@ -300,10 +303,27 @@ static int clear_soft_dirty(pid_t pid)
 	return ret;
 }
 
+/*
+ * Register a new VMA for uffd-wp. What cannot be registered (MAP_DROPPABLE,
+ * a VMA another userfaultfd owns, special mappings) is sent whole every
+ * round instead: true if @v is such a VMA.
+ */
+static bool track_vma(struct dirty_tracker *dt, const struct vma *v)
+{
+	int ret = uffd_register(dt, v);
+
+	if (!ret)
+		return true;
+	pr_info("pid %d: cannot track %#llx-%#llx (%s): %s: sending it whole every round", dt->pid,
+		(unsigned long long)v->start, (unsigned long long)v->end,
+		*v->path ? v->path : "anonymous", strerror(-ret));
+	return false;
+}
+
 int dirty_scan(struct dirty_tracker *dt, const struct vma_list *vl, struct dirty_set *ds)
 {
 	struct page_region *vec;
-	struct vma_list known = { 0 };
+	struct vma_list known = { 0 }, untracked = { 0 };
 	size_t i;
 	int ret = 0;
 
@@ -311,26 +331,24 @@ int dirty_scan(struct dirty_tracker *dt, const struct vma_list *vl, struct dirty
 	dt->scan_pages = 0;
 	vec = malloc(SCAN_VEC_LEN * sizeof(*vec));
 	known.v = malloc((vl->nr + 1) * sizeof(*known.v));
-	if (!vec || !known.v) {
+	untracked.v = malloc((vl->nr + 1) * sizeof(*untracked.v));
+	if (!vec || !known.v || !untracked.v) {
 		ret = -ENOMEM;
 		goto out;
 	}
 	for (i = 0; i < vl->nr && !ret; i++) {
 		const struct vma *v = &vl->v[i];
 		bool fresh = !dt->armed || !range_known(&dt->known, v);
+		bool untrack = false;
 
 		if (!vma_has_dumpable_pages(v))
 			continue;
 		/* Register only what we scan: a WP scan that reaches an unregistered VMA fails late. */
-		if (dt->backend == DIRTY_UFFD_WP && fresh) {
-			ret = uffd_register(dt, v);
-			if (ret) {
-				pr_err("cannot track %#llx-%#llx (%s): %s", (unsigned long long)v->start,
-				       (unsigned long long)v->end, v->path, strerror(-ret));
-				break;
-			}
-		}
-		ret = scan_vma(dt, v, fresh, vec, ds);
+		if (dt->backend == DIRTY_UFFD_WP)
+			untrack = fresh ? !track_vma(dt, v) : range_known(&dt->untracked, v);
+		if (untrack)
+			untracked.v[untracked.nr++] = *v;
+		ret = scan_vma(dt, v, fresh, untrack, vec, ds);
 		if (ret)
 			pr_err("PAGEMAP_SCAN of %#llx-%#llx failed: %s", (unsigned long long)v->start,
 			       (unsigned long long)v->end, strerror(-ret));
@@ -342,11 +360,14 @@ out:
 	free(vec);
 	if (ret) {
 		free(known.v);
+		free(untracked.v);
 		dirty_set_free(ds);
 		return ret;
 	}
 	vma_list_free(&dt->known);
+	vma_list_free(&dt->untracked);
 	dt->known = known;
+	dt->untracked = untracked;
 	dt->armed = true;
 	return 0;
 }
@@ -358,5 +379,6 @@ void dirty_close(struct dirty_tracker *dt)
 	if (dt->pagemap_fd >= 0)
 		close(dt->pagemap_fd);
 	vma_list_free(&dt->known);
+	vma_list_free(&dt->untracked);
 	dt->uffd = dt->pagemap_fd = -1;
 }

@@ -41,6 +41,7 @@ struct dirty_tracker {
 	int pagemap_fd;
 	bool armed;
 	struct vma_list known;		/* dumpable VMAs as of the last scan */
+	struct vma_list untracked;	/* of those, what uffd-wp cannot register: sent whole */
 	uint64_t scan_pages;		/* pages covered by the last scan */
 };
 

@@ -128,7 +128,7 @@ static int round_send_pages(struct migration *m, struct proc_round *pr, struct r
 	for (i = 0; i < m->tree.nr && !ret; i++) {
 		ret = dirty_scan_holes(&m->tree.p[i].dt, &pr[i].vl, &pr[i].ds);
 		if (!ret)
-			ret = pages_copy(m->tree.p[i].pid, &pr[i].ds, m->sink, &cs);
+			ret = pages_copy(m->tree.p[i].pid, &pr[i].ds, m->sink, r->final, &cs);
 		r->sent += cs.pages_data;
 		r->zero += cs.pages_zero + cs.pages_gone;
 	}

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,24 @@ static uint32_t vma_mmap_flags(const struct vma *v)
 	if (v->kind == VMA_KIND__VMA_STACK)
 		f |= MAP_GROWSDOWN;
 	return f;
+}
+
+/*
+ * Was a shared file mapping's file opened for writing? Then the process may
+ * mprotect it writable later, and the restored mapping must allow that too.
+ * The mode of its /proc/PID/map_files link says (S_IWUSR: FMODE_WRITE);
+ * without it, only a mapping writable now is known to be.
+ */
+static bool vma_file_may_write(pid_t pid, const struct vma *v)
+{
+	char path[96];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx", pid,
+		 (unsigned long long)v->start, (unsigned long long)v->end);
+	if (lstat(path, &st))
+		return v->prot & PROT_WRITE;
+	return st.st_mode & S_IWUSR;
 }
 
 static int vma_fill_entry(pid_t pid, const struct vma *v, VmaEntry *e)
@@ -60,7 +79,7 @@ static int vma_fill_entry(pid_t pid, const struct vma *v, VmaEntry *e)
 		e->pgoff = v->pgoff;
 		e->file_size = st.st_size;
 		e->file_mtime_ns = stat_mtime_ns(&st);
-		e->open_flags = v->shared && (v->prot & PROT_WRITE) ? O_RDWR : O_RDONLY;
+		e->open_flags = v->shared && vma_file_may_write(pid, v) ? O_RDWR : O_RDONLY;
 	}
 	return 0;
 }

@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: MIT
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "common/util.h"
@@ -45,8 +48,23 @@ static int send_chunk(struct sink *sink, pid_t pid, uint64_t addr, const uint8_t
 	return 0;
 }
 
-static int copy_range(pid_t pid, uint64_t start, uint64_t end, uint8_t *buf, struct sink *sink,
-		      struct copy_stats *st)
+/*
+ * process_vm_readv stops at a page the target may not read (PROT_NONE):
+ * /proc/PID/mem reads it anyway (FOLL_FORCE), as long as the VMA may be
+ * read at all. Returns the bytes read from @start, or -errno.
+ */
+static ssize_t read_forced(int mem_fd, uint8_t *buf, size_t len, uint64_t start)
+{
+	ssize_t n;
+
+	if (mem_fd < 0)
+		return -EBADF;
+	n = pread(mem_fd, buf, len, start);
+	return n < 0 ? -errno : n;
+}
+
+static int copy_range(pid_t pid, int mem_fd, uint64_t start, uint64_t end, uint8_t *buf,
+		      struct sink *sink, bool frozen, struct copy_stats *st)
 {
 	while (start < end) {
 		size_t nr = (end - start) / PAGE_SIZE;
@@ -61,7 +79,15 @@ static int copy_range(pid_t pid, uint64_t start, uint64_t end, uint8_t *buf, str
 		n = process_vm_readv(pid, &local, 1, &remote, 1, 0);
 		if (n < 0 && errno != EFAULT)
 			return -errno;
-		if (n <= 0) {
+		if (n < (ssize_t)PAGE_SIZE)
+			n = read_forced(mem_fd, buf, nr * PAGE_SIZE, start);
+		if (n < (ssize_t)PAGE_SIZE) {
+			/* a frozen target cannot unmap: a page we cannot read would come back wrong */
+			if (frozen) {
+				pr_err("pid %d: cannot read the page at %#llx: %s", pid,
+				       (unsigned long long)start, n < 0 ? strerror(-n) : "short read");
+				return n < 0 ? (int)n : -EIO;
+			}
 			/* unmapped under us: the final frozen round will see the truth */
 			ret = sink->ops->add_pages(sink, pid, start, 1, NULL);
 			if (ret)
@@ -79,11 +105,13 @@ static int copy_range(pid_t pid, uint64_t start, uint64_t end, uint8_t *buf, str
 	return 0;
 }
 
-int pages_copy(pid_t pid, const struct dirty_set *ds, struct sink *sink, struct copy_stats *st)
+int pages_copy(pid_t pid, const struct dirty_set *ds, struct sink *sink, bool frozen,
+	       struct copy_stats *st)
 {
+	char path[64];
 	uint8_t *buf;
 	size_t i;
-	int ret = 0;
+	int mem_fd, ret = 0;
 
 	memset(st, 0, sizeof(*st));
 	if (!copy_buf)
@@ -91,6 +119,8 @@ int pages_copy(pid_t pid, const struct dirty_set *ds, struct sink *sink, struct 
 	buf = copy_buf;
 	if (!buf)
 		return -ENOMEM;
+	snprintf(path, sizeof(path), "/proc/%d/mem", pid);
+	mem_fd = open(path, O_RDONLY | O_CLOEXEC);
 	for (i = 0; i < ds->nr && !ret; i++) {
 		const struct dirty_range *r = &ds->r[i];
 
@@ -99,8 +129,10 @@ int pages_copy(pid_t pid, const struct dirty_set *ds, struct sink *sink, struct 
 						   NULL);
 			st->pages_zero += (r->end - r->start) / PAGE_SIZE;
 		} else {
-			ret = copy_range(pid, r->start, r->end, buf, sink, st);
+			ret = copy_range(pid, mem_fd, r->start, r->end, buf, sink, frozen, st);
 		}
 	}
+	if (mem_fd >= 0)
+		close(mem_fd);
 	return ret;
 }

@@ -2,6 +2,7 @@
 #ifndef FERRY_PAGES_H
 #define FERRY_PAGES_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -16,8 +17,11 @@ struct copy_stats {
 
 /*
  * Read every range of @ds from @pid's memory and hand it to @sink. Pages
- * that turn out all-zero go as addresses only.
+ * that turn out all-zero go as addresses only. PROT_NONE pages are read
+ * through /proc/PID/mem. @frozen: the final round, where a page that
+ * cannot be read is an error, not a page unmapped meanwhile.
  */
-int pages_copy(pid_t pid, const struct dirty_set *ds, struct sink *sink, struct copy_stats *st);
+int pages_copy(pid_t pid, const struct dirty_set *ds, struct sink *sink, bool frozen,
+	       struct copy_stats *st);
 
 #endif

@@ -94,6 +94,11 @@ void vma_list_free(struct vma_list *vl)
 	memset(vl, 0, sizeof(*vl));
 }
 
+bool vma_private_file(const struct vma *v)
+{
+	return !v->shared && (v->kind == VMA_KIND__VMA_FILE || v->kind == VMA_KIND__VMA_MEMFD);
+}
+
 bool vma_has_dumpable_pages(const struct vma *v)
 {
 	switch (v->kind) {

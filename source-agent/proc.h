@@ -27,6 +27,11 @@ struct vma_list {
 
 int proc_read_vmas(pid_t pid, struct vma_list *vl);
 void vma_list_free(struct vma_list *vl);
+/*
+ * A private mapping of a file or a memfd: its pages not copied-on-write are
+ * the file's, a hole there is not a zero page.
+ */
+bool vma_private_file(const struct vma *v);
 /* Does this VMA hold pages ferry must copy (anon, or private file COW)? */
 bool vma_has_dumpable_pages(const struct vma *v);
 

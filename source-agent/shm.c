@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -18,8 +19,9 @@
 
 bool vma_is_shm(const struct vma *v)
 {
-	return v->shared && (v->kind == VMA_KIND__VMA_MEMFD ||
-			     (v->kind == VMA_KIND__VMA_ANON && strncmp(v->path, "/SYSV", 5)));
+	/* a memfd mapped privately is an object too: its file, under the copied pages */
+	return v->kind == VMA_KIND__VMA_MEMFD ||
+	       (v->shared && v->kind == VMA_KIND__VMA_ANON && strncmp(v->path, "/SYSV", 5));
 }
 
 uint32_t shm_lookup(const struct shm_set *ss, uint64_t dev, uint64_t ino)
@@ -70,6 +72,7 @@ static int shm_add(struct shm_set *ss, pid_t pid, const struct vma *v, struct sh
 	o->fd = fd;
 	o->memfd = v->kind == VMA_KIND__VMA_MEMFD;
 	o->full = true;
+	o->seals = o->memfd ? fcntl(fd, F_GET_SEALS) : -1;
 	snprintf(o->name, sizeof(o->name), "%s", o->memfd ? v->path + 7 : "shared-anon");
 	o->name[strcspn(o->name, " ")] = 0;
 	*out = o;
@@ -118,10 +121,11 @@ static int split_dirty(struct shm_set *ss, const struct vma_list *vl, struct dir
 			const struct vma *v = vma_at(vl, a);
 			uint64_t e = v && v->end < r->end ? v->end : r->end;
 
-			if (v && v->shm_id && !r->zero)
+			/* a private mapping's copied pages are the process's own */
+			if (v && v->shm_id && v->shared && !r->zero)
 				ret = shm_note(&ss->o[v->shm_id - 1], v->pgoff + a - v->start,
 					       v->pgoff + e - v->start);
-			else if (!v || !v->shm_id)
+			else if (!v || !v->shm_id || !v->shared)
 				ret = dirty_set_add(&keep, a, e, r->zero);
 			a = e;
 		}
@@ -153,6 +157,12 @@ int shm_collect(struct shm_set *ss, pid_t pid, struct vma_list *vl, struct dirty
 			ret = shm_add(ss, pid, v, &o);
 		if (ret)
 			break;
+		/* the restored memfd is sealed before it is mapped: no writable map then */
+		if (o->seals > 0 && (o->seals & F_SEAL_FUTURE_WRITE) && (v->prot & PROT_WRITE)) {
+			pr_err("pid %d: memfd %s at %#llx is mapped writable under F_SEAL_FUTURE_WRITE: ferry cannot restore that seal yet",
+			       pid, o->name, (unsigned long long)v->start);
+			return -EOPNOTSUPP;
+		}
 		v->shm_id = o->id;
 		/* write(2) on a memfd leaves no trace in page tables: send it whole */
 		o->full |= o->memfd;
@@ -191,6 +201,35 @@ static int shm_send_range(struct shm_obj *o, struct sink *sink, uint64_t start, 
 		start += len;
 	}
 	return ret;
+}
+
+static int range_cmp(const void *a, const void *b)
+{
+	const struct shm_range *x = a, *y = b;
+
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+/*
+ * Two mappings of one object (an alias, a parent and its child) note the
+ * same offsets: in order and merged, each page goes once a round.
+ */
+static void shm_merge_ranges(struct shm_obj *o)
+{
+	size_t i, n = 0;
+
+	if (o->nr < 2)
+		return;
+	qsort(o->r, o->nr, sizeof(*o->r), range_cmp);
+	for (i = 1; i < o->nr; i++) {
+		if (o->r[i].start <= o->r[n].end) {
+			if (o->r[i].end > o->r[n].end)
+				o->r[n].end = o->r[i].end;
+		} else {
+			o->r[++n] = o->r[i];
+		}
+	}
+	o->nr = n + 1;
 }
 
 struct full_ctx {
@@ -252,6 +291,10 @@ static int shm_send_table(struct shm_set *ss, struct sink *sink)
 		e.size = ss->o[i].size;
 		e.memfd = ss->o[i].memfd;
 		e.name = ss->o[i].name;
+		if (ss->o[i].seals >= 0) {
+			e.has_seals = 1;
+			e.seals = ss->o[i].seals;
+		}
 		ret = img_buf_add(&b, &e.base);
 	}
 	if (!ret)
@@ -277,6 +320,8 @@ int shm_send(struct shm_set *ss, struct sink *sink, struct copy_stats *st)
 
 		if (o->full)
 			ret = shm_send_full(o, sink, buf, st);
+		else
+			shm_merge_ranges(o);
 		for (k = 0; !o->full && k < o->nr && !ret; k++)
 			ret = shm_send_range(o, sink, o->r[k].start, o->r[k].end, buf, st);
 		o->full = false;

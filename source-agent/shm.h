@@ -26,6 +26,7 @@ struct shm_obj {
 	int fd;			/* the shmem file, through /proc/PID/map_files */
 	bool memfd;
 	bool full;		/* send it whole this round (new, or writable by write(2)) */
+	int seals;		/* F_GET_SEALS, -1: not a memfd that has them */
 	char name[64];
 	struct shm_range { uint64_t start, end; } *r;	/* offsets written this round */
 	size_t nr, cap;

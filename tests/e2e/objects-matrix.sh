@@ -69,6 +69,11 @@ sysv_sem		refused		sem|ipc|sysv|system v
 sysv_msg		refused		msg|message|ipc|sysv|system v
 pidfd			refused		pidfd
 deleted_map		refused		deleted|unlinked
+shm_rounds		exact		shm|shared
+memfd_private		exact		memfd|private
+untracked		exact		track
+memfd_seal_write	exact		memfd|seal
+memfd_future_write	refused		F_SEAL_FUTURE_WRITE
 '
 
 # results MODE: number of ok/bad lines so far

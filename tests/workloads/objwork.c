@@ -26,6 +26,7 @@
 #include <netinet/in.h>
 #include <netinet/ip.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -303,6 +304,134 @@ static int deleted_map_verify(void)
 	if (strcmp(perms, "rw-s"))
 		return bad("mapping at %p is %s, expected rw-s", (void *)dm_mem, perms);
 	return check_pattern(dm_mem, 2 * psz, 11, "deleted file page");
+}
+
+/*
+ * Shared anonymous memory mapped twice (an mremap alias), written through
+ * both mappings by a thread between pre-copy rounds: the same object page
+ * is dirty in two VMAs of one round.
+ */
+static unsigned char *sr_a, *sr_b;
+
+static void *sr_writer(void *arg)
+{
+	uint64_t n = 0;
+
+	(void)arg;
+	for (;;) {
+		n++;
+		memcpy(sr_a, &n, 8);
+		memcpy(sr_b + 8, &n, 8);
+		memcpy(sr_b + 2 * psz, sr_a + 2 * psz, 8);
+		sleep_ms(2);
+	}
+	return NULL;
+}
+
+static int shm_rounds_setup(void)
+{
+	pthread_t t;
+
+	sr_a = mmap(NULL, 4 * psz, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (sr_a == MAP_FAILED)
+		return bad("mmap: %s", strerror(errno));
+	for (long i = psz; i < 4 * psz; i++)
+		sr_a[i] = (i * 7 + 17) & 0xff;
+	sr_b = mremap(sr_a, 0, 4 * psz, MREMAP_MAYMOVE);
+	if (sr_b == MAP_FAILED)
+		return bad("mremap alias: %s", strerror(errno));
+	errno = pthread_create(&t, NULL, sr_writer, NULL);
+	return errno ? bad("pthread_create: %s", strerror(errno)) : 0;
+}
+
+static int shm_rounds_verify(void)
+{
+	uint64_t a, b, later;
+
+	memcpy(&a, sr_a, 8);
+	memcpy(&b, sr_a + 8, 8);
+	if (!a || (a != b && a != b + 1))
+		return bad("counters %llu (first mapping) and %llu (alias)", (unsigned long long)a,
+			   (unsigned long long)b);
+	if (check_pattern(sr_b + psz, 3 * psz, 17 + (psz * 7) % 256, "alias page"))
+		return 1;
+	sleep_ms(100);
+	memcpy(&later, sr_b, 8);
+	if (later <= a)
+		return bad("the thread no longer writes the shared memory (counter %llu)",
+			   (unsigned long long)later);
+	return 0;
+}
+
+/*
+ * A private mapping of a memfd (its fd closed): pages 0 and 2 are the
+ * memfd's, page 1 copied-on-write.
+ */
+static unsigned char *mp_mem;
+
+static int memfd_private_setup(void)
+{
+	int fd = memfd_create("objwork-priv", 0);
+	unsigned char *w;
+
+	if (fd < 0)
+		return bad("memfd_create: %s", strerror(errno));
+	if (ftruncate(fd, 3 * psz))
+		return bad("ftruncate: %s", strerror(errno));
+	w = mmap(NULL, 3 * psz, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (w == MAP_FAILED)
+		return bad("mmap shared: %s", strerror(errno));
+	for (long i = 0; i < 3 * psz; i++)
+		w[i] = (i * 7 + 21) & 0xff;
+	munmap(w, 3 * psz);
+	mp_mem = mmap(NULL, 3 * psz, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (mp_mem == MAP_FAILED)
+		return bad("mmap private: %s", strerror(errno));
+	memset(mp_mem + psz, 0x5a, 16);
+	return 0;
+}
+
+static int memfd_private_verify(void)
+{
+	char perms[8];
+
+	maps_perms(mp_mem, perms);
+	if (strcmp(perms, "rw-p"))
+		return bad("mapping at %p is %s, expected rw-p", (void *)mp_mem, perms);
+	if (check_pattern(mp_mem, psz, 21, "memfd page 0") ||
+	    check_pattern(mp_mem + 2 * psz, psz, 21 + (2 * psz * 7) % 256, "memfd page 2") ||
+	    check_pattern(mp_mem + psz + 16, psz - 16, 21 + ((psz + 16) * 7) % 256, "memfd page 1"))
+		return 1;
+	for (int i = 0; i < 16; i++)
+		if (mp_mem[psz + i] != 0x5a)
+			return bad("copied-on-write byte %d is 0x%02x", i, mp_mem[psz + i]);
+	return 0;
+}
+
+/*
+ * Memory uffd-wp cannot register (MAP_DROPPABLE: EINVAL): tracked by full
+ * resends. Its contents only are checked (the kernel may drop them under
+ * memory pressure, which a test machine does not have).
+ */
+#ifndef MAP_DROPPABLE
+#define MAP_DROPPABLE 0x08
+#endif
+static unsigned char *ut_mem;
+
+static int untracked_setup(void)
+{
+	ut_mem = mmap(NULL, 4 * psz, PROT_READ | PROT_WRITE, MAP_DROPPABLE | MAP_ANONYMOUS, -1, 0);
+	if (ut_mem == MAP_FAILED)
+		return bad("mmap MAP_DROPPABLE: %s", strerror(errno));
+	for (long i = 0; i < 4 * psz; i++)
+		ut_mem[i] = (i * 7 + 29) & 0xff;
+	return 0;
+}
+
+static int untracked_verify(void)
+{
+	return check_pattern(ut_mem, 4 * psz, 29, "untracked page");
 }
 
 static unsigned char *gd_mem;
@@ -1004,6 +1133,75 @@ static int memfd_seals_verify(void)
 	return 0;
 }
 
+/* A write-sealed memfd: its shared mapping read-only for good, a private one copied. */
+static unsigned char *mfw_priv;
+
+static int memfd_seal_write_setup(void)
+{
+	mfd = memfd_create("objwork-sw", MFD_ALLOW_SEALING);
+	if (mfd < 0)
+		return bad("memfd_create: %s", strerror(errno));
+	if (ftruncate(mfd, 2 * psz) || pwrite(mfd, "sealed contents", 15, 0) != 15)
+		return bad("ftruncate/pwrite: %s", strerror(errno));
+	if (fcntl(mfd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK))
+		return bad("F_ADD_SEALS: %s", strerror(errno));
+	mfd_mem = mmap(NULL, 2 * psz, PROT_READ, MAP_SHARED, mfd, 0);
+	mfw_priv = mmap(NULL, 2 * psz, PROT_READ | PROT_WRITE, MAP_PRIVATE, mfd, 0);
+	if (mfd_mem == MAP_FAILED || mfw_priv == MAP_FAILED)
+		return bad("mmap: %s", strerror(errno));
+	mfw_priv[psz] = 'p';
+	return 0;
+}
+
+static int memfd_seal_write_verify(void)
+{
+	int s = fcntl(mfd, F_GET_SEALS);
+
+	if (s != (F_SEAL_WRITE | F_SEAL_SHRINK))
+		return bad("seals %#x, expected %#x", s, F_SEAL_WRITE | F_SEAL_SHRINK);
+	if (memcmp(mfd_mem, "sealed contents", 15) || memcmp(mfw_priv, "sealed contents", 15) ||
+	    mfw_priv[psz] != 'p' || mfd_mem[psz])
+		return bad("contents '%.15s', private '%.15s' '%c'", mfd_mem, mfw_priv, mfw_priv[psz]);
+	if (!mprotect(mfd_mem, 2 * psz, PROT_READ | PROT_WRITE))
+		return bad("the write-sealed shared mapping could be made writable");
+	if (pwrite(mfd, "x", 1, 0) != -1 || errno != EPERM)
+		return bad("pwrite on the write-sealed memfd did not give EPERM");
+	return 0;
+}
+
+#ifndef F_SEAL_FUTURE_WRITE
+#define F_SEAL_FUTURE_WRITE 0x0010
+#endif
+
+/* A memfd sealed F_SEAL_FUTURE_WRITE while mapped writable (the map still writes). */
+static int memfd_future_write_setup(void)
+{
+	mfd = memfd_create("objwork-fw", MFD_ALLOW_SEALING);
+	if (mfd < 0)
+		return bad("memfd_create: %s", strerror(errno));
+	if (ftruncate(mfd, psz))
+		return bad("ftruncate: %s", strerror(errno));
+	mfd_mem = mmap(NULL, psz, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+	if (mfd_mem == MAP_FAILED)
+		return bad("mmap: %s", strerror(errno));
+	if (fcntl(mfd, F_ADD_SEALS, F_SEAL_FUTURE_WRITE))
+		return bad("F_ADD_SEALS: %s", strerror(errno));
+	memcpy(mfd_mem, "still writable", 14);
+	return 0;
+}
+
+static int memfd_future_write_verify(void)
+{
+	char b[16] = { 0 };
+
+	if (fcntl(mfd, F_GET_SEALS) != F_SEAL_FUTURE_WRITE)
+		return bad("seals %#x", fcntl(mfd, F_GET_SEALS));
+	mfd_mem[20] = 'w';
+	if (pread(mfd, b, 14, 0) != 14 || memcmp(b, "still writable", 14))
+		return bad("memfd contents '%.14s'", b);
+	return 0;
+}
+
 /* A memfd held only as an fd (no mapping, no sealing allowed). */
 static int memfd_fd_setup(void)
 {
@@ -1460,6 +1658,11 @@ static const struct mode {
 	MODE(sysv_msg),
 	MODE(pidfd),
 	MODE(deleted_map),
+	MODE(shm_rounds),
+	MODE(memfd_private),
+	MODE(untracked),
+	MODE(memfd_seal_write),
+	MODE(memfd_future_write),
 };
 
 static void usage(void)
