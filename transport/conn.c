@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 
 #include "common/log.h"
 #include "transport/conn.h"
@@ -25,10 +26,16 @@ static void conn_fail(struct conn *c, const char *fmt, const char *detail)
 	pr_info("%s", c->error);
 }
 
-/* Notice a vanished peer in ~25 s instead of hanging a frozen source. */
+/*
+ * A peer whose kernel still acknowledges but which says nothing (stopped,
+ * wedged) is noticed by the send/receive deadlines; a vanished one also by
+ * TCP keepalive and the user timeout.
+ */
 static void set_sock_opts(int fd)
 {
 	int one = 1, idle = 10, intvl = 5, cnt = 3, uto = USER_TIMEOUT_MS;
+	struct timeval tv = { .tv_sec = PEER_TIMEOUT_MS / 1000,
+			      .tv_usec = PEER_TIMEOUT_MS % 1000 * 1000 };
 
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
@@ -36,6 +43,31 @@ static void set_sock_opts(int fd)
 	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
 	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
 	setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &uto, sizeof(uto));
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
+/* A blocking call ran into SO_RCVTIMEO/SO_SNDTIMEO. */
+static int conn_timeout(struct conn *c)
+{
+	snprintf(c->error, sizeof(c->error),
+		 "no word from %s for %u s (page server stopped or link down)", c->peer,
+		 PEER_TIMEOUT_MS / 1000);
+	pr_info("%s", c->error);
+	return -ETIMEDOUT;
+}
+
+/* Did a failed SSL call end at the deadline (@err: errno right after it)? */
+static bool tls_timed_out(SSL *ssl, int ret, int err)
+{
+	switch (SSL_get_error(ssl, ret)) {
+	case SSL_ERROR_WANT_READ:
+	case SSL_ERROR_WANT_WRITE:
+		return true;
+	case SSL_ERROR_SYSCALL:
+		return err == EAGAIN || err == EWOULDBLOCK;
+	}
+	return false;
 }
 
 static int connect_timeout(int fd, const struct sockaddr *sa, socklen_t len)
@@ -110,6 +142,8 @@ static int tls_connect(struct conn *c, const struct tls_opts *tls)
 		return -ENOMEM;
 	}
 	ret = SSL_connect(c->ssl);
+	if (ret != 1 && tls_timed_out(c->ssl, ret, errno))
+		return conn_timeout(c);
 	if (ret != 1) {
 		conn_fail(c, "TLS handshake with %s failed: %s",
 			  tls_strerror(c->ssl, ret, why, sizeof(why)));
@@ -152,6 +186,8 @@ static int plain_io(struct conn *c, void *buf, size_t len, bool wr)
 
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return conn_timeout(c);
 		if (n < 0) {
 			conn_fail(c, "connection to %s: %s", strerror(errno));
 			return -errno;
@@ -175,6 +211,8 @@ static int tls_io(struct conn *c, void *buf, size_t len, bool wr)
 	while (len) {
 		ret = wr ? SSL_write_ex(c->ssl, buf, len, &done) :
 			   SSL_read_ex(c->ssl, buf, len, &done);
+		if (ret != 1 && tls_timed_out(c->ssl, ret, errno))
+			return conn_timeout(c);
 		if (ret != 1) {
 			conn_fail(c, "TLS session with %s failed: %s",
 				  tls_strerror(c->ssl, ret, why, sizeof(why)));
@@ -205,10 +243,12 @@ int conn_read_frame(struct conn *c, uint8_t *buf, size_t cap, struct frame *f)
 	const char *why;
 	int ret;
 
-	ret = conn_read(c, buf, FRAME_HDR);
-	if (ret)
-		return ret;
-	ret = frame_check_header(buf, &f->type, &f->len, &why);
+	do {	/* a ping only proves the peer alive (and restarts the deadline) */
+		ret = conn_read(c, buf, FRAME_HDR);
+		if (ret)
+			return ret;
+		ret = frame_check_header(buf, &f->type, &f->len, &why);
+	} while (!ret && f->type == FRAME_PING);
 	if (!ret && f->len > cap - FRAME_HDR) {
 		why = "frame too large for a control frame";
 		ret = -EMSGSIZE;
@@ -219,6 +259,14 @@ int conn_read_frame(struct conn *c, uint8_t *buf, size_t cap, struct frame *f)
 	}
 	f->payload = buf + FRAME_HDR;
 	return conn_read(c, buf + FRAME_HDR, f->len);
+}
+
+int conn_ping(struct conn *c)
+{
+	uint8_t hdr[FRAME_HDR];
+
+	frame_put_header(hdr, FRAME_PING, 0);
+	return conn_write(c, hdr, sizeof(hdr));
 }
 
 void conn_close(struct conn *c)
