@@ -10,7 +10,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 
 #include "common/log.h"
 #include "transport/conn.h"
@@ -34,8 +33,6 @@ static void conn_fail(struct conn *c, const char *fmt, const char *detail)
 static void set_sock_opts(int fd)
 {
 	int one = 1, idle = 10, intvl = 5, cnt = 3, uto = USER_TIMEOUT_MS;
-	struct timeval tv = { .tv_sec = PEER_TIMEOUT_MS / 1000,
-			      .tv_usec = PEER_TIMEOUT_MS % 1000 * 1000 };
 
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
@@ -43,13 +40,26 @@ static void set_sock_opts(int fd)
 	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
 	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
 	setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &uto, sizeof(uto));
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 }
 
-/* A blocking call ran into SO_RCVTIMEO/SO_SNDTIMEO. */
-static int conn_timeout(struct conn *c)
+/*
+ * The socket is non-blocking: wait until it can be read (or written) for at
+ * most PEER_TIMEOUT_MS. Not SO_RCVTIMEO/SO_SNDTIMEO: a send that timed out
+ * after copying a few bytes returns them as progress, and the next one
+ * waits the whole time again (OpenSSL retries the rest of a record).
+ */
+static int conn_wait(struct conn *c, bool rd)
 {
+	struct pollfd p = { .fd = c->fd, .events = rd ? POLLIN : POLLOUT };
+	int n;
+
+	do
+		n = poll(&p, 1, PEER_TIMEOUT_MS);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	if (n > 0)
+		return 0;
 	snprintf(c->error, sizeof(c->error),
 		 "no word from %s for %u s (page server stopped or link down)", c->peer,
 		 PEER_TIMEOUT_MS / 1000);
@@ -57,17 +67,23 @@ static int conn_timeout(struct conn *c)
 	return -ETIMEDOUT;
 }
 
-/* Did a failed SSL call end at the deadline (@err: errno right after it)? */
-static bool tls_timed_out(SSL *ssl, int ret, int err)
+/*
+ * A failed SSL call that only has to wait (@err: errno right after it):
+ * 0 once it may be retried, -ETIMEDOUT, or 1 if it really failed.
+ */
+static int tls_wait(struct conn *c, int ret, int err)
 {
-	switch (SSL_get_error(ssl, ret)) {
+	switch (SSL_get_error(c->ssl, ret)) {
 	case SSL_ERROR_WANT_READ:
+		return conn_wait(c, true);
 	case SSL_ERROR_WANT_WRITE:
-		return true;
+		return conn_wait(c, false);
 	case SSL_ERROR_SYSCALL:
-		return err == EAGAIN || err == EWOULDBLOCK;
+		if (err == EAGAIN || err == EWOULDBLOCK)
+			return conn_wait(c, false);
+		break;
 	}
-	return false;
+	return 1;
 }
 
 static int connect_timeout(int fd, const struct sockaddr *sa, socklen_t len)
@@ -87,8 +103,7 @@ static int connect_timeout(int fd, const struct sockaddr *sa, socklen_t len)
 		if (err)
 			return -err;
 	}
-	fcntl(fd, F_SETFL, flags);
-	return 0;
+	return 0;	/* stays non-blocking: every wait is a poll with a deadline */
 }
 
 static int tcp_connect(struct conn *c, const char *host, const char *port)
@@ -141,9 +156,14 @@ static int tls_connect(struct conn *c, const struct tls_opts *tls)
 		conn_fail(c, "%s: %s", "out of memory for TLS");
 		return -ENOMEM;
 	}
-	ret = SSL_connect(c->ssl);
-	if (ret != 1 && tls_timed_out(c->ssl, ret, errno))
-		return conn_timeout(c);
+	while ((ret = SSL_connect(c->ssl)) != 1) {
+		int w = tls_wait(c, ret, errno);
+
+		if (w > 0)
+			break;
+		if (w < 0)
+			return w;
+	}
 	if (ret != 1) {
 		conn_fail(c, "TLS handshake with %s failed: %s",
 			  tls_strerror(c->ssl, ret, why, sizeof(why)));
@@ -186,8 +206,12 @@ static int plain_io(struct conn *c, void *buf, size_t len, bool wr)
 
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return conn_timeout(c);
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			n = conn_wait(c, !wr);
+			if (n)
+				return n;
+			continue;
+		}
 		if (n < 0) {
 			conn_fail(c, "connection to %s: %s", strerror(errno));
 			return -errno;
@@ -211,8 +235,14 @@ static int tls_io(struct conn *c, void *buf, size_t len, bool wr)
 	while (len) {
 		ret = wr ? SSL_write_ex(c->ssl, buf, len, &done) :
 			   SSL_read_ex(c->ssl, buf, len, &done);
-		if (ret != 1 && tls_timed_out(c->ssl, ret, errno))
-			return conn_timeout(c);
+		if (ret != 1) {
+			int w = tls_wait(c, ret, errno);
+
+			if (w < 0)
+				return w;
+			if (!w)
+				continue;
+		}
 		if (ret != 1) {
 			conn_fail(c, "TLS session with %s failed: %s",
 				  tls_strerror(c->ssl, ret, why, sizeof(why)));

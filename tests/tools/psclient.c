@@ -602,7 +602,6 @@ static int cmd_hostile(struct opts *o)
 {
 	char host[256], port[16];
 	uint8_t buf[FRAME_HDR + PB_HDR + PG], rd[64];
-	struct timeval tv = { .tv_sec = 10 };
 	struct conn c;
 	size_t len;
 	int ret;
@@ -617,7 +616,6 @@ static int cmd_hostile(struct opts *o)
 		fprintf(stderr, "psclient: %s\n", c.error);
 		return 1;
 	}
-	setsockopt(c.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	ret = hostile_prelude(&c, o);
 	if (!ret)
 		ret = conn_write(&c, buf, len);
