@@ -382,8 +382,10 @@ void session_restore_expire(struct session *s)
 	char why[100];
 
 	snprintf(why, sizeof(why), "restore took longer than %u s", s->srv->restore_timeout_s);
+	if (c && c->exited)
+		return;		/* it has ended: its report is on the way (linger) */
 	sess_err(s, "%s: killing it", why);
-	if (!c || !c->final || c->exited) {
+	if (!c || !c->final) {
 		send_result(s, false, why, 0);
 		return;
 	}
