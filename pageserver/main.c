@@ -29,6 +29,8 @@ static const char usage[] =
 "  --no-stream            restore only after the final round (default: `restore\n"
 "                         --stream` prepares the process from the first round on)\n"
 "  --restore-cmd PATH     restore command (default: `restore` next to this binary)\n"
+"  --restore-timeout S    kill a final restore that has not reported in S\n"
+"                         seconds and report the failure (default 60)\n"
 "  --once                 exit after one session (0 if it went well)\n"
 "  --tls-ca FILE          CA that signed the clients' certificates\n"
 "  --tls-cert FILE        this server's certificate\n"
@@ -43,7 +45,7 @@ static const char usage[] =
 
 enum {
 	OPT_LISTEN = 256, OPT_IMAGES, OPT_DEDUP, OPT_NO_RESTORE, OPT_NO_STREAM, OPT_RESTORE_CMD,
-	OPT_ONCE, OPT_CA, OPT_CERT, OPT_KEY, OPT_INSECURE, OPT_LOG_FILE,
+	OPT_ONCE, OPT_CA, OPT_CERT, OPT_KEY, OPT_INSECURE, OPT_LOG_FILE, OPT_RESTORE_TIMEOUT,
 };
 
 static const struct option long_opts[] = {
@@ -53,6 +55,7 @@ static const struct option long_opts[] = {
 	{ "no-restore",	 no_argument,	    NULL, OPT_NO_RESTORE },
 	{ "no-stream",	 no_argument,	    NULL, OPT_NO_STREAM },
 	{ "restore-cmd", required_argument, NULL, OPT_RESTORE_CMD },
+	{ "restore-timeout", required_argument, NULL, OPT_RESTORE_TIMEOUT },
 	{ "once",	 no_argument,	    NULL, OPT_ONCE },
 	{ "tls-ca",	 required_argument, NULL, OPT_CA },
 	{ "tls-cert",	 required_argument, NULL, OPT_CERT },
@@ -68,6 +71,7 @@ struct opts {
 	const char *listen, *images_dir, *restore_cmd, *log_file;
 	struct tls_opts tls;
 	bool auto_dedup, no_restore, no_stream, once;
+	unsigned int restore_timeout_s;
 	int verbose;
 };
 
@@ -86,6 +90,16 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case OPT_NO_RESTORE:	o->no_restore = true; break;
 		case OPT_NO_STREAM:	o->no_stream = true; break;
 		case OPT_RESTORE_CMD:	o->restore_cmd = optarg; break;
+		case OPT_RESTORE_TIMEOUT: {
+			char *end;
+			unsigned long v = strtoul(optarg, &end, 10);
+
+			if (!*optarg || *end || !v || v > 86400)
+				return usage_error("--restore-timeout: want 1..86400 seconds, "
+						   "not '%s'", optarg);
+			o->restore_timeout_s = v;
+			break;
+		}
 		case OPT_ONCE:		o->once = true; break;
 		case OPT_CA:		o->tls.ca = optarg; break;
 		case OPT_CERT:		o->tls.cert = optarg; break;
@@ -181,6 +195,7 @@ static int server_init(struct server *srv, struct opts *o)
 	srv->no_restore = o->no_restore;
 	srv->no_stream = o->no_stream;
 	srv->once = o->once;
+	srv->restore_timeout_s = o->restore_timeout_s ? o->restore_timeout_s : RESTORE_TIMEOUT_S;
 	if (find_restore(srv, o->restore_cmd))
 		return -EINVAL;
 	if (o->tls.insecure) {

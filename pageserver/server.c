@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: MIT
 /*
- * Page server, the server layer: listening, accepting a connection into a
- * session slot (at most MAX_SESSIONS), and a session's lifetime (references,
- * dropping, freeing, waking a session that waits for the same migration id).
+ * Page server, the server layer: listening, accepting a connection as
+ * pending (before hello: at most MAX_PENDING, MAX_PENDING_PER_ADDR per
+ * address, the oldest dropped to make room), a session slot at hello (at
+ * most MAX_SESSIONS, a stalled one evicted when full), the deadlines of a
+ * session (its timer ticks), and its lifetime (references, dropping,
+ * freeing, waking a session that waits for the same migration id).
  */
 #include <errno.h>
 #include <netdb.h>
@@ -91,6 +94,11 @@ void session_drop(struct session *s, bool failed, const char *why)
 		return;
 	s->closing = true;
 	s->failed |= failed;
+	if (s->pending)
+		s->srv->nr_pending--;
+	if (s->active)
+		s->srv->nr_active--;
+	s->pending = s->active = false;
 	if (failed)
 		sess_err(s, "dropped: %s", why);
 	else
@@ -120,22 +128,28 @@ int sess_proto(struct session *s, const char *fmt, const char *arg)
 
 /* --- accept --- */
 
-static void peer_name(uv_tcp_t *tcp, char *buf, size_t len)
+/* The peer's IP address into buf; its port. */
+static int peer_addr(uv_tcp_t *tcp, char *buf, size_t len)
 {
 	struct sockaddr_storage ss;
 	int n = sizeof(ss);
-	char host[64] = "?";
-	int port = 0;
 
-	if (!uv_tcp_getpeername(tcp, (struct sockaddr *)&ss, &n)) {
-		if (ss.ss_family == AF_INET6) {
-			uv_ip6_name((struct sockaddr_in6 *)&ss, host, sizeof(host));
-			port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-		} else {
-			uv_ip4_name((struct sockaddr_in *)&ss, host, sizeof(host));
-			port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-		}
+	snprintf(buf, len, "?");
+	if (uv_tcp_getpeername(tcp, (struct sockaddr *)&ss, &n))
+		return 0;
+	if (ss.ss_family == AF_INET6) {
+		uv_ip6_name((struct sockaddr_in6 *)&ss, buf, len);
+		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
 	}
+	uv_ip4_name((struct sockaddr_in *)&ss, buf, len);
+	return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+}
+
+static void peer_name(uv_tcp_t *tcp, char *buf, size_t len)
+{
+	char host[64];
+	int port = peer_addr(tcp, host, sizeof(host));
+
 	snprintf(buf, len, "%s:%d", host, port);
 }
 
@@ -143,7 +157,7 @@ static int session_tls_init(struct session *s)
 {
 	if (!s->srv->ssl_ctx) {
 		s->rbio = BIO_new(BIO_s_mem());
-		if (!s->rbio || session_pool_init(s))
+		if (!s->rbio || session_pending_rx(s))
 			return -ENOMEM;
 		s->state = S_HELLO;
 		return 0;
@@ -163,10 +177,99 @@ static int session_tls_init(struct session *s)
 	return 0;
 }
 
-static void on_timeout(uv_timer_t *t)
+/* --- deadlines --- */
+
+/*
+ * Every TICK_MS: a pending connection has HANDSHAKE_TIMEOUT_MS to say
+ * hello; a session we wait on has IDLE_TIMEOUT_MS between frames; while
+ * we work (or the disk holds reading back) the source waits on us: no
+ * deadline, and a ping every PING_INTERVAL_MS keeps its read deadline off.
+ */
+static void on_tick(uv_timer_t *t)
 {
-	session_drop(t->data, true, "no hello within the handshake timeout");
+	struct session *s = t->data;
+	uint64_t now = uv_now(s->srv->loop);
+	char why[120];
+
+	if (s->closing)
+		return;
+	if (s->pending) {
+		if (now - s->t_conn < HANDSHAKE_TIMEOUT_MS)
+			return;
+		snprintf(why, sizeof(why), "no hello within %u s of connecting (handshake "
+			 "timeout)", HANDSHAKE_TIMEOUT_MS / 1000);
+		session_drop(s, true, why);
+		return;
+	}
+	if (session_working(s)) {
+		s->last_rx = now;
+		if (s->state == S_RESTORING && s->restore_t0 &&
+		    now - s->restore_t0 >= s->srv->restore_timeout_s * 1000ULL) {
+			s->restore_t0 = 0;
+			session_restore_expire(s);
+			return;
+		}
+		if (now - s->last_tx >= PING_INTERVAL_MS && session_send_ping(s))
+			session_drop(s, true, "cannot send ping");
+		return;
+	}
+	if (!s->reading) {
+		s->last_rx = now;	/* the disk is behind: not the source's fault */
+		return;
+	}
+	if (now - s->last_rx < IDLE_TIMEOUT_MS)
+		return;
+	snprintf(why, sizeof(why), "idle: no frame from the source for %u s",
+		 IDLE_TIMEOUT_MS / 1000);
+	session_drop(s, s->state == S_DONE ? false : s->state != S_IDLE || !s->rounds_done,
+		     why);
 }
+
+/* A session we wait on that has sent nothing for STALL_MS, the most silent. */
+static struct session *stalled_session(struct server *srv, uint64_t now)
+{
+	struct session *s, *worst = NULL;
+
+	for (s = srv->sessions; s; s = s->next) {
+		if (!s->active || s->closing || session_working(s))
+			continue;
+		if (now - s->last_rx > STALL_MS && (!worst || s->last_rx < worst->last_rx))
+			worst = s;
+	}
+	return worst;
+}
+
+int session_take_slot(struct session *s, char *why, size_t len)
+{
+	struct server *srv = s->srv;
+	uint64_t now = uv_now(srv->loop);
+	struct session *victim;
+	char msg[160];
+
+	if (srv->nr_active >= MAX_SESSIONS) {
+		victim = stalled_session(srv, now);
+		if (!victim) {
+			snprintf(why, len, "busy: %u sessions active", MAX_SESSIONS);
+			return -EBUSY;
+		}
+		snprintf(msg, sizeof(msg), "evicted: silent for %llu s with all %u sessions "
+			 "active, for session %lu", (unsigned long long)(now - victim->last_rx) / 1000,
+			 MAX_SESSIONS, s->sid);
+		session_drop(victim, true, msg);
+	}
+	if (session_pool_init(s)) {
+		snprintf(why, len, "page server out of memory");
+		return -ENOMEM;
+	}
+	s->pending = false;
+	srv->nr_pending--;
+	s->active = true;
+	srv->nr_active++;
+	s->last_rx = now;
+	return 0;
+}
+
+/* --- accept --- */
 
 static void on_refused_closed(uv_handle_t *h)
 {
@@ -188,6 +291,33 @@ static void refuse_conn(struct server *srv, const char *why)
 	uv_close((uv_handle_t *)tcp, on_refused_closed);
 }
 
+static unsigned int pending_from(struct server *srv, const char *addr)
+{
+	struct session *s;
+	unsigned int n = 0;
+
+	for (s = srv->sessions; s; s = s->next)
+		n += s->pending && !strcmp(s->addr, addr);
+	return n;
+}
+
+/* All pending places are taken: the oldest goes (a renewed flood cannot lock out). */
+static void drop_oldest_pending(struct server *srv)
+{
+	struct session *s, *old = NULL;
+	char why[120];
+
+	for (s = srv->sessions; s; s = s->next)
+		if (s->pending && (!old || s->t_conn < old->t_conn ||
+				   (s->t_conn == old->t_conn && s->sid < old->sid)))
+			old = s;
+	if (!old)
+		return;
+	snprintf(why, sizeof(why), "oldest of %u pending connections, dropped to make room",
+		 MAX_PENDING);
+	session_drop(old, true, why);
+}
+
 static void session_link(struct server *srv, struct session *s)
 {
 	s->srv = srv;
@@ -203,13 +333,10 @@ static void on_connection(uv_stream_t *listener, int status)
 {
 	struct server *srv = listener->data;
 	struct session *s;
+	char why[160];
 
 	if (status < 0) {
 		pr_err("accept: %s", uv_strerror(status));
-		return;
-	}
-	if (srv->nr_sessions >= MAX_SESSIONS) {
-		refuse_conn(srv, "too many sessions");
 		return;
 	}
 	s = calloc(1, sizeof(*s));
@@ -222,11 +349,23 @@ static void on_connection(uv_stream_t *listener, int status)
 	uv_timer_init(srv->loop, &s->timer);
 	s->tcp.data = s->timer.data = s;
 	s->refs = 2;	/* tcp + timer */
+	s->t_conn = s->last_rx = s->last_tx = uv_now(srv->loop);
 	if (uv_accept(listener, (uv_stream_t *)&s->tcp)) {
 		session_drop(s, true, "accept failed");
 		return;
 	}
 	peer_name(&s->tcp, s->peer, sizeof(s->peer));
+	peer_addr(&s->tcp, s->addr, sizeof(s->addr));
+	if (pending_from(srv, s->addr) >= MAX_PENDING_PER_ADDR) {
+		snprintf(why, sizeof(why), "refused: %u connections from %s already wait for "
+			 "their hello", MAX_PENDING_PER_ADDR, s->addr);
+		session_drop(s, true, why);
+		return;
+	}
+	if (srv->nr_pending >= MAX_PENDING)
+		drop_oldest_pending(srv);
+	s->pending = true;
+	srv->nr_pending++;
 	sess_info(s, "connected");
 	uv_tcp_nodelay(&s->tcp, 1);
 	uv_tcp_keepalive(&s->tcp, 1, 10);
@@ -234,7 +373,7 @@ static void on_connection(uv_stream_t *listener, int status)
 		session_drop(s, true, "out of memory");
 		return;
 	}
-	uv_timer_start(&s->timer, on_timeout, HANDSHAKE_TIMEOUT_MS, 0);
+	uv_timer_start(&s->timer, on_tick, TICK_MS, TICK_MS);
 	/* --once serves exactly one session: stop listening now. */
 	if (srv->once && srv->listening) {
 		srv->listening = false;

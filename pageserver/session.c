@@ -64,12 +64,12 @@ static int on_hello(struct session *s, const struct frame *f)
 	const char *reason;
 	Hello *h;
 
+	/* f->payload lives in the pending buffer: session_take_slot() frees it. */
 	if (f->type != FRAME_HELLO)
 		return sess_proto(s, "expected hello, got %s", frame_type_name(f->type));
 	h = frame_unpack_msg(f, &hello__descriptor, &reason);
 	if (!h)
 		return sess_proto(s, "bad hello: %s", reason);
-	uv_timer_stop(&s->timer);
 	if (h->version != WIRE_VERSION) {
 		snprintf(why, sizeof(why), "protocol version %u not supported (this page server "
 			 "speaks %u)", h->version, WIRE_VERSION);
@@ -85,6 +85,8 @@ static int on_hello(struct session *s, const struct frame *f)
 			 h->migration_id);
 		goto refuse;
 	}
+	if (session_take_slot(s, why, sizeof(why)))
+		goto refuse;
 	snprintf(s->id, sizeof(s->id), "%s", h->migration_id ? h->migration_id : "");
 	sess_info(s, "hello from %s, root pid %u, %s%s", h->source_host ? h->source_host : "?",
 		  h->root_pid, h->migration_id ? "resuming " : "new migration", s->id);

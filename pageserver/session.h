@@ -22,9 +22,17 @@
 #define NR_RXBUF		3		/* receive buffers per session */
 /* A batch of small page frames (>= 256 KiB) or one large one, + the next frame. */
 #define RXBUF_SIZE		(FRAME_MAX + (256u << 10))
-#define MAX_SESSIONS		8		/* connections at once (RSS bound) */
+#define MAX_SESSIONS		8		/* sessions past hello at once (RSS bound) */
+#define MAX_PENDING		32		/* connections before hello, in all */
+#define MAX_PENDING_PER_ADDR	4		/* ... from one source address */
+#define PENDING_RX		(FRAME_HDR + FRAME_CTL_MAX)	/* rx before hello */
 #define FILE_BUDGET		FILE_MAX	/* file bytes held by all sessions */
-#define HANDSHAKE_TIMEOUT_MS	30000		/* connect to hello */
+#define HANDSHAKE_TIMEOUT_MS	5000		/* connect to hello */
+#define IDLE_TIMEOUT_MS		30000		/* no frame while we wait for the source */
+#define STALL_MS		12000		/* silent this long: evictable when full */
+#define PING_INTERVAL_MS	5000		/* while we work, so the source waits */
+#define TICK_MS			1000		/* the session timer checks deadlines */
+#define RESTORE_TIMEOUT_S	60		/* --restore-timeout default */
 #define RESTORE_LINGER_MS	200		/* pipes of an exited restore */
 
 struct session;
@@ -40,7 +48,9 @@ struct server {
 	bool auto_dedup, no_restore, no_stream, once;
 	bool stopping, listening;
 	struct session *sessions;		/* until freed: busy ids */
-	unsigned int nr_sessions;
+	unsigned int nr_sessions;		/* in the list (closing ones too) */
+	unsigned int nr_pending, nr_active;	/* not closing: before / after hello */
+	unsigned int restore_timeout_s;
 	unsigned long next_sid;
 	size_t file_bytes;			/* against FILE_BUDGET */
 	int exit_code;				/* --once: how its session went */
@@ -81,7 +91,12 @@ struct session {
 	struct session *next, *prev;
 	unsigned long sid;
 	char peer[80];
+	char addr[64];		/* peer's IP address (per-address bound) */
 	enum sess_state state;
+	bool pending;		/* counted in nr_pending: no hello accepted yet */
+	bool active;		/* counted in nr_active: holds a session slot */
+	/* uv_now() times (ms): deadlines and stall eviction */
+	uint64_t t_conn, last_rx, last_tx, restore_t0;
 
 	uv_tcp_t tcp;
 	uv_timer_t timer;
@@ -154,12 +169,19 @@ void session_drop(struct session *s, bool failed, const char *why);
 /* Drop the session for a protocol error (@fmt takes one string); -EPROTO. */
 int sess_proto(struct session *s, const char *fmt, const char *arg);
 
+/* Take a session slot at hello (evicting a stalled session if all are taken). */
+int session_take_slot(struct session *s, char *why, size_t len);
+
 /* session_io.c: socket, TLS BIOs, frame assembly, receive buffers */
+int session_pending_rx(struct session *s);
 int session_pool_init(struct session *s);
 void session_pool_put(struct session *s, uint8_t *buf);
 /* Hand the batched page frames to the disk as one work item. */
 void session_flush_batch(struct session *s);
 int session_send_msg(struct session *s, uint32_t type, const ProtobufCMessage *msg);
+int session_send_ping(struct session *s);
+/* The server itself is busy (the source waits): no idle deadline, pings go out. */
+bool session_working(const struct session *s);
 /* Read whatever there is, dispatch whole frames, send what TLS produced. */
 void session_pump(struct session *s);
 void session_update_reading(struct session *s);
@@ -182,5 +204,7 @@ void session_work_done(struct session *s, struct ps_work *w);
 void session_restore_round(struct session *s);
 void session_restore_start(struct session *s);
 void session_restore_abort(struct session *s);
+/* The final restore ran past --restore-timeout: kill it, report the failure. */
+void session_restore_expire(struct session *s);
 
 #endif

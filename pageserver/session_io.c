@@ -18,10 +18,22 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 
 /* --- buffers --- */
 
+/* Before hello: room for one control frame only (strangers cost little). */
+int session_pending_rx(struct session *s)
+{
+	s->rx = malloc(PENDING_RX);
+	s->rx_base = s->rx_len = 0;
+	return s->rx ? 0 : -ENOMEM;
+}
+
+/* At hello: the receive buffers of a real session replace the small one. */
 int session_pool_init(struct session *s)
 {
 	unsigned int i;
 
+	free(s->rx);
+	s->rx = NULL;
+	s->rx_base = s->rx_len = 0;
 	for (i = 0; i < NR_RXBUF; i++) {
 		s->pool[i] = malloc(RXBUF_SIZE);
 		if (!s->pool[i])
@@ -126,6 +138,18 @@ static int flush_tls(struct session *s)
 	return 0;
 }
 
+static int session_send(struct session *s, const uint8_t *buf, size_t n)
+{
+	if (s->closing)
+		return -ENOTCONN;
+	s->last_tx = uv_now(s->srv->loop);
+	if (!s->ssl)
+		return sock_write(s, buf, n);
+	if (SSL_write(s->ssl, buf, n) != (int)n)
+		return -EIO;	/* memory BIO: only a broken session fails */
+	return flush_tls(s);
+}
+
 int session_send_msg(struct session *s, uint32_t type, const ProtobufCMessage *msg)
 {
 	uint8_t buf[FRAME_HDR + FRAME_CTL_MAX];
@@ -133,13 +157,14 @@ int session_send_msg(struct session *s, uint32_t type, const ProtobufCMessage *m
 
 	if (n < 0)
 		return n;
-	if (s->closing)
-		return -ENOTCONN;
-	if (!s->ssl)
-		return sock_write(s, buf, n);
-	if (SSL_write(s->ssl, buf, n) != n)
-		return -EIO;	/* memory BIO: only a broken session fails */
-	return flush_tls(s);
+	return session_send(s, buf, n);
+}
+
+int session_send_ping(struct session *s)
+{
+	uint8_t buf[FRAME_HDR];
+
+	return session_send(s, buf, frame_put_header(buf, FRAME_PING, 0));
 }
 
 /* --- input --- */
@@ -188,6 +213,9 @@ static int session_fill(struct session *s)
 				 get_le32(f), get_le32(f + 4));
 			return sess_proto(s, "%s", why);
 		}
+		/* Before hello the buffer holds one control frame: nothing else fits. */
+		if (s->pending && s->rx_type != FRAME_HELLO && s->rx_type != FRAME_PING)
+			return sess_proto(s, "expected hello, got %s", frame_type_name(s->rx_type));
 		need = FRAME_HDR + s->rx_flen;
 	}
 	return 1;
@@ -208,15 +236,20 @@ static int session_handshake(struct session *s)
 	}
 	tls_peer_subject(s->ssl, why, sizeof(why));
 	sess_info(s, "TLS 1.3 (%s), client certificate %s", SSL_get_cipher(s->ssl), why);
-	if (session_pool_init(s))
+	if (session_pending_rx(s))
 		return sess_proto(s, "%s", "out of memory");
 	s->state = S_HELLO;
 	return 1;
 }
 
+bool session_working(const struct session *s)
+{
+	return s->state == S_OPENING || s->state == S_COMMITTING || s->state == S_RESTORING;
+}
+
 static bool session_blocked(const struct session *s)
 {
-	if (s->state == S_OPENING || s->state == S_COMMITTING || s->state == S_RESTORING)
+	if (session_working(s))
 		return true;
 	return s->state != S_HANDSHAKE && !s->rx;
 }
@@ -266,7 +299,14 @@ void session_pump(struct session *s)
 		ret = session_fill(s);
 		if (ret == -ECONNRESET)
 			session_eof(s);
-		if (ret <= 0 || session_dispatch(s))
+		if (ret <= 0)
+			break;
+		s->last_rx = uv_now(s->srv->loop);	/* any frame restarts the idle deadline */
+		if (s->rx_type == FRAME_PING) {
+			s->rx_len = 0;
+			continue;
+		}
+		if (session_dispatch(s))
 			break;
 	}
 	/* Input ran dry: do not keep the disk waiting for a fuller batch. */

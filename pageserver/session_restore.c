@@ -362,6 +362,7 @@ void session_restore_start(struct session *s)
 {
 	struct rchild *c = s->child;
 
+	s->restore_t0 = uv_now(s->srv->loop);	/* --restore-timeout (server.c) */
 	if (s->srv->no_restore) {
 		send_result(s, true, "not restored (--no-restore)", 0);
 		return;
@@ -373,6 +374,24 @@ void session_restore_start(struct session *s)
 	c->final = true;
 	c->t0 = uv_hrtime();
 	child_say(c, RCTL_FINAL, s->round);
+}
+
+void session_restore_expire(struct session *s)
+{
+	struct rchild *c = s->child;
+	char why[100];
+
+	snprintf(why, sizeof(why), "restore took longer than %u s", s->srv->restore_timeout_s);
+	if (c && c->exited)
+		return;		/* it has ended: its report is on the way (linger) */
+	sess_err(s, "%s: killing it", why);
+	if (!c || !c->final) {
+		send_result(s, false, why, 0);
+		return;
+	}
+	/* Its exit reports the failure (child_finish), with this reason. */
+	snprintf(c->failed, sizeof(c->failed), "%s", why);
+	uv_process_kill(&c->proc, SIGKILL);
 }
 
 static void on_abort_timeout(uv_timer_t *t)

@@ -149,9 +149,24 @@ static int serve_one(struct migration *m, int cfd)
 	return done;
 }
 
+/* The page server drops a silent session (its idle deadline): ping it. */
+#define PING_INTERVAL_MS	5000
+
+/* Between rounds: keep the page server's session alive. false if it is lost. */
+static bool session_keepalive(struct migration *m)
+{
+	struct sink *sk = m->sink;
+
+	if (!sk || !sk->ops->keepalive || !sk->ops->keepalive(sk))
+		return true;
+	pr_err("session: keepalive to the page server failed: %s", sk->error);
+	return false;
+}
+
 /*
  * Serve requests until the session ends: by --final/--abort, a failed round,
- * a signal, @idle_s without a request, or the target exiting (its pidfd).
+ * a signal, @idle_s without a request, the target exiting (its pidfd), or
+ * the page server lost (a keepalive, every PING_INTERVAL_MS, failed).
  */
 static void session_serve(struct migration *m, int lfd, const char *path, unsigned int idle_s)
 {
@@ -159,17 +174,22 @@ static void session_serve(struct migration *m, int lfd, const char *path, unsign
 		{ .fd = lfd, .events = POLLIN },
 		{ .fd = (int)syscall(__NR_pidfd_open, m->pid, 0), .events = POLLIN },
 	};
+	uint64_t last_req = now_us(), last_ping = last_req;
 	const char *why = NULL;
 
 	for (;;) {
-		int n = poll(p, 2, idle_s ? (int)(idle_s * 1000) : -1), cfd;
+		int n = poll(p, 2, PING_INTERVAL_MS), cfd;
+		uint64_t now = now_us();
 
 		if (migrate_stop_requested())
 			why = "signalled";
-		else if (n == 0)
+		else if (idle_s && now - last_req >= idle_s * 1000000ULL)
 			why = "idle too long";
 		else if (n > 0 && p[1].revents)
 			why = "the target exited";
+		else if (now - last_ping >= PING_INTERVAL_MS * 1000ULL &&
+			 (last_ping = now, !session_keepalive(m)))
+			why = "lost the page server";
 		if (why) {
 			pr_err("session %s: %s: abandoned, target let go", path, why);
 			migration_close(m, -ECANCELED);
@@ -182,6 +202,7 @@ static void session_serve(struct migration *m, int lfd, const char *path, unsign
 			continue;
 		n = serve_one(m, cfd);
 		close(cfd);
+		last_req = last_ping = now_us();
 		if (n)
 			break;
 	}

@@ -25,7 +25,11 @@ static void conn_fail(struct conn *c, const char *fmt, const char *detail)
 	pr_info("%s", c->error);
 }
 
-/* Notice a vanished peer in ~25 s instead of hanging a frozen source. */
+/*
+ * A peer whose kernel still acknowledges but which says nothing (stopped,
+ * wedged) is noticed by the send/receive deadlines; a vanished one also by
+ * TCP keepalive and the user timeout.
+ */
 static void set_sock_opts(int fd)
 {
 	int one = 1, idle = 10, intvl = 5, cnt = 3, uto = USER_TIMEOUT_MS;
@@ -36,6 +40,50 @@ static void set_sock_opts(int fd)
 	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
 	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
 	setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &uto, sizeof(uto));
+}
+
+/*
+ * The socket is non-blocking: wait until it can be read (or written) for at
+ * most PEER_TIMEOUT_MS. Not SO_RCVTIMEO/SO_SNDTIMEO: a send that timed out
+ * after copying a few bytes returns them as progress, and the next one
+ * waits the whole time again (OpenSSL retries the rest of a record).
+ */
+static int conn_wait(struct conn *c, bool rd)
+{
+	struct pollfd p = { .fd = c->fd, .events = rd ? POLLIN : POLLOUT };
+	int n;
+
+	do
+		n = poll(&p, 1, PEER_TIMEOUT_MS);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	if (n > 0)
+		return 0;
+	snprintf(c->error, sizeof(c->error),
+		 "no word from %s for %u s (page server stopped or link down)", c->peer,
+		 PEER_TIMEOUT_MS / 1000);
+	pr_info("%s", c->error);
+	return -ETIMEDOUT;
+}
+
+/*
+ * A failed SSL call that only has to wait (@err: errno right after it):
+ * 0 once it may be retried, -ETIMEDOUT, or 1 if it really failed.
+ */
+static int tls_wait(struct conn *c, int ret, int err)
+{
+	switch (SSL_get_error(c->ssl, ret)) {
+	case SSL_ERROR_WANT_READ:
+		return conn_wait(c, true);
+	case SSL_ERROR_WANT_WRITE:
+		return conn_wait(c, false);
+	case SSL_ERROR_SYSCALL:
+		if (err == EAGAIN || err == EWOULDBLOCK)
+			return conn_wait(c, false);
+		break;
+	}
+	return 1;
 }
 
 static int connect_timeout(int fd, const struct sockaddr *sa, socklen_t len)
@@ -55,8 +103,7 @@ static int connect_timeout(int fd, const struct sockaddr *sa, socklen_t len)
 		if (err)
 			return -err;
 	}
-	fcntl(fd, F_SETFL, flags);
-	return 0;
+	return 0;	/* stays non-blocking: every wait is a poll with a deadline */
 }
 
 static int tcp_connect(struct conn *c, const char *host, const char *port)
@@ -109,7 +156,14 @@ static int tls_connect(struct conn *c, const struct tls_opts *tls)
 		conn_fail(c, "%s: %s", "out of memory for TLS");
 		return -ENOMEM;
 	}
-	ret = SSL_connect(c->ssl);
+	while ((ret = SSL_connect(c->ssl)) != 1) {
+		int w = tls_wait(c, ret, errno);
+
+		if (w > 0)
+			break;
+		if (w < 0)
+			return w;
+	}
 	if (ret != 1) {
 		conn_fail(c, "TLS handshake with %s failed: %s",
 			  tls_strerror(c->ssl, ret, why, sizeof(why)));
@@ -152,6 +206,12 @@ static int plain_io(struct conn *c, void *buf, size_t len, bool wr)
 
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			n = conn_wait(c, !wr);
+			if (n)
+				return n;
+			continue;
+		}
 		if (n < 0) {
 			conn_fail(c, "connection to %s: %s", strerror(errno));
 			return -errno;
@@ -175,6 +235,14 @@ static int tls_io(struct conn *c, void *buf, size_t len, bool wr)
 	while (len) {
 		ret = wr ? SSL_write_ex(c->ssl, buf, len, &done) :
 			   SSL_read_ex(c->ssl, buf, len, &done);
+		if (ret != 1) {
+			int w = tls_wait(c, ret, errno);
+
+			if (w < 0)
+				return w;
+			if (!w)
+				continue;
+		}
 		if (ret != 1) {
 			conn_fail(c, "TLS session with %s failed: %s",
 				  tls_strerror(c->ssl, ret, why, sizeof(why)));
@@ -205,10 +273,12 @@ int conn_read_frame(struct conn *c, uint8_t *buf, size_t cap, struct frame *f)
 	const char *why;
 	int ret;
 
-	ret = conn_read(c, buf, FRAME_HDR);
-	if (ret)
-		return ret;
-	ret = frame_check_header(buf, &f->type, &f->len, &why);
+	do {	/* a ping only proves the peer alive (and restarts the deadline) */
+		ret = conn_read(c, buf, FRAME_HDR);
+		if (ret)
+			return ret;
+		ret = frame_check_header(buf, &f->type, &f->len, &why);
+	} while (!ret && f->type == FRAME_PING);
 	if (!ret && f->len > cap - FRAME_HDR) {
 		why = "frame too large for a control frame";
 		ret = -EMSGSIZE;
@@ -219,6 +289,14 @@ int conn_read_frame(struct conn *c, uint8_t *buf, size_t cap, struct frame *f)
 	}
 	f->payload = buf + FRAME_HDR;
 	return conn_read(c, buf + FRAME_HDR, f->len);
+}
+
+int conn_ping(struct conn *c)
+{
+	uint8_t hdr[FRAME_HDR];
+
+	frame_put_header(hdr, FRAME_PING, 0);
+	return conn_write(c, hdr, sizeof(hdr));
 }
 
 void conn_close(struct conn *c)

@@ -16,6 +16,7 @@ static const char *const type_names[] = {
 	[FRAME_ROUND_END]	= "round_end",
 	[FRAME_ROUND_ACK]	= "round_ack",
 	[FRAME_RESTORE_RESULT]	= "restore_result",
+	[FRAME_PING]		= "ping",
 };
 
 /* Which protobuf message each control type carries. */
@@ -34,6 +35,11 @@ const char *frame_type_name(uint32_t type)
 	if (type == 0 || type > FRAME_TYPE_MAX)
 		return "unknown";
 	return type_names[type];
+}
+
+bool frame_type_known(uint32_t type)
+{
+	return type >= FRAME_HELLO && type <= FRAME_TYPE_MAX;
 }
 
 uint32_t frame_max_len(uint32_t type)
@@ -67,7 +73,7 @@ int frame_check_header(const uint8_t *hdr, uint32_t *type, uint32_t *len, const 
 
 	if (!why)
 		why = &dummy;
-	if (!frame_max_len(t)) {
+	if (!frame_type_known(t)) {
 		*why = "unknown frame type";
 		return -EPROTO;
 	}

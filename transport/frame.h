@@ -20,7 +20,7 @@
 #include "common/endian.h"
 #include "wire.pb-c.h"
 
-#define WIRE_VERSION		1
+#define WIRE_VERSION		2	/* 2: ping frames */
 #define WIRE_PAGE_SIZE		4096u
 
 enum frame_type {
@@ -33,7 +33,8 @@ enum frame_type {
 	FRAME_ROUND_END		= 7,
 	FRAME_ROUND_ACK		= 8,
 	FRAME_RESTORE_RESULT	= 9,
-	FRAME_TYPE_MAX		= FRAME_RESTORE_RESULT,
+	FRAME_PING		= 10,	/* empty keepalive, either way, any time */
+	FRAME_TYPE_MAX		= FRAME_PING,
 };
 
 enum page_codec {
@@ -71,7 +72,8 @@ struct page_batch {
 };
 
 const char *frame_type_name(uint32_t type);
-/* Largest payload allowed for @type, 0 for an unknown type. */
+bool frame_type_known(uint32_t type);
+/* Largest payload allowed for @type (0 for ping and for an unknown type). */
 uint32_t frame_max_len(uint32_t type);
 
 /*

@@ -39,6 +39,12 @@ struct sink_ops {
 	 * none could be had (-EOPNOTSUPP: local sink, nothing is restored).
 	 */
 	int (*wait_restore)(struct sink *s, struct restore_report *rep);
+	/*
+	 * Optional, between rounds only: tell the other end we are alive
+	 * (remote: a ping, so the page server's idle deadline does not drop
+	 * a session that legitimately waits for its next round). 0 or -errno.
+	 */
+	int (*keepalive)(struct sink *s);
 	void (*close)(struct sink *s);
 };
 

@@ -350,6 +350,20 @@ static int remote_wait_restore(struct sink *s, struct restore_report *rep)
 	return 0;
 }
 
+static int remote_keepalive(struct sink *s)
+{
+	struct sink_remote *sr = to_remote(s);
+	int ret;
+
+	if (sr->in_round)
+		return -EINVAL;
+	/* The sender thread is idle once flushed: the ping cannot interleave. */
+	ret = tx_flush(sr);
+	if (!ret)
+		ret = conn_ping(&sr->conn);
+	return ret ? tx_error(sr, ret) : 0;
+}
+
 static void remote_close(struct sink *s)
 {
 	struct sink_remote *sr = to_remote(s);
@@ -378,6 +392,7 @@ static const struct sink_ops remote_ops = {
 	.add_file	= remote_add_file,
 	.round_end	= remote_round_end,
 	.wait_restore	= remote_wait_restore,
+	.keepalive	= remote_keepalive,
 	.close		= remote_close,
 };
 

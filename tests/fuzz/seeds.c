@@ -292,9 +292,10 @@ static void frame_seeds(void)
 	frame_pages(20, noise);			/* raw, lz4 not even tried */
 	put_file("frame", n++, "", 0, stream, stream_len);
 
-	/* a whole round as a source sends it */
+	/* a whole round as a source sends it, keepalives included */
 	stream_len = 0;
 	frame_msg(FRAME_HELLO, &h.base);
+	stream_len += frame_put_header(stream + stream_len, FRAME_PING, 0);
 	frame_msg(FRAME_ROUND_BEGIN, &rb.base);
 	frame_pages(2, pages);
 	frame_pages(1, NULL);
@@ -304,6 +305,10 @@ static void frame_seeds(void)
 	stream_len += 3;
 	frame_msg(FRAME_ROUND_END, &re.base);
 	put_file("frame", n++, "", 0, stream, stream_len);
+
+	/* a ping alone */
+	frame_put_header(hdr, FRAME_PING, 0);
+	put_file("frame", n++, "", 0, hdr, sizeof(hdr));
 
 	/* a header alone, and one of an unknown type */
 	frame_put_header(hdr, FRAME_PAGES, PB_HDR + 100);

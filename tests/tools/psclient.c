@@ -6,6 +6,7 @@
  *                   [--inband-zero] [--files] [--vanish|--kill] [--pause MS] [--id-file F]
  *   psclient verify --stack DIR/<id> [model]
  *   psclient hostile --to HOST:PORT [TLS] --mode garbage|truncate|huge|badtype|badbatch|lz4bomb
+ *   psclient stall  --to HOST:PORT [TLS] [--pause MS]   (hello, then silence for MS, 60 s)
  *   psclient bench  --to HOST:PORT [TLS] --mb N --kind K
  *   psclient bench-raw --to HOST:PORT --mb N --kind K   (plain TCP, no framing)
  *   psclient raw-recv --listen PORT                     (discard what bench-raw sends)
@@ -496,12 +497,11 @@ static int put_msg(struct conn *c, uint32_t type, const ProtobufCMessage *msg)
 	return n < 0 ? n : conn_write(c, buf, n);
 }
 
-/* Handshake, hello, round_begin: then the mode's bad bytes. */
-static int hostile_prelude(struct conn *c, const struct opts *o)
+/* Hello and its reply: 0 with the next round, or -errno. */
+static int hello(struct conn *c, const struct opts *o, uint32_t *next_round)
 {
 	uint8_t buf[FRAME_HDR + FRAME_CTL_MAX];
 	Hello h = HELLO__INIT;
-	RoundBegin rb = ROUND_BEGIN__INIT;
 	HelloReply *hr;
 	struct frame f;
 	int ret;
@@ -516,13 +516,50 @@ static int hostile_prelude(struct conn *c, const struct opts *o)
 		return ret;
 	hr = frame_unpack_msg(&f, &hello_reply__descriptor, NULL);
 	if (!hr || !hr->ok) {
-		fprintf(stderr, "psclient: hello refused\n");
+		fprintf(stderr, "psclient: hello refused%s%s\n", hr && hr->error ? ": " : "",
+			hr && hr->error ? hr->error : "");
+		if (hr)
+			hello_reply__free_unpacked(hr, NULL);
 		return -ECONNREFUSED;
 	}
-	rb.round = hr->next_round;
+	*next_round = hr->next_round;
 	printf("id=%s next_round=%u\n", hr->migration_id, hr->next_round);
+	fflush(stdout);
 	hello_reply__free_unpacked(hr, NULL);
-	return put_msg(c, FRAME_ROUND_BEGIN, &rb.base);
+	return 0;
+}
+
+/* Handshake, hello, round_begin: then the mode's bad bytes. */
+static int hostile_prelude(struct conn *c, const struct opts *o)
+{
+	RoundBegin rb = ROUND_BEGIN__INIT;
+	int ret = hello(c, o, &rb.round);
+
+	return ret ? ret : put_msg(c, FRAME_ROUND_BEGIN, &rb.base);
+}
+
+/* A source that says hello and then nothing at all (not even pings). */
+static int cmd_stall(struct opts *o)
+{
+	char host[256], port[16];
+	uint32_t next;
+	struct conn c;
+	int ret;
+
+	if (split_to(o->to, host, port)) {
+		fprintf(stderr, "psclient: stall needs --to\n");
+		return 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	if (conn_open(&c, host, port, &o->tls)) {
+		fprintf(stderr, "psclient: %s\n", c.error);
+		return 1;
+	}
+	ret = hello(&c, o, &next);
+	if (!ret)
+		usleep((o->pause_ms ? o->pause_ms : 60000) * 1000ull);
+	conn_close(&c);
+	return ret ? 1 : 0;
 }
 
 static int hostile_bytes(const char *mode, uint8_t *buf, size_t cap, size_t *len)
@@ -565,7 +602,6 @@ static int cmd_hostile(struct opts *o)
 {
 	char host[256], port[16];
 	uint8_t buf[FRAME_HDR + PB_HDR + PG], rd[64];
-	struct timeval tv = { .tv_sec = 10 };
 	struct conn c;
 	size_t len;
 	int ret;
@@ -580,7 +616,6 @@ static int cmd_hostile(struct opts *o)
 		fprintf(stderr, "psclient: %s\n", c.error);
 		return 1;
 	}
-	setsockopt(c.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	ret = hostile_prelude(&c, o);
 	if (!ret)
 		ret = conn_write(&c, buf, len);
@@ -780,7 +815,7 @@ int main(int argc, char **argv)
 	int verbose = 0;
 
 	if (parse_opts(argc - 1, argv + 1, &o, &verbose) || !o.m.pids || !o.m.pages) {
-		fprintf(stderr, "usage: psclient send|verify|hostile|bench|bench-raw|raw-recv "
+		fprintf(stderr, "usage: psclient send|verify|hostile|stall|bench|bench-raw|raw-recv "
 			"[options] (see the comment at the top of tests/tools/psclient.c)\n");
 		return 2;
 	}
@@ -791,6 +826,8 @@ int main(int argc, char **argv)
 		return cmd_verify(&o);
 	if (!strcmp(cmd, "hostile"))
 		return cmd_hostile(&o);
+	if (!strcmp(cmd, "stall"))
+		return cmd_stall(&o);
 	if (!strcmp(cmd, "bench"))
 		return cmd_bench(&o);
 	if (!strcmp(cmd, "bench-raw"))

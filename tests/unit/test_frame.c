@@ -97,6 +97,7 @@ Test(frame, huge_lengths_rejected_from_the_header)
 	static const uint32_t types[] = {
 		FRAME_HELLO, FRAME_HELLO_REPLY, FRAME_ROUND_BEGIN, FRAME_PAGES, FRAME_FILE_HEAD,
 		FRAME_FILE_DATA, FRAME_ROUND_END, FRAME_ROUND_ACK, FRAME_RESTORE_RESULT,
+		FRAME_PING,
 	};
 	const char *why = NULL;
 	struct frame f;
@@ -111,6 +112,25 @@ Test(frame, huge_lengths_rejected_from_the_header)
 		cr_assert_eq(frame_parse(b, sizeof(b), &f, NULL), -EMSGSIZE);
 	}
 	cr_assert_leq(frame_max_len(FRAME_PAGES) + FRAME_HDR, FRAME_MAX);
+}
+
+Test(frame, ping_is_empty)
+{
+	const char *why = NULL;
+	struct frame f;
+	uint8_t b[FRAME_HDR + 1] = { 0 };
+
+	cr_assert(frame_type_known(FRAME_PING));
+	cr_assert_eq(frame_max_len(FRAME_PING), 0);
+	cr_assert_str_eq(frame_type_name(FRAME_PING), "ping");
+	frame_put_header(b, FRAME_PING, 0);
+	cr_assert_eq(frame_parse(b, FRAME_HDR, &f, NULL), FRAME_HDR);
+	cr_assert_eq(f.type, FRAME_PING);
+	cr_assert_eq(f.len, 0);
+	frame_put_header(b, FRAME_PING, 1);
+	cr_assert_eq(frame_parse(b, sizeof(b), &f, &why), -EMSGSIZE);
+	cr_assert_not_null(why);
+	cr_assert_not(frame_type_known(FRAME_PING + 1));
 }
 
 Test(frame, bad_types_rejected)
