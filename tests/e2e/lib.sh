@@ -538,6 +538,31 @@ e2e_tls_certs()
 
 # --- ferry commands ------------------------------------------------------
 
+# e2e_need PROGRAM...: the test runs these built programs; fails the test
+# (naming the missing file) unless each is executable, and sets a variable to
+# each one's path: migrate MIGRATE, restore RESTORE, pageserver PAGESERVER,
+# psclient PSC, stackcmp CMP, infect-test INFECT, memwork E2E_MEMWORK,
+# objwork OBJWORK, treework TREEWORK, mtwork MTWORK.
+e2e_need()
+{
+	local p var path
+
+	for p in "$@"; do
+		case $p in
+		migrate | restore | pageserver) var=${p^^} path=$FERRY_BUILD/$p ;;
+		psclient) var=PSC path=$FERRY_BUILD/tests/tools/psclient ;;
+		stackcmp) var=CMP path=$FERRY_BUILD/tests/tools/stackcmp ;;
+		infect-test) var=INFECT path=$FERRY_BUILD/tests/tools/infect-test ;;
+		memwork) var=E2E_MEMWORK path=$E2E_MEMWORK ;;
+		objwork | treework | mtwork)
+			var=${p^^} path=$FERRY_BUILD/tests/workloads/$p ;;
+		*) e2e_fail "e2e_need: unknown program $p" ;;
+		esac
+		[ -x "$path" ] || e2e_fail "no $path (build it first)"
+		printf -v "$var" '%s' "$path"
+	done
+}
+
 # e2e_start_pageserver NAME PORT IMAGES_DIR [OPTION...]: pageserver
 # --listen 127.0.0.1:PORT --images-dir IMAGES_DIR OPTION... in the background
 # (e2e_start_bg NAME: log $TMP/NAME.log, E2E_LAST_PID), with SRV_TLS unless an

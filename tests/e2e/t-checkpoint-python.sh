@@ -11,11 +11,7 @@
 # whole out file (every hash recomputed).
 . "$(dirname "$0")/lib.sh"
 
-MIGRATE=$FERRY_BUILD/migrate
-RESTORE=$FERRY_BUILD/restore
-for b in "$MIGRATE" "$RESTORE"; do
-	[ -x "$b" ] || e2e_fail "no $b (build it first)"
-done
+e2e_need migrate restore
 TMP=$(e2e_tmpdir)
 CHECK_EVERY=5
 

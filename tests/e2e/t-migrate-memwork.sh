@@ -15,11 +15,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/migrate-lib.sh"
 
-MIGRATE=$FERRY_BUILD/migrate
-PAGESERVER=$FERRY_BUILD/pageserver
-for b in "$MIGRATE" "$PAGESERVER" "$FERRY_BUILD/restore" "$E2E_MEMWORK"; do
-	[ -x "$b" ] || e2e_fail "no $b (build it first)"
-done
+e2e_need migrate pageserver restore memwork
 TMP=$(e2e_tmpdir)
 CHECK_EVERY=40
 e2e_tls_certs
