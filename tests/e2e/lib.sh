@@ -439,6 +439,31 @@ e2e_assert_no_fail()
 	[ -z "$l" ] || e2e_fail "$(basename "$1"): $l"
 }
 
+# e2e_assert_same_maps SRC_MAPS PID: /proc/PID/maps (copied to $TMP/maps.dst)
+# has exactly the lines of SRC_MAPS, a copy of the source's maps.
+e2e_assert_same_maps()
+{
+	local extra missing
+
+	cat "/proc/$2/maps" >"$TMP/maps.dst"
+	extra=$(grep -vxFf "$1" "$TMP/maps.dst")
+	missing=$(grep -vxFf "$TMP/maps.dst" "$1")
+	[ -z "$extra" ] || e2e_fail "restored process has mappings the source had not: $extra"
+	[ -z "$missing" ] || e2e_fail "restored process lacks mappings of the source: $missing"
+}
+
+# e2e_stop_pyloop PID MIN_STEPS: a restored pyloop (writing $TMP/out) must exit
+# on SIGTERM, and its output have no FAIL line, at least MIN_STEPS continuous
+# steps, and pass pyloop --verify.
+e2e_stop_pyloop()
+{
+	kill -TERM "$1"
+	e2e_wait_pid_gone "$1" 10 || e2e_fail "restored pyloop does not exit on SIGTERM"
+	e2e_assert_no_fail "$TMP/out"
+	e2e_assert_steps_continuous "$TMP/out" "$2"
+	python3 "$E2E_PYLOOP" --verify "$TMP/out" >&2 || e2e_fail "pyloop --verify rejects the out file"
+}
+
 # --- certificates --------------------------------------------------------
 
 # e2e_make_certs DIR [SAN...]: a test PKI in DIR (EC P-256, 30 days):

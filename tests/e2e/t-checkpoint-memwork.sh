@@ -78,11 +78,7 @@ e2e_wait_for_line "$TMP/out" "^step $((last + 1)) pid $pid " 5 ||
 	e2e_fail "no step $((last + 1)) after restore (last before: $last)"
 
 # maps: the same as the source's, the restorer gone
-cat "/proc/$pid/maps" >"$TMP/maps.dst"
-extra=$(grep -vxFf "$TMP/maps.src" "$TMP/maps.dst")
-missing=$(grep -vxFf "$TMP/maps.dst" "$TMP/maps.src")
-[ -z "$extra" ] || e2e_fail "restored process has mappings the source had not: $extra"
-[ -z "$missing" ] || e2e_fail "restored process lacks mappings of the source: $missing"
+e2e_assert_same_maps "$TMP/maps.src" "$pid"
 raddr=$(sed -n 's/.*restorer at 0x\([0-9a-f]*\).*/\1/p' "$TMP/restore.err" | head -n 1)
 # (the exact-maps comparison above already rules out a restorer mapping;
 # when restore -v says where it put the restorer, check that address too)

@@ -44,11 +44,7 @@ grep -q pyloop "/proc/$pid/cmdline" 2>/dev/null || e2e_fail "pid $pid is not pyl
 e2e_wait_for_line "$TMP/out" "^step $((last + 1)) " 5 ||
 	e2e_fail "no step $((last + 1)) after restore (last before: $last)"
 
-cat "/proc/$pid/maps" >"$TMP/maps.dst"
-extra=$(grep -vxFf "$TMP/maps.src" "$TMP/maps.dst")
-missing=$(grep -vxFf "$TMP/maps.dst" "$TMP/maps.src")
-[ -z "$extra" ] || e2e_fail "restored process has mappings the source had not: $extra"
-[ -z "$missing" ] || e2e_fail "restored process lacks mappings of the source: $missing"
+e2e_assert_same_maps "$TMP/maps.src" "$pid"
 
 kill -USR1 "$pid" || e2e_fail "cannot signal the restored process"
 e2e_wait_for_line "$TMP/out" '^usr1 1$' 5 || e2e_fail "no 'usr1 1' after restore"
@@ -59,10 +55,5 @@ e2e_wait_for_line "$TMP/out" "^step $((last + 20 * CHECK_EVERY)) " 30 ||
 	e2e_fail "restored pyloop stalled: $(tail -n 2 "$TMP/out")"
 [ "$(_e2e_state "$pid")" != Z ] && [ -e "/proc/$pid" ] ||
 	e2e_fail "restored pyloop died: $(grep -a FAIL "$TMP/out")"
-kill -TERM "$pid"
-e2e_wait_pid_gone "$pid" 10 || e2e_fail "restored pyloop does not exit on SIGTERM"
-
-e2e_assert_no_fail "$TMP/out"
-e2e_assert_steps_continuous "$TMP/out" $((last + 20 * CHECK_EVERY))
-python3 "$E2E_PYLOOP" --verify "$TMP/out" >&2 || e2e_fail "pyloop --verify rejects the out file"
+e2e_stop_pyloop "$pid" $((last + 20 * CHECK_EVERY))
 echo "checkpoint/restore of pyloop ok: $rounds rounds, pid $pid, continued after step $last"

@@ -8,6 +8,7 @@
 
 #include "common/util.h"
 #include "dest-agent/restore.h"
+#include "tests/unit/unit.h"
 
 #define PG	PAGE_SIZE
 #define BASE	0x7f0000000000ULL
@@ -17,10 +18,7 @@ static uint64_t rng = 0x2545f4914f6cdd1dULL;
 
 static uint64_t rnd(void)
 {
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return rng;
+	return xorshift64(&rng);
 }
 
 /* ---- ranges ---- */
