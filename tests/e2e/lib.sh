@@ -143,6 +143,21 @@ e2e_start_bg()
 	fi
 }
 
+# e2e_start_workload NAME REGEX CMD...: e2e_start_bg NAME CMD..., a workload
+# that writes its pid to $TMP/pid and its output to $TMP/out; waits for the
+# pidfile (30 s), sets pid, then waits (10 s) for a line of $TMP/out matching
+# REGEX (its progress). NAME also names it in the failure messages.
+e2e_start_workload()
+{
+	local name=$1 re=$2
+
+	shift 2
+	e2e_start_bg "$name" "$@"
+	e2e_wait_file "$TMP/pid" 30 || e2e_fail "$name never wrote its pidfile"
+	pid=$(cat "$TMP/pid")
+	e2e_wait_for_line "$TMP/out" "$re" 10 || e2e_fail "$name makes no progress"
+}
+
 # e2e_wait_pid_gone PID [TIMEOUT]: wait until /proc/PID is gone (reaping it
 # if it is our zombie child). PID 1 here reaps orphans late
 # (docs/kernel-notes.md, trap 11): do this before expecting PID to be free again.

@@ -18,11 +18,8 @@ TMP=$(e2e_tmpdir)
 CHECK_EVERY=40
 
 # 256 MiB, 16 pages (64 KiB) rewritten every 5 ms tick: ~12 MiB/s dirty.
-e2e_start_bg memwork "$E2E_MEMWORK" --mem 256 --dirty 16 --tick-ms 5 \
+e2e_start_workload memwork '^step 100 ' "$E2E_MEMWORK" --mem 256 --dirty 16 --tick-ms 5 \
 	--check-every $CHECK_EVERY --out "$TMP/out" --pidfile "$TMP/pid"
-e2e_wait_file "$TMP/pid" 30 || e2e_fail "memwork never got ready"
-pid=$(cat "$TMP/pid")
-e2e_wait_for_line "$TMP/out" '^step 100 ' 10 || e2e_fail "memwork makes no progress"
 
 # The maps just before the migration: memwork maps nothing after 'ready'.
 cat "/proc/$pid/maps" >"$TMP/maps.src" || e2e_fail "cannot read /proc/$pid/maps"

@@ -15,11 +15,8 @@ e2e_need migrate restore
 TMP=$(e2e_tmpdir)
 CHECK_EVERY=5
 
-e2e_start_bg pyloop python3 "$E2E_PYLOOP" --out "$TMP/out" --pidfile "$TMP/pid" \
+e2e_start_workload pyloop '^step 50 ' python3 "$E2E_PYLOOP" --out "$TMP/out" --pidfile "$TMP/pid" \
 	--interval-ms 10 --check-every $CHECK_EVERY
-e2e_wait_file "$TMP/pid" 20 || e2e_fail "pyloop never wrote its pidfile"
-pid=$(cat "$TMP/pid")
-e2e_wait_for_line "$TMP/out" '^step 50 ' 10 || e2e_fail "pyloop makes no progress"
 cat "/proc/$pid/maps" >"$TMP/maps.src" || e2e_fail "cannot read /proc/$pid/maps"
 
 # --small-dirty 0: go on with pre-copy rounds while anything is dirty (the

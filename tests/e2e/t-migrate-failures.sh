@@ -147,11 +147,9 @@ source_ok()
 }
 
 # --- the source -------------------------------------------------------------------
-e2e_start_bg memwork "$E2E_MEMWORK" --mem 256 --dirty 64 --tick-ms 5 \
+e2e_start_workload memwork '^step 50 ' "$E2E_MEMWORK" --mem 256 --dirty 64 --tick-ms 5 \
 	--check-every $CHECK_EVERY --out "$TMP/out" --pidfile "$TMP/pid"
-e2e_wait_file "$TMP/pid" 30 || e2e_fail "memwork never got ready"
-SRC=$(cat "$TMP/pid")
-e2e_wait_for_line "$TMP/out" '^step 50 ' 10 || e2e_fail "memwork makes no progress"
+SRC=$pid
 fds "$SRC" >"$TMP/fds.src"
 cat "/proc/$SRC/maps" >"$TMP/maps.src"
 

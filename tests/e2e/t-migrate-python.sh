@@ -21,11 +21,8 @@ e2e_tls_certs
 port=$(e2e_port)
 mig_start_dest 127.0.0.1
 
-e2e_start_bg pyloop python3 "$E2E_PYLOOP" --out "$TMP/out" --pidfile "$TMP/pid" \
+e2e_start_workload pyloop '^step 50 ' python3 "$E2E_PYLOOP" --out "$TMP/out" --pidfile "$TMP/pid" \
 	--interval-ms 10 --check-every $CHECK_EVERY
-e2e_wait_file "$TMP/pid" 20 || e2e_fail "pyloop never wrote its pidfile"
-pid=$(cat "$TMP/pid")
-e2e_wait_for_line "$TMP/out" '^step 50 ' 10 || e2e_fail "pyloop makes no progress"
 in_dest test -e "/proc/$pid" && e2e_fail "pid $pid already exists in the destination namespace"
 
 mig_run "$MIGRATE" --json --small-dirty 0 --to "127.0.0.1:$port" "${CLI_TLS[@]}" "$pid"

@@ -50,11 +50,8 @@ nothing_left()
 	fi
 }
 
-e2e_start_bg memwork "$TMP/mw" --mem 64 --dirty 32 --check-every $CHECK_EVERY \
+e2e_start_workload memwork '^step 20 ' "$TMP/mw" --mem 64 --dirty 32 --check-every $CHECK_EVERY \
 	--out "$TMP/out" --pidfile "$TMP/pid"
-e2e_wait_file "$TMP/pid" 20 || e2e_fail "memwork never got ready"
-pid=$(cat "$TMP/pid")
-e2e_wait_for_line "$TMP/out" '^step 20 ' 10 || e2e_fail "memwork makes no progress"
 
 # --- a. the pid is taken: the original still runs ------------------------------
 "$MIGRATE" --leave-running --images-dir "$TMP/s1" --id s1 "$pid" >"$TMP/m1.out" 2>"$TMP/m1.err" ||
