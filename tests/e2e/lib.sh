@@ -603,6 +603,17 @@ e2e_need()
 	done
 }
 
+# e2e_pageserver_setup: the start of a test that drives a page server with
+# psclient: e2e_need pageserver psclient, TMP (e2e_tmpdir), the certificates
+# (e2e_tls_certs), and IMG=$TMP/images (not created) for its stacks.
+e2e_pageserver_setup()
+{
+	e2e_need pageserver psclient
+	e2e_tmpdir
+	e2e_tls_certs
+	IMG=$TMP/images
+}
+
 # e2e_start_pageserver NAME PORT IMAGES_DIR [OPTION...]: pageserver
 # --listen 127.0.0.1:PORT --images-dir IMAGES_DIR OPTION... in the background
 # (e2e_start_bg NAME: log $TMP/NAME.log, E2E_LAST_PID), with SRV_TLS unless an

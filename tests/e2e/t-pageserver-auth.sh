@@ -9,10 +9,7 @@
 # created), and the daemon serves the next good client. --insecure warns loudly.
 . "$(dirname "$0")/lib.sh"
 
-e2e_need pageserver psclient
-TMP=$(e2e_tmpdir)
-e2e_tls_certs
-IMG=$TMP/images
+e2e_pageserver_setup
 port=$(e2e_port)
 MODEL=(--seed 3 --pids 1 --pages 256)
 

@@ -8,9 +8,7 @@
 # them offline. Either way the top of the stack still reads back exactly.
 . "$(dirname "$0")/lib.sh"
 
-e2e_need pageserver psclient
-TMP=$(e2e_tmpdir)
-e2e_tls_certs
+e2e_pageserver_setup
 pa=$(e2e_port)
 pb=$(e2e_port)
 e2e_start_pageserver auto "$pa" "$TMP/auto" --auto-dedup -v

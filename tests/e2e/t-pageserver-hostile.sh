@@ -11,10 +11,7 @@
 # go on serving: a good client resumes the same migration afterwards.
 . "$(dirname "$0")/lib.sh"
 
-e2e_need pageserver psclient
-TMP=$(e2e_tmpdir)
-e2e_tls_certs
-IMG=$TMP/images
+e2e_pageserver_setup
 port=$(e2e_port)
 
 e2e_start_pageserver ps "$port" "$IMG" --no-restore --auto-dedup -v

@@ -10,10 +10,7 @@
 # stream through it.
 . "$(dirname "$0")/lib.sh"
 
-e2e_need pageserver psclient
-TMP=$(e2e_tmpdir)
-e2e_tls_certs
-IMG=$TMP/images
+e2e_pageserver_setup
 port=$(e2e_port)
 
 e2e_start_pageserver ps "$port" "$IMG" --no-restore -v
