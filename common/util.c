@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -10,78 +11,53 @@
 
 #include "common/util.h"
 
-int read_full(int fd, void *buf, size_t len)
+/*
+ * The loop behind the four *_full calls: retries on EINTR and short
+ * transfers; at *OFF (advanced as it goes) or, OFF NULL, at the file
+ * position. A read that meets end of file is -EIO.
+ */
+static int rw_full(int fd, char *p, size_t len, off_t *off, bool wr)
 {
-	char *p = buf;
-
 	while (len) {
-		ssize_t n = read(fd, p, len);
+		ssize_t n;
 
+		if (off)
+			n = wr ? pwrite(fd, p, len, *off) : pread(fd, p, len, *off);
+		else
+			n = wr ? write(fd, p, len) : read(fd, p, len);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
 			return -errno;
-		if (n == 0)
+		if (n == 0 && !wr)
 			return -EIO;
 		p += n;
+		if (off)
+			*off += n;
 		len -= n;
 	}
 	return 0;
 }
 
+int read_full(int fd, void *buf, size_t len)
+{
+	return rw_full(fd, buf, len, NULL, false);
+}
+
+/* rw_full only reads from p when writing: the cast drops const safely. */
 int write_full(int fd, const void *buf, size_t len)
 {
-	const char *p = buf;
-
-	while (len) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		p += n;
-		len -= n;
-	}
-	return 0;
+	return rw_full(fd, (char *)buf, len, NULL, true);
 }
 
 int pread_full(int fd, void *buf, size_t len, off_t off)
 {
-	char *p = buf;
-
-	while (len) {
-		ssize_t n = pread(fd, p, len, off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -EIO;
-		p += n;
-		off += n;
-		len -= n;
-	}
-	return 0;
+	return rw_full(fd, buf, len, &off, false);
 }
 
 int pwrite_full(int fd, const void *buf, size_t len, off_t off)
 {
-	const char *p = buf;
-
-	while (len) {
-		ssize_t n = pwrite(fd, p, len, off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		p += n;
-		off += n;
-		len -= n;
-	}
-	return 0;
+	return rw_full(fd, (char *)buf, len, &off, true);
 }
 
 int grow_array(void *pp, size_t *cap, size_t nr, size_t size)

@@ -204,6 +204,19 @@ static int recv_msg(struct sink_remote *sr, uint32_t type, const ProtobufCMessag
 	return 0;
 }
 
+/* Send control message MSG, flush, and read the reply of type RTYPE. */
+static int request(struct sink_remote *sr, uint32_t type, const ProtobufCMessage *msg,
+		   uint32_t rtype, const ProtobufCMessageDescriptor *d, void **reply)
+{
+	int ret = send_msg(sr, type, msg);
+
+	if (!ret)
+		ret = tx_flush(sr);
+	if (!ret)
+		ret = recv_msg(sr, rtype, d, reply);
+	return ret;
+}
+
 static int remote_round_begin(struct sink *s, uint32_t round, bool final)
 {
 	struct sink_remote *sr = to_remote(s);
@@ -313,11 +326,8 @@ static int remote_round_end(struct sink *s, struct round_stats *st)
 	sr->in_round = false;
 	re.round = sr->round;
 	re.pages_sent = sr->pages_sent;
-	ret = send_msg(sr, FRAME_ROUND_END, &re.base);
-	if (!ret)
-		ret = tx_flush(sr);
-	if (!ret)
-		ret = recv_msg(sr, FRAME_ROUND_ACK, &round_ack__descriptor, (void **)&ack);
+	ret = request(sr, FRAME_ROUND_END, &re.base, FRAME_ROUND_ACK, &round_ack__descriptor,
+		      (void **)&ack);
 	if (ret)
 		return ret;
 	ret = check_ack(sr, ack, st);
@@ -429,11 +439,8 @@ static int say_hello(struct sink_remote *sr, const char *id, uint32_t root_pid)
 	h.root_pid = root_pid;
 	if (!gethostname(host, sizeof(host) - 1))
 		h.source_host = host;
-	ret = send_msg(sr, FRAME_HELLO, &h.base);
-	if (!ret)
-		ret = tx_flush(sr);
-	if (!ret)
-		ret = recv_msg(sr, FRAME_HELLO_REPLY, &hello_reply__descriptor, (void **)&hr);
+	ret = request(sr, FRAME_HELLO, &h.base, FRAME_HELLO_REPLY, &hello_reply__descriptor,
+		      (void **)&hr);
 	if (ret)
 		return ret;
 	if (!hr->ok) {

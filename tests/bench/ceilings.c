@@ -511,79 +511,87 @@ static double lz4_ratio(const struct lz4_sample *s)
 	return total / (double)s->pool;
 }
 
-static void bench_lz4_compress(struct lz4_sample *s, const char *name, const char *what)
+/* One lz4 call on block I of S, output in DST: false if it failed. */
+typedef bool (*lz4_block_fn)(struct lz4_sample *s, size_t i, char *dst);
+
+static bool lz4_compress_block(struct lz4_sample *s, size_t i, char *dst)
 {
-	struct result r = { .name = name, .size_mib = opt.size_mib };
+	return LZ4_compress_default((char *)s->data + i * opt.lz4_block, dst, opt.lz4_block,
+				    s->bound) > 0;
+}
+
+static bool lz4_decompress_block(struct lz4_sample *s, size_t i, char *dst)
+{
+	return LZ4_decompress_safe((char *)s->comp + i * s->bound, dst, s->csize[i],
+				   opt.lz4_block) == (int)opt.lz4_block;
+}
+
+/*
+ * opt.runs timed runs into R, each calling FN on the sample's blocks in turn
+ * until opt.size_mib MiB went through. False (counted in failures, logged
+ * as "lz4: WHAT failed") if a call fails.
+ */
+static bool lz4_time(struct lz4_sample *s, lz4_block_fn fn, char *dst, struct result *r,
+		     const char *what)
+{
 	size_t len = opt.size_mib * MIB, blk = opt.lz4_block;
-	char *dst = alloc_warm(s->bound, 0);
 	unsigned int run;
 
-	if (!dst) {
-		failures++;
-		return;
-	}
 	for (run = 0; run < opt.runs; run++) {
 		double t0 = now_s();
 		size_t done = 0, i = 0;
 
 		while (done < len) {
-			if (LZ4_compress_default((char *)s->data + i * blk, dst, blk,
-						 s->bound) <= 0) {
-				pr_err("lz4: compression failed");
+			if (!fn(s, i, dst)) {
+				pr_err("lz4: %s failed", what);
 				failures++;
-				goto out;
+				return false;
 			}
 			done += blk;
 			if (++i == s->nblocks)
 				i = 0;
 		}
-		add_run(&r, done, now_s() - t0);
+		add_run(r, done, now_s() - t0);
 	}
-	snprintf(r.detail, sizeof(r.detail), "%s, %lu KiB blocks, ratio %.2f, 1 thread",
-		 what, blk / 1024, lz4_ratio(s));
-	report(&r);
-out:
+	return true;
+}
+
+static void bench_lz4_compress(struct lz4_sample *s, const char *name, const char *what)
+{
+	struct result r = { .name = name, .size_mib = opt.size_mib };
+	size_t blk = opt.lz4_block;
+	char *dst = alloc_warm(s->bound, 0);
+
+	if (!dst) {
+		failures++;
+		return;
+	}
+	if (lz4_time(s, lz4_compress_block, dst, &r, "compression")) {
+		snprintf(r.detail, sizeof(r.detail), "%s, %lu KiB blocks, ratio %.2f, 1 thread",
+			 what, blk / 1024, lz4_ratio(s));
+		report(&r);
+	}
 	munmap(dst, s->bound);
 }
 
 static void bench_lz4_decompress(struct lz4_sample *s, const char *name, const char *what)
 {
 	struct result r = { .name = name, .size_mib = opt.size_mib };
-	size_t len = opt.size_mib * MIB, blk = opt.lz4_block;
+	size_t blk = opt.lz4_block;
 	char *dst = alloc_warm(blk, 0);
-	unsigned int run;
 
 	if (!dst) {
 		failures++;
 		return;
 	}
-	if (LZ4_decompress_safe((char *)s->comp, dst, s->csize[0], blk) != (int)blk ||
-	    memcmp(dst, s->data, blk)) {
+	if (!lz4_decompress_block(s, 0, dst) || memcmp(dst, s->data, blk)) {
 		pr_err("lz4: a block does not decompress to its data");
 		failures++;
-		goto out;
+	} else if (lz4_time(s, lz4_decompress_block, dst, &r, "decompression")) {
+		snprintf(r.detail, sizeof(r.detail),
+			 "%s, %lu KiB blocks, MiB/s of output, 1 thread", what, blk / 1024);
+		report(&r);
 	}
-	for (run = 0; run < opt.runs; run++) {
-		double t0 = now_s();
-		size_t done = 0, i = 0;
-
-		while (done < len) {
-			if (LZ4_decompress_safe((char *)s->comp + i * s->bound, dst,
-						s->csize[i], blk) != (int)blk) {
-				pr_err("lz4: decompression failed");
-				failures++;
-				goto out;
-			}
-			done += blk;
-			if (++i == s->nblocks)
-				i = 0;
-		}
-		add_run(&r, done, now_s() - t0);
-	}
-	snprintf(r.detail, sizeof(r.detail),
-		 "%s, %lu KiB blocks, MiB/s of output, 1 thread", what, blk / 1024);
-	report(&r);
-out:
 	munmap(dst, blk);
 }
 

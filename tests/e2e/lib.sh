@@ -143,6 +143,21 @@ e2e_start_bg()
 	fi
 }
 
+# e2e_start_workload NAME REGEX CMD...: e2e_start_bg NAME CMD..., a workload
+# that writes its pid to $TMP/pid and its output to $TMP/out; waits for the
+# pidfile (30 s), sets pid, then waits (10 s) for a line of $TMP/out matching
+# REGEX (its progress). NAME also names it in the failure messages.
+e2e_start_workload()
+{
+	local name=$1 re=$2
+
+	shift 2
+	e2e_start_bg "$name" "$@"
+	e2e_wait_file "$TMP/pid" 30 || e2e_fail "$name never wrote its pidfile"
+	pid=$(cat "$TMP/pid")
+	e2e_wait_for_line "$TMP/out" "$re" 10 || e2e_fail "$name makes no progress"
+}
+
 # e2e_wait_pid_gone PID [TIMEOUT]: wait until /proc/PID is gone (reaping it
 # if it is our zombie child). PID 1 here reaps orphans late
 # (docs/kernel-notes.md, trap 11): do this before expecting PID to be free again.
@@ -439,6 +454,31 @@ e2e_assert_no_fail()
 	[ -z "$l" ] || e2e_fail "$(basename "$1"): $l"
 }
 
+# e2e_assert_same_maps SRC_MAPS PID: /proc/PID/maps (copied to $TMP/maps.dst)
+# has exactly the lines of SRC_MAPS, a copy of the source's maps.
+e2e_assert_same_maps()
+{
+	local extra missing
+
+	cat "/proc/$2/maps" >"$TMP/maps.dst"
+	extra=$(grep -vxFf "$1" "$TMP/maps.dst")
+	missing=$(grep -vxFf "$TMP/maps.dst" "$1")
+	[ -z "$extra" ] || e2e_fail "restored process has mappings the source had not: $extra"
+	[ -z "$missing" ] || e2e_fail "restored process lacks mappings of the source: $missing"
+}
+
+# e2e_stop_pyloop PID MIN_STEPS: a restored pyloop (writing $TMP/out) must exit
+# on SIGTERM, and its output have no FAIL line, at least MIN_STEPS continuous
+# steps, and pass pyloop --verify.
+e2e_stop_pyloop()
+{
+	kill -TERM "$1"
+	e2e_wait_pid_gone "$1" 10 || e2e_fail "restored pyloop does not exit on SIGTERM"
+	e2e_assert_no_fail "$TMP/out"
+	e2e_assert_steps_continuous "$TMP/out" "$2"
+	python3 "$E2E_PYLOOP" --verify "$TMP/out" >&2 || e2e_fail "pyloop --verify rejects the out file"
+}
+
 # --- certificates --------------------------------------------------------
 
 # e2e_make_certs DIR [SAN...]: a test PKI in DIR (EC P-256, 30 days):
@@ -537,6 +577,42 @@ e2e_tls_certs()
 }
 
 # --- ferry commands ------------------------------------------------------
+
+# e2e_need PROGRAM...: the test runs these built programs; fails the test
+# (naming the missing file) unless each is executable, and sets a variable to
+# each one's path: migrate MIGRATE, restore RESTORE, pageserver PAGESERVER,
+# psclient PSC, stackcmp CMP, infect-test INFECT, memwork E2E_MEMWORK,
+# objwork OBJWORK, treework TREEWORK, mtwork MTWORK.
+e2e_need()
+{
+	local p var path
+
+	for p in "$@"; do
+		case $p in
+		migrate | restore | pageserver) var=${p^^} path=$FERRY_BUILD/$p ;;
+		psclient) var=PSC path=$FERRY_BUILD/tests/tools/psclient ;;
+		stackcmp) var=CMP path=$FERRY_BUILD/tests/tools/stackcmp ;;
+		infect-test) var=INFECT path=$FERRY_BUILD/tests/tools/infect-test ;;
+		memwork) var=E2E_MEMWORK path=$E2E_MEMWORK ;;
+		objwork | treework | mtwork)
+			var=${p^^} path=$FERRY_BUILD/tests/workloads/$p ;;
+		*) e2e_fail "e2e_need: unknown program $p" ;;
+		esac
+		[ -x "$path" ] || e2e_fail "no $path (build it first)"
+		printf -v "$var" '%s' "$path"
+	done
+}
+
+# e2e_pageserver_setup: the start of a test that drives a page server with
+# psclient: e2e_need pageserver psclient, TMP (e2e_tmpdir), the certificates
+# (e2e_tls_certs), and IMG=$TMP/images (not created) for its stacks.
+e2e_pageserver_setup()
+{
+	e2e_need pageserver psclient
+	e2e_tmpdir
+	e2e_tls_certs
+	IMG=$TMP/images
+}
 
 # e2e_start_pageserver NAME PORT IMAGES_DIR [OPTION...]: pageserver
 # --listen 127.0.0.1:PORT --images-dir IMAGES_DIR OPTION... in the background

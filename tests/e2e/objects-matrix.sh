@@ -23,12 +23,7 @@
 # fails if any mode does not have its expected outcome.
 . "$(dirname "$0")/lib.sh"
 
-OBJWORK=$FERRY_BUILD/tests/workloads/objwork
-MIGRATE=$FERRY_BUILD/migrate
-RESTORE=$FERRY_BUILD/restore
-for b in "$OBJWORK" "$MIGRATE" "$RESTORE"; do
-	[ -x "$b" ] || e2e_fail "no $b (build it first)"
-done
+e2e_need objwork migrate restore
 TMP=$(e2e_tmpdir)
 STEP_TIMEOUT=20		# any one migrate or restore
 

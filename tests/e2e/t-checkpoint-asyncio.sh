@@ -10,10 +10,7 @@
 . "$(dirname "$0")/lib.sh"
 
 TMP=$(e2e_tmpdir)
-e2e_start_bg aw python3 "$FERRY_ROOT/tests/workloads/asyncwork.py" "$TMP/out" "$TMP/pid" "$TMP/go"
-e2e_wait_file "$TMP/pid" 20 || e2e_fail "asyncwork never wrote its pidfile"
-pid=$(cat "$TMP/pid")
-e2e_wait_for_line "$TMP/out" '^got child 5$' 10 || e2e_fail "asyncwork makes no progress"
+e2e_start_workload asyncwork '^got child 5$' python3 "$FERRY_ROOT/tests/workloads/asyncwork.py" "$TMP/out" "$TMP/pid" "$TMP/go"
 child=$(pgrep -P "$pid" | head -n 1)
 e2e_track_pid "$child"
 kill -USR1 "$pid"

@@ -10,10 +10,7 @@
 
 TMP=$(e2e_tmpdir)
 mkdir -p "$TMP/files"
-e2e_start_bg ghost python3 "$FERRY_ROOT/tests/workloads/ghostwork.py" "$TMP/out" "$TMP/pid" "$TMP/files"
-e2e_wait_file "$TMP/pid" 20 || e2e_fail "ghostwork never wrote its pidfile"
-pid=$(cat "$TMP/pid")
-e2e_wait_for_line "$TMP/out" '^step 10 ' 10 || e2e_fail "ghostwork makes no progress"
+e2e_start_workload ghostwork '^step 10 ' python3 "$FERRY_ROOT/tests/workloads/ghostwork.py" "$TMP/out" "$TMP/pid" "$TMP/files"
 ls -l "/proc/$pid/fd" | grep -q 'scratch.bin (deleted)' || e2e_fail "no ghost file open"
 e2e_checkpoint "$TMP/img" "$pid"
 top=$(e2e_stack_top "$TMP/img")

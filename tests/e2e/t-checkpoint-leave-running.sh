@@ -14,11 +14,7 @@
 # steps must then continue exactly from where the checkpoint froze it.
 . "$(dirname "$0")/lib.sh"
 
-MIGRATE=$FERRY_BUILD/migrate
-RESTORE=$FERRY_BUILD/restore
-for b in "$MIGRATE" "$RESTORE" "$E2E_MEMWORK"; do
-	[ -x "$b" ] || e2e_fail "no $b (build it first)"
-done
+e2e_need migrate restore memwork
 TMP=$(e2e_tmpdir)
 CHECK_EVERY=20
 
@@ -61,11 +57,8 @@ fdpos()
 	EOF
 }
 
-e2e_start_bg memwork "$E2E_MEMWORK" --mem 128 --dirty 32 --tick-ms 5 \
+e2e_start_workload memwork '^step 50 ' "$E2E_MEMWORK" --mem 128 --dirty 32 --tick-ms 5 \
 	--check-every $CHECK_EVERY --out "$TMP/out" --pidfile "$TMP/pid"
-e2e_wait_file "$TMP/pid" 30 || e2e_fail "memwork never got ready"
-pid=$(cat "$TMP/pid")
-e2e_wait_for_line "$TMP/out" '^step 50 ' 10 || e2e_fail "memwork makes no progress"
 outfd=$(basename "$(find "/proc/$pid/fd" -lname "$TMP/out")")
 [ -n "$outfd" ] || e2e_fail "memwork has no fd on $TMP/out"
 

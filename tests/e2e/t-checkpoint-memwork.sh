@@ -13,20 +13,13 @@
 # restorer, no parasite left behind).
 . "$(dirname "$0")/lib.sh"
 
-MIGRATE=$FERRY_BUILD/migrate
-RESTORE=$FERRY_BUILD/restore
-for b in "$MIGRATE" "$RESTORE" "$E2E_MEMWORK"; do
-	[ -x "$b" ] || e2e_fail "no $b (build it first)"
-done
+e2e_need migrate restore memwork
 TMP=$(e2e_tmpdir)
 CHECK_EVERY=40
 
 # 256 MiB, 16 pages (64 KiB) rewritten every 5 ms tick: ~12 MiB/s dirty.
-e2e_start_bg memwork "$E2E_MEMWORK" --mem 256 --dirty 16 --tick-ms 5 \
+e2e_start_workload memwork '^step 100 ' "$E2E_MEMWORK" --mem 256 --dirty 16 --tick-ms 5 \
 	--check-every $CHECK_EVERY --out "$TMP/out" --pidfile "$TMP/pid"
-e2e_wait_file "$TMP/pid" 30 || e2e_fail "memwork never got ready"
-pid=$(cat "$TMP/pid")
-e2e_wait_for_line "$TMP/out" '^step 100 ' 10 || e2e_fail "memwork makes no progress"
 
 # The maps just before the migration: memwork maps nothing after 'ready'.
 cat "/proc/$pid/maps" >"$TMP/maps.src" || e2e_fail "cannot read /proc/$pid/maps"
@@ -82,11 +75,7 @@ e2e_wait_for_line "$TMP/out" "^step $((last + 1)) pid $pid " 5 ||
 	e2e_fail "no step $((last + 1)) after restore (last before: $last)"
 
 # maps: the same as the source's, the restorer gone
-cat "/proc/$pid/maps" >"$TMP/maps.dst"
-extra=$(grep -vxFf "$TMP/maps.src" "$TMP/maps.dst")
-missing=$(grep -vxFf "$TMP/maps.dst" "$TMP/maps.src")
-[ -z "$extra" ] || e2e_fail "restored process has mappings the source had not: $extra"
-[ -z "$missing" ] || e2e_fail "restored process lacks mappings of the source: $missing"
+e2e_assert_same_maps "$TMP/maps.src" "$pid"
 raddr=$(sed -n 's/.*restorer at 0x\([0-9a-f]*\).*/\1/p' "$TMP/restore.err" | head -n 1)
 # (the exact-maps comparison above already rules out a restorer mapping;
 # when restore -v says where it put the restorer, check that address too)

@@ -11,19 +11,12 @@
 # whole out file (every hash recomputed).
 . "$(dirname "$0")/lib.sh"
 
-MIGRATE=$FERRY_BUILD/migrate
-RESTORE=$FERRY_BUILD/restore
-for b in "$MIGRATE" "$RESTORE"; do
-	[ -x "$b" ] || e2e_fail "no $b (build it first)"
-done
+e2e_need migrate restore
 TMP=$(e2e_tmpdir)
 CHECK_EVERY=5
 
-e2e_start_bg pyloop python3 "$E2E_PYLOOP" --out "$TMP/out" --pidfile "$TMP/pid" \
+e2e_start_workload pyloop '^step 50 ' python3 "$E2E_PYLOOP" --out "$TMP/out" --pidfile "$TMP/pid" \
 	--interval-ms 10 --check-every $CHECK_EVERY
-e2e_wait_file "$TMP/pid" 20 || e2e_fail "pyloop never wrote its pidfile"
-pid=$(cat "$TMP/pid")
-e2e_wait_for_line "$TMP/out" '^step 50 ' 10 || e2e_fail "pyloop makes no progress"
 cat "/proc/$pid/maps" >"$TMP/maps.src" || e2e_fail "cannot read /proc/$pid/maps"
 
 # --small-dirty 0: go on with pre-copy rounds while anything is dirty (the
@@ -48,11 +41,7 @@ grep -q pyloop "/proc/$pid/cmdline" 2>/dev/null || e2e_fail "pid $pid is not pyl
 e2e_wait_for_line "$TMP/out" "^step $((last + 1)) " 5 ||
 	e2e_fail "no step $((last + 1)) after restore (last before: $last)"
 
-cat "/proc/$pid/maps" >"$TMP/maps.dst"
-extra=$(grep -vxFf "$TMP/maps.src" "$TMP/maps.dst")
-missing=$(grep -vxFf "$TMP/maps.dst" "$TMP/maps.src")
-[ -z "$extra" ] || e2e_fail "restored process has mappings the source had not: $extra"
-[ -z "$missing" ] || e2e_fail "restored process lacks mappings of the source: $missing"
+e2e_assert_same_maps "$TMP/maps.src" "$pid"
 
 kill -USR1 "$pid" || e2e_fail "cannot signal the restored process"
 e2e_wait_for_line "$TMP/out" '^usr1 1$' 5 || e2e_fail "no 'usr1 1' after restore"
@@ -63,10 +52,5 @@ e2e_wait_for_line "$TMP/out" "^step $((last + 20 * CHECK_EVERY)) " 30 ||
 	e2e_fail "restored pyloop stalled: $(tail -n 2 "$TMP/out")"
 [ "$(_e2e_state "$pid")" != Z ] && [ -e "/proc/$pid" ] ||
 	e2e_fail "restored pyloop died: $(grep -a FAIL "$TMP/out")"
-kill -TERM "$pid"
-e2e_wait_pid_gone "$pid" 10 || e2e_fail "restored pyloop does not exit on SIGTERM"
-
-e2e_assert_no_fail "$TMP/out"
-e2e_assert_steps_continuous "$TMP/out" $((last + 20 * CHECK_EVERY))
-python3 "$E2E_PYLOOP" --verify "$TMP/out" >&2 || e2e_fail "pyloop --verify rejects the out file"
+e2e_stop_pyloop "$pid" $((last + 20 * CHECK_EVERY))
 echo "checkpoint/restore of pyloop ok: $rounds rounds, pid $pid, continued after step $last"

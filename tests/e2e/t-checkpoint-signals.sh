@@ -9,10 +9,7 @@
 . "$(dirname "$0")/lib.sh"
 
 TMP=$(e2e_tmpdir)
-e2e_start_bg sig python3 "$FERRY_ROOT/tests/workloads/sigwork.py" "$TMP/out" "$TMP/pid" "$TMP/go"
-e2e_wait_file "$TMP/pid" 20 || e2e_fail "sigwork never wrote its pidfile"
-pid=$(cat "$TMP/pid")
-e2e_wait_for_line "$TMP/out" '^step 5 ' 10 || e2e_fail "sigwork makes no progress"
+e2e_start_workload sigwork '^step 5 ' python3 "$FERRY_ROOT/tests/workloads/sigwork.py" "$TMP/out" "$TMP/pid" "$TMP/go"
 rt=$(($(kill -l SIGRTMIN) + 2))
 sender=$BASHPID
 kill -"$rt" "$pid"; kill -"$rt" "$pid"; kill -"$rt" "$pid"; kill -USR2 "$pid"

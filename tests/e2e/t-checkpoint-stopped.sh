@@ -7,10 +7,7 @@
 . "$(dirname "$0")/lib.sh"
 
 TMP=$(e2e_tmpdir)
-e2e_start_bg mw "$E2E_MEMWORK" --mem 32 --out "$TMP/out" --pidfile "$TMP/pid" --print-ms 50
-e2e_wait_file "$TMP/pid" 20 || e2e_fail "memwork never wrote its pidfile"
-pid=$(cat "$TMP/pid")
-e2e_wait_for_line "$TMP/out" '^step 5 ' 10 || e2e_fail "memwork makes no progress"
+e2e_start_workload memwork '^step 5 ' "$E2E_MEMWORK" --mem 32 --out "$TMP/out" --pidfile "$TMP/pid" --print-ms 50
 state() { awk '/^State:/ { print $2 }' "/proc/$1/status"; }
 kill -STOP "$pid"
 sleep 0.2

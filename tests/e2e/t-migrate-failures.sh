@@ -20,11 +20,7 @@
 #   g. finally the much-tried source migrates for real, intact.
 . "$(dirname "$0")/lib.sh"
 
-MIGRATE=$FERRY_BUILD/migrate
-PAGESERVER=$FERRY_BUILD/pageserver
-for b in "$MIGRATE" "$PAGESERVER" "$FERRY_BUILD/restore" "$E2E_MEMWORK"; do
-	[ -x "$b" ] || e2e_fail "no $b (build it first)"
-done
+e2e_need migrate pageserver restore memwork
 TMP=$(e2e_tmpdir)
 CHECK_EVERY=20
 e2e_tls_certs
@@ -96,6 +92,37 @@ check_failed()
 }
 NOT_ONE_LINE=()
 
+# migrate_bg NAME PORT PID: migrate --to 127.0.0.1:PORT PID in the
+# background, output in $TMP/NAME.out/.err; sets MPID, and N1 to how many
+# times round 1 had begun in $TMP/d1.log before it.
+migrate_bg()
+{
+	N1=$(grep -c 'pre-copy round 1 begins' "$TMP/d1.log")
+	"$MIGRATE" --to "127.0.0.1:$2" "${GOOD[@]}" "$3" >"$TMP/$1.out" 2>"$TMP/$1.err" &
+	MPID=$!
+}
+
+# round1_began MSG: wait (10 s) until round 1 begins in $TMP/d1.log once more
+# than N1 times; fail with MSG if it does not.
+round1_began()
+{
+	_e2e_deadline 10
+	until [ "$(grep -c 'pre-copy round 1 begins' "$TMP/d1.log")" -gt "$N1" ]; do
+		_e2e_expired "$_E2E_DL" && e2e_fail "$1"
+		sleep 0.02
+	done
+}
+
+# migrate_ended NAME MSG: the migrate of migrate_bg NAME must end within 30 s
+# (else fail with MSG); its exit status goes in RC and to the log.
+migrate_ended()
+{
+	e2e_wait_pid_gone "$MPID" 30 || e2e_fail "$2"
+	wait "$MPID"
+	RC=$?
+	e2e_log "case $1: migrate exited $RC; stderr: $(cat "$TMP/$1.err")"
+}
+
 # source_ok WHAT: the source runs on as if nothing happened.
 source_ok()
 {
@@ -120,11 +147,9 @@ source_ok()
 }
 
 # --- the source -------------------------------------------------------------------
-e2e_start_bg memwork "$E2E_MEMWORK" --mem 256 --dirty 64 --tick-ms 5 \
+e2e_start_workload memwork '^step 50 ' "$E2E_MEMWORK" --mem 256 --dirty 64 --tick-ms 5 \
 	--check-every $CHECK_EVERY --out "$TMP/out" --pidfile "$TMP/pid"
-e2e_wait_file "$TMP/pid" 30 || e2e_fail "memwork never got ready"
-SRC=$(cat "$TMP/pid")
-e2e_wait_for_line "$TMP/out" '^step 50 ' 10 || e2e_fail "memwork makes no progress"
+SRC=$pid
 fds "$SRC" >"$TMP/fds.src"
 cat "/proc/$SRC/maps" >"$TMP/maps.src"
 
@@ -150,16 +175,12 @@ source_ok "b. server certificate not trusted"
 # --- c. page server killed in round 1 ----------------------------------------------
 P2=$(e2e_port)
 dest_start d2 "$P2"
-"$MIGRATE" --to "127.0.0.1:$P2" "${GOOD[@]}" "$SRC" >"$TMP/pskill.out" 2>"$TMP/pskill.err" &
-mpid=$!
+migrate_bg pskill "$P2" "$SRC"
 e2e_wait_for_line "$TMP/d2.log" 'pre-copy round 1 begins' 10 || e2e_fail "c. round 1 never began"
 sleep 0.15
 grep -q 'round 1 .*committed' "$TMP/d2.log" && e2e_log "c. (round 1 was already over: killed later than meant)"
 kill -KILL "$DEST_PS"
-e2e_wait_pid_gone "$mpid" 30 || e2e_fail "c. migrate hangs after the page server died"
-wait "$mpid"
-RC=$?
-e2e_log "case pskill: migrate exited $RC; stderr: $(cat "$TMP/pskill.err")"
+migrate_ended pskill "c. migrate hangs after the page server died"
 check_failed pskill
 source_ok "c. page server killed"
 
@@ -186,20 +207,11 @@ wait "$blocker" 2>/dev/null
 [ -e "/proc/$D1_PS" ] || e2e_fail "d. the page server died: $(tail -n 3 "$TMP/d1.log")"
 
 # --- e. migrate SIGTERMed in round 1 --------------------------------------------------
-n1=$(grep -c 'pre-copy round 1 begins' "$TMP/d1.log")
-"$MIGRATE" --to "127.0.0.1:$P1" "${GOOD[@]}" "$SRC" >"$TMP/sigterm.out" 2>"$TMP/sigterm.err" &
-mpid=$!
-_e2e_deadline 10
-until [ "$(grep -c 'pre-copy round 1 begins' "$TMP/d1.log")" -gt "$n1" ]; do
-	_e2e_expired "$_E2E_DL" && e2e_fail "e. round 1 never began"
-	sleep 0.02
-done
+migrate_bg sigterm "$P1" "$SRC"
+round1_began "e. round 1 never began"
 sleep 0.15
-kill -TERM "$mpid"
-e2e_wait_pid_gone "$mpid" 30 || e2e_fail "e. migrate does not stop on SIGTERM"
-wait "$mpid"
-RC=$?
-e2e_log "case sigterm: migrate exited $RC; stderr: $(cat "$TMP/sigterm.err")"
+kill -TERM "$MPID"
+migrate_ended sigterm "e. migrate does not stop on SIGTERM"
 check_failed sigterm
 source_ok "e. migrate SIGTERMed"
 [ -e "/proc/$D1_PS" ] || e2e_fail "e. the page server died: $(tail -n 3 "$TMP/d1.log")"
@@ -210,20 +222,11 @@ e2e_start_bg victim "$E2E_MEMWORK" --mem 256 --dirty 64 --out "$TMP/victim.out" 
 	--pidfile "$TMP/victim.pidf"
 e2e_wait_file "$TMP/victim.pidf" 30 || e2e_fail "f. victim never got ready"
 victim=$(cat "$TMP/victim.pidf")
-n1=$(grep -c 'pre-copy round 1 begins' "$TMP/d1.log")
-"$MIGRATE" --to "127.0.0.1:$P1" "${GOOD[@]}" "$victim" >"$TMP/victim-kill.out" 2>"$TMP/victim-kill.err" &
-mpid=$!
-_e2e_deadline 10
-until [ "$(grep -c 'pre-copy round 1 begins' "$TMP/d1.log")" -gt "$n1" ]; do
-	_e2e_expired "$_E2E_DL" && e2e_fail "f. round 1 never began"
-	sleep 0.02
-done
+migrate_bg victim-kill "$P1" "$victim"
+round1_began "f. round 1 never began"
 sleep 0.1
 kill -KILL "$victim"
-e2e_wait_pid_gone "$mpid" 30 || e2e_fail "f. migrate hangs when its target is killed"
-wait "$mpid"
-RC=$?
-e2e_log "case victim-kill: migrate exited $RC; stderr: $(cat "$TMP/victim-kill.err")"
+migrate_ended victim-kill "f. migrate hangs when its target is killed"
 check_failed victim-kill
 grep -q 'runs on' "$TMP/victim-kill.err" && NOT_ONE_LINE+=("victim-kill (says the dead target runs on)")
 e2e_wait_pid_gone "$victim" 10 || e2e_fail "f. killed target still there"
@@ -245,19 +248,10 @@ EOF2
 e2e_start_bg quitter python3 "$TMP/quitter.py" "$TMP/quitter.pidf" "$TMP/quitter.flag"
 e2e_wait_file "$TMP/quitter.pidf" 30 || e2e_fail "f. quitter never got ready"
 quitter=$(cat "$TMP/quitter.pidf")
-n1=$(grep -c 'pre-copy round 1 begins' "$TMP/d1.log")
-"$MIGRATE" --to "127.0.0.1:$P1" "${GOOD[@]}" "$quitter" >"$TMP/quitter-m.out" 2>"$TMP/quitter-m.err" &
-mpid=$!
-_e2e_deadline 10
-until [ "$(grep -c 'pre-copy round 1 begins' "$TMP/d1.log")" -gt "$n1" ]; do
-	_e2e_expired "$_E2E_DL" && e2e_fail "f. round 1 never began (quitter)"
-	sleep 0.02
-done
+migrate_bg quitter-m "$P1" "$quitter"
+round1_began "f. round 1 never began (quitter)"
 touch "$TMP/quitter.flag"
-e2e_wait_pid_gone "$mpid" 30 || e2e_fail "f. migrate hangs when its target exits"
-wait "$mpid"
-RC=$?
-e2e_log "case quitter: migrate exited $RC; stderr: $(cat "$TMP/quitter-m.err")"
+migrate_ended quitter-m "f. migrate hangs when its target exits"
 if [ "$RC" -eq 0 ] && grep -q 'round 1 .*committed' "$TMP/d1.log" && ! [ -e "/proc/$quitter" ]; then
 	e2e_fail "f. migrate says it migrated a process that exited"
 fi

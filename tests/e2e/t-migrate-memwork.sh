@@ -15,11 +15,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/migrate-lib.sh"
 
-MIGRATE=$FERRY_BUILD/migrate
-PAGESERVER=$FERRY_BUILD/pageserver
-for b in "$MIGRATE" "$PAGESERVER" "$FERRY_BUILD/restore" "$E2E_MEMWORK"; do
-	[ -x "$b" ] || e2e_fail "no $b (build it first)"
-done
+e2e_need migrate pageserver restore memwork
 TMP=$(e2e_tmpdir)
 CHECK_EVERY=40
 e2e_tls_certs
@@ -27,11 +23,8 @@ e2e_netns_pair
 port=$(e2e_port)
 mig_start_dest "$E2E_DST_IP" netns
 
-e2e_start_bg memwork "$E2E_MEMWORK" --mem 256 --dirty 16 --tick-ms 5 \
+e2e_start_workload memwork '^step 100 ' "$E2E_MEMWORK" --mem 256 --dirty 16 --tick-ms 5 \
 	--check-every $CHECK_EVERY --out "$TMP/out" --pidfile "$TMP/pid"
-e2e_wait_file "$TMP/pid" 30 || e2e_fail "memwork never got ready"
-pid=$(cat "$TMP/pid")
-e2e_wait_for_line "$TMP/out" '^step 100 ' 10 || e2e_fail "memwork makes no progress"
 in_dest test -e "/proc/$pid" && e2e_fail "pid $pid already exists in the destination namespace"
 
 mig_run e2e_in_src "$MIGRATE" --json --to "$E2E_DST_IP:$port" "${CLI_TLS[@]}" "$pid"

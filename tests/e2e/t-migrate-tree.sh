@@ -14,13 +14,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/migrate-lib.sh"
 
-MIGRATE=$FERRY_BUILD/migrate
-PAGESERVER=$FERRY_BUILD/pageserver
-TREEWORK=$FERRY_BUILD/tests/workloads/treework
-MTWORK=$FERRY_BUILD/tests/workloads/mtwork
-for b in "$MIGRATE" "$PAGESERVER" "$FERRY_BUILD/restore" "$TREEWORK" "$MTWORK"; do
-	[ -x "$b" ] || e2e_fail "no $b (build it first)"
-done
+e2e_need migrate pageserver restore treework mtwork
 TMP=$(e2e_tmpdir)
 e2e_tls_certs
 port=$(e2e_port)

@@ -9,12 +9,7 @@
 # created), and the daemon serves the next good client. --insecure warns loudly.
 . "$(dirname "$0")/lib.sh"
 
-PS=$FERRY_BUILD/pageserver
-PSC=$FERRY_BUILD/tests/tools/psclient
-[ -x "$PS" ] && [ -x "$PSC" ] || e2e_fail "build pageserver and tests/tools/psclient first"
-TMP=$(e2e_tmpdir)
-e2e_tls_certs
-IMG=$TMP/images
+e2e_pageserver_setup
 port=$(e2e_port)
 MODEL=(--seed 3 --pids 1 --pages 256)
 
@@ -77,7 +72,7 @@ grep -q 'warning: INSECURE' "$TMP/plain-ps.log" || e2e_fail "--insecure not warn
 "$PSC" send --to "127.0.0.1:$port3" --insecure "${MODEL[@]}" >"$TMP/ins.out" 2>"$TMP/ins.err" ||
 	e2e_fail "insecure session failed"
 grep -q 'warning: INSECURE' "$TMP/ins.err" || e2e_fail "client did not warn about --insecure"
-if "$PS" --listen "127.0.0.1:$port3" --images-dir "$IMG" 2>"$TMP/notls.err"; then
+if "$PAGESERVER" --listen "127.0.0.1:$port3" --images-dir "$IMG" 2>"$TMP/notls.err"; then
 	e2e_fail "pageserver started without TLS options"
 fi
 grep -q 'TLS needs' "$TMP/notls.err" || e2e_fail "no reason for missing TLS options"

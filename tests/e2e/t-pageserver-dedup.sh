@@ -8,11 +8,7 @@
 # them offline. Either way the top of the stack still reads back exactly.
 . "$(dirname "$0")/lib.sh"
 
-PS=$FERRY_BUILD/pageserver
-PSC=$FERRY_BUILD/tests/tools/psclient
-[ -x "$PS" ] && [ -x "$PSC" ] || e2e_fail "build pageserver and tests/tools/psclient first"
-TMP=$(e2e_tmpdir)
-e2e_tls_certs
+e2e_pageserver_setup
 pa=$(e2e_port)
 pb=$(e2e_port)
 e2e_start_pageserver auto "$pa" "$TMP/auto" --auto-dedup -v
@@ -56,7 +52,7 @@ wait_blocks "$a1" 64 || e2e_fail "auto-dedup left $(blocks "$a1") blocks in roun
 	--dirty 100 --seed 5 || e2e_fail "auto-dedup broke the stack"
 
 # 2. Offline dedup does the same to the plain stack.
-"$PS" dedup "$TMP/plain/$(cat "$TMP/idb")" >"$TMP/dedup.out" || e2e_fail "pageserver dedup failed"
+"$PAGESERVER" dedup "$TMP/plain/$(cat "$TMP/idb")" >"$TMP/dedup.out" || e2e_fail "pageserver dedup failed"
 e2e_log "$(cat "$TMP/dedup.out")"
 [ "$(blocks "$b1")" -le 64 ] || e2e_fail "offline dedup left $(blocks "$b1") blocks"
 "$PSC" verify --stack "$TMP/plain/$(cat "$TMP/idb")" --kind random --pids 1 --pages 4096 \

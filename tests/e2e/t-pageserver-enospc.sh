@@ -8,12 +8,7 @@
 # daemon serves the next session.
 . "$(dirname "$0")/lib.sh"
 
-PS=$FERRY_BUILD/pageserver
-PSC=$FERRY_BUILD/tests/tools/psclient
-[ -x "$PS" ] && [ -x "$PSC" ] || e2e_fail "build pageserver and tests/tools/psclient first"
-TMP=$(e2e_tmpdir)
-e2e_tls_certs
-IMG=$TMP/images
+e2e_pageserver_setup
 mkdir -p "$IMG"
 mount -t tmpfs -o size=8m ferry-e2e "$IMG" || e2e_fail "cannot mount a tmpfs"
 e2e_on_exit "umount -l '$IMG'"

@@ -11,12 +11,7 @@
 # go on serving: a good client resumes the same migration afterwards.
 . "$(dirname "$0")/lib.sh"
 
-PS=$FERRY_BUILD/pageserver
-PSC=$FERRY_BUILD/tests/tools/psclient
-[ -x "$PS" ] && [ -x "$PSC" ] || e2e_fail "build pageserver and tests/tools/psclient first"
-TMP=$(e2e_tmpdir)
-e2e_tls_certs
-IMG=$TMP/images
+e2e_pageserver_setup
 port=$(e2e_port)
 
 e2e_start_pageserver ps "$port" "$IMG" --no-restore --auto-dedup -v

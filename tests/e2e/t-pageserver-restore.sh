@@ -15,12 +15,7 @@
 # - --once exit codes: 0 for a completed migration, 1 otherwise.
 . "$(dirname "$0")/lib.sh"
 
-PS=$FERRY_BUILD/pageserver
-PSC=$FERRY_BUILD/tests/tools/psclient
-[ -x "$PS" ] && [ -x "$PSC" ] || e2e_fail "build pageserver and tests/tools/psclient first"
-TMP=$(e2e_tmpdir)
-e2e_tls_certs
-IMG=$TMP/images
+e2e_pageserver_setup
 mkdir -p "$IMG"
 MODEL=(--seed 2 --pids 1 --pages 512 --files)
 

@@ -15,8 +15,7 @@
 # killed mid-way gives a clean error; a tracer dying mid-way ends the target.
 . "$(dirname "$0")/lib.sh"
 
-INFECT=$FERRY_BUILD/tests/tools/infect-test
-[ -x "$INFECT" ] || e2e_fail "no $INFECT (build it first)"
+e2e_need infect-test
 TMP=$(e2e_tmpdir)
 
 cat >"$TMP/target.c" <<'EOF'

@@ -13,8 +13,7 @@
 . "$(dirname "$0")/lib.sh"
 
 M=$FERRY_BUILD/migrate
-CMP=$FERRY_BUILD/tests/tools/stackcmp
-[ -x "$CMP" ] || e2e_fail "no $CMP (build it first)"
+e2e_need stackcmp
 TMP=$(e2e_tmpdir)
 e2e_tls_certs
 port=$(e2e_port)

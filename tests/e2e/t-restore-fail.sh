@@ -14,11 +14,7 @@
 #   g. then the real restore: same pid, steps continuous, self-checks pass.
 . "$(dirname "$0")/lib.sh"
 
-MIGRATE=$FERRY_BUILD/migrate
-RESTORE=$FERRY_BUILD/restore
-for b in "$MIGRATE" "$RESTORE" "$E2E_MEMWORK"; do
-	[ -x "$b" ] || e2e_fail "no $b (build it first)"
-done
+e2e_need migrate restore memwork
 TMP=$(e2e_tmpdir)
 CHECK_EVERY=20
 # our own copy of the executable, so its mtime can change (case e)
@@ -54,11 +50,8 @@ nothing_left()
 	fi
 }
 
-e2e_start_bg memwork "$TMP/mw" --mem 64 --dirty 32 --check-every $CHECK_EVERY \
+e2e_start_workload memwork '^step 20 ' "$TMP/mw" --mem 64 --dirty 32 --check-every $CHECK_EVERY \
 	--out "$TMP/out" --pidfile "$TMP/pid"
-e2e_wait_file "$TMP/pid" 20 || e2e_fail "memwork never got ready"
-pid=$(cat "$TMP/pid")
-e2e_wait_for_line "$TMP/out" '^step 20 ' 10 || e2e_fail "memwork makes no progress"
 
 # --- a. the pid is taken: the original still runs ------------------------------
 "$MIGRATE" --leave-running --images-dir "$TMP/s1" --id s1 "$pid" >"$TMP/m1.out" 2>"$TMP/m1.err" ||

@@ -12,11 +12,7 @@
 # --abort the target runs on unharmed, and the session is gone either way.
 . "$(dirname "$0")/lib.sh"
 
-MIGRATE=$FERRY_BUILD/migrate
-RESTORE=$FERRY_BUILD/restore
-for b in "$MIGRATE" "$RESTORE" "$E2E_MEMWORK"; do
-	[ -x "$b" ] || e2e_fail "no $b (build it first)"
-done
+e2e_need migrate restore memwork
 TMP=$(e2e_tmpdir)
 CHECK_EVERY=20
 

@@ -8,7 +8,7 @@
 # verifies from outside.
 . "$(dirname "$0")/lib.sh"
 
-[ -x "$E2E_MEMWORK" ] || e2e_fail "no $E2E_MEMWORK (build it first)"
+e2e_need memwork
 TMP=$(e2e_tmpdir)
 
 # 1. A clean run of about a second, with both signals.

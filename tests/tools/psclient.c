@@ -807,12 +807,26 @@ static int parse_opts(int argc, char **argv, struct opts *o, int *verbose)
 	return optind == argc ? 0 : -EINVAL;
 }
 
+static const struct {
+	const char *name;
+	int (*run)(struct opts *o);
+} cmds[] = {
+	{ "send", cmd_send },
+	{ "verify", cmd_verify },
+	{ "hostile", cmd_hostile },
+	{ "stall", cmd_stall },
+	{ "bench", cmd_bench },
+	{ "bench-raw", cmd_bench_raw },
+	{ "raw-recv", cmd_raw_recv },
+};
+
 int main(int argc, char **argv)
 {
 	struct opts o = { .m = { .seed = 1, .pids = 2, .pages = 1024, .dirty = 25 },
 			  .rounds = 1, .mb = 256 };
 	const char *cmd = argc > 1 ? argv[1] : "";
 	int verbose = 0;
+	size_t i;
 
 	if (parse_opts(argc - 1, argv + 1, &o, &verbose) || !o.m.pids || !o.m.pages) {
 		fprintf(stderr, "usage: psclient send|verify|hostile|stall|bench|bench-raw|raw-recv "
@@ -820,20 +834,10 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	log_init("psclient", verbose, NULL);
-	if (!strcmp(cmd, "send"))
-		return cmd_send(&o);
-	if (!strcmp(cmd, "verify"))
-		return cmd_verify(&o);
-	if (!strcmp(cmd, "hostile"))
-		return cmd_hostile(&o);
-	if (!strcmp(cmd, "stall"))
-		return cmd_stall(&o);
-	if (!strcmp(cmd, "bench"))
-		return cmd_bench(&o);
-	if (!strcmp(cmd, "bench-raw"))
-		return cmd_bench_raw(&o);
-	if (!strcmp(cmd, "raw-recv"))
-		return cmd_raw_recv(&o);
+	for (i = 0; i < ARRAY_SIZE(cmds); i++) {
+		if (!strcmp(cmd, cmds[i].name))
+			return cmds[i].run(&o);
+	}
 	fprintf(stderr, "psclient: unknown command '%s'\n", cmd);
 	return 2;
 }

@@ -3,7 +3,6 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +13,7 @@
 #include "common/endian.h"
 #include "common/util.h"
 #include "proto/image.h"
+#include "tests/unit/unit.h"
 
 #define PG	PAGE_SIZE
 #define BASE	0x7f0000000000ULL
@@ -670,9 +670,7 @@ Test(pagemap, build_then_parse_round_trip)
 	pm.ext = calloc(pm.nr, sizeof(*pm.ext));
 	cr_assert_not_null(pm.ext);
 	for (i = 0; i < pm.nr; i++) {
-		rng ^= rng << 13;
-		rng ^= rng >> 7;
-		rng ^= rng << 17;
+		xorshift64(&rng);
 		va += (rng % 3) * PG;		/* sometimes touching, sometimes a gap */
 		pm.ext[i].vaddr = va;
 		pm.ext[i].nr_pages = 1 + (rng >> 8) % 300;
@@ -728,20 +726,12 @@ static void make_tmp(void)
 	cr_assert_geq(tmp_fd, 0);
 }
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static void remove_tmp(void)
 {
 	if (tmp_fd >= 0)
 		close(tmp_fd);
 	tmp_fd = -1;
-	nftw(tmp_dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	rm_tree(tmp_dir);
 }
 
 TestSuite(files, .init = make_tmp, .fini = remove_tmp);

@@ -81,97 +81,108 @@ Test(pgindex, empty_index_takes_updates)
 	pg_index_free(&idx);
 }
 
-Test(pgindex, split_at_both_ends)
+/*
+ * One pg_index_apply case: OLD is the index before, U the update, WANT the
+ * index after, PUNCH (round, offset in pages, pages) the calls expected, in
+ * order. The arrays end at the first entry of 0 pages. NO_LOG: apply without
+ * a punch callback.
+ */
+struct apply_case {
+	struct pg_extent old[4], u[4], want[4];
+	struct {
+		uint32_t round;
+		uint64_t off_pg, n;
+	} punch[4];
+	bool no_log;
+};
+
+static size_t nr_ext(const struct pg_extent *e, size_t max)
+{
+	size_t nr = 0;
+
+	while (nr < max && e[nr].nr_pages)
+		nr++;
+	return nr;
+}
+
+static void run_apply(const struct apply_case *c)
 {
 	struct pg_index idx;
-	struct pg_extent old[] = { ext(0, 10, 1, 0) };
-	struct pg_extent u[] = { ext(3, 2, 2, 0) };
-	struct pg_extent want[] = { ext(0, 3, 1, 0), ext(3, 2, 2, 0), ext(5, 5, 1, 5) };
 	struct punch_log l = { 0 };
+	size_t nr_punch = 0, i;
 
-	set_index(&idx, old, 1);
-	cr_assert_eq(pg_index_apply(&idx, u, 1, log_punch, &l), 0);
-	expect_index(&idx, want, 3);
-	cr_assert_eq(l.nr, 1);
-	expect_punch(&l, 0, 1, 3, 2);
+	while (nr_punch < ARRAY_SIZE(c->punch) && c->punch[nr_punch].n)
+		nr_punch++;
+	set_index(&idx, c->old, nr_ext(c->old, ARRAY_SIZE(c->old)));
+	cr_assert_eq(pg_index_apply(&idx, c->u, nr_ext(c->u, ARRAY_SIZE(c->u)),
+				    c->no_log ? NULL : log_punch, c->no_log ? NULL : &l), 0);
+	expect_index(&idx, c->want, nr_ext(c->want, ARRAY_SIZE(c->want)));
+	cr_assert_eq(l.nr, nr_punch);
+	for (i = 0; i < nr_punch; i++)
+		expect_punch(&l, i, c->punch[i].round, c->punch[i].off_pg, c->punch[i].n);
 	pg_index_free(&idx);
+}
+
+Test(pgindex, split_at_both_ends)
+{
+	run_apply(&(struct apply_case){
+		.old = { ext(0, 10, 1, 0) },
+		.u = { ext(3, 2, 2, 0) },
+		.want = { ext(0, 3, 1, 0), ext(3, 2, 2, 0), ext(5, 5, 1, 5) },
+		.punch = { { 1, 3, 2 } },
+	});
 }
 
 Test(pgindex, split_spanning_two_extents)
 {
-	struct pg_index idx;
 	/* round 1 pages arrived out of order: offsets do not follow vaddr */
-	struct pg_extent old[] = { ext(0, 4, 1, 4), ext(4, 4, 1, 0) };
-	struct pg_extent u[] = { ext(2, 4, 3, 0) };
-	struct pg_extent want[] = { ext(0, 2, 1, 4), ext(2, 4, 3, 0), ext(6, 2, 1, 2) };
-	struct punch_log l = { 0 };
-
-	set_index(&idx, old, 2);
-	cr_assert_eq(pg_index_apply(&idx, u, 1, log_punch, &l), 0);
-	expect_index(&idx, want, 3);
-	cr_assert_eq(l.nr, 2);
-	expect_punch(&l, 0, 1, 6, 2);
-	expect_punch(&l, 1, 1, 0, 2);
-	pg_index_free(&idx);
+	run_apply(&(struct apply_case){
+		.old = { ext(0, 4, 1, 4), ext(4, 4, 1, 0) },
+		.u = { ext(2, 4, 3, 0) },
+		.want = { ext(0, 2, 1, 4), ext(2, 4, 3, 0), ext(6, 2, 1, 2) },
+		.punch = { { 1, 6, 2 }, { 1, 0, 2 } },
+	});
 }
 
 Test(pgindex, full_cover_merges_punches)
 {
-	struct pg_index idx;
-	struct pg_extent old[] = { ext(2, 2, 1, 0), ext(6, 2, 1, 2), ext(9, 1, 0, 0) };
-	struct pg_extent u[] = { ext(0, 12, 2, 0) };
-	struct punch_log l = { 0 };
-
-	set_index(&idx, old, 3);
-	cr_assert_eq(pg_index_apply(&idx, u, 1, log_punch, &l), 0);
-	expect_index(&idx, u, 1);
 	/* two runs contiguous in round 1's file: one call; the zero run: none */
-	cr_assert_eq(l.nr, 1);
-	expect_punch(&l, 0, 1, 0, 4);
-	pg_index_free(&idx);
+	run_apply(&(struct apply_case){
+		.old = { ext(2, 2, 1, 0), ext(6, 2, 1, 2), ext(9, 1, 0, 0) },
+		.u = { ext(0, 12, 2, 0) },
+		.want = { ext(0, 12, 2, 0) },
+		.punch = { { 1, 0, 4 } },
+	});
 }
 
 Test(pgindex, exact_cover_and_gaps)
 {
-	struct pg_index idx;
-	struct pg_extent old[] = { ext(0, 2, 1, 0), ext(4, 2, 1, 2) };
-	struct pg_extent u[] = { ext(0, 2, 2, 0), ext(2, 2, 2, 8), ext(6, 1, 2, 2) };
-	struct pg_extent want[] = { ext(0, 2, 2, 0), ext(2, 2, 2, 8), ext(4, 2, 1, 2),
-				    ext(6, 1, 2, 2) };
-	struct punch_log l = { 0 };
-
-	set_index(&idx, old, 2);
-	cr_assert_eq(pg_index_apply(&idx, u, 3, log_punch, &l), 0);
-	expect_index(&idx, want, 4);
-	cr_assert_eq(l.nr, 1);
-	expect_punch(&l, 0, 1, 0, 2);
-	pg_index_free(&idx);
+	run_apply(&(struct apply_case){
+		.old = { ext(0, 2, 1, 0), ext(4, 2, 1, 2) },
+		.u = { ext(0, 2, 2, 0), ext(2, 2, 2, 8), ext(6, 1, 2, 2) },
+		.want = { ext(0, 2, 2, 0), ext(2, 2, 2, 8), ext(4, 2, 1, 2), ext(6, 1, 2, 2) },
+		.punch = { { 1, 0, 2 } },
+	});
 }
 
 Test(pgindex, adjacent_runs_merge)
 {
-	struct pg_index idx;
-	struct pg_extent old[] = { ext(0, 2, 2, 0), ext(8, 2, 0, 0) };
-	struct pg_extent u[] = { ext(2, 2, 2, 2), ext(4, 4, 0, 0), ext(10, 1, 2, 9) };
-	struct pg_extent want[] = { ext(0, 4, 2, 0), ext(4, 6, 0, 0), ext(10, 1, 2, 9) };
-
-	set_index(&idx, old, 2);
-	cr_assert_eq(pg_index_apply(&idx, u, 3, NULL, NULL), 0);
-	expect_index(&idx, want, 3);
-	pg_index_free(&idx);
+	run_apply(&(struct apply_case){
+		.old = { ext(0, 2, 2, 0), ext(8, 2, 0, 0) },
+		.u = { ext(2, 2, 2, 2), ext(4, 4, 0, 0), ext(10, 1, 2, 9) },
+		.want = { ext(0, 4, 2, 0), ext(4, 6, 0, 0), ext(10, 1, 2, 9) },
+		.no_log = true,
+	});
 }
 
 Test(pgindex, file_gap_does_not_merge)
 {
-	struct pg_index idx;
-	struct pg_extent old[] = { ext(0, 2, 2, 0) };
-	struct pg_extent u[] = { ext(2, 2, 2, 3) };
-	struct pg_extent want[] = { ext(0, 2, 2, 0), ext(2, 2, 2, 3) };
-
-	set_index(&idx, old, 1);
-	cr_assert_eq(pg_index_apply(&idx, u, 1, NULL, NULL), 0);
-	expect_index(&idx, want, 2);
-	pg_index_free(&idx);
+	run_apply(&(struct apply_case){
+		.old = { ext(0, 2, 2, 0) },
+		.u = { ext(2, 2, 2, 3) },
+		.want = { ext(0, 2, 2, 0), ext(2, 2, 2, 3) },
+		.no_log = true,
+	});
 }
 
 Test(pgindex, zero_extents_never_punched)

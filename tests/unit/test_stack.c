@@ -3,7 +3,6 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <sched.h>
 #include <stdarg.h>
@@ -19,6 +18,7 @@
 #include "imgstack/view.h"
 #include "imgstack/writer.h"
 #include "proto/image.h"
+#include "tests/unit/unit.h"
 
 #define PG	PAGE_SIZE
 #define NPG	64
@@ -36,14 +36,6 @@ static void make_tmp(void)
 	cr_assert_not_null(mkdtemp(tmp_root));
 }
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static void remove_tmp(void)
 {
 	char p[PATH_MAX + 8];
@@ -51,7 +43,7 @@ static void remove_tmp(void)
 	/* the ENOSPC test's tmpfs, should it have failed before unmounting */
 	snprintf(p, sizeof(p), "%s/small", tmp_root);
 	umount2(p, MNT_DETACH);
-	nftw(tmp_root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	rm_tree(tmp_root);
 }
 
 static void pathf(char *buf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
