@@ -37,7 +37,7 @@ TABLE='
 prot_none		exact		prot|mapping
 pipe_nonblock		exact		pipe|nonblock
 seccomp_filter		refused		seccomp
-caps			refused		capab|caps
+caps			exact		capab|caps
 flock			refused		flock|lock
 posix_lock		refused		posix|lock
 ofd_lock		refused		ofd|lock
