@@ -103,6 +103,10 @@ int dump_pstree(const struct tree *t, struct sink *sink)
 		e.n_threads = ts->nr;
 		e.has_stopped = 1;
 		e.stopped = t->p[i].stopped;
+		if (e.stopped) {
+			e.has_stop_signal = 1;
+			e.stop_signal = t->p[i].stop_signal;
+		}
 		ret = img_buf_add(&b, &e.base);
 	}
 	if (!ret)
