@@ -234,8 +234,9 @@ static int core_attrs(pid_t pid, ProcCore *pc, const struct parasite_data *pd)
 	int n;
 
 	snprintf(path, sizeof(path), "/proc/%d/oom_score_adj", pid);
-	if (read_small_file(path, buf, 32) < 0)
-		return -errno;
+	n = read_small_file(path, buf, 32);
+	if (n < 0)
+		return n;
 	pc->has_oom_score_adj = 1;
 	pc->oom_score_adj = strtol(buf, NULL, 10);
 	snprintf(path, sizeof(path), "/proc/%d/status", pid);

@@ -85,7 +85,8 @@ static int add_new_children(struct tree *t, size_t i)
 
 /*
  * The signal that stopped a job-control stopped process: the last field of
- * /proc/PID/stat (its exit_code) until a tracer stops it in its own way.
+ * /proc/PID/stat (its exit_code) until a tracer stops it in its own way
+ * (and 0 after a tracer detached): 0 if unknown.
  */
 static int stop_signal(pid_t pid)
 {
@@ -94,10 +95,10 @@ static int stop_signal(pid_t pid)
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
 	if (read_small_file(path, buf, sizeof(buf)) <= 0)
-		return SIGSTOP;
+		return 0;
 	p = strrchr(buf, ' ');
 	sig = p ? strtol(p + 1, NULL, 10) : 0;
-	return sig > 0 && sig < 65 ? sig : SIGSTOP;
+	return sig > 0 && sig < 65 ? sig : 0;
 }
 
 int tree_freeze(struct tree *t)
@@ -116,7 +117,10 @@ int tree_freeze(struct tree *t)
 
 			/* seen before we seize it: ptrace-stopped it looks stopped anyway */
 			p->stopped = !proc_read_stat(p->pid, &ps) && ps.state == 'T';
-			if (p->stopped)
+			/* as first seen: a session's rounds seize it again after detaching */
+			if (!p->stopped)
+				p->stop_signal = 0;
+			else if (!p->stop_signal)
 				p->stop_signal = stop_signal(p->pid);
 		}
 		/* a stopped process we did not resume is still in its ptrace stop */
