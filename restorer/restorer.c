@@ -298,7 +298,8 @@ static int restore_proc_attrs(struct rst_args *a)
 	int n;
 
 	if (a->thp_disable >= 0) {
-		ret = raw_syscall5(NR_prctl, PR_SET_THP_DISABLE, a->thp_disable, 0, 0, 0);
+		ret = raw_syscall5(NR_prctl, PR_SET_THP_DISABLE, a->thp_disable & 1,
+				   a->thp_disable & ~1, 0, 0);
 		if (ret)
 			return failed(a, "PR_SET_THP_DISABLE", ret, a->thp_disable);
 	}

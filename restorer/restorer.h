@@ -165,7 +165,7 @@ struct rst_args {
 	int32_t work_fds[RST_MAX_WORK_FDS];	/* ours, closed before the process's own are placed */
 	uint64_t nr_threads, threads;	/* struct rst_thread[] */
 	uint64_t nr_shared_sigs, shared_sigs;	/* the process's queued signals */
-	int32_t thp_disable;		/* PR_SET_THP_DISABLE; -1: leave */
+	int32_t thp_disable;		/* PR_GET_THP_DISABLE's answer (1 | flags, or 0); -1: leave */
 	int32_t child_subreaper;	/* PR_SET_CHILD_SUBREAPER; -1: leave */
 	uint32_t set_loginuid;		/* write loginuid to /proc/self/loginuid */
 	uint32_t loginuid;

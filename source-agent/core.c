@@ -226,33 +226,25 @@ static int thread_attrs(pid_t pid, pid_t tid, ThreadCore *tc)
 	return 0;
 }
 
-/* oom_score_adj, THP disabled, child subreaper, loginuid. */
+/* oom_score_adj, THP disable (as the parasite read it), child subreaper, loginuid. */
 static int core_attrs(pid_t pid, ProcCore *pc, const struct parasite_data *pd)
 {
-	char path[64], buf[8192];
-	const char *p;
+	char path[64], buf[32];
 	int n;
 
 	snprintf(path, sizeof(path), "/proc/%d/oom_score_adj", pid);
-	n = read_small_file(path, buf, 32);
+	n = read_small_file(path, buf, sizeof(buf));
 	if (n < 0)
 		return n;
 	pc->has_oom_score_adj = 1;
 	pc->oom_score_adj = strtol(buf, NULL, 10);
-	snprintf(path, sizeof(path), "/proc/%d/status", pid);
-	n = read_small_file(path, buf, sizeof(buf));
-	if (n < 0)
-		return n;
-	p = strstr(buf, "\nTHP_enabled:");
-	if (p) {
-		pc->has_thp_disabled = 1;
-		pc->thp_disabled = !strtol(p + 13, NULL, 10);
-	}
+	pc->has_thp_disable = 1;
+	pc->thp_disable = pd->ti[0].thp_disable;
 	pc->has_child_subreaper = 1;
 	pc->child_subreaper = pd->ti[0].subreaper;
 	/* no audit in this kernel: no file */
 	snprintf(path, sizeof(path), "/proc/%d/loginuid", pid);
-	if (read_small_file(path, buf, 32) > 0) {
+	if (read_small_file(path, buf, sizeof(buf)) > 0) {
 		pc->has_loginuid = 1;
 		pc->loginuid = strtoul(buf, NULL, 10);
 	}

@@ -496,6 +496,13 @@ static int thread_prctls(struct parasite_ctl *ctl, pid_t tid, uint64_t buf,
 	if (!ret && !r && tid == ctl->pid)
 		ret = tracee_syscall(tid, ctl->insn, __NR_prctl, &r, PR_GET_CHILD_SUBREAPER,
 				     buf + TI_REAPER_OFF, 0, 0, 0, 0);
+	if (!ret && !r && tid == ctl->pid)
+		ret = tracee_syscall(tid, ctl->insn, __NR_prctl, &r, PR_GET_THP_DISABLE,
+				     0, 0, 0, 0, 0);
+	if (!ret && r >= 0 && tid == ctl->pid) {
+		ti->thp_disable = r;
+		r = 0;
+	}
 	return ret ? ret : r;
 }
 

@@ -38,12 +38,13 @@ struct prs_thread_info {
 	int32_t pdeathsig;
 	int32_t securebits;
 	int32_t subreaper;	/* the leader only: PR_GET_CHILD_SUBREAPER */
+	int32_t thp_disable;	/* the leader only: PR_GET_THP_DISABLE */
 };
 
 /*
  * Per-thread state only the thread itself can tell (its sigaltstack,
  * clear_child_tid address, parent-death signal, securebits; the leader: the
- * process's child-subreaper flag), by syscalls injected into thread @tid (any
+ * process's child-subreaper flag and THP disable), by syscalls injected into thread @tid (any
  * stopped thread of the infected process, the leader too), with the
  * results in the parasite's area.
  */
