@@ -112,4 +112,18 @@ struct ferry_rseq_config {
 #define ERESTART_RESTARTBLOCK	516
 #endif
 
+/* struct sched_attr (linux/sched/types.h clashes with glibc's sched_param) */
+struct sched_attr_k {
+	__u32 size;
+	__u32 sched_policy;
+	__u64 sched_flags;
+	__s32 sched_nice;
+	__u32 sched_priority;
+	__u64 sched_runtime;
+	__u64 sched_deadline;
+	__u64 sched_period;
+	__u32 sched_util_min;
+	__u32 sched_util_max;
+};
+
 #endif

@@ -14,6 +14,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/sched.h>
 #include <sched.h>
 #include <signal.h>
 #include <stddef.h>
@@ -519,6 +520,40 @@ static int layout_siginfos(struct rst_process *rp, struct final_payload *fp,
 	return 0;
 }
 
+/* What the thread sets for itself: robust list, scheduling, pdeathsig, capabilities. */
+static void thread_attrs(const ThreadCore *tc, struct rst_thread *t)
+{
+	uint64_t flags = tc->sched_flags & SCHED_FLAG_RESET_ON_FORK;
+
+	if (tc->has_robust_list) {
+		t->robust_list = tc->robust_list;
+		t->robust_list_len = tc->robust_list_len;
+	}
+	if (tc->has_sched_policy) {
+		if (tc->sched_policy == SCHED_DEADLINE)
+			flags |= tc->sched_flags & (SCHED_FLAG_RECLAIM | SCHED_FLAG_DL_OVERRUN);
+		t->sched.size = sizeof(t->sched);
+		t->sched.policy = tc->sched_policy;
+		t->sched.flags = flags;
+		t->sched.nice = tc->sched_nice;
+		t->sched.priority = tc->sched_priority;
+		t->sched.runtime = tc->sched_runtime;
+		t->sched.deadline = tc->sched_deadline;
+		t->sched.period = tc->sched_period;
+	}
+	t->pdeathsig = tc->pdeathsig;
+	t->no_new_privs = tc->no_new_privs;
+	if (tc->has_cap_eff && tc->has_cap_bnd && tc->has_securebits) {
+		t->has_caps = 1;
+		t->securebits = tc->securebits;
+		t->cap_inh = tc->cap_inh;
+		t->cap_prm = tc->cap_prm;
+		t->cap_eff = tc->cap_eff;
+		t->cap_bnd = tc->cap_bnd;
+		t->cap_amb = tc->cap_amb;
+	}
+}
+
 static int layout_threads(struct rst_process *rp, const ProcCore *core, struct final_payload *fp)
 {
 	size_t n = core->n_threads, off_t0, i;
@@ -538,6 +573,7 @@ static int layout_threads(struct rst_process *rp, const ProcCore *core, struct f
 			t->stack = rp->payload_addr + fp_take(fp, THREAD_STACK, PAGE_SIZE);
 			t->stack_size = THREAD_STACK;
 		}
+		thread_attrs(core->threads[i], t);
 		ret = rst_build_sigframe(core->threads[i], t, fp->buf + frame,
 					 rp->payload_addr + xsave, fp->buf + xsave);
 		if (!ret)
@@ -572,6 +608,21 @@ static void fill_signal_args(struct rst_args *a, const ProcCore *core)
 	}
 }
 
+/* THP disabled, child subreaper; loginuid only where ours (inherited) differs. */
+static void fill_proc_attrs(struct rst_args *a, const ProcCore *core)
+{
+	char buf[32];
+
+	a->thp_disable = core->has_thp_disable ? (int32_t)core->thp_disable : -1;
+	a->child_subreaper = core->has_child_subreaper ? core->child_subreaper : -1;
+	if (core->has_loginuid &&
+	    (read_small_file("/proc/self/loginuid", buf, sizeof(buf)) <= 0 ||
+	     strtoul(buf, NULL, 10) != core->loginuid)) {
+		a->set_loginuid = 1;
+		a->loginuid = core->loginuid;
+	}
+}
+
 static int fill_task_args(struct rst_args *a, const ProcCore *core, const MmEntry *mm)
 {
 	const CredsEntry *c = core->creds;
@@ -596,6 +647,7 @@ static int fill_task_args(struct rst_args *a, const ProcCore *core, const MmEntr
 				       c->gid, c->egid, c->sgid, c->fsgid, c->n_groups, { 0 } };
 	memcpy(a->creds.groups, c->groups, c->n_groups * sizeof(uint32_t));
 	fill_signal_args(a, core);
+	fill_proc_attrs(a, core);
 	return 0;
 }
 
@@ -782,6 +834,27 @@ static int go_final(struct rst_process *rp, size_t nr_threads, const int *fds, s
 	return ret;
 }
 
+/* oom_score_adj is the process's, written from the outside. */
+static int set_oom_score_adj(const struct rst_process *rp, const ProcCore *core)
+{
+	char path[64], val[16];
+	int fd, n, ret = 0;
+
+	if (!core->has_oom_score_adj)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/oom_score_adj", rp->pid);
+	n = snprintf(val, sizeof(val), "%d", core->oom_score_adj);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, val, n) != n)
+		ret = -errno;
+	if (fd >= 0)
+		close(fd);
+	if (ret)
+		pr_err("pid %d: cannot set oom_score_adj %d: %s", rp->want_pid,
+		       core->oom_score_adj, strerror(-ret));
+	return ret;
+}
+
 int rp_final_start(struct rst_process *rp, const struct rst_final *f)
 {
 	struct final_payload fp = { 0 };
@@ -814,6 +887,8 @@ int rp_final_start(struct rst_process *rp, const struct rst_final *f)
 	rp->args.root = strcmp(f->core->root, "/") ? fp_string(&fp, rp->payload_addr, f->core->root)
 						     : 0;
 	ret = tracee_write(rp->pid, rp->payload_addr, fp.buf, fp.len);
+	if (!ret)
+		ret = set_oom_score_adj(rp, f->core);
 	if (!ret)
 		ret = go_final(rp, f->core->n_threads, f->fds, f->files->n_fds);
 out:

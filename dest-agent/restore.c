@@ -10,10 +10,12 @@
  * keeps the downtime small. Any trouble while streaming falls back to a
  * plain restore at the final round.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -387,6 +389,60 @@ static pid_t tree_task(void *arg, pid_t saved)
 	return -1;
 }
 
+/* ppid, pgrp, session of @pid from /proc/PID/stat. */
+static int stat_ids(pid_t pid, pid_t *ppid, pid_t *pgrp, pid_t *sid)
+{
+	char path[64], buf[1024], *p;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	if (read_small_file(path, buf, sizeof(buf)) <= 0)
+		return -1;
+	p = strrchr(buf, ')');
+	if (!p || sscanf(p + 1, " %*c %d %d %d", ppid, pgrp, sid) != 3)
+		return -1;
+	return 0;
+}
+
+/* As the kernel sees it: no member has a parent in another group of the same session. */
+static bool pgrp_orphaned(pid_t pgid, pid_t sid)
+{
+	pid_t ppid, pg, s, ppg, ps, pp;
+	struct dirent *de;
+	bool orphaned = true;
+	DIR *d;
+
+	d = opendir("/proc");
+	if (!d)
+		return true;
+	while (orphaned && (de = readdir(d))) {
+		pid_t pid = strtol(de->d_name, NULL, 10);
+
+		if (pid <= 0 || stat_ids(pid, &ppid, &pg, &s) || pg != pgid || ppid <= 0)
+			continue;
+		if (!stat_ids(ppid, &pp, &ppg, &ps) && ppg != pgid && ps == sid)
+			orphaned = false;
+	}
+	closedir(d);
+	return orphaned;
+}
+
+/*
+ * A process stopped by job control is stopped again by the same signal. The
+ * kernel drops SIGTSTP, SIGTTIN and SIGTTOU in an orphaned process group
+ * (as a restored tree's root usually is): there only SIGSTOP stops it.
+ */
+static void stop_again(pid_t pid, const PstreeEntry *pe)
+{
+	int sig = pe->has_stop_signal ? (int)pe->stop_signal : SIGSTOP;
+
+	if (sig != SIGSTOP && pgrp_orphaned(getpgid(pid), getsid(pid))) {
+		pr_info("pid %d: stopped by signal %d, but its process group is orphaned "
+			"here: stopped by SIGSTOP", pe->pid, sig);
+		sig = SIGSTOP;
+	}
+	kill(pid, sig);
+}
+
 /* State of every process, each stopped just before its last step; then all go together. */
 static int rst_tree_final(struct rst_tree *rt, const struct tree_images *ti, int dirfd,
 			  const struct shm_table *shm)
@@ -419,7 +475,7 @@ static int rst_tree_final(struct rst_tree *rt, const struct tree_images *ti, int
 		ret = rp_final_finish(&rt->rp[order[i]]);
 		/* it was stopped by job control: so it is again, waiting for its SIGCONT */
 		if (!ret && ti->p[order[i]].pe->stopped)
-			kill(pid, SIGSTOP);
+			stop_again(pid, ti->p[order[i]].pe);
 	}
 	open_files_close(&of);
 	free(order);

@@ -50,6 +50,10 @@
 #define NR_rt_tgsigqueueinfo 297
 #define NR_clone3	435
 #define NR_setsid	112
+#define NR_capget	125
+#define NR_capset	126
+#define NR_set_robust_list 273
+#define NR_sched_setattr 314
 
 #define PROT_READ	0x1
 #define PROT_WRITE	0x2
@@ -65,6 +69,21 @@
 #define PR_SET_MM	35
 #define PR_SET_MM_MAP	14
 #define PR_SET_DUMPABLE	4
+#define PR_SET_PDEATHSIG 1
+#define PR_SET_KEEPCAPS	8
+#define PR_SET_SECUREBITS 28
+#define PR_GET_SECUREBITS 27
+#define PR_SET_THP_DISABLE 41
+#define PR_SET_CHILD_SUBREAPER 36
+#define PR_SET_NO_NEW_PRIVS 38
+#define PR_CAPBSET_READ	23
+#define PR_CAPBSET_DROP	24
+#define PR_CAP_AMBIENT	47
+#define PR_CAP_AMBIENT_RAISE 2
+#define PR_CAP_AMBIENT_CLEAR_ALL 4
+#define SECBIT_KEEP_CAPS 0x10
+#define CAP_VERSION_3	0x20080522
+#define O_WRONLY	1
 #define RSEQ_FLAG_UNREGISTER 1
 #define TASK_SIZE	0x7ffffffff000UL
 #define EINTR		4
@@ -255,6 +274,53 @@ static int restore_mm(struct rst_args *a)
 	return 0;
 }
 
+/* Decimal, NUL-terminated; returns the length. */
+static int u32_to_str(uint32_t v, char *buf)
+{
+	char tmp[10];
+	int n = 0, i;
+
+	do {
+		tmp[n++] = '0' + v % 10;
+		v /= 10;
+	} while (v);
+	for (i = 0; i < n; i++)
+		buf[i] = tmp[n - 1 - i];
+	buf[n] = 0;
+	return n;
+}
+
+/* THP disabled, child subreaper, loginuid (inherited by the threads cloned later). */
+static int restore_proc_attrs(struct rst_args *a)
+{
+	char buf[12];
+	long ret, fd;
+	int n;
+
+	if (a->thp_disable >= 0) {
+		ret = raw_syscall5(NR_prctl, PR_SET_THP_DISABLE, a->thp_disable & 1,
+				   a->thp_disable & ~1, 0, 0);
+		if (ret)
+			return failed(a, "PR_SET_THP_DISABLE", ret, a->thp_disable);
+	}
+	if (a->child_subreaper >= 0) {
+		ret = raw_syscall2(NR_prctl, PR_SET_CHILD_SUBREAPER, a->child_subreaper);
+		if (ret)
+			return failed(a, "PR_SET_CHILD_SUBREAPER", ret, a->child_subreaper);
+	}
+	if (a->set_loginuid) {
+		fd = raw_syscall3(NR_open, "/proc/self/loginuid", O_WRONLY | O_CLOEXEC, 0);
+		if (fd < 0)
+			return failed(a, "open loginuid", fd, a->loginuid);
+		n = u32_to_str(a->loginuid, buf);
+		ret = raw_syscall3(NR_write, fd, buf, n);
+		raw_syscall1(NR_close, fd);
+		if (ret != n)
+			return failed(a, "write loginuid", ret < 0 ? ret : -EIO, a->loginuid);
+	}
+	return 0;
+}
+
 static int restore_task(struct rst_args *a)
 {
 	uint32_t i;
@@ -282,7 +348,7 @@ static int restore_task(struct rst_args *a)
 		if (ret)
 			return failed(a, "setrlimit", ret, i);
 	}
-	return 0;
+	return restore_proc_attrs(a);
 }
 
 /*
@@ -372,12 +438,108 @@ static int restore_signals(struct rst_args *a)
 	return 0;
 }
 
-/* Credentials are per thread: each one sets its own, last (it may lose its capabilities). */
-static int restore_creds(struct rst_args *a)
+struct cap_header {
+	uint32_t version;
+	int32_t pid;
+};
+
+struct cap_data {
+	uint32_t eff, prm, inh;
+};
+
+static long caps_get(struct cap_data d[2])
+{
+	struct cap_header h = { CAP_VERSION_3, 0 };
+
+	return raw_syscall2(NR_capget, &h, d);
+}
+
+static long caps_set(uint64_t eff, uint64_t prm, uint64_t inh)
+{
+	struct cap_header h = { CAP_VERSION_3, 0 };
+	struct cap_data d[2] = {
+		{ (uint32_t)eff, (uint32_t)prm, (uint32_t)inh },
+		{ eff >> 32, prm >> 32, inh >> 32 },
+	};
+
+	return raw_syscall2(NR_capset, &h, d);
+}
+
+#define CAP64(d, f) ((uint64_t)(d)[1].f << 32 | (d)[0].f)
+
+/*
+ * Before the uid change, while we have every capability: the saved
+ * inheritable set (it may name capabilities about to leave the bounding
+ * set), the bounding set, and keep the permitted set across setresuid.
+ */
+static int caps_before_ids(struct rst_args *a, const struct rst_thread *t)
+{
+	struct cap_data d[2];
+	long ret;
+	int c;
+
+	ret = caps_get(d);
+	if (!ret)
+		ret = caps_set(CAP64(d, eff), CAP64(d, prm), t->cap_inh);
+	if (ret)
+		return failed(a, "capset inheritable", ret, t->tid);
+	for (c = 0; c < 64; c++) {
+		if (t->cap_bnd & 1ULL << c || raw_syscall2(NR_prctl, PR_CAPBSET_READ, c) != 1)
+			continue;
+		ret = raw_syscall2(NR_prctl, PR_CAPBSET_DROP, c);
+		if (ret)
+			return failed(a, "PR_CAPBSET_DROP", ret, c);
+	}
+	ret = raw_syscall2(NR_prctl, PR_SET_KEEPCAPS, 1);
+	return ret ? failed(a, "PR_SET_KEEPCAPS", ret, t->tid) : 0;
+}
+
+/*
+ * After it: with the permitted set effective again, the ambient set, the
+ * securebits, then the saved sets (capset may only take away from here).
+ */
+static int caps_after_ids(struct rst_args *a, const struct rst_thread *t)
+{
+	struct cap_data d[2];
+	long ret, sb;
+	int c;
+
+	ret = caps_get(d);
+	if (!ret)
+		ret = caps_set(CAP64(d, prm), CAP64(d, prm), t->cap_inh);
+	if (ret)
+		return failed(a, "capset", ret, t->tid);
+	ret = raw_syscall5(NR_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+	for (c = 0; !ret && c < 64; c++)
+		if (t->cap_amb & 1ULL << c)
+			ret = raw_syscall5(NR_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c, 0, 0);
+	if (ret)
+		return failed(a, "ambient capabilities", ret, c - 1);
+	sb = raw_syscall1(NR_prctl, PR_GET_SECUREBITS);
+	if (sb >= 0 && (uint32_t)sb != t->securebits) {
+		/* KEEP_CAPS alone needs no privilege (no CAP_SETPCAP kept) */
+		if (((uint32_t)sb ^ t->securebits) == SECBIT_KEEP_CAPS)
+			ret = raw_syscall2(NR_prctl, PR_SET_KEEPCAPS, !!(t->securebits & SECBIT_KEEP_CAPS));
+		else
+			ret = raw_syscall2(NR_prctl, PR_SET_SECUREBITS, t->securebits);
+	}
+	if (ret)
+		return failed(a, "PR_SET_SECUREBITS", ret, t->securebits);
+	ret = caps_set(t->cap_eff, t->cap_prm, t->cap_inh);
+	return ret ? failed(a, "capset", ret, t->tid) : 0;
+}
+
+/*
+ * Credentials are per thread: each one sets its own, last (it may lose its
+ * capabilities); then what a credential change resets (parent-death signal).
+ */
+static int restore_creds(struct rst_args *a, const struct rst_thread *t)
 {
 	const struct rst_creds *c = &a->creds;
 	long ret;
 
+	if (t->has_caps && caps_before_ids(a, t))
+		return -1;
 	ret = raw_syscall2(NR_setgroups, c->nr_groups, c->groups);
 	if (!ret)
 		ret = raw_syscall3(NR_setresgid, c->gid, c->egid, c->sgid);
@@ -387,8 +549,18 @@ static int restore_creds(struct rst_args *a)
 		return failed(a, "credentials", ret, c->uid);
 	raw_syscall1(NR_setfsgid, c->fsgid);
 	raw_syscall1(NR_setfsuid, c->fsuid);
+	if (t->has_caps && caps_after_ids(a, t))
+		return -1;
 	/* a uid change makes the process non-dumpable: it was dumpable (we dumped it) */
 	raw_syscall2(NR_prctl, PR_SET_DUMPABLE, 1);
+	ret = raw_syscall2(NR_prctl, PR_SET_PDEATHSIG, t->pdeathsig);
+	if (ret)
+		return failed(a, "PR_SET_PDEATHSIG", ret, t->pdeathsig);
+	if (t->no_new_privs) {
+		ret = raw_syscall5(NR_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+		if (ret)
+			return failed(a, "PR_SET_NO_NEW_PRIVS", ret, t->tid);
+	}
 	return 0;
 }
 
@@ -416,7 +588,10 @@ static int requeue_signals(struct rst_args *a, struct rst_thread *t, bool leader
 	return 0;
 }
 
-/* What each thread sets for itself: rseq, clear_child_tid, name, fs/gs bases, creds. */
+/*
+ * What each thread sets for itself: rseq, clear_child_tid, robust list,
+ * scheduling, name, fs/gs bases, creds.
+ */
 static int restore_thread_state(struct rst_args *a, struct rst_thread *t)
 {
 	long ret;
@@ -428,6 +603,16 @@ static int restore_thread_state(struct rst_args *a, struct rst_thread *t)
 	}
 	if (t->clear_tid)
 		raw_syscall1(NR_set_tid_address, t->clear_tid);
+	if (t->robust_list) {
+		ret = raw_syscall2(NR_set_robust_list, t->robust_list, t->robust_list_len);
+		if (ret)
+			return failed(a, "set_robust_list", ret, t->robust_list);
+	}
+	if (t->sched.size) {
+		ret = raw_syscall3(NR_sched_setattr, 0, &t->sched, 0);
+		if (ret)
+			return failed(a, "sched_setattr", ret, t->sched.policy);
+	}
 	if (t->comm[0])
 		raw_syscall2(NR_prctl, PR_SET_NAME, t->comm);
 	ret = raw_syscall2(NR_arch_prctl, ARCH_SET_FS, t->fs_base);
@@ -437,7 +622,7 @@ static int restore_thread_state(struct rst_args *a, struct rst_thread *t)
 		return failed(a, "arch_prctl fs/gs", ret, t->fs_base);
 	if (requeue_signals(a, t, t == (struct rst_thread *)a->threads))
 		return -1;
-	return restore_creds(a);
+	return restore_creds(a, t);
 }
 
 /*

@@ -84,6 +84,20 @@ struct rst_thread {
 	uint64_t sigs;			/* its queued signals: 128-byte siginfos */
 	uint32_t nr_sigs;
 	char comm[16];			/* PR_SET_NAME */
+	uint64_t robust_list, robust_list_len;	/* set_robust_list(), 0: none */
+	/* struct sched_attr (size 48): sched_setattr() before the credentials */
+	struct {
+		uint32_t size, policy;
+		uint64_t flags;
+		int32_t nice;
+		uint32_t priority;
+		uint64_t runtime, deadline, period;
+	} sched;			/* size 0: leave */
+	uint32_t pdeathsig;		/* PR_SET_PDEATHSIG, after the credentials */
+	uint32_t no_new_privs;		/* PR_SET_NO_NEW_PRIVS, last */
+	uint32_t has_caps;		/* the capability sets below, else left as they come */
+	uint32_t securebits;
+	uint64_t cap_inh, cap_prm, cap_eff, cap_bnd, cap_amb;
 };
 
 /* The fds arrive by SCM_RIGHTS on sock_fd, in this order. */
@@ -151,6 +165,10 @@ struct rst_args {
 	int32_t work_fds[RST_MAX_WORK_FDS];	/* ours, closed before the process's own are placed */
 	uint64_t nr_threads, threads;	/* struct rst_thread[] */
 	uint64_t nr_shared_sigs, shared_sigs;	/* the process's queued signals */
+	int32_t thp_disable;		/* PR_GET_THP_DISABLE's answer (1 | flags, or 0); -1: leave */
+	int32_t child_subreaper;	/* PR_SET_CHILD_SUBREAPER; -1: leave */
+	uint32_t set_loginuid;		/* write loginuid to /proc/self/loginuid */
+	uint32_t loginuid;
 };
 
 #endif

@@ -11,6 +11,8 @@
 #include <string.h>
 #include <sys/ptrace.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "common/compat.h"
 #include "common/util.h"
@@ -25,22 +27,20 @@ int parasite_collect(struct parasite_ctl *ctl, const struct thread_set *ts,
 	size_t i;
 	int ret;
 
-	pd->ss = calloc(ts->nr, sizeof(*pd->ss));
-	pd->clear_tid = calloc(ts->nr, sizeof(*pd->clear_tid));
-	if (!pd->ss || !pd->clear_tid)
+	pd->ti = calloc(ts->nr, sizeof(*pd->ti));
+	if (!pd->ti)
 		return -ENOMEM;
 	ret = parasite_get_sigactions(ctl, pd->sa);
 	if (!ret)
 		ret = parasite_get_itimers(ctl, pd->it);
 	for (i = 0; !ret && i < ts->nr; i++)
-		ret = parasite_thread_info(ctl, ts->tids[i], &pd->ss[i], &pd->clear_tid[i]);
+		ret = parasite_thread_info(ctl, ts->tids[i], &pd->ti[i]);
 	return ret;
 }
 
 void parasite_data_free(struct parasite_data *pd)
 {
-	free(pd->ss);
-	free(pd->clear_tid);
+	free(pd->ti);
 }
 
 /* What core-<pid>.img points to while it is built. */
@@ -158,6 +158,99 @@ static void dump_thread(pid_t pid, const struct tracee *t, ThreadCore *tc, char 
 	}
 }
 
+/* A "Name:\t<hex>" line of a status file; -1 if missing. */
+static int status_hex(const char *buf, const char *name, uint64_t *v)
+{
+	const char *p = strstr(buf, name);
+
+	if (!p)
+		return -1;
+	*v = strtoull(p + strlen(name), NULL, 16);
+	return 0;
+}
+
+/* Scheduling policy, nice, priority and deadline parameters of one thread. */
+static int thread_sched(pid_t tid, ThreadCore *tc)
+{
+	struct sched_attr_k sa = { 0 };
+
+	if (syscall(SYS_sched_getattr, tid, &sa, sizeof(sa), 0))
+		return -errno;
+	tc->has_sched_policy = tc->has_sched_flags = tc->has_sched_nice = 1;
+	tc->has_sched_priority = tc->has_sched_runtime = tc->has_sched_deadline = 1;
+	tc->has_sched_period = 1;
+	tc->sched_policy = sa.sched_policy;
+	tc->sched_flags = sa.sched_flags;
+	tc->sched_nice = sa.sched_nice;
+	tc->sched_priority = sa.sched_priority;
+	tc->sched_runtime = sa.sched_runtime;
+	tc->sched_deadline = sa.sched_deadline;
+	tc->sched_period = sa.sched_period;
+	return 0;
+}
+
+/* What is read from the outside: scheduling, robust list, capabilities, no_new_privs. */
+static int thread_attrs(pid_t pid, pid_t tid, ThreadCore *tc)
+{
+	static const char *const names[] = { "\nCapInh:", "\nCapPrm:", "\nCapEff:",
+					     "\nCapBnd:", "\nCapAmb:", "\nNoNewPrivs:" };
+	uint64_t v[ARRAY_SIZE(names)];
+	char path[64], buf[8192];
+	size_t len = 0, i;
+	void *head = NULL;
+	int ret;
+
+	ret = thread_sched(tid, tc);
+	if (ret)
+		return ret;
+	if (syscall(SYS_get_robust_list, tid, &head, &len))
+		return -errno;
+	tc->has_robust_list = tc->has_robust_list_len = 1;
+	tc->robust_list = (uint64_t)head;
+	tc->robust_list_len = len;
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", pid, tid);
+	ret = read_small_file(path, buf, sizeof(buf));
+	if (ret < 0)
+		return ret;
+	for (i = 0; i < ARRAY_SIZE(names); i++)
+		if (status_hex(buf, names[i], &v[i]))
+			return -EINVAL;
+	tc->has_cap_inh = tc->has_cap_prm = tc->has_cap_eff = 1;
+	tc->has_cap_bnd = tc->has_cap_amb = tc->has_no_new_privs = 1;
+	tc->cap_inh = v[0];
+	tc->cap_prm = v[1];
+	tc->cap_eff = v[2];
+	tc->cap_bnd = v[3];
+	tc->cap_amb = v[4];
+	tc->no_new_privs = v[5];
+	return 0;
+}
+
+/* oom_score_adj, THP disable (as the parasite read it), child subreaper, loginuid. */
+static int core_attrs(pid_t pid, ProcCore *pc, const struct parasite_data *pd)
+{
+	char path[64], buf[32];
+	int n;
+
+	snprintf(path, sizeof(path), "/proc/%d/oom_score_adj", pid);
+	n = read_small_file(path, buf, sizeof(buf));
+	if (n < 0)
+		return n;
+	pc->has_oom_score_adj = 1;
+	pc->oom_score_adj = strtol(buf, NULL, 10);
+	pc->has_thp_disable = 1;
+	pc->thp_disable = pd->ti[0].thp_disable;
+	pc->has_child_subreaper = 1;
+	pc->child_subreaper = pd->ti[0].subreaper;
+	/* no audit in this kernel: no file */
+	snprintf(path, sizeof(path), "/proc/%d/loginuid", pid);
+	if (read_small_file(path, buf, sizeof(buf)) > 0) {
+		pc->has_loginuid = 1;
+		pc->loginuid = strtoul(buf, NULL, 10);
+	}
+	return 0;
+}
+
 /* The threads, and the signals still queued (they are queued again at the destination). */
 static int core_threads(pid_t pid, const struct thread_set *ts, const struct tracee *t,
 			const struct parasite_data *pd, ProcCore *pc, struct core_store *cs)
@@ -188,11 +281,17 @@ static int core_threads(pid_t pid, const struct thread_set *ts, const struct tra
 		tc->pending = cs->sq[k].p;
 		tc->n_pending = cs->sq[k].nr;
 		tc->has_altstack_sp = tc->has_altstack_size = tc->has_altstack_flags = 1;
-		tc->altstack_sp = (uint64_t)pd->ss[k].ss_sp;
-		tc->altstack_size = pd->ss[k].ss_size;
-		tc->altstack_flags = pd->ss[k].ss_flags;
+		tc->altstack_sp = (uint64_t)pd->ti[k].ss.ss_sp;
+		tc->altstack_size = pd->ti[k].ss.ss_size;
+		tc->altstack_flags = pd->ti[k].ss.ss_flags;
 		tc->has_clear_tid_addr = 1;
-		tc->clear_tid_addr = pd->clear_tid[k];
+		tc->clear_tid_addr = pd->ti[k].clear_tid;
+		tc->has_pdeathsig = tc->has_securebits = 1;
+		tc->pdeathsig = pd->ti[k].pdeathsig;
+		tc->securebits = pd->ti[k].securebits;
+		ret = thread_attrs(pid, ts->tids[k], tc);
+		if (ret)
+			return ret;
 		cs->tcp[k] = tc;
 	}
 	pc->threads = cs->tcp;
@@ -218,6 +317,8 @@ int dump_core(pid_t pid, const struct thread_set *ts, const struct tracee *t,
 		ret = core_proc(pid, &pc, cs);
 	if (!ret)
 		ret = core_threads(pid, ts, t, pd, &pc, cs);
+	if (!ret)
+		ret = core_attrs(pid, &pc, pd);
 	if (ret)
 		goto out;
 	pc.pid = pid;

@@ -9,6 +9,7 @@
 
 #include "common/ptrace.h"
 #include "parasite/parasite.h"
+#include "source-agent/parasite.h"
 #include "source-agent/proc.h"
 #include "source-agent/threads.h"
 #include "transport/sink.h"
@@ -19,8 +20,7 @@ struct parasite_ctl;
 struct parasite_data {
 	struct prs_sigaction sa[PRS_NSIG];
 	struct itimerval it[3];
-	stack_t *ss;			/* per thread */
-	uint64_t *clear_tid;		/* per thread */
+	struct prs_thread_info *ti;	/* per thread */
 };
 
 int parasite_collect(struct parasite_ctl *ctl, const struct thread_set *ts,

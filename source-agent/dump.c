@@ -6,6 +6,7 @@
  * inventory.img.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -103,6 +104,10 @@ int dump_pstree(const struct tree *t, struct sink *sink)
 		e.n_threads = ts->nr;
 		e.has_stopped = 1;
 		e.stopped = t->p[i].stopped;
+		if (e.stopped) {
+			e.has_stop_signal = 1;
+			e.stop_signal = t->p[i].stop_signal ?: SIGSTOP;
+		}
 		ret = img_buf_add(&b, &e.base);
 	}
 	if (!ret)

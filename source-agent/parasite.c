@@ -472,12 +472,47 @@ int parasite_create_uffd(struct parasite_ctl *ctl, uint64_t features, uint64_t *
  * sigaltstack and clear_child_tid belong to each thread: ask @tid itself by
  * injected syscalls, results in the area (the blob only runs in the leader).
  */
-int parasite_thread_info(struct parasite_ctl *ctl, pid_t tid, stack_t *ss, uint64_t *clear_tid)
+/* Where in the area's union each answer of parasite_thread_info lands. */
+#define TI_TID_OFF	24	/* after u.ss */
+#define TI_PDEATH_OFF	32
+#define TI_REAPER_OFF	36
+
+/* prctls only the thread itself answers; the subreaper flag is the process's: leader only. */
+static int thread_prctls(struct parasite_ctl *ctl, pid_t tid, uint64_t buf,
+			 struct prs_thread_info *ti)
+{
+	long r = 0;
+	int ret;
+
+	ret = tracee_syscall(tid, ctl->insn, __NR_prctl, &r, PR_GET_PDEATHSIG,
+			     buf + TI_PDEATH_OFF, 0, 0, 0, 0);
+	if (!ret && !r)
+		ret = tracee_syscall(tid, ctl->insn, __NR_prctl, &r, PR_GET_SECUREBITS,
+				     0, 0, 0, 0, 0);
+	if (!ret && r >= 0) {
+		ti->securebits = r;
+		r = 0;
+	}
+	if (!ret && !r && tid == ctl->pid)
+		ret = tracee_syscall(tid, ctl->insn, __NR_prctl, &r, PR_GET_CHILD_SUBREAPER,
+				     buf + TI_REAPER_OFF, 0, 0, 0, 0);
+	if (!ret && !r && tid == ctl->pid)
+		ret = tracee_syscall(tid, ctl->insn, __NR_prctl, &r, PR_GET_THP_DISABLE,
+				     0, 0, 0, 0, 0);
+	if (!ret && r >= 0 && tid == ctl->pid) {
+		ti->thp_disable = r;
+		r = 0;
+	}
+	return ret ? ret : r;
+}
+
+int parasite_thread_info(struct parasite_ctl *ctl, pid_t tid, struct prs_thread_info *ti)
 {
 	uint64_t buf = ctl->remote + ctl->area_off + offsetof(struct prs_area, u);
 	struct tracee t = { .tid = tid };
 	long r1 = 0, r2 = 0;
 	uint64_t tid_addr;
+	int32_t v;
 	int ret, rret;
 
 	ret = tracee_save(&t);
@@ -488,7 +523,9 @@ int parasite_thread_info(struct parasite_ctl *ctl, pid_t tid, stack_t *ss, uint6
 	ret = tracee_syscall(tid, ctl->insn, __NR_sigaltstack, &r1, 0, buf, 0, 0, 0, 0);
 	if (!ret)
 		ret = tracee_syscall(tid, ctl->insn, __NR_prctl, &r2, PR_GET_TID_ADDRESS,
-				     buf + sizeof(ctl->area->u.ss), 0, 0, 0, 0);
+				     buf + TI_TID_OFF, 0, 0, 0, 0);
+	if (!ret && !r1 && !r2)
+		r2 = thread_prctls(ctl, tid, buf, ti);
 	if (tid != ctl->pid)
 		tracee_suspend_seccomp(tid, false);
 	rret = tracee_restore(&t);
@@ -501,10 +538,16 @@ int parasite_thread_info(struct parasite_ctl *ctl, pid_t tid, stack_t *ss, uint6
 		ret = area_pull(ctl);
 	if (ret)
 		return ret;
-	ss->ss_sp = (void *)ctl->area->u.ss.sp;
-	ss->ss_flags = ctl->area->u.ss.flags;
-	ss->ss_size = ctl->area->u.ss.size;
-	memcpy(&tid_addr, (char *)&ctl->area->u + sizeof(ctl->area->u.ss), sizeof(tid_addr));
-	*clear_tid = tid_addr;
+	ti->ss.ss_sp = (void *)ctl->area->u.ss.sp;
+	ti->ss.ss_flags = ctl->area->u.ss.flags;
+	ti->ss.ss_size = ctl->area->u.ss.size;
+	memcpy(&tid_addr, (char *)&ctl->area->u + TI_TID_OFF, sizeof(tid_addr));
+	ti->clear_tid = tid_addr;
+	memcpy(&v, (char *)&ctl->area->u + TI_PDEATH_OFF, sizeof(v));
+	ti->pdeathsig = v;
+	if (tid == ctl->pid) {
+		memcpy(&v, (char *)&ctl->area->u + TI_REAPER_OFF, sizeof(v));
+		ti->subreaper = v;
+	}
 	return 0;
 }

@@ -32,13 +32,23 @@ int parasite_get_brk(struct parasite_ctl *ctl, uint64_t *brk);
  */
 int parasite_create_uffd(struct parasite_ctl *ctl, uint64_t features, uint64_t *got_features,
 			 int *fd);
+struct prs_thread_info {
+	stack_t ss;
+	uint64_t clear_tid;
+	int32_t pdeathsig;
+	int32_t securebits;
+	int32_t subreaper;	/* the leader only: PR_GET_CHILD_SUBREAPER */
+	int32_t thp_disable;	/* the leader only: PR_GET_THP_DISABLE */
+};
+
 /*
- * Per-thread state only the thread itself can tell (its sigaltstack and
- * clear_child_tid address), by syscalls injected into thread @tid (any
+ * Per-thread state only the thread itself can tell (its sigaltstack,
+ * clear_child_tid address, parent-death signal, securebits; the leader: the
+ * process's child-subreaper flag and THP disable), by syscalls injected into thread @tid (any
  * stopped thread of the infected process, the leader too), with the
  * results in the parasite's area.
  */
-int parasite_thread_info(struct parasite_ctl *ctl, pid_t tid, stack_t *ss, uint64_t *clear_tid);
+int parasite_thread_info(struct parasite_ctl *ctl, pid_t tid, struct prs_thread_info *ti);
 /* Remove the parasite; the target is left exactly as it was seized. */
 int parasite_cure(struct parasite_ctl *ctl);
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/util.h"
 #include "source-agent/parasite.h"
 #include "source-agent/proc.h"
 #include "source-agent/tree.h"
@@ -82,6 +83,24 @@ static int add_new_children(struct tree *t, size_t i)
 	return ret;
 }
 
+/*
+ * The signal that stopped a job-control stopped process: the last field of
+ * /proc/PID/stat (its exit_code) until a tracer stops it in its own way
+ * (and 0 after a tracer detached): 0 if unknown.
+ */
+static int stop_signal(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	long sig;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	if (read_small_file(path, buf, sizeof(buf)) <= 0)
+		return 0;
+	p = strrchr(buf, ' ');
+	sig = p ? strtol(p + 1, NULL, 10) : 0;
+	return sig > 0 && sig < 65 ? sig : 0;
+}
+
 int tree_freeze(struct tree *t)
 {
 	size_t i;
@@ -98,6 +117,11 @@ int tree_freeze(struct tree *t)
 
 			/* seen before we seize it: ptrace-stopped it looks stopped anyway */
 			p->stopped = !proc_read_stat(p->pid, &ps) && ps.state == 'T';
+			/* as first seen: a session's rounds seize it again after detaching */
+			if (!p->stopped)
+				p->stop_signal = 0;
+			else if (!p->stop_signal)
+				p->stop_signal = stop_signal(p->pid);
 		}
 		/* a stopped process we did not resume is still in its ptrace stop */
 		ret = p->stopped && p->ts.nr ? 0 : threads_freeze(&p->ts);

@@ -20,6 +20,7 @@ struct tree_proc {
 	struct dirty_tracker dt;
 	bool tracking;
 	bool stopped;		/* stopped by job control when we came: stays so */
+	int stop_signal;	/* the signal that stopped it (SIGSTOP, SIGTSTP...), 0: unknown */
 };
 
 struct tree {

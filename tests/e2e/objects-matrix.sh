@@ -33,7 +33,7 @@ prot_none		exact		prot|mapping
 pipe_nonblock		exact		pipe|nonblock
 pipe_both_ends		exact		pipe
 seccomp_filter		refused		seccomp
-caps			refused		capab|caps
+caps			exact		capab|caps
 flock			refused		flock|lock
 posix_lock		refused		posix|lock
 ofd_lock		refused		ofd|lock

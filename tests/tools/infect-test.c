@@ -331,16 +331,15 @@ static int kick(pid_t pid, const char *what)
 /* Per-thread state, asked of each thread by injected syscalls. */
 static int print_threads(struct parasite_ctl *ctl, const pid_t *tids, int n)
 {
-	uint64_t clear_tid;
-	stack_t ss;
+	struct prs_thread_info ti;
 	int i, ret;
 
 	for (i = 0; i < n; i++) {
-		ret = parasite_thread_info(ctl, tids[i], &ss, &clear_tid);
+		ret = parasite_thread_info(ctl, tids[i], &ti);
 		if (ret)
 			return ret;
 		printf("thread %d altstack sp=%p size=%zu flags=0x%x clear_tid=0x%" PRIx64 "\n",
-		       tids[i], ss.ss_sp, ss.ss_size, ss.ss_flags, clear_tid);
+		       tids[i], ti.ss.ss_sp, ti.ss.ss_size, ti.ss.ss_flags, ti.clear_tid);
 	}
 	return 0;
 }

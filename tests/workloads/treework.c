@@ -9,8 +9,9 @@
  *   parent:     "step N pid P"        every --tick-ms
  *   child:      "child N"             for each "N" read from the pipe
  *   grandchild: "grandchild N ppid C" every 5 ticks
- * A broken check writes "FAIL ..." and exits 3.
- * Usage: treework --out FILE [--pidfile FILE] [--tick-ms MS]
+ * A broken check writes "FAIL ..." and exits 3. --child-pgrp: the child (and
+ * so the grandchild) in a process group of its own.
+ * Usage: treework --out FILE [--pidfile FILE] [--tick-ms MS] [--child-pgrp]
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -75,7 +76,7 @@ static void child(pid_t parent, int rfd)
 int main(int argc, char **argv)
 {
 	const char *out = NULL, *pidfile = NULL;
-	int p[2], i;
+	int p[2], i, child_pgrp = 0;
 	long step;
 	pid_t c;
 
@@ -86,11 +87,14 @@ int main(int argc, char **argv)
 			pidfile = argv[++i];
 		else if (!strcmp(argv[i], "--tick-ms") && i + 1 < argc)
 			tick_ms = atol(argv[++i]);
+		else if (!strcmp(argv[i], "--child-pgrp"))
+			child_pgrp = 1;
 		else
 			out = NULL, i = argc;
 	}
 	if (!out || tick_ms < 1) {
-		fprintf(stderr, "usage: treework --out FILE [--pidfile FILE] [--tick-ms MS]\n");
+		fprintf(stderr, "usage: treework --out FILE [--pidfile FILE] [--tick-ms MS] "
+			"[--child-pgrp]\n");
 		return 2;
 	}
 	out_fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -100,10 +104,14 @@ int main(int argc, char **argv)
 	if (c < 0)
 		return 1;
 	if (c == 0) {
+		if (child_pgrp && setpgid(0, 0))
+			exit(1);
 		close(p[1]);
 		child(getppid(), p[0]);
 	}
 	close(p[0]);
+	if (child_pgrp)
+		setpgid(c, c);	/* done before our pidfile appears, whoever runs first */
 	say("ready\n");
 	if (pidfile && write_pidfile(pidfile))
 		return 1;
