@@ -147,8 +147,40 @@ static const struct fd_dump_ops *fd_kind(const struct fd_dump *d)
 	return NULL;
 }
 
-/* What every fd has, then its row's part. */
-static int fd_fill_entry(struct fd_dump *d)
+/* Kinds of fd no row takes, named in their refusal. */
+static const struct {
+	const char *link, *what, *plural;
+} unknown_kinds[] = {
+	{ "anon_inode:[timerfd]", "a timerfd", "timerfds" },
+	{ "anon_inode:inotify", "an inotify instance", "inotify instances" },
+	{ "anon_inode:[fanotify]", "a fanotify group", "fanotify groups" },
+	{ "anon_inode:[pidfd]", "a pidfd", "pidfds" },
+	{ "anon_inode:[userfaultfd]", "a userfaultfd", "userfaultfds" },
+	{ "anon_inode:[io_uring]", "an io_uring instance", "io_uring instances" },
+};
+
+static int fd_refuse_unknown(const struct fd_dump *d)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(unknown_kinds); i++) {
+		if (strcmp(d->path, unknown_kinds[i].link))
+			continue;
+		pr_err("pid %d: fd %d is %s: ferry cannot move %s yet", d->pid, d->fd,
+		       unknown_kinds[i].what, unknown_kinds[i].plural);
+		return -EOPNOTSUPP;
+	}
+	if (S_ISFIFO(d->st.st_mode))
+		pr_err("pid %d: fd %d is a FIFO (named pipe) %s: ferry cannot move FIFOs yet",
+		       d->pid, d->fd, d->path);
+	else
+		pr_err("pid %d: fd %d (%s) is of a kind ferry cannot move yet", d->pid, d->fd,
+		       d->path);
+	return -EOPNOTSUPP;
+}
+
+/* What every fd has, and the row that takes it (none: d->ops NULL). */
+static int fd_describe(struct fd_dump *d)
 {
 	FdEntry *e = &d->e;
 	char link[64];
@@ -173,12 +205,31 @@ static int fd_fill_entry(struct fd_dump *d)
 	e->cloexec = !!(flags & O_CLOEXEC);
 	e->has_pos = 1;
 	d->ops = fd_kind(d);
-	if (!d->ops) {
-		pr_err("pid %d: fd %d (%s) is of a kind ferry cannot move yet", d->pid, d->fd,
-		       d->path);
-		return -EOPNOTSUPP;
-	}
-	return d->ops->dump(d);
+	return 0;
+}
+
+/* Whatever the dump of this fd would refuse (the same in preflight and dump). */
+static int fd_check(struct fd_dump *d)
+{
+	int ret;
+
+	if (!d->ops)
+		return fd_refuse_unknown(d);
+	ret = d->ops->check ? d->ops->check(d) : 0;
+	if (!ret)
+		ret = locks_fd_check(d->pid, d->fd);
+	return ret;
+}
+
+/* What every fd has, then its row's part. */
+static int fd_fill_entry(struct fd_dump *d)
+{
+	int ret;
+
+	ret = fd_describe(d);
+	if (!ret)
+		ret = fd_check(d);
+	return ret ? ret : d->ops->dump(d);
 }
 
 static int list_fds(pid_t pid, int **fds, size_t *nr)
@@ -190,6 +241,40 @@ static int list_fds(pid_t pid, int **fds, size_t *nr)
 	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
 	ret = proc_read_dir_numbers(path, &v, nr);
 	*fds = (int *)v;
+	return ret;
+}
+
+int files_check(pid_t pid, struct file_ids *ids, const struct shm_set *shm)
+{
+	struct fd_dump *d;
+	size_t nr = 0, i;
+	int *fds = NULL, ret;
+
+	ret = list_fds(pid, &fds, &nr);
+	if (ret)
+		return ret;
+	d = malloc(sizeof(*d));
+	if (!d)
+		ret = -ENOMEM;
+	for (i = 0; i < nr && !ret; i++) {
+		memset(d, 0, sizeof(*d));
+		fd_entry__init(&d->e);
+		d->pid = pid;
+		d->fd = fds[i];
+		d->ids = ids;
+		d->shm = shm;
+		ret = fd_describe(d);
+		if (ret == -ENOENT) {
+			ret = 0;	/* closed meanwhile: it runs */
+			continue;
+		}
+		if (!ret)
+			ret = fd_check(d);
+		if (ret && ret != -EOPNOTSUPP)
+			pr_err("pid %d: cannot look at fd %d: %s", pid, fds[i], strerror(-ret));
+	}
+	free(d);
+	free(fds);
 	return ret;
 }
 
