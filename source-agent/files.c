@@ -106,11 +106,11 @@ static int file_id(struct file_ids *f, pid_t pid, int fd, const struct stat *st,
 	return 0;
 }
 
-int file_ids_add_peer(struct file_ids *f, uint64_t ino)
+int file_ids_add_peer(struct file_ids *f, uint64_t ino, pid_t pid, int fd)
 {
 	if (grow_array(&f->peers, &f->cap_peers, f->nr_peers, sizeof(*f->peers)))
 		return -ENOMEM;
-	f->peers[f->nr_peers++] = ino;
+	f->peers[f->nr_peers++] = (struct peer){ ino, pid, fd };
 	return 0;
 }
 
@@ -119,11 +119,14 @@ int file_ids_check_peers(const struct file_ids *f)
 	size_t i, j;
 
 	for (i = 0; i < f->nr_peers; i++) {
-		for (j = 0; j < f->nr && f->v[j].ino != f->peers[i]; j++)
+		const struct peer *p = &f->peers[i];
+
+		for (j = 0; j < f->nr && f->v[j].ino != p->ino; j++)
 			;
 		if (j == f->nr) {
-			pr_err("a unix socket of the tree is connected to one outside it (inode %llu): "
-			       "not supported yet", (unsigned long long)f->peers[i]);
+			pr_err("pid %d: fd %d is a unix socket connected to one outside the tree "
+			       "(inode %llu): not supported yet", p->pid, p->fd,
+			       (unsigned long long)p->ino);
 			return -EOPNOTSUPP;
 		}
 	}

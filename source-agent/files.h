@@ -25,15 +25,19 @@ struct file_ids {
 	} *v;
 	size_t nr, cap;
 	uint32_t next;
-	uint64_t *peers;	/* inodes the tree's connected unix sockets talk to */
+	struct peer {		/* what the tree's connected unix sockets talk to */
+		uint64_t ino;
+		pid_t pid;	/* whose fd talks to it */
+		int fd;
+	} *peers;
 	size_t nr_peers, cap_peers;
 };
 
 void file_ids_free(struct file_ids *f);
 /* Every connected unix socket's peer is in the tree too: else -EOPNOTSUPP. */
 int file_ids_check_peers(const struct file_ids *f);
-/* A connected unix socket of the tree talks to inode @ino. */
-int file_ids_add_peer(struct file_ids *f, uint64_t ino);
+/* A connected unix socket of the tree (@pid's @fd) talks to inode @ino. */
+int file_ids_add_peer(struct file_ids *f, uint64_t ino, pid_t pid, int fd);
 
 struct shm_set;
 

@@ -191,7 +191,7 @@ static int sock_describe(int s, pid_t pid, int fd, uint64_t ino, SockEntry *se,
 	if ((domain != AF_INET && domain != AF_INET6 && domain != AF_UNIX) ||
 	    (acc == 0 && type == SOCK_STREAM) || sock_connected(s) ||
 	    (domain == AF_UNIX && len <= sizeof(sa_family_t))) {
-		pr_err("pid %d: fd %d is %s socket: ferry cannot move it yet (only bound listening "
+		pr_err("pid %d: fd %d is %s socket ferry cannot move yet (only bound listening "
 		       "or unconnected ones)", pid, fd, sock_name(s, domain, type, ss, len));
 		return -EOPNOTSUPP;
 	}
@@ -257,7 +257,7 @@ static int sock_dump(struct fd_dump *d)
 	d->e.sock = &s->se;
 	ret = dump_socket(d->pid, d->fd, d->st.st_ino, &s->se, &s->ss, &s->queued);
 	if (!ret && s->se.has_peer_ino)
-		ret = file_ids_add_peer(d->ids, s->se.peer_ino);
+		ret = file_ids_add_peer(d->ids, s->se.peer_ino, d->pid, d->fd);
 	return ret;
 }
 

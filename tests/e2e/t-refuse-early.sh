@@ -57,6 +57,16 @@ obj_ok()
 	e2e_fail "$1: the process does not say ok: $(tail -n 1 "$d/out")"
 }
 
+# try NAME ARGS...: migrate ARGS, output in $TMP/NAME.out/.err, status in RC.
+try()
+{
+	local name=$1
+
+	shift
+	timeout -k 5 30 "$MIGRATE" "$@" >"$TMP/$name.out" 2>"$TMP/$name.err"
+	RC=$?
+}
+
 # refused NAME REGEX PID STARTTIME: migrate (output in $TMP/NAME.err) failed
 # with one line matching REGEX; nothing reached the page server; PID runs on.
 refused()
@@ -83,9 +93,7 @@ obj_start fifo
 fifo=$OPID
 fifo_st=$(_e2e_starttime "$fifo")
 obj_ok fifo
-timeout -k 5 30 "$MIGRATE" --to "127.0.0.1:$port" "${TLS[@]}" "$fifo" \
-	>"$TMP/a.out" 2>"$TMP/a.err"
-RC=$?
+try a --to "127.0.0.1:$port" "${TLS[@]}" "$fifo"
 refused a "pid $fifo: fd [0-9]+ is a FIFO \(named pipe\) .*out\.fifo" "$fifo" "$fifo_st"
 obj_ok fifo
 e2e_log "a: FIFO refused before round 1"
@@ -109,9 +117,7 @@ e2e_track_pid "$grand"
 grand_st=$(_e2e_starttime "$grand")
 root_st=$(_e2e_starttime "$root")
 obj_ok timerfd
-timeout -k 5 30 "$MIGRATE" --to "127.0.0.1:$port" "${TLS[@]}" "$root" \
-	>"$TMP/b.out" 2>"$TMP/b.err"
-RC=$?
+try b --to "127.0.0.1:$port" "${TLS[@]}" "$root"
 refused b "pid $grand: fd [0-9]+ is a timerfd" "$grand" "$grand_st"
 [ "$(_e2e_starttime "$root")" = "$root_st" ] || e2e_fail "b: the root is gone"
 grep -q '^TracerPid:[[:space:]]*0$' "/proc/$root/status" || e2e_fail "b: the root is traced"
@@ -119,9 +125,7 @@ obj_ok timerfd
 e2e_log "b: timerfd of the grandchild refused before round 1"
 
 # --- c. a scripted session ------------------------------------------------------
-timeout -k 5 30 "$MIGRATE" --pre-dump --session "$TMP/c.sock" --images-dir "$TMP/c.images" \
-	"$fifo" >"$TMP/c.out" 2>"$TMP/c.err"
-RC=$?
+try c --pre-dump --session "$TMP/c.sock" --images-dir "$TMP/c.images" "$fifo"
 refused c "FIFO \(named pipe\)" "$fifo" "$fifo_st"
 [ ! -e "$TMP/c.sock" ] || e2e_fail "c: a session socket was left"
 [ ! -e "$TMP/c.images" ] || e2e_fail "c: an images directory was made"
