@@ -157,10 +157,8 @@ static int sock_refuse_filter(int s, pid_t pid, int fd)
 {
 	socklen_t len = 0;
 
-	if (!getsockopt(s, SOL_SOCKET, SO_GET_FILTER, NULL, &len) && !len)
-		return 0;
-	if (errno == ENOPROTOOPT)
-		return 0;
+	if (getsockopt(s, SOL_SOCKET, SO_GET_FILTER, NULL, &len) ? errno == ENOPROTOOPT : !len)
+		return 0;	/* none (an eBPF one gives EACCES) */
 	pr_err("pid %d: fd %d is a socket with a BPF filter attached: ferry cannot move socket "
 	       "filters yet", pid, fd);
 	return -EOPNOTSUPP;
