@@ -24,5 +24,6 @@ const struct fd_dump_ops chr_dump_ops = {
 	.type = FD_TYPE__FD_CHR,
 	.name = "character device",
 	.match = chr_match,
+	.check = tty_fd_check,
 	.dump = chr_dump,
 };

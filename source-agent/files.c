@@ -107,11 +107,11 @@ static int file_id(struct file_ids *f, pid_t pid, int fd, const struct stat *st,
 	return 0;
 }
 
-int file_ids_add_peer(struct file_ids *f, uint64_t ino)
+int file_ids_add_peer(struct file_ids *f, uint64_t ino, pid_t pid, int fd)
 {
 	if (grow_array(&f->peers, &f->cap_peers, f->nr_peers, sizeof(*f->peers)))
 		return -ENOMEM;
-	f->peers[f->nr_peers++] = ino;
+	f->peers[f->nr_peers++] = (struct peer){ ino, pid, fd };
 	return 0;
 }
 
@@ -120,11 +120,14 @@ int file_ids_check_peers(const struct file_ids *f)
 	size_t i, j;
 
 	for (i = 0; i < f->nr_peers; i++) {
-		for (j = 0; j < f->nr && f->v[j].ino != f->peers[i]; j++)
+		const struct peer *p = &f->peers[i];
+
+		for (j = 0; j < f->nr && f->v[j].ino != p->ino; j++)
 			;
 		if (j == f->nr) {
-			pr_err("a unix socket of the tree is connected to one outside it (inode %llu): "
-			       "not supported yet", (unsigned long long)f->peers[i]);
+			pr_err("pid %d: fd %d is a unix socket connected to one outside the tree "
+			       "(inode %llu): not supported yet", p->pid, p->fd,
+			       (unsigned long long)p->ino);
 			return -EOPNOTSUPP;
 		}
 	}
@@ -188,22 +191,61 @@ static int fd_owner(struct fd_dump *d)
 		e->has_sig = 1;
 		e->sig = sig;
 	}
-	if (own.pid <= 0)
-		return 0;
+	/*
+	 * Whether the owner is one of the tree is known once the tree is
+	 * seized; the preflight (nothing seized yet) leaves it to the dump.
+	 */
+	if (own.pid <= 0 || !traced_by_us(d->pid))
+		goto keep;
 	if (own.type > F_OWNER_PGRP || !traced_by_us(own.pid)) {
 		pr_err("pid %d: fd %d (%s) signals its O_ASYNC/SIGURG owner, %s %d, which is not "
 		       "in the tree: ferry cannot move that owner", d->pid, d->fd, d->path,
 		       own.type <= F_OWNER_PGRP ? kinds[own.type] : "owner", own.pid);
 		return -EOPNOTSUPP;
 	}
+keep:
+	if (own.pid <= 0)
+		return 0;
 	e->has_owner_type = e->has_owner_pid = 1;
 	e->owner_type = own.type;
 	e->owner_pid = own.pid;
 	return 0;
 }
 
-/* What every fd has, then its row's part. */
-static int fd_fill_entry(struct fd_dump *d)
+/* Kinds of fd no row takes, named in their refusal. */
+static const struct {
+	const char *link, *what, *plural;
+} unknown_kinds[] = {
+	{ "anon_inode:[timerfd]", "a timerfd", "timerfds" },
+	{ "anon_inode:inotify", "an inotify instance", "inotify instances" },
+	{ "anon_inode:[fanotify]", "a fanotify group", "fanotify groups" },
+	{ "anon_inode:[pidfd]", "a pidfd", "pidfds" },
+	{ "anon_inode:[userfaultfd]", "a userfaultfd", "userfaultfds" },
+	{ "anon_inode:[io_uring]", "an io_uring instance", "io_uring instances" },
+};
+
+static int fd_refuse_unknown(const struct fd_dump *d)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(unknown_kinds); i++) {
+		if (strcmp(d->path, unknown_kinds[i].link))
+			continue;
+		pr_err("pid %d: fd %d is %s: ferry cannot move %s yet", d->pid, d->fd,
+		       unknown_kinds[i].what, unknown_kinds[i].plural);
+		return -EOPNOTSUPP;
+	}
+	if (S_ISFIFO(d->st.st_mode))
+		pr_err("pid %d: fd %d is a FIFO (named pipe) %s: ferry cannot move FIFOs yet",
+		       d->pid, d->fd, d->path);
+	else
+		pr_err("pid %d: fd %d (%s) is of a kind ferry cannot move yet", d->pid, d->fd,
+		       d->path);
+	return -EOPNOTSUPP;
+}
+
+/* What every fd has, and the row that takes it (none: d->ops NULL). */
+static int fd_describe(struct fd_dump *d)
 {
 	FdEntry *e = &d->e;
 	char link[64];
@@ -231,12 +273,31 @@ static int fd_fill_entry(struct fd_dump *d)
 	if (ret)
 		return ret;
 	d->ops = fd_kind(d);
-	if (!d->ops) {
-		pr_err("pid %d: fd %d (%s) is of a kind ferry cannot move yet", d->pid, d->fd,
-		       d->path);
-		return -EOPNOTSUPP;
-	}
-	return d->ops->dump(d);
+	return 0;
+}
+
+/* Whatever the dump of this fd would refuse (the same in preflight and dump). */
+static int fd_check(struct fd_dump *d)
+{
+	int ret;
+
+	if (!d->ops)
+		return fd_refuse_unknown(d);
+	ret = d->ops->check ? d->ops->check(d) : 0;
+	if (!ret)
+		ret = locks_fd_check(d->pid, d->fd);
+	return ret;
+}
+
+/* What every fd has, then its row's part. */
+static int fd_fill_entry(struct fd_dump *d)
+{
+	int ret;
+
+	ret = fd_describe(d);
+	if (!ret)
+		ret = fd_check(d);
+	return ret ? ret : d->ops->dump(d);
 }
 
 static int list_fds(pid_t pid, int **fds, size_t *nr)
@@ -248,6 +309,40 @@ static int list_fds(pid_t pid, int **fds, size_t *nr)
 	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
 	ret = proc_read_dir_numbers(path, &v, nr);
 	*fds = (int *)v;
+	return ret;
+}
+
+int files_check(pid_t pid, struct file_ids *ids, const struct shm_set *shm)
+{
+	struct fd_dump *d;
+	size_t nr = 0, i;
+	int *fds = NULL, ret;
+
+	ret = list_fds(pid, &fds, &nr);
+	if (ret)
+		return ret;
+	d = malloc(sizeof(*d));
+	if (!d)
+		ret = -ENOMEM;
+	for (i = 0; i < nr && !ret; i++) {
+		memset(d, 0, sizeof(*d));
+		fd_entry__init(&d->e);
+		d->pid = pid;
+		d->fd = fds[i];
+		d->ids = ids;
+		d->shm = shm;
+		ret = fd_describe(d);
+		if (ret == -ENOENT) {
+			ret = 0;	/* closed meanwhile: it runs */
+			continue;
+		}
+		if (!ret)
+			ret = fd_check(d);
+		if (ret && ret != -EOPNOTSUPP)
+			pr_err("pid %d: cannot look at fd %d: %s", pid, fds[i], strerror(-ret));
+	}
+	free(d);
+	free(fds);
 	return ret;
 }
 

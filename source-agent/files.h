@@ -25,15 +25,19 @@ struct file_ids {
 	} *v;
 	size_t nr, cap;
 	uint32_t next;
-	uint64_t *peers;	/* inodes the tree's connected unix sockets talk to */
+	struct peer {		/* what the tree's connected unix sockets talk to */
+		uint64_t ino;
+		pid_t pid;	/* whose fd talks to it */
+		int fd;
+	} *peers;
 	size_t nr_peers, cap_peers;
 };
 
 void file_ids_free(struct file_ids *f);
 /* Every connected unix socket's peer is in the tree too: else -EOPNOTSUPP. */
 int file_ids_check_peers(const struct file_ids *f);
-/* A connected unix socket of the tree talks to inode @ino. */
-int file_ids_add_peer(struct file_ids *f, uint64_t ino);
+/* A connected unix socket of the tree (@pid's @fd) talks to inode @ino. */
+int file_ids_add_peer(struct file_ids *f, uint64_t ino, pid_t pid, int fd);
 
 struct shm_set;
 
@@ -64,6 +68,12 @@ struct fd_dump_ops {
 	FdType type;
 	const char *name;
 	bool (*match)(const struct fd_dump *d);
+	/*
+	 * Optional: refuse (-EOPNOTSUPP and a message) whatever ->dump would
+	 * refuse, sending nothing. Run on the running tree before anything is
+	 * frozen (d->sink NULL), and again right before ->dump.
+	 */
+	int (*check)(struct fd_dump *d);
 	/* Fill d->e (its type included); refuse with -EOPNOTSUPP and a message. */
 	int (*dump)(struct fd_dump *d);
 	/* Optional: images of its own, sent after files-<pid>.img. */
@@ -84,6 +94,18 @@ extern const struct fd_dump_ops signalfd_dump_ops;			/* signalfd.c */
 int fdinfo_read_all(const struct fd_dump *d, char **info);
 /* The number after @key in @info, in @base; no @key: -EINVAL. */
 int fdinfo_u64(const char *info, const char *key, int base, uint64_t *v);
+
+/* A terminal (pty, tty, console): refused (tty.c). */
+int tty_fd_check(struct fd_dump *d);
+/* A lock or lease held through this fd: refused (locks.c). */
+int locks_fd_check(pid_t pid, int fd);
+
+/*
+ * Every fd of @pid (running) as the final dump would take it: matched to
+ * its row and checked, nothing sent. @shm: the shared memory objects the
+ * tree maps; @ids collects descriptions and unix peers as the dump does.
+ */
+int files_check(pid_t pid, struct file_ids *ids, const struct shm_set *shm);
 
 /* files-<pid>.img (the fd table) and what its rows send of their own. */
 int dump_files(pid_t pid, struct file_ids *ids, const struct shm_set *shm, struct sink *sink);

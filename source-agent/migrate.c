@@ -21,6 +21,7 @@
 #include "source-agent/migrate.h"
 #include "source-agent/pages.h"
 #include "source-agent/parasite.h"
+#include "source-agent/preflight.h"
 #include "source-agent/shm.h"
 #include "source-agent/tree.h"
 
@@ -162,8 +163,14 @@ static int round_send_state(struct migration *m, struct proc_round *pr, bool fin
 	for (i = 0; i < m->tree.nr && !ret; i++) {
 		struct tree_proc *p = &m->tree.p[i];
 
-		ret = final ? dump_process(p->pid, &p->ts, &pr[i].vl, &m->files, &m->shm, m->sink)
-			    : dump_vmas(p->pid, &pr[i].vl, m->sink);
+		if (!final) {
+			ret = dump_vmas(p->pid, &pr[i].vl, m->sink);
+			continue;
+		}
+		/* the preflight's checks again, frozen: what appeared since is refused */
+		ret = preflight_proc(p->pid);
+		if (!ret)
+			ret = dump_process(p->pid, &p->ts, &pr[i].vl, &m->files, &m->shm, m->sink);
 	}
 	if (!ret && final)
 		ret = file_ids_check_peers(&m->files);
@@ -371,7 +378,9 @@ int migrate_run(pid_t pid, const struct migrate_opts *o)
 	int ret;
 
 	migrate_catch_signals();
-	ret = migration_open(&m, pid, o);
+	ret = preflight_tree(pid);	/* refusals first: nothing opened, nothing seized */
+	if (!ret)
+		ret = migration_open(&m, pid, o);
 	if (ret)
 		return ret;
 	do {

@@ -7,14 +7,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <linux/magic.h>
 #include <unistd.h>
 
+#include "common/compat.h"
 #include "common/log.h"
 #include "source-agent/dump.h"
 #include "source-agent/mm.h"
 #include "source-agent/parasite.h"
+#include "source-agent/preflight.h"
 
 static uint32_t vma_mmap_flags(const struct vma *v)
 {
@@ -45,6 +50,27 @@ static bool vma_file_may_write(pid_t pid, const struct vma *v)
 	return st.st_mode & S_IWUSR;
 }
 
+/* Huge pages (hugetlbfs, MAP_HUGETLB, MFD_HUGETLB): the file behind it says. */
+bool vma_is_hugetlb(pid_t pid, const struct vma *v)
+{
+	char path[96];
+	struct statfs sfs;
+
+	snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx", pid,
+		 (unsigned long long)v->start, (unsigned long long)v->end);
+	return !statfs(path, &sfs) && sfs.f_type == HUGETLBFS_MAGIC;
+}
+
+/* What a shared mapping ferry cannot move is, for its refusal. */
+static const char *shared_kind(pid_t pid, const struct vma *v)
+{
+	if (vma_is_hugetlb(pid, v))
+		return v->kind == VMA_KIND__VMA_MEMFD ? "hugetlb memfd" : "hugetlb";
+	if (!strncmp(v->path, "/SYSV", 5))
+		return "SysV";
+	return v->kind == VMA_KIND__VMA_MEMFD ? "memfd" : "shared anonymous";
+}
+
 static int vma_fill_entry(pid_t pid, const struct vma *v, VmaEntry *e)
 {
 	e->start = v->start;
@@ -59,8 +85,8 @@ static int vma_fill_entry(pid_t pid, const struct vma *v, VmaEntry *e)
 		return 0;
 	}
 	if (v->kind == VMA_KIND__VMA_MEMFD || (v->kind == VMA_KIND__VMA_ANON && v->shared)) {
-		pr_err("pid %d: shared memory %s at %#llx (SysV) is not supported yet", pid,
-		       v->path, (unsigned long long)v->start);
+		pr_err("pid %d: shared memory %s at %#llx (%s) is not supported yet", pid,
+		       v->path, (unsigned long long)v->start, shared_kind(pid, v));
 		return -EOPNOTSUPP;
 	}
 	if (v->kind == VMA_KIND__VMA_FILE) {
@@ -174,4 +200,43 @@ int dump_mm(pid_t pid, struct parasite_ctl *ctl, const struct vma_list *vl,
 	if (ret)
 		return ret;
 	return send_mm(pid, &mm, vl, sink);
+}
+
+#ifndef PAGE_IS_GUARD
+#define PAGE_IS_GUARD	(1 << 8)
+#endif
+
+/* Guard regions (MADV_GUARD_INSTALL) are lost on restore yet: refused. */
+int mm_guard_check(pid_t pid)
+{
+	struct page_region r;
+	struct vma_list vl = { 0 };
+	struct pm_scan_arg arg = {
+		.size = sizeof(arg),
+		.vec = (uint64_t)(uintptr_t)&r,
+		.vec_len = 1,
+		.category_anyof_mask = PAGE_IS_GUARD,
+		.return_mask = PAGE_IS_GUARD,
+	};
+	char path[64];
+	size_t i;
+	int fd, ret;
+
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ret = proc_read_vmas(pid, &vl);
+	for (i = 0; !ret && i < vl.nr; i++) {
+		arg.start = vl.v[i].start;
+		arg.end = vl.v[i].end;
+		if (ioctl(fd, PAGEMAP_SCAN, &arg) <= 0)
+			continue;	/* none; or a kernel without guard regions or the scan */
+		pr_err("pid %d: guard region (MADV_GUARD_INSTALL) at %#llx: ferry cannot move guard "
+		       "regions yet", pid, (unsigned long long)r.start);
+		ret = -EOPNOTSUPP;
+	}
+	vma_list_free(&vl);
+	close(fd);
+	return ret;
 }

@@ -2,6 +2,7 @@
 #ifndef FERRY_MM_H
 #define FERRY_MM_H
 
+#include <stdbool.h>
 #include <sys/types.h>
 
 #include "source-agent/proc.h"
@@ -14,5 +15,7 @@ int dump_mm(pid_t pid, struct parasite_ctl *ctl, const struct vma_list *vl,
 	    const struct proc_stat *ps, struct sink *sink);
 /* mm-<pid>.img of a pre-copy round: only the VMAs (the destination maps memory early). */
 int dump_vmas(pid_t pid, const struct vma_list *vl, struct sink *sink);
+/* Backed by huge pages (hugetlbfs, MAP_HUGETLB, MFD_HUGETLB)? */
+bool vma_is_hugetlb(pid_t pid, const struct vma *v);
 
 #endif

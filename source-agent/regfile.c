@@ -5,9 +5,11 @@
  * the tree maps is the shared memory object instead (shm.c); an unlinked
  * file's data travels (ghost.c).
  */
+#include <errno.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "common/log.h"
 #include "source-agent/dump.h"
 #include "source-agent/files.h"
 #include "source-agent/ghost.h"
@@ -57,6 +59,19 @@ static int reg_dump(struct fd_dump *d)
 	return 0;
 }
 
+/*
+ * A memfd the tree does not map would come back as an unlinked regular
+ * file, without its name or seals: refused.
+ */
+static int reg_check(struct fd_dump *d)
+{
+	if (strncmp(d->path, "/memfd:", 7) || shm_lookup(d->shm, d->st.st_dev, d->st.st_ino))
+		return 0;
+	pr_err("pid %d: fd %d is a memfd held as an fd only (%s): not supported yet", d->pid,
+	       d->fd, d->path);
+	return -EOPNOTSUPP;
+}
+
 static int dir_dump(struct fd_dump *d)
 {
 	d->e.type = FD_TYPE__FD_DIR;
@@ -68,6 +83,7 @@ const struct fd_dump_ops reg_dump_ops = {
 	.type = FD_TYPE__FD_REG,
 	.name = "regular file",
 	.match = reg_match,
+	.check = reg_check,
 	.dump = reg_dump,
 };
 

@@ -15,6 +15,7 @@
 #include "common/compat.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "source-agent/preflight.h"
 #include "source-agent/session.h"
 
 static const char *const cmd_names[] = { "round", "final", "abort" };
@@ -271,7 +272,9 @@ int session_run(const char *path, enum session_cmd cmd, pid_t pid, const struct 
 			pr_err("no session at %s: the first --pre-dump needs the PID", path);
 			return -EINVAL;
 		}
-		ret = session_start(path, pid, o, idle_timeout_s);
+		ret = preflight_tree(pid);	/* refusals before the first round */
+		if (!ret)
+			ret = session_start(path, pid, o, idle_timeout_s);
 		if (ret)
 			return ret;
 		fd = session_socket(path, false);

@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "proto/image.h"
+#include "source-agent/mm.h"
 #include "source-agent/shm.h"
 #include "transport/frame.h"
 
@@ -152,6 +153,12 @@ int shm_collect(struct shm_set *ss, pid_t pid, struct vma_list *vl, struct dirty
 
 		if (!vma_is_shm(v))
 			continue;
+		/* a memfd comes back as a plain one: its huge pages would not */
+		if (vma_is_hugetlb(pid, v)) {
+			pr_err("pid %d: %s at %#llx is hugetlb memory: ferry cannot move it yet",
+			       pid, v->path, (unsigned long long)v->start);
+			return -EOPNOTSUPP;
+		}
 		o = shm_find(ss, v);
 		if (!o)
 			ret = shm_add(ss, pid, v, &o);

@@ -171,6 +171,62 @@ static int sock_connected_unix(int s, int type, uint64_t ino, uint64_t peer, Soc
 	return 0;
 }
 
+/* "a connected TCP", "an unbound unix datagram"...: for a refusal. */
+static const char *sock_name(int s, int domain, int type, const struct sockaddr_storage *ss,
+			     socklen_t len)
+{
+	static char buf[96];
+	const char *kind, *state;
+	bool inet = domain == AF_INET || domain == AF_INET6;
+	int port = !inet ? 0 : domain == AF_INET ? ((const struct sockaddr_in *)ss)->sin_port :
+		   ((const struct sockaddr_in6 *)ss)->sin6_port;
+
+	if (domain == AF_UNIX)
+		kind = type == SOCK_STREAM ? "unix stream" : type == SOCK_DGRAM ? "unix datagram" :
+		       "unix seqpacket";
+	else if (inet)
+		kind = type == SOCK_STREAM ? "TCP" : type == SOCK_DGRAM ? "UDP" : "raw IP";
+	else
+		kind = NULL;
+	if (sock_connected(s))
+		state = "a connected";
+	else if ((inet && !port) || (domain == AF_UNIX && len <= sizeof(sa_family_t)))
+		state = "an unbound";
+	else if (type == SOCK_STREAM)
+		state = "a bound, not listening,";
+	else
+		state = "a";
+	if (kind)
+		snprintf(buf, sizeof(buf), "%s %s", state, kind);
+	else
+		snprintf(buf, sizeof(buf), "%s family %d", state, domain);
+	return buf;
+}
+
+/* Datagrams waiting on an unconnected socket: they cannot travel yet. */
+static int sock_refuse_queue(int s, pid_t pid, int fd, int domain, int type)
+{
+	char c;
+
+	if (type == SOCK_STREAM || recv(s, &c, 1, MSG_PEEK | MSG_DONTWAIT | MSG_TRUNC) < 0)
+		return 0;
+	pr_err("pid %d: fd %d is a %s datagram socket with datagrams queued: ferry cannot move "
+	       "datagram queues yet", pid, fd, domain == AF_UNIX ? "unix" : "UDP");
+	return -EOPNOTSUPP;
+}
+
+/* A BPF filter attached (SO_ATTACH_FILTER or _BPF): it cannot travel yet. */
+static int sock_refuse_filter(int s, pid_t pid, int fd)
+{
+	socklen_t len = 0;
+
+	if (getsockopt(s, SOL_SOCKET, SO_GET_FILTER, NULL, &len) ? errno == ENOPROTOOPT : !len)
+		return 0;	/* none (an eBPF one gives EACCES) */
+	pr_err("pid %d: fd %d is a socket with a BPF filter attached: ferry cannot move socket "
+	       "filters yet", pid, fd);
+	return -EOPNOTSUPP;
+}
+
 /* What this socket is, and whether ferry can make it again. */
 static int sock_describe(int s, pid_t pid, int fd, uint64_t ino, SockEntry *se,
 			 struct sockaddr_storage *ss, uint8_t **queued)
@@ -185,6 +241,8 @@ static int sock_describe(int s, pid_t pid, int fd, uint64_t ino, SockEntry *se,
 	    opt_int(s, SOL_SOCKET, SO_ACCEPTCONN, &acc) ||
 	    getsockname(s, (struct sockaddr *)ss, &len))
 		return -errno;
+	if (sock_refuse_filter(s, pid, fd))
+		return -EOPNOTSUPP;
 	se->family = domain;
 	se->type = type;
 	se->protocol = proto;
@@ -201,12 +259,12 @@ static int sock_describe(int s, pid_t pid, int fd, uint64_t ino, SockEntry *se,
 	if ((domain != AF_INET && domain != AF_INET6 && domain != AF_UNIX) ||
 	    (acc == 0 && type == SOCK_STREAM) || sock_connected(s) ||
 	    (domain == AF_UNIX && len <= sizeof(sa_family_t))) {
-		pr_err("pid %d: fd %d is a %s socket ferry cannot move yet (only bound listening "
-		       "or unconnected ones)", pid, fd,
-		       domain == AF_UNIX ? "unix" : domain == AF_INET || domain == AF_INET6 ?
-		       (type == SOCK_STREAM ? "connected TCP" : "connected or unbound") : "such a");
+		pr_err("pid %d: fd %d is %s socket ferry cannot move yet (only bound listening "
+		       "or unconnected ones)", pid, fd, sock_name(s, domain, type, ss, len));
 		return -EOPNOTSUPP;
 	}
+	if (sock_refuse_queue(s, pid, fd, domain, type))
+		return -EOPNOTSUPP;
 	se->listening = acc;
 	/* a listening TCP socket shut down for reading listens no more: only UDP's */
 	if (domain != AF_UNIX && proto == IPPROTO_UDP) {
@@ -412,7 +470,7 @@ static int sock_dump(struct fd_dump *d)
 	d->e.sock = &s->se;
 	ret = dump_socket(d->pid, d->fd, d->st.st_ino, s);
 	if (!ret && s->se.has_peer_ino)
-		ret = file_ids_add_peer(d->ids, s->se.peer_ino);
+		ret = file_ids_add_peer(d->ids, s->se.peer_ino, d->pid, d->fd);
 	return ret;
 }
 
@@ -425,10 +483,27 @@ static void sock_free(struct fd_dump *d)
 	free(s);
 }
 
+/* The dump's own refusals, on a copy whose entry is thrown away. */
+static int sock_check(struct fd_dump *d)
+{
+	struct fd_dump *t = malloc(sizeof(*t));
+	int ret;
+
+	if (!t)
+		return -ENOMEM;
+	*t = *d;
+	t->priv = NULL;
+	ret = sock_dump(t);
+	sock_free(t);
+	free(t);
+	return ret;
+}
+
 const struct fd_dump_ops sock_dump_ops = {
 	.type = FD_TYPE__FD_SOCK,
 	.name = "socket",
 	.match = sock_match,
+	.check = sock_check,
 	.dump = sock_dump,
 	.free = sock_free,
 };

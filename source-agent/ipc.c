@@ -1,0 +1,148 @@
+// SPDX-License-Identifier: MIT
+/*
+ * System V semaphores and message queues live in the IPC namespace, not in
+ * the process, and ferry cannot move them yet. A target in an IPC namespace
+ * of its own is refused if that namespace holds any (read from a child that
+ * joined it: /proc/sysvipc shows the reader's namespace). In migrate's own
+ * namespace (the host's, shared with unrelated programs) those the process
+ * used are refused: a semaphore it last operated on (GETPID), a queue it
+ * last sent to or received from.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sem.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "source-agent/preflight.h"
+
+#define IDS_MAX 200
+
+/* Did @pid last operate on a semaphore of set @id (@nsems of them)? */
+static bool sem_used_by(long id, int nsems, pid_t pid)
+{
+	int i;
+
+	for (i = 0; i < nsems; i++)
+		if (semctl(id, i, GETPID) == pid)
+			return true;
+	return false;
+}
+
+/*
+ * The ids (second column) of /proc/sysvipc/@what ("sem" or "msg") in @ids,
+ * "" if none: all of them (@pid 0), or those @pid used.
+ */
+static int sysvipc_ids(const char *what, pid_t pid, char *ids, size_t len)
+{
+	char path[64], buf[16384], *line, *nl;
+	size_t n = 0;
+	int nr = 0;
+	long key, id, nsems, lspid, lrpid;
+	bool sem = !strcmp(what, "sem"), used;
+
+	*ids = 0;
+	snprintf(path, sizeof(path), "/proc/sysvipc/%s", what);
+	if (read_small_file(path, buf, sizeof(buf)) < 0)
+		return 0;	/* no SysV IPC in this kernel */
+	line = strchr(buf, '\n');	/* the header */
+	for (; line && *++line; line = nl) {
+		nl = strchr(line, '\n');
+		/* sem: key semid perms nsems ...; msg: key msqid perms cbytes qnum lspid lrpid ... */
+		if (sscanf(line, "%ld %ld %*o %ld %*d %ld %ld", &key, &id, &nsems, &lspid, &lrpid) < 3)
+			break;
+		used = !pid || (sem ? sem_used_by(id, nsems, pid) : lspid == pid || lrpid == pid);
+		if (used && n + 24 < len)
+			n += snprintf(ids + n, len - n, "%s%ld", nr ? ", " : "", id);
+		nr += used;
+		if (!nl)
+			break;
+	}
+	return nr;
+}
+
+/*
+ * Both lists for @pid: those it used in migrate's namespace (*own false),
+ * or all of its own namespace's (*own true).
+ */
+static int ipc_read(pid_t pid, char *sem, char *msg, bool *own)
+{
+	struct stat mine, its;
+	char path[64], buf[2 * IDS_MAX + 2];
+	int p[2], nsfd, status;
+	ssize_t n;
+	pid_t c;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/ipc", pid);
+	if (stat(path, &its) || stat("/proc/self/ns/ipc", &mine))
+		return -errno;
+	*own = its.st_ino != mine.st_ino || its.st_dev != mine.st_dev;
+	if (!*own) {
+		sysvipc_ids("sem", pid, sem, IDS_MAX);
+		sysvipc_ids("msg", pid, msg, IDS_MAX);
+		return 0;
+	}
+	nsfd = open(path, O_RDONLY | O_CLOEXEC);
+	if (nsfd < 0)
+		return -errno;
+	if (pipe2(p, O_CLOEXEC)) {
+		close(nsfd);
+		return -errno;
+	}
+	c = fork();
+	if (c == 0) {
+		close(p[0]);
+		if (setns(nsfd, CLONE_NEWIPC))
+			_exit(1);
+		sysvipc_ids("sem", 0, buf, IDS_MAX);
+		n = strlen(buf);
+		buf[n++] = '\n';
+		sysvipc_ids("msg", 0, buf + n, IDS_MAX);
+		_exit(write_full(p[1], buf, strlen(buf) + 1) ? 1 : 0);
+	}
+	close(nsfd);
+	close(p[1]);
+	n = c < 0 ? -1 : read(p[0], buf, sizeof(buf) - 1);
+	close(p[0]);
+	if (c > 0)
+		waitpid(c, &status, 0);
+	if (c < 0 || n <= 0 || !WIFEXITED(status) || WEXITSTATUS(status))
+		return -EIO;
+	buf[n] = 0;
+	snprintf(sem, IDS_MAX, "%.*s", (int)strcspn(buf, "\n"), buf);
+	snprintf(msg, IDS_MAX, "%s", strchr(buf, '\n') ? strchr(buf, '\n') + 1 : "");
+	return 0;
+}
+
+int ipc_check(pid_t pid)
+{
+	char sem[IDS_MAX], msg[IDS_MAX];
+	const char *whose;
+	bool own = false;
+	int ret;
+
+	ret = ipc_read(pid, sem, msg, &own);
+	if (ret == -ENOENT)
+		return ret;	/* gone */
+	if (ret) {
+		pr_err("pid %d: cannot read its IPC namespace's SysV objects: %s", pid,
+		       strerror(-ret));
+		return ret;
+	}
+	whose = own ? "its IPC namespace holds" : "uses";
+	if (*sem)
+		pr_err("pid %d: %s SysV semaphore sets (id %s): ferry cannot move SysV semaphores "
+		       "yet", pid, whose, sem);
+	else if (*msg)
+		pr_err("pid %d: %s SysV message queues (id %s): ferry cannot move SysV message "
+		       "queues yet", pid, whose, msg);
+	return *sem || *msg ? -EOPNOTSUPP : 0;
+}

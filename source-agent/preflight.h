@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Refusals before anything is frozen: what ferry cannot carry yet is named
+ * and refused while the tree still runs, before the destination is opened
+ * or anything seized. The same checks run again in the final dump (frozen,
+ * authoritative), so what appeared after the preflight is refused there.
+ * Each check lives in its object's file; every one returns 0, or
+ * -EOPNOTSUPP after a one-line message naming the pid and the object.
+ */
+#ifndef FERRY_PREFLIGHT_H
+#define FERRY_PREFLIGHT_H
+
+#include <sys/types.h>
+
+/* Walk the running tree of @root (never stopped) and check every process. */
+int preflight_tree(pid_t root);
+/* The checks of one process that are not about its fds (those: files_check). */
+int preflight_proc(pid_t pid);
+
+int seccomp_check(pid_t pid);		/* seccomp.c */
+int timers_check(pid_t pid);		/* timers.c */
+int tty_check(pid_t pid);		/* tty.c: a controlling terminal */
+int ipc_check(pid_t pid);		/* ipc.c: SysV semaphores, message queues */
+int mm_guard_check(pid_t pid);		/* mm.c: guard regions */
+
+#endif
