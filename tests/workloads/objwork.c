@@ -2,7 +2,7 @@
 /*
  * objwork: one piece of kernel state per mode, set up, remembered, and
  * checked from inside the process after a checkpoint/restore (or after a
- * refused one). See tests/e2e/objects-matrix.sh.
+ * refused one). See tests/e2e/t-objects.sh.
  *
  *	objwork MODE --out FILE --pidfile FILE --check FILE
  *

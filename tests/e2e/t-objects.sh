@@ -6,8 +6,8 @@
 # can set up, ferry either carries it exactly or names it and refuses the
 # checkpoint before anything is frozen, leaving the source untouched.
 #
-# Not a t-*.sh yet (make test does not run it): today's ferry fails many
-# rows. Run it by hand:  bash tests/e2e/objects-matrix.sh
+# Part of `make test`; alone:  E2E_ONLY=t-objects make e2e, or
+# bash tests/e2e/t-objects.sh after a build.
 #   OBJ_ONLY=REGEX   only the modes whose name matches REGEX
 #
 # Per mode: objwork MODE sets up its object and checks it once from inside
