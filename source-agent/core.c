@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "common/compat.h"
+#include "common/log.h"
 #include "common/util.h"
 #include "source-agent/core.h"
 #include "source-agent/dump.h"
@@ -251,6 +252,33 @@ static int core_attrs(pid_t pid, ProcCore *pc, const struct parasite_data *pd)
 	return 0;
 }
 
+int core_pdeath_check(pid_t pid, pid_t tid, int sig)
+{
+	struct proc_stat ps;
+
+	if (!sig || proc_read_stat(pid, &ps) || proc_traced_by_me(ps.ppid))
+		return 0;
+	pr_err("pid %d: thread %d has a parent-death signal (%d) and its parent, pid %d, "
+	       "stays behind: the restored copy would get the signal at once; ferry cannot "
+	       "move that yet", pid, tid, sig, ps.ppid);
+	return -EOPNOTSUPP;
+}
+
+int core_pdeath_check_threads(struct parasite_ctl *ctl, const struct thread_set *ts)
+{
+	struct prs_thread_info ti;
+	size_t k;
+	int ret = 0;
+
+	for (k = 0; k < ts->nr && !ret; k++) {
+		memset(&ti, 0, sizeof(ti));
+		ret = parasite_thread_info(ctl, ts->tids[k], &ti);
+		if (!ret)
+			ret = core_pdeath_check(ts->pid, ts->tids[k], ti.pdeathsig);
+	}
+	return ret;
+}
+
 /* The threads, and the signals still queued (they are queued again at the destination). */
 static int core_threads(pid_t pid, const struct thread_set *ts, const struct tracee *t,
 			const struct parasite_data *pd, ProcCore *pc, struct core_store *cs)
@@ -289,6 +317,9 @@ static int core_threads(pid_t pid, const struct thread_set *ts, const struct tra
 		tc->has_pdeathsig = tc->has_securebits = 1;
 		tc->pdeathsig = pd->ti[k].pdeathsig;
 		tc->securebits = pd->ti[k].securebits;
+		ret = core_pdeath_check(pid, ts->tids[k], tc->pdeathsig);
+		if (ret)
+			return ret;
 		ret = thread_attrs(pid, ts->tids[k], tc);
 		if (ret)
 			return ret;

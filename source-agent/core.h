@@ -28,6 +28,15 @@ int parasite_collect(struct parasite_ctl *ctl, const struct thread_set *ts,
 void parasite_data_free(struct parasite_data *pd);
 
 /*
+ * A parent-death signal on a process whose parent stays behind (the tree's
+ * root): the restored copy is reparented at once, so the kernel would send
+ * it right after the restore. Refused: -EOPNOTSUPP with the reason logged.
+ */
+int core_pdeath_check(pid_t pid, pid_t tid, int sig);
+/* The same for every thread of @pid, read with the parasite (before round 1). */
+int core_pdeath_check_threads(struct parasite_ctl *ctl, const struct thread_set *ts);
+
+/*
  * core-<pid>.img: creds, rlimits, sigactions, itimers, cwd, root, umask,
  * personality, queued signals and every thread's state. After the cure:
  * @t are the registers as frozen (the task's own again).

@@ -151,18 +151,6 @@ static const struct fd_dump_ops *fd_kind(const struct fd_dump *d)
 	return NULL;
 }
 
-/* Is task @pid (a process or a thread) one of the tree, seized by us? */
-static bool traced_by_us(pid_t pid)
-{
-	char path[64], buf[4096], *p;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", pid);
-	if (read_small_file(path, buf, sizeof(buf)) < 0)
-		return false;
-	p = strstr(buf, "\nTracerPid:");
-	return p && strtol(p + 11, NULL, 10) == getpid();
-}
-
 /*
  * Who gets the description's SIGIO/SIGURG (F_GETOWN_EX) and which signal
  * (F_GETSIG), read on our copy of the fd: they belong to the description.
@@ -195,9 +183,9 @@ static int fd_owner(struct fd_dump *d)
 	 * Whether the owner is one of the tree is known once the tree is
 	 * seized; the preflight (nothing seized yet) leaves it to the dump.
 	 */
-	if (own.pid <= 0 || !traced_by_us(d->pid))
+	if (own.pid <= 0 || !proc_traced_by_me(d->pid))
 		goto keep;
-	if (own.type > F_OWNER_PGRP || !traced_by_us(own.pid)) {
+	if (own.type > F_OWNER_PGRP || !proc_traced_by_me(own.pid)) {
 		pr_err("pid %d: fd %d (%s) signals its O_ASYNC/SIGURG owner, %s %d, which is not "
 		       "in the tree: ferry cannot move that owner", d->pid, d->fd, d->path,
 		       own.type <= F_OWNER_PGRP ? kinds[own.type] : "owner", own.pid);

@@ -309,3 +309,14 @@ int proc_read_creds(pid_t pid, CredsEntry *c, uint32_t *umask)
 	*umask = p ? strtoul(p + 7, NULL, 8) : 022;
 	return 0;
 }
+
+bool proc_traced_by_me(pid_t pid)
+{
+	char path[64], buf[4096], *p;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	if (read_small_file(path, buf, sizeof(buf)) < 0)
+		return false;
+	p = strstr(buf, "\nTracerPid:");
+	return p && strtol(p + 11, NULL, 10) == getpid();
+}

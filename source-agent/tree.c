@@ -7,6 +7,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "source-agent/core.h"
 #include "source-agent/parasite.h"
 #include "source-agent/proc.h"
 #include "source-agent/tree.h"
@@ -51,8 +52,11 @@ static void tree_drop(struct tree *t, size_t i)
 	t->nr--;
 }
 
-/* Stopped process, not tracked yet: its parasite makes the userfaultfd. */
-static int proc_track(struct tree_proc *p, enum dirty_backend backend)
+/*
+ * Stopped process, not tracked yet: its parasite makes the userfaultfd. The
+ * root's parent stays behind: what that refuses is found now, before round 1.
+ */
+static int proc_track(struct tree_proc *p, enum dirty_backend backend, bool root)
 {
 	struct parasite_ctl *ctl;
 	int ret, cret;
@@ -60,7 +64,9 @@ static int proc_track(struct tree_proc *p, enum dirty_backend backend)
 	ret = parasite_infect(p->pid, &ctl);
 	if (ret)
 		return ret;
-	ret = dirty_open(&p->dt, p->pid, ctl, backend);
+	ret = root ? core_pdeath_check_threads(ctl, &p->ts) : 0;
+	if (!ret)
+		ret = dirty_open(&p->dt, p->pid, ctl, backend);
 	cret = parasite_cure(ctl);
 	if (!ret)
 		p->tracking = true;
@@ -136,7 +142,7 @@ int tree_freeze(struct tree *t)
 			return -EOPNOTSUPP;
 		}
 		if (!ret && !p->tracking)
-			ret = proc_track(p, t->backend);
+			ret = proc_track(p, t->backend, i == 0);
 		if (!ret)
 			ret = add_new_children(t, i);
 		if (ret)

@@ -41,7 +41,7 @@ fasync_owner		exact		async|owner|F_SETSIG
 o_path			exact		O_PATH|path
 sched			exact		sched|nice|priority
 oom_score_adj		exact		oom
-pdeathsig		exact		pdeath|death
+pdeathsig		refused		parent-death
 subreaper		exact		subreaper
 thp_disable		exact		thp
 robust_list		exact		robust
