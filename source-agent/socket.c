@@ -8,12 +8,15 @@
  * Other connected sockets are refused (TCP connections cannot move yet).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <linux/netlink.h>
@@ -45,10 +48,50 @@ static bool sock_connected(int s)
 }
 
 /*
+ * A sock_diag socket that sees @pid's sockets: sock_diag answers for the
+ * network namespace the netlink socket was made in, so it is made in the
+ * target's (setns there and back, this thread only). -errno on failure.
+ */
+static int diag_open(pid_t pid)
+{
+	struct stat them, us;
+	char path[64];
+	int ns = -1, self = -1, nl = -1, err = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/net", pid);
+	if (stat(path, &them) || stat("/proc/self/ns/net", &us))
+		return -errno;
+	if (them.st_ino == us.st_ino && them.st_dev == us.st_dev) {
+		nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+		return nl < 0 ? -errno : nl;
+	}
+	ns = open(path, O_RDONLY | O_CLOEXEC);
+	self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (ns < 0 || self < 0 || setns(ns, CLONE_NEWNET)) {
+		err = -errno;
+		goto out;
+	}
+	nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	if (nl < 0)
+		err = -errno;
+	if (setns(self, CLONE_NEWNET)) {
+		/* stuck in the target's namespace: nothing after this would be right */
+		pr_perror("cannot return to our own network namespace");
+		abort();
+	}
+out:
+	if (ns >= 0)
+		close(ns);
+	if (self >= 0)
+		close(self);
+	return err ? err : nl;
+}
+
+/*
  * A unix socket as sock_diag sees it: the inode of its other end (0: none)
  * and what of it is shut down (RCV_SHUTDOWN 1, SEND_SHUTDOWN 2).
  */
-static int unix_diag(uint64_t ino, uint64_t *peer, uint32_t *shut)
+static int unix_diag(pid_t pid, uint64_t ino, uint64_t *peer, uint32_t *shut)
 {
 	struct {
 		struct nlmsghdr nlh;
@@ -67,9 +110,9 @@ static int unix_diag(uint64_t ino, uint64_t *peer, uint32_t *shut)
 
 	*peer = 0;
 	*shut = 0;
-	nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	nl = diag_open(pid);
 	if (nl < 0)
-		return -errno;
+		return nl;
 	if (send(nl, &req, sizeof(req), 0) != sizeof(req))
 		goto out;
 	n = recv(nl, &resp, sizeof(resp), 0);
@@ -92,9 +135,10 @@ out:
 
 /*
  * A UDP socket's shutdown bits (RCV 1, SEND 2): inet_diag lists the UDP
- * sockets of @family, this one found by its inode @ino; not seen: 0.
+ * sockets of @family, this one found by its inode @ino: 0, or -ENOENT when
+ * it is not seen (its state would be guessed: refused).
  */
-static uint32_t udp_shutdown(int family, uint64_t ino)
+static int udp_shutdown(pid_t pid, int family, uint64_t ino, uint32_t *shut)
 {
 	struct {
 		struct nlmsghdr nlh;
@@ -105,13 +149,13 @@ static uint32_t udp_shutdown(int family, uint64_t ino)
 		.r = { .sdiag_family = family, .sdiag_protocol = IPPROTO_UDP, .idiag_states = ~0U },
 	};
 	union { struct nlmsghdr nlh; char buf[32768]; } resp;
-	uint32_t shut = 0;
-	bool done = false;
+	bool done = false, seen = false;
 	int nl;
 
-	nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	*shut = 0;
+	nl = diag_open(pid);
 	if (nl < 0)
-		return 0;
+		return nl;
 	if (send(nl, &req, sizeof(req), 0) != sizeof(req))
 		done = true;
 	while (!done) {
@@ -131,14 +175,15 @@ static uint32_t udp_shutdown(int family, uint64_t ino)
 			}
 			if (m->idiag_inode != ino)
 				continue;
+			seen = true;
 			len = h->nlmsg_len - NLMSG_LENGTH(sizeof(*m));
 			for (a = (struct rtattr *)(m + 1); RTA_OK(a, len); a = RTA_NEXT(a, len))
 				if (a->rta_type == INET_DIAG_SHUTDOWN)
-					shut = *(uint8_t *)RTA_DATA(a);
+					*shut = *(uint8_t *)RTA_DATA(a);
 		}
 	}
 	close(nl);
-	return shut;
+	return seen ? 0 : -ENOENT;
 }
 
 #define MAX_QUEUED (1u << 20)
@@ -248,8 +293,12 @@ static int sock_describe(int s, pid_t pid, int fd, uint64_t ino, SockEntry *se,
 	se->protocol = proto;
 	se->addr.data = (uint8_t *)ss;
 	se->addr.len = len;
-	/* not seen (another network namespace): no peer, as if not shut down */
-	if (domain == AF_UNIX && !unix_diag(ino, &peer, &shut) && shut) {
+	if (domain == AF_UNIX && unix_diag(pid, ino, &peer, &shut)) {
+		pr_err("pid %d: fd %d: sock_diag does not show this unix socket: its peer and "
+		       "shutdown state are unknown; ferry cannot move it", pid, fd);
+		return -EOPNOTSUPP;
+	}
+	if (shut) {
 		se->has_shutdown = 1;
 		se->shutdown = shut;
 	}
@@ -268,7 +317,11 @@ static int sock_describe(int s, pid_t pid, int fd, uint64_t ino, SockEntry *se,
 	se->listening = acc;
 	/* a listening TCP socket shut down for reading listens no more: only UDP's */
 	if (domain != AF_UNIX && proto == IPPROTO_UDP) {
-		shut = udp_shutdown(domain, ino);
+		if (udp_shutdown(pid, domain, ino, &shut)) {
+			pr_err("pid %d: fd %d: sock_diag does not show this UDP socket: its "
+			       "shutdown state is unknown; ferry cannot move it", pid, fd);
+			return -EOPNOTSUPP;
+		}
 		se->has_shutdown = !!shut;
 		se->shutdown = shut;
 	}
