@@ -897,7 +897,7 @@ out:
 }
 
 /* Every process of the tree is ready: let this one's threads go. */
-int rp_final_finish(struct rst_process *rp)
+int rp_final_finish(struct rst_process *rp, int stop_sig)
 {
 	size_t i;
 	int ret = 0;
@@ -908,6 +908,13 @@ int rp_final_finish(struct rst_process *rp)
 		ret = unmap_blob(rp);
 	if (ret)
 		return ret;
+	/*
+	 * A job-control stop is queued while every thread still sits in its
+	 * ptrace stop: the first thing each does once let go is stop, so not
+	 * one instruction of its own runs before its SIGCONT.
+	 */
+	if (stop_sig && kill(rp->pid, stop_sig))
+		return -errno;
 	for (i = 0; i < rp->nr_tids; i++)
 		tracee_detach(rp->tids[i]);
 	rp->pid = 0;	/* it is on its own now */

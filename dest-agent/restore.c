@@ -431,16 +431,23 @@ static bool pgrp_orphaned(pid_t pgid, pid_t sid)
  * kernel drops SIGTSTP, SIGTTIN and SIGTTOU in an orphaned process group
  * (as a restored tree's root usually is): there only SIGSTOP stops it.
  */
-static void stop_again(pid_t pid, const PstreeEntry *pe)
+static int stop_signal(pid_t pid, const PstreeEntry *pe, const ProcCore *core)
 {
 	int sig = pe->has_stop_signal ? (int)pe->stop_signal : SIGSTOP;
+	size_t i;
 
+	if (!pe->stopped)
+		return 0;
+	/* a handler of it now would run instead of stopping the process */
+	for (i = 0; sig != SIGSTOP && i < core->n_sigactions; i++)
+		if ((int)core->sigactions[i]->sig == sig && core->sigactions[i]->handler)
+			sig = SIGSTOP;
 	if (sig != SIGSTOP && pgrp_orphaned(getpgid(pid), getsid(pid))) {
 		pr_info("pid %d: stopped by signal %d, but its process group is orphaned "
 			"here: stopped by SIGSTOP", pe->pid, sig);
 		sig = SIGSTOP;
 	}
-	kill(pid, sig);
+	return sig;
 }
 
 /* State of every process, each stopped just before its last step; then all go together. */
@@ -472,10 +479,9 @@ static int rst_tree_final(struct rst_tree *rt, const struct tree_images *ti, int
 	for (i = 0; i < rt->nr && !ret; i++) {
 		pid_t pid = rt->rp[order[i]].pid;
 
-		ret = rp_final_finish(&rt->rp[order[i]]);
 		/* it was stopped by job control: so it is again, waiting for its SIGCONT */
-		if (!ret && ti->p[order[i]].pe->stopped)
-			stop_again(pid, ti->p[order[i]].pe);
+		ret = rp_final_finish(&rt->rp[order[i]], stop_signal(pid, ti->p[order[i]].pe,
+								      ti->p[order[i]].core));
 	}
 	open_files_close(&of);
 	free(order);
