@@ -43,8 +43,13 @@
 #define THREAD_STACK	(16UL << 10)
 #define PAYLOAD_CAP	(96UL << 20)	/* reserved, not committed: MAP_NORESERVE */
 #define ALIGN_UP(x, a)	(((x) + (a) - 1) & ~((uint64_t)(a) - 1))
-/* threads and child processes are traced from birth (on top of TRACEE_OPTIONS) */
-#define RST_TRACE_OPTIONS	(PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK)
+/*
+ * Threads and child processes are traced from birth (on top of
+ * TRACEE_OPTIONS). EXITKILL: should `restore` die (killed at its deadline,
+ * crashed) before it lets the tree go, the half-made tree dies with it and
+ * never runs beside the source; it is cleared just before the detach.
+ */
+#define RST_TRACE_OPTIONS	(PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK | PTRACE_O_EXITKILL)
 
 /* The child's own fds (fd channel, sync, error pipe) live here, out of the process's way. */
 #define WORK_FD_BASE	4000
@@ -896,8 +901,8 @@ out:
 	return ret;
 }
 
-/* Every process of the tree is ready: let this one's threads go. */
-int rp_final_finish(struct rst_process *rp, int stop_sig)
+/* Every process of the tree is ready: each thread steps into its own registers. */
+int rp_final_prepare(struct rst_process *rp)
 {
 	size_t i;
 	int ret = 0;
@@ -906,19 +911,26 @@ int rp_final_finish(struct rst_process *rp, int stop_sig)
 		ret = step_sigreturn(rp->tids[i]);
 	if (!ret)
 		ret = unmap_blob(rp);
-	if (ret)
-		return ret;
+	return ret;
+}
+
+/* Let it go: nothing here may fail half-way (the tree's others go too). */
+void rp_release(struct rst_process *rp, int stop_sig)
+{
+	size_t i;
+
 	/*
 	 * A job-control stop is queued while every thread still sits in its
 	 * ptrace stop: the first thing each does once let go is stop, so not
 	 * one instruction of its own runs before its SIGCONT.
 	 */
-	if (stop_sig && kill(rp->pid, stop_sig))
-		return -errno;
-	for (i = 0; i < rp->nr_tids; i++)
+	if (stop_sig)
+		kill(rp->pid, stop_sig);
+	for (i = 0; i < rp->nr_tids; i++) {
+		ptrace(PTRACE_SETOPTIONS, rp->tids[i], NULL, (void *)(long)TRACEE_OPTIONS);
 		tracee_detach(rp->tids[i]);
+	}
 	rp->pid = 0;	/* it is on its own now */
-	return 0;
 }
 
 /* ---- FORK ---- */

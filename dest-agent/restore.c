@@ -476,12 +476,15 @@ static int rst_tree_final(struct rst_tree *rt, const struct tree_images *ti, int
 	}
 	if (!ret)
 		ret = rst_fds_ready(&of, tree_task, rt);
+	/* every process through its last fallible step first: all go, or none */
+	for (i = 0; i < rt->nr && !ret; i++)
+		ret = rp_final_prepare(&rt->rp[order[i]]);
 	for (i = 0; i < rt->nr && !ret; i++) {
 		pid_t pid = rt->rp[order[i]].pid;
 
 		/* it was stopped by job control: so it is again, waiting for its SIGCONT */
-		ret = rp_final_finish(&rt->rp[order[i]], stop_signal(pid, ti->p[order[i]].pe,
-								      ti->p[order[i]].core));
+		rp_release(&rt->rp[order[i]], stop_signal(pid, ti->p[order[i]].pe,
+							  ti->p[order[i]].core));
 	}
 	open_files_close(&of);
 	free(order);

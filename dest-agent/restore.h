@@ -218,8 +218,10 @@ struct rst_final {
 
 /* Everything but memory, up to each thread's last stop: the process is ready to go. */
 int rp_final_start(struct rst_process *rp, const struct rst_final *f);
-/* Let it go: rt_sigreturn, the blob unmapped, detached. */
-int rp_final_finish(struct rst_process *rp, int stop_sig);
+/* The last fallible step: each thread through rt_sigreturn, the blob unmapped. */
+int rp_final_prepare(struct rst_process *rp);
+/* Let it go (stopped by @stop_sig if not 0): detached, no longer ours. */
+void rp_release(struct rst_process *rp, int stop_sig);
 void rp_kill(struct rst_process *rp);
 /* Does the blob's mapping collide with any VMA of @mm? */
 bool rp_region_collides(const struct rst_process *rp, const MmEntry *mm);
