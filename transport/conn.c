@@ -68,21 +68,22 @@ static int conn_wait(struct conn *c, bool rd)
 }
 
 /*
- * A failed SSL call that only has to wait (@err: errno right after it):
- * 0 once it may be retried, -ETIMEDOUT, or 1 if it really failed.
+ * A failed SSL call that only has to wait: 0 once it may be retried,
+ * -ETIMEDOUT, or 1 if it really failed.
  */
-static int tls_wait(struct conn *c, int ret, int err)
+static int tls_wait(struct conn *c, int ret)
 {
 	switch (SSL_get_error(c->ssl, ret)) {
 	case SSL_ERROR_WANT_READ:
 		return conn_wait(c, true);
 	case SSL_ERROR_WANT_WRITE:
 		return conn_wait(c, false);
-	case SSL_ERROR_SYSCALL:
-		if (err == EAGAIN || err == EWOULDBLOCK)
-			return conn_wait(c, false);
-		break;
 	}
+	/*
+	 * OpenSSL's socket BIO reports a non-blocking socket's EAGAIN as WANT_*:
+	 * an SSL_ERROR_SYSCALL is a real failure (EOF leaves errno untouched, so
+	 * a stale EAGAIN must not send us back to wait forever).
+	 */
 	return 1;
 }
 
@@ -157,7 +158,7 @@ static int tls_connect(struct conn *c, const struct tls_opts *tls)
 		return -ENOMEM;
 	}
 	while ((ret = SSL_connect(c->ssl)) != 1) {
-		int w = tls_wait(c, ret, errno);
+		int w = tls_wait(c, ret);
 
 		if (w > 0)
 			break;
@@ -236,7 +237,7 @@ static int tls_io(struct conn *c, void *buf, size_t len, bool wr)
 		ret = wr ? SSL_write_ex(c->ssl, buf, len, &done) :
 			   SSL_read_ex(c->ssl, buf, len, &done);
 		if (ret != 1) {
-			int w = tls_wait(c, ret, errno);
+			int w = tls_wait(c, ret);
 
 			if (w < 0)
 				return w;
