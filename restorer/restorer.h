@@ -106,11 +106,13 @@ struct rst_fd {
 	uint32_t cloexec;
 };
 
+#define RST_MAX_GROUPS	64
+
 struct rst_creds {
 	uint32_t uid, euid, suid, fsuid;
 	uint32_t gid, egid, sgid, fsgid;
 	uint32_t nr_groups;
-	uint32_t groups[64];
+	uint32_t groups[RST_MAX_GROUPS];
 };
 
 #define RST_NSIG	64

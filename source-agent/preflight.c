@@ -21,6 +21,7 @@
 /* Checks of a process as a whole, one per object, in its object's file. */
 static int (*const proc_checks[])(pid_t pid) = {
 	seccomp_check,
+	creds_check,
 	timers_check,
 	tty_check,
 	ipc_check,

@@ -18,6 +18,7 @@ int preflight_tree(pid_t root);
 int preflight_proc(pid_t pid);
 
 int seccomp_check(pid_t pid);		/* seccomp.c */
+int creds_check(pid_t pid);		/* creds.c: per-thread ids, groups */
 int timers_check(pid_t pid);		/* timers.c */
 int tty_check(pid_t pid);		/* tty.c: a controlling terminal */
 int ipc_check(pid_t pid);		/* ipc.c: SysV semaphores, message queues */

@@ -43,6 +43,8 @@ sched			exact		sched|nice|priority
 oom_score_adj		exact		oom
 pdeathsig		refused		parent-death
 subreaper		exact		subreaper
+thread_creds		refused		credentials of its own
+many_groups		refused		supplementary groups
 thp_disable		exact		thp
 robust_list		exact		robust
 posix_timer		refused		timer

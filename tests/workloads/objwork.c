@@ -26,6 +26,7 @@
 #include <netinet/in.h>
 #include <netinet/ip.h>
 #include <poll.h>
+#include <grp.h>
 #include <pthread.h>
 #include <sched.h>
 #include <setjmp.h>
@@ -720,6 +721,57 @@ static int subreaper_verify(void)
 	if (prctl(PR_GET_CHILD_SUBREAPER, &s, 0, 0, 0))
 		return bad("PR_GET_CHILD_SUBREAPER: %s", strerror(errno));
 	return s == 1 ? 0 : bad("child subreaper %d, expected 1", s);
+}
+
+/* One thread with uids of its own (a raw setresuid: glibc's would change them all). */
+static volatile uid_t tc_uid = (uid_t)-1;
+
+static void *tc_thread(void *arg)
+{
+	(void)arg;
+	if (syscall(SYS_setresuid, 4242, 4242, 4242) == 0)
+		tc_uid = (uid_t)syscall(SYS_geteuid);
+	for (;;)
+		pause();
+	return NULL;
+}
+
+static int thread_creds_setup(void)
+{
+	pthread_t t;
+	int i;
+
+	errno = pthread_create(&t, NULL, tc_thread, NULL);
+	if (errno)
+		return bad("pthread_create: %s", strerror(errno));
+	for (i = 0; i < 200 && tc_uid == (uid_t)-1; i++)
+		usleep(5000);
+	return tc_uid == 4242 ? 0 : bad("the thread's setresuid did not take");
+}
+
+static int thread_creds_verify(void)
+{
+	return getuid() == 0 && tc_uid == 4242 ? 0 : bad("uid %d, thread uid %d", (int)getuid(),
+							   (int)tc_uid);
+}
+
+/* More supplementary groups than ferry restores. */
+static int many_groups_setup(void)
+{
+	gid_t g[100];
+	int i;
+
+	for (i = 0; i < 100; i++)
+		g[i] = 5000 + i;
+	return setgroups(100, g) ? bad("setgroups: %s", strerror(errno)) : 0;
+}
+
+static int many_groups_verify(void)
+{
+	gid_t g[200];
+	int n = getgroups(200, g);
+
+	return n == 100 && g[99] == 5099 ? 0 : bad("%d groups", n);
 }
 
 static int thp_disable_setup(void)
@@ -1637,6 +1689,8 @@ static const struct mode {
 	MODE(oom_score_adj),
 	MODE(pdeathsig),
 	MODE(subreaper),
+	MODE(thread_creds),
+	MODE(many_groups),
 	MODE(thp_disable),
 	MODE(robust_list),
 	MODE(posix_timer),
