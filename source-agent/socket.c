@@ -48,22 +48,23 @@ static bool sock_connected(int s)
 }
 
 /*
- * A sock_diag socket that sees @pid's sockets: sock_diag answers for the
- * network namespace the netlink socket was made in, so it is made in the
- * target's (setns there and back, this thread only). -errno on failure.
+ * A socket made in @pid's network namespace (setns there and back, this
+ * thread only): sock_diag answers for the namespace its netlink socket was
+ * made in, and a new socket's defaults (TTL, keepalive...) are per
+ * namespace. The fd or -errno.
  */
-static int diag_open(pid_t pid)
+static int netns_socket(pid_t pid, int domain, int type, int proto)
 {
 	struct stat them, us;
 	char path[64];
-	int ns = -1, self = -1, nl = -1, err = 0;
+	int ns = -1, self = -1, s = -1, err = 0;
 
 	snprintf(path, sizeof(path), "/proc/%d/ns/net", pid);
 	if (stat(path, &them) || stat("/proc/self/ns/net", &us))
 		return -errno;
 	if (them.st_ino == us.st_ino && them.st_dev == us.st_dev) {
-		nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-		return nl < 0 ? -errno : nl;
+		s = socket(domain, type | SOCK_CLOEXEC, proto);
+		return s < 0 ? -errno : s;
 	}
 	ns = open(path, O_RDONLY | O_CLOEXEC);
 	self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
@@ -71,8 +72,8 @@ static int diag_open(pid_t pid)
 		err = -errno;
 		goto out;
 	}
-	nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-	if (nl < 0)
+	s = socket(domain, type | SOCK_CLOEXEC, proto);
+	if (s < 0)
 		err = -errno;
 	if (setns(self, CLONE_NEWNET)) {
 		/* stuck in the target's namespace: nothing after this would be right */
@@ -84,7 +85,12 @@ out:
 		close(ns);
 	if (self >= 0)
 		close(self);
-	return err ? err : nl;
+	return err ? err : s;
+}
+
+static int diag_open(pid_t pid)
+{
+	return netns_socket(pid, AF_NETLINK, SOCK_DGRAM, NETLINK_SOCK_DIAG);
 }
 
 /*
@@ -447,16 +453,19 @@ static int opt_kinds(const SockEntry *se)
 	return 0;
 }
 
-/* The options of socket @s that differ from a new socket's, in st->se.opts. */
-static int sock_dump_opts(int s, struct sock_store *st)
+/*
+ * The options of socket @s that differ from those of a new socket made
+ * where @pid's are, in st->se.opts.
+ */
+static int sock_dump_opts(pid_t pid, int s, struct sock_store *st)
 {
 	SockEntry *se = &st->se;
 	int kinds = opt_kinds(se), fresh;
 	size_t i;
 
-	fresh = socket(se->family, se->type | SOCK_CLOEXEC, se->protocol);
+	fresh = netns_socket(pid, se->family, se->type, se->protocol);
 	if (fresh < 0)
-		return -errno;
+		return fresh;
 	for (i = 0; i < NR_SOCK_OPTS; i++) {
 		const struct sock_opt_desc *o = &sock_opts[i];
 		uint8_t def[OPT_MAX], *v = st->val[se->n_opts];
@@ -500,7 +509,7 @@ static int dump_socket(pid_t pid, int fd, uint64_t ino, struct sock_store *st)
 	}
 	ret = sock_describe(s, pid, fd, ino, &st->se, &st->ss, &st->queued);
 	if (!ret)
-		ret = sock_dump_opts(s, st);
+		ret = sock_dump_opts(pid, s, st);
 	close(s);
 	return ret;
 }
