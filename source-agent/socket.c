@@ -15,11 +15,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <linux/netlink.h>
+#include <linux/sockios.h>
 #include <linux/rtnetlink.h>
 #include <linux/inet_diag.h>
 #include <linux/sock_diag.h>
@@ -195,6 +197,42 @@ static int udp_shutdown(pid_t pid, int family, uint64_t ino, uint32_t *shut)
 #define MAX_QUEUED (1u << 20)
 
 /*
+ * Every byte waiting on stream socket @s, peeked without moving anything:
+ * SO_PEEK_OFF (which a peek would advance) is off for the peek and put
+ * back. A peek stops at fds or credentials in flight (SCM_RIGHTS,
+ * SO_PASSCRED), which cannot travel: then it sees less than SIOCINQ says,
+ * or a control message, and the socket is refused (-EOPNOTSUPP).
+ */
+static ssize_t sock_peek_all(int s, uint8_t *buf, size_t len)
+{
+	char cbuf[CMSG_SPACE(sizeof(int) * 4)];
+	struct iovec iov = { buf, len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+			     .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
+	int off = -1, none = -1, inq = 0;
+	socklen_t olen = sizeof(off);
+	ssize_t n;
+
+	if (!getsockopt(s, SOL_SOCKET, SO_PEEK_OFF, &off, &olen) && off >= 0)
+		setsockopt(s, SOL_SOCKET, SO_PEEK_OFF, &none, sizeof(none));
+	n = recvmsg(s, &mh, MSG_PEEK | MSG_DONTWAIT);
+	if (n < 0)
+		n = errno == EAGAIN ? 0 : -errno;
+	if (off >= 0)
+		setsockopt(s, SOL_SOCKET, SO_PEEK_OFF, &off, sizeof(off));
+	if (n <= 0)
+		return n;	/* nothing: the kernel left msg_controllen as it was */
+	if (ioctl(s, SIOCINQ, &inq))
+		return -errno;
+	if (mh.msg_controllen || (mh.msg_flags & MSG_CTRUNC) || (n < (ssize_t)len && n != inq)) {
+		pr_err("a unix socket has file descriptors or credentials in flight among its "
+		       "unread data (SCM_RIGHTS, SO_PASSCRED): ferry cannot move them yet");
+		return -EOPNOTSUPP;
+	}
+	return n;
+}
+
+/*
  * A connected unix socket: its peer @peer (it must be in the tree: checked
  * when restoring) and what waits unread on this end, peeked, not taken.
  */
@@ -211,9 +249,9 @@ static int sock_connected_unix(int s, int type, uint64_t ino, uint64_t peer, Soc
 	*queued = malloc(MAX_QUEUED);
 	if (!*queued)
 		return -ENOMEM;
-	n = recv(s, *queued, MAX_QUEUED, MSG_PEEK | MSG_DONTWAIT);
-	if (n < 0 && errno != EAGAIN)
-		return -errno;
+	n = sock_peek_all(s, *queued, MAX_QUEUED);
+	if (n < 0)
+		return n;
 	if (n > 0 && (type != SOCK_STREAM || n == MAX_QUEUED))
 		return -EOPNOTSUPP;	/* messages: a peek sees only the first */
 	se->has_queued = 1;

@@ -58,6 +58,7 @@ guard			refused		guard
 sock_opts		exact		sock|option
 sock_filter		refused		filter
 shutdown		exact		shut
+scm_rights		refused		in flight
 dgram_queue		refused		dgram|datagram|queue
 pty			refused		pty|tty|terminal
 fifo			refused		fifo

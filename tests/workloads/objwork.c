@@ -1509,6 +1509,46 @@ static int shutdown_verify(void)
 	return 0;
 }
 
+/* An fd in flight (SCM_RIGHTS) behind some data on a socketpair, not read yet. */
+static int scm_fd[2] = { -1, -1 };
+
+static int scm_rights_setup(void)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
+	struct iovec iov = { "abc", 3 };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+			     .msg_controllen = sizeof(cbuf) };
+	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+	int fd = 0;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, scm_fd))
+		return bad("socketpair: %s", strerror(errno));
+	if (send(scm_fd[0], "hello", 5, 0) != 5)
+		return bad("send: %s", strerror(errno));
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(fd));
+	return sendmsg(scm_fd[0], &mh, 0) == 3 ? 0 : bad("sendmsg: %s", strerror(errno));
+}
+
+static int scm_rights_verify(void)
+{
+	char buf[16], cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { buf, sizeof(buf) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+			     .msg_controllen = sizeof(cbuf) };
+	ssize_t n;
+
+	/* peeked, not taken: the state stays for the next check */
+	n = recvmsg(scm_fd[1], &mh, MSG_PEEK | MSG_DONTWAIT);
+	if (n < 5 || memcmp(buf, "hello", 5))
+		return bad("recvmsg peek gave %zd bytes", n);
+	if (n == 8 && !mh.msg_controllen)
+		return bad("8 bytes peeked, the fd sent with the last 3 is gone");
+	return 0;
+}
+
 static int dq_rx = -1, dq_tx = -1;
 static struct sockaddr_un dq_addr;
 static const size_t dq_sizes[3] = { 10, 200, 3000 };
@@ -1704,6 +1744,7 @@ static const struct mode {
 	MODE(sock_opts),
 	MODE(sock_filter),
 	MODE(shutdown),
+	MODE(scm_rights),
 	MODE(dgram_queue),
 	MODE(pty),
 	MODE(fifo),
