@@ -495,8 +495,26 @@ static int caps_before_ids(struct rst_args *a, const struct rst_thread *t)
 }
 
 /*
- * After it: with the permitted set effective again, the ambient set, the
- * securebits, then the saved sets (capset may only take away from here).
+ * fsuid/fsgid (when they differ from the euid/egid setresuid gave): they
+ * need CAP_SETUID/CAP_SETGID in effect, and setfs*() only say the old
+ * value, so the result is read back (an id of -1 changes nothing).
+ */
+static int set_fs_ids(struct rst_args *a)
+{
+	const struct rst_creds *c = &a->creds;
+
+	raw_syscall1(NR_setfsgid, c->fsgid);
+	raw_syscall1(NR_setfsuid, c->fsuid);
+	if ((uint32_t)raw_syscall1(NR_setfsgid, -1) != c->fsgid ||
+	    (uint32_t)raw_syscall1(NR_setfsuid, -1) != c->fsuid)
+		return failed(a, "setfsuid/setfsgid", -1 /* EPERM */, c->fsuid);
+	return 0;
+}
+
+/*
+ * After it: with the permitted set effective again, fsuid/fsgid, the
+ * ambient set, the securebits, then the saved sets (capset may only take
+ * away from here).
  */
 static int caps_after_ids(struct rst_args *a, const struct rst_thread *t)
 {
@@ -509,6 +527,8 @@ static int caps_after_ids(struct rst_args *a, const struct rst_thread *t)
 		ret = caps_set(CAP64(d, prm), CAP64(d, prm), t->cap_inh);
 	if (ret)
 		return failed(a, "capset", ret, t->tid);
+	if (set_fs_ids(a))
+		return -1;
 	ret = raw_syscall5(NR_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
 	for (c = 0; !ret && c < 64; c++)
 		if (t->cap_amb & 1ULL << c)
@@ -547,9 +567,7 @@ static int restore_creds(struct rst_args *a, const struct rst_thread *t)
 		ret = raw_syscall3(NR_setresuid, c->uid, c->euid, c->suid);
 	if (ret)
 		return failed(a, "credentials", ret, c->uid);
-	raw_syscall1(NR_setfsgid, c->fsgid);
-	raw_syscall1(NR_setfsuid, c->fsuid);
-	if (t->has_caps && caps_after_ids(a, t))
+	if (t->has_caps ? caps_after_ids(a, t) : set_fs_ids(a))
 		return -1;
 	/* a uid change makes the process non-dumpable: it was dumpable (we dumped it) */
 	raw_syscall2(NR_prctl, PR_SET_DUMPABLE, 1);

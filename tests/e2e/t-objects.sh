@@ -45,6 +45,7 @@ pdeathsig		refused		parent-death
 subreaper		exact		subreaper
 thread_creds		refused		credentials of its own
 many_groups		refused		supplementary groups
+fsuid			exact		fsuid
 thp_disable		exact		thp
 robust_list		exact		robust
 posix_timer		refused		timer

@@ -47,6 +47,7 @@
 #include <sys/shm.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/fsuid.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <sys/un.h>
@@ -753,6 +754,28 @@ static int thread_creds_verify(void)
 {
 	return getuid() == 0 && tc_uid == 4242 ? 0 : bad("uid %d, thread uid %d", (int)getuid(),
 							   (int)tc_uid);
+}
+
+/*
+ * A filesystem uid and gid apart from the effective ones (as a file server
+ * has): euid 1000, fsuid 0 (so this program's files still get written),
+ * fsgid 3456.
+ */
+static int fsuid_setup(void)
+{
+	setfsgid(3456);
+	if (setresuid(0, 1000, 0))
+		return bad("setresuid: %s", strerror(errno));
+	setfsuid(0);
+	return setfsuid(-1) == 0 && setfsgid(-1) == 3456 ? 0 : bad("setfsuid did not take");
+}
+
+static int fsuid_verify(void)
+{
+	int u = setfsuid(-1), g = setfsgid(-1);
+
+	return u == 0 && g == 3456 && geteuid() == 1000 ? 0 :
+		bad("fsuid %d fsgid %d euid %d, expected 0 3456 1000", u, g, (int)geteuid());
 }
 
 /* More supplementary groups than ferry restores. */
@@ -1731,6 +1754,7 @@ static const struct mode {
 	MODE(subreaper),
 	MODE(thread_creds),
 	MODE(many_groups),
+	MODE(fsuid),
 	MODE(thp_disable),
 	MODE(robust_list),
 	MODE(posix_timer),
