@@ -619,6 +619,7 @@ static void fill_proc_attrs(struct rst_args *a, const ProcCore *core)
 	char buf[32];
 
 	a->thp_disable = core->has_thp_disable ? (int32_t)core->thp_disable : -1;
+	a->dumpable = core->has_dumpable ? (int32_t)core->dumpable : 1;
 	a->child_subreaper = core->has_child_subreaper ? core->child_subreaper : -1;
 	if (core->has_loginuid &&
 	    (read_small_file("/proc/self/loginuid", buf, sizeof(buf)) <= 0 ||

@@ -569,8 +569,10 @@ static int restore_creds(struct rst_args *a, const struct rst_thread *t)
 		return failed(a, "credentials", ret, c->uid);
 	if (t->has_caps ? caps_after_ids(a, t) : set_fs_ids(a))
 		return -1;
-	/* a uid change makes the process non-dumpable: it was dumpable (we dumped it) */
-	raw_syscall2(NR_prctl, PR_SET_DUMPABLE, 1);
+	/* a uid change resets it: set as it was (0 for a daemon guarding its secrets) */
+	ret = raw_syscall2(NR_prctl, PR_SET_DUMPABLE, a->dumpable);
+	if (ret)
+		return failed(a, "PR_SET_DUMPABLE", ret, a->dumpable);
 	ret = raw_syscall2(NR_prctl, PR_SET_PDEATHSIG, t->pdeathsig);
 	if (ret)
 		return failed(a, "PR_SET_PDEATHSIG", ret, t->pdeathsig);

@@ -168,6 +168,7 @@ struct rst_args {
 	uint64_t nr_threads, threads;	/* struct rst_thread[] */
 	uint64_t nr_shared_sigs, shared_sigs;	/* the process's queued signals */
 	int32_t thp_disable;		/* PR_GET_THP_DISABLE's answer (1 | flags, or 0); -1: leave */
+	int32_t dumpable;		/* PR_SET_DUMPABLE after the credentials: 0 or 1 */
 	int32_t child_subreaper;	/* PR_SET_CHILD_SUBREAPER; -1: leave */
 	uint32_t set_loginuid;		/* write loginuid to /proc/self/loginuid */
 	uint32_t loginuid;

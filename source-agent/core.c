@@ -269,6 +269,14 @@ static int core_attrs(pid_t pid, ProcCore *pc, const struct parasite_data *pd)
 	pc->oom_score_adj = strtol(buf, NULL, 10);
 	pc->has_thp_disable = 1;
 	pc->thp_disable = pd->ti[0].thp_disable;
+	/* 2 (suid_dumpable's "root only") is the kernel's to give: prctl sets 0 or 1 */
+	if (pd->ti[0].dumpable != 0 && pd->ti[0].dumpable != 1) {
+		pr_err("pid %d: dumpable mode %d (after a set-user-ID exec): ferry can only "
+		       "restore 0 or 1", pid, pd->ti[0].dumpable);
+		return -EOPNOTSUPP;
+	}
+	pc->has_dumpable = 1;
+	pc->dumpable = pd->ti[0].dumpable;
 	pc->has_child_subreaper = 1;
 	pc->child_subreaper = pd->ti[0].subreaper;
 	/* no audit in this kernel: no file */

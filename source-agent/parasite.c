@@ -503,6 +503,13 @@ static int thread_prctls(struct parasite_ctl *ctl, pid_t tid, uint64_t buf,
 		ti->thp_disable = r;
 		r = 0;
 	}
+	if (!ret && !r && tid == ctl->pid)
+		ret = tracee_syscall(tid, ctl->insn, __NR_prctl, &r, PR_GET_DUMPABLE,
+				     0, 0, 0, 0, 0);
+	if (!ret && r >= 0 && tid == ctl->pid) {
+		ti->dumpable = r;
+		r = 0;
+	}
 	return ret ? ret : r;
 }
 

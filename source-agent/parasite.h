@@ -39,6 +39,7 @@ struct prs_thread_info {
 	int32_t securebits;
 	int32_t subreaper;	/* the leader only: PR_GET_CHILD_SUBREAPER */
 	int32_t thp_disable;	/* the leader only: PR_GET_THP_DISABLE */
+	int32_t dumpable;	/* the leader only: PR_GET_DUMPABLE */
 };
 
 /*

@@ -46,6 +46,7 @@ subreaper		exact		subreaper
 thread_creds		refused		credentials of its own
 many_groups		refused		supplementary groups
 fsuid			exact		fsuid
+nondumpable		exact		dumpable
 thp_disable		exact		thp
 robust_list		exact		robust
 posix_timer		refused		timer

@@ -778,6 +778,19 @@ static int fsuid_verify(void)
 		bad("fsuid %d fsgid %d euid %d, expected 0 3456 1000", u, g, (int)geteuid());
 }
 
+/* Not dumpable (as ssh-agent or gpg-agent make themselves). */
+static int nondumpable_setup(void)
+{
+	return prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) ? bad("PR_SET_DUMPABLE: %s", strerror(errno)) : 0;
+}
+
+static int nondumpable_verify(void)
+{
+	int d = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
+
+	return d == 0 ? 0 : bad("dumpable %d, expected 0", d);
+}
+
 /* More supplementary groups than ferry restores. */
 static int many_groups_setup(void)
 {
@@ -1755,6 +1768,7 @@ static const struct mode {
 	MODE(thread_creds),
 	MODE(many_groups),
 	MODE(fsuid),
+	MODE(nondumpable),
 	MODE(thp_disable),
 	MODE(robust_list),
 	MODE(posix_timer),
