@@ -185,7 +185,8 @@ static int fd_owner(struct fd_dump *d)
 	 */
 	if (own.pid <= 0 || !proc_traced_by_me(d->pid))
 		goto keep;
-	if (own.type > F_OWNER_PGRP || !proc_traced_by_me(own.pid)) {
+	if (own.type > F_OWNER_PGRP || !(own.type == F_OWNER_PGRP ? proc_pgrp_traced_by_me(own.pid) :
+					 proc_traced_by_me(own.pid))) {
 		pr_err("pid %d: fd %d (%s) signals its O_ASYNC/SIGURG owner, %s %d, which is not "
 		       "in the tree: ferry cannot move that owner", d->pid, d->fd, d->path,
 		       own.type <= F_OWNER_PGRP ? kinds[own.type] : "owner", own.pid);

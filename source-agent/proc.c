@@ -320,3 +320,25 @@ bool proc_traced_by_me(pid_t pid)
 	p = strstr(buf, "\nTracerPid:");
 	return p && strtol(p + 11, NULL, 10) == getpid();
 }
+
+bool proc_pgrp_traced_by_me(pid_t pgid)
+{
+	struct proc_stat st;
+	struct dirent *de;
+	bool all = true, any = false;
+	DIR *d;
+
+	d = opendir("/proc");
+	if (!d)
+		return false;
+	while (all && (de = readdir(d))) {
+		pid_t pid = strtol(de->d_name, NULL, 10);
+
+		if (pid <= 0 || proc_read_stat(pid, &st) || st.pgid != pgid)
+			continue;
+		any = true;
+		all = proc_traced_by_me(pid);
+	}
+	closedir(d);
+	return all && any;
+}
