@@ -139,7 +139,10 @@ static int serve_one(struct migration *m, int cfd)
 		done = 1;	/* a failed round ends the session: the target is let go */
 	if (done)
 		migration_close(m, cmd == SESSION_FINAL ? ret : -ECANCELED);
-	if (ret && cmd != SESSION_ABORT)
+	if (ret == MIGRATE_IN_DOUBT)
+		fprintf(out, "error: IN DOUBT: pid %d is stopped here, the destination may run "
+			"it (see migrate's stderr); session ended\n", m->pid);
+	else if (ret && cmd != SESSION_ABORT)
 		fprintf(out, "error: %s round failed: %s; the target runs on, session ended\n",
 			cmd_names[cmd], *log_reason() ? log_reason() : strerror(-ret));
 	else
