@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "pageserver/session.h"
 #include "proto/restore_ctl.h"
@@ -450,6 +451,20 @@ static void on_abort_timeout(uv_timer_t *t)
 	uv_process_kill(&c->proc, SIGKILL);
 }
 
+/*
+ * Test hook (docs/testing.md, test-only): FERRY_TEST_PAUSE_AT=@point logs
+ * "paused at @point" and blocks the whole loop for 3 s there.
+ */
+static void test_pause(const char *point)
+{
+	const char *at = getenv("FERRY_TEST_PAUSE_AT");
+
+	if (!at || strcmp(at, point))
+		return;
+	log_msg(LOG_WARN, "paused at %s", point);
+	sleep(3);
+}
+
 /* COMMIT: the source holds its copy stopped for good; the held tree runs. */
 int session_restore_commit(struct session *s)
 {
@@ -458,6 +473,7 @@ int session_restore_commit(struct session *s)
 	if (!c || !c->held || c->committed || c->exited)
 		return sess_proto(s, "%s", "commit without a held restore");
 	sess_info(s, "commit from the source: resuming the restored tree");
+	test_pause("commit");
 	c->committed = true;
 	s->state = S_RESTORING;		/* its exit (or the restore deadline) reports */
 	child_say(c, RCTL_RESUME, 0);

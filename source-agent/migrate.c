@@ -309,6 +309,12 @@ static int handover(struct migration *m, struct restore_report *rep)
 	int ret;
 
 	test_pause("held");
+	/* a page server seen gone now has discarded its copy: nothing is committed */
+	if (m->sink->ops->alive) {
+		ret = m->sink->ops->alive(m->sink);
+		if (ret)
+			return ret;
+	}
 	if (!m->o->leave_running)
 		queue_stop(m, SIGSTOP);
 	ret = m->sink->ops->commit(m->sink, rep);

@@ -53,6 +53,8 @@ struct sink_ops {
 	 * discarded). -errno: the verdict did not arrive (docs/handover.md).
 	 */
 	int (*commit)(struct sink *s, struct restore_report *rep);
+	/* Optional: 0, or -ENOTCONN when the other end has visibly closed the link. */
+	int (*alive)(struct sink *s);
 	void (*close)(struct sink *s);
 };
 

@@ -7,6 +7,7 @@
  * buffer is queued the caller waits for the sender.
  */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -359,6 +360,20 @@ static int remote_wait_restore(struct sink *s, struct restore_report *rep)
 	return recv_restore_result(sr, rep);
 }
 
+static int remote_alive(struct sink *s)
+{
+	struct sink_remote *sr = to_remote(s);
+	struct pollfd pfd = { .fd = sr->conn.fd, .events = POLLRDHUP };
+
+	if (poll(&pfd, 1, 0) < 0)
+		return -errno;
+	if (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) {
+		snprintf(s->error, sizeof(s->error), "page server closed the connection");
+		return -ENOTCONN;
+	}
+	return 0;
+}
+
 static int remote_commit(struct sink *s, struct restore_report *rep)
 {
 	struct sink_remote *sr = to_remote(s);
@@ -428,6 +443,7 @@ static const struct sink_ops remote_ops = {
 	.wait_restore	= remote_wait_restore,
 	.keepalive	= remote_keepalive,
 	.commit		= remote_commit,
+	.alive		= remote_alive,
 	.close		= remote_close,
 };
 
