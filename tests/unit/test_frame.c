@@ -130,7 +130,26 @@ Test(frame, ping_is_empty)
 	frame_put_header(b, FRAME_PING, 1);
 	cr_assert_eq(frame_parse(b, sizeof(b), &f, &why), -EMSGSIZE);
 	cr_assert_not_null(why);
-	cr_assert_not(frame_type_known(FRAME_PING + 1));
+	cr_assert(frame_type_known(FRAME_PING + 1));	/* commit */
+}
+
+/* commit (docs/handover.md): empty, like ping; nothing after it is known. */
+Test(frame, commit_is_empty)
+{
+	const char *why = NULL;
+	struct frame f;
+	uint8_t b[FRAME_HDR + 1] = { 0 };
+
+	cr_assert(frame_type_known(FRAME_COMMIT));
+	cr_assert_eq(frame_max_len(FRAME_COMMIT), 0);
+	cr_assert_str_eq(frame_type_name(FRAME_COMMIT), "commit");
+	frame_put_header(b, FRAME_COMMIT, 0);
+	cr_assert_eq(frame_parse(b, FRAME_HDR, &f, NULL), FRAME_HDR);
+	cr_assert_eq(f.type, FRAME_COMMIT);
+	cr_assert_eq(f.len, 0);
+	frame_put_header(b, FRAME_COMMIT, 1);
+	cr_assert_eq(frame_parse(b, sizeof(b), &f, &why), -EMSGSIZE);
+	cr_assert_not(frame_type_known(FRAME_COMMIT + 1));
 }
 
 Test(frame, bad_types_rejected)
