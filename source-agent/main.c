@@ -124,6 +124,8 @@ static bool process_gone(pid_t pid)
 
 static int session_verdict(int ret)
 {
+	if (ret == MIGRATE_IN_DOUBT)
+		return MIGRATE_EXIT_IN_DOUBT;	/* the daemon's line said what to do */
 	if (ret && *log_reason())
 		fprintf(stderr, "migrate: %s\n", log_reason());
 	return ret ? 1 : 0;

@@ -331,17 +331,25 @@ static int handover(struct migration *m, struct restore_report *rep)
 	return 0;
 }
 
-static void say_in_doubt(struct migration *m)
+void migration_in_doubt_msg(const struct migration *m, char *buf, size_t len)
 {
 	char pids[256];
 
 	tree_pids(m, pids, sizeof(pids));
+	snprintf(buf, len, "IN DOUBT: pid %d is stopped here; if pid %d runs at %s%s%s, kill it "
+		 "here (kill -KILL %s); if it does not, resume it here (kill -CONT %s)",
+		 m->pid, m->pid, m->o->host ? m->o->host : "the destination",
+		 m->o->port ? ":" : "", m->o->port ? m->o->port : "", pids, pids);
+}
+
+static void say_in_doubt(struct migration *m)
+{
+	char msg[800];
+
 	pr_err("the link to the destination was lost after commit: whether the restored "
 	       "copy runs there is unknown");
-	fprintf(stderr, "migrate: IN DOUBT: pid %d is stopped here; if pid %d runs at %s:%s, "
-		"kill it here (kill -KILL %s); if it does not, resume it here (kill -CONT %s)\n",
-		m->pid, m->pid, m->o->host ? m->o->host : "the destination",
-		m->o->port ? m->o->port : "", pids, pids);
+	migration_in_doubt_msg(m, msg, sizeof(msg));
+	fprintf(stderr, "migrate: %s\n", msg);
 }
 
 /*

@@ -61,6 +61,8 @@ struct migration {
  */
 #define MIGRATE_IN_DOUBT	(-ENOTRECOVERABLE)
 #define MIGRATE_EXIT_IN_DOUBT	3
+/* The one line that tells the operator what to do (docs/handover.md). */
+void migration_in_doubt_msg(const struct migration *m, char *buf, size_t len);
 
 /* Whole migration of the process at @pid: pre-copy rounds, final round, hand-over. */
 int migrate_run(pid_t pid, const struct migrate_opts *o);
