@@ -27,9 +27,24 @@ static int status_fd(const char *arg)
 	return fd;
 }
 
+/* --hold-timeout S: 1 to 3600 seconds. */
+static int hold_timeout(const char *arg, unsigned int *s)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(arg, &end, 10);
+	if (errno || end == arg || *end || v < 1 || v > 3600)
+		return -EINVAL;
+	*s = v;
+	return 0;
+}
+
 static const char usage[] =
 	"usage: restore --images-dir DIR/<id>/<N> [--pidns] [--status-fd N] [-v] [--log-file FILE]\n"
 	"       restore --stream DIR/<id> [--pidns] [--status-fd N] [-v] [--log-file FILE]\n"
+	"       (either also with --hold [--hold-timeout S])\n"
 	"\n"
 	"Recreates the process saved in the final round N of an image stack (older\n"
 	"rounds are reached through the 'parent' links), with its PID, memory,\n"
@@ -45,6 +60,11 @@ static const char usage[] =
 	"  --status-fd N      status lines for the page server on fd N: \"prefilled K\"\n"
 	"                     after each round prefilled, \"failed REASON\" before a\n"
 	"                     failed exit (docs/restore-protocol.md)\n"
+	"  --hold             hand-over (docs/handover.md): once the tree is restored and\n"
+	"                     stopped, report \"held\" and wait on stdin for \"resume\" (let\n"
+	"                     it run, report \"resumed\", exit 0) or \"abort\"; abort, end\n"
+	"                     of input or the deadline kill the tree (exit 1)\n"
+	"  --hold-timeout S   the deadline of --hold, in seconds (default 30)\n"
 	"  --pidns            restore into a fresh PID namespace (the process keeps\n"
 	"                     its PID there), e.g. beside its still-running original\n"
 	"  -v, --verbose      more detail on stderr (repeat for debug)\n"
@@ -60,12 +80,14 @@ int main(int argc, char **argv)
 		{ "pidns", no_argument, NULL, 'P' },
 		{ "stream", required_argument, NULL, 'S' },
 		{ "status-fd", required_argument, NULL, 'F' },
+		{ "hold", no_argument, NULL, 'H' },
+		{ "hold-timeout", required_argument, NULL, 'T' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "log-file", required_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
-	struct restore_opts o = { .status_fd = -1 };
+	struct restore_opts o = { .status_fd = -1, .hold_timeout_s = RCTL_HOLD_TIMEOUT_S };
 	struct rctl_status st = { .kind = RCTL_FAILED };
 	const char *log_file = NULL;
 	int c, verbose = 0, ret;
@@ -83,6 +105,11 @@ int main(int argc, char **argv)
 			if (o.status_fd < 0)
 				return usage_error("--status-fd %s: want an open descriptor above 2", optarg);
 			break;
+		case 'H': o.hold = true; break;
+		case 'T':
+			if (hold_timeout(optarg, &o.hold_timeout_s))
+				return usage_error("--hold-timeout %s: want 1 to 3600 seconds", optarg);
+			break;
 		case 'v': verbose++; break;
 		case 'L': log_file = optarg; break;
 		case 'h': fputs(usage, stdout); return 0;
@@ -93,6 +120,8 @@ int main(int argc, char **argv)
 	if (!o.images_dir == !o.stack_dir || optind != argc)
 		return usage_error("one of --images-dir DIR and --stream DIR is needed (and nothing else)");
 	log_init("restore", verbose, log_file);
+	if (o.hold)	/* hold_wait polls fd 0: no bytes may hide in a stdio buffer */
+		setvbuf(stdin, NULL, _IONBF, 0);
 	log_defer_errors();
 	ret = o.stack_dir ? restore_stream(&o) : restore_run(&o);
 	if (ret) {

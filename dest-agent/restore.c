@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -450,41 +451,136 @@ static int stop_signal(pid_t pid, const PstreeEntry *pe, const ProcCore *core)
 	return sig;
 }
 
-/* State of every process, each stopped just before its last step; then all go together. */
-static int rst_tree_final(struct rst_tree *rt, const struct tree_images *ti, int dirfd,
-			  const struct shm_table *shm)
+/* State of every process, each stopped just before its last step (nothing runs yet). */
+static int rst_tree_final_start(struct rst_tree *rt, const struct tree_images *ti, int dirfd,
+				const struct shm_table *shm, const size_t *order,
+				struct open_files *of)
 {
-	struct open_files of = { 0 };
-	size_t *order, i;
+	size_t i;
 	int ret = 0;
 
-	order = calloc(ti->nr, sizeof(*order));
-	if (!order)
-		return -ENOMEM;
-	final_order(ti, order);
 	for (i = 0; i < rt->nr && !ret; i++) {
 		size_t k = order[i];
 		struct rst_final f = { ti->p[k].core, ti->p[k].mm, ti->p[k].files, NULL,
 				       wanted_pgid(ti, k) };
 		int *fds = NULL;
 
-		ret = rst_open_fds(&of, f.files, dirfd, shm, &fds);
+		ret = rst_open_fds(of, f.files, dirfd, shm, &fds);
 		f.fds = fds;
 		if (!ret)
 			ret = rp_final_start(&rt->rp[k], &f);
 		free(fds);
 	}
 	if (!ret)
-		ret = rst_fds_ready(&of, tree_task, rt);
-	/* every process through its last fallible step first: all go, or none */
+		ret = rst_fds_ready(of, tree_task, rt);
+	/* every process through its last fallible step: after this all go, or none */
 	for (i = 0; i < rt->nr && !ret; i++)
 		ret = rp_final_prepare(&rt->rp[order[i]]);
-	for (i = 0; i < rt->nr && !ret; i++) {
+	return ret;
+}
+
+/* All go together: nothing here can fail half-way. */
+static void rst_tree_final_finish(struct rst_tree *rt, const struct tree_images *ti,
+				  const size_t *order)
+{
+	size_t i;
+
+	for (i = 0; i < rt->nr; i++) {
 		pid_t pid = rt->rp[order[i]].pid;
 
 		/* it was stopped by job control: so it is again, waiting for its SIGCONT */
 		rp_release(&rt->rp[order[i]], stop_signal(pid, ti->p[order[i]].pe,
 							  ti->p[order[i]].core));
+	}
+}
+
+/*
+ * --hold (docs/handover.md): the tree is whole and stopped. Say "held" and
+ * wait for "resume"; "abort", EOF or no word within the deadline discard it
+ * (the caller kills what is not detached). stdin is unbuffered in this mode,
+ * so poll() sees every byte not read yet.
+ */
+static int hold_wait(const struct restore_opts *o)
+{
+	struct rctl_status st = { .kind = RCTL_HELD };
+	uint64_t deadline = now_us() + o->hold_timeout_s * 1000000ULL;
+	struct rctl_line line = { 0 };
+	struct pollfd pfd = { .fd = STDIN_FILENO, .events = POLLIN };
+	enum rctl_feed got;
+	enum rctl_cmd cmd;
+	uint32_t k;
+	char c;
+	ssize_t n;
+	int ret;
+
+	signal(SIGPIPE, SIG_IGN);	/* a dead page server must not kill us before the tree */
+	fprintf(stderr, "restore: held: waiting for resume\n");
+	ret = rctl_send_status(o->status_fd, &st);
+	if (ret) {
+		pr_err("discarded: cannot report held: %s", strerror(-ret));
+		return ret;
+	}
+	for (;;) {
+		uint64_t now = now_us();
+
+		if (now >= deadline) {
+			pr_err("discarded: no resume within %u s", o->hold_timeout_s);
+			return -ETIMEDOUT;
+		}
+		ret = poll(&pfd, 1, (deadline - now + 999) / 1000);
+		if (ret < 0 && errno == EINTR)
+			continue;
+		if (ret < 0) {
+			pr_perror("discarded: poll");
+			return -errno;
+		}
+		if (!ret)
+			continue;
+		n = read(STDIN_FILENO, &c, 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			pr_err("discarded: the page server went away (end of input)");
+			return -ECANCELED;
+		}
+		got = rctl_line_feed(&line, c);
+		if (got == RCTL_MORE)
+			continue;
+		if (got == RCTL_BAD || rctl_parse_cmd(line.buf, &cmd, &k) ||
+		    (cmd != RCTL_RESUME && cmd != RCTL_ABORT)) {
+			pr_err("unknown command while held: %s%s", line.buf,
+			       got == RCTL_BAD ? "..." : "");
+			continue;
+		}
+		if (cmd == RCTL_ABORT) {
+			pr_err("discarded: aborted by the page server");
+			return -ECANCELED;
+		}
+		return 0;
+	}
+}
+
+/* Every process at its final point, then (after the hold) all go together. */
+static int rst_tree_final(struct rst_tree *rt, const struct tree_images *ti, int dirfd,
+			  const struct shm_table *shm, const struct restore_opts *o)
+{
+	struct rctl_status st = { .kind = RCTL_RESUMED };
+	struct open_files of = { 0 };
+	size_t *order;
+	int ret;
+
+	order = calloc(ti->nr, sizeof(*order));
+	if (!order)
+		return -ENOMEM;
+	final_order(ti, order);
+	ret = rst_tree_final_start(rt, ti, dirfd, shm, order, &of);
+	if (!ret && o->hold)
+		ret = hold_wait(o);
+	if (!ret)
+		rst_tree_final_finish(rt, ti, order);
+	if (!ret && o->hold) {
+		fprintf(stderr, "restore: resumed\n");
+		rctl_send_status(o->status_fd, &st);
 	}
 	open_files_close(&of);
 	free(order);
@@ -493,7 +589,7 @@ static int rst_tree_final(struct rst_tree *rt, const struct tree_images *ti, int
 
 /* The final round: what changed, the rest of the layout, then the state. */
 static int rst_tree_finish(struct rst_tree *rt, const struct tree_images *ti, const char *round_dir,
-			   uint32_t round, int dirfd)
+			   uint32_t round, int dirfd, const struct restore_opts *o)
 {
 	struct stack_view sv = { 0 };
 	struct shm_table shm = { 0 };
@@ -508,7 +604,7 @@ static int rst_tree_finish(struct rst_tree *rt, const struct tree_images *ti, co
 	for (i = 0; i < rt->nr && !ret; i++)
 		ret = rst_layout(&rt->rp[i], &sv, ti->p[i].mm, &shm);
 	if (!ret)
-		ret = rst_tree_final(rt, ti, dirfd, &shm);
+		ret = rst_tree_final(rt, ti, dirfd, &shm, o);
 	shm_table_close(&shm);
 	if (sv.top_dir)
 		stack_view_close(&sv);
@@ -526,7 +622,7 @@ static uint32_t round_number(const char *round_dir)
 	return *end ? 0 : n;
 }
 
-static int restore_final(struct rst_tree *rt, const char *round_dir, bool pidns)
+static int restore_final(struct rst_tree *rt, const char *round_dir, const struct restore_opts *o)
 {
 	struct tree_images ti;
 	uint64_t t0 = now_us();
@@ -543,9 +639,9 @@ static int restore_final(struct rst_tree *rt, const char *round_dir, bool pidns)
 		rst_tree_kill(rt);
 	}
 	if (!ret && !rt->nr)
-		ret = rst_tree_create(rt, &ti, pidns);
+		ret = rst_tree_create(rt, &ti, o->pidns);
 	if (!ret)
-		ret = rst_tree_finish(rt, &ti, round_dir, round_number(round_dir), dirfd);
+		ret = rst_tree_finish(rt, &ti, round_dir, round_number(round_dir), dirfd, o);
 	if (!ret && ti.nr > 1)
 		printf("restored a tree of %zu processes under pid %u\n", ti.nr, ti.p[0].pe->pid);
 	if (!ret)
@@ -565,7 +661,7 @@ int restore_run(const struct restore_opts *o)
 
 	ret = rst_probe_xstate();
 	if (!ret)
-		ret = restore_final(&rt, o->images_dir, o->pidns);
+		ret = restore_final(&rt, o->images_dir, o);
 	return ret;
 }
 
@@ -634,7 +730,7 @@ int restore_stream(const struct restore_opts *o)
 			break;
 		snprintf(dir, sizeof(dir), "%s/%u", o->stack_dir, k);
 		if (cmd == RCTL_FINAL)
-			return restore_final(&rt, dir, o->pidns);
+			return restore_final(&rt, dir, o);
 		if (broken)
 			continue;
 		ret = stream_round(&rt, dir, k, o->pidns);

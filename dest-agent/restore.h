@@ -16,6 +16,8 @@ struct restore_opts {
 	const char *stack_dir;		/* restore --stream: DIR/<id>, rounds named on stdin */
 	bool pidns;			/* into a fresh PID namespace */
 	int status_fd;			/* --status-fd: status lines (proto/restore_ctl.h), or -1 */
+	bool hold;			/* --hold: keep the tree stopped until "resume" (handover.md) */
+	unsigned int hold_timeout_s;	/* --hold-timeout: then it is discarded */
 };
 
 int restore_run(const struct restore_opts *o);

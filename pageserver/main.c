@@ -11,6 +11,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "proto/restore_ctl.h"
 #include "imgstack/dedup.h"
 #include "pageserver/session.h"
 #include "transport/tls.h"
@@ -31,6 +32,9 @@ static const char usage[] =
 "  --restore-cmd PATH     restore command (default: `restore` next to this binary)\n"
 "  --restore-timeout S    kill a final restore that has not reported in S\n"
 "                         seconds and report the failure (default 60)\n"
+"  --hold-timeout S       a restored tree held for the source's commit is\n"
+"                         discarded after S seconds without it (default 30;\n"
+"                         docs/handover.md)\n"
 "  --once                 exit after one session (0 if it went well)\n"
 "  --tls-ca FILE          CA that signed the clients' certificates\n"
 "  --tls-cert FILE        this server's certificate\n"
@@ -46,6 +50,7 @@ static const char usage[] =
 enum {
 	OPT_LISTEN = 256, OPT_IMAGES, OPT_DEDUP, OPT_NO_RESTORE, OPT_NO_STREAM, OPT_RESTORE_CMD,
 	OPT_ONCE, OPT_CA, OPT_CERT, OPT_KEY, OPT_INSECURE, OPT_LOG_FILE, OPT_RESTORE_TIMEOUT,
+	OPT_HOLD_TIMEOUT,
 };
 
 static const struct option long_opts[] = {
@@ -56,6 +61,7 @@ static const struct option long_opts[] = {
 	{ "no-stream",	 no_argument,	    NULL, OPT_NO_STREAM },
 	{ "restore-cmd", required_argument, NULL, OPT_RESTORE_CMD },
 	{ "restore-timeout", required_argument, NULL, OPT_RESTORE_TIMEOUT },
+	{ "hold-timeout", required_argument, NULL, OPT_HOLD_TIMEOUT },
 	{ "once",	 no_argument,	    NULL, OPT_ONCE },
 	{ "tls-ca",	 required_argument, NULL, OPT_CA },
 	{ "tls-cert",	 required_argument, NULL, OPT_CERT },
@@ -71,7 +77,7 @@ struct opts {
 	const char *listen, *images_dir, *restore_cmd, *log_file;
 	struct tls_opts tls;
 	bool auto_dedup, no_restore, no_stream, once;
-	unsigned int restore_timeout_s;
+	unsigned int restore_timeout_s, hold_timeout_s;
 	int verbose;
 };
 
@@ -98,6 +104,16 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 				return usage_error("--restore-timeout: want 1..86400 seconds, "
 						   "not '%s'", optarg);
 			o->restore_timeout_s = v;
+			break;
+		}
+		case OPT_HOLD_TIMEOUT: {
+			char *end;
+			unsigned long v = strtoul(optarg, &end, 10);
+
+			if (!*optarg || *end || !v || v > 3600)
+				return usage_error("--hold-timeout: want 1..3600 seconds, not '%s'",
+						   optarg);
+			o->hold_timeout_s = v;
 			break;
 		}
 		case OPT_ONCE:		o->once = true; break;
@@ -196,6 +212,7 @@ static int server_init(struct server *srv, struct opts *o)
 	srv->no_stream = o->no_stream;
 	srv->once = o->once;
 	srv->restore_timeout_s = o->restore_timeout_s ? o->restore_timeout_s : RESTORE_TIMEOUT_S;
+	srv->hold_timeout_s = o->hold_timeout_s ? o->hold_timeout_s : RCTL_HOLD_TIMEOUT_S;
 	if (find_restore(srv, o->restore_cmd))
 		return -EINVAL;
 	if (o->tls.insecure) {

@@ -203,7 +203,7 @@ static void on_tick(uv_timer_t *t)
 	}
 	if (session_working(s)) {
 		s->last_rx = now;
-		if (s->state == S_RESTORING && s->restore_t0 &&
+		if ((s->state == S_RESTORING || s->state == S_HELD) && s->restore_t0 &&
 		    now - s->restore_t0 >= s->srv->restore_timeout_s * 1000ULL) {
 			s->restore_t0 = 0;
 			session_restore_expire(s);

@@ -342,6 +342,11 @@ int session_dispatch(struct session *s)
 	case S_FILE:
 		ret = on_file_data(s, &f);
 		break;
+	case S_HELD:
+		if (f.type != FRAME_COMMIT)
+			return sess_proto(s, "unexpected %s (want commit)", frame_type_name(f.type));
+		ret = session_restore_commit(s);
+		break;
 	default:
 		ret = sess_proto(s, "unexpected %s", frame_type_name(f.type));
 	}

@@ -51,6 +51,7 @@ struct server {
 	unsigned int nr_sessions;		/* in the list (closing ones too) */
 	unsigned int nr_pending, nr_active;	/* not closing: before / after hello */
 	unsigned int restore_timeout_s;
+	unsigned int hold_timeout_s;		/* restore --hold-timeout */
 	unsigned long next_sid;
 	size_t file_bytes;			/* against FILE_BUDGET */
 	int exit_code;				/* --once: how its session went */
@@ -66,6 +67,7 @@ enum sess_state {
 	S_FILE,		/* file_data until the file is whole */
 	S_COMMITTING,	/* round_end queued, ack pending */
 	S_RESTORING,	/* final round committed, restore running */
+	S_HELD,		/* restored and held (restore_result held sent): expect commit */
 	S_DONE,		/* restore result sent: expect EOF */
 };
 
@@ -206,5 +208,7 @@ void session_restore_start(struct session *s);
 void session_restore_abort(struct session *s);
 /* The final restore ran past --restore-timeout: kill it, report the failure. */
 void session_restore_expire(struct session *s);
+/* COMMIT from the source: let the held restore run. */
+int session_restore_commit(struct session *s);
 
 #endif

@@ -244,11 +244,14 @@ static int session_handshake(struct session *s)
 
 bool session_working(const struct session *s)
 {
-	return s->state == S_OPENING || s->state == S_COMMITTING || s->state == S_RESTORING;
+	return s->state == S_OPENING || s->state == S_COMMITTING || s->state == S_RESTORING ||
+	       s->state == S_HELD;
 }
 
 static bool session_blocked(const struct session *s)
 {
+	if (s->state == S_HELD)
+		return false;	/* waiting for commit (or EOF: the restore discards) */
 	if (session_working(s))
 		return true;
 	return s->state != S_HANDSHAKE && !s->rx;
@@ -280,6 +283,10 @@ static void session_eof(struct session *s)
 	case S_FILE:
 		snprintf(why, sizeof(why), "peer vanished in the middle of round %u", s->round);
 		session_drop(s, true, why);
+		break;
+	case S_HELD:
+		session_drop(s, true, "peer closed the connection before commit: the held "
+			     "restore is discarded");
 		break;
 	default:
 		session_drop(s, true, "peer closed the connection before the session began");

@@ -14,11 +14,17 @@
  * Both get --status-fd 3, a pipe on which they report "prefilled K" and
  * "failed REASON" (proto/restore_ctl.h, docs/restore-protocol.md). Their
  * stderr is only copied into the log.
+ *
+ * Both also get --hold (docs/handover.md): the restored tree is kept stopped
+ * ("held" -> restore_result{ok, held} to the source) until the source's
+ * COMMIT ("resume" -> "resumed", exit 0 -> restore_result{ok, resumed}).
+ * The source gone before COMMIT: "abort", the restore kills the tree.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "pageserver/session.h"
 #include "proto/restore_ctl.h"
@@ -35,6 +41,9 @@ struct rchild {
 	bool streaming;		/* --stream, stdin open */
 	bool final;		/* its exit is the restore result */
 	bool exited, err_eof, st_eof, lingered, reported;
+	bool held;		/* reported "held": its tree waits for resume */
+	bool resumed;		/* reported "resumed": its tree runs */
+	bool committed;		/* "resume" written */
 	int64_t status;
 	int signal;
 	uint64_t t0, us;
@@ -59,24 +68,37 @@ static void child_close(uv_handle_t *h)
 		uv_close(h, child_closed);
 }
 
-static void send_result(struct session *s, bool ok, const char *error, uint64_t us)
+/* restore_result: the verdict (@held false), or ok+held: waiting for commit. */
+static void send_result_ex(struct session *s, bool ok, const char *error, uint64_t us,
+			   bool held, bool resumed)
 {
 	RestoreResult rr = RESTORE_RESULT__INIT;
 
-	s->completed = ok;
-	s->failed |= !ok;
+	if (!held) {
+		s->completed = ok;
+		s->failed |= !ok;
+	}
 	if (s->closing)
 		return;
 	rr.ok = ok;
 	rr.error = (char *)error;
 	rr.has_restore_us = true;
 	rr.restore_us = us;
-	s->state = S_DONE;
+	rr.has_held = held;
+	rr.held = held;
+	rr.has_resumed = resumed;
+	rr.resumed = resumed;
+	s->state = held ? S_HELD : S_DONE;
 	if (session_send_msg(s, FRAME_RESTORE_RESULT, &rr.base)) {
 		session_drop(s, true, "cannot send restore_result");
 		return;
 	}
 	session_pump(s);
+}
+
+static void send_result(struct session *s, bool ok, const char *error, uint64_t us)
+{
+	send_result_ex(s, ok, error, us, false, false);
 }
 
 /* A status line: progress (the source waits for it before freezing) or the verdict. */
@@ -90,10 +112,25 @@ static void take_status(struct rchild *c, enum rctl_feed got)
 		return;
 	}
 	sess_debug(c->s, "restore status: %s", c->st_line.buf);
-	if (st.kind == RCTL_PREFILLED)
+	switch (st.kind) {
+	case RCTL_PREFILLED:
 		c->s->prefilled = st.round;
-	else
+		break;
+	case RCTL_HELD:
+		if (!c->final || c->held || c->s->state != S_RESTORING)
+			break;
+		c->held = true;
+		sess_info(c->s, "restored %s from round %u, held: waiting for the source's commit",
+			  c->s->id, c->s->round);
+		send_result_ex(c->s, true, NULL, (uv_hrtime() - c->t0) / 1000, true, false);
+		break;
+	case RCTL_RESUMED:
+		c->resumed = true;
+		break;
+	case RCTL_FAILED:
 		snprintf(c->failed, sizeof(c->failed), "restore: failed: %.238s", st.reason);
+		break;
+	}
 }
 
 static void child_why(const struct rchild *c, char *why, size_t len)
@@ -149,7 +186,7 @@ static void child_finish(struct rchild *c)
 		child_why(c, why, sizeof(why));
 		sess_err(s, "restore of %s failed: %s", s->id, why);
 	}
-	send_result(s, ok, ok ? NULL : why, c->us);
+	send_result_ex(s, ok, ok ? NULL : why, c->us, false, ok && c->held);
 }
 
 static void on_linger(uv_timer_t *t)
@@ -236,11 +273,13 @@ static int child_spawn(struct rchild *c, const char *mode, const char *path)
 	struct server *srv = c->s->srv;
 	uv_process_options_t opt = { 0 };
 	uv_stdio_container_t io[STATUS_FD + 1];
-	char fd[12];
-	char *args[] = { srv->restore_cmd, (char *)mode, (char *)path, RCTL_STATUS_OPT, fd, NULL };
+	char fd[12], hold_s[12];
+	char *args[] = { srv->restore_cmd, (char *)mode, (char *)path, RCTL_STATUS_OPT, fd,
+			 RCTL_HOLD_OPT, RCTL_HOLD_TIMEOUT_OPT, hold_s, NULL };
 	int ret;
 
-	io[0].flags = c->streaming ? UV_CREATE_PIPE | UV_READABLE_PIPE : UV_IGNORE;
+	/* stdin: the rounds (--stream), and resume or abort (--hold, always) */
+	io[0].flags = UV_CREATE_PIPE | UV_READABLE_PIPE;
 	io[0].data.stream = (uv_stream_t *)&c->in;
 	io[1].flags = UV_INHERIT_FD;	/* its stdout goes to our stderr */
 	io[1].data.fd = 2;
@@ -249,12 +288,14 @@ static int child_spawn(struct rchild *c, const char *mode, const char *path)
 	io[STATUS_FD].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
 	io[STATUS_FD].data.stream = (uv_stream_t *)&c->st;
 	snprintf(fd, sizeof(fd), "%d", STATUS_FD);
+	snprintf(hold_s, sizeof(hold_s), "%u", srv->hold_timeout_s);
 	opt.file = srv->restore_cmd;
 	opt.args = args;
 	opt.exit_cb = on_child_exit;
 	opt.stdio = io;
 	opt.stdio_count = STATUS_FD + 1;
-	sess_info(c->s, "running %s %s %s %s %s", srv->restore_cmd, mode, path, RCTL_STATUS_OPT, fd);
+	sess_info(c->s, "running %s %s %s %s %s %s %s %s", srv->restore_cmd, mode, path,
+		  RCTL_STATUS_OPT, fd, RCTL_HOLD_OPT, RCTL_HOLD_TIMEOUT_OPT, hold_s);
 	c->t0 = uv_hrtime();
 	ret = uv_spawn(srv->loop, &c->proc, &opt);
 	if (ret) {
@@ -384,6 +425,14 @@ void session_restore_expire(struct session *s)
 	snprintf(why, sizeof(why), "restore took longer than %u s", s->srv->restore_timeout_s);
 	if (c && c->exited)
 		return;		/* it has ended: its report is on the way (linger) */
+	if (c && c->held && !c->committed) {
+		/* a SIGKILL would leave its stopped tree to itself: it discards, then exits */
+		sess_err(s, "%s: telling it to discard the held tree", why);
+		snprintf(c->failed, sizeof(c->failed), "%s", why);
+		child_say(c, RCTL_ABORT, 0);
+		child_close((uv_handle_t *)&c->in);
+		return;
+	}
 	sess_err(s, "%s: killing it", why);
 	if (!c || !c->final) {
 		send_result(s, false, why, 0);
@@ -402,13 +451,51 @@ static void on_abort_timeout(uv_timer_t *t)
 	uv_process_kill(&c->proc, SIGKILL);
 }
 
-/* The session ends before its final round: drop the prepared process. */
+/*
+ * Test hook (docs/testing.md, test-only): FERRY_TEST_PAUSE_AT=@point logs
+ * "paused at @point" and blocks the whole loop for 3 s there.
+ */
+static void test_pause(const char *point)
+{
+	const char *at = getenv("FERRY_TEST_PAUSE_AT");
+
+	if (!at || strcmp(at, point))
+		return;
+	log_msg(LOG_WARN, "paused at %s", point);
+	sleep(3);
+}
+
+/* COMMIT: the source holds its copy stopped for good; the held tree runs. */
+int session_restore_commit(struct session *s)
+{
+	struct rchild *c = s->child;
+
+	if (!c || !c->held || c->committed || c->exited)
+		return sess_proto(s, "%s", "commit without a held restore");
+	sess_info(s, "commit from the source: resuming the restored tree");
+	test_pause("commit");
+	c->committed = true;
+	s->state = S_RESTORING;		/* its exit (or the restore deadline) reports */
+	child_say(c, RCTL_RESUME, 0);
+	return 0;
+}
+
+/*
+ * The session ends before its final round: drop the prepared process. Or
+ * while a restored tree is held without commit: discard it.
+ */
 void session_restore_abort(struct session *s)
 {
 	struct rchild *c = s->child;
 
-	if (!c || c->final || c->exited)
+	if (!c || c->exited || (c->final && (!c->held || c->committed)))
 		return;
+	if (c->final) {
+		sess_warn(s, "no commit from the source: telling the restore to discard the held tree");
+		child_say(c, RCTL_ABORT, 0);
+		child_close((uv_handle_t *)&c->in);
+		return;		/* its exit is logged; nothing to report to a gone source */
+	}
 	sess_info(s, "telling the stream restore to drop the prepared process");
 	child_say(c, RCTL_ABORT, 0);
 	child_close((uv_handle_t *)&c->in);

@@ -63,6 +63,8 @@ int rctl_format_cmd(char *buf, size_t len, enum rctl_cmd cmd, uint32_t round)
 				cmd == RCTL_ROUND ? RCTL_CMD_ROUND : RCTL_CMD_FINAL, round));
 	case RCTL_ABORT:
 		return put_line(len, snprintf(buf, len, "%s\n", RCTL_CMD_ABORT));
+	case RCTL_RESUME:
+		return put_line(len, snprintf(buf, len, "%s\n", RCTL_CMD_RESUME));
 	}
 	return -EINVAL;
 }
@@ -84,6 +86,11 @@ int rctl_parse_cmd(const char *line, enum rctl_cmd *cmd, uint32_t *round)
 		*round = 0;
 		return 0;
 	}
+	if (word_is(line, RCTL_CMD_RESUME, &arg) && !arg) {
+		*cmd = RCTL_RESUME;
+		*round = 0;
+		return 0;
+	}
 	return -EINVAL;
 }
 
@@ -97,6 +104,10 @@ int rctl_format_status(char *buf, size_t len, const struct rctl_status *st)
 		if (!st->round)
 			return -EINVAL;
 		return put_line(len, snprintf(buf, len, RCTL_ST_PREFILLED " %u\n", st->round));
+	case RCTL_HELD:
+		return put_line(len, snprintf(buf, len, RCTL_ST_HELD "\n"));
+	case RCTL_RESUMED:
+		return put_line(len, snprintf(buf, len, RCTL_ST_RESUMED "\n"));
 	case RCTL_FAILED:
 		head = snprintf(buf, len, RCTL_ST_FAILED " ");
 		if (head < 0 || (size_t)head + 2 > len)
@@ -127,6 +138,16 @@ int rctl_parse_status(const char *line, struct rctl_status *st)
 	if (word_is(line, RCTL_ST_PREFILLED, &arg)) {
 		st->kind = RCTL_PREFILLED;
 		return parse_round(arg, &st->round);
+	}
+	if (word_is(line, RCTL_ST_HELD, &arg) && !arg) {
+		st->kind = RCTL_HELD;
+		st->round = 0;
+		return 0;
+	}
+	if (word_is(line, RCTL_ST_RESUMED, &arg) && !arg) {
+		st->kind = RCTL_RESUMED;
+		st->round = 0;
+		return 0;
 	}
 	if (word_is(line, RCTL_ST_FAILED, &arg) && arg && *arg &&
 	    strlen(arg) < sizeof(st->reason)) {

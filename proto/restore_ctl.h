@@ -8,9 +8,12 @@
  *	round K		pre-copy round K is committed: prefill it
  *	final N		final round N is committed: restore it, then exit
  *	abort		the migration is abandoned: drop the prepared process
+ *	resume		--hold: the source committed, let the held tree run
  *   (EOF on stdin counts as abort.)
  * - status, restore -> page server, on the fd named by --status-fd:
  *	prefilled K	round K is in the prepared process's memory
+ *	held		--hold: the tree is restored and kept stopped
+ *	resumed		--hold: the tree runs (just before exit 0)
  *	failed REASON	the restore failed (just before a non-zero exit)
  *
  * K and N are decimal round numbers, 1 to UINT32_MAX, digits only.
@@ -28,21 +31,31 @@
 #define RCTL_CMD_ROUND		"round"
 #define RCTL_CMD_FINAL		"final"
 #define RCTL_CMD_ABORT		"abort"
+#define RCTL_CMD_RESUME		"resume"
 #define RCTL_ST_PREFILLED	"prefilled"
 #define RCTL_ST_FAILED		"failed"
+#define RCTL_ST_HELD		"held"
+#define RCTL_ST_RESUMED		"resumed"
 
 /* The option that names the status fd: restore --stream DIR --status-fd N. */
 #define RCTL_STATUS_OPT		"--status-fd"
+/* Hand-over mode (docs/handover.md): keep the restored tree stopped until "resume". */
+#define RCTL_HOLD_OPT		"--hold"
+#define RCTL_HOLD_TIMEOUT_OPT	"--hold-timeout"
+#define RCTL_HOLD_TIMEOUT_S	30	/* default: no word from the page server this long */
 
 enum rctl_cmd {
 	RCTL_ROUND,
 	RCTL_FINAL,
 	RCTL_ABORT,
+	RCTL_RESUME,
 };
 
 enum rctl_status_kind {
 	RCTL_PREFILLED,
 	RCTL_FAILED,
+	RCTL_HELD,
+	RCTL_RESUMED,
 };
 
 struct rctl_status {
@@ -52,7 +65,7 @@ struct rctl_status {
 };
 
 /*
- * A command line, '\n' included, into @buf (@round unused for abort).
+ * A command line, '\n' included, into @buf (@round unused for abort, resume).
  * Length, or -EINVAL (round 0, unknown command), -ENOSPC (@buf too small).
  */
 int rctl_format_cmd(char *buf, size_t len, enum rctl_cmd cmd, uint32_t round);

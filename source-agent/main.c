@@ -54,7 +54,9 @@ static const char usage[] =
 	"  --log-file FILE       detailed log\n"
 	"  -h, --help            this text\n"
 	"\n"
-	"Exit status: 0 migrated, 1 failed (the source keeps running), 2 bad usage.\n";
+	"Exit status: 0 migrated, 1 failed (the source keeps running), 2 bad usage,\n"
+	"3 in doubt: the link was lost after commit; the source is left stopped and\n"
+	"the message says how to resolve it (docs/handover.md).\n";
 
 enum { OPT_TO = 256, OPT_DIR, OPT_ID, OPT_CA, OPT_CERT, OPT_KEY, OPT_INSECURE, OPT_ROUNDS,
        OPT_SMALL, OPT_TRACK, OPT_LEAVE, OPT_JSON, OPT_LOG, OPT_SESSION, OPT_PREDUMP,
@@ -122,6 +124,8 @@ static bool process_gone(pid_t pid)
 
 static int session_verdict(int ret)
 {
+	if (ret == MIGRATE_IN_DOUBT)
+		return MIGRATE_EXIT_IN_DOUBT;	/* the daemon's line said what to do */
 	if (ret && *log_reason())
 		fprintf(stderr, "migrate: %s\n", log_reason());
 	return ret ? 1 : 0;
@@ -219,6 +223,8 @@ int main(int argc, char **argv)
 		return session_verdict(session_run(session, cmd, pid, &o, idle_s));
 	}
 	ret = migrate_run(pid, &o);
+	if (ret == MIGRATE_IN_DOUBT)
+		return MIGRATE_EXIT_IN_DOUBT;	/* migration_close said what to do */
 	if (ret && process_gone(pid))
 		fprintf(stderr, "migrate: pid %d exited during the migration: nothing to migrate\n",
 			pid);

@@ -256,11 +256,107 @@ static bool precopy_done(struct migration *m, const struct round_report *r)
 	return done;
 }
 
-/* Thaw and let go: the tree runs on as if nothing happened. */
+/*
+ * Thaw and let go: the tree runs on as if nothing happened. Unless the
+ * hand-over is in doubt: then the pending SIGSTOP stops it as we let go.
+ */
 static void rollback(struct migration *m)
 {
 	tree_release(&m->tree);
 	m->stopped = false;
+}
+
+/*
+ * Test hook (docs/testing.md, test-only): FERRY_TEST_PAUSE_AT=@point makes
+ * us log "paused at @point" and sleep 3 s there, so a test can kill us.
+ */
+static void test_pause(const char *point)
+{
+	const char *at = getenv("FERRY_TEST_PAUSE_AT");
+
+	if (!at || strcmp(at, point))
+		return;
+	fprintf(stderr, "migrate: paused at %s\n", point);
+	sleep(3);
+}
+
+/*
+ * Before COMMIT: a SIGSTOP for every process of the tree, queued while it
+ * is ptrace-stopped. It stays pending while we trace it; should we die or
+ * detach, the tree enters a group stop instead of running on. A process
+ * stopped by job control is left alone: it is stopped anyway.
+ */
+static void queue_stop(struct migration *m, int sig)
+{
+	size_t i;
+
+	for (i = 0; i < m->tree.nr; i++)
+		if (!m->tree.p[i].stopped)
+			kill(m->tree.p[i].pid, sig);
+	m->stop_queued = sig == SIGSTOP;
+}
+
+/* The pids of the tree, for the operator: "N" or "N M ...". */
+static void tree_pids(const struct migration *m, char *buf, size_t len)
+{
+	size_t i, off = 0;
+
+	buf[0] = 0;
+	for (i = 0; i < m->tree.nr && off < len; i++)
+		off += snprintf(buf + off, len - off, "%s%d", i ? " " : "", m->tree.p[i].pid);
+}
+
+/*
+ * The destination holds the restored tree stopped (docs/handover.md).
+ * Make ours unable to run even if we die, then COMMIT. From here on our
+ * copy is never thawed unless the destination says it discarded its own.
+ */
+static int handover(struct migration *m, struct restore_report *rep)
+{
+	int ret;
+
+	test_pause("held");
+	/* a page server seen gone now has discarded its copy: nothing is committed */
+	if (m->sink->ops->alive) {
+		ret = m->sink->ops->alive(m->sink);
+		if (ret)
+			return ret;
+	}
+	if (!m->o->leave_running)
+		queue_stop(m, SIGSTOP);
+	ret = m->sink->ops->commit(m->sink, rep);
+	if (ret) {
+		m->in_doubt = true;
+		return MIGRATE_IN_DOUBT;
+	}
+	if (!rep->ok) {
+		/* it told us: its copy is gone. Ours runs on (and sees a SIGCONT). */
+		if (m->stop_queued)
+			queue_stop(m, SIGCONT);
+		return 0;
+	}
+	return 0;
+}
+
+void migration_in_doubt_msg(const struct migration *m, char *buf, size_t len)
+{
+	char pids[256];
+
+	tree_pids(m, pids, sizeof(pids));
+	snprintf(buf, len, "IN DOUBT: pid %d is stopped here; if pid %d runs at %s%s%s, kill it "
+		 "here (kill -KILL %s); if it does not, resume it here (kill -CONT %s)",
+		 m->pid, m->pid, m->o->host ? m->o->host : "the destination",
+		 m->o->port ? ":" : "", m->o->port ? m->o->port : "", pids, pids);
+}
+
+static void say_in_doubt(struct migration *m)
+{
+	char msg[800];
+
+	pr_err("the link to the destination was lost after commit: whether the restored "
+	       "copy runs there is unknown");
+	migration_in_doubt_msg(m, msg, sizeof(msg));
+	fprintf(stderr, "migrate: %s\n", msg);
 }
 
 /*
@@ -335,6 +431,8 @@ int migration_final(struct migration *m)
 	r.round = m->round++;
 	r.final = true;
 	ret = run_round(m, &r, &rep);
+	if (!ret && rep.ok && rep.held && m->sink->ops->commit)
+		ret = handover(m, &rep);
 	if (!ret)
 		print_round(m->out, m->json, &r);
 	if (!ret && !rep.ok) {
@@ -362,6 +460,8 @@ void migration_close(struct migration *m, int result)
 	shm_free(&m->shm);
 	if (result && m->sink && m->sink->error[0])
 		pr_err("%s", m->sink->error);
+	if (m->in_doubt)
+		say_in_doubt(m);
 	if (result || m->o->leave_running)
 		rollback(m);
 	else

@@ -2,6 +2,7 @@
 #ifndef FERRY_MIGRATE_H
 #define FERRY_MIGRATE_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -50,7 +51,18 @@ struct migration {
 	uint64_t t0;
 	FILE *out;			/* per-round lines go here */
 	bool json;			/* ... as JSON lines */
+	bool stop_queued;		/* SIGSTOP pending in the tree: it cannot run without us */
+	bool in_doubt;			/* COMMIT sent, no verdict: left stopped (handover.md) */
 };
+
+/*
+ * migration_final's result when COMMIT went out and no verdict came back:
+ * the tree is left stopped here, `migrate` exits MIGRATE_EXIT_IN_DOUBT.
+ */
+#define MIGRATE_IN_DOUBT	(-ENOTRECOVERABLE)
+#define MIGRATE_EXIT_IN_DOUBT	3
+/* The one line that tells the operator what to do (docs/handover.md). */
+void migration_in_doubt_msg(const struct migration *m, char *buf, size_t len);
 
 /* Whole migration of the process at @pid: pre-copy rounds, final round, hand-over. */
 int migrate_run(pid_t pid, const struct migrate_opts *o);

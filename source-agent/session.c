@@ -73,7 +73,7 @@ static int session_request(int fd, enum session_cmd cmd, bool json)
 			ret = 0;
 		} else if (!strncmp(line, "error: ", 7)) {
 			fprintf(stderr, "migrate: session: %s", line + 7);
-			ret = -EIO;
+			ret = strncmp(line + 7, "IN DOUBT:", 9) ? -EIO : MIGRATE_IN_DOUBT;
 		} else {
 			fputs(line, stdout);
 		}
@@ -112,6 +112,7 @@ static int serve_one(struct migration *m, int cfd)
 {
 	struct round_report r;
 	enum session_cmd cmd;
+	char doubt[800];
 	FILE *out;
 	int ret, done = 0;
 
@@ -138,9 +139,13 @@ static int serve_one(struct migration *m, int cfd)
 	}
 	if (ret)
 		done = 1;	/* a failed round ends the session: the target is let go */
+	if (ret == MIGRATE_IN_DOUBT)	/* before the tree is let go: it names its pids */
+		migration_in_doubt_msg(m, doubt, sizeof(doubt));
 	if (done)
 		migration_close(m, cmd == SESSION_FINAL ? ret : -ECANCELED);
-	if (ret && cmd != SESSION_ABORT)
+	if (ret == MIGRATE_IN_DOUBT)
+		fprintf(out, "error: %s\n", doubt);
+	else if (ret && cmd != SESSION_ABORT)
 		fprintf(out, "error: %s round failed: %s; the target runs on, session ended\n",
 			cmd_names[cmd], *log_reason() ? log_reason() : strerror(-ret));
 	else

@@ -17,6 +17,7 @@ static const char *const type_names[] = {
 	[FRAME_ROUND_ACK]	= "round_ack",
 	[FRAME_RESTORE_RESULT]	= "restore_result",
 	[FRAME_PING]		= "ping",
+	[FRAME_COMMIT]		= "commit",
 };
 
 /* Which protobuf message each control type carries. */

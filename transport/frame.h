@@ -20,7 +20,7 @@
 #include "common/endian.h"
 #include "wire.pb-c.h"
 
-#define WIRE_VERSION		2	/* 2: ping frames */
+#define WIRE_VERSION		3	/* 2: ping frames; 3: held restore, commit (handover.md) */
 #define WIRE_PAGE_SIZE		4096u
 
 enum frame_type {
@@ -34,7 +34,8 @@ enum frame_type {
 	FRAME_ROUND_ACK		= 8,
 	FRAME_RESTORE_RESULT	= 9,
 	FRAME_PING		= 10,	/* empty keepalive, either way, any time */
-	FRAME_TYPE_MAX		= FRAME_PING,
+	FRAME_COMMIT		= 11,	/* empty: source -> page server, run the held restore */
+	FRAME_TYPE_MAX		= FRAME_COMMIT,
 };
 
 enum page_codec {

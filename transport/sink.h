@@ -21,6 +21,8 @@ struct sink_stats {
 
 struct restore_report {
 	bool ok;
+	bool held;		/* ok: restored and stopped, waiting for commit (handover.md) */
+	bool resumed;		/* after commit: ok and running at the destination */
 	char error[256];
 	uint64_t restore_us;
 };
@@ -45,6 +47,14 @@ struct sink_ops {
 	 * a session that legitimately waits for its next round). 0 or -errno.
 	 */
 	int (*keepalive)(struct sink *s);
+	/*
+	 * Optional, after wait_restore reported held: send COMMIT and wait for
+	 * the verdict (@rep: ok+resumed, or not ok: the held copy was
+	 * discarded). -errno: the verdict did not arrive (docs/handover.md).
+	 */
+	int (*commit)(struct sink *s, struct restore_report *rep);
+	/* Optional: 0, or -ENOTCONN when the other end has visibly closed the link. */
+	int (*alive)(struct sink *s);
 	void (*close)(struct sink *s);
 };
 

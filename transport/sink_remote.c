@@ -7,6 +7,7 @@
  * buffer is queued the caller waits for the sender.
  */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -339,18 +340,18 @@ static int remote_round_end(struct sink *s, struct round_stats *st)
 	return 0;
 }
 
-static int remote_wait_restore(struct sink *s, struct restore_report *rep)
+static int recv_restore_result(struct sink_remote *sr, struct restore_report *rep)
 {
-	struct sink_remote *sr = to_remote(s);
+	struct sink *s = &sr->sink;
 	RestoreResult *rr;
 	int ret;
 
-	if (!sr->final_done)
-		return -EINVAL;
 	ret = recv_msg(sr, FRAME_RESTORE_RESULT, &restore_result__descriptor, (void **)&rr);
 	if (ret)
 		return ret;
 	rep->ok = rr->ok;
+	rep->held = rr->ok && rr->has_held && rr->held;
+	rep->resumed = rr->ok && rr->has_resumed && rr->resumed;
 	snprintf(rep->error, sizeof(rep->error), "%s", rr->error ? rr->error : "");
 	rep->restore_us = rr->restore_us;
 	if (!rr->ok)
@@ -358,6 +359,54 @@ static int remote_wait_restore(struct sink *s, struct restore_report *rep)
 			 rep->error[0] ? rep->error : "no reason given");
 	restore_result__free_unpacked(rr, NULL);
 	return 0;
+}
+
+static int remote_wait_restore(struct sink *s, struct restore_report *rep)
+{
+	struct sink_remote *sr = to_remote(s);
+
+	if (!sr->final_done)
+		return -EINVAL;
+	return recv_restore_result(sr, rep);
+}
+
+static int remote_alive(struct sink *s)
+{
+	struct sink_remote *sr = to_remote(s);
+	struct pollfd pfd = { .fd = sr->conn.fd, .events = POLLRDHUP };
+
+	if (poll(&pfd, 1, 0) < 0)
+		return -errno;
+	if (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) {
+		snprintf(s->error, sizeof(s->error), "page server closed the connection");
+		return -ENOTCONN;
+	}
+	return 0;
+}
+
+static int remote_commit(struct sink *s, struct restore_report *rep)
+{
+	struct sink_remote *sr = to_remote(s);
+	uint8_t *p;
+	int ret;
+
+	memset(rep, 0, sizeof(*rep));
+	p = tx_reserve(sr, FRAME_HDR, &ret);
+	if (!p)
+		return ret;
+	ret = tx_commit(sr, frame_put_header(p, FRAME_COMMIT, 0));
+	if (!ret)
+		ret = tx_flush(sr);
+	if (ret)
+		return tx_error(sr, ret);
+	/* pings keep the read deadline alive while the destination resumes */
+	ret = recv_restore_result(sr, rep);
+	if (!ret && rep->ok && !rep->resumed) {
+		snprintf(s->error, sizeof(s->error), "page server confirmed the commit without "
+			 "saying the tree runs");
+		return -EPROTO;
+	}
+	return ret;
 }
 
 static int remote_keepalive(struct sink *s)
@@ -403,6 +452,8 @@ static const struct sink_ops remote_ops = {
 	.round_end	= remote_round_end,
 	.wait_restore	= remote_wait_restore,
 	.keepalive	= remote_keepalive,
+	.commit		= remote_commit,
+	.alive		= remote_alive,
 	.close		= remote_close,
 };
 

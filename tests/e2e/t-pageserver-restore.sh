@@ -4,11 +4,13 @@
 #
 # Restores driven by the page server, with a stand-in restore command that
 # logs what it is asked:
-# - streaming: after the first committed round `CMD --stream DIR/<id> --status-fd 3`,
-#   "round K" on its stdin per committed round, "final N" for the last one;
-#   a session that ends early says "abort";
-# - plain: `CMD --images-dir DIR/<id>/<N> --status-fd 3` (--no-stream, a session
-#   whose first round is final, a stream restore that died early);
+# - streaming: after the first committed round `CMD --stream DIR/<id> --status-fd 3
+#   --hold --hold-timeout 30`, "round K" on its stdin per committed round, "final N"
+#   for the last one; a session that ends early says "abort";
+# - plain: `CMD --images-dir DIR/<id>/<N> --status-fd 3 --hold --hold-timeout 30`
+#   (--no-stream, a session whose first round is final, a stream restore that died early);
+# - the hold (docs/handover.md): the restore says "held", psclient commits, the
+#   restore is told "resume" and says "resumed";
 # - restore_result: ok, the "failed REASON" status line on failure (stderr is
 #   only logged), a missing command; a child holding its pipes open does not
 #   hold the result back;
@@ -37,6 +39,11 @@ fin()
 		echo "restore: a last line for people only" >&2
 		exit 3
 	fi
+	echo "held" >&\$sfd
+	read -r cmd
+	echo "\$cmd" >>"$TMP/log"
+	[ "\$cmd" = resume ] || exit 1
+	echo "resumed" >&\$sfd
 	echo "restore: done" >&2
 	exit 0
 }
@@ -99,7 +106,7 @@ serve stream "$TMP/fake-restore"
 send --rounds 3 --final >"$TMP/c1.out" || e2e_fail "stream restore: $(cat "$TMP/c1.out")"
 id=$(cat "$TMP/id")
 grep -q '^restore ok=1 ' "$TMP/c1.out" || e2e_fail "no ok result: $(cat "$TMP/c1.out")"
-expect_log "args --stream $IMG/$id --status-fd 3"$'\n'"round 1"$'\n'"round 2"$'\n'"final 3"
+expect_log "args --stream $IMG/$id --status-fd 3 --hold --hold-timeout 30"$'\n'"round 1"$'\n'"round 2"$'\n'"final 3"$'\n'"resume"
 once_done
 [ "$rc" = 0 ] || e2e_fail "--once exit code $rc after a completed migration"
 
@@ -118,18 +125,18 @@ serve stream-abort "$TMP/fake-restore"
 send --rounds 2 >/dev/null || e2e_fail "pre-copy session failed"
 once_done
 [ "$rc" = 0 ] || e2e_fail "--once exit code $rc after a clean pre-copy session"
-expect_log "args --stream $IMG/$(cat "$TMP/id") --status-fd 3"$'\n'"round 1"$'\n'"round 2"$'\n'"abort "
+expect_log "args --stream $IMG/$(cat "$TMP/id") --status-fd 3 --hold --hold-timeout 30"$'\n'"round 1"$'\n'"round 2"$'\n'"abort "
 
 # 4. --no-stream: one plain restore of the final round.
 serve plain "$TMP/fake-restore" --no-stream
 send --rounds 2 --final >"$TMP/c4.out" || e2e_fail "plain restore: $(cat "$TMP/c4.out")"
-expect_log "args --images-dir $IMG/$(cat "$TMP/id")/2 --status-fd 3"
+expect_log "args --images-dir $IMG/$(cat "$TMP/id")/2 --status-fd 3 --hold --hold-timeout 30"$'\n'"resume"
 once_done
 
 # 5. A session whose first round is final restores plainly.
 serve first-final "$TMP/fake-restore"
 send --rounds 1 --final >"$TMP/c5.out" || e2e_fail "final-only: $(cat "$TMP/c5.out")"
-expect_log "args --images-dir $IMG/$(cat "$TMP/id")/1 --status-fd 3"
+expect_log "args --images-dir $IMG/$(cat "$TMP/id")/1 --status-fd 3 --hold --hold-timeout 30"$'\n'"resume"
 once_done
 
 # 6. The stream restore dies at once: the final round is restored plainly.
@@ -138,7 +145,7 @@ touch "$TMP/die"
 send --rounds 2 --final --pause 1000 >"$TMP/c6.out" || e2e_fail "after a dead stream: $(cat "$TMP/c6.out")"
 grep -q 'stream restore ended early' "$TMP/stream-dies.log" ||
 	e2e_fail "early end of the stream restore not noticed"
-expect_log "args --stream $IMG/$(cat "$TMP/id") --status-fd 3"$'\n'"args --images-dir $IMG/$(cat "$TMP/id")/2 --status-fd 3"
+expect_log "args --stream $IMG/$(cat "$TMP/id") --status-fd 3 --hold --hold-timeout 30"$'\n'"args --images-dir $IMG/$(cat "$TMP/id")/2 --status-fd 3 --hold --hold-timeout 30"$'\n'"resume"
 once_done
 [ "$rc" = 0 ] || e2e_fail "--once exit code $rc after a plain fallback restore"
 

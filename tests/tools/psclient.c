@@ -302,6 +302,8 @@ static int wait_restore(struct sink *s)
 	struct restore_report rep;
 	int ret = s->ops->wait_restore(s, &rep);
 
+	if (!ret && rep.ok && rep.held)	/* nothing to hand over here: let it run */
+		ret = s->ops->commit(s, &rep);
 	if (ret) {
 		fprintf(stderr, "psclient: no restore result: %s\n", s->error);
 		return 1;

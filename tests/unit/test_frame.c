@@ -112,23 +112,31 @@ Test(frame, huge_lengths_rejected_from_the_header)
 	cr_assert_leq(frame_max_len(FRAME_PAGES) + FRAME_HDR, FRAME_MAX);
 }
 
-Test(frame, ping_is_empty)
+/* ping and commit (docs/handover.md) are empty frames; nothing after commit is known. */
+Test(frame, ping_and_commit_are_empty)
 {
-	const char *why = NULL;
-	struct frame f;
+	static const struct { uint32_t type; const char *name; } t[] = {
+		{ FRAME_PING, "ping" }, { FRAME_COMMIT, "commit" },
+	};
 	uint8_t b[FRAME_HDR + 1] = { 0 };
+	const char *why;
+	struct frame f;
+	size_t i;
 
-	cr_assert(frame_type_known(FRAME_PING));
-	cr_assert_eq(frame_max_len(FRAME_PING), 0);
-	cr_assert_str_eq(frame_type_name(FRAME_PING), "ping");
-	frame_put_header(b, FRAME_PING, 0);
-	cr_assert_eq(frame_parse(b, FRAME_HDR, &f, NULL), FRAME_HDR);
-	cr_assert_eq(f.type, FRAME_PING);
-	cr_assert_eq(f.len, 0);
-	frame_put_header(b, FRAME_PING, 1);
-	cr_assert_eq(frame_parse(b, sizeof(b), &f, &why), -EMSGSIZE);
-	cr_assert_not_null(why);
-	cr_assert_not(frame_type_known(FRAME_PING + 1));
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		why = NULL;
+		cr_assert(frame_type_known(t[i].type));
+		cr_assert_eq(frame_max_len(t[i].type), 0);
+		cr_assert_str_eq(frame_type_name(t[i].type), t[i].name);
+		frame_put_header(b, t[i].type, 0);
+		cr_assert_eq(frame_parse(b, FRAME_HDR, &f, NULL), FRAME_HDR);
+		cr_assert_eq(f.type, t[i].type);
+		cr_assert_eq(f.len, 0);
+		frame_put_header(b, t[i].type, 1);
+		cr_assert_eq(frame_parse(b, sizeof(b), &f, &why), -EMSGSIZE);
+		cr_assert_not_null(why);
+	}
+	cr_assert_not(frame_type_known(FRAME_COMMIT + 1));
 }
 
 Test(frame, bad_types_rejected)

@@ -232,3 +232,53 @@ Test(restore_ctl, send_status_writes_one_line)
 	cr_assert_str_eq(buf, "prefilled 9\n");
 	close(p[0]);
 }
+
+/* The hand-over words (docs/handover.md): resume, held, resumed. */
+Test(restore_ctl, handover_words)
+{
+	static const char *const bad_cmd[] = {
+		"resume ", "resume 1", "resumed", "Resume", " resume", "held", "resum",
+	};
+	static const char *const bad_st[] = {
+		"held ", "held 1", "Held", "resumed ", "resumed 2", "resume", "hold",
+	};
+	struct rctl_status st = { .kind = RCTL_HELD }, out;
+	char buf[RCTL_LINE_MAX + 1];
+	enum rctl_cmd cmd;
+	uint32_t round = 9;
+	size_t i;
+	int n;
+
+	n = rctl_format_cmd(buf, sizeof(buf), RCTL_RESUME, 0);
+	cr_assert_str_eq(buf, "resume\n");
+	buf[n - 1] = 0;
+	cr_assert_eq(rctl_parse_cmd(buf, &cmd, &round), 0);
+	cr_assert_eq(cmd, RCTL_RESUME);
+	cr_assert_eq(round, 0);
+	cr_assert_eq(rctl_format_cmd(buf, 7, RCTL_RESUME, 0), -ENOSPC);
+	for (i = 0; i < sizeof(bad_cmd) / sizeof(bad_cmd[0]); i++)
+		cr_expect_eq(rctl_parse_cmd(bad_cmd[i], &cmd, &round), -EINVAL, "accepted \"%s\"",
+			     bad_cmd[i]);
+
+	n = rctl_format_status(buf, sizeof(buf), &st);
+	cr_assert_str_eq(buf, "held\n");
+	buf[n - 1] = 0;
+	cr_assert_eq(rctl_parse_status(buf, &out), 0);
+	cr_assert_eq(out.kind, RCTL_HELD);
+	st.kind = RCTL_RESUMED;
+	n = rctl_format_status(buf, sizeof(buf), &st);
+	cr_assert_str_eq(buf, "resumed\n");
+	buf[n - 1] = 0;
+	cr_assert_eq(rctl_parse_status(buf, &out), 0);
+	cr_assert_eq(out.kind, RCTL_RESUMED);
+	cr_assert_eq(rctl_format_status(buf, 5, &st), -ENOSPC);
+	for (i = 0; i < sizeof(bad_st) / sizeof(bad_st[0]); i++)
+		cr_expect_eq(rctl_parse_status(bad_st[i], &out), -EINVAL, "accepted \"%s\"",
+			     bad_st[i]);
+
+	/* a discarded hold is an ordinary failure line */
+	st.kind = RCTL_FAILED;
+	strcpy(st.reason, "discarded: no resume within 30 s");
+	n = rctl_format_status(buf, sizeof(buf), &st);
+	cr_assert_str_eq(buf, "failed discarded: no resume within 30 s\n");
+}
