@@ -19,6 +19,8 @@
 #   d. page server SIGKILLed while held, before COMMIT: migrate fails (exit 1)
 #      and thaws the source; the destination discards.
 #   e. a normal migration: the restored copy runs, the source is gone.
+#   f. the restore SIGKILLed while it holds: the held tree dies with it
+#      (PTRACE_O_EXITKILL), migrate fails (exit 1) and thaws the source.
 # Nothing may wait without limit: every wait below has a deadline.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/migrate-lib.sh"
@@ -198,6 +200,20 @@ migrate_rc d 20
 [ "$RC" -eq 1 ] || e2e_fail "d: migrate exited $RC, want 1 (failed, source thawed)"
 steps_on d "$SRC"
 e2e_log "d: ok: the destination discarded, the source was thawed"
+
+# --- f. the restore killed while holding -------------------------------------
+src_start f
+dest_start f
+migrate_bg f FERRY_TEST_PAUSE_AT=held
+e2e_wait_for_line "$TMP/f.merr" 'paused at held' 60 || e2e_fail "f: migrate never paused at held"
+r=$(pgrep -P "$DEST_PS" -x restore | head -n 1) || e2e_fail "f: no restore under the page server"
+kill -KILL "$r"
+# PTRACE_O_EXITKILL: the held tree dies with its restore, it is never let go
+dest_gone f 10
+migrate_rc f 30
+[ "$RC" -eq 1 ] || e2e_fail "f: migrate exited $RC, want 1 (failed, source thawed)"
+steps_on f "$SRC"
+e2e_log "f: ok: the held tree died with its restore, the source was thawed"
 
 # --- e. a normal migration ---------------------------------------------------
 src_start e
