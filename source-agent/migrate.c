@@ -311,11 +311,34 @@ static void tree_pids(const struct migration *m, char *buf, size_t len)
  * Make ours unable to run even if we die, then COMMIT. From here on our
  * copy is never thawed unless the destination says it discarded its own.
  */
+/*
+ * Is every process of the tree still there? A SIGKILL reaches a frozen
+ * (ptrace-stopped) process too: then the user ended it here, and its copy
+ * must not be started there.
+ */
+static int tree_alive(const struct migration *m)
+{
+	struct proc_stat st;
+	size_t i;
+
+	for (i = 0; i < m->tree.nr; i++) {
+		if (!proc_read_stat(m->tree.p[i].pid, &st) && st.state != 'Z' && st.state != 'X')
+			continue;
+		pr_err("pid %d was killed during the final freeze: nothing committed, the "
+		       "destination discards its copy", m->tree.p[i].pid);
+		return -ESRCH;
+	}
+	return 0;
+}
+
 static int handover(struct migration *m, struct restore_report *rep)
 {
 	int ret;
 
 	test_pause("held");
+	ret = tree_alive(m);
+	if (ret)
+		return ret;
 	/* a page server seen gone now has discarded its copy: nothing is committed */
 	if (m->sink->ops->alive) {
 		ret = m->sink->ops->alive(m->sink);

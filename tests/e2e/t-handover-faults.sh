@@ -21,6 +21,8 @@
 #   e. a normal migration: the restored copy runs, the source is gone.
 #   f. the restore SIGKILLed while it holds: the held tree dies with it
 #      (PTRACE_O_EXITKILL), migrate fails (exit 1) and thaws the source.
+#   g. the source SIGKILLed during the final freeze: migrate commits nothing
+#      and fails naming it; the destination discards: none runs (the user's kill).
 # Nothing may wait without limit: every wait below has a deadline.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/migrate-lib.sh"
@@ -214,6 +216,19 @@ migrate_rc f 30
 [ "$RC" -eq 1 ] || e2e_fail "f: migrate exited $RC, want 1 (failed, source thawed)"
 steps_on f "$SRC"
 e2e_log "f: ok: the held tree died with its restore, the source was thawed"
+
+# --- g. the source killed during the final freeze ----------------------------
+src_start g
+dest_start g
+migrate_bg g FERRY_TEST_PAUSE_AT=held
+e2e_wait_for_line "$TMP/g.merr" 'paused at held' 60 || e2e_fail "g: migrate never paused at held"
+kill -KILL "$SRC"
+migrate_rc g 30
+[ "$RC" -ne 0 ] && [ "$RC" -ne 3 ] || e2e_fail "g: migrate exited $RC, want a failure"
+grep -Eq "killed during the final freeze|exited during the migration" "$TMP/g.merr" ||
+	e2e_fail "g: the kill is not named: $(cat "$TMP/g.merr")"
+dest_gone g 10
+e2e_log "g: ok: the source was killed, nothing was committed, the destination discarded"
 
 # --- e. a normal migration ---------------------------------------------------
 src_start e
