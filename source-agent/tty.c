@@ -64,7 +64,7 @@ int tty_check(pid_t pid)
 			 (major(tty_nr) - PTS_MAJOR_FIRST) * 256 + minor(tty_nr));
 	else
 		snprintf(path, sizeof(path), "device %u:%u", major(tty_nr), minor(tty_nr));
-	pr_err("pid %d: has a controlling terminal (%s): ferry cannot move terminals yet", pid,
-	       path);
+	pr_err("pid %d: has a controlling terminal (%s): ferry cannot move terminals yet "
+	       "(a service started from a shell keeps it: start it with setsid(1))", pid, path);
 	return -EOPNOTSUPP;
 }
