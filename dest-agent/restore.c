@@ -739,6 +739,9 @@ int restore_stream(const struct restore_opts *o)
 				"restore everything", k, strerror(-ret));
 			rst_tree_kill(&rt);
 			broken = true;
+			/* the source stops waiting for prefills it would never get */
+			rctl_send_status(o->status_fd,
+					 &(struct rctl_status){ .kind = RCTL_UNFILLED, .round = k });
 		} else {
 			pr_info("round %u prefilled in %.1f ms", k, (now_us() - t0) / 1e3);
 			/* for people; the page server reads the status fd */

@@ -116,6 +116,11 @@ static void take_status(struct rchild *c, enum rctl_feed got)
 	case RCTL_PREFILLED:
 		c->s->prefilled = st.round;
 		break;
+	case RCTL_UNFILLED:
+		/* no more prefills: round_ack says so, the source stops waiting */
+		if (c->s->child == c)
+			c->s->stream_broken = true;
+		break;
 	case RCTL_HELD:
 		if (!c->final || c->held || c->s->state != S_RESTORING)
 			break;

@@ -104,6 +104,10 @@ int rctl_format_status(char *buf, size_t len, const struct rctl_status *st)
 		if (!st->round)
 			return -EINVAL;
 		return put_line(len, snprintf(buf, len, RCTL_ST_PREFILLED " %u\n", st->round));
+	case RCTL_UNFILLED:
+		if (!st->round)
+			return -EINVAL;
+		return put_line(len, snprintf(buf, len, RCTL_ST_UNFILLED " %u\n", st->round));
 	case RCTL_HELD:
 		return put_line(len, snprintf(buf, len, RCTL_ST_HELD "\n"));
 	case RCTL_RESUMED:
@@ -137,6 +141,10 @@ int rctl_parse_status(const char *line, struct rctl_status *st)
 
 	if (word_is(line, RCTL_ST_PREFILLED, &arg)) {
 		st->kind = RCTL_PREFILLED;
+		return parse_round(arg, &st->round);
+	}
+	if (word_is(line, RCTL_ST_UNFILLED, &arg)) {
+		st->kind = RCTL_UNFILLED;
 		return parse_round(arg, &st->round);
 	}
 	if (word_is(line, RCTL_ST_HELD, &arg) && !arg) {

@@ -12,6 +12,9 @@
  *   (EOF on stdin counts as abort.)
  * - status, restore -> page server, on the fd named by --status-fd:
  *	prefilled K	round K is in the prepared process's memory
+ *	unfilled K	round K could not be prefilled: no more prefilling, the
+ *			final round restores everything (the source stops
+ *			waiting for prefills)
  *	held		--hold: the tree is restored and kept stopped
  *	resumed		--hold: the tree runs (just before exit 0)
  *	failed REASON	the restore failed (just before a non-zero exit)
@@ -33,6 +36,7 @@
 #define RCTL_CMD_ABORT		"abort"
 #define RCTL_CMD_RESUME		"resume"
 #define RCTL_ST_PREFILLED	"prefilled"
+#define RCTL_ST_UNFILLED	"unfilled"
 #define RCTL_ST_FAILED		"failed"
 #define RCTL_ST_HELD		"held"
 #define RCTL_ST_RESUMED		"resumed"
@@ -53,6 +57,7 @@ enum rctl_cmd {
 
 enum rctl_status_kind {
 	RCTL_PREFILLED,
+	RCTL_UNFILLED,
 	RCTL_FAILED,
 	RCTL_HELD,
 	RCTL_RESUMED,
@@ -60,7 +65,7 @@ enum rctl_status_kind {
 
 struct rctl_status {
 	enum rctl_status_kind kind;
-	uint32_t round;				/* PREFILLED */
+	uint32_t round;				/* PREFILLED, UNFILLED */
 	char reason[RCTL_LINE_MAX];		/* FAILED */
 };
 

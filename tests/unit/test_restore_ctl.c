@@ -89,6 +89,18 @@ Test(restore_ctl, status_round_trip)
 	cr_assert_eq(out.kind, RCTL_PREFILLED);
 	cr_assert_eq(out.round, 3);
 
+	st.kind = RCTL_UNFILLED;
+	n = rctl_format_status(buf, sizeof(buf), &st);
+	cr_assert_str_eq(buf, "unfilled 3\n");
+	buf[n - 1] = 0;
+	cr_assert_eq(rctl_parse_status(buf, &out), 0);
+	cr_assert_eq(out.kind, RCTL_UNFILLED);
+	cr_assert_eq(out.round, 3);
+	cr_assert_neq(rctl_parse_status("unfilled 0", &out), 0);
+	cr_assert_neq(rctl_parse_status("unfilled", &out), 0);
+	st.round = 0;
+	cr_assert_eq(rctl_format_status(buf, sizeof(buf), &st), -EINVAL);
+
 	st.kind = RCTL_FAILED;
 	strcpy(st.reason, "pid 1000 is taken on this host");
 	n = rctl_format_status(buf, sizeof(buf), &st);
