@@ -197,7 +197,10 @@ for ((i = 0; i < 50; i++)); do
 done
 [ "$(in_d1 cat "/proc/$SRC/comm" 2>/dev/null)" = sleep ] ||
 	e2e_fail "d. could not occupy pid $SRC in the destination namespace"
+t0=$SECONDS
 try_fail pidtaken --to "127.0.0.1:$P1" "${GOOD[@]}" "$SRC"
+# the stream restore says "unfilled 1" at once: no 15 s of rounds waiting for prefills
+[ $((SECONDS - t0)) -le 8 ] || e2e_fail "d. the failed restore took $((SECONDS - t0)) s to be reported"
 grep -qi 'restore' "$TMP/pidtaken.err" || e2e_fail "d. the reason does not mention the restore"
 grep -q "restored " "$TMP/d1.log" && e2e_fail "d. the page server says it restored"
 source_ok "d. restore failed at the destination"
