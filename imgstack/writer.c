@@ -890,6 +890,9 @@ void stack_writer_close(struct stack_writer *sw)
 	if (punch_queue_stop(sw->pq, NULL))
 		pr_warn("%s: auto-dedup left some replaced pages in place", sw->dir);
 	free_indexes(sw->idx, sw->nr_idx);
+	/* no round ever completed (a refused or failed first round): leave no empty stack */
+	if (!sw->top && sw->dirfd >= 0 && !rmdir(sw->dir))
+		pr_info("%s: no complete round: removed", sw->dir);
 	if (sw->dirfd >= 0)
 		close(sw->dirfd);
 	free(sw->stage);

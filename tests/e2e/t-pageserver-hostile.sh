@@ -87,4 +87,18 @@ send --id "$id" --rounds 1 >"$TMP/after.out" || e2e_fail "after: $(cat "$TMP/aft
 grep -q "^id=$id next_round=3$" "$TMP/after.out" || e2e_fail "did not resume at round 3"
 top=3
 intact "the last good round"
+
+# A new migration that never completes a round leaves no directory behind.
+before=$(ls "$IMG" | wc -l)
+"$PSC" send --to "127.0.0.1:$port" "${CLI_TLS[@]}" "${MODEL[@]}" --rounds 1 --vanish \
+	>"$TMP/vanish1.out" 2>&1
+sid=$((sid + 2))
+e2e_wait_for_line "$TMP/ps.log" "dropped: .*vanished in the middle of round 1" 10 ||
+	e2e_fail "the vanishing first round was not dropped"
+for ((i = 0; i < 50; i++)); do
+	[ "$(ls "$IMG" | wc -l)" -eq "$before" ] && break
+	sleep 0.1
+done
+[ "$(ls "$IMG" | wc -l)" -eq "$before" ] ||
+	e2e_fail "a migration without a complete round left $(ls "$IMG")"
 echo "PASS"
