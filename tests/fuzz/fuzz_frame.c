@@ -152,7 +152,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			check_control(&f, d);
 		else
 			FUZZ_ASSERT((f.type == FRAME_FILE_DATA && f.len) ||
-				    (f.type == FRAME_PING && !f.len));
+				    ((f.type == FRAME_PING || f.type == FRAME_COMMIT) && !f.len));
 		pos += n;
 	}
 	return 0;

@@ -306,8 +306,10 @@ static void frame_seeds(void)
 	frame_msg(FRAME_ROUND_END, &re.base);
 	put_file("frame", n++, "", 0, stream, stream_len);
 
-	/* a ping alone */
+	/* a ping alone, a commit alone (both empty) */
 	frame_put_header(hdr, FRAME_PING, 0);
+	put_file("frame", n++, "", 0, hdr, sizeof(hdr));
+	frame_put_header(hdr, FRAME_COMMIT, 0);
 	put_file("frame", n++, "", 0, hdr, sizeof(hdr));
 
 	/* a header alone, and one of an unknown type */
