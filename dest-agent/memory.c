@@ -120,27 +120,43 @@ static void view_pages_path(struct stack_view *sv, uint32_t pid, uint32_t round,
 	pages_path(buf, len, dir, pid);
 }
 
+/*
+ * Every extent of @pid's page index that @in wants, as operations. The
+ * pages file's path is resolved once per round (a stack of scattered
+ * writes over many rounds alternates rounds at nearly every extent: one
+ * readlink each made a final restore cost seconds).
+ */
 static int view_fill(struct ops *o, struct stack_view *sv, uint32_t pid, const struct ranges *in,
 		     uint32_t zero_op)
 {
 	const struct pg_index *idx = stack_view_index(sv, pid);
-	char path[PATH_MAX + 64];
-	uint32_t path_round = 0;
+	char path[PATH_MAX + 64], **paths;
 	size_t i;
 	int ret = 0;
 
+	paths = calloc(sv->top_round + 1, sizeof(*paths));
+	if (!paths)
+		return -ENOMEM;
 	for (i = 0; idx && i < idx->nr && !ret; i++) {
 		const struct pg_extent *e = &idx->ext[i];
 		struct fill_ctx c = { o, NULL, e->file_off, zero_op };
 
-		if (e->round) {
-			if (e->round != path_round)
-				view_pages_path(sv, pid, e->round, path, sizeof(path));
-			path_round = e->round;
-			c.path = path;
+		if (e->round && e->round <= sv->top_round && !paths[e->round]) {
+			view_pages_path(sv, pid, e->round, path, sizeof(path));
+			paths[e->round] = strdup(path);
+			if (!paths[e->round])
+				ret = -ENOMEM;
 		}
-		ret = clip(in, e->vaddr, pg_ext_end(e), fill_piece, &c);
+		if (e->round)
+			c.path = e->round <= sv->top_round ? paths[e->round] : NULL;
+		if (!ret && e->round && !c.path)
+			ret = -EINVAL;	/* an index naming a round the view lacks */
+		if (!ret)
+			ret = clip(in, e->vaddr, pg_ext_end(e), fill_piece, &c);
 	}
+	for (i = 0; i <= sv->top_round; i++)
+		free(paths[i]);
+	free(paths);
 	return ret;
 }
 

@@ -46,6 +46,7 @@
 struct opts {
 	unsigned long mem_mib;
 	unsigned long dirty;
+	bool scatter;		/* rewrite random pages, not the next ones */
 	unsigned long discard;
 	const char *pause_file;
 	unsigned long tick_ms;
@@ -305,12 +306,23 @@ static void check_heap(void)
 		     sum, total_gen);
 }
 
+/* xorshift64: the pages a hash table or an allocator would touch. */
+static uint64_t scatter_next(void)
+{
+	static uint64_t x = 0x9e3779b97f4a7c15ULL;
+
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return x;
+}
+
 static void tick(void)
 {
 	size_t i;
 
 	for (i = 0; i < opt.dirty; i++) {
-		size_t idx = cursor;
+		size_t idx = opt.scatter ? scatter_next() % npages : cursor;
 
 		/* Check the page before rewriting it: cheap and immediate. */
 		page_check(idx);
@@ -381,6 +393,7 @@ static void usage(FILE *f)
 		"usage: memwork --out FILE [options]\n"
 		"  --mem MIB          heap size (default 64)\n"
 		"  --dirty N          pages rewritten per tick (default 16)\n"
+		"  --scatter          rewrite random pages (a hash table), not the next ones\n"
 		"  --discard N        pages dropped per tick with MADV_DONTNEED (default 0)\n"
 		"  --pause-file F     while F exists, touch no memory (\"paused\" line)\n"
 		"  --tick-ms T        sleep between ticks (default 5)\n"
@@ -411,6 +424,7 @@ static void parse_args(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "mem",         required_argument, NULL, 'm' },
 		{ "dirty",       required_argument, NULL, 'd' },
+		{ "scatter",     no_argument,       NULL, 'S' },
 		{ "discard",     required_argument, NULL, 'D' },
 		{ "pause-file",  required_argument, NULL, 'Q' },
 		{ "tick-ms",     required_argument, NULL, 't' },
@@ -428,6 +442,7 @@ static void parse_args(int argc, char **argv)
 		switch (c) {
 		case 'm': opt.mem_mib = parse_num("mem", optarg); break;
 		case 'd': opt.dirty = parse_num("dirty", optarg); break;
+		case 'S': opt.scatter = true; break;
 		case 'D': opt.discard = parse_num("discard", optarg); break;
 		case 'Q': opt.pause_file = optarg; break;
 		case 't': opt.tick_ms = parse_num("tick-ms", optarg); break;
