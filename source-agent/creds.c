@@ -11,76 +11,45 @@
 #include <string.h>
 
 #include "common/log.h"
-#include "common/util.h"
 #include "restorer/restorer.h"
 #include "source-agent/preflight.h"
 #include "source-agent/proc.h"
 
-/* The Uid:, Gid: and Groups: lines of a status file, NUL-separated into @out. */
-static int id_lines(const char *path, char *out, size_t len, size_t *nr_groups)
+static bool same_ids(const CredsEntry *a, const CredsEntry *b)
 {
-	static const char *const keys[] = { "\nUid:", "\nGid:", "\nGroups:" };
-	char buf[8192];
-	size_t i, n = 0;
-
-	*nr_groups = 0;
-	memset(out, 0, len);
-	if (read_small_file(path, buf, sizeof(buf)) < 0)
-		return -errno;
-	for (i = 0; i < ARRAY_SIZE(keys); i++) {
-		const char *p = strstr(buf, keys[i]), *e;
-		size_t l;
-
-		if (!p)
-			return -EINVAL;
-		p += strlen(keys[i]);
-		e = strchr(p, '\n');
-		if (!e)
-			e = p + strlen(p);
-		l = e - p;
-		if (n + l + 1 > len)
-			return -E2BIG;
-		memcpy(out + n, p, l);
-		out[n + l] = 0;
-		n += l + 1;
-		for (; i == 2 && p < e; (*nr_groups)++) {
-			char *end;
-
-			strtoul(p, &end, 10);
-			if (end == p)
-				break;
-			p = end;
-		}
-	}
-	return 0;
+	return a->uid == b->uid && a->euid == b->euid && a->suid == b->suid &&
+	       a->fsuid == b->fsuid && a->gid == b->gid && a->egid == b->egid &&
+	       a->sgid == b->sgid && a->fsgid == b->fsgid && a->n_groups == b->n_groups &&
+	       !memcmp(a->groups, b->groups, a->n_groups * sizeof(*a->groups));
 }
 
 int creds_check(pid_t pid)
 {
-	char path[96], lead[4096], mine[4096];
-	size_t nr, i, groups, g;
+	uint32_t groups[RST_MAX_GROUPS], umask;
+	CredsEntry lead = CREDS_ENTRY__INIT, mine = CREDS_ENTRY__INIT;
+	size_t nr, i;
 	pid_t *tids;
 	int ret;
 
-	snprintf(path, sizeof(path), "/proc/%d/status", pid);
-	ret = id_lines(path, lead, sizeof(lead), &groups);
+	ret = proc_read_creds(pid, &lead, &umask);
 	if (ret)
 		return ret == -ENOENT ? -ESRCH : ret;
-	if (groups > RST_MAX_GROUPS) {
-		pr_err("pid %d: %zu supplementary groups: ferry restores at most %d", pid, groups,
-		       RST_MAX_GROUPS);
+	if (lead.n_groups > RST_MAX_GROUPS) {
+		pr_err("pid %d: %zu supplementary groups: ferry restores at most %d", pid,
+		       lead.n_groups, RST_MAX_GROUPS);
 		return -EOPNOTSUPP;
 	}
+	/* proc_read_creds's groups live until its next call */
+	memcpy(groups, lead.groups, lead.n_groups * sizeof(*groups));
+	lead.groups = groups;
 	ret = proc_read_threads(pid, &tids, &nr);
 	if (ret)
 		return ret;
 	for (i = 0; i < nr && !ret; i++) {
-		if (tids[i] == pid)
-			continue;
-		snprintf(path, sizeof(path), "/proc/%d/task/%d/status", pid, tids[i]);
-		if (id_lines(path, mine, sizeof(mine), &g))
-			continue;	/* the thread is gone */
-		if (memcmp(lead, mine, sizeof(lead))) {
+		/* a thread's own status: /proc/TID/status */
+		if (tids[i] == pid || proc_read_creds(tids[i], &mine, &umask))
+			continue;	/* the leader, or a thread gone */
+		if (!same_ids(&lead, &mine)) {
 			pr_err("pid %d: thread %d has credentials of its own (uids, gids or groups "
 			       "differ from the process's): ferry cannot move that yet", pid, tids[i]);
 			ret = -EOPNOTSUPP;
