@@ -114,17 +114,6 @@ static int parse_backend(const char *s, enum dirty_backend *b)
 }
 
 /* Gone, or dead and waiting to be reaped by its parent. */
-static bool process_gone(pid_t pid)
-{
-	char path[64], buf[512], *p;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	if (read_small_file(path, buf, sizeof(buf)) < 0)
-		return true;
-	p = strrchr(buf, ')');
-	return p && (p[2] == 'Z' || p[2] == 'X');
-}
-
 static int session_verdict(int ret)
 {
 	if (ret == MIGRATE_IN_DOUBT)
@@ -228,7 +217,7 @@ int main(int argc, char **argv)
 	ret = migrate_run(pid, &o);
 	if (ret == MIGRATE_IN_DOUBT)
 		return MIGRATE_EXIT_IN_DOUBT;	/* migration_close said what to do */
-	if (ret && process_gone(pid))
+	if (ret && proc_gone(pid))
 		fprintf(stderr, "migrate: pid %d exited during the migration: nothing to migrate\n",
 			pid);
 	else if (ret)

@@ -318,11 +318,10 @@ static void tree_pids(const struct migration *m, char *buf, size_t len)
  */
 static int tree_alive(const struct migration *m)
 {
-	struct proc_stat st;
 	size_t i;
 
 	for (i = 0; i < m->tree.nr; i++) {
-		if (!proc_read_stat(m->tree.p[i].pid, &st) && st.state != 'Z' && st.state != 'X')
+		if (!proc_gone(m->tree.p[i].pid))
 			continue;
 		pr_err("pid %d was killed during the final freeze: nothing committed, the "
 		       "destination discards its copy", m->tree.p[i].pid);

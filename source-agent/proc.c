@@ -342,3 +342,10 @@ bool proc_pgrp_traced_by_me(pid_t pgid)
 	closedir(d);
 	return all && any;
 }
+
+bool proc_gone(pid_t pid)
+{
+	struct proc_stat st;
+
+	return proc_read_stat(pid, &st) || st.state == 'Z' || st.state == 'X';
+}

@@ -55,6 +55,8 @@ int proc_read_dir_numbers(const char *path, pid_t **out, size_t *nr);
 int proc_read_threads(pid_t pid, pid_t **tids, size_t *nr);
 /* Is task @pid (a process or a thread) traced by this process, i.e. one of the seized tree? */
 bool proc_traced_by_me(pid_t pid);
+/* Has @pid exited (no such process, or a zombie)? */
+bool proc_gone(pid_t pid);
 /* Is every member of process group @pgid (at least one) traced by this process? */
 bool proc_pgrp_traced_by_me(pid_t pgid);
 /* Children of every thread of @pid. */
