@@ -7,4 +7,5 @@ apt-get install -y -qq --no-install-recommends \
 	build-essential pkg-config xxd binutils \
 	protobuf-c-compiler libprotobuf-c-dev libuv1-dev libssl-dev openssl \
 	liblz4-dev libcap-dev libcriterion-dev \
-	iproute2 util-linux python3 procps >/dev/null
+	iproute2 util-linux python3 procps \
+	nftables redis-server nginx gnuplot-nox debhelper fakeroot >/dev/null
