@@ -42,6 +42,15 @@ static const char usage[] =
 	"  --max-rounds N        at most N pre-copy rounds (default 8)\n"
 	"  --small-dirty PAGES   stop pre-copy once a round finds <= PAGES dirty (default 256)\n"
 	"  --dirty-tracking B    uffd (default), soft-dirty or none (resend all)\n"
+	"  --downtime-limit MS   freeze only when the predicted downtime (last dirty pages\n"
+	"                        at the measured bandwidth + the destination's lag + the\n"
+	"                        final state) fits MS (default 300; 0: no limit, freeze\n"
+	"                        when the dirty set stops shrinking)\n"
+	"  --over-limit ACTION   when it never fits within --max-rounds: freeze (default:\n"
+	"                        freeze anyway and report it) or fail (the source runs on)\n"
+	"  --no-auto-converge    do not slow a target whose dirty rate outruns the link\n"
+	"                        (default: stop it for 20%, 30%, ... 99% of every 100 ms\n"
+	"                        while a round's pages are copied, until the limit fits)\n"
 	"  --leave-running       keep the source running after the last round\n"
 	"  --json                print round statistics as JSON lines\n"
 	"\n"
@@ -51,6 +60,9 @@ static const char usage[] =
 	"  --pre-dump            run one pre-copy round and print its statistics\n"
 	"  --final               final round (freeze, dump, restore at the destination)\n"
 	"  --abort               end the session; the target runs on untouched\n"
+	"                        (each --pre-dump line holds the predicted downtime for\n"
+	"                        the script to decide on; no auto-converge in a session:\n"
+	"                        the target is let go between rounds)\n"
 	"  --session-timeout S   end an idle session after S seconds (default 600);\n"
 	"                        it also ends when the target exits\n"
 	"  -v, --verbose         more detail on stderr (repeat for debug)\n"
@@ -63,7 +75,7 @@ static const char usage[] =
 
 enum { OPT_TO = 256, OPT_DIR, OPT_ID, OPT_CA, OPT_CERT, OPT_KEY, OPT_INSECURE, OPT_ROUNDS,
        OPT_SMALL, OPT_TRACK, OPT_LEAVE, OPT_JSON, OPT_LOG, OPT_SESSION, OPT_PREDUMP,
-       OPT_FINAL, OPT_ABORT, OPT_SESSION_TIMEOUT };
+       OPT_FINAL, OPT_ABORT, OPT_SESSION_TIMEOUT, OPT_LIMIT, OPT_OVER_LIMIT, OPT_NO_AUTOCONV };
 
 static const struct option long_opts[] = {
 	{ "to", required_argument, NULL, OPT_TO },
@@ -76,6 +88,9 @@ static const struct option long_opts[] = {
 	{ "max-rounds", required_argument, NULL, OPT_ROUNDS },
 	{ "small-dirty", required_argument, NULL, OPT_SMALL },
 	{ "dirty-tracking", required_argument, NULL, OPT_TRACK },
+	{ "downtime-limit", required_argument, NULL, OPT_LIMIT },
+	{ "over-limit", required_argument, NULL, OPT_OVER_LIMIT },
+	{ "no-auto-converge", no_argument, NULL, OPT_NO_AUTOCONV },
 	{ "leave-running", no_argument, NULL, OPT_LEAVE },
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "verbose", no_argument, NULL, 'v' },
@@ -127,7 +142,8 @@ int main(int argc, char **argv)
 {
 	static char host[256], port[16];
 	struct migrate_opts o = { .max_rounds = 8, .small_dirty_pages = 256,
-				  .backend = DIRTY_UFFD_WP };
+				  .backend = DIRTY_UFFD_WP,
+				  .downtime_limit_ms = DOWNTIME_LIMIT_MS_DEFAULT };
 	const char *log_file = NULL, *to = NULL, *session = NULL;
 	unsigned long long v, idle_s = 600;
 	int verbose = 0, c, ret, cmd = -1;
@@ -165,6 +181,18 @@ int main(int argc, char **argv)
 			if (parse_backend(optarg, &o.backend))
 				return usage_error("--dirty-tracking is uffd, soft-dirty or none, not '%s'", optarg);
 			break;
+		case OPT_LIMIT:
+			if (parse_uint(optarg, 3600000, &v))
+				return usage_error("--downtime-limit wants milliseconds (0 to 3600000), not '%s'",
+						   optarg);
+			o.downtime_limit_ms = v;
+			break;
+		case OPT_OVER_LIMIT:
+			if (strcmp(optarg, "freeze") && strcmp(optarg, "fail"))
+				return usage_error("--over-limit is freeze or fail, not '%s'", optarg);
+			o.limit_fail = !strcmp(optarg, "fail");
+			break;
+		case OPT_NO_AUTOCONV: o.no_auto_converge = true; break;
 		case OPT_LEAVE: o.leave_running = true; break;
 		case OPT_JSON: o.json = true; break;
 		case OPT_LOG: log_file = optarg; break;

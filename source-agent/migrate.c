@@ -32,23 +32,52 @@ static void on_stop_signal(int sig)
 	stop_requested = sig;
 }
 
+/* The downtime predicted beside the one measured, and the throttle (docs/design.md). */
+static void print_converge(FILE *out, bool json, const struct round_report *r)
+{
+	const struct converge_pred *p = &r->pred;
+
+	if (json && !p->valid)
+		fprintf(out, ",\"predicted_downtime_ms\":null");
+	else if (json)
+		fprintf(out, ",\"predicted_downtime_ms\":%.3f,\"predicted_pages\":%llu,"
+			"\"predicted_xfer_ms\":%.3f,\"predicted_lag_ms\":%.3f,\"predicted_fixed_ms\":%.3f,"
+			"\"dest_lag_rounds\":%u,\"bandwidth_mib_s\":%.1f",
+			p->total_us / 1e3, (unsigned long long)p->pages, p->xfer_us / 1e3,
+			p->lag_us / 1e3, p->fixed_us / 1e3, p->lag_rounds, p->wire_mib_s);
+	else if (p->valid)
+		fprintf(out, ", predicted downtime %.1f ms", p->total_us / 1e3);
+	if (json)
+		fprintf(out, ",\"throttle_pct\":%u", r->throttle_pct);
+	else if (r->throttle_pct)
+		fprintf(out, ", throttle %u%%", r->throttle_pct);
+	if (r->final && json)
+		fprintf(out, ",\"froze_over_limit\":%s", r->limit_exceeded ? "true" : "false");
+	else if (r->limit_exceeded)
+		fprintf(out, " (frozen although over the downtime limit)");
+}
+
 static void print_round(FILE *out, bool json, const struct round_report *r)
 {
 	if (json) {
 		fprintf(out, "{\"event\":\"round\",\"round\":%u,\"final\":%s,\"pages_scanned\":%llu,"
 		       "\"pages_dirty\":%llu,\"pages_sent\":%llu,\"pages_zero\":%llu,"
-		       "\"wire_bytes\":%llu,\"round_ms\":%.3f,\"frozen_ms\":%.3f,\"scan_ms\":%.3f}\n",
+		       "\"wire_bytes\":%llu,\"round_ms\":%.3f,\"frozen_ms\":%.3f,\"scan_ms\":%.3f",
 		       r->round, r->final ? "true" : "false", (unsigned long long)r->scanned,
 		       (unsigned long long)r->dirty, (unsigned long long)r->sent,
 		       (unsigned long long)r->zero, (unsigned long long)r->wire_bytes,
 		       r->round_us / 1e3, r->frozen_us / 1e3, r->scan_us / 1e3);
+		print_converge(out, json, r);
+		fprintf(out, "}\n");
 	} else {
 		fprintf(out, "round %u%s: scanned %llu pages, dirty %llu, sent %llu (+%llu zero), "
-		       "wire %.1f MiB, %.1f ms, frozen %.2f ms\n",
+		       "wire %.1f MiB, %.1f ms, frozen %.2f ms",
 		       r->round, r->final ? " (final)" : "", (unsigned long long)r->scanned,
 		       (unsigned long long)r->dirty, (unsigned long long)r->sent,
 		       (unsigned long long)r->zero, r->wire_bytes / 1048576.0, r->round_us / 1e3,
 		       r->frozen_us / 1e3);
+		print_converge(out, json, r);
+		fprintf(out, "\n");
 	}
 	fflush(out);
 }
@@ -140,6 +169,36 @@ static int round_send_pages(struct migration *m, struct proc_round *pr, struct r
 	return ret;
 }
 
+struct send_job {
+	struct migration *m;
+	struct proc_round *pr;
+	struct round_report *r;
+};
+
+static int send_job_run(void *arg)
+{
+	struct send_job *j = arg;
+
+	return round_send_pages(j->m, j->pr, j->r);
+}
+
+/*
+ * A pre-copy round's pages, under the auto-converge throttle if one is on
+ * (a helper thread copies while this one, the tracer, runs the duty cycle).
+ * A scripted session lets go of the target between rounds: nothing to
+ * throttle it with there.
+ */
+static int round_send_pages_throttled(struct migration *m, struct proc_round *pr,
+				      struct round_report *r)
+{
+	struct send_job j = { m, pr, r };
+
+	if (r->final || m->detach_between_rounds || !m->cv.throttle_pct)
+		return round_send_pages(m, pr, r);
+	r->throttle_pct = m->cv.throttle_pct;
+	return throttle_run(&m->tree, r->throttle_pct, send_job_run, &j);
+}
+
 static int round_finish(struct migration *m, struct round_report *r)
 {
 	struct round_stats st;
@@ -186,7 +245,7 @@ static int round_send_state(struct migration *m, struct proc_round *pr, bool fin
  */
 static int run_round(struct migration *m, struct round_report *r, struct restore_report *rep)
 {
-	uint64_t t0 = now_us(), wire0 = m->sink->stats.wire_bytes;
+	uint64_t t0 = now_us(), wire0 = m->sink->stats.wire_bytes, t1;
 	struct proc_round *pr = NULL;
 	int ret;
 
@@ -197,16 +256,20 @@ static int run_round(struct migration *m, struct round_report *r, struct restore
 	if (!pr)
 		return -ENOMEM;
 	ret = round_scan(m, pr, r);
+	r->scan_at = t1 = now_us();
 	if (!ret && !r->final) {
 		ret = thaw(m);
 		r->frozen_us = now_us() - t0;
 	}
 	if (!ret)
-		ret = round_send_pages(m, pr, r);
+		ret = round_send_pages_throttled(m, pr, r);
+	r->send_us = now_us() - t1;
+	t1 = now_us();
 	if (!ret)
 		ret = round_send_state(m, pr, r->final);
 	if (!ret)
 		ret = round_finish(m, r);
+	r->state_us = now_us() - t1;
 	r->wire_bytes = m->sink->stats.wire_bytes - wire0;
 	if (!ret && r->final && m->o->images_dir)
 		rep->ok = true;		/* a checkpoint: nothing to wait for */
@@ -227,12 +290,8 @@ static int run_round(struct migration *m, struct round_report *r, struct restore
 #define MAX_WAIT_US	(15 * 1000000ULL)
 #define WAIT_ROUND_US	50000
 
-/*
- * The dirty set stopped shrinking, is small, or we ran out of rounds. But
- * while the destination is still filling in older rounds, the freeze would
- * wait for it: run (cheap, small) rounds until it has all but the last.
- */
-static bool precopy_done(struct migration *m, const struct round_report *r)
+/* The old rule: the dirty set is small, stopped shrinking, or we ran out of rounds. */
+static bool shrink_done(struct migration *m, const struct round_report *r)
 {
 	bool done = false;
 
@@ -242,18 +301,86 @@ static bool precopy_done(struct migration *m, const struct round_report *r)
 		done = true;
 	else if (r->round > 2 && r->dirty * 10 > m->prev_dirty * 9)
 		done = true;
+	return done;
+}
+
+/* It never fits: do what --over-limit says. 1: freeze anyway, -ETIME: fail. */
+static int over_limit(struct migration *m, const struct round_report *r, const char *why)
+{
+	const struct converge_pred *p = &r->pred;
+	char pred[48] = "unknown";
+
+	if (p->valid)
+		snprintf(pred, sizeof(pred), "%.0f ms", p->total_us / 1e3);
+	if (m->o->limit_fail) {
+		pr_err("predicted downtime %s does not fit --downtime-limit %u ms (%s after round %u, "
+		       "throttle %u%%): migration abandoned (--over-limit fail)", pred,
+		       m->o->downtime_limit_ms, why, r->round, m->cv.throttle_pct);
+		return -ETIME;
+	}
+	pr_warn("predicted downtime %s does not fit --downtime-limit %u ms (%s after round %u): "
+		"freezing anyway", pred, m->o->downtime_limit_ms, why, r->round);
+	m->limit_exceeded = true;
+	return 1;
+}
+
+/*
+ * After a pre-copy round: 1 to freeze now, 0 for one more round, -errno
+ * to give up (the source runs on). With a downtime limit, freeze only when
+ * the predicted downtime fits it (and the old rule says more rounds would
+ * not help, or the throttle is on: no need to hold it back longer); while
+ * it does not fit, raise the auto-converge throttle where the dirty rate
+ * outruns the link, up to the round cap.
+ *
+ * While the destination is still filling in older rounds, the freeze would
+ * wait for it: run (cheap, small) rounds until it has all but the last, or
+ * the lag fits the limit.
+ */
+static int precopy_done(struct migration *m, const struct round_report *r)
+{
+	const struct converge_pred *p = &r->pred;
+	uint64_t limit = m->cv.limit_us;
+	bool done = shrink_done(m, r), capped = r->round >= m->o->max_rounds;
+	bool stalled = r->round > 2 && r->dirty * 10 > m->prev_dirty * 9;
+	bool behind;
+
+	int ret;
+
 	m->prev_dirty = r->dirty;
-	if (done && m->sink->prefilled_round >= 0 && m->sink->prefilled_round + 1 < r->round) {
+	if (limit && !m->limit_exceeded && (!p->valid || p->xfer_us + p->fixed_us > limit)) {
+		if (converge_throttle_up(&m->cv))
+			pr_info("auto-converge: the dirty rate outruns the link, throttle %u%% from "
+				"round %u", m->cv.throttle_pct, r->round + 1);
+		if (capped)
+			ret = over_limit(m, r, "round cap reached");
+		else if (stalled && (!m->cv.auto_converge || m->cv.throttle_pct >= THROTTLE_MAX_PCT))
+			ret = over_limit(m, r, "the dirty set stopped shrinking");
+		else
+			return 0;
+		if (ret < 0)
+			return ret;
+		done = true;
+	} else if (limit && !m->limit_exceeded && m->cv.throttle_pct) {
+		done = true;
+	}
+	if (!done)
+		return 0;
+	behind = m->sink->prefilled_round >= 0 && m->sink->prefilled_round + 1 < r->round;
+	if (limit && !m->limit_exceeded && p->valid && p->total_us > limit && p->lag_us)
+		behind = true;
+	if (behind) {
 		if (!m->wait_t0)
 			m->wait_t0 = now_us();
 		if (now_us() - m->wait_t0 < MAX_WAIT_US) {
 			pr_info("destination has rounds up to %lld in memory: one more round",
 				(long long)m->sink->prefilled_round);
 			usleep(WAIT_ROUND_US);
-			return false;
+			return 0;
 		}
+		if (limit && !m->limit_exceeded && p->valid && p->total_us > limit)
+			return over_limit(m, r, "the destination did not catch up");
 	}
-	return done;
+	return 1;
 }
 
 /*
@@ -415,6 +542,7 @@ int migration_open(struct migration *m, pid_t pid, const struct migrate_opts *o)
 	m->out = stdout;
 	m->json = o->json;
 	m->t0 = now_us();
+	converge_init(&m->cv, o->downtime_limit_ms, !o->no_auto_converge);
 	ret = open_sink(o, pid, &m->sink);
 	if (ret) {
 		pr_err("cannot reach the destination: %s",
@@ -439,19 +567,26 @@ int migration_precopy(struct migration *m, struct round_report *r)
 	memset(r, 0, sizeof(*r));
 	r->round = m->round++;
 	ret = run_round(m, r, NULL);
-	if (!ret)
-		print_round(m->out, m->json, r);
-	return ret;
+	if (ret)
+		return ret;
+	converge_round(&m->cv, r->round, r->scan_at, r->scanned, r->dirty, r->sent, r->send_us,
+		       r->wire_bytes, r->scan_us, r->state_us, m->sink->prefilled_round, &r->pred);
+	m->pred = r->pred;
+	print_round(m->out, m->json, r);
+	return 0;
 }
 
 int migration_final(struct migration *m)
 {
 	struct restore_report rep = { 0 };
 	struct round_report r = { 0 };
+	bool over;
 	int ret;
 
 	r.round = m->round++;
 	r.final = true;
+	r.pred = m->pred;
+	r.limit_exceeded = m->limit_exceeded;
 	ret = run_round(m, &r, &rep);
 	if (!ret && rep.ok && rep.held && m->sink->ops->commit)
 		ret = handover(m, &rep);
@@ -463,15 +598,19 @@ int migration_final(struct migration *m)
 	}
 	if (ret)
 		return ret;
+	over = m->cv.limit_us && r.frozen_us > m->cv.limit_us;
 	if (m->json)
 		fprintf(m->out, "{\"event\":\"done\",\"migration_id\":\"%s\",\"rounds\":%u,"
-			"\"total_ms\":%.3f,\"frozen_ms\":%.3f,\"restore_ms\":%.3f}\n",
+			"\"total_ms\":%.3f,\"frozen_ms\":%.3f,\"restore_ms\":%.3f,"
+			"\"downtime_limit_ms\":%u,\"froze_over_limit\":%s,\"downtime_over_limit\":%s}\n",
 			m->sink->migration_id, r.round, (now_us() - m->t0) / 1e3, r.frozen_us / 1e3,
-			rep.restore_us / 1e3);
+			rep.restore_us / 1e3, m->o->downtime_limit_ms,
+			m->limit_exceeded ? "true" : "false", over ? "true" : "false");
 	else
-		fprintf(m->out, "%s pid %d as %s in %u rounds: %.1f ms in all, frozen %.1f ms\n",
+		fprintf(m->out, "%s pid %d as %s in %u rounds: %.1f ms in all, frozen %.1f ms%s\n",
 			m->o->images_dir ? "checkpointed" : "migrated", m->pid, m->sink->migration_id,
-			r.round, (now_us() - m->t0) / 1e3, r.frozen_us / 1e3);
+			r.round, (now_us() - m->t0) / 1e3, r.frozen_us / 1e3,
+			over ? " (over the downtime limit)" : "");
 	fflush(m->out);
 	return 0;
 }
@@ -480,6 +619,7 @@ void migration_close(struct migration *m, int result)
 {
 	file_ids_free(&m->files);
 	shm_free(&m->shm);
+	converge_free(&m->cv);
 	if (result && m->sink && m->sink->error[0])
 		pr_err("%s", m->sink->error);
 	if (m->in_doubt)
@@ -512,7 +652,11 @@ int migrate_run(pid_t pid, const struct migrate_opts *o)
 			break;
 		}
 		ret = migration_precopy(&m, &r);
-	} while (!ret && !precopy_done(&m, &r));
+		if (!ret)
+			ret = precopy_done(&m, &r);
+	} while (!ret);
+	if (ret > 0)
+		ret = 0;
 	if (!ret && stop_requested)
 		ret = -EINTR;
 	if (!ret)
