@@ -2,8 +2,8 @@
 /*
  * When to freeze, and how to get there: the downtime prediction of the
  * pre-copy loop (--downtime-limit) and auto-converge, the throttle that
- * slows a target whose dirty rate outruns the link (docs/design.md,
- * "Downtime budget and auto-converge").
+ * slows a target whose dirty rate outruns the link (docs/architecture.md,
+ * "When to freeze, auto-converge").
  */
 #ifndef FERRY_CONVERGE_H
 #define FERRY_CONVERGE_H

@@ -32,7 +32,7 @@ static void on_stop_signal(int sig)
 	stop_requested = sig;
 }
 
-/* The downtime predicted beside the one measured, and the throttle (docs/design.md). */
+/* The downtime predicted beside the one measured, and the throttle (README, --json). */
 static void print_converge(FILE *out, bool json, const struct round_report *r)
 {
 	const struct converge_pred *p = &r->pred;
