@@ -239,10 +239,10 @@ static int tree_pause(struct tree *t, bool stop)
 	return ret;
 }
 
-int throttle_run(struct tree *t, unsigned int pct, int (*fn)(void *), void *arg)
+int throttle_run(struct tree *t, unsigned int pct, uint64_t origin, int (*fn)(void *), void *arg)
 {
 	struct throttle_job j = { .fn = fn, .arg = arg };
-	uint64_t stop_us = THROTTLE_PERIOD_US * pct / 100, phase_end;
+	uint64_t stop_us = THROTTLE_PERIOD_US * pct / 100;
 	bool stopped = false, cycling = true;
 	sigset_t block, old;
 	pthread_t th;
@@ -265,32 +265,37 @@ int throttle_run(struct tree *t, unsigned int pct, int (*fn)(void *), void *arg)
 		close(j.done[1]);
 		return fn(arg);
 	}
-	phase_end = now_us();
 	for (;;) {
 		struct pollfd pfd = { .fd = j.done[0], .events = POLLIN };
-		uint64_t now = now_us();
+		uint64_t now = now_us(), pos = (now - origin) % THROTTLE_PERIOD_US;
+		bool want = pos < stop_us;
 		int timeout = -1;
 
 		if (cycling && migrate_stop_requested())
 			cycling = false;
-		if (cycling && now >= phase_end) {
-			ret = tree_pause(t, !stopped);
+		if (!cycling)
+			want = false;
+		if (want != stopped) {
+			ret = tree_pause(t, want);
 			if (ret) {
 				pr_warn("throttle: cannot %s the target (%s): throttle off for this round",
-					stopped ? "resume" : "stop", strerror(-ret));
+					want ? "stop" : "resume", strerror(-ret));
 				cycling = false;
-			} else {
-				stopped = !stopped;
-				phase_end = now_us() + (stopped ? stop_us : THROTTLE_PERIOD_US - stop_us);
+				if (want)
+					tree_pause(t, false);	/* the threads it did stop */
+				want = false;
 			}
-		}
-		if (!cycling && stopped) {
-			tree_pause(t, false);
-			stopped = false;
+			stopped = want;
 		}
 		if (cycling) {
-			now = now_us();
-			timeout = phase_end > now ? (int)((phase_end - now + 999) / 1000) : 0;
+			/* until the phase ends: the stop's end, or the next period's start */
+			int64_t left;
+
+			pos = (now_us() - origin) % THROTTLE_PERIOD_US;
+			left = (int64_t)(stopped ? stop_us : THROTTLE_PERIOD_US) - (int64_t)pos;
+			if (!stopped && pos < stop_us)
+				left = 0;	/* a stop phase began meanwhile */
+			timeout = left > 0 ? (int)((left + 999) / 1000) : 0;
 		}
 		if (poll(&pfd, 1, timeout) > 0)
 			break;

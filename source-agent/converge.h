@@ -82,11 +82,12 @@ bool converge_outrun(const struct converge *c);
 
 /*
  * Run @fn(@arg) in a helper thread while this thread (the tracer) stops
- * every seized thread of @t for @pct% of each 100 ms and resumes it for
- * the rest. @fn must not use ptrace (only the tracer thread may). Every
- * thread runs again when this returns, whatever happened. @pct 0: just
- * @fn(@arg). Returns @fn's result.
+ * every seized thread of @t for the first @pct% of each 100 ms period
+ * (counted from @origin, µs, so the cycle goes on across rounds) and
+ * resumes it for the rest. @fn must not use ptrace (only the tracer thread
+ * may). Every thread runs again when this returns, whatever happened.
+ * @pct 0: just @fn(@arg). Returns @fn's result.
  */
-int throttle_run(struct tree *t, unsigned int pct, int (*fn)(void *), void *arg);
+int throttle_run(struct tree *t, unsigned int pct, uint64_t origin, int (*fn)(void *), void *arg);
 
 #endif

@@ -50,7 +50,7 @@ static const char usage[] =
 	"                        freeze anyway and report it) or fail (the source runs on)\n"
 	"  --no-auto-converge    do not slow a target whose dirty rate outruns the link\n"
 	"                        (default: stop it for 20%, 30%, ... 99% of every 100 ms\n"
-	"                        while a round's pages are copied, until the limit fits)\n"
+	"                        during the pre-copy rounds, until the limit fits)\n"
 	"  --leave-running       keep the source running after the last round\n"
 	"  --json                print round statistics as JSON lines\n"
 	"\n"

@@ -169,36 +169,6 @@ static int round_send_pages(struct migration *m, struct proc_round *pr, struct r
 	return ret;
 }
 
-struct send_job {
-	struct migration *m;
-	struct proc_round *pr;
-	struct round_report *r;
-};
-
-static int send_job_run(void *arg)
-{
-	struct send_job *j = arg;
-
-	return round_send_pages(j->m, j->pr, j->r);
-}
-
-/*
- * A pre-copy round's pages, under the auto-converge throttle if one is on
- * (a helper thread copies while this one, the tracer, runs the duty cycle).
- * A scripted session lets go of the target between rounds: nothing to
- * throttle it with there.
- */
-static int round_send_pages_throttled(struct migration *m, struct proc_round *pr,
-				      struct round_report *r)
-{
-	struct send_job j = { m, pr, r };
-
-	if (r->final || m->detach_between_rounds || !m->cv.throttle_pct)
-		return round_send_pages(m, pr, r);
-	r->throttle_pct = m->cv.throttle_pct;
-	return throttle_run(&m->tree, r->throttle_pct, send_job_run, &j);
-}
-
 static int round_finish(struct migration *m, struct round_report *r)
 {
 	struct round_stats st;
@@ -239,13 +209,63 @@ static int round_send_state(struct migration *m, struct proc_round *pr, bool fin
 }
 
 /*
+ * After the scan: the pages, the rest of the state (a pre-copy round's VMAs
+ * and tree, the final round's everything), the round's end.
+ */
+static int round_send(struct migration *m, struct proc_round *pr, struct round_report *r)
+{
+	uint64_t t1 = now_us();
+	int ret;
+
+	ret = round_send_pages(m, pr, r);
+	r->send_us = now_us() - t1;
+	t1 = now_us();
+	if (!ret)
+		ret = round_send_state(m, pr, r->final);
+	if (!ret)
+		ret = round_finish(m, r);
+	r->state_us = now_us() - t1;
+	return ret;
+}
+
+struct send_job {
+	struct migration *m;
+	struct proc_round *pr;
+	struct round_report *r;
+};
+
+static int send_job_run(void *arg)
+{
+	struct send_job *j = arg;
+
+	return round_send(j->m, j->pr, j->r);
+}
+
+/*
+ * A pre-copy round under the auto-converge throttle, if one is on: a
+ * helper thread runs round_send (so nothing in a pre-copy round's send may
+ * use ptrace) while this one, the tracer, runs the duty cycle. A scripted
+ * session lets go of the target between rounds: nothing to throttle with.
+ */
+static int round_send_throttled(struct migration *m, struct proc_round *pr,
+				struct round_report *r)
+{
+	struct send_job j = { m, pr, r };
+
+	if (r->final || m->detach_between_rounds || !m->cv.throttle_pct)
+		return round_send(m, pr, r);
+	r->throttle_pct = m->cv.throttle_pct;
+	return throttle_run(&m->tree, r->throttle_pct, m->t0, send_job_run, &j);
+}
+
+/*
  * One round. The tree is stopped for the scan; a pre-copy round lets it
  * run while pages are copied, the final one keeps it frozen until the
  * destination's verdict (@rep).
  */
 static int run_round(struct migration *m, struct round_report *r, struct restore_report *rep)
 {
-	uint64_t t0 = now_us(), wire0 = m->sink->stats.wire_bytes, t1;
+	uint64_t t0 = now_us(), wire0 = m->sink->stats.wire_bytes;
 	struct proc_round *pr = NULL;
 	int ret;
 
@@ -256,20 +276,13 @@ static int run_round(struct migration *m, struct round_report *r, struct restore
 	if (!pr)
 		return -ENOMEM;
 	ret = round_scan(m, pr, r);
-	r->scan_at = t1 = now_us();
+	r->scan_at = now_us();
 	if (!ret && !r->final) {
 		ret = thaw(m);
 		r->frozen_us = now_us() - t0;
 	}
 	if (!ret)
-		ret = round_send_pages_throttled(m, pr, r);
-	r->send_us = now_us() - t1;
-	t1 = now_us();
-	if (!ret)
-		ret = round_send_state(m, pr, r->final);
-	if (!ret)
-		ret = round_finish(m, r);
-	r->state_us = now_us() - t1;
+		ret = round_send_throttled(m, pr, r);
 	r->wire_bytes = m->sink->stats.wire_bytes - wire0;
 	if (!ret && r->final && m->o->images_dir)
 		rep->ok = true;		/* a checkpoint: nothing to wait for */

@@ -106,6 +106,6 @@ Test(converge, throttle_without_threads_just_runs)
 {
 	struct tree t = { 0 };
 
-	cr_assert_eq(throttle_run(&t, 50, count_call, NULL), 1);
-	cr_assert_eq(throttle_run(&t, 0, count_call, NULL), 2);
+	cr_assert_eq(throttle_run(&t, 50, 0, count_call, NULL), 1);
+	cr_assert_eq(throttle_run(&t, 0, 0, count_call, NULL), 2);
 }
