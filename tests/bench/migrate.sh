@@ -193,13 +193,14 @@ busy_stop()
 	rm -f "$DISK/diskhog"
 }
 
-# inside_ms FROM TO [STEP]: the largest tick gap memwork reported between
-# lines FROM and TO of its output (only the one after step STEP if given:
-# the final freeze), less one tick's sleep (ms); "<GAP_MS" if none.
+# inside_ms FROM TO [AFTER BEFORE]: the largest tick gap memwork reported
+# between lines FROM and TO of its output (only those ending between AFTER
+# and BEFORE, µs since the epoch, if given), less one tick's sleep (ms);
+# "<GAP_MS" if none.
 inside_ms()
 {
-	sed -n "$1,$2p" "$TMP/out" | awk -v tick=$TICK_MS -v thr=$GAP_MS -v step="${3:-}" '
-		/^gap / && (step == "" || $4 == step) { if ($2 > m) m = $2 }
+	sed -n "$1,$2p" "$TMP/out" | awk -v tick=$TICK_MS -v thr=$GAP_MS -v a="${3:-0}" -v b="${4:-0}" '
+		/^gap / && (!b || ($7 >= a && $7 <= b)) { if ($2 > m) m = $2 }
 		END { if (m) printf "%.1f\n", m / 1000 - tick; else printf "<%d\n", thr }'
 }
 
@@ -281,7 +282,8 @@ run_one()
 	local mpid=$! ts=${EPOCHREALTIME/[.,]/}
 	wait "$mpid"
 	rc=$?
-	local wall_us=$((${EPOCHREALTIME/[.,]/} - ts))
+	local tend=${EPOCHREALTIME/[.,]/}
+	local wall_us=$((tend - ts)) trun=$tend	# trun: when it runs again
 	[ $rc -eq 0 ] || e2e_fail "$tag: migrate exited $rc: $(tail -n 1 "$TMP/m.err")"
 	done_line=$(grep '"event":"done"' "$TMP/m.json")
 	rounds=$(jfield "$done_line" rounds)
@@ -300,14 +302,17 @@ run_one()
 			e2e_fail "$tag: restore failed: $(tail -n 1 "$TMP/r.err")"
 		restore_ms=$(sed -n 's/^restored pid [0-9]* in \([0-9.]*\) ms$/\1/p' "$TMP/r.out")
 		e2e_track_pid "$pid"
+		trun=${EPOCHREALTIME/[.,]/}
 	fi
 	# it runs again, stepping on from where it was frozen
 	e2e_wait_for_line "$TMP/out" "^step $((last + 2)) pid $pid " 10 ||
 		e2e_fail "$tag: the migrated process does not run: $(tail -n 1 "$TMP/out")"
 	line1=$(wc -l <"$TMP/out")
-	# the freeze as the workload saw it (the gap after its last step
-	# here), and its worst stall during the whole migration
-	inside=$(inside_ms "$((line0 + 1))" "$line1" "$last")
+	# the freeze as the workload saw it (the gap that ends while migrate
+	# waits for the destination's verdict, at most its frozen time before
+	# migrate exits), and its worst stall during the whole migration
+	inside=$(inside_ms "$((line0 + 1))" "$line1" \
+		"$(bc <<<"$tend - ($frozen + 100) * 1000" | cut -d. -f1)" "$((trun + 200000))")
 	stall=$(inside_ms "$((line0 + 1))" "$line1")
 	e2e_assert_no_fail "$TMP/out" 2>/dev/null
 	[ -n "$busy" ] && busy_stop
@@ -425,6 +430,8 @@ plot()
 		echo "set style fill solid 0.8 border -1; set boxwidth 0.9"
 		echo "set ylabel 'ms'; set logscale y; set yrange [1:*]; set grid ytics"
 		echo "set xtics rotate by -35 scale 0"
+		echo "set arrow from graph 0, first 300 to graph 1, first 300 nohead dashtype 2"
+		echo "set label 'default --downtime-limit (300 ms)' at graph 0.01, first 340"
 		echo "plot '$TMP/plot-downtime' using 2:xtic(1) title 'tool (frozen + restore)', '' using 3 title 'inside (tick gap at the freeze)', '' using 4 title 'inside (worst stall during the migration)'"
 	} >"$TMP/downtime.gp"
 	gnuplot "$TMP/rounds.gp" && gnuplot "$TMP/downtime.gp" || { echo "gnuplot failed" >&2; return 1; }

@@ -18,9 +18,10 @@
  *	usr1 COUNT			after SIGUSR1 (COUNT = signals so far)
  *	usr2 COUNT altstack ok		after SIGUSR2 (handler ran on the sigaltstack)
  *	done				after --ticks N ticks
- *	gap US after step S		--gap-ms T: US µs passed between the end of
+ *	gap US after step S at W	--gap-ms T: US µs passed between the end of
  *					tick S and the next, more than T ms
- *					(CLOCK_REALTIME: a stop, a migration)
+ *					(CLOCK_REALTIME: a stop, a migration),
+ *					ending at W (µs since the epoch)
  *	FAIL reason			then exit 3
  */
 #include <errno.h>
@@ -417,8 +418,9 @@ static void usage(FILE *f)
 		"  --dirty N          pages rewritten per tick (default 16)\n"
 		"  --scatter          rewrite random pages (a hash table), not the next ones\n"
 		"  --hot N            also rewrite the first N pages every tick (a hot writer)\n"
-		"  --gap-ms T         print \"gap US after step S\" when more than T ms pass\n"
-		"                     between two ticks' ends (the downtime seen from inside)\n"
+		"  --gap-ms T         print \"gap US after step S at W\" when more than T ms pass\n"
+		"                     between two ticks' ends (the downtime seen from inside;\n"
+		"                     W: its end, wall clock µs)\n"
 		"  --discard N        pages dropped per tick with MADV_DONTNEED (default 0)\n"
 		"  --pause-file F     while F exists, touch no memory (\"paused\" line)\n"
 		"  --tick-ms T        sleep between ticks (default 5)\n"
@@ -562,7 +564,8 @@ int main(int argc, char **argv)
 			uint64_t t = real_us();
 
 			if (last_tick && t - last_tick > opt.gap_ms * 1000)
-				out_printf("gap %" PRIu64 " after step %" PRIu64 "\n", t - last_tick, step);
+				out_printf("gap %" PRIu64 " after step %" PRIu64 " at %" PRIu64 "\n",
+					   t - last_tick, step, t);
 			last_tick = t;
 		}
 
