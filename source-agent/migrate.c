@@ -356,7 +356,6 @@ static int precopy_done(struct migration *m, const struct round_report *r)
 	bool done = shrink_done(m, r), capped = r->round >= m->o->max_rounds;
 	bool stalled = r->round > 2 && r->dirty * 10 > m->prev_dirty * 9;
 	bool behind;
-
 	int ret;
 
 	m->prev_dirty = r->dirty;
