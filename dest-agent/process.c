@@ -210,6 +210,7 @@ static int blob_verdict(struct rst_process *rp, const char *cmd)
 	ret = tracee_read(rp->pid, rp->args_addr, &a, offsetof(struct rst_args, self_start));
 	if (ret)
 		return ret;
+	rp->blob_syscalls += a.nr_syscalls;
 	if (a.status == RST_READY)
 		return 0;
 	pr_err("restorer of pid %d: %s failed at %s (%#llx): %s", rp->want_pid, cmd, a.err_step,

@@ -242,6 +242,7 @@ struct rst_tree {
 	/* the last fill and layout: memory ops sent, and whether only the top's changes were */
 	size_t fill_ops, layout_ops;
 	bool fill_delta;
+	uint64_t syscalls_before;	/* the blobs' system calls before the last fill */
 };
 
 static void rst_view_drop(struct rst_tree *rt)
@@ -333,6 +334,16 @@ static int rst_tree_create(struct rst_tree *rt, const struct tree_images *ti, bo
 	return ret;
 }
 
+static uint64_t rst_tree_syscalls(const struct rst_tree *rt)
+{
+	uint64_t n = 0;
+	size_t i;
+
+	for (i = 0; i < rt->nr; i++)
+		n += rt->rp[i].blob_syscalls;
+	return n;
+}
+
 /* Anonymous memory of every process up to round @round_dir (@round: its number, 0 unknown). */
 static int rst_tree_fill(struct rst_tree *rt, const struct tree_images *ti, const char *round_dir,
 			 uint32_t round)
@@ -343,6 +354,7 @@ static int rst_tree_fill(struct rst_tree *rt, const struct tree_images *ti, cons
 	ret = rst_view_at(rt, round_dir, round);
 	rt->fill_ops = 0;
 	rt->fill_delta = true;
+	rt->syscalls_before = rst_tree_syscalls(rt);
 	for (i = 0; i < rt->nr && !ret; i++) {
 		struct ops o = { 0 };
 		bool delta;
@@ -682,9 +694,11 @@ static int restore_final(struct rst_tree *rt, const char *round_dir, const struc
 		printf("restored a tree of %zu processes under pid %u\n", ti.nr, ti.p[0].pe->pid);
 	/* what the final step cost in memory operations (docs/restore-protocol.md) */
 	if (!ret)
-		printf("final memory: %zu ops (%s), %zu ops for the rest of the layout\n",
+		printf("final memory: %zu ops (%s), %zu ops for the rest of the layout, "
+		       "%llu system calls in the restorer\n",
 		       rt->fill_ops, rt->fill_delta ? "the final round's changes over the prefill" :
-		       "anonymous memory from the whole stack", rt->layout_ops);
+		       "anonymous memory from the whole stack", rt->layout_ops,
+		       (unsigned long long)(rst_tree_syscalls(rt) - rt->syscalls_before));
 	if (!ret)
 		printf("restored pid %u in %.1f ms\n", ti.p[0].pe->pid, (now_us() - t0) / 1e3);
 	fflush(stdout);

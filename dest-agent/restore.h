@@ -201,6 +201,7 @@ struct rst_process {
 	size_t nr_tids;
 	struct ranges prefilled;	/* anonymous memory mapped and filled so far */
 	uint32_t applied_round;		/* last round whose pages are in */
+	uint64_t blob_syscalls;		/* made by its MEMORY commands (a cost counter) */
 };
 
 /* The root: a clone3 child of ours; @mms: every process's layout (the blob avoids them all). */
