@@ -800,18 +800,19 @@ int restore_stream(const struct restore_opts *o)
 			rctl_send_status(o->status_fd,
 					 &(struct rctl_status){ .kind = RCTL_UNFILLED, .round = k });
 		} else {
+			/*
+			 * Merged into the index before the source hears of it: it
+			 * freezes only after "prefilled", so the final never waits
+			 * for this and costs only what it changed over round k.
+			 */
+			if (stack_view_settle(&rt.sv))
+				rst_view_drop(&rt);	/* the next round reads the stack whole */
 			pr_info("round %u prefilled in %.1f ms", k, (now_us() - t0) / 1e3);
 			/* for people; the page server reads the status fd */
 			fprintf(stderr, "restore: prefilled round %u\n", k);
 			/* the source waits for this before freezing */
 			st.round = k;
 			rctl_send_status(o->status_fd, &st);
-			/*
-			 * While the source runs its next round: the final then
-			 * costs what it changed over this one.
-			 */
-			if (stack_view_settle(&rt.sv))
-				rst_view_drop(&rt);	/* the next round reads the stack whole */
 		}
 	}
 	pr_info("migration abandoned: the prepared processes are dropped");
