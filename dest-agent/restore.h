@@ -37,6 +37,8 @@ int ops_add(struct ops *o, uint32_t type, uint64_t addr, uint64_t len);
 int ops_set_path(struct ops *o, const char *path);
 /* Read pages from a file; continues the previous read when it can. */
 int ops_add_read(struct ops *o, uint64_t addr, uint64_t len, const char *path, uint64_t off);
+/* The same, from the file an earlier op names (its ->path, @path_ref): no string again. */
+int ops_add_read_ref(struct ops *o, uint64_t addr, uint64_t len, uint64_t path_ref, uint64_t off);
 void ops_free(struct ops *o);
 /* Bytes the ops and their strings take in a payload, and writing them there. */
 size_t ops_payload_size(const struct ops *o);
@@ -57,11 +59,14 @@ void ranges_free(struct ranges *rs);
 /* Anonymous private memory that is filled while the source still runs. */
 bool vma_prefilled(const VmaEntry *v);
 int prefill_ranges(const MmEntry *mm, struct ranges *out);
-/* Ops for pages of round @round_dir (its pagemap only: what that round sent) within @in. */
-int ops_round_delta(struct ops *o, const char *round_dir, uint32_t pid, const struct ranges *in);
-/* Ops for every page of the stack (its top round's view) within @in; zero runs discarded. */
-int ops_full_fill(struct ops *o, struct stack_view *sv, uint32_t pid, const struct ranges *in,
-		  bool discard_zero);
+/*
+ * Ops for the pages of the view within @in: @top_only, only what its top
+ * round changed (stack_view_advance: reads, zero runs discarded); else
+ * every page, zero runs as @zero_op (RST_OP_DISCARD, RST_OP_ZERO, 0: none).
+ * Costs the runs inside @in, not the whole index.
+ */
+int ops_view_fill(struct ops *o, const struct stack_view *sv, uint32_t pid,
+		  const struct ranges *in, bool top_only, uint32_t zero_op);
 /* ---- dest-agent/shm.c: shared memory objects (one memfd each) ---- */
 
 struct shm_table {
@@ -80,7 +85,7 @@ void shm_table_close(struct shm_table *t);
 int shm_open_fd(const FdEntry *f, const struct shm_table *shm);
 
 /* The final layout: every other VMA mapped and filled, then all protections set. */
-int ops_final_layout(struct ops *o, struct stack_view *sv, uint32_t pid, const MmEntry *mm,
+int ops_final_layout(struct ops *o, const struct stack_view *sv, uint32_t pid, const MmEntry *mm,
 		     const struct shm_table *shm);
 int vdso_address(const MmEntry *mm, uint64_t *addr);
 
@@ -196,6 +201,7 @@ struct rst_process {
 	size_t nr_tids;
 	struct ranges prefilled;	/* anonymous memory mapped and filled so far */
 	uint32_t applied_round;		/* last round whose pages are in */
+	uint64_t blob_syscalls;		/* made by its MEMORY commands (a cost counter) */
 };
 
 /* The root: a clone3 child of ours; @mms: every process's layout (the blob avoids them all). */
