@@ -45,7 +45,10 @@ static void print_converge(FILE *out, bool json, const struct round_report *r)
 			"\"dest_lag_rounds\":%u,\"bandwidth_mib_s\":%.1f",
 			p->total_us / 1e3, (unsigned long long)p->pages, p->xfer_us / 1e3,
 			p->lag_us / 1e3, p->fixed_us / 1e3, p->lag_rounds, p->wire_mib_s);
-	else if (p->valid)
+	if (json && !r->final)
+		fprintf(out, ",\"fits_limit\":%s", !r->limit_us || !p->valid ? "null" :
+			p->total_us <= r->limit_us ? "true" : "false");
+	if (!json && p->valid)
 		fprintf(out, ", predicted downtime %.1f ms", p->total_us / 1e3);
 	if (json)
 		fprintf(out, ",\"throttle_pct\":%u", r->throttle_pct);
@@ -583,6 +586,7 @@ int migration_precopy(struct migration *m, struct round_report *r)
 		return ret;
 	converge_round(&m->cv, r->round, r->scan_at, r->scanned, r->dirty, r->sent, r->send_us,
 		       r->wire_bytes, r->scan_us, r->state_us, m->sink->prefilled_round, &r->pred);
+	r->limit_us = m->cv.limit_us;
 	m->pred = r->pred;
 	print_round(m->out, m->json, r);
 	return 0;

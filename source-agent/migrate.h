@@ -40,6 +40,7 @@ struct round_report {
 	uint64_t scan_at, send_us, state_us;	/* when it was scanned; copy, end */
 	unsigned int throttle_pct;		/* the throttle during this round's copy */
 	struct converge_pred pred;		/* downtime if frozen after it (final: the one acted on) */
+	uint64_t limit_us;			/* --downtime-limit, 0: none */
 	bool limit_exceeded;			/* final: frozen although pred did not fit */
 };
 
