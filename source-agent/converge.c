@@ -115,8 +115,9 @@ static uint64_t lag_us(const struct converge *c, uint32_t round, double link_pps
 	 * sent (it is what the old rule allowed): only older ones are a lag.
 	 */
 	*lag_rounds = 0;
-	if (c->prefilled < 0 || c->prefilled + 1 >= (int64_t)round || !c->round_cap)
-		return 0;	/* no streaming restore, or nothing behind */
+	if (c->prefilled < 0 || c->prefilled + 1 >= (int64_t)round ||
+	    c->prefilled + 1 >= (int64_t)c->round_cap)
+		return 0;	/* no streaming restore, or nothing behind (or known) */
 	*lag_rounds = round - 1 - c->prefilled;
 	pages = pages_between(c, c->prefilled + 1, round - 1);
 	/* filling the oldest round for longer than the rate says: it is slower */
