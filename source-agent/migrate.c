@@ -363,7 +363,7 @@ static int precopy_done(struct migration *m, const struct round_report *r)
 
 	m->prev_dirty = r->dirty;
 	if (limit && !m->limit_exceeded && (!p->valid || p->xfer_us + p->fixed_us > limit)) {
-		if (converge_throttle_up(&m->cv))
+		if (!capped && converge_throttle_up(&m->cv))
 			pr_info("auto-converge: the dirty rate outruns the link, throttle %u%% from "
 				"round %u", m->cv.throttle_pct, r->round + 1);
 		if (capped)

@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# e2e-timeout: 240
+# e2e-timeout: 300
 #
 # The downtime limit and auto-converge (correctness, not timing). One
 # memwork source, a hot writer (64 MiB rewritten every tick, plus scattered
@@ -13,7 +13,8 @@
 #   b. SIGTERM to migrate once a round ran throttled (JSON throttle_pct > 0):
 #      the migration is abandoned, and the throttle is gone from the source
 #      (the duty cycle is a ptrace stop: not traced means not throttled; it
-#      steps on at its own pace).
+#      steps on at its own pace). b2: the same when the page server is
+#      SIGKILLed instead (a failing round, rollback).
 #   c. the default (--over-limit freeze): some round runs with a throttle,
 #      every round line reports a prediction and the throttle, the final one
 #      says it froze over the limit, and the process runs at the destination
@@ -91,20 +92,45 @@ grep -q '"final":true' "$TMP/a.json" && e2e_fail "a. a final round ran"
 grep -q '"event":"done"' "$TMP/a.json" && e2e_fail "a. migrate reported done"
 untouched "a. over the limit, --over-limit fail"
 
+# throttled NAME PORT: migrate to PORT in the background (no round cap, so
+# it goes on throttled) until a round has run throttled; sets mpid.
+throttled()
+{
+	"$MIGRATE" --json --to "127.0.0.1:$2" "${CLI_TLS[@]}" --downtime-limit 1 --max-rounds 1000 \
+		"$pid" >"$TMP/$1.json" 2>"$TMP/$1.err" &
+	mpid=$!
+	e2e_wait_for_line "$TMP/$1.json" '"throttle_pct":[1-9]' 90 ||
+		e2e_fail "$1. no throttled round: $(tail -n 2 "$TMP/$1.json")"
+}
+
+# failed NAME WHY: the migrate of throttled NAME ends (30 s), exit status 1.
+failed()
+{
+	local rc
+
+	e2e_wait_pid_gone "$mpid" 30 || e2e_fail "$1. migrate did not end after $2"
+	wait "$mpid"
+	rc=$?
+	cat "$TMP/$1.json" "$TMP/$1.err" >&2
+	[ $rc -eq 1 ] || e2e_fail "$1. migrate exited $rc after $2, not 1"
+}
+
 # --- b. SIGTERM while throttled -------------------------------------------------------
-"$MIGRATE" --json --to "127.0.0.1:$P1" "${CLI_TLS[@]}" --downtime-limit 1 --max-rounds 1000 \
-	"$pid" >"$TMP/b.json" 2>"$TMP/b.err" &
-mpid=$!
-e2e_wait_for_line "$TMP/b.json" '"throttle_pct":[1-9]' 90 ||
-	e2e_fail "b. no throttled round: $(tail -n 2 "$TMP/b.json")"
+throttled b "$P1"
 kill -TERM "$mpid"
-e2e_wait_pid_gone "$mpid" 30 || e2e_fail "b. migrate did not end after SIGTERM"
-wait "$mpid"
-rc=$?
-cat "$TMP/b.json" "$TMP/b.err" >&2
-[ $rc -eq 1 ] || e2e_fail "b. migrate exited $rc after SIGTERM, not 1"
+failed b SIGTERM
 grep -q 'interrupted by signal' "$TMP/b.err" || e2e_fail "b. no 'interrupted' reason"
 untouched "b. SIGTERM in a throttled migration"
+
+# --- b2. the page server killed while throttled ----------------------------------------
+P2=$(e2e_port)
+dest d2 "$P2"
+throttled b2 "$P2"
+ps2=$(pgrep -f -- "--listen 127.0.0.1:$P2 " | head -n 1)
+[ -n "$ps2" ] || e2e_fail "b2. no page server process"
+kill -KILL "$ps2"
+failed b2 "its page server died"
+untouched "b2. page server killed in a throttled migration"
 
 # --- c. throttled to the end, frozen anyway, restored intact ---------------------------
 port=$(e2e_port)
