@@ -41,6 +41,7 @@ static const char usage[] =
 	"  --insecure            no TLS (plain TCP): only on a trusted link\n"
 	"  --max-rounds N        at most N pre-copy rounds (default 8)\n"
 	"  --small-dirty PAGES   stop pre-copy once a round finds <= PAGES dirty (default 256)\n"
+	"                        and the predicted downtime fits --downtime-limit\n"
 	"  --dirty-tracking B    uffd (default), soft-dirty or none (resend all)\n"
 	"  --downtime-limit MS   freeze only when the predicted downtime (last dirty pages\n"
 	"                        at the measured bandwidth + the destination's lag + the\n"
