@@ -275,8 +275,8 @@ static int cover_of(const struct pagemap *pm, struct view_cover *c)
 	return 0;
 }
 
-/* Is [s, e) inside one span of @c? */
-static bool cover_has(const struct view_cover *c, uint64_t s, uint64_t e)
+/* The first address of [s, e) outside @c's spans, @e if none. */
+static uint64_t cover_gap(const struct view_cover *c, uint64_t s, uint64_t e)
 {
 	size_t lo = 0, hi = c->nr;
 
@@ -288,7 +288,9 @@ static bool cover_has(const struct view_cover *c, uint64_t s, uint64_t e)
 		else
 			hi = mid;
 	}
-	return lo < c->nr && c->s[lo].start <= s && e <= c->s[lo].end;
+	if (lo == c->nr || c->s[lo].start > s)
+		return s;
+	return c->s[lo].end < e ? c->s[lo].end : e;
 }
 
 /* One piece of a pagemap entry: resolved (@done) or still PARENT (@pend). */
@@ -619,8 +621,10 @@ static int view_top_changes(const struct stack_view *v, const struct pagemap *pm
 		struct zero_ctx z = { t, e->vaddr };
 
 		if (e->flags == PE_FLAGS__PE_PARENT) {
-			if (!cover_has(old, e->vaddr, pm_end(e))) {
-				view_hole(v, pm->pid, r - 1, e->vaddr);
+			uint64_t gap = cover_gap(old, e->vaddr, pm_end(e));
+
+			if (gap < pm_end(e)) {
+				view_hole(v, pm->pid, r - 1, gap);
 				ret = -EINVAL;
 			}
 		} else if (e->flags == PE_FLAGS__PE_PRESENT) {
@@ -640,7 +644,7 @@ static bool cover_keeps(const struct view_cover *old, const struct view_cover *c
 	size_t i;
 
 	for (i = 0; i < old->nr; i++)
-		if (!cover_has(cur, old->s[i].start, old->s[i].end))
+		if (cover_gap(cur, old->s[i].start, old->s[i].end) < old->s[i].end)
 			return false;
 	return true;
 }

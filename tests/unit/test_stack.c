@@ -978,3 +978,48 @@ Test(stack, advance_equals_open)
 	cr_expect_eq(stack_view_advance(&adv, p), -EINVAL);
 	stack_view_close(&adv);
 }
+
+/* What a full open refuses, an advance refuses too. */
+Test(stack, advance_refuses_what_open_refuses)
+{
+	const struct pm_ext r1[] = { { BASE, 2, PE_FLAGS__PE_PRESENT, 0 },
+				     { BASE + 3 * PG, 1, PE_FLAGS__PE_ZERO, 0 } };
+	const struct pm_ext r2_hole[] = { { BASE, 4, PE_FLAGS__PE_PARENT, 0 } };
+	const struct pm_ext r2_drops[] = { { BASE, 2, PE_FLAGS__PE_PARENT, 0 } };
+	const struct pm_ext r2_ok[] = { { BASE, 1, PE_FLAGS__PE_PARENT, 0 },
+					{ BASE + PG, 1, PE_FLAGS__PE_ZERO, 0 },
+					{ BASE + 3 * PG, 2, PE_FLAGS__PE_PRESENT, 0 } };
+	const struct pm_ext *cases[] = { r2_hole, r2_drops, r2_ok };
+	const size_t nr[] = { 1, 1, 3 }, pages[] = { 0, 0, 2 };
+	size_t c;
+
+	for (c = 0; c < ARRAY_SIZE(cases); c++) {
+		struct stack_view v;
+		char p[PATH_MAX];
+
+		remove_tmp();
+		make_tmp();
+		pathf(p, "%s/h", tmp_root);
+		cr_assert_eq(mkdir(p, 0700), 0);
+		put_pagemap(1, r1, 2, 2);
+		pathf(p, "%s/h/1", tmp_root);
+		cr_assert_eq(stack_view_open(p, &v), 0);
+		put_pagemap(2, cases[c], nr[c], pages[c]);
+		pathf(p, "%s/h/2", tmp_root);
+		if (c < 2) {
+			/* a PARENT page round 1 does not hold; a page round 1 tracked, gone */
+			cr_expect_eq(stack_view_advance(&v, p), -EINVAL, "case %zu", c);
+			stack_view_close(&v);
+			continue;
+		}
+		cr_assert_eq(stack_view_advance(&v, p), 0);
+		/* changes: page 1 data -> zero, page 3 zero -> data, page 4 new */
+		cr_expect_eq(v.top[0].nr, 2);
+		cr_expect_eq(v.top[0].ext[0].vaddr, BASE + PG);
+		cr_expect_eq(v.top[0].ext[0].round, 0);
+		cr_expect_eq(v.top[0].ext[1].vaddr, BASE + 3 * PG);
+		cr_expect_eq(v.top[0].ext[1].nr_pages, 2);
+		cr_expect_eq(v.top[0].ext[1].round, 2);
+		stack_view_close(&v);
+	}
+}
