@@ -54,6 +54,7 @@
 #define NR_capset	126
 #define NR_set_robust_list 273
 #define NR_sched_setattr 314
+#define NR_membarrier	324
 
 #define PROT_READ	0x1
 #define PROT_WRITE	0x2
@@ -290,12 +291,23 @@ static int u32_to_str(uint32_t v, char *buf)
 	return n;
 }
 
-/* THP disabled, child subreaper, loginuid (inherited by the threads cloned later). */
+/*
+ * THP disabled, child subreaper, loginuid, membarrier registrations (of the
+ * mm: before any other thread exists or runs).
+ */
 static int restore_proc_attrs(struct rst_args *a)
 {
 	char buf[12];
 	long ret, fd;
 	int n;
+
+	for (n = 0; n < 32; n++) {
+		if (!(a->membarrier & (1u << n)))
+			continue;
+		ret = raw_syscall3(NR_membarrier, 1u << n, 0, 0);
+		if (ret)
+			return failed(a, "membarrier register", ret, 1u << n);
+	}
 
 	if (a->thp_disable >= 0) {
 		ret = raw_syscall5(NR_prctl, PR_SET_THP_DISABLE, a->thp_disable & 1,

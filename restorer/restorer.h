@@ -172,6 +172,8 @@ struct rst_args {
 	int32_t child_subreaper;	/* PR_SET_CHILD_SUBREAPER; -1: leave */
 	uint32_t set_loginuid;		/* write loginuid to /proc/self/loginuid */
 	uint32_t loginuid;
+	uint32_t membarrier;		/* REGISTER_* commands to issue (MEMBARRIER_CMD_GET_REGISTRATIONS) */
+	uint32_t pad5;
 };
 
 #endif

@@ -255,7 +255,10 @@ static int thread_attrs(pid_t pid, pid_t tid, ThreadCore *tc)
 	return 0;
 }
 
-/* oom_score_adj, THP disable (as the parasite read it), child subreaper, loginuid. */
+/*
+ * oom_score_adj, THP disable, dumpable, child subreaper, membarrier
+ * registrations (as the parasite read them), loginuid.
+ */
 static int core_attrs(pid_t pid, ProcCore *pc, const struct parasite_data *pd)
 {
 	char path[64], buf[32];
@@ -279,6 +282,16 @@ static int core_attrs(pid_t pid, ProcCore *pc, const struct parasite_data *pd)
 	pc->dumpable = pd->ti[0].dumpable;
 	pc->has_child_subreaper = 1;
 	pc->child_subreaper = pd->ti[0].subreaper;
+	if (pd->ti[0].membarrier < 0 ||
+	    (pd->ti[0].membarrier & ~FERRY_MEMBARRIER_REGISTRATIONS)) {
+		pr_err("pid %d: cannot read its membarrier registrations (%s): ferry cannot "
+		       "move a process whose registrations it cannot see", pid,
+		       pd->ti[0].membarrier < 0 ? strerror(-pd->ti[0].membarrier) :
+		       "unknown registration bits");
+		return -EOPNOTSUPP;
+	}
+	pc->has_membarrier = 1;
+	pc->membarrier = pd->ti[0].membarrier;
 	/* no audit in this kernel: no file */
 	snprintf(path, sizeof(path), "/proc/%d/loginuid", pid);
 	if (read_small_file(path, buf, sizeof(buf)) > 0) {

@@ -48,6 +48,7 @@ many_groups		refused		supplementary groups
 fsuid			exact		fsuid
 nondumpable		exact		dumpable
 thp_disable		exact		thp
+membarrier		exact		membarrier
 robust_list		exact		robust
 posix_timer		refused		timer
 timerfd			refused		timerfd

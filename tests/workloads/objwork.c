@@ -22,6 +22,7 @@
 #include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/futex.h>
+#include <linux/membarrier.h>
 #include <linux/seccomp.h>
 #include <netinet/in.h>
 #include <netinet/ip.h>
@@ -821,6 +822,44 @@ static int thp_disable_verify(void)
 	int s = prctl(PR_GET_THP_DISABLE, 0, 0, 0, 0);
 
 	return s == 1 ? 0 : bad("PR_GET_THP_DISABLE %d, expected 1", s);
+}
+
+/*
+ * membarrier registrations (as liburcu and JIT runtimes make them): the
+ * private expedited commands fail with EPERM in an mm that did not register.
+ */
+#ifndef MEMBARRIER_CMD_GET_REGISTRATIONS
+#define MEMBARRIER_CMD_GET_REGISTRATIONS (1 << 9)
+#endif
+#define MB_REGS (MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED | \
+		 MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED | \
+		 MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE)
+
+static long mb(int cmd)
+{
+	return syscall(SYS_membarrier, cmd, 0, 0);
+}
+
+static int membarrier_setup(void)
+{
+	if (mb(MEMBARRIER_CMD_GET_REGISTRATIONS) < 0)
+		return bad("MEMBARRIER_CMD_GET_REGISTRATIONS: %s", strerror(errno));
+	if (mb(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) ||
+	    mb(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) ||
+	    mb(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE))
+		return bad("membarrier register: %s", strerror(errno));
+	return 0;
+}
+
+static int membarrier_verify(void)
+{
+	long r = mb(MEMBARRIER_CMD_GET_REGISTRATIONS);
+
+	if (mb(MEMBARRIER_CMD_PRIVATE_EXPEDITED))
+		return bad("MEMBARRIER_CMD_PRIVATE_EXPEDITED: %s", strerror(errno));
+	if (mb(MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE))
+		return bad("MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE: %s", strerror(errno));
+	return r == MB_REGS ? 0 : bad("registrations 0x%lx, expected 0x%x", r, MB_REGS);
 }
 
 /* --- timers --------------------------------------------------------------- */
@@ -1770,6 +1809,7 @@ static const struct mode {
 	MODE(fsuid),
 	MODE(nondumpable),
 	MODE(thp_disable),
+	MODE(membarrier),
 	MODE(robust_list),
 	MODE(posix_timer),
 	MODE(timerfd),
