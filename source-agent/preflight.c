@@ -26,6 +26,7 @@ static int (*const proc_checks[])(pid_t pid) = {
 	tty_check,
 	ipc_check,
 	mm_guard_check,
+	cgroup_check,
 };
 
 int preflight_proc(pid_t pid)

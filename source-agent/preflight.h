@@ -23,5 +23,6 @@ int timers_check(pid_t pid);		/* timers.c */
 int tty_check(pid_t pid);		/* tty.c: a controlling terminal */
 int ipc_check(pid_t pid);		/* ipc.c: SysV semaphores, message queues */
 int mm_guard_check(pid_t pid);		/* mm.c: guard regions */
+int cgroup_check(pid_t pid);		/* cgroup.c: threads in cgroups of their own */
 
 #endif

@@ -862,6 +862,192 @@ static int membarrier_verify(void)
 	return r == MB_REGS ? 0 : bad("registrations 0x%lx, expected 0x%x", r, MB_REGS);
 }
 
+/*
+ * cgroups: a cgroup of its own on the cgroup2 hierarchy and, where mounted,
+ * on the v1 "pids" one ("cgroup DIR" lines: the test removes them once the
+ * process is gone). cgroup_threads: one thread in a threaded cgroup apart
+ * from its process's.
+ */
+static char cg_self[4096];
+
+/* Where the hierarchy of fstype @fs (with super option @opt) is mounted. */
+static int cg_mount(const char *fs, const char *opt, char *mnt, size_t len)
+{
+	char line[1024], m[512], t[64], o[512];
+	FILE *f = fopen("/proc/self/mountinfo", "r");
+	int found = 0;
+
+	if (!f)
+		return 0;
+	while (!found && fgets(line, sizeof(line), f)) {
+		char *sep = strstr(line, " - ");
+
+		if (!sep || sscanf(line, "%*s %*s %*s %*s %511s", m) != 1 ||
+		    sscanf(sep + 3, "%63s %*s %511s", t, o) != 2 || strcmp(t, fs))
+			continue;
+		if (opt && !strstr(o, opt))
+			continue;
+		snprintf(mnt, len, "%s", m);
+		found = 1;
+	}
+	fclose(f);
+	return found;
+}
+
+/* Our path on the hierarchy whose /proc/self/cgroup line has controllers @ctrl. */
+static int cg_path(const char *ctrl, char *path, size_t len)
+{
+	char line[1024];
+	FILE *f = fopen("/proc/self/cgroup", "r");
+	int found = 0;
+
+	if (!f)
+		return 0;
+	while (!found && fgets(line, sizeof(line), f)) {
+		char *c = strchr(line, ':'), *p = c ? strchr(c + 1, ':') : NULL;
+
+		if (!p || (size_t)(p - c - 1) != strlen(ctrl) || strncmp(c + 1, ctrl, p - c - 1))
+			continue;
+		line[strcspn(line, "\n")] = 0;
+		snprintf(path, len, "%s", p + 1);
+		found = 1;
+	}
+	fclose(f);
+	return found;
+}
+
+static int cg_write(const char *dir, const char *file, const char *v)
+{
+	char path[1200];
+	int fd, ok;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	fd = open(path, O_WRONLY);
+	if (fd < 0)
+		return bad("open %s: %s", path, strerror(errno));
+	ok = write(fd, v, strlen(v)) == (ssize_t)strlen(v);
+	if (!ok)
+		bad("write %s to %s: %s", v, path, strerror(errno));
+	close(fd);
+	return !ok;
+}
+
+/* mkdir MNT/PATH/NAME (PATH: ours on hierarchy @ctrl) into @dir, said for the cleanup. */
+static int cg_make(const char *mnt, const char *ctrl, const char *name, char *dir, size_t len)
+{
+	char path[512];
+
+	if (!cg_path(ctrl, path, sizeof(path)))
+		return bad("no '%s' line in /proc/self/cgroup", ctrl);
+	snprintf(dir, len, "%s%s/%s", mnt, strcmp(path, "/") ? path : "", name);
+	if (mkdir(dir, 0755))
+		return bad("mkdir %s: %s", dir, strerror(errno));
+	say("cgroup %s\n", dir);
+	return 0;
+}
+
+static int cg_read_self(char *buf, size_t len, const char *path)
+{
+	int fd = open(path, O_RDONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n < 0)
+		return -1;
+	buf[n] = 0;
+	return 0;
+}
+
+static int cgroup_setup(void)
+{
+	char mnt[512], dir[1024], name[64];
+
+	if (!cg_mount("cgroup2", NULL, mnt, sizeof(mnt)))
+		return bad("no cgroup2 hierarchy mounted");
+	snprintf(name, sizeof(name), "ferry-objwork-%d", (int)getpid());
+	if (cg_make(mnt, "", name, dir, sizeof(dir)) || cg_write(dir, "cgroup.procs", "0"))
+		return 1;
+	if (cg_mount("cgroup", "pids", mnt, sizeof(mnt)) &&
+	    (cg_make(mnt, "pids", name, dir, sizeof(dir)) || cg_write(dir, "cgroup.procs", "0")))
+		return 1;
+	if (cg_read_self(cg_self, sizeof(cg_self), "/proc/self/cgroup"))
+		return bad("read /proc/self/cgroup: %s", strerror(errno));
+	return 0;
+}
+
+static int cgroup_verify(void)
+{
+	char now[sizeof(cg_self)];
+
+	if (cg_read_self(now, sizeof(now), "/proc/self/cgroup"))
+		return bad("read /proc/self/cgroup: %s", strerror(errno));
+	if (!strcmp(now, cg_self))
+		return 0;
+	for (char *p = now; *p; p++)
+		if (*p == '\n')
+			*p = ' ';
+	return bad("cgroups now: %s", now);
+}
+
+static volatile pid_t cgt_tid;
+static char cgt_want[1200];
+
+static void *cgt_thread(void *arg)
+{
+	(void)arg;
+	cgt_tid = (pid_t)syscall(SYS_gettid);
+	for (;;)
+		pause();
+	return NULL;
+}
+
+static int cgroup_threads_setup(void)
+{
+	char mnt[512], dir[1024], sub[1100], name[64], tid[16];
+	pthread_t t;
+	int i;
+
+	if (!cg_mount("cgroup2", NULL, mnt, sizeof(mnt)))
+		return bad("no cgroup2 hierarchy mounted");
+	snprintf(name, sizeof(name), "ferry-objwork-%d", (int)getpid());
+	if (cg_make(mnt, "", name, dir, sizeof(dir)))
+		return 1;
+	snprintf(sub, sizeof(sub), "%s/a", dir);
+	if (mkdir(sub, 0755))
+		return bad("mkdir %s: %s", sub, strerror(errno));
+	say("cgroup %s\n", sub);
+	if (cg_write(sub, "cgroup.type", "threaded") || cg_write(sub, "cgroup.procs", "0"))
+		return 1;
+	snprintf(sub, sizeof(sub), "%s/b", dir);
+	if (mkdir(sub, 0755))
+		return bad("mkdir %s: %s", sub, strerror(errno));
+	say("cgroup %s\n", sub);
+	errno = pthread_create(&t, NULL, cgt_thread, NULL);
+	if (errno)
+		return bad("pthread_create: %s", strerror(errno));
+	for (i = 0; i < 200 && !cgt_tid; i++)
+		usleep(5000);
+	snprintf(tid, sizeof(tid), "%d", (int)cgt_tid);
+	if (cg_write(sub, "cgroup.type", "threaded") || cg_write(sub, "cgroup.threads", tid))
+		return 1;
+	snprintf(cgt_want, sizeof(cgt_want), "0::%s\n", sub + strlen(mnt));
+	return 0;
+}
+
+static int cgroup_threads_verify(void)
+{
+	char path[64], now[4096];
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/cgroup", (int)cgt_tid);
+	if (cg_read_self(now, sizeof(now), path))
+		return bad("read %s: %s", path, strerror(errno));
+	return strstr(now, cgt_want) ? 0 : bad("thread %d not in %.*s", (int)cgt_tid,
+					       (int)strcspn(cgt_want, "\n"), cgt_want);
+}
+
 /* --- timers --------------------------------------------------------------- */
 
 #define PT_VALUE 0x1234
@@ -1810,6 +1996,9 @@ static const struct mode {
 	MODE(nondumpable),
 	MODE(thp_disable),
 	MODE(membarrier),
+	MODE(cgroup),
+	{ "cgroup_gone", cgroup_setup, cgroup_verify },	/* the test removes it */
+	MODE(cgroup_threads),
 	MODE(robust_list),
 	MODE(posix_timer),
 	MODE(timerfd),
