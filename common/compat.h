@@ -104,6 +104,10 @@ struct ferry_rseq_config {
 #define ARCH_MAP_VDSO_64 0x2003
 #endif
 
+#ifndef MAP_DROPPABLE
+#define MAP_DROPPABLE		0x08	/* 6.11: pages the kernel may drop (read as zero) */
+#endif
+
 /* membarrier(2): the registration commands the mm has issued (6.3) */
 #ifndef MEMBARRIER_CMD_GET_REGISTRATIONS
 #define MEMBARRIER_CMD_GET_REGISTRATIONS (1 << 9)

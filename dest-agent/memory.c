@@ -15,6 +15,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "common/compat.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "dest-agent/restore.h"
@@ -22,8 +23,9 @@
 
 bool vma_prefilled(const VmaEntry *v)
 {
+	/* MAP_DROPPABLE is mapped with its own type at the final round */
 	return (v->kind == VMA_KIND__VMA_ANON || v->kind == VMA_KIND__VMA_HEAP) &&
-	       !(v->flags & MAP_SHARED);
+	       !(v->flags & MAP_SHARED) && (v->flags & MAP_TYPE) != MAP_DROPPABLE;
 }
 
 int prefill_ranges(const MmEntry *mm, struct ranges *out)

@@ -111,6 +111,8 @@ static int round_scan(struct migration *m, struct proc_round *pr, struct round_r
 		if (!ret)
 			ret = dirty_scan(&p->dt, &pr[i].vl, &pr[i].ds);
 		if (!ret)
+			ret = mm_read_vmflags(p->pid, &p->dt, &pr[i].vl);
+		if (!ret)
 			ret = shm_collect(&m->shm, p->pid, &pr[i].vl, &pr[i].ds);
 		r->scanned += p->dt.scan_pages;
 		r->dirty += pr[i].ds.pages_data;

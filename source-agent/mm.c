@@ -16,6 +16,8 @@
 
 #include "common/compat.h"
 #include "common/log.h"
+#include "common/util.h"
+#include "source-agent/dirty.h"
 #include "source-agent/dump.h"
 #include "source-agent/mm.h"
 #include "source-agent/parasite.h"
@@ -24,6 +26,10 @@
 static uint32_t vma_mmap_flags(const struct vma *v)
 {
 	uint32_t f = v->shared ? MAP_SHARED : MAP_PRIVATE;
+
+	/* a mapping type of its own (private anonymous only): read by mm_read_vmflags */
+	if (v->vmflags & VMF_DROPPABLE)
+		f = MAP_DROPPABLE;
 
 	if (v->kind != VMA_KIND__VMA_FILE)
 		f |= MAP_ANONYMOUS;
@@ -200,6 +206,93 @@ int dump_mm(pid_t pid, struct parasite_ctl *ctl, const struct vma_list *vl,
 	if (ret)
 		return ret;
 	return send_mm(pid, &mm, vl, sink);
+}
+
+/* What of the VMF_* flags ferry cannot carry yet is refused, naming it. */
+static int vmflags_refuse(pid_t pid, const struct vma_list *vl)
+{
+	size_t i;
+
+	for (i = 0; i < vl->nr; i++) {
+		const struct vma *v = &vl->v[i];
+		const char *what = NULL;
+
+		if (v->vmflags & VMF_LOCKED)
+			what = "locked memory (mlock)";
+		else if ((v->vmflags & VMF_SEALED) && v->kind != VMA_KIND__VMA_VDSO &&
+			 strcmp(v->path, "[vsyscall]"))
+			what = "a sealed mapping (mseal)";
+		else if (v->vmflags & VMF_DONTFORK)
+			what = "MADV_DONTFORK";
+		else if ((v->vmflags & (VMF_WIPEONFORK | VMF_DROPPABLE)) == VMF_WIPEONFORK)
+			what = "MADV_WIPEONFORK";
+		if (!what)
+			continue;
+		pr_err("pid %d: %s at %#llx-%#llx (%s): ferry cannot move that yet", pid, what,
+		       (unsigned long long)v->start, (unsigned long long)v->end,
+		       *v->path ? v->path : "anonymous");
+		return -EOPNOTSUPP;
+	}
+	return 0;
+}
+
+/*
+ * The flags only /proc/PID/smaps shows, for the preflight (the tree runs:
+ * its page-table walk costs no downtime).
+ */
+int mm_vmflags_check(pid_t pid)
+{
+	struct vma_list vl = { 0 };
+	int ret;
+
+	ret = proc_read_vmas(pid, &vl);
+	if (!ret)
+		ret = proc_read_vmflags(pid, &vl);
+	if (!ret)
+		ret = vmflags_refuse(pid, &vl);
+	vma_list_free(&vl);
+	return ret;
+}
+
+/* mlock'ed memory, from /proc/PID/status (cheap enough for the frozen final dump). */
+int mm_lock_check(pid_t pid)
+{
+	char path[64], buf[4096], *p;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	n = read_small_file(path, buf, sizeof(buf));
+	if (n < 0)
+		return n == -ENOENT ? -ESRCH : n;
+	p = strstr(buf, "\nVmLck:");
+	if (!p || !strtoull(p + 8, NULL, 10))
+		return 0;
+	pr_err("pid %d: %llu kB of locked memory (mlock): ferry cannot move that yet", pid,
+	       strtoull(p + 8, NULL, 10));
+	return -EOPNOTSUPP;
+}
+
+/*
+ * During a round (frozen): the VMF_* flags of @vl, where a VMA may have
+ * any. smaps walks every page table (tens of ms per GiB), so with uffd-wp
+ * it is read only when some private anonymous VMA could not be registered:
+ * the kernel refuses userfaultfd on MAP_DROPPABLE, so without one there is
+ * no droppable VMA. The other flags are the preflight's to refuse.
+ */
+int mm_read_vmflags(pid_t pid, const struct dirty_tracker *dt, struct vma_list *vl)
+{
+	bool need = dt->backend != DIRTY_UFFD_WP;
+	size_t i;
+	int ret;
+
+	for (i = 0; i < dt->untracked.nr && !need; i++)
+		need = dt->untracked.v[i].kind == VMA_KIND__VMA_ANON && !dt->untracked.v[i].shared;
+	if (!need)
+		return 0;
+	ret = proc_read_vmflags(pid, vl);
+	if (!ret)
+		ret = vmflags_refuse(pid, vl);
+	return ret;
 }
 
 #ifndef PAGE_IS_GUARD

@@ -26,6 +26,7 @@ static int (*const proc_checks[])(pid_t pid) = {
 	tty_check,
 	ipc_check,
 	mm_guard_check,
+	mm_lock_check,
 	cgroup_check,
 };
 
@@ -119,6 +120,8 @@ int preflight_tree(pid_t root)
 		ret = shm_mapped(&p, &ss);
 	for (i = 0; i < p.nr && !ret; i++) {
 		ret = preflight_proc(p.v[i]);
+		if (!ret)	/* not in the frozen final dump: it walks page tables */
+			ret = mm_vmflags_check(p.v[i]);
 		if (!ret)
 			ret = files_check(p.v[i], &ids, &ss);
 		if (ret == -ENOENT || ret == -ESRCH)

@@ -80,6 +80,10 @@ deleted_map		refused		deleted|unlinked
 shm_rounds		exact		shm|shared
 memfd_private		exact		memfd|private
 untracked		exact		track
+droppable		exact		droppable
+mlock			refused		mlock
+dontfork		refused		DONTFORK
+wipeonfork		refused		WIPEONFORK
 memfd_seal_write	exact		memfd|seal
 memfd_future_write	refused		F_SEAL_FUTURE_WRITE
 '

@@ -437,6 +437,104 @@ static int untracked_verify(void)
 	return check_pattern(ut_mem, 4 * psz, 29, "untracked page");
 }
 
+/* Does /proc/self/smaps give the VMA at @addr VmFlags flag @flag ("dp")? 1, 0, -1: not found */
+static int vm_flag(const void *addr, const char *flag)
+{
+	char line[1024];
+	unsigned long long s, e;
+	FILE *f = fopen("/proc/self/smaps", "r");
+	int in = 0, ret = -1;
+
+	if (!f)
+		return -1;
+	while (ret < 0 && fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%llx-%llx ", &s, &e) == 2 && strchr(line, '-') < strchr(line, ' '))
+			in = (uintptr_t)addr >= s && (uintptr_t)addr < e;
+		else if (in && !strncmp(line, "VmFlags:", 8)) {
+			char want[8];
+
+			snprintf(want, sizeof(want), " %s", flag);
+			line[strcspn(line, "\n")] = ' ';
+			ret = !!strstr(line + 7, strcat(want, " "));
+		}
+	}
+	fclose(f);
+	return ret;
+}
+
+/* MAP_DROPPABLE itself: the restored mapping must be droppable again. */
+static unsigned char *dp_mem;
+
+static int droppable_setup(void)
+{
+	dp_mem = mmap(NULL, 3 * psz, PROT_READ | PROT_WRITE, MAP_DROPPABLE | MAP_ANONYMOUS, -1, 0);
+	if (dp_mem == MAP_FAILED)
+		return bad("mmap MAP_DROPPABLE: %s", strerror(errno));
+	for (long i = 0; i < 3 * psz; i++)
+		dp_mem[i] = (i * 7 + 31) & 0xff;
+	return vm_flag(dp_mem, "dp") == 1 ? 0 : bad("no dp in VmFlags after MAP_DROPPABLE");
+}
+
+static int droppable_verify(void)
+{
+	if (vm_flag(dp_mem, "dp") != 1)
+		return bad("the mapping at %p is not droppable (no dp in VmFlags)", (void *)dp_mem);
+	return check_pattern(dp_mem, 3 * psz, 31, "droppable page");
+}
+
+/* Mappings with flags ferry refuses: mlock, MADV_DONTFORK, MADV_WIPEONFORK. */
+static unsigned char *vf_mem;
+
+static int vf_map(int advice, const char *flag)
+{
+	vf_mem = mmap(NULL, 2 * psz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (vf_mem == MAP_FAILED)
+		return bad("mmap: %s", strerror(errno));
+	memset(vf_mem, 0x5a, 2 * psz);
+	if (advice >= 0 && madvise(vf_mem, 2 * psz, advice))
+		return bad("madvise %d: %s", advice, strerror(errno));
+	if (advice < 0 && mlock(vf_mem, 2 * psz))
+		return bad("mlock: %s", strerror(errno));
+	return vm_flag(vf_mem, flag) == 1 ? 0 : bad("no %s in VmFlags", flag);
+}
+
+static int vf_verify(const char *flag)
+{
+	if (vm_flag(vf_mem, flag) != 1)
+		return bad("no %s in VmFlags any more", flag);
+	return vf_mem[0] == 0x5a && vf_mem[2 * psz - 1] == 0x5a ? 0 : bad("contents changed");
+}
+
+static int mlock_setup(void)
+{
+	return vf_map(-1, "lo");
+}
+
+static int mlock_verify(void)
+{
+	return vf_verify("lo");
+}
+
+static int dontfork_setup(void)
+{
+	return vf_map(MADV_DONTFORK, "dc");
+}
+
+static int dontfork_verify(void)
+{
+	return vf_verify("dc");
+}
+
+static int wipeonfork_setup(void)
+{
+	return vf_map(MADV_WIPEONFORK, "wf");
+}
+
+static int wipeonfork_verify(void)
+{
+	return vf_verify("wf");
+}
+
 static unsigned char *gd_mem;
 static sigjmp_buf gd_jmp;
 
@@ -2023,6 +2121,10 @@ static const struct mode {
 	MODE(shm_rounds),
 	MODE(memfd_private),
 	MODE(untracked),
+	MODE(droppable),
+	MODE(mlock),
+	MODE(dontfork),
+	MODE(wipeonfork),
 	MODE(memfd_seal_write),
 	MODE(memfd_future_write),
 };
