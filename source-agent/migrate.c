@@ -484,6 +484,8 @@ void migration_close(struct migration *m, int result)
 	shm_free(&m->shm);
 	if (result && m->sink && m->sink->error[0])
 		pr_err("%s", m->sink->error);
+	if (result)
+		tree_exec_check(&m->tree);	/* the reason a round failed, if so */
 	if (m->in_doubt)
 		say_in_doubt(m);
 	if (result || m->o->leave_running)
