@@ -209,6 +209,32 @@ static int map_vma(struct ops *o, const VmaEntry *v, const struct shm_table *shm
 	return ops_set_path(o, v->path);
 }
 
+/* madvise flags of @v again (DONTFORK, WIPEONFORK) */
+static int ops_add_advice(struct ops *o, const VmaEntry *v)
+{
+	static const struct {
+		uint32_t bit;
+		uint32_t advice;
+	} adv[] = {
+		{ VMA_ADVICE__VMA_ADVICE_DONTFORK, MADV_DONTFORK },
+		{ VMA_ADVICE__VMA_ADVICE_WIPEONFORK, MADV_WIPEONFORK },
+	};
+	size_t i;
+	int ret = 0;
+
+	if (v->advice & ~(uint32_t)(VMA_ADVICE__VMA_ADVICE_DONTFORK |
+				    VMA_ADVICE__VMA_ADVICE_WIPEONFORK))
+		return -EINVAL;
+	for (i = 0; i < ARRAY_SIZE(adv) && !ret; i++) {
+		if (!(v->advice & adv[i].bit))
+			continue;
+		ret = ops_add(o, RST_OP_ADVISE, v->start, v->end - v->start);
+		if (!ret)
+			o->op[o->nr - 1].flags = adv[i].advice;
+	}
+	return ret;
+}
+
 int ops_final_layout(struct ops *o, struct stack_view *sv, uint32_t pid, const MmEntry *mm,
 		     const struct shm_table *shm)
 {
@@ -239,6 +265,8 @@ int ops_final_layout(struct ops *o, struct stack_view *sv, uint32_t pid, const M
 		ret = ops_add(o, RST_OP_PROTECT, v->start, v->end - v->start);
 		if (!ret)
 			o->op[o->nr - 1].prot = v->prot;
+		if (!ret && v->has_advice)
+			ret = ops_add_advice(o, v);
 	}
 	return ret;
 }

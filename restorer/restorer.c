@@ -216,6 +216,8 @@ static long run_op(const struct rst_op *op, struct open_file *of)
 		return raw_syscall3(NR_mprotect, op->addr, op->len, op->prot);
 	case RST_OP_UNMAP:
 		return raw_syscall2(NR_munmap, op->addr, op->len);
+	case RST_OP_ADVISE:
+		return raw_syscall3(NR_madvise, op->addr, op->len, op->flags);
 	}
 	return -22;
 }
@@ -234,6 +236,8 @@ static const char *op_name(uint32_t type)
 		return "discard";
 	case RST_OP_PROTECT:
 		return "mprotect";
+	case RST_OP_ADVISE:
+		return "madvise";
 	default:
 		return "munmap";
 	}

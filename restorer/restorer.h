@@ -46,6 +46,7 @@ enum rst_op_type {
 	RST_OP_DISCARD,		/* madvise(MADV_DONTNEED): anonymous pages read as zero again */
 	RST_OP_PROTECT,		/* mprotect(addr, len, prot) */
 	RST_OP_UNMAP,		/* munmap(addr, len) */
+	RST_OP_ADVISE,		/* madvise(addr, len, flags) */
 };
 
 struct rst_op {

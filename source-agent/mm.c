@@ -84,6 +84,11 @@ static int vma_fill_entry(pid_t pid, const struct vma *v, VmaEntry *e)
 	e->prot = v->prot;
 	e->flags = vma_mmap_flags(v);
 	e->kind = v->kind;
+	if (v->vmflags & VMF_DONTFORK)
+		e->advice |= VMA_ADVICE__VMA_ADVICE_DONTFORK;
+	if ((v->vmflags & (VMF_WIPEONFORK | VMF_DROPPABLE)) == VMF_WIPEONFORK)
+		e->advice |= VMA_ADVICE__VMA_ADVICE_WIPEONFORK;
+	e->has_advice = !!e->advice;
 	if (v->shm_id) {
 		e->has_shmid = e->has_pgoff = 1;
 		e->shmid = v->shm_id;
@@ -208,7 +213,7 @@ int dump_mm(pid_t pid, struct parasite_ctl *ctl, const struct vma_list *vl,
 	return send_mm(pid, &mm, vl, sink);
 }
 
-/* What of the VMF_* flags ferry cannot carry yet is refused, naming it. */
+/* What of the VMF_* flags ferry cannot carry (mlock, mseal) is refused, naming it. */
 static int vmflags_refuse(pid_t pid, const struct vma_list *vl)
 {
 	size_t i;
@@ -222,10 +227,6 @@ static int vmflags_refuse(pid_t pid, const struct vma_list *vl)
 		else if ((v->vmflags & VMF_SEALED) && v->kind != VMA_KIND__VMA_VDSO &&
 			 strcmp(v->path, "[vsyscall]"))
 			what = "a sealed mapping (mseal)";
-		else if (v->vmflags & VMF_DONTFORK)
-			what = "MADV_DONTFORK";
-		else if ((v->vmflags & (VMF_WIPEONFORK | VMF_DROPPABLE)) == VMF_WIPEONFORK)
-			what = "MADV_WIPEONFORK";
 		if (!what)
 			continue;
 		pr_err("pid %d: %s at %#llx-%#llx (%s): ferry cannot move that yet", pid, what,
@@ -236,13 +237,33 @@ static int vmflags_refuse(pid_t pid, const struct vma_list *vl)
 	return 0;
 }
 
+/* Processes the preflight saw with flags ferry carries: their rounds read smaps. */
+static struct {
+	pid_t *v;
+	size_t nr, cap;
+} vmflags_pids;
+
+static bool vmflags_seen(pid_t pid)
+{
+	size_t i;
+
+	for (i = 0; i < vmflags_pids.nr; i++)
+		if (vmflags_pids.v[i] == pid)
+			return true;
+	return false;
+}
+
 /*
  * The flags only /proc/PID/smaps shows, for the preflight (the tree runs:
- * its page-table walk costs no downtime).
+ * its page-table walk costs no downtime): mlock and mseal are refused; a
+ * process with flags that travel (MADV_DONTFORK, MADV_WIPEONFORK,
+ * MAP_DROPPABLE) is noted, so that its rounds read them too.
  */
 int mm_vmflags_check(pid_t pid)
 {
 	struct vma_list vl = { 0 };
+	uint32_t any = 0;
+	size_t i;
 	int ret;
 
 	ret = proc_read_vmas(pid, &vl);
@@ -250,6 +271,15 @@ int mm_vmflags_check(pid_t pid)
 		ret = proc_read_vmflags(pid, &vl);
 	if (!ret)
 		ret = vmflags_refuse(pid, &vl);
+	for (i = 0; !ret && i < vl.nr; i++)
+		any |= vl.v[i].vmflags;
+	if (!ret && (any & (VMF_DONTFORK | VMF_WIPEONFORK | VMF_DROPPABLE)) && !vmflags_seen(pid)) {
+		if (grow_array(&vmflags_pids.v, &vmflags_pids.cap, vmflags_pids.nr,
+			       sizeof(*vmflags_pids.v)))
+			ret = -ENOMEM;
+		else
+			vmflags_pids.v[vmflags_pids.nr++] = pid;
+	}
 	vma_list_free(&vl);
 	return ret;
 }
@@ -274,14 +304,15 @@ int mm_lock_check(pid_t pid)
 
 /*
  * During a round (frozen): the VMF_* flags of @vl, where a VMA may have
- * any. smaps walks every page table (tens of ms per GiB), so with uffd-wp
- * it is read only when some private anonymous VMA could not be registered:
- * the kernel refuses userfaultfd on MAP_DROPPABLE, so without one there is
- * no droppable VMA. The other flags are the preflight's to refuse.
+ * any. smaps walks every page table (tens of ms per GiB, downtime in the
+ * final round), so with uffd-wp it is read only for a process the preflight
+ * saw with such flags, or when some private anonymous VMA could not be
+ * registered (the kernel refuses userfaultfd on MAP_DROPPABLE, so without
+ * one there is no droppable VMA).
  */
 int mm_read_vmflags(pid_t pid, const struct dirty_tracker *dt, struct vma_list *vl)
 {
-	bool need = dt->backend != DIRTY_UFFD_WP;
+	bool need = dt->backend != DIRTY_UFFD_WP || vmflags_seen(pid);
 	size_t i;
 	int ret;
 

@@ -82,8 +82,8 @@ memfd_private		exact		memfd|private
 untracked		exact		track
 droppable		exact		droppable
 mlock			refused		mlock
-dontfork		refused		DONTFORK
-wipeonfork		refused		WIPEONFORK
+dontfork		exact		DONTFORK
+wipeonfork		exact		WIPEONFORK
 memfd_seal_write	exact		memfd|seal
 memfd_future_write	refused		F_SEAL_FUTURE_WRITE
 '

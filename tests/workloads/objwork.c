@@ -482,7 +482,7 @@ static int droppable_verify(void)
 	return check_pattern(dp_mem, 3 * psz, 31, "droppable page");
 }
 
-/* Mappings with flags ferry refuses: mlock, MADV_DONTFORK, MADV_WIPEONFORK. */
+/* Mappings with VmFlags: mlock (refused), MADV_DONTFORK, MADV_WIPEONFORK (carried). */
 static unsigned char *vf_mem;
 
 static int vf_map(int advice, const char *flag)
