@@ -279,6 +279,20 @@ static int restore_mm(struct rst_args *a)
 	return 0;
 }
 
+/*
+ * chroot after every path of ours is opened (exe, /proc/self/loginuid): the
+ * saved paths are as seen from outside the root. The cwd, set before, stays.
+ */
+static int restore_root(struct rst_args *a)
+{
+	long ret;
+
+	if (!a->root)
+		return 0;
+	ret = raw_syscall1(NR_chroot, a->root);
+	return ret ? failed(a, "chroot", ret, 0) : 0;
+}
+
 /* Decimal, NUL-terminated; returns the length. */
 static int u32_to_str(uint32_t v, char *buf)
 {
@@ -351,11 +365,7 @@ static int restore_task(struct rst_args *a)
 	ret = raw_syscall1(NR_personality, a->personality);
 	if (ret < 0)
 		return failed(a, "personality", ret, a->personality);
-	if (a->root) {
-		ret = raw_syscall1(NR_chroot, a->root);
-		if (ret)
-			return failed(a, "chroot", ret, 0);
-	}
+	/* as seen from outside, as the root: restore_root comes later */
 	ret = raw_syscall1(NR_chdir, a->cwd);
 	if (ret)
 		return failed(a, "chdir", ret, 0);
@@ -754,8 +764,8 @@ __attribute__((noreturn))
 static void cmd_final(struct rst_args *a)
 {
 	/* On failure the tracer reads the reason from *a at the int3, then kills us. */
-	if (!restore_fds(a) && !restore_task(a) && !restore_mm(a) && !restore_signals(a) &&
-	    !clone_threads(a))
+	if (!restore_fds(a) && !restore_task(a) && !restore_mm(a) && !restore_root(a) &&
+	    !restore_signals(a) && !clone_threads(a))
 		a->status = RST_READY;
 	finish_thread(a, 0);
 }

@@ -20,6 +20,7 @@
 #include "source-agent/core.h"
 #include "source-agent/dump.h"
 #include "source-agent/parasite.h"
+#include "source-agent/preflight.h"
 #include "source-agent/sigqueue.h"
 
 int parasite_collect(struct parasite_ctl *ctl, const struct thread_set *ts,
@@ -297,6 +298,52 @@ static int core_attrs(pid_t pid, ProcCore *pc, const struct parasite_data *pd)
 	if (read_small_file(path, buf, sizeof(buf)) > 0) {
 		pc->has_loginuid = 1;
 		pc->loginuid = strtoul(buf, NULL, 10);
+	}
+	return 0;
+}
+
+/*
+ * What no restore can make again: a zombie, a process traced by another
+ * tracer (a debugger, strace), a cwd or root directory that was deleted.
+ */
+int core_check(pid_t pid)
+{
+	static const char *const dirs[] = { "cwd", "root" };
+	char path[64], buf[PATH_MAX], *p;
+	struct proc_stat ps;
+	size_t i;
+	ssize_t n;
+	long tracer;
+	int ret;
+
+	ret = proc_read_stat(pid, &ps);
+	if (ret)
+		return ret == -ENOENT ? -ESRCH : ret;
+	if (ps.state == 'Z' || ps.state == 'X') {
+		pr_err("pid %d is a zombie (exited, not reaped by its parent, pid %d): ferry cannot "
+		       "move zombies yet", pid, ps.ppid);
+		return -EOPNOTSUPP;
+	}
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	n = read_small_file(path, buf, sizeof(buf));
+	if (n < 0)
+		return n == -ENOENT ? -ESRCH : n;
+	p = strstr(buf, "\nTracerPid:");
+	tracer = p ? strtol(p + 11, NULL, 10) : 0;
+	if (tracer && tracer != getpid()) {
+		pr_err("pid %d is traced by pid %ld (a debugger, strace): ferry cannot move a "
+		       "traced process", pid, tracer);
+		return -EOPNOTSUPP;
+	}
+	for (i = 0; i < ARRAY_SIZE(dirs); i++) {
+		n = proc_readlink(pid, dirs[i], buf, sizeof(buf));
+		if (n < 0)
+			return n == -ENOENT ? -ESRCH : n;
+		if (n > 10 && !strcmp(buf + n - 10, " (deleted)")) {
+			pr_err("pid %d: its %s directory %s was deleted: ferry cannot move that",
+			       pid, dirs[i], buf);
+			return -EOPNOTSUPP;
+		}
 	}
 	return 0;
 }

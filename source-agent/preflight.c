@@ -20,6 +20,7 @@
 
 /* Checks of a process as a whole, one per object, in its object's file. */
 static int (*const proc_checks[])(pid_t pid) = {
+	core_check,
 	seccomp_check,
 	creds_check,
 	timers_check,

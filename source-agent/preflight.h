@@ -17,6 +17,7 @@ int preflight_tree(pid_t root);
 /* The checks of one process that are not about its fds (those: files_check). */
 int preflight_proc(pid_t pid);
 
+int core_check(pid_t pid);		/* core.c: zombie, traced, deleted cwd or root */
 int seccomp_check(pid_t pid);		/* seccomp.c */
 int creds_check(pid_t pid);		/* creds.c: per-thread ids, groups */
 int timers_check(pid_t pid);		/* timers.c */

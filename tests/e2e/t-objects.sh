@@ -56,6 +56,10 @@ membarrier		exact		membarrier
 cgroup			exact		cgroup
 cgroup_threads		refused		cgroup
 cgroup_gone		restore_error	cgroup.*does not exist
+zombie			refused		zombie
+traced_child		refused		traced
+deleted_cwd		refused		cwd.*deleted
+chroot			exact		root
 robust_list		exact		robust
 posix_timer		refused		timer
 timerfd			refused		timerfd

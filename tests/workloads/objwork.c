@@ -43,6 +43,7 @@
 #include <sys/mman.h>
 #include <sys/msg.h>
 #include <sys/prctl.h>
+#include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/sem.h>
 #include <sys/shm.h>
@@ -69,6 +70,7 @@
 #endif
 
 static const char *base;	/* --out: scratch files are named after it */
+static const char *check, *pidfile;	/* --check, --pidfile (a chroot mode re-bases them) */
 static char why[512];		/* what differs / why a setup failed */
 static long psz;
 
@@ -1146,6 +1148,128 @@ static int cgroup_threads_verify(void)
 					       (int)strcspn(cgt_want, "\n"), cgt_want);
 }
 
+/*
+ * The process tree and directories: a zombie child, a child traced by its
+ * parent, a deleted cwd (refused); a chroot (carried: the checks go through
+ * "/check", the --check file's directory being the new root).
+ */
+static pid_t tr_child;
+
+static int zombie_setup(void)
+{
+	tr_child = fork();
+	if (tr_child < 0)
+		return bad("fork: %s", strerror(errno));
+	if (!tr_child)
+		_exit(7);
+	usleep(100000);
+	return 0;
+}
+
+static int zombie_verify(void)
+{
+	siginfo_t si = { 0 };
+
+	if (waitid(P_PID, tr_child, &si, WEXITED | WNOHANG | WNOWAIT))
+		return bad("waitid %d: %s", (int)tr_child, strerror(errno));
+	return si.si_pid == tr_child && si.si_status == 7 ? 0 : bad("no zombie %d", (int)tr_child);
+}
+
+static int traced_child_setup(void)
+{
+	int st;
+
+	tr_child = fork();
+	if (tr_child < 0)
+		return bad("fork: %s", strerror(errno));
+	if (!tr_child) {
+		for (;;)
+			pause();
+	}
+	if (ptrace(PTRACE_SEIZE, tr_child, NULL, NULL))
+		return bad("PTRACE_SEIZE: %s", strerror(errno));
+	if (ptrace(PTRACE_INTERRUPT, tr_child, NULL, NULL) || waitpid(tr_child, &st, __WALL) != tr_child)
+		return bad("PTRACE_INTERRUPT: %s", strerror(errno));
+	return 0;
+}
+
+static int traced_child_verify(void)
+{
+	char path[64], buf[4096], *p;
+	int fd = -1;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)tr_child);
+	fd = open(path, O_RDONLY);
+	n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return bad("read %s: %s", path, strerror(errno));
+	buf[n] = 0;
+	p = strstr(buf, "TracerPid:");
+	return p && atoi(p + 10) == getpid() ? 0 : bad("the child is not traced by us");
+}
+
+static struct stat dc_st;
+
+static int deleted_cwd_setup(void)
+{
+	char d[1100];
+
+	scratch(d, sizeof(d), ".d");
+	if (mkdir(d, 0755) || chdir(d) || stat(".", &dc_st) || rmdir(d))
+		return bad("mkdir/chdir/rmdir %s: %s", d, strerror(errno));
+	return 0;
+}
+
+static int deleted_cwd_verify(void)
+{
+	struct stat st;
+
+	if (stat(".", &st))
+		return bad("stat .: %s", strerror(errno));
+	return st.st_ino == dc_st.st_ino && st.st_nlink == 0 ? 0 : bad("cwd changed");
+}
+
+static struct stat cr_root, cr_cwd;
+
+static int chroot_setup(void)
+{
+	static char root[1024];
+	char *slash;
+	size_t len;
+
+	snprintf(root, sizeof(root), "%s", check);
+	slash = strrchr(root, '/');
+	if (!slash || slash == root)
+		return bad("--check %s has no directory", check);
+	*slash = 0;
+	len = strlen(root);
+	if (strncmp(pidfile, root, len) || pidfile[len] != '/')
+		return bad("--pidfile %s is not beside --check", pidfile);
+	if (chdir(root) || (mkdir("sub", 0755) && errno != EEXIST) || stat(".", &cr_root) ||
+	    chroot(".") || chdir("/sub") || stat(".", &cr_cwd))
+		return bad("chroot %s: %s", root, strerror(errno));
+	check += len;
+	pidfile += len;
+	return 0;
+}
+
+static int chroot_verify(void)
+{
+	struct stat r, c;
+	char cwd[64];
+
+	if (stat("/", &r) || stat(".", &c) || !getcwd(cwd, sizeof(cwd)))
+		return bad("stat: %s", strerror(errno));
+	if (r.st_ino != cr_root.st_ino || r.st_dev != cr_root.st_dev)
+		return bad("the root is another directory");
+	if (c.st_ino != cr_cwd.st_ino || strcmp(cwd, "/sub"))
+		return bad("cwd %s, expected /sub", cwd);
+	return 0;
+}
+
 /* --- timers --------------------------------------------------------------- */
 
 #define PT_VALUE 0x1234
@@ -2095,6 +2219,10 @@ static const struct mode {
 	MODE(thp_disable),
 	MODE(membarrier),
 	MODE(cgroup),
+	MODE(zombie),
+	MODE(traced_child),
+	MODE(deleted_cwd),
+	MODE(chroot),
 	{ "cgroup_gone", cgroup_setup, cgroup_verify },	/* the test removes it */
 	MODE(cgroup_threads),
 	MODE(robust_list),
@@ -2142,7 +2270,6 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
-	const char *pidfile = NULL, *check = NULL;
 	const struct mode *m = NULL;
 	size_t i;
 	int a;
