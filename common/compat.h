@@ -104,6 +104,17 @@ struct ferry_rseq_config {
 #define ARCH_MAP_VDSO_64 0x2003
 #endif
 
+#ifndef MAP_DROPPABLE
+#define MAP_DROPPABLE		0x08	/* 6.11: pages the kernel may drop (read as zero) */
+#endif
+
+/* membarrier(2): the registration commands the mm has issued (6.3) */
+#ifndef MEMBARRIER_CMD_GET_REGISTRATIONS
+#define MEMBARRIER_CMD_GET_REGISTRATIONS (1 << 9)
+#endif
+/* the REGISTER_* commands: GLOBAL_EXPEDITED, PRIVATE_EXPEDITED, _SYNC_CORE, _RSEQ */
+#define FERRY_MEMBARRIER_REGISTRATIONS	((1 << 2) | (1 << 4) | (1 << 6) | (1 << 8))
+
 /* Kernel-internal restart codes (include/linux/errno.h), seen by ptrace. */
 #ifndef ERESTARTSYS
 #define ERESTARTSYS		512

@@ -59,6 +59,11 @@ const char *log_reason(void)
 	return log_first_err;
 }
 
+void log_reset_reason(void)
+{
+	log_first_err[0] = 0;
+}
+
 bool log_enabled(enum log_level lvl)
 {
 	return (int)lvl <= log_verbosity || (log_file && lvl <= LOG_DEBUG);

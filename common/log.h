@@ -18,6 +18,8 @@ bool log_enabled(enum log_level lvl);
  */
 void log_defer_errors(void);
 const char *log_reason(void);
+/* The next error becomes the verdict: it explains the ones before it. */
+void log_reset_reason(void);
 
 /* Bad command line: one line "prog: reason (see prog --help)"; returns 2 (the exit code). */
 int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

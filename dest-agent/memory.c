@@ -15,6 +15,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "common/compat.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "dest-agent/restore.h"
@@ -22,8 +23,9 @@
 
 bool vma_prefilled(const VmaEntry *v)
 {
+	/* MAP_DROPPABLE is mapped with its own type at the final round */
 	return (v->kind == VMA_KIND__VMA_ANON || v->kind == VMA_KIND__VMA_HEAP) &&
-	       !(v->flags & MAP_SHARED);
+	       !(v->flags & MAP_SHARED) && (v->flags & MAP_TYPE) != MAP_DROPPABLE;
 }
 
 int prefill_ranges(const MmEntry *mm, struct ranges *out)
@@ -127,6 +129,32 @@ static int map_vma(struct ops *o, const VmaEntry *v, const struct shm_table *shm
 	return ops_set_path(o, v->path);
 }
 
+/* madvise flags of @v again (DONTFORK, WIPEONFORK) */
+static int ops_add_advice(struct ops *o, const VmaEntry *v)
+{
+	static const struct {
+		uint32_t bit;
+		uint32_t advice;
+	} adv[] = {
+		{ VMA_ADVICE__VMA_ADVICE_DONTFORK, MADV_DONTFORK },
+		{ VMA_ADVICE__VMA_ADVICE_WIPEONFORK, MADV_WIPEONFORK },
+	};
+	size_t i;
+	int ret = 0;
+
+	if (v->advice & ~(uint32_t)(VMA_ADVICE__VMA_ADVICE_DONTFORK |
+				    VMA_ADVICE__VMA_ADVICE_WIPEONFORK))
+		return -EINVAL;
+	for (i = 0; i < ARRAY_SIZE(adv) && !ret; i++) {
+		if (!(v->advice & adv[i].bit))
+			continue;
+		ret = ops_add(o, RST_OP_ADVISE, v->start, v->end - v->start);
+		if (!ret)
+			o->op[o->nr - 1].flags = adv[i].advice;
+	}
+	return ret;
+}
+
 int ops_final_layout(struct ops *o, const struct stack_view *sv, uint32_t pid, const MmEntry *mm,
 		     const struct shm_table *shm)
 {
@@ -158,6 +186,8 @@ int ops_final_layout(struct ops *o, const struct stack_view *sv, uint32_t pid, c
 		ret = ops_add(o, RST_OP_PROTECT, v->start, v->end - v->start);
 		if (!ret)
 			o->op[o->nr - 1].prot = v->prot;
+		if (!ret && v->has_advice)
+			ret = ops_add_advice(o, v);
 	}
 	return ret;
 }

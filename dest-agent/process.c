@@ -615,7 +615,7 @@ static void fill_signal_args(struct rst_args *a, const ProcCore *core)
 	}
 }
 
-/* THP disabled, child subreaper; loginuid only where ours (inherited) differs. */
+/* THP disabled, child subreaper, membarrier; loginuid only where ours (inherited) differs. */
 static void fill_proc_attrs(struct rst_args *a, const ProcCore *core)
 {
 	char buf[32];
@@ -623,6 +623,7 @@ static void fill_proc_attrs(struct rst_args *a, const ProcCore *core)
 	a->thp_disable = core->has_thp_disable ? (int32_t)core->thp_disable : -1;
 	a->dumpable = core->has_dumpable ? (int32_t)core->dumpable : 1;
 	a->child_subreaper = core->has_child_subreaper ? core->child_subreaper : -1;
+	a->membarrier = core->has_membarrier ? core->membarrier : 0;
 	if (core->has_loginuid &&
 	    (read_small_file("/proc/self/loginuid", buf, sizeof(buf)) <= 0 ||
 	     strtoul(buf, NULL, 10) != core->loginuid)) {
@@ -654,6 +655,9 @@ static int fill_task_args(struct rst_args *a, const ProcCore *core, const MmEntr
 	a->creds = (struct rst_creds){ c->uid, c->euid, c->suid, c->fsuid,
 				       c->gid, c->egid, c->sgid, c->fsgid, c->n_groups, { 0 } };
 	memcpy(a->creds.groups, c->groups, c->n_groups * sizeof(uint32_t));
+	/* only registration commands: any other bit would run a barrier, not register */
+	if (core->has_membarrier && (core->membarrier & ~FERRY_MEMBARRIER_REGISTRATIONS))
+		return -EINVAL;
 	fill_signal_args(a, core);
 	fill_proc_attrs(a, core);
 	return 0;

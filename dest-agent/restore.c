@@ -321,12 +321,16 @@ static int rst_tree_create(struct rst_tree *rt, const struct tree_images *ti, bo
 		mms[i] = ti->p[i].mm;
 	ret = rp_create(&rt->rp[0], ti->p[0].pe->pid, mms, ti->nr, pidns);
 	rt->nr = !ret;
+	if (!ret)	/* before its memory is filled: charged to its own cgroup */
+		ret = cgroup_enter(rt->rp[0].pid, ti->p[0].pe);
 	for (i = 1; !ret && i < ti->nr; i++) {
 		const PstreeEntry *pe = ti->p[i].pe;
 
 		ret = rp_fork(&rt->rp[find_proc(ti, pe->ppid)], &rt->rp[i], pe->pid, ti->p[i].mm,
 			      pe->sid == pe->pid);
 		rt->nr += !ret;
+		if (!ret)
+			ret = cgroup_enter(rt->rp[i].pid, pe);
 	}
 	free(mms);
 	if (ret)
@@ -517,7 +521,10 @@ static int rst_tree_final_start(struct rst_tree *rt, const struct tree_images *t
 				       wanted_pgid(ti, k) };
 		int *fds = NULL;
 
-		ret = rst_open_fds(of, f.files, dirfd, shm, &fds);
+		/* where it is now (it may have moved since round 1), before its threads exist */
+		ret = cgroup_enter(rt->rp[k].pid, ti->p[k].pe);
+		if (!ret)
+			ret = rst_open_fds(of, f.files, dirfd, shm, &fds);
 		f.fds = fds;
 		if (!ret)
 			ret = rp_final_start(&rt->rp[k], &f);

@@ -23,6 +23,11 @@ struct restore_opts {
 int restore_run(const struct restore_opts *o);
 int restore_stream(const struct restore_opts *o);
 
+/* ---- dest-agent/cgroup.c ---- */
+
+/* Put @pid (as seen here) into the saved cgroups of @pe, where it is not already. */
+int cgroup_enter(pid_t pid, const PstreeEntry *pe);
+
 /* ---- dest-agent/ops.c: memory operations for the blob, and address ranges ---- */
 
 struct ops {

@@ -55,6 +55,7 @@
 #define NR_capset	126
 #define NR_set_robust_list 273
 #define NR_sched_setattr 314
+#define NR_membarrier	324
 
 #define PROT_READ	0x1
 #define PROT_WRITE	0x2
@@ -284,6 +285,8 @@ static long run_op(const struct rst_op *op, struct open_file *of)
 		return raw_syscall3(NR_mprotect, op->addr, op->len, op->prot);
 	case RST_OP_UNMAP:
 		return raw_syscall2(NR_munmap, op->addr, op->len);
+	case RST_OP_ADVISE:
+		return raw_syscall3(NR_madvise, op->addr, op->len, op->flags);
 	}
 	return -22;
 }
@@ -302,6 +305,8 @@ static const char *op_name(uint32_t type)
 		return "discard";
 	case RST_OP_PROTECT:
 		return "mprotect";
+	case RST_OP_ADVISE:
+		return "madvise";
 	default:
 		return "munmap";
 	}
@@ -348,6 +353,20 @@ static int restore_mm(struct rst_args *a)
 	return 0;
 }
 
+/*
+ * chroot after every path of ours is opened (exe, /proc/self/loginuid): the
+ * saved paths are as seen from outside the root. The cwd, set before, stays.
+ */
+static int restore_root(struct rst_args *a)
+{
+	long ret;
+
+	if (!a->root)
+		return 0;
+	ret = raw_syscall1(NR_chroot, a->root);
+	return ret ? failed(a, "chroot", ret, 0) : 0;
+}
+
 /* Decimal, NUL-terminated; returns the length. */
 static int u32_to_str(uint32_t v, char *buf)
 {
@@ -364,12 +383,23 @@ static int u32_to_str(uint32_t v, char *buf)
 	return n;
 }
 
-/* THP disabled, child subreaper, loginuid (inherited by the threads cloned later). */
+/*
+ * THP disabled, child subreaper, loginuid, membarrier registrations (of the
+ * mm: before any other thread exists or runs).
+ */
 static int restore_proc_attrs(struct rst_args *a)
 {
 	char buf[12];
 	long ret, fd;
 	int n;
+
+	for (n = 0; n < 32; n++) {
+		if (!(a->membarrier & (1u << n)))
+			continue;
+		ret = raw_syscall3(NR_membarrier, 1u << n, 0, 0);
+		if (ret)
+			return failed(a, "membarrier register", ret, 1u << n);
+	}
 
 	if (a->thp_disable >= 0) {
 		ret = raw_syscall5(NR_prctl, PR_SET_THP_DISABLE, a->thp_disable & 1,
@@ -409,11 +439,7 @@ static int restore_task(struct rst_args *a)
 	ret = raw_syscall1(NR_personality, a->personality);
 	if (ret < 0)
 		return failed(a, "personality", ret, a->personality);
-	if (a->root) {
-		ret = raw_syscall1(NR_chroot, a->root);
-		if (ret)
-			return failed(a, "chroot", ret, 0);
-	}
+	/* as seen from outside, as the root: restore_root comes later */
 	ret = raw_syscall1(NR_chdir, a->cwd);
 	if (ret)
 		return failed(a, "chdir", ret, 0);
@@ -812,8 +838,8 @@ __attribute__((noreturn))
 static void cmd_final(struct rst_args *a)
 {
 	/* On failure the tracer reads the reason from *a at the int3, then kills us. */
-	if (!restore_fds(a) && !restore_task(a) && !restore_mm(a) && !restore_signals(a) &&
-	    !clone_threads(a))
+	if (!restore_fds(a) && !restore_task(a) && !restore_mm(a) && !restore_root(a) &&
+	    !restore_signals(a) && !clone_threads(a))
 		a->status = RST_READY;
 	finish_thread(a, 0);
 }

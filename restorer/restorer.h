@@ -46,6 +46,7 @@ enum rst_op_type {
 	RST_OP_DISCARD,		/* madvise(MADV_DONTNEED): anonymous pages read as zero again */
 	RST_OP_PROTECT,		/* mprotect(addr, len, prot) */
 	RST_OP_UNMAP,		/* munmap(addr, len) */
+	RST_OP_ADVISE,		/* madvise(addr, len, flags) */
 };
 
 struct rst_op {
@@ -172,6 +173,8 @@ struct rst_args {
 	int32_t child_subreaper;	/* PR_SET_CHILD_SUBREAPER; -1: leave */
 	uint32_t set_loginuid;		/* write loginuid to /proc/self/loginuid */
 	uint32_t loginuid;
+	uint32_t membarrier;		/* REGISTER_* commands to issue (MEMBARRIER_CMD_GET_REGISTRATIONS) */
+	uint32_t pad5;
 };
 
 #endif

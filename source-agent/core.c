@@ -20,6 +20,7 @@
 #include "source-agent/core.h"
 #include "source-agent/dump.h"
 #include "source-agent/parasite.h"
+#include "source-agent/preflight.h"
 #include "source-agent/sigqueue.h"
 
 int parasite_collect(struct parasite_ctl *ctl, const struct thread_set *ts,
@@ -255,7 +256,10 @@ static int thread_attrs(pid_t pid, pid_t tid, ThreadCore *tc)
 	return 0;
 }
 
-/* oom_score_adj, THP disable (as the parasite read it), child subreaper, loginuid. */
+/*
+ * oom_score_adj, THP disable, dumpable, child subreaper, membarrier
+ * registrations (as the parasite read them), loginuid.
+ */
 static int core_attrs(pid_t pid, ProcCore *pc, const struct parasite_data *pd)
 {
 	char path[64], buf[32];
@@ -279,11 +283,67 @@ static int core_attrs(pid_t pid, ProcCore *pc, const struct parasite_data *pd)
 	pc->dumpable = pd->ti[0].dumpable;
 	pc->has_child_subreaper = 1;
 	pc->child_subreaper = pd->ti[0].subreaper;
+	if (pd->ti[0].membarrier < 0 ||
+	    (pd->ti[0].membarrier & ~FERRY_MEMBARRIER_REGISTRATIONS)) {
+		pr_err("pid %d: cannot read its membarrier registrations (%s): ferry cannot "
+		       "move a process whose registrations it cannot see", pid,
+		       pd->ti[0].membarrier < 0 ? strerror(-pd->ti[0].membarrier) :
+		       "unknown registration bits");
+		return -EOPNOTSUPP;
+	}
+	pc->has_membarrier = 1;
+	pc->membarrier = pd->ti[0].membarrier;
 	/* no audit in this kernel: no file */
 	snprintf(path, sizeof(path), "/proc/%d/loginuid", pid);
 	if (read_small_file(path, buf, sizeof(buf)) > 0) {
 		pc->has_loginuid = 1;
 		pc->loginuid = strtoul(buf, NULL, 10);
+	}
+	return 0;
+}
+
+/*
+ * What no restore can make again: a zombie, a process traced by another
+ * tracer (a debugger, strace), a cwd or root directory that was deleted.
+ */
+int core_check(pid_t pid)
+{
+	static const char *const dirs[] = { "cwd", "root" };
+	char path[64], buf[PATH_MAX], *p;
+	struct proc_stat ps;
+	size_t i;
+	ssize_t n;
+	long tracer;
+	int ret;
+
+	ret = proc_read_stat(pid, &ps);
+	if (ret)
+		return ret == -ENOENT ? -ESRCH : ret;
+	if (ps.state == 'Z' || ps.state == 'X') {
+		pr_err("pid %d is a zombie (exited, not reaped by its parent, pid %d): ferry cannot "
+		       "move zombies yet", pid, ps.ppid);
+		return -EOPNOTSUPP;
+	}
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	n = read_small_file(path, buf, sizeof(buf));
+	if (n < 0)
+		return n == -ENOENT ? -ESRCH : n;
+	p = strstr(buf, "\nTracerPid:");
+	tracer = p ? strtol(p + 11, NULL, 10) : 0;
+	if (tracer && tracer != getpid()) {
+		pr_err("pid %d is traced by pid %ld (a debugger, strace): ferry cannot move a "
+		       "traced process", pid, tracer);
+		return -EOPNOTSUPP;
+	}
+	for (i = 0; i < ARRAY_SIZE(dirs); i++) {
+		n = proc_readlink(pid, dirs[i], buf, sizeof(buf));
+		if (n < 0)
+			return n == -ENOENT ? -ESRCH : n;
+		if (n > 10 && !strcmp(buf + n - 10, " (deleted)")) {
+			pr_err("pid %d: its %s directory %s was deleted: ferry cannot move that",
+			       pid, dirs[i], buf);
+			return -EOPNOTSUPP;
+		}
 	}
 	return 0;
 }

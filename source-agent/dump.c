@@ -13,6 +13,7 @@
 #include "common/ptrace.h"
 #include "common/util.h"
 #include "proto/image.h"
+#include "source-agent/cgroup.h"
 #include "source-agent/core.h"
 #include "source-agent/dump.h"
 #include "source-agent/files.h"
@@ -91,11 +92,16 @@ int dump_pstree(const struct tree *t, struct sink *sink)
 	for (i = 0; !ret && i < t->nr; i++) {
 		const struct thread_set *ts = tree_threads(t, i);
 		PstreeEntry e = PSTREE_ENTRY__INIT;
+		struct cgroup_lines cl;
 		struct proc_stat ps;
 
 		ret = proc_read_stat(ts->pid, &ps);
+		if (!ret)
+			ret = cgroup_read(ts->pid, &cl);
 		if (ret)
 			break;
+		e.cgroups = cl.line;
+		e.n_cgroups = cl.nr;
 		e.pid = ts->pid;
 		e.ppid = i ? ps.ppid : 0;	/* the root's parent stays behind */
 		e.pgid = ps.pgid;
@@ -109,6 +115,7 @@ int dump_pstree(const struct tree *t, struct sink *sink)
 			e.stop_signal = t->p[i].stop_signal ?: SIGSTOP;
 		}
 		ret = img_buf_add(&b, &e.base);
+		cgroup_lines_free(&cl);
 	}
 	if (!ret)
 		ret = sink->ops->add_file(sink, "pstree.img", b.data, b.len);

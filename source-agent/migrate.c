@@ -143,6 +143,8 @@ static int round_scan(struct migration *m, struct proc_round *pr, struct round_r
 		if (!ret)
 			ret = dirty_scan(&p->dt, &pr[i].vl, &pr[i].ds);
 		if (!ret)
+			ret = mm_read_vmflags(p->pid, &p->dt, &pr[i].vl);
+		if (!ret)
 			ret = shm_collect(&m->shm, p->pid, &pr[i].vl, &pr[i].ds);
 		r->scanned += p->dt.scan_pages;
 		r->dirty += pr[i].ds.pages_data;
@@ -638,6 +640,8 @@ void migration_close(struct migration *m, int result)
 	converge_free(&m->cv);
 	if (result && m->sink && m->sink->error[0])
 		pr_err("%s", m->sink->error);
+	if (result)
+		tree_exec_check(&m->tree);	/* the reason a round failed, if so */
 	if (m->in_doubt)
 		say_in_doubt(m);
 	if (result || m->o->leave_running)

@@ -16,6 +16,8 @@
 
 #include "common/compat.h"
 #include "common/log.h"
+#include "common/util.h"
+#include "source-agent/dirty.h"
 #include "source-agent/dump.h"
 #include "source-agent/mm.h"
 #include "source-agent/parasite.h"
@@ -24,6 +26,10 @@
 static uint32_t vma_mmap_flags(const struct vma *v)
 {
 	uint32_t f = v->shared ? MAP_SHARED : MAP_PRIVATE;
+
+	/* a mapping type of its own (private anonymous only): read by mm_read_vmflags */
+	if (v->vmflags & VMF_DROPPABLE)
+		f = MAP_DROPPABLE;
 
 	if (v->kind != VMA_KIND__VMA_FILE)
 		f |= MAP_ANONYMOUS;
@@ -78,6 +84,11 @@ static int vma_fill_entry(pid_t pid, const struct vma *v, VmaEntry *e)
 	e->prot = v->prot;
 	e->flags = vma_mmap_flags(v);
 	e->kind = v->kind;
+	if (v->vmflags & VMF_DONTFORK)
+		e->advice |= VMA_ADVICE__VMA_ADVICE_DONTFORK;
+	if ((v->vmflags & (VMF_WIPEONFORK | VMF_DROPPABLE)) == VMF_WIPEONFORK)
+		e->advice |= VMA_ADVICE__VMA_ADVICE_WIPEONFORK;
+	e->has_advice = !!e->advice;
 	if (v->shm_id) {
 		e->has_shmid = e->has_pgoff = 1;
 		e->shmid = v->shm_id;
@@ -200,6 +211,119 @@ int dump_mm(pid_t pid, struct parasite_ctl *ctl, const struct vma_list *vl,
 	if (ret)
 		return ret;
 	return send_mm(pid, &mm, vl, sink);
+}
+
+/* What of the VMF_* flags ferry cannot carry (mlock, mseal) is refused, naming it. */
+static int vmflags_refuse(pid_t pid, const struct vma_list *vl)
+{
+	size_t i;
+
+	for (i = 0; i < vl->nr; i++) {
+		const struct vma *v = &vl->v[i];
+		const char *what = NULL;
+
+		if (v->vmflags & VMF_LOCKED)
+			what = "locked memory (mlock)";
+		else if ((v->vmflags & VMF_SEALED) && v->kind != VMA_KIND__VMA_VDSO &&
+			 strcmp(v->path, "[vsyscall]"))
+			what = "a sealed mapping (mseal)";
+		if (!what)
+			continue;
+		pr_err("pid %d: %s at %#llx-%#llx (%s): ferry cannot move that yet", pid, what,
+		       (unsigned long long)v->start, (unsigned long long)v->end,
+		       *v->path ? v->path : "anonymous");
+		return -EOPNOTSUPP;
+	}
+	return 0;
+}
+
+/* Processes the preflight saw with flags ferry carries: their rounds read smaps. */
+static struct {
+	pid_t *v;
+	size_t nr, cap;
+} vmflags_pids;
+
+static bool vmflags_seen(pid_t pid)
+{
+	size_t i;
+
+	for (i = 0; i < vmflags_pids.nr; i++)
+		if (vmflags_pids.v[i] == pid)
+			return true;
+	return false;
+}
+
+/*
+ * The flags only /proc/PID/smaps shows, for the preflight (the tree runs:
+ * its page-table walk costs no downtime): mlock and mseal are refused; a
+ * process with flags that travel (MADV_DONTFORK, MADV_WIPEONFORK,
+ * MAP_DROPPABLE) is noted, so that its rounds read them too.
+ */
+int mm_vmflags_check(pid_t pid)
+{
+	struct vma_list vl = { 0 };
+	uint32_t any = 0;
+	size_t i;
+	int ret;
+
+	ret = proc_read_vmas(pid, &vl);
+	if (!ret)
+		ret = proc_read_vmflags(pid, &vl);
+	if (!ret)
+		ret = vmflags_refuse(pid, &vl);
+	for (i = 0; !ret && i < vl.nr; i++)
+		any |= vl.v[i].vmflags;
+	if (!ret && (any & (VMF_DONTFORK | VMF_WIPEONFORK | VMF_DROPPABLE)) && !vmflags_seen(pid)) {
+		if (grow_array(&vmflags_pids.v, &vmflags_pids.cap, vmflags_pids.nr,
+			       sizeof(*vmflags_pids.v)))
+			ret = -ENOMEM;
+		else
+			vmflags_pids.v[vmflags_pids.nr++] = pid;
+	}
+	vma_list_free(&vl);
+	return ret;
+}
+
+/* mlock'ed memory, from /proc/PID/status (cheap enough for the frozen final dump). */
+int mm_lock_check(pid_t pid)
+{
+	char path[64], buf[4096], *p;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	n = read_small_file(path, buf, sizeof(buf));
+	if (n < 0)
+		return n == -ENOENT ? -ESRCH : n;
+	p = strstr(buf, "\nVmLck:");
+	if (!p || !strtoull(p + 8, NULL, 10))
+		return 0;
+	pr_err("pid %d: %llu kB of locked memory (mlock): ferry cannot move that yet", pid,
+	       strtoull(p + 8, NULL, 10));
+	return -EOPNOTSUPP;
+}
+
+/*
+ * During a round (frozen): the VMF_* flags of @vl, where a VMA may have
+ * any. smaps walks every page table (tens of ms per GiB, downtime in the
+ * final round), so with uffd-wp it is read only for a process the preflight
+ * saw with such flags, or when some private anonymous VMA could not be
+ * registered (the kernel refuses userfaultfd on MAP_DROPPABLE, so without
+ * one there is no droppable VMA).
+ */
+int mm_read_vmflags(pid_t pid, const struct dirty_tracker *dt, struct vma_list *vl)
+{
+	bool need = dt->backend != DIRTY_UFFD_WP || vmflags_seen(pid);
+	size_t i;
+	int ret;
+
+	for (i = 0; i < dt->untracked.nr && !need; i++)
+		need = dt->untracked.v[i].kind == VMA_KIND__VMA_ANON && !dt->untracked.v[i].shared;
+	if (!need)
+		return 0;
+	ret = proc_read_vmflags(pid, vl);
+	if (!ret)
+		ret = vmflags_refuse(pid, vl);
+	return ret;
 }
 
 #ifndef PAGE_IS_GUARD

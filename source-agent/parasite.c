@@ -510,6 +510,14 @@ static int thread_prctls(struct parasite_ctl *ctl, pid_t tid, uint64_t buf,
 		ti->dumpable = r;
 		r = 0;
 	}
+	/* the mm's registrations; a kernel without membarrier has none */
+	if (!ret && !r && tid == ctl->pid)
+		ret = tracee_syscall(tid, ctl->insn, __NR_membarrier, &r,
+				     MEMBARRIER_CMD_GET_REGISTRATIONS, 0, 0, 0, 0, 0);
+	if (!ret && tid == ctl->pid) {
+		ti->membarrier = r == -ENOSYS ? 0 : r;
+		r = 0;
+	}
 	return ret ? ret : r;
 }
 

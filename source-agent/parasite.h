@@ -40,12 +40,14 @@ struct prs_thread_info {
 	int32_t subreaper;	/* the leader only: PR_GET_CHILD_SUBREAPER */
 	int32_t thp_disable;	/* the leader only: PR_GET_THP_DISABLE */
 	int32_t dumpable;	/* the leader only: PR_GET_DUMPABLE */
+	int32_t membarrier;	/* the leader only: the mm's membarrier registrations, or -errno */
 };
 
 /*
  * Per-thread state only the thread itself can tell (its sigaltstack,
  * clear_child_tid address, parent-death signal, securebits; the leader: the
- * process's child-subreaper flag and THP disable), by syscalls injected into thread @tid (any
+ * process's child-subreaper flag, THP disable, dumpable flag and membarrier
+ * registrations), by syscalls injected into thread @tid (any
  * stopped thread of the infected process, the leader too), with the
  * results in the parasite's area.
  */

@@ -20,12 +20,15 @@
 
 /* Checks of a process as a whole, one per object, in its object's file. */
 static int (*const proc_checks[])(pid_t pid) = {
+	core_check,
 	seccomp_check,
 	creds_check,
 	timers_check,
 	tty_check,
 	ipc_check,
 	mm_guard_check,
+	mm_lock_check,
+	cgroup_check,
 };
 
 int preflight_proc(pid_t pid)
@@ -118,6 +121,8 @@ int preflight_tree(pid_t root)
 		ret = shm_mapped(&p, &ss);
 	for (i = 0; i < p.nr && !ret; i++) {
 		ret = preflight_proc(p.v[i]);
+		if (!ret)	/* not in the frozen final dump: it walks page tables */
+			ret = mm_vmflags_check(p.v[i]);
 		if (!ret)
 			ret = files_check(p.v[i], &ids, &ss);
 		if (ret == -ENOENT || ret == -ESRCH)

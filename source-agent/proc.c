@@ -88,6 +88,61 @@ int proc_read_vmas(pid_t pid, struct vma_list *vl)
 	return ret;
 }
 
+static uint32_t vmflags_parse(const char *s)
+{
+	static const struct {
+		char name[3];
+		uint32_t flag;
+	} known[] = {
+		{ "dp", VMF_DROPPABLE }, { "lo", VMF_LOCKED }, { "lf", VMF_LOCKED },
+		{ "sl", VMF_SEALED }, { "dc", VMF_DONTFORK }, { "wf", VMF_WIPEONFORK },
+	};
+	uint32_t f = 0;
+	size_t i;
+
+	for (; *s; s++) {
+		if (s[0] == ' ' || s[0] == '\n' || !s[1])
+			continue;
+		for (i = 0; i < ARRAY_SIZE(known); i++)
+			if (s[0] == known[i].name[0] && s[1] == known[i].name[1] &&
+			    (s[2] == ' ' || s[2] == '\n' || !s[2]))
+				f |= known[i].flag;
+		s++;	/* every flag is two letters */
+	}
+	return f;
+}
+
+int proc_read_vmflags(pid_t pid, struct vma_list *vl)
+{
+	char path[64], line[512];
+	unsigned long long start, end;
+	struct vma *cur = NULL;
+	size_t next = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/smaps", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, "VmFlags:", 8)) {
+			if (cur)
+				cur->vmflags = vmflags_parse(line + 8);
+			cur = NULL;
+			continue;
+		}
+		if (!isxdigit((unsigned char)line[0]) ||
+		    sscanf(line, "%llx-%llx ", &start, &end) != 2)
+			continue;
+		/* both lists are in address order; [vsyscall] is not in @vl */
+		while (next < vl->nr && vl->v[next].start < start)
+			next++;
+		cur = next < vl->nr && vl->v[next].start == start ? &vl->v[next] : NULL;
+	}
+	fclose(f);
+	return 0;
+}
+
 void vma_list_free(struct vma_list *vl)
 {
 	free(vl->v);

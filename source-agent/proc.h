@@ -17,8 +17,16 @@ struct vma {
 	uint64_t pgoff;
 	uint64_t dev, ino;
 	uint32_t shm_id;	/* shared memory object (source-agent/shm.c), 0: none */
+	uint32_t vmflags;	/* VMF_*, only after proc_read_vmflags */
 	char path[256];
 };
+
+/* VmFlags of /proc/PID/smaps that ferry carries or refuses */
+#define VMF_DROPPABLE	(1u << 0)	/* dp: MAP_DROPPABLE */
+#define VMF_LOCKED	(1u << 1)	/* lo, lf: mlock, mlock2(MLOCK_ONFAULT) */
+#define VMF_SEALED	(1u << 2)	/* sl: mseal */
+#define VMF_DONTFORK	(1u << 3)	/* dc: MADV_DONTFORK */
+#define VMF_WIPEONFORK	(1u << 4)	/* wf: MADV_WIPEONFORK (MAP_DROPPABLE sets it too) */
 
 struct vma_list {
 	struct vma *v;
@@ -26,6 +34,11 @@ struct vma_list {
 };
 
 int proc_read_vmas(pid_t pid, struct vma_list *vl);
+/*
+ * The VMF_* flags of each VMA of @vl, from /proc/PID/smaps (which walks
+ * every page table: tens of ms per GiB, so only where needed).
+ */
+int proc_read_vmflags(pid_t pid, struct vma_list *vl);
 void vma_list_free(struct vma_list *vl);
 /*
  * A private mapping of a file or a memfd: its pages not copied-on-write are

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "common/util.h"
@@ -148,6 +149,43 @@ int tree_freeze(struct tree *t)
 		if (ret)
 			return ret;
 		i++;
+	}
+	return tree_exec_check(t);
+}
+
+/*
+ * Did @p execute a new program since it was seized? Its old mm is gone (the
+ * pagemap fd opened on it reads nothing, or ESRCH) while it lives on.
+ */
+static bool proc_execed(const struct tree_proc *p)
+{
+	uint64_t e;
+	ssize_t n;
+
+	if (!p->tracking || p->dt.pagemap_fd < 0)
+		return false;
+	n = pread(p->dt.pagemap_fd, &e, sizeof(e), 0);
+	if (n > 0 || (n < 0 && errno != ESRCH))
+		return false;
+	return !proc_gone(p->pid);
+}
+
+int tree_exec_check(struct tree *t)
+{
+	size_t i;
+
+	if (t->execed)
+		return -ENOEXEC;
+	for (i = 0; i < t->nr; i++) {
+		if (!proc_execed(&t->p[i]))
+			continue;
+		t->execed = true;
+		/* what failed before (a scan, a copy) failed because of this */
+		log_reset_reason();
+		pr_err("pid %d executed a new program (exec) during the migration: it is not the "
+		       "program being moved any more; migration abandoned, the new program runs on",
+		       t->p[i].pid);
+		return -ENOEXEC;
 	}
 	return 0;
 }

@@ -28,6 +28,7 @@ struct tree {
 	enum dirty_backend backend;
 	struct tree_proc *p;
 	size_t nr;
+	bool execed;		/* an exec was seen and said (tree_exec_check) */
 };
 
 /*
@@ -37,6 +38,12 @@ struct tree {
  * process that left the tree is dropped; the root leaving is -ESRCH.
  */
 int tree_freeze(struct tree *t);
+/*
+ * A process of the tree that executed a new program since it was seized
+ * (its memory is another program's now): named, -ENOEXEC. tree_freeze
+ * checks; a failed round checks too, as the exec may be why it failed.
+ */
+int tree_exec_check(struct tree *t);
 /* Resume every thread (still seized), or let go of them all. */
 int tree_resume(struct tree *t);
 void tree_detach(struct tree *t);

@@ -23,6 +23,10 @@
 #      (PTRACE_O_EXITKILL), migrate fails (exit 1) and thaws the source.
 #   g. the source SIGKILLed during the final freeze: migrate commits nothing
 #      and fails naming it; the destination discards: none runs (the user's kill).
+#   h. case b for a scripted session (two `--pre-dump --session` rounds, then
+#      `--final --session`): `migrate --final` says "session: IN DOUBT",
+#      exits 3; the source is stopped, none runs, the session is over (a
+#      further call finds none); kill -CONT resumes the source.
 # Nothing may wait without limit: every wait below has a deadline.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/migrate-lib.sh"
@@ -99,8 +103,20 @@ migrate_rc()
 	e2e_log "$1: migrate exited $RC: $(cat "$TMP/$1.merr")"
 }
 
-# dest_copy: the restored copy's pid here, if there is one.
-dest_copy() { outer_pid "$SRC"; }
+# dest_copy: the restored copy's pid here, if there is one. Only the
+# destination namespace's processes are looked at (pgrep --ns): a walk over
+# all of /proc takes seconds on a loaded machine, longer than the 3 s pause
+# of FERRY_TEST_PAUSE_AT=held.
+dest_copy()
+{
+	local p
+
+	for p in $(pgrep --ns "$nsinit" --nslist pid); do
+		grep -Eq "^NSpid:[[:space:]]+[0-9]+[[:space:]]+$SRC\$" "/proc/$p/status" 2>/dev/null &&
+			echo "$p" && return 0
+	done
+	return 1
+}
 
 # dest_gone NAME LIMIT: no copy at the destination within LIMIT s.
 dest_gone()
@@ -229,6 +245,37 @@ grep -Eq "killed during the final freeze|exited during the migration" "$TMP/g.me
 	e2e_fail "g: the kill is not named: $(cat "$TMP/g.merr")"
 dest_gone g 10
 e2e_log "g: ok: the source was killed, nothing was committed, the destination discarded"
+
+# --- h. a scripted session into IN DOUBT -------------------------------------
+src_start h
+FERRY_TEST_PAUSE_AT=commit dest_start h
+S=$TMP/h.sock
+timeout -k 5 60 "$MIGRATE" --pre-dump --session "$S" --to "127.0.0.1:$PORT" "${CLI_TLS[@]}" \
+	"$SRC" >"$TMP/h.r1" 2>&1 || e2e_fail "h: the first --pre-dump failed: $(cat "$TMP/h.r1")"
+timeout -k 5 60 "$MIGRATE" --pre-dump --session "$S" >"$TMP/h.r2" 2>&1 ||
+	e2e_fail "h: the second --pre-dump failed: $(cat "$TMP/h.r2")"
+steps_on h "$SRC"	# between rounds it runs, untraced
+timeout -k 5 90 "$MIGRATE" --final --session "$S" >"$TMP/h.mout" 2>"$TMP/h.merr" &
+MPID=$!
+e2e_track_pid $MPID
+e2e_wait_for_line "$DLOG" 'paused at commit' 60 || e2e_fail "h: the page server never paused at commit"
+kill -KILL "$DEST_PS"
+migrate_rc h 30
+[ "$RC" -eq 3 ] || e2e_fail "h: migrate --final --session exited $RC, want 3 (in doubt)"
+grep -q "^migrate: session: IN DOUBT: pid $SRC is stopped here.*kill -KILL $SRC.*kill -CONT $SRC" \
+	"$TMP/h.merr" || e2e_fail "h: no IN DOUBT line: $(cat "$TMP/h.merr")"
+stopped h "$SRC"
+dest_gone h 10
+stopped h "$SRC"
+# the session ended with the final round: nothing holds the target any more
+if timeout -k 5 20 "$MIGRATE" --pre-dump --session "$S" >"$TMP/h.r3" 2>&1; then
+	e2e_fail "h: the session still answers after the final round: $(cat "$TMP/h.r3")"
+fi
+grep -q "no session" "$TMP/h.r3" || e2e_fail "h: not 'no session': $(cat "$TMP/h.r3")"
+stopped h "$SRC"
+kill -CONT "$SRC"
+steps_on h "$SRC"
+e2e_log "h: ok: the session's final round is in doubt, none ran; kill -CONT resumed the source"
 
 # --- e. a normal migration ---------------------------------------------------
 src_start e

@@ -16,7 +16,9 @@
 # the source is not traced, has its own fds and mappings only, keeps
 # stepping and passes whole-heap self-checks. Then
 #   f. targets that exit in the middle of a migration (killed; exiting by
-#      themselves): migrate exits non-zero cleanly, the page server lives on
+#      themselves): migrate exits non-zero cleanly, the page server lives on;
+#      a target that execs a new program: migrate names the exec, the new
+#      program runs on untraced, the old one is not restored
 #   g. finally the much-tried source migrates for real, intact.
 . "$(dirname "$0")/lib.sh"
 
@@ -263,6 +265,46 @@ grep -q 'runs on' "$TMP/quitter-m.err" && NOT_ONE_LINE+=("quitter (says the exit
 e2e_wait_pid_gone "$quitter" 10 || e2e_fail "f. the quitter did not end"
 [ -e "/proc/$D1_PS" ] || e2e_fail "f. the page server died: $(tail -n 3 "$TMP/d1.log")"
 source_ok "f. (the source, meanwhile)"
+
+# execs in the middle of round 1 (issue 8): a new program now, which the
+# migration must not restore as the old one; migrate names the exec, the
+# process runs its new program, untraced, and nothing runs at the destination
+cat >"$TMP/execer.py" <<'EOF2'
+import os, sys, time
+mem = bytearray(256 << 20)
+for i in range(0, len(mem), 4096):
+    mem[i] = 1
+with open(sys.argv[1] + ".tmp", "w") as f:
+    f.write("%d\n" % os.getpid())
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+while not os.path.exists(sys.argv[2]):
+    time.sleep(0.002)
+os.execv("/bin/sleep", ["sleep", "300"])
+EOF2
+e2e_start_bg execer python3 "$TMP/execer.py" "$TMP/execer.pidf" "$TMP/execer.flag"
+e2e_wait_file "$TMP/execer.pidf" 30 || e2e_fail "f. execer never got ready"
+execer=$(cat "$TMP/execer.pidf")
+migrate_bg execer-m "$P1" "$execer"
+round1_began "f. round 1 never began (execer)"
+touch "$TMP/execer.flag"
+migrate_ended execer-m "f. migrate hangs when its target execs"
+check_failed execer-m
+grep -qi 'exec' "$TMP/execer-m.err" ||
+	NOT_ONE_LINE+=("execer (the reason does not name the exec: $(cat "$TMP/execer-m.err"))")
+[ -e "/proc/$execer" ] || e2e_fail "f. the execer is gone after its failed migration"
+[ "$(cat "/proc/$execer/comm")" = sleep ] || e2e_fail "f. the execer runs $(cat "/proc/$execer/comm"), not its new program"
+s=$(_e2e_state "$execer")
+[ "$s" = S ] || [ "$s" = R ] || e2e_fail "f. the execer is left in state $s"
+grep -q '^TracerPid:[[:space:]]*0$' "/proc/$execer/status" || e2e_fail "f. the execer is left traced"
+# the copy prepared at the destination (streaming) is dropped on the abort
+for ((i = 0; i < 100; i++)); do
+	in_d1 test -e "/proc/$execer" || break
+	sleep 0.1
+done
+in_d1 test -e "/proc/$execer" && e2e_fail "f. the execer's old program runs at the destination"
+kill -KILL "$execer"
+[ -e "/proc/$D1_PS" ] || e2e_fail "f. the page server died: $(tail -n 3 "$TMP/d1.log")"
+source_ok "f. (the source, after the execer)"
 
 # --- g. the source still migrates ---------------------------------------------------------
 in_d1 test -e "/proc/$SRC" && e2e_fail "g. pid $SRC still taken at the destination"

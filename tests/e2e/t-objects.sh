@@ -17,8 +17,12 @@
 #   refused  migrate exits non-zero, its message matches the row's regex (it
 #            names the object), no pages-*.img was written, the process is
 #            the same one, not stopped, not traced, and says "ok MODE".
+#   restore_error  migrate succeeds, but the restore must fail with a message
+#            matching the regex, leaving no process behind (cgroup_gone: its
+#            cgroups are removed before the restore).
 # A System V semaphore set or message queue is removed (ipcrm) between the
-# checkpoint and the restore: the restore must bring it back itself.
+# checkpoint and the restore: the restore must bring it back itself. The
+# cgroups a mode made ("cgroup DIR" lines) are removed once it is gone.
 # One line per mode: "PASS|FAIL|SKIP MODE expected=E got: WHAT"; the test
 # fails if any mode does not have its expected outcome.
 . "$(dirname "$0")/lib.sh"
@@ -48,6 +52,14 @@ many_groups		refused		supplementary groups
 fsuid			exact		fsuid
 nondumpable		exact		dumpable
 thp_disable		exact		thp
+membarrier		exact		membarrier
+cgroup			exact		cgroup
+cgroup_threads		refused		cgroup
+cgroup_gone		restore_error	cgroup.*does not exist
+zombie			refused		zombie
+traced_child		refused		traced
+deleted_cwd		refused		cwd.*deleted
+chroot			exact		root
 robust_list		exact		robust
 posix_timer		refused		timer
 timerfd			refused		timerfd
@@ -72,6 +84,10 @@ deleted_map		refused		deleted|unlinked
 shm_rounds		exact		shm|shared
 memfd_private		exact		memfd|private
 untracked		exact		track
+droppable		exact		droppable
+mlock			refused		mlock
+dontfork		exact		DONTFORK
+wipeonfork		exact		WIPEONFORK
 memfd_seal_write	exact		memfd|seal
 memfd_future_write	refused		F_SEAL_FUTURE_WRITE
 '
@@ -177,6 +193,8 @@ run_mode()
 		msg) ipcrm -q "$id" ;;
 		esac
 	done
+	[ "$mode" = cgroup_gone ] && sed -n 's/^cgroup //p' "$d/out" | tac |
+		while read -r dir; do rmdir "$dir"; done
 	img=$(ls -d "$d"/img/*/* 2>/dev/null | sort -V | tail -n 1)
 	[ -n "$img" ] || { GOT="dump error: no image directory"; return; }
 	timeout -k 2 "$STEP_TIMEOUT" "$RESTORE" --images-dir "$img" \
@@ -188,7 +206,11 @@ run_mode()
 		return
 	fi
 	if [ $rc -ne 0 ]; then
-		GOT="restore error: $(last_line "$d/restore.err")"
+		if grep -Eqi -- "$re" "$d/restore.err" && e2e_wait_pid_gone "$pid" 5 2>/dev/null; then
+			GOT="restore_error: $(grep -Ei -m 1 -- "$re" "$d/restore.err")"
+		else
+			GOT="restore error: $(last_line "$d/restore.err")"
+		fi
 		return
 	fi
 	if [ ! -e "/proc/$pid" ] || [ "$(_e2e_state "$pid")" = Z ]; then
@@ -225,6 +247,9 @@ while read -r mode expected re; do
 		kill -TERM "$p" 2>/dev/null
 		e2e_wait_pid_gone "$p" 5 2>/dev/null || kill -KILL "$p" 2>/dev/null
 	fi
+	# cgroups the mode made (children after parents): removed once it is gone
+	[ -s "$TMP/$mode/out" ] && sed -n 's/^cgroup //p' "$TMP/$mode/out" | tac |
+		while read -r dir; do rmdir "$dir" 2>/dev/null; done
 	case $GOT in
 	skip*)
 		echo "SKIP $mode expected=$expected got: $GOT"

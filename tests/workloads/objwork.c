@@ -22,6 +22,7 @@
 #include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/futex.h>
+#include <linux/membarrier.h>
 #include <linux/seccomp.h>
 #include <netinet/in.h>
 #include <netinet/ip.h>
@@ -42,6 +43,7 @@
 #include <sys/mman.h>
 #include <sys/msg.h>
 #include <sys/prctl.h>
+#include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/sem.h>
 #include <sys/shm.h>
@@ -68,6 +70,7 @@
 #endif
 
 static const char *base;	/* --out: scratch files are named after it */
+static const char *check, *pidfile;	/* --check, --pidfile (a chroot mode re-bases them) */
 static char why[512];		/* what differs / why a setup failed */
 static long psz;
 
@@ -434,6 +437,104 @@ static int untracked_setup(void)
 static int untracked_verify(void)
 {
 	return check_pattern(ut_mem, 4 * psz, 29, "untracked page");
+}
+
+/* Does /proc/self/smaps give the VMA at @addr VmFlags flag @flag ("dp")? 1, 0, -1: not found */
+static int vm_flag(const void *addr, const char *flag)
+{
+	char line[1024];
+	unsigned long long s, e;
+	FILE *f = fopen("/proc/self/smaps", "r");
+	int in = 0, ret = -1;
+
+	if (!f)
+		return -1;
+	while (ret < 0 && fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%llx-%llx ", &s, &e) == 2 && strchr(line, '-') < strchr(line, ' '))
+			in = (uintptr_t)addr >= s && (uintptr_t)addr < e;
+		else if (in && !strncmp(line, "VmFlags:", 8)) {
+			char want[8];
+
+			snprintf(want, sizeof(want), " %s", flag);
+			line[strcspn(line, "\n")] = ' ';
+			ret = !!strstr(line + 7, strcat(want, " "));
+		}
+	}
+	fclose(f);
+	return ret;
+}
+
+/* MAP_DROPPABLE itself: the restored mapping must be droppable again. */
+static unsigned char *dp_mem;
+
+static int droppable_setup(void)
+{
+	dp_mem = mmap(NULL, 3 * psz, PROT_READ | PROT_WRITE, MAP_DROPPABLE | MAP_ANONYMOUS, -1, 0);
+	if (dp_mem == MAP_FAILED)
+		return bad("mmap MAP_DROPPABLE: %s", strerror(errno));
+	for (long i = 0; i < 3 * psz; i++)
+		dp_mem[i] = (i * 7 + 31) & 0xff;
+	return vm_flag(dp_mem, "dp") == 1 ? 0 : bad("no dp in VmFlags after MAP_DROPPABLE");
+}
+
+static int droppable_verify(void)
+{
+	if (vm_flag(dp_mem, "dp") != 1)
+		return bad("the mapping at %p is not droppable (no dp in VmFlags)", (void *)dp_mem);
+	return check_pattern(dp_mem, 3 * psz, 31, "droppable page");
+}
+
+/* Mappings with VmFlags: mlock (refused), MADV_DONTFORK, MADV_WIPEONFORK (carried). */
+static unsigned char *vf_mem;
+
+static int vf_map(int advice, const char *flag)
+{
+	vf_mem = mmap(NULL, 2 * psz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (vf_mem == MAP_FAILED)
+		return bad("mmap: %s", strerror(errno));
+	memset(vf_mem, 0x5a, 2 * psz);
+	if (advice >= 0 && madvise(vf_mem, 2 * psz, advice))
+		return bad("madvise %d: %s", advice, strerror(errno));
+	if (advice < 0 && mlock(vf_mem, 2 * psz))
+		return bad("mlock: %s", strerror(errno));
+	return vm_flag(vf_mem, flag) == 1 ? 0 : bad("no %s in VmFlags", flag);
+}
+
+static int vf_verify(const char *flag)
+{
+	if (vm_flag(vf_mem, flag) != 1)
+		return bad("no %s in VmFlags any more", flag);
+	return vf_mem[0] == 0x5a && vf_mem[2 * psz - 1] == 0x5a ? 0 : bad("contents changed");
+}
+
+static int mlock_setup(void)
+{
+	return vf_map(-1, "lo");
+}
+
+static int mlock_verify(void)
+{
+	return vf_verify("lo");
+}
+
+static int dontfork_setup(void)
+{
+	return vf_map(MADV_DONTFORK, "dc");
+}
+
+static int dontfork_verify(void)
+{
+	return vf_verify("dc");
+}
+
+static int wipeonfork_setup(void)
+{
+	return vf_map(MADV_WIPEONFORK, "wf");
+}
+
+static int wipeonfork_verify(void)
+{
+	return vf_verify("wf");
 }
 
 static unsigned char *gd_mem;
@@ -821,6 +922,352 @@ static int thp_disable_verify(void)
 	int s = prctl(PR_GET_THP_DISABLE, 0, 0, 0, 0);
 
 	return s == 1 ? 0 : bad("PR_GET_THP_DISABLE %d, expected 1", s);
+}
+
+/*
+ * membarrier registrations (as liburcu and JIT runtimes make them): the
+ * private expedited commands fail with EPERM in an mm that did not register.
+ */
+#ifndef MEMBARRIER_CMD_GET_REGISTRATIONS
+#define MEMBARRIER_CMD_GET_REGISTRATIONS (1 << 9)
+#endif
+#define MB_REGS (MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED | \
+		 MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED | \
+		 MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE)
+
+static long mb(int cmd)
+{
+	return syscall(SYS_membarrier, cmd, 0, 0);
+}
+
+static int membarrier_setup(void)
+{
+	if (mb(MEMBARRIER_CMD_GET_REGISTRATIONS) < 0)
+		return bad("MEMBARRIER_CMD_GET_REGISTRATIONS: %s", strerror(errno));
+	if (mb(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) ||
+	    mb(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) ||
+	    mb(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE))
+		return bad("membarrier register: %s", strerror(errno));
+	return 0;
+}
+
+static int membarrier_verify(void)
+{
+	long r = mb(MEMBARRIER_CMD_GET_REGISTRATIONS);
+
+	if (mb(MEMBARRIER_CMD_PRIVATE_EXPEDITED))
+		return bad("MEMBARRIER_CMD_PRIVATE_EXPEDITED: %s", strerror(errno));
+	if (mb(MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE))
+		return bad("MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE: %s", strerror(errno));
+	return r == MB_REGS ? 0 : bad("registrations 0x%lx, expected 0x%x", r, MB_REGS);
+}
+
+/*
+ * cgroups: a cgroup of its own on the cgroup2 hierarchy and, where mounted,
+ * on the v1 "pids" one ("cgroup DIR" lines: the test removes them once the
+ * process is gone). cgroup_threads: one thread in a threaded cgroup apart
+ * from its process's.
+ */
+static char cg_self[4096];
+
+/* Where the hierarchy of fstype @fs (with super option @opt) is mounted. */
+static int cg_mount(const char *fs, const char *opt, char *mnt, size_t len)
+{
+	char line[1024], m[512], t[64], o[512];
+	FILE *f = fopen("/proc/self/mountinfo", "r");
+	int found = 0;
+
+	if (!f)
+		return 0;
+	while (!found && fgets(line, sizeof(line), f)) {
+		char *sep = strstr(line, " - ");
+
+		if (!sep || sscanf(line, "%*s %*s %*s %*s %511s", m) != 1 ||
+		    sscanf(sep + 3, "%63s %*s %511s", t, o) != 2 || strcmp(t, fs))
+			continue;
+		if (opt && !strstr(o, opt))
+			continue;
+		snprintf(mnt, len, "%s", m);
+		found = 1;
+	}
+	fclose(f);
+	return found;
+}
+
+/* Our path on the hierarchy whose /proc/self/cgroup line has controllers @ctrl. */
+static int cg_path(const char *ctrl, char *path, size_t len)
+{
+	char line[1024];
+	FILE *f = fopen("/proc/self/cgroup", "r");
+	int found = 0;
+
+	if (!f)
+		return 0;
+	while (!found && fgets(line, sizeof(line), f)) {
+		char *c = strchr(line, ':'), *p = c ? strchr(c + 1, ':') : NULL;
+
+		if (!p || (size_t)(p - c - 1) != strlen(ctrl) || strncmp(c + 1, ctrl, p - c - 1))
+			continue;
+		line[strcspn(line, "\n")] = 0;
+		snprintf(path, len, "%s", p + 1);
+		found = 1;
+	}
+	fclose(f);
+	return found;
+}
+
+static int cg_write(const char *dir, const char *file, const char *v)
+{
+	char path[1200];
+	int fd, ok;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	fd = open(path, O_WRONLY);
+	if (fd < 0)
+		return bad("open %s: %s", path, strerror(errno));
+	ok = write(fd, v, strlen(v)) == (ssize_t)strlen(v);
+	if (!ok)
+		bad("write %s to %s: %s", v, path, strerror(errno));
+	close(fd);
+	return !ok;
+}
+
+/* mkdir MNT/PATH/NAME (PATH: ours on hierarchy @ctrl) into @dir, said for the cleanup. */
+static int cg_make(const char *mnt, const char *ctrl, const char *name, char *dir, size_t len)
+{
+	char path[512];
+
+	if (!cg_path(ctrl, path, sizeof(path)))
+		return bad("no '%s' line in /proc/self/cgroup", ctrl);
+	snprintf(dir, len, "%s%s/%s", mnt, strcmp(path, "/") ? path : "", name);
+	if (mkdir(dir, 0755))
+		return bad("mkdir %s: %s", dir, strerror(errno));
+	say("cgroup %s\n", dir);
+	return 0;
+}
+
+static int cg_read_self(char *buf, size_t len, const char *path)
+{
+	int fd = open(path, O_RDONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n < 0)
+		return -1;
+	buf[n] = 0;
+	return 0;
+}
+
+static int cgroup_setup(void)
+{
+	char mnt[512], dir[1024], name[64];
+
+	if (!cg_mount("cgroup2", NULL, mnt, sizeof(mnt)))
+		return bad("no cgroup2 hierarchy mounted");
+	snprintf(name, sizeof(name), "ferry-objwork-%d", (int)getpid());
+	if (cg_make(mnt, "", name, dir, sizeof(dir)) || cg_write(dir, "cgroup.procs", "0"))
+		return 1;
+	if (cg_mount("cgroup", "pids", mnt, sizeof(mnt)) &&
+	    (cg_make(mnt, "pids", name, dir, sizeof(dir)) || cg_write(dir, "cgroup.procs", "0")))
+		return 1;
+	if (cg_read_self(cg_self, sizeof(cg_self), "/proc/self/cgroup"))
+		return bad("read /proc/self/cgroup: %s", strerror(errno));
+	return 0;
+}
+
+static int cgroup_verify(void)
+{
+	char now[sizeof(cg_self)];
+
+	if (cg_read_self(now, sizeof(now), "/proc/self/cgroup"))
+		return bad("read /proc/self/cgroup: %s", strerror(errno));
+	if (!strcmp(now, cg_self))
+		return 0;
+	for (char *p = now; *p; p++)
+		if (*p == '\n')
+			*p = ' ';
+	return bad("cgroups now: %s", now);
+}
+
+static volatile pid_t cgt_tid;
+static char cgt_want[1200];
+
+static void *cgt_thread(void *arg)
+{
+	(void)arg;
+	cgt_tid = (pid_t)syscall(SYS_gettid);
+	for (;;)
+		pause();
+	return NULL;
+}
+
+static int cgroup_threads_setup(void)
+{
+	char mnt[512], dir[1024], sub[1100], name[64], tid[16];
+	pthread_t t;
+	int i;
+
+	if (!cg_mount("cgroup2", NULL, mnt, sizeof(mnt)))
+		return bad("no cgroup2 hierarchy mounted");
+	snprintf(name, sizeof(name), "ferry-objwork-%d", (int)getpid());
+	if (cg_make(mnt, "", name, dir, sizeof(dir)))
+		return 1;
+	snprintf(sub, sizeof(sub), "%s/a", dir);
+	if (mkdir(sub, 0755))
+		return bad("mkdir %s: %s", sub, strerror(errno));
+	say("cgroup %s\n", sub);
+	if (cg_write(sub, "cgroup.type", "threaded") || cg_write(sub, "cgroup.procs", "0"))
+		return 1;
+	snprintf(sub, sizeof(sub), "%s/b", dir);
+	if (mkdir(sub, 0755))
+		return bad("mkdir %s: %s", sub, strerror(errno));
+	say("cgroup %s\n", sub);
+	errno = pthread_create(&t, NULL, cgt_thread, NULL);
+	if (errno)
+		return bad("pthread_create: %s", strerror(errno));
+	for (i = 0; i < 200 && !cgt_tid; i++)
+		usleep(5000);
+	snprintf(tid, sizeof(tid), "%d", (int)cgt_tid);
+	if (cg_write(sub, "cgroup.type", "threaded") || cg_write(sub, "cgroup.threads", tid))
+		return 1;
+	snprintf(cgt_want, sizeof(cgt_want), "0::%s\n", sub + strlen(mnt));
+	return 0;
+}
+
+static int cgroup_threads_verify(void)
+{
+	char path[64], now[4096];
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/cgroup", (int)cgt_tid);
+	if (cg_read_self(now, sizeof(now), path))
+		return bad("read %s: %s", path, strerror(errno));
+	return strstr(now, cgt_want) ? 0 : bad("thread %d not in %.*s", (int)cgt_tid,
+					       (int)strcspn(cgt_want, "\n"), cgt_want);
+}
+
+/*
+ * The process tree and directories: a zombie child, a child traced by its
+ * parent, a deleted cwd (refused); a chroot (carried: the checks go through
+ * "/check", the --check file's directory being the new root).
+ */
+static pid_t tr_child;
+
+static int zombie_setup(void)
+{
+	tr_child = fork();
+	if (tr_child < 0)
+		return bad("fork: %s", strerror(errno));
+	if (!tr_child)
+		_exit(7);
+	usleep(100000);
+	return 0;
+}
+
+static int zombie_verify(void)
+{
+	siginfo_t si = { 0 };
+
+	if (waitid(P_PID, tr_child, &si, WEXITED | WNOHANG | WNOWAIT))
+		return bad("waitid %d: %s", (int)tr_child, strerror(errno));
+	return si.si_pid == tr_child && si.si_status == 7 ? 0 : bad("no zombie %d", (int)tr_child);
+}
+
+static int traced_child_setup(void)
+{
+	int st;
+
+	tr_child = fork();
+	if (tr_child < 0)
+		return bad("fork: %s", strerror(errno));
+	if (!tr_child) {
+		for (;;)
+			pause();
+	}
+	if (ptrace(PTRACE_SEIZE, tr_child, NULL, NULL))
+		return bad("PTRACE_SEIZE: %s", strerror(errno));
+	if (ptrace(PTRACE_INTERRUPT, tr_child, NULL, NULL) || waitpid(tr_child, &st, __WALL) != tr_child)
+		return bad("PTRACE_INTERRUPT: %s", strerror(errno));
+	return 0;
+}
+
+static int traced_child_verify(void)
+{
+	char path[64], buf[4096], *p;
+	int fd = -1;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)tr_child);
+	fd = open(path, O_RDONLY);
+	n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return bad("read %s: %s", path, strerror(errno));
+	buf[n] = 0;
+	p = strstr(buf, "TracerPid:");
+	return p && atoi(p + 10) == getpid() ? 0 : bad("the child is not traced by us");
+}
+
+static struct stat dc_st;
+
+static int deleted_cwd_setup(void)
+{
+	char d[1100];
+
+	scratch(d, sizeof(d), ".d");
+	if (mkdir(d, 0755) || chdir(d) || stat(".", &dc_st) || rmdir(d))
+		return bad("mkdir/chdir/rmdir %s: %s", d, strerror(errno));
+	return 0;
+}
+
+static int deleted_cwd_verify(void)
+{
+	struct stat st;
+
+	if (stat(".", &st))
+		return bad("stat .: %s", strerror(errno));
+	return st.st_ino == dc_st.st_ino && st.st_nlink == 0 ? 0 : bad("cwd changed");
+}
+
+static struct stat cr_root, cr_cwd;
+
+static int chroot_setup(void)
+{
+	static char root[1024];
+	char *slash;
+	size_t len;
+
+	snprintf(root, sizeof(root), "%s", check);
+	slash = strrchr(root, '/');
+	if (!slash || slash == root)
+		return bad("--check %s has no directory", check);
+	*slash = 0;
+	len = strlen(root);
+	if (strncmp(pidfile, root, len) || pidfile[len] != '/')
+		return bad("--pidfile %s is not beside --check", pidfile);
+	if (chdir(root) || (mkdir("sub", 0755) && errno != EEXIST) || stat(".", &cr_root) ||
+	    chroot(".") || chdir("/sub") || stat(".", &cr_cwd))
+		return bad("chroot %s: %s", root, strerror(errno));
+	check += len;
+	pidfile += len;
+	return 0;
+}
+
+static int chroot_verify(void)
+{
+	struct stat r, c;
+	char cwd[64];
+
+	if (stat("/", &r) || stat(".", &c) || !getcwd(cwd, sizeof(cwd)))
+		return bad("stat: %s", strerror(errno));
+	if (r.st_ino != cr_root.st_ino || r.st_dev != cr_root.st_dev)
+		return bad("the root is another directory");
+	if (c.st_ino != cr_cwd.st_ino || strcmp(cwd, "/sub"))
+		return bad("cwd %s, expected /sub", cwd);
+	return 0;
 }
 
 /* --- timers --------------------------------------------------------------- */
@@ -1770,6 +2217,14 @@ static const struct mode {
 	MODE(fsuid),
 	MODE(nondumpable),
 	MODE(thp_disable),
+	MODE(membarrier),
+	MODE(cgroup),
+	MODE(zombie),
+	MODE(traced_child),
+	MODE(deleted_cwd),
+	MODE(chroot),
+	{ "cgroup_gone", cgroup_setup, cgroup_verify },	/* the test removes it */
+	MODE(cgroup_threads),
 	MODE(robust_list),
 	MODE(posix_timer),
 	MODE(timerfd),
@@ -1794,6 +2249,10 @@ static const struct mode {
 	MODE(shm_rounds),
 	MODE(memfd_private),
 	MODE(untracked),
+	MODE(droppable),
+	MODE(mlock),
+	MODE(dontfork),
+	MODE(wipeonfork),
 	MODE(memfd_seal_write),
 	MODE(memfd_future_write),
 };
@@ -1811,7 +2270,6 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
-	const char *pidfile = NULL, *check = NULL;
 	const struct mode *m = NULL;
 	size_t i;
 	int a;
