@@ -195,10 +195,9 @@ static int sync_memory(struct rst_process *rp, const MmEntry *mm, const struct s
 	bool delta = rp->applied_round && rp->applied_round == sv->settled_round &&
 		     sv->top_round == sv->settled_round + 1;
 	size_t i;
-
-	*delta_out = delta;
 	int ret;
 
+	*delta_out = delta;
 	ret = prefill_ranges(mm, &want);
 	if (ret)
 		return ret;

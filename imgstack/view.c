@@ -368,7 +368,7 @@ static int view_resolve_pid(const struct stack_view *v, struct pg_index *idx,
 			    struct view_cover *cover)
 {
 	struct pg_index done = { 0 }, pend = { 0 }, next = { 0 }, empty = { .pid = idx->pid };
-	struct pagemap pm;
+	struct pagemap pm = { 0 };
 	uint32_t r = v->top_round;
 	size_t i;
 	int ret;
@@ -730,7 +730,7 @@ int stack_view_advance(struct stack_view *v, const char *round_dir)
 	for (i = 0; !ret && i < nv.nr_pids; i++) {
 		uint32_t pid = nv.idx[i].pid;
 		struct view_cover none = { 0 }, *old = &none;
-		struct pagemap pm;
+		struct pagemap pm = { 0 };
 		bool found;
 		size_t k = pg_pid_slot(v->idx, v->nr_pids, sizeof(*v->idx), pid, &found);
 
