@@ -12,14 +12,17 @@
 #   mig_check_restored NAME TAIL     source gone, NAME at the destination; sets outer, last
 
 # mig_start_dest IP [netns]: start the destination listening on IP, with
-# "netns" in the destination network namespace of e2e_netns_pair; sets nsinit.
+# "netns" in the destination network namespace of e2e_netns_pair (or
+# e2e_net_bridge); sets nsinit. MIG_DEST_MANY=1: without --once (the page
+# server takes several migrations; mig_run wants --once).
 # The destination is pageserver --once in a PID namespace whose init (bash,
 # e2e_pidns_pageserver) outlives it, so the restored process survives the
 # page server's exit.
 mig_start_dest()
 {
-	local -a wrap=() ns=()
+	local -a wrap=() ns=() once=(--once)
 
+	[ -n "${MIG_DEST_MANY:-}" ] && once=()
 	if [ "${2:-}" = netns ]; then
 		wrap=(e2e_in_dst)
 		ns=("$E2E_DST_NS")
@@ -27,7 +30,7 @@ mig_start_dest()
 	mkdir -p "$TMP/dst"
 	export C
 	e2e_start_bg dest "${wrap[@]}" unshare --pid --fork --mount-proc --kill-child -- \
-		bash -c 'e2e_pidns_pageserver "$@"' _ "$1:$port" "$TMP/dst" --once
+		bash -c 'e2e_pidns_pageserver "$@"' _ "$1:$port" "$TMP/dst" "${once[@]}"
 	e2e_wait_port "$port" 10 "${ns[@]}" || e2e_fail "pageserver does not listen"
 	nsinit=$(pgrep -P "$(cat "$TMP/dest.pid")" -x bash | head -n 1)
 	[ -n "$nsinit" ] || nsinit=$(pgrep -P "$(pgrep -P "$(cat "$TMP/dest.pid")" | head -n 1)" | head -n 1)
