@@ -1,0 +1,187 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# e2e-timeout: 300
+#
+# --move-address and --hook when the migration fails, and hooks when it
+# works, between the "hosts" of e2e_net_bridge. A netsvc.py service bound to
+# the service address runs on the source; one page server (several
+# migrations) in the destination namespace. Every hook records its
+# environment and where the service address is at that moment. Then:
+#   a. bad --hook arguments: exit 2, a reason, nothing touched
+#   b. a failing freeze hook (exit 3): migrate fails naming the hook; the
+#      rollback hook runs; the address is back on the source only; the same
+#      process answers there, its counter going on
+#   c. a freeze hook past --hook-timeout: killed, the same rollback
+#   d. a failing restored hook: the destination had added the address (seen
+#      by the hook) and takes it off again; the address is back on the
+#      source only; the source answers
+#   e. the restore fails at the destination (the pid is taken there): the
+#      address is back on the source only; the source answers
+#   f. the real migration with freeze, restored, rollback and done hooks:
+#      freeze saw the address gone from the source, restored saw it at the
+#      destination, done ran, rollback did not; FERRY_PID, FERRY_MIGRATION_ID
+#      (the done line's), FERRY_DEST, FERRY_MOVE_ADDRESS right in each; the
+#      client reaches the same pid at the destination
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/migrate-lib.sh"
+
+e2e_need migrate pageserver restore
+TMP=$(e2e_tmpdir)
+NETSVC=$FERRY_ROOT/tests/workloads/netsvc.py
+NETASK=$FERRY_ROOT/tests/workloads/netask.py
+e2e_tls_certs
+e2e_net_bridge
+port=$(e2e_port)
+svc_port=7002
+SVC=$E2E_SVC_IP/$E2E_NET_PREFIX
+MIG_DEST_MANY=1 mig_start_dest "$E2E_DST_IP" netns
+DEST=$E2E_DST_IP:$port
+
+ip -n "$E2E_SRC_NS" addr add "$SVC" dev eth0 || e2e_fail "cannot add the service address"
+e2e_start_workload svc '^ready$' e2e_in_src python3 "$NETSVC" --addr "$E2E_SVC_IP" \
+	--port $svc_port --out "$TMP/out" --pidfile "$TMP/pid"
+
+has_addr() { ip -n "$1" -o addr show dev eth0 | grep -qw "inet $SVC"; }
+ask() { e2e_in_cli timeout 40 python3 "$NETASK" "$1" "$E2E_SVC_IP" $svc_port "${2:-20}"; }
+count=0
+
+# A hook that records: phase pid id dest address src=0|1 dst=0|1, then exits $1.
+cat >"$TMP/hook.sh" <<HOOK
+#!/bin/sh
+s=0; d=0
+ip -n $E2E_SRC_NS -o addr show dev eth0 | grep -qw "inet $SVC" && s=1
+ip -n $E2E_DST_NS -o addr show dev eth0 | grep -qw "inet $SVC" && d=1
+echo "\$FERRY_PHASE \$FERRY_PID \$FERRY_MIGRATION_ID \$FERRY_DEST \$FERRY_MOVE_ADDRESS src=\$s dst=\$d" >>$TMP/hooks.log
+exit \$1
+HOOK
+chmod +x "$TMP/hook.sh"
+H=$TMP/hook.sh
+
+# answered WHAT: the service answers at its address with the next count, from $pid
+answered()
+{
+	local got
+
+	count=$((count + 1))
+	got=$(ask udp) || e2e_fail "$1: no answer from the service"
+	[ "$got" = "pid $pid count $count" ] || e2e_fail "$1: answer '$got', expected 'pid $pid count $count'"
+}
+
+# only_at_source WHAT: the address is on the source (at once) and, within 10 s,
+# not on the destination; the source runs untraced and answers.
+only_at_source()
+{
+	local i
+
+	has_addr "$E2E_SRC_NS" || e2e_fail "$1: the address is not back on the source"
+	for ((i = 0; i < 100; i++)); do
+		has_addr "$E2E_DST_NS" || break
+		sleep 0.1
+	done
+	has_addr "$E2E_DST_NS" && e2e_fail "$1: the address is still on the destination"
+	has_addr "$E2E_SRC_NS" || e2e_fail "$1: the address left the source again"
+	[ -e "/proc/$pid" ] || e2e_fail "$1: the source is gone"
+	grep -q '^TracerPid:[[:space:]]*0$' "/proc/$pid/status" || e2e_fail "$1: the source is traced"
+	answered "$1"
+}
+
+# fails NAME [OPTION...]: migrate --move-address OPTION... must exit 1
+fails()
+{
+	local name=$1 rc
+
+	shift
+	: >"$TMP/hooks.log"
+	e2e_in_src "$MIGRATE" --to "$DEST" "${CLI_TLS[@]}" --move-address "$SVC" "$@" "$pid" \
+		>"$TMP/$name.out" 2>"$TMP/$name.err"
+	rc=$?
+	e2e_log "$name: exit $rc: $(tail -n 3 "$TMP/$name.err")"
+	[ $rc -eq 1 ] || e2e_fail "$name: migrate exited $rc, expected 1"
+}
+
+answered "start"
+
+# --- a. bad --hook arguments ----------------------------------------------------------
+for arg in "freeze" "thaw=true" "freeze=" "=true" "freeze=  "; do
+	e2e_in_src "$MIGRATE" --to "$DEST" "${CLI_TLS[@]}" --hook "$arg" "$pid" 2>"$TMP/bad.err"
+	rc=$?
+	[ $rc -eq 2 ] || e2e_fail "a. --hook '$arg' exited $rc, expected 2"
+	e2e_log "--hook '$arg': $(cat "$TMP/bad.err")"
+done
+e2e_in_src "$MIGRATE" --to "$DEST" "${CLI_TLS[@]}" --hook-timeout 0 "$pid" 2>/dev/null
+[ $? -eq 2 ] || e2e_fail "a. --hook-timeout 0 accepted"
+e2e_in_src "$MIGRATE" --to "$DEST" "${CLI_TLS[@]}" --move-address "$SVC" --leave-running "$pid" 2>/dev/null
+[ $? -eq 2 ] || e2e_fail "a. --move-address with --leave-running accepted"
+
+# --- b. failing freeze hook -----------------------------------------------------------
+fails freeze --hook "freeze=$H 3" --hook "rollback=$H 0" --hook "done=$H 0"
+grep -q "hook freeze '$H 3' failed: exit status 3" "$TMP/freeze.err" ||
+	e2e_fail "b. migrate does not name the failed hook"
+grep -q "^freeze $pid [^ ]* $DEST $SVC src=0 dst=0$" "$TMP/hooks.log" ||
+	e2e_fail "b. freeze hook: $(cat "$TMP/hooks.log")"
+grep -q "^rollback $pid [^ ]* $DEST $SVC src=1 dst=0$" "$TMP/hooks.log" ||
+	e2e_fail "b. rollback hook: $(cat "$TMP/hooks.log")"
+grep -q '^done' "$TMP/hooks.log" && e2e_fail "b. the done hook ran"
+only_at_source "b. failing freeze hook"
+
+# --- c. freeze hook past its deadline ---------------------------------------------------
+t0=$SECONDS
+fails timeout --hook-timeout 2 --hook "freeze=sleep 60" --hook "rollback=$H 0"
+[ $((SECONDS - t0)) -lt 30 ] || e2e_fail "c. the hook was not stopped at its deadline"
+grep -q "hook freeze 'sleep 60' did not finish within 2 s: killed" "$TMP/timeout.err" ||
+	e2e_fail "c. no word of the deadline"
+grep -q "^rollback $pid " "$TMP/hooks.log" || e2e_fail "c. no rollback hook"
+pgrep -f '^sleep 60$' >/dev/null && e2e_fail "c. the hook's sleep outlived it"
+only_at_source "c. freeze hook past its deadline"
+
+# --- d. failing restored hook: the destination had the address ---------------------------
+fails restored --hook "restored=$H 1" --hook "rollback=$H 0"
+grep -q "^restored $pid [^ ]* $DEST $SVC src=0 dst=1$" "$TMP/hooks.log" ||
+	e2e_fail "d. restored hook did not see the address at the destination only: $(cat "$TMP/hooks.log")"
+grep -q "^rollback $pid " "$TMP/hooks.log" || e2e_fail "d. no rollback hook"
+only_at_source "d. failing restored hook"
+grep -q "service address $SVC taken off eth0 again" "$TMP/dest.log" ||
+	e2e_fail "d. the restore did not say it took the address off again"
+
+# --- e. the restore fails at the destination: the pid is taken there ---------------------
+in_dest bash -c 'echo $(($1 - 1)) >/proc/sys/kernel/ns_last_pid && { sleep 1000 & wait; }' _ "$pid" \
+	</dev/null >/dev/null 2>&1 &
+blocker=$!
+for ((i = 0; i < 50; i++)); do
+	[ "$(in_dest cat "/proc/$pid/comm" 2>/dev/null)" = sleep ] && break
+	sleep 0.1
+done
+[ "$(in_dest cat "/proc/$pid/comm" 2>/dev/null)" = sleep ] ||
+	e2e_fail "e. could not occupy pid $pid in the destination namespace"
+fails pidtaken --hook "rollback=$H 0"
+grep -qi 'restore' "$TMP/pidtaken.err" || e2e_fail "e. the reason does not mention the restore"
+grep -q "^rollback $pid " "$TMP/hooks.log" || e2e_fail "e. no rollback hook"
+only_at_source "e. restore failed at the destination"
+in_dest kill -KILL "$pid"
+kill -KILL "$blocker" 2>/dev/null
+wait "$blocker" 2>/dev/null
+for ((i = 0; i < 50; i++)); do
+	in_dest test -e "/proc/$pid" || break
+	sleep 0.1
+done
+
+# --- f. the migration, every hook ----------------------------------------------------------
+: >"$TMP/hooks.log"
+e2e_in_src "$MIGRATE" --json --to "$DEST" "${CLI_TLS[@]}" --move-address "$SVC" \
+	--hook "freeze=$H 0" --hook "restored=$H 0" --hook "rollback=$H 0" --hook "done=$H 0" \
+	"$pid" >"$TMP/f.json" 2>"$TMP/f.err" || e2e_fail "f. migrate failed: $(tail -n 2 "$TMP/f.err")"
+id=$(sed -n 's/.*"event":"done".*"migration_id":"\([^"]*\)".*/\1/p' "$TMP/f.json")
+[ -n "$id" ] || e2e_fail "f. no done line"
+cat "$TMP/hooks.log" >&2
+[ "$(cut -d' ' -f1 "$TMP/hooks.log" | tr '\n' ' ')" = "freeze restored done " ] ||
+	e2e_fail "f. hooks ran: $(cut -d' ' -f1 "$TMP/hooks.log" | tr '\n' ' ')"
+grep -qx "freeze $pid $id $DEST $SVC src=0 dst=0" "$TMP/hooks.log" || e2e_fail "f. freeze hook environment"
+grep -qx "restored $pid $id $DEST $SVC src=0 dst=1" "$TMP/hooks.log" || e2e_fail "f. restored hook environment"
+grep -qx "done $pid $id $DEST $SVC src=0 dst=1" "$TMP/hooks.log" || e2e_fail "f. done hook environment"
+e2e_wait_pid_gone "$pid" 10 || e2e_fail "f. source still there"
+outer=$(outer_pid "$pid") || e2e_fail "f. no pid $pid at the destination"
+e2e_track_pid "$outer"
+has_addr "$E2E_SRC_NS" && e2e_fail "f. the address is still on the source"
+has_addr "$E2E_DST_NS" || e2e_fail "f. the address is not on the destination"
+answered "f. after the migration"
+echo "rollbacks and hooks ok: $count requests answered by pid $pid, last at the destination"
