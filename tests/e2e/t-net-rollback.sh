@@ -17,6 +17,8 @@
 #      source only; the source answers
 #   e. the restore fails at the destination (the pid is taken there): the
 #      address is back on the source only; the source answers
+#   g. the restore is killed (SIGKILL) while it holds the tree: the page
+#      server takes the address off for it; back on the source only
 #   f. the real migration with freeze, restored, rollback and done hooks:
 #      freeze saw the address gone from the source, restored saw it at the
 #      destination, done ran, rollback did not; FERRY_PID, FERRY_MIGRATION_ID
@@ -164,6 +166,25 @@ for ((i = 0; i < 50; i++)); do
 	in_dest test -e "/proc/$pid" || break
 	sleep 0.1
 done
+
+# --- g. the restore is killed while it holds the tree --------------------------------------
+: >"$TMP/hooks.log"
+e2e_in_src env FERRY_TEST_PAUSE_AT=held "$MIGRATE" --to "$DEST" "${CLI_TLS[@]}" --move-address "$SVC" \
+	--hook "rollback=$H 0" "$pid" >"$TMP/killed.out" 2>"$TMP/killed.err" &
+mig=$!
+e2e_wait_for_line "$TMP/killed.err" '^migrate: paused at held$' 60 || e2e_fail "g. migrate never paused at held"
+has_addr "$E2E_DST_NS" || e2e_fail "g. the held restore has not added the address"
+rst=$(pgrep -f "^$FERRY_BUILD/restore --stream $TMP/dst/")
+[ -n "$rst" ] || e2e_fail "g. no restore process"
+kill -KILL $rst
+wait "$mig"
+rc=$?
+e2e_log "killed: exit $rc: $(tail -n 2 "$TMP/killed.err")"
+[ $rc -eq 1 ] || e2e_fail "g. migrate exited $rc, expected 1"
+grep -q "^rollback $pid " "$TMP/hooks.log" || e2e_fail "g. no rollback hook"
+only_at_source "g. restore killed while holding"
+grep -q "the restore died holding its tree: service address $SVC taken off here" "$TMP/dest.log" ||
+	e2e_fail "g. the page server did not take the address off"
 
 # --- f. the migration, every hook ----------------------------------------------------------
 : >"$TMP/hooks.log"
