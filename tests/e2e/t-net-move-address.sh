@@ -21,24 +21,10 @@
 
 e2e_need migrate pageserver restore
 TMP=$(e2e_tmpdir)
-NETSVC=$FERRY_ROOT/tests/workloads/netsvc.py
-NETASK=$FERRY_ROOT/tests/workloads/netask.py
-e2e_tls_certs
-e2e_net_bridge
-port=$(e2e_port)
-svc_port=7001
-SVC=$E2E_SVC_IP/$E2E_NET_PREFIX
-mig_start_dest "$E2E_DST_IP" netns
-
-ip -n "$E2E_SRC_NS" addr add "$SVC" dev eth0 || e2e_fail "cannot add the service address"
-e2e_start_workload svc '^ready$' e2e_in_src python3 "$NETSVC" --addr "$E2E_SVC_IP" \
-	--port $svc_port --out "$TMP/out" --pidfile "$TMP/pid"
-
-has_addr() { ip -n "$1" -o addr show dev eth0 | grep -qw "inet $SVC"; }
-ask() { e2e_in_cli timeout 30 python3 "$NETASK" "$1" "$E2E_SVC_IP" $svc_port "${2:-10}"; }
+mig_net_start 4 7001
 
 # --- a. before --------------------------------------------------------------------
-got=$(ask udp) || e2e_fail "the client gets no answer from the service on the source"
+got=$(mig_ask udp) || e2e_fail "the client gets no answer from the service on the source"
 [ "$got" = "pid $pid count 1" ] || e2e_fail "a. answer '$got', expected 'pid $pid count 1'"
 e2e_in_cli ip neigh show "$E2E_SVC_IP" | grep -q lladdr || e2e_fail "a. no ARP entry at the client"
 src_mac=$(ip -n "$E2E_SRC_NS" link show eth0 | awk '/link\/ether/ { print $2 }')
@@ -73,8 +59,8 @@ bad 1 "$E2E_SVC_IP/16"
 grep -q 'prefix /24, not /16' "$TMP/bad.err" || e2e_fail "b. wrong prefix: reason not said"
 bad 1 "$SVC@nosuch0"
 grep -q 'no interface nosuch0' "$TMP/bad.err" || e2e_fail "b. unknown interface: reason not said"
-has_addr "$E2E_SRC_NS" || e2e_fail "b. the address left the source"
-got=$(ask udp) || e2e_fail "b. no answer after the refusals"
+mig_has_addr "$E2E_SRC_NS" || e2e_fail "b. the address left the source"
+got=$(mig_ask udp) || e2e_fail "b. no answer after the refusals"
 [ "$got" = "pid $pid count 2" ] || e2e_fail "b. answer '$got', expected 'pid $pid count 2'"
 
 # --- c. the migration ---------------------------------------------------------------------
@@ -82,8 +68,8 @@ mig_run e2e_in_src "$MIGRATE" --json --to "$E2E_DST_IP:$port" "${CLI_TLS[@]}" \
 	--move-address "$SVC@eth0" "$pid"
 grep -q '"event":"done"' "$TMP/migrate.json" || e2e_fail "c. no done line"
 e2e_wait_pid_gone "$pid" 10 || e2e_fail "c. source still there"
-has_addr "$E2E_SRC_NS" && e2e_fail "c. the service address is still on the source"
-has_addr "$E2E_DST_NS" || e2e_fail "c. the service address is not on the destination's eth0"
+mig_has_addr "$E2E_SRC_NS" && e2e_fail "c. the service address is still on the source"
+mig_has_addr "$E2E_DST_NS" || e2e_fail "c. the service address is not on the destination's eth0"
 grep -q "service address $SVC added on eth0" "$TMP/dest.log" ||
 	e2e_fail "c. the restore did not say it added the address"
 # before any packet from the client: the announcement alone re-pointed its cache
@@ -91,11 +77,11 @@ e2e_in_cli ip neigh show "$E2E_SVC_IP" | grep -q "$dst_mac" ||
 	e2e_fail "c. the client's ARP entry does not name the destination: $(e2e_in_cli ip neigh show "$E2E_SVC_IP")"
 outer=$(outer_pid "$pid") || e2e_fail "c. no pid $pid at the destination"
 e2e_track_pid "$outer"
-got=$(ask udp 20) || e2e_fail "c. the client gets no UDP answer at $E2E_SVC_IP after the migration"
+got=$(mig_ask udp 20) || e2e_fail "c. the client gets no UDP answer at $SVC_IP after the migration"
 [ "$got" = "pid $pid count 3" ] || e2e_fail "c. UDP answer '$got', expected 'pid $pid count 3'"
 e2e_in_cli ip neigh show "$E2E_SVC_IP" | grep -q "$dst_mac" ||
 	e2e_fail "c. the client's ARP entry does not name the destination: $(e2e_in_cli ip neigh show "$E2E_SVC_IP")"
-got=$(ask tcp 20) || e2e_fail "c. the client cannot connect over TCP after the migration"
+got=$(mig_ask tcp 20) || e2e_fail "c. the client cannot connect over TCP after the migration"
 [ "$got" = "pid $pid count 4" ] || e2e_fail "c. TCP answer '$got', expected 'pid $pid count 4'"
 grep -q '^served 4 tcp$' "$TMP/out" || e2e_fail "c. the out file does not go on: $(tail -n 2 "$TMP/out")"
 echo "move-address ok: pid $pid answers at $E2E_SVC_IP from the destination (count 4)"

@@ -16,24 +16,10 @@
 
 e2e_need migrate pageserver restore
 TMP=$(e2e_tmpdir)
-NETSVC=$FERRY_ROOT/tests/workloads/netsvc.py
-NETASK=$FERRY_ROOT/tests/workloads/netask.py
-e2e_tls_certs
-e2e_net_bridge
-port=$(e2e_port)
-svc_port=7003
-SVC=$E2E_SVC_IP6/64
-mig_start_dest "$E2E_DST_IP" netns
-
-ip -n "$E2E_SRC_NS" addr add "$SVC" dev eth0 nodad || e2e_fail "cannot add the service address"
-e2e_start_workload svc '^ready$' e2e_in_src python3 "$NETSVC" --addr "$E2E_SVC_IP6" \
-	--port $svc_port --out "$TMP/out" --pidfile "$TMP/pid"
-
-has_addr() { ip -n "$1" -o addr show dev eth0 | grep -qw "inet6 $SVC"; }
-ask() { e2e_in_cli timeout 30 python3 "$NETASK" "$1" "$E2E_SVC_IP6" $svc_port "${2:-10}"; }
+mig_net_start 6 7003
 neigh() { e2e_in_cli ip -6 neigh show "$E2E_SVC_IP6"; }
 
-got=$(ask udp) || e2e_fail "no answer from the service on the source"
+got=$(mig_ask udp) || e2e_fail "no answer from the service on the source"
 [ "$got" = "pid $pid count 1" ] || e2e_fail "answer '$got', expected 'pid $pid count 1'"
 src_mac=$(ip -n "$E2E_SRC_NS" link show eth0 | awk '/link\/ether/ { print $2 }')
 dst_mac=$(ip -n "$E2E_DST_NS" link show eth0 | awk '/link\/ether/ { print $2 }')
@@ -41,13 +27,13 @@ neigh | grep -q "$src_mac" || e2e_fail "the client's neighbour entry is not the 
 
 mig_run e2e_in_src "$MIGRATE" --json --to "$E2E_DST_IP:$port" "${CLI_TLS[@]}" --move-address "$SVC" "$pid"
 e2e_wait_pid_gone "$pid" 10 || e2e_fail "source still there"
-has_addr "$E2E_SRC_NS" && e2e_fail "the service address is still on the source"
-has_addr "$E2E_DST_NS" || e2e_fail "the service address is not on the destination's eth0"
+mig_has_addr "$E2E_SRC_NS" && e2e_fail "the service address is still on the source"
+mig_has_addr "$E2E_DST_NS" || e2e_fail "the service address is not on the destination's eth0"
 neigh | grep -q "$dst_mac" || e2e_fail "the client's neighbour entry does not name the destination: $(neigh)"
 outer=$(outer_pid "$pid") || e2e_fail "no pid $pid at the destination"
 e2e_track_pid "$outer"
-got=$(ask udp 20) || e2e_fail "no UDP answer at $E2E_SVC_IP6 after the migration"
+got=$(mig_ask udp 20) || e2e_fail "no UDP answer at $SVC_IP after the migration"
 [ "$got" = "pid $pid count 2" ] || e2e_fail "UDP answer '$got', expected 'pid $pid count 2'"
-got=$(ask tcp 20) || e2e_fail "no TCP connection to $E2E_SVC_IP6 after the migration"
+got=$(mig_ask tcp 20) || e2e_fail "no TCP connection to $SVC_IP after the migration"
 [ "$got" = "pid $pid count 3" ] || e2e_fail "TCP answer '$got', expected 'pid $pid count 3'"
 echo "move-address IPv6 ok: pid $pid answers at $E2E_SVC_IP6 from the destination"

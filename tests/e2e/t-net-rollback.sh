@@ -29,22 +29,7 @@
 
 e2e_need migrate pageserver restore
 TMP=$(e2e_tmpdir)
-NETSVC=$FERRY_ROOT/tests/workloads/netsvc.py
-NETASK=$FERRY_ROOT/tests/workloads/netask.py
-e2e_tls_certs
-e2e_net_bridge
-port=$(e2e_port)
-svc_port=7002
-SVC=$E2E_SVC_IP/$E2E_NET_PREFIX
-MIG_DEST_MANY=1 mig_start_dest "$E2E_DST_IP" netns
-DEST=$E2E_DST_IP:$port
-
-ip -n "$E2E_SRC_NS" addr add "$SVC" dev eth0 || e2e_fail "cannot add the service address"
-e2e_start_workload svc '^ready$' e2e_in_src python3 "$NETSVC" --addr "$E2E_SVC_IP" \
-	--port $svc_port --out "$TMP/out" --pidfile "$TMP/pid"
-
-has_addr() { ip -n "$1" -o addr show dev eth0 | grep -qw "inet $SVC"; }
-ask() { e2e_in_cli timeout 40 python3 "$NETASK" "$1" "$E2E_SVC_IP" $svc_port "${2:-20}"; }
+MIG_DEST_MANY=1 mig_net_start 4 7002
 count=0
 
 # A hook that records: phase pid id dest address src=0|1 dst=0|1, then exits $1.
@@ -65,7 +50,7 @@ answered()
 	local got
 
 	count=$((count + 1))
-	got=$(ask udp) || e2e_fail "$1: no answer from the service"
+	got=$(mig_ask udp) || e2e_fail "$1: no answer from the service"
 	[ "$got" = "pid $pid count $count" ] || e2e_fail "$1: answer '$got', expected 'pid $pid count $count'"
 }
 
@@ -75,13 +60,13 @@ only_at_source()
 {
 	local i
 
-	has_addr "$E2E_SRC_NS" || e2e_fail "$1: the address is not back on the source"
+	mig_has_addr "$E2E_SRC_NS" || e2e_fail "$1: the address is not back on the source"
 	for ((i = 0; i < 100; i++)); do
-		has_addr "$E2E_DST_NS" || break
+		mig_has_addr "$E2E_DST_NS" || break
 		sleep 0.1
 	done
-	has_addr "$E2E_DST_NS" && e2e_fail "$1: the address is still on the destination"
-	has_addr "$E2E_SRC_NS" || e2e_fail "$1: the address left the source again"
+	mig_has_addr "$E2E_DST_NS" && e2e_fail "$1: the address is still on the destination"
+	mig_has_addr "$E2E_SRC_NS" || e2e_fail "$1: the address left the source again"
 	[ -e "/proc/$pid" ] || e2e_fail "$1: the source is gone"
 	grep -q '^TracerPid:[[:space:]]*0$' "/proc/$pid/status" || e2e_fail "$1: the source is traced"
 	answered "$1"
@@ -173,7 +158,7 @@ e2e_in_src env FERRY_TEST_PAUSE_AT=held "$MIGRATE" --to "$DEST" "${CLI_TLS[@]}" 
 	--hook "rollback=$H 0" "$pid" >"$TMP/killed.out" 2>"$TMP/killed.err" &
 mig=$!
 e2e_wait_for_line "$TMP/killed.err" '^migrate: paused at held$' 60 || e2e_fail "g. migrate never paused at held"
-has_addr "$E2E_DST_NS" || e2e_fail "g. the held restore has not added the address"
+mig_has_addr "$E2E_DST_NS" || e2e_fail "g. the held restore has not added the address"
 rst=$(pgrep -f "^$FERRY_BUILD/restore --stream $TMP/dst/")
 [ -n "$rst" ] || e2e_fail "g. no restore process"
 kill -KILL $rst
@@ -202,7 +187,7 @@ grep -qx "done $pid $id $DEST $SVC src=0 dst=1" "$TMP/hooks.log" || e2e_fail "f.
 e2e_wait_pid_gone "$pid" 10 || e2e_fail "f. source still there"
 outer=$(outer_pid "$pid") || e2e_fail "f. no pid $pid at the destination"
 e2e_track_pid "$outer"
-has_addr "$E2E_SRC_NS" && e2e_fail "f. the address is still on the source"
-has_addr "$E2E_DST_NS" || e2e_fail "f. the address is not on the destination"
+mig_has_addr "$E2E_SRC_NS" && e2e_fail "f. the address is still on the source"
+mig_has_addr "$E2E_DST_NS" || e2e_fail "f. the address is not on the destination"
 answered "f. after the migration"
 echo "rollbacks and hooks ok: $count requests answered by pid $pid, last at the destination"
