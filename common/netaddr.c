@@ -35,7 +35,7 @@ static bool ifname_ok(const char *s)
 	if (!n || n >= IF_NAMESIZE || !strcmp(s, ".") || !strcmp(s, ".."))
 		return false;
 	for (i = 0; i < n; i++)
-		if (s[i] == '/' || s[i] == ':' || s[i] <= ' ' || s[i] == 0x7f)
+		if (s[i] == '/' || s[i] == ':' || s[i] == '@' || s[i] <= ' ' || s[i] == 0x7f)
 			return false;
 	return true;
 }
@@ -95,7 +95,7 @@ int net_addr_parse(const char *s, struct net_addr *a, char *why, size_t len)
 		*at++ = 0;
 		if (!ifname_ok(at)) {
 			snprintf(why, len, "'%s' is not an interface name (1 to %d characters, "
-				 "no '/', ':' or blanks)", at, IF_NAMESIZE - 1);
+				 "no '/', ':', '@' or blanks)", at, IF_NAMESIZE - 1);
 			return -EINVAL;
 		}
 		snprintf(a->ifname, sizeof(a->ifname), "%s", at);
