@@ -65,11 +65,14 @@ int hook_parse(struct hooks *h, const char *arg, char *why, size_t len)
 static void hook_exec(const char *cmd, const char *phase, const struct hook_env *env)
 {
 	char pid[16];
+	sigset_t none;
 	int null, sig;
 
 	setpgid(0, 0);
 	for (sig = 1; sig < NSIG; sig++)
 		signal(sig, SIG_DFL);	/* we ignore SIGPIPE: the hook must not */
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
 	null = open("/dev/null", O_RDONLY);
 	if (null < 0 || dup2(null, 0) < 0 || dup2(2, 1) < 0)
 		_exit(127);

@@ -53,7 +53,7 @@ static const char usage[] =
 	"                        destination (on IFACE, else on the interface its route\n"
 	"                        leaves by) before the process runs there, announced by\n"
 	"                        gratuitous ARP / unsolicited neighbour advertisement;\n"
-	"                        put back here on any failure\n"
+	"                        put back here on any failure before the commit\n"
 	"  --hook PHASE=CMD      run `sh -c CMD` here at PHASE: freeze (frozen, state\n"
 	"                        dumped), restored (the destination holds its copy),\n"
 	"                        rollback (the source runs again after a failure at or\n"

@@ -10,7 +10,9 @@
 # source and on the destination's eth0; before the client sends anything its
 # neighbour entry names the destination (the unsolicited neighbour
 # advertisement with the override flag did it); the same pid answers over
-# UDP and TCP with its counter going on.
+# UDP and TCP with its counter going on. The migration is a scripted session
+# (--move-address and a freeze hook on its first --pre-dump; refused on
+# --final).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/migrate-lib.sh"
 
@@ -25,7 +27,19 @@ src_mac=$(ip -n "$E2E_SRC_NS" link show eth0 | awk '/link\/ether/ { print $2 }')
 dst_mac=$(ip -n "$E2E_DST_NS" link show eth0 | awk '/link\/ether/ { print $2 }')
 neigh | grep -q "$src_mac" || e2e_fail "the client's neighbour entry is not the source's: $(neigh)"
 
-mig_run e2e_in_src "$MIGRATE" --json --to "$E2E_DST_IP:$port" "${CLI_TLS[@]}" --move-address "$SVC" "$pid"
+# through a scripted session: the address goes with the first --pre-dump
+S=$TMP/session.sock
+e2e_in_src "$MIGRATE" --pre-dump --session "$S" --to "$DEST" "${CLI_TLS[@]}" --move-address "$SVC" \
+	--hook "freeze=echo \$FERRY_PHASE \$FERRY_MOVE_ADDRESS >>$TMP/hooks.log" "$pid" >&2 ||
+	e2e_fail "the first --pre-dump failed"
+mig_has_addr "$E2E_SRC_NS" || e2e_fail "the address left the source before the freeze"
+e2e_in_src "$MIGRATE" --pre-dump --session "$S" >&2 || e2e_fail "the second --pre-dump failed"
+e2e_in_src "$MIGRATE" --final --session "$S" --move-address "$SVC" 2>"$TMP/late.err"
+[ $? -eq 2 ] || e2e_fail "--move-address on --final accepted"
+e2e_in_src "$MIGRATE" --final --session "$S" >&2 || e2e_fail "migrate --final failed"
+e2e_wait_for_line "$TMP/dest.log" '^pageserver exited' 10 || e2e_fail "pageserver --once did not exit"
+grep -qx 'pageserver exited 0' "$TMP/dest.log" || e2e_fail "$(grep '^pageserver exited' "$TMP/dest.log")"
+grep -qx "freeze $SVC" "$TMP/hooks.log" || e2e_fail "the session's freeze hook: $(cat "$TMP/hooks.log" 2>&1)"
 e2e_wait_pid_gone "$pid" 10 || e2e_fail "source still there"
 mig_has_addr "$E2E_SRC_NS" && e2e_fail "the service address is still on the source"
 mig_has_addr "$E2E_DST_NS" || e2e_fail "the service address is not on the destination's eth0"
