@@ -144,7 +144,7 @@ void net_addr_str(const struct net_addr *a, char *buf, size_t len)
 /* ---- rtnetlink ---- */
 
 #define NL_TIMEOUT_MS	5000
-#define NL_BUF		32768
+#define NL_BUF		65536	/* a dump part the kernel sends is at most 32 KiB */
 
 struct nl_req {
 	struct nlmsghdr nh;
