@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/netaddr.h"
@@ -426,6 +427,11 @@ int nl_addr_del(int nl, const struct net_addr *a, int ifindex)
 
 /* ---- announcements ---- */
 
+struct arp_pkt {
+	struct arphdr h;
+	uint8_t sha[ETH_ALEN], spa[4], tha[ETH_ALEN], tpa[4];
+} __attribute__((packed));
+
 void net_addr_announce_socket(const struct net_addr *a, int *domain, int *type, int *proto)
 {
 	if (a->family == AF_INET) {
@@ -457,10 +463,7 @@ static int announce_arp(int sock, const struct net_addr *a, int ifindex, const u
 {
 	struct sockaddr_ll to = { .sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ARP),
 				  .sll_ifindex = ifindex, .sll_halen = ETH_ALEN };
-	struct {
-		struct arphdr h;
-		uint8_t sha[ETH_ALEN], spa[4], tha[ETH_ALEN], tpa[4];
-	} __attribute__((packed)) p = {
+	struct arp_pkt p = {
 		.h = { .ar_hrd = htons(ARPHRD_ETHER), .ar_pro = htons(ETH_P_IP),
 		       .ar_hln = ETH_ALEN, .ar_pln = 4, .ar_op = htons(ARPOP_REQUEST) },
 	};
@@ -511,4 +514,147 @@ int net_addr_announce(int sock, const struct net_addr *a, int ifindex)
 		return ret;
 	return a->family == AF_INET ? announce_arp(sock, a, ifindex, mac) :
 	       announce_na(sock, a, ifindex, mac);
+}
+
+/* ---- probes: does the link have someone answering for the address? ---- */
+
+/* What waited on @sock before the probe (an ICMPv6 socket sees all ICMPv6). */
+static void drain(int sock)
+{
+	char buf[512];
+
+	while (recv(sock, buf, sizeof(buf), MSG_DONTWAIT) >= 0)
+		;
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000ULL + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Send @pkt to @to up to @tries times; after each, wait @wait_ms for a
+ * datagram @match takes as the answer for @a. 0, -ETIMEDOUT or -errno.
+ */
+static int probe_rounds(int sock, const void *pkt, size_t len, const void *to, socklen_t tolen,
+			int tries, int wait_ms, const struct net_addr *a,
+			bool (*match)(const uint8_t *buf, ssize_t n, const struct sockaddr_storage *from,
+				      const struct net_addr *a))
+{
+	struct pollfd pfd = { .fd = sock, .events = POLLIN };
+	int t;
+
+	for (t = 0; t < tries; t++) {
+		uint64_t end = now_ms() + wait_ms, now;
+
+		if (sendto(sock, pkt, len, 0, to, tolen) != (ssize_t)len)
+			return -errno;
+		while ((now = now_ms()) < end) {
+			struct sockaddr_storage from = { 0 };
+			socklen_t flen = sizeof(from);
+			uint8_t buf[256];
+			ssize_t n;
+
+			if (poll(&pfd, 1, end - now) <= 0)
+				continue;	/* the deadline (or EINTR) */
+			n = recvfrom(sock, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&from,
+				     &flen);
+			if (n > 0 && match(buf, n, &from, a))
+				return 0;
+		}
+	}
+	return -ETIMEDOUT;
+}
+
+static bool arp_answers(const uint8_t *buf, ssize_t n, const struct sockaddr_storage *from,
+			const struct net_addr *a)
+{
+	const struct arp_pkt *r = (const struct arp_pkt *)buf;
+
+	return n >= (ssize_t)sizeof(*r) &&
+	       ((const struct sockaddr_ll *)from)->sll_pkttype != PACKET_OUTGOING &&
+	       r->h.ar_op == htons(ARPOP_REPLY) && !memcmp(r->spa, a->addr, 4);
+}
+
+/* ARP probe (RFC 5227: sender 0.0.0.0) for @a; a reply from @a answers. */
+static int probe_arp(int sock, const struct net_addr *a, int ifindex, const uint8_t *mac,
+		     int tries, int wait_ms)
+{
+	struct sockaddr_ll me = { .sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ARP),
+				  .sll_ifindex = ifindex };
+	struct sockaddr_ll to = { .sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ARP),
+				  .sll_ifindex = ifindex, .sll_halen = ETH_ALEN };
+	struct arp_pkt p = {
+		.h = { .ar_hrd = htons(ARPHRD_ETHER), .ar_pro = htons(ETH_P_IP),
+		       .ar_hln = ETH_ALEN, .ar_pln = 4, .ar_op = htons(ARPOP_REQUEST) },
+	};
+	int ret;
+
+	if (bind(sock, (struct sockaddr *)&me, sizeof(me)))	/* from now on: its ARP */
+		return -errno;
+	memset(to.sll_addr, 0xff, ETH_ALEN);
+	memcpy(p.sha, mac, ETH_ALEN);
+	memcpy(p.tpa, a->addr, 4);
+	ret = probe_rounds(sock, &p, sizeof(p), &to, sizeof(to), tries, wait_ms, a, arp_answers);
+	me.sll_protocol = 0;	/* receive nothing again */
+	bind(sock, (struct sockaddr *)&me, sizeof(me));
+	return ret;
+}
+
+static bool na_answers(const uint8_t *buf, ssize_t n, const struct sockaddr_storage *from,
+		       const struct net_addr *a)
+{
+	const struct nd_neighbor_advert *na = (const struct nd_neighbor_advert *)buf;
+
+	(void)from;
+	return n >= (ssize_t)sizeof(*na) && na->nd_na_type == ND_NEIGHBOR_ADVERT &&
+	       !memcmp(&na->nd_na_target, a->addr, 16);
+}
+
+/* Neighbour solicitation for @a to its solicited-node group; an NA for it answers. */
+static int probe_ns(int sock, const struct net_addr *a, int ifindex, const uint8_t *mac,
+		    int tries, int wait_ms)
+{
+	struct sockaddr_in6 to = { .sin6_family = AF_INET6, .sin6_scope_id = ifindex };
+	struct {
+		struct nd_neighbor_solicit ns;
+		struct nd_opt_hdr opt;
+		uint8_t mac[ETH_ALEN];
+	} __attribute__((packed)) p = { 0 };
+	struct icmp6_filter f;
+	int hops = 255, ret;
+
+	ICMP6_FILTER_SETBLOCKALL(&f);
+	ICMP6_FILTER_SETPASS(ND_NEIGHBOR_ADVERT, &f);
+	if (setsockopt(sock, IPPROTO_ICMPV6, ICMP6_FILTER, &f, sizeof(f)) ||
+	    setsockopt(sock, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, &hops, sizeof(hops)) ||
+	    setsockopt(sock, IPPROTO_IPV6, IPV6_MULTICAST_IF, &ifindex, sizeof(ifindex)))
+		return -errno;
+	drain(sock);
+	inet_pton(AF_INET6, "ff02::1:ff00:0", &to.sin6_addr);
+	memcpy(&to.sin6_addr.s6_addr[13], a->addr + 13, 3);
+	p.ns.nd_ns_type = ND_NEIGHBOR_SOLICIT;
+	memcpy(&p.ns.nd_ns_target, a->addr, 16);
+	p.opt.nd_opt_type = ND_OPT_SOURCE_LINKADDR;
+	p.opt.nd_opt_len = 1;
+	memcpy(p.mac, mac, ETH_ALEN);
+	ret = probe_rounds(sock, &p, sizeof(p), &to, sizeof(to), tries, wait_ms, a, na_answers);
+	ICMP6_FILTER_SETBLOCKALL(&f);	/* queue nothing more */
+	setsockopt(sock, IPPROTO_ICMPV6, ICMP6_FILTER, &f, sizeof(f));
+	return ret;
+}
+
+int net_addr_probe(int sock, const struct net_addr *a, int ifindex, int tries, int wait_ms)
+{
+	uint8_t mac[ETH_ALEN];
+	int ret;
+
+	ret = if_hwaddr(sock, ifindex, mac);
+	if (ret)
+		return ret;
+	return a->family == AF_INET ? probe_arp(sock, a, ifindex, mac, tries, wait_ms) :
+	       probe_ns(sock, a, ifindex, mac, tries, wait_ms);
 }

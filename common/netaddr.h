@@ -66,6 +66,13 @@ int nl_addr_del(int nl, const struct net_addr *a, int ifindex);
  * address (loopback, tun: nothing to announce), or -errno.
  */
 int net_addr_announce(int sock, const struct net_addr *a, int ifindex);
+/*
+ * Does anyone on the link of @ifindex answer for @a now? An ARP probe
+ * (sender 0.0.0.0) or a neighbour solicitation, @tries times, each waiting
+ * @wait_ms for the answer: 0 when one came, -ETIMEDOUT if none, -EOPNOTSUPP
+ * without an Ethernet address, or -errno. @sock as for net_addr_announce.
+ */
+int net_addr_probe(int sock, const struct net_addr *a, int ifindex, int tries, int wait_ms);
 /* The socket net_addr_announce wants for @a's family: domain, type, protocol. */
 void net_addr_announce_socket(const struct net_addr *a, int *domain, int *type, int *proto);
 

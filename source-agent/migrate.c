@@ -372,7 +372,9 @@ static int handover(struct migration *m, struct restore_report *rep)
 	int ret;
 
 	test_pause("held");
-	ret = run_hooks(m, HOOK_RESTORED);	/* a failure: the source runs on */
+	ret = netaddr_arrived(&m->mv);		/* the link finds the address there */
+	if (!ret)
+		ret = run_hooks(m, HOOK_RESTORED);	/* a failure: the source runs on */
 	if (!ret)
 		ret = tree_alive(m);
 	if (ret)

@@ -111,6 +111,38 @@ int netaddr_leave(struct addr_move *mv, struct sink *sink)
 	return sink_add_msg(sink, "netaddr.img", &e.base);
 }
 
+#define PROBE_TRIES	5
+#define PROBE_WAIT_MS	400
+
+int netaddr_arrived(struct addr_move *mv)
+{
+	char s[64];
+	int ret;
+
+	if (!mv->on || !mv->removed)
+		return 0;
+	net_addr_str(&mv->a, s, sizeof(s));
+	ret = net_addr_probe(mv->ann, &mv->a, mv->ifindex, PROBE_TRIES, PROBE_WAIT_MS);
+	if (ret == -EOPNOTSUPP) {
+		pr_info("--move-address %s: %s has no Ethernet address: arrival not checked", s,
+			mv->ifname);
+		return 0;
+	}
+	if (ret == -ETIMEDOUT) {
+		pr_err("--move-address %s: nothing on the link of %s answers for the address after "
+		       "the destination restored the process (is the destination on the same link? "
+		       "does its ferry know --move-address?)", s, mv->ifname);
+		return -EHOSTUNREACH;
+	}
+	if (ret) {
+		pr_err("--move-address %s: cannot ask the link of %s who has it: %s", s, mv->ifname,
+		       strerror(-ret));
+		return ret;
+	}
+	pr_info("--move-address %s: the destination answers for it on the link", s);
+	return 0;
+}
+
 void netaddr_return(struct addr_move *mv)
 {
 	char s[64];

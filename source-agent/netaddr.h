@@ -29,6 +29,12 @@ struct addr_move {
 int netaddr_prepare(struct addr_move *mv, const struct net_addr *a, pid_t pid);
 /* At the freeze: off this host, and netaddr.img into the final round. */
 int netaddr_leave(struct addr_move *mv, struct sink *sink);
+/*
+ * The destination holds the restored tree (and has added the address):
+ * something on the link must answer for it (ARP probe, neighbour
+ * solicitation), else -EHOSTUNREACH, said: the migration rolls back.
+ */
+int netaddr_arrived(struct addr_move *mv);
 /* Rollback: back on its interface here, announced. */
 void netaddr_return(struct addr_move *mv);
 /* In doubt: what the operator must do about the address (one line). */

@@ -19,6 +19,9 @@
 #      address is back on the source only; the source answers
 #   g. the restore is killed (SIGKILL) while it holds the tree: the page
 #      server takes the address off for it; back on the source only
+#   h. the destination does not answer ARP for the address (arp_ignore=8:
+#      as if it were on another link): migrate's probe after "held" finds
+#      no one, says so and rolls back before the restored hooks
 #   f. the real migration with freeze, restored, rollback and done hooks:
 #      freeze saw the address gone from the source, restored saw it at the
 #      destination, done ran, rollback did not; FERRY_PID, FERRY_MIGRATION_ID
@@ -170,6 +173,17 @@ grep -q "^rollback $pid " "$TMP/hooks.log" || e2e_fail "g. no rollback hook"
 only_at_source "g. restore killed while holding"
 grep -q "the restore died holding its tree: service address $SVC taken off here" "$TMP/dest.log" ||
 	e2e_fail "g. the page server did not take the address off"
+
+# --- h. nothing answers for the address on the link after the destination added it ---------
+# (as if the destination were on another link): the ARP probe finds no one
+e2e_in_dst sysctl -qw net.ipv4.conf.eth0.arp_ignore=8 || e2e_fail "h. cannot set arp_ignore"
+fails noanswer --hook "restored=$H 0" --hook "rollback=$H 0"
+e2e_in_dst sysctl -qw net.ipv4.conf.eth0.arp_ignore=0
+grep -q "nothing on the link of eth0 answers for the address" "$TMP/noanswer.err" ||
+	e2e_fail "h. migrate does not say nobody answers"
+grep -q '^restored' "$TMP/hooks.log" && e2e_fail "h. the restored hook ran"
+grep -q "^rollback $pid " "$TMP/hooks.log" || e2e_fail "h. no rollback hook"
+only_at_source "h. no answer on the link"
 
 # --- f. the migration, every hook ----------------------------------------------------------
 : >"$TMP/hooks.log"
