@@ -176,15 +176,12 @@ static int nl_talk(int nl, struct nl_req *r, int (*fn)(struct nlmsghdr *, void *
 {
 	static uint32_t seq;
 	struct pollfd pfd = { .fd = nl, .events = POLLIN };
-	char *buf;
+	char buf[NL_BUF];	/* not malloc: a forked child of a threaded process calls this */
 	int ret = -EIO, done = 0;
 
 	r->nh.nlmsg_seq = ++seq;
 	if (send(nl, r, r->nh.nlmsg_len, 0) != (ssize_t)r->nh.nlmsg_len)
 		return -errno;
-	buf = malloc(NL_BUF);
-	if (!buf)
-		return -ENOMEM;
 	while (!done) {
 		struct nlmsghdr *h;
 		ssize_t n;
@@ -231,7 +228,6 @@ static int nl_talk(int nl, struct nl_req *r, int (*fn)(struct nlmsghdr *, void *
 			}
 		}
 	}
-	free(buf);
 	return ret;
 }
 

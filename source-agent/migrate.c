@@ -385,6 +385,7 @@ static int handover(struct migration *m, struct restore_report *rep)
 		if (ret)
 			return ret;
 	}
+	netaddr_release(&m->mv);	/* from here on the address follows the hand-over */
 	if (!m->o->leave_running)
 		queue_stop(m, SIGSTOP);
 	ret = m->sink->ops->commit(m->sink, rep);

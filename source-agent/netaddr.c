@@ -8,10 +8,12 @@
  * target's namespace, so a rollback works even if the target died.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <linux/netlink.h>
 
@@ -28,7 +30,7 @@ int netaddr_prepare(struct addr_move *mv, const struct net_addr *a, pid_t pid)
 	int domain, type, proto, want = 0, ret;
 
 	memset(mv, 0, sizeof(*mv));
-	mv->nl = mv->ann = -1;
+	mv->nl = mv->ann = mv->keeper_fd = -1;
 	mv->a = *a;
 	mv->on = true;
 	net_addr_str(a, s, sizeof(s));
@@ -86,6 +88,91 @@ int netaddr_prepare(struct addr_move *mv, const struct net_addr *a, pid_t pid)
 	return 0;
 }
 
+/*
+ * The keeper: should migrate die (SIGKILL) between taking the address off
+ * and the commit, the kernel lets the source run on (or the destination
+ * discards), yet its address would be gone from both hosts. A child that
+ * holds nothing but its pipe from us and the two sockets (made in the
+ * target's namespace) waits; a word on the pipe lets it go, the end of the
+ * pipe without one means we died: it puts the address back and announces
+ * it. It must not hold the connection to the page server (the destination
+ * would not see us die), so every other fd is closed. No malloc, no stdio
+ * locks: we may have threads.
+ */
+static void keeper_main(struct addr_move *mv, int rfd)
+{
+	int keep[3] = { rfd, mv->nl, mv->ann }, null, i, j, t, ret;
+	unsigned int from = 3;
+	ssize_t n;
+	char c, s[64];
+
+	for (i = 0; i < 3; i++)		/* sorted, to close the gaps between them */
+		for (j = i + 1; j < 3; j++)
+			if (keep[j] < keep[i]) {
+				t = keep[i];
+				keep[i] = keep[j];
+				keep[j] = t;
+			}
+	for (i = 0; i < 3; i++) {
+		if ((unsigned int)keep[i] > from)
+			close_range(from, keep[i] - 1, 0);
+		from = keep[i] + 1;
+	}
+	close_range(from, ~0U, 0);
+	null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null >= 0) {
+		dup2(null, 0);
+		dup2(null, 1);	/* a $(migrate ...) must not wait for us */
+	}
+	do
+		n = read(rfd, &c, 1);
+	while (n < 0 && errno == EINTR);
+	if (n == 1)
+		_exit(0);
+	net_addr_str(&mv->a, s, sizeof(s));
+	ret = nl_addr_add(mv->nl, &mv->a, mv->ifindex);
+	if (!ret || ret == -EEXIST)
+		net_addr_announce(mv->ann, &mv->a, mv->ifindex);
+	dprintf(2, "migrate: migrate died before the commit: the service address %s is %s %s\n",
+		s, !ret || ret == -EEXIST ? "back on" : "NOT back on (add it by hand)", mv->ifname);
+	_exit(0);
+}
+
+static int keeper_start(struct addr_move *mv)
+{
+	int p[2];
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC))
+		return -errno;
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		close(p[0]);
+		close(p[1]);
+		return -errno;
+	}
+	if (!pid) {
+		close(p[1]);
+		keeper_main(mv, p[0]);
+	}
+	close(p[0]);
+	mv->keeper = pid;
+	mv->keeper_fd = p[1];
+	return 0;
+}
+
+void netaddr_release(struct addr_move *mv)
+{
+	if (!mv->on || mv->keeper_fd < 0)
+		return;
+	if (write(mv->keeper_fd, "q", 1) != 1)
+		pr_warn("--move-address: cannot tell the keeper to go: %s", strerror(errno));
+	close(mv->keeper_fd);
+	mv->keeper_fd = -1;
+	waitpid(mv->keeper, NULL, 0);
+}
+
 int netaddr_leave(struct addr_move *mv, struct sink *sink)
 {
 	NetAddrEntry e = NET_ADDR_ENTRY__INIT;
@@ -103,6 +190,12 @@ int netaddr_leave(struct addr_move *mv, struct sink *sink)
 	}
 	mv->removed = true;
 	pr_info("--move-address %s: taken off %s here", s, mv->ifname);
+	ret = keeper_start(mv);
+	if (ret) {
+		pr_err("--move-address %s: cannot start the process that puts it back should we "
+		       "die: %s", s, strerror(-ret));
+		return ret;
+	}
 	e.family = mv->a.family;
 	e.addr.data = mv->a.addr;
 	e.addr.len = net_addr_len(&mv->a);
@@ -181,6 +274,7 @@ void netaddr_close(struct addr_move *mv)
 {
 	if (!mv->on)
 		return;
+	netaddr_release(mv);
 	if (mv->nl >= 0)
 		close(mv->nl);
 	if (mv->ann >= 0)

@@ -19,6 +19,8 @@ struct addr_move {
 	int ifindex;			/* where it is here */
 	char ifname[IF_NAMESIZE];
 	bool removed;			/* taken off here, not given back */
+	pid_t keeper;			/* puts it back should we die before the commit */
+	int keeper_fd;			/* our end of its pipe, or -1 */
 };
 
 /*
@@ -35,6 +37,12 @@ int netaddr_leave(struct addr_move *mv, struct sink *sink);
  * solicitation), else -EHOSTUNREACH, said: the migration rolls back.
  */
 int netaddr_arrived(struct addr_move *mv);
+/*
+ * Just before the commit: from here on the address follows the hand-over
+ * (in doubt, it stays off), so the keeper that would put it back if we died
+ * is let go. Also done by netaddr_close.
+ */
+void netaddr_release(struct addr_move *mv);
 /* Rollback: back on its interface here, announced. */
 void netaddr_return(struct addr_move *mv);
 /* In doubt: what the operator must do about the address (one line). */

@@ -22,6 +22,9 @@
 #   h. the destination does not answer ARP for the address (arp_ignore=8:
 #      as if it were on another link): migrate's probe after "held" finds
 #      no one, says so and rolls back before the restored hooks
+#   i. migrate SIGKILLed while the destination holds: the source runs on (the
+#      kernel detaches it), the keeper migrate forked puts the address back,
+#      the destination discards and takes it off
 #   f. the real migration with freeze, restored, rollback and done hooks:
 #      freeze saw the address gone from the source, restored saw it at the
 #      destination, done ran, rollback did not; FERRY_PID, FERRY_MIGRATION_ID
@@ -184,6 +187,22 @@ grep -q "nothing on the link of eth0 answers for the address" "$TMP/noanswer.err
 grep -q '^restored' "$TMP/hooks.log" && e2e_fail "h. the restored hook ran"
 grep -q "^rollback $pid " "$TMP/hooks.log" || e2e_fail "h. no rollback hook"
 only_at_source "h. no answer on the link"
+
+# --- i. migrate killed (SIGKILL) while the destination holds -------------------------------
+# the kernel lets the source run on, the destination discards: the keeper migrate left
+# puts the address back on the source
+e2e_in_src env FERRY_TEST_PAUSE_AT=held "$MIGRATE" --to "$DEST" "${CLI_TLS[@]}" --move-address "$SVC" \
+	"$pid" >"$TMP/sigkill.out" 2>"$TMP/sigkill.err" &
+mig=$!
+e2e_wait_for_line "$TMP/sigkill.err" '^migrate: paused at held$' 60 || e2e_fail "i. migrate never paused at held"
+mpid=$(pgrep -P "$mig" -x migrate) || mpid=$mig
+[ "$(cat "/proc/$mpid/comm")" = migrate ] || e2e_fail "i. no migrate process ($mig: $(cat "/proc/$mig/comm"))"
+mig_has_addr "$E2E_SRC_NS" && e2e_fail "i. the address is on the source while held"
+kill -KILL "$mpid"
+wait "$mig" 2>/dev/null
+e2e_wait_for_line "$TMP/sigkill.err" "died before the commit: the service address $SVC is back on eth0" 10 ||
+	e2e_fail "i. the keeper did not put the address back: $(tail -n 2 "$TMP/sigkill.err")"
+only_at_source "i. migrate killed while held"
 
 # --- f. the migration, every hook ----------------------------------------------------------
 : >"$TMP/hooks.log"
