@@ -624,6 +624,7 @@ static int rst_tree_final(struct rst_tree *rt, const struct tree_images *ti, int
 {
 	struct rctl_status st = { .kind = RCTL_RESUMED };
 	struct open_files of = { 0 };
+	struct rst_addr ra = { .nl = -1, .ann = -1 };
 	size_t *order;
 	int ret;
 
@@ -631,11 +632,18 @@ static int rst_tree_final(struct rst_tree *rt, const struct tree_images *ti, int
 	if (!order)
 		return -ENOMEM;
 	final_order(ti, order);
-	ret = rst_tree_final_start(rt, ti, dirfd, shm, order, &of);
+	/* --move-address: before its sockets bind to the address, and before it runs */
+	ret = rst_addr_arrive(&ra, dirfd);
+	if (!ret)
+		ret = rst_tree_final_start(rt, ti, dirfd, shm, order, &of);
 	if (!ret && o->hold)
 		ret = hold_wait(o);
+	if (ret)
+		rst_addr_leave(&ra);
 	if (!ret)
 		rst_tree_final_finish(rt, ti, order);
+	if (!ret)
+		rst_addr_done(&ra);
 	if (!ret && o->hold) {
 		fprintf(stderr, "restore: resumed\n");
 		rctl_send_status(o->status_fd, &st);

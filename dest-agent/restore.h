@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "common/netaddr.h"
 #include "images.pb-c.h"
 #include "imgstack/view.h"
 #include "restorer/restorer.h"
@@ -180,6 +181,26 @@ int fd_open_flags(const FdEntry *f);
 int rst_check_files(const MmEntry *mm, const FilesEntry *files);
 /* dest-agent/ghost.c: an unlinked file made again from ghost-<file_id>.img. */
 int open_ghost(const FdEntry *f, int round_dirfd);
+
+/* ---- dest-agent/netaddr.c: the service address of migrate --move-address ---- */
+
+struct rst_addr {
+	bool on;			/* the final round has netaddr.img */
+	struct net_addr a;
+	int nl, ann, ifindex;
+	char ifname[IF_NAMESIZE];
+	bool added;
+};
+
+/*
+ * Once the tree is restored, before it runs (or is held): the address of
+ * netaddr.img, if the round has one, added here and announced. 0 or -errno.
+ */
+int rst_addr_arrive(struct rst_addr *ra, int round_dirfd);
+/* The tree is discarded: the address goes again (the source takes it back). */
+void rst_addr_leave(struct rst_addr *ra);
+/* The tree runs: announce once more, close. */
+void rst_addr_done(struct rst_addr *ra);
 
 /* ---- dest-agent/sigframe.c ---- */
 

@@ -107,11 +107,11 @@ static int file_id(struct file_ids *f, pid_t pid, int fd, const struct stat *st,
 	return 0;
 }
 
-int file_ids_add_peer(struct file_ids *f, uint64_t ino, pid_t pid, int fd)
+int file_ids_add_peer(struct file_ids *f, uint64_t ino, pid_t pid, int fd, bool reconnect)
 {
 	if (grow_array(&f->peers, &f->cap_peers, f->nr_peers, sizeof(*f->peers)))
 		return -ENOMEM;
-	f->peers[f->nr_peers++] = (struct peer){ ino, pid, fd };
+	f->peers[f->nr_peers++] = (struct peer){ ino, pid, fd, reconnect };
 	return 0;
 }
 
@@ -124,10 +124,18 @@ int file_ids_check_peers(const struct file_ids *f)
 
 		for (j = 0; j < f->nr && f->v[j].ino != p->ino; j++)
 			;
-		if (j == f->nr) {
+		if (j == f->nr && !p->reconnect) {
 			pr_err("pid %d: fd %d is a unix socket connected to one outside the tree "
-			       "(inode %llu): not supported yet", p->pid, p->fd,
+			       "(inode %llu): not supported yet (migrate --unix-reconnect connects "
+			       "it again to the same path at the destination)", p->pid, p->fd,
 			       (unsigned long long)p->ino);
+			return -EOPNOTSUPP;
+		}
+		if (j < f->nr && p->reconnect) {
+			/* reconnecting would cut a connection the tree has with itself */
+			pr_err("pid %d: fd %d is a unix socket connected to a peer in the tree, at "
+			       "an address --unix-reconnect names: ferry would cut that connection; "
+			       "name only the outside paths (--unix-reconnect=PATH)", p->pid, p->fd);
 			return -EOPNOTSUPP;
 		}
 	}

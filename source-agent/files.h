@@ -29,15 +29,31 @@ struct file_ids {
 		uint64_t ino;
 		pid_t pid;	/* whose fd talks to it */
 		int fd;
+		bool reconnect;	/* --unix-reconnect: the peer must be outside the tree */
 	} *peers;
 	size_t nr_peers, cap_peers;
 };
 
 void file_ids_free(struct file_ids *f);
-/* Every connected unix socket's peer is in the tree too: else -EOPNOTSUPP. */
+/*
+ * Every connected unix socket's peer is in the tree too, or outside it for
+ * one reconnected (--unix-reconnect): else -EOPNOTSUPP.
+ */
 int file_ids_check_peers(const struct file_ids *f);
 /* A connected unix socket of the tree (@pid's @fd) talks to inode @ino. */
-int file_ids_add_peer(struct file_ids *f, uint64_t ino, pid_t pid, int fd);
+int file_ids_add_peer(struct file_ids *f, uint64_t ino, pid_t pid, int fd, bool reconnect);
+
+/*
+ * socket.c: a socket made in @pid's network namespace (this thread goes
+ * there and back). The fd or -errno.
+ */
+int netns_socket(pid_t pid, int domain, int type, int proto);
+/*
+ * socket.c, --unix-reconnect: unix sockets connected to a peer outside the
+ * tree at @path ("@name": abstract; NULL: any path) are reconnected to the
+ * same address at the destination instead of refused. 0 or -ENOMEM.
+ */
+int sock_unix_reconnect_add(const char *path);
 
 struct shm_set;
 

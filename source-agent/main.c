@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "source-agent/check.h"
+#include "source-agent/files.h"
 #include "source-agent/migrate.h"
 #include "source-agent/session.h"
 
@@ -57,6 +58,31 @@ static const char usage[] =
 	"  --leave-running       keep the source running after the last round\n"
 	"  --json                print round statistics as JSON lines\n"
 	"\n"
+	"Network (docs/network.md):\n"
+	"  --move-address ADDR/PREFIX[@IFACE]\n"
+	"                        the service address moves with the process: taken off\n"
+	"                        its interface here at the freeze, added at the\n"
+	"                        destination (on IFACE, else on the interface its route\n"
+	"                        leaves by) before the process runs there, announced by\n"
+	"                        gratuitous ARP / unsolicited neighbour advertisement;\n"
+	"                        checked from here (ARP probe / neighbour solicitation)\n"
+	"                        before the commit; put back here on any failure before\n"
+	"                        the commit\n"
+	"  --hook PHASE=CMD      run `sh -c CMD` here at PHASE: freeze (frozen, state\n"
+	"                        dumped), restored (the destination holds its copy),\n"
+	"                        rollback (the source runs again after a failure at or\n"
+	"                        after the freeze), done (migrated); repeatable. A failing\n"
+	"                        freeze or restored hook fails the migration (rollback);\n"
+	"                        environment: FERRY_PHASE, FERRY_PID, FERRY_MIGRATION_ID,\n"
+	"                        FERRY_DEST, FERRY_MOVE_ADDRESS\n"
+	"  --hook-timeout S      a hook running longer is killed and failed (default 30)\n"
+	"  --unix-reconnect[=PATH]\n"
+	"                        unix sockets connected to a peer outside the process tree\n"
+	"                        (at PATH, or \"@name\" for an abstract one; without =PATH\n"
+	"                        any) are connected again to the same address at the\n"
+	"                        destination, instead of refused; repeatable. One with\n"
+	"                        unread data is refused\n"
+	"\n"
 	"Scripted rounds (one pre-copy round per call, the target running between):\n"
 	"  --session SOCK        session socket; the first --pre-dump starts a session\n"
 	"                        daemon there that keeps the dirty tracking between calls\n"
@@ -78,7 +104,8 @@ static const char usage[] =
 
 enum { OPT_TO = 256, OPT_DIR, OPT_ID, OPT_CA, OPT_CERT, OPT_KEY, OPT_INSECURE, OPT_ROUNDS,
        OPT_SMALL, OPT_TRACK, OPT_LEAVE, OPT_JSON, OPT_LOG, OPT_SESSION, OPT_PREDUMP,
-       OPT_FINAL, OPT_ABORT, OPT_SESSION_TIMEOUT, OPT_LIMIT, OPT_OVER_LIMIT, OPT_NO_AUTOCONV };
+       OPT_FINAL, OPT_ABORT, OPT_SESSION_TIMEOUT, OPT_LIMIT, OPT_OVER_LIMIT, OPT_NO_AUTOCONV,
+       OPT_MOVE_ADDR, OPT_HOOK, OPT_HOOK_TIMEOUT, OPT_UNIX_RECONNECT };
 
 static const struct option long_opts[] = {
 	{ "to", required_argument, NULL, OPT_TO },
@@ -103,6 +130,10 @@ static const struct option long_opts[] = {
 	{ "final", no_argument, NULL, OPT_FINAL },
 	{ "abort", no_argument, NULL, OPT_ABORT },
 	{ "session-timeout", required_argument, NULL, OPT_SESSION_TIMEOUT },
+	{ "move-address", required_argument, NULL, OPT_MOVE_ADDR },
+	{ "hook", required_argument, NULL, OPT_HOOK },
+	{ "hook-timeout", required_argument, NULL, OPT_HOOK_TIMEOUT },
+	{ "unix-reconnect", optional_argument, NULL, OPT_UNIX_RECONNECT },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 }
 };
@@ -150,7 +181,8 @@ int main(int argc, char **argv)
 	const char *log_file = NULL, *to = NULL, *session = NULL;
 	unsigned long long v, idle_s = 600;
 	int verbose = 0, c, ret, cmd = -1;
-	char msg[160];
+	char msg[160], why[200];
+	bool net_opts = false;
 	pid_t pid = 0;
 
 	const char *base = strrchr(argv[0], '/');
@@ -207,6 +239,33 @@ int main(int argc, char **argv)
 			if (parse_uint(optarg, 1 << 30, &idle_s))
 				return usage_error("--session-timeout wants seconds, not '%s'", optarg);
 			break;
+		case OPT_MOVE_ADDR:
+			if (o.move_addr_set)
+				return usage_error("%s", "--move-address: one address per migration");
+			if (net_addr_parse(optarg, &o.move_addr, why, sizeof(why)))
+				return usage_error("--move-address: %s", why);
+			o.move_addr_set = true;
+			net_opts = true;
+			break;
+		case OPT_HOOK:
+			if (hook_parse(&o.hooks, optarg, why, sizeof(why)))
+				return usage_error("%s", why);
+			net_opts = true;
+			break;
+		case OPT_HOOK_TIMEOUT:
+			if (parse_uint(optarg, 3600, &v) || !v)
+				return usage_error("--hook-timeout wants 1 to 3600 seconds, not '%s'", optarg);
+			o.hooks.timeout_s = v;
+			break;
+		case OPT_UNIX_RECONNECT:
+			if (optarg && (!*optarg || (*optarg != '/' && *optarg != '@') ||
+				       strlen(optarg) > 107))
+				return usage_error("--unix-reconnect=%s: want an absolute path or "
+						   "@abstract-name of at most 107 bytes", optarg);
+			if (sock_unix_reconnect_add(optarg))
+				return usage_error("%s", "--unix-reconnect: out of memory");
+			net_opts = true;
+			break;
 		case 'v': verbose++; break;
 		case 'h': fputs(usage, stdout); return 0;
 		default:
@@ -222,6 +281,12 @@ int main(int argc, char **argv)
 			return usage_error("'%s' is not a process id", argv[optind]);
 		pid = v;
 	}
+	if (net_opts && session && (cmd != SESSION_ROUND || (!to && !o.images_dir)))
+		return usage_error("%s", "--move-address, --hook and --unix-reconnect go with the "
+				   "first --pre-dump of a session (or a whole migration)");
+	if (o.move_addr_set && o.leave_running)
+		return usage_error("%s", "--move-address with --leave-running: the source keeps "
+				   "running, so its address cannot leave it");
 	if (session && (cmd != SESSION_ROUND || (!to && !o.images_dir))) {
 		log_init("migrate", verbose, log_file);
 		log_defer_errors();

@@ -213,6 +213,41 @@ static int round_send_state(struct migration *m, struct proc_round *pr, bool fin
 	return ret;
 }
 
+/* The environment of a hook (hook.h). */
+static int run_hooks(struct migration *m, enum hook_phase phase)
+{
+	char dest[300], addr[64];
+	struct hook_env env = { .pid = m->pid, .dest = dest };
+
+	if (!m->o->hooks.nr)
+		return 0;
+	if (m->o->images_dir)
+		snprintf(dest, sizeof(dest), "%s", m->o->images_dir);
+	else
+		snprintf(dest, sizeof(dest), "%s:%s", m->o->host, m->o->port);
+	env.migration_id = m->id;
+	if (m->o->move_addr_set) {
+		net_addr_str(&m->o->move_addr, addr, sizeof(addr));
+		env.move_address = addr;
+	}
+	return hooks_run(&m->o->hooks, phase, &env);
+}
+
+/*
+ * Frozen, the state dumped, before the final round ends (the destination
+ * restores when it does): the service address leaves, the freeze hooks run.
+ */
+static int at_freeze(struct migration *m)
+{
+	int ret;
+
+	m->froze = true;
+	ret = netaddr_leave(&m->mv, m->sink);
+	if (!ret)
+		ret = run_hooks(m, HOOK_FREEZE);
+	return ret;
+}
+
 /*
  * After the scan: the pages, the rest of the state (a pre-copy round's VMAs
  * and tree, the final round's everything), the round's end.
@@ -227,6 +262,8 @@ static int round_send(struct migration *m, struct proc_round *pr, struct round_r
 	t1 = now_us();
 	if (!ret)
 		ret = round_send_state(m, pr, r->final);
+	if (!ret && r->final)
+		ret = at_freeze(m);
 	if (!ret)
 		ret = round_finish(m, r);
 	r->state_us = now_us() - t1;
@@ -479,7 +516,11 @@ static int handover(struct migration *m, struct restore_report *rep)
 	int ret;
 
 	test_pause("held");
-	ret = tree_alive(m);
+	ret = netaddr_arrived(&m->mv);		/* the link finds the address there */
+	if (!ret)
+		ret = run_hooks(m, HOOK_RESTORED);	/* a failure: the source runs on */
+	if (!ret)
+		ret = tree_alive(m);
 	if (ret)
 		return ret;
 	/* a page server seen gone now has discarded its copy: nothing is committed */
@@ -488,6 +529,7 @@ static int handover(struct migration *m, struct restore_report *rep)
 		if (ret)
 			return ret;
 	}
+	netaddr_release(&m->mv);	/* from here on the address follows the hand-over */
 	if (!m->o->leave_running)
 		queue_stop(m, SIGSTOP);
 	ret = m->sink->ops->commit(m->sink, rep);
@@ -560,12 +602,21 @@ int migration_open(struct migration *m, pid_t pid, const struct migrate_opts *o)
 	m->json = o->json;
 	m->t0 = now_us();
 	converge_init(&m->cv, o->downtime_limit_ms, !o->no_auto_converge);
+	if (o->move_addr_set) {
+		ret = netaddr_prepare(&m->mv, &o->move_addr, pid);	/* before anything */
+		if (ret) {
+			netaddr_close(&m->mv);
+			return ret;
+		}
+	}
 	ret = open_sink(o, pid, &m->sink);
 	if (ret) {
+		netaddr_close(&m->mv);
 		pr_err("cannot reach the destination: %s",
 		       *sink_open_error() ? sink_open_error() : strerror(-ret));
 		return ret;
 	}
+	snprintf(m->id, sizeof(m->id), "%s", m->sink->migration_id);
 	m->round = m->sink->next_round ? m->sink->next_round : 1;
 	m->tree.root = pid;
 	m->tree.backend = o->backend;
@@ -642,14 +693,24 @@ void migration_close(struct migration *m, int result)
 		pr_err("%s", m->sink->error);
 	if (result)
 		tree_exec_check(&m->tree);	/* the reason a round failed, if so */
-	if (m->in_doubt)
+	if (m->in_doubt) {
 		say_in_doubt(m);
+		netaddr_in_doubt(&m->mv);
+	}
 	if (result || m->o->leave_running)
 		rollback(m);
 	else
 		kill_source(m);
 	if (m->sink)
-		m->sink->ops->close(m->sink);
+		m->sink->ops->close(m->sink);	/* the destination drops its copy (and the address) */
+	if (result && !m->in_doubt)
+		netaddr_return(&m->mv);
+	netaddr_close(&m->mv);
+	if (result && !m->in_doubt && m->froze)
+		run_hooks(m, HOOK_ROLLBACK);	/* its failure is said; nothing more to undo */
+	else if (!result && run_hooks(m, HOOK_DONE))
+		pr_warn("a done hook failed after the migration: the process runs at the "
+			"destination all the same");
 	m->sink = NULL;
 }
 

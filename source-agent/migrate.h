@@ -13,6 +13,8 @@
 #include "source-agent/shm.h"
 #include "source-agent/tree.h"
 #include "source-agent/dump.h"
+#include "source-agent/hook.h"
+#include "source-agent/netaddr.h"
 #include "transport/sink.h"
 #include "transport/tls.h"
 
@@ -29,6 +31,9 @@ struct migrate_opts {
 	unsigned int downtime_limit_ms;	/* 0: no limit (the shrink rule alone) */
 	bool no_auto_converge;
 	bool limit_fail;		/* the limit never fits: fail, the source runs on */
+	bool move_addr_set;		/* --move-address (docs/network.md) */
+	struct net_addr move_addr;
+	struct hooks hooks;		/* --hook PHASE=CMD */
 };
 
 struct round_report {
@@ -65,6 +70,9 @@ struct migration {
 	bool json;			/* ... as JSON lines */
 	bool stop_queued;		/* SIGSTOP pending in the tree: it cannot run without us */
 	bool in_doubt;			/* COMMIT sent, no verdict: left stopped (handover.md) */
+	struct addr_move mv;		/* --move-address */
+	char id[72];			/* the migration id, for hooks (outlives the sink) */
+	bool froze;			/* the freeze phase began: a failure now is a rollback */
 };
 
 /*

@@ -5,6 +5,8 @@
  * unix datagram sockets. The restore makes them again on the same address.
  * Connected unix sockets whose peer is in the tree too (socketpairs, the
  * self-pipe of an event loop) travel with the stream data waiting on them.
+ * With --unix-reconnect, one connected to a peer outside the tree at a named
+ * address is connected again to that address at the destination.
  * Other connected sockets are refused (TCP connections cannot move yet).
  */
 #include <errno.h>
@@ -12,6 +14,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sched.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,7 +58,7 @@ static bool sock_connected(int s)
  * made in, and a new socket's defaults (TTL, keepalive...) are per
  * namespace. The fd or -errno.
  */
-static int netns_socket(pid_t pid, int domain, int type, int proto)
+int netns_socket(pid_t pid, int domain, int type, int proto)
 {
 	struct stat them, us;
 	char path[64];
@@ -260,6 +263,93 @@ static int sock_connected_unix(int s, int type, uint64_t ino, uint64_t peer, Soc
 	return 0;
 }
 
+/*
+ * --unix-reconnect: the peer addresses whose connections are made again at
+ * the destination (the peer being a service that runs on both hosts), or
+ * every one (reconnect_all).
+ */
+static char **reconnect_paths;
+static size_t nr_reconnect;
+static bool reconnect_all;
+
+int sock_unix_reconnect_add(const char *path)
+{
+	char **v;
+
+	if (!path) {
+		reconnect_all = true;
+		return 0;
+	}
+	v = realloc(reconnect_paths, (nr_reconnect + 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	reconnect_paths = v;
+	v[nr_reconnect++] = (char *)path;
+	return 0;
+}
+
+/* A unix address as a user writes it: "/path" or "@abstract" (NUL bytes as '@'). */
+static void unix_addr_str(const struct sockaddr_un *un, socklen_t len, char *buf, size_t blen)
+{
+	size_t n = len - offsetof(struct sockaddr_un, sun_path), i;
+
+	if (n && un->sun_path[0]) {
+		snprintf(buf, blen, "%.*s", (int)strnlen(un->sun_path, n), un->sun_path);
+		return;
+	}
+	for (i = 0; i < n && i + 1 < blen; i++)
+		buf[i] = un->sun_path[i] ? un->sun_path[i] : '@';
+	buf[i] = 0;
+}
+
+static bool reconnect_match(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < nr_reconnect; i++)
+		if (!strcmp(reconnect_paths[i], name))
+			return true;
+	return reconnect_all;
+}
+
+/*
+ * A connected unix socket whose peer's address --unix-reconnect names: it
+ * will be connected again to that address at the destination (whether the
+ * peer is outside the tree is checked once the whole tree is seen). What
+ * the process has not read yet was sent by the peer here; the new peer
+ * never sends it again, so a socket with unread data is refused.
+ */
+static int sock_unix_reconnect(int s, pid_t pid, int fd, SockEntry *se, struct sockaddr_un *pa)
+{
+	const struct sockaddr_un *own = (const struct sockaddr_un *)se->addr.data;
+	socklen_t len = sizeof(*pa);
+	char name[sizeof(pa->sun_path) + 1];
+
+	if ((!nr_reconnect && !reconnect_all) || getpeername(s, (struct sockaddr *)pa, &len) ||
+	    len <= offsetof(struct sockaddr_un, sun_path) + 1)
+		return 0;	/* no option, or an unnamed peer: paired or refused */
+	unix_addr_str(pa, len, name, sizeof(name));
+	if (!reconnect_match(name))
+		return 0;
+	if (se->queued.len) {
+		pr_err("pid %d: fd %d is a unix socket connected to %s with %zu bytes it has not "
+		       "read yet: --unix-reconnect cannot carry them (the peer at the destination "
+		       "never sent them); read them first or migrate later", pid, fd, name,
+		       se->queued.len);
+		return -EOPNOTSUPP;
+	}
+	if (se->addr.len > offsetof(struct sockaddr_un, sun_path) + 1 && own->sun_path[0]) {
+		pr_err("pid %d: fd %d is a unix socket connected to %s but bound to a path of its "
+		       "own (%.*s): --unix-reconnect cannot make that again", pid, fd, name,
+		       (int)strnlen(own->sun_path, sizeof(own->sun_path)), own->sun_path);
+		return -EOPNOTSUPP;
+	}
+	se->has_reconnect_addr = 1;
+	se->reconnect_addr.data = (uint8_t *)pa;
+	se->reconnect_addr.len = len;
+	return 0;
+}
+
 /* "a connected TCP", "an unbound unix datagram"...: for a refusal. */
 static const char *sock_name(int s, int domain, int type, const struct sockaddr_storage *ss,
 			     socklen_t len)
@@ -318,7 +408,7 @@ static int sock_refuse_filter(int s, pid_t pid, int fd)
 
 /* What this socket is, and whether ferry can make it again. */
 static int sock_describe(int s, pid_t pid, int fd, uint64_t ino, SockEntry *se,
-			 struct sockaddr_storage *ss, uint8_t **queued)
+			 struct sockaddr_storage *ss, uint8_t **queued, struct sockaddr_un *pa)
 {
 	socklen_t len = sizeof(*ss);
 	int domain, type, proto, acc, v;
@@ -348,7 +438,7 @@ static int sock_describe(int s, pid_t pid, int fd, uint64_t ino, SockEntry *se,
 	}
 	if (domain == AF_UNIX && sock_connected(s) &&
 	    !sock_connected_unix(s, type, ino, peer, se, queued))
-		return 0;
+		return sock_unix_reconnect(s, pid, fd, se, pa);
 	if ((domain != AF_INET && domain != AF_INET6 && domain != AF_UNIX) ||
 	    (acc == 0 && type == SOCK_STREAM) || sock_connected(s) ||
 	    (domain == AF_UNIX && len <= sizeof(sa_family_t))) {
@@ -472,6 +562,7 @@ static const struct sock_opt_desc {
 struct sock_store {
 	SockEntry se;
 	struct sockaddr_storage ss;
+	struct sockaddr_un peer_addr;	/* --unix-reconnect */
 	uint8_t *queued;
 	SockOpt opt[NR_SOCK_OPTS];
 	SockOpt *optp[NR_SOCK_OPTS];
@@ -545,7 +636,7 @@ static int dump_socket(pid_t pid, int fd, uint64_t ino, struct sock_store *st)
 		pr_err("pid %d: cannot look at socket fd %d: %s", pid, fd, strerror(-s));
 		return s;
 	}
-	ret = sock_describe(s, pid, fd, ino, &st->se, &st->ss, &st->queued);
+	ret = sock_describe(s, pid, fd, ino, &st->se, &st->ss, &st->queued, &st->peer_addr);
 	if (!ret)
 		ret = sock_dump_opts(pid, s, st);
 	close(s);
@@ -570,7 +661,8 @@ static int sock_dump(struct fd_dump *d)
 	d->e.sock = &s->se;
 	ret = dump_socket(d->pid, d->fd, d->st.st_ino, s);
 	if (!ret && s->se.has_peer_ino)
-		ret = file_ids_add_peer(d->ids, s->se.peer_ino, d->pid, d->fd);
+		ret = file_ids_add_peer(d->ids, s->se.peer_ino, d->pid, d->fd,
+					s->se.has_reconnect_addr);
 	return ret;
 }
 
