@@ -119,12 +119,14 @@ only_at_source "b. failing freeze hook"
 
 # --- c. freeze hook past its deadline ---------------------------------------------------
 t0=$SECONDS
-fails timeout --hook-timeout 2 --hook "freeze=sleep 60" --hook "rollback=$H 0"
+# a sleep of its own (other tests may sleep 60 too): 60.PID seconds
+nap="sleep 60.$$"
+fails timeout --hook-timeout 2 --hook "freeze=$nap" --hook "rollback=$H 0"
 [ $((SECONDS - t0)) -lt 30 ] || e2e_fail "c. the hook was not stopped at its deadline"
-grep -q "hook freeze 'sleep 60' did not finish within 2 s: killed" "$TMP/timeout.err" ||
+grep -q "hook freeze '$nap' did not finish within 2 s: killed" "$TMP/timeout.err" ||
 	e2e_fail "c. no word of the deadline"
 grep -q "^rollback $pid " "$TMP/hooks.log" || e2e_fail "c. no rollback hook"
-pgrep -f '^sleep 60$' >/dev/null && e2e_fail "c. the hook's sleep outlived it"
+pgrep -fx "$nap" >/dev/null && e2e_fail "c. the hook's sleep outlived it"
 only_at_source "c. freeze hook past its deadline"
 
 # --- d. failing restored hook: the destination had the address ---------------------------
