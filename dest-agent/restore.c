@@ -576,8 +576,10 @@ static int rst_tree_final(struct rst_tree *rt, const struct tree_images *ti, int
 	ret = rst_tree_final_start(rt, ti, dirfd, shm, order, &of);
 	if (!ret && o->hold)
 		ret = hold_wait(o);
-	if (!ret)
+	if (!ret) {
+		rst_fds_resume(&of);	/* TCP connections leave repair mode */
 		rst_tree_final_finish(rt, ti, order);
+	}
 	if (!ret && o->hold) {
 		fprintf(stderr, "restore: resumed\n");
 		rctl_send_status(o->status_fd, &st);

@@ -34,7 +34,7 @@ static int set_opt(int s, int level, int name, bool has, bool v)
  * sizes were read doubled by the kernel: half goes in, with the *FORCE
  * variant (past rmem_max/wmem_max, as SO_RCVBUFFORCE may have set them).
  */
-static int sock_set_opts(int s, const FdEntry *f)
+int sock_set_opts(int s, const FdEntry *f)
 {
 	const SockEntry *se = f->sock;
 	size_t i;

@@ -43,6 +43,13 @@ static const char usage[] =
 	"  --small-dirty PAGES   stop pre-copy once a round finds <= PAGES dirty (default 256)\n"
 	"  --dirty-tracking B    uffd (default), soft-dirty or none (resend all)\n"
 	"  --leave-running       keep the source running after the last round\n"
+	"  --tcp-close           established TCP connections are not carried: the\n"
+	"                        program finds each one reset at the destination\n"
+	"                        (ECONNRESET, then end of file), for clients that\n"
+	"                        reconnect. Default: carried exactly (TCP repair mode,\n"
+	"                        packets dropped by an nftables table during the\n"
+	"                        hand-over; needs the nft command), docs/tcp.md\n"
+	"  --tcp-refuse          refuse a process that has a TCP connection, by name\n"
 	"  --json                print round statistics as JSON lines\n"
 	"\n"
 	"Scripted rounds (one pre-copy round per call, the target running between):\n"
@@ -63,7 +70,7 @@ static const char usage[] =
 
 enum { OPT_TO = 256, OPT_DIR, OPT_ID, OPT_CA, OPT_CERT, OPT_KEY, OPT_INSECURE, OPT_ROUNDS,
        OPT_SMALL, OPT_TRACK, OPT_LEAVE, OPT_JSON, OPT_LOG, OPT_SESSION, OPT_PREDUMP,
-       OPT_FINAL, OPT_ABORT, OPT_SESSION_TIMEOUT };
+       OPT_FINAL, OPT_ABORT, OPT_SESSION_TIMEOUT, OPT_TCP_CLOSE, OPT_TCP_REFUSE };
 
 static const struct option long_opts[] = {
 	{ "to", required_argument, NULL, OPT_TO },
@@ -77,6 +84,8 @@ static const struct option long_opts[] = {
 	{ "small-dirty", required_argument, NULL, OPT_SMALL },
 	{ "dirty-tracking", required_argument, NULL, OPT_TRACK },
 	{ "leave-running", no_argument, NULL, OPT_LEAVE },
+	{ "tcp-close", no_argument, NULL, OPT_TCP_CLOSE },
+	{ "tcp-refuse", no_argument, NULL, OPT_TCP_REFUSE },
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "log-file", required_argument, NULL, OPT_LOG },
@@ -131,6 +140,7 @@ int main(int argc, char **argv)
 	const char *log_file = NULL, *to = NULL, *session = NULL;
 	unsigned long long v, idle_s = 600;
 	int verbose = 0, c, ret, cmd = -1;
+	bool tcp_mode_set = false;
 	char msg[160];
 	pid_t pid = 0;
 
@@ -166,6 +176,13 @@ int main(int argc, char **argv)
 				return usage_error("--dirty-tracking is uffd, soft-dirty or none, not '%s'", optarg);
 			break;
 		case OPT_LEAVE: o.leave_running = true; break;
+		case OPT_TCP_CLOSE:
+		case OPT_TCP_REFUSE:
+			if (tcp_mode_set)
+				return usage_error("%s", "give at most one of --tcp-close and --tcp-refuse");
+			tcp_mode_set = true;
+			tcp_set_mode(c == OPT_TCP_CLOSE ? TCP_MODE_CLOSE : TCP_MODE_REFUSE);
+			break;
 		case OPT_JSON: o.json = true; break;
 		case OPT_LOG: log_file = optarg; break;
 		case OPT_SESSION: session = optarg; break;

@@ -484,10 +484,18 @@ void migration_close(struct migration *m, int result)
 		pr_err("%s", m->sink->error);
 	if (m->in_doubt)
 		say_in_doubt(m);
+	/* the TCP connections leave repair mode before the tree thaws, unlocked after */
+	if (m->in_doubt)
+		tcp_migration_end(TCP_END_IN_DOUBT);
+	else if (result || m->o->leave_running)
+		tcp_migration_end(TCP_END_ROLLBACK);
 	if (result || m->o->leave_running)
 		rollback(m);
 	else
 		kill_source(m);
+	if (!result && !m->o->leave_running)
+		/* closed silently after the kill; a checkpoint's lock waits for restore */
+		tcp_migration_end(m->o->images_dir ? TCP_END_CHECKPOINT : TCP_END_DONE);
 	if (m->sink)
 		m->sink->ops->close(m->sink);
 	m->sink = NULL;

@@ -1,0 +1,161 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""tcpwork: two ends of TCP connections streaming both ways, checked byte
+for byte, with data left in every queue (both ends read slower than the
+other writes, so send and receive buffers stay full).
+
+  tcpwork.py server --addr A --port P --out OUT --pidfile F [--conns N]
+  tcpwork.py client --addr A --port P --out OUT [--bind B] [--conns N]
+
+The stream of each direction is 8-byte little-endian words 0, 1, 2, ...;
+the receiver checks every word, so a lost, repeated or changed byte is
+caught at once. Each end writes to OUT (line buffered):
+
+  ready                        (server) listening; then the pidfile
+  conn K local L peer P        once per connection (K from 0)
+  stat K sent S recv R         every 200 ms per connection
+  quiet                        after SIGUSR1: it stops sending (keeps reading)
+  FAIL ...                     any error, end of file or wrong byte (exit 3)
+
+The server is one single-threaded process (selectors: epoll) holding its
+listening socket and the accepted connections. A client never reconnects.
+"""
+import argparse
+import os
+import selectors
+import signal
+import socket
+import struct
+import sys
+import time
+
+CHUNK = 32768       # written per tick at most
+READ = 16384        # read per tick at most: slower than the writer
+TICK = 0.01
+
+
+class Stream:
+    def __init__(self, k, sock, out):
+        self.k, self.sock, self.out = k, sock, out
+        self.sent = 0
+        self.recv = 0
+        self.pending = b""
+        self.tail = b""
+
+    def gen(self, n):
+        # the next n bytes of the outgoing stream, from self.sent on
+        first = self.sent // 8
+        words = (self.sent + n + 7) // 8 - first
+        raw = b"".join(struct.pack("<Q", first + i) for i in range(words))
+        off = self.sent - first * 8
+        return raw[off:off + n]
+
+    def write_some(self):
+        if not self.pending:
+            self.pending = self.gen(CHUNK)
+        try:
+            n = self.sock.send(self.pending)
+        except BlockingIOError:
+            return
+        self.sent += n
+        self.pending = self.pending[n:]
+
+    def read_some(self):
+        try:
+            data = self.sock.recv(READ)
+        except BlockingIOError:
+            return
+        if not data:
+            fail(self.out, "conn %d: end of file after %d bytes" % (self.k, self.recv))
+        buf = self.tail + data
+        start = self.recv - len(self.tail)      # stream offset of buf[0], word aligned
+        whole = len(buf) // 8 * 8
+        for i in range(0, whole, 8):
+            (w,) = struct.unpack_from("<Q", buf, i)
+            if w != (start + i) // 8:
+                fail(self.out, "conn %d: word at offset %d is %d, expected %d"
+                     % (self.k, start + i, w, (start + i) // 8))
+        self.tail = buf[whole:]
+        self.recv += len(data)
+
+
+def fail(out, msg):
+    out.write("FAIL %s\n" % msg)
+    out.flush()
+    sys.exit(3)
+
+
+def run(streams, out, quiet):
+    last = 0.0
+    while True:
+        for s in streams:
+            try:
+                if not quiet[0]:
+                    s.write_some()
+                s.read_some()
+            except OSError as e:
+                fail(out, "conn %d: %s" % (s.k, e))
+        now = time.monotonic()
+        if now - last >= 0.2:
+            last = now
+            for s in streams:
+                out.write("stat %d sent %d recv %d\n" % (s.k, s.sent, s.recv))
+            out.flush()
+        time.sleep(TICK)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("role", choices=["server", "client"])
+    ap.add_argument("--addr", required=True)
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--bind")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--pidfile")
+    ap.add_argument("--conns", type=int, default=1)
+    a = ap.parse_args()
+    out = open(a.out, "w", buffering=1)
+    fam = socket.AF_INET6 if ":" in a.addr else socket.AF_INET
+    quiet = [False]
+
+    def on_usr1(sig, frame):
+        quiet[0] = True
+        out.write("quiet\n")
+    signal.signal(signal.SIGUSR1, on_usr1)
+
+    streams = []
+    if a.role == "server":
+        ls = socket.socket(fam, socket.SOCK_STREAM)
+        ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        ls.bind((a.addr, a.port))
+        ls.listen(8)
+        out.write("ready\n")
+        if a.pidfile:
+            with open(a.pidfile + ".tmp", "w") as f:
+                f.write("%d\n" % os.getpid())
+            os.rename(a.pidfile + ".tmp", a.pidfile)
+        sel = selectors.DefaultSelector()
+        sel.register(ls, selectors.EVENT_READ)
+        while len(streams) < a.conns:
+            sel.select()
+            c, _ = ls.accept()
+            c.setblocking(False)
+            c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            streams.append(Stream(len(streams), c, out))
+        sel.close()
+    else:
+        for k in range(a.conns):
+            c = socket.socket(fam, socket.SOCK_STREAM)
+            if a.bind:
+                c.bind((a.bind, 0))
+            c.connect((a.addr, a.port))
+            c.setblocking(False)
+            streams.append(Stream(k, c, out))
+    for s in streams:
+        l, p = s.sock.getsockname(), s.sock.getpeername()
+        out.write("conn %d local %s:%d peer %s:%d\n" % (s.k, l[0], l[1], p[0], p[1]))
+    run(streams, out, quiet)
+
+
+if __name__ == "__main__":
+    main()
