@@ -168,6 +168,8 @@ extern const struct fd_restore_ops tcp_restore_ops;			/* tcp.c */
 
 /* socket.c: the saved options of socket @f (f->sock->opts) set on @s. */
 int sock_set_opts(int s, const FdEntry *f);
+/* socket.c: bound to se->addr, an IP address this host may not have yet. */
+int sock_bind_freebind(int s, const SockEntry *se);
 extern const struct fd_restore_ops epoll_restore_ops;			/* epoll.c */
 extern const struct fd_restore_ops eventfd_restore_ops;			/* eventfd.c */
 extern const struct fd_restore_ops signalfd_restore_ops;		/* signalfd.c */

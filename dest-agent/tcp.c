@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * TCP connections again (docs/tcp.md). A new socket in repair mode gets
- * the saved options, is bound to the connection's local address (freebind:
- * the address may arrive here only at the hand-over), gets its sequence
+ * the saved options, is bound to the connection's local address (with
+ * IP_TRANSPARENT: the address may arrive here only at the hand-over), gets its sequence
  * numbers, is "connected" (in repair mode connect sends no SYN: the socket
  * is established at once), gets the negotiated options and timestamp, its
  * receive queue, the part of its send queue the peer may have seen, and
@@ -131,24 +131,6 @@ static int tcp_check_entry(const FdEntry *f)
 	return 0;
 }
 
-/* Bound to the local address even if it is not (yet) one of this host's. */
-static int tcp_bind(int s, const SockEntry *se)
-{
-	int level = se->family == AF_INET6 ? IPPROTO_IPV6 : IPPROTO_IP;
-	int name = se->family == AF_INET6 ? IPV6_FREEBIND : IP_FREEBIND;
-	socklen_t len = sizeof(int);
-	int was = 0, ret;
-
-	if (getsockopt(s, level, name, &was, &len))
-		return -errno;
-	ret = set_int(s, level, name, 1);
-	if (!ret && bind(s, (const struct sockaddr *)se->addr.data, se->addr.len))
-		ret = -errno;
-	if (!ret)
-		ret = set_int(s, level, name, was);
-	return ret;
-}
-
 /* The connection's negotiated options, as TCP_REPAIR_OPTIONS takes them. */
 static int tcp_set_conn_opts(int s, const TcpEntry *te)
 {
@@ -179,8 +161,11 @@ static int tcp_repair_open(const FdEntry *f)
 	uint32_t sent = te->send_queue.len - te->unsent;
 	struct tcp_repair_window w = { te->snd_wl1, te->snd_wnd, te->max_window, te->rcv_wnd,
 				       te->rcv_wup };
+	int tr_level = se->family == AF_INET6 ? IPPROTO_IPV6 : IPPROTO_IP;
+	int tr_name = se->family == AF_INET6 ? IPV6_TRANSPARENT : IP_TRANSPARENT;
 	const char *step = "socket";
-	int s, ret = 0;
+	socklen_t len = sizeof(int);
+	int s, ret = 0, was_tr = 0;
 
 	s = socket(se->family, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP);
 	if (s < 0)
@@ -192,8 +177,16 @@ static int tcp_repair_open(const FdEntry *f)
 	/* after SO_REUSEADDR: repair mode forces the reuse of a listener's port */
 	if (!ret && (step = "repair mode"))
 		ret = set_int(s, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_ON);
-	if (!ret && (step = "bind"))
-		ret = tcp_bind(s, se);
+	/*
+	 * The local address may come only with the hand-over: bind and
+	 * connect (which routes from it) need IP_TRANSPARENT meanwhile.
+	 */
+	if (!ret && (step = "transparent"))
+		ret = getsockopt(s, tr_level, tr_name, &was_tr, &len) ? -errno :
+		      set_int(s, tr_level, tr_name, 1);
+	if (!ret && (step = "bind") &&
+	    bind(s, (const struct sockaddr *)se->addr.data, se->addr.len))
+		ret = -errno;
 	if (!ret && (step = "sequence numbers")) {
 		ret = repair_queue(s, TCP_RECV_QUEUE);
 		if (!ret)
@@ -208,6 +201,8 @@ static int tcp_repair_open(const FdEntry *f)
 	if (!ret && (step = "connect") &&
 	    connect(s, (const struct sockaddr *)te->peer.data, te->peer.len))
 		ret = -errno;
+	if (!ret && (step = "transparent"))
+		ret = set_int(s, tr_level, tr_name, was_tr);
 	if (!ret && (step = "TCP options"))
 		ret = tcp_set_conn_opts(s, te);
 	if (!ret && (step = "receive queue"))

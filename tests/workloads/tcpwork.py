@@ -5,13 +5,14 @@ for byte, with data left in every queue (both ends read slower than the
 other writes, so send and receive buffers stay full).
 
   tcpwork.py server --addr A --port P --out OUT --pidfile F [--conns N]
-  tcpwork.py client --addr A --port P --out OUT [--bind B] [--conns N]
+  tcpwork.py client --addr A --port P --out OUT [--pidfile F] [--bind B] [--conns N]
 
 The stream of each direction is 8-byte little-endian words 0, 1, 2, ...;
 the receiver checks every word, so a lost, repeated or changed byte is
 caught at once. Each end writes to OUT (line buffered):
 
-  ready                        (server) listening; then the pidfile
+  ready                        (server) listening; then the pidfile (the
+                               client writes its own once connected)
   conn K local L peer P        once per connection (K from 0)
   stat K sent S recv R         every 200 ms per connection
   quiet                        after SIGUSR1: it stops sending (keeps reading)
@@ -79,6 +80,13 @@ class Stream:
         self.recv += len(data)
 
 
+def write_pidfile(path):
+    if path:
+        with open(path + ".tmp", "w") as f:
+            f.write("%d\n" % os.getpid())
+        os.rename(path + ".tmp", path)
+
+
 def fail(out, msg):
     out.write("FAIL %s\n" % msg)
     out.flush()
@@ -130,10 +138,7 @@ def main():
         ls.bind((a.addr, a.port))
         ls.listen(8)
         out.write("ready\n")
-        if a.pidfile:
-            with open(a.pidfile + ".tmp", "w") as f:
-                f.write("%d\n" % os.getpid())
-            os.rename(a.pidfile + ".tmp", a.pidfile)
+        write_pidfile(a.pidfile)
         sel = selectors.DefaultSelector()
         sel.register(ls, selectors.EVENT_READ)
         while len(streams) < a.conns:
@@ -151,6 +156,7 @@ def main():
             c.connect((a.addr, a.port))
             c.setblocking(False)
             streams.append(Stream(k, c, out))
+        write_pidfile(a.pidfile)
     for s in streams:
         l, p = s.sock.getsockname(), s.sock.getpeername()
         out.write("conn %d local %s:%d peer %s:%d\n" % (s.k, l[0], l[1], p[0], p[1]))
