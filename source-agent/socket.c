@@ -537,11 +537,15 @@ int sock_opts_read(pid_t pid, int s, SockEntry *se, void **mem)
 		    (o->kinds & OPT_INET && se->family == AF_INET6 && !(o->kinds & OPT_INET6)))
 			continue;
 		/*
-		 * Not on a stream socket (the kernel refuses to set them; an
-		 * accepted one reads its SYN's TTL as IP_MULTICAST_TTL).
+		 * Not on a stream socket: the kernel refuses to set them, and
+		 * an accepted one reads its SYN's TTL or hop limit and
+		 * incoming interface there.
 		 */
-		if (se->type == SOCK_STREAM && o->level == IPPROTO_IP &&
-		    (o->name == IP_MULTICAST_TTL || o->name == IP_MULTICAST_IF))
+		if (se->type == SOCK_STREAM &&
+		    ((o->level == IPPROTO_IP &&
+		      (o->name == IP_MULTICAST_TTL || o->name == IP_MULTICAST_IF)) ||
+		     (o->level == IPPROTO_IPV6 &&
+		      (o->name == IPV6_MULTICAST_HOPS || o->name == IPV6_MULTICAST_IF))))
 			continue;
 		memset(v, 0, OPT_MAX);
 		memset(def, 0, OPT_MAX);
