@@ -17,7 +17,7 @@
 #   tcp_start_server [OPT...] tcpwork server on SVC in the source; sets pid, sport
 #   tcp_start_client [OPT...] tcpwork client in the client namespace; sets cport
 #   tcp_move_service          the address hand-over to the destination
-#   tcp_wait_progress FILE BYTES TIMEOUT   connection 0 received BYTES more
+#   tcp_wait_progress FILE BYTES TIMEOUT [K]  connection K (0) received BYTES more
 #   tcp_check_streams SRVPID TIMEOUT       both stop sending; totals must match
 #   tcp_no_lock NETNS         no ferry_lock_* table left there
 
@@ -116,20 +116,21 @@ tcp_last_stat()
 	grep "^stat $2 " "$1" | tail -n 1 | awk '{ print $4, $6 }'
 }
 
-# tcp_wait_progress FILE BYTES TIMEOUT: connection 0 of FILE received BYTES
-# more than it had when called.
+# tcp_wait_progress FILE BYTES TIMEOUT [K]: connection K (0) of FILE
+# received BYTES more than it had when called.
 tcp_wait_progress()
 {
-	local file=$1 want=$2 t=$3 s r r0
+	local file=$1 want=$2 t=$3 k=${4:-0} s r r0
 
-	read -r s r0 <<<"$(tcp_last_stat "$file" 0)"
+	read -r s r0 <<<"$(tcp_last_stat "$file" "$k")"
+	r0=${r0:-0}
 	for ((i = 0; i < t * 10; i++)); do
 		grep -q '^FAIL' "$file" && e2e_fail "$file: $(grep '^FAIL' "$file")"
-		read -r s r <<<"$(tcp_last_stat "$file" 0)"
-		[ $((r - r0)) -ge "$want" ] && return 0
+		read -r s r <<<"$(tcp_last_stat "$file" "$k")"
+		[ $((${r:-0} - r0)) -ge "$want" ] && return 0
 		sleep 0.1
 	done
-	e2e_fail "$file: connection 0 received only $((r - r0)) bytes in $t s (wanted $want)"
+	e2e_fail "$file: connection $k received only $((${r:-0} - r0)) bytes in $t s (wanted $want)"
 }
 
 # tcp_check_streams SRVPID TIMEOUT [CONNS]: SIGUSR1 stops the sending at both

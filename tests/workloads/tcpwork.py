@@ -17,6 +17,9 @@ caught at once. Each end writes to OUT (line buffered):
   stat K sent S recv R         every 200 ms per connection
   quiet                        after SIGUSR1: it stops sending (keeps reading)
   FAIL ...                     any error, end of file or wrong byte (exit 3)
+  lost K: ERROR                with --again, an error or end of file on
+                               connection K: the server accepts, the client
+                               makes, a new one (numbered on from the last)
 
 The server is one single-threaded process (selectors: epoll) holding its
 listening socket and the accepted connections. A client never reconnects.
@@ -67,7 +70,7 @@ class Stream:
         except BlockingIOError:
             return
         if not data:
-            fail(self.out, "conn %d: end of file after %d bytes" % (self.k, self.recv))
+            raise EOFError("end of file after %d bytes" % self.recv)
         buf = self.tail + data
         start = self.recv - len(self.tail)      # stream offset of buf[0], word aligned
         whole = len(buf) // 8 * 8
@@ -93,16 +96,22 @@ def fail(out, msg):
     sys.exit(3)
 
 
-def run(streams, out, quiet):
+def run(streams, out, quiet, again):
     last = 0.0
+    nk = len(streams)
     while True:
-        for s in streams:
+        for i, s in enumerate(streams):
             try:
                 if not quiet[0]:
                     s.write_some()
                 s.read_some()
-            except OSError as e:
-                fail(out, "conn %d: %s" % (s.k, e))
+            except (OSError, EOFError) as e:
+                if not again:
+                    fail(out, "conn %d: %s" % (s.k, e))
+                out.write("lost %d: %s\n" % (s.k, e))
+                s.sock.close()
+                streams[i] = again(nk)
+                nk += 1
         now = time.monotonic()
         if now - last >= 0.2:
             last = now
@@ -121,6 +130,7 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--pidfile")
     ap.add_argument("--conns", type=int, default=1)
+    ap.add_argument("--again", action="store_true")
     a = ap.parse_args()
     out = open(a.out, "w", buffering=1)
     fam = socket.AF_INET6 if ":" in a.addr else socket.AF_INET
@@ -132,6 +142,35 @@ def main():
     signal.signal(signal.SIGUSR1, on_usr1)
 
     streams = []
+
+    def announce(s):
+        l, p = s.sock.getsockname(), s.sock.getpeername()
+        out.write("conn %d local %s:%d peer %s:%d\n" % (s.k, l[0], l[1], p[0], p[1]))
+        return s
+
+    def accept(k):
+        c, _ = ls.accept()
+        c.setblocking(False)
+        c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return announce(Stream(k, c, out))
+
+    def connect(k):
+        while True:
+            c = socket.socket(fam, socket.SOCK_STREAM)
+            if a.bind:
+                c.bind((a.bind, 0))
+            try:
+                c.connect((a.addr, a.port))
+                break
+            except OSError as e:
+                if k < a.conns:
+                    raise
+                out.write("connect: %s\n" % e)  # reconnecting: try again
+                c.close()
+                time.sleep(0.5)
+        c.setblocking(False)
+        return announce(Stream(k, c, out))
+
     if a.role == "server":
         ls = socket.socket(fam, socket.SOCK_STREAM)
         ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -143,24 +182,16 @@ def main():
         sel.register(ls, selectors.EVENT_READ)
         while len(streams) < a.conns:
             sel.select()
-            c, _ = ls.accept()
-            c.setblocking(False)
-            c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            streams.append(Stream(len(streams), c, out))
+            streams.append(accept(len(streams)))
         sel.close()
     else:
         for k in range(a.conns):
-            c = socket.socket(fam, socket.SOCK_STREAM)
-            if a.bind:
-                c.bind((a.bind, 0))
-            c.connect((a.addr, a.port))
-            c.setblocking(False)
-            streams.append(Stream(k, c, out))
+            streams.append(connect(k))
         write_pidfile(a.pidfile)
-    for s in streams:
-        l, p = s.sock.getsockname(), s.sock.getpeername()
-        out.write("conn %d local %s:%d peer %s:%d\n" % (s.k, l[0], l[1], p[0], p[1]))
-    run(streams, out, quiet)
+    again = None
+    if a.again:
+        again = accept if a.role == "server" else connect
+    run(streams, out, quiet, again)
 
 
 if __name__ == "__main__":
