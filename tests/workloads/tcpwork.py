@@ -6,6 +6,9 @@ other writes, so send and receive buffers stay full).
 
   tcpwork.py server --addr A --port P --out OUT --pidfile F [--conns N]
   tcpwork.py client --addr A --port P --out OUT [--pidfile F] [--bind B] [--conns N]
+  tcpwork.py pair --addr A --port P --out OUT --out2 OUT2 --pidfile F [--conns N]
+      (a server whose client is its own child, writing OUT2: a connection
+      whose both ends are in one process tree)
 
 The stream of each direction is 8-byte little-endian words 0, 1, 2, ...;
 the receiver checks every word, so a lost, repeated or changed byte is
@@ -123,7 +126,8 @@ def run(streams, out, quiet, again):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("role", choices=["server", "client"])
+    ap.add_argument("role", choices=["server", "client", "pair"])
+    ap.add_argument("--out2")
     ap.add_argument("--addr", required=True)
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--bind")
@@ -171,11 +175,18 @@ def main():
         c.setblocking(False)
         return announce(Stream(k, c, out))
 
-    if a.role == "server":
+    if a.role in ("server", "pair"):
         ls = socket.socket(fam, socket.SOCK_STREAM)
         ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         ls.bind((a.addr, a.port))
         ls.listen(8)
+        if a.role == "pair" and os.fork() == 0:
+            # the client end, a child: both ends of the connections in one tree
+            ls.close()
+            out = open(a.out2, "w", buffering=1)
+            for k in range(a.conns):
+                streams.append(connect(k))
+            run(streams, out, quiet, None)
         out.write("ready\n")
         write_pidfile(a.pidfile)
         sel = selectors.DefaultSelector()
