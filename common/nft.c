@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: MIT
 /* Running the nft command (see nft.h). */
 #include <errno.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -76,4 +79,67 @@ int nft_run(int nsfd, const char *script, bool quiet)
 		return -EIO;
 	}
 	return 0;
+}
+
+int nft_lock_table(int nsfd, const char *table)
+{
+	char script[512];
+
+	/* before conntrack (-200) and any filter: nothing of these packets is seen */
+	snprintf(script, sizeof(script),
+		 "table inet %s {\n"
+		 "  chain in { type filter hook input priority -300; policy accept; }\n"
+		 "  chain out { type filter hook output priority -300; policy accept; }\n"
+		 "}\n", table);
+	return nft_run(nsfd, script, false);
+}
+
+static void addr_str(const struct sockaddr *sa, char *ip, size_t len, int *port)
+{
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+
+		inet_ntop(AF_INET6, &s6->sin6_addr, ip, len);
+		*port = ntohs(s6->sin6_port);
+	} else {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
+
+		inet_ntop(AF_INET, &s4->sin_addr, ip, len);
+		*port = ntohs(s4->sin_port);
+	}
+}
+
+int nft_lock_conn(int nsfd, const char *table, const struct sockaddr *local,
+		  const struct sockaddr *peer)
+{
+	char lip[INET6_ADDRSTRLEN], pip[INET6_ADDRSTRLEN], script[1024];
+	const char *ip;
+	int lport, pport, ret;
+
+	addr_str(local, lip, sizeof(lip), &lport);
+	addr_str(peer, pip, sizeof(pip), &pport);
+	/* an IPv4-mapped IPv6 socket talks IPv4 on the wire */
+	ip = local->sa_family == AF_INET6 && !strchr(lip, '.') ? "ip6" : "ip";
+	if (local->sa_family == AF_INET6 && strchr(lip, '.')) {
+		memmove(lip, lip + 7, strlen(lip + 7) + 1);	/* "::ffff:" */
+		memmove(pip, pip + 7, strlen(pip + 7) + 1);
+	}
+	snprintf(script, sizeof(script),
+		 "add rule inet %s in %s saddr %s %s daddr %s tcp sport %d tcp dport %d drop\n"
+		 "add rule inet %s out %s saddr %s %s daddr %s tcp sport %d tcp dport %d drop\n",
+		 table, ip, pip, ip, lip, pport, lport, table, ip, lip, ip, pip, lport, pport);
+	ret = nft_run(nsfd, script, false);
+	if (ret)
+		pr_err("cannot lock TCP connection %s:%d <-> %s:%d", lip, lport, pip, pport);
+	return ret;
+}
+
+int nft_unlock_table(int nsfd, const char *table, bool quiet)
+{
+	char script[256];
+
+	/* made first: no error when it is not there */
+	snprintf(script, sizeof(script), "add table inet %s\ndelete table inet %s\n", table,
+		 table);
+	return nft_run(nsfd, script, quiet);
 }

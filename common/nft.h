@@ -3,6 +3,7 @@
 #define FERRY_NFT_H
 
 #include <stdbool.h>
+#include <sys/socket.h>
 
 /* The nftables command (`nft`, Debian package nftables), for network locks. */
 
@@ -14,5 +15,16 @@ bool nft_available(void);
  * killed): 0 or -errno, with a message unless @quiet.
  */
 int nft_run(int nsfd, const char *script, bool quiet);
+
+/*
+ * Network locks of TCP connections: table inet @table (letters, digits,
+ * '_') with an input and an output chain at priority -300 (before
+ * conntrack), made if it is not there; a connection's packets both ways
+ * dropped by two rules; the table removed (no error if it is not there).
+ */
+int nft_lock_table(int nsfd, const char *table);
+int nft_lock_conn(int nsfd, const char *table, const struct sockaddr *local,
+		  const struct sockaddr *peer);
+int nft_unlock_table(int nsfd, const char *table, bool quiet);
 
 #endif

@@ -8,9 +8,9 @@
  * receive queue, the part of its send queue the peer may have seen, and
  * its window. It stays in repair mode while the tree is held: it sends
  * nothing, and a socket closed in repair mode (a discarded restore) goes
- * silently. When the tree is let go it leaves repair mode (a window probe
- * goes out), a checkpoint's network lock is removed, and the never-sent
- * tail of its send queue is sent normally.
+ * silently; its packets are dropped meanwhile (tcp_lock). When the tree is
+ * let go it leaves repair mode (a window probe goes out), the lock goes,
+ * and the never-sent tail of its send queue is sent normally.
  *
  * With migrate --tcp-close the fd gets instead a socket of the same family
  * whose connection was reset (see tcp_reset_socket).
@@ -22,6 +22,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -153,6 +154,63 @@ static int tcp_set_conn_opts(int s, const TcpEntry *te)
 	return 0;
 }
 
+/*
+ * The network lock here (docs/tcp.md): from before a connection's socket
+ * exists until the tree is let go, its packets are dropped, in the same
+ * nft table as at the source (te->netlock, by name): a held copy must not
+ * acknowledge what a rollback would then lose. A checkpoint's table is the
+ * source's own, still there: it goes at the release too. Tables made
+ * here are removed at exit if the restore fails.
+ */
+static char locked[8][104];
+static size_t nr_locked;
+
+static void tcp_unlock_all(void)
+{
+	size_t i;
+
+	for (i = 0; i < nr_locked; i++)
+		if (locked[i][0] && nft_unlock_table(-1, locked[i], false))
+			pr_err("cannot remove the network lock (nft table inet %s) here", locked[i]);
+	nr_locked = 0;
+}
+
+static int tcp_lock(const FdEntry *f)
+{
+	const char *name = f->tcp->netlock;
+	size_t i, len = name ? strlen(name) : 0;
+	int ret;
+
+	if (!len)
+		return 0;	/* not locked at the source (an older migrate) */
+	for (i = 0; i < len; i++)
+		if (!isalnum((unsigned char)name[i]) && name[i] != '_')
+			break;
+	if (i < len || len >= sizeof(locked[0])) {
+		pr_err("fd %u: bad network lock name in the images", f->fd);
+		return -EINVAL;
+	}
+	if (!nft_available()) {
+		pr_err("fd %u: a TCP connection and no nft command here to lock it until the "
+		       "hand-over (Debian package nftables)", f->fd);
+		return -EOPNOTSUPP;
+	}
+	for (i = 0; i < nr_locked && strcmp(locked[i], name); i++)
+		;
+	if (i == nr_locked) {
+		if (nr_locked == ARRAY_SIZE(locked))
+			return -E2BIG;
+		if (!nr_locked)
+			atexit(tcp_unlock_all);
+		ret = nft_lock_table(-1, name);
+		if (ret)
+			return ret;
+		snprintf(locked[nr_locked++], sizeof(locked[0]), "%s", name);
+	}
+	return nft_lock_conn(-1, name, (const struct sockaddr *)f->sock->addr.data,
+			     (const struct sockaddr *)f->tcp->peer.data);
+}
+
 /* The order matters: seqs before connect, queues after, the window last. */
 static int tcp_repair_open(const FdEntry *f)
 {
@@ -232,8 +290,10 @@ static int tcp_open(const struct fd_open *o, const FdEntry *f, uint64_t key)
 	(void)key;
 	if (ret)
 		return ret;
-	if (!f->tcp->close)
-		return tcp_repair_open(f);
+	if (!f->tcp->close) {
+		ret = tcp_lock(f);
+		return ret ? ret : tcp_repair_open(f);
+	}
 	ret = tcp_reset_socket(f->sock->family);
 	if (ret < 0)
 		pr_err("fd %u: cannot make a reset TCP socket in its place (--tcp-close): %s",
@@ -242,28 +302,7 @@ static int tcp_open(const struct fd_open *o, const FdEntry *f, uint64_t key)
 }
 
 /*
- * A checkpoint's connections stayed locked at the source (its nft table
- * @name): here, where they are back, the lock goes. Elsewhere (a
- * migration: the source removed its own) there is no such table: adding
- * then deleting it changes nothing.
- */
-static void tcp_unlock(const char *name)
-{
-	char script[256];
-	size_t i, len = strlen(name);
-
-	for (i = 0; i < len; i++)
-		if (!isalnum((unsigned char)name[i]) && name[i] != '_')
-			break;
-	if (i < len || len > 100 || !nft_available())
-		return;
-	snprintf(script, sizeof(script), "add table inet %s\ndelete table inet %s\n", name, name);
-	if (nft_run(-1, script, true))
-		pr_err("cannot remove the network lock (nft table inet %s) here", name);
-}
-
-/*
- * The tree is let go: out of repair mode, then the never-sent tail of the
+ * The tree is let go: the lock goes, out of repair mode, then the never-sent tail of the
  * send queue goes out as the program's own writes would have (it fitted in
  * the same send buffer at the source).
  */
@@ -275,10 +314,10 @@ static void tcp_resume(int fd, const FdEntry *f)
 
 	if (te->close)
 		return;
+	/* after commit: unlocked first (once), so the window probe goes out */
+	tcp_unlock_all();
 	if (set_int(fd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_OFF))
 		pr_perror("fd %u: its TCP connection cannot leave repair mode", f->fd);
-	if (te->netlock)
-		tcp_unlock(te->netlock);
 	tail = te->send_queue.data + te->send_queue.len - te->unsent;
 	left = te->unsent;
 	while (left) {

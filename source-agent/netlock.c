@@ -15,15 +15,10 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sched.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -41,16 +36,11 @@ static struct lock_table {
 } *tables;
 static size_t nr_tables, cap_tables;
 
-bool netlock_available(void)
-{
-	return nft_available();
-}
-
 /* The table of @pid's network namespace, made on first use. */
 static int lock_table(const char *id, pid_t pid, struct lock_table **out)
 {
 	struct lock_table *t;
-	char path[64], script[512];
+	char path[64];
 	struct stat st;
 	size_t i;
 	int ret, n;
@@ -81,13 +71,7 @@ static int lock_table(const char *id, pid_t pid, struct lock_table **out)
 			t->name[i] = '_';
 	if (nr_tables)	/* the tree spans namespaces: one table each */
 		snprintf(t->name + n, sizeof(t->name) - n, "_%zu", nr_tables);
-	/* before conntrack (-200) and any filter: nothing of these packets is seen */
-	snprintf(script, sizeof(script),
-		 "table inet %s {\n"
-		 "  chain in { type filter hook input priority -300; policy accept; }\n"
-		 "  chain out { type filter hook output priority -300; policy accept; }\n"
-		 "}\n", t->name);
-	ret = nft_run(t->nsfd, script, false);
+	ret = nft_lock_table(t->nsfd, t->name);
 	if (ret) {
 		close(t->nsfd);
 		pr_err("cannot lock the network of pid %d's TCP connections (nft table %s)", pid,
@@ -99,50 +83,17 @@ static int lock_table(const char *id, pid_t pid, struct lock_table **out)
 	return 0;
 }
 
-static void addr_str(const struct sockaddr *sa, char *ip, size_t len, int *port)
-{
-	if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
-
-		inet_ntop(AF_INET6, &s6->sin6_addr, ip, len);
-		*port = ntohs(s6->sin6_port);
-	} else {
-		const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
-
-		inet_ntop(AF_INET, &s4->sin_addr, ip, len);
-		*port = ntohs(s4->sin_port);
-	}
-}
-
 int netlock_add(const char *id, pid_t pid, const struct sockaddr *local,
 		const struct sockaddr *peer, const char **table)
 {
-	char lip[INET6_ADDRSTRLEN], pip[INET6_ADDRSTRLEN], script[1024];
 	struct lock_table *t = NULL;
-	const char *ip;
-	int lport, pport, ret;
+	int ret;
 
 	ret = lock_table(id, pid, &t);
 	if (ret)
 		return ret;
 	*table = t->name;
-	addr_str(local, lip, sizeof(lip), &lport);
-	addr_str(peer, pip, sizeof(pip), &pport);
-	/* an IPv4-mapped IPv6 socket talks IPv4 on the wire */
-	ip = local->sa_family == AF_INET6 && !strchr(lip, '.') ? "ip6" : "ip";
-	if (local->sa_family == AF_INET6 && strchr(lip, '.')) {
-		memmove(lip, lip + 7, strlen(lip + 7) + 1);	/* "::ffff:" */
-		memmove(pip, pip + 7, strlen(pip + 7) + 1);
-	}
-	snprintf(script, sizeof(script),
-		 "add rule inet %s in %s saddr %s %s daddr %s tcp sport %d tcp dport %d drop\n"
-		 "add rule inet %s out %s saddr %s %s daddr %s tcp sport %d tcp dport %d drop\n",
-		 t->name, ip, pip, ip, lip, pport, lport,
-		 t->name, ip, lip, ip, pip, lport, pport);
-	ret = nft_run(t->nsfd, script, false);
-	if (ret)
-		pr_err("cannot lock TCP connection %s:%d <-> %s:%d", lip, lport, pip, pport);
-	return ret;
+	return nft_lock_conn(t->nsfd, t->name, local, peer);
 }
 
 void netlock_forget(void)
@@ -156,13 +107,11 @@ void netlock_forget(void)
 
 int netlock_remove(void)
 {
-	char script[128];
 	size_t i;
 	int ret = 0, r;
 
 	for (i = 0; i < nr_tables; i++) {
-		snprintf(script, sizeof(script), "delete table inet %s\n", tables[i].name);
-		r = nft_run(tables[i].nsfd, script, false);
+		r = nft_unlock_table(tables[i].nsfd, tables[i].name, false);
 		close(tables[i].nsfd);
 		if (r) {
 			pr_err("cannot remove the network lock (nft table inet %s in the network "

@@ -9,8 +9,6 @@
 
 /* The network lock of moving TCP connections (netlock.c, docs/tcp.md). */
 
-/* Is the `nft` command there? */
-bool netlock_available(void);
 /*
  * Drop the packets of TCP connection @local <-> @peer (of @pid, a process
  * of the tree, migration @id) both ways, from now until netlock_remove;

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/nft.h"
 #include "common/util.h"
 #include "source-agent/files.h"
 #include "source-agent/netlock.h"
@@ -210,7 +211,7 @@ static int tcp_check(struct fd_dump *d)
 		       state_name(ti.tcpi_state));
 		return -EOPNOTSUPP;
 	}
-	if (!netlock_available()) {
+	if (!nft_available()) {
 		pr_err("pid %d: fd %d is an established TCP connection and the nft command "
 		       "(Debian package nftables) is not here: ferry cannot lock the network "
 		       "to move it (install nftables, or use --tcp-close or --tcp-refuse)",

@@ -9,12 +9,13 @@
 # and unacknowledged, and the receive queues are full at the freeze).
 # migrate --to a page server in the destination namespace (own PID
 # namespace); while the destination holds the restored copy
-# (FERRY_TEST_PAUSE_AT=held) the service address is handed over (tcp-lib.sh
+# (FERRY_TEST_PAUSE_AT=held: its connection in repair mode and locked
+# there too) the service address is handed over (tcp-lib.sh
 # tcp_move_service). Checked: migrate succeeds; the server runs at the
 # destination with its pid; the client never saw an error, its connection
 # (same local port) is the one it had and goes on (several MB more both
 # ways); once both stop sending, what each end sent is what the other
-# received; no nft lock is left at the source. TCP_FAM=6 (t-tcp-ipv6.sh)
+# received; no nft lock is left at either end. TCP_FAM=6 (t-tcp-ipv6.sh)
 # runs the same over IPv6.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/migrate-lib.sh"
@@ -39,6 +40,8 @@ e2e_in_src env FERRY_TEST_PAUSE_AT=held "$MIGRATE" --json --to "$E2E_DST_IP:$por
 mpid=$!
 e2e_wait_for_line "$TMP/migrate.err" 'paused at held' 90 ||
 	e2e_fail "migrate never held: $(tail -n 3 "$TMP/migrate.err")"
+e2e_in_dst nft list tables | grep -q ferry_lock_ ||
+	e2e_fail "the held copy's connection is not locked at the destination"
 tcp_move_service
 wait $mpid
 rc=$?
@@ -46,6 +49,7 @@ cat "$TMP/migrate.json" "$TMP/migrate.err" >&2
 [ $rc -eq 0 ] || e2e_fail "migrate exited $rc: $(tail -n 1 "$TMP/migrate.err")"
 grep -q '"event":"done"' "$TMP/migrate.json" || e2e_fail "no done line"
 tcp_no_lock "$E2E_SRC_NS"
+tcp_no_lock "$E2E_DST_NS"
 
 # --- the server runs at the destination, same pid, same connection ---------
 e2e_wait_pid_gone "$pid" 10 || e2e_fail "source $pid still there after the migration"

@@ -10,7 +10,7 @@
 #      the source's connection was locked (nft) and in repair mode;
 #   b. the page server killed while the destination holds the restored copy
 #      (FERRY_TEST_PAUSE_AT=held): there, the connection existed in repair
-#      mode too, and is discarded silently;
+#      mode and locked too, and is discarded silently, the lock there removed;
 # and after each: migrate exits 1 with a reason, the server runs on at the
 # source with its pid, untraced, no lock table is left, the client (same
 # port, never reconnected) gets several MB more both ways. Finally both
@@ -95,6 +95,11 @@ for ((i = 0; i < 100; i++)); do
 	sleep 0.1
 done
 [ $i -lt 100 ] || e2e_fail "b. the discarded copy's connection is still at the destination"
+for ((i = 0; i < 100; i++)); do
+	e2e_in_dst nft list tables | grep -q ferry_lock_ || break
+	sleep 0.1
+done
+tcp_no_lock "$E2E_DST_NS"
 
 tcp_check_streams "$pid" 60
 echo "PASS: the source's TCP connection (client port $cport) survived two failed migrations"
