@@ -102,6 +102,8 @@ int fdinfo_u64(const char *info, const char *key, int base, uint64_t *v);
  * socket's, in se->opts, which point into *@mem (free() it).
  */
 int sock_opts_read(pid_t pid, int s, SockEntry *se, void **mem);
+/* socket.c: a BPF filter on socket @s (@pid's @fd) is refused: -EOPNOTSUPP. */
+int sock_refuse_filter(int s, pid_t pid, int fd);
 /* socket.c: a sock_diag netlink socket in @pid's network namespace. */
 int sock_diag_open(pid_t pid);
 

@@ -306,7 +306,7 @@ static int sock_refuse_queue(int s, pid_t pid, int fd, int domain, int type)
 }
 
 /* A BPF filter attached (SO_ATTACH_FILTER or _BPF): it cannot travel yet. */
-static int sock_refuse_filter(int s, pid_t pid, int fd)
+int sock_refuse_filter(int s, pid_t pid, int fd)
 {
 	socklen_t len = 0;
 

@@ -193,11 +193,11 @@ static int tcp_check(struct fd_dump *d)
 	ret = tcp_info_of(s, &ti);
 	if (!ret)
 		ret = tcp_addrs(s, &st);
-	if (ret) {
-		close(s);
-		return ret;
-	}
+	if (!ret)
+		ret = sock_refuse_filter(s, d->pid, d->fd);
 	close(s);
+	if (ret)
+		return ret;
 	if (tcp_mode == TCP_MODE_REFUSE) {
 		pr_err("pid %d: fd %d is a connected TCP socket (%s): refused (--tcp-refuse)",
 		       d->pid, d->fd, state_name(ti.tcpi_state));
