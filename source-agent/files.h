@@ -112,7 +112,8 @@ int sock_diag_open(pid_t pid);
  * --tcp-refuse; carried by default).
  */
 enum tcp_mode { TCP_MODE_CARRY, TCP_MODE_CLOSE, TCP_MODE_REFUSE };
-void tcp_set_mode(enum tcp_mode mode);
+/* @leave_running: the source runs on (a connection cannot be carried then). */
+void tcp_set_mode(enum tcp_mode mode, bool leave_running);
 /*
  * The end of a migration, for the connections the final dump put in repair
  * mode (and their network lock). TCP_END_ROLLBACK: they leave repair mode

@@ -140,6 +140,7 @@ int main(int argc, char **argv)
 	const char *log_file = NULL, *to = NULL, *session = NULL;
 	unsigned long long v, idle_s = 600;
 	int verbose = 0, c, ret, cmd = -1;
+	enum tcp_mode tcp_mode = TCP_MODE_CARRY;
 	bool tcp_mode_set = false;
 	char msg[160];
 	pid_t pid = 0;
@@ -181,7 +182,7 @@ int main(int argc, char **argv)
 			if (tcp_mode_set)
 				return usage_error("%s", "give at most one of --tcp-close and --tcp-refuse");
 			tcp_mode_set = true;
-			tcp_set_mode(c == OPT_TCP_CLOSE ? TCP_MODE_CLOSE : TCP_MODE_REFUSE);
+			tcp_mode = c == OPT_TCP_CLOSE ? TCP_MODE_CLOSE : TCP_MODE_REFUSE;
 			break;
 		case OPT_JSON: o.json = true; break;
 		case OPT_LOG: log_file = optarg; break;
@@ -199,6 +200,7 @@ int main(int argc, char **argv)
 			return usage_error("%s", getopt_problem(argv, optind, optopt, msg, sizeof(msg)));
 		}
 	}
+	tcp_set_mode(tcp_mode, o.leave_running);
 	if (!session != (cmd < 0))
 		return usage_error("%s", "--session goes with one of --pre-dump, --final, --abort");
 	if (optind < argc - 1 || (optind == argc && !session))

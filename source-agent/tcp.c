@@ -36,14 +36,16 @@
 #include "source-agent/proc.h"
 
 static enum tcp_mode tcp_mode = TCP_MODE_CARRY;
+static bool tcp_leave_running;
 
 /* Our copies of the sockets put in repair mode, until the migration ends. */
 static int *held;
 static size_t nr_held, cap_held;
 
-void tcp_set_mode(enum tcp_mode mode)
+void tcp_set_mode(enum tcp_mode mode, bool leave_running)
 {
 	tcp_mode = mode;
+	tcp_leave_running = leave_running;
 }
 
 static const char *const state_names[] = {
@@ -205,6 +207,12 @@ static int tcp_check(struct fd_dump *d)
 	}
 	if (tcp_mode == TCP_MODE_CLOSE)
 		return 0;	/* any state: the destination gets a reset socket */
+	if (tcp_leave_running) {
+		pr_err("pid %d: fd %d is an established TCP connection and --leave-running keeps "
+		       "the source running: two copies cannot own one connection (--tcp-close "
+		       "gives the copy a reset socket)", d->pid, d->fd);
+		return -EOPNOTSUPP;
+	}
 	if (ti.tcpi_state != TCP_ESTABLISHED) {
 		pr_err("pid %d: fd %d is a TCP connection %s: ferry moves established ones only "
 		       "(--tcp-close replaces it by a reset socket)", d->pid, d->fd,

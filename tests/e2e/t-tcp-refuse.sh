@@ -11,6 +11,7 @@
 #   finwait    a connection this end half-closed (FIN_WAIT2)
 #   backlog    a listening socket with a connection in its accept queue
 #   localpeer  a connection to a socket of this host outside the tree
+#   leave      --leave-running and an established connection
 # and migrate --tcp-close --tcp-refuse is a usage error (exit 2). After each
 # refusal the process runs on, untraced, and no lock table was made.
 . "$(dirname "$0")/lib.sh"
@@ -95,6 +96,7 @@ refused closewait closewait 'TCP connection half-closed by its peer (CLOSE_WAIT)
 refused finwait finwait 'TCP connection half-closed by this end (FIN_WAIT2)'
 refused backlog backlog 'connection(s) waiting in its accept queue'
 refused localpeer localpeer 'local TCP connection connected to one outside the tree'
+refused leave hold 'two copies cannot own one connection' --leave-running
 
 "$MIGRATE" --tcp-close --tcp-refuse --images-dir "$TMP/x" 1 >/dev/null 2>"$TMP/usage.err"
 rc=$?
