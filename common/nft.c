@@ -134,6 +134,26 @@ int nft_lock_conn(int nsfd, const char *table, const struct sockaddr *local,
 	return ret;
 }
 
+int nft_lock_listener(int nsfd, const char *table, const struct sockaddr *local)
+{
+	char lip[INET6_ADDRSTRLEN], daddr[INET6_ADDRSTRLEN + 16] = "", script[512];
+	bool any;
+	int lport;
+
+	addr_str(local, lip, sizeof(lip), &lport);
+	any = !strcmp(lip, "0.0.0.0") || !strcmp(lip, "::");
+	if (!any && strchr(lip, '.'))
+		snprintf(daddr, sizeof(daddr), "ip daddr %s ",
+			 strncmp(lip, "::ffff:", 7) ? lip : lip + 7);
+	else if (!any)
+		snprintf(daddr, sizeof(daddr), "ip6 daddr %s ", lip);
+	/* a new connection's first segment: SYN without ACK */
+	snprintf(script, sizeof(script),
+		 "add rule inet %s in %stcp dport %d tcp flags & (syn | ack) == syn drop\n",
+		 table, daddr, lport);
+	return nft_run(nsfd, script, false);
+}
+
 int nft_unlock_table(int nsfd, const char *table, bool quiet)
 {
 	char script[256];

@@ -25,6 +25,8 @@ int nft_run(int nsfd, const char *script, bool quiet);
 int nft_lock_table(int nsfd, const char *table);
 int nft_lock_conn(int nsfd, const char *table, const struct sockaddr *local,
 		  const struct sockaddr *peer);
+/* New connections to a listener on @local: their SYNs dropped (retried by the clients). */
+int nft_lock_listener(int nsfd, const char *table, const struct sockaddr *local);
 int nft_unlock_table(int nsfd, const char *table, bool quiet);
 
 #endif

@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -123,6 +124,13 @@ void tcp_set_mode(enum tcp_mode mode, bool leave_running);
  * source's sockets stay in repair mode and the lock stays.
  */
 enum tcp_end { TCP_END_ROLLBACK, TCP_END_DONE, TCP_END_CHECKPOINT, TCP_END_IN_DOUBT };
+/*
+ * A listening TCP socket (@local) in the final dump: from now on new
+ * connections to it wait (their SYNs dropped with the connections' lock)
+ * instead of landing in an accept queue that would not travel. Only when
+ * connections are carried and nft is there; 0 or -errno.
+ */
+int tcp_lock_listener(struct fd_dump *d, const struct sockaddr *local);
 void tcp_migration_end(enum tcp_end how);
 
 /* A terminal (pty, tty, console): refused (tty.c). */

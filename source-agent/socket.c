@@ -592,6 +592,27 @@ static bool sock_match(const struct fd_dump *d)
 	return S_ISSOCK(d->st.st_mode);
 }
 
+/* At the final dump, a listening TCP socket's new connections wait (tcp.c). */
+static int sock_lock_listener(struct fd_dump *d)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int s, acc = 0, proto = 0, ret = 0;
+
+	if (!d->sink)
+		return 0;
+	s = proc_take_fd(d->pid, d->fd);
+	if (s < 0)
+		return s;
+	if (!opt_int(s, SOL_SOCKET, SO_ACCEPTCONN, &acc) && acc &&
+	    !opt_int(s, SOL_SOCKET, SO_PROTOCOL, &proto) && proto == IPPROTO_TCP &&
+	    !getsockname(s, (struct sockaddr *)&ss, &len) &&
+	    (ss.ss_family == AF_INET || ss.ss_family == AF_INET6))
+		ret = tcp_lock_listener(d, (struct sockaddr *)&ss);
+	close(s);
+	return ret;
+}
+
 static int sock_dump(struct fd_dump *d)
 {
 	struct sock_store *s = calloc(1, sizeof(*s));
@@ -603,7 +624,9 @@ static int sock_dump(struct fd_dump *d)
 	d->priv = s;
 	d->e.type = FD_TYPE__FD_SOCK;
 	d->e.sock = &s->se;
-	ret = dump_socket(d->pid, d->fd, d->st.st_ino, s);
+	ret = sock_lock_listener(d);
+	if (!ret)	/* its accept queue is checked after the lock: it stays empty */
+		ret = dump_socket(d->pid, d->fd, d->st.st_ino, s);
 	if (!ret && s->se.has_peer_ino)
 		ret = file_ids_add_peer(d->ids, s->se.peer_ino, d->pid, d->fd, "unix socket");
 	return ret;

@@ -417,12 +417,22 @@ static void tcp_free(struct fd_dump *d)
 	free(st);
 }
 
+int tcp_lock_listener(struct fd_dump *d, const struct sockaddr *local)
+{
+	if (!d->sink || tcp_mode != TCP_MODE_CARRY || tcp_leave_running || !nft_available())
+		return 0;
+	return netlock_add_listener(d->sink->migration_id, d->pid, local);
+}
+
 void tcp_migration_end(enum tcp_end how)
 {
 	int off = TCP_REPAIR_OFF;
 	char cmd[512];
 	size_t i;
 
+	/* a checkpoint without connections: no restore will look for the lock */
+	if (how == TCP_END_CHECKPOINT && !nr_held)
+		how = TCP_END_DONE;
 	for (i = 0; i < nr_held; i++) {
 		/* out of repair mode, it sends a window probe and runs on as before */
 		if (how == TCP_END_ROLLBACK &&

@@ -11,6 +11,9 @@
 #   b. the page server killed while the destination holds the restored copy
 #      (FERRY_TEST_PAUSE_AT=held): there, the connection existed in repair
 #      mode and locked too, and is discarded silently, the lock there removed;
+#      A client connecting while it holds gets no answer (its SYNs are
+#      dropped: the listener is locked too), and is connected after the
+#      rollback;
 # and after each: migrate exits 1 with a reason, the server runs on at the
 # source with its pid, untraced, no lock table is left, the client (same
 # port, never reconnected) gets several MB more both ways. Finally both
@@ -80,16 +83,32 @@ e2e_in_src env FERRY_TEST_PAUSE_AT=held "$MIGRATE" --to "$E2E_DST_IP:$port" "${C
 	"$pid" >"$TMP/b.out" 2>"$TMP/b.err" &
 mpid=$!
 e2e_wait_for_line "$TMP/b.err" 'paused at held' 90 || e2e_fail "b. migrate never held: $(cat "$TMP/b.err")"
+# the pause is 3 s: stopped, migrate holds (and the source stays frozen) until SIGCONT
+mig=$(descendant "$mpid" migrate)
+[ -n "$mig" ] || e2e_fail "b. no migrate process"
+kill -STOP "$mig"
 e2e_in_dst ss -tn state established | grep -q ":$cport\b" ||
 	e2e_fail "b. the held copy at the destination has no connection"
+# a new client meanwhile: its SYNs are dropped at the source (not queued, not reset)
+e2e_start_bg late tcp_in_cli python3 -c "
+import socket, sys
+s = socket.create_connection(('$SVC', $sport), timeout=40)
+open('$TMP/late.ok', 'w').write('connected\n')" 
+sleep 2
+[ ! -e "$TMP/late.ok" ] || e2e_fail "b. a new connection was accepted by the frozen source"
 ps_pid=$(descendant "$destb" pageserver)
 [ -n "$ps_pid" ] || e2e_fail "b. no page server to kill"
 kill -KILL "$ps_pid"
+e2e_wait_pid_gone "$ps_pid" 10
+sleep 1		# its connection's end reached migrate: no COMMIT goes out (handover.md)
+kill -CONT "$mig"
 wait $mpid
 rc=$?
 cat "$TMP/b.err" >&2
 [ $rc = 1 ] || e2e_fail "b. migrate exited $rc"
 source_ok "b. page server killed while held"
+e2e_wait_file "$TMP/late.ok" 30 ||
+	e2e_fail "b. the new connection made during the freeze never completed: $(cat "$TMP/late.log")"
 for ((i = 0; i < 100; i++)); do
 	e2e_in_dst ss -tn state established | grep -q ":$cport\b" || break
 	sleep 0.1
