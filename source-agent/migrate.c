@@ -484,7 +484,7 @@ void migration_close(struct migration *m, int result)
 		pr_err("%s", m->sink->error);
 	if (m->in_doubt)
 		say_in_doubt(m);
-	/* the TCP connections leave repair mode before the tree thaws, unlocked after */
+	/* TCP connections leave repair mode and are unlocked before the tree thaws */
 	if (m->in_doubt)
 		tcp_migration_end(TCP_END_IN_DOUBT);
 	else if (result || m->o->leave_running)
