@@ -640,10 +640,11 @@ static int rst_tree_final(struct rst_tree *rt, const struct tree_images *ti, int
 		ret = hold_wait(o);
 	if (ret)
 		rst_addr_leave(&ra);
-	if (!ret)
+	if (!ret) {
+		rst_fds_resume(&of);	/* TCP connections leave repair mode */
 		rst_tree_final_finish(rt, ti, order);
-	if (!ret)
 		rst_addr_done(&ra);
+	}
 	if (!ret && o->hold) {
 		fprintf(stderr, "restore: resumed\n");
 		rctl_send_status(o->status_fd, &st);

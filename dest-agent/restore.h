@@ -133,6 +133,8 @@ void open_files_close(struct open_files *of);
  * seen from here) and its row's ->ready.
  */
 int rst_fds_ready(struct open_files *of, pid_t (*task)(void *arg, pid_t saved), void *arg);
+/* The tree is let go now: each description's row's ->resume. */
+void rst_fds_resume(struct open_files *of);
 
 /* What opening an fd may need. */
 struct fd_open {
@@ -162,12 +164,23 @@ struct fd_restore_ops {
 	 * handed over, before the tree runs (a socket's shutdown).
 	 */
 	int (*ready)(int fd, const FdEntry *f);
+	/*
+	 * Optional: once per description, as the tree is let go (after the
+	 * hold): cannot fail any more (a TCP connection leaves repair mode).
+	 */
+	void (*resume)(int fd, const FdEntry *f);
 };
 
 extern const struct fd_restore_ops reg_restore_ops, dir_restore_ops;	/* regfile.c */
 extern const struct fd_restore_ops chr_restore_ops;			/* chrdev.c */
 extern const struct fd_restore_ops pipe_restore_ops;			/* pipe.c */
 extern const struct fd_restore_ops sock_restore_ops;			/* socket.c */
+extern const struct fd_restore_ops tcp_restore_ops;			/* tcp.c */
+
+/* socket.c: the saved options of socket @f (f->sock->opts) set on @s. */
+int sock_set_opts(int s, const FdEntry *f);
+/* socket.c: bound to se->addr, an IP address this host may not have yet. */
+int sock_bind_freebind(int s, const SockEntry *se);
 extern const struct fd_restore_ops epoll_restore_ops;			/* epoll.c */
 extern const struct fd_restore_ops eventfd_restore_ops;			/* eventfd.c */
 extern const struct fd_restore_ops signalfd_restore_ops;		/* signalfd.c */

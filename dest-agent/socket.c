@@ -37,7 +37,7 @@ static int set_opt(int s, int level, int name, bool has, bool v)
  * sizes were read doubled by the kernel: half goes in, with the *FORCE
  * variant (past rmem_max/wmem_max, as SO_RCVBUFFORCE may have set them).
  */
-static int sock_set_opts(int s, const FdEntry *f)
+int sock_set_opts(int s, const FdEntry *f)
 {
 	const SockEntry *se = f->sock;
 	size_t i;
@@ -65,8 +65,32 @@ static int sock_set_opts(int s, const FdEntry *f)
 }
 
 /*
+ * @s (AF_INET or AF_INET6) bound to se->addr even if that address is not
+ * (yet) one of this host's: a service address handed over with the
+ * migration arrives after the restore. IP_FREEBIND is on for the bind
+ * only, then as the saved options say.
+ */
+int sock_bind_freebind(int s, const SockEntry *se)
+{
+	int level = se->family == AF_INET6 ? IPPROTO_IPV6 : IPPROTO_IP;
+	int name = se->family == AF_INET6 ? IPV6_FREEBIND : IP_FREEBIND;
+	socklen_t len = sizeof(int);
+	int was = 0, on = 1, ret = 0;
+
+	if (getsockopt(s, level, name, &was, &len) ||
+	    setsockopt(s, level, name, &on, sizeof(on)))
+		return -errno;
+	if (bind(s, (const struct sockaddr *)se->addr.data, se->addr.len))
+		ret = -errno;
+	if (setsockopt(s, level, name, &was, sizeof(was)))
+		ret = ret ?: -errno;
+	return ret;
+}
+
+/*
  * A listening or bound socket again: same family, type, options and
- * address (a unix socket file left behind by the source is replaced).
+ * address (a unix socket file left behind by the source is replaced; an IP
+ * address this host does not have yet is bound with IP_FREEBIND).
  * Connections that waited in the source's accept queue are not here.
  */
 static int open_sock(const FdEntry *f)
@@ -96,6 +120,8 @@ static int open_sock(const FdEntry *f)
 		ret = sock_set_opts(s, f);
 	if (!ret && bind(s, (const struct sockaddr *)se->addr.data, se->addr.len))
 		ret = -errno;
+	if (ret == -EADDRNOTAVAIL && (se->family == AF_INET || se->family == AF_INET6))
+		ret = sock_bind_freebind(s, se);
 	if (!ret && se->listening && listen(s, SOMAXCONN))
 		ret = -errno;
 	if (!ret && fcntl(s, F_SETFL, f->flags & O_NONBLOCK))

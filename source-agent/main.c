@@ -56,6 +56,13 @@ static const char usage[] =
 	"                        (default: stop it for 20%, 30%, ... 99% of every 100 ms\n"
 	"                        during the pre-copy rounds, until the limit fits)\n"
 	"  --leave-running       keep the source running after the last round\n"
+	"  --tcp-close           established TCP connections are not carried: the\n"
+	"                        program finds each one reset at the destination\n"
+	"                        (ECONNRESET, then end of file), for clients that\n"
+	"                        reconnect. Default: carried exactly (TCP repair mode,\n"
+	"                        packets dropped by an nftables table during the\n"
+	"                        hand-over; needs the nft command), docs/tcp.md\n"
+	"  --tcp-refuse          refuse a process that has a TCP connection, by name\n"
 	"  --json                print round statistics as JSON lines\n"
 	"\n"
 	"Network (docs/network.md):\n"
@@ -105,7 +112,7 @@ static const char usage[] =
 enum { OPT_TO = 256, OPT_DIR, OPT_ID, OPT_CA, OPT_CERT, OPT_KEY, OPT_INSECURE, OPT_ROUNDS,
        OPT_SMALL, OPT_TRACK, OPT_LEAVE, OPT_JSON, OPT_LOG, OPT_SESSION, OPT_PREDUMP,
        OPT_FINAL, OPT_ABORT, OPT_SESSION_TIMEOUT, OPT_LIMIT, OPT_OVER_LIMIT, OPT_NO_AUTOCONV,
-       OPT_MOVE_ADDR, OPT_HOOK, OPT_HOOK_TIMEOUT, OPT_UNIX_RECONNECT };
+       OPT_MOVE_ADDR, OPT_HOOK, OPT_HOOK_TIMEOUT, OPT_UNIX_RECONNECT, OPT_TCP_CLOSE, OPT_TCP_REFUSE };
 
 static const struct option long_opts[] = {
 	{ "to", required_argument, NULL, OPT_TO },
@@ -122,6 +129,8 @@ static const struct option long_opts[] = {
 	{ "over-limit", required_argument, NULL, OPT_OVER_LIMIT },
 	{ "no-auto-converge", no_argument, NULL, OPT_NO_AUTOCONV },
 	{ "leave-running", no_argument, NULL, OPT_LEAVE },
+	{ "tcp-close", no_argument, NULL, OPT_TCP_CLOSE },
+	{ "tcp-refuse", no_argument, NULL, OPT_TCP_REFUSE },
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "log-file", required_argument, NULL, OPT_LOG },
@@ -181,8 +190,9 @@ int main(int argc, char **argv)
 	const char *log_file = NULL, *to = NULL, *session = NULL;
 	unsigned long long v, idle_s = 600;
 	int verbose = 0, c, ret, cmd = -1;
+	enum tcp_mode tcp_mode = TCP_MODE_CARRY;
+	bool tcp_mode_set = false, net_opts = false;
 	char msg[160], why[200];
-	bool net_opts = false;
 	pid_t pid = 0;
 
 	const char *base = strrchr(argv[0], '/');
@@ -229,6 +239,13 @@ int main(int argc, char **argv)
 			break;
 		case OPT_NO_AUTOCONV: o.no_auto_converge = true; break;
 		case OPT_LEAVE: o.leave_running = true; break;
+		case OPT_TCP_CLOSE:
+		case OPT_TCP_REFUSE:
+			if (tcp_mode_set)
+				return usage_error("%s", "give at most one of --tcp-close and --tcp-refuse");
+			tcp_mode_set = true;
+			tcp_mode = c == OPT_TCP_CLOSE ? TCP_MODE_CLOSE : TCP_MODE_REFUSE;
+			break;
 		case OPT_JSON: o.json = true; break;
 		case OPT_LOG: log_file = optarg; break;
 		case OPT_SESSION: session = optarg; break;
@@ -272,6 +289,7 @@ int main(int argc, char **argv)
 			return usage_error("%s", getopt_problem(argv, optind, optopt, msg, sizeof(msg)));
 		}
 	}
+	tcp_set_mode(tcp_mode, o.leave_running);
 	if (!session != (cmd < 0))
 		return usage_error("%s", "--session goes with one of --pre-dump, --final, --abort");
 	if (optind < argc - 1 || (optind == argc && !session))

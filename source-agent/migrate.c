@@ -697,10 +697,18 @@ void migration_close(struct migration *m, int result)
 		say_in_doubt(m);
 		netaddr_in_doubt(&m->mv);
 	}
+	/* TCP connections leave repair mode and are unlocked before the tree thaws */
+	if (m->in_doubt)
+		tcp_migration_end(TCP_END_IN_DOUBT);
+	else if (result || m->o->leave_running)
+		tcp_migration_end(TCP_END_ROLLBACK);
 	if (result || m->o->leave_running)
 		rollback(m);
 	else
 		kill_source(m);
+	if (!result && !m->o->leave_running)
+		/* closed silently after the kill; a checkpoint's lock waits for restore */
+		tcp_migration_end(m->o->images_dir ? TCP_END_CHECKPOINT : TCP_END_DONE);
 	if (m->sink)
 		m->sink->ops->close(m->sink);	/* the destination drops its copy (and the address) */
 	if (result && !m->in_doubt)

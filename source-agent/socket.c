@@ -7,7 +7,8 @@
  * self-pipe of an event loop) travel with the stream data waiting on them.
  * With --unix-reconnect, one connected to a peer outside the tree at a named
  * address is connected again to that address at the destination.
- * Other connected sockets are refused (TCP connections cannot move yet).
+ * TCP connections are tcp.c's; other connected sockets are refused, and so
+ * is a listening TCP socket with connections in its accept queue.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -93,7 +94,7 @@ out:
 	return err ? err : s;
 }
 
-static int diag_open(pid_t pid)
+int sock_diag_open(pid_t pid)
 {
 	return netns_socket(pid, AF_NETLINK, SOCK_DGRAM, NETLINK_SOCK_DIAG);
 }
@@ -121,7 +122,7 @@ static int unix_diag(pid_t pid, uint64_t ino, uint64_t *peer, uint32_t *shut)
 
 	*peer = 0;
 	*shut = 0;
-	nl = diag_open(pid);
+	nl = sock_diag_open(pid);
 	if (nl < 0)
 		return nl;
 	if (send(nl, &req, sizeof(req), 0) != sizeof(req))
@@ -164,7 +165,7 @@ static int udp_shutdown(pid_t pid, int family, uint64_t ino, uint32_t *shut)
 	int nl;
 
 	*shut = 0;
-	nl = diag_open(pid);
+	nl = sock_diag_open(pid);
 	if (nl < 0)
 		return nl;
 	if (send(nl, &req, sizeof(req), 0) != sizeof(req))
@@ -395,7 +396,7 @@ static int sock_refuse_queue(int s, pid_t pid, int fd, int domain, int type)
 }
 
 /* A BPF filter attached (SO_ATTACH_FILTER or _BPF): it cannot travel yet. */
-static int sock_refuse_filter(int s, pid_t pid, int fd)
+int sock_refuse_filter(int s, pid_t pid, int fd)
 {
 	socklen_t len = 0;
 
@@ -403,6 +404,23 @@ static int sock_refuse_filter(int s, pid_t pid, int fd)
 		return 0;	/* none (an eBPF one gives EACCES) */
 	pr_err("pid %d: fd %d is a socket with a BPF filter attached: ferry cannot move socket "
 	       "filters yet", pid, fd);
+	return -EOPNOTSUPP;
+}
+
+/*
+ * Connections a listening TCP socket has accepted but the program has not
+ * taken yet (TCP_INFO's tcpi_unacked is the accept queue's length there):
+ * they cannot travel yet, and a new listening socket would not have them.
+ */
+static int sock_refuse_backlog(int s, pid_t pid, int fd)
+{
+	struct tcp_info ti = { 0 };
+	socklen_t len = sizeof(ti);
+
+	if (getsockopt(s, IPPROTO_TCP, TCP_INFO, &ti, &len) || !ti.tcpi_unacked)
+		return 0;
+	pr_err("pid %d: fd %d is a listening TCP socket with %u connection(s) waiting in its "
+	       "accept queue: ferry cannot move an accept queue yet", pid, fd, ti.tcpi_unacked);
 	return -EOPNOTSUPP;
 }
 
@@ -449,6 +467,8 @@ static int sock_describe(int s, pid_t pid, int fd, uint64_t ino, SockEntry *se,
 	if (sock_refuse_queue(s, pid, fd, domain, type))
 		return -EOPNOTSUPP;
 	se->listening = acc;
+	if (acc && proto == IPPROTO_TCP && sock_refuse_backlog(s, pid, fd))
+		return -EOPNOTSUPP;
 	/* a listening TCP socket shut down for reading listens no more: only UDP's */
 	if (domain != AF_UNIX && proto == IPPROTO_UDP) {
 		if (udp_shutdown(pid, domain, ino, &shut)) {
@@ -558,15 +578,20 @@ static const struct sock_opt_desc {
 #define NR_SOCK_OPTS	ARRAY_SIZE(sock_opts)
 #define OPT_MAX		64	/* IP_OPTIONS 40, names 16, the rest an int or two */
 
+/* What a socket's options point to. */
+struct sock_opts_mem {
+	SockOpt opt[NR_SOCK_OPTS];
+	SockOpt *optp[NR_SOCK_OPTS];
+	uint8_t val[NR_SOCK_OPTS][OPT_MAX];
+};
+
 /* What a socket's entry points to, alive until files-<pid>.img is sent. */
 struct sock_store {
 	SockEntry se;
 	struct sockaddr_storage ss;
 	struct sockaddr_un peer_addr;	/* --unix-reconnect */
 	uint8_t *queued;
-	SockOpt opt[NR_SOCK_OPTS];
-	SockOpt *optp[NR_SOCK_OPTS];
-	uint8_t val[NR_SOCK_OPTS][OPT_MAX];
+	struct sock_opts_mem *opts;
 };
 
 static int opt_kinds(const SockEntry *se)
@@ -582,16 +607,15 @@ static int opt_kinds(const SockEntry *se)
 	return 0;
 }
 
-/*
- * The options of socket @s that differ from those of a new socket made
- * where @pid's are, in st->se.opts.
- */
-static int sock_dump_opts(pid_t pid, int s, struct sock_store *st)
+int sock_opts_read(pid_t pid, int s, SockEntry *se, void **mem)
 {
-	SockEntry *se = &st->se;
+	struct sock_opts_mem *st;
 	int kinds = opt_kinds(se), fresh;
 	size_t i;
 
+	st = *mem = calloc(1, sizeof(*st));
+	if (!st)
+		return -ENOMEM;
 	fresh = netns_socket(pid, se->family, se->type, se->protocol);
 	if (fresh < 0)
 		return fresh;
@@ -602,6 +626,17 @@ static int sock_dump_opts(pid_t pid, int s, struct sock_store *st)
 
 		if (!(o->kinds & kinds) ||
 		    (o->kinds & OPT_INET && se->family == AF_INET6 && !(o->kinds & OPT_INET6)))
+			continue;
+		/*
+		 * Not on a stream socket: the kernel refuses to set them, and
+		 * an accepted one reads its SYN's TTL or hop limit and
+		 * incoming interface there.
+		 */
+		if (se->type == SOCK_STREAM &&
+		    ((o->level == IPPROTO_IP &&
+		      (o->name == IP_MULTICAST_TTL || o->name == IP_MULTICAST_IF)) ||
+		     (o->level == IPPROTO_IPV6 &&
+		      (o->name == IPV6_MULTICAST_HOPS || o->name == IPV6_MULTICAST_IF))))
 			continue;
 		memset(v, 0, OPT_MAX);
 		memset(def, 0, OPT_MAX);
@@ -638,7 +673,7 @@ static int dump_socket(pid_t pid, int fd, uint64_t ino, struct sock_store *st)
 	}
 	ret = sock_describe(s, pid, fd, ino, &st->se, &st->ss, &st->queued, &st->peer_addr);
 	if (!ret)
-		ret = sock_dump_opts(pid, s, st);
+		ret = sock_opts_read(pid, s, &st->se, (void **)&st->opts);
 	close(s);
 	return ret;
 }
@@ -646,6 +681,27 @@ static int dump_socket(pid_t pid, int fd, uint64_t ino, struct sock_store *st)
 static bool sock_match(const struct fd_dump *d)
 {
 	return S_ISSOCK(d->st.st_mode);
+}
+
+/* At the final dump, a listening TCP socket's new connections wait (tcp.c). */
+static int sock_lock_listener(struct fd_dump *d)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int s, acc = 0, proto = 0, ret = 0;
+
+	if (!d->sink)
+		return 0;
+	s = proc_take_fd(d->pid, d->fd);
+	if (s < 0)
+		return s;
+	if (!opt_int(s, SOL_SOCKET, SO_ACCEPTCONN, &acc) && acc &&
+	    !opt_int(s, SOL_SOCKET, SO_PROTOCOL, &proto) && proto == IPPROTO_TCP &&
+	    !getsockname(s, (struct sockaddr *)&ss, &len) &&
+	    (ss.ss_family == AF_INET || ss.ss_family == AF_INET6))
+		ret = tcp_lock_listener(d, (struct sockaddr *)&ss);
+	close(s);
+	return ret;
 }
 
 static int sock_dump(struct fd_dump *d)
@@ -659,9 +715,11 @@ static int sock_dump(struct fd_dump *d)
 	d->priv = s;
 	d->e.type = FD_TYPE__FD_SOCK;
 	d->e.sock = &s->se;
-	ret = dump_socket(d->pid, d->fd, d->st.st_ino, s);
+	ret = sock_lock_listener(d);
+	if (!ret)	/* its accept queue is checked after the lock: it stays empty */
+		ret = dump_socket(d->pid, d->fd, d->st.st_ino, s);
 	if (!ret && s->se.has_peer_ino)
-		ret = file_ids_add_peer(d->ids, s->se.peer_ino, d->pid, d->fd,
+		ret = file_ids_add_peer(d->ids, s->se.peer_ino, d->pid, d->fd, "unix socket",
 					s->se.has_reconnect_addr);
 	return ret;
 }
@@ -670,8 +728,10 @@ static void sock_free(struct fd_dump *d)
 {
 	struct sock_store *s = d->priv;
 
-	if (s)
+	if (s) {
 		free(s->queued);
+		free(s->opts);
+	}
 	free(s);
 }
 
