@@ -43,6 +43,8 @@ static const char usage[] =
 	"  --small-dirty PAGES   stop pre-copy once a round finds <= PAGES dirty (default 256)\n"
 	"  --dirty-tracking B    uffd (default), soft-dirty or none (resend all)\n"
 	"  --leave-running       keep the source running after the last round\n"
+	"                        (an established TCP connection is then refused:\n"
+	"                        two copies cannot own it; see --tcp-close)\n"
 	"  --tcp-close           established TCP connections are not carried: the\n"
 	"                        program finds each one reset at the destination\n"
 	"                        (ECONNRESET, then end of file), for clients that\n"
