@@ -179,6 +179,12 @@ extern const struct fd_restore_ops tcp_restore_ops;			/* tcp.c */
 
 /* socket.c: the saved options of socket @f (f->sock->opts) set on @s. */
 int sock_set_opts(int s, const FdEntry *f);
+/*
+ * tcp.c: the network lock here (docs/tcp.md): nft table @name made (once;
+ * removed at exit unless tcp_unlock_all did it at the release).
+ */
+int tcp_lock_table(const char *name, uint32_t fd);
+void tcp_unlock_all(void);
 /* socket.c: bound to se->addr, an IP address this host may not have yet. */
 int sock_bind_freebind(int s, const SockEntry *se);
 extern const struct fd_restore_ops epoll_restore_ops;			/* epoll.c */

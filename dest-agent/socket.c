@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/nft.h"
 #include "common/util.h"
 #include "dest-agent/restore.h"
 
@@ -122,6 +123,12 @@ static int open_sock(const FdEntry *f)
 		ret = -errno;
 	if (ret == -EADDRNOTAVAIL && (se->family == AF_INET || se->family == AF_INET6))
 		ret = sock_bind_freebind(s, se);
+	/* held back at the source: new connections wait here too until the release */
+	if (!ret && se->listening && se->netlock && *se->netlock) {
+		ret = tcp_lock_table(se->netlock, f->fd);
+		if (!ret)
+			ret = nft_lock_listener(-1, se->netlock, (const struct sockaddr *)se->addr.data);
+	}
 	if (!ret && se->listening && listen(s, SOMAXCONN))
 		ret = -errno;
 	if (!ret && fcntl(s, F_SETFL, f->flags & O_NONBLOCK))
@@ -287,6 +294,14 @@ static int sock_ready(int fd, const FdEntry *f)
 	return 0;
 }
 
+/* The tree is let go: a held-back listener takes new connections again. */
+static void sock_resume(int fd, const FdEntry *f)
+{
+	(void)fd;
+	if (f->sock && f->sock->netlock)
+		tcp_unlock_all();
+}
+
 const struct fd_restore_ops sock_restore_ops = {
 	.type = FD_TYPE__FD_SOCK,
 	.name = "socket",
@@ -294,4 +309,5 @@ const struct fd_restore_ops sock_restore_ops = {
 	.open = sock_open,
 	.opened = sock_opened,
 	.ready = sock_ready,
+	.resume = sock_resume,
 };

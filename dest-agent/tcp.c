@@ -165,7 +165,7 @@ static int tcp_set_conn_opts(int s, const TcpEntry *te)
 static char locked[8][104];
 static size_t nr_locked;
 
-static void tcp_unlock_all(void)
+void tcp_unlock_all(void)
 {
 	size_t i;
 
@@ -175,38 +175,47 @@ static void tcp_unlock_all(void)
 	nr_locked = 0;
 }
 
-static int tcp_lock(const FdEntry *f)
+int tcp_lock_table(const char *name, uint32_t fd)
 {
-	const char *name = f->tcp->netlock;
-	size_t i, len = name ? strlen(name) : 0;
+	size_t i, len = strlen(name);
 	int ret;
 
-	if (!len)
-		return 0;	/* not locked at the source (an older migrate) */
 	for (i = 0; i < len; i++)
 		if (!isalnum((unsigned char)name[i]) && name[i] != '_')
 			break;
-	if (i < len || len >= sizeof(locked[0])) {
-		pr_err("fd %u: bad network lock name in the images", f->fd);
+	if (!len || i < len || len >= sizeof(locked[0])) {
+		pr_err("fd %u: bad network lock name in the images", fd);
 		return -EINVAL;
 	}
 	if (!nft_available()) {
-		pr_err("fd %u: a TCP connection and no nft command here to lock it until the "
-		       "hand-over (Debian package nftables)", f->fd);
+		pr_err("fd %u: a TCP connection or listener locked at the source and no nft "
+		       "command here to lock it until the hand-over (Debian package nftables)", fd);
 		return -EOPNOTSUPP;
 	}
 	for (i = 0; i < nr_locked && strcmp(locked[i], name); i++)
 		;
-	if (i == nr_locked) {
-		if (nr_locked == ARRAY_SIZE(locked))
-			return -E2BIG;
-		if (!nr_locked)
-			atexit(tcp_unlock_all);
-		ret = nft_lock_table(-1, name);
-		if (ret)
-			return ret;
+	if (i < nr_locked)
+		return 0;
+	if (nr_locked == ARRAY_SIZE(locked))
+		return -E2BIG;
+	if (!nr_locked)
+		atexit(tcp_unlock_all);
+	ret = nft_lock_table(-1, name);
+	if (!ret)
 		snprintf(locked[nr_locked++], sizeof(locked[0]), "%s", name);
-	}
+	return ret;
+}
+
+static int tcp_lock(const FdEntry *f)
+{
+	const char *name = f->tcp->netlock;
+	int ret;
+
+	if (!name || !*name)
+		return 0;	/* not locked at the source (an older migrate) */
+	ret = tcp_lock_table(name, f->fd);
+	if (ret)
+		return ret;
 	return nft_lock_conn(-1, name, (const struct sockaddr *)f->sock->addr.data,
 			     (const struct sockaddr *)f->tcp->peer.data);
 }

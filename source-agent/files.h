@@ -148,9 +148,10 @@ enum tcp_end { TCP_END_ROLLBACK, TCP_END_DONE, TCP_END_CHECKPOINT, TCP_END_IN_DO
  * A listening TCP socket (@local) in the final dump: from now on new
  * connections to it wait (their SYNs dropped with the connections' lock)
  * instead of landing in an accept queue that would not travel. Only when
- * connections are carried and nft is there; 0 or -errno.
+ * connections are carried and nft is there (*@table: the nft table, else
+ * NULL); 0 or -errno.
  */
-int tcp_lock_listener(struct fd_dump *d, const struct sockaddr *local);
+int tcp_lock_listener(struct fd_dump *d, const struct sockaddr *local, const char **table);
 void tcp_migration_end(enum tcp_end how);
 
 /* A terminal (pty, tty, console): refused (tty.c). */

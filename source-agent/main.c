@@ -56,6 +56,8 @@ static const char usage[] =
 	"                        (default: stop it for 20%, 30%, ... 99% of every 100 ms\n"
 	"                        during the pre-copy rounds, until the limit fits)\n"
 	"  --leave-running       keep the source running after the last round\n"
+	"                        (an established TCP connection is then refused:\n"
+	"                        two copies cannot own it; see --tcp-close)\n"
 	"  --tcp-close           established TCP connections are not carried: the\n"
 	"                        program finds each one reset at the destination\n"
 	"                        (ECONNRESET, then end of file), for clients that\n"

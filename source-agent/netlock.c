@@ -96,13 +96,17 @@ int netlock_add(const char *id, pid_t pid, const struct sockaddr *local,
 	return nft_lock_conn(t->nsfd, t->name, local, peer);
 }
 
-int netlock_add_listener(const char *id, pid_t pid, const struct sockaddr *local)
+int netlock_add_listener(const char *id, pid_t pid, const struct sockaddr *local,
+			 const char **table)
 {
 	struct lock_table *t = NULL;
 	int ret;
 
 	ret = lock_table(id, pid, &t);
-	return ret ? ret : nft_lock_listener(t->nsfd, t->name, local);
+	if (ret)
+		return ret;
+	*table = t->name;
+	return nft_lock_listener(t->nsfd, t->name, local);
 }
 
 void netlock_forget(void)

@@ -18,7 +18,8 @@
 int netlock_add(const char *id, pid_t pid, const struct sockaddr *local,
 		const struct sockaddr *peer, const char **table);
 /* New connections to the listener on @local wait (their SYNs are dropped). */
-int netlock_add_listener(const char *id, pid_t pid, const struct sockaddr *local);
+int netlock_add_listener(const char *id, pid_t pid, const struct sockaddr *local,
+			 const char **table);
 /* Remove every lock table: 0, or the first error (with a message). */
 int netlock_remove(void);
 /* Leave the tables in place (for `restore` to remove). */

@@ -684,12 +684,13 @@ static bool sock_match(const struct fd_dump *d)
 }
 
 /* At the final dump, a listening TCP socket's new connections wait (tcp.c). */
-static int sock_lock_listener(struct fd_dump *d)
+static int sock_lock_listener(struct fd_dump *d, const char **table)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
 	int s, acc = 0, proto = 0, ret = 0;
 
+	*table = NULL;
 	if (!d->sink)
 		return 0;
 	s = proc_take_fd(d->pid, d->fd);
@@ -699,7 +700,7 @@ static int sock_lock_listener(struct fd_dump *d)
 	    !opt_int(s, SOL_SOCKET, SO_PROTOCOL, &proto) && proto == IPPROTO_TCP &&
 	    !getsockname(s, (struct sockaddr *)&ss, &len) &&
 	    (ss.ss_family == AF_INET || ss.ss_family == AF_INET6))
-		ret = tcp_lock_listener(d, (struct sockaddr *)&ss);
+		ret = tcp_lock_listener(d, (struct sockaddr *)&ss, table);
 	close(s);
 	return ret;
 }
@@ -707,6 +708,7 @@ static int sock_lock_listener(struct fd_dump *d)
 static int sock_dump(struct fd_dump *d)
 {
 	struct sock_store *s = calloc(1, sizeof(*s));
+	const char *table = NULL;
 	int ret;
 
 	if (!s)
@@ -715,9 +717,10 @@ static int sock_dump(struct fd_dump *d)
 	d->priv = s;
 	d->e.type = FD_TYPE__FD_SOCK;
 	d->e.sock = &s->se;
-	ret = sock_lock_listener(d);
+	ret = sock_lock_listener(d, &table);
 	if (!ret)	/* its accept queue is checked after the lock: it stays empty */
 		ret = dump_socket(d->pid, d->fd, d->st.st_ino, s);
+	s->se.netlock = (char *)table;
 	if (!ret && s->se.has_peer_ino)
 		ret = file_ids_add_peer(d->ids, s->se.peer_ino, d->pid, d->fd, "unix socket",
 					s->se.has_reconnect_addr);

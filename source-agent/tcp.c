@@ -417,11 +417,12 @@ static void tcp_free(struct fd_dump *d)
 	free(st);
 }
 
-int tcp_lock_listener(struct fd_dump *d, const struct sockaddr *local)
+int tcp_lock_listener(struct fd_dump *d, const struct sockaddr *local, const char **table)
 {
+	*table = NULL;
 	if (!d->sink || tcp_mode != TCP_MODE_CARRY || tcp_leave_running || !nft_available())
 		return 0;
-	return netlock_add_listener(d->sink->migration_id, d->pid, local);
+	return netlock_add_listener(d->sink->migration_id, d->pid, local, table);
 }
 
 void tcp_migration_end(enum tcp_end how)

@@ -10,7 +10,7 @@
 # migrate --to a page server in the destination namespace (own PID
 # namespace); while the destination holds the restored copy
 # (FERRY_TEST_PAUSE_AT=held: its connection in repair mode and locked
-# there too) the service address is handed over (tcp-lib.sh
+# there too, its listener's new connections held back) the service address is handed over (tcp-lib.sh
 # tcp_move_service). Checked: migrate succeeds; the server runs at the
 # destination with its pid; the client never saw an error, its connection
 # (same local port) is the one it had and goes on (several MB more both
@@ -40,8 +40,11 @@ e2e_in_src env FERRY_TEST_PAUSE_AT=held "$MIGRATE" --json --to "$E2E_DST_IP:$por
 mpid=$!
 e2e_wait_for_line "$TMP/migrate.err" 'paused at held' 90 ||
 	e2e_fail "migrate never held: $(tail -n 3 "$TMP/migrate.err")"
-e2e_in_dst nft list tables | grep -q ferry_lock_ ||
-	e2e_fail "the held copy's connection is not locked at the destination"
+e2e_in_dst nft list ruleset >"$TMP/dst.nft"
+grep -q "sport $sport .*dport $cport drop" "$TMP/dst.nft" ||
+	e2e_fail "the held copy's connection is not locked at the destination: $(cat "$TMP/dst.nft")"
+grep -q "tcp dport $sport tcp flags syn / syn,ack drop" "$TMP/dst.nft" ||
+	e2e_fail "the held copy's listener is not held back at the destination: $(cat "$TMP/dst.nft")"
 tcp_move_service
 wait $mpid
 rc=$?
