@@ -79,6 +79,8 @@ fifo			refused		fifo
 sysv_shm		refused		shm|ipc|sysv|system v
 sysv_sem		refused		sem|ipc|sysv|system v
 sysv_msg		refused		msg|message|ipc|sysv|system v
+sysv_sem_held		refused		semaphore
+sysv_msg_held		refused		message queue
 pidfd			refused		pidfd
 deleted_map		refused		deleted|unlinked
 shm_rounds		exact		shm|shared

@@ -2146,6 +2146,40 @@ static int sysv_sem_verify(void)
 	return 0;
 }
 
+/* Held, never used: no pid of ours on the set or the queue for the kernel to show. */
+static int sysv_sem_held_setup(void)
+{
+	sem_id = semget(IPC_PRIVATE, 2, IPC_CREAT | 0600);
+	if (sem_id < 0)
+		return bad("semget: %s", strerror(errno));
+	say("ipc sem %d\n", sem_id);
+	return 0;
+}
+
+static int sysv_sem_held_verify(void)
+{
+	struct semid_ds ds;
+
+	return semctl(sem_id, 0, IPC_STAT, &ds) || ds.sem_nsems != 2 ?
+		bad("set %d: %s", sem_id, strerror(errno)) : 0;
+}
+
+static int sysv_msg_held_setup(void)
+{
+	msg_id = msgget(IPC_PRIVATE, IPC_CREAT | 0600);
+	if (msg_id < 0)
+		return bad("msgget: %s", strerror(errno));
+	say("ipc msg %d\n", msg_id);
+	return 0;
+}
+
+static int sysv_msg_held_verify(void)
+{
+	struct msqid_ds ds;
+
+	return msgctl(msg_id, IPC_STAT, &ds) ? bad("queue %d: %s", msg_id, strerror(errno)) : 0;
+}
+
 struct objmsg {
 	long type;
 	char text[8];
@@ -2244,6 +2278,8 @@ static const struct mode {
 	MODE(sysv_shm),
 	MODE(sysv_sem),
 	MODE(sysv_msg),
+	MODE(sysv_sem_held),
+	MODE(sysv_msg_held),
 	MODE(pidfd),
 	MODE(deleted_map),
 	MODE(shm_rounds),
