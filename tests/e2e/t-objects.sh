@@ -46,6 +46,7 @@ o_path			exact		O_PATH|path
 sched			exact		sched|nice|priority
 oom_score_adj		exact		oom
 pdeathsig		refused		parent-death
+pdeathsig_child		exact		parent-death
 subreaper		exact		subreaper
 thread_creds		refused		credentials of its own
 many_groups		refused		supplementary groups

@@ -810,6 +810,48 @@ static int pdeathsig_verify(void)
 	return s == SIGUSR1 ? 0 : bad("pdeathsig %d, expected %d", s, SIGUSR1);
 }
 
+/* Below the root: a child with a parent-death signal answers on a socketpair. */
+static int pdc_sock[2] = { -1, -1 };
+
+static int pdeathsig_child_setup(void)
+{
+	pid_t c;
+	char q;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, pdc_sock))
+		return bad("socketpair: %s", strerror(errno));
+	c = fork();
+	if (c < 0)
+		return bad("fork: %s", strerror(errno));
+	if (!c) {
+		close(pdc_sock[0]);
+		if (prctl(PR_SET_PDEATHSIG, SIGUSR2, 0, 0, 0))
+			_exit(1);
+		while (read(pdc_sock[1], &q, 1) == 1) {
+			int s = -1;
+
+			prctl(PR_GET_PDEATHSIG, &s, 0, 0, 0);
+			if (write(pdc_sock[1], &s, sizeof(s)) != sizeof(s))
+				_exit(1);
+		}
+		_exit(0);
+	}
+	close(pdc_sock[1]);
+	return 0;
+}
+
+static int pdeathsig_child_verify(void)
+{
+	struct pollfd p = { pdc_sock[0], POLLIN, 0 };
+	int s = -1;
+
+	if (write(pdc_sock[0], "q", 1) != 1)
+		return bad("write to the child: %s", strerror(errno));
+	if (poll(&p, 1, 2000) != 1 || read(pdc_sock[0], &s, sizeof(s)) != sizeof(s))
+		return bad("no answer from the child");
+	return s == SIGUSR2 ? 0 : bad("the child's pdeathsig is %d, expected %d", s, SIGUSR2);
+}
+
 static int subreaper_setup(void)
 {
 	return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) ?
@@ -2245,6 +2287,7 @@ static const struct mode {
 	MODE(sched),
 	MODE(oom_score_adj),
 	MODE(pdeathsig),
+	MODE(pdeathsig_child),
 	MODE(subreaper),
 	MODE(thread_creds),
 	MODE(many_groups),
