@@ -61,6 +61,10 @@ zombie			refused		zombie
 traced_child		refused		traced
 deleted_cwd		refused		cwd.*deleted
 chroot			exact		root
+proc_fd			refused		/proc file
+ns_fd			refused		namespace file
+raw_socket		exact		raw|socket
+unix_removed		refused		removed
 robust_list		exact		robust
 posix_timer		refused		timer
 timerfd			refused		timerfd

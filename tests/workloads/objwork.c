@@ -1312,6 +1312,87 @@ static int chroot_verify(void)
 	return 0;
 }
 
+/* Odd fds: a /proc file, a namespace file, a raw socket, a unix socket whose path was removed. */
+static int odd_fd = -1;
+static struct stat odd_st;
+
+static int proc_fd_setup(void)
+{
+	odd_fd = open("/proc/self/status", O_RDONLY);
+	return odd_fd < 0 ? bad("open /proc/self/status: %s", strerror(errno)) : 0;
+}
+
+static int proc_fd_verify(void)
+{
+	char buf[4096], want[64];
+	ssize_t n = pread(odd_fd, buf, sizeof(buf) - 1, 0);
+
+	if (n <= 0)
+		return bad("pread: %s", strerror(errno));
+	buf[n] = 0;
+	snprintf(want, sizeof(want), "\nPid:\t%d\n", (int)getpid());
+	return strstr(buf, want) ? 0 : bad("the fd shows another process's status");
+}
+
+static int ns_fd_setup(void)
+{
+	odd_fd = open("/proc/self/ns/net", O_RDONLY);
+	if (odd_fd < 0 || fstat(odd_fd, &odd_st))
+		return bad("open /proc/self/ns/net: %s", strerror(errno));
+	return 0;
+}
+
+static int ns_fd_verify(void)
+{
+	struct stat st;
+
+	if (fstat(odd_fd, &st))
+		return bad("fstat: %s", strerror(errno));
+	return st.st_ino == odd_st.st_ino ? 0 : bad("another namespace");
+}
+
+static int raw_socket_setup(void)
+{
+	odd_fd = socket(AF_INET, SOCK_RAW, IPPROTO_ICMP);
+	return odd_fd < 0 ? bad("socket(SOCK_RAW): %s", strerror(errno)) : 0;
+}
+
+static int raw_socket_verify(void)
+{
+	int t = 0;
+	socklen_t l = sizeof(t);
+
+	if (getsockopt(odd_fd, SOL_SOCKET, SO_TYPE, &t, &l))
+		return bad("getsockopt: %s", strerror(errno));
+	return t == SOCK_RAW ? 0 : bad("socket type %d", t);
+}
+
+static struct sockaddr_un ur_addr;
+
+static int unix_removed_setup(void)
+{
+	odd_fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+	if (odd_fd < 0)
+		return bad("socket: %s", strerror(errno));
+	ur_addr.sun_family = AF_UNIX;
+	scratch(ur_addr.sun_path, sizeof(ur_addr.sun_path), ".sock");
+	if (bind(odd_fd, (struct sockaddr *)&ur_addr, sizeof(ur_addr)))
+		return bad("bind: %s", strerror(errno));
+	return unlink(ur_addr.sun_path) ? bad("unlink: %s", strerror(errno)) : 0;
+}
+
+static int unix_removed_verify(void)
+{
+	struct sockaddr_un a;
+	socklen_t l = sizeof(a);
+
+	if (getsockname(odd_fd, (struct sockaddr *)&a, &l))
+		return bad("getsockname: %s", strerror(errno));
+	if (strcmp(a.sun_path, ur_addr.sun_path))
+		return bad("bound to '%s'", a.sun_path);
+	return access(ur_addr.sun_path, F_OK) ? 0 : bad("the removed path is back");
+}
+
 /* --- timers --------------------------------------------------------------- */
 
 #define PT_VALUE 0x1234
@@ -2300,6 +2381,10 @@ static const struct mode {
 	MODE(traced_child),
 	MODE(deleted_cwd),
 	MODE(chroot),
+	MODE(proc_fd),
+	MODE(ns_fd),
+	MODE(raw_socket),
+	MODE(unix_removed),
 	{ "cgroup_gone", cgroup_setup, cgroup_verify },	/* the test removes it */
 	MODE(cgroup_threads),
 	MODE(robust_list),
