@@ -95,6 +95,9 @@ droppable		exact		droppable
 mlock			refused		mlock
 dontfork		exact		DONTFORK
 wipeonfork		exact		WIPEONFORK
+hugepage		exact		HUGEPAGE
+nohugepage		exact		HUGEPAGE
+dontdump		exact		DONTDUMP
 memfd_seal_write	exact		memfd|seal
 memfd_future_write	refused		F_SEAL_FUTURE_WRITE
 '

@@ -484,7 +484,7 @@ static int droppable_verify(void)
 	return check_pattern(dp_mem, 3 * psz, 31, "droppable page");
 }
 
-/* Mappings with VmFlags: mlock (refused), MADV_DONTFORK, MADV_WIPEONFORK (carried). */
+/* Mappings with VmFlags: mlock (refused), madvise flags (carried). */
 static unsigned char *vf_mem;
 
 static int vf_map(int advice, const char *flag)
@@ -535,6 +535,36 @@ static int wipeonfork_setup(void)
 static int wipeonfork_verify(void)
 {
 	return vf_verify("wf");
+}
+
+static int hugepage_setup(void)
+{
+	return vf_map(MADV_HUGEPAGE, "hg");
+}
+
+static int hugepage_verify(void)
+{
+	return vf_verify("hg");
+}
+
+static int nohugepage_setup(void)
+{
+	return vf_map(MADV_NOHUGEPAGE, "nh");
+}
+
+static int nohugepage_verify(void)
+{
+	return vf_verify("nh");
+}
+
+static int dontdump_setup(void)
+{
+	return vf_map(MADV_DONTDUMP, "dd");
+}
+
+static int dontdump_verify(void)
+{
+	return vf_verify("dd");
 }
 
 static unsigned char *gd_mem;
@@ -2417,6 +2447,9 @@ static const struct mode {
 	MODE(mlock),
 	MODE(dontfork),
 	MODE(wipeonfork),
+	MODE(hugepage),
+	MODE(nohugepage),
+	MODE(dontdump),
 	MODE(memfd_seal_write),
 	MODE(memfd_future_write),
 };
