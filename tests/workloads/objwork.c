@@ -507,65 +507,17 @@ static int vf_verify(const char *flag)
 	return vf_mem[0] == 0x5a && vf_mem[2 * psz - 1] == 0x5a ? 0 : bad("contents changed");
 }
 
-static int mlock_setup(void)
-{
-	return vf_map(-1, "lo");
-}
+/* NAME_setup maps with @advice (-1: mlock) and checks VmFlags @flag; NAME_verify checks again. */
+#define VF_MODE(name, advice, flag)						\
+	static int name##_setup(void) { return vf_map(advice, flag); }		\
+	static int name##_verify(void) { return vf_verify(flag); }
 
-static int mlock_verify(void)
-{
-	return vf_verify("lo");
-}
-
-static int dontfork_setup(void)
-{
-	return vf_map(MADV_DONTFORK, "dc");
-}
-
-static int dontfork_verify(void)
-{
-	return vf_verify("dc");
-}
-
-static int wipeonfork_setup(void)
-{
-	return vf_map(MADV_WIPEONFORK, "wf");
-}
-
-static int wipeonfork_verify(void)
-{
-	return vf_verify("wf");
-}
-
-static int hugepage_setup(void)
-{
-	return vf_map(MADV_HUGEPAGE, "hg");
-}
-
-static int hugepage_verify(void)
-{
-	return vf_verify("hg");
-}
-
-static int nohugepage_setup(void)
-{
-	return vf_map(MADV_NOHUGEPAGE, "nh");
-}
-
-static int nohugepage_verify(void)
-{
-	return vf_verify("nh");
-}
-
-static int dontdump_setup(void)
-{
-	return vf_map(MADV_DONTDUMP, "dd");
-}
-
-static int dontdump_verify(void)
-{
-	return vf_verify("dd");
-}
+VF_MODE(mlock, -1, "lo")
+VF_MODE(dontfork, MADV_DONTFORK, "dc")
+VF_MODE(wipeonfork, MADV_WIPEONFORK, "wf")
+VF_MODE(hugepage, MADV_HUGEPAGE, "hg")
+VF_MODE(nohugepage, MADV_NOHUGEPAGE, "nh")
+VF_MODE(dontdump, MADV_DONTDUMP, "dd")
 
 static unsigned char *gd_mem;
 static sigjmp_buf gd_jmp;
