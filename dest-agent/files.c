@@ -25,6 +25,7 @@ static const struct fd_restore_ops *const fd_kinds[] = {
 	[FD_TYPE__FD_EPOLL] = &epoll_restore_ops,
 	[FD_TYPE__FD_EVENTFD] = &eventfd_restore_ops,
 	[FD_TYPE__FD_SIGNALFD] = &signalfd_restore_ops,
+	[FD_TYPE__FD_TCP] = &tcp_restore_ops,
 };
 
 static const struct fd_restore_ops *fd_kind(const FdEntry *f)
@@ -167,6 +168,21 @@ int rst_fds_ready(struct open_files *of, pid_t (*task)(void *arg, pid_t saved), 
 			ret = ops->ready(e->fd, e->f);
 	}
 	return ret;
+}
+
+void rst_fds_resume(struct open_files *of)
+{
+	size_t i;
+
+	for (i = 0; i < of->nr; i++) {
+		const struct fd_restore_ops *ops;
+
+		if (!of->v[i].f)
+			continue;
+		ops = fd_kind(of->v[i].f);
+		if (ops->resume)
+			ops->resume(of->v[i].fd, of->v[i].f);
+	}
 }
 
 /* Each row's last step for the process (e.g. an epoll's watches). */

@@ -42,130 +42,50 @@ int prefill_ranges(const MmEntry *mm, struct ranges *out)
 	return ret;
 }
 
-/* Call @fn for each piece of [s, e) inside @in. */
-static int clip(const struct ranges *in, uint64_t s, uint64_t e,
-		int (*fn)(void *arg, uint64_t s, uint64_t e, uint64_t skip), void *arg)
-{
-	size_t i;
-	int ret = 0;
-
-	for (i = 0; i < in->nr && !ret; i++) {
-		uint64_t cs = s > in->r[i].start ? s : in->r[i].start;
-		uint64_t ce = e < in->r[i].end ? e : in->r[i].end;
-
-		if (cs < ce)
-			ret = fn(arg, cs, ce, cs - s);
-	}
-	return ret;
-}
-
 struct fill_ctx {
 	struct ops *o;
-	const char *path;	/* pages file, NULL: zero pages */
-	uint64_t off;
-	uint32_t zero_op;	/* DISCARD (anonymous) or ZERO (file pages) */
+	const struct stack_view *sv;
+	uint32_t pid;
+	uint32_t zero_op;	/* DISCARD (anonymous), ZERO (file pages), 0: none */
+	uint64_t *path_ref;	/* [round]: an op's ->path naming its pages file, 0: none yet */
 };
 
-static int fill_piece(void *arg, uint64_t s, uint64_t e, uint64_t skip)
+/* One run of the view as an op; a round's path is put in the ops once. */
+static int fill_ext(void *arg, const struct pg_extent *e)
 {
 	struct fill_ctx *c = arg;
-
-	if (!c->path)
-		return c->zero_op ? ops_add(c->o, c->zero_op, s, e - s) : 0;
-	return ops_add_read(c->o, s, e - s, c->path, c->off + skip);
-}
-
-static void pages_path(char *buf, size_t len, const char *round_dir, uint32_t pid)
-{
-	snprintf(buf, len, "%s/" PAGES_NAME_FMT, round_dir, pid);
-}
-
-int ops_round_delta(struct ops *o, const char *round_dir, uint32_t pid, const struct ranges *in)
-{
+	uint64_t len = e->nr_pages * PAGE_SIZE;
 	char path[PATH_MAX + 64];
-	struct pagemap pm;
-	size_t i;
-	int dirfd, ret;
+	int ret;
 
-	dirfd = open(round_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dirfd < 0)
-		return -errno;
-	ret = pagemap_load(dirfd, pid, &pm);
-	close(dirfd);
-	if (ret)
-		return ret;
-	pages_path(path, sizeof(path), round_dir, pid);
-	for (i = 0; i < pm.nr && !ret; i++) {
-		const struct pm_ext *e = &pm.ext[i];
-		struct fill_ctx c = { o, path, e->off, RST_OP_DISCARD };
-
-		if (e->flags == PE_FLAGS__PE_PARENT)
-			continue;
-		if (e->flags == PE_FLAGS__PE_ZERO)
-			c.path = NULL;
-		ret = clip(in, e->vaddr, e->vaddr + e->nr_pages * PAGE_SIZE, fill_piece, &c);
-	}
-	pagemap_free(&pm);
+	if (!e->round)
+		return c->zero_op ? ops_add(c->o, c->zero_op, e->vaddr, len) : 0;
+	if (e->round > c->sv->top_round)
+		return -EINVAL;	/* an index naming a round the view lacks */
+	if (c->path_ref[e->round])
+		return ops_add_read_ref(c->o, e->vaddr, len, c->path_ref[e->round], e->file_off);
+	ret = stack_view_pages_path(c->sv, c->pid, e->round, path, sizeof(path));
+	if (!ret)
+		ret = ops_add_read(c->o, e->vaddr, len, path, e->file_off);
+	if (!ret)
+		c->path_ref[e->round] = c->o->op[c->o->nr - 1].path;
 	return ret;
 }
 
-/* Absolute path of the pages file of @round in the view. */
-static void view_pages_path(struct stack_view *sv, uint32_t pid, uint32_t round, char *buf,
-			    size_t len)
+int ops_view_fill(struct ops *o, const struct stack_view *sv, uint32_t pid,
+		  const struct ranges *in, bool top_only, uint32_t zero_op)
 {
-	char link[64], dir[PATH_MAX];
-	ssize_t n;
-
-	snprintf(link, sizeof(link), "/proc/self/fd/%d", sv->round_dirfd[round]);
-	n = readlink(link, dir, sizeof(dir) - 1);
-	dir[n > 0 ? n : 0] = 0;
-	pages_path(buf, len, dir, pid);
-}
-
-/*
- * Every extent of @pid's page index that @in wants, as operations. The
- * pages file's path is resolved once per round (a stack of scattered
- * writes over many rounds alternates rounds at nearly every extent: one
- * readlink each made a final restore cost seconds).
- */
-static int view_fill(struct ops *o, struct stack_view *sv, uint32_t pid, const struct ranges *in,
-		     uint32_t zero_op)
-{
-	const struct pg_index *idx = stack_view_index(sv, pid);
-	char path[PATH_MAX + 64], **paths;
+	struct fill_ctx c = { o, sv, pid, top_only ? RST_OP_DISCARD : zero_op, NULL };
 	size_t i;
 	int ret = 0;
 
-	paths = calloc(sv->top_round + 1, sizeof(*paths));
-	if (!paths)
+	c.path_ref = calloc(sv->top_round + 1, sizeof(*c.path_ref));
+	if (!c.path_ref)
 		return -ENOMEM;
-	for (i = 0; idx && i < idx->nr && !ret; i++) {
-		const struct pg_extent *e = &idx->ext[i];
-		struct fill_ctx c = { o, NULL, e->file_off, zero_op };
-
-		if (e->round && e->round <= sv->top_round && !paths[e->round]) {
-			view_pages_path(sv, pid, e->round, path, sizeof(path));
-			paths[e->round] = strdup(path);
-			if (!paths[e->round])
-				ret = -ENOMEM;
-		}
-		if (e->round)
-			c.path = e->round <= sv->top_round ? paths[e->round] : NULL;
-		if (!ret && e->round && !c.path)
-			ret = -EINVAL;	/* an index naming a round the view lacks */
-		if (!ret)
-			ret = clip(in, e->vaddr, pg_ext_end(e), fill_piece, &c);
-	}
-	for (i = 0; i <= sv->top_round; i++)
-		free(paths[i]);
-	free(paths);
+	for (i = 0; i < in->nr && !ret; i++)
+		ret = stack_view_walk(sv, pid, in->r[i].start, in->r[i].end, top_only, fill_ext, &c);
+	free(c.path_ref);
 	return ret;
-}
-
-int ops_full_fill(struct ops *o, struct stack_view *sv, uint32_t pid, const struct ranges *in,
-		  bool discard_zero)
-{
-	return view_fill(o, sv, pid, in, discard_zero ? RST_OP_DISCARD : 0);
 }
 
 static int map_vma(struct ops *o, const VmaEntry *v, const struct shm_table *shm)
@@ -240,7 +160,7 @@ static int ops_add_advice(struct ops *o, const VmaEntry *v)
 	return ret;
 }
 
-int ops_final_layout(struct ops *o, struct stack_view *sv, uint32_t pid, const MmEntry *mm,
+int ops_final_layout(struct ops *o, const struct stack_view *sv, uint32_t pid, const MmEntry *mm,
 		     const struct shm_table *shm)
 {
 	size_t i;
@@ -258,8 +178,9 @@ int ops_final_layout(struct ops *o, struct stack_view *sv, uint32_t pid, const M
 		ret = ranges_add(&one, v->start, v->end);
 		/* zero pages matter only over file pages; fresh anonymous memory is zero */
 		if (!ret)
-			ret = view_fill(o, sv, pid, &one,
-					v->kind == VMA_KIND__VMA_FILE || v->has_shmid ? RST_OP_ZERO : 0);
+			ret = ops_view_fill(o, sv, pid, &one, false,
+					    v->kind == VMA_KIND__VMA_FILE || v->has_shmid ?
+					    RST_OP_ZERO : 0);
 		ranges_free(&one);
 	}
 	for (i = 0; i < mm->n_vmas && !ret; i++) {

@@ -155,3 +155,15 @@ int ops_add_read(struct ops *o, uint64_t addr, uint64_t len, const char *path, u
 		ops_merge_read(o);
 	return ret;
 }
+
+int ops_add_read_ref(struct ops *o, uint64_t addr, uint64_t len, uint64_t path_ref, uint64_t off)
+{
+	int ret = ops_add(o, RST_OP_READ, addr, len);
+
+	if (ret)
+		return ret;
+	o->op[o->nr - 1].off = off;
+	o->op[o->nr - 1].path = path_ref;
+	ops_merge_read(o);
+	return 0;
+}

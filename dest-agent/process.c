@@ -134,7 +134,8 @@ static void child_fail(int err_fd, const char *what)
 
 static void __attribute__((noreturn)) child_main(struct rst_process *rp, const uint8_t *image)
 {
-	uint64_t stack_top = rp->args_addr + args_len() + LEADER_STACK - 64;
+	/* entered by jmp: rsp as just after a call (rsp + 8 16-aligned), as SSE stores need */
+	uint64_t stack_top = rp->args_addr + args_len() + LEADER_STACK - 64 - 8;
 	int err_fd = WORK_FD_BASE + WORK_ERR;
 	sigset_t all;
 	void *m;
@@ -209,6 +210,7 @@ static int blob_verdict(struct rst_process *rp, const char *cmd)
 	ret = tracee_read(rp->pid, rp->args_addr, &a, offsetof(struct rst_args, self_start));
 	if (ret)
 		return ret;
+	rp->blob_syscalls += a.nr_syscalls;
 	if (a.status == RST_READY)
 		return 0;
 	pr_err("restorer of pid %d: %s failed at %s (%#llx): %s", rp->want_pid, cmd, a.err_step,

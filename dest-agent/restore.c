@@ -183,24 +183,29 @@ static int load_tree(int dirfd, bool final, struct tree_images *ti)
 }
 
 /*
- * Bring the anonymous memory in line with round @round_dir: unmap what
- * went, map what came (fresh, zero), then its pages: only what the round
- * sent if the round before it is in, else everything the stack has.
+ * Bring the anonymous memory in line with the view's top round: unmap what
+ * went, map what came (fresh, zero) and fill it from the whole stack; where
+ * memory stays, only what the top round changed if the round before it is
+ * in (the cost of one round, not of the stack), else everything again.
  */
-static int sync_memory(struct rst_process *rp, const MmEntry *mm, const char *round_dir,
-		       uint32_t round, struct ops *o)
+static int sync_memory(struct rst_process *rp, const MmEntry *mm, const struct stack_view *sv,
+		       struct ops *o, bool *delta_out)
 {
-	struct ranges want, gone = { 0 }, fresh = { 0 };
-	struct stack_view sv = { 0 };
+	struct ranges want, gone = { 0 }, fresh = { 0 }, kept = { 0 };
+	bool delta = rp->applied_round && rp->applied_round == sv->settled_round &&
+		     sv->top_round == sv->settled_round + 1;
 	size_t i;
 	int ret;
 
+	*delta_out = delta;
 	ret = prefill_ranges(mm, &want);
 	if (ret)
 		return ret;
 	ret = ranges_sub(&rp->prefilled, &want, &gone);
 	if (!ret)
 		ret = ranges_sub(&want, &rp->prefilled, &fresh);
+	if (!ret)
+		ret = ranges_sub(&want, &fresh, &kept);
 	for (i = 0; !ret && i < gone.nr; i++)
 		ret = ops_add(o, RST_OP_UNMAP, gone.r[i].start, gone.r[i].end - gone.r[i].start);
 	for (i = 0; !ret && i < fresh.nr; i++) {
@@ -210,17 +215,14 @@ static int sync_memory(struct rst_process *rp, const MmEntry *mm, const char *ro
 			o->op[o->nr - 1].flags = MAP_PRIVATE | MAP_ANONYMOUS;
 		}
 	}
-	if (!ret && rp->applied_round && round == rp->applied_round + 1) {
-		ret = ops_round_delta(o, round_dir, rp->want_pid, &want);
-	} else if (!ret) {
-		ret = stack_view_open(round_dir, &sv);
-		if (!ret)
-			ret = ops_full_fill(o, &sv, rp->want_pid, &want, rp->applied_round != 0);
-		if (sv.top_dir)
-			stack_view_close(&sv);
-	}
+	if (!ret)
+		ret = ops_view_fill(o, sv, rp->want_pid, &kept, delta, RST_OP_DISCARD);
+	/* fresh anonymous memory reads as zero already */
+	if (!ret)
+		ret = ops_view_fill(o, sv, rp->want_pid, &fresh, false, 0);
 	ranges_free(&gone);
 	ranges_free(&fresh);
+	ranges_free(&kept);
 	if (ret) {
 		ranges_free(&want);
 		return ret;
@@ -234,7 +236,38 @@ static int sync_memory(struct rst_process *rp, const MmEntry *mm, const char *ro
 struct rst_tree {
 	struct rst_process *rp;
 	size_t nr;
+	/* the stack up to the last round seen; --stream moves it up round by round */
+	struct stack_view sv;
+	/* the last fill and layout: memory ops sent, and whether only the top's changes were */
+	size_t fill_ops, layout_ops;
+	bool fill_delta;
+	uint64_t syscalls_before;	/* the blobs' system calls before the last fill */
 };
+
+static void rst_view_drop(struct rst_tree *rt)
+{
+	if (rt->sv.top_dir)
+		stack_view_close(&rt->sv);
+}
+
+/*
+ * The view at round @round (@round_dir): one round up from the last if it
+ * can (what that round changed, nothing more), else opened whole.
+ */
+static int rst_view_at(struct rst_tree *rt, const char *round_dir, uint32_t round)
+{
+	int ret;
+
+	if (rt->sv.top_dir && round && rt->sv.top_round + 1 == round) {
+		ret = stack_view_advance(&rt->sv, round_dir);
+		if (!ret)
+			return 0;
+		pr_warn("round %u: cannot follow the stack round by round (%s): reading it whole",
+			round, strerror(-ret));
+	}
+	rst_view_drop(rt);
+	return stack_view_open(round_dir, &rt->sv);
+}
 
 static void rst_tree_kill(struct rst_tree *rt)
 {
@@ -304,34 +337,52 @@ static int rst_tree_create(struct rst_tree *rt, const struct tree_images *ti, bo
 	return ret;
 }
 
-/* Anonymous memory of every process up to round @round. */
+static uint64_t rst_tree_syscalls(const struct rst_tree *rt)
+{
+	uint64_t n = 0;
+	size_t i;
+
+	for (i = 0; i < rt->nr; i++)
+		n += rt->rp[i].blob_syscalls;
+	return n;
+}
+
+/* Anonymous memory of every process up to round @round_dir (@round: its number, 0 unknown). */
 static int rst_tree_fill(struct rst_tree *rt, const struct tree_images *ti, const char *round_dir,
 			 uint32_t round)
 {
 	size_t i;
-	int ret = 0;
+	int ret;
 
+	ret = rst_view_at(rt, round_dir, round);
+	rt->fill_ops = 0;
+	rt->fill_delta = true;
+	rt->syscalls_before = rst_tree_syscalls(rt);
 	for (i = 0; i < rt->nr && !ret; i++) {
 		struct ops o = { 0 };
+		bool delta;
 
-		ret = sync_memory(&rt->rp[i], ti->p[i].mm, round_dir, round, &o);
+		ret = sync_memory(&rt->rp[i], ti->p[i].mm, &rt->sv, &o, &delta);
+		rt->fill_ops += o.nr;
+		rt->fill_delta &= delta;
 		if (!ret)
 			ret = rp_memory(&rt->rp[i], &o);
 		if (!ret)
-			rt->rp[i].applied_round = round;
+			rt->rp[i].applied_round = rt->sv.top_round;
 		ops_free(&o);
 	}
 	return ret;
 }
 
 /* The rest of one process's layout (file mappings, stack, shared memory) from the whole stack. */
-static int rst_layout(struct rst_process *rp, struct stack_view *sv, const MmEntry *mm,
-		      const struct shm_table *shm)
+static int rst_layout(struct rst_process *rp, const struct stack_view *sv, const MmEntry *mm,
+		      const struct shm_table *shm, size_t *nr_ops)
 {
 	struct ops o = { 0 };
 	int ret;
 
 	ret = ops_final_layout(&o, sv, rp->want_pid, mm, shm);
+	*nr_ops += o.nr;
 	if (!ret)
 		ret = rp_memory(rp, &o);
 	ops_free(&o);
@@ -573,6 +624,7 @@ static int rst_tree_final(struct rst_tree *rt, const struct tree_images *ti, int
 {
 	struct rctl_status st = { .kind = RCTL_RESUMED };
 	struct open_files of = { 0 };
+	struct rst_addr ra = { .nl = -1, .ann = -1 };
 	size_t *order;
 	int ret;
 
@@ -580,11 +632,19 @@ static int rst_tree_final(struct rst_tree *rt, const struct tree_images *ti, int
 	if (!order)
 		return -ENOMEM;
 	final_order(ti, order);
-	ret = rst_tree_final_start(rt, ti, dirfd, shm, order, &of);
+	/* --move-address: before its sockets bind to the address, and before it runs */
+	ret = rst_addr_arrive(&ra, dirfd);
+	if (!ret)
+		ret = rst_tree_final_start(rt, ti, dirfd, shm, order, &of);
 	if (!ret && o->hold)
 		ret = hold_wait(o);
-	if (!ret)
+	if (ret)
+		rst_addr_leave(&ra);
+	if (!ret) {
+		rst_fds_resume(&of);	/* TCP connections leave repair mode */
 		rst_tree_final_finish(rt, ti, order);
+		rst_addr_done(&ra);
+	}
 	if (!ret && o->hold) {
 		fprintf(stderr, "restore: resumed\n");
 		rctl_send_status(o->status_fd, &st);
@@ -598,23 +658,19 @@ static int rst_tree_final(struct rst_tree *rt, const struct tree_images *ti, int
 static int rst_tree_finish(struct rst_tree *rt, const struct tree_images *ti, const char *round_dir,
 			   uint32_t round, int dirfd, const struct restore_opts *o)
 {
-	struct stack_view sv = { 0 };
 	struct shm_table shm = { 0 };
 	size_t i;
 	int ret;
 
 	ret = rst_tree_fill(rt, ti, round_dir, round);
 	if (!ret)
-		ret = stack_view_open(round_dir, &sv);
-	if (!ret)
-		ret = shm_restore(&shm, dirfd, &sv);
+		ret = shm_restore(&shm, dirfd, &rt->sv);
+	rt->layout_ops = 0;
 	for (i = 0; i < rt->nr && !ret; i++)
-		ret = rst_layout(&rt->rp[i], &sv, ti->p[i].mm, &shm);
+		ret = rst_layout(&rt->rp[i], &rt->sv, ti->p[i].mm, &shm, &rt->layout_ops);
 	if (!ret)
 		ret = rst_tree_final(rt, ti, dirfd, &shm, o);
 	shm_table_close(&shm);
-	if (sv.top_dir)
-		stack_view_close(&sv);
 	return ret;
 }
 
@@ -651,10 +707,18 @@ static int restore_final(struct rst_tree *rt, const char *round_dir, const struc
 		ret = rst_tree_finish(rt, &ti, round_dir, round_number(round_dir), dirfd, o);
 	if (!ret && ti.nr > 1)
 		printf("restored a tree of %zu processes under pid %u\n", ti.nr, ti.p[0].pe->pid);
+	/* what the final step cost in memory operations (docs/restore-protocol.md) */
+	if (!ret)
+		printf("final memory: %zu ops (%s), %zu ops for the rest of the layout, "
+		       "%llu system calls in the restorer\n",
+		       rt->fill_ops, rt->fill_delta ? "the final round's changes over the prefill" :
+		       "anonymous memory from the whole stack", rt->layout_ops,
+		       (unsigned long long)(rst_tree_syscalls(rt) - rt->syscalls_before));
 	if (!ret)
 		printf("restored pid %u in %.1f ms\n", ti.p[0].pe->pid, (now_us() - t0) / 1e3);
 	fflush(stdout);
 	rst_tree_kill(rt);	/* what is restored is detached already: only the rest dies */
+	rst_view_drop(rt);
 	if (ti.nr)
 		tree_images_free(&ti);
 	close(dirfd);
@@ -745,11 +809,19 @@ int restore_stream(const struct restore_opts *o)
 			pr_warn("round %u could not be prefilled (%s): the final round will "
 				"restore everything", k, strerror(-ret));
 			rst_tree_kill(&rt);
+			rst_view_drop(&rt);
 			broken = true;
 			/* the source stops waiting for prefills it would never get */
 			rctl_send_status(o->status_fd,
 					 &(struct rctl_status){ .kind = RCTL_UNFILLED, .round = k });
 		} else {
+			/*
+			 * Merged into the index before the source hears of it: it
+			 * freezes only after "prefilled", so the final never waits
+			 * for this and costs only what it changed over round k.
+			 */
+			if (stack_view_settle(&rt.sv))
+				rst_view_drop(&rt);	/* the next round reads the stack whole */
 			pr_info("round %u prefilled in %.1f ms", k, (now_us() - t0) / 1e3);
 			/* for people; the page server reads the status fd */
 			fprintf(stderr, "restore: prefilled round %u\n", k);
@@ -760,5 +832,6 @@ int restore_stream(const struct restore_opts *o)
 	}
 	pr_info("migration abandoned: the prepared processes are dropped");
 	rst_tree_kill(&rt);
+	rst_view_drop(&rt);
 	return -ECANCELED;
 }

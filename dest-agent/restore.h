@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "common/netaddr.h"
 #include "images.pb-c.h"
 #include "imgstack/view.h"
 #include "restorer/restorer.h"
@@ -42,6 +43,8 @@ int ops_add(struct ops *o, uint32_t type, uint64_t addr, uint64_t len);
 int ops_set_path(struct ops *o, const char *path);
 /* Read pages from a file; continues the previous read when it can. */
 int ops_add_read(struct ops *o, uint64_t addr, uint64_t len, const char *path, uint64_t off);
+/* The same, from the file an earlier op names (its ->path, @path_ref): no string again. */
+int ops_add_read_ref(struct ops *o, uint64_t addr, uint64_t len, uint64_t path_ref, uint64_t off);
 void ops_free(struct ops *o);
 /* Bytes the ops and their strings take in a payload, and writing them there. */
 size_t ops_payload_size(const struct ops *o);
@@ -62,11 +65,14 @@ void ranges_free(struct ranges *rs);
 /* Anonymous private memory that is filled while the source still runs. */
 bool vma_prefilled(const VmaEntry *v);
 int prefill_ranges(const MmEntry *mm, struct ranges *out);
-/* Ops for pages of round @round_dir (its pagemap only: what that round sent) within @in. */
-int ops_round_delta(struct ops *o, const char *round_dir, uint32_t pid, const struct ranges *in);
-/* Ops for every page of the stack (its top round's view) within @in; zero runs discarded. */
-int ops_full_fill(struct ops *o, struct stack_view *sv, uint32_t pid, const struct ranges *in,
-		  bool discard_zero);
+/*
+ * Ops for the pages of the view within @in: @top_only, only what its top
+ * round changed (stack_view_advance: reads, zero runs discarded); else
+ * every page, zero runs as @zero_op (RST_OP_DISCARD, RST_OP_ZERO, 0: none).
+ * Costs the runs inside @in, not the whole index.
+ */
+int ops_view_fill(struct ops *o, const struct stack_view *sv, uint32_t pid,
+		  const struct ranges *in, bool top_only, uint32_t zero_op);
 /* ---- dest-agent/shm.c: shared memory objects (one memfd each) ---- */
 
 struct shm_table {
@@ -85,7 +91,7 @@ void shm_table_close(struct shm_table *t);
 int shm_open_fd(const FdEntry *f, const struct shm_table *shm);
 
 /* The final layout: every other VMA mapped and filled, then all protections set. */
-int ops_final_layout(struct ops *o, struct stack_view *sv, uint32_t pid, const MmEntry *mm,
+int ops_final_layout(struct ops *o, const struct stack_view *sv, uint32_t pid, const MmEntry *mm,
 		     const struct shm_table *shm);
 int vdso_address(const MmEntry *mm, uint64_t *addr);
 
@@ -127,6 +133,8 @@ void open_files_close(struct open_files *of);
  * seen from here) and its row's ->ready.
  */
 int rst_fds_ready(struct open_files *of, pid_t (*task)(void *arg, pid_t saved), void *arg);
+/* The tree is let go now: each description's row's ->resume. */
+void rst_fds_resume(struct open_files *of);
 
 /* What opening an fd may need. */
 struct fd_open {
@@ -156,12 +164,23 @@ struct fd_restore_ops {
 	 * handed over, before the tree runs (a socket's shutdown).
 	 */
 	int (*ready)(int fd, const FdEntry *f);
+	/*
+	 * Optional: once per description, as the tree is let go (after the
+	 * hold): cannot fail any more (a TCP connection leaves repair mode).
+	 */
+	void (*resume)(int fd, const FdEntry *f);
 };
 
 extern const struct fd_restore_ops reg_restore_ops, dir_restore_ops;	/* regfile.c */
 extern const struct fd_restore_ops chr_restore_ops;			/* chrdev.c */
 extern const struct fd_restore_ops pipe_restore_ops;			/* pipe.c */
 extern const struct fd_restore_ops sock_restore_ops;			/* socket.c */
+extern const struct fd_restore_ops tcp_restore_ops;			/* tcp.c */
+
+/* socket.c: the saved options of socket @f (f->sock->opts) set on @s. */
+int sock_set_opts(int s, const FdEntry *f);
+/* socket.c: bound to se->addr, an IP address this host may not have yet. */
+int sock_bind_freebind(int s, const SockEntry *se);
 extern const struct fd_restore_ops epoll_restore_ops;			/* epoll.c */
 extern const struct fd_restore_ops eventfd_restore_ops;			/* eventfd.c */
 extern const struct fd_restore_ops signalfd_restore_ops;		/* signalfd.c */
@@ -175,6 +194,26 @@ int fd_open_flags(const FdEntry *f);
 int rst_check_files(const MmEntry *mm, const FilesEntry *files);
 /* dest-agent/ghost.c: an unlinked file made again from ghost-<file_id>.img. */
 int open_ghost(const FdEntry *f, int round_dirfd);
+
+/* ---- dest-agent/netaddr.c: the service address of migrate --move-address ---- */
+
+struct rst_addr {
+	bool on;			/* the final round has netaddr.img */
+	struct net_addr a;
+	int nl, ann, ifindex;
+	char ifname[IF_NAMESIZE];
+	bool added;
+};
+
+/*
+ * Once the tree is restored, before it runs (or is held): the address of
+ * netaddr.img, if the round has one, added here and announced. 0 or -errno.
+ */
+int rst_addr_arrive(struct rst_addr *ra, int round_dirfd);
+/* The tree is discarded: the address goes again (the source takes it back). */
+void rst_addr_leave(struct rst_addr *ra);
+/* The tree runs: announce once more, close. */
+void rst_addr_done(struct rst_addr *ra);
 
 /* ---- dest-agent/sigframe.c ---- */
 
@@ -201,6 +240,7 @@ struct rst_process {
 	size_t nr_tids;
 	struct ranges prefilled;	/* anonymous memory mapped and filled so far */
 	uint32_t applied_round;		/* last round whose pages are in */
+	uint64_t blob_syscalls;		/* made by its MEMORY commands (a cost counter) */
 };
 
 /* The root: a clone3 child of ours; @mms: every process's layout (the blob avoids them all). */

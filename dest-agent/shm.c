@@ -19,32 +19,40 @@
 
 #define SHM_CHUNK (1UL << 20)
 
-static int shm_fill(int fd, struct stack_view *sv, uint32_t id, uint8_t *buf)
+struct shm_fill_ctx {
+	struct stack_view *sv;
+	uint32_t pid;
+	int fd;
+	uint8_t *buf;
+};
+
+static int shm_fill_ext(void *arg, const struct pg_extent *e)
 {
-	const struct pg_index *idx = stack_view_index(sv, SHM_PID_BASE + id);
-	size_t i;
-	int ret = 0;
+	struct shm_fill_ctx *c = arg;
+	uint64_t done = 0, len = e->nr_pages * PAGE_SIZE;
+	int pfd, ret = 0;
 
-	for (i = 0; idx && i < idx->nr && !ret; i++) {
-		const struct pg_extent *e = &idx->ext[i];
-		uint64_t done = 0, len = e->nr_pages * PAGE_SIZE;
-		int pfd;
+	if (!e->round)
+		return 0;	/* zero: a hole of the new file */
+	pfd = stack_view_pages_fd(c->sv, c->pid, e->round);
+	if (pfd < 0)
+		return pfd;
+	while (done < len && !ret) {
+		size_t n = len - done < SHM_CHUNK ? len - done : SHM_CHUNK;
 
-		if (!e->round)
-			continue;	/* zero: a hole of the new file */
-		pfd = stack_view_pages_fd(sv, SHM_PID_BASE + id, e->round);
-		if (pfd < 0)
-			return pfd;
-		while (done < len && !ret) {
-			size_t n = len - done < SHM_CHUNK ? len - done : SHM_CHUNK;
-
-			ret = pread_full(pfd, buf, n, e->file_off + done);
-			if (!ret)
-				ret = pwrite_full(fd, buf, n, e->vaddr + done);
-			done += n;
-		}
+		ret = pread_full(pfd, c->buf, n, e->file_off + done);
+		if (!ret)
+			ret = pwrite_full(c->fd, c->buf, n, e->vaddr + done);
+		done += n;
 	}
 	return ret;
+}
+
+static int shm_fill(int fd, struct stack_view *sv, uint32_t id, uint8_t *buf)
+{
+	struct shm_fill_ctx c = { sv, SHM_PID_BASE + id, fd, buf };
+
+	return stack_view_walk(sv, c.pid, 0, UINT64_MAX, false, shm_fill_ext, &c);
 }
 
 static int shm_make(struct shm_table *t, const ShmemEntry *e, struct stack_view *sv,

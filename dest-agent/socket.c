@@ -2,10 +2,12 @@
 /*
  * Sockets: a listening or bound one made again on its address; both ends
  * of a connected unix socket of the tree from one socketpair, with the
- * data that waited on each.
+ * data that waited on each; one connected to a peer outside the tree
+ * (--unix-reconnect) connected again to the same address.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <string.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -19,7 +21,8 @@
 
 static bool sock_paired(const FdEntry *f)
 {
-	return f->type == FD_TYPE__FD_SOCK && f->sock && f->sock->has_peer_ino;
+	return f->type == FD_TYPE__FD_SOCK && f->sock && f->sock->has_peer_ino &&
+	       !f->sock->has_reconnect_addr;
 }
 
 static int set_opt(int s, int level, int name, bool has, bool v)
@@ -34,7 +37,7 @@ static int set_opt(int s, int level, int name, bool has, bool v)
  * sizes were read doubled by the kernel: half goes in, with the *FORCE
  * variant (past rmem_max/wmem_max, as SO_RCVBUFFORCE may have set them).
  */
-static int sock_set_opts(int s, const FdEntry *f)
+int sock_set_opts(int s, const FdEntry *f)
 {
 	const SockEntry *se = f->sock;
 	size_t i;
@@ -62,8 +65,32 @@ static int sock_set_opts(int s, const FdEntry *f)
 }
 
 /*
+ * @s (AF_INET or AF_INET6) bound to se->addr even if that address is not
+ * (yet) one of this host's: a service address handed over with the
+ * migration arrives after the restore. IP_FREEBIND is on for the bind
+ * only, then as the saved options say.
+ */
+int sock_bind_freebind(int s, const SockEntry *se)
+{
+	int level = se->family == AF_INET6 ? IPPROTO_IPV6 : IPPROTO_IP;
+	int name = se->family == AF_INET6 ? IPV6_FREEBIND : IP_FREEBIND;
+	socklen_t len = sizeof(int);
+	int was = 0, on = 1, ret = 0;
+
+	if (getsockopt(s, level, name, &was, &len) ||
+	    setsockopt(s, level, name, &on, sizeof(on)))
+		return -errno;
+	if (bind(s, (const struct sockaddr *)se->addr.data, se->addr.len))
+		ret = -errno;
+	if (setsockopt(s, level, name, &was, sizeof(was)))
+		ret = ret ?: -errno;
+	return ret;
+}
+
+/*
  * A listening or bound socket again: same family, type, options and
- * address (a unix socket file left behind by the source is replaced).
+ * address (a unix socket file left behind by the source is replaced; an IP
+ * address this host does not have yet is bound with IP_FREEBIND).
  * Connections that waited in the source's accept queue are not here.
  */
 static int open_sock(const FdEntry *f)
@@ -93,6 +120,8 @@ static int open_sock(const FdEntry *f)
 		ret = sock_set_opts(s, f);
 	if (!ret && bind(s, (const struct sockaddr *)se->addr.data, se->addr.len))
 		ret = -errno;
+	if (ret == -EADDRNOTAVAIL && (se->family == AF_INET || se->family == AF_INET6))
+		ret = sock_bind_freebind(s, se);
 	if (!ret && se->listening && listen(s, SOMAXCONN))
 		ret = -errno;
 	if (!ret && fcntl(s, F_SETFL, f->flags & O_NONBLOCK))
@@ -102,6 +131,66 @@ static int open_sock(const FdEntry *f)
 		close(s);
 		return ret;
 	}
+	return s;
+}
+
+#define RECONNECT_TIMEOUT_S	5	/* a peer whose backlog stays full */
+
+/*
+ * A unix socket whose peer was outside the tree (migrate --unix-reconnect):
+ * a new one, with its options (and abstract name, if it had one), connected
+ * to the same address here, where the same service listens.
+ */
+static int open_sock_reconnect(const FdEntry *f)
+{
+	const SockEntry *se = f->sock;
+	struct timeval tv = { .tv_sec = RECONNECT_TIMEOUT_S }, old;
+	socklen_t olen = sizeof(old);
+	struct sockaddr_un to = { 0 };
+	char name[sizeof(to.sun_path) + 1];
+	size_t i, n;
+	int s, ret = 0;
+
+	if (se->family != AF_UNIX || se->reconnect_addr.len > sizeof(to) ||
+	    se->reconnect_addr.len <= offsetof(struct sockaddr_un, sun_path) + 1 ||
+	    se->addr.len > sizeof(struct sockaddr_un)) {
+		pr_err("fd %u: socket to reconnect without a usable address", f->fd);
+		return -EINVAL;
+	}
+	memcpy(&to, se->reconnect_addr.data, se->reconnect_addr.len);
+	n = se->reconnect_addr.len - offsetof(struct sockaddr_un, sun_path);
+	for (i = 0; i < n && i + 1 < sizeof(name); i++)
+		name[i] = to.sun_path[i] ? to.sun_path[i] : '@';
+	name[to.sun_path[0] ? strnlen(to.sun_path, n) : i] = 0;
+	s = socket(AF_UNIX, se->type | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return -errno;
+	ret = sock_set_opts(s, f);
+	/* connect waits SO_SNDTIMEO for a full backlog: bounded, then put back */
+	if (!ret && (getsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &old, &olen) ||
+		     setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv))))
+		ret = -errno;
+	if (!ret && se->addr.len > offsetof(struct sockaddr_un, sun_path) + 1 &&
+	    bind(s, (const struct sockaddr *)se->addr.data, se->addr.len))
+		ret = -errno;	/* its abstract name (the source refuses a path) */
+	if (!ret && connect(s, (struct sockaddr *)&to, se->reconnect_addr.len)) {
+		ret = -errno;
+		pr_err("fd %u: cannot connect its unix socket again to %s here: %s", f->fd, name,
+		       strerror(-ret));
+		close(s);
+		return ret;
+	}
+	if (!ret && setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &old, sizeof(old)))
+		ret = -errno;
+	if (!ret && fcntl(s, F_SETFL, f->flags & O_NONBLOCK))
+		ret = -errno;
+	if (ret) {
+		pr_err("fd %u: cannot make its unix socket to %s again: %s", f->fd, name,
+		       strerror(-ret));
+		close(s);
+		return ret;
+	}
+	pr_info("fd %u: unix socket connected again to %s", f->fd, name);
 	return s;
 }
 
@@ -167,6 +256,8 @@ static int sock_open(const struct fd_open *o, const FdEntry *f, uint64_t key)
 {
 	if (sock_paired(f))
 		return open_sock_pair(o->of, f, key);
+	if (f->sock && f->sock->has_reconnect_addr)
+		return open_sock_reconnect(f);
 	return open_sock(f);
 }
 

@@ -106,6 +106,26 @@ static int punch_add(struct punch_acc *p, const struct pg_extent *e, uint64_t n)
 }
 
 /*
+ * Copy old->ext[*i..) that end at or before @ustart to @out as a block: an
+ * update among millions of extents costs a binary search and a memcpy,
+ * not a step per extent it skips. The old extents are merged among
+ * themselves already; only the first may continue @out's last run.
+ */
+static void copy_before(const struct pg_index *old, size_t *i, uint64_t ustart,
+			struct pg_index *out)
+{
+	size_t k = pg_index_lower(old, ustart), n;
+
+	if (k <= *i)
+		return;
+	ext_push(out, &old->ext[(*i)++]);
+	n = k - *i;
+	memcpy(&out->ext[out->nr], &old->ext[*i], n * sizeof(*out->ext));
+	out->nr += n;
+	*i = k;
+}
+
+/*
  * Emit the old pieces before @u, report the pieces @u covers, keep what
  * sticks out past its end in @cur for the next update.
  */
@@ -116,6 +136,8 @@ static int overlay_one(const struct pg_index *old, size_t *i, struct pg_extent *
 	uint64_t ustart = u->vaddr, uend = pg_ext_end(u);
 	int ret;
 
+	if (!*have_cur)
+		copy_before(old, i, ustart, out);
 	while (*have_cur || *i < old->nr) {
 		uint64_t n;
 
@@ -203,22 +225,44 @@ int pg_index_apply(struct pg_index *idx, const struct pg_extent *upd, size_t nr_
 	return 0;
 }
 
-const struct pg_extent *pg_index_find(const struct pg_index *idx, uint64_t vaddr)
+size_t pg_index_lower(const struct pg_index *idx, uint64_t vaddr)
 {
 	size_t lo = 0, hi = idx->nr;
 
-	/* Last extent starting at or below vaddr. */
+	/* extents do not overlap: their ends are sorted too */
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
-		if (idx->ext[mid].vaddr <= vaddr)
+		if (pg_ext_end(&idx->ext[mid]) <= vaddr)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	if (!lo || vaddr >= pg_ext_end(&idx->ext[lo - 1]))
+	return lo;
+}
+
+const struct pg_extent *pg_index_find(const struct pg_index *idx, uint64_t vaddr)
+{
+	size_t i = pg_index_lower(idx, vaddr);
+
+	if (i == idx->nr || idx->ext[i].vaddr > vaddr)
 		return NULL;
-	return &idx->ext[lo - 1];
+	return &idx->ext[i];
+}
+
+int pg_index_walk(const struct pg_index *idx, uint64_t start, uint64_t end, pg_walk_fn fn,
+		  void *arg)
+{
+	size_t i;
+	int ret = 0;
+
+	for (i = pg_index_lower(idx, start); !ret && i < idx->nr && idx->ext[i].vaddr < end; i++) {
+		struct pg_extent e;
+
+		pg_ext_clip(&idx->ext[i], start, end, &e);
+		ret = fn(arg, &e);
+	}
+	return ret;
 }
 
 int pg_index_push(struct pg_index *v, const struct pg_extent *e)

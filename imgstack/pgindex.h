@@ -34,6 +34,20 @@ static inline bool pg_ext_continues(const struct pg_extent *a, const struct pg_e
 	return !a->round || a->file_off + a->nr_pages * PAGE_SIZE == b->file_off;
 }
 
+/* The part of @e inside [start, end) (they must overlap) in @out. */
+static inline void pg_ext_clip(const struct pg_extent *e, uint64_t start, uint64_t end,
+			       struct pg_extent *out)
+{
+	uint64_t s = e->vaddr > start ? e->vaddr : start;
+	uint64_t x = pg_ext_end(e) < end ? pg_ext_end(e) : end;
+
+	*out = *e;
+	out->vaddr = s;
+	out->nr_pages = (x - s) / PAGE_SIZE;
+	if (e->round)
+		out->file_off += s - e->vaddr;
+}
+
 struct pg_index {
 	uint32_t pid;
 	struct pg_extent *ext;	/* sorted by vaddr, not overlapping, adjacent runs merged */
@@ -55,9 +69,19 @@ int pg_index_apply(struct pg_index *idx, const struct pg_extent *upd, size_t nr_
  */
 int pg_index_overlay(const struct pg_index *old, const struct pg_extent *upd, size_t nr_upd,
 		     pg_punch_fn punch, void *arg, struct pg_index *out);
+/* Position of the first extent ending above @vaddr (idx->nr: none): O(log n). */
+size_t pg_index_lower(const struct pg_index *idx, uint64_t vaddr);
 /* Find the extent covering vaddr, or NULL. */
 const struct pg_extent *pg_index_find(const struct pg_index *idx, uint64_t vaddr);
 void pg_index_free(struct pg_index *idx);
+/* A run of pages as a walk reports it (clipped to the range asked). */
+typedef int (*pg_walk_fn)(void *arg, const struct pg_extent *e);
+/*
+ * @fn for every extent piece inside [start, end) (page aligned), in address order; stops
+ * at its first non-zero return. O(log n + pieces).
+ */
+int pg_index_walk(const struct pg_index *idx, uint64_t start, uint64_t end, pg_walk_fn fn,
+		  void *arg);
 /* Append @e (no merging): 0 or -ENOMEM. */
 int pg_index_push(struct pg_index *v, const struct pg_extent *e);
 /* qsort comparison of extents by vaddr. */

@@ -208,6 +208,12 @@ void session_restore_start(struct session *s);
 void session_restore_abort(struct session *s);
 /* The final restore ran past --restore-timeout: kill it, report the failure. */
 void session_restore_expire(struct session *s);
+/*
+ * pageserver/netaddr.c: a restore that died by a signal while it held the
+ * tree could not take the service address of migrate --move-address off
+ * again (docs/network.md): do it for it.
+ */
+void session_netaddr_drop(struct session *s);
 /* COMMIT from the source: let the held restore run. */
 int session_restore_commit(struct session *s);
 

@@ -184,6 +184,8 @@ static void child_finish(struct rchild *c)
 		return;
 	}
 	ok = !c->status && !c->signal;
+	if (c->signal && c->held && !c->resumed)
+		session_netaddr_drop(s);	/* it could not take the address off itself */
 	if (ok) {
 		sess_info(s, "restored %s from round %u in %llu us", s->id, s->round,
 			  (unsigned long long)c->us);

@@ -128,7 +128,7 @@ struct rst_args {
 	uint32_t cmd;			/* enum rst_cmd */
 	int32_t status;			/* enum rst_status, written by the blob */
 	int32_t err;			/* -errno of the failed step */
-	uint32_t pad;
+	uint32_t nr_syscalls;		/* MEMORY: the system calls it made (a cost counter) */
 	uint64_t err_addr;		/* what it failed on */
 	char err_step[32];
 

@@ -26,6 +26,7 @@
  */
 static const struct fd_dump_ops *const fd_kinds[] = {
 	&pipe_dump_ops,
+	&tcp_dump_ops,		/* before sock_dump_ops: TCP connections */
 	&sock_dump_ops,
 	&chr_dump_ops,
 	&reg_dump_ops,
@@ -107,11 +108,12 @@ static int file_id(struct file_ids *f, pid_t pid, int fd, const struct stat *st,
 	return 0;
 }
 
-int file_ids_add_peer(struct file_ids *f, uint64_t ino, pid_t pid, int fd)
+int file_ids_add_peer(struct file_ids *f, uint64_t ino, pid_t pid, int fd, const char *kind,
+		      bool reconnect)
 {
 	if (grow_array(&f->peers, &f->cap_peers, f->nr_peers, sizeof(*f->peers)))
 		return -ENOMEM;
-	f->peers[f->nr_peers++] = (struct peer){ ino, pid, fd };
+	f->peers[f->nr_peers++] = (struct peer){ ino, pid, fd, kind, reconnect };
 	return 0;
 }
 
@@ -124,10 +126,19 @@ int file_ids_check_peers(const struct file_ids *f)
 
 		for (j = 0; j < f->nr && f->v[j].ino != p->ino; j++)
 			;
-		if (j == f->nr) {
-			pr_err("pid %d: fd %d is a unix socket connected to one outside the tree "
-			       "(inode %llu): not supported yet", p->pid, p->fd,
-			       (unsigned long long)p->ino);
+		if (j == f->nr && !p->reconnect) {
+			pr_err("pid %d: fd %d is a %s connected to one outside the tree "
+			       "(inode %llu): not supported yet%s", p->pid, p->fd, p->kind,
+			       (unsigned long long)p->ino, !strcmp(p->kind, "unix socket") ?
+			       " (migrate --unix-reconnect connects it again to the same path at "
+			       "the destination)" : "");
+			return -EOPNOTSUPP;
+		}
+		if (j < f->nr && p->reconnect) {
+			/* reconnecting would cut a connection the tree has with itself */
+			pr_err("pid %d: fd %d is a unix socket connected to a peer in the tree, at "
+			       "an address --unix-reconnect names: ferry would cut that connection; "
+			       "name only the outside paths (--unix-reconnect=PATH)", p->pid, p->fd);
 			return -EOPNOTSUPP;
 		}
 	}

@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -25,19 +26,40 @@ struct file_ids {
 	} *v;
 	size_t nr, cap;
 	uint32_t next;
-	struct peer {		/* what the tree's connected unix sockets talk to */
+	struct peer {		/* what the tree's connected unix (local TCP) sockets talk to */
 		uint64_t ino;
 		pid_t pid;	/* whose fd talks to it */
 		int fd;
+		const char *kind;	/* "unix socket"... for the refusal */
+		bool reconnect;	/* --unix-reconnect: the peer must be outside the tree */
 	} *peers;
 	size_t nr_peers, cap_peers;
 };
 
 void file_ids_free(struct file_ids *f);
-/* Every connected unix socket's peer is in the tree too: else -EOPNOTSUPP. */
+/*
+ * Every connected unix (local TCP) socket's peer is in the tree too, or outside it for
+ * one reconnected (--unix-reconnect): else -EOPNOTSUPP.
+ */
 int file_ids_check_peers(const struct file_ids *f);
-/* A connected unix socket of the tree (@pid's @fd) talks to inode @ino. */
-int file_ids_add_peer(struct file_ids *f, uint64_t ino, pid_t pid, int fd);
+/*
+ * A connected socket of the tree (@pid's @fd, a @kind: "unix socket", "local
+ * TCP connection") talks to the one of inode @ino.
+ */
+int file_ids_add_peer(struct file_ids *f, uint64_t ino, pid_t pid, int fd, const char *kind,
+		      bool reconnect);
+
+/*
+ * socket.c: a socket made in @pid's network namespace (this thread goes
+ * there and back). The fd or -errno.
+ */
+int netns_socket(pid_t pid, int domain, int type, int proto);
+/*
+ * socket.c, --unix-reconnect: unix sockets connected to a peer outside the
+ * tree at @path ("@name": abstract; NULL: any path) are reconnected to the
+ * same address at the destination instead of refused. 0 or -ENOMEM.
+ */
+int sock_unix_reconnect_add(const char *path);
 
 struct shm_set;
 
@@ -86,6 +108,7 @@ extern const struct fd_dump_ops reg_dump_ops, dir_dump_ops;		/* regfile.c */
 extern const struct fd_dump_ops chr_dump_ops;				/* chrdev.c */
 extern const struct fd_dump_ops pipe_dump_ops;				/* pipe.c */
 extern const struct fd_dump_ops sock_dump_ops;				/* socket.c */
+extern const struct fd_dump_ops tcp_dump_ops;				/* tcp.c */
 extern const struct fd_dump_ops epoll_dump_ops;				/* epoll.c */
 extern const struct fd_dump_ops eventfd_dump_ops;			/* eventfd.c */
 extern const struct fd_dump_ops signalfd_dump_ops;			/* signalfd.c */
@@ -94,6 +117,41 @@ extern const struct fd_dump_ops signalfd_dump_ops;			/* signalfd.c */
 int fdinfo_read_all(const struct fd_dump *d, char **info);
 /* The number after @key in @info, in @base; no @key: -EINVAL. */
 int fdinfo_u64(const char *info, const char *key, int base, uint64_t *v);
+
+/*
+ * socket.c: the options of socket @s (of @pid) that differ from a new
+ * socket's, in se->opts, which point into *@mem (free() it).
+ */
+int sock_opts_read(pid_t pid, int s, SockEntry *se, void **mem);
+/* socket.c: a BPF filter on socket @s (@pid's @fd) is refused: -EOPNOTSUPP. */
+int sock_refuse_filter(int s, pid_t pid, int fd);
+/* socket.c: a sock_diag netlink socket in @pid's network namespace. */
+int sock_diag_open(pid_t pid);
+
+/*
+ * tcp.c: what becomes of TCP connections (migrate --tcp-close,
+ * --tcp-refuse; carried by default).
+ */
+enum tcp_mode { TCP_MODE_CARRY, TCP_MODE_CLOSE, TCP_MODE_REFUSE };
+/* @leave_running: the source runs on (a connection cannot be carried then). */
+void tcp_set_mode(enum tcp_mode mode, bool leave_running);
+/*
+ * The end of a migration, for the connections the final dump put in repair
+ * mode (and their network lock). TCP_END_ROLLBACK: they leave repair mode
+ * and the lock goes, the source's connections work on; TCP_END_DONE: the
+ * source is killed, the lock goes; TCP_END_CHECKPOINT: the source is
+ * killed, the lock stays for `restore` to remove; TCP_END_IN_DOUBT: the
+ * source's sockets stay in repair mode and the lock stays.
+ */
+enum tcp_end { TCP_END_ROLLBACK, TCP_END_DONE, TCP_END_CHECKPOINT, TCP_END_IN_DOUBT };
+/*
+ * A listening TCP socket (@local) in the final dump: from now on new
+ * connections to it wait (their SYNs dropped with the connections' lock)
+ * instead of landing in an accept queue that would not travel. Only when
+ * connections are carried and nft is there; 0 or -errno.
+ */
+int tcp_lock_listener(struct fd_dump *d, const struct sockaddr *local);
+void tcp_migration_end(enum tcp_end how);
 
 /* A terminal (pty, tty, console): refused (tty.c). */
 int tty_fd_check(struct fd_dump *d);

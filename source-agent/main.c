@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "source-agent/check.h"
+#include "source-agent/files.h"
 #include "source-agent/migrate.h"
 #include "source-agent/session.h"
 
@@ -41,9 +42,53 @@ static const char usage[] =
 	"  --insecure            no TLS (plain TCP): only on a trusted link\n"
 	"  --max-rounds N        at most N pre-copy rounds (default 8)\n"
 	"  --small-dirty PAGES   stop pre-copy once a round finds <= PAGES dirty (default 256)\n"
+	"                        and the predicted downtime fits --downtime-limit\n"
 	"  --dirty-tracking B    uffd (default), soft-dirty or none (resend all)\n"
+	"  --downtime-limit MS   freeze only when the predicted downtime (last dirty pages\n"
+	"                        at the measured bandwidth + the destination's lag + the\n"
+	"                        final state) fits MS (default 300; 0: no limit, freeze\n"
+	"                        when the dirty set stops shrinking)\n"
+	"  --over-limit ACTION   when it cannot fit (--max-rounds reached, or the dirty set\n"
+	"                        stopped shrinking and the throttle cannot help): freeze\n"
+	"                        (default: freeze anyway and say so) or fail (the source\n"
+	"                        runs on untouched)\n"
+	"  --no-auto-converge    do not slow a target whose dirty rate outruns the link\n"
+	"                        (default: stop it for 20%, 30%, ... 99% of every 100 ms\n"
+	"                        during the pre-copy rounds, until the limit fits)\n"
 	"  --leave-running       keep the source running after the last round\n"
+	"  --tcp-close           established TCP connections are not carried: the\n"
+	"                        program finds each one reset at the destination\n"
+	"                        (ECONNRESET, then end of file), for clients that\n"
+	"                        reconnect. Default: carried exactly (TCP repair mode,\n"
+	"                        packets dropped by an nftables table during the\n"
+	"                        hand-over; needs the nft command), docs/tcp.md\n"
+	"  --tcp-refuse          refuse a process that has a TCP connection, by name\n"
 	"  --json                print round statistics as JSON lines\n"
+	"\n"
+	"Network (docs/network.md):\n"
+	"  --move-address ADDR/PREFIX[@IFACE]\n"
+	"                        the service address moves with the process: taken off\n"
+	"                        its interface here at the freeze, added at the\n"
+	"                        destination (on IFACE, else on the interface its route\n"
+	"                        leaves by) before the process runs there, announced by\n"
+	"                        gratuitous ARP / unsolicited neighbour advertisement;\n"
+	"                        checked from here (ARP probe / neighbour solicitation)\n"
+	"                        before the commit; put back here on any failure before\n"
+	"                        the commit\n"
+	"  --hook PHASE=CMD      run `sh -c CMD` here at PHASE: freeze (frozen, state\n"
+	"                        dumped), restored (the destination holds its copy),\n"
+	"                        rollback (the source runs again after a failure at or\n"
+	"                        after the freeze), done (migrated); repeatable. A failing\n"
+	"                        freeze or restored hook fails the migration (rollback);\n"
+	"                        environment: FERRY_PHASE, FERRY_PID, FERRY_MIGRATION_ID,\n"
+	"                        FERRY_DEST, FERRY_MOVE_ADDRESS\n"
+	"  --hook-timeout S      a hook running longer is killed and failed (default 30)\n"
+	"  --unix-reconnect[=PATH]\n"
+	"                        unix sockets connected to a peer outside the process tree\n"
+	"                        (at PATH, or \"@name\" for an abstract one; without =PATH\n"
+	"                        any) are connected again to the same address at the\n"
+	"                        destination, instead of refused; repeatable. One with\n"
+	"                        unread data is refused\n"
 	"\n"
 	"Scripted rounds (one pre-copy round per call, the target running between):\n"
 	"  --session SOCK        session socket; the first --pre-dump starts a session\n"
@@ -51,6 +96,9 @@ static const char usage[] =
 	"  --pre-dump            run one pre-copy round and print its statistics\n"
 	"  --final               final round (freeze, dump, restore at the destination)\n"
 	"  --abort               end the session; the target runs on untouched\n"
+	"                        (each --pre-dump line holds the predicted downtime for\n"
+	"                        the script to decide on; no auto-converge in a session:\n"
+	"                        the target is let go between rounds)\n"
 	"  --session-timeout S   end an idle session after S seconds (default 600);\n"
 	"                        it also ends when the target exits\n"
 	"  -v, --verbose         more detail on stderr (repeat for debug)\n"
@@ -63,7 +111,8 @@ static const char usage[] =
 
 enum { OPT_TO = 256, OPT_DIR, OPT_ID, OPT_CA, OPT_CERT, OPT_KEY, OPT_INSECURE, OPT_ROUNDS,
        OPT_SMALL, OPT_TRACK, OPT_LEAVE, OPT_JSON, OPT_LOG, OPT_SESSION, OPT_PREDUMP,
-       OPT_FINAL, OPT_ABORT, OPT_SESSION_TIMEOUT };
+       OPT_FINAL, OPT_ABORT, OPT_SESSION_TIMEOUT, OPT_LIMIT, OPT_OVER_LIMIT, OPT_NO_AUTOCONV,
+       OPT_MOVE_ADDR, OPT_HOOK, OPT_HOOK_TIMEOUT, OPT_UNIX_RECONNECT, OPT_TCP_CLOSE, OPT_TCP_REFUSE };
 
 static const struct option long_opts[] = {
 	{ "to", required_argument, NULL, OPT_TO },
@@ -76,7 +125,12 @@ static const struct option long_opts[] = {
 	{ "max-rounds", required_argument, NULL, OPT_ROUNDS },
 	{ "small-dirty", required_argument, NULL, OPT_SMALL },
 	{ "dirty-tracking", required_argument, NULL, OPT_TRACK },
+	{ "downtime-limit", required_argument, NULL, OPT_LIMIT },
+	{ "over-limit", required_argument, NULL, OPT_OVER_LIMIT },
+	{ "no-auto-converge", no_argument, NULL, OPT_NO_AUTOCONV },
 	{ "leave-running", no_argument, NULL, OPT_LEAVE },
+	{ "tcp-close", no_argument, NULL, OPT_TCP_CLOSE },
+	{ "tcp-refuse", no_argument, NULL, OPT_TCP_REFUSE },
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "log-file", required_argument, NULL, OPT_LOG },
@@ -85,6 +139,10 @@ static const struct option long_opts[] = {
 	{ "final", no_argument, NULL, OPT_FINAL },
 	{ "abort", no_argument, NULL, OPT_ABORT },
 	{ "session-timeout", required_argument, NULL, OPT_SESSION_TIMEOUT },
+	{ "move-address", required_argument, NULL, OPT_MOVE_ADDR },
+	{ "hook", required_argument, NULL, OPT_HOOK },
+	{ "hook-timeout", required_argument, NULL, OPT_HOOK_TIMEOUT },
+	{ "unix-reconnect", optional_argument, NULL, OPT_UNIX_RECONNECT },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 }
 };
@@ -127,11 +185,14 @@ int main(int argc, char **argv)
 {
 	static char host[256], port[16];
 	struct migrate_opts o = { .max_rounds = 8, .small_dirty_pages = 256,
-				  .backend = DIRTY_UFFD_WP };
+				  .backend = DIRTY_UFFD_WP,
+				  .downtime_limit_ms = DOWNTIME_LIMIT_MS_DEFAULT };
 	const char *log_file = NULL, *to = NULL, *session = NULL;
 	unsigned long long v, idle_s = 600;
 	int verbose = 0, c, ret, cmd = -1;
-	char msg[160];
+	enum tcp_mode tcp_mode = TCP_MODE_CARRY;
+	bool tcp_mode_set = false, net_opts = false;
+	char msg[160], why[200];
 	pid_t pid = 0;
 
 	const char *base = strrchr(argv[0], '/');
@@ -165,7 +226,26 @@ int main(int argc, char **argv)
 			if (parse_backend(optarg, &o.backend))
 				return usage_error("--dirty-tracking is uffd, soft-dirty or none, not '%s'", optarg);
 			break;
+		case OPT_LIMIT:
+			if (parse_uint(optarg, 3600000, &v))
+				return usage_error("--downtime-limit wants milliseconds (0 to 3600000), not '%s'",
+						   optarg);
+			o.downtime_limit_ms = v;
+			break;
+		case OPT_OVER_LIMIT:
+			if (strcmp(optarg, "freeze") && strcmp(optarg, "fail"))
+				return usage_error("--over-limit is freeze or fail, not '%s'", optarg);
+			o.limit_fail = !strcmp(optarg, "fail");
+			break;
+		case OPT_NO_AUTOCONV: o.no_auto_converge = true; break;
 		case OPT_LEAVE: o.leave_running = true; break;
+		case OPT_TCP_CLOSE:
+		case OPT_TCP_REFUSE:
+			if (tcp_mode_set)
+				return usage_error("%s", "give at most one of --tcp-close and --tcp-refuse");
+			tcp_mode_set = true;
+			tcp_mode = c == OPT_TCP_CLOSE ? TCP_MODE_CLOSE : TCP_MODE_REFUSE;
+			break;
 		case OPT_JSON: o.json = true; break;
 		case OPT_LOG: log_file = optarg; break;
 		case OPT_SESSION: session = optarg; break;
@@ -176,12 +256,40 @@ int main(int argc, char **argv)
 			if (parse_uint(optarg, 1 << 30, &idle_s))
 				return usage_error("--session-timeout wants seconds, not '%s'", optarg);
 			break;
+		case OPT_MOVE_ADDR:
+			if (o.move_addr_set)
+				return usage_error("%s", "--move-address: one address per migration");
+			if (net_addr_parse(optarg, &o.move_addr, why, sizeof(why)))
+				return usage_error("--move-address: %s", why);
+			o.move_addr_set = true;
+			net_opts = true;
+			break;
+		case OPT_HOOK:
+			if (hook_parse(&o.hooks, optarg, why, sizeof(why)))
+				return usage_error("%s", why);
+			net_opts = true;
+			break;
+		case OPT_HOOK_TIMEOUT:
+			if (parse_uint(optarg, 3600, &v) || !v)
+				return usage_error("--hook-timeout wants 1 to 3600 seconds, not '%s'", optarg);
+			o.hooks.timeout_s = v;
+			break;
+		case OPT_UNIX_RECONNECT:
+			if (optarg && (!*optarg || (*optarg != '/' && *optarg != '@') ||
+				       strlen(optarg) > 107))
+				return usage_error("--unix-reconnect=%s: want an absolute path or "
+						   "@abstract-name of at most 107 bytes", optarg);
+			if (sock_unix_reconnect_add(optarg))
+				return usage_error("%s", "--unix-reconnect: out of memory");
+			net_opts = true;
+			break;
 		case 'v': verbose++; break;
 		case 'h': fputs(usage, stdout); return 0;
 		default:
 			return usage_error("%s", getopt_problem(argv, optind, optopt, msg, sizeof(msg)));
 		}
 	}
+	tcp_set_mode(tcp_mode, o.leave_running);
 	if (!session != (cmd < 0))
 		return usage_error("%s", "--session goes with one of --pre-dump, --final, --abort");
 	if (optind < argc - 1 || (optind == argc && !session))
@@ -191,6 +299,12 @@ int main(int argc, char **argv)
 			return usage_error("'%s' is not a process id", argv[optind]);
 		pid = v;
 	}
+	if (net_opts && session && (cmd != SESSION_ROUND || (!to && !o.images_dir)))
+		return usage_error("%s", "--move-address, --hook and --unix-reconnect go with the "
+				   "first --pre-dump of a session (or a whole migration)");
+	if (o.move_addr_set && o.leave_running)
+		return usage_error("%s", "--move-address with --leave-running: the source keeps "
+				   "running, so its address cannot leave it");
 	if (session && (cmd != SESSION_ROUND || (!to && !o.images_dir))) {
 		log_init("migrate", verbose, log_file);
 		log_defer_errors();

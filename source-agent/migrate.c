@@ -32,23 +32,55 @@ static void on_stop_signal(int sig)
 	stop_requested = sig;
 }
 
+/* The downtime predicted beside the one measured, and the throttle (README, --json). */
+static void print_converge(FILE *out, bool json, const struct round_report *r)
+{
+	const struct converge_pred *p = &r->pred;
+
+	if (json && !p->valid)
+		fprintf(out, ",\"predicted_downtime_ms\":null");
+	else if (json)
+		fprintf(out, ",\"predicted_downtime_ms\":%.3f,\"predicted_pages\":%llu,"
+			"\"predicted_xfer_ms\":%.3f,\"predicted_lag_ms\":%.3f,\"predicted_fixed_ms\":%.3f,"
+			"\"dest_lag_rounds\":%u,\"bandwidth_mib_s\":%.1f",
+			p->total_us / 1e3, (unsigned long long)p->pages, p->xfer_us / 1e3,
+			p->lag_us / 1e3, p->fixed_us / 1e3, p->lag_rounds, p->wire_mib_s);
+	if (json && !r->final)
+		fprintf(out, ",\"fits_limit\":%s", !r->limit_us || !p->valid ? "null" :
+			p->total_us <= r->limit_us ? "true" : "false");
+	if (!json && p->valid)
+		fprintf(out, ", predicted downtime %.1f ms", p->total_us / 1e3);
+	if (json)
+		fprintf(out, ",\"throttle_pct\":%u", r->throttle_pct);
+	else if (r->throttle_pct)
+		fprintf(out, ", throttle %u%%", r->throttle_pct);
+	if (r->final && json)
+		fprintf(out, ",\"froze_over_limit\":%s", r->limit_exceeded ? "true" : "false");
+	else if (r->limit_exceeded)
+		fprintf(out, " (frozen although over the downtime limit)");
+}
+
 static void print_round(FILE *out, bool json, const struct round_report *r)
 {
 	if (json) {
 		fprintf(out, "{\"event\":\"round\",\"round\":%u,\"final\":%s,\"pages_scanned\":%llu,"
 		       "\"pages_dirty\":%llu,\"pages_sent\":%llu,\"pages_zero\":%llu,"
-		       "\"wire_bytes\":%llu,\"round_ms\":%.3f,\"frozen_ms\":%.3f,\"scan_ms\":%.3f}\n",
+		       "\"wire_bytes\":%llu,\"round_ms\":%.3f,\"frozen_ms\":%.3f,\"scan_ms\":%.3f",
 		       r->round, r->final ? "true" : "false", (unsigned long long)r->scanned,
 		       (unsigned long long)r->dirty, (unsigned long long)r->sent,
 		       (unsigned long long)r->zero, (unsigned long long)r->wire_bytes,
 		       r->round_us / 1e3, r->frozen_us / 1e3, r->scan_us / 1e3);
+		print_converge(out, json, r);
+		fprintf(out, "}\n");
 	} else {
 		fprintf(out, "round %u%s: scanned %llu pages, dirty %llu, sent %llu (+%llu zero), "
-		       "wire %.1f MiB, %.1f ms, frozen %.2f ms\n",
+		       "wire %.1f MiB, %.1f ms, frozen %.2f ms",
 		       r->round, r->final ? " (final)" : "", (unsigned long long)r->scanned,
 		       (unsigned long long)r->dirty, (unsigned long long)r->sent,
 		       (unsigned long long)r->zero, r->wire_bytes / 1048576.0, r->round_us / 1e3,
 		       r->frozen_us / 1e3);
+		print_converge(out, json, r);
+		fprintf(out, "\n");
 	}
 	fflush(out);
 }
@@ -181,6 +213,93 @@ static int round_send_state(struct migration *m, struct proc_round *pr, bool fin
 	return ret;
 }
 
+/* The environment of a hook (hook.h). */
+static int run_hooks(struct migration *m, enum hook_phase phase)
+{
+	char dest[300], addr[64];
+	struct hook_env env = { .pid = m->pid, .dest = dest };
+
+	if (!m->o->hooks.nr)
+		return 0;
+	if (m->o->images_dir)
+		snprintf(dest, sizeof(dest), "%s", m->o->images_dir);
+	else
+		snprintf(dest, sizeof(dest), "%s:%s", m->o->host, m->o->port);
+	env.migration_id = m->id;
+	if (m->o->move_addr_set) {
+		net_addr_str(&m->o->move_addr, addr, sizeof(addr));
+		env.move_address = addr;
+	}
+	return hooks_run(&m->o->hooks, phase, &env);
+}
+
+/*
+ * Frozen, the state dumped, before the final round ends (the destination
+ * restores when it does): the service address leaves, the freeze hooks run.
+ */
+static int at_freeze(struct migration *m)
+{
+	int ret;
+
+	m->froze = true;
+	ret = netaddr_leave(&m->mv, m->sink);
+	if (!ret)
+		ret = run_hooks(m, HOOK_FREEZE);
+	return ret;
+}
+
+/*
+ * After the scan: the pages, the rest of the state (a pre-copy round's VMAs
+ * and tree, the final round's everything), the round's end.
+ */
+static int round_send(struct migration *m, struct proc_round *pr, struct round_report *r)
+{
+	uint64_t t1 = now_us();
+	int ret;
+
+	ret = round_send_pages(m, pr, r);
+	r->send_us = now_us() - t1;
+	t1 = now_us();
+	if (!ret)
+		ret = round_send_state(m, pr, r->final);
+	if (!ret && r->final)
+		ret = at_freeze(m);
+	if (!ret)
+		ret = round_finish(m, r);
+	r->state_us = now_us() - t1;
+	return ret;
+}
+
+struct send_job {
+	struct migration *m;
+	struct proc_round *pr;
+	struct round_report *r;
+};
+
+static int send_job_run(void *arg)
+{
+	struct send_job *j = arg;
+
+	return round_send(j->m, j->pr, j->r);
+}
+
+/*
+ * A pre-copy round under the auto-converge throttle, if one is on: a
+ * helper thread runs round_send (so nothing in a pre-copy round's send may
+ * use ptrace) while this one, the tracer, runs the duty cycle. A scripted
+ * session lets go of the target between rounds: nothing to throttle with.
+ */
+static int round_send_throttled(struct migration *m, struct proc_round *pr,
+				struct round_report *r)
+{
+	struct send_job j = { m, pr, r };
+
+	if (r->final || m->detach_between_rounds || !m->cv.throttle_pct)
+		return round_send(m, pr, r);
+	r->throttle_pct = m->cv.throttle_pct;
+	return throttle_run(&m->tree, r->throttle_pct, m->t0, send_job_run, &j);
+}
+
 /*
  * One round. The tree is stopped for the scan; a pre-copy round lets it
  * run while pages are copied, the final one keeps it frozen until the
@@ -199,16 +318,13 @@ static int run_round(struct migration *m, struct round_report *r, struct restore
 	if (!pr)
 		return -ENOMEM;
 	ret = round_scan(m, pr, r);
+	r->scan_at = now_us();
 	if (!ret && !r->final) {
 		ret = thaw(m);
 		r->frozen_us = now_us() - t0;
 	}
 	if (!ret)
-		ret = round_send_pages(m, pr, r);
-	if (!ret)
-		ret = round_send_state(m, pr, r->final);
-	if (!ret)
-		ret = round_finish(m, r);
+		ret = round_send_throttled(m, pr, r);
 	r->wire_bytes = m->sink->stats.wire_bytes - wire0;
 	if (!ret && r->final && m->o->images_dir)
 		rep->ok = true;		/* a checkpoint: nothing to wait for */
@@ -229,12 +345,8 @@ static int run_round(struct migration *m, struct round_report *r, struct restore
 #define MAX_WAIT_US	(15 * 1000000ULL)
 #define WAIT_ROUND_US	50000
 
-/*
- * The dirty set stopped shrinking, is small, or we ran out of rounds. But
- * while the destination is still filling in older rounds, the freeze would
- * wait for it: run (cheap, small) rounds until it has all but the last.
- */
-static bool precopy_done(struct migration *m, const struct round_report *r)
+/* The old rule: the dirty set is small, stopped shrinking, or we ran out of rounds. */
+static bool shrink_done(struct migration *m, const struct round_report *r)
 {
 	bool done = false;
 
@@ -244,18 +356,85 @@ static bool precopy_done(struct migration *m, const struct round_report *r)
 		done = true;
 	else if (r->round > 2 && r->dirty * 10 > m->prev_dirty * 9)
 		done = true;
+	return done;
+}
+
+/* It never fits: do what --over-limit says. 1: freeze anyway, -ETIME: fail. */
+static int over_limit(struct migration *m, const struct round_report *r, const char *why)
+{
+	const struct converge_pred *p = &r->pred;
+	char pred[48] = "unknown";
+
+	if (p->valid)
+		snprintf(pred, sizeof(pred), "%.0f ms", p->total_us / 1e3);
+	if (m->o->limit_fail) {
+		pr_err("predicted downtime %s does not fit --downtime-limit %u ms (%s after round %u, "
+		       "throttle %u%%): migration abandoned (--over-limit fail)", pred,
+		       m->o->downtime_limit_ms, why, r->round, m->cv.throttle_pct);
+		return -ETIME;
+	}
+	pr_warn("predicted downtime %s does not fit --downtime-limit %u ms (%s after round %u): "
+		"freezing anyway", pred, m->o->downtime_limit_ms, why, r->round);
+	m->limit_exceeded = true;
+	return 1;
+}
+
+/*
+ * After a pre-copy round: 1 to freeze now, 0 for one more round, -errno
+ * to give up (the source runs on). With a downtime limit, freeze only when
+ * the predicted downtime fits it (and the old rule says more rounds would
+ * not help, or the throttle is on: no need to hold it back longer); while
+ * it does not fit, raise the auto-converge throttle where the dirty rate
+ * outruns the link, up to the round cap.
+ *
+ * While the destination is still filling in older rounds, the freeze would
+ * wait for it: run (cheap, small) rounds until it has all but the last, or
+ * the lag fits the limit.
+ */
+static int precopy_done(struct migration *m, const struct round_report *r)
+{
+	const struct converge_pred *p = &r->pred;
+	uint64_t limit = m->cv.limit_us;
+	bool done = shrink_done(m, r), capped = r->round >= m->o->max_rounds;
+	bool stalled = r->round > 2 && r->dirty * 10 > m->prev_dirty * 9;
+	bool behind;
+	int ret;
+
 	m->prev_dirty = r->dirty;
-	if (done && m->sink->prefilled_round >= 0 && m->sink->prefilled_round + 1 < r->round) {
+	if (limit && !m->limit_exceeded && (!p->valid || p->xfer_us + p->fixed_us > limit)) {
+		if (!capped && converge_throttle_up(&m->cv))
+			pr_info("auto-converge: the dirty rate outruns the link, throttle %u%% from "
+				"round %u", m->cv.throttle_pct, r->round + 1);
+		if (capped)
+			ret = over_limit(m, r, "round cap reached");
+		else if (stalled && (!m->cv.auto_converge || m->cv.throttle_pct >= THROTTLE_MAX_PCT))
+			ret = over_limit(m, r, "the dirty set stopped shrinking");
+		else
+			return 0;
+		if (ret < 0)
+			return ret;
+		done = true;
+	} else if (limit && !m->limit_exceeded && m->cv.throttle_pct) {
+		done = true;
+	}
+	if (!done)
+		return 0;
+	behind = m->sink->prefilled_round >= 0 && m->sink->prefilled_round + 1 < r->round;
+	if (limit && !m->limit_exceeded && p->valid && p->total_us > limit && p->lag_us)
+		behind = true;
+	if (behind) {
 		if (!m->wait_t0)
 			m->wait_t0 = now_us();
 		if (now_us() - m->wait_t0 < MAX_WAIT_US) {
 			pr_info("destination has rounds up to %lld in memory: one more round",
 				(long long)m->sink->prefilled_round);
 			usleep(WAIT_ROUND_US);
-			return false;
+			return 0;
 		}
+		if (limit && !m->limit_exceeded && p->valid && p->total_us > limit)
+			return over_limit(m, r, "the destination did not catch up");
 	}
-	return done;
+	return 1;
 }
 
 /*
@@ -337,7 +516,11 @@ static int handover(struct migration *m, struct restore_report *rep)
 	int ret;
 
 	test_pause("held");
-	ret = tree_alive(m);
+	ret = netaddr_arrived(&m->mv);		/* the link finds the address there */
+	if (!ret)
+		ret = run_hooks(m, HOOK_RESTORED);	/* a failure: the source runs on */
+	if (!ret)
+		ret = tree_alive(m);
 	if (ret)
 		return ret;
 	/* a page server seen gone now has discarded its copy: nothing is committed */
@@ -346,6 +529,7 @@ static int handover(struct migration *m, struct restore_report *rep)
 		if (ret)
 			return ret;
 	}
+	netaddr_release(&m->mv);	/* from here on the address follows the hand-over */
 	if (!m->o->leave_running)
 		queue_stop(m, SIGSTOP);
 	ret = m->sink->ops->commit(m->sink, rep);
@@ -425,12 +609,22 @@ int migration_open(struct migration *m, pid_t pid, const struct migrate_opts *o)
 	m->out = stdout;
 	m->json = o->json;
 	m->t0 = now_us();
+	converge_init(&m->cv, o->downtime_limit_ms, !o->no_auto_converge);
+	if (o->move_addr_set) {
+		ret = netaddr_prepare(&m->mv, &o->move_addr, pid);	/* before anything */
+		if (ret) {
+			netaddr_close(&m->mv);
+			return ret;
+		}
+	}
 	ret = open_sink(o, pid, &m->sink);
 	if (ret) {
+		netaddr_close(&m->mv);
 		pr_err("cannot reach the destination: %s",
 		       *sink_open_error() ? sink_open_error() : strerror(-ret));
 		return ret;
 	}
+	snprintf(m->id, sizeof(m->id), "%s", m->sink->migration_id);
 	m->round = m->sink->next_round ? m->sink->next_round : 1;
 	m->tree.root = pid;
 	m->tree.backend = o->backend;
@@ -449,19 +643,27 @@ int migration_precopy(struct migration *m, struct round_report *r)
 	memset(r, 0, sizeof(*r));
 	r->round = m->round++;
 	ret = run_round(m, r, NULL);
-	if (!ret)
-		print_round(m->out, m->json, r);
-	return ret;
+	if (ret)
+		return ret;
+	converge_round(&m->cv, r->round, r->scan_at, r->scanned, r->dirty, r->sent, r->send_us,
+		       r->wire_bytes, r->scan_us, r->state_us, m->sink->prefilled_round, &r->pred);
+	r->limit_us = m->cv.limit_us;
+	m->pred = r->pred;
+	print_round(m->out, m->json, r);
+	return 0;
 }
 
 int migration_final(struct migration *m)
 {
 	struct restore_report rep = { 0 };
 	struct round_report r = { 0 };
+	bool over;
 	int ret;
 
 	r.round = m->round++;
 	r.final = true;
+	r.pred = m->pred;
+	r.limit_exceeded = m->limit_exceeded;
 	ret = run_round(m, &r, &rep);
 	if (!ret && rep.ok && rep.held && m->sink->ops->commit)
 		ret = handover(m, &rep);
@@ -473,15 +675,19 @@ int migration_final(struct migration *m)
 	}
 	if (ret)
 		return ret;
+	over = m->cv.limit_us && r.frozen_us > m->cv.limit_us;
 	if (m->json)
 		fprintf(m->out, "{\"event\":\"done\",\"migration_id\":\"%s\",\"rounds\":%u,"
-			"\"total_ms\":%.3f,\"frozen_ms\":%.3f,\"restore_ms\":%.3f}\n",
+			"\"total_ms\":%.3f,\"frozen_ms\":%.3f,\"restore_ms\":%.3f,"
+			"\"downtime_limit_ms\":%u,\"froze_over_limit\":%s,\"downtime_over_limit\":%s}\n",
 			m->sink->migration_id, r.round, (now_us() - m->t0) / 1e3, r.frozen_us / 1e3,
-			rep.restore_us / 1e3);
+			rep.restore_us / 1e3, m->o->downtime_limit_ms,
+			m->limit_exceeded ? "true" : "false", over ? "true" : "false");
 	else
-		fprintf(m->out, "%s pid %d as %s in %u rounds: %.1f ms in all, frozen %.1f ms\n",
+		fprintf(m->out, "%s pid %d as %s in %u rounds: %.1f ms in all, frozen %.1f ms%s\n",
 			m->o->images_dir ? "checkpointed" : "migrated", m->pid, m->sink->migration_id,
-			r.round, (now_us() - m->t0) / 1e3, r.frozen_us / 1e3);
+			r.round, (now_us() - m->t0) / 1e3, r.frozen_us / 1e3,
+			over ? " (over the downtime limit)" : "");
 	fflush(m->out);
 	return 0;
 }
@@ -490,18 +696,37 @@ void migration_close(struct migration *m, int result)
 {
 	file_ids_free(&m->files);
 	shm_free(&m->shm);
+	converge_free(&m->cv);
 	if (result && m->sink && m->sink->error[0])
 		pr_err("%s", m->sink->error);
 	if (result)
 		tree_exec_check(&m->tree);	/* the reason a round failed, if so */
-	if (m->in_doubt)
+	if (m->in_doubt) {
 		say_in_doubt(m);
+		netaddr_in_doubt(&m->mv);
+	}
+	/* TCP connections leave repair mode and are unlocked before the tree thaws */
+	if (m->in_doubt)
+		tcp_migration_end(TCP_END_IN_DOUBT);
+	else if (result || m->o->leave_running)
+		tcp_migration_end(TCP_END_ROLLBACK);
 	if (result || m->o->leave_running)
 		rollback(m);
 	else
 		kill_source(m);
+	if (!result && !m->o->leave_running)
+		/* closed silently after the kill; a checkpoint's lock waits for restore */
+		tcp_migration_end(m->o->images_dir ? TCP_END_CHECKPOINT : TCP_END_DONE);
 	if (m->sink)
-		m->sink->ops->close(m->sink);
+		m->sink->ops->close(m->sink);	/* the destination drops its copy (and the address) */
+	if (result && !m->in_doubt)
+		netaddr_return(&m->mv);
+	netaddr_close(&m->mv);
+	if (result && !m->in_doubt && m->froze)
+		run_hooks(m, HOOK_ROLLBACK);	/* its failure is said; nothing more to undo */
+	else if (!result && run_hooks(m, HOOK_DONE))
+		pr_warn("a done hook failed after the migration: the process runs at the "
+			"destination all the same");
 	m->sink = NULL;
 }
 
@@ -524,7 +749,11 @@ int migrate_run(pid_t pid, const struct migrate_opts *o)
 			break;
 		}
 		ret = migration_precopy(&m, &r);
-	} while (!ret && !precopy_done(&m, &r));
+		if (!ret)
+			ret = precopy_done(&m, &r);
+	} while (!ret);
+	if (ret > 0)
+		ret = 0;
 	if (!ret && stop_requested)
 		ret = -EINTR;
 	if (!ret)

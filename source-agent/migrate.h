@@ -8,10 +8,13 @@
 #include <stdio.h>
 #include <sys/types.h>
 
+#include "source-agent/converge.h"
 #include "source-agent/dirty.h"
 #include "source-agent/shm.h"
 #include "source-agent/tree.h"
 #include "source-agent/dump.h"
+#include "source-agent/hook.h"
+#include "source-agent/netaddr.h"
 #include "transport/sink.h"
 #include "transport/tls.h"
 
@@ -25,6 +28,12 @@ struct migrate_opts {
 	bool leave_running;
 	bool json;
 	enum dirty_backend backend;
+	unsigned int downtime_limit_ms;	/* 0: no limit (the shrink rule alone) */
+	bool no_auto_converge;
+	bool limit_fail;		/* the limit never fits: fail, the source runs on */
+	bool move_addr_set;		/* --move-address (docs/network.md) */
+	struct net_addr move_addr;
+	struct hooks hooks;		/* --hook PHASE=CMD */
 };
 
 struct round_report {
@@ -33,6 +42,11 @@ struct round_report {
 	uint64_t scanned, dirty, sent, zero;
 	uint64_t wire_bytes;
 	uint64_t round_us, frozen_us, scan_us;
+	uint64_t scan_at, send_us, state_us;	/* when it was scanned; copy, end */
+	unsigned int throttle_pct;		/* the throttle during this round's copy */
+	struct converge_pred pred;		/* downtime if frozen after it (final: the one acted on) */
+	uint64_t limit_us;			/* --downtime-limit, 0: none */
+	bool limit_exceeded;			/* final: frozen although pred did not fit */
 };
 
 /* One migration in progress (the automatic loop, or a scripted session). */
@@ -48,11 +62,17 @@ struct migration {
 	uint32_t round;
 	uint64_t prev_dirty;
 	uint64_t wait_t0;		/* since when pre-copy waits for the destination */
+	struct converge cv;		/* downtime prediction, throttle */
+	struct converge_pred pred;	/* the last pre-copy round's prediction */
+	bool limit_exceeded;		/* freezing although the prediction does not fit */
 	uint64_t t0;
 	FILE *out;			/* per-round lines go here */
 	bool json;			/* ... as JSON lines */
 	bool stop_queued;		/* SIGSTOP pending in the tree: it cannot run without us */
 	bool in_doubt;			/* COMMIT sent, no verdict: left stopped (handover.md) */
+	struct addr_move mv;		/* --move-address */
+	char id[72];			/* the migration id, for hooks (outlives the sink) */
+	bool froze;			/* the freeze phase began: a failure now is a rollback */
 };
 
 /*

@@ -5,13 +5,17 @@
  * unix datagram sockets. The restore makes them again on the same address.
  * Connected unix sockets whose peer is in the tree too (socketpairs, the
  * self-pipe of an event loop) travel with the stream data waiting on them.
- * Other connected sockets are refused (TCP connections cannot move yet).
+ * With --unix-reconnect, one connected to a peer outside the tree at a named
+ * address is connected again to that address at the destination.
+ * TCP connections are tcp.c's; other connected sockets are refused, and so
+ * is a listening TCP socket with connections in its accept queue.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sched.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,7 +59,7 @@ static bool sock_connected(int s)
  * made in, and a new socket's defaults (TTL, keepalive...) are per
  * namespace. The fd or -errno.
  */
-static int netns_socket(pid_t pid, int domain, int type, int proto)
+int netns_socket(pid_t pid, int domain, int type, int proto)
 {
 	struct stat them, us;
 	char path[64];
@@ -90,7 +94,7 @@ out:
 	return err ? err : s;
 }
 
-static int diag_open(pid_t pid)
+int sock_diag_open(pid_t pid)
 {
 	return netns_socket(pid, AF_NETLINK, SOCK_DGRAM, NETLINK_SOCK_DIAG);
 }
@@ -118,7 +122,7 @@ static int unix_diag(pid_t pid, uint64_t ino, uint64_t *peer, uint32_t *shut)
 
 	*peer = 0;
 	*shut = 0;
-	nl = diag_open(pid);
+	nl = sock_diag_open(pid);
 	if (nl < 0)
 		return nl;
 	if (send(nl, &req, sizeof(req), 0) != sizeof(req))
@@ -161,7 +165,7 @@ static int udp_shutdown(pid_t pid, int family, uint64_t ino, uint32_t *shut)
 	int nl;
 
 	*shut = 0;
-	nl = diag_open(pid);
+	nl = sock_diag_open(pid);
 	if (nl < 0)
 		return nl;
 	if (send(nl, &req, sizeof(req), 0) != sizeof(req))
@@ -260,6 +264,93 @@ static int sock_connected_unix(int s, int type, uint64_t ino, uint64_t peer, Soc
 	return 0;
 }
 
+/*
+ * --unix-reconnect: the peer addresses whose connections are made again at
+ * the destination (the peer being a service that runs on both hosts), or
+ * every one (reconnect_all).
+ */
+static char **reconnect_paths;
+static size_t nr_reconnect;
+static bool reconnect_all;
+
+int sock_unix_reconnect_add(const char *path)
+{
+	char **v;
+
+	if (!path) {
+		reconnect_all = true;
+		return 0;
+	}
+	v = realloc(reconnect_paths, (nr_reconnect + 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	reconnect_paths = v;
+	v[nr_reconnect++] = (char *)path;
+	return 0;
+}
+
+/* A unix address as a user writes it: "/path" or "@abstract" (NUL bytes as '@'). */
+static void unix_addr_str(const struct sockaddr_un *un, socklen_t len, char *buf, size_t blen)
+{
+	size_t n = len - offsetof(struct sockaddr_un, sun_path), i;
+
+	if (n && un->sun_path[0]) {
+		snprintf(buf, blen, "%.*s", (int)strnlen(un->sun_path, n), un->sun_path);
+		return;
+	}
+	for (i = 0; i < n && i + 1 < blen; i++)
+		buf[i] = un->sun_path[i] ? un->sun_path[i] : '@';
+	buf[i] = 0;
+}
+
+static bool reconnect_match(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < nr_reconnect; i++)
+		if (!strcmp(reconnect_paths[i], name))
+			return true;
+	return reconnect_all;
+}
+
+/*
+ * A connected unix socket whose peer's address --unix-reconnect names: it
+ * will be connected again to that address at the destination (whether the
+ * peer is outside the tree is checked once the whole tree is seen). What
+ * the process has not read yet was sent by the peer here; the new peer
+ * never sends it again, so a socket with unread data is refused.
+ */
+static int sock_unix_reconnect(int s, pid_t pid, int fd, SockEntry *se, struct sockaddr_un *pa)
+{
+	const struct sockaddr_un *own = (const struct sockaddr_un *)se->addr.data;
+	socklen_t len = sizeof(*pa);
+	char name[sizeof(pa->sun_path) + 1];
+
+	if ((!nr_reconnect && !reconnect_all) || getpeername(s, (struct sockaddr *)pa, &len) ||
+	    len <= offsetof(struct sockaddr_un, sun_path) + 1)
+		return 0;	/* no option, or an unnamed peer: paired or refused */
+	unix_addr_str(pa, len, name, sizeof(name));
+	if (!reconnect_match(name))
+		return 0;
+	if (se->queued.len) {
+		pr_err("pid %d: fd %d is a unix socket connected to %s with %zu bytes it has not "
+		       "read yet: --unix-reconnect cannot carry them (the peer at the destination "
+		       "never sent them); read them first or migrate later", pid, fd, name,
+		       se->queued.len);
+		return -EOPNOTSUPP;
+	}
+	if (se->addr.len > offsetof(struct sockaddr_un, sun_path) + 1 && own->sun_path[0]) {
+		pr_err("pid %d: fd %d is a unix socket connected to %s but bound to a path of its "
+		       "own (%.*s): --unix-reconnect cannot make that again", pid, fd, name,
+		       (int)strnlen(own->sun_path, sizeof(own->sun_path)), own->sun_path);
+		return -EOPNOTSUPP;
+	}
+	se->has_reconnect_addr = 1;
+	se->reconnect_addr.data = (uint8_t *)pa;
+	se->reconnect_addr.len = len;
+	return 0;
+}
+
 /* "a connected TCP", "an unbound unix datagram"...: for a refusal. */
 static const char *sock_name(int s, int domain, int type, const struct sockaddr_storage *ss,
 			     socklen_t len)
@@ -305,7 +396,7 @@ static int sock_refuse_queue(int s, pid_t pid, int fd, int domain, int type)
 }
 
 /* A BPF filter attached (SO_ATTACH_FILTER or _BPF): it cannot travel yet. */
-static int sock_refuse_filter(int s, pid_t pid, int fd)
+int sock_refuse_filter(int s, pid_t pid, int fd)
 {
 	socklen_t len = 0;
 
@@ -316,9 +407,26 @@ static int sock_refuse_filter(int s, pid_t pid, int fd)
 	return -EOPNOTSUPP;
 }
 
+/*
+ * Connections a listening TCP socket has accepted but the program has not
+ * taken yet (TCP_INFO's tcpi_unacked is the accept queue's length there):
+ * they cannot travel yet, and a new listening socket would not have them.
+ */
+static int sock_refuse_backlog(int s, pid_t pid, int fd)
+{
+	struct tcp_info ti = { 0 };
+	socklen_t len = sizeof(ti);
+
+	if (getsockopt(s, IPPROTO_TCP, TCP_INFO, &ti, &len) || !ti.tcpi_unacked)
+		return 0;
+	pr_err("pid %d: fd %d is a listening TCP socket with %u connection(s) waiting in its "
+	       "accept queue: ferry cannot move an accept queue yet", pid, fd, ti.tcpi_unacked);
+	return -EOPNOTSUPP;
+}
+
 /* What this socket is, and whether ferry can make it again. */
 static int sock_describe(int s, pid_t pid, int fd, uint64_t ino, SockEntry *se,
-			 struct sockaddr_storage *ss, uint8_t **queued)
+			 struct sockaddr_storage *ss, uint8_t **queued, struct sockaddr_un *pa)
 {
 	socklen_t len = sizeof(*ss);
 	int domain, type, proto, acc, v;
@@ -348,7 +456,7 @@ static int sock_describe(int s, pid_t pid, int fd, uint64_t ino, SockEntry *se,
 	}
 	if (domain == AF_UNIX && sock_connected(s) &&
 	    !sock_connected_unix(s, type, ino, peer, se, queued))
-		return 0;
+		return sock_unix_reconnect(s, pid, fd, se, pa);
 	if ((domain != AF_INET && domain != AF_INET6 && domain != AF_UNIX) ||
 	    (acc == 0 && type == SOCK_STREAM) || sock_connected(s) ||
 	    (domain == AF_UNIX && len <= sizeof(sa_family_t))) {
@@ -366,6 +474,8 @@ static int sock_describe(int s, pid_t pid, int fd, uint64_t ino, SockEntry *se,
 		return -EOPNOTSUPP;
 	}
 	se->listening = acc;
+	if (acc && proto == IPPROTO_TCP && sock_refuse_backlog(s, pid, fd))
+		return -EOPNOTSUPP;
 	/* a listening TCP socket shut down for reading listens no more: only UDP's */
 	if (domain != AF_UNIX && proto == IPPROTO_UDP) {
 		if (udp_shutdown(pid, domain, ino, &shut)) {
@@ -475,14 +585,20 @@ static const struct sock_opt_desc {
 #define NR_SOCK_OPTS	ARRAY_SIZE(sock_opts)
 #define OPT_MAX		64	/* IP_OPTIONS 40, names 16, the rest an int or two */
 
+/* What a socket's options point to. */
+struct sock_opts_mem {
+	SockOpt opt[NR_SOCK_OPTS];
+	SockOpt *optp[NR_SOCK_OPTS];
+	uint8_t val[NR_SOCK_OPTS][OPT_MAX];
+};
+
 /* What a socket's entry points to, alive until files-<pid>.img is sent. */
 struct sock_store {
 	SockEntry se;
 	struct sockaddr_storage ss;
+	struct sockaddr_un peer_addr;	/* --unix-reconnect */
 	uint8_t *queued;
-	SockOpt opt[NR_SOCK_OPTS];
-	SockOpt *optp[NR_SOCK_OPTS];
-	uint8_t val[NR_SOCK_OPTS][OPT_MAX];
+	struct sock_opts_mem *opts;
 };
 
 static int opt_kinds(const SockEntry *se)
@@ -498,16 +614,15 @@ static int opt_kinds(const SockEntry *se)
 	return 0;
 }
 
-/*
- * The options of socket @s that differ from those of a new socket made
- * where @pid's are, in st->se.opts.
- */
-static int sock_dump_opts(pid_t pid, int s, struct sock_store *st)
+int sock_opts_read(pid_t pid, int s, SockEntry *se, void **mem)
 {
-	SockEntry *se = &st->se;
+	struct sock_opts_mem *st;
 	int kinds = opt_kinds(se), fresh;
 	size_t i;
 
+	st = *mem = calloc(1, sizeof(*st));
+	if (!st)
+		return -ENOMEM;
 	fresh = netns_socket(pid, se->family, se->type, se->protocol);
 	if (fresh < 0)
 		return fresh;
@@ -518,6 +633,17 @@ static int sock_dump_opts(pid_t pid, int s, struct sock_store *st)
 
 		if (!(o->kinds & kinds) ||
 		    (o->kinds & OPT_INET && se->family == AF_INET6 && !(o->kinds & OPT_INET6)))
+			continue;
+		/*
+		 * Not on a stream socket: the kernel refuses to set them, and
+		 * an accepted one reads its SYN's TTL or hop limit and
+		 * incoming interface there.
+		 */
+		if (se->type == SOCK_STREAM &&
+		    ((o->level == IPPROTO_IP &&
+		      (o->name == IP_MULTICAST_TTL || o->name == IP_MULTICAST_IF)) ||
+		     (o->level == IPPROTO_IPV6 &&
+		      (o->name == IPV6_MULTICAST_HOPS || o->name == IPV6_MULTICAST_IF))))
 			continue;
 		memset(v, 0, OPT_MAX);
 		memset(def, 0, OPT_MAX);
@@ -552,9 +678,9 @@ static int dump_socket(pid_t pid, int fd, uint64_t ino, struct sock_store *st)
 		pr_err("pid %d: cannot look at socket fd %d: %s", pid, fd, strerror(-s));
 		return s;
 	}
-	ret = sock_describe(s, pid, fd, ino, &st->se, &st->ss, &st->queued);
+	ret = sock_describe(s, pid, fd, ino, &st->se, &st->ss, &st->queued, &st->peer_addr);
 	if (!ret)
-		ret = sock_dump_opts(pid, s, st);
+		ret = sock_opts_read(pid, s, &st->se, (void **)&st->opts);
 	close(s);
 	return ret;
 }
@@ -562,6 +688,27 @@ static int dump_socket(pid_t pid, int fd, uint64_t ino, struct sock_store *st)
 static bool sock_match(const struct fd_dump *d)
 {
 	return S_ISSOCK(d->st.st_mode);
+}
+
+/* At the final dump, a listening TCP socket's new connections wait (tcp.c). */
+static int sock_lock_listener(struct fd_dump *d)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int s, acc = 0, proto = 0, ret = 0;
+
+	if (!d->sink)
+		return 0;
+	s = proc_take_fd(d->pid, d->fd);
+	if (s < 0)
+		return s;
+	if (!opt_int(s, SOL_SOCKET, SO_ACCEPTCONN, &acc) && acc &&
+	    !opt_int(s, SOL_SOCKET, SO_PROTOCOL, &proto) && proto == IPPROTO_TCP &&
+	    !getsockname(s, (struct sockaddr *)&ss, &len) &&
+	    (ss.ss_family == AF_INET || ss.ss_family == AF_INET6))
+		ret = tcp_lock_listener(d, (struct sockaddr *)&ss);
+	close(s);
+	return ret;
 }
 
 static int sock_dump(struct fd_dump *d)
@@ -575,9 +722,12 @@ static int sock_dump(struct fd_dump *d)
 	d->priv = s;
 	d->e.type = FD_TYPE__FD_SOCK;
 	d->e.sock = &s->se;
-	ret = dump_socket(d->pid, d->fd, d->st.st_ino, s);
+	ret = sock_lock_listener(d);
+	if (!ret)	/* its accept queue is checked after the lock: it stays empty */
+		ret = dump_socket(d->pid, d->fd, d->st.st_ino, s);
 	if (!ret && s->se.has_peer_ino)
-		ret = file_ids_add_peer(d->ids, s->se.peer_ino, d->pid, d->fd);
+		ret = file_ids_add_peer(d->ids, s->se.peer_ino, d->pid, d->fd, "unix socket",
+					s->se.has_reconnect_addr);
 	return ret;
 }
 
@@ -585,8 +735,10 @@ static void sock_free(struct fd_dump *d)
 {
 	struct sock_store *s = d->priv;
 
-	if (s)
+	if (s) {
 		free(s->queued);
+		free(s->opts);
+	}
 	free(s);
 }
 

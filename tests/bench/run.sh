@@ -11,6 +11,8 @@
 #   BENCH_SIZE=MIB      size for the ceilings (default: theirs, 1024)
 #   BENCH_DISK=DIR      also measure disk writes into DIR
 #   BENCH_ONLY=REGEX    run only the scripts whose name matches (ceilings included)
+#   BENCH_QUICK=1       a smoke run (small sizes, one run each): checks that
+#                       every benchmark works; its figures mean nothing
 
 if [ -z "${BASH_VERSION:-}" ]; then
 	exec bash "$0" "$@"
@@ -44,14 +46,30 @@ else
 		"other busy processes: ${busy:-none}"
 fi
 
+# The ceilings go to a file as well: migrate.sh compares round 1 with the
+# slowest of them (BENCH_CEILINGS).
+BENCH_CEILINGS=$(mktemp /tmp/ferry-ceilings.XXXXXX)
+export BENCH_CEILINGS
+trap 'rm -f "$BENCH_CEILINGS"' EXIT
+if [ -n "${BENCH_QUICK:-}" ]; then
+	BENCH_SIZE=${BENCH_SIZE:-64}
+	export BENCH_MB=${BENCH_MB:-64}
+fi
 if only ceilings; then
-	args=()
-	[ -n "${BENCH_JSON:-}" ] && args+=(--json)
+	args=(--json)
+	[ -n "${BENCH_QUICK:-}" ] && args+=(--runs 1)
 	[ -n "${BENCH_SIZE:-}" ] && args+=(--size "$BENCH_SIZE")
 	[ -n "${BENCH_DISK:-}" ] && args+=(--disk "$BENCH_DISK")
-	if ! "$FERRY_BUILD/tests/bench/ceilings" "${args[@]}"; then
+	if ! "$FERRY_BUILD/tests/bench/ceilings" "${args[@]}" >"$BENCH_CEILINGS"; then
 		echo "FAIL ceilings" >&2
 		failed=$((failed + 1))
+	fi
+	if [ -n "${BENCH_JSON:-}" ]; then
+		cat "$BENCH_CEILINGS"
+	else
+		echo "# ceilings: $(grep '"name":"env"' "$BENCH_CEILINGS")"
+		sed -n 's/.*"name":"\([a-z0-9_]*\)","mib_s":\([0-9.]*\).*"detail":"\([^"]*\)".*/\1 \2 \3/p' \
+			"$BENCH_CEILINGS" | awk '{ n = $1; v = $2; $1 = $2 = ""; printf "%-26s %9.0f MiB/s  %s\n", n, v, $0 }'
 	fi
 fi
 

@@ -748,6 +748,60 @@ e2e_netns_pair()
 	ip -n "$E2E_DST_NS" link set veth0 up || e2e_fail "cannot configure the veth pair"
 }
 
+# e2e_net_bridge: three "hosts" on one Ethernet segment, for the network
+# tests: namespaces ferry-cli-$$ (a client), ferry-src-$$ (the source host) and
+# ferry-dst-$$ (the destination host), each with eth0 (a veth whose other end
+# is a port of bridge br0 in a fourth namespace, ferry-br-$$) and lo up.
+# Addresses on 10.78.X.0/24: E2E_CLI_IP (.1), E2E_SRC_IP (.2), E2E_DST_IP (.3);
+# E2E_SVC_IP (.100) is the service address a test puts on the source's eth0
+# (as a secondary address) and moves; E2E_NET_PREFIX is 24. IPv6 too (without
+# duplicate address detection, usable at once): E2E_CLI_IP6, E2E_SRC_IP6,
+# E2E_DST_IP6 (fd78:X::1, ::2, ::3/64), E2E_SVC_IP6 (::100). Sets E2E_CLI_NS,
+# E2E_SRC_NS, E2E_DST_NS, E2E_BR_NS, so e2e_in_src, e2e_in_dst (and
+# mig_start_dest IP netns) work as with e2e_netns_pair; e2e_in_cli runs in the
+# client's. Everything running in them is killed and they are deleted at exit.
+e2e_net_bridge()
+{
+	local net=10.78.$(($$ % 250 + 1)) net6=fd78:$(($$ % 250 + 1)): ns host name ip ip6 i=0
+
+	E2E_CLI_NS=ferry-cli-$$
+	E2E_SRC_NS=ferry-src-$$
+	E2E_DST_NS=ferry-dst-$$
+	E2E_BR_NS=ferry-br-$$
+	E2E_CLI_IP=$net.1
+	E2E_SRC_IP=$net.2
+	E2E_DST_IP=$net.3
+	E2E_SVC_IP=$net.100
+	E2E_NET_PREFIX=24
+	E2E_CLI_IP6=$net6:1
+	E2E_SRC_IP6=$net6:2
+	E2E_DST_IP6=$net6:3
+	E2E_SVC_IP6=$net6:100
+	for ns in "$E2E_BR_NS" "$E2E_CLI_NS" "$E2E_SRC_NS" "$E2E_DST_NS"; do
+		echo "netns $ns" >>"$_E2E_REG"
+		ip netns add "$ns" || e2e_fail "ip netns add $ns"
+		ip -n "$ns" link set lo up || e2e_fail "$ns: lo up"
+	done
+	ip -n "$E2E_BR_NS" link add br0 type bridge &&
+	ip -n "$E2E_BR_NS" link set br0 up || e2e_fail "cannot make the bridge"
+	for host in "cli $E2E_CLI_NS $E2E_CLI_IP $E2E_CLI_IP6" "src $E2E_SRC_NS $E2E_SRC_IP $E2E_SRC_IP6" \
+		    "dst $E2E_DST_NS $E2E_DST_IP $E2E_DST_IP6"; do
+		read -r name ns ip ip6 <<<"$host"
+		i=$((i + 1))
+		ip -n "$E2E_BR_NS" link add "$name" type veth peer name eth0 netns "$ns" &&
+		ip -n "$E2E_BR_NS" link set "$name" master br0 up &&
+		ip -n "$ns" link set eth0 address "02:00:00:00:$(printf %02x $(($$ % 256))):0$i" &&
+		ip -n "$ns" addr add "$ip/$E2E_NET_PREFIX" dev eth0 &&
+		ip -n "$ns" addr add "$ip6/64" dev eth0 nodad &&
+		ip -n "$ns" link set eth0 up || e2e_fail "cannot wire $ns to the bridge"
+	done
+}
+
+e2e_in_cli()
+{
+	ip netns exec "$E2E_CLI_NS" "$@"
+}
+
 # e2e_in_src CMD... / e2e_in_dst CMD...: run CMD in that namespace.
 e2e_in_src()
 {

@@ -10,16 +10,21 @@
 #   mig_check_report MIN_WIRE        sets id, rounds, rms, wire from the JSON
 #   mig_check_stack                  rounds and parent links at the destination
 #   mig_check_restored NAME TAIL     source gone, NAME at the destination; sets outer, last
+#   mig_net_start 4|6 SVC_PORT       the network tests' start: e2e_net_bridge, destination,
+#                                    a netsvc.py service on the source's service address
 
 # mig_start_dest IP [netns]: start the destination listening on IP, with
-# "netns" in the destination network namespace of e2e_netns_pair; sets nsinit.
+# "netns" in the destination network namespace of e2e_netns_pair (or
+# e2e_net_bridge); sets nsinit. MIG_DEST_MANY=1: without --once (the page
+# server takes several migrations; mig_run wants --once).
 # The destination is pageserver --once in a PID namespace whose init (bash,
 # e2e_pidns_pageserver) outlives it, so the restored process survives the
 # page server's exit.
 mig_start_dest()
 {
-	local -a wrap=() ns=()
+	local -a wrap=() ns=() once=(--once)
 
+	[ -n "${MIG_DEST_MANY:-}" ] && once=()
 	if [ "${2:-}" = netns ]; then
 		wrap=(e2e_in_dst)
 		ns=("$E2E_DST_NS")
@@ -27,7 +32,7 @@ mig_start_dest()
 	mkdir -p "$TMP/dst"
 	export C
 	e2e_start_bg dest "${wrap[@]}" unshare --pid --fork --mount-proc --kill-child -- \
-		bash -c 'e2e_pidns_pageserver "$@"' _ "$1:$port" "$TMP/dst" --once
+		bash -c 'e2e_pidns_pageserver "$@"' _ "$1:$port" "$TMP/dst" "${once[@]}"
 	e2e_wait_port "$port" 10 "${ns[@]}" || e2e_fail "pageserver does not listen"
 	nsinit=$(pgrep -P "$(cat "$TMP/dest.pid")" -x bash | head -n 1)
 	[ -n "$nsinit" ] || nsinit=$(pgrep -P "$(pgrep -P "$(cat "$TMP/dest.pid")" | head -n 1)" | head -n 1)
@@ -129,4 +134,43 @@ mig_check_restored()
 	e2e_log "destination: pid $pid inside, $outer outside ($(grep NSpid "/proc/$outer/status"))"
 	e2e_wait_for_line "$TMP/out" "^step $((last + 1))$tail" 5 ||
 		e2e_fail "no step $((last + 1)) after the migration"
+}
+
+# mig_net_start 4|6 SVC_PORT: the start of a network test (needs TMP): the
+# certificates, e2e_net_bridge, port, the destination in its namespace
+# (mig_start_dest, MIG_DEST_MANY respected), the service address (IPv4
+# E2E_SVC_IP/24 or IPv6 E2E_SVC_IP6/64) as a secondary address of the
+# source's eth0, and netsvc.py serving it on SVC_PORT in the source
+# namespace (e2e_start_workload svc: sets pid, writes $TMP/out). Sets SVC_IP,
+# SVC (ADDR/PREFIX), svc_port, DEST (the page server's HOST:PORT). Then
+# mig_has_addr NS: SVC is on eth0 in NS; mig_ask udp|tcp [TIMEOUT]: netask.py
+# from the client namespace (prints "pid P count N").
+mig_net_start()
+{
+	local fam=$1
+
+	svc_port=$2
+	e2e_tls_certs
+	e2e_net_bridge
+	port=$(e2e_port)
+	DEST=$E2E_DST_IP:$port
+	if [ "$fam" = 6 ]; then
+		SVC_IP=$E2E_SVC_IP6
+		SVC=$SVC_IP/64
+	else
+		SVC_IP=$E2E_SVC_IP
+		SVC=$SVC_IP/$E2E_NET_PREFIX
+	fi
+	mig_start_dest "$E2E_DST_IP" netns
+	ip -n "$E2E_SRC_NS" addr add "$SVC" dev eth0 nodad || e2e_fail "cannot add the service address"
+	e2e_start_workload svc '^ready$' e2e_in_src python3 "$FERRY_ROOT/tests/workloads/netsvc.py" \
+		--addr "$SVC_IP" --port "$svc_port" --out "$TMP/out" --pidfile "$TMP/pid"
+}
+
+mig_has_addr() { ip -n "$1" -o addr show dev eth0 | grep -qE "inet6? $SVC "; }
+
+mig_ask()
+{
+	e2e_in_cli timeout 40 python3 "$FERRY_ROOT/tests/workloads/netask.py" "$1" "$SVC_IP" \
+		"$svc_port" "${2:-10}"
 }

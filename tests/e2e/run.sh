@@ -39,7 +39,7 @@ sweep_stale_netns()
 
 	for ns in $(ip netns list 2>/dev/null | awk '{ print $1 }'); do
 		case $ns in
-		ferry-src-* | ferry-dst-*) pid=${ns##*-} ;;
+		ferry-src-* | ferry-dst-* | ferry-cli-* | ferry-br-*) pid=${ns##*-} ;;
 		*) continue ;;
 		esac
 		[[ $pid =~ ^[0-9]+$ ]] || continue

@@ -415,3 +415,114 @@ Test(pgindex, randomized_against_model)
 	}
 	pg_index_free(&idx);
 }
+
+/* --- millions of small extents (a hash table written over many rounds) --- */
+
+#define BIG_PAGES	(2u << 20)	/* 8 GiB of address space */
+#define BIG_ROUNDS	30
+#define BIG_PER_ROUND	40000
+
+static uint64_t big_rng = 0x9e3779b97f4a7c15ULL;
+
+static uint64_t big_next(void)
+{
+	big_rng ^= big_rng << 13;
+	big_rng ^= big_rng >> 7;
+	big_rng ^= big_rng << 17;
+	return big_rng;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+struct big_walk {
+	const uint8_t *round;
+	const uint32_t *off;
+	uint64_t pages, calls;
+};
+
+static int big_walk_ext(void *arg, const struct pg_extent *e)
+{
+	struct big_walk *w = arg;
+	uint64_t i, pg = e->vaddr / PG;
+
+	w->calls++;
+	for (i = 0; i < e->nr_pages; i++) {
+		cr_assert_eq(e->round, w->round[pg + i], "page %llu", (unsigned long long)(pg + i));
+		cr_assert_eq(e->file_off / PG + i, w->off[pg + i]);
+	}
+	w->pages += e->nr_pages;
+	return 0;
+}
+
+Test(pgindex, millions_of_scattered_extents, .timeout = 600)
+{
+	uint8_t *round = calloc(BIG_PAGES, 1);
+	uint32_t *off = calloc(BIG_PAGES, sizeof(*off)), *pick = calloc(BIG_PER_ROUND, 4);
+	struct pg_extent *u = calloc(BIG_PER_ROUND, sizeof(*u));
+	struct pg_index idx = { .pid = 7 };
+	struct pg_extent all = { 0, BIG_PAGES, 1, 0 };
+	struct big_walk w;
+	uint64_t t0, t_apply = 0, i;
+	uint32_t r;
+	size_t n;
+
+	cr_assert(round && off && pick && u);
+	for (i = 0; i < BIG_PAGES; i++) {
+		round[i] = 1;
+		off[i] = i;
+	}
+	cr_assert_eq(pg_index_apply(&idx, &all, 1, NULL, NULL), 0);
+	for (r = 2; r <= BIG_ROUNDS; r++) {
+		/* distinct random pages, sorted; file offsets in address order */
+		for (i = 0; i < BIG_PER_ROUND; i++)
+			pick[i] = big_next() % BIG_PAGES;
+		qsort(pick, BIG_PER_ROUND, sizeof(*pick), cmp_u32);
+		for (i = n = 0; i < BIG_PER_ROUND; i++) {
+			if (n && pick[i] == u[n - 1].vaddr / PG)
+				continue;
+			u[n] = (struct pg_extent){ (uint64_t)pick[i] * PG, 1, r, n * PG };
+			round[pick[i]] = r;
+			off[pick[i]] = n;
+			n++;
+		}
+		t0 = now_us();
+		cr_assert_eq(pg_index_apply(&idx, u, n, NULL, NULL), 0);
+		t_apply += now_us() - t0;
+	}
+	cr_log_info("%zu extents after %u rounds, applies took %llu ms in all", idx.nr, BIG_ROUNDS,
+		    (unsigned long long)t_apply / 1000);
+	cr_assert_gt(idx.nr, 1000000, "only %zu extents", idx.nr);
+	check_invariants(&idx);
+	/* random lookups against the model */
+	for (i = 0; i < 500000; i++) {
+		uint64_t pg = big_next() % BIG_PAGES;
+		const struct pg_extent *e = pg_index_find(&idx, pg * PG + big_next() % PG);
+
+		cr_assert_not_null(e);
+		cr_assert_eq(e->round, round[pg], "page %llu", (unsigned long long)pg);
+		cr_assert_eq(e->file_off / PG + (pg - e->vaddr / PG), off[pg]);
+	}
+	cr_assert_null(pg_index_find(&idx, (uint64_t)BIG_PAGES * PG));
+	/* the whole index, and a window: a walk costs the extents it reports */
+	w = (struct big_walk){ round, off, 0, 0 };
+	cr_assert_eq(pg_index_walk(&idx, 0, (uint64_t)BIG_PAGES * PG, big_walk_ext, &w), 0);
+	cr_assert_eq(w.pages, BIG_PAGES);
+	cr_assert_eq(w.calls, idx.nr);
+	w = (struct big_walk){ round, off, 0, 0 };
+	cr_assert_eq(pg_index_walk(&idx, 1000 * PG, 1100 * PG, big_walk_ext, &w), 0);
+	cr_assert_eq(w.pages, 100);
+	cr_assert_leq(w.calls, 100);
+	/* loose: 29 overlays of ~2M extents are a few memcpys each, not minutes */
+	cr_expect_lt(t_apply, 60 * 1000000ULL, "applies took %llu ms",
+		     (unsigned long long)t_apply / 1000);
+	pg_index_free(&idx);
+	free(round);
+	free(off);
+	free(pick);
+	free(u);
+}

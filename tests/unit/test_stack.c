@@ -773,3 +773,253 @@ Test(stack, enospc_fails_round_cleanly)
 	stack_writer_close(sw);
 	cr_expect_eq(view_rc("small/full", 3), 0);
 }
+
+/* --- following a stack round by round (restore --stream) --- */
+
+#define ADV_PIDS	3
+#define ADV_NPG		1024
+#define ADV_ROUNDS	12
+static const uint32_t adv_pids[ADV_PIDS] = { 300, 400, 500 };
+
+struct adv_page {
+	uint32_t round;		/* 0: zero (if tracked) */
+	uint64_t off;
+	bool tracked;
+};
+
+/* pid 400 comes in round 4, pid 500 in round 7. */
+static uint32_t adv_first_round(int slot)
+{
+	return slot == 0 ? 1 : slot == 1 ? 4 : 7;
+}
+
+/* Scattered runs of 1-3 pages over the space, a few zero, sent in a shuffled order. */
+static void adv_round(struct stack_writer *sw, struct adv_page m[ADV_PIDS][ADV_NPG], uint32_t k,
+		      uint64_t *rng)
+{
+	static char buf[3 * PG];
+	uint64_t off[ADV_PIDS] = { 0 };
+	uint32_t first[ADV_NPG], n[ADV_NPG], order[ADV_NPG];
+	struct round_stats st;
+	int slot;
+
+	cr_assert_eq(stack_round_begin(sw, k, false), 0);
+	for (slot = 0; slot < ADV_PIDS; slot++) {
+		uint32_t pg = 0, nr = 0, i, j;
+
+		if (k < adv_first_round(slot))
+			continue;
+		/* the first round of a pid: everything; later: ~5% scattered */
+		while (pg < ADV_NPG) {
+			uint32_t len = k == adv_first_round(slot) ? 3 : 1 + xorshift64(rng) % 3;
+
+			if (pg + len > ADV_NPG)
+				len = ADV_NPG - pg;
+			first[nr] = pg;
+			n[nr++] = len;
+			pg += len + (k == adv_first_round(slot) ? 0 : xorshift64(rng) % 40);
+		}
+		for (i = 0; i < nr; i++)
+			order[i] = i;
+		for (i = nr; i > 1; i--) {
+			uint32_t t;
+
+			j = xorshift64(rng) % i;
+			t = order[i - 1];
+			order[i - 1] = order[j];
+			order[j] = t;
+		}
+		for (i = 0; i < nr; i++) {
+			uint32_t f = first[order[i]], c = n[order[i]], p;
+			bool zero = xorshift64(rng) % 8 == 0;
+
+			for (p = 0; p < c; p++) {
+				struct adv_page *mp = &m[slot][f + p];
+
+				mp->tracked = true;
+				mp->round = zero ? 0 : k;
+				mp->off = zero ? 0 : off[slot] + p * PG;
+				fill(buf + p * PG, adv_pids[slot], k, f + p);
+			}
+			if (!zero)
+				off[slot] += c * PG;
+			cr_assert_eq(stack_add_pages(sw, adv_pids[slot], BASE + f * PG, c,
+						     zero ? NULL : buf), 0);
+		}
+	}
+	cr_assert_eq(stack_round_commit(sw, &st), 0);
+}
+
+struct adv_collect {
+	struct adv_page *pg;	/* ADV_NPG */
+	uint32_t runs;
+};
+
+static int adv_collect_ext(void *arg, const struct pg_extent *e)
+{
+	struct adv_collect *c = arg;
+	uint64_t i;
+
+	c->runs++;
+	cr_assert_geq(e->vaddr, BASE);
+	cr_assert_leq(pg_ext_end(e), BASE + ADV_NPG * PG);
+	for (i = 0; i < e->nr_pages; i++) {
+		struct adv_page *p = &c->pg[(e->vaddr - BASE) / PG + i];
+
+		cr_assert(!p->tracked, "page reported twice");
+		*p = (struct adv_page){ e->round, e->round ? e->file_off + i * PG : 0, true };
+	}
+	return 0;
+}
+
+/* The view as a walk sees it, page by page, between @s and @e pages. */
+static void adv_walk(const struct stack_view *v, uint32_t pid, uint32_t s, uint32_t e,
+		     bool top_only, struct adv_page *out)
+{
+	struct adv_collect c = { out, 0 };
+
+	memset(out, 0, ADV_NPG * sizeof(*out));
+	cr_assert_eq(stack_view_walk(v, pid, BASE + s * PG, BASE + e * PG, top_only,
+				     adv_collect_ext, &c), 0);
+}
+
+static void adv_check(struct stack_view *adv, struct adv_page m[ADV_PIDS][ADV_NPG],
+		      struct adv_page before[ADV_PIDS][ADV_NPG], uint32_t k)
+{
+	static struct adv_page got[ADV_NPG], full[ADV_NPG];
+	static char want[PG], data[PG];
+	struct stack_view v;
+	char p[PATH_MAX];
+	int slot;
+	uint32_t pg;
+
+	pathf(p, "%s/adv/%u", tmp_root, k);
+	cr_assert_eq(stack_view_open(p, &v), 0);
+	cr_assert_eq(adv->top_round, k);
+	cr_assert_eq(adv->nr_pids, v.nr_pids);
+	for (slot = 0; slot < ADV_PIDS; slot++) {
+		uint32_t pid = adv_pids[slot];
+
+		adv_walk(&v, pid, 0, ADV_NPG, false, full);
+		adv_walk(adv, pid, 0, ADV_NPG, false, got);
+		for (pg = 0; pg < ADV_NPG; pg++) {
+			cr_assert_eq(got[pg].tracked, m[slot][pg].tracked, "round %u pid %u page %u",
+				     k, pid, pg);
+			cr_assert_eq(full[pg].tracked, m[slot][pg].tracked);
+			if (!m[slot][pg].tracked)
+				continue;
+			cr_assert_eq(got[pg].round, m[slot][pg].round, "round %u pid %u page %u",
+				     k, pid, pg);
+			cr_assert_eq(full[pg].round, m[slot][pg].round);
+			cr_assert_eq(got[pg].off, m[slot][pg].off);
+			cr_assert_eq(full[pg].off, m[slot][pg].off);
+			if (!got[pg].round)
+				continue;
+			cr_assert_eq(pread_full(stack_view_pages_fd(adv, pid, got[pg].round), data,
+						PG, got[pg].off), 0);
+			fill(want, pid, got[pg].round, pg);
+			cr_assert_eq(memcmp(data, want, PG), 0, "pid %u page %u: wrong bytes",
+				     pid, pg);
+		}
+		/* a window: clipped runs */
+		adv_walk(adv, pid, 100, 333, false, got);
+		for (pg = 0; pg < ADV_NPG; pg++)
+			cr_assert_eq(got[pg].tracked, pg >= 100 && pg < 333 && m[slot][pg].tracked);
+		/* what the round changed: its data, and zero over what was not zero */
+		if (adv->settled_round + 1 != k)
+			continue;
+		adv_walk(adv, pid, 0, ADV_NPG, true, got);
+		for (pg = 0; pg < ADV_NPG; pg++) {
+			const struct adv_page *now = &m[slot][pg], *was = &before[slot][pg];
+			bool changed = now->tracked &&
+				       (now->round == k || (!now->round && (!was->tracked ||
+									    was->round)));
+
+			cr_assert_eq(got[pg].tracked, changed, "round %u pid %u page %u: change",
+				     k, pid, pg);
+		}
+	}
+	stack_view_close(&v);
+}
+
+Test(stack, advance_equals_open)
+{
+	static struct adv_page m[ADV_PIDS][ADV_NPG], before[ADV_PIDS][ADV_NPG];
+	struct stack_writer *sw;
+	struct stack_view adv = { 0 };
+	uint64_t rng = 0x5eed;
+	char p[PATH_MAX];
+	uint32_t k;
+
+	cr_assert_eq(stack_writer_open(tmp_root, "adv", false, &sw), 0);
+	for (k = 1; k <= ADV_ROUNDS; k++) {
+		memcpy(before, m, sizeof(m));
+		adv_round(sw, m, k, &rng);
+		pathf(p, "%s/adv/%u", tmp_root, k);
+		if (k == 1)
+			cr_assert_eq(stack_view_open(p, &adv), 0);
+		else
+			cr_assert_eq(stack_view_advance(&adv, p), 0, "advance to round %u", k);
+		cr_assert_eq(adv.settled_round, k == 1 ? 1 : k - 1);
+		/* pending changes: the whole index is only for settled views */
+		if (k > 1)
+			cr_expect_null(stack_view_index(&adv, adv_pids[0]));
+		adv_check(&adv, m, before, k);
+		/* every third round left pending: advance settles it itself */
+		if (k % 3) {
+			cr_assert_eq(stack_view_settle(&adv), 0);
+			cr_assert_not_null(stack_view_index(&adv, adv_pids[0]));
+			adv_check(&adv, m, before, k);
+		}
+	}
+	stack_writer_close(sw);
+	/* not the round above the top: refused */
+	pathf(p, "%s/adv/%u", tmp_root, ADV_ROUNDS - 1);
+	cr_expect_eq(stack_view_advance(&adv, p), -EINVAL);
+	stack_view_close(&adv);
+}
+
+/* What a full open refuses, an advance refuses too. */
+Test(stack, advance_refuses_what_open_refuses)
+{
+	const struct pm_ext r1[] = { { BASE, 2, PE_FLAGS__PE_PRESENT, 0 },
+				     { BASE + 3 * PG, 1, PE_FLAGS__PE_ZERO, 0 } };
+	const struct pm_ext r2_hole[] = { { BASE, 4, PE_FLAGS__PE_PARENT, 0 } };
+	const struct pm_ext r2_drops[] = { { BASE, 2, PE_FLAGS__PE_PARENT, 0 } };
+	const struct pm_ext r2_ok[] = { { BASE, 1, PE_FLAGS__PE_PARENT, 0 },
+					{ BASE + PG, 1, PE_FLAGS__PE_ZERO, 0 },
+					{ BASE + 3 * PG, 2, PE_FLAGS__PE_PRESENT, 0 } };
+	const struct pm_ext *cases[] = { r2_hole, r2_drops, r2_ok };
+	const size_t nr[] = { 1, 1, 3 }, pages[] = { 0, 0, 2 };
+	size_t c;
+
+	for (c = 0; c < ARRAY_SIZE(cases); c++) {
+		struct stack_view v;
+		char p[PATH_MAX];
+
+		remove_tmp();
+		make_tmp();
+		pathf(p, "%s/h", tmp_root);
+		cr_assert_eq(mkdir(p, 0700), 0);
+		put_pagemap(1, r1, 2, 2);
+		pathf(p, "%s/h/1", tmp_root);
+		cr_assert_eq(stack_view_open(p, &v), 0);
+		put_pagemap(2, cases[c], nr[c], pages[c]);
+		pathf(p, "%s/h/2", tmp_root);
+		if (c < 2) {
+			/* a PARENT page round 1 does not hold; a page round 1 tracked, gone */
+			cr_expect_eq(stack_view_advance(&v, p), -EINVAL, "case %zu", c);
+			stack_view_close(&v);
+			continue;
+		}
+		cr_assert_eq(stack_view_advance(&v, p), 0);
+		/* changes: page 1 data -> zero, page 3 zero -> data, page 4 new */
+		cr_expect_eq(v.top[0].nr, 2);
+		cr_expect_eq(v.top[0].ext[0].vaddr, BASE + PG);
+		cr_expect_eq(v.top[0].ext[0].round, 0);
+		cr_expect_eq(v.top[0].ext[1].vaddr, BASE + 3 * PG);
+		cr_expect_eq(v.top[0].ext[1].nr_pages, 2);
+		cr_expect_eq(v.top[0].ext[1].round, 2);
+		stack_view_close(&v);
+	}
+}

@@ -18,6 +18,10 @@
  *	usr1 COUNT			after SIGUSR1 (COUNT = signals so far)
  *	usr2 COUNT altstack ok		after SIGUSR2 (handler ran on the sigaltstack)
  *	done				after --ticks N ticks
+ *	gap US after step S at W	--gap-ms T: US µs passed between the end of
+ *					tick S and the next, more than T ms
+ *					(CLOCK_REALTIME: a stop, a migration),
+ *					ending at W (µs since the epoch)
  *	FAIL reason			then exit 3
  */
 #include <errno.h>
@@ -47,6 +51,8 @@ struct opts {
 	unsigned long mem_mib;
 	unsigned long dirty;
 	bool scatter;		/* rewrite random pages, not the next ones */
+	unsigned long hot;	/* also rewrite pages 0..hot-1 every tick */
+	unsigned long gap_ms;	/* report tick gaps over this (0: never) */
 	unsigned long discard;
 	const char *pause_file;
 	unsigned long tick_ms;
@@ -333,6 +339,14 @@ static void tick(void)
 		if (++cursor == npages)
 			cursor = 0;
 	}
+	/* A hot writer: the same small set, every tick. */
+	for (i = 0; i < opt.hot; i++) {
+		page_check(i);
+		gens[i]++;
+		total_gen++;
+		dropped[i] = 0;
+		page_fill(i, gens[i]);
+	}
 	/* Pages given back to the kernel must come back as zero pages. */
 	for (i = 0; i < opt.discard; i++) {
 		size_t idx = drop_cursor;
@@ -373,6 +387,15 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
+/* Wall clock: the same across hosts, where CLOCK_MONOTONIC is not. */
+static uint64_t real_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000ULL + ts.tv_nsec / 1000;
+}
+
 /* Relative sleep: EINTR (a handler ran, or a restart was lost) is fine. */
 static void sleep_ms(unsigned long ms)
 {
@@ -394,6 +417,10 @@ static void usage(FILE *f)
 		"  --mem MIB          heap size (default 64)\n"
 		"  --dirty N          pages rewritten per tick (default 16)\n"
 		"  --scatter          rewrite random pages (a hash table), not the next ones\n"
+		"  --hot N            also rewrite the first N pages every tick (a hot writer)\n"
+		"  --gap-ms T         print \"gap US after step S at W\" when more than T ms pass\n"
+		"                     between two ticks' ends (the downtime seen from inside;\n"
+		"                     W: its end, wall clock µs)\n"
 		"  --discard N        pages dropped per tick with MADV_DONTNEED (default 0)\n"
 		"  --pause-file F     while F exists, touch no memory (\"paused\" line)\n"
 		"  --tick-ms T        sleep between ticks (default 5)\n"
@@ -425,6 +452,8 @@ static void parse_args(int argc, char **argv)
 		{ "mem",         required_argument, NULL, 'm' },
 		{ "dirty",       required_argument, NULL, 'd' },
 		{ "scatter",     no_argument,       NULL, 'S' },
+		{ "hot",         required_argument, NULL, 'H' },
+		{ "gap-ms",      required_argument, NULL, 'G' },
 		{ "discard",     required_argument, NULL, 'D' },
 		{ "pause-file",  required_argument, NULL, 'Q' },
 		{ "tick-ms",     required_argument, NULL, 't' },
@@ -443,6 +472,8 @@ static void parse_args(int argc, char **argv)
 		case 'm': opt.mem_mib = parse_num("mem", optarg); break;
 		case 'd': opt.dirty = parse_num("dirty", optarg); break;
 		case 'S': opt.scatter = true; break;
+		case 'H': opt.hot = parse_num("hot", optarg); break;
+		case 'G': opt.gap_ms = parse_num("gap-ms", optarg); break;
 		case 'D': opt.discard = parse_num("discard", optarg); break;
 		case 'Q': opt.pause_file = optarg; break;
 		case 't': opt.tick_ms = parse_num("tick-ms", optarg); break;
@@ -469,7 +500,7 @@ static void parse_args(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-	uint64_t step = 0, last_print = 0, ticks = 0;
+	uint64_t step = 0, last_print = 0, ticks = 0, last_tick = 0;
 	size_t heap_bytes, i;
 
 	parse_args(argc, argv);
@@ -489,6 +520,8 @@ int main(int argc, char **argv)
 		opt.dirty = npages;
 	if (opt.discard > npages)
 		opt.discard = npages;
+	if (opt.hot > npages)
+		opt.hot = npages;
 	drop_cursor = npages / 2;
 
 	setup_signals();
@@ -527,6 +560,14 @@ int main(int argc, char **argv)
 		}
 		tick();
 		ticks++;
+		if (opt.gap_ms) {
+			uint64_t t = real_us();
+
+			if (last_tick && t - last_tick > opt.gap_ms * 1000)
+				out_printf("gap %" PRIu64 " after step %" PRIu64 " at %" PRIu64 "\n",
+					   t - last_tick, step, t);
+			last_tick = t;
+		}
 
 		if (usr1_seen != usr1_count) {
 			usr1_seen = usr1_count;

@@ -1,0 +1,165 @@
+// SPDX-License-Identifier: MIT
+/* Running the nft command (see nft.h). */
+#include <errno.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/nft.h"
+#include "common/util.h"
+
+#define NFT_DEADLINE_US	(10 * 1000000ULL)
+
+static const char *const nft_paths[] = { "/usr/sbin/nft", "/sbin/nft", "/usr/bin/nft" };
+
+static const char *nft_path(void)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(nft_paths); i++)
+		if (!access(nft_paths[i], X_OK))
+			return nft_paths[i];
+	return NULL;
+}
+
+bool nft_available(void)
+{
+	return nft_path() != NULL;
+}
+
+int nft_run(int nsfd, const char *script, bool quiet)
+{
+	const char *nft = nft_path();
+	uint64_t deadline = now_us() + NFT_DEADLINE_US;
+	int p[2], status = 0;
+	pid_t c, w;
+
+	if (!nft)
+		return -ENOENT;
+	if (pipe2(p, O_CLOEXEC))
+		return -errno;
+	c = fork();
+	if (c == 0) {
+		int null = open("/dev/null", O_WRONLY);
+
+		if ((nsfd >= 0 && setns(nsfd, CLONE_NEWNET)) || dup2(p[0], 0) < 0 || null < 0 ||
+		    dup2(null, 1) < 0 || (quiet && dup2(null, 2) < 0))
+			_exit(126);
+		execl(nft, "nft", "-f", "-", (char *)NULL);
+		_exit(127);
+	}
+	close(p[0]);
+	if (c < 0) {
+		close(p[1]);
+		return -errno;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	write_full(p[1], script, strlen(script));
+	close(p[1]);
+	while ((w = waitpid(c, &status, WNOHANG)) == 0 && now_us() < deadline)
+		usleep(2000);
+	if (w == 0) {
+		kill(c, SIGKILL);
+		waitpid(c, &status, 0);
+		if (!quiet)
+			pr_err("nft did not finish within %llu s", NFT_DEADLINE_US / 1000000ULL);
+		return -ETIMEDOUT;
+	}
+	if (w < 0 || !WIFEXITED(status) || WEXITSTATUS(status)) {
+		if (!quiet)
+			pr_err("nft failed (status %#x) on: %s", status, script);
+		return -EIO;
+	}
+	return 0;
+}
+
+int nft_lock_table(int nsfd, const char *table)
+{
+	char script[512];
+
+	/* before conntrack (-200) and any filter: nothing of these packets is seen */
+	snprintf(script, sizeof(script),
+		 "table inet %s {\n"
+		 "  chain in { type filter hook input priority -300; policy accept; }\n"
+		 "  chain out { type filter hook output priority -300; policy accept; }\n"
+		 "}\n", table);
+	return nft_run(nsfd, script, false);
+}
+
+static void addr_str(const struct sockaddr *sa, char *ip, size_t len, int *port)
+{
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+
+		inet_ntop(AF_INET6, &s6->sin6_addr, ip, len);
+		*port = ntohs(s6->sin6_port);
+	} else {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
+
+		inet_ntop(AF_INET, &s4->sin_addr, ip, len);
+		*port = ntohs(s4->sin_port);
+	}
+}
+
+int nft_lock_conn(int nsfd, const char *table, const struct sockaddr *local,
+		  const struct sockaddr *peer)
+{
+	char lip[INET6_ADDRSTRLEN], pip[INET6_ADDRSTRLEN], script[1024];
+	const char *ip;
+	int lport, pport, ret;
+
+	addr_str(local, lip, sizeof(lip), &lport);
+	addr_str(peer, pip, sizeof(pip), &pport);
+	/* an IPv4-mapped IPv6 socket talks IPv4 on the wire */
+	ip = local->sa_family == AF_INET6 && !strchr(lip, '.') ? "ip6" : "ip";
+	if (local->sa_family == AF_INET6 && strchr(lip, '.')) {
+		memmove(lip, lip + 7, strlen(lip + 7) + 1);	/* "::ffff:" */
+		memmove(pip, pip + 7, strlen(pip + 7) + 1);
+	}
+	snprintf(script, sizeof(script),
+		 "add rule inet %s in %s saddr %s %s daddr %s tcp sport %d tcp dport %d drop\n"
+		 "add rule inet %s out %s saddr %s %s daddr %s tcp sport %d tcp dport %d drop\n",
+		 table, ip, pip, ip, lip, pport, lport, table, ip, lip, ip, pip, lport, pport);
+	ret = nft_run(nsfd, script, false);
+	if (ret)
+		pr_err("cannot lock TCP connection %s:%d <-> %s:%d", lip, lport, pip, pport);
+	return ret;
+}
+
+int nft_lock_listener(int nsfd, const char *table, const struct sockaddr *local)
+{
+	char lip[INET6_ADDRSTRLEN], daddr[INET6_ADDRSTRLEN + 16] = "", script[512];
+	bool any;
+	int lport;
+
+	addr_str(local, lip, sizeof(lip), &lport);
+	any = !strcmp(lip, "0.0.0.0") || !strcmp(lip, "::");
+	if (!any && strchr(lip, '.'))
+		snprintf(daddr, sizeof(daddr), "ip daddr %s ",
+			 strncmp(lip, "::ffff:", 7) ? lip : lip + 7);
+	else if (!any)
+		snprintf(daddr, sizeof(daddr), "ip6 daddr %s ", lip);
+	/* a new connection's first segment: SYN without ACK */
+	snprintf(script, sizeof(script),
+		 "add rule inet %s in %stcp dport %d tcp flags & (syn | ack) == syn drop\n",
+		 table, daddr, lport);
+	return nft_run(nsfd, script, false);
+}
+
+int nft_unlock_table(int nsfd, const char *table, bool quiet)
+{
+	char script[256];
+
+	/* made first: no error when it is not there */
+	snprintf(script, sizeof(script), "add table inet %s\ndelete table inet %s\n", table,
+		 table);
+	return nft_run(nsfd, script, quiet);
+}

@@ -1,0 +1,341 @@
+// SPDX-License-Identifier: MIT
+/*
+ * TCP connections again (docs/tcp.md). A new socket in repair mode gets
+ * the saved options, is bound to the connection's local address (with
+ * IP_TRANSPARENT: the address may arrive here only at the hand-over), gets its sequence
+ * numbers, is "connected" (in repair mode connect sends no SYN: the socket
+ * is established at once), gets the negotiated options and timestamp, its
+ * receive queue, the part of its send queue the peer may have seen, and
+ * its window. It stays in repair mode while the tree is held: it sends
+ * nothing, and a socket closed in repair mode (a discarded restore) goes
+ * silently; its packets are dropped meanwhile (tcp_lock). When the tree is
+ * let go it leaves repair mode (a window probe goes out), the lock goes,
+ * and the never-sent tail of its send queue is sent normally.
+ *
+ * With migrate --tcp-close the fd gets instead a socket of the same family
+ * whose connection was reset (see tcp_reset_socket).
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/nft.h"
+#include "common/util.h"
+#include "dest-agent/restore.h"
+
+static int set_int(int s, int level, int name, int v)
+{
+	return setsockopt(s, level, name, &v, sizeof(v)) ? -errno : 0;
+}
+
+/*
+ * A connected socket of @family that received a reset: a loopback
+ * connection whose accepted end is closed with SO_LINGER 0 (an RST). The
+ * program's first read or write on it fails with ECONNRESET, later reads
+ * see end of file and writes EPIPE; poll says POLLIN|POLLERR|POLLHUP.
+ */
+static int tcp_reset_socket(int family)
+{
+	struct sockaddr_storage ss = { .ss_family = family };
+	struct linger lg = { 1, 0 };
+	socklen_t len = family == AF_INET6 ? sizeof(struct sockaddr_in6) :
+					     sizeof(struct sockaddr_in);
+	struct pollfd pfd;
+	int l, c = -1, a = -1, ret;
+
+	if (family == AF_INET6)
+		((struct sockaddr_in6 *)&ss)->sin6_addr = in6addr_loopback;
+	else
+		((struct sockaddr_in *)&ss)->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	l = socket(family, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP);
+	if (l < 0)
+		return -errno;
+	if (bind(l, (struct sockaddr *)&ss, len) || listen(l, 1) ||
+	    getsockname(l, (struct sockaddr *)&ss, &len))
+		goto fail;
+	c = socket(family, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP);
+	if (c < 0 || connect(c, (struct sockaddr *)&ss, len))
+		goto fail;
+	a = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+	if (a < 0 || setsockopt(a, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)))
+		goto fail;
+	close(a);
+	a = -1;
+	pfd = (struct pollfd){ .fd = c, .events = POLLIN };
+	if (poll(&pfd, 1, 5000) != 1 || !(pfd.revents & POLLERR)) {
+		errno = ETIMEDOUT;	/* loopback: the reset is there at once */
+		goto fail;
+	}
+	close(l);
+	return c;
+fail:
+	ret = -errno;
+	if (a >= 0)
+		close(a);
+	if (c >= 0)
+		close(c);
+	close(l);
+	return ret;
+}
+
+static int repair_queue(int s, int q)
+{
+	return set_int(s, IPPROTO_TCP, TCP_REPAIR_QUEUE, q);
+}
+
+/*
+ * @len bytes into queue @q (repair mode: they go straight in, nothing is
+ * sent). The kernel may refuse a big piece at once: halved until it takes.
+ */
+static int fill_queue(int s, int q, const uint8_t *buf, size_t len)
+{
+	size_t chunk = len;
+	int ret = repair_queue(s, q);
+
+	while (!ret && len) {
+		ssize_t n = send(s, buf, len < chunk ? len : chunk, MSG_NOSIGNAL);
+
+		if (n < 0 && (errno == ENOMEM || errno == EAGAIN) && chunk > 1024) {
+			chunk /= 2;
+			continue;
+		}
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		buf += n;
+		len -= n;
+	}
+	return ret;
+}
+
+static int tcp_check_entry(const FdEntry *f)
+{
+	const SockEntry *se = f->sock;
+	const TcpEntry *te = f->tcp;
+
+	if (!se || !te || se->addr.len > sizeof(struct sockaddr_storage) ||
+	    te->peer.len > sizeof(struct sockaddr_storage) ||
+	    (se->family != AF_INET && se->family != AF_INET6) ||
+	    (!te->close && (!te->has_snd_seq || !te->has_rcv_seq || !te->has_mss_clamp ||
+			    te->unsent > te->send_queue.len))) {
+		pr_err("fd %u: TCP connection without a usable description", f->fd);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* The connection's negotiated options, as TCP_REPAIR_OPTIONS takes them. */
+static int tcp_set_conn_opts(int s, const TcpEntry *te)
+{
+	struct tcp_repair_opt o[4];
+	int n = 0;
+
+	if (te->opt_mask & TCPI_OPT_SACK)
+		o[n++] = (struct tcp_repair_opt){ TCPOPT_SACK_PERMITTED, 0 };
+	if (te->opt_mask & TCPI_OPT_WSCALE)
+		o[n++] = (struct tcp_repair_opt){ TCPOPT_WINDOW,
+						  te->snd_wscale | (te->rcv_wscale << 16) };
+	if (te->opt_mask & TCPI_OPT_TIMESTAMPS)
+		o[n++] = (struct tcp_repair_opt){ TCPOPT_TIMESTAMP, 0 };
+	o[n++] = (struct tcp_repair_opt){ TCPOPT_MAXSEG, te->mss_clamp };
+	if (setsockopt(s, IPPROTO_TCP, TCP_REPAIR_OPTIONS, o, n * sizeof(o[0])))
+		return -errno;
+	if (te->has_timestamp &&
+	    setsockopt(s, IPPROTO_TCP, TCP_TIMESTAMP, &te->timestamp, sizeof(te->timestamp)))
+		return -errno;
+	return 0;
+}
+
+/*
+ * The network lock here (docs/tcp.md): from before a connection's socket
+ * exists until the tree is let go, its packets are dropped, in the same
+ * nft table as at the source (te->netlock, by name): a held copy must not
+ * acknowledge what a rollback would then lose. A checkpoint's table is the
+ * source's own, still there: it goes at the release too. Tables made
+ * here are removed at exit if the restore fails.
+ */
+static char locked[8][104];
+static size_t nr_locked;
+
+static void tcp_unlock_all(void)
+{
+	size_t i;
+
+	for (i = 0; i < nr_locked; i++)
+		if (locked[i][0] && nft_unlock_table(-1, locked[i], false))
+			pr_err("cannot remove the network lock (nft table inet %s) here", locked[i]);
+	nr_locked = 0;
+}
+
+static int tcp_lock(const FdEntry *f)
+{
+	const char *name = f->tcp->netlock;
+	size_t i, len = name ? strlen(name) : 0;
+	int ret;
+
+	if (!len)
+		return 0;	/* not locked at the source (an older migrate) */
+	for (i = 0; i < len; i++)
+		if (!isalnum((unsigned char)name[i]) && name[i] != '_')
+			break;
+	if (i < len || len >= sizeof(locked[0])) {
+		pr_err("fd %u: bad network lock name in the images", f->fd);
+		return -EINVAL;
+	}
+	if (!nft_available()) {
+		pr_err("fd %u: a TCP connection and no nft command here to lock it until the "
+		       "hand-over (Debian package nftables)", f->fd);
+		return -EOPNOTSUPP;
+	}
+	for (i = 0; i < nr_locked && strcmp(locked[i], name); i++)
+		;
+	if (i == nr_locked) {
+		if (nr_locked == ARRAY_SIZE(locked))
+			return -E2BIG;
+		if (!nr_locked)
+			atexit(tcp_unlock_all);
+		ret = nft_lock_table(-1, name);
+		if (ret)
+			return ret;
+		snprintf(locked[nr_locked++], sizeof(locked[0]), "%s", name);
+	}
+	return nft_lock_conn(-1, name, (const struct sockaddr *)f->sock->addr.data,
+			     (const struct sockaddr *)f->tcp->peer.data);
+}
+
+/* The order matters: seqs before connect, queues after, the window last. */
+static int tcp_repair_open(const FdEntry *f)
+{
+	const SockEntry *se = f->sock;
+	const TcpEntry *te = f->tcp;
+	uint32_t sent = te->send_queue.len - te->unsent;
+	struct tcp_repair_window w = { te->snd_wl1, te->snd_wnd, te->max_window, te->rcv_wnd,
+				       te->rcv_wup };
+	int tr_level = se->family == AF_INET6 ? IPPROTO_IPV6 : IPPROTO_IP;
+	int tr_name = se->family == AF_INET6 ? IPV6_TRANSPARENT : IP_TRANSPARENT;
+	const char *step = "socket";
+	socklen_t len = sizeof(int);
+	int s, ret = 0, was_tr = 0;
+
+	s = socket(se->family, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP);
+	if (s < 0)
+		return -errno;
+	if (se->has_reuseaddr)
+		ret = set_int(s, SOL_SOCKET, SO_REUSEADDR, se->reuseaddr);
+	if (!ret && (step = "options"))
+		ret = sock_set_opts(s, f);
+	/* after SO_REUSEADDR: repair mode forces the reuse of a listener's port */
+	if (!ret && (step = "repair mode"))
+		ret = set_int(s, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_ON);
+	/*
+	 * The local address may come only with the hand-over: bind and
+	 * connect (which routes from it) need IP_TRANSPARENT meanwhile.
+	 */
+	if (!ret && (step = "transparent"))
+		ret = getsockopt(s, tr_level, tr_name, &was_tr, &len) ? -errno :
+		      set_int(s, tr_level, tr_name, 1);
+	if (!ret && (step = "bind") &&
+	    bind(s, (const struct sockaddr *)se->addr.data, se->addr.len))
+		ret = -errno;
+	if (!ret && (step = "sequence numbers")) {
+		ret = repair_queue(s, TCP_RECV_QUEUE);
+		if (!ret)
+			ret = set_int(s, IPPROTO_TCP, TCP_QUEUE_SEQ,
+				      te->rcv_seq - te->recv_queue.len);
+		if (!ret)
+			ret = repair_queue(s, TCP_SEND_QUEUE);
+		if (!ret)
+			ret = set_int(s, IPPROTO_TCP, TCP_QUEUE_SEQ,
+				      te->snd_seq - te->send_queue.len);
+	}
+	if (!ret && (step = "connect") &&
+	    connect(s, (const struct sockaddr *)te->peer.data, te->peer.len))
+		ret = -errno;
+	if (!ret && (step = "transparent"))
+		ret = set_int(s, tr_level, tr_name, was_tr);
+	if (!ret && (step = "TCP options"))
+		ret = tcp_set_conn_opts(s, te);
+	if (!ret && (step = "receive queue"))
+		ret = fill_queue(s, TCP_RECV_QUEUE, te->recv_queue.data, te->recv_queue.len);
+	/* what the peer may have seen goes in as sent; the never-sent rest at the release */
+	if (!ret && (step = "send queue"))
+		ret = fill_queue(s, TCP_SEND_QUEUE, te->send_queue.data, sent);
+	if (!ret)
+		ret = repair_queue(s, TCP_NO_QUEUE);
+	if (!ret && te->has_snd_wl1 && (step = "window") &&
+	    setsockopt(s, IPPROTO_TCP, TCP_REPAIR_WINDOW, &w, sizeof(w)))
+		ret = -errno;
+	if (ret) {
+		pr_err("fd %u: cannot make its TCP connection again (%s): %s", f->fd, step,
+		       strerror(-ret));
+		close(s);
+		return ret;
+	}
+	return s;
+}
+
+static int tcp_open(const struct fd_open *o, const FdEntry *f, uint64_t key)
+{
+	int ret = tcp_check_entry(f);
+
+	(void)o;
+	(void)key;
+	if (ret)
+		return ret;
+	if (!f->tcp->close) {
+		ret = tcp_lock(f);
+		return ret ? ret : tcp_repair_open(f);
+	}
+	ret = tcp_reset_socket(f->sock->family);
+	if (ret < 0)
+		pr_err("fd %u: cannot make a reset TCP socket in its place (--tcp-close): %s",
+		       f->fd, strerror(-ret));
+	return ret;
+}
+
+/*
+ * The tree is let go: the lock goes, out of repair mode, then the never-sent tail of the
+ * send queue goes out as the program's own writes would have (it fitted in
+ * the same send buffer at the source).
+ */
+static void tcp_resume(int fd, const FdEntry *f)
+{
+	const TcpEntry *te = f->tcp;
+	const uint8_t *tail;
+	size_t left;
+
+	if (te->close)
+		return;
+	/* after commit: unlocked first (once), so the window probe goes out */
+	tcp_unlock_all();
+	if (set_int(fd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_OFF))
+		pr_perror("fd %u: its TCP connection cannot leave repair mode", f->fd);
+	tail = te->send_queue.data + te->send_queue.len - te->unsent;
+	left = te->unsent;
+	while (left) {
+		ssize_t n = send(fd, tail, left, MSG_DONTWAIT | MSG_NOSIGNAL);
+
+		if (n <= 0) {
+			pr_err("fd %u: %zu unsent bytes of its TCP send queue are lost: %s", f->fd,
+			       left, n < 0 ? strerror(errno) : "nothing taken");
+			return;
+		}
+		tail += n;
+		left -= n;
+	}
+}
+
+const struct fd_restore_ops tcp_restore_ops = {
+	.type = FD_TYPE__FD_TCP,
+	.name = "TCP connection",
+	.open = tcp_open,
+	.resume = tcp_resume,
+};

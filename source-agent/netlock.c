@@ -1,0 +1,144 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The network lock of the TCP connections a migration moves (docs/tcp.md):
+ * from the final freeze on, the packets of each moving connection (its
+ * 4-tuple, both ways) are dropped, not answered, in the network namespace
+ * of the process, by an nftables table of our own, "ferry_lock_<migration
+ * id>", made by the `nft` command run in that namespace.
+ * Dropped packets are retransmitted by the peer later: to the destination
+ * once the address has moved, or to the source again after a rollback.
+ * The table goes whatever the outcome, except when the hand-over is in
+ * doubt (the source must then stay silent until the operator decides) and
+ * after a checkpoint, where `restore` removes it once the connections are
+ * back (until then a packet of theirs would meet no socket: a reset).
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/nft.h"
+#include "common/util.h"
+#include "source-agent/netlock.h"
+
+/* One table per network namespace the tree's connections live in. */
+static struct lock_table {
+	dev_t dev;
+	ino_t ino;
+	int nsfd;		/* the namespace (held: the tree may be gone when we unlock) */
+	pid_t pid;		/* a process of the tree in it, for messages */
+	char name[96];
+} *tables;
+static size_t nr_tables, cap_tables;
+
+/* The table of @pid's network namespace, made on first use. */
+static int lock_table(const char *id, pid_t pid, struct lock_table **out)
+{
+	struct lock_table *t;
+	char path[64];
+	struct stat st;
+	size_t i;
+	int ret, n;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/net", pid);
+	if (stat(path, &st))
+		return -errno;
+	for (i = 0; i < nr_tables; i++) {
+		if (tables[i].dev == st.st_dev && tables[i].ino == st.st_ino) {
+			*out = &tables[i];
+			return 0;
+		}
+	}
+	if (grow_array(&tables, &cap_tables, nr_tables, sizeof(*tables)))
+		return -ENOMEM;
+	t = &tables[nr_tables];
+	memset(t, 0, sizeof(*t));
+	t->dev = st.st_dev;
+	t->ino = st.st_ino;
+	t->pid = pid;
+	t->nsfd = open(path, O_RDONLY | O_CLOEXEC);
+	if (t->nsfd < 0)
+		return -errno;
+	/* the migration's id, as nft takes a name: letters, digits, '_' */
+	n = snprintf(t->name, sizeof(t->name), "ferry_lock_%.60s", id);
+	for (i = strlen("ferry_lock_"); i < (size_t)n; i++)
+		if (!isalnum((unsigned char)t->name[i]))
+			t->name[i] = '_';
+	if (nr_tables)	/* the tree spans namespaces: one table each */
+		snprintf(t->name + n, sizeof(t->name) - n, "_%zu", nr_tables);
+	ret = nft_lock_table(t->nsfd, t->name);
+	if (ret) {
+		close(t->nsfd);
+		pr_err("cannot lock the network of pid %d's TCP connections (nft table %s)", pid,
+		       t->name);
+		return ret;
+	}
+	nr_tables++;
+	*out = t;
+	return 0;
+}
+
+int netlock_add(const char *id, pid_t pid, const struct sockaddr *local,
+		const struct sockaddr *peer, const char **table)
+{
+	struct lock_table *t = NULL;
+	int ret;
+
+	ret = lock_table(id, pid, &t);
+	if (ret)
+		return ret;
+	*table = t->name;
+	return nft_lock_conn(t->nsfd, t->name, local, peer);
+}
+
+int netlock_add_listener(const char *id, pid_t pid, const struct sockaddr *local)
+{
+	struct lock_table *t = NULL;
+	int ret;
+
+	ret = lock_table(id, pid, &t);
+	return ret ? ret : nft_lock_listener(t->nsfd, t->name, local);
+}
+
+void netlock_forget(void)
+{
+	size_t i;
+
+	for (i = 0; i < nr_tables; i++)
+		close(tables[i].nsfd);
+	nr_tables = 0;
+}
+
+int netlock_remove(void)
+{
+	size_t i;
+	int ret = 0, r;
+
+	for (i = 0; i < nr_tables; i++) {
+		r = nft_unlock_table(tables[i].nsfd, tables[i].name, false);
+		close(tables[i].nsfd);
+		if (r) {
+			pr_err("cannot remove the network lock (nft table inet %s in the network "
+			       "namespace of pid %d): remove it by hand", tables[i].name,
+			       tables[i].pid);
+			ret = ret ?: r;
+		}
+	}
+	nr_tables = 0;
+	return ret;
+}
+
+void netlock_describe(char *buf, size_t len)
+{
+	size_t i, off = 0;
+
+	buf[0] = 0;
+	for (i = 0; i < nr_tables && off < len; i++)
+		off += snprintf(buf + off, len - off, "%snft delete table inet %s", i ? "; " : "",
+				tables[i].name);
+}

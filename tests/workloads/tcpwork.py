@@ -1,0 +1,209 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""tcpwork: two ends of TCP connections streaming both ways, checked byte
+for byte, with data left in every queue (both ends read slower than the
+other writes, so send and receive buffers stay full).
+
+  tcpwork.py server --addr A --port P --out OUT --pidfile F [--conns N]
+  tcpwork.py client --addr A --port P --out OUT [--pidfile F] [--bind B] [--conns N]
+  tcpwork.py pair --addr A --port P --out OUT --out2 OUT2 --pidfile F [--conns N]
+      (a server whose client is its own child, writing OUT2: a connection
+      whose both ends are in one process tree)
+
+The stream of each direction is 8-byte little-endian words 0, 1, 2, ...;
+the receiver checks every word, so a lost, repeated or changed byte is
+caught at once. Each end writes to OUT (line buffered):
+
+  ready                        (server) listening; then the pidfile (the
+                               client writes its own once connected)
+  conn K local L peer P        once per connection (K from 0)
+  stat K sent S recv R         every 200 ms per connection
+  quiet                        after SIGUSR1: it stops sending (keeps reading)
+  FAIL ...                     any error, end of file or wrong byte (exit 3)
+  lost K: ERROR                with --again, an error or end of file on
+                               connection K: the server accepts, the client
+                               makes, a new one (numbered on from the last)
+
+The server is one single-threaded process (selectors: epoll) holding its
+listening socket and the accepted connections. A client never reconnects.
+"""
+import argparse
+import os
+import selectors
+import signal
+import socket
+import struct
+import sys
+import time
+
+CHUNK = 32768       # written per tick at most
+READ = 16384        # read per tick at most: slower than the writer
+TICK = 0.01
+
+
+class Stream:
+    def __init__(self, k, sock, out):
+        self.k, self.sock, self.out = k, sock, out
+        self.sent = 0
+        self.recv = 0
+        self.pending = b""
+        self.tail = b""
+
+    def gen(self, n):
+        # the next n bytes of the outgoing stream, from self.sent on
+        first = self.sent // 8
+        words = (self.sent + n + 7) // 8 - first
+        raw = b"".join(struct.pack("<Q", first + i) for i in range(words))
+        off = self.sent - first * 8
+        return raw[off:off + n]
+
+    def write_some(self):
+        if not self.pending:
+            self.pending = self.gen(CHUNK)
+        try:
+            n = self.sock.send(self.pending)
+        except BlockingIOError:
+            return
+        self.sent += n
+        self.pending = self.pending[n:]
+
+    def read_some(self):
+        try:
+            data = self.sock.recv(READ)
+        except BlockingIOError:
+            return
+        if not data:
+            raise EOFError("end of file after %d bytes" % self.recv)
+        buf = self.tail + data
+        start = self.recv - len(self.tail)      # stream offset of buf[0], word aligned
+        whole = len(buf) // 8 * 8
+        for i in range(0, whole, 8):
+            (w,) = struct.unpack_from("<Q", buf, i)
+            if w != (start + i) // 8:
+                fail(self.out, "conn %d: word at offset %d is %d, expected %d"
+                     % (self.k, start + i, w, (start + i) // 8))
+        self.tail = buf[whole:]
+        self.recv += len(data)
+
+
+def write_pidfile(path):
+    if path:
+        with open(path + ".tmp", "w") as f:
+            f.write("%d\n" % os.getpid())
+        os.rename(path + ".tmp", path)
+
+
+def fail(out, msg):
+    out.write("FAIL %s\n" % msg)
+    out.flush()
+    sys.exit(3)
+
+
+def run(streams, out, quiet, again):
+    last = 0.0
+    nk = len(streams)
+    while True:
+        for i, s in enumerate(streams):
+            try:
+                if not quiet[0]:
+                    s.write_some()
+                s.read_some()
+            except (OSError, EOFError) as e:
+                if not again:
+                    fail(out, "conn %d: %s" % (s.k, e))
+                out.write("lost %d: %s\n" % (s.k, e))
+                s.sock.close()
+                streams[i] = again(nk)
+                nk += 1
+        now = time.monotonic()
+        if now - last >= 0.2:
+            last = now
+            for s in streams:
+                out.write("stat %d sent %d recv %d\n" % (s.k, s.sent, s.recv))
+            out.flush()
+        time.sleep(TICK)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("role", choices=["server", "client", "pair"])
+    ap.add_argument("--out2")
+    ap.add_argument("--addr", required=True)
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--bind")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--pidfile")
+    ap.add_argument("--conns", type=int, default=1)
+    ap.add_argument("--again", action="store_true")
+    a = ap.parse_args()
+    out = open(a.out, "w", buffering=1)
+    fam = socket.AF_INET6 if ":" in a.addr else socket.AF_INET
+    quiet = [False]
+
+    def on_usr1(sig, frame):
+        quiet[0] = True
+        out.write("quiet\n")
+    signal.signal(signal.SIGUSR1, on_usr1)
+
+    streams = []
+
+    def announce(s):
+        l, p = s.sock.getsockname(), s.sock.getpeername()
+        out.write("conn %d local %s:%d peer %s:%d\n" % (s.k, l[0], l[1], p[0], p[1]))
+        return s
+
+    def accept(k):
+        c, _ = ls.accept()
+        c.setblocking(False)
+        c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return announce(Stream(k, c, out))
+
+    def connect(k):
+        while True:
+            c = socket.socket(fam, socket.SOCK_STREAM)
+            if a.bind:
+                c.bind((a.bind, 0))
+            try:
+                c.connect((a.addr, a.port))
+                break
+            except OSError as e:
+                if k < a.conns:
+                    raise
+                out.write("connect: %s\n" % e)  # reconnecting: try again
+                c.close()
+                time.sleep(0.5)
+        c.setblocking(False)
+        return announce(Stream(k, c, out))
+
+    if a.role in ("server", "pair"):
+        ls = socket.socket(fam, socket.SOCK_STREAM)
+        ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        ls.bind((a.addr, a.port))
+        ls.listen(8)
+        if a.role == "pair" and os.fork() == 0:
+            # the client end, a child: both ends of the connections in one tree
+            ls.close()
+            out = open(a.out2, "w", buffering=1)
+            for k in range(a.conns):
+                streams.append(connect(k))
+            run(streams, out, quiet, None)
+        out.write("ready\n")
+        write_pidfile(a.pidfile)
+        sel = selectors.DefaultSelector()
+        sel.register(ls, selectors.EVENT_READ)
+        while len(streams) < a.conns:
+            sel.select()
+            streams.append(accept(len(streams)))
+        sel.close()
+    else:
+        for k in range(a.conns):
+            streams.append(connect(k))
+        write_pidfile(a.pidfile)
+    again = None
+    if a.again:
+        again = accept if a.role == "server" else connect
+    run(streams, out, quiet, again)
+
+
+if __name__ == "__main__":
+    main()
