@@ -129,7 +129,7 @@ static int map_vma(struct ops *o, const VmaEntry *v, const struct shm_table *shm
 	return ops_set_path(o, v->path);
 }
 
-/* madvise flags of @v again (DONTFORK, WIPEONFORK) */
+/* madvise flags of @v again (DONTFORK, WIPEONFORK, [NO]HUGEPAGE, DONTDUMP) */
 static int ops_add_advice(struct ops *o, const VmaEntry *v)
 {
 	static const struct {
@@ -138,12 +138,17 @@ static int ops_add_advice(struct ops *o, const VmaEntry *v)
 	} adv[] = {
 		{ VMA_ADVICE__VMA_ADVICE_DONTFORK, MADV_DONTFORK },
 		{ VMA_ADVICE__VMA_ADVICE_WIPEONFORK, MADV_WIPEONFORK },
+		{ VMA_ADVICE__VMA_ADVICE_HUGEPAGE, MADV_HUGEPAGE },
+		{ VMA_ADVICE__VMA_ADVICE_NOHUGEPAGE, MADV_NOHUGEPAGE },
+		{ VMA_ADVICE__VMA_ADVICE_DONTDUMP, MADV_DONTDUMP },
 	};
+	uint32_t known = 0;
 	size_t i;
 	int ret = 0;
 
-	if (v->advice & ~(uint32_t)(VMA_ADVICE__VMA_ADVICE_DONTFORK |
-				    VMA_ADVICE__VMA_ADVICE_WIPEONFORK))
+	for (i = 0; i < ARRAY_SIZE(adv); i++)
+		known |= adv[i].bit;
+	if (v->advice & ~known)
 		return -EINVAL;
 	for (i = 0; i < ARRAY_SIZE(adv) && !ret; i++) {
 		if (!(v->advice & adv[i].bit))

@@ -6,7 +6,10 @@
  * joined it: /proc/sysvipc shows the reader's namespace). In migrate's own
  * namespace (the host's, shared with unrelated programs) those the process
  * used are refused: a semaphore it last operated on (GETPID), a queue it
- * last sent to or received from.
+ * last sent to or received from. So is every object no live process has
+ * used (a set created and held but never operated on, or whose last user
+ * is gone): the kernel keeps no creator pid for them, so ferry cannot tell
+ * that the process does not hold its id.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,15 +29,47 @@
 
 #define IDS_MAX 200
 
-/* Did @pid last operate on a semaphore of set @id (@nsems of them)? */
-static bool sem_used_by(long id, int nsems, pid_t pid)
+/* Is there a live process @u (a last user of an object)? */
+static bool user_alive(long u)
 {
+	char path[32];
+
+	snprintf(path, sizeof(path), "/proc/%ld", u);
+	return u > 0 && !access(path, F_OK);
+}
+
+/*
+ * Is the object with last users @u (@nr of them, 0: none) @pid's, as far as
+ * can be told: @pid used it, or no live process did.
+ */
+static bool ipc_maybe_ours(const long *u, int nr, pid_t pid)
+{
+	bool others = false;
 	int i;
 
-	for (i = 0; i < nsems; i++)
-		if (semctl(id, i, GETPID) == pid)
+	for (i = 0; i < nr; i++) {
+		if (u[i] == pid)
 			return true;
-	return false;
+		others |= u[i] && user_alive(u[i]);
+	}
+	return !others;
+}
+
+/* The same for semaphore set @id (@nsems of them): their last users (GETPID). */
+static bool sem_maybe_ours(long id, int nsems, pid_t pid)
+{
+	long u[64];
+	int i, nr = 0;
+
+	for (i = 0; i < nsems; i++) {
+		long v = semctl(id, i, GETPID);
+
+		if (v == pid)
+			return true;
+		if (v > 0 && nr < (int)ARRAY_SIZE(u))
+			u[nr++] = v;
+	}
+	return ipc_maybe_ours(u, nr, pid);
 }
 
 /*
@@ -59,7 +94,13 @@ static int sysvipc_ids(const char *what, pid_t pid, char *ids, size_t len)
 		/* sem: key semid perms nsems ...; msg: key msqid perms cbytes qnum lspid lrpid ... */
 		if (sscanf(line, "%ld %ld %*o %ld %*d %ld %ld", &key, &id, &nsems, &lspid, &lrpid) < 3)
 			break;
-		used = !pid || (sem ? sem_used_by(id, nsems, pid) : lspid == pid || lrpid == pid);
+		if (sem) {
+			used = !pid || sem_maybe_ours(id, nsems, pid);
+		} else {
+			long u[2] = { lspid, lrpid };
+
+			used = !pid || ipc_maybe_ours(u, 2, pid);
+		}
 		if (used && n + 24 < len)
 			n += snprintf(ids + n, len - n, "%s%ld", nr ? ", " : "", id);
 		nr += used;
@@ -125,7 +166,7 @@ static int ipc_read(pid_t pid, char *sem, char *msg, bool *own)
 int ipc_check(pid_t pid)
 {
 	char sem[IDS_MAX], msg[IDS_MAX];
-	const char *whose;
+	const char *whose, *hint;
 	bool own = false;
 	int ret;
 
@@ -137,12 +178,13 @@ int ipc_check(pid_t pid)
 		       strerror(-ret));
 		return ret;
 	}
-	whose = own ? "its IPC namespace holds" : "uses";
+	whose = own ? "its IPC namespace holds" : "uses or may hold";
+	hint = own ? "" : " (one no live process has used may be its: remove a stale one with ipcrm)";
 	if (*sem)
 		pr_err("pid %d: %s SysV semaphore sets (id %s): ferry cannot move SysV semaphores "
-		       "yet", pid, whose, sem);
+		       "yet%s", pid, whose, sem, hint);
 	else if (*msg)
 		pr_err("pid %d: %s SysV message queues (id %s): ferry cannot move SysV message "
-		       "queues yet", pid, whose, msg);
+		       "queues yet%s", pid, whose, msg, hint);
 	return *sem || *msg ? -EOPNOTSUPP : 0;
 }

@@ -569,19 +569,27 @@ static void say_in_doubt(struct migration *m)
 
 /*
  * The destination runs the tree now. For a local checkpoint, wait (a
- * little) until the old root is reaped, so its PID is free for a restore
- * right after migrate returns.
+ * little) until every old process is reaped (a child by init, once its
+ * parent is gone), so their PIDs are free for a restore right after
+ * migrate returns.
  */
 static void kill_source(struct migration *m)
 {
+	size_t k, nr = m->tree.nr;
+	pid_t *pids = calloc(nr, sizeof(*pids));
 	char path[64];
-	int i;
+	int i = 0;
 
+	for (k = 0; pids && k < nr; k++)
+		pids[k] = m->tree.p[k].pid;
 	tree_kill(&m->tree);
 	m->stopped = false;
-	snprintf(path, sizeof(path), "/proc/%d", m->pid);
-	for (i = 0; m->o->images_dir && i < 500 && !access(path, F_OK); i++)
-		usleep(10000);
+	for (k = 0; m->o->images_dir && pids && k < nr; k++) {
+		snprintf(path, sizeof(path), "/proc/%d", pids[k]);
+		for (; i < 500 && !access(path, F_OK); i++)
+			usleep(10000);
+	}
+	free(pids);
 }
 
 static int open_sink(const struct migrate_opts *o, pid_t pid, struct sink **s)

@@ -38,6 +38,28 @@ static uint32_t vma_mmap_flags(const struct vma *v)
 	return f;
 }
 
+/* The madvise flags of @v to set again (not those its kind or MAP_DROPPABLE imply). */
+static uint32_t vma_advice(const struct vma *v)
+{
+	uint32_t f = v->vmflags, a = 0;
+
+	if (v->kind == VMA_KIND__VMA_VDSO)
+		return 0;	/* the kernel's own flags */
+	if (f & VMF_DROPPABLE)
+		f &= ~(VMF_WIPEONFORK | VMF_DONTDUMP);
+	if (f & VMF_DONTFORK)
+		a |= VMA_ADVICE__VMA_ADVICE_DONTFORK;
+	if (f & VMF_WIPEONFORK)
+		a |= VMA_ADVICE__VMA_ADVICE_WIPEONFORK;
+	if (f & VMF_HUGEPAGE)
+		a |= VMA_ADVICE__VMA_ADVICE_HUGEPAGE;
+	if (f & VMF_NOHUGEPAGE)
+		a |= VMA_ADVICE__VMA_ADVICE_NOHUGEPAGE;
+	if (f & VMF_DONTDUMP)
+		a |= VMA_ADVICE__VMA_ADVICE_DONTDUMP;
+	return a;
+}
+
 /*
  * Was a shared file mapping's file opened for writing? Then the process may
  * mprotect it writable later, and the restored mapping must allow that too.
@@ -84,10 +106,7 @@ static int vma_fill_entry(pid_t pid, const struct vma *v, VmaEntry *e)
 	e->prot = v->prot;
 	e->flags = vma_mmap_flags(v);
 	e->kind = v->kind;
-	if (v->vmflags & VMF_DONTFORK)
-		e->advice |= VMA_ADVICE__VMA_ADVICE_DONTFORK;
-	if ((v->vmflags & (VMF_WIPEONFORK | VMF_DROPPABLE)) == VMF_WIPEONFORK)
-		e->advice |= VMA_ADVICE__VMA_ADVICE_WIPEONFORK;
+	e->advice = vma_advice(v);
 	e->has_advice = !!e->advice;
 	if (v->shm_id) {
 		e->has_shmid = e->has_pgoff = 1;
@@ -257,7 +276,8 @@ static bool vmflags_seen(pid_t pid)
  * The flags only /proc/PID/smaps shows, for the preflight (the tree runs:
  * its page-table walk costs no downtime): mlock and mseal are refused; a
  * process with flags that travel (MADV_DONTFORK, MADV_WIPEONFORK,
- * MAP_DROPPABLE) is noted, so that its rounds read them too.
+ * MADV_[NO]HUGEPAGE, MADV_DONTDUMP, MAP_DROPPABLE) is noted, so that its
+ * rounds read them too.
  */
 int mm_vmflags_check(pid_t pid)
 {
@@ -272,8 +292,8 @@ int mm_vmflags_check(pid_t pid)
 	if (!ret)
 		ret = vmflags_refuse(pid, &vl);
 	for (i = 0; !ret && i < vl.nr; i++)
-		any |= vl.v[i].vmflags;
-	if (!ret && (any & (VMF_DONTFORK | VMF_WIPEONFORK | VMF_DROPPABLE)) && !vmflags_seen(pid)) {
+		any |= vma_advice(&vl.v[i]) | (vl.v[i].vmflags & VMF_DROPPABLE);
+	if (!ret && any && !vmflags_seen(pid)) {
 		if (grow_array(&vmflags_pids.v, &vmflags_pids.cap, vmflags_pids.nr,
 			       sizeof(*vmflags_pids.v)))
 			ret = -ENOMEM;

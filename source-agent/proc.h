@@ -27,6 +27,11 @@ struct vma {
 #define VMF_SEALED	(1u << 2)	/* sl: mseal */
 #define VMF_DONTFORK	(1u << 3)	/* dc: MADV_DONTFORK */
 #define VMF_WIPEONFORK	(1u << 4)	/* wf: MADV_WIPEONFORK (MAP_DROPPABLE sets it too) */
+#define VMF_HUGEPAGE	(1u << 5)	/* hg: MADV_HUGEPAGE */
+#define VMF_NOHUGEPAGE	(1u << 6)	/* nh: MADV_NOHUGEPAGE */
+#define VMF_DONTDUMP	(1u << 7)	/* dd: MADV_DONTDUMP (special mappings and MAP_DROPPABLE too) */
+/* the madvise flags that travel (VMA advice) */
+#define VMF_ADVICE	(VMF_DONTFORK | VMF_WIPEONFORK | VMF_HUGEPAGE | VMF_NOHUGEPAGE | VMF_DONTDUMP)
 
 struct vma_list {
 	struct vma *v;

@@ -6,8 +6,11 @@
  * file's data travels (ghost.c).
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <linux/magic.h>
 
 #include "common/log.h"
 #include "source-agent/dump.h"
@@ -61,10 +64,21 @@ static int reg_dump(struct fd_dump *d)
 
 /*
  * A memfd the tree does not map would come back as an unlinked regular
- * file, without its name or seals: refused.
+ * file, without its name or seals: refused. So are /proc and namespace files.
  */
 static int reg_check(struct fd_dump *d)
 {
+	struct statfs sfs;
+	char link[64];
+
+	/* generated files: a /proc file names a process, a namespace file is no path */
+	snprintf(link, sizeof(link), "/proc/%d/fd/%d", d->pid, d->fd);
+	if (!statfs(link, &sfs) && (sfs.f_type == PROC_SUPER_MAGIC || sfs.f_type == NSFS_MAGIC)) {
+		pr_err("pid %d: fd %d is %s (%s): ferry cannot move that yet", d->pid, d->fd,
+		       sfs.f_type == NSFS_MAGIC ? "a namespace file" : "an open /proc file",
+		       d->path);
+		return -EOPNOTSUPP;
+	}
 	if (strncmp(d->path, "/memfd:", 7) || shm_lookup(d->shm, d->st.st_dev, d->st.st_ino))
 		return 0;
 	pr_err("pid %d: fd %d is a memfd held as an fd only (%s): not supported yet", d->pid,

@@ -466,6 +466,13 @@ static int sock_describe(int s, pid_t pid, int fd, uint64_t ino, SockEntry *se,
 	}
 	if (sock_refuse_queue(s, pid, fd, domain, type))
 		return -EOPNOTSUPP;
+	/* the restore binds the path again: it would be back where it is gone */
+	if (domain == AF_UNIX && ((struct sockaddr_un *)ss)->sun_path[0] == '/' &&
+	    access(((struct sockaddr_un *)ss)->sun_path, F_OK) && errno == ENOENT) {
+		pr_err("pid %d: fd %d is a unix socket bound to %s, which was removed since: "
+		       "ferry cannot move that yet", pid, fd, ((struct sockaddr_un *)ss)->sun_path);
+		return -EOPNOTSUPP;
+	}
 	se->listening = acc;
 	if (acc && proto == IPPROTO_TCP && sock_refuse_backlog(s, pid, fd))
 		return -EOPNOTSUPP;

@@ -46,6 +46,7 @@ o_path			exact		O_PATH|path
 sched			exact		sched|nice|priority
 oom_score_adj		exact		oom
 pdeathsig		refused		parent-death
+pdeathsig_child		exact		parent-death
 subreaper		exact		subreaper
 thread_creds		refused		credentials of its own
 many_groups		refused		supplementary groups
@@ -60,6 +61,10 @@ zombie			refused		zombie
 traced_child		refused		traced
 deleted_cwd		refused		cwd.*deleted
 chroot			exact		root
+proc_fd			refused		/proc file
+ns_fd			refused		namespace file
+raw_socket		exact		raw|socket
+unix_removed		refused		removed
 robust_list		exact		robust
 posix_timer		refused		timer
 timerfd			refused		timerfd
@@ -79,6 +84,8 @@ fifo			refused		fifo
 sysv_shm		refused		shm|ipc|sysv|system v
 sysv_sem		refused		sem|ipc|sysv|system v
 sysv_msg		refused		msg|message|ipc|sysv|system v
+sysv_sem_held		refused		semaphore
+sysv_msg_held		refused		message queue
 pidfd			refused		pidfd
 deleted_map		refused		deleted|unlinked
 shm_rounds		exact		shm|shared
@@ -88,6 +95,9 @@ droppable		exact		droppable
 mlock			refused		mlock
 dontfork		exact		DONTFORK
 wipeonfork		exact		WIPEONFORK
+hugepage		exact		HUGEPAGE
+nohugepage		exact		HUGEPAGE
+dontdump		exact		DONTDUMP
 memfd_seal_write	exact		memfd|seal
 memfd_future_write	refused		F_SEAL_FUTURE_WRITE
 '

@@ -484,7 +484,7 @@ static int droppable_verify(void)
 	return check_pattern(dp_mem, 3 * psz, 31, "droppable page");
 }
 
-/* Mappings with VmFlags: mlock (refused), MADV_DONTFORK, MADV_WIPEONFORK (carried). */
+/* Mappings with VmFlags: mlock (refused), madvise flags (carried). */
 static unsigned char *vf_mem;
 
 static int vf_map(int advice, const char *flag)
@@ -507,35 +507,17 @@ static int vf_verify(const char *flag)
 	return vf_mem[0] == 0x5a && vf_mem[2 * psz - 1] == 0x5a ? 0 : bad("contents changed");
 }
 
-static int mlock_setup(void)
-{
-	return vf_map(-1, "lo");
-}
+/* NAME_setup maps with @advice (-1: mlock) and checks VmFlags @flag; NAME_verify checks again. */
+#define VF_MODE(name, advice, flag)						\
+	static int name##_setup(void) { return vf_map(advice, flag); }		\
+	static int name##_verify(void) { return vf_verify(flag); }
 
-static int mlock_verify(void)
-{
-	return vf_verify("lo");
-}
-
-static int dontfork_setup(void)
-{
-	return vf_map(MADV_DONTFORK, "dc");
-}
-
-static int dontfork_verify(void)
-{
-	return vf_verify("dc");
-}
-
-static int wipeonfork_setup(void)
-{
-	return vf_map(MADV_WIPEONFORK, "wf");
-}
-
-static int wipeonfork_verify(void)
-{
-	return vf_verify("wf");
-}
+VF_MODE(mlock, -1, "lo")
+VF_MODE(dontfork, MADV_DONTFORK, "dc")
+VF_MODE(wipeonfork, MADV_WIPEONFORK, "wf")
+VF_MODE(hugepage, MADV_HUGEPAGE, "hg")
+VF_MODE(nohugepage, MADV_NOHUGEPAGE, "nh")
+VF_MODE(dontdump, MADV_DONTDUMP, "dd")
 
 static unsigned char *gd_mem;
 static sigjmp_buf gd_jmp;
@@ -808,6 +790,48 @@ static int pdeathsig_verify(void)
 	if (prctl(PR_GET_PDEATHSIG, &s, 0, 0, 0))
 		return bad("PR_GET_PDEATHSIG: %s", strerror(errno));
 	return s == SIGUSR1 ? 0 : bad("pdeathsig %d, expected %d", s, SIGUSR1);
+}
+
+/* Below the root: a child with a parent-death signal answers on a socketpair. */
+static int pdc_sock[2] = { -1, -1 };
+
+static int pdeathsig_child_setup(void)
+{
+	pid_t c;
+	char q;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, pdc_sock))
+		return bad("socketpair: %s", strerror(errno));
+	c = fork();
+	if (c < 0)
+		return bad("fork: %s", strerror(errno));
+	if (!c) {
+		close(pdc_sock[0]);
+		if (prctl(PR_SET_PDEATHSIG, SIGUSR2, 0, 0, 0))
+			_exit(1);
+		while (read(pdc_sock[1], &q, 1) == 1) {
+			int s = -1;
+
+			prctl(PR_GET_PDEATHSIG, &s, 0, 0, 0);
+			if (write(pdc_sock[1], &s, sizeof(s)) != sizeof(s))
+				_exit(1);
+		}
+		_exit(0);
+	}
+	close(pdc_sock[1]);
+	return 0;
+}
+
+static int pdeathsig_child_verify(void)
+{
+	struct pollfd p = { pdc_sock[0], POLLIN, 0 };
+	int s = -1;
+
+	if (write(pdc_sock[0], "q", 1) != 1)
+		return bad("write to the child: %s", strerror(errno));
+	if (poll(&p, 1, 2000) != 1 || read(pdc_sock[0], &s, sizeof(s)) != sizeof(s))
+		return bad("no answer from the child");
+	return s == SIGUSR2 ? 0 : bad("the child's pdeathsig is %d, expected %d", s, SIGUSR2);
 }
 
 static int subreaper_setup(void)
@@ -1268,6 +1292,87 @@ static int chroot_verify(void)
 	if (c.st_ino != cr_cwd.st_ino || strcmp(cwd, "/sub"))
 		return bad("cwd %s, expected /sub", cwd);
 	return 0;
+}
+
+/* Odd fds: a /proc file, a namespace file, a raw socket, a unix socket whose path was removed. */
+static int odd_fd = -1;
+static struct stat odd_st;
+
+static int proc_fd_setup(void)
+{
+	odd_fd = open("/proc/self/status", O_RDONLY);
+	return odd_fd < 0 ? bad("open /proc/self/status: %s", strerror(errno)) : 0;
+}
+
+static int proc_fd_verify(void)
+{
+	char buf[4096], want[64];
+	ssize_t n = pread(odd_fd, buf, sizeof(buf) - 1, 0);
+
+	if (n <= 0)
+		return bad("pread: %s", strerror(errno));
+	buf[n] = 0;
+	snprintf(want, sizeof(want), "\nPid:\t%d\n", (int)getpid());
+	return strstr(buf, want) ? 0 : bad("the fd shows another process's status");
+}
+
+static int ns_fd_setup(void)
+{
+	odd_fd = open("/proc/self/ns/net", O_RDONLY);
+	if (odd_fd < 0 || fstat(odd_fd, &odd_st))
+		return bad("open /proc/self/ns/net: %s", strerror(errno));
+	return 0;
+}
+
+static int ns_fd_verify(void)
+{
+	struct stat st;
+
+	if (fstat(odd_fd, &st))
+		return bad("fstat: %s", strerror(errno));
+	return st.st_ino == odd_st.st_ino ? 0 : bad("another namespace");
+}
+
+static int raw_socket_setup(void)
+{
+	odd_fd = socket(AF_INET, SOCK_RAW, IPPROTO_ICMP);
+	return odd_fd < 0 ? bad("socket(SOCK_RAW): %s", strerror(errno)) : 0;
+}
+
+static int raw_socket_verify(void)
+{
+	int t = 0;
+	socklen_t l = sizeof(t);
+
+	if (getsockopt(odd_fd, SOL_SOCKET, SO_TYPE, &t, &l))
+		return bad("getsockopt: %s", strerror(errno));
+	return t == SOCK_RAW ? 0 : bad("socket type %d", t);
+}
+
+static struct sockaddr_un ur_addr;
+
+static int unix_removed_setup(void)
+{
+	odd_fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+	if (odd_fd < 0)
+		return bad("socket: %s", strerror(errno));
+	ur_addr.sun_family = AF_UNIX;
+	scratch(ur_addr.sun_path, sizeof(ur_addr.sun_path), ".sock");
+	if (bind(odd_fd, (struct sockaddr *)&ur_addr, sizeof(ur_addr)))
+		return bad("bind: %s", strerror(errno));
+	return unlink(ur_addr.sun_path) ? bad("unlink: %s", strerror(errno)) : 0;
+}
+
+static int unix_removed_verify(void)
+{
+	struct sockaddr_un a;
+	socklen_t l = sizeof(a);
+
+	if (getsockname(odd_fd, (struct sockaddr *)&a, &l))
+		return bad("getsockname: %s", strerror(errno));
+	if (strcmp(a.sun_path, ur_addr.sun_path))
+		return bad("bound to '%s'", a.sun_path);
+	return access(ur_addr.sun_path, F_OK) ? 0 : bad("the removed path is back");
 }
 
 /* --- timers --------------------------------------------------------------- */
@@ -2146,6 +2251,40 @@ static int sysv_sem_verify(void)
 	return 0;
 }
 
+/* Held, never used: no pid of ours on the set or the queue for the kernel to show. */
+static int sysv_sem_held_setup(void)
+{
+	sem_id = semget(IPC_PRIVATE, 2, IPC_CREAT | 0600);
+	if (sem_id < 0)
+		return bad("semget: %s", strerror(errno));
+	say("ipc sem %d\n", sem_id);
+	return 0;
+}
+
+static int sysv_sem_held_verify(void)
+{
+	struct semid_ds ds;
+
+	return semctl(sem_id, 0, IPC_STAT, &ds) || ds.sem_nsems != 2 ?
+		bad("set %d: %s", sem_id, strerror(errno)) : 0;
+}
+
+static int sysv_msg_held_setup(void)
+{
+	msg_id = msgget(IPC_PRIVATE, IPC_CREAT | 0600);
+	if (msg_id < 0)
+		return bad("msgget: %s", strerror(errno));
+	say("ipc msg %d\n", msg_id);
+	return 0;
+}
+
+static int sysv_msg_held_verify(void)
+{
+	struct msqid_ds ds;
+
+	return msgctl(msg_id, IPC_STAT, &ds) ? bad("queue %d: %s", msg_id, strerror(errno)) : 0;
+}
+
 struct objmsg {
 	long type;
 	char text[8];
@@ -2211,6 +2350,7 @@ static const struct mode {
 	MODE(sched),
 	MODE(oom_score_adj),
 	MODE(pdeathsig),
+	MODE(pdeathsig_child),
 	MODE(subreaper),
 	MODE(thread_creds),
 	MODE(many_groups),
@@ -2223,6 +2363,10 @@ static const struct mode {
 	MODE(traced_child),
 	MODE(deleted_cwd),
 	MODE(chroot),
+	MODE(proc_fd),
+	MODE(ns_fd),
+	MODE(raw_socket),
+	MODE(unix_removed),
 	{ "cgroup_gone", cgroup_setup, cgroup_verify },	/* the test removes it */
 	MODE(cgroup_threads),
 	MODE(robust_list),
@@ -2244,6 +2388,8 @@ static const struct mode {
 	MODE(sysv_shm),
 	MODE(sysv_sem),
 	MODE(sysv_msg),
+	MODE(sysv_sem_held),
+	MODE(sysv_msg_held),
 	MODE(pidfd),
 	MODE(deleted_map),
 	MODE(shm_rounds),
@@ -2253,6 +2399,9 @@ static const struct mode {
 	MODE(mlock),
 	MODE(dontfork),
 	MODE(wipeonfork),
+	MODE(hugepage),
+	MODE(nohugepage),
+	MODE(dontdump),
 	MODE(memfd_seal_write),
 	MODE(memfd_future_write),
 };
