@@ -460,16 +460,18 @@ static void on_abort_timeout(uv_timer_t *t)
 
 /*
  * Test hook (docs/testing.md, test-only): FERRY_TEST_PAUSE_AT=@point logs
- * "paused at @point" and blocks the whole loop for 3 s there.
+ * "paused at @point" and blocks the whole loop there (FERRY_TEST_PAUSE_S,
+ * 1-30, default 3).
  */
 static void test_pause(const char *point)
 {
-	const char *at = getenv("FERRY_TEST_PAUSE_AT");
+	const char *at = getenv("FERRY_TEST_PAUSE_AT"), *secs = getenv("FERRY_TEST_PAUSE_S");
+	int n = secs ? atoi(secs) : 3;
 
 	if (!at || strcmp(at, point))
 		return;
 	log_msg(LOG_WARN, "paused at %s", point);
-	sleep(3);
+	sleep(n >= 1 && n <= 30 ? n : 3);
 }
 
 /* COMMIT: the source holds its copy stopped for good; the held tree runs. */

@@ -8,8 +8,12 @@
  * used are refused: a semaphore it last operated on (GETPID), a queue it
  * last sent to or received from. So is every object no live process has
  * used (a set created and held but never operated on, or whose last user
- * is gone): the kernel keeps no creator pid for them, so ferry cannot tell
- * that the process does not hold its id.
+ * is gone) and that was created or changed (ctime) after the process
+ * started: the kernel keeps no creator pid for them, so ferry cannot tell
+ * that the process does not hold its id. One older than the process, that
+ * it never used, is another program's (a host's stale set must not refuse
+ * every migration); the process could still know its id, as it could know
+ * any object of the host's.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,6 +30,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "source-agent/preflight.h"
+#include "source-agent/proc.h"
 
 #define IDS_MAX 200
 
@@ -40,9 +45,10 @@ static bool user_alive(long u)
 
 /*
  * Is the object with last users @u (@nr of them, 0: none) @pid's, as far as
- * can be told: @pid used it, or no live process did.
+ * can be told: @pid used it, or no live process did and it is @young (made
+ * or changed since @pid started).
  */
-static bool ipc_maybe_ours(const long *u, int nr, pid_t pid)
+static bool ipc_maybe_ours(const long *u, int nr, pid_t pid, bool young)
 {
 	bool others = false;
 	int i;
@@ -52,11 +58,11 @@ static bool ipc_maybe_ours(const long *u, int nr, pid_t pid)
 			return true;
 		others |= u[i] && user_alive(u[i]);
 	}
-	return !others;
+	return !others && young;
 }
 
 /* The same for semaphore set @id (@nsems of them): their last users (GETPID). */
-static bool sem_maybe_ours(long id, int nsems, pid_t pid)
+static bool sem_maybe_ours(long id, int nsems, pid_t pid, bool young)
 {
 	long u[64];
 	int i, nr = 0;
@@ -69,19 +75,21 @@ static bool sem_maybe_ours(long id, int nsems, pid_t pid)
 		if (v > 0 && nr < (int)ARRAY_SIZE(u))
 			u[nr++] = v;
 	}
-	return ipc_maybe_ours(u, nr, pid);
+	return ipc_maybe_ours(u, nr, pid, young);
 }
 
 /*
  * The ids (second column) of /proc/sysvipc/@what ("sem" or "msg") in @ids,
- * "" if none: all of them (@pid 0), or those @pid used.
+ * "" if none: all of them (@pid 0), or those @pid used or may hold (one no
+ * live process used, made or changed since @pid started at @since).
  */
-static int sysvipc_ids(const char *what, pid_t pid, char *ids, size_t len)
+static int sysvipc_ids(const char *what, pid_t pid, int64_t since, char *ids, size_t len)
 {
 	char path[64], buf[16384], *line, *nl;
 	size_t n = 0;
 	int nr = 0;
-	long key, id, nsems, lspid, lrpid;
+	long key, id, nsems, lspid = 0, lrpid = 0;
+	long long ctime = 0;
 	bool sem = !strcmp(what, "sem"), used;
 
 	*ids = 0;
@@ -91,15 +99,22 @@ static int sysvipc_ids(const char *what, pid_t pid, char *ids, size_t len)
 	line = strchr(buf, '\n');	/* the header */
 	for (; line && *++line; line = nl) {
 		nl = strchr(line, '\n');
-		/* sem: key semid perms nsems ...; msg: key msqid perms cbytes qnum lspid lrpid ... */
-		if (sscanf(line, "%ld %ld %*o %ld %*d %ld %ld", &key, &id, &nsems, &lspid, &lrpid) < 3)
+		/*
+		 * sem: key semid perms nsems uid gid cuid cgid otime ctime;
+		 * msg: key msqid perms cbytes qnum lspid lrpid uid gid cuid cgid
+		 * stime rtime ctime
+		 */
+		if (sem ? sscanf(line, "%ld %ld %*o %ld %*d %*d %*d %*d %*d %lld",
+				 &key, &id, &nsems, &ctime) < 4 :
+			  sscanf(line, "%ld %ld %*o %*u %*u %ld %ld %*d %*d %*d %*d %*d %*d %lld",
+				 &key, &id, &lspid, &lrpid, &ctime) < 5)
 			break;
 		if (sem) {
-			used = !pid || sem_maybe_ours(id, nsems, pid);
+			used = !pid || sem_maybe_ours(id, nsems, pid, ctime >= since);
 		} else {
 			long u[2] = { lspid, lrpid };
 
-			used = !pid || ipc_maybe_ours(u, 2, pid);
+			used = !pid || ipc_maybe_ours(u, 2, pid, ctime >= since);
 		}
 		if (used && n + 24 < len)
 			n += snprintf(ids + n, len - n, "%s%ld", nr ? ", " : "", id);
@@ -127,8 +142,16 @@ static int ipc_read(pid_t pid, char *sem, char *msg, bool *own)
 		return -errno;
 	*own = its.st_ino != mine.st_ino || its.st_dev != mine.st_dev;
 	if (!*own) {
-		sysvipc_ids("sem", pid, sem, IDS_MAX);
-		sysvipc_ids("msg", pid, msg, IDS_MAX);
+		int64_t since = proc_start_time(pid);
+
+		if (since < 0)
+			return since;
+		/*
+		 * since is rounded down (btime and the ticks both): a set whose
+		 * ctime (rounded down too) is below it was made before the start
+		 */
+		sysvipc_ids("sem", pid, since, sem, IDS_MAX);
+		sysvipc_ids("msg", pid, since, msg, IDS_MAX);
 		return 0;
 	}
 	nsfd = open(path, O_RDONLY | O_CLOEXEC);
@@ -143,10 +166,10 @@ static int ipc_read(pid_t pid, char *sem, char *msg, bool *own)
 		close(p[0]);
 		if (setns(nsfd, CLONE_NEWIPC))
 			_exit(1);
-		sysvipc_ids("sem", 0, buf, IDS_MAX);
+		sysvipc_ids("sem", 0, 0, buf, IDS_MAX);
 		n = strlen(buf);
 		buf[n++] = '\n';
-		sysvipc_ids("msg", 0, buf + n, IDS_MAX);
+		sysvipc_ids("msg", 0, 0, buf + n, IDS_MAX);
 		_exit(write_full(p[1], buf, strlen(buf) + 1) ? 1 : 0);
 	}
 	close(nsfd);
@@ -179,7 +202,7 @@ int ipc_check(pid_t pid)
 		return ret;
 	}
 	whose = own ? "its IPC namespace holds" : "uses or may hold";
-	hint = own ? "" : " (one no live process has used may be its: remove a stale one with ipcrm)";
+	hint = own ? "" : " (one no live process has used, made since it started, may be its)";
 	if (*sem)
 		pr_err("pid %d: %s SysV semaphore sets (id %s): ferry cannot move SysV semaphores "
 		       "yet%s", pid, whose, sem, hint);

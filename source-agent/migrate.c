@@ -449,16 +449,18 @@ static void rollback(struct migration *m)
 
 /*
  * Test hook (docs/testing.md, test-only): FERRY_TEST_PAUSE_AT=@point makes
- * us log "paused at @point" and sleep 3 s there, so a test can kill us.
+ * us log "paused at @point" and sleep there (FERRY_TEST_PAUSE_S, 1-30,
+ * default 3), so a test can kill us.
  */
 static void test_pause(const char *point)
 {
-	const char *at = getenv("FERRY_TEST_PAUSE_AT");
+	const char *at = getenv("FERRY_TEST_PAUSE_AT"), *secs = getenv("FERRY_TEST_PAUSE_S");
+	int n = secs ? atoi(secs) : 3;
 
 	if (!at || strcmp(at, point))
 		return;
 	fprintf(stderr, "migrate: paused at %s\n", point);
-	sleep(3);
+	sleep(n >= 1 && n <= 30 ? n : 3);
 }
 
 /*

@@ -208,7 +208,35 @@ int proc_read_stat(pid_t pid, struct proc_stat *st)
 	st->arg_end = f[46];
 	st->env_start = f[47];
 	st->env_end = f[48];
+	st->start_ticks = f[19];
 	return 0;
+}
+
+int64_t proc_start_time(pid_t pid)
+{
+	long long btime = -1;
+	long hz = sysconf(_SC_CLK_TCK);
+	struct proc_stat st;
+	char *line = NULL;
+	size_t cap = 0;
+	FILE *f;
+	int ret;
+
+	ret = proc_read_stat(pid, &st);
+	if (ret)
+		return ret;
+	/* /proc/stat's intr line alone can be tens of KiB: read it line by line */
+	f = fopen("/proc/stat", "re");
+	if (!f)
+		return -errno;
+	while (getline(&line, &cap, f) > 0)
+		if (sscanf(line, "btime %lld", &btime) == 1)
+			break;
+	free(line);
+	fclose(f);
+	if (btime < 0 || hz <= 0)
+		return -EINVAL;
+	return btime + (int64_t)(st.start_ticks / hz);
 }
 
 int proc_readlink(pid_t pid, const char *what, char *buf, size_t len)

@@ -58,11 +58,14 @@ struct proc_stat {
 	uint64_t start_code, end_code, start_stack;
 	uint64_t start_data, end_data, start_brk;
 	uint64_t arg_start, arg_end, env_start, env_end;
+	uint64_t start_ticks;	/* since boot, in clock ticks (field 22) */
 	char comm[32];
 	char state;		/* R, S, T (stopped by job control), Z... */
 };
 
 int proc_read_stat(pid_t pid, struct proc_stat *st);
+/* When @pid started, in seconds since the epoch (rounded down), or -errno. */
+int64_t proc_start_time(pid_t pid);
 /* readlink /proc/PID/@what (exe, cwd, root, fd/N): its length, or -errno. */
 int proc_readlink(pid_t pid, const char *what, char *buf, size_t len);
 /* A duplicate of @pid's fd @tfd in this process (pidfd_getfd): the fd or -errno. */

@@ -50,17 +50,17 @@ src_start()
 	e2e_wait_for_line "$OUT" '^step 30 ' 10 || e2e_fail "$1: memwork makes no progress"
 }
 
-# dest_start NAME: pageserver --hold-timeout 5 in a PID namespace on a fresh
+# dest_start NAME [HOLD_S]: pageserver --hold-timeout HOLD_S (5) in a PID namespace on a fresh
 # port (PORT); sets nsinit (its init, for outer_pid) and DEST_PS.
 dest_start()
 {
-	local name=$1 u i
+	local name=$1 hold=${2:-5} u i
 
 	PORT=$(e2e_port)
 	mkdir -p "$TMP/$name.images"
 	e2e_start_bg "dest-$name" unshare --pid --fork --mount-proc --kill-child -- \
 		bash -c 'e2e_pidns_pageserver "$@"' _ "127.0.0.1:$PORT" "$TMP/$name.images" \
-		--hold-timeout 5
+		--hold-timeout "$hold"
 	u=$E2E_LAST_PID
 	DLOG=$TMP/dest-$name.log
 	e2e_wait_port "$PORT" 10 || e2e_fail "$name: pageserver does not listen"
@@ -158,9 +158,10 @@ stopped()
 }
 
 # --- a. migrate killed while held --------------------------------------------
+# a loaded machine takes seconds to find the held copy: a longer pause and hold
 src_start a
-dest_start a
-migrate_bg a FERRY_TEST_PAUSE_AT=held
+dest_start a 30
+migrate_bg a FERRY_TEST_PAUSE_AT=held FERRY_TEST_PAUSE_S=15
 e2e_wait_for_line "$TMP/a.merr" 'paused at held' 60 || e2e_fail "a: migrate never paused at held"
 d=$(dest_copy) || e2e_fail "a: nothing restored at the destination"
 s=$(_e2e_state "$d")

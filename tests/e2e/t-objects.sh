@@ -20,6 +20,8 @@
 #   restore_error  migrate succeeds, but the restore must fail with a message
 #            matching the regex, leaving no process behind (cgroup_gone: its
 #            cgroups are removed before the restore).
+# A stale SysV semaphore set (ipcmk, older than every workload) exists
+# throughout: it must refuse nothing.
 # A System V semaphore set or message queue is removed (ipcrm) between the
 # checkpoint and the restore: the restore must bring it back itself. The
 # cgroups a mode made ("cgroup DIR" lines) are removed once it is gone.
@@ -240,6 +242,13 @@ run_mode()
 		;;
 	esac
 }
+
+# A stale semaphore set of the host's, older than every workload and used by
+# none: another program's, it must not refuse them (only sets made since a
+# process started may be its own).
+stale=$(ipcmk -S 1 2>/dev/null | grep -o '[0-9]*$')
+[ -n "$stale" ] && e2e_on_exit ipcrm -s "$stale"
+sleep 3	# the times compared are rounded down to seconds (up to 2 s early)
 
 fails=0
 passes=0
