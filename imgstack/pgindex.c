@@ -225,6 +225,43 @@ int pg_index_apply(struct pg_index *idx, const struct pg_extent *upd, size_t nr_
 	return 0;
 }
 
+/* A replaced piece of an older extent, for pg_index_replaced's walk. */
+static int replaced_piece(void *arg, const struct pg_extent *e)
+{
+	return punch_add(arg, e, e->nr_pages);
+}
+
+int pg_index_replaced(const struct pg_index *idx, const struct pg_extent *upd, size_t nr_upd,
+		      pg_punch_fn punch, void *arg)
+{
+	struct punch_acc pa = { .fn = punch, .arg = arg, .pid = idx->pid };
+	size_t j;
+	int ret;
+
+	ret = check_updates(upd, nr_upd);
+	for (j = 0; !ret && j < nr_upd; j++)
+		ret = pg_index_walk(idx, upd[j].vaddr, pg_ext_end(&upd[j]), replaced_piece, &pa);
+	return ret ? ret : punch_flush(&pa);
+}
+
+int pg_index_cover(const struct pg_extent *e, size_t nr, struct pg_index *out)
+{
+	size_t i;
+	int ret = 0;
+
+	out->nr = 0;
+	for (i = 0; !ret && i < nr; i++) {
+		struct pg_extent *last = out->nr ? &out->ext[out->nr - 1] : NULL;
+
+		if (last && pg_ext_end(last) == e[i].vaddr) {
+			last->nr_pages += e[i].nr_pages;
+			continue;
+		}
+		ret = pg_index_push(out, &(struct pg_extent){ e[i].vaddr, e[i].nr_pages, 0, 0 });
+	}
+	return ret;
+}
+
 size_t pg_index_lower(const struct pg_index *idx, uint64_t vaddr)
 {
 	size_t lo = 0, hi = idx->nr;

@@ -69,6 +69,18 @@ int pg_index_apply(struct pg_index *idx, const struct pg_extent *upd, size_t nr_
  */
 int pg_index_overlay(const struct pg_index *old, const struct pg_extent *upd, size_t nr_upd,
 		     pg_punch_fn punch, void *arg, struct pg_index *out);
+/*
+ * What pg_index_overlay(@idx, @upd) would report to @punch, without building
+ * the new index: a binary search and a step per replaced piece for each
+ * update, O(nr_upd log n + pieces).
+ */
+int pg_index_replaced(const struct pg_index *idx, const struct pg_extent *upd, size_t nr_upd,
+		      pg_punch_fn punch, void *arg);
+/*
+ * The pages sorted, disjoint extents @e cover, as zero runs with the adjacent
+ * ones joined, into @out (emptied first; its pid is left as it is).
+ */
+int pg_index_cover(const struct pg_extent *e, size_t nr, struct pg_index *out);
 /* Position of the first extent ending above @vaddr (idx->nr: none): O(log n). */
 size_t pg_index_lower(const struct pg_index *idx, uint64_t vaddr);
 /* Find the extent covering vaddr, or NULL. */

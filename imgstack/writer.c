@@ -52,6 +52,19 @@ struct round_pid {
 	uint64_t bytes;		/* data appended so far (some may still be staged) */
 	uint64_t kicked;	/* writeback started up to here */
 	struct pg_index ext;	/* new extents, arrival order until commit sorts them */
+	struct pg_index cover;	/* at the commit: the pid's cover with this round's runs */
+};
+
+/*
+ * What the writer keeps of a pid between rounds: the ranges the stack
+ * tracks (its cover: zero runs, adjacent ones joined, about a run per VMA)
+ * and, for auto-dedup only, its page index (which round holds each page).
+ * A round's pagemap is written from its own runs and the cover alone.
+ */
+struct pid_track {
+	uint32_t pid;
+	struct pg_index cover;
+	struct pg_index idx;
 };
 
 struct stack_writer {
@@ -60,8 +73,9 @@ struct stack_writer {
 	int dirfd;		/* DIR/<id>, flock()ed while we write */
 	bool auto_dedup;
 	uint32_t top;		/* last complete round, 0: none */
-	struct pg_index *idx;	/* per pid, sorted by pid */
-	size_t nr_idx;
+	struct pid_track *pt;	/* per pid, sorted by pid */
+	size_t nr_pt, cap_pt;
+	bool idx_stale;		/* auto-dedup: indexes lack the last round (a final one) */
 	struct punch_queue *pq;	/* auto-dedup's thread, started on first use */
 
 	/* the round in progress */
@@ -85,8 +99,9 @@ struct stack_writer {
 	uint64_t stage_off;
 };
 
-/* pg_pid_slot() finds it by its leading pid. */
+/* pg_pid_slot() finds them by their leading pid. */
 _Static_assert(offsetof(struct round_pid, pid) == 0, "pid first");
+_Static_assert(offsetof(struct pid_track, pid) == 0, "pid first");
 
 /* --- small helpers --- */
 
@@ -203,11 +218,64 @@ static int make_stack_dir(int basefd, const char *id, char *out)
 	return -EEXIST;
 }
 
-/* Take over the top round's indexes so that the next round follows it. */
-static int writer_resume(struct stack_writer *sw)
+static void free_tracks(struct pid_track *pt, size_t nr)
 {
+	size_t i;
+
+	for (i = 0; i < nr; i++) {
+		pg_index_free(&pt[i].cover);
+		pg_index_free(&pt[i].idx);
+	}
+	free(pt);
+}
+
+/*
+ * Covers (and, for auto-dedup, indexes) of the top round's pids, from a
+ * view of it: O(the whole stack), only when a writer resumes a stack or
+ * auto-dedup goes on after a final round.
+ */
+static int writer_load_top(struct stack_writer *sw)
+{
+	struct pid_track *pt;
 	struct stack_view v;
 	char path[PATH_MAX];
+	size_t i;
+	int ret;
+
+	if (snprintf(path, sizeof(path), "%s/%u", sw->dir, sw->top) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	ret = stack_view_open(path, &v);
+	if (ret) {
+		pr_err("%s: cannot resume a broken stack", sw->dir);
+		return ret;
+	}
+	pt = calloc(v.nr_pids + 1, sizeof(*pt));
+	for (i = 0; pt && !ret && i < v.nr_pids; i++) {
+		pt[i].pid = v.idx[i].pid;
+		pt[i].cover.pid = pt[i].idx.pid = pt[i].pid;
+		ret = pg_index_cover(v.idx[i].ext, v.idx[i].nr, &pt[i].cover);
+		if (sw->auto_dedup) {
+			pt[i].idx = v.idx[i];
+			v.idx[i] = (struct pg_index){ .pid = pt[i].pid };
+		}
+	}
+	if (!pt || ret) {
+		free_tracks(pt, v.nr_pids);
+		stack_view_close(&v);
+		return ret ? ret : -ENOMEM;
+	}
+	free_tracks(sw->pt, sw->nr_pt);
+	sw->pt = pt;
+	sw->nr_pt = v.nr_pids;
+	sw->cap_pt = v.nr_pids + 1;
+	sw->idx_stale = false;
+	stack_view_close(&v);
+	return 0;
+}
+
+/* Take over the top round's covers (and indexes) so that the next round follows it. */
+static int writer_resume(struct stack_writer *sw)
+{
 	int ret;
 
 	ret = remove_stale_rounds(sw->dirfd);
@@ -216,20 +284,10 @@ static int writer_resume(struct stack_writer *sw)
 	ret = stack_find_top(sw->dirfd, &sw->top);
 	if (ret || !sw->top)
 		return ret;
-	if (snprintf(path, sizeof(path), "%s/%u", sw->dir, sw->top) >= (int)sizeof(path))
-		return -ENAMETOOLONG;
-	ret = stack_view_open(path, &v);
-	if (ret) {
-		pr_err("%s: cannot resume a broken stack", sw->dir);
-		return ret;
-	}
-	sw->idx = v.idx;
-	sw->nr_idx = v.nr_pids;
-	v.idx = NULL;
-	v.nr_pids = 0;
-	stack_view_close(&v);
-	pr_info("%s: resuming after round %u", sw->dir, sw->top);
-	return 0;
+	ret = writer_load_top(sw);
+	if (!ret)
+		pr_info("%s: resuming after round %u", sw->dir, sw->top);
+	return ret;
 }
 
 int stack_writer_open(const char *images_dir, const char *id, bool auto_dedup,
@@ -309,6 +367,7 @@ static void round_reset(struct stack_writer *sw)
 		if (sw->rp[i].fd >= 0)
 			close(sw->rp[i].fd);
 		pg_index_free(&sw->rp[i].ext);
+		pg_index_free(&sw->rp[i].cover);
 	}
 	free(sw->rp);
 	sw->rp = NULL;
@@ -336,6 +395,12 @@ int stack_round_begin(struct stack_writer *sw, uint32_t round, bool final)
 	if (round != sw->top + 1) {
 		pr_err("%s: round %u does not follow round %u", sw->dir, round, sw->top);
 		return -EINVAL;
+	}
+	/* a round after a final one: auto-dedup needs the indexes again */
+	if (sw->idx_stale) {
+		ret = writer_load_top(sw);
+		if (ret)
+			return ret;
 	}
 	snprintf(sw->tmpname, sizeof(sw->tmpname), TMP_PREFIX "%u", round);
 	ret = remove_tmp_dir(sw->dirfd, sw->tmpname);
@@ -383,7 +448,8 @@ static struct round_pid *round_pid_get(struct stack_writer *sw, uint32_t pid)
 	sw->rp = n;
 	memmove(&n[slot + 1], &n[slot], (sw->nr_rp - slot) * sizeof(*n));
 	sw->nr_rp++;
-	n[slot] = (struct round_pid){ .pid = pid, .fd = -1, .ext = { .pid = pid } };
+	n[slot] = (struct round_pid){ .pid = pid, .fd = -1, .ext = { .pid = pid },
+				      .cover = { .pid = pid } };
 	return &n[slot];
 }
 
@@ -678,30 +744,62 @@ static int pm_push(struct pagemap *pm, size_t *cap, uint64_t vaddr, uint64_t nr,
 	return 0;
 }
 
-/* This round's runs are PRESENT, older rounds' PARENT, round 0 ZERO. */
-static int round_write_pagemap(struct stack_writer *sw, const struct pg_index *idx,
-			       uint64_t pages_bytes)
+static struct pid_track *track_find(struct stack_writer *sw, uint32_t pid)
 {
-	struct pagemap pm = { .pid = idx->pid };
+	bool found;
+	size_t slot = pg_pid_slot(sw->pt, sw->nr_pt, sizeof(*sw->pt), pid, &found);
+
+	return found ? &sw->pt[slot] : NULL;
+}
+
+/* A PARENT run over [start, end), if that is not empty. */
+static int pm_parent(struct pagemap *pm, size_t *cap, uint64_t start, uint64_t end)
+{
+	if (start >= end)
+		return 0;
+	return pm_push(pm, cap, start, (end - start) / PAGE_SIZE, PE_FLAGS__PE_PARENT, 0);
+}
+
+/*
+ * A pid's pagemap of the round: its own runs (data PRESENT, zero ZERO) and
+ * PARENT over the rest of its @cover (which holds the round's runs), so
+ * O(round's runs + cover): what older rounds hold is not looked at, PARENT
+ * sends a reader down to it.
+ */
+static int round_write_pagemap(struct stack_writer *sw, const struct round_pid *rp,
+			       const struct pg_index *cover)
+{
+	struct pagemap pm = { .pid = rp->pid };
 	struct img_buf buf = { 0 };
 	char name[64];
-	size_t i, cap = 0;
+	size_t i, j = 0, cap = 0;
 	int ret = 0;
 
-	for (i = 0; !ret && i < idx->nr; i++) {
-		const struct pg_extent *e = &idx->ext[i];
-		uint32_t flags = e->round == sw->round ? PE_FLAGS__PE_PRESENT :
-				 e->round ? PE_FLAGS__PE_PARENT : PE_FLAGS__PE_ZERO;
+	for (i = 0; !ret && i < cover->nr; i++) {
+		uint64_t cur = cover->ext[i].vaddr, end = pg_ext_end(&cover->ext[i]);
 
-		ret = pm_push(&pm, &cap, e->vaddr, e->nr_pages, flags,
-			      flags == PE_FLAGS__PE_PRESENT ? e->file_off : 0);
+		for (; !ret && j < rp->ext.nr && rp->ext.ext[j].vaddr < end; j++) {
+			const struct pg_extent *e = &rp->ext.ext[j];
+
+			ret = pm_parent(&pm, &cap, cur, e->vaddr);
+			if (!ret)
+				ret = pm_push(&pm, &cap, e->vaddr, e->nr_pages,
+					      e->round ? PE_FLAGS__PE_PRESENT : PE_FLAGS__PE_ZERO,
+					      e->round ? e->file_off : 0);
+			cur = pg_ext_end(e);
+		}
+		if (!ret)
+			ret = pm_parent(&pm, &cap, cur, end);
 	}
+	if (!ret && j < rp->ext.nr)
+		ret = -EINVAL;	/* a run outside the cover: cannot be */
 	if (!ret)
-		ret = pagemap_build(&pm, pages_bytes, &buf);
+		ret = pagemap_build(&pm, rp->bytes, &buf);
 	if (!ret) {
-		snprintf(name, sizeof(name), PAGEMAP_NAME_FMT, idx->pid);
+		snprintf(name, sizeof(name), PAGEMAP_NAME_FMT, rp->pid);
 		ret = round_write_file(sw, name, buf.data, buf.len);
 		sw->st.bytes_written += buf.len;
+		sw->st.pagemap_entries += pm.nr;
 	}
 	img_buf_free(&buf);
 	pagemap_free(&pm);
@@ -709,66 +807,133 @@ static int round_write_pagemap(struct stack_writer *sw, const struct pg_index *i
 }
 
 /*
- * New indexes for every pid (old ones, with this round's runs on top), and
- * the older data they replace in @punch. The old indexes stay as they are
- * until the round is durable.
+ * Each pid's cover with this round's runs, beside the old one, which stays
+ * as it is until the round is durable: O(round's runs + cover).
  */
-static int round_build_indexes(struct stack_writer *sw, struct pg_index **out, size_t *nr_out,
-			       struct punch_list *punch)
+static int round_covers(struct stack_writer *sw)
 {
-	size_t i = 0, j = 0, n = 0;
-	struct pg_index *nidx;
+	struct pg_index add = { 0 };
+	size_t i;
 	int ret = 0;
 
-	nidx = calloc(sw->nr_idx + sw->nr_rp + 1, sizeof(*nidx));
-	if (!nidx)
-		return -ENOMEM;
-	while (!ret && (i < sw->nr_idx || j < sw->nr_rp)) {
-		struct pg_index empty = { 0 };
-		const struct pg_index *old;
-		const struct round_pid *rp = NULL;
+	for (i = 0; !ret && i < sw->nr_rp; i++) {
+		struct round_pid *rp = &sw->rp[i];
+		const struct pid_track *t = track_find(sw, rp->pid);
+		struct pg_index none = { .pid = rp->pid };
 
-		if (j == sw->nr_rp || (i < sw->nr_idx && sw->idx[i].pid < sw->rp[j].pid)) {
-			old = &sw->idx[i++];
-		} else {
-			rp = &sw->rp[j++];
-			empty.pid = rp->pid;
-			old = &empty;
-			if (i < sw->nr_idx && sw->idx[i].pid == rp->pid)
-				old = &sw->idx[i++];
-		}
-		ret = pg_index_overlay(old, rp ? rp->ext.ext : NULL, rp ? rp->ext.nr : 0,
-				       sw->auto_dedup ? punch_list_add : NULL, punch, &nidx[n]);
-		n++;
+		if (!rp->ext.nr)
+			continue;
+		ret = pg_index_cover(rp->ext.ext, rp->ext.nr, &add);
+		if (!ret)
+			ret = pg_index_overlay(t ? &t->cover : &none, add.ext, add.nr, NULL, NULL,
+					       &rp->cover);
 	}
-	*out = nidx;
-	*nr_out = n;
+	pg_index_free(&add);
 	return ret;
 }
 
-static void free_indexes(struct pg_index *idx, size_t nr)
-{
-	size_t i;
-
-	for (i = 0; i < nr; i++)
-		pg_index_free(&idx[i]);
-	free(idx);
-}
-
-/* Every file of the round on disk: pagemaps, pages files (empty ones too), images, the dir. */
-static int round_write_out(struct stack_writer *sw, const struct pg_index *nidx, size_t nr)
+/*
+ * Auto-dedup: the older data this round replaces, from the indexes as they
+ * are (O(round's runs x log index + pieces)); nothing changes yet.
+ */
+static int round_replaced(struct stack_writer *sw, struct punch_list *punch)
 {
 	size_t i;
 	int ret = 0;
 
-	for (i = 0; !ret && i < nr; i++) {
-		struct round_pid *rp = round_pid_get(sw, nidx[i].pid);
+	for (i = 0; sw->auto_dedup && !ret && i < sw->nr_rp; i++) {
+		const struct pid_track *t = track_find(sw, sw->rp[i].pid);
 
-		if (!rp)
-			return -ENOMEM;
+		if (t && sw->rp[i].ext.nr)
+			ret = pg_index_replaced(&t->idx, sw->rp[i].ext.ext, sw->rp[i].ext.nr,
+						punch_list_add, punch);
+	}
+	return ret;
+}
+
+/* Room for a track of every pid of the round, so that round_keep cannot fail. */
+static int round_reserve_tracks(struct stack_writer *sw)
+{
+	struct pid_track *n;
+
+	if (sw->nr_pt + sw->nr_rp <= sw->cap_pt)
+		return 0;
+	n = realloc(sw->pt, (sw->nr_pt + sw->nr_rp) * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	sw->pt = n;
+	sw->cap_pt = sw->nr_pt + sw->nr_rp;
+	return 0;
+}
+
+/* Forget the page indexes: auto-dedup stops (what it leaves, offline dedup frees). */
+static void drop_indexes(struct stack_writer *sw)
+{
+	size_t i;
+
+	for (i = 0; i < sw->nr_pt; i++)
+		pg_index_free(&sw->pt[i].idx);
+}
+
+/*
+ * The round is durable: its covers replace the old ones and, for
+ * auto-dedup, its runs go into the indexes. That costs a copy of each
+ * index (O(index), at memcpy speed): not in a final round, whose indexes
+ * are only rebuilt (from the stack) if another round follows it.
+ */
+static void round_keep(struct stack_writer *sw)
+{
+	size_t i;
+	int ret = 0;
+
+	for (i = 0; i < sw->nr_rp; i++) {
+		struct round_pid *rp = &sw->rp[i];
+		bool found;
+		size_t k = pg_pid_slot(sw->pt, sw->nr_pt, sizeof(*sw->pt), rp->pid, &found);
+		struct pid_track *t = &sw->pt[k];
+
+		if (!rp->ext.nr)
+			continue;
+		if (!found) {	/* room reserved by round_reserve_tracks */
+			memmove(t + 1, t, (sw->nr_pt - k) * sizeof(*t));
+			sw->nr_pt++;
+			*t = (struct pid_track){ .pid = rp->pid, .idx = { .pid = rp->pid } };
+		}
+		pg_index_free(&t->cover);
+		t->cover = rp->cover;
+		rp->cover = (struct pg_index){ .pid = rp->pid };
+		if (!sw->auto_dedup || sw->final || ret)
+			continue;
+		sw->st.index_extents += t->idx.nr;
+		ret = pg_index_apply(&t->idx, rp->ext.ext, rp->ext.nr, NULL, NULL);
+	}
+	if (sw->auto_dedup && sw->final) {
+		drop_indexes(sw);
+		sw->idx_stale = true;
+	}
+	if (ret) {
+		pr_warn("%s: no memory for the page index after round %u: auto-dedup off, "
+			"an offline dedup frees what it leaves", sw->dir, sw->round);
+		drop_indexes(sw);
+		sw->auto_dedup = false;
+	}
+}
+
+/* Every file of the round on disk: pagemaps, pages files (empty ones too), images, the dir. */
+static int round_write_out(struct stack_writer *sw)
+{
+	size_t i;
+	int ret = 0;
+
+	for (i = 0; !ret && i < sw->nr_rp; i++) {
+		struct round_pid *rp = &sw->rp[i];
+		const struct pid_track *t = track_find(sw, rp->pid);
+		struct pg_index none = { .pid = rp->pid };
+
 		ret = round_pid_open(sw, rp);
 		if (!ret)
-			ret = round_write_pagemap(sw, &nidx[i], rp->bytes);
+			ret = round_write_pagemap(sw, rp, rp->ext.nr ? &rp->cover :
+							  t ? &t->cover : &none);
 	}
 	for (i = 0; !ret && i < sw->nr_rp; i++)
 		if (fsync(sw->rp[i].fd))
@@ -829,8 +994,7 @@ static void round_punch(struct stack_writer *sw, struct punch_list *punch)
 int stack_round_commit(struct stack_writer *sw, struct round_stats *st)
 {
 	struct punch_list punch = { 0 };
-	struct pg_index *nidx = NULL;
-	size_t i, nr = 0;
+	size_t i;
 	int ret;
 
 	if (!sw->in_round)
@@ -838,23 +1002,29 @@ int stack_round_commit(struct stack_writer *sw, struct round_stats *st)
 	ret = sw->err;
 	if (!ret)
 		ret = stage_flush(sw);
+	/* every pid of the stack gets a pagemap and a pages file, even an empty one */
+	for (i = 0; !ret && i < sw->nr_pt; i++)
+		if (!round_pid_get(sw, sw->pt[i].pid))
+			ret = -ENOMEM;
 	for (i = 0; !ret && i < sw->nr_rp; i++)
 		ret = round_pid_sort(sw, &sw->rp[i]);
 	if (!ret)
-		ret = round_build_indexes(sw, &nidx, &nr, &punch);
+		ret = round_covers(sw);
 	if (!ret)
-		ret = round_write_out(sw, nidx, nr);
+		ret = round_replaced(sw, &punch);
+	if (!ret)
+		ret = round_reserve_tracks(sw);
+	if (!ret)
+		ret = round_write_out(sw);
 	if (!ret)
 		ret = round_publish(sw);
 	if (ret)
 		goto err;
 
-	free_indexes(sw->idx, sw->nr_idx);
-	sw->idx = nidx;
-	sw->nr_idx = nr;
+	round_keep(sw);
 	sw->top = sw->round;
 	round_reset(sw);
-	if (sw->auto_dedup)
+	if (sw->auto_dedup || punch.nr)
 		round_punch(sw, &punch);
 	punch_list_free(&punch);
 	pr_info("%s: round %u%s committed: %llu pages, %llu zero, %llu bytes written, %llu punched",
@@ -867,7 +1037,6 @@ int stack_round_commit(struct stack_writer *sw, struct round_stats *st)
 err:
 	errno = -ret;
 	pr_perror("%s: round %u failed", sw->dir, sw->round);
-	free_indexes(nidx, nr);
 	punch_list_free(&punch);
 	stack_round_abort(sw);
 	return ret;
@@ -889,7 +1058,7 @@ void stack_writer_close(struct stack_writer *sw)
 	stack_round_abort(sw);
 	if (punch_queue_stop(sw->pq, NULL))
 		pr_warn("%s: auto-dedup left some replaced pages in place", sw->dir);
-	free_indexes(sw->idx, sw->nr_idx);
+	free_tracks(sw->pt, sw->nr_pt);
 	/* no round ever completed (a refused or failed first round): leave no empty stack */
 	if (!sw->top && sw->dirfd >= 0 && !rmdir(sw->dir))
 		pr_info("%s: no complete round: removed", sw->dir);

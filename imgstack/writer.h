@@ -26,6 +26,10 @@ struct round_stats {
 	 * thread (stack_writer_close waits for it)
 	 */
 	uint64_t bytes_punched;
+	/* entries of the round's pagemaps: its own runs and the PARENT runs between them */
+	uint64_t pagemap_entries;
+	/* auto-dedup: extents of the page indexes copied at the commit (0 in a final round) */
+	uint64_t index_extents;
 };
 
 struct stack_writer;

@@ -87,6 +87,21 @@ int dirty_open(struct dirty_tracker *dt, pid_t pid, struct parasite_ctl *ctl,
 	if (dt->pagemap_fd < 0)
 		return -errno;
 	dt->backend = want;
+	if (want == DIRTY_SOFT_DIRTY) {
+		bool wp, scan, sd;
+
+		/* without the bits every later scan would find nothing written */
+		ret = dirty_probe(&wp, &scan, &sd);
+		if (ret) {
+			close(dt->pagemap_fd);
+			dt->pagemap_fd = -1;
+			return ret;
+		}
+		if (!sd) {
+			pr_warn("this kernel keeps no soft-dirty bits: falling back to full resends");
+			dt->backend = DIRTY_NONE;
+		}
+	}
 	if (want == DIRTY_UFFD_WP) {
 		uint64_t need = UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED;
 
@@ -171,9 +186,32 @@ static int uffd_register(struct dirty_tracker *dt, const struct vma *v)
 }
 
 /*
+ * Where the next PAGEMAP_SCAN call of a walk starts, after one that returned
+ * @n regions into @vec; @end if the walk is over. Only a full vector ends a
+ * walk early (no max_pages), and then walk_end says where. walk_end is not
+ * to be trusted otherwise: the kernel walks in batches of 512 regions and
+ * leaves walk_end where the last batch that filled stopped, even when later
+ * batches went on to the end (seen on 6.18). Going on from there would scan
+ * that tail again, and a scan that reports unprotected present pages (a
+ * fresh VMA, soft-dirty, none) would report its pages twice. Nor is it
+ * before the last region reported: that much is done for sure.
+ */
+static uint64_t scan_next(const struct pm_scan_arg *arg, const struct page_region *vec, int n,
+			  uint64_t end)
+{
+	uint64_t next = arg->walk_end;
+
+	if (n < (int)arg->vec_len)
+		return end;
+	if (n && vec[n - 1].end > next)
+		next = vec[n - 1].end;
+	return next < end ? next : end;
+}
+
+/*
  * Run a PAGEMAP_SCAN over [arg->start, arg->end) to the end (a full vector
- * ends a walk early: go on from walk_end) and add what it finds: through
- * ds_add_region for the VMA @v, or as zero runs without one.
+ * ends a call early: go on where scan_next says) and add what it
+ * finds: through ds_add_region for the VMA @v, or as zero runs without one.
  */
 static int scan_walk(int fd, struct pm_scan_arg *arg, struct page_region *vec,
 		     struct dirty_set *ds, const struct vma *v)
@@ -191,8 +229,8 @@ static int scan_walk(int fd, struct pm_scan_arg *arg, struct page_region *vec,
 			if (ret)
 				return ret;
 		}
-		arg->start = arg->walk_end;
-	} while (arg->walk_end < end);
+		arg->start = scan_next(arg, vec, n, end);
+	} while (arg->start < end);
 	return 0;
 }
 

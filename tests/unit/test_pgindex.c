@@ -323,6 +323,25 @@ static void check_model(const struct pg_index *idx, const struct model_page *m)
 	}
 }
 
+/* pg_index_cover: the tracked pages exactly, as zero runs never adjacent. */
+static void check_cover(const struct pg_index *idx, const struct model_page *m)
+{
+	struct pg_index cov = { 0 };
+	uint64_t pg;
+	size_t i;
+
+	cr_assert_eq(pg_index_cover(idx->ext, idx->nr, &cov), 0);
+	for (i = 0; i < cov.nr; i++) {
+		cr_assert_eq(cov.ext[i].round, 0);
+		if (i)
+			cr_assert_gt(cov.ext[i].vaddr, pg_ext_end(&cov.ext[i - 1]));
+	}
+	for (pg = 0; pg < SPACE; pg++)
+		cr_assert_eq(pg_index_find(&cov, pg * PG) != NULL, m[pg].tracked,
+			     "page %llu", (unsigned long long)pg);
+	pg_index_free(&cov);
+}
+
 /* Random disjoint runs; data runs get file offsets in a shuffled order. */
 static size_t random_round(uint32_t round, struct pg_extent *u)
 {
@@ -359,7 +378,7 @@ static size_t random_round(uint32_t round, struct pg_extent *u)
 Test(pgindex, randomized_against_model)
 {
 	static struct model_page m[SPACE];
-	static struct punch_log l;
+	static struct punch_log l, l2;
 	static bool punched[64][SPACE * 2];
 	struct pg_extent u[SPACE];
 	struct pg_index idx = { .pid = 7 };
@@ -387,10 +406,16 @@ Test(pgindex, randomized_against_model)
 					p->off = u[i].round ? u[i].file_off + k * PG : 0;
 				}
 			}
+			/* the walk without a new index reports what the overlay does */
+			l2.nr = 0;
+			cr_assert_eq(pg_index_replaced(&idx, u, nr, log_punch, &l2), 0);
 			l.nr = 0;
 			cr_assert_eq(pg_index_apply(&idx, u, nr, log_punch, &l), 0);
+			cr_assert_eq(l2.nr, l.nr);
+			cr_assert_eq(memcmp(l2.r, l.r, l.nr * sizeof(*l.r)), 0);
 			check_invariants(&idx);
 			check_model(&idx, m);
+			check_cover(&idx, m);
 			/* every replaced data page punched exactly once, nothing else */
 			for (i = 0; i < l.nr; i++) {
 				cr_assert_lt(l.r[i].round, round);
