@@ -32,9 +32,10 @@ cmd_obj = $(patsubst %.c,$(B)/obj/%.o,$(filter-out $(1)/main.c,$(wildcard $(1)/*
 MIGRATE_OBJ	:= $(call cmd_obj,source-agent)
 RESTORE_OBJ	:= $(call cmd_obj,dest-agent)
 PAGESERVER_OBJ	:= $(call cmd_obj,pageserver)
+SHOW_OBJ	:= $(call cmd_obj,show)
 
 
-BINS	:= $(B)/migrate $(B)/pageserver $(B)/restore $(B)/check
+BINS	:= $(B)/migrate $(B)/pageserver $(B)/restore $(B)/check $(B)/ferry-show
 UNIT_SRC := $(wildcard tests/unit/*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 WORKLOADS := $(patsubst tests/workloads/%.c,$(B)/tests/workloads/%,$(wildcard tests/workloads/*.c))
@@ -88,14 +89,16 @@ $(B)/restore: $(B)/obj/dest-agent/main.o $(RESTORE_OBJ) $(B)/libferry.a
 	$(CC) -o $@ $^ $(LDLIBS)
 $(B)/pageserver: $(B)/obj/pageserver/main.o $(PAGESERVER_OBJ) $(B)/libferry.a
 	$(CC) -o $@ $^ $(LDLIBS)
+$(B)/ferry-show: $(B)/obj/show/main.o $(SHOW_OBJ) $(B)/libferry.a
+	$(CC) -o $@ $^ $(LDLIBS)
 # `check` is migrate under another name.
 $(B)/check: $(B)/migrate
 	ln -sf migrate $@
 
-# Unit tests can reach the code of both agents.
-$(B)/tests/%: tests/unit/%.c $(MIGRATE_OBJ) $(RESTORE_OBJ) $(B)/libferry.a $(GEN_HDRS)
+# Unit tests can reach the code of both agents and of ferry-show.
+$(B)/tests/%: tests/unit/%.c $(MIGRATE_OBJ) $(RESTORE_OBJ) $(SHOW_OBJ) $(B)/libferry.a $(GEN_HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< $(MIGRATE_OBJ) $(RESTORE_OBJ) $(B)/libferry.a $(LDLIBS) $(TEST_LDLIBS)
+	$(CC) $(CFLAGS) -o $@ $< $(MIGRATE_OBJ) $(RESTORE_OBJ) $(SHOW_OBJ) $(B)/libferry.a $(LDLIBS) $(TEST_LDLIBS)
 
 $(B)/tests/tools/%: tests/tools/%.c $(MIGRATE_OBJ) $(RESTORE_OBJ) $(B)/libferry.a $(GEN_HDRS)
 	@mkdir -p $(dir $@)

@@ -22,6 +22,7 @@
 #include "source-agent/pages.h"
 #include "source-agent/parasite.h"
 #include "source-agent/preflight.h"
+#include "source-agent/roundstats.h"
 #include "source-agent/shm.h"
 #include "source-agent/tree.h"
 
@@ -265,6 +266,8 @@ static int round_send(struct migration *m, struct proc_round *pr, struct round_r
 	if (!ret && r->final)
 		ret = at_freeze(m);
 	if (!ret)
+		ret = dump_round_stats(m->sink, r);
+	if (!ret)
 		ret = round_finish(m, r);
 	r->state_us = now_us() - t1;
 	return ret;
@@ -310,6 +313,9 @@ static int run_round(struct migration *m, struct round_report *r, struct restore
 	uint64_t t0 = now_us(), wire0 = m->sink->stats.wire_bytes;
 	struct proc_round *pr = NULL;
 	int ret;
+
+	r->start_us = t0;
+	r->wire0 = wire0;
 
 	ret = freeze(m);
 	if (ret)
