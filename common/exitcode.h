@@ -20,23 +20,30 @@ enum ferry_exit {
 	FERRY_EXIT_LOCAL	= 6,	/* this host: permission, disk, memory, missing kernel feature */
 };
 
-/* An errno that says "this host cannot": permission, space, resources. */
-static inline int exit_is_local_errno(int err)
-{
-	switch (err < 0 ? -err : err) {
-	case EPERM: case EACCES: case ENOSPC: case EDQUOT: case EROFS: case EIO:
-	case ENOMEM: case EMFILE: case ENFILE: case ENOSYS:
-		return 1;
-	}
-	return 0;
-}
-
-/* @err (-errno) as an exit status: local for the errnos above, else @other. */
+/*
+ * @err (-errno) as an exit status, by what the errno says: permission,
+ * space and resources are this host's; a refused, reset, unreachable or
+ * silent connection and a failed restore there (-EREMOTEIO) the peer's; a
+ * process that is gone (-ESRCH) or an object ferry refuses (-EOPNOTSUPP,
+ * the preflight's refusals) the target's; anything else is @other. Callers
+ * that know better (which file was missing) decide before calling this.
+ */
 static inline int exit_status_of(int err, int other)
 {
-	if (!err)
+	switch (err < 0 ? -err : err) {
+	case 0:
 		return FERRY_EXIT_OK;
-	return exit_is_local_errno(err) ? FERRY_EXIT_LOCAL : other;
+	case EPERM: case EACCES: case ENOSPC: case EDQUOT: case EROFS:
+	case ENOMEM: case EMFILE: case ENFILE: case ENOSYS: case EADDRINUSE: case EADDRNOTAVAIL:
+		return FERRY_EXIT_LOCAL;
+	case ECONNREFUSED: case ECONNRESET: case ECONNABORTED: case EHOSTUNREACH:
+	case ENETUNREACH: case EHOSTDOWN: case ETIMEDOUT: case EPROTO: case EPIPE:
+	case ENOTCONN: case EREMOTEIO:
+		return FERRY_EXIT_PEER;
+	case ESRCH: case EOPNOTSUPP:
+		return FERRY_EXIT_TARGET;
+	}
+	return other;
 }
 
 #endif
