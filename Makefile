@@ -44,7 +44,7 @@ TOOLS_BIN := $(patsubst tests/tools/%.c,$(B)/tests/tools/%,$(wildcard tests/tool
 
 all: $(BINS) $(WORKLOADS) $(TOOLS_BIN)
 
-.PHONY: all deps test unit e2e bench demo install clean
+.PHONY: all deps test unit e2e bench demo install commands deb clean
 .SECONDARY:
 
 $(B)/gen/%.pb-c.c $(B)/gen/%.pb-c.h: proto/%.proto
@@ -168,10 +168,40 @@ bench: all $(BENCH_BIN)
 demo: all
 	bash tools/demo.sh $(B)
 
+# --- install and package (docs/guide.md, Packaging) ---
+# make install [PREFIX=/usr/local] [DESTDIR=] [SYSCONFDIR=/etc] [UNITDIR=...]
+BINDIR	?= $(PREFIX)/bin
+MANDIR	?= $(PREFIX)/share/man
+SYSCONFDIR ?= /etc
+UNITDIR	?= $(PREFIX)/lib/systemd/system
+MAN1	:= $(wildcard man/*.1)
+MAN8	:= $(wildcard man/*.8)
+
+# The binaries only (what a package builds; no tests, no workloads).
+commands: $(BINS)
+
 install: $(BINS)
-	install -d $(DESTDIR)$(PREFIX)/bin
-	install -m 755 $(B)/migrate $(B)/pageserver $(B)/restore $(DESTDIR)$(PREFIX)/bin/
-	ln -sf migrate $(DESTDIR)$(PREFIX)/bin/check
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8 \
+		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/default
+	install -m 755 $(B)/migrate $(B)/pageserver $(B)/restore $(B)/ferry-show $(DESTDIR)$(BINDIR)/
+	ln -sf migrate $(DESTDIR)$(BINDIR)/check
+	install -m 644 $(MAN1) $(DESTDIR)$(MANDIR)/man1/
+	install -m 644 $(MAN8) $(DESTDIR)$(MANDIR)/man8/
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+		packaging/ferry-pageserver.service.in >$(DESTDIR)$(UNITDIR)/ferry-pageserver.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/ferry-pageserver.service
+	install -m 644 packaging/ferry-pageserver.default \
+		$(DESTDIR)$(SYSCONFDIR)/default/ferry-pageserver
+
+# A Debian package built from a copy of the tree (dpkg-buildpackage writes
+# next to the source directory): build/deb/ferry_*.deb.
+DEB_DIR	?= $(B)/deb
+deb:
+	rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/src
+	git ls-files -z --cached --others --exclude-standard | \
+		xargs -0 tar cf - | tar xf - -C $(DEB_DIR)/src
+	cd $(DEB_DIR)/src && dpkg-buildpackage -b -us -uc
+	@ls -l $(DEB_DIR)/*.deb
 
 clean:
 	rm -rf $(B)
