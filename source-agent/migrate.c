@@ -22,6 +22,7 @@
 #include "source-agent/pages.h"
 #include "source-agent/parasite.h"
 #include "source-agent/preflight.h"
+#include "source-agent/progress.h"
 #include "source-agent/roundstats.h"
 #include "source-agent/shm.h"
 #include "source-agent/tree.h"
@@ -325,6 +326,7 @@ static int run_round(struct migration *m, struct round_report *r, struct restore
 		return -ENOMEM;
 	ret = round_scan(m, pr, r);
 	r->scan_at = now_us();
+	progress_expect(r->dirty, m->pred.valid ? m->pred.total_us : 0);
 	if (!ret && !r->final) {
 		ret = thaw(m);
 		r->frozen_us = now_us() - t0;
@@ -631,6 +633,7 @@ int migration_open(struct migration *m, pid_t pid, const struct migrate_opts *o)
 		return ret;
 	}
 	snprintf(m->id, sizeof(m->id), "%s", m->sink->migration_id);
+	progress_attach(m->sink);
 	m->round = m->sink->next_round ? m->sink->next_round : 1;
 	m->tree.root = pid;
 	m->tree.backend = o->backend;
