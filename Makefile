@@ -190,8 +190,9 @@ install: $(BINS)
 	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
 		packaging/ferry-pageserver.service.in >$(DESTDIR)$(UNITDIR)/ferry-pageserver.service
 	chmod 644 $(DESTDIR)$(UNITDIR)/ferry-pageserver.service
-	install -m 644 packaging/ferry-pageserver.default \
-		$(DESTDIR)$(SYSCONFDIR)/default/ferry-pageserver
+	@# the options file is the operator's once it exists: never overwritten
+	[ -e $(DESTDIR)$(SYSCONFDIR)/default/ferry-pageserver ] || install -m 644 \
+		packaging/ferry-pageserver.default $(DESTDIR)$(SYSCONFDIR)/default/ferry-pageserver
 
 # A Debian package built from a copy of the tree (dpkg-buildpackage writes
 # next to the source directory): build/deb/ferry_*.deb.

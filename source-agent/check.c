@@ -100,8 +100,9 @@ int check_migrate_needs(enum dirty_backend want, char *buf, size_t len)
 			 c.scan ? "soft-dirty bits" : "the PAGEMAP_SCAN ioctl");
 		ret = -EOPNOTSUPP;
 	} else if (want == DIRTY_UFFD_WP && !(c.wp_async && c.scan)) {
-		/* not fatal: dirty.c falls back to resending everything */
-		pr_warn("%s missing: every round will resend all pages (see `check`)",
+		/* not fatal: dirty.c falls back to resending everything; said even without -v */
+		fprintf(stderr, "migrate: warning: %s missing: every round will resend all pages "
+			"(see `check`)\n",
 			c.scan ? "userfaultfd write-protect async" : "the PAGEMAP_SCAN ioctl");
 	}
 	return ret;

@@ -8,8 +8,9 @@
 
 /*
  * A live one-line display of each round on stderr (pages sent of those
- * expected, MiB/s, the time left in the round, the predicted downtime), when stderr is a terminal
- * and no -v log is written there; nothing otherwise. It watches the pages
+ * expected, MiB/s, the time left in the round, the predicted downtime),
+ * when stderr is a terminal and no -v or --log-file log is kept; nothing
+ * otherwise. It watches the pages
  * going into @s (its ops are wrapped), so the round loop only says what it
  * expects. Standard output (round lines, --json) is not touched.
  */
