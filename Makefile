@@ -121,7 +121,7 @@ FUZZ_CFLAGS	:= -std=gnu11 -g -O1 -Wall -Wextra -Werror -D_GNU_SOURCE -I. -I$(B)/
 		   -fsanitize=address,undefined -fno-sanitize-recover=undefined \
 		   $(shell pkg-config --cflags libprotobuf-c liblz4)
 FUZZ_LIB_OBJ	:= $(patsubst %.c,$(B)/fuzz/obj/%.o,common/log.c common/util.c proto/image.c \
-		   proto/pagemap.c transport/frame.c) \
+		   proto/pagemap.c transport/frame.c show/pbjson.c show/imgjson.c) \
 		   $(patsubst $(B)/gen/%.c,$(B)/fuzz/obj/gen/%.o,$(PB_C))
 FUZZ_BIN	:= $(patsubst tests/fuzz/fuzz_%.c,$(B)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
 
