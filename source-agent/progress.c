@@ -33,6 +33,9 @@ static void draw(bool last)
 	if (!last && now - pg.last_draw < DRAW_EVERY_US)
 		return;
 	pg.last_draw = now;
+	/* a session daemon keeps its terminal only until it is started */
+	if (!isatty(STDERR_FILENO))
+		return;
 	fprintf(stderr, "\r\033[Kround %u%s: %llu of %llu pages, %.1f MiB/s", pg.round,
 		pg.final ? " (final)" : "", (unsigned long long)pg.pages,
 		(unsigned long long)(pg.expect > pg.pages ? pg.expect : pg.pages), mibs);
@@ -48,10 +51,10 @@ static void draw(bool last)
 /* Erase the line, or end it (stdout elsewhere: the line is all the terminal shows). */
 static void finish(void)
 {
-	if (!pg.drawn && !pg.pages)
-		return;
-	draw(true);
-	fputs(pg.keep ? "\n" : "\r\033[K", stderr);
+	if ((pg.drawn || pg.pages) && isatty(STDERR_FILENO)) {
+		draw(true);
+		fputs(pg.keep ? "\n" : "\r\033[K", stderr);
+	}
 	pg.drawn = false;
 	pg.pages = 0;
 }
