@@ -199,8 +199,10 @@ install: $(BINS)
 DEB_DIR	?= $(B)/deb
 deb:
 	rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/src
-	git ls-files -z --cached --others --exclude-standard | \
-		xargs -0 tar cf - | tar xf - -C $(DEB_DIR)/src
+	@# the tracked and new files of a git checkout; else all but build/
+	if git rev-parse --git-dir >/dev/null 2>&1; then \
+		git ls-files -z --cached --others --exclude-standard | xargs -0 tar cf -; \
+	else tar cf - --exclude=./$(B) .; fi | tar xf - -C $(DEB_DIR)/src
 	cd $(DEB_DIR)/src && dpkg-buildpackage -b -us -uc
 	@ls -l $(DEB_DIR)/*.deb
 

@@ -15,7 +15,7 @@
 #include "show/show.h"
 
 static const char usage[] =
-	"usage: ferry-show decode FILE.img            an image file as JSON (stdout)\n"
+	"usage: ferry-show decode [--kind K] FILE.img an image file as JSON (stdout)\n"
 	"       ferry-show encode FILE.json OUT.img   JSON (from decode) back to an image\n"
 	"       ferry-show summary [--json] DIR       a stack: rounds, processes, pages, space\n"
 	"       ferry-show page [--json] DIR PID ADDR which round, file and offset hold a page\n"
@@ -24,10 +24,14 @@ static const char usage[] =
 	"(docs/image-format.md). decode prints any image file of a round (inventory,\n"
 	"pstree, core, mm, files, pagemap, pipe, shmem, ghost, stats) as JSON; encode\n"
 	"turns that JSON back into the same bytes. FILE.json may be - (stdin).\n"
+	"The kind of image comes from its file name, or from --kind.\n"
 	"DIR is a stack DIR/<id> (its highest complete round is the top) or a round\n"
 	"directory DIR/<id>/<k>. ADDR is hexadecimal (0x...) or decimal.\n"
 	"\n"
 	"  --json                machine-readable output (summary, page)\n"
+	"  --kind K              decode FILE as an image of kind K whatever its name:\n"
+	"                        inventory, pagemap, pstree, core, mm, files, pipe,\n"
+	"                        shmem, ghost or stats\n"
 	"  -v, --verbose         more detail on stderr (repeat for debug)\n"
 	"  --log-file FILE       detailed log\n"
 	"  -h, --help            this text\n"
@@ -36,10 +40,11 @@ static const char usage[] =
 	"a broken stack, a pid or page not in the stack, JSON refused), 6 a local\n"
 	"problem (permission, disk, memory), 1 anything else.\n";
 
-enum { OPT_JSON = 256, OPT_LOG };
+enum { OPT_JSON = 256, OPT_LOG, OPT_KIND };
 
 static const struct option long_opts[] = {
 	{ "json", no_argument, NULL, OPT_JSON },
+	{ "kind", required_argument, NULL, OPT_KIND },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "log-file", required_argument, NULL, OPT_LOG },
 	{ "help", no_argument, NULL, 'h' },
@@ -93,9 +98,8 @@ static int verdict(int ret)
 	return exit_status_of(ret, FERRY_EXIT_TARGET);
 }
 
-static int cmd_decode(const char *path)
+static int cmd_decode(const char *path, const struct img_kind *k)
 {
-	const struct img_kind *k = img_kind_of_file(path);
 	struct jbuf b = { 0 };
 	size_t len;
 	char *data;
@@ -107,7 +111,7 @@ static int cmd_decode(const char *path)
 		base = base ? base + 1 : path;
 		pr_err("%s: %s", path, !strncmp(base, "pages-", 6) ?
 		       "raw page data, not an image (see: ferry-show page)" :
-		       "not a ferry image name (inventory.img, core-<pid>.img, ...)");
+		       "not a ferry image name (inventory.img, core-<pid>.img, ...; or give --kind)");
 		return FERRY_EXIT_TARGET;
 	}
 	ret = slurp(path, IMG_MAX_FILE, &data, &len);
@@ -166,7 +170,8 @@ static int parse_u64(const char *s, int base, uint64_t max, uint64_t *v)
 
 int main(int argc, char **argv)
 {
-	const char *log_file = NULL, *cmd;
+	const char *log_file = NULL, *cmd, *kind = NULL;
+	const struct img_kind *k = NULL;
 	int verbose = 0, c, nargs;
 	bool json = false;
 	uint64_t pid, addr;
@@ -178,6 +183,7 @@ int main(int argc, char **argv)
 		switch (c) {
 		case OPT_JSON: json = true; break;
 		case OPT_LOG: log_file = optarg; break;
+		case OPT_KIND: kind = optarg; break;
 		case 'v': verbose++; break;
 		case 'h': fputs(usage, stdout); return 0;
 		default:
@@ -196,8 +202,16 @@ int main(int argc, char **argv)
 		if (nargs != (cmd[0] == 'd' ? 1 : 2))
 			return usage_error("%s", cmd[0] == 'd' ? "decode wants one FILE.img" :
 					   "encode wants FILE.json and OUT.img");
-		return cmd[0] == 'd' ? cmd_decode(argv[0]) : cmd_encode(argv[0], argv[1]);
+		if (kind && cmd[0] == 'e')
+			return usage_error("%s", "--kind goes with decode (encode reads the kind from the JSON)");
+		if (kind && !(k = img_kind_by_name(kind)))
+			return usage_error("unknown image kind '%s'", kind);
+		if (cmd[0] == 'd')
+			return cmd_decode(argv[0], k ? k : img_kind_of_file(argv[0]));
+		return cmd_encode(argv[0], argv[1]);
 	}
+	if (kind)
+		return usage_error("%s", "--kind goes with decode");
 	if (!strcmp(cmd, "summary")) {
 		if (nargs != 1)
 			return usage_error("%s", "summary wants one DIR");

@@ -129,6 +129,14 @@ EOF
 done
 [ $checked -ge 1 ] || e2e_fail "no page to look up"
 
+# --- a renamed copy: --kind -------------------------------------------------------
+cp "$top/core-$pid.img" "$TMP/renamed"
+"$SHOW" decode --kind core "$TMP/renamed" >"$TMP/renamed.json" || e2e_fail "decode --kind core failed"
+"$SHOW" decode "$top/core-$pid.img" | cmp -s - "$TMP/renamed.json" ||
+	e2e_fail "decode --kind core differs from decoding core-$pid.img"
+"$SHOW" decode "$TMP/renamed" >/dev/null 2>&1
+[ $? -eq 4 ] || e2e_fail "a renamed copy without --kind: not exit 4"
+
 # --- exit statuses ------------------------------------------------------------
 "$SHOW" summary >/dev/null 2>&1
 [ $? -eq 2 ] || e2e_fail "summary without DIR: not exit 2"
