@@ -129,6 +129,29 @@ EOF
 done
 [ $checked -ge 1 ] || e2e_fail "no page to look up"
 
+# --- after an offline dedup: less allocated, the same read by the top, no holes read
+"$PAGESERVER" dedup "$stack" >"$TMP/dedup.out" || e2e_fail "pageserver dedup failed"
+punched=$(sed -n 's/.*: \([0-9]*\) bytes punched$/\1/p' "$TMP/dedup.out")
+"$SHOW" summary --json "$stack" >"$TMP/summary2.json" || e2e_fail "summary after dedup failed"
+python3 - "$TMP/summary.json" "$TMP/summary2.json" "${punched:-0}" <<'EOF2' || e2e_fail "summary after dedup is wrong"
+import json, sys
+a, b, punched = json.load(open(sys.argv[1])), json.load(open(sys.argv[2])), int(sys.argv[3])
+sa, sb = a["space"], b["space"]
+assert sb["pages_bytes"] == sa["pages_bytes"], "file sizes changed"
+assert sb["top_reads_bytes"] == sa["top_reads_bytes"], "what the top reads changed"
+if punched:
+    assert sb["allocated_bytes"] < sa["allocated_bytes"], (sa, sb, punched)
+print("dedup: %d bytes punched, allocated %d -> %d" % (punched, sa["allocated_bytes"], sb["allocated_bytes"]))
+EOF2
+[ "${punched:-0}" -gt 0 ] || e2e_log "dedup punched nothing (no page rewritten across rounds)"
+for a in $(python3 -c '
+import json, sys
+e = [x["pagemap_entry"] for x in json.load(open(sys.argv[1]))["entries"][1:] if x["pagemap_entry"]["flags"] != 4]
+print(" ".join(str(x["vaddr"]) for x in e[:20]))' "$TMP/pm.json"); do
+	"$SHOW" page --json "$stack" "$pid" "$a" >"$TMP/p.json" || e2e_fail "page $a after dedup failed"
+	grep -q '"hole": false' "$TMP/p.json" || e2e_fail "after dedup the top reads a hole: $(cat "$TMP/p.json")"
+done
+
 # --- a renamed copy: --kind -------------------------------------------------------
 cp "$top/core-$pid.img" "$TMP/renamed"
 "$SHOW" decode --kind core "$TMP/renamed" >"$TMP/renamed.json" || e2e_fail "decode --kind core failed"
