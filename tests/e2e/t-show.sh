@@ -9,7 +9,9 @@
 # same. The summary must match the stack and migrate's own figures (rounds,
 # processes, pages written per round = pages sent, stats.img = migrate's
 # JSON lines); `page` must name the round whose pagemap really holds the
-# page, at the offset that pagemap gives. Bad input gets exit statuses 2/4.
+# page, at the offset that pagemap gives. After `pageserver dedup` the
+# summary shows less allocated and the same read by the top, and no page the
+# top reads is a hole. Bad input gets exit statuses 2/4.
 . "$(dirname "$0")/lib.sh"
 
 e2e_need migrate pageserver treework
