@@ -20,6 +20,7 @@ const struct img_kind img_kinds[] = {
 	{ "shmem",	"shmem.img",		NULL, &shmem_entry__descriptor, 0 },
 	{ "ghost",	"ghost-",		NULL, &ghost_file_entry__descriptor, 1 },
 	{ "stats",	"stats.img",		NULL, &round_stats_entry__descriptor, 1 },
+	{ "netaddr",	"netaddr.img",		NULL, &net_addr_entry__descriptor, 1 },
 };
 const size_t img_nr_kinds = ARRAY_SIZE(img_kinds);
 
