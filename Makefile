@@ -32,9 +32,10 @@ cmd_obj = $(patsubst %.c,$(B)/obj/%.o,$(filter-out $(1)/main.c,$(wildcard $(1)/*
 MIGRATE_OBJ	:= $(call cmd_obj,source-agent)
 RESTORE_OBJ	:= $(call cmd_obj,dest-agent)
 PAGESERVER_OBJ	:= $(call cmd_obj,pageserver)
+SHOW_OBJ	:= $(call cmd_obj,show)
 
 
-BINS	:= $(B)/migrate $(B)/pageserver $(B)/restore $(B)/check
+BINS	:= $(B)/migrate $(B)/pageserver $(B)/restore $(B)/check $(B)/ferry-show
 UNIT_SRC := $(wildcard tests/unit/*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 WORKLOADS := $(patsubst tests/workloads/%.c,$(B)/tests/workloads/%,$(wildcard tests/workloads/*.c))
@@ -43,7 +44,7 @@ TOOLS_BIN := $(patsubst tests/tools/%.c,$(B)/tests/tools/%,$(wildcard tests/tool
 
 all: $(BINS) $(WORKLOADS) $(TOOLS_BIN)
 
-.PHONY: all deps test unit e2e bench demo install clean
+.PHONY: all deps test unit e2e bench demo install commands deb clean
 .SECONDARY:
 
 $(B)/gen/%.pb-c.c $(B)/gen/%.pb-c.h: proto/%.proto
@@ -88,14 +89,16 @@ $(B)/restore: $(B)/obj/dest-agent/main.o $(RESTORE_OBJ) $(B)/libferry.a
 	$(CC) -o $@ $^ $(LDLIBS)
 $(B)/pageserver: $(B)/obj/pageserver/main.o $(PAGESERVER_OBJ) $(B)/libferry.a
 	$(CC) -o $@ $^ $(LDLIBS)
+$(B)/ferry-show: $(B)/obj/show/main.o $(SHOW_OBJ) $(B)/libferry.a
+	$(CC) -o $@ $^ $(LDLIBS)
 # `check` is migrate under another name.
 $(B)/check: $(B)/migrate
 	ln -sf migrate $@
 
-# Unit tests can reach the code of both agents.
-$(B)/tests/%: tests/unit/%.c $(MIGRATE_OBJ) $(RESTORE_OBJ) $(B)/libferry.a $(GEN_HDRS)
+# Unit tests can reach the code of both agents and of ferry-show.
+$(B)/tests/%: tests/unit/%.c $(MIGRATE_OBJ) $(RESTORE_OBJ) $(SHOW_OBJ) $(B)/libferry.a $(GEN_HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< $(MIGRATE_OBJ) $(RESTORE_OBJ) $(B)/libferry.a $(LDLIBS) $(TEST_LDLIBS)
+	$(CC) $(CFLAGS) -o $@ $< $(MIGRATE_OBJ) $(RESTORE_OBJ) $(SHOW_OBJ) $(B)/libferry.a $(LDLIBS) $(TEST_LDLIBS)
 
 $(B)/tests/tools/%: tests/tools/%.c $(MIGRATE_OBJ) $(RESTORE_OBJ) $(B)/libferry.a $(GEN_HDRS)
 	@mkdir -p $(dir $@)
@@ -118,7 +121,7 @@ FUZZ_CFLAGS	:= -std=gnu11 -g -O1 -Wall -Wextra -Werror -D_GNU_SOURCE -I. -I$(B)/
 		   -fsanitize=address,undefined -fno-sanitize-recover=undefined \
 		   $(shell pkg-config --cflags libprotobuf-c liblz4)
 FUZZ_LIB_OBJ	:= $(patsubst %.c,$(B)/fuzz/obj/%.o,common/log.c common/util.c proto/image.c \
-		   proto/pagemap.c transport/frame.c) \
+		   proto/pagemap.c transport/frame.c show/pbjson.c show/imgjson.c) \
 		   $(patsubst $(B)/gen/%.c,$(B)/fuzz/obj/gen/%.o,$(PB_C))
 FUZZ_BIN	:= $(patsubst tests/fuzz/fuzz_%.c,$(B)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
 
@@ -165,10 +168,43 @@ bench: all $(BENCH_BIN)
 demo: all
 	bash tools/demo.sh $(B)
 
+# --- install and package (docs/guide.md, Packaging) ---
+# make install [PREFIX=/usr/local] [DESTDIR=] [SYSCONFDIR=/etc] [UNITDIR=...]
+BINDIR	?= $(PREFIX)/bin
+MANDIR	?= $(PREFIX)/share/man
+SYSCONFDIR ?= /etc
+UNITDIR	?= $(PREFIX)/lib/systemd/system
+MAN1	:= $(wildcard man/*.1)
+MAN8	:= $(wildcard man/*.8)
+
+# The binaries only (what a package builds; no tests, no workloads).
+commands: $(BINS)
+
 install: $(BINS)
-	install -d $(DESTDIR)$(PREFIX)/bin
-	install -m 755 $(B)/migrate $(B)/pageserver $(B)/restore $(DESTDIR)$(PREFIX)/bin/
-	ln -sf migrate $(DESTDIR)$(PREFIX)/bin/check
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8 \
+		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/default
+	install -m 755 $(B)/migrate $(B)/pageserver $(B)/restore $(B)/ferry-show $(DESTDIR)$(BINDIR)/
+	ln -sf migrate $(DESTDIR)$(BINDIR)/check
+	install -m 644 $(MAN1) $(DESTDIR)$(MANDIR)/man1/
+	install -m 644 $(MAN8) $(DESTDIR)$(MANDIR)/man8/
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+		packaging/ferry-pageserver.service.in >$(DESTDIR)$(UNITDIR)/ferry-pageserver.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/ferry-pageserver.service
+	@# the options file is the operator's once it exists: never overwritten
+	[ -e $(DESTDIR)$(SYSCONFDIR)/default/ferry-pageserver ] || install -m 644 \
+		packaging/ferry-pageserver.default $(DESTDIR)$(SYSCONFDIR)/default/ferry-pageserver
+
+# A Debian package built from a copy of the tree (dpkg-buildpackage writes
+# next to the source directory): build/deb/ferry_*.deb.
+DEB_DIR	?= $(B)/deb
+deb:
+	rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/src
+	@# the tracked and new files of a git checkout; else all but build/
+	if git rev-parse --git-dir >/dev/null 2>&1; then \
+		git ls-files -z --cached --others --exclude-standard | xargs -0 tar cf -; \
+	else tar cf - --exclude=./$(B) .; fi | tar xf - -C $(DEB_DIR)/src
+	cd $(DEB_DIR)/src && dpkg-buildpackage -b -us -uc
+	@ls -l $(DEB_DIR)/*.deb
 
 clean:
 	rm -rf $(B)

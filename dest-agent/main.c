@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/exitcode.h"
 #include "common/log.h"
 #include "dest-agent/restore.h"
 #include "proto/restore_ctl.h"
@@ -73,7 +74,9 @@ static const char usage[] =
 	"  --log-file FILE    detailed log\n"
 	"  -h, --help         this text\n"
 	"\n"
-	"Exit status: 0 restored, 1 failed, 2 bad usage.\n";
+	"Exit status: 0 restored, 2 bad usage, 4 the images are missing or refused,\n"
+	"6 a problem of this host (the pid is taken, permission, memory), 1 any\n"
+	"other failure.\n";
 
 int main(int argc, char **argv)
 {
@@ -131,7 +134,10 @@ int main(int argc, char **argv)
 			 *log_reason() ? log_reason() : strerror(-ret));
 		fprintf(stderr, "restore: failed: %s\n", st.reason);
 		rctl_send_status(o.status_fd, &st);
-		return 1;
+		/* images missing or refused: the target's; the pid taken here: this host's */
+		if (ret == -ENOENT || ret == -EINVAL)
+			return FERRY_EXIT_TARGET;
+		return ret == -EEXIST ? FERRY_EXIT_LOCAL : exit_status_of(ret, FERRY_EXIT_FAILED);
 	}
 	return 0;
 }

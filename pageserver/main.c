@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/exitcode.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "proto/restore_ctl.h"
@@ -45,7 +46,11 @@ static const char usage[] =
 "  -h, --help             this text\n"
 "\n"
 "dedup: punch holes in every round below the top where a newer round holds\n"
-"the same pages (what --auto-dedup does online).\n";
+"the same pages (what --auto-dedup does online).\n"
+"\n"
+"Exit status: 0 done (with --once: the one session went well), 1 the session\n"
+"failed (--once), 2 bad usage, 4 dedup: not a stack or a broken one, 6 a\n"
+"problem of this host (images dir, TLS files, cannot listen, disk).\n";
 
 enum {
 	OPT_LISTEN = 256, OPT_IMAGES, OPT_DEDUP, OPT_NO_RESTORE, OPT_NO_STREAM, OPT_RESTORE_CMD,
@@ -146,7 +151,7 @@ static int cmd_dedup(int argc, char **argv)
 	ret = stack_dedup(argv[optind], &punched);
 	if (ret) {
 		pr_err("dedup of %s failed: %s", argv[optind], strerror(-ret));
-		return 1;
+		return exit_status_of(ret, FERRY_EXIT_TARGET);
 	}
 	printf("%s: %llu bytes punched\n", argv[optind], (unsigned long long)punched);
 	return 0;
@@ -187,7 +192,7 @@ static int check_opts(struct opts *o, char *host, char *port)
 	}
 	if (access(o->images_dir, W_OK | X_OK)) {
 		pr_perror("images dir %s", o->images_dir);
-		return -EINVAL;
+		return -EACCES;
 	}
 	if (tls_opts_check(&o->tls, err, sizeof(err))) {
 		pr_err("%s", err);
@@ -238,6 +243,7 @@ int main(int argc, char **argv)
 	static struct server srv;
 	struct opts o = { 0 };
 	char host[256], port[16];
+	int ret;
 
 	if (argc > 1 && !strcmp(argv[1], "dedup"))
 		return cmd_dedup(argc - 1, argv + 1);
@@ -247,10 +253,11 @@ int main(int argc, char **argv)
 		return usage_error("unexpected argument '%s'", argv[optind]);
 	log_init("pageserver", o.verbose, o.log_file);
 	signal(SIGPIPE, SIG_IGN);
-	if (check_opts(&o, host, port) || server_init(&srv, &o))
-		return 1;
-	if (server_listen(&srv, host, port))
-		return 1;
+	ret = check_opts(&o, host, port);
+	if (ret)
+		return ret == -EINVAL ? FERRY_EXIT_USAGE : FERRY_EXIT_LOCAL;
+	if (server_init(&srv, &o) || server_listen(&srv, host, port))
+		return FERRY_EXIT_LOCAL;
 	uv_run(srv.loop, UV_RUN_DEFAULT);
 	uv_loop_close(srv.loop);
 	if (srv.ssl_ctx)

@@ -4,6 +4,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/capability.h>
 #include <sys/socket.h>
@@ -14,6 +15,8 @@
 #include <unistd.h>
 
 #include "common/compat.h"
+#include "common/exitcode.h"
+#include "common/log.h"
 #include "source-agent/check.h"
 #include "source-agent/dirty.h"
 
@@ -59,35 +62,126 @@ static bool have_tcp_repair(void)
 	return ok;
 }
 
-static void line(FILE *out, const char *what, bool ok, const char *note)
+struct check_result {
+	bool wp_async, scan, soft_dirty, set_tid, tcp_repair, cap_ptrace, cap_cr, cap_admin;
+	enum dirty_backend backend;	/* what `migrate` would track with */
+};
+
+static void check_probe(struct check_result *c)
 {
-	fprintf(out, "%-36s %s%s%s\n", what, ok ? "yes" : "no", note ? "  " : "", note ? note : "");
+	dirty_probe(&c->wp_async, &c->scan, &c->soft_dirty);
+	c->set_tid = have_clone3_set_tid();
+	c->tcp_repair = have_tcp_repair();
+	c->cap_ptrace = have_cap(CAP_SYS_PTRACE);
+	c->cap_cr = have_cap(CAP_CHECKPOINT_RESTORE);
+	c->cap_admin = have_cap(CAP_SYS_ADMIN);
+	c->backend = c->wp_async && c->scan ? DIRTY_UFFD_WP :
+		     c->soft_dirty && c->scan ? DIRTY_SOFT_DIRTY : DIRTY_NONE;
 }
 
-int check_run(FILE *out)
+/* Both sides: seize (ptrace), map_files and set_tid (CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN). */
+static bool check_can_migrate(const struct check_result *c)
 {
-	bool wp_async, scan, soft_dirty, set_tid, ptrace_cap, cr_cap, admin_cap;
-	enum dirty_backend be;
+	return c->cap_ptrace && (c->cap_cr || c->cap_admin) && c->set_tid;
+}
 
-	dirty_probe(&wp_async, &scan, &soft_dirty);
-	set_tid = have_clone3_set_tid();
-	ptrace_cap = have_cap(CAP_SYS_PTRACE);
-	cr_cap = have_cap(CAP_CHECKPOINT_RESTORE);
-	admin_cap = have_cap(CAP_SYS_ADMIN);
-	line(out, "userfaultfd write-protect async", wp_async, NULL);
-	line(out, "PAGEMAP_SCAN ioctl", scan, NULL);
-	line(out, "soft-dirty bits", soft_dirty, NULL);
-	line(out, "clone3 set_tid", set_tid, NULL);
-	line(out, "TCP_REPAIR", have_tcp_repair(), NULL);
-	line(out, "CAP_SYS_PTRACE", ptrace_cap, NULL);
-	line(out, "CAP_CHECKPOINT_RESTORE", cr_cap, NULL);
-	line(out, "CAP_SYS_ADMIN", admin_cap, NULL);
-	be = wp_async && scan ? DIRTY_UFFD_WP : soft_dirty && scan ? DIRTY_SOFT_DIRTY : DIRTY_NONE;
-	fprintf(out, "%-36s %s\n", "dirty tracking in use", dirty_backend_name(be));
-	if (!ptrace_cap || !(cr_cap || admin_cap) || !set_tid) {
+int check_migrate_needs(enum dirty_backend want, char *buf, size_t len)
+{
+	struct check_result c;
+	int ret = 0;
+
+	check_probe(&c);
+	buf[0] = 0;
+	if (!c.cap_cr && !c.cap_admin) {
+		snprintf(buf, len, "CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN (to read /proc/PID/map_files)");
+		ret = -EPERM;
+	} else if (want == DIRTY_SOFT_DIRTY && !(c.soft_dirty && c.scan)) {
+		snprintf(buf, len, "%s (for --dirty-tracking soft-dirty)",
+			 c.scan ? "soft-dirty bits" : "the PAGEMAP_SCAN ioctl");
+		ret = -EOPNOTSUPP;
+	} else if (want == DIRTY_UFFD_WP && !(c.wp_async && c.scan)) {
+		/* not fatal: dirty.c falls back to resending everything; said even without -v */
+		fprintf(stderr, "migrate: warning: %s missing: every round will resend all pages "
+			"(see `check`)\n",
+			c.scan ? "userfaultfd write-protect async" : "the PAGEMAP_SCAN ioctl");
+	}
+	return ret;
+}
+
+static void line(FILE *out, bool json, bool *first, const char *key, const char *what, bool ok)
+{
+	if (json)
+		fprintf(out, "%s\"%s\":%s", *first ? "" : ",", key, ok ? "true" : "false");
+	else
+		fprintf(out, "%-36s %s\n", what, ok ? "yes" : "no");
+	*first = false;
+}
+
+int check_run(FILE *out, bool json)
+{
+	struct check_result c;
+	bool first = true, ok;
+
+	check_probe(&c);
+	ok = check_can_migrate(&c);
+	if (json)
+		fputs("{\"event\":\"check\",\"features\":{", out);
+	line(out, json, &first, "uffd_wp_async", "userfaultfd write-protect async", c.wp_async);
+	line(out, json, &first, "pagemap_scan", "PAGEMAP_SCAN ioctl", c.scan);
+	line(out, json, &first, "soft_dirty", "soft-dirty bits", c.soft_dirty);
+	line(out, json, &first, "clone3_set_tid", "clone3 set_tid", c.set_tid);
+	line(out, json, &first, "tcp_repair", "TCP_REPAIR", c.tcp_repair);
+	line(out, json, &first, "cap_sys_ptrace", "CAP_SYS_PTRACE", c.cap_ptrace);
+	line(out, json, &first, "cap_checkpoint_restore", "CAP_CHECKPOINT_RESTORE", c.cap_cr);
+	line(out, json, &first, "cap_sys_admin", "CAP_SYS_ADMIN", c.cap_admin);
+	if (json) {
+		fprintf(out, "},\"dirty_tracking\":\"%s\",\"can_migrate\":%s,\"missing\":[",
+			dirty_backend_name(c.backend), ok ? "true" : "false");
+		first = true;
+		if (!c.cap_ptrace)
+			fprintf(out, "\"CAP_SYS_PTRACE\""), first = false;
+		if (!c.cap_cr && !c.cap_admin)
+			fprintf(out, "%s\"CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN\"", first ? "" : ","),
+				first = false;
+		if (!c.set_tid)
+			fprintf(out, "%s\"clone3 set_tid\"", first ? "" : ",");
+		fputs("]}\n", out);
+		return ok ? 0 : FERRY_EXIT_LOCAL;
+	}
+	fprintf(out, "%-36s %s\n", "dirty tracking in use", dirty_backend_name(c.backend));
+	if (!ok) {
 		fprintf(out, "ferry cannot migrate here: it needs CAP_SYS_PTRACE, clone3 set_tid and "
 			     "CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN\n");
-		return 1;
+		return FERRY_EXIT_LOCAL;
 	}
 	return 0;
+}
+
+static const char check_usage[] =
+	"usage: check [--json]      (also: migrate check [--json])\n"
+	"\n"
+	"Reports the kernel features and capabilities ferry uses on this host and\n"
+	"the dirty-tracking backend `migrate` would pick. --json prints one JSON\n"
+	"object: features (each true or false), dirty_tracking, can_migrate and\n"
+	"missing (what is needed and not here).\n"
+	"\n"
+	"Exit status: 0 ferry can migrate here, 6 it cannot (something is missing),\n"
+	"2 bad usage.\n";
+
+int check_main(int argc, char **argv)
+{
+	bool json = false;
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--json")) {
+			json = true;
+		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			fputs(check_usage, stdout);
+			return 0;
+		} else {
+			return usage_error("check takes only --json, not '%s'", argv[i]);
+		}
+	}
+	return check_run(stdout, json);
 }

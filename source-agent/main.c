@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/exitcode.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "source-agent/check.h"
@@ -20,7 +21,7 @@ static const char usage[] =
 	"       migrate --images-dir DIR [options] PID\n"
 	"       migrate --pre-dump --session SOCK (--to HOST:PORT | --images-dir DIR) [options] PID\n"
 	"       migrate --final --session SOCK | migrate --abort --session SOCK\n"
-	"       migrate check    (also installed as `check`)\n"
+	"       migrate check [--json]    (also installed as `check`)\n"
 	"\n"
 	"Moves the running process PID to a ferry page server (which restores it)\n"
 	"or checkpoints it into a local image stack DIR/<id>/1..N. Pre-copy rounds\n"
@@ -107,9 +108,13 @@ static const char usage[] =
 	"  --log-file FILE       detailed log\n"
 	"  -h, --help            this text\n"
 	"\n"
-	"Exit status: 0 migrated, 1 failed (the source keeps running), 2 bad usage,\n"
-	"3 in doubt: the link was lost after commit; the source is left stopped and\n"
-	"the message says how to resolve it (docs/handover.md).\n";
+	"Exit status: 0 migrated; 2 bad usage; 3 in doubt: the link was lost after\n"
+	"commit, the source is left stopped and the message says how to resolve it\n"
+	"(docs/handover.md). On any other failure the source keeps running and the\n"
+	"status says whose problem it is: 4 the target (no such process, it exited,\n"
+	"an object ferry refuses), 5 the destination (unreachable, refused, TLS,\n"
+	"restore failed there), 6 this host (permission, disk, a missing kernel\n"
+	"feature or capability), 1 anything else.\n";
 
 enum { OPT_TO = 256, OPT_DIR, OPT_ID, OPT_CA, OPT_CERT, OPT_KEY, OPT_INSECURE, OPT_ROUNDS,
        OPT_SMALL, OPT_TRACK, OPT_LEAVE, OPT_JSON, OPT_LOG, OPT_SESSION, OPT_PREDUMP,
@@ -180,7 +185,8 @@ static int session_verdict(int ret)
 		return MIGRATE_EXIT_IN_DOUBT;	/* the daemon's line said what to do */
 	if (ret && *log_reason())
 		fprintf(stderr, "migrate: %s\n", log_reason());
-	return ret ? 1 : 0;
+	/* the session daemon gone (EPIPE) is not the destination's doing */
+	return ret == -EPIPE ? FERRY_EXIT_FAILED : exit_status_of(ret, FERRY_EXIT_FAILED);
 }
 
 int main(int argc, char **argv)
@@ -200,8 +206,9 @@ int main(int argc, char **argv)
 	const char *base = strrchr(argv[0], '/');
 
 	if ((argc > 1 && !strcmp(argv[1], "check")) || !strcmp(base ? base + 1 : argv[0], "check")) {
-		log_init("migrate", 0, NULL);
-		return check_run(stdout) ? 1 : 0;
+		log_init("check", 0, NULL);
+		return argc > 1 && !strcmp(argv[1], "check") ? check_main(argc - 1, argv + 1) :
+			check_main(argc, argv);
 	}
 	log_init("migrate", 0, NULL);
 	opterr = 0;
@@ -324,8 +331,14 @@ int main(int argc, char **argv)
 		return usage_error("%s", "TLS needs --tls-ca, --tls-cert and --tls-key (or --insecure)");
 	log_init("migrate", verbose, log_file);
 	log_defer_errors();
-	if (pid && (pid == getpid() || kill(pid, 0)))
-		return usage_error("no process %s to migrate", argv[optind]);
+	if (pid && (pid == getpid() || (kill(pid, 0) && errno == ESRCH))) {
+		fprintf(stderr, "migrate: no process %s to migrate\n", argv[optind]);
+		return FERRY_EXIT_TARGET;
+	}
+	if (pid && check_migrate_needs(o.backend, msg, sizeof(msg))) {
+		fprintf(stderr, "migrate: this host cannot migrate: %s is missing (see `check`)\n", msg);
+		return FERRY_EXIT_LOCAL;
+	}
 	if (session) {
 		migrate_catch_signals();
 		return session_verdict(session_run(session, cmd, pid, &o, idle_s));
@@ -333,11 +346,13 @@ int main(int argc, char **argv)
 	ret = migrate_run(pid, &o);
 	if (ret == MIGRATE_IN_DOUBT)
 		return MIGRATE_EXIT_IN_DOUBT;	/* migration_close said what to do */
-	if (ret && proc_gone(pid))
+	if (ret && proc_gone(pid)) {
 		fprintf(stderr, "migrate: pid %d exited during the migration: nothing to migrate\n",
 			pid);
-	else if (ret)
+		return FERRY_EXIT_TARGET;
+	} else if (ret) {
 		fprintf(stderr, "migrate: migration of pid %d failed: %s (pid %d runs on here)\n",
 			pid, *log_reason() ? log_reason() : strerror(-ret), pid);
-	return ret ? 1 : 0;
+	}
+	return exit_status_of(ret, FERRY_EXIT_FAILED);
 }

@@ -22,6 +22,8 @@
 #include "source-agent/pages.h"
 #include "source-agent/parasite.h"
 #include "source-agent/preflight.h"
+#include "source-agent/progress.h"
+#include "source-agent/roundstats.h"
 #include "source-agent/shm.h"
 #include "source-agent/tree.h"
 
@@ -265,6 +267,8 @@ static int round_send(struct migration *m, struct proc_round *pr, struct round_r
 	if (!ret && r->final)
 		ret = at_freeze(m);
 	if (!ret)
+		ret = dump_round_stats(m->sink, r);
+	if (!ret)
 		ret = round_finish(m, r);
 	r->state_us = now_us() - t1;
 	return ret;
@@ -311,6 +315,9 @@ static int run_round(struct migration *m, struct round_report *r, struct restore
 	struct proc_round *pr = NULL;
 	int ret;
 
+	r->start_us = t0;
+	r->wire0 = wire0;
+
 	ret = freeze(m);
 	if (ret)
 		return ret;
@@ -319,6 +326,7 @@ static int run_round(struct migration *m, struct round_report *r, struct restore
 		return -ENOMEM;
 	ret = round_scan(m, pr, r);
 	r->scan_at = now_us();
+	progress_expect(r->dirty, m->pred.valid ? m->pred.total_us : 0);
 	if (!ret && !r->final) {
 		ret = thaw(m);
 		r->frozen_us = now_us() - t0;
@@ -627,6 +635,7 @@ int migration_open(struct migration *m, pid_t pid, const struct migrate_opts *o)
 		return ret;
 	}
 	snprintf(m->id, sizeof(m->id), "%s", m->sink->migration_id);
+	progress_attach(m->sink);
 	m->round = m->sink->next_round ? m->sink->next_round : 1;
 	m->tree.root = pid;
 	m->tree.backend = o->backend;

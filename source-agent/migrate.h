@@ -43,6 +43,7 @@ struct round_report {
 	uint64_t wire_bytes;
 	uint64_t round_us, frozen_us, scan_us;
 	uint64_t scan_at, send_us, state_us;	/* when it was scanned; copy, end */
+	uint64_t start_us, wire0;		/* its start; the sink's wire bytes then (stats.img) */
 	unsigned int throttle_pct;		/* the throttle during this round's copy */
 	struct converge_pred pred;		/* downtime if frozen after it (final: the one acted on) */
 	uint64_t limit_us;			/* --downtime-limit, 0: none */

@@ -301,7 +301,7 @@ static int check_ack(struct sink_remote *sr, const RoundAck *ack, struct round_s
 		snprintf(sr->sink.error, sizeof(sr->sink.error), "page server: round %u failed: %s",
 			 ack->round, ack->error ? ack->error : "no reason given");
 		pr_info("%s", sr->sink.error);
-		return -EIO;
+		return -EREMOTEIO;	/* the other end's failure (its disk...), not ours */
 	}
 	sr->sink.prefilled_round = ack->has_prefilled_round ? (int64_t)ack->prefilled_round : -1;
 	if (st) {

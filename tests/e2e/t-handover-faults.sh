@@ -16,11 +16,11 @@
 #   c. the link goes silent after COMMIT (page server SIGSTOPped there):
 #      migrate gives up after its read deadline, IN DOUBT, exit 3; the restore
 #      discards at its hold deadline; none runs; kill -CONT resumes the source.
-#   d. page server SIGKILLed while held, before COMMIT: migrate fails (exit 1)
+#   d. page server SIGKILLed while held, before COMMIT: migrate fails (exit 5)
 #      and thaws the source; the destination discards.
 #   e. a normal migration: the restored copy runs, the source is gone.
 #   f. the restore SIGKILLed while it holds: the held tree dies with it
-#      (PTRACE_O_EXITKILL), migrate fails (exit 1) and thaws the source.
+#      (PTRACE_O_EXITKILL), migrate fails (exit 5) and thaws the source.
 #   g. the source SIGKILLed during the final freeze: migrate commits nothing
 #      and fails naming it; the destination discards: none runs (the user's kill).
 #   h. case b for a scripted session (two `--pre-dump --session` rounds, then
@@ -216,7 +216,7 @@ e2e_wait_for_line "$TMP/d.merr" 'paused at held' 60 || e2e_fail "d: migrate neve
 kill -KILL "$DEST_PS"
 dest_gone d 10
 migrate_rc d 20
-[ "$RC" -eq 1 ] || e2e_fail "d: migrate exited $RC, want 1 (failed, source thawed)"
+[ "$RC" -eq 5 ] || e2e_fail "d: migrate exited $RC, want 5 (the destination failed, source thawed)"
 steps_on d "$SRC"
 e2e_log "d: ok: the destination discarded, the source was thawed"
 
@@ -230,7 +230,7 @@ kill -KILL "$r"
 # PTRACE_O_EXITKILL: the held tree dies with its restore, it is never let go
 dest_gone f 10
 migrate_rc f 30
-[ "$RC" -eq 1 ] || e2e_fail "f: migrate exited $RC, want 1 (failed, source thawed)"
+[ "$RC" -eq 5 ] || e2e_fail "f: migrate exited $RC, want 5 (the destination failed, source thawed)"
 steps_on f "$SRC"
 e2e_log "f: ok: the held tree died with its restore, the source was thawed"
 

@@ -14,7 +14,7 @@
 #      the migration is abandoned, and the throttle is gone from the source
 #      (the duty cycle is a ptrace stop: not traced means not throttled; it
 #      steps on at its own pace). b2: the same when the page server is
-#      SIGKILLed instead (a failing round, rollback).
+#      SIGKILLed instead (a failing round, rollback; exit status 5, the peer's).
 #   c. the default (--over-limit freeze): some round runs with a throttle,
 #      every round line reports a prediction and the throttle, the final one
 #      says it froze over the limit, and the process runs at the destination
@@ -103,7 +103,8 @@ throttled()
 		e2e_fail "$1. no throttled round: $(tail -n 2 "$TMP/$1.json")"
 }
 
-# failed NAME WHY: the migrate of throttled NAME ends (30 s), exit status 1.
+# failed NAME WHY [RC]: the migrate of throttled NAME ends (30 s), exit
+# status RC (default 1; 5 when the page server failed: README, Exit status).
 failed()
 {
 	local rc
@@ -112,7 +113,7 @@ failed()
 	wait "$mpid"
 	rc=$?
 	cat "$TMP/$1.json" "$TMP/$1.err" >&2
-	[ $rc -eq 1 ] || e2e_fail "$1. migrate exited $rc after $2, not 1"
+	[ $rc -eq "${3:-1}" ] || e2e_fail "$1. migrate exited $rc after $2, not ${3:-1}"
 }
 
 # --- b. SIGTERM while throttled -------------------------------------------------------
@@ -129,7 +130,7 @@ throttled b2 "$P2"
 ps2=$(pgrep -f -- "--listen 127.0.0.1:$P2 " | head -n 1)
 [ -n "$ps2" ] || e2e_fail "b2. no page server process"
 kill -KILL "$ps2"
-failed b2 "its page server died"
+failed b2 "its page server died" 5
 untouched "b2. page server killed in a throttled migration"
 
 # --- c. throttled to the end, frozen anyway, restored intact ---------------------------

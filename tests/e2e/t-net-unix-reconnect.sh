@@ -43,7 +43,7 @@ runs_on()
 	e2e_wait_for_line "$TMP/out" "^step $((n + 5)) pid $pid$" 10 || e2e_fail "$1: the client stalled"
 	e2e_assert_no_fail "$TMP/out"
 }
-# refused NAME OPTION...: migrate --images-dir must exit 1 with one reason
+# refused NAME OPTION...: migrate --images-dir must exit 4 (a refused object) with one reason
 refused()
 {
 	local name=$1 rc
@@ -52,7 +52,7 @@ refused()
 	"$MIGRATE" --images-dir "$TMP/$name" "$@" "$pid" >"$TMP/$name.out" 2>"$TMP/$name.err"
 	rc=$?
 	e2e_log "$name: exit $rc: $(cat "$TMP/$name.err")"
-	[ $rc -eq 1 ] || e2e_fail "$name: migrate exited $rc, expected 1"
+	[ $rc -eq 4 ] || e2e_fail "$name: migrate exited $rc, expected 4"
 }
 
 # --- a. no option: refused -------------------------------------------------------------

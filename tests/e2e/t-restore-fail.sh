@@ -5,12 +5,13 @@
 # `restore` refuses what it cannot restore faithfully, with a non-zero exit
 # and a one-line reason, and leaves nothing behind (no process with the
 # pid, the stack untouched), so that a correct restore still works after:
-#   a. the pid is taken here (the original still runs: --leave-running)
-#   b. a pre-copy (non-final) round
-#   c. a final round without its core image
-#   d. a final round whose parent link is gone
-#   e. a mapped file (the executable) changed since the checkpoint (mtime)
-#   f. a directory that does not exist (exit 1), bad usage (exit 2)
+# and the exit status of its class (README, Exit status):
+#   a. the pid is taken here (the original still runs: --leave-running): 6
+#   b. a pre-copy (non-final) round: 4
+#   c. a final round without its core image: 4
+#   d. a final round whose parent link is gone: 4
+#   e. a mapped file (the executable) changed since the checkpoint (mtime): 1
+#   f. a directory that does not exist (4), bad usage (2)
 #   g. then the real restore: same pid, steps continuous, self-checks pass.
 . "$(dirname "$0")/lib.sh"
 
@@ -58,7 +59,7 @@ e2e_start_workload memwork '^step 20 ' "$TMP/mw" --mem 64 --dirty 32 --check-eve
 	e2e_fail "migrate --leave-running failed: $(tail -n 1 "$TMP/m1.err")"
 top1=$TMP/s1/s1/$(ls "$TMP/s1/s1" | sort -n | tail -n 1)
 [ -f "$top1/core-$pid.img" ] || e2e_fail "no final round in $TMP/s1/s1"
-refused pid-taken 1 --images-dir "$top1"
+refused pid-taken 6 --images-dir "$top1"
 grep -qi 'pid\|exist' "$TMP/pid-taken.err" || e2e_fail "a. the reason does not say the pid is taken"
 grep -q '^TracerPid:[[:space:]]*0$' "/proc/$pid/status" || e2e_fail "a. the original is traced"
 n=$(grep -c '^step ' "$TMP/out")
@@ -79,17 +80,17 @@ last=$(grep '^step ' "$TMP/out" | tail -n 1 | awk '{ print $2 }')
 (cd "$stack" && find . -type f -exec sha256sum {} + | sort -k 2) >"$TMP/stack.sum"
 
 # --- b. a pre-copy round -------------------------------------------------------------
-refused precopy-round 1 --images-dir "$stack/1"
+refused precopy-round 4 --images-dir "$stack/1"
 nothing_left "b. pre-copy round"
 
 # --- c, d: broken copies of the stack ----------------------------------------------------
 cp -a "$stack" "$TMP/nocore"
 rm -f "$TMP/nocore/$N/core-$pid.img"
-refused no-core 1 --images-dir "$TMP/nocore/$N"
+refused no-core 4 --images-dir "$TMP/nocore/$N"
 nothing_left "c. no core image"
 cp -a "$stack" "$TMP/noparent"
 rm -f "$TMP/noparent/$N/parent"
-refused no-parent 1 --images-dir "$TMP/noparent/$N"
+refused no-parent 4 --images-dir "$TMP/noparent/$N"
 nothing_left "d. no parent link"
 
 # --- e. the executable changed (mtime) ------------------------------------------------------
@@ -100,7 +101,7 @@ nothing_left "e. executable changed"
 touch -r "$TMP/mw.ref" "$TMP/mw"
 
 # --- f. no such directory; bad usage ---------------------------------------------------------
-refused no-dir 1 --images-dir "$TMP/does-not-exist"
+refused no-dir 4 --images-dir "$TMP/does-not-exist"
 refused usage 2 --no-such-option
 nothing_left "f. bad arguments"
 

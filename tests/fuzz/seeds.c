@@ -319,6 +319,38 @@ static void frame_seeds(void)
 	put_file("frame", n++, "", 0, hdr, sizeof(hdr));
 }
 
+/* ---- json (ferry-show encode): a few valid documents of several kinds ---- */
+
+static void json_seeds(void)
+{
+	static const char *const docs[] = {
+		"{\"image\": \"inventory\", \"entries\": [{\"inventory_entry\": {\"round\": 3, "
+		"\"final\": true, \"root_pid\": 4242, \"migration_id\": \"m-1\", "
+		"\"page_size\": 4096, \"created_ns\": 18446744073709551615}}]}",
+		"{\"image\": \"pagemap\", \"entries\": [{\"pagemap_head\": {\"pid\": 7, "
+		"\"pages_bytes\": 8192}}, {\"pagemap_entry\": {\"vaddr\": 4096, \"nr_pages\": 2, "
+		"\"flags\": 1, \"off\": 0}}, {\"pagemap_entry\": {\"vaddr\": 12288, "
+		"\"nr_pages\": 1, \"flags\": 4}}]}",
+		"{\"image\": \"pstree\", \"entries\": [{\"pstree_entry\": {\"pid\": 1, \"ppid\": 0, "
+		"\"pgid\": 1, \"sid\": 1, \"threads\": [1, 2], \"stopped\": false}}]}",
+		"{\"image\": \"files\", \"entries\": [{\"files_entry\": {\"fds\": [{\"fd\": 0, "
+		"\"type\": 1, \"flags\": 2, \"cloexec\": false, \"path\": \"/tmp/caf\u00e9 \\\"x\\\"\", "
+		"\"sock\": {\"family\": 1, \"type\": 1, \"protocol\": 0, \"addr\": \"0100\", "
+		"\"listening\": true, \"opts\": [{\"level\": 1, \"name\": 2, \"val\": \"01000000\"}]}}, "
+		"{\"fd\": 1, \"type\": 4, \"flags\": 0, \"cloexec\": true, \"path\": {\"hex\": \"2fff\"}}]}}]}",
+		"{\"image\": \"core\", \"entries\": [{\"proc_core\": {\"pid\": 5, \"threads\": [], "
+		"\"umask\": 18, \"personality\": 0, \"creds\": {\"uid\": 0, \"euid\": 0, \"suid\": 0, "
+		"\"fsuid\": 0, \"gid\": 0, \"egid\": 0, \"sgid\": 0, \"fsgid\": 0}, \"cwd\": \"/\", "
+		"\"root\": \"/\", \"comm\": \"x\", \"oom_score_adj\": -1000}}]}",
+		"{\"image\": \"stats\", \"entries\": [{\"round_stats_entry\": {\"round\": 1, "
+		"\"final\": false, \"pages_sent\": 10}}]}",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(docs) / sizeof(docs[0]); i++)
+		put_file("json", i, "", 0, docs[i], strlen(docs[i]));
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -333,5 +365,6 @@ int main(int argc, char **argv)
 	pagemap_seeds();
 	image_seeds();
 	frame_seeds();
+	json_seeds();
 	return 0;
 }
