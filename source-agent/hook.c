@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,10 +62,73 @@ int hook_parse(struct hooks *h, const char *arg, char *why, size_t len)
 	return 0;
 }
 
-/* In the child: the environment, the stdio, the default signal dispositions, then sh. */
-static void hook_exec(const char *cmd, const char *phase, const struct hook_env *env)
+/* FERRY_* variables a hook gets from us, never from our own environment. */
+static const char *const env_names[] = {
+	"FERRY_PHASE", "FERRY_PID", "FERRY_MIGRATION_ID", "FERRY_DEST", "FERRY_MOVE_ADDRESS",
+};
+#define NR_ENV	(sizeof(env_names) / sizeof(env_names[0]))
+
+static bool env_ours(const char *kv)
 {
-	char pid[16];
+	size_t i, n;
+
+	for (i = 0; i < NR_ENV; i++) {
+		n = strlen(env_names[i]);
+		if (!strncmp(kv, env_names[i], n) && kv[n] == '=')
+			return true;
+	}
+	return false;
+}
+
+static void hook_envp_free(char **envp, size_t owned)
+{
+	size_t i;
+
+	for (i = 0; envp && i < owned; i++)
+		free(envp[i]);
+	free(envp);
+}
+
+/*
+ * The hook's environment, built here before the fork: the child of a
+ * threaded process (the sink's sender thread) may call nothing that
+ * allocates, such as setenv. Our FERRY_* first (*owned of them, ours to
+ * free), then the rest of our environment.
+ */
+static char **hook_envp(const char *phase, const struct hook_env *env, size_t *owned)
+{
+	const char *val[NR_ENV] = { phase, NULL, env->migration_id ? env->migration_id : "",
+				    env->dest ? env->dest : "", env->move_address };
+	char pid[16], **envp;
+	size_t n = 0, k = 0, i;
+
+	snprintf(pid, sizeof(pid), "%d", env->pid);
+	val[1] = pid;
+	while (environ[n])
+		n++;
+	envp = calloc(NR_ENV + n + 1, sizeof(*envp));
+	if (!envp)
+		return NULL;
+	for (i = 0; i < NR_ENV; i++) {
+		if (!val[i])
+			continue;	/* unset: no move address */
+		if (asprintf(&envp[k], "%s=%s", env_names[i], val[i]) < 0) {
+			hook_envp_free(envp, k);
+			return NULL;
+		}
+		k++;
+	}
+	*owned = k;
+	for (i = 0; i < n; i++)
+		if (!env_ours(environ[i]))
+			envp[k++] = environ[i];
+	return envp;
+}
+
+/* In the child: the stdio, the default signal dispositions, then sh (async-signal-safe only). */
+static void hook_exec(const char *cmd, char **envp)
+{
+	char *const argv[] = { "sh", "-c", (char *)cmd, NULL };
 	sigset_t none;
 	int null, sig;
 
@@ -76,16 +140,7 @@ static void hook_exec(const char *cmd, const char *phase, const struct hook_env 
 	null = open("/dev/null", O_RDONLY);
 	if (null < 0 || dup2(null, 0) < 0 || dup2(2, 1) < 0)
 		_exit(127);
-	snprintf(pid, sizeof(pid), "%d", env->pid);
-	if (setenv("FERRY_PHASE", phase, 1) || setenv("FERRY_PID", pid, 1) ||
-	    setenv("FERRY_MIGRATION_ID", env->migration_id ? env->migration_id : "", 1) ||
-	    setenv("FERRY_DEST", env->dest ? env->dest : "", 1))
-		_exit(127);
-	if (env->move_address)
-		setenv("FERRY_MOVE_ADDRESS", env->move_address, 1);
-	else
-		unsetenv("FERRY_MOVE_ADDRESS");
-	execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+	execve("/bin/sh", argv, envp);
 	_exit(127);
 }
 
@@ -94,27 +149,37 @@ static int hook_run(const struct hook *k, unsigned int timeout_s, const struct h
 {
 	const char *phase = phase_names[k->phase];
 	uint64_t deadline = now_us() + timeout_s * 1000000ULL;
-	int status;
+	char **envp;
+	size_t owned;
+	int status, err;
 	pid_t pid, w;
 
 	pr_info("hook %s: running %s", phase, k->cmd);
+	envp = hook_envp(phase, env, &owned);
+	if (!envp) {
+		pr_err("hook %s: cannot start '%s': out of memory", phase, k->cmd);
+		return -ENOMEM;
+	}
 	fflush(stdout);
 	fflush(stderr);
 	pid = fork();
-	if (pid < 0) {
-		pr_err("hook %s: cannot start '%s': %s", phase, k->cmd, strerror(errno));
-		return -errno;
-	}
+	err = errno;
 	if (!pid)
-		hook_exec(k->cmd, phase, env);
+		hook_exec(k->cmd, envp);
+	hook_envp_free(envp, owned);
+	if (pid < 0) {
+		pr_err("hook %s: cannot start '%s': %s", phase, k->cmd, strerror(err));
+		return -err;
+	}
 	setpgid(pid, pid);	/* also here: no race with the kill below */
 	for (;;) {
 		w = waitpid(pid, &status, WNOHANG);
 		if (w == pid)
 			break;
 		if (w < 0 && errno != EINTR) {
-			pr_err("hook %s: cannot wait for '%s': %s", phase, k->cmd, strerror(errno));
-			return -errno;
+			err = errno;
+			pr_err("hook %s: cannot wait for '%s': %s", phase, k->cmd, strerror(err));
+			return -err;
 		}
 		if (now_us() >= deadline) {
 			kill(-pid, SIGKILL);
