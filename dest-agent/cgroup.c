@@ -105,6 +105,15 @@ static int hierarchy_dir(const char *mountinfo, const char *ctrl, size_t ctrl_le
 	return -ENODEV;
 }
 
+/* A ".." component: out of the hierarchy (the kernel never writes one). */
+static bool path_climbs(const char *p)
+{
+	for (; (p = strstr(p, "/..")); p += 3)
+		if (p[3] == '/' || !p[3])
+			return true;
+	return false;
+}
+
 /* Move @pid into the cgroup of saved line @line, found in @mountinfo. */
 static int enter_one(pid_t pid, uint32_t want_pid, const char *line, const char *mountinfo)
 {
@@ -113,7 +122,7 @@ static int enter_one(pid_t pid, uint32_t want_pid, const char *line, const char 
 	int fd, n, ret;
 
 	path = ctrl ? strchr(ctrl, ':') : NULL;
-	if (!path || path[1] != '/') {
+	if (!path || path[1] != '/' || path_climbs(path + 1)) {
 		pr_err("pid %u: bad cgroup line '%s' in pstree.img", want_pid, line);
 		return -EINVAL;
 	}
