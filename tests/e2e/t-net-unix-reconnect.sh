@@ -5,7 +5,7 @@
 # Unix sockets connected to a peer outside the process tree (like /dev/log or
 # a daemon's socket). unixcli.py holds a stream socket and a datagram socket
 # connected to unixpeer.py, a daemon that "runs on both hosts". Checked:
-#   a. without --unix-reconnect: refused (exit 1) naming the option, the
+#   a. without --unix-reconnect: refused (exit 4) naming the option, the
 #      client runs on untraced, talking to its peer
 #   b. --unix-reconnect with data the client has not read yet (the peer sent
 #      a line unasked while the client paused): refused, saying so; once the

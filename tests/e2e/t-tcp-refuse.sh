@@ -5,7 +5,7 @@
 # What ferry does not carry of TCP is refused by name, before anything is
 # frozen, the process untouched (issue 10). In the source namespace of
 # e2e_netns_pair, one process per case, checkpointed with migrate
-# --images-dir, which must exit 1 naming it:
+# --images-dir, which must exit 4 (the target's problem) naming it:
 #   refuse     --tcp-refuse and an established connection
 #   closewait  a connection its peer half-closed (CLOSE_WAIT)
 #   finwait    a connection this end half-closed (FIN_WAIT2)
@@ -83,7 +83,7 @@ refused()
 		2>"$TMP/$name.err"
 	rc=$?
 	e2e_log "$name: exit $rc: $(cat "$TMP/$name.err")"
-	[ $rc = 1 ] || e2e_fail "$name: migrate exited $rc"
+	[ $rc = 4 ] || e2e_fail "$name: migrate exited $rc, want 4 (refused)"
 	grep -q -- "$pattern" "$TMP/$name.err" || e2e_fail "$name: no '$pattern' in: $(cat "$TMP/$name.err")"
 	[ -e "/proc/$tpid" ] || e2e_fail "$name: the target is gone"
 	grep -q '^TracerPid:[[:space:]]*0$' "/proc/$tpid/status" || e2e_fail "$name: target traced"

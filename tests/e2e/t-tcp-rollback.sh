@@ -14,9 +14,10 @@
 #      A client connecting while it holds gets no answer (its SYNs are
 #      dropped: the listener is locked too), and is connected after the
 #      rollback;
-# and after each: migrate exits 1 with a reason, the server runs on at the
-# source with its pid, untraced, no lock table is left, the client (same
-# port, never reconnected) gets several MB more both ways. Finally both
+# and after each: migrate exits 5 (the destination's failure) with a reason,
+# the server runs on at the source with its pid, untraced, no lock table is
+# left, the client (same port, never reconnected) gets several MB more both
+# ways. Finally both
 # stop sending and what each end sent is what the other received.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/tcp-lib.sh"
@@ -67,7 +68,7 @@ e2e_wait_port "$port" 10 "$E2E_DST_NS" || e2e_fail "a. pageserver does not liste
 e2e_in_src "$MIGRATE" --to "$E2E_DST_IP:$port" "${CLI_TLS[@]}" "$pid" >"$TMP/a.out" 2>"$TMP/a.err"
 rc=$?
 cat "$TMP/a.err" >&2
-[ $rc = 1 ] || e2e_fail "a. migrate exited $rc"
+[ $rc = 5 ] || e2e_fail "a. migrate exited $rc, want 5 (the destination failed)"
 grep -q 'restore at the destination failed' "$TMP/a.err" || e2e_fail "a. no reason: $(cat "$TMP/a.err")"
 source_ok "a. restore refused"
 
@@ -105,7 +106,7 @@ kill -CONT "$mig"
 wait $mpid
 rc=$?
 cat "$TMP/b.err" >&2
-[ $rc = 1 ] || e2e_fail "b. migrate exited $rc"
+[ $rc = 5 ] || e2e_fail "b. migrate exited $rc, want 5 (the destination failed)"
 source_ok "b. page server killed while held"
 e2e_wait_file "$TMP/late.ok" 30 ||
 	e2e_fail "b. the new connection made during the freeze never completed: $(cat "$TMP/late.log")"
