@@ -45,18 +45,6 @@ int show_open_stack(const char *dir, struct stack_view *v)
 	return ret;
 }
 
-/* The path of round @r's pages file of @pid (through the view's directory fd). */
-static void pages_path(const struct stack_view *v, uint32_t r, uint32_t pid, char *buf, size_t len)
-{
-	char link[64], dir[PATH_MAX];
-	ssize_t n;
-
-	snprintf(link, sizeof(link), "/proc/self/fd/%d", v->round_dirfd[r]);
-	n = readlink(link, dir, sizeof(dir) - 1);
-	dir[n > 0 ? n : 0] = 0;
-	snprintf(buf, len, "%s/" PAGES_NAME_FMT, dir, pid);
-}
-
 /* The top round's VMA that holds @addr, if its mm image says so. */
 static void page_vma(const struct stack_view *v, uint32_t pid, uint64_t addr, char *buf, size_t len)
 {
@@ -102,7 +90,8 @@ int show_page(const char *dir, uint32_t pid, uint64_t addr, bool json)
 	path[0] = 0;
 	if (e->round) {
 		off = e->file_off + (page - e->vaddr);
-		pages_path(&v, e->round, pid, path, sizeof(path));
+		if (stack_view_pages_path(&v, pid, e->round, path, sizeof(path)))
+			path[0] = 0;
 		fd = stack_view_pages_fd(&v, pid, e->round);
 		/* a punched page reads as zeros: only a dedup bug would make the top read one */
 		hole = fd >= 0 && lseek(fd, off, SEEK_DATA) != (off_t)off;
