@@ -218,7 +218,7 @@ static int round_send_state(struct migration *m, struct proc_round *pr, bool fin
 /* The environment of a hook (hook.h). */
 static int run_hooks(struct migration *m, enum hook_phase phase)
 {
-	char dest[300], addr[64];
+	char dest[PATH_MAX + 300], addr[64];	/* an images dir, or HOST:PORT */
 	struct hook_env env = { .pid = m->pid, .dest = dest };
 
 	if (!m->o->hooks.nr)
