@@ -189,32 +189,9 @@ source_ok "c. page server killed"
 # --- d. restore fails at the destination: the PID is taken there --------------------
 in_d1() { nsenter -t "$D1_INIT" -p -m -- "$@"; }
 in_d1 test -e "/proc/$SRC" && e2e_fail "pid $SRC already used in the destination namespace"
-# The next pid the namespace hands out becomes $SRC: a sleep holds it. Watched
-# from out here (NSpid): a process started in the namespace meanwhile (an
-# nsenter of ours) would take the pid first.
-occupied()
-{
-	local p
-
-	for p in $(pgrep -x sleep); do
-		grep -Eq "^NSpid:[[:space:]]+[0-9]+[[:space:]]+$SRC\$" "/proc/$p/status" 2>/dev/null &&
-			return 0
-	done
-	return 1
-}
-for ((try = 0; try < 3; try++)); do
-	in_d1 bash -c 'echo $(($1 - 1)) >/proc/sys/kernel/ns_last_pid && { sleep 1000 & wait; }' _ "$SRC" \
-		</dev/null >/dev/null 2>&1 &
-	blocker=$!
-	for ((i = 0; i < 50; i++)); do
-		occupied && break
-		sleep 0.1
-	done
-	occupied && break
-	kill "$blocker" 2>/dev/null
-	wait "$blocker" 2>/dev/null
-done
-occupied || e2e_fail "d. could not occupy pid $SRC in the destination namespace"
+# The next pid the namespace hands out becomes $SRC: a sleep holds it.
+e2e_hold_pid "$SRC" in_d1 || e2e_fail "d. could not occupy pid $SRC in the destination namespace"
+blocker=$E2E_HOLDER
 t0=$SECONDS
 try_fail pidtaken --to "127.0.0.1:$P1" "${GOOD[@]}" "$SRC"
 # the stream restore says "unfilled 1" at once: no 15 s of rounds waiting for prefills
