@@ -471,7 +471,9 @@ static void test_pause(const char *point)
 	if (!at || strcmp(at, point))
 		return;
 	log_msg(LOG_WARN, "paused at %s", point);
-	sleep(n >= 1 && n <= 30 ? n : 3);
+	/* the whole pause: a signal (a child's SIGCHLD) must not cut it short */
+	for (unsigned int left = n >= 1 && n <= 30 ? n : 3; left;)
+		left = sleep(left);
 }
 
 /* COMMIT: the source holds its copy stopped for good; the held tree runs. */
@@ -486,6 +488,7 @@ int session_restore_commit(struct session *s)
 	c->committed = true;
 	s->state = S_RESTORING;		/* its exit (or the restore deadline) reports */
 	child_say(c, RCTL_RESUME, 0);
+	test_pause("resume");
 	return 0;
 }
 

@@ -468,7 +468,9 @@ static void test_pause(const char *point)
 	if (!at || strcmp(at, point))
 		return;
 	fprintf(stderr, "migrate: paused at %s\n", point);
-	sleep(n >= 1 && n <= 30 ? n : 3);
+	/* the whole pause: a signal (a child's SIGCHLD) must not cut it short */
+	for (unsigned int left = n >= 1 && n <= 30 ? n : 3; left;)
+		left = sleep(left);
 }
 
 /*

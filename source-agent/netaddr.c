@@ -49,7 +49,7 @@ int netaddr_prepare(struct addr_move *mv, const struct net_addr *a, pid_t pid)
 		if (want < 0) {
 			pr_err("--move-address %s: no interface %s here (pid %d's network namespace)",
 			       s, a->ifname, pid);
-			return want;
+			return want == -ENODEV || want == -ENOENT ? -EADDRNOTAVAIL : want;
 		}
 	}
 	ret = nl_addr_find(mv->nl, a, &f);
@@ -69,14 +69,14 @@ int netaddr_prepare(struct addr_move *mv, const struct net_addr *a, pid_t pid)
 	if (f.prefix != a->prefix) {
 		pr_err("--move-address %s: the address is here with prefix /%u, not /%u", s,
 		       f.prefix, a->prefix);
-		return -EINVAL;
+		return -EADDRNOTAVAIL;	/* not here as asked: this host's (exit 6), as above */
 	}
 	if (f.primary_with_secondaries) {
 		/* the kernel deletes the secondaries of a deleted primary (unless promote_secondaries) */
 		pr_err("--move-address %s: it is the primary address of its subnet on its interface, "
 		       "with secondary addresses: taking it off would take them too; make the "
 		       "service address a secondary one", s);
-		return -EBUSY;
+		return -EADDRNOTAVAIL;
 	}
 	mv->ifindex = f.ifindex;
 	ifr.ifr_ifindex = f.ifindex;	/* its name there, for the messages */

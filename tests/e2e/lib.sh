@@ -158,6 +158,43 @@ e2e_start_workload()
 	e2e_wait_for_line "$TMP/out" "$re" 10 || e2e_fail "$name makes no progress"
 }
 
+# e2e_hold_pid PID ENTER...: make PID taken in a child PID namespace (the
+# next pid it hands out, through ns_last_pid) by a `sleep 1000` started with
+# ENTER... (a command that runs its arguments in that namespace, e.g.
+# in_dest); sets E2E_HOLDER (kill it and the namespace's sleep when done).
+# Watched from out here (NSpid): entering the namespace to look would start
+# a process there that could take the pid first. Three tries; 1 if it fails.
+e2e_hold_pid()
+{
+	local pid=$1 try i
+	shift
+	for ((try = 0; try < 3; try++)); do
+		"$@" bash -c 'echo $(($1 - 1)) >/proc/sys/kernel/ns_last_pid && { sleep 1000 & wait; }' \
+			_ "$pid" </dev/null >/dev/null 2>&1 &
+		E2E_HOLDER=$!
+		e2e_track_pid "$E2E_HOLDER"
+		for ((i = 0; i < 50; i++)); do
+			_e2e_pid_held "$pid" && return 0
+			sleep 0.1
+		done
+		kill "$E2E_HOLDER" 2>/dev/null
+		wait "$E2E_HOLDER" 2>/dev/null
+	done
+	return 1
+}
+
+# _e2e_pid_held PID: a sleep is PID in a PID namespace one level down.
+_e2e_pid_held()
+{
+	local p
+
+	for p in $(pgrep -x sleep); do
+		grep -Eq "^NSpid:[[:space:]]+[0-9]+[[:space:]]+$1\$" "/proc/$p/status" 2>/dev/null &&
+			return 0
+	done
+	return 1
+}
+
 # e2e_wait_pid_gone PID [TIMEOUT]: wait until /proc/PID is gone (reaping it
 # if it is our zombie child). PID 1 here reaps orphans late
 # (docs/kernel-notes.md, trap 11): do this before expecting PID to be free again.

@@ -27,6 +27,10 @@
 #      `--final --session`): `migrate --final` says "session: IN DOUBT",
 #      exits 3; the source is stopped, none runs, the session is over (a
 #      further call finds none); kill -CONT resumes the source.
+#   i. page server SIGKILLed after it told the restore to resume, before the
+#      verdict reached migrate (pageserver FERRY_TEST_PAUSE_AT=resume; crash
+#      point 7): migrate says IN DOUBT, exits 3, the source is stopped; the
+#      destination's copy runs: one copy runs.
 # Nothing may wait without limit: every wait below has a deadline.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/migrate-lib.sh"
@@ -277,6 +281,24 @@ stopped h "$SRC"
 kill -CONT "$SRC"
 steps_on h "$SRC"
 e2e_log "h: ok: the session's final round is in doubt, none ran; kill -CONT resumed the source"
+
+# --- i. page server killed after it wrote resume -----------------------------
+src_start i
+FERRY_TEST_PAUSE_AT=resume FERRY_TEST_PAUSE_S=15 dest_start i
+migrate_bg i
+e2e_wait_for_line "$DLOG" 'paused at resume' 60 || e2e_fail "i: the page server never paused at resume"
+kill -KILL "$DEST_PS"
+migrate_rc i 30
+[ "$RC" -eq 3 ] || e2e_fail "i: migrate exited $RC, want 3 (in doubt)"
+grep -q "IN DOUBT: pid $SRC is stopped here" "$TMP/i.merr" ||
+	e2e_fail "i: no IN DOUBT line: $(cat "$TMP/i.merr")"
+# the copies share the output file: the source's stop is read from its state
+[ "$(_e2e_state "$SRC")" = T ] || e2e_fail "i: the source is in state $(_e2e_state "$SRC"), not stopped"
+d=$(dest_copy) || e2e_fail "i: no copy at the destination (the restore was told to resume)"
+steps_on i "$d"
+[ "$(_e2e_state "$SRC")" = T ] || e2e_fail "i: the source runs beside the destination's copy"
+kill -KILL "$SRC"
+e2e_log "i: ok: in doubt, the destination's copy runs, the source stays stopped"
 
 # --- e. a normal migration ---------------------------------------------------
 src_start e

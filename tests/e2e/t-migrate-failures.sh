@@ -190,15 +190,8 @@ source_ok "c. page server killed"
 in_d1() { nsenter -t "$D1_INIT" -p -m -- "$@"; }
 in_d1 test -e "/proc/$SRC" && e2e_fail "pid $SRC already used in the destination namespace"
 # The next pid the namespace hands out becomes $SRC: a sleep holds it.
-in_d1 bash -c 'echo $(($1 - 1)) >/proc/sys/kernel/ns_last_pid && { sleep 1000 & wait; }' _ "$SRC" \
-	</dev/null >/dev/null 2>&1 &
-blocker=$!
-for ((i = 0; i < 50; i++)); do
-	[ "$(in_d1 cat "/proc/$SRC/comm" 2>/dev/null)" = sleep ] && break
-	sleep 0.1
-done
-[ "$(in_d1 cat "/proc/$SRC/comm" 2>/dev/null)" = sleep ] ||
-	e2e_fail "d. could not occupy pid $SRC in the destination namespace"
+e2e_hold_pid "$SRC" in_d1 || e2e_fail "d. could not occupy pid $SRC in the destination namespace"
+blocker=$E2E_HOLDER
 t0=$SECONDS
 try_fail pidtaken --to "127.0.0.1:$P1" "${GOOD[@]}" "$SRC"
 # the stream restore says "unfilled 1" at once: no 15 s of rounds waiting for prefills

@@ -9,8 +9,8 @@
 # service address as a secondary address of its eth0. Checked:
 #   a. the client reaches it at the service address (count 1)
 #   b. bad --move-address arguments are refused with a reason, before anything
-#      (exit 2; an address that is not on the source: exit 6, this host's
-#      problem; a wrong prefix or interface: exit 1; nothing frozen)
+#      (exit 2; an address that is not on the source as asked (absent, another
+#      prefix, no such interface): exit 6, this host's problem; nothing frozen)
 #   c. migrate --move-address: the address is gone from the source, on the
 #      destination's eth0; the client (whose ARP cache still names the
 #      source) reaches the same pid at the same address, over UDP and TCP,
@@ -56,9 +56,9 @@ bad 2 "$SVC@bad/name"
 bad 2 "fe80::1/64"
 bad 6 "${E2E_SVC_IP%.*}.77/24"
 grep -q 'not on any interface' "$TMP/bad.err" || e2e_fail "b. absent address: reason not said"
-bad 1 "$E2E_SVC_IP/16"
+bad 6 "$E2E_SVC_IP/16"
 grep -q 'prefix /24, not /16' "$TMP/bad.err" || e2e_fail "b. wrong prefix: reason not said"
-bad 1 "$SVC@nosuch0"
+bad 6 "$SVC@nosuch0"
 grep -q 'no interface nosuch0' "$TMP/bad.err" || e2e_fail "b. unknown interface: reason not said"
 mig_has_addr "$E2E_SRC_NS" || e2e_fail "b. the address left the source"
 got=$(mig_ask udp) || e2e_fail "b. no answer after the refusals"

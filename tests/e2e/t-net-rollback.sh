@@ -140,15 +140,8 @@ grep -q "service address $SVC taken off eth0 again" "$TMP/dest.log" ||
 	e2e_fail "d. the restore did not say it took the address off again"
 
 # --- e. the restore fails at the destination: the pid is taken there ---------------------
-in_dest bash -c 'echo $(($1 - 1)) >/proc/sys/kernel/ns_last_pid && { sleep 1000 & wait; }' _ "$pid" \
-	</dev/null >/dev/null 2>&1 &
-blocker=$!
-for ((i = 0; i < 50; i++)); do
-	[ "$(in_dest cat "/proc/$pid/comm" 2>/dev/null)" = sleep ] && break
-	sleep 0.1
-done
-[ "$(in_dest cat "/proc/$pid/comm" 2>/dev/null)" = sleep ] ||
-	e2e_fail "e. could not occupy pid $pid in the destination namespace"
+e2e_hold_pid "$pid" in_dest || e2e_fail "e. could not occupy pid $pid in the destination namespace"
+blocker=$E2E_HOLDER
 WANT=5 fails pidtaken --hook "rollback=$H 0"
 grep -qi 'restore' "$TMP/pidtaken.err" || e2e_fail "e. the reason does not mention the restore"
 grep -q "^rollback $pid " "$TMP/hooks.log" || e2e_fail "e. no rollback hook"
