@@ -9,7 +9,10 @@
 # clients in the client namespace (tests/workloads/respcli.py, RESP over a
 # raw socket): two send PING every 100 ms, one runs a write loop (INCR ctr,
 # SET seq:N N) through the migration. migrate --to the page server in the
-# destination namespace (TLS) with --move-address. Checked from the client
+# destination namespace (TLS) with --move-address. First a migration that
+# fails after the destination held the restored copy (a restored hook exits
+# 1): the address and the connections are back at the source, the clients
+# go on there (same sockets), no lock is left. Then the real one. Checked from the client
 # side: no client saw an error or reconnected (each keeps its one socket);
 # the writer's INCR always answered one more than the INCRs acknowledged
 # before, and at the end GET ctr equals them and every seq:N is there; the
@@ -25,7 +28,7 @@ command -v nft >/dev/null || e2e_skip "no nft (Debian package nftables)"
 e2e_need migrate pageserver restore
 RESPCLI=$FERRY_ROOT/tests/workloads/respcli.py
 TMP=$(e2e_tmpdir)
-mig_net_setup 4
+MIG_DEST_MANY=1 mig_net_setup 4
 rport=$(e2e_port)
 cat >"$TMP/redis.conf" <<EOF2
 bind $SVC_IP
@@ -63,8 +66,65 @@ for p in "${ports[@]}"; do
 done
 e2e_log "redis pid $pid, clients ${ports[*]}, writer at $(tail -n 1 "$TMP/writer.out")"
 
+# writer_n: the writes acknowledged so far (its last "n" line)
+writer_n() { awk '$1 == "n" { n = $2 } END { print n + 0 }' "$TMP/writer.out"; }
+
+# writer_goes_on WHAT: 200 more writes acknowledged within 30 s, no client
+# failed or connected again
+writer_goes_on()
+{
+	local n0 c
+
+	n0=$(writer_n)
+	_e2e_deadline 30
+	until [ "$(writer_n)" -ge $((n0 + 200)) ]; do
+		_e2e_expired "$_E2E_DL" && e2e_fail "$1: the writer does not go on: $(tail -n 2 "$TMP/writer.out")"
+		sleep 0.2
+	done
+	for c in ping1 ping2 writer; do
+		e2e_assert_no_fail "$TMP/$c.out"
+		[ "$(grep -c '^conn ' "$TMP/$c.out")" = 1 ] || e2e_fail "$1: client $c connected again"
+	done
+}
+
+# --- a failed migration first: the destination held the restored copy --------
+# (its connections in repair mode, the address added there), then the restored
+# hook fails: everything goes back to the source, the clients notice nothing
+e2e_in_src "$MIGRATE" --json --to "$DEST" "${CLI_TLS[@]}" --move-address "$SVC@eth0" \
+	--hook 'restored=exit 1' "$pid" >"$TMP/rollback.json" 2>"$TMP/rollback.err"
+rc=$?
+[ $rc -eq 1 ] || e2e_fail "rollback: migrate exited $rc, expected 1: $(tail -n 3 "$TMP/rollback.err")"
+grep -q 'restored' "$TMP/rollback.err" || e2e_fail "rollback: the reason does not name the hook"
+grep -q '^TracerPid:[[:space:]]*0$' "/proc/$pid/status" || e2e_fail "rollback: the source is gone or traced"
+mig_has_addr "$E2E_SRC_NS" || e2e_fail "rollback: the address is not back on the source"
+_e2e_deadline 10
+while mig_has_addr "$E2E_DST_NS"; do
+	_e2e_expired "$_E2E_DL" && e2e_fail "rollback: the address is still on the destination"
+	sleep 0.1
+done
+writer_goes_on rollback
+tcp_no_lock "$E2E_SRC_NS"
+# the destination discards its copy (kills it, closes its sockets in repair
+# mode, removes its lock) on its own time
+_e2e_deadline 20
+while e2e_in_dst nft list tables | grep -q ferry_lock_; do
+	_e2e_expired "$_E2E_DL" && break
+	sleep 0.1
+done
+tcp_no_lock "$E2E_DST_NS"
+rcli CLIENT LIST >"$TMP/clients.rollback"
+for p in "${ports[@]}"; do
+	grep -q "addr=$E2E_CLI_IP:$p " "$TMP/clients.rollback" ||
+		e2e_fail "rollback: client port $p not in the source's CLIENT LIST"
+done
+e2e_log "rollback: the source runs on with its clients, writer at $(writer_n)"
+
 # --- the migration, the writer writing ---------------------------------------
-mig_run e2e_in_src "$MIGRATE" --json --to "$DEST" "${CLI_TLS[@]}" --move-address "$SVC@eth0" "$pid"
+e2e_in_src "$MIGRATE" --json --to "$DEST" "${CLI_TLS[@]}" --move-address "$SVC@eth0" "$pid" \
+	>"$TMP/migrate.json" 2>"$TMP/migrate.err"
+rc=$?
+cat "$TMP/migrate.json" "$TMP/migrate.err" >&2
+[ $rc -eq 0 ] || e2e_fail "migrate exited $rc: $(tail -n 1 "$TMP/migrate.err")"
 grep -q '"event":"done"' "$TMP/migrate.json" || e2e_fail "no done line"
 e2e_wait_pid_gone "$pid" 10 || e2e_fail "source $pid still there after the migration"
 outer=$(outer_pid "$pid") || e2e_fail "no pid $pid at the destination"
@@ -76,13 +136,7 @@ tcp_no_lock "$E2E_SRC_NS"
 tcp_no_lock "$E2E_DST_NS"
 
 # --- after: the same connections go on --------------------------------------
-n0=$(tail -n 1 "$TMP/writer.out" | awk '$1 == "n" { print $2 }')
-e2e_wait_for_line "$TMP/writer.out" "^n ($((n0 + 200))|[0-9]{$((${#n0} + 1)),}) " 30 ||
-	e2e_fail "the writer does not go on: $(tail -n 2 "$TMP/writer.out")"
-for c in ping1 ping2 writer; do
-	e2e_assert_no_fail "$TMP/$c.out"
-	[ "$(grep -c '^conn ' "$TMP/$c.out")" = 1 ] || e2e_fail "client $c connected again"
-done
+writer_goes_on migration
 rcli CLIENT LIST >"$TMP/clients.after" || e2e_fail "CLIENT LIST fails at the destination"
 for p in "${ports[@]}"; do
 	grep -q "addr=$E2E_CLI_IP:$p " "$TMP/clients.after" ||
