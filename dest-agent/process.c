@@ -456,9 +456,17 @@ int rp_memory(struct rst_process *rp, const struct ops *o)
 void rp_kill(struct rst_process *rp)
 {
 	int status;
+	size_t i;
 
 	if (rp->pid > 0) {
 		kill(rp->pid, SIGKILL);
+		/*
+		 * Threads we trace first: a traced thread stays a zombie until its
+		 * tracer reaps it, and the leader is not reported before all its
+		 * threads are gone (a held multi-threaded tree discarded hung here).
+		 */
+		for (i = rp->nr_tids; i-- > 1;)
+			tracee_reap(rp->tids[i], &status);
 		tracee_reap(rp->pid, &status);
 	}
 	rp->pid = 0;
@@ -470,6 +478,7 @@ void rp_kill(struct rst_process *rp)
 	ranges_free(&rp->prefilled);
 	free(rp->tids);
 	rp->tids = NULL;
+	rp->nr_tids = 0;
 }
 
 /* ---- FINAL ---- */

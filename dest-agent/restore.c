@@ -625,15 +625,19 @@ static int rst_tree_final(struct rst_tree *rt, const struct tree_images *ti, int
 	struct rctl_status st = { .kind = RCTL_RESUMED };
 	struct open_files of = { 0 };
 	struct rst_addr ra = { .nl = -1, .ann = -1 };
-	size_t *order;
+	size_t *order, i;
 	int ret;
 
 	order = calloc(ti->nr, sizeof(*order));
 	if (!order)
 		return -ENOMEM;
 	final_order(ti, order);
+	/* the connections' locks before their address can bring their packets here */
+	for (i = 0, ret = 0; i < ti->nr && !ret; i++)
+		ret = tcp_lock_files(ti->p[i].files);
 	/* --move-address: before its sockets bind to the address, and before it runs */
-	ret = rst_addr_arrive(&ra, dirfd);
+	if (!ret)
+		ret = rst_addr_arrive(&ra, dirfd);
 	if (!ret)
 		ret = rst_tree_final_start(rt, ti, dirfd, shm, order, &of);
 	if (!ret && o->hold)

@@ -176,6 +176,8 @@ extern const struct fd_restore_ops chr_restore_ops;			/* chrdev.c */
 extern const struct fd_restore_ops pipe_restore_ops;			/* pipe.c */
 extern const struct fd_restore_ops sock_restore_ops;			/* socket.c */
 extern const struct fd_restore_ops tcp_restore_ops;			/* tcp.c */
+/* Lock every TCP connection of @fe now (before the service address arrives). */
+int tcp_lock_files(const FilesEntry *fe);
 
 /* socket.c: the saved options of socket @f (f->sock->opts) set on @s. */
 int sock_set_opts(int s, const FdEntry *f);

@@ -220,6 +220,35 @@ static int tcp_lock(const FdEntry *f)
 			     (const struct sockaddr *)f->tcp->peer.data);
 }
 
+/*
+ * Every connection of @fe locked before anything else of the final step
+ * (called for each process before the service address arrives here):
+ * once the address is here, a peer's retransmission that met neither a
+ * socket nor a lock would be answered with a reset. tcp_open then locks
+ * nothing more.
+ */
+static bool tcp_prelocked;
+
+int tcp_lock_files(const FilesEntry *fe)
+{
+	size_t i;
+	int ret;
+
+	tcp_prelocked = true;
+	for (i = 0; fe && i < fe->n_fds; i++) {
+		const FdEntry *f = fe->fds[i];
+
+		if (f->type != FD_TYPE__FD_TCP)
+			continue;
+		ret = tcp_check_entry(f);
+		if (!ret && !f->tcp->close)
+			ret = tcp_lock(f);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
 /* The order matters: seqs before connect, queues after, the window last. */
 static int tcp_repair_open(const FdEntry *f)
 {
@@ -300,7 +329,7 @@ static int tcp_open(const struct fd_open *o, const FdEntry *f, uint64_t key)
 	if (ret)
 		return ret;
 	if (!f->tcp->close) {
-		ret = tcp_lock(f);
+		ret = tcp_prelocked ? 0 : tcp_lock(f);
 		return ret ? ret : tcp_repair_open(f);
 	}
 	ret = tcp_reset_socket(f->sock->family);

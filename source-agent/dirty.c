@@ -163,6 +163,27 @@ static int ds_add_region(struct dirty_set *ds, const struct vma *v, const struct
 	return dirty_set_add(ds, pr->start, pr->end, !data);
 }
 
+/* Where a dirty set stands, to take back what a failed scan added. */
+struct ds_mark {
+	size_t nr;
+	uint64_t pages_data, pages_zero, last_end;
+};
+
+static struct ds_mark ds_mark(const struct dirty_set *ds)
+{
+	return (struct ds_mark){ ds->nr, ds->pages_data, ds->pages_zero,
+				 ds->nr ? ds->r[ds->nr - 1].end : 0 };
+}
+
+static void ds_rewind(struct dirty_set *ds, const struct ds_mark *m)
+{
+	ds->nr = m->nr;
+	ds->pages_data = m->pages_data;
+	ds->pages_zero = m->pages_zero;
+	if (ds->nr)
+		ds->r[ds->nr - 1].end = m->last_end;
+}
+
 static bool range_known(const struct vma_list *known, const struct vma *v)
 {
 	size_t i;
@@ -362,6 +383,7 @@ int dirty_scan(struct dirty_tracker *dt, const struct vma_list *vl, struct dirty
 {
 	struct page_region *vec;
 	struct vma_list known = { 0 }, untracked = { 0 };
+	struct ds_mark m;
 	size_t i;
 	int ret = 0;
 
@@ -386,7 +408,23 @@ int dirty_scan(struct dirty_tracker *dt, const struct vma_list *vl, struct dirty
 			untrack = fresh ? !track_vma(dt, v) : range_known(&dt->untracked, v);
 		if (untrack)
 			untracked.v[untracked.nr++] = *v;
+		m = ds_mark(ds);
 		ret = scan_vma(dt, v, fresh, untrack, vec, ds);
+		/*
+		 * EPERM from a write-protect scan of a range seen before: it was
+		 * unmapped and mapped again at the same place since (an allocator
+		 * does that), and the new VMA is not registered. All of it is new:
+		 * register it and send it whole, as a fresh VMA.
+		 */
+		if (ret == -EPERM && !fresh && !untrack && dt->backend == DIRTY_UFFD_WP) {
+			pr_info("pid %d: %#llx-%#llx was mapped again: sending it whole", dt->pid,
+				(unsigned long long)v->start, (unsigned long long)v->end);
+			ds_rewind(ds, &m);
+			untrack = !track_vma(dt, v);
+			if (untrack)
+				untracked.v[untracked.nr++] = *v;
+			ret = scan_vma(dt, v, true, untrack, vec, ds);
+		}
 		if (ret)
 			pr_err("PAGEMAP_SCAN of %#llx-%#llx failed: %s", (unsigned long long)v->start,
 			       (unsigned long long)v->end, strerror(-ret));

@@ -12,6 +12,7 @@
 #   mig_check_restored NAME TAIL     source gone, NAME at the destination; sets outer, last
 #   mig_net_start 4|6 SVC_PORT       the network tests' start: e2e_net_bridge, destination,
 #                                    a netsvc.py service on the source's service address
+#   mig_net_setup 4|6                the same without netsvc.py
 
 # mig_start_dest IP [netns]: start the destination listening on IP, with
 # "netns" in the destination network namespace of e2e_netns_pair (or
@@ -147,9 +148,20 @@ mig_check_restored()
 # from the client namespace (prints "pid P count N").
 mig_net_start()
 {
+	svc_port=$2
+	mig_net_setup "$1"
+	e2e_start_workload svc '^ready$' e2e_in_src python3 "$FERRY_ROOT/tests/workloads/netsvc.py" \
+		--addr "$SVC_IP" --port "$svc_port" --out "$TMP/out" --pidfile "$TMP/pid"
+}
+
+# mig_net_setup 4|6: mig_net_start without the service (for a test that runs
+# its own program on SVC_IP): the certificates, e2e_net_bridge, port, the
+# destination, the service address on the source's eth0; sets SVC_IP, SVC,
+# DEST.
+mig_net_setup()
+{
 	local fam=$1
 
-	svc_port=$2
 	e2e_tls_certs
 	e2e_net_bridge
 	port=$(e2e_port)
@@ -163,8 +175,6 @@ mig_net_start()
 	fi
 	mig_start_dest "$E2E_DST_IP" netns
 	ip -n "$E2E_SRC_NS" addr add "$SVC" dev eth0 nodad || e2e_fail "cannot add the service address"
-	e2e_start_workload svc '^ready$' e2e_in_src python3 "$FERRY_ROOT/tests/workloads/netsvc.py" \
-		--addr "$SVC_IP" --port "$svc_port" --out "$TMP/out" --pidfile "$TMP/pid"
 }
 
 mig_has_addr() { ip -n "$1" -o addr show dev eth0 | grep -qE "inet6? $SVC "; }

@@ -9,6 +9,9 @@ other writes, so send and receive buffers stay full).
   tcpwork.py pair --addr A --port P --out OUT --out2 OUT2 --pidfile F [--conns N]
       (a server whose client is its own child, writing OUT2: a connection
       whose both ends are in one process tree)
+  tcpwork.py aserver --addr A --port P --out OUT --pidfile F
+      the server as an asyncio program (asyncio.start_server, a reader and
+      a writer coroutine per connection, every connection it is given)
 
 The stream of each direction is 8-byte little-endian words 0, 1, 2, ...;
 the receiver checks every word, so a lost, repeated or changed byte is
@@ -74,6 +77,10 @@ class Stream:
             return
         if not data:
             raise EOFError("end of file after %d bytes" % self.recv)
+        self.take(data)
+
+    def take(self, data):
+        # check the received bytes against the stream (word by word)
         buf = self.tail + data
         start = self.recv - len(self.tail)      # stream offset of buf[0], word aligned
         whole = len(buf) // 8 * 8
@@ -124,9 +131,65 @@ def run(streams, out, quiet, again):
         time.sleep(TICK)
 
 
+def aserver(a, fam, out):
+    """The server as an asyncio program: asyncio.start_server, one reader
+    and one writer coroutine per connection (StreamWriter.drain: flow
+    control, so data also waits in the transport's own buffer), a stats
+    task; SIGUSR1 through loop.add_signal_handler (its self-pipe)."""
+    import asyncio
+
+    streams = []
+    quiet = asyncio.Event()
+
+    async def conn(reader, writer):
+        s = Stream(len(streams), writer.get_extra_info("socket"), out)
+        streams.append(s)
+        l, p = writer.get_extra_info("sockname"), writer.get_extra_info("peername")
+        out.write("conn %d local %s:%d peer %s:%d\n" % (s.k, l[0], l[1], p[0], p[1]))
+
+        async def write_loop():
+            while not quiet.is_set():
+                data = s.gen(CHUNK)
+                s.sent += len(data)
+                writer.write(data)
+                await writer.drain()
+                await asyncio.sleep(TICK)
+
+        async def read_loop():
+            while True:
+                data = await reader.read(READ)
+                if not data:
+                    raise EOFError("end of file after %d bytes" % s.recv)
+                s.take(data)
+                await asyncio.sleep(TICK)
+        try:
+            await asyncio.gather(write_loop(), read_loop())
+        except (OSError, EOFError) as e:
+            fail(out, "conn %d: %s" % (s.k, e))
+
+    async def stats():
+        while True:
+            await asyncio.sleep(0.2)
+            for s in streams:
+                out.write("stat %d sent %d recv %d\n" % (s.k, s.sent, s.recv))
+
+    def on_usr1():
+        quiet.set()
+        out.write("quiet\n")
+
+    async def amain():
+        asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, on_usr1)
+        srv = await asyncio.start_server(conn, a.addr, a.port, family=fam, reuse_address=True)
+        out.write("ready\n")
+        write_pidfile(a.pidfile)
+        async with srv:
+            await stats()
+    asyncio.run(amain())
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("role", choices=["server", "client", "pair"])
+    ap.add_argument("role", choices=["server", "client", "pair", "aserver"])
     ap.add_argument("--out2")
     ap.add_argument("--addr", required=True)
     ap.add_argument("--port", type=int, required=True)
@@ -139,6 +202,9 @@ def main():
     out = open(a.out, "w", buffering=1)
     fam = socket.AF_INET6 if ":" in a.addr else socket.AF_INET
     quiet = [False]
+
+    if a.role == "aserver":
+        return aserver(a, fam, out)
 
     def on_usr1(sig, frame):
         quiet[0] = True
