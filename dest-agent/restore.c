@@ -514,6 +514,11 @@ static int rst_tree_final_start(struct rst_tree *rt, const struct tree_images *t
 	size_t i;
 	int ret = 0;
 
+	/* every TCP lock of the tree in one nft run, before any socket exists */
+	for (i = 0; i < rt->nr && !ret; i++)
+		ret = tcp_lock_prepare(ti->p[i].files);
+	if (!ret)
+		ret = tcp_lock_commit();
 	for (i = 0; i < rt->nr && !ret; i++) {
 		size_t k = order[i];
 		struct rst_final f = { ti->p[k].core, ti->p[k].mm, ti->p[k].files, NULL,

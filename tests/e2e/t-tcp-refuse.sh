@@ -83,7 +83,7 @@ refused()
 		2>"$TMP/$name.err"
 	rc=$?
 	e2e_log "$name: exit $rc: $(cat "$TMP/$name.err")"
-	[ $rc = 1 ] || e2e_fail "$name: migrate exited $rc"
+	[ $rc = 4 ] || e2e_fail "$name: migrate exited $rc (4: refused)"
 	grep -q -- "$pattern" "$TMP/$name.err" || e2e_fail "$name: no '$pattern' in: $(cat "$TMP/$name.err")"
 	[ -e "/proc/$tpid" ] || e2e_fail "$name: the target is gone"
 	grep -q '^TracerPid:[[:space:]]*0$' "/proc/$tpid/status" || e2e_fail "$name: target traced"

@@ -67,7 +67,7 @@ e2e_wait_port "$port" 10 "$E2E_DST_NS" || e2e_fail "a. pageserver does not liste
 e2e_in_src "$MIGRATE" --to "$E2E_DST_IP:$port" "${CLI_TLS[@]}" "$pid" >"$TMP/a.out" 2>"$TMP/a.err"
 rc=$?
 cat "$TMP/a.err" >&2
-[ $rc = 1 ] || e2e_fail "a. migrate exited $rc"
+[ $rc = 5 ] || e2e_fail "a. migrate exited $rc (5: the destination failed)"
 grep -q 'restore at the destination failed' "$TMP/a.err" || e2e_fail "a. no reason: $(cat "$TMP/a.err")"
 source_ok "a. restore refused"
 
@@ -105,7 +105,7 @@ kill -CONT "$mig"
 wait $mpid
 rc=$?
 cat "$TMP/b.err" >&2
-[ $rc = 1 ] || e2e_fail "b. migrate exited $rc"
+[ $rc = 5 ] || e2e_fail "b. migrate exited $rc (5: the destination went away)"
 source_ok "b. page server killed while held"
 e2e_wait_file "$TMP/late.ok" 30 ||
 	e2e_fail "b. the new connection made during the freeze never completed: $(cat "$TMP/late.log")"
