@@ -38,7 +38,7 @@ bool nft_available(void)
 int nft_run(int nsfd, const char *script, bool quiet)
 {
 	const char *nft = nft_path();
-	uint64_t deadline = now_us() + NFT_DEADLINE_US;
+	uint64_t start = now_us(), deadline = start + NFT_DEADLINE_US;
 	int p[2], status = 0;
 	pid_t c, w;
 
@@ -73,6 +73,9 @@ int nft_run(int nsfd, const char *script, bool quiet)
 			pr_err("nft did not finish within %llu s", NFT_DEADLINE_US / 1000000ULL);
 		return -ETIMEDOUT;
 	}
+	/* each run is inside the freeze: the verbose log tells what they cost */
+	pr_debug("nft run: %zu bytes of script, %llu us", strlen(script),
+		 (unsigned long long)(now_us() - start));
 	if (w < 0 || !WIFEXITED(status) || WEXITSTATUS(status)) {
 		if (!quiet)
 			pr_err("nft failed (status %#x) on: %s", status, script);
@@ -81,17 +84,42 @@ int nft_run(int nsfd, const char *script, bool quiet)
 	return 0;
 }
 
-int nft_lock_table(int nsfd, const char *table)
+/* @text (its lines whole) is in @s already. */
+static bool script_has(const struct nft_script *s, const char *text)
 {
-	char script[512];
+	return s && s->len && strstr(s->buf, text);
+}
+
+static int script_append(struct nft_script *s, const char *text)
+{
+	size_t n = strlen(text);
+
+	while (s->len + n >= s->cap)	/* and its NUL */
+		if (grow_array(&s->buf, &s->cap, s->cap, 1))
+			return -ENOMEM;
+	memcpy(s->buf + s->len, text, n + 1);
+	s->len += n;
+	return 0;
+}
+
+static int script_add(struct nft_script *s, const struct nft_script *have, const char *text)
+{
+	if (script_has(s, text) || script_has(have, text))
+		return 0;	/* a socket shared by two fds or processes: locked once */
+	return script_append(s, text);
+}
+
+int nft_script_table(struct nft_script *s, const char *table)
+{
+	char text[512];
 
 	/* before conntrack (-200) and any filter: nothing of these packets is seen */
-	snprintf(script, sizeof(script),
+	snprintf(text, sizeof(text),
 		 "table inet %s {\n"
 		 "  chain in { type filter hook input priority -300; policy accept; }\n"
 		 "  chain out { type filter hook output priority -300; policy accept; }\n"
 		 "}\n", table);
-	return nft_run(nsfd, script, false);
+	return script_append(s, text);
 }
 
 static void addr_str(const struct sockaddr *sa, char *ip, size_t len, int *port)
@@ -109,12 +137,12 @@ static void addr_str(const struct sockaddr *sa, char *ip, size_t len, int *port)
 	}
 }
 
-int nft_lock_conn(int nsfd, const char *table, const struct sockaddr *local,
-		  const struct sockaddr *peer)
+int nft_script_conn(struct nft_script *s, const struct nft_script *have, const char *table,
+		    const struct sockaddr *local, const struct sockaddr *peer)
 {
-	char lip[INET6_ADDRSTRLEN], pip[INET6_ADDRSTRLEN], script[1024];
+	char lip[INET6_ADDRSTRLEN], pip[INET6_ADDRSTRLEN], text[1024];
 	const char *ip;
-	int lport, pport, ret;
+	int lport, pport;
 
 	addr_str(local, lip, sizeof(lip), &lport);
 	addr_str(peer, pip, sizeof(pip), &pport);
@@ -124,19 +152,17 @@ int nft_lock_conn(int nsfd, const char *table, const struct sockaddr *local,
 		memmove(lip, lip + 7, strlen(lip + 7) + 1);	/* "::ffff:" */
 		memmove(pip, pip + 7, strlen(pip + 7) + 1);
 	}
-	snprintf(script, sizeof(script),
+	snprintf(text, sizeof(text),
 		 "add rule inet %s in %s saddr %s %s daddr %s tcp sport %d tcp dport %d drop\n"
 		 "add rule inet %s out %s saddr %s %s daddr %s tcp sport %d tcp dport %d drop\n",
 		 table, ip, pip, ip, lip, pport, lport, table, ip, lip, ip, pip, lport, pport);
-	ret = nft_run(nsfd, script, false);
-	if (ret)
-		pr_err("cannot lock TCP connection %s:%d <-> %s:%d", lip, lport, pip, pport);
-	return ret;
+	return script_add(s, have, text);
 }
 
-int nft_lock_listener(int nsfd, const char *table, const struct sockaddr *local)
+int nft_script_listener(struct nft_script *s, const struct nft_script *have,
+			const char *table, const struct sockaddr *local)
 {
-	char lip[INET6_ADDRSTRLEN], daddr[INET6_ADDRSTRLEN + 16] = "", script[512];
+	char lip[INET6_ADDRSTRLEN], daddr[INET6_ADDRSTRLEN + 16] = "", text[512];
 	bool any;
 	int lport;
 
@@ -148,18 +174,33 @@ int nft_lock_listener(int nsfd, const char *table, const struct sockaddr *local)
 	else if (!any)
 		snprintf(daddr, sizeof(daddr), "ip6 daddr %s ", lip);
 	/* a new connection's first segment: SYN without ACK */
-	snprintf(script, sizeof(script),
+	snprintf(text, sizeof(text),
 		 "add rule inet %s in %stcp dport %d tcp flags & (syn | ack) == syn drop\n",
 		 table, daddr, lport);
-	return nft_run(nsfd, script, false);
+	return script_add(s, have, text);
 }
 
-int nft_unlock_table(int nsfd, const char *table, bool quiet)
+int nft_script_unlock(struct nft_script *s, const char *table)
 {
-	char script[256];
+	char text[256];
 
-	/* made first: no error when it is not there */
-	snprintf(script, sizeof(script), "add table inet %s\ndelete table inet %s\n", table,
-		 table);
-	return nft_run(nsfd, script, quiet);
+	snprintf(text, sizeof(text), "add table inet %s\ndelete table inet %s\n", table, table);
+	return script_append(s, text);
+}
+
+int nft_script_move(struct nft_script *to, struct nft_script *from)
+{
+	int ret = 0;
+
+	if (from->len)
+		ret = script_append(to, from->buf);
+	if (!ret)
+		from->len = 0;
+	return ret;
+}
+
+void nft_script_free(struct nft_script *s)
+{
+	free(s->buf);
+	memset(s, 0, sizeof(*s));
 }

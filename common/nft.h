@@ -19,14 +19,32 @@ int nft_run(int nsfd, const char *script, bool quiet);
 /*
  * Network locks of TCP connections: table inet @table (letters, digits,
  * '_') with an input and an output chain at priority -300 (before
- * conntrack), made if it is not there; a connection's packets both ways
- * dropped by two rules; the table removed (no error if it is not there).
+ * conntrack); a connection's packets both ways dropped by two rules; new
+ * connections to a listener held back (their SYNs dropped, retried by the
+ * clients); the table removed (no error if it is not there).
+ * Each fork+exec of nft costs tens of ms on a loaded host, inside the
+ * freeze: the locks are written into a script first (struct nft_script)
+ * and every lock of a namespace goes in one nft run (nft -f applies a
+ * script as one transaction: all of it or nothing).
  */
-int nft_lock_table(int nsfd, const char *table);
-int nft_lock_conn(int nsfd, const char *table, const struct sockaddr *local,
-		  const struct sockaddr *peer);
-/* New connections to a listener on @local: their SYNs dropped (retried by the clients). */
-int nft_lock_listener(int nsfd, const char *table, const struct sockaddr *local);
-int nft_unlock_table(int nsfd, const char *table, bool quiet);
+struct nft_script {
+	char *buf;
+	size_t len, cap;
+};
+
+/*
+ * Append the table, a connection's two rules, or a listener's rule to @s,
+ * unless that text is in @s or in @have already (NULL: none): 0 or -ENOMEM.
+ */
+int nft_script_table(struct nft_script *s, const char *table);
+int nft_script_conn(struct nft_script *s, const struct nft_script *have, const char *table,
+		    const struct sockaddr *local, const struct sockaddr *peer);
+int nft_script_listener(struct nft_script *s, const struct nft_script *have,
+			const char *table, const struct sockaddr *local);
+/* The removal of table @table (made first: no error when it is not there). */
+int nft_script_unlock(struct nft_script *s, const char *table);
+/* Move @from's text to the end of @to (@from left empty): 0 or -ENOMEM. */
+int nft_script_move(struct nft_script *to, struct nft_script *from);
+void nft_script_free(struct nft_script *s);
 
 #endif

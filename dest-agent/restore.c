@@ -514,6 +514,7 @@ static int rst_tree_final_start(struct rst_tree *rt, const struct tree_images *t
 	size_t i;
 	int ret = 0;
 
+	/* the TCP locks were made before (rst_tree_final): each fd finds its own */
 	for (i = 0; i < rt->nr && !ret; i++) {
 		size_t k = order[i];
 		struct rst_final f = { ti->p[k].core, ti->p[k].mm, ti->p[k].files, NULL,
@@ -632,9 +633,15 @@ static int rst_tree_final(struct rst_tree *rt, const struct tree_images *ti, int
 	if (!order)
 		return -ENOMEM;
 	final_order(ti, order);
-	/* the connections' locks before their address can bring their packets here */
+	/*
+	 * Every TCP lock of the tree (connections, held-back listeners) in one
+	 * nft run, before the address can bring their packets here: a client's
+	 * retransmission meeting neither a socket nor a lock would be reset.
+	 */
 	for (i = 0, ret = 0; i < ti->nr && !ret; i++)
-		ret = tcp_lock_files(ti->p[i].files);
+		ret = tcp_lock_prepare(ti->p[i].files);
+	if (!ret)
+		ret = tcp_lock_commit();
 	/* --move-address: before its sockets bind to the address, and before it runs */
 	if (!ret)
 		ret = rst_addr_arrive(&ra, dirfd);

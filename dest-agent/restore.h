@@ -176,16 +176,20 @@ extern const struct fd_restore_ops chr_restore_ops;			/* chrdev.c */
 extern const struct fd_restore_ops pipe_restore_ops;			/* pipe.c */
 extern const struct fd_restore_ops sock_restore_ops;			/* socket.c */
 extern const struct fd_restore_ops tcp_restore_ops;			/* tcp.c */
-/* Lock every TCP connection of @fe now (before the service address arrives). */
-int tcp_lock_files(const FilesEntry *fe);
 
 /* socket.c: the saved options of socket @f (f->sock->opts) set on @s. */
 int sock_set_opts(int s, const FdEntry *f);
 /*
- * tcp.c: the network lock here (docs/tcp.md): nft table @name made (once;
- * removed at exit unless tcp_unlock_all did it at the release).
+ * tcp.c: the network lock here (docs/tcp.md), in the nft tables named by
+ * the images (removed at exit unless tcp_unlock_all did it at the release):
+ * tcp_lock_prepare gathers the locks of @fe's carried connections and
+ * held-back listeners, tcp_lock_commit makes all gathered in one nft run;
+ * tcp_lock makes @f's (a connection or a listener), nothing to run if it
+ * was committed so. 0 or -errno.
  */
-int tcp_lock_table(const char *name, uint32_t fd);
+int tcp_lock_prepare(const FilesEntry *fe);
+int tcp_lock_commit(void);
+int tcp_lock(const FdEntry *f);
 void tcp_unlock_all(void);
 /* socket.c: bound to se->addr, an IP address this host may not have yet. */
 int sock_bind_freebind(int s, const SockEntry *se);

@@ -16,7 +16,6 @@
 #include <unistd.h>
 
 #include "common/log.h"
-#include "common/nft.h"
 #include "common/util.h"
 #include "dest-agent/restore.h"
 
@@ -124,11 +123,8 @@ static int open_sock(const FdEntry *f)
 	if (ret == -EADDRNOTAVAIL && (se->family == AF_INET || se->family == AF_INET6))
 		ret = sock_bind_freebind(s, se);
 	/* held back at the source: new connections wait here too until the release */
-	if (!ret && se->listening && se->netlock && *se->netlock) {
-		ret = tcp_lock_table(se->netlock, f->fd);
-		if (!ret)
-			ret = nft_lock_listener(-1, se->netlock, (const struct sockaddr *)se->addr.data);
-	}
+	if (!ret && se->listening && se->netlock && *se->netlock)
+		ret = tcp_lock(f);
 	if (!ret && se->listening && listen(s, SOMAXCONN))
 		ret = -errno;
 	if (!ret && fcntl(s, F_SETFL, f->flags & O_NONBLOCK))

@@ -161,21 +161,43 @@ static int tcp_set_conn_opts(int s, const TcpEntry *te)
  * acknowledge what a rollback would then lose. A checkpoint's table is the
  * source's own, still there: it goes at the release too. Tables made
  * here are removed at exit if the restore fails.
+ * Every lock of the images is gathered first (tcp_lock_prepare) and made
+ * in one nft run (tcp_lock_commit), before any socket is made: a fork+exec
+ * of nft per connection cost tens of ms each of downtime. The per-socket
+ * locks then find theirs made and run nothing.
  */
-static char locked[8][104];
+static struct dst_lock {
+	char name[104];
+	struct nft_script made;		/* applied: the table and its rules */
+	struct nft_script pending;	/* to apply at the next commit */
+} locked[8];
 static size_t nr_locked;
 
 void tcp_unlock_all(void)
 {
+	struct nft_script un = { 0 };
 	size_t i;
+	int ret = 0;
 
-	for (i = 0; i < nr_locked; i++)
-		if (locked[i][0] && nft_unlock_table(-1, locked[i], false))
-			pr_err("cannot remove the network lock (nft table inet %s) here", locked[i]);
+	/* every table in one run: this is the release, the tree waits on it */
+	for (i = 0; i < nr_locked && !ret; i++)
+		ret = nft_script_unlock(&un, locked[i].name);
+	if (!ret && un.len)
+		ret = nft_run(-1, un.buf, false);
+	if (ret)
+		for (i = 0; i < nr_locked; i++)
+			pr_err("cannot remove the network lock (nft table inet %s) here",
+			       locked[i].name);
+	for (i = 0; i < nr_locked; i++) {
+		nft_script_free(&locked[i].made);
+		nft_script_free(&locked[i].pending);
+	}
+	nft_script_free(&un);
 	nr_locked = 0;
 }
 
-int tcp_lock_table(const char *name, uint32_t fd)
+/* The lock table @name, its making pending if new. */
+static int lock_table(const char *name, uint32_t fd, struct dst_lock **out)
 {
 	size_t i, len = strlen(name);
 	int ret;
@@ -183,7 +205,7 @@ int tcp_lock_table(const char *name, uint32_t fd)
 	for (i = 0; i < len; i++)
 		if (!isalnum((unsigned char)name[i]) && name[i] != '_')
 			break;
-	if (!len || i < len || len >= sizeof(locked[0])) {
+	if (!len || i < len || len >= sizeof(locked[0].name)) {
 		pr_err("fd %u: bad network lock name in the images", fd);
 		return -EINVAL;
 	}
@@ -192,61 +214,102 @@ int tcp_lock_table(const char *name, uint32_t fd)
 		       "command here to lock it until the hand-over (Debian package nftables)", fd);
 		return -EOPNOTSUPP;
 	}
-	for (i = 0; i < nr_locked && strcmp(locked[i], name); i++)
+	for (i = 0; i < nr_locked && strcmp(locked[i].name, name); i++)
 		;
-	if (i < nr_locked)
+	if (i < nr_locked) {
+		*out = &locked[i];
 		return 0;
+	}
 	if (nr_locked == ARRAY_SIZE(locked))
 		return -E2BIG;
+	memset(&locked[i], 0, sizeof(locked[i]));
+	ret = nft_script_table(&locked[i].pending, name);
+	if (ret)
+		return ret;
 	if (!nr_locked)
 		atexit(tcp_unlock_all);
-	ret = nft_lock_table(-1, name);
-	if (!ret)
-		snprintf(locked[nr_locked++], sizeof(locked[0]), "%s", name);
+	snprintf(locked[i].name, sizeof(locked[0].name), "%s", name);
+	nr_locked++;
+	*out = &locked[i];
+	return 0;
+}
+
+int tcp_lock_commit(void)
+{
+	size_t i;
+	int ret = 0;
+
+	for (i = 0; i < nr_locked && !ret; i++) {
+		struct dst_lock *t = &locked[i];
+
+		if (!t->pending.len)
+			continue;
+		/* one transaction: all of it or nothing */
+		ret = nft_run(-1, t->pending.buf, false);
+		if (ret)
+			t->pending.len = 0;
+		else
+			ret = nft_script_move(&t->made, &t->pending);
+	}
 	return ret;
 }
 
-static int tcp_lock(const FdEntry *f)
+/* An address of the images, as nft_script_* reads it: NULL if too short. */
+static const struct sockaddr *entry_addr(const ProtobufCBinaryData *a)
 {
-	const char *name = f->tcp->netlock;
-	int ret;
+	const struct sockaddr *sa = (const struct sockaddr *)a->data;
 
-	if (!name || !*name)
-		return 0;	/* not locked at the source (an older migrate) */
-	ret = tcp_lock_table(name, f->fd);
-	if (ret)
-		return ret;
-	return nft_lock_conn(-1, name, (const struct sockaddr *)f->sock->addr.data,
-			     (const struct sockaddr *)f->tcp->peer.data);
+	if (a->len < sizeof(struct sockaddr_in) || a->len > sizeof(struct sockaddr_storage) ||
+	    (sa->sa_family != AF_INET && sa->sa_family != AF_INET6) ||
+	    (sa->sa_family == AF_INET6 && a->len < sizeof(struct sockaddr_in6)))
+		return NULL;
+	return sa;
 }
 
-/*
- * Every connection of @fe locked before anything else of the final step
- * (called for each process before the service address arrives here):
- * once the address is here, a peer's retransmission that met neither a
- * socket nor a lock would be answered with a reset. tcp_open then locks
- * nothing more.
- */
-static bool tcp_prelocked;
-
-int tcp_lock_files(const FilesEntry *fe)
+/* The lock of @f (a carried connection or a held-back listener), pending; none: 0. */
+static int lock_entry(const FdEntry *f)
 {
-	size_t i;
+	const struct sockaddr *local, *peer = NULL;
+	const char *name = NULL;
+	struct dst_lock *t;
 	int ret;
 
-	tcp_prelocked = true;
-	for (i = 0; fe && i < fe->n_fds; i++) {
-		const FdEntry *f = fe->fds[i];
-
-		if (f->type != FD_TYPE__FD_TCP)
-			continue;
-		ret = tcp_check_entry(f);
-		if (!ret && !f->tcp->close)
-			ret = tcp_lock(f);
-		if (ret)
-			return ret;
+	if (f->type == FD_TYPE__FD_TCP && f->sock && f->tcp && !f->tcp->close)
+		name = f->tcp->netlock;
+	else if (f->type == FD_TYPE__FD_SOCK && f->sock && f->sock->listening)
+		name = f->sock->netlock;
+	if (!name || !*name)
+		return 0;	/* not locked at the source (an older migrate) */
+	local = entry_addr(&f->sock->addr);
+	if (f->type == FD_TYPE__FD_TCP)
+		peer = entry_addr(&f->tcp->peer);
+	if (!local || (f->type == FD_TYPE__FD_TCP && !peer)) {
+		pr_err("fd %u: locked TCP socket without a usable address", f->fd);
+		return -EINVAL;
 	}
-	return 0;
+	ret = lock_table(name, f->fd, &t);
+	if (ret)
+		return ret;
+	if (peer)
+		return nft_script_conn(&t->pending, &t->made, t->name, local, peer);
+	return nft_script_listener(&t->pending, &t->made, t->name, local);
+}
+
+int tcp_lock_prepare(const FilesEntry *fe)
+{
+	size_t i;
+	int ret = 0;
+
+	for (i = 0; fe && i < fe->n_fds && !ret; i++)
+		ret = lock_entry(fe->fds[i]);
+	return ret;
+}
+
+int tcp_lock(const FdEntry *f)
+{
+	int ret = lock_entry(f);
+
+	return ret ? ret : tcp_lock_commit();	/* nothing to run once prepared */
 }
 
 /* The order matters: seqs before connect, queues after, the window last. */
@@ -329,7 +392,7 @@ static int tcp_open(const struct fd_open *o, const FdEntry *f, uint64_t key)
 	if (ret)
 		return ret;
 	if (!f->tcp->close) {
-		ret = tcp_prelocked ? 0 : tcp_lock(f);
+		ret = tcp_lock(f);	/* made already by the tree's one run: nothing to run */
 		return ret ? ret : tcp_repair_open(f);
 	}
 	ret = tcp_reset_socket(f->sock->family);

@@ -152,6 +152,14 @@ enum tcp_end { TCP_END_ROLLBACK, TCP_END_DONE, TCP_END_CHECKPOINT, TCP_END_IN_DO
  * NULL); 0 or -errno.
  */
 int tcp_lock_listener(struct fd_dump *d, const struct sockaddr *local, const char **table);
+/*
+ * The final dump, frozen, before any fd is dumped: the locks of every
+ * established connection and listener of tree @t made at once, one nft run
+ * per network namespace (each costs tens of ms of downtime), so that
+ * tcp_dump and tcp_lock_listener find theirs made. 0 or -errno.
+ */
+struct tree;
+int tcp_lock_tree(const struct tree *t, struct sink *sink);
 void tcp_migration_end(enum tcp_end how);
 
 /* A terminal (pty, tty, console): refused (tty.c). */

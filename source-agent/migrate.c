@@ -196,6 +196,9 @@ static int round_send_state(struct migration *m, struct proc_round *pr, bool fin
 	size_t i;
 	int ret = 0;
 
+	/* every TCP lock at once, before any connection goes into repair mode */
+	if (final)
+		ret = tcp_lock_tree(&m->tree, m->sink);
 	for (i = 0; i < m->tree.nr && !ret; i++) {
 		struct tree_proc *p = &m->tree.p[i];
 

@@ -11,6 +11,10 @@
  * doubt (the source must then stay silent until the operator decides) and
  * after a checkpoint, where `restore` removes it once the connections are
  * back (until then a packet of theirs would meet no socket: a reset).
+ * The final dump first gathers the locks of all the tree's connections and
+ * listeners (netlock_prepare*), then makes them in one nft run per
+ * namespace (netlock_commit): the per-fd netlock_add* then finds its lock
+ * made and runs nothing.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -33,6 +37,8 @@ static struct lock_table {
 	int nsfd;		/* the namespace (held: the tree may be gone when we unlock) */
 	pid_t pid;		/* a process of the tree in it, for messages */
 	char name[96];
+	struct nft_script made;		/* applied: the table and its rules */
+	struct nft_script pending;	/* to apply at the next commit */
 } *tables;
 static size_t nr_tables, cap_tables;
 
@@ -71,16 +77,63 @@ static int lock_table(const char *id, pid_t pid, struct lock_table **out)
 			t->name[i] = '_';
 	if (nr_tables)	/* the tree spans namespaces: one table each */
 		snprintf(t->name + n, sizeof(t->name) - n, "_%zu", nr_tables);
-	ret = nft_lock_table(t->nsfd, t->name);
+	/* made with the first commit; removed on every exit path from now on */
+	ret = nft_script_table(&t->pending, t->name);
 	if (ret) {
 		close(t->nsfd);
-		pr_err("cannot lock the network of pid %d's TCP connections (nft table %s)", pid,
-		       t->name);
 		return ret;
 	}
 	nr_tables++;
 	*out = t;
 	return 0;
+}
+
+/* The pending locks of @t in one nft run (one transaction: all or none). */
+static int table_commit(struct lock_table *t)
+{
+	int ret;
+
+	if (!t->pending.len)
+		return 0;
+	ret = nft_run(t->nsfd, t->pending.buf, false);
+	if (ret) {
+		pr_err("cannot lock the network of pid %d's TCP connections (nft table %s)",
+		       t->pid, t->name);
+		t->pending.len = 0;	/* nothing of it was applied: the table again first */
+		if (!t->made.len && nft_script_table(&t->pending, t->name))
+			pr_err("out of memory for the nft script");
+		return ret;
+	}
+	return nft_script_move(&t->made, &t->pending);
+}
+
+int netlock_prepare(const char *id, pid_t pid, const struct sockaddr *local,
+		    const struct sockaddr *peer)
+{
+	struct lock_table *t = NULL;
+	int ret;
+
+	ret = lock_table(id, pid, &t);
+	return ret ? ret : nft_script_conn(&t->pending, &t->made, t->name, local, peer);
+}
+
+int netlock_prepare_listener(const char *id, pid_t pid, const struct sockaddr *local)
+{
+	struct lock_table *t = NULL;
+	int ret;
+
+	ret = lock_table(id, pid, &t);
+	return ret ? ret : nft_script_listener(&t->pending, &t->made, t->name, local);
+}
+
+int netlock_commit(void)
+{
+	size_t i;
+	int ret = 0;
+
+	for (i = 0; i < nr_tables && !ret; i++)
+		ret = table_commit(&tables[i]);
+	return ret;
 }
 
 int netlock_add(const char *id, pid_t pid, const struct sockaddr *local,
@@ -90,10 +143,12 @@ int netlock_add(const char *id, pid_t pid, const struct sockaddr *local,
 	int ret;
 
 	ret = lock_table(id, pid, &t);
+	if (!ret)
+		ret = nft_script_conn(&t->pending, &t->made, t->name, local, peer);
 	if (ret)
 		return ret;
 	*table = t->name;
-	return nft_lock_conn(t->nsfd, t->name, local, peer);
+	return table_commit(t);		/* nothing to run when netlock_commit made it */
 }
 
 int netlock_add_listener(const char *id, pid_t pid, const struct sockaddr *local,
@@ -103,18 +158,23 @@ int netlock_add_listener(const char *id, pid_t pid, const struct sockaddr *local
 	int ret;
 
 	ret = lock_table(id, pid, &t);
+	if (!ret)
+		ret = nft_script_listener(&t->pending, &t->made, t->name, local);
 	if (ret)
 		return ret;
 	*table = t->name;
-	return nft_lock_listener(t->nsfd, t->name, local);
+	return table_commit(t);
 }
 
 void netlock_forget(void)
 {
 	size_t i;
 
-	for (i = 0; i < nr_tables; i++)
+	for (i = 0; i < nr_tables; i++) {
 		close(tables[i].nsfd);
+		nft_script_free(&tables[i].made);
+		nft_script_free(&tables[i].pending);
+	}
 	nr_tables = 0;
 }
 
@@ -124,8 +184,15 @@ int netlock_remove(void)
 	int ret = 0, r;
 
 	for (i = 0; i < nr_tables; i++) {
-		r = nft_unlock_table(tables[i].nsfd, tables[i].name, false);
+		struct nft_script un = { 0 };
+
+		r = nft_script_unlock(&un, tables[i].name);
+		if (!r)
+			r = nft_run(tables[i].nsfd, un.buf, false);
+		nft_script_free(&un);
 		close(tables[i].nsfd);
+		nft_script_free(&tables[i].made);
+		nft_script_free(&tables[i].pending);
 		if (r) {
 			pr_err("cannot remove the network lock (nft table inet %s in the network "
 			       "namespace of pid %d): remove it by hand", tables[i].name,

@@ -20,6 +20,15 @@ int netlock_add(const char *id, pid_t pid, const struct sockaddr *local,
 /* New connections to the listener on @local wait (their SYNs are dropped). */
 int netlock_add_listener(const char *id, pid_t pid, const struct sockaddr *local,
 			 const char **table);
+/*
+ * The same locks gathered (nothing run yet), then all made by
+ * netlock_commit, one nft run per network namespace; netlock_add* of a
+ * lock made so runs nothing. 0 or -errno (with a message).
+ */
+int netlock_prepare(const char *id, pid_t pid, const struct sockaddr *local,
+		    const struct sockaddr *peer);
+int netlock_prepare_listener(const char *id, pid_t pid, const struct sockaddr *local);
+int netlock_commit(void);
 /* Remove every lock table: 0, or the first error (with a message). */
 int netlock_remove(void);
 /* Leave the tables in place (for `restore` to remove). */

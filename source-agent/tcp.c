@@ -34,6 +34,7 @@
 #include "source-agent/files.h"
 #include "source-agent/netlock.h"
 #include "source-agent/proc.h"
+#include "source-agent/tree.h"
 
 static enum tcp_mode tcp_mode = TCP_MODE_CARRY;
 static bool tcp_leave_running;
@@ -423,6 +424,55 @@ int tcp_lock_listener(struct fd_dump *d, const struct sockaddr *local, const cha
 	if (!d->sink || tcp_mode != TCP_MODE_CARRY || tcp_leave_running || !nft_available())
 		return 0;
 	return netlock_add_listener(d->sink->migration_id, d->pid, local, table);
+}
+
+/* The lock of socket @s (of @pid) if it is an established TCP connection or a listener. */
+static int tcp_prepare_lock(struct sink *sink, pid_t pid, int s)
+{
+	struct sockaddr_storage local, peer;
+	socklen_t llen = sizeof(local), plen = sizeof(peer), len = sizeof(int);
+	int domain = 0, proto = 0;
+	struct tcp_info ti;
+
+	if (getsockopt(s, SOL_SOCKET, SO_DOMAIN, &domain, &len) ||
+	    (domain != AF_INET && domain != AF_INET6) ||
+	    getsockopt(s, SOL_SOCKET, SO_PROTOCOL, &proto, &len) || proto != IPPROTO_TCP ||
+	    tcp_info_of(s, &ti) || getsockname(s, (struct sockaddr *)&local, &llen))
+		return 0;	/* not one: the per-fd dump says what it is */
+	if (ti.tcpi_state == TCP_LISTEN)
+		return netlock_prepare_listener(sink->migration_id, pid, (struct sockaddr *)&local);
+	if (ti.tcpi_state != TCP_ESTABLISHED || getpeername(s, (struct sockaddr *)&peer, &plen))
+		return 0;	/* refused by tcp_check */
+	return netlock_prepare(sink->migration_id, pid, (struct sockaddr *)&local,
+			       (struct sockaddr *)&peer);
+}
+
+int tcp_lock_tree(const struct tree *t, struct sink *sink)
+{
+	char path[64];
+	size_t i, k, nr;
+	struct stat st;
+	pid_t *fds = NULL;
+	int s, ret = 0;
+
+	if (tcp_mode != TCP_MODE_CARRY || tcp_leave_running || !nft_available())
+		return 0;
+	for (i = 0; i < t->nr && !ret; i++) {
+		snprintf(path, sizeof(path), "/proc/%d/fd", t->p[i].pid);
+		nr = 0;
+		ret = proc_read_dir_numbers(path, &fds, &nr);
+		for (k = 0; k < nr && !ret; k++) {
+			s = proc_take_fd(t->p[i].pid, fds[k]);
+			if (s < 0)
+				continue;	/* the per-fd dump says why */
+			if (!fstat(s, &st) && S_ISSOCK(st.st_mode))
+				ret = tcp_prepare_lock(sink, t->p[i].pid, s);
+			close(s);
+		}
+		free(fds);
+		fds = NULL;
+	}
+	return ret ? ret : netlock_commit();
 }
 
 void tcp_migration_end(enum tcp_end how)

@@ -16,7 +16,8 @@
 # (same local port) is the one it had and goes on (several MB more both
 # ways); once both stop sending, what each end sent is what the other
 # received; no nft lock is left at either end. TCP_FAM=6 (t-tcp-ipv6.sh)
-# runs the same over IPv6.
+# runs the same over IPv6; TCP_CONNS=N (t-tcp-many.sh: 8) streams N
+# connections at once, each locked, moved and checked alike.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/migrate-lib.sh"
 . "$(dirname "$0")/tcp-lib.sh"
@@ -29,9 +30,12 @@ tcp_topology "${TCP_FAM:-4}"
 port=$(e2e_port)
 mig_start_dest "$E2E_DST_IP" netns
 
-tcp_start_server
-tcp_start_client
-tcp_wait_progress "$TMP/cli.out" $((2 * 1024 * 1024)) 30
+conns=${TCP_CONNS:-1}
+tcp_start_server --conns "$conns"
+tcp_start_client --conns "$conns"
+for ((k = 0; k < conns; k++)); do
+	tcp_wait_progress "$TMP/cli.out" $((2 * 1024 * 1024 / conns)) 30 $k
+done
 e2e_in_src ss -tni >"$TMP/ss.before"
 
 # --- migrate, the address moving while the destination holds ----------------
@@ -41,8 +45,10 @@ mpid=$!
 e2e_wait_for_line "$TMP/migrate.err" 'paused at held' 90 ||
 	e2e_fail "migrate never held: $(tail -n 3 "$TMP/migrate.err")"
 e2e_in_dst nft list ruleset >"$TMP/dst.nft"
-grep -q "sport $sport .*dport $cport drop" "$TMP/dst.nft" ||
-	e2e_fail "the held copy's connection is not locked at the destination: $(cat "$TMP/dst.nft")"
+for p in $(sed -n 's/^conn [0-9]* local .*[:.]\([0-9]*\) peer .*/\1/p' "$TMP/cli.out"); do
+	grep -q "sport $sport .*dport $p drop" "$TMP/dst.nft" ||
+		e2e_fail "the held copy's connection $p is not locked at the destination: $(cat "$TMP/dst.nft")"
+done
 grep -q "tcp dport $sport tcp flags syn / syn,ack drop" "$TMP/dst.nft" ||
 	e2e_fail "the held copy's listener is not held back at the destination: $(cat "$TMP/dst.nft")"
 tcp_move_service
@@ -61,10 +67,12 @@ grep -q tcpwork <(in_dest cat "/proc/$pid/cmdline") || e2e_fail "pid $pid there 
 outer=$(outer_pid "$pid")
 [ -n "$outer" ] || e2e_fail "no process outside with NSpid ... $pid"
 e2e_track_pid "$outer"
-tcp_wait_progress "$TMP/cli.out" $((3 * 1024 * 1024)) 60
-tcp_wait_progress "$TMP/srv.out" $((3 * 1024 * 1024)) 60
+for ((k = 0; k < conns; k++)); do
+	tcp_wait_progress "$TMP/cli.out" $((3 * 1024 * 1024 / conns)) 60 $k
+	tcp_wait_progress "$TMP/srv.out" $((3 * 1024 * 1024 / conns)) 60 $k
+done
 e2e_in_dst ss -tn state established | grep -q ":$cport\b" ||
 	e2e_fail "the destination has no connection from client port $cport: $(e2e_in_dst ss -tn)"
-[ "$(grep -c '^conn ' "$TMP/cli.out")" = 1 ] || e2e_fail "the client connected again"
-tcp_check_streams "$outer" 60
-echo "PASS: TCP connection (client port $cport) moved with pid $pid over IPv${TCP_FAM:-4}"
+[ "$(grep -c '^conn ' "$TMP/cli.out")" = "$conns" ] || e2e_fail "the client connected again"
+tcp_check_streams "$outer" 60 "$conns"
+echo "PASS: $conns TCP connection(s) (first client port $cport) moved with pid $pid over IPv${TCP_FAM:-4}"
