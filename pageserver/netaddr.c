@@ -29,7 +29,11 @@ void session_netaddr_drop(struct session *s)
 	NetAddrEntry *e = NULL;
 	int dirfd, nl = -1, ret;
 
-	snprintf(dir, sizeof(dir), "%s/%s/%u", s->srv->images_dir, s->id, s->round);
+	if ((size_t)snprintf(dir, sizeof(dir), "%s/%s/%u", s->srv->images_dir, s->id,
+			     s->round) >= sizeof(dir)) {
+		sess_warn(s, "%s", "the round's path is too long: its service address is not looked at");
+		return;
+	}
 	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dirfd < 0 || faccessat(dirfd, "netaddr.img", F_OK, 0))
 		goto out;

@@ -178,6 +178,7 @@ static int hook_run(const struct hook *k, unsigned int timeout_s, const struct h
 			break;
 		if (w < 0 && errno != EINTR) {
 			err = errno;
+			kill(-pid, SIGKILL);	/* no hook outlives a wait we cannot make */
 			pr_err("hook %s: cannot wait for '%s': %s", phase, k->cmd, strerror(err));
 			return -err;
 		}
