@@ -158,6 +158,38 @@ e2e_start_workload()
 	e2e_wait_for_line "$TMP/out" "$re" 10 || e2e_fail "$name makes no progress"
 }
 
+# e2e_nginx_conf DIR LINE...: DIR/nginx.conf for a test nginx (a master and
+# two workers in the foreground, its pid file, logs and temporary paths
+# under DIR); each LINE goes into its http block.
+e2e_nginx_conf()
+{
+	local n=$1 l
+
+	shift
+	mkdir -p "$n/logs"
+	{
+		cat <<EOF
+daemon off;
+master_process on;
+worker_processes 2;
+pid $n/nginx.pid;
+error_log $n/logs/error.log info;
+events { worker_connections 64; }
+http {
+	access_log $n/logs/access.log;
+	client_body_temp_path $n/cbt;
+	proxy_temp_path $n/pt;
+	fastcgi_temp_path $n/ft;
+	uwsgi_temp_path $n/ut;
+	scgi_temp_path $n/st;
+EOF
+		for l in "$@"; do
+			printf '\t%s\n' "$l"
+		done
+		echo "}"
+	} >"$n/nginx.conf"
+}
+
 # e2e_hold_pid PID ENTER...: make PID taken in a child PID namespace (the
 # next pid it hands out, through ns_last_pid) by a `sleep 1000` started with
 # ENTER... (a command that runs its arguments in that namespace, e.g.

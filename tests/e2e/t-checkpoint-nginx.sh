@@ -15,24 +15,7 @@ e2e_need migrate restore
 TMP=$(e2e_tmpdir)
 port=$(e2e_port)
 N=$TMP/ngx
-mkdir -p "$N/logs"
-cat >"$N/nginx.conf" <<EOF2
-daemon off;
-master_process on;
-worker_processes 2;
-pid $N/nginx.pid;
-error_log $N/logs/error.log info;
-events { worker_connections 64; }
-http {
-	access_log $N/logs/access.log;
-	client_body_temp_path $N/cbt;
-	proxy_temp_path $N/pt;
-	fastcgi_temp_path $N/ft;
-	uwsgi_temp_path $N/ut;
-	scgi_temp_path $N/st;
-	server { listen 127.0.0.1:$port; location / { return 200 "hello from \$pid\\n"; } }
-}
-EOF2
+e2e_nginx_conf "$N" "server { listen 127.0.0.1:$port; location / { return 200 \"hello from \$pid\\n\"; } }"
 
 # workers: the master's children, sorted
 workers() { pgrep -P "$1" | sort -n | tr '\n' ' '; }

@@ -38,26 +38,8 @@ head -c $((8 * 1024 * 1024)) /dev/urandom >"$N/www/big"
 chmod o+r "$N/www/small" "$N/www/big"
 small_sha=$(sha256sum <"$N/www/small" | cut -d' ' -f1)
 big_sha=$(sha256sum <"$N/www/big" | cut -d' ' -f1)
-cat >"$N/nginx.conf" <<EOF2
-daemon off;
-master_process on;
-worker_processes 2;
-pid $N/nginx.pid;
-error_log $N/logs/error.log info;
-events { worker_connections 64; }
-http {
-	access_log $N/logs/access.log;
-	client_body_temp_path $N/cbt;
-	proxy_temp_path $N/pt;
-	fastcgi_temp_path $N/ft;
-	uwsgi_temp_path $N/ut;
-	scgi_temp_path $N/st;
-	sendfile on;
-	keepalive_timeout 300s;
-	send_timeout 120s;
-	server { listen $SVC_IP:$hport; root $N/www; }
-}
-EOF2
+e2e_nginx_conf "$N" "sendfile on;" "keepalive_timeout 300s;" "send_timeout 120s;" \
+	"server { listen $SVC_IP:$hport; root $N/www; }"
 e2e_start_bg nginx e2e_in_src nginx -c "$N/nginx.conf" -p "$N/"
 e2e_wait_file "$N/nginx.pid" 20 || e2e_fail "nginx did not start: $(tail -n 3 "$N/logs/error.log")"
 pid=$(cat "$N/nginx.pid")
