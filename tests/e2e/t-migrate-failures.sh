@@ -230,7 +230,8 @@ grep -q 'runs on' "$TMP/victim-kill.err" && NOT_ONE_LINE+=("victim-kill (says th
 e2e_wait_pid_gone "$victim" 10 || e2e_fail "f. killed target still there"
 
 # exits by itself (exit(0)) in the middle of round 1: a python process with
-# 256 MiB of touched memory that ends when told to by a flag file
+# 256 MiB of touched memory that ends when told to by a flag file (or, with
+# a third argument, executes /bin/sleep then: case execer below)
 cat >"$TMP/quitter.py" <<'EOF2'
 import os, sys, time
 mem = bytearray(256 << 20)
@@ -241,6 +242,8 @@ with open(sys.argv[1] + ".tmp", "w") as f:
 os.rename(sys.argv[1] + ".tmp", sys.argv[1])
 while not os.path.exists(sys.argv[2]):
     time.sleep(0.002)
+if len(sys.argv) > 3:
+    os.execv("/bin/sleep", ["sleep", "300"])
 sys.exit(0)
 EOF2
 e2e_start_bg quitter python3 "$TMP/quitter.py" "$TMP/quitter.pidf" "$TMP/quitter.flag"
@@ -262,19 +265,7 @@ source_ok "f. (the source, meanwhile)"
 # execs in the middle of round 1 (issue 8): a new program now, which the
 # migration must not restore as the old one; migrate names the exec, the
 # process runs its new program, untraced, and nothing runs at the destination
-cat >"$TMP/execer.py" <<'EOF2'
-import os, sys, time
-mem = bytearray(256 << 20)
-for i in range(0, len(mem), 4096):
-    mem[i] = 1
-with open(sys.argv[1] + ".tmp", "w") as f:
-    f.write("%d\n" % os.getpid())
-os.rename(sys.argv[1] + ".tmp", sys.argv[1])
-while not os.path.exists(sys.argv[2]):
-    time.sleep(0.002)
-os.execv("/bin/sleep", ["sleep", "300"])
-EOF2
-e2e_start_bg execer python3 "$TMP/execer.py" "$TMP/execer.pidf" "$TMP/execer.flag"
+e2e_start_bg execer python3 "$TMP/quitter.py" "$TMP/execer.pidf" "$TMP/execer.flag" exec
 e2e_wait_file "$TMP/execer.pidf" 30 || e2e_fail "f. execer never got ready"
 execer=$(cat "$TMP/execer.pidf")
 migrate_bg execer-m "$P1" "$execer"
