@@ -43,10 +43,15 @@ grep -q "final memory: [0-9]* ops (the final round's changes over the prefill)" 
 	e2e_fail "the final restore did not apply the final round alone: $(grep 'final memory' "$TMP/dest.log")"
 e2e_log "$(grep -o 'final memory: .*' "$TMP/dest.log")"
 
-# scattered: the top round's pagemap has many runs, the stack many more
+# scattered: a round after the first has a pagemap of many runs (a round's
+# pagemap lists its own runs only: the final one may hold few pages)
 stack=$TMP/dst/$id
-top_size=$(stat -c %s "$stack/$rounds/pagemap-$pid.img")
-[ "$top_size" -gt 2000 ] || e2e_fail "top pagemap of $top_size bytes: writes were not scattered"
+most=0
+for ((k = 2; k <= rounds; k++)); do
+	sz=$(stat -c %s "$stack/$k/pagemap-$pid.img" 2>/dev/null) || continue
+	[ "$sz" -gt "$most" ] && most=$sz
+done
+[ "$most" -gt 2000 ] || e2e_fail "largest pagemap after round 1: $most bytes: writes were not scattered"
 
 # --- the destination runs it, and its whole heap checks out, many times ------
 mig_check_restored memwork " pid $pid "
