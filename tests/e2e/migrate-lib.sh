@@ -17,22 +17,28 @@
 # mig_start_dest IP [netns]: start the destination listening on IP, with
 # "netns" in the destination network namespace of e2e_netns_pair (or
 # e2e_net_bridge); sets nsinit. MIG_DEST_MANY=1: without --once (the page
-# server takes several migrations; mig_run wants --once).
+# server takes several migrations; mig_run wants --once). MIG_DEST_HOST_MOUNTS=1:
+# enter that network namespace with nsenter, keeping the host's mounts
+# (/sys/fs/cgroup; ip netns exec mounts a fresh /sys without it).
+# MIG_DEST_IPC=1: the destination in its own IPC namespace too (another
+# host's System V objects).
 # The destination is pageserver --once in a PID namespace whose init (bash,
 # e2e_pidns_pageserver) outlives it, so the restored process survives the
 # page server's exit.
 mig_start_dest()
 {
-	local -a wrap=() ns=() once=(--once)
+	local -a wrap=() ns=() once=(--once) ipc=()
 
 	[ -n "${MIG_DEST_MANY:-}" ] && once=()
+	[ -n "${MIG_DEST_IPC:-}" ] && ipc=(--ipc)
 	if [ "${2:-}" = netns ]; then
 		wrap=(e2e_in_dst)
+		[ -n "${MIG_DEST_HOST_MOUNTS:-}" ] && wrap=(nsenter "--net=/run/netns/$E2E_DST_NS" --)
 		ns=("$E2E_DST_NS")
 	fi
 	mkdir -p "$TMP/dst"
 	export C
-	e2e_start_bg dest "${wrap[@]}" unshare --pid --fork --mount-proc --kill-child -- \
+	e2e_start_bg dest "${wrap[@]}" unshare --pid "${ipc[@]}" --fork --mount-proc --kill-child -- \
 		bash -c 'e2e_pidns_pageserver "$@"' _ "$1:$port" "$TMP/dst" "${once[@]}"
 	e2e_wait_port "$port" 10 "${ns[@]}" || e2e_fail "pageserver does not listen"
 	nsinit=$(pgrep -P "$(cat "$TMP/dest.pid")" -x bash | head -n 1)

@@ -9,6 +9,8 @@
 # Part of `make test`; alone:  E2E_ONLY=t-objects make e2e, or
 # bash tests/e2e/t-objects.sh after a build.
 #   OBJ_ONLY=REGEX   only the modes whose name matches REGEX
+#   OBJ_VIA=pageserver  migrate through a page server instead (what
+#                    t-objects-migrate.sh runs), see below
 #
 # Per mode: objwork MODE sets up its object and checks it once from inside
 # (it must say "ok MODE"); then `migrate --images-dir`:
@@ -27,11 +29,42 @@
 # cgroups a mode made ("cgroup DIR" lines) are removed once it is gone.
 # One line per mode: "PASS|FAIL|SKIP MODE expected=E got: WHAT"; the test
 # fails if any mode does not have its expected outcome.
+#
+# OBJ_VIA=pageserver: objwork and migrate run in one network namespace,
+# `migrate --to` a page server (mutual TLS, started once for every mode) in
+# another, itself in its own PID and IPC namespaces (e2e_netns_pair,
+# mig_start_dest), which restores each migration there. Run are the rows
+# whose expected outcome is exact and the refused ones matching
+# OBJ_NET_REFUSED (default all; restore_error rows need a step between the
+# checkpoint and the restore, so are left out):
+#   exact    migrate succeeds, the source is gone, the destination runs the
+#            process under its old pid, untraced, and it says "ok MODE";
+#   refused  as above, and besides nothing was sent: no round in migrate's
+#            JSON, the page server's directory unchanged, the page server
+#            still there.
 . "$(dirname "$0")/lib.sh"
 
 e2e_need objwork migrate restore
 TMP=$(e2e_tmpdir)
 STEP_TIMEOUT=20		# any one migrate or restore
+VIA=${OBJ_VIA:-local}
+# the refused rows run through the page server (all: 1 s or less each)
+OBJ_NET_REFUSED=${OBJ_NET_REFUSED:-.}
+SRC=()			# runs objwork and migrate in the source's network namespace
+case $VIA in
+local) ;;
+pageserver)
+	. "$(dirname "$0")/migrate-lib.sh"
+	e2e_need pageserver
+	e2e_tls_certs
+	e2e_netns_pair
+	port=$(e2e_port)
+	DEST=$E2E_DST_IP:$port
+	MIG_DEST_MANY=1 MIG_DEST_HOST_MOUNTS=1 MIG_DEST_IPC=1 mig_start_dest "$E2E_DST_IP" netns
+	SRC=(nsenter "--net=/run/netns/$E2E_SRC_NS" --)
+	;;
+*) e2e_fail "OBJ_VIA=$VIA: local or pageserver" ;;
+esac
 
 # mode			expected	a refusal must match (grep -Ei)
 TABLE='
@@ -143,7 +176,7 @@ run_mode()
 	local mode=$1 re=$3 d=$TMP/$1 pid st rc a img state
 
 	mkdir -p "$d"
-	e2e_start_bg "$mode" "$OBJWORK" "$mode" --out "$d/out" --pidfile "$d/pid" --check "$d/check"
+	e2e_start_bg "$mode" "${SRC[@]}" "$OBJWORK" "$mode" --out "$d/out" --pidfile "$d/pid" --check "$d/check"
 	if ! e2e_wait_for_line "$d/out" '^(ready|skip )' 5 2>/dev/null; then
 		GOT="setup hang: $(last_line "$TMP/$mode.log")"
 		return
@@ -158,8 +191,14 @@ run_mode()
 	a=$(ask "$mode")
 	[ "$a" = "ok $mode" ] || { GOT="workload broken before migrate: ${a:-no answer}"; return; }
 
-	timeout -k 2 "$STEP_TIMEOUT" "$MIGRATE" --images-dir "$d/img" "$pid" \
-		>"$d/migrate.out" 2>"$d/migrate.err"
+	if [ "$VIA" = pageserver ]; then
+		ls -A "$TMP/dst" >"$d/dst.before"
+		timeout -k 2 "$STEP_TIMEOUT" "${SRC[@]}" "$MIGRATE" --json --to "$DEST" "${CLI_TLS[@]}" \
+			"$pid" >"$d/migrate.out" 2>"$d/migrate.err"
+	else
+		timeout -k 2 "$STEP_TIMEOUT" "$MIGRATE" --images-dir "$d/img" "$pid" \
+			>"$d/migrate.out" 2>"$d/migrate.err"
+	fi
 	rc=$?
 	if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
 		GOT="hang (migrate killed after ${STEP_TIMEOUT}s)"
@@ -185,6 +224,8 @@ run_mode()
 			GOT="dump error, source changed (${a:-no answer}): $msg"
 		elif [ -n "$(find "$d/img" -name 'pages-*.img' 2>/dev/null | head -n 1)" ]; then
 			GOT="refused late (a pre-copy round wrote pages first): $msg"
+		elif [ "$VIA" = pageserver ] && ! sent_nothing "$d"; then
+			GOT="refused late ($SENT): $msg"
 		elif ! grep -Eqi -- "$re" "$d/migrate.err"; then
 			GOT="refused without naming the object: $msg"
 		else
@@ -198,13 +239,18 @@ run_mode()
 		return
 	fi
 	# a System V object lives outside the process: remove it, as the
-	# destination host would not have it
+	# destination host would not have it (the page server has its own IPC
+	# namespace and has restored there already)
 	sed -n 's/^ipc \(sem\|msg\) \([0-9]*\)$/\1 \2/p' "$d/out" | while read -r kind id; do
 		case $kind in
 		sem) ipcrm -s "$id" ;;
 		msg) ipcrm -q "$id" ;;
 		esac
 	done
+	if [ "$VIA" = pageserver ]; then
+		check_dest "$mode"
+		return
+	fi
 	[ "$mode" = cgroup_gone ] && sed -n 's/^cgroup //p' "$d/out" | tac |
 		while read -r dir; do rmdir "$dir"; done
 	img=$(ls -d "$d"/img/*/* 2>/dev/null | sort -V | tail -n 1)
@@ -229,6 +275,14 @@ run_mode()
 		GOT="restore error: restored process gone ($(last_line "$d/out"))"
 		return
 	fi
+	answer "$mode" "$pid"
+}
+
+# answer MODE PID: ask the restored process (PID here) and set GOT
+answer()
+{
+	local mode=$1 pid=$2 a
+
 	a=$(ask "$mode")
 	case $a in
 	"ok $mode") GOT=exact ;;
@@ -237,10 +291,50 @@ run_mode()
 		if [ -e "/proc/$pid" ] && [ "$(_e2e_state "$pid")" != Z ]; then
 			GOT="hang: restored process (state $(_e2e_state "$pid")) does not answer"
 		else
-			GOT="wrong: restored process died ($(last_line "$d/out"))"
+			GOT="wrong: restored process died ($(last_line "$TMP/$mode/out"))"
 		fi
 		;;
 	esac
+}
+
+# sent_nothing DIR: a refused migrate sent nothing: no round in its JSON, no
+# new entry in the page server's directory, the page server still there.
+# Otherwise false with SENT saying what was sent.
+sent_nothing()
+{
+	SENT=
+	if grep -q '"event":"round"' "$1/migrate.out"; then
+		SENT="rounds sent: $(grep -c '"event":"round"' "$1/migrate.out")"
+	elif ! ls -A "$TMP/dst" | cmp -s - "$1/dst.before"; then
+		SENT="the page server holds $(ls -A "$TMP/dst" | comm -13 "$1/dst.before" - | tr '\n' ' ')"
+	elif grep -q '^pageserver exited' "$TMP/dest.log"; then
+		SENT="the page server is gone: $(grep '^pageserver exited' "$TMP/dest.log")"
+	fi
+	[ -z "$SENT" ]
+}
+
+# check_dest MODE: after a migration through the page server, sets GOT (and
+# writes $TMP/MODE/outer, the restored process's pid here).
+check_dest()
+{
+	local mode=$1 d=$TMP/$1 pid outer
+
+	pid=$(cat "$d/pid")
+	if ! outer=$(outer_pid "$pid"); then
+		GOT="restore error: no pid $pid at the destination ($(last_line "$d/migrate.err"))"
+		return
+	fi
+	echo "$outer" >"$d/outer"
+	e2e_track_pid "$outer"
+	if [ "$(_e2e_state "$outer")" = Z ]; then
+		GOT="restore error: restored process gone ($(last_line "$d/out"))"
+		return
+	fi
+	if ! grep -q '^TracerPid:[[:space:]]*0$' "/proc/$outer/status"; then
+		GOT="wrong: the restored process is traced"
+		return
+	fi
+	answer "$mode" "$outer"
 }
 
 # A stale semaphore set of the host's, older than every workload and used by
@@ -253,15 +347,26 @@ sleep 3	# the times compared are rounded down to seconds (up to 2 s early)
 fails=0
 passes=0
 skips=0
+left=0
+start=$SECONDS
 while read -r mode expected re; do
 	[ -n "$mode" ] || continue
 	if [ -n "${OBJ_ONLY:-}" ] && ! [[ $mode =~ $OBJ_ONLY ]]; then
 		continue
 	fi
+	if [ "$VIA" = pageserver ] && [ "$expected" != exact ] &&
+	   ! { [ "$expected" = refused ] && [[ $mode =~ $OBJ_NET_REFUSED ]]; }; then
+		left=$((left + 1))
+		continue
+	fi
 	GOT=
 	run_mode "$mode" "$expected" "$re"
 	# stop this mode's process (original or restored) before the next one
-	if [ -s "$TMP/$mode/pid" ]; then
+	if [ -s "$TMP/$mode/outer" ]; then
+		p=$(cat "$TMP/$mode/outer")
+		kill -TERM "$p" 2>/dev/null
+		e2e_wait_pid_gone "$p" 5 2>/dev/null || kill -KILL "$p" 2>/dev/null
+	elif [ -s "$TMP/$mode/pid" ]; then
 		p=$(cat "$TMP/$mode/pid")
 		kill -TERM "$p" 2>/dev/null
 		e2e_wait_pid_gone "$p" 5 2>/dev/null || kill -KILL "$p" 2>/dev/null
@@ -285,5 +390,5 @@ while read -r mode expected re; do
 	esac
 done <<<"$TABLE"
 
-echo "objects matrix: $passes as expected, $fails not, $skips skipped"
+echo "objects matrix ($VIA): $passes as expected, $fails not, $skips skipped, $left not run, $((SECONDS - start)) s"
 [ $fails -eq 0 ] || e2e_fail "$fails modes without their expected outcome"
