@@ -679,27 +679,41 @@ static int view_open_next(struct stack_view *v, const char *round_dir, int *out)
 	return ret;
 }
 
+/*
+ * Round @fd on top. Everything is allocated before the view changes: on
+ * failure it keeps its top (and top_dir, which callers test to know a view
+ * is open and must be closed).
+ */
 static int view_grow_rounds(struct stack_view *v, int fd, const char *round_dir)
 {
 	size_t n = v->top_round + 2;
-	int *fds = realloc(v->round_dirfd, n * sizeof(*fds));
-	char **paths;
+	char *top = strdup(round_dir), *path = NULL, **paths;
+	int *fds, ret;
 
-	if (!fds)
+	if (!top)
 		return -ENOMEM;
+	ret = view_fd_path(fd, &path);
+	if (ret)
+		goto err;
+	ret = -ENOMEM;
+	fds = realloc(v->round_dirfd, n * sizeof(*fds));
+	if (!fds)
+		goto err;
 	v->round_dirfd = fds;
 	paths = realloc(v->round_path, n * sizeof(*paths));
 	if (!paths)
-		return -ENOMEM;
+		goto err;
 	v->round_path = paths;
-	v->round_path[n - 1] = NULL;
+	v->round_path[n - 1] = path;
 	v->round_dirfd[n - 1] = fd;
 	v->top_round++;
 	free(v->top_dir);
-	v->top_dir = strdup(round_dir);
-	if (!v->top_dir)
-		return -ENOMEM;
-	return view_fd_path(fd, &v->round_path[n - 1]);
+	v->top_dir = top;
+	return 0;
+err:
+	free(path);
+	free(top);
+	return ret;
 }
 
 int stack_view_advance(struct stack_view *v, const char *round_dir)
@@ -717,8 +731,7 @@ int stack_view_advance(struct stack_view *v, const char *round_dir)
 	view_close_fds(v);
 	ret = view_grow_rounds(v, fd, round_dir);
 	if (ret) {
-		if (v->round_dirfd[v->top_round] != fd)
-			close(fd);
+		close(fd);	/* not the view's: it kept its top */
 		return ret;
 	}
 	/* the new round's pids, each with its index carried over (or a new one) */

@@ -47,7 +47,7 @@ int stack_view_open(const char *round_dir, struct stack_view *v);
  * must lead to the top): merges what is pending (stack_view_settle), then
  * loads only the new round's pagemaps. Costs what that round changed, not
  * the stack: a streaming restore follows a migration with it. On error
- * the view is unusable (close it).
+ * the view is unusable (close it); top_dir stays set from open to close.
  */
 int stack_view_advance(struct stack_view *v, const char *round_dir);
 /* Merge the top's changes into idx (O(index)): when nothing waits on it. */

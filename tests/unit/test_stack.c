@@ -1019,6 +1019,101 @@ Test(stack, advance_refuses_what_open_refuses)
 	}
 }
 
+/*
+ * strdup of this program (the view's calls come here): fails call number
+ * strdup_fail_at (1-based, counted from when it was set), 0: never.
+ */
+static int strdup_fail_at, strdup_calls;
+
+char *strdup(const char *s)
+{
+	size_t n = strlen(s) + 1;
+	char *p;
+
+	if (strdup_fail_at && ++strdup_calls == strdup_fail_at)
+		return NULL;
+	p = malloc(n);
+	return p ? memcpy(p, s, n) : NULL;
+}
+
+static int open_fds(void)
+{
+	char p[64];
+	int n = 0, fd;
+
+	for (fd = 0; fd < 1024; fd++) {
+		snprintf(p, sizeof(p), "/proc/self/fd/%d", fd);
+		n += !access(p, F_OK);
+	}
+	return n;
+}
+
+/*
+ * An advance whose every strdup fails in turn (out of memory): -ENOMEM, the
+ * view still at round 1 with its top_dir (the restore closes a view only
+ * when top_dir is set: NULL leaked every round fd and index), and closing
+ * it leaves no fd open. With none failing, it advances. An open failing so
+ * leaves nothing open.
+ */
+Test(stack, advance_out_of_memory_keeps_the_view)
+{
+	const struct pm_ext r1[] = { { BASE, 2, PE_FLAGS__PE_PRESENT, 0 } };
+	const struct pm_ext r2[] = { { BASE, 1, PE_FLAGS__PE_PARENT, 0 },
+				     { BASE + PG, 1, PE_FLAGS__PE_PRESENT, 0 } };
+	char p1[PATH_MAX], p2[PATH_MAX];
+	int fds0, fail;
+
+	pathf(p1, "%s/h", tmp_root);
+	cr_assert_eq(mkdir(p1, 0700), 0);
+	put_pagemap(1, r1, 1, 2);
+	put_pagemap(2, r2, 2, 1);
+	pathf(p1, "%s/h/1", tmp_root);
+	pathf(p2, "%s/h/2", tmp_root);
+	fds0 = open_fds();
+	for (fail = 1;; fail++) {
+		struct stack_view v;
+		int ret;
+
+		cr_assert_eq(stack_view_open(p1, &v), 0);
+		strdup_calls = 0;
+		strdup_fail_at = fail;
+		ret = stack_view_advance(&v, p2);
+		strdup_fail_at = 0;
+		if (!ret) {
+			cr_expect_eq(v.top_round, 2);
+			cr_expect_str_eq(v.top_dir, p2);
+			stack_view_close(&v);
+			break;
+		}
+		cr_expect_eq(ret, -ENOMEM, "strdup %d failing", fail);
+		cr_assert_not_null(v.top_dir, "strdup %d failing: top_dir lost", fail);
+		cr_expect_str_eq(v.top_dir, p1);
+		cr_expect_eq(v.top_round, 1);
+		stack_view_close(&v);
+		cr_expect_eq(open_fds(), fds0, "strdup %d failing: fds left open", fail);
+	}
+	cr_expect_gt(fail, 1, "the advance calls no strdup");
+	/* an open failing so: nothing left open, the view zeroed */
+	for (fail = 1;; fail++) {
+		struct stack_view v;
+		int ret;
+
+		strdup_calls = 0;
+		strdup_fail_at = fail;
+		ret = stack_view_open(p2, &v);
+		strdup_fail_at = 0;
+		if (!ret) {
+			stack_view_close(&v);
+			break;
+		}
+		cr_expect_eq(ret, -ENOMEM, "open, strdup %d failing", fail);
+		cr_expect_null(v.top_dir);
+		cr_expect_eq(open_fds(), fds0, "open, strdup %d failing: fds left open", fail);
+	}
+	cr_expect_gt(fail, 1, "the open calls no strdup");
+	cr_expect_eq(open_fds(), fds0);
+}
+
 /* Commit round @k of @n single pages (data) at @pg[]; the round's stats in @st. */
 static void cost_round(struct stack_writer *sw, uint32_t k, bool final, const uint32_t *pg,
 		       size_t n, struct round_stats *st)
