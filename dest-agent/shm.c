@@ -18,10 +18,16 @@
 #include "proto/image.h"
 
 #define SHM_CHUNK (1UL << 20)
+/*
+ * The largest object taken from images: one that could be mapped whole (the
+ * source sends its pages at their offsets, which a pagemap keeps below this).
+ */
+#define SHM_SIZE_MAX TASK_SIZE_MAX
 
 struct shm_fill_ctx {
 	struct stack_view *sv;
-	uint32_t pid;
+	uint32_t id, pid;
+	uint64_t end;		/* the object's size, a whole last page */
 	int fd;
 	uint8_t *buf;
 };
@@ -32,6 +38,13 @@ static int shm_fill_ext(void *arg, const struct pg_extent *e)
 	uint64_t done = 0, len = e->nr_pages * PAGE_SIZE;
 	int pfd, ret = 0;
 
+	/* hostile images: no write past the object (a huge sparse memfd) */
+	if (e->nr_pages > c->end / PAGE_SIZE || e->vaddr > c->end - len) {
+		pr_err("shared memory object %u: %llu pages at offset %#llx lie past its size (%#llx)",
+		       c->id, (unsigned long long)e->nr_pages, (unsigned long long)e->vaddr,
+		       (unsigned long long)c->end);
+		return -EINVAL;
+	}
 	if (!e->round)
 		return 0;	/* zero: a hole of the new file */
 	pfd = stack_view_pages_fd(c->sv, c->pid, e->round);
@@ -48,9 +61,9 @@ static int shm_fill_ext(void *arg, const struct pg_extent *e)
 	return ret;
 }
 
-static int shm_fill(int fd, struct stack_view *sv, uint32_t id, uint8_t *buf)
+static int shm_fill(int fd, struct stack_view *sv, const ShmemEntry *e, uint8_t *buf)
 {
-	struct shm_fill_ctx c = { sv, SHM_PID_BASE + id, fd, buf };
+	struct shm_fill_ctx c = { sv, e->id, SHM_PID_BASE + e->id, page_up(e->size), fd, buf };
 
 	return stack_view_walk(sv, c.pid, 0, UINT64_MAX, false, shm_fill_ext, &c);
 }
@@ -60,6 +73,11 @@ static int shm_make(struct shm_table *t, const ShmemEntry *e, struct stack_view 
 {
 	int fd, ret;
 
+	if (e->size > SHM_SIZE_MAX) {
+		pr_err("shared memory object %u: size %llu is over %llu", e->id,
+		       (unsigned long long)e->size, (unsigned long long)SHM_SIZE_MAX);
+		return -EINVAL;
+	}
 	/* sealing allowed: its seals (F_SEAL_SEAL at least) go on after the fill */
 	fd = memfd_create(e->name && *e->name ? e->name : "ferry-shm",
 			  MFD_CLOEXEC | (e->has_seals ? MFD_ALLOW_SEALING : 0));
@@ -69,7 +87,7 @@ static int shm_make(struct shm_table *t, const ShmemEntry *e, struct stack_view 
 		ret = -errno;
 		goto fail;
 	}
-	ret = shm_fill(fd, sv, e->id, buf);
+	ret = shm_fill(fd, sv, e, buf);
 	/* its last page went in whole: the object ends where it ended */
 	if (!ret && ftruncate(fd, e->size))
 		ret = -errno;

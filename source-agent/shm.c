@@ -247,11 +247,6 @@ struct full_ctx {
 	uint64_t done;		/* everything below is sent */
 };
 
-static uint64_t page_up(uint64_t x)
-{
-	return (x + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
-}
-
 /* The hole before a data extent as zero pages (it may have had data before), then the data. */
 static int send_extent(void *arg, uint64_t start, uint64_t end)
 {
