@@ -484,7 +484,10 @@ static int announce_na(int sock, const struct net_addr *a, int ifindex, const ui
 	} __attribute__((packed)) p = { 0 };
 	int hops = 255;
 
-	inet_pton(AF_INET6, "ff02::1", &to.sin6_addr);
+	/* ff02::1, set by hand: a forked child of a threaded process calls this */
+	to.sin6_addr.s6_addr[0] = 0xff;
+	to.sin6_addr.s6_addr[1] = 0x02;
+	to.sin6_addr.s6_addr[15] = 1;
 	if (setsockopt(sock, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, &hops, sizeof(hops)) ||
 	    setsockopt(sock, IPPROTO_IPV6, IPV6_MULTICAST_IF, &ifindex, sizeof(ifindex)))
 		return -errno;

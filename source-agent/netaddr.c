@@ -96,15 +96,22 @@ int netaddr_prepare(struct addr_move *mv, const struct net_addr *a, pid_t pid)
  * target's namespace) waits; a word on the pipe lets it go, the end of the
  * pipe without one means we died: it puts the address back and announces
  * it. It must not hold the connection to the page server (the destination
- * would not see us die), so every other fd is closed. No malloc, no stdio
- * locks: we may have threads.
+ * would not see us die), so every other fd is closed. We may have threads:
+ * the child of a threaded process may only make async-signal-safe calls
+ * (a lock another thread held stays held), so its messages are formatted
+ * before the fork and it only writes them (no malloc, no stdio).
  */
-static void keeper_main(struct addr_move *mv, int rfd)
+struct keeper_msgs {
+	char back[256], not_back[256];
+	size_t back_len, not_back_len;
+};
+
+static void keeper_main(struct addr_move *mv, int rfd, const struct keeper_msgs *m)
 {
 	int keep[3] = { rfd, mv->nl, mv->ann }, null, i, j, t, ret;
 	unsigned int from = 3;
 	ssize_t n;
-	char c, s[64];
+	char c;
 
 	for (i = 0; i < 3; i++)		/* sorted, to close the gaps between them */
 		for (j = i + 1; j < 3; j++)
@@ -129,20 +136,42 @@ static void keeper_main(struct addr_move *mv, int rfd)
 	while (n < 0 && errno == EINTR);
 	if (n == 1)
 		_exit(0);
-	net_addr_str(&mv->a, s, sizeof(s));
 	ret = nl_addr_add(mv->nl, &mv->a, mv->ifindex);
-	if (!ret || ret == -EEXIST)
+	if (!ret || ret == -EEXIST) {
 		net_addr_announce(mv->ann, &mv->a, mv->ifindex);
-	dprintf(2, "migrate: migrate died before the commit: the service address %s is %s %s\n",
-		s, !ret || ret == -EEXIST ? "back on" : "NOT back on (add it by hand)", mv->ifname);
+		n = write(2, m->back, m->back_len);
+	} else {
+		n = write(2, m->not_back, m->not_back_len);
+	}
+	(void)n;	/* nothing else to tell it to */
 	_exit(0);
+}
+
+/* The keeper's two possible last words, "back on" or not, into @m. */
+static void keeper_format(const struct addr_move *mv, struct keeper_msgs *m)
+{
+	static const char *how[2] = { "back on", "NOT back on (add it by hand)" };
+	char *buf[2] = { m->back, m->not_back };
+	size_t *len[2] = { &m->back_len, &m->not_back_len };
+	char s[64];
+	int i, n;
+
+	net_addr_str(&mv->a, s, sizeof(s));
+	for (i = 0; i < 2; i++) {
+		n = snprintf(buf[i], sizeof(m->back),
+			     "migrate: migrate died before the commit: the service address %s is %s %s\n",
+			     s, how[i], mv->ifname);
+		*len[i] = n < 0 ? 0 : (size_t)n < sizeof(m->back) ? (size_t)n : sizeof(m->back) - 1;
+	}
 }
 
 static int keeper_start(struct addr_move *mv)
 {
+	struct keeper_msgs m;
 	int p[2];
 	pid_t pid;
 
+	keeper_format(mv, &m);
 	if (pipe2(p, O_CLOEXEC))
 		return -errno;
 	fflush(NULL);
@@ -154,7 +183,7 @@ static int keeper_start(struct addr_move *mv)
 	}
 	if (!pid) {
 		close(p[1]);
-		keeper_main(mv, p[0]);
+		keeper_main(mv, p[0], &m);
 	}
 	close(p[0]);
 	mv->keeper = pid;
