@@ -384,7 +384,7 @@ Test(ops, reads_contiguous_in_memory_and_file_merge)
 	uint64_t i;
 
 	for (i = 0; i < 1000; i++)
-		cr_assert_eq(ops_add_read(&o, BASE + i * PG, PG, pages, 8 * PG + i * PG), 0);
+		cr_assert_eq(ops_add_read(&o, RST_OP_READ, BASE + i * PG, PG, pages, 8 * PG + i * PG), 0);
 	cr_assert_eq(o.nr, 1);
 	cr_expect_eq(o.op[0].type, RST_OP_READ);
 	cr_expect_eq(o.op[0].addr, BASE);
@@ -400,15 +400,15 @@ Test(ops, reads_not_merged_across_gaps)
 	static const char pages[] = "/img/pages-1.img";
 	struct ops o = { 0 };
 
-	cr_assert_eq(ops_add_read(&o, BASE, PG, pages, 0), 0);
+	cr_assert_eq(ops_add_read(&o, RST_OP_READ, BASE, PG, pages, 0), 0);
 	/* contiguous in memory, not in the file */
-	cr_assert_eq(ops_add_read(&o, BASE + PG, PG, pages, 2 * PG), 0);
+	cr_assert_eq(ops_add_read(&o, RST_OP_READ, BASE + PG, PG, pages, 2 * PG), 0);
 	/* contiguous in the file, not in memory */
-	cr_assert_eq(ops_add_read(&o, BASE + 3 * PG, PG, pages, 3 * PG), 0);
+	cr_assert_eq(ops_add_read(&o, RST_OP_READ, BASE + 3 * PG, PG, pages, 3 * PG), 0);
 	/* backwards in the file */
-	cr_assert_eq(ops_add_read(&o, BASE + 4 * PG, PG, pages, 2 * PG), 0);
+	cr_assert_eq(ops_add_read(&o, RST_OP_READ, BASE + 4 * PG, PG, pages, 2 * PG), 0);
 	/* then a run that continues the last one: merges with it only */
-	cr_assert_eq(ops_add_read(&o, BASE + 5 * PG, 2 * PG, pages, 3 * PG), 0);
+	cr_assert_eq(ops_add_read(&o, RST_OP_READ, BASE + 5 * PG, 2 * PG, pages, 3 * PG), 0);
 	cr_assert_eq(o.nr, 4);
 	cr_expect_eq(o.op[0].len, PG);
 	cr_expect_eq(o.op[1].off, 2 * PG);
@@ -428,9 +428,9 @@ Test(ops, reads_not_merged_across_files)
 	static const char a[] = "/img/3/pages-1.img", b[] = "/img/2/pages-1.img";
 	struct ops o = { 0 };
 
-	cr_assert_eq(ops_add_read(&o, BASE, PG, a, 0), 0);
-	cr_assert_eq(ops_add_read(&o, BASE + PG, PG, b, PG), 0);
-	cr_assert_eq(ops_add_read(&o, BASE + 2 * PG, PG, a, 2 * PG), 0);
+	cr_assert_eq(ops_add_read(&o, RST_OP_READ, BASE, PG, a, 0), 0);
+	cr_assert_eq(ops_add_read(&o, RST_OP_READ, BASE + PG, PG, b, PG), 0);
+	cr_assert_eq(ops_add_read(&o, RST_OP_READ, BASE + 2 * PG, PG, a, 2 * PG), 0);
 	cr_assert_eq(o.nr, 3);
 	cr_expect_str_eq(op_path(&o, 0), a);
 	cr_expect_str_eq(op_path(&o, 1), b);
@@ -443,10 +443,10 @@ Test(ops, reads_not_merged_across_other_ops)
 	static const char pages[] = "/img/pages-1.img";
 	struct ops o = { 0 };
 
-	cr_assert_eq(ops_add_read(&o, BASE, PG, pages, 0), 0);
+	cr_assert_eq(ops_add_read(&o, RST_OP_READ, BASE, PG, pages, 0), 0);
 	cr_assert_eq(ops_add(&o, RST_OP_ZERO, BASE + 10 * PG, PG), 0);
 	/* continues the first read in memory and file, but the zero op is between */
-	cr_assert_eq(ops_add_read(&o, BASE + PG, PG, pages, PG), 0);
+	cr_assert_eq(ops_add_read(&o, RST_OP_READ, BASE + PG, PG, pages, PG), 0);
 	cr_assert_eq(o.nr, 3);
 	cr_expect_eq(o.op[0].len, PG);
 	cr_expect_eq(o.op[1].type, RST_OP_ZERO);
@@ -496,7 +496,7 @@ Test(ops, long_and_many_paths_grow_the_strings)
 	}
 	for (i = 0; i < 500; i++) {
 		snprintf(want, sizeof(want), "/img/%zu/pages-1.img", i);
-		cr_assert_eq(ops_add_read(&o, BASE + (10 + i) * PG, PG, want, 0), 0);
+		cr_assert_eq(ops_add_read(&o, RST_OP_READ, BASE + (10 + i) * PG, PG, want, 0), 0);
 	}
 	for (i = 0; i < 5; i++) {
 		path[1] = 'a' + i;
@@ -551,10 +551,10 @@ Test(ops, payload_places_strings_after_the_ops)
 	o.op[0].prot = 5;
 	o.op[0].off = 3 * PG;
 	cr_assert_eq(ops_set_path(&o, lib), 0);
-	cr_assert_eq(ops_add_read(&o, BASE + 16 * PG, 2 * PG, pages, 0), 0);
-	cr_assert_eq(ops_add_read(&o, BASE + 18 * PG, PG, pages, 5 * PG), 0);
+	cr_assert_eq(ops_add_read(&o, RST_OP_READ, BASE + 16 * PG, 2 * PG, pages, 0), 0);
+	cr_assert_eq(ops_add_read(&o, RST_OP_READ, BASE + 18 * PG, PG, pages, 5 * PG), 0);
 	cr_assert_eq(ops_add(&o, RST_OP_DISCARD, BASE + 19 * PG, PG), 0);
-	cr_assert_eq(ops_add_read(&o, BASE + 20 * PG, PG, pages, 7 * PG), 0);
+	cr_assert_eq(ops_add_read(&o, RST_OP_READ, BASE + 20 * PG, PG, pages, 7 * PG), 0);
 	cr_assert_eq(ops_add(&o, RST_OP_MAP, BASE + 21 * PG, PG), 0);
 	cr_assert_eq(ops_set_path(&o, lib), 0);
 	cr_assert_eq(o.nr, 6);
@@ -595,7 +595,7 @@ Test(ops, payload_of_a_slice)
 
 	for (i = 0; i < 40; i++) {
 		snprintf(paths[i], sizeof(paths[i]), "/img/%zu/pages-1.img", i / 3);
-		cr_assert_eq(ops_add_read(&o, BASE + 2 * i * PG, PG, paths[i], i * PG), 0);
+		cr_assert_eq(ops_add_read(&o, RST_OP_READ, BASE + 2 * i * PG, PG, paths[i], i * PG), 0);
 	}
 	cr_assert_eq(o.nr, 40);
 	buf = malloc(ops_payload_size(&o));
