@@ -250,6 +250,30 @@ Test(ranges, sub_against_brute_force)
 	}
 }
 
+/* a & b: what a forked child keeps of its parent's memory. */
+Test(ranges, and_against_brute_force)
+{
+	uint64_t am, bm, got;
+	struct ranges a, b, out;
+	int i;
+
+	for (i = 0; i < 10000; i++) {
+		am = i % 3 ? rnd() : rnd() | rnd();
+		bm = i % 5 == 1 ? 0 : i % 5 == 2 ? ~0ULL : i % 5 == 3 ? am : rnd();
+		mask_ranges(am, &a);
+		mask_ranges(bm, &b);
+		cr_assert_eq(ranges_and(&a, &b, &out), 0);
+		check_ranges_shape(&out);
+		got = ranges_mask(&out);
+		cr_assert_eq(got, am & bm, "case %d: a %#llx & b %#llx = %#llx", i,
+			     (unsigned long long)am, (unsigned long long)bm,
+			     (unsigned long long)got);
+		ranges_free(&a);
+		ranges_free(&b);
+		ranges_free(&out);
+	}
+}
+
 /* Byte granular, ranges not page aligned: still exact set difference. */
 Test(ranges, sub_unaligned_against_brute_force)
 {
@@ -392,6 +416,27 @@ Test(ops, reads_contiguous_in_memory_and_file_merge)
 	cr_expect_eq(o.op[0].off, 8 * PG);
 	cr_expect_str_eq(op_path(&o, 0), pages);
 	cr_expect_eq(o.str_len, sizeof(pages), "the path is stored once");
+	ops_free(&o);
+}
+
+/* Compare-reads merge like reads, but never with a plain read (nor the other way). */
+Test(ops, compare_reads_merge_only_with_their_kind)
+{
+	static const char pages[] = "/img/pages-7.img";
+	struct ops o = { 0 };
+
+	cr_assert_eq(ops_add_read(&o, RST_OP_READ_CMP, BASE, PG, pages, 0), 0);
+	cr_assert_eq(ops_add_read(&o, RST_OP_READ_CMP, BASE + PG, 2 * PG, pages, PG), 0);
+	cr_assert_eq(o.nr, 1);
+	cr_expect_eq(o.op[0].type, RST_OP_READ_CMP);
+	cr_expect_eq(o.op[0].len, 3 * PG);
+	cr_assert_eq(ops_add_read(&o, RST_OP_READ, BASE + 3 * PG, PG, pages, 3 * PG), 0);
+	cr_assert_eq(ops_add_read_ref(&o, RST_OP_READ_CMP, BASE + 4 * PG, PG, o.op[0].path,
+				      4 * PG), 0);
+	cr_assert_eq(o.nr, 3);
+	cr_expect_eq(o.op[1].type, RST_OP_READ);
+	cr_expect_eq(o.op[2].type, RST_OP_READ_CMP);
+	cr_expect_eq(o.op[2].path, o.op[0].path);
 	ops_free(&o);
 }
 
