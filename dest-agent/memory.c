@@ -42,6 +42,32 @@ int prefill_ranges(const MmEntry *mm, struct ranges *out)
 	return ret;
 }
 
+int inherit_ranges(const MmEntry *parent, const MmEntry *child, struct ranges *out)
+{
+	size_t i, j = 0;
+	int ret = 0;
+
+	memset(out, 0, sizeof(*out));
+	for (i = 0; i < child->n_vmas && !ret; i++) {
+		const VmaEntry *v = child->vmas[i], *p;
+
+		if (!vma_prefilled(v))
+			continue;
+		/* sorted, disjoint: the one parent VMA that may hold v */
+		while (j < parent->n_vmas && parent->vmas[j]->end <= v->start)
+			j++;
+		if (j == parent->n_vmas)
+			break;
+		p = parent->vmas[j];
+		if (vma_prefilled(p) && p->flags == v->flags && p->start <= v->start &&
+		    v->end <= p->end)
+			ret = ranges_add(out, v->start, v->end);
+	}
+	if (ret)
+		ranges_free(out);
+	return ret;
+}
+
 struct fill_ctx {
 	struct ops *o;
 	const struct stack_view *sv;

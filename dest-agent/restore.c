@@ -313,21 +313,23 @@ static bool blob_collides(const struct rst_tree *rt, const struct tree_images *t
 static int rst_tree_add(struct rst_tree *rt, const struct tree_images *ti, size_t i, bool pidns)
 {
 	const PstreeEntry *pe = ti->p[i].pe;
-	struct ranges want, keep = { 0 };
+	struct ranges from, keep = { 0 };
 	const MmEntry **mms;
 	size_t k;
 	int ret;
 
 	if (i) {
-		struct rst_process *parent = &rt->rp[find_proc(ti, pe->ppid)];
+		int pi = find_proc(ti, pe->ppid);
+		struct rst_process *parent = &rt->rp[pi];
 
-		ret = prefill_ranges(ti->p[i].mm, &want);
+		/* only what the parent has mapped here now */
+		ret = inherit_ranges(ti->p[pi].mm, ti->p[i].mm, &from);
 		if (!ret)
-			ret = ranges_and(&parent->prefilled, &want, &keep);
+			ret = ranges_and(&from, &parent->prefilled, &keep);
 		if (!ret)
 			ret = rp_fork(parent, &rt->rp[i], pe->pid, ti->p[i].mm, pe->sid == pe->pid,
 				      &keep);
-		ranges_free(&want);
+		ranges_free(&from);
 		ranges_free(&keep);
 	} else {
 		free(rt->rp);

@@ -70,6 +70,15 @@ void ranges_free(struct ranges *rs);
 bool vma_prefilled(const VmaEntry *v);
 int prefill_ranges(const MmEntry *mm, struct ranges *out);
 /*
+ * What a child forked at the destination keeps of its parent's memory:
+ * each of its prefilled VMAs that lies within one of @parent's (same
+ * flags), whole. A VMA can only shrink or split after a fork, so this
+ * finds what the source's child still had from its parent, and never
+ * joins a kept range to a fresh one in one VMA (a grown heap is mapped
+ * fresh). READ_CMP makes the content exact either way.
+ */
+int inherit_ranges(const MmEntry *parent, const MmEntry *child, struct ranges *out);
+/*
  * Ops for the pages of the view within @in: @top_only, only what its top
  * round changed (stack_view_advance: reads, zero runs discarded); else
  * every page, zero runs as @zero_op (RST_OP_DISCARD, RST_OP_ZERO, 0: none).

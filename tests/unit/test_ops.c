@@ -660,3 +660,69 @@ Test(ops, payload_of_a_slice)
 	free(buf);
 	ops_free(&o);
 }
+
+/* ---- what a forked child keeps of its parent's memory ---- */
+
+static VmaEntry *vma(uint64_t start, uint64_t end, VmaKind kind, uint32_t flags)
+{
+	VmaEntry *v = calloc(1, sizeof(*v));
+
+	cr_assert_not_null(v);
+	*v = (VmaEntry)VMA_ENTRY__INIT;
+	v->start = start;
+	v->end = end;
+	v->kind = kind;
+	v->flags = flags;
+	return v;
+}
+
+static void mm_free_vmas(MmEntry *mm)
+{
+	size_t i;
+
+	for (i = 0; i < mm->n_vmas; i++)
+		free(mm->vmas[i]);
+}
+
+Test(inherit, whole_child_vmas_within_one_parent_vma)
+{
+	const uint32_t anon = 0x22, shared = 0x21, other = 0x122;	/* PRIVATE|ANON, SHARED|ANON */
+	VmaEntry *pv[] = {
+		vma(0x10000, 0x90000, VMA_KIND__VMA_ANON, anon),
+		vma(0x100000, 0x120000, VMA_KIND__VMA_HEAP, anon),
+		vma(0x200000, 0x210000, VMA_KIND__VMA_ANON, shared),
+		vma(0x300000, 0x310000, VMA_KIND__VMA_FILE, 0x2),
+	};
+	VmaEntry *cv[] = {
+		vma(0x10000, 0x30000, VMA_KIND__VMA_ANON, anon),	/* kept: a shrunk piece */
+		vma(0x30000, 0x40000, VMA_KIND__VMA_ANON, other),	/* other flags */
+		vma(0x40000, 0x50000, VMA_KIND__VMA_ANON, anon),	/* kept: remapped inside */
+		vma(0x80000, 0xa0000, VMA_KIND__VMA_ANON, anon),	/* reaches past the parent's */
+		vma(0x100000, 0x130000, VMA_KIND__VMA_HEAP, anon),	/* grown heap: fresh */
+		vma(0x200000, 0x210000, VMA_KIND__VMA_ANON, anon),	/* parent's is shared */
+		vma(0x300000, 0x308000, VMA_KIND__VMA_ANON, anon),	/* parent's is a file */
+		vma(0x400000, 0x410000, VMA_KIND__VMA_ANON, anon),	/* nothing there */
+	};
+	MmEntry p = MM_ENTRY__INIT, c = MM_ENTRY__INIT;
+	struct ranges out;
+
+	p.vmas = pv;
+	p.n_vmas = ARRAY_SIZE(pv);
+	c.vmas = cv;
+	c.n_vmas = ARRAY_SIZE(cv);
+	cr_assert_eq(inherit_ranges(&p, &c, &out), 0);
+	cr_assert_eq(out.nr, 2);
+	cr_expect_eq(out.r[0].start, 0x10000);
+	cr_expect_eq(out.r[0].end, 0x30000);
+	cr_expect_eq(out.r[1].start, 0x40000);
+	cr_expect_eq(out.r[1].end, 0x50000);
+	ranges_free(&out);
+	/* no parent memory: nothing kept */
+	p.n_vmas = 0;
+	cr_assert_eq(inherit_ranges(&p, &c, &out), 0);
+	cr_expect_eq(out.nr, 0);
+	ranges_free(&out);
+	p.n_vmas = ARRAY_SIZE(pv);
+	mm_free_vmas(&p);
+	mm_free_vmas(&c);
+}
