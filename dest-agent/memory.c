@@ -42,11 +42,40 @@ int prefill_ranges(const MmEntry *mm, struct ranges *out)
 	return ret;
 }
 
+int inherit_ranges(const MmEntry *parent, const MmEntry *child, struct ranges *out)
+{
+	size_t i, j = 0;
+	int ret = 0;
+
+	memset(out, 0, sizeof(*out));
+	for (i = 0; i < child->n_vmas && !ret; i++) {
+		const VmaEntry *v = child->vmas[i], *p;
+
+		if (!vma_prefilled(v))
+			continue;
+		/* sorted, disjoint: the one parent VMA that may hold v */
+		while (j < parent->n_vmas && parent->vmas[j]->end <= v->start)
+			j++;
+		if (j == parent->n_vmas)
+			break;
+		p = parent->vmas[j];
+		if (vma_prefilled(p) && p->flags == v->flags && p->start <= v->start &&
+		    v->end <= p->end)
+			ret = ranges_add(out, v->start, v->end);
+	}
+	if (ret)
+		ranges_free(out);
+	return ret;
+}
+
 struct fill_ctx {
 	struct ops *o;
 	const struct stack_view *sv;
 	uint32_t pid;
 	uint32_t zero_op;	/* DISCARD (anonymous), ZERO (file pages), 0: none */
+	uint32_t read_op;	/* READ, or READ_CMP over inherited memory */
+	bool gaps;		/* pages the view skips are discarded (inherited memory) */
+	uint64_t next;		/* with gaps: the end of the last run */
 	uint64_t *path_ref;	/* [round]: an op's ->path naming its pages file, 0: none yet */
 };
 
@@ -56,36 +85,67 @@ static int fill_ext(void *arg, const struct pg_extent *e)
 	struct fill_ctx *c = arg;
 	uint64_t len = e->nr_pages * PAGE_SIZE;
 	char path[PATH_MAX + 64];
-	int ret;
+	int ret = 0;
 
+	if (c->gaps && e->vaddr > c->next)
+		ret = ops_add(c->o, RST_OP_DISCARD, c->next, e->vaddr - c->next);
+	c->next = e->vaddr + len;
+	if (ret)
+		return ret;
 	if (!e->round)
 		return c->zero_op ? ops_add(c->o, c->zero_op, e->vaddr, len) : 0;
 	if (e->round > c->sv->top_round)
 		return -EINVAL;	/* an index naming a round the view lacks */
 	if (c->path_ref[e->round])
-		return ops_add_read_ref(c->o, e->vaddr, len, c->path_ref[e->round], e->file_off);
+		return ops_add_read_ref(c->o, c->read_op, e->vaddr, len, c->path_ref[e->round],
+					e->file_off);
 	ret = stack_view_pages_path(c->sv, c->pid, e->round, path, sizeof(path));
 	if (!ret)
-		ret = ops_add_read(c->o, e->vaddr, len, path, e->file_off);
+		ret = ops_add_read(c->o, c->read_op, e->vaddr, len, path, e->file_off);
 	if (!ret)
 		c->path_ref[e->round] = c->o->op[c->o->nr - 1].path;
+	return ret;
+}
+
+static int view_fill(struct fill_ctx *c, const struct ranges *in, bool top_only)
+{
+	size_t i;
+	int ret = 0;
+
+	c->path_ref = calloc(c->sv->top_round + 1, sizeof(*c->path_ref));
+	if (!c->path_ref)
+		return -ENOMEM;
+	for (i = 0; i < in->nr && !ret; i++) {
+		c->next = in->r[i].start;
+		ret = stack_view_walk(c->sv, c->pid, in->r[i].start, in->r[i].end, top_only,
+				      fill_ext, c);
+		if (!ret && c->gaps && c->next < in->r[i].end)
+			ret = ops_add(c->o, RST_OP_DISCARD, c->next, in->r[i].end - c->next);
+	}
+	free(c->path_ref);
 	return ret;
 }
 
 int ops_view_fill(struct ops *o, const struct stack_view *sv, uint32_t pid,
 		  const struct ranges *in, bool top_only, uint32_t zero_op)
 {
-	struct fill_ctx c = { o, sv, pid, top_only ? RST_OP_DISCARD : zero_op, NULL };
-	size_t i;
-	int ret = 0;
+	struct fill_ctx c = { o, sv, pid, top_only ? RST_OP_DISCARD : zero_op, RST_OP_READ,
+			      false, 0, NULL };
 
-	c.path_ref = calloc(sv->top_round + 1, sizeof(*c.path_ref));
-	if (!c.path_ref)
-		return -ENOMEM;
-	for (i = 0; i < in->nr && !ret; i++)
-		ret = stack_view_walk(sv, pid, in->r[i].start, in->r[i].end, top_only, fill_ext, &c);
-	free(c.path_ref);
-	return ret;
+	return view_fill(&c, in, top_only);
+}
+
+int ops_view_fill_inherited(struct ops *o, const struct stack_view *sv, uint32_t pid,
+			    const struct ranges *in)
+{
+	/*
+	 * The parent's pages are there: a zero page must be made zero (a
+	 * discard drops only this process's copy), and so must a page the
+	 * view does not have (a fresh map would read as zero there).
+	 */
+	struct fill_ctx c = { o, sv, pid, RST_OP_DISCARD, RST_OP_READ_CMP, true, 0, NULL };
+
+	return view_fill(&c, in, false);
 }
 
 static int map_vma(struct ops *o, const VmaEntry *v, const struct shm_table *shm)

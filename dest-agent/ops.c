@@ -63,7 +63,8 @@ static void ops_merge_read(struct ops *o)
 		return;
 	a = &o->op[o->nr - 2];
 	b = &o->op[o->nr - 1];
-	if (a->type == RST_OP_READ && b->type == RST_OP_READ && a->path == b->path &&
+	if ((a->type == RST_OP_READ || a->type == RST_OP_READ_CMP) && b->type == a->type &&
+	    a->path == b->path &&
 	    a->addr + a->len == b->addr && a->off + a->len == b->off) {
 		a->len += b->len;
 		o->nr--;
@@ -113,6 +114,19 @@ int ranges_add(struct ranges *rs, uint64_t start, uint64_t end)
 	return 0;
 }
 
+int ranges_and(const struct ranges *a, const struct ranges *b, struct ranges *out)
+{
+	struct ranges rest;
+	int ret;
+
+	ret = ranges_sub(a, b, &rest);
+	if (ret)
+		return ret;
+	ret = ranges_sub(a, &rest, out);
+	ranges_free(&rest);
+	return ret;
+}
+
 int ranges_sub(const struct ranges *a, const struct ranges *b, struct ranges *out)
 {
 	size_t i, j = 0;
@@ -143,9 +157,10 @@ void ranges_free(struct ranges *rs)
 	memset(rs, 0, sizeof(*rs));
 }
 
-int ops_add_read(struct ops *o, uint64_t addr, uint64_t len, const char *path, uint64_t off)
+int ops_add_read(struct ops *o, uint32_t type, uint64_t addr, uint64_t len, const char *path,
+		 uint64_t off)
 {
-	int ret = ops_add(o, RST_OP_READ, addr, len);
+	int ret = ops_add(o, type, addr, len);
 
 	if (ret)
 		return ret;
@@ -156,9 +171,10 @@ int ops_add_read(struct ops *o, uint64_t addr, uint64_t len, const char *path, u
 	return ret;
 }
 
-int ops_add_read_ref(struct ops *o, uint64_t addr, uint64_t len, uint64_t path_ref, uint64_t off)
+int ops_add_read_ref(struct ops *o, uint32_t type, uint64_t addr, uint64_t len, uint64_t path_ref,
+		     uint64_t off)
 {
-	int ret = ops_add(o, RST_OP_READ, addr, len);
+	int ret = ops_add(o, type, addr, len);
 
 	if (ret)
 		return ret;

@@ -42,6 +42,7 @@
 #define LEADER_STACK	(64UL << 10)
 #define THREAD_STACK	(16UL << 10)
 #define PAYLOAD_CAP	(96UL << 20)	/* reserved, not committed: MAP_NORESERVE */
+#define SCRATCH_LEN	(1UL << 20)	/* READ_CMP's buffer, after the payload */
 #define ALIGN_UP(x, a)	(((x) + (a) - 1) & ~((uint64_t)(a) - 1))
 /*
  * Threads and child processes are traced from birth (on top of
@@ -359,7 +360,7 @@ int rp_create(struct rst_process *rp, pid_t pid, const MmEntry *const *mms, size
 	memset(rp, 0, sizeof(*rp));
 	rp->want_pid = pid;
 	rp->sock = rp->init_sync = -1;
-	rp->region_len = blob_len() + args_len() + LEADER_STACK + PAYLOAD_CAP;
+	rp->region_len = blob_len() + args_len() + LEADER_STACK + PAYLOAD_CAP + SCRATCH_LEN;
 	ret = vdso_address(mms[0], &vdso);
 	if (!ret)
 		ret = pick_region_addr(mms, nr_mms, rp->region_len, &rp->region_addr);
@@ -369,6 +370,8 @@ int rp_create(struct rst_process *rp, pid_t pid, const MmEntry *const *mms, size
 	rp->payload_addr = rp->args_addr + args_len() + LEADER_STACK;
 	rp->payload_cap = PAYLOAD_CAP;
 	init_prepare_args(rp, vdso);
+	rp->args.scratch = rp->payload_addr + PAYLOAD_CAP;
+	rp->args.scratch_len = SCRATCH_LEN;
 
 	image = calloc(1, blob_len() + sizeof(struct rst_args));
 	if (!image)
@@ -998,8 +1001,46 @@ static int wait_fork(struct rst_process *parent, pid_t *child)
 	return 0;
 }
 
+/*
+ * The child's PREPARE: everything it inherited goes but the blob and @keep
+ * (its parent's memory where it has memory of its own: filled over with
+ * READ_CMP, what did not change stays shared).
+ */
+static int fork_prepare(struct rst_process *child, uint64_t vdso, const struct ranges *keep)
+{
+	size_t len = keep->nr * sizeof(struct rst_range), i;
+	struct rst_range *k = NULL;
+	int ret = 0;
+
+	if (len > child->payload_cap)
+		return -E2BIG;
+	if (keep->nr) {
+		k = malloc(len);
+		if (!k)
+			return -ENOMEM;
+		for (i = 0; i < keep->nr; i++)
+			k[i] = (struct rst_range){ keep->r[i].start, keep->r[i].end };
+		ret = tracee_write(child->pid, child->payload_addr, k, len);
+		free(k);
+	}
+	child->args.cmd = RST_CMD_PREPARE;
+	child->args.vdso_addr = vdso;
+	child->args.own_rseq_addr = 0;	/* its parent's is gone already */
+	child->args.nr_keep = keep->nr;
+	child->args.keep = child->payload_addr;
+	if (!ret)
+		ret = run_command(child, "prepare");
+	child->args.nr_keep = 0;
+	if (ret)
+		return ret;
+	for (i = 0; i < keep->nr && !ret; i++)
+		ret = ranges_add(&child->prefilled, keep->r[i].start, keep->r[i].end);
+	child->inherited = keep->nr > 0;
+	return ret;
+}
+
 int rp_fork(struct rst_process *parent, struct rst_process *child, pid_t pid, const MmEntry *mm,
-	    bool new_session)
+	    bool new_session, const struct ranges *keep)
 {
 	int sv[2], ret;
 	uint64_t vdso;
@@ -1040,12 +1081,9 @@ int rp_fork(struct rst_process *parent, struct rst_process *child, pid_t pid, co
 	child->args_addr = parent->args_addr;
 	child->payload_addr = parent->payload_addr;
 	child->payload_cap = parent->payload_cap;
-	/* its own PREPARE: the vdso where it had it (its parent's rseq is gone already) */
+	/* its own PREPARE: the vdso where it had it */
 	child->args = parent->args;
-	child->args.cmd = RST_CMD_PREPARE;
-	child->args.vdso_addr = vdso;
-	child->args.own_rseq_addr = 0;
-	ret = run_command(child, "prepare");
+	ret = fork_prepare(child, vdso, keep);
 	if (ret)
 		rp_kill(child);
 	return ret;

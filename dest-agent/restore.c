@@ -197,7 +197,7 @@ static int sync_memory(struct rst_process *rp, const MmEntry *mm, const struct s
 	size_t i;
 	int ret;
 
-	*delta_out = delta;
+	*delta_out = delta &= !rp->inherited;
 	ret = prefill_ranges(mm, &want);
 	if (ret)
 		return ret;
@@ -215,7 +215,9 @@ static int sync_memory(struct rst_process *rp, const MmEntry *mm, const struct s
 			o->op[o->nr - 1].flags = MAP_PRIVATE | MAP_ANONYMOUS;
 		}
 	}
-	if (!ret)
+	if (!ret && rp->inherited)	/* its parent's pages: only what differs is written */
+		ret = ops_view_fill_inherited(o, sv, rp->want_pid, &kept);
+	else if (!ret)
 		ret = ops_view_fill(o, sv, rp->want_pid, &kept, delta, RST_OP_DISCARD);
 	/* fresh anonymous memory reads as zero already */
 	if (!ret)
@@ -303,38 +305,50 @@ static bool blob_collides(const struct rst_tree *rt, const struct tree_images *t
 	return false;
 }
 
-/* The root from here, every other process forked by its parent's blob. */
-static int rst_tree_create(struct rst_tree *rt, const struct tree_images *ti, bool pidns)
+/*
+ * Process @i of the tree: the root from here, every other forked by its
+ * parent's blob once the parent's memory is filled, so that the child
+ * keeps what it has of it (shared copy-on-write, as on the source).
+ */
+static int rst_tree_add(struct rst_tree *rt, const struct tree_images *ti, size_t i, bool pidns)
 {
+	const PstreeEntry *pe = ti->p[i].pe;
+	struct ranges from, keep = { 0 };
 	const MmEntry **mms;
-	size_t i;
+	size_t k;
 	int ret;
 
-	rt->rp = calloc(ti->nr, sizeof(*rt->rp));
-	mms = calloc(ti->nr, sizeof(*mms));
-	if (!rt->rp || !mms) {
-		free(mms);
-		return -ENOMEM;
-	}
-	for (i = 0; i < ti->nr; i++)
-		mms[i] = ti->p[i].mm;
-	ret = rp_create(&rt->rp[0], ti->p[0].pe->pid, mms, ti->nr, pidns);
-	rt->nr = !ret;
-	if (!ret)	/* before its memory is filled: charged to its own cgroup */
-		ret = cgroup_enter(rt->rp[0].pid, ti->p[0].pe);
-	for (i = 1; !ret && i < ti->nr; i++) {
-		const PstreeEntry *pe = ti->p[i].pe;
+	if (i) {
+		int pi = find_proc(ti, pe->ppid);
+		struct rst_process *parent = &rt->rp[pi];
 
-		ret = rp_fork(&rt->rp[find_proc(ti, pe->ppid)], &rt->rp[i], pe->pid, ti->p[i].mm,
-			      pe->sid == pe->pid);
-		rt->nr += !ret;
+		/* only what the parent has mapped here now */
+		ret = inherit_ranges(ti->p[pi].mm, ti->p[i].mm, &from);
 		if (!ret)
-			ret = cgroup_enter(rt->rp[i].pid, pe);
+			ret = ranges_and(&from, &parent->prefilled, &keep);
+		if (!ret)
+			ret = rp_fork(parent, &rt->rp[i], pe->pid, ti->p[i].mm, pe->sid == pe->pid,
+				      &keep);
+		ranges_free(&from);
+		ranges_free(&keep);
+	} else {
+		free(rt->rp);
+		rt->rp = calloc(ti->nr, sizeof(*rt->rp));
+		mms = calloc(ti->nr, sizeof(*mms));
+		if (!rt->rp || !mms) {
+			free(mms);
+			return -ENOMEM;
+		}
+		for (k = 0; k < ti->nr; k++)
+			mms[k] = ti->p[k].mm;
+		ret = rp_create(&rt->rp[0], pe->pid, mms, ti->nr, pidns);
+		free(mms);
 	}
-	free(mms);
 	if (ret)
-		rst_tree_kill(rt);
-	return ret;
+		return ret;
+	rt->nr++;
+	/* before its memory is filled: charged to its own cgroup */
+	return cgroup_enter(rt->rp[i].pid, pe);
 }
 
 static uint64_t rst_tree_syscalls(const struct rst_tree *rt)
@@ -347,9 +361,13 @@ static uint64_t rst_tree_syscalls(const struct rst_tree *rt)
 	return n;
 }
 
-/* Anonymous memory of every process up to round @round_dir (@round: its number, 0 unknown). */
+/*
+ * Anonymous memory of every process up to round @round_dir (@round: its
+ * number, 0 unknown); a tree not made yet is made on the way, each process
+ * (but the root) forked after its parent is filled.
+ */
 static int rst_tree_fill(struct rst_tree *rt, const struct tree_images *ti, const char *round_dir,
-			 uint32_t round)
+			 uint32_t round, bool pidns)
 {
 	size_t i;
 	int ret;
@@ -358,17 +376,23 @@ static int rst_tree_fill(struct rst_tree *rt, const struct tree_images *ti, cons
 	rt->fill_ops = 0;
 	rt->fill_delta = true;
 	rt->syscalls_before = rst_tree_syscalls(rt);
-	for (i = 0; i < rt->nr && !ret; i++) {
+	for (i = 0; i < ti->nr && !ret; i++) {
 		struct ops o = { 0 };
 		bool delta;
 
+		if (i == rt->nr)
+			ret = rst_tree_add(rt, ti, i, pidns);
+		if (ret)
+			break;
 		ret = sync_memory(&rt->rp[i], ti->p[i].mm, &rt->sv, &o, &delta);
 		rt->fill_ops += o.nr;
 		rt->fill_delta &= delta;
 		if (!ret)
 			ret = rp_memory(&rt->rp[i], &o);
-		if (!ret)
+		if (!ret) {
 			rt->rp[i].applied_round = rt->sv.top_round;
+			rt->rp[i].inherited = false;
+		}
 		ops_free(&o);
 	}
 	return ret;
@@ -673,7 +697,7 @@ static int rst_tree_finish(struct rst_tree *rt, const struct tree_images *ti, co
 	size_t i;
 	int ret;
 
-	ret = rst_tree_fill(rt, ti, round_dir, round);
+	ret = rst_tree_fill(rt, ti, round_dir, round, o->pidns);
 	if (!ret)
 		ret = shm_restore(&shm, dirfd, &rt->sv);
 	rt->layout_ops = 0;
@@ -712,8 +736,6 @@ static int restore_final(struct rst_tree *rt, const char *round_dir, const struc
 		pr_info("the final round's tree or layout differs from the prepared one: starting over");
 		rst_tree_kill(rt);
 	}
-	if (!ret && !rt->nr)
-		ret = rst_tree_create(rt, &ti, o->pidns);
 	if (!ret)
 		ret = rst_tree_finish(rt, &ti, round_dir, round_number(round_dir), dirfd, o);
 	if (!ret && ti.nr > 1)
@@ -769,10 +791,8 @@ static int stream_round(struct rst_tree *rt, const char *round_dir, uint32_t rou
 		pr_info("round %u: the restorer sits where a process now has memory", round);
 		ret = -EADDRINUSE;
 	}
-	if (!ret && !rt->nr)
-		ret = rst_tree_create(rt, &ti, pidns);
 	if (!ret)
-		ret = rst_tree_fill(rt, &ti, round_dir, round);
+		ret = rst_tree_fill(rt, &ti, round_dir, round, pidns);
 	tree_images_free(&ti);
 	return ret;
 }

@@ -41,10 +41,12 @@ struct ops {
 int ops_add(struct ops *o, uint32_t type, uint64_t addr, uint64_t len);
 /* The last op added reads from / maps @path. */
 int ops_set_path(struct ops *o, const char *path);
-/* Read pages from a file; continues the previous read when it can. */
-int ops_add_read(struct ops *o, uint64_t addr, uint64_t len, const char *path, uint64_t off);
+/* Read pages from a file (@type: READ or READ_CMP); continues the previous read when it can. */
+int ops_add_read(struct ops *o, uint32_t type, uint64_t addr, uint64_t len, const char *path,
+		 uint64_t off);
 /* The same, from the file an earlier op names (its ->path, @path_ref): no string again. */
-int ops_add_read_ref(struct ops *o, uint64_t addr, uint64_t len, uint64_t path_ref, uint64_t off);
+int ops_add_read_ref(struct ops *o, uint32_t type, uint64_t addr, uint64_t len, uint64_t path_ref,
+		     uint64_t off);
 void ops_free(struct ops *o);
 /* Bytes the ops and their strings take in a payload, and writing them there. */
 size_t ops_payload_size(const struct ops *o);
@@ -58,6 +60,8 @@ struct ranges {
 int ranges_add(struct ranges *rs, uint64_t start, uint64_t end);
 /* out = a - b */
 int ranges_sub(const struct ranges *a, const struct ranges *b, struct ranges *out);
+/* out = a & b */
+int ranges_and(const struct ranges *a, const struct ranges *b, struct ranges *out);
 void ranges_free(struct ranges *rs);
 
 /* ---- dest-agent/memory.c: what to map and fill ---- */
@@ -66,6 +70,15 @@ void ranges_free(struct ranges *rs);
 bool vma_prefilled(const VmaEntry *v);
 int prefill_ranges(const MmEntry *mm, struct ranges *out);
 /*
+ * What a child forked at the destination keeps of its parent's memory:
+ * each of its prefilled VMAs that lies within one of @parent's (same
+ * flags), whole. A VMA can only shrink or split after a fork, so this
+ * finds what the source's child still had from its parent, and never
+ * joins a kept range to a fresh one in one VMA (a grown heap is mapped
+ * fresh). READ_CMP makes the content exact either way.
+ */
+int inherit_ranges(const MmEntry *parent, const MmEntry *child, struct ranges *out);
+/*
  * Ops for the pages of the view within @in: @top_only, only what its top
  * round changed (stack_view_advance: reads, zero runs discarded); else
  * every page, zero runs as @zero_op (RST_OP_DISCARD, RST_OP_ZERO, 0: none).
@@ -73,6 +86,14 @@ int prefill_ranges(const MmEntry *mm, struct ranges *out);
  */
 int ops_view_fill(struct ops *o, const struct stack_view *sv, uint32_t pid,
 		  const struct ranges *in, bool top_only, uint32_t zero_op);
+/*
+ * Ops for every page of the view within @in, over memory a forked child
+ * inherited from its parent: pages read with READ_CMP (written only where
+ * they differ, so the rest stays shared), zero runs and pages the view
+ * does not have discarded.
+ */
+int ops_view_fill_inherited(struct ops *o, const struct stack_view *sv, uint32_t pid,
+			    const struct ranges *in);
 /* ---- dest-agent/shm.c: shared memory objects (one memfd each) ---- */
 
 struct shm_table {
@@ -251,6 +272,7 @@ struct rst_process {
 	pid_t *tids;			/* threads after FINAL */
 	size_t nr_tids;
 	struct ranges prefilled;	/* anonymous memory mapped and filled so far */
+	bool inherited;			/* prefilled holds its parent's pages: not filled yet */
 	uint32_t applied_round;		/* last round whose pages are in */
 	uint64_t blob_syscalls;		/* made by its MEMORY commands (a cost counter) */
 };
@@ -260,10 +282,12 @@ int rp_create(struct rst_process *rp, pid_t pid, const MmEntry *const *mms, size
 	      bool pidns);
 /*
  * A child of @parent with PID @pid (its layout @mm), made by the parent's
- * own blob; @new_session: it leads its own session (set before it has children).
+ * own blob; @new_session: it leads its own session (set before it has
+ * children). It keeps of its parent's memory only @keep (anonymous private
+ * memory it has too: its ->prefilled, to be filled with READ_CMP).
  */
 int rp_fork(struct rst_process *parent, struct rst_process *child, pid_t pid, const MmEntry *mm,
-	    bool new_session);
+	    bool new_session, const struct ranges *keep);
 int rp_memory(struct rst_process *rp, const struct ops *o);
 
 /* What FINAL needs of one process. */

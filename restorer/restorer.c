@@ -115,9 +115,46 @@ static int failed(struct rst_args *a, const char *step, long err, uint64_t addr)
 
 /* ---- PREPARE ---- */
 
+/* Unmap [*cur, start), then go on after @end. */
+static long unmap_gap(uint64_t *cur, uint64_t start, uint64_t end)
+{
+	long ret = 0;
+
+	if (start < *cur || end < start)
+		return -22;	/* keep ranges out of order, or over the blob */
+	if (start > *cur)
+		ret = raw_syscall2(NR_munmap, *cur, start - *cur);
+	*cur = end;
+	return ret;
+}
+
+/* Everything but the blob and the ranges to keep (a child's inherited memory). */
+static int unmap_all_but(struct rst_args *a)
+{
+	const struct rst_range *k = (const struct rst_range *)a->keep;
+	uint64_t end = a->self_start + a->self_len, cur = 0, i;
+	bool self_done = false;
+	long ret = 0;
+
+	for (i = 0; i < a->nr_keep && !ret; i++) {
+		if (!self_done && a->self_start < k[i].start) {
+			ret = unmap_gap(&cur, a->self_start, end);
+			self_done = true;
+		}
+		if (!ret && (k[i].start & 4095 || k[i].end & 4095 || k[i].end > TASK_SIZE))
+			ret = -22;
+		if (!ret)
+			ret = unmap_gap(&cur, k[i].start, k[i].end);
+	}
+	if (!ret && !self_done)
+		ret = unmap_gap(&cur, a->self_start, end);
+	if (!ret)
+		ret = unmap_gap(&cur, TASK_SIZE, TASK_SIZE);
+	return ret ? failed(a, "munmap", ret, cur) : 0;
+}
+
 static int cmd_prepare(struct rst_args *a)
 {
-	uint64_t end = a->self_start + a->self_len;
 	long ret;
 
 	if (a->own_rseq_addr) {
@@ -127,12 +164,8 @@ static int cmd_prepare(struct rst_args *a)
 		if (ret)
 			return failed(a, "rseq unregister", ret, a->own_rseq_addr);
 	}
-	ret = raw_syscall2(NR_munmap, 0, a->self_start);
-	if (ret)
-		return failed(a, "munmap below", ret, 0);
-	ret = raw_syscall2(NR_munmap, end, TASK_SIZE - end);
-	if (ret)
-		return failed(a, "munmap above", ret, end);
+	if (unmap_all_but(a))
+		return -1;
 	if (a->vdso_addr) {
 		ret = raw_syscall2(NR_arch_prctl, ARCH_MAP_VDSO_64, a->vdso_addr);
 		if (ret < 0)
@@ -265,6 +298,44 @@ static long run_reads(const struct rst_op *op, uint64_t nr, struct open_file *of
 	return readv_full(fd, iov, nr, op->off, &of->nr_syscalls);
 }
 
+static bool page_same(const uint64_t *x, const uint64_t *y)
+{
+	int i;
+
+	for (i = 0; i < 4096 / 8; i++)
+		if (x[i] != y[i])
+			return false;
+	return true;
+}
+
+/* READ_CMP: through the scratch area, a page written only where it differs. */
+static long run_read_cmp(const struct rst_op *op, struct open_file *of, const struct rst_args *a)
+{
+	long fd = file_fd(of, op->path), ret;
+	uint64_t done, n, p;
+
+	if (fd < 0)
+		return fd;
+	if (!a->scratch || a->scratch_len < 4096 || (op->addr | op->len) & 4095)
+		return -22;
+	for (done = 0; done < op->len; done += n) {
+		n = op->len - done;
+		if (n > (a->scratch_len & ~4095UL))
+			n = a->scratch_len & ~4095UL;
+		ret = read_full(fd, a->scratch, n, op->off + done, &of->nr_syscalls);
+		if (ret)
+			return ret;
+		for (p = 0; p < n; p += 4096) {
+			uint64_t *mem = (uint64_t *)(op->addr + done + p);
+			const uint64_t *file = (const uint64_t *)(a->scratch + p);
+
+			if (!page_same(mem, file))
+				raw_memcpy(mem, file, 4096);
+		}
+	}
+	return 0;
+}
+
 static long run_op(const struct rst_op *op, struct open_file *of)
 {
 	switch (op->type) {
@@ -298,6 +369,7 @@ static const char *op_name(uint32_t type)
 	case RST_OP_MAP:
 		return "mmap";
 	case RST_OP_READ:
+	case RST_OP_READ_CMP:
 		return "pread pages";
 	case RST_OP_ZERO:
 		return "zero";
@@ -323,7 +395,12 @@ static int cmd_memory(struct rst_args *a)
 		long r;
 
 		n = op->type == RST_OP_READ ? read_run(op, a->nr_ops - i) : 1;
-		r = op->type == RST_OP_READ ? run_reads(op, n, &of) : run_op(op, &of);
+		if (op->type == RST_OP_READ)
+			r = run_reads(op, n, &of);
+		else if (op->type == RST_OP_READ_CMP)
+			r = run_read_cmp(op, &of, a);
+		else
+			r = run_op(op, &of);
 		if (r)
 			ret = failed(a, op_name(op->type), r, op->addr);
 	}

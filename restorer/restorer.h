@@ -6,7 +6,9 @@
  * the command and stops on int3. Commands:
  *
  *   PREPARE  drop everything of the `restore` program from the address
- *            space but the blob, map the vdso where the saved one was;
+ *            space but the blob (and, in a forked child, the ranges of
+ *            its parent's memory it keeps), map the vdso where the saved
+ *            one was;
  *   MEMORY   run a list of memory operations (map, read from a pages
  *            file, zero, discard, protect, unmap): used once for a plain
  *            restore, and after every pre-copy round when memory is filled
@@ -47,6 +49,13 @@ enum rst_op_type {
 	RST_OP_PROTECT,		/* mprotect(addr, len, prot) */
 	RST_OP_UNMAP,		/* munmap(addr, len) */
 	RST_OP_ADVISE,		/* madvise(addr, len, flags) */
+	/*
+	 * Like READ, over memory inherited from the parent: each page is
+	 * written only where the file's differs from what is there (read
+	 * through the scratch area), so an unchanged page stays shared
+	 * copy-on-write with the parent.
+	 */
+	RST_OP_READ_CMP,
 };
 
 struct rst_op {
@@ -57,6 +66,10 @@ struct rst_op {
 	uint64_t addr, len;
 	uint64_t off;
 	uint64_t path;		/* NUL-terminated absolute path, 0: none */
+};
+
+struct rst_range {
+	uint64_t start, end;
 };
 
 struct rst_sigaction {
@@ -137,9 +150,11 @@ struct rst_args {
 	uint64_t vdso_addr;		/* ARCH_MAP_VDSO_64 address (start of vvar), 0: none */
 	uint64_t own_rseq_addr;		/* rseq of the `restore` thread we were, unregistered */
 	uint32_t own_rseq_len, own_rseq_sig;
+	uint64_t nr_keep, keep;		/* struct rst_range[], sorted, disjoint: not unmapped */
 
 	/* --- MEMORY --- */
 	uint64_t nr_ops, ops;		/* struct rst_op[] */
+	uint64_t scratch, scratch_len;	/* READ_CMP's buffer (whole pages) */
 
 	/* --- FORK --- */
 	uint64_t fork_pid;

@@ -250,6 +250,30 @@ Test(ranges, sub_against_brute_force)
 	}
 }
 
+/* a & b: what a forked child keeps of its parent's memory. */
+Test(ranges, and_against_brute_force)
+{
+	uint64_t am, bm, got;
+	struct ranges a, b, out;
+	int i;
+
+	for (i = 0; i < 10000; i++) {
+		am = i % 3 ? rnd() : rnd() | rnd();
+		bm = i % 5 == 1 ? 0 : i % 5 == 2 ? ~0ULL : i % 5 == 3 ? am : rnd();
+		mask_ranges(am, &a);
+		mask_ranges(bm, &b);
+		cr_assert_eq(ranges_and(&a, &b, &out), 0);
+		check_ranges_shape(&out);
+		got = ranges_mask(&out);
+		cr_assert_eq(got, am & bm, "case %d: a %#llx & b %#llx = %#llx", i,
+			     (unsigned long long)am, (unsigned long long)bm,
+			     (unsigned long long)got);
+		ranges_free(&a);
+		ranges_free(&b);
+		ranges_free(&out);
+	}
+}
+
 /* Byte granular, ranges not page aligned: still exact set difference. */
 Test(ranges, sub_unaligned_against_brute_force)
 {
@@ -384,7 +408,7 @@ Test(ops, reads_contiguous_in_memory_and_file_merge)
 	uint64_t i;
 
 	for (i = 0; i < 1000; i++)
-		cr_assert_eq(ops_add_read(&o, BASE + i * PG, PG, pages, 8 * PG + i * PG), 0);
+		cr_assert_eq(ops_add_read(&o, RST_OP_READ, BASE + i * PG, PG, pages, 8 * PG + i * PG), 0);
 	cr_assert_eq(o.nr, 1);
 	cr_expect_eq(o.op[0].type, RST_OP_READ);
 	cr_expect_eq(o.op[0].addr, BASE);
@@ -395,20 +419,41 @@ Test(ops, reads_contiguous_in_memory_and_file_merge)
 	ops_free(&o);
 }
 
+/* Compare-reads merge like reads, but never with a plain read (nor the other way). */
+Test(ops, compare_reads_merge_only_with_their_kind)
+{
+	static const char pages[] = "/img/pages-7.img";
+	struct ops o = { 0 };
+
+	cr_assert_eq(ops_add_read(&o, RST_OP_READ_CMP, BASE, PG, pages, 0), 0);
+	cr_assert_eq(ops_add_read(&o, RST_OP_READ_CMP, BASE + PG, 2 * PG, pages, PG), 0);
+	cr_assert_eq(o.nr, 1);
+	cr_expect_eq(o.op[0].type, RST_OP_READ_CMP);
+	cr_expect_eq(o.op[0].len, 3 * PG);
+	cr_assert_eq(ops_add_read(&o, RST_OP_READ, BASE + 3 * PG, PG, pages, 3 * PG), 0);
+	cr_assert_eq(ops_add_read_ref(&o, RST_OP_READ_CMP, BASE + 4 * PG, PG, o.op[0].path,
+				      4 * PG), 0);
+	cr_assert_eq(o.nr, 3);
+	cr_expect_eq(o.op[1].type, RST_OP_READ);
+	cr_expect_eq(o.op[2].type, RST_OP_READ_CMP);
+	cr_expect_eq(o.op[2].path, o.op[0].path);
+	ops_free(&o);
+}
+
 Test(ops, reads_not_merged_across_gaps)
 {
 	static const char pages[] = "/img/pages-1.img";
 	struct ops o = { 0 };
 
-	cr_assert_eq(ops_add_read(&o, BASE, PG, pages, 0), 0);
+	cr_assert_eq(ops_add_read(&o, RST_OP_READ, BASE, PG, pages, 0), 0);
 	/* contiguous in memory, not in the file */
-	cr_assert_eq(ops_add_read(&o, BASE + PG, PG, pages, 2 * PG), 0);
+	cr_assert_eq(ops_add_read(&o, RST_OP_READ, BASE + PG, PG, pages, 2 * PG), 0);
 	/* contiguous in the file, not in memory */
-	cr_assert_eq(ops_add_read(&o, BASE + 3 * PG, PG, pages, 3 * PG), 0);
+	cr_assert_eq(ops_add_read(&o, RST_OP_READ, BASE + 3 * PG, PG, pages, 3 * PG), 0);
 	/* backwards in the file */
-	cr_assert_eq(ops_add_read(&o, BASE + 4 * PG, PG, pages, 2 * PG), 0);
+	cr_assert_eq(ops_add_read(&o, RST_OP_READ, BASE + 4 * PG, PG, pages, 2 * PG), 0);
 	/* then a run that continues the last one: merges with it only */
-	cr_assert_eq(ops_add_read(&o, BASE + 5 * PG, 2 * PG, pages, 3 * PG), 0);
+	cr_assert_eq(ops_add_read(&o, RST_OP_READ, BASE + 5 * PG, 2 * PG, pages, 3 * PG), 0);
 	cr_assert_eq(o.nr, 4);
 	cr_expect_eq(o.op[0].len, PG);
 	cr_expect_eq(o.op[1].off, 2 * PG);
@@ -428,9 +473,9 @@ Test(ops, reads_not_merged_across_files)
 	static const char a[] = "/img/3/pages-1.img", b[] = "/img/2/pages-1.img";
 	struct ops o = { 0 };
 
-	cr_assert_eq(ops_add_read(&o, BASE, PG, a, 0), 0);
-	cr_assert_eq(ops_add_read(&o, BASE + PG, PG, b, PG), 0);
-	cr_assert_eq(ops_add_read(&o, BASE + 2 * PG, PG, a, 2 * PG), 0);
+	cr_assert_eq(ops_add_read(&o, RST_OP_READ, BASE, PG, a, 0), 0);
+	cr_assert_eq(ops_add_read(&o, RST_OP_READ, BASE + PG, PG, b, PG), 0);
+	cr_assert_eq(ops_add_read(&o, RST_OP_READ, BASE + 2 * PG, PG, a, 2 * PG), 0);
 	cr_assert_eq(o.nr, 3);
 	cr_expect_str_eq(op_path(&o, 0), a);
 	cr_expect_str_eq(op_path(&o, 1), b);
@@ -443,10 +488,10 @@ Test(ops, reads_not_merged_across_other_ops)
 	static const char pages[] = "/img/pages-1.img";
 	struct ops o = { 0 };
 
-	cr_assert_eq(ops_add_read(&o, BASE, PG, pages, 0), 0);
+	cr_assert_eq(ops_add_read(&o, RST_OP_READ, BASE, PG, pages, 0), 0);
 	cr_assert_eq(ops_add(&o, RST_OP_ZERO, BASE + 10 * PG, PG), 0);
 	/* continues the first read in memory and file, but the zero op is between */
-	cr_assert_eq(ops_add_read(&o, BASE + PG, PG, pages, PG), 0);
+	cr_assert_eq(ops_add_read(&o, RST_OP_READ, BASE + PG, PG, pages, PG), 0);
 	cr_assert_eq(o.nr, 3);
 	cr_expect_eq(o.op[0].len, PG);
 	cr_expect_eq(o.op[1].type, RST_OP_ZERO);
@@ -496,7 +541,7 @@ Test(ops, long_and_many_paths_grow_the_strings)
 	}
 	for (i = 0; i < 500; i++) {
 		snprintf(want, sizeof(want), "/img/%zu/pages-1.img", i);
-		cr_assert_eq(ops_add_read(&o, BASE + (10 + i) * PG, PG, want, 0), 0);
+		cr_assert_eq(ops_add_read(&o, RST_OP_READ, BASE + (10 + i) * PG, PG, want, 0), 0);
 	}
 	for (i = 0; i < 5; i++) {
 		path[1] = 'a' + i;
@@ -551,10 +596,10 @@ Test(ops, payload_places_strings_after_the_ops)
 	o.op[0].prot = 5;
 	o.op[0].off = 3 * PG;
 	cr_assert_eq(ops_set_path(&o, lib), 0);
-	cr_assert_eq(ops_add_read(&o, BASE + 16 * PG, 2 * PG, pages, 0), 0);
-	cr_assert_eq(ops_add_read(&o, BASE + 18 * PG, PG, pages, 5 * PG), 0);
+	cr_assert_eq(ops_add_read(&o, RST_OP_READ, BASE + 16 * PG, 2 * PG, pages, 0), 0);
+	cr_assert_eq(ops_add_read(&o, RST_OP_READ, BASE + 18 * PG, PG, pages, 5 * PG), 0);
 	cr_assert_eq(ops_add(&o, RST_OP_DISCARD, BASE + 19 * PG, PG), 0);
-	cr_assert_eq(ops_add_read(&o, BASE + 20 * PG, PG, pages, 7 * PG), 0);
+	cr_assert_eq(ops_add_read(&o, RST_OP_READ, BASE + 20 * PG, PG, pages, 7 * PG), 0);
 	cr_assert_eq(ops_add(&o, RST_OP_MAP, BASE + 21 * PG, PG), 0);
 	cr_assert_eq(ops_set_path(&o, lib), 0);
 	cr_assert_eq(o.nr, 6);
@@ -595,7 +640,7 @@ Test(ops, payload_of_a_slice)
 
 	for (i = 0; i < 40; i++) {
 		snprintf(paths[i], sizeof(paths[i]), "/img/%zu/pages-1.img", i / 3);
-		cr_assert_eq(ops_add_read(&o, BASE + 2 * i * PG, PG, paths[i], i * PG), 0);
+		cr_assert_eq(ops_add_read(&o, RST_OP_READ, BASE + 2 * i * PG, PG, paths[i], i * PG), 0);
 	}
 	cr_assert_eq(o.nr, 40);
 	buf = malloc(ops_payload_size(&o));
@@ -614,4 +659,70 @@ Test(ops, payload_of_a_slice)
 	}
 	free(buf);
 	ops_free(&o);
+}
+
+/* ---- what a forked child keeps of its parent's memory ---- */
+
+static VmaEntry *vma(uint64_t start, uint64_t end, VmaKind kind, uint32_t flags)
+{
+	VmaEntry *v = calloc(1, sizeof(*v));
+
+	cr_assert_not_null(v);
+	*v = (VmaEntry)VMA_ENTRY__INIT;
+	v->start = start;
+	v->end = end;
+	v->kind = kind;
+	v->flags = flags;
+	return v;
+}
+
+static void mm_free_vmas(MmEntry *mm)
+{
+	size_t i;
+
+	for (i = 0; i < mm->n_vmas; i++)
+		free(mm->vmas[i]);
+}
+
+Test(inherit, whole_child_vmas_within_one_parent_vma)
+{
+	const uint32_t anon = 0x22, shared = 0x21, other = 0x122;	/* PRIVATE|ANON, SHARED|ANON */
+	VmaEntry *pv[] = {
+		vma(0x10000, 0x90000, VMA_KIND__VMA_ANON, anon),
+		vma(0x100000, 0x120000, VMA_KIND__VMA_HEAP, anon),
+		vma(0x200000, 0x210000, VMA_KIND__VMA_ANON, shared),
+		vma(0x300000, 0x310000, VMA_KIND__VMA_FILE, 0x2),
+	};
+	VmaEntry *cv[] = {
+		vma(0x10000, 0x30000, VMA_KIND__VMA_ANON, anon),	/* kept: a shrunk piece */
+		vma(0x30000, 0x40000, VMA_KIND__VMA_ANON, other),	/* other flags */
+		vma(0x40000, 0x50000, VMA_KIND__VMA_ANON, anon),	/* kept: remapped inside */
+		vma(0x80000, 0xa0000, VMA_KIND__VMA_ANON, anon),	/* reaches past the parent's */
+		vma(0x100000, 0x130000, VMA_KIND__VMA_HEAP, anon),	/* grown heap: fresh */
+		vma(0x200000, 0x210000, VMA_KIND__VMA_ANON, anon),	/* parent's is shared */
+		vma(0x300000, 0x308000, VMA_KIND__VMA_ANON, anon),	/* parent's is a file */
+		vma(0x400000, 0x410000, VMA_KIND__VMA_ANON, anon),	/* nothing there */
+	};
+	MmEntry p = MM_ENTRY__INIT, c = MM_ENTRY__INIT;
+	struct ranges out;
+
+	p.vmas = pv;
+	p.n_vmas = ARRAY_SIZE(pv);
+	c.vmas = cv;
+	c.n_vmas = ARRAY_SIZE(cv);
+	cr_assert_eq(inherit_ranges(&p, &c, &out), 0);
+	cr_assert_eq(out.nr, 2);
+	cr_expect_eq(out.r[0].start, 0x10000);
+	cr_expect_eq(out.r[0].end, 0x30000);
+	cr_expect_eq(out.r[1].start, 0x40000);
+	cr_expect_eq(out.r[1].end, 0x50000);
+	ranges_free(&out);
+	/* no parent memory: nothing kept */
+	p.n_vmas = 0;
+	cr_assert_eq(inherit_ranges(&p, &c, &out), 0);
+	cr_expect_eq(out.nr, 0);
+	ranges_free(&out);
+	p.n_vmas = ARRAY_SIZE(pv);
+	mm_free_vmas(&p);
+	mm_free_vmas(&c);
 }
