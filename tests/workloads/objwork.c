@@ -1905,6 +1905,32 @@ static int lock_taken_verify(void)
 	return posix_lock_verify();
 }
 
+/* A read lease (F_SETLEASE): refused by name. */
+static int lease_fd = -1;
+
+static int lease_setup(void)
+{
+	char path[4096];
+	int fd = make_file("lease", 100, 3);
+
+	if (fd < 0)
+		return bad("file: %s", strerror(errno));
+	close(fd);	/* a read lease wants no writer */
+	scratch(path, sizeof(path), "lease");
+	lease_fd = open(path, O_RDONLY);
+	if (lease_fd < 0)
+		return bad("open: %s", strerror(errno));
+	return fcntl(lease_fd, F_SETLEASE, F_RDLCK) ? bad("F_SETLEASE: %s", strerror(errno)) : 0;
+}
+
+static int lease_verify(void)
+{
+	int l = fcntl(lease_fd, F_GETLEASE);
+
+	return l == F_RDLCK ? 0 : bad("F_GETLEASE: %d (%s), expected a read lease", l,
+				      l < 0 ? strerror(errno) : "");
+}
+
 static int in_fd = -1, in_wd = -1, in_n;
 
 static int inotify_setup(void)
@@ -2560,6 +2586,7 @@ static const struct mode {
 	MODE(posix_lock),
 	MODE(ofd_lock),
 	MODE(lock_taken),
+	MODE(lease),
 	MODE(fasync_owner),
 	MODE(o_path),
 	MODE(sched),
