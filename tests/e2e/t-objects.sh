@@ -45,6 +45,7 @@ posix_lock		exact		posix|lock
 ofd_lock		exact		ofd|lock
 lock_taken		restore_error	POSIX write lock on bytes 100-149 here: another process holds
 lease			refused		lease
+lock_wait		exact		lock
 fasync_owner		exact		async|owner|F_SETSIG
 o_path			exact		O_PATH|path
 sched			exact		sched|nice|priority

@@ -1905,6 +1905,78 @@ static int lock_taken_verify(void)
 	return posix_lock_verify();
 }
 
+/*
+ * A request waiting for a lock: we hold a POSIX write lock on bytes 0-9; a
+ * child of the tree opens the file itself and waits in F_SETLKW for the same
+ * bytes (the freeze interrupts the call; the restore restarts it). First
+ * check: it still waits. Second (after the restore): we unlock, it must get
+ * the lock (it says so on a pipe) and hold it as its own.
+ */
+static int lw_pipe[2] = { -1, -1 }, lw_checks;
+
+/* From outside: bytes 0-9 are the child's now. */
+static int lock_wait_probe(void)
+{
+	int fd = lock_reopen("lock"), r;
+
+	if (fd < 0)
+		return bad("reopen: %s", strerror(errno));
+	r = probe(fd, F_GETLK, F_RDLCK, 0, 10, F_WRLCK, 0, 10, lk_owner);
+	close(fd);
+	return r;
+}
+
+static int lock_wait_child(void)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 10 };
+	int fd = lock_reopen("lock");
+
+	if (fd < 0)
+		return 1;
+	/* no EINTR loop: the freeze and the restore must not show in the call */
+	if (fcntl(fd, F_SETLKW, &fl))
+		return 1;
+	return write(lw_pipe[1], "g", 1) == 1 ? 0 : 1;
+}
+
+static int lock_wait_setup(void)
+{
+	if (lock_file() || posix_set(lk_fd, F_WRLCK, 0, 10))
+		return 1;
+	if (pipe(lw_pipe))
+		return bad("pipe: %s", strerror(errno));
+	lk_child = fork();
+	if (lk_child < 0)
+		return bad("fork: %s", strerror(errno));
+	if (!lk_child) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+		if (lock_wait_child())
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	lk_owner = getpid();
+	usleep(200000);	/* let it reach F_SETLKW */
+	return 0;
+}
+
+static int lock_wait_verify(void)
+{
+	struct pollfd p = { lw_pipe[0], POLLIN, 0 };
+	char c;
+
+	if (poll(&p, 1, 200) != 0)
+		return bad("the waiting child got the lock we hold");
+	if (++lw_checks < 2)
+		return 0;
+	if (posix_set(lk_fd, F_UNLCK, 0, 10))
+		return 1;
+	if (poll(&p, 1, 3000) != 1 || read(lw_pipe[0], &c, 1) != 1)
+		return bad("the child waiting in F_SETLKW did not get the lock once free");
+	lk_owner = lk_child;
+	return in_child(lock_wait_probe);
+}
+
 /* A read lease (F_SETLEASE): refused by name. */
 static int lease_fd = -1;
 
@@ -2587,6 +2659,7 @@ static const struct mode {
 	MODE(ofd_lock),
 	MODE(lock_taken),
 	MODE(lease),
+	MODE(lock_wait),
 	MODE(fasync_owner),
 	MODE(o_path),
 	MODE(sched),
