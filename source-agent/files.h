@@ -172,6 +172,12 @@ int tty_fd_check(struct fd_dump *d);
  */
 int locks_fd_check(struct fd_dump *d);
 void locks_fd_free(struct fd_dump *d);
+/*
+ * One "lock:" line of @d's fdinfo (after "lock:"), e.g. "\t1: POSIX  ADVISORY
+ * WRITE 1234 fe:00:567 100 149" or "... 200 EOF", into @l; a lease, or
+ * anything else: -EOPNOTSUPP and a message naming it.
+ */
+int locks_parse_line(const struct fd_dump *d, const char *line, FileLock *l);
 
 /*
  * Every fd of @pid (running) as the final dump would take it: matched to

@@ -37,12 +37,15 @@ static bool lockable(const struct fd_dump *d)
 	return d->ops == &reg_dump_ops && !shm_lookup(d->shm, d->st.st_dev, d->st.st_ino);
 }
 
-/*
- * One "lock:" line (after "lock:"), e.g. "\t1: POSIX  ADVISORY  WRITE 1234
- * fe:00:567 100 149" or "... 200 EOF", into @l; a lease or anything else: a
- * refusal naming it.
- */
-static int parse_lock(const struct fd_dump *d, const char *line, FileLock *l)
+/* The length of the fdinfo line at @line, for a message (at most 80). */
+static int line_len(const char *line)
+{
+	size_t n = strcspn(line, "\n");
+
+	return n > 80 ? 80 : (int)n;
+}
+
+int locks_parse_line(const struct fd_dump *d, const char *line, FileLock *l)
 {
 	char tag[16] = "", adv[16] = "", type[16] = "", start[24] = "", end[24] = "";
 	unsigned long long s, e;
@@ -58,9 +61,13 @@ static int parse_lock(const struct fd_dump *d, const char *line, FileLock *l)
 			what = lock_kinds[i].what;
 		}
 	if (!what) {
-		pr_err("pid %d: fd %d (%s) holds %s: ferry cannot move leases and delegations yet",
-		       d->pid, d->fd, d->path, !strcmp(tag, "LEASE") ? "a lease (F_SETLEASE)" :
-		       !strcmp(tag, "DELEG") ? "a delegation" : "a lock of an unknown kind");
+		if (!strcmp(tag, "LEASE") || !strcmp(tag, "DELEG"))
+			pr_err("pid %d: fd %d (%s) holds %s: ferry cannot move leases and "
+			       "delegations yet", d->pid, d->fd, d->path, *tag == 'L' ?
+			       "a lease (F_SETLEASE)" : "a delegation");
+		else
+			pr_err("pid %d: fd %d (%s) holds a lock of a kind ferry does not know "
+			       "(%.*s): refused", d->pid, d->fd, d->path, line_len(line), line);
 		return -EOPNOTSUPP;
 	}
 	if (!lockable(d)) {
@@ -85,8 +92,8 @@ static int parse_lock(const struct fd_dump *d, const char *line, FileLock *l)
 	l->write = !strcmp(type, "WRITE");
 	return 0;
 bad:
-	pr_err("pid %d: fd %d (%s) holds %s ferry does not understand (%.80s): refused", d->pid,
-	       d->fd, d->path, what, line);
+	pr_err("pid %d: fd %d (%s) holds %s ferry does not understand (%.*s): refused", d->pid,
+	       d->fd, d->path, what, line_len(line), line);
 	return -EOPNOTSUPP;
 }
 
@@ -116,7 +123,7 @@ static int parse_locks(struct fd_dump *d, const char *info)
 	}
 	for (i = 0; i < n; i++) {
 		p = strstr(p, "\nlock:") + 6;
-		ret = parse_lock(d, p, d->sink ? &d->locks[i] : &one);
+		ret = locks_parse_line(d, p, d->sink ? &d->locks[i] : &one);
 		if (ret)
 			return ret;
 		if (d->sink)
