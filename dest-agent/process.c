@@ -214,6 +214,12 @@ static int blob_verdict(struct rst_process *rp, const char *cmd)
 	rp->blob_syscalls += a.nr_syscalls;
 	if (a.status == RST_READY)
 		return 0;
+	a.err_step[sizeof(a.err_step) - 1] = 0;
+	if (rp->final && !strcmp(a.err_step, "file lock")) {
+		/* a lock held by someone else here: name it */
+		rst_locks_explain(rp->final->of, rp->final->files, rp->want_pid, a.err_addr, a.err);
+		return -EIO;
+	}
 	pr_err("restorer of pid %d: %s failed at %s (%#llx): %s", rp->want_pid, cmd, a.err_step,
 	       (unsigned long long)a.err_addr, strerror(-a.err));
 	return -EIO;
@@ -517,7 +523,8 @@ static size_t final_payload_size(const ProcCore *core, const MmEntry *mm, const 
 
 	return n * (sizeof(struct rst_thread) + PAGE_SIZE +
 		    ALIGN_UP(rst_sigframe_size() + rst_xsave_size() + 128, PAGE_SIZE) + THREAD_STACK) +
-	       files->n_fds * sizeof(struct rst_fd) + strlen(core->cwd) + strlen(core->root) +
+	       files->n_fds * sizeof(struct rst_fd) + rst_locks_max(files) * sizeof(struct rst_lock) +
+	       strlen(core->cwd) + strlen(core->root) +
 	       strlen(mm->exe) + sigs * 128 + 4 * PAGE_SIZE;
 }
 
@@ -695,6 +702,21 @@ static int layout_fds(struct rst_process *rp, const FilesEntry *files, struct fi
 	for (i = 0; i < NR_WORK; i++)
 		rp->args.work_fds[i] = WORK_FD_BASE + i;
 	return 0;
+}
+
+/* The file locks it takes once its fds are placed (locks.c). */
+static int layout_locks(struct rst_process *rp, const struct rst_final *f,
+			struct final_payload *fp)
+{
+	size_t off = fp_take(fp, rst_locks_max(f->files) * sizeof(struct rst_lock), 8), nr;
+	int ret;
+
+	if (fp->len > fp->cap)
+		return -E2BIG;
+	ret = rst_locks_layout(f->of, f->files, (struct rst_lock *)(fp->buf + off), &nr);
+	rp->args.nr_locks = nr;
+	rp->args.locks = rp->payload_addr + off;
+	return ret;
 }
 
 /* The fds go by SCM_RIGHTS, RST_FDS_PER_MSG at a time, in files->fds order. */
@@ -904,6 +926,8 @@ int rp_final_start(struct rst_process *rp, const struct rst_final *f)
 		ret = layout_threads(rp, f->core, &fp);
 	if (!ret)
 		ret = layout_fds(rp, f->files, &fp);
+	if (!ret)
+		ret = layout_locks(rp, f, &fp);
 	if (ret)
 		goto out;
 	rp->args.exe_path = fp_string(&fp, rp->payload_addr, f->mm->exe);
@@ -913,8 +937,10 @@ int rp_final_start(struct rst_process *rp, const struct rst_final *f)
 	ret = tracee_write(rp->pid, rp->payload_addr, fp.buf, fp.len);
 	if (!ret)
 		ret = set_oom_score_adj(rp, f->core);
+	rp->final = f;
 	if (!ret)
 		ret = go_final(rp, f->core->n_threads, f->fds, f->files->n_fds);
+	rp->final = NULL;
 out:
 	free(fp.buf);
 	return ret;

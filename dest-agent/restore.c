@@ -542,7 +542,7 @@ static int rst_tree_final_start(struct rst_tree *rt, const struct tree_images *t
 	for (i = 0; i < rt->nr && !ret; i++) {
 		size_t k = order[i];
 		struct rst_final f = { ti->p[k].core, ti->p[k].mm, ti->p[k].files, NULL,
-				       wanted_pgid(ti, k) };
+				       wanted_pgid(ti, k), of };
 		int *fds = NULL;
 
 		/* where it is now (it may have moved since round 1), before its threads exist */

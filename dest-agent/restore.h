@@ -157,6 +157,18 @@ int rst_fds_ready(struct open_files *of, pid_t (*task)(void *arg, pid_t saved), 
 /* The tree is let go now: each description's row's ->resume. */
 void rst_fds_resume(struct open_files *of);
 
+/*
+ * locks.c: the file locks process @fe takes in its blob (FINAL), at most
+ * rst_locks_max() of them, into @out (*@nr); -EINVAL for a bad image.
+ */
+struct rst_lock;
+size_t rst_locks_max(const FilesEntry *fe);
+int rst_locks_layout(const struct open_files *of, const FilesEntry *fe, struct rst_lock *out,
+		     size_t *nr);
+/* The @k-th of them could not be taken (-errno @err): say which, for pid @pid. */
+void rst_locks_explain(const struct open_files *of, const FilesEntry *fe, pid_t pid, uint64_t k,
+		       int err);
+
 /* What opening an fd may need. */
 struct fd_open {
 	struct open_files *of;
@@ -275,6 +287,7 @@ struct rst_process {
 	bool inherited;			/* prefilled holds its parent's pages: not filled yet */
 	uint32_t applied_round;		/* last round whose pages are in */
 	uint64_t blob_syscalls;		/* made by its MEMORY commands (a cost counter) */
+	const struct rst_final *final;	/* during FINAL: what a failure names */
 };
 
 /* The root: a clone3 child of ours; @mms: every process's layout (the blob avoids them all). */
@@ -297,6 +310,7 @@ struct rst_final {
 	const FilesEntry *files;
 	const int *fds;			/* opened here, in files->fds order */
 	pid_t pgid;			/* 0: keep */
+	const struct open_files *of;	/* the tree's descriptions (which process takes their locks) */
 };
 
 /* Everything but memory, up to each thread's last stop: the process is ready to go. */

@@ -56,6 +56,7 @@
 #define NR_set_robust_list 273
 #define NR_sched_setattr 314
 #define NR_membarrier	324
+#define NR_flock	73
 
 #define PROT_READ	0x1
 #define PROT_WRITE	0x2
@@ -64,6 +65,12 @@
 #define O_RDONLY	0
 #define O_CLOEXEC	02000000
 #define F_DUPFD		0
+#define F_SETLK		6
+#define F_OFD_SETLK	37
+#define LOCK_SH		1
+#define LOCK_EX		2
+#define LOCK_NB		4
+#define F_WRLCK		1
 #define ARCH_SET_GS	0x1001
 #define ARCH_SET_FS	0x1002
 #define ARCH_MAP_VDSO_64 0x2003
@@ -574,6 +581,31 @@ static int receive_fds(struct rst_args *a, uint32_t want, int32_t park, int32_t 
 	return 0;
 }
 
+/* Each file lock again, not waiting: one held by someone else here fails the restore. */
+static int take_locks(struct rst_args *a)
+{
+	const struct rst_lock *l = (const struct rst_lock *)a->locks;
+	uint32_t i;
+
+	for (i = 0; i < a->nr_locks; i++) {
+		struct { int16_t type, whence; int64_t start, len; int32_t pid, pad; } fl = {
+			l[i].type, 0 /* SEEK_SET */, l[i].start, l[i].len, 0, 0
+		};
+		long ret;
+
+		if (l[i].kind == RST_LOCK_FLOCK)
+			ret = raw_syscall2(NR_flock, l[i].fd,
+					   (l[i].type == F_WRLCK ? LOCK_EX : LOCK_SH) | LOCK_NB);
+		else
+			ret = raw_syscall3(NR_fcntl, l[i].fd,
+					   l[i].kind == RST_LOCK_OFD ? F_OFD_SETLK : F_SETLK,
+					   (long)&fl);
+		if (ret)
+			return failed(a, "file lock", ret, i);
+	}
+	return 0;
+}
+
 static int restore_fds(struct rst_args *a)
 {
 	const struct rst_fd *f = (const struct rst_fd *)a->fds;
@@ -590,7 +622,7 @@ static int restore_fds(struct rst_args *a)
 		if (ret != f[i].fd)
 			return failed(a, "place fd", ret, f[i].fd);
 	}
-	return 0;
+	return take_locks(a);
 }
 
 static int restore_signals(struct rst_args *a)

@@ -120,6 +120,24 @@ struct rst_fd {
 	uint32_t cloexec;
 };
 
+/*
+ * A file lock the process takes once its fds are placed, without waiting:
+ * POSIX locks are the process's own; FLOCK and OFD locks are its open file
+ * description's, taken by the first process of the tree that holds it.
+ */
+enum rst_lock_kind {
+	RST_LOCK_POSIX = 1,	/* fcntl(F_SETLK) */
+	RST_LOCK_OFD,		/* fcntl(F_OFD_SETLK) */
+	RST_LOCK_FLOCK,		/* flock(LOCK_NB) */
+};
+
+struct rst_lock {
+	int32_t fd;
+	uint16_t kind;		/* enum rst_lock_kind */
+	uint16_t type;		/* F_RDLCK or F_WRLCK */
+	int64_t start, len;	/* len 0: to the end of the file */
+};
+
 #define RST_MAX_GROUPS	64
 
 struct rst_creds {
@@ -189,7 +207,8 @@ struct rst_args {
 	uint32_t set_loginuid;		/* write loginuid to /proc/self/loginuid */
 	uint32_t loginuid;
 	uint32_t membarrier;		/* REGISTER_* commands to issue (MEMBARRIER_CMD_GET_REGISTRATIONS) */
-	uint32_t pad5;
+	uint32_t nr_locks;		/* after the fds are placed; a failure's err_addr: the index */
+	uint64_t locks;			/* struct rst_lock[] */
 };
 
 #endif

@@ -285,7 +285,7 @@ static int fd_check(struct fd_dump *d)
 		return fd_refuse_unknown(d);
 	ret = d->ops->check ? d->ops->check(d) : 0;
 	if (!ret)
-		ret = locks_fd_check(d->pid, d->fd);
+		ret = locks_fd_check(d);
 	return ret;
 }
 
@@ -387,9 +387,11 @@ int dump_files(pid_t pid, struct file_ids *ids, const struct shm_set *shm, struc
 		if (d[i].ops->send)
 			ret = d[i].ops->send(&d[i]);
 out:
-	for (i = 0; d && i < nr; i++)
+	for (i = 0; d && i < nr; i++) {
 		if (d[i].ops && d[i].ops->free)
 			d[i].ops->free(&d[i]);
+		locks_fd_free(&d[i]);
+	}
 	free(d);
 	free(ptrs);
 	free(fds);

@@ -80,6 +80,7 @@ struct fd_dump {
 	struct sink *sink;
 	const struct fd_dump_ops *ops;	/* the row that took it */
 	void *priv;			/* the row's own, alive until files-<pid>.img is sent */
+	FileLock *locks;		/* what e.locks points to (locks.c) */
 };
 
 /*
@@ -164,8 +165,19 @@ void tcp_migration_end(enum tcp_end how);
 
 /* A terminal (pty, tty, console): refused (tty.c). */
 int tty_fd_check(struct fd_dump *d);
-/* A lock or lease held through this fd: refused (locks.c). */
-int locks_fd_check(pid_t pid, int fd);
+/*
+ * locks.c: the file locks held through this fd, into d->e.locks at the dump
+ * (d->sink set); a lease, or a lock of a kind of fd ferry reopens otherwise
+ * than by path, is refused. locks_fd_free() frees what it took.
+ */
+int locks_fd_check(struct fd_dump *d);
+void locks_fd_free(struct fd_dump *d);
+/*
+ * One "lock:" line of @d's fdinfo (after "lock:"), e.g. "\t1: POSIX  ADVISORY
+ * WRITE 1234 fe:00:567 100 149" or "... 200 EOF", into @l; a lease, or
+ * anything else: -EOPNOTSUPP and a message naming it.
+ */
+int locks_parse_line(const struct fd_dump *d, const char *line, FileLock *l);
 
 /*
  * Every fd of @pid (running) as the final dump would take it: matched to

@@ -21,7 +21,8 @@
 # enter that network namespace with nsenter, keeping the host's mounts
 # (/sys/fs/cgroup; ip netns exec mounts a fresh /sys without it).
 # MIG_DEST_IPC=1: the destination in its own IPC namespace too (another
-# host's System V objects).
+# host's System V objects). MIG_DEST_BIND="FROM TO": the destination sees
+# directory FROM at TO (its own copy of files, as on another host).
 # The destination is pageserver --once in a PID namespace whose init (bash,
 # e2e_pidns_pageserver) outlives it, so the restored process survives the
 # page server's exit.
@@ -38,8 +39,10 @@ mig_start_dest()
 	fi
 	mkdir -p "$TMP/dst"
 	export C
+	export MIG_DEST_BIND=${MIG_DEST_BIND:-}
 	e2e_start_bg dest "${wrap[@]}" unshare --pid "${ipc[@]}" --fork --mount-proc --kill-child -- \
-		bash -c 'e2e_pidns_pageserver "$@"' _ "$1:$port" "$TMP/dst" "${once[@]}"
+		bash -c '[ -z "$MIG_DEST_BIND" ] || mount --bind $MIG_DEST_BIND || exit 1
+			e2e_pidns_pageserver "$@"' _ "$1:$port" "$TMP/dst" "${once[@]}"
 	e2e_wait_port "$port" 10 "${ns[@]}" || e2e_fail "pageserver does not listen"
 	nsinit=$(pgrep -P "$(cat "$TMP/dest.pid")" -x bash | head -n 1)
 	[ -n "$nsinit" ] || nsinit=$(pgrep -P "$(pgrep -P "$(cat "$TMP/dest.pid")" | head -n 1)" | head -n 1)

@@ -73,9 +73,12 @@ pipe_nonblock		exact		pipe|nonblock
 pipe_both_ends		exact		pipe
 seccomp_filter		refused		seccomp
 caps			exact		capab|caps
-flock			refused		flock|lock
-posix_lock		refused		posix|lock
-ofd_lock		refused		ofd|lock
+flock			exact		flock|lock
+posix_lock		exact		posix|lock
+ofd_lock		exact		ofd|lock
+lock_taken		restore_error	POSIX write lock on bytes 100-149 here: another process holds
+lease			refused		lease
+lock_wait		exact		lock
 fasync_owner		exact		async|owner|F_SETSIG
 o_path			exact		O_PATH|path
 sched			exact		sched|nice|priority
@@ -255,9 +258,22 @@ run_mode()
 		while read -r dir; do rmdir "$dir"; done
 	img=$(ls -d "$d"/img/*/* 2>/dev/null | sort -V | tail -n 1)
 	[ -n "$img" ] || { GOT="dump error: no image directory"; return; }
+	# lock_taken: another process holds byte 120 of its locked range here
+	local holder=
+	if [ "$mode" = lock_taken ]; then
+		e2e_start_bg "$mode-holder" python3 -c 'import fcntl, sys, time
+f = open(sys.argv[1], "r+")
+fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, 120)
+print("held", flush=True)
+time.sleep(60)' "$(sed -n 's/^lockfile //p' "$d/out")"
+		holder=$(cat "$TMP/$mode-holder.pid")
+		e2e_wait_for_line "$TMP/$mode-holder.log" '^held$' 5 2>/dev/null ||
+			{ GOT="setup: the lock holder did not start"; return; }
+	fi
 	timeout -k 2 "$STEP_TIMEOUT" "$RESTORE" --images-dir "$img" \
 		>"$d/restore.out" 2>"$d/restore.err"
 	rc=$?
+	[ -n "$holder" ] && kill "$holder" 2>/dev/null
 	e2e_track_pid "$pid"
 	if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
 		GOT="hang (restore killed after ${STEP_TIMEOUT}s)"

@@ -1592,7 +1592,16 @@ static int o_path_verify(void)
 	return 0;
 }
 
-static int lk_fd = -1;
+/*
+ * File locks. Each mode checks from inside (the fdinfo "lock:" lines of its
+ * own fds, which name the owner: the same locks, the same pids, each on the
+ * same open file description) and from outside (a forked child, not of the
+ * migrated tree, opening the file again: a conflicting lock is refused, a
+ * range not locked is free, a read lock is shared).
+ */
+static int lk_fd = -1, lk_fd2 = -1;
+static pid_t lk_owner, lk_child;	/* the tree's process and its child holding the description */
+static char lk_list[2][1024];		/* the fdinfo lock lines of lk_fd, lk_fd2 at setup */
 
 static int lock_file(void)
 {
@@ -1600,95 +1609,398 @@ static int lock_file(void)
 	return lk_fd < 0 ? bad("file: %s", strerror(errno)) : 0;
 }
 
-static int lock_reopen(void)
+static int lock_reopen(const char *suffix)
 {
 	char path[4096];
 
-	scratch(path, sizeof(path), "lock");
+	scratch(path, sizeof(path), suffix);
 	return open(path, O_RDWR);
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The "lock:" lines of @fd, without their ids and device, sorted, one per line. */
+static int fd_lock_list(int fd, char *out, size_t len)
+{
+	char path[64], buf[4096], *lines[32], *p = buf, *l;
+	size_t n = 0, i, used = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "r");
+	if (!f)
+		return bad("%s: %s", path, strerror(errno));
+	buf[fread(buf, 1, sizeof(buf) - 1, f)] = 0;
+	fclose(f);
+	while ((l = strsep(&p, "\n")) && n < 32) {
+		char kind[16], adv[16], type[16], pid[16], start[32], end[32];
+
+		if (strncmp(l, "lock:", 5) ||
+		    sscanf(l + 5, " %*d: %15s %15s %15s %15s %*s %31s %31s", kind, adv, type, pid,
+			   start, end) != 6)
+			continue;
+		lines[n] = malloc(160);
+		snprintf(lines[n++], 160, "%s %s %s %s pid %s", kind, type, start, end, pid);
+	}
+	qsort(lines, n, sizeof(*lines), cmp_str);
+	out[0] = 0;
+	for (i = 0; i < n; i++) {
+		used += snprintf(out + used, len > used ? len - used : 0, "%s; ", lines[i]);
+		free(lines[i]);
+	}
+	return 0;
+}
+
+/* Inside: lk_fd and lk_fd2 list the locks they listed at setup. */
+static int lock_lists_same(void)
+{
+	char now[1024];
+	int i, fd;
+
+	for (i = 0; i < 2; i++) {
+		fd = i ? lk_fd2 : lk_fd;
+		if (fd < 0)
+			continue;
+		if (fd_lock_list(fd, now, sizeof(now)))
+			return 1;
+		if (strcmp(now, lk_list[i]))
+			return bad("fd %d holds the locks [%s], expected [%s]", fd, now, lk_list[i]);
+	}
+	return 0;
+}
+
+static int lock_lists_save(void)
+{
+	if (fd_lock_list(lk_fd, lk_list[0], sizeof(lk_list[0])))
+		return 1;
+	if (lk_fd2 >= 0 && fd_lock_list(lk_fd2, lk_list[1], sizeof(lk_list[1])))
+		return 1;
+	if (!lk_list[0][0])
+		return bad("no lock listed in fdinfo at setup");
+	return 0;
+}
+
+/* A child of the tree sharing lk_fd's description; it dies with us. */
+static int lock_tree_child(int (*fn)(void))
+{
+	int p[2];
+	char c;
+
+	if (pipe(p))
+		return bad("pipe: %s", strerror(errno));
+	lk_child = fork();
+	if (lk_child < 0)
+		return bad("fork: %s", strerror(errno));
+	if (!lk_child) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+		close(p[0]);
+		c = fn ? '0' + fn() : '0';
+		if (write(p[1], &c, 1) != 1)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	close(p[1]);
+	if (read(p[0], &c, 1) != 1 || c != '0')
+		return bad("the tree's child failed its setup");
+	close(p[0]);
+	return 0;
+}
+
+/* flock: lk_fd "lock" exclusive (shared with a child of the tree), lk_fd2 "lock2" shared. */
 static int flock_setup(void)
 {
 	if (lock_file())
 		return 1;
-	return flock(lk_fd, LOCK_EX) ? bad("flock: %s", strerror(errno)) : 0;
+	lk_fd2 = make_file("lock2", 100, 2);
+	if (lk_fd2 < 0)
+		return bad("file: %s", strerror(errno));
+	if (flock(lk_fd, LOCK_EX) || flock(lk_fd2, LOCK_SH))
+		return bad("flock: %s", strerror(errno));
+	if (lock_tree_child(NULL))
+		return 1;
+	return lock_lists_save();
+}
+
+/* want: 0 the lock is free, else flock must fail with EWOULDBLOCK. */
+static int try_flock(const char *suffix, int op, int want_busy)
+{
+	int fd = lock_reopen(suffix), r = 0;
+
+	if (fd < 0)
+		return bad("reopen %s: %s", suffix, strerror(errno));
+	if (!flock(fd, op | LOCK_NB)) {
+		if (want_busy)
+			r = bad("another open file took %s on %s: the flock is gone or weaker",
+				op == LOCK_EX ? "LOCK_EX" : "LOCK_SH", suffix);
+	} else if (errno != EWOULDBLOCK || !want_busy) {
+		r = bad("%s on %s from another open file: %s",
+			op == LOCK_EX ? "LOCK_EX" : "LOCK_SH", suffix, strerror(errno));
+	}
+	close(fd);
+	return r;
 }
 
 static int flock_child(void)
 {
-	int fd = lock_reopen();
-
-	if (fd < 0)
-		return bad("reopen: %s", strerror(errno));
-	if (!flock(fd, LOCK_EX | LOCK_NB))
-		return bad("another open file took LOCK_EX: the flock is gone");
-	if (errno != EWOULDBLOCK)
-		return bad("flock from the child: %s", strerror(errno));
-	return 0;
+	return try_flock("lock", LOCK_SH, 1) || try_flock("lock2", LOCK_EX, 1) ||
+	       try_flock("lock2", LOCK_SH, 0);
 }
 
 static int flock_verify(void)
 {
+	if (lock_lists_same())
+		return 1;
+	/* our own descriptions hold them: asking again succeeds */
+	if (flock(lk_fd, LOCK_EX | LOCK_NB) || flock(lk_fd2, LOCK_SH | LOCK_NB))
+		return bad("flock on our own fd: %s (another description holds it)", strerror(errno));
 	return in_child(flock_child);
 }
 
-static pid_t lk_owner;
+/*
+ * POSIX: ours on lk_fd: write 100-149, read 10-19, read 400 to EOF; the
+ * tree's child, through the same description: write 300-309.
+ */
+static int posix_set(int fd, short type, off_t start, off_t len)
+{
+	struct flock fl = { .l_type = type, .l_whence = SEEK_SET, .l_start = start, .l_len = len };
+
+	return fcntl(fd, F_SETLK, &fl) ? bad("F_SETLK %ld+%ld: %s", (long)start, (long)len,
+					    strerror(errno)) : 0;
+}
+
+static int posix_child_lock(void)
+{
+	return posix_set(lk_fd, F_WRLCK, 300, 10);
+}
 
 static int posix_lock_setup(void)
 {
-	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 100, .l_len = 50 };
-
-	if (lock_file())
+	if (lock_file() || posix_set(lk_fd, F_WRLCK, 100, 50) || posix_set(lk_fd, F_RDLCK, 10, 10) ||
+	    posix_set(lk_fd, F_RDLCK, 400, 0) || lock_tree_child(posix_child_lock))
 		return 1;
-	return fcntl(lk_fd, F_SETLK, &fl) ? bad("F_SETLK: %s", strerror(errno)) : 0;
+	lk_owner = getpid();
+	return lock_lists_save();
+}
+
+/* F_GETLK (@cmd) for @type over start+len: the lock found must be @want (F_UNLCK: none). */
+static int probe(int fd, int cmd, short type, off_t start, off_t len, short want, off_t wstart,
+		 off_t wlen, pid_t wpid)
+{
+	struct flock fl = { .l_type = type, .l_whence = SEEK_SET, .l_start = start, .l_len = len };
+
+	if (fcntl(fd, cmd, &fl))
+		return bad("F_GETLK %ld+%ld: %s", (long)start, (long)len, strerror(errno));
+	if (fl.l_type != want || (want != F_UNLCK && (fl.l_start != wstart || fl.l_len != wlen ||
+						       fl.l_pid != wpid)))
+		return bad("%s probe %ld+%ld found type %d %ld+%ld pid %d, expected type %d "
+			   "%ld+%ld pid %d", type == F_WRLCK ? "write" : "read", (long)start,
+			   (long)len, fl.l_type, (long)fl.l_start, (long)fl.l_len, fl.l_pid, want,
+			   (long)wstart, (long)wlen, wpid);
+	return 0;
 }
 
 static int posix_lock_child(void)
 {
-	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0 };
-	int fd = lock_reopen();
+	int fd = lock_reopen("lock"), r;
 
 	if (fd < 0)
 		return bad("reopen: %s", strerror(errno));
-	if (fcntl(fd, F_GETLK, &fl))
-		return bad("F_GETLK: %s", strerror(errno));
-	if (fl.l_type != F_WRLCK || fl.l_start != 100 || fl.l_len != 50 || fl.l_pid != lk_owner)
-		return bad("F_GETLK: type %d start %ld len %ld pid %d, expected write lock 100+50 "
-			   "of pid %d", fl.l_type, (long)fl.l_start, (long)fl.l_len, fl.l_pid,
-			   lk_owner);
-	return 0;
+	r = probe(fd, F_GETLK, F_WRLCK, 100, 50, F_WRLCK, 100, 50, lk_owner) ||
+	    probe(fd, F_GETLK, F_RDLCK, 149, 1, F_WRLCK, 100, 50, lk_owner) ||
+	    probe(fd, F_GETLK, F_WRLCK, 10, 10, F_RDLCK, 10, 10, lk_owner) ||
+	    probe(fd, F_GETLK, F_RDLCK, 10, 10, F_UNLCK, 0, 0, 0) ||
+	    probe(fd, F_GETLK, F_WRLCK, 1000000, 1, F_RDLCK, 400, 0, lk_owner) ||
+	    probe(fd, F_GETLK, F_WRLCK, 300, 10, F_WRLCK, 300, 10, lk_child) ||
+	    probe(fd, F_GETLK, F_WRLCK, 20, 80, F_UNLCK, 0, 0, 0) ||
+	    probe(fd, F_GETLK, F_WRLCK, 150, 150, F_UNLCK, 0, 0, 0) ||
+	    probe(fd, F_GETLK, F_WRLCK, 310, 90, F_UNLCK, 0, 0, 0) ||
+	    probe(fd, F_GETLK, F_WRLCK, 0, 10, F_UNLCK, 0, 0, 0);
+	/* and taking them: a free range is ours, a locked one is not */
+	if (!r)
+		r = posix_set(fd, F_WRLCK, 20, 80);
+	if (!r && !fcntl(fd, F_SETLK, &(struct flock){ .l_type = F_WRLCK, .l_whence = SEEK_SET,
+						       .l_start = 149, .l_len = 1 }))
+		r = bad("another process took a write lock on byte 149");
+	close(fd);
+	return r;
 }
 
 static int posix_lock_verify(void)
 {
-	lk_owner = getpid();
-	return in_child(posix_lock_child);
+	return lock_lists_same() || in_child(posix_lock_child);
+}
+
+/* OFD: lk_fd write 0-9 and read 50 to EOF, lk_fd2 (another open of "lock") read 20-29. */
+static int ofd_set(int fd, short type, off_t start, off_t len)
+{
+	struct flock fl = { .l_type = type, .l_whence = SEEK_SET, .l_start = start, .l_len = len };
+
+	return fcntl(fd, F_OFD_SETLK, &fl) ? bad("F_OFD_SETLK %ld+%ld: %s", (long)start, (long)len,
+						strerror(errno)) : 0;
 }
 
 static int ofd_lock_setup(void)
 {
-	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 10 };
-
 	if (lock_file())
 		return 1;
-	return fcntl(lk_fd, F_OFD_SETLK, &fl) ? bad("F_OFD_SETLK: %s", strerror(errno)) : 0;
+	lk_fd2 = lock_reopen("lock");
+	if (lk_fd2 < 0)
+		return bad("reopen: %s", strerror(errno));
+	if (ofd_set(lk_fd, F_WRLCK, 0, 10) || ofd_set(lk_fd, F_RDLCK, 50, 0) ||
+	    ofd_set(lk_fd2, F_RDLCK, 20, 10))
+		return 1;
+	return lock_lists_save();
+}
+
+static int ofd_lock_child(void)
+{
+	int fd = lock_reopen("lock"), r;
+
+	if (fd < 0)
+		return bad("reopen: %s", strerror(errno));
+	r = probe(fd, F_OFD_GETLK, F_WRLCK, 0, 10, F_WRLCK, 0, 10, -1) ||
+	    probe(fd, F_OFD_GETLK, F_WRLCK, 20, 10, F_RDLCK, 20, 10, -1) ||
+	    probe(fd, F_OFD_GETLK, F_RDLCK, 20, 10, F_UNLCK, 0, 0, 0) ||
+	    probe(fd, F_OFD_GETLK, F_WRLCK, 10, 10, F_UNLCK, 0, 0, 0) ||
+	    probe(fd, F_OFD_GETLK, F_WRLCK, 30, 20, F_UNLCK, 0, 0, 0) ||
+	    probe(fd, F_OFD_GETLK, F_WRLCK, 1000, 1, F_RDLCK, 50, 0, -1);
+	if (!r && !fcntl(fd, F_OFD_SETLK, &(struct flock){ .l_type = F_RDLCK,
+							   .l_whence = SEEK_SET, .l_start = 5,
+							   .l_len = 1 }))
+		r = bad("another open file took a read lock on byte 5");
+	close(fd);
+	return r;
 }
 
 static int ofd_lock_verify(void)
 {
-	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0 };
-	int fd = lock_reopen(), r = 0;
+	/* each description holds its own: lk_fd2 sees lk_fd's write lock, lk_fd does not */
+	return lock_lists_same() ||
+	       probe(lk_fd2, F_OFD_GETLK, F_WRLCK, 0, 10, F_WRLCK, 0, 10, -1) ||
+	       probe(lk_fd, F_OFD_GETLK, F_WRLCK, 0, 10, F_UNLCK, 0, 0, 0) ||
+	       in_child(ofd_lock_child);
+}
+
+/*
+ * Restore error: the test holds a conflicting lock on "lock" at the
+ * destination while restoring (the file is named on a "lockfile" line).
+ */
+static int lock_taken_setup(void)
+{
+	char path[4096];
+
+	if (posix_lock_setup())
+		return 1;
+	scratch(path, sizeof(path), "lock");
+	say("lockfile %s\n", path);
+	return 0;
+}
+
+static int lock_taken_verify(void)
+{
+	return posix_lock_verify();
+}
+
+/*
+ * A request waiting for a lock: we hold a POSIX write lock on bytes 0-9; a
+ * child of the tree opens the file itself and waits in F_SETLKW for the same
+ * bytes (the freeze interrupts the call; the restore restarts it). First
+ * check: it still waits. Second (after the restore): we unlock, it must get
+ * the lock (it says so on a pipe) and hold it as its own.
+ */
+static int lw_pipe[2] = { -1, -1 }, lw_checks;
+
+/* From outside: bytes 0-9 are the child's now. */
+static int lock_wait_probe(void)
+{
+	int fd = lock_reopen("lock"), r;
 
 	if (fd < 0)
 		return bad("reopen: %s", strerror(errno));
-	if (fcntl(fd, F_OFD_GETLK, &fl))
-		r = bad("F_OFD_GETLK: %s", strerror(errno));
-	else if (fl.l_type != F_WRLCK || fl.l_start != 0 || fl.l_len != 10)
-		r = bad("F_OFD_GETLK: type %d start %ld len %ld, expected write lock 0+10",
-			fl.l_type, (long)fl.l_start, (long)fl.l_len);
+	r = probe(fd, F_GETLK, F_RDLCK, 0, 10, F_WRLCK, 0, 10, lk_owner);
 	close(fd);
 	return r;
+}
+
+static int lock_wait_child(void)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 10 };
+	int fd = lock_reopen("lock");
+
+	if (fd < 0)
+		return 1;
+	/* no EINTR loop: the freeze and the restore must not show in the call */
+	if (fcntl(fd, F_SETLKW, &fl))
+		return 1;
+	return write(lw_pipe[1], "g", 1) == 1 ? 0 : 1;
+}
+
+static int lock_wait_setup(void)
+{
+	if (lock_file() || posix_set(lk_fd, F_WRLCK, 0, 10))
+		return 1;
+	if (pipe(lw_pipe))
+		return bad("pipe: %s", strerror(errno));
+	lk_child = fork();
+	if (lk_child < 0)
+		return bad("fork: %s", strerror(errno));
+	if (!lk_child) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+		if (lock_wait_child())
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	lk_owner = getpid();
+	usleep(200000);	/* let it reach F_SETLKW */
+	return 0;
+}
+
+static int lock_wait_verify(void)
+{
+	struct pollfd p = { lw_pipe[0], POLLIN, 0 };
+	char c;
+
+	if (poll(&p, 1, 200) != 0)
+		return bad("the waiting child got the lock we hold");
+	if (++lw_checks < 2)
+		return 0;
+	if (posix_set(lk_fd, F_UNLCK, 0, 10))
+		return 1;
+	if (poll(&p, 1, 3000) != 1 || read(lw_pipe[0], &c, 1) != 1)
+		return bad("the child waiting in F_SETLKW did not get the lock once free");
+	lk_owner = lk_child;
+	return in_child(lock_wait_probe);
+}
+
+/* A read lease (F_SETLEASE): refused by name. */
+static int lease_fd = -1;
+
+static int lease_setup(void)
+{
+	char path[4096];
+	int fd = make_file("lease", 100, 3);
+
+	if (fd < 0)
+		return bad("file: %s", strerror(errno));
+	close(fd);	/* a read lease wants no writer */
+	scratch(path, sizeof(path), "lease");
+	lease_fd = open(path, O_RDONLY);
+	if (lease_fd < 0)
+		return bad("open: %s", strerror(errno));
+	return fcntl(lease_fd, F_SETLEASE, F_RDLCK) ? bad("F_SETLEASE: %s", strerror(errno)) : 0;
+}
+
+static int lease_verify(void)
+{
+	int l = fcntl(lease_fd, F_GETLEASE);
+
+	return l == F_RDLCK ? 0 : bad("F_GETLEASE: %d (%s), expected a read lease", l,
+				      l < 0 ? strerror(errno) : "");
 }
 
 static int in_fd = -1, in_wd = -1, in_n;
@@ -2345,6 +2657,9 @@ static const struct mode {
 	MODE(flock),
 	MODE(posix_lock),
 	MODE(ofd_lock),
+	MODE(lock_taken),
+	MODE(lease),
+	MODE(lock_wait),
 	MODE(fasync_owner),
 	MODE(o_path),
 	MODE(sched),
