@@ -515,7 +515,7 @@ static size_t final_payload_size(const ProcCore *core, const MmEntry *mm, const 
 	return n * (sizeof(struct rst_thread) + PAGE_SIZE +
 		    ALIGN_UP(rst_sigframe_size() + rst_xsave_size() + 128, PAGE_SIZE) + THREAD_STACK) +
 	       files->n_fds * sizeof(struct rst_fd) + strlen(core->cwd) + strlen(core->root) +
-	       strlen(mm->exe) + sigs * 128 + 4 * PAGE_SIZE;
+	       strlen(mm->exe) + sigs * 128 + seccomp_payload_size(core) + 4 * PAGE_SIZE;
 }
 
 /* Queued signals as 128-byte siginfos in the payload. */
@@ -600,6 +600,13 @@ static int layout_threads(struct rst_process *rp, const ProcCore *core, struct f
 		ret = layout_siginfos(rp, fp, core->shared_pending, core->n_shared_pending,
 				      &rp->args.shared_sigs, &nr_shared);
 	rp->args.nr_shared_sigs = nr_shared;
+	if (!ret) {
+		size_t off = fp_take(fp, seccomp_payload_size(core), 8);
+
+		ret = fp->len > fp->cap ? -E2BIG :
+		      seccomp_layout(core, &rp->args, (struct rst_thread *)(fp->buf + off_t0),
+				     fp->buf + off, rp->payload_addr + off);
+	}
 	return ret;
 }
 
@@ -838,6 +845,22 @@ static int unmap_blob(struct rst_process *rp)
 	return 0;
 }
 
+/*
+ * Seccomp filters the blob installs must not see its own later syscalls,
+ * the threads' rt_sigreturn or the unmap: suspended (the threads it clones
+ * inherit the option) until the detach clears it.
+ */
+static int suspend_seccomp(const struct rst_process *rp)
+{
+	long opts = TRACEE_OPTIONS | RST_TRACE_OPTIONS | PTRACE_O_SUSPEND_SECCOMP;
+
+	if (!ptrace(PTRACE_SETOPTIONS, rp->pid, NULL, (void *)opts))
+		return 0;
+	pr_err("pid %d: cannot suspend seccomp while its filters are installed (%m): "
+	       "restore needs CAP_SYS_ADMIN for a process under seccomp", rp->want_pid);
+	return -errno;
+}
+
 /* Up to every thread's last stop before rt_sigreturn, the verdict checked. */
 static int go_final(struct rst_process *rp, size_t nr_threads, const int *fds, size_t nr_fds)
 {
@@ -910,6 +933,8 @@ int rp_final_start(struct rst_process *rp, const struct rst_final *f)
 	ret = tracee_write(rp->pid, rp->payload_addr, fp.buf, fp.len);
 	if (!ret)
 		ret = set_oom_score_adj(rp, f->core);
+	if (!ret && seccomp_in_use(f->core))
+		ret = suspend_seccomp(rp);
 	if (!ret)
 		ret = go_final(rp, f->core->n_threads, f->fds, f->files->n_fds);
 out:
