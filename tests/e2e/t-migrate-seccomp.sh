@@ -34,11 +34,7 @@ want() {
 	[ "$got" = "$3" ] || e2e_fail "pid $2: $1 $got at the destination, expected $3"
 }
 
-"$MIGRATE" --small-dirty 0 --max-rounds 3 --to "127.0.0.1:$port" "${CLI_TLS[@]}" "$pid" \
-	>"$TMP/m.out" 2>"$TMP/m.err"
-rc=$?
-cat "$TMP/m.out" "$TMP/m.err" >&2
-[ $rc -eq 0 ] || e2e_fail "migrate exited $rc: $(tail -n 1 "$TMP/m.err")"
+mig_run "$MIGRATE" --small-dirty 0 --max-rounds 3 --to "127.0.0.1:$port" "${CLI_TLS[@]}" "$pid"
 for p in "$pid" "$child"; do
 	e2e_wait_pid_gone "$p" 10 || e2e_fail "source process $p still there"
 	in_dest test -e "/proc/$p" || e2e_fail "no pid $p at the destination"
