@@ -691,15 +691,16 @@ static int seccomp_stacked_verify(void)
 }
 
 /*
- * A filter synchronised to every thread (TSYNC) of a process with two
- * more threads, each of which checks it on its own. Each check installs
+ * Filters synchronised to every thread (TSYNC) of a process with two
+ * more threads, each of which checks them on its own; one answers
+ * setgroups, which the restorer calls in every thread after them. Each check installs
  * one more allow-all filter with TSYNC: that only works while every
  * thread's chain is the caller's (the same filters, shared), as it was.
  */
 #define SC_THREADS 2
 static pid_t sc_tids[SC_THREADS];
 static int sc_req[SC_THREADS][2], sc_ans[SC_THREADS][2];
-static long sc_want = 1;	/* filters each thread must have */
+static long sc_want = 2;	/* filters each thread must have */
 
 static void *sc_thread(void *arg)
 {
@@ -735,7 +736,9 @@ static int seccomp_tsync_setup(void)
 			sleep_ms(1);
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
 		return bad("PR_SET_NO_NEW_PRIVS: %s", strerror(errno));
-	return sc_install(SYS_getppid, 42, 0, SECCOMP_FILTER_FLAG_TSYNC);
+	/* the restorer's own setgroups must pass it (the tracer suspends seccomp) */
+	return sc_install(SYS_getppid, 42, 0, SECCOMP_FILTER_FLAG_TSYNC) ||
+	       sc_install(SYS_setgroups, EPERM, 0, SECCOMP_FILTER_FLAG_TSYNC);
 }
 
 static int seccomp_tsync_verify(void)
@@ -743,7 +746,8 @@ static int seccomp_tsync_verify(void)
 	long i;
 	char c = 'c';
 
-	if (sc_status(0, 2, sc_want) || sc_denied(SYS_getppid, 42))
+	if (sc_status(0, 2, sc_want) || sc_denied(SYS_getppid, 42) ||
+	    sc_denied(SYS_setgroups, EPERM))
 		return 1;
 	for (i = 0; i < SC_THREADS; i++) {
 		if (sc_status(sc_tids[i], 2, sc_want))
