@@ -108,10 +108,14 @@ static int read_filter(pid_t pid, pid_t tid, unsigned long idx, SeccompFilter *f
 	int ret;
 
 	n = ptrace(PTRACE_SECCOMP_GET_FILTER, tid, (void *)idx, NULL);
-	if (n < 0)
-		return -errno;	/* ENOENT: past the newest */
-	if (!n || n > BPF_MAXINSNS)
-		return -EINVAL;
+	if (n < 0 && errno == ENOENT)
+		return -ENOENT;	/* past the newest */
+	if (n <= 0 || n > BPF_MAXINSNS) {
+		ret = n < 0 ? -errno : -EINVAL;
+		pr_err("pid %d: thread %d: cannot read seccomp filter %lu: %s (reading filters "
+		       "needs CAP_SYS_ADMIN)", pid, tid, idx, strerror(-ret));
+		return ret;
+	}
 	insn = calloc(n, sizeof(*insn));
 	if (!insn)
 		return -ENOMEM;
