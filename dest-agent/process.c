@@ -12,6 +12,7 @@
  * ptrace, injected syscalls and remote memory are the common layer
  * (common/ptrace.h, common/inject.h); what is here belongs to the restorer.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/sched.h>
@@ -453,6 +454,31 @@ int rp_memory(struct rst_process *rp, const struct ops *o)
 	return ret;
 }
 
+/*
+ * Threads we never learnt (a leader that failed after cloning them is
+ * reported before they are): reaped by their /proc entries, else the
+ * leader's reap waits for them for ever.
+ */
+static void reap_unknown_threads(pid_t pid)
+{
+	char path[48];
+	struct dirent *de;
+	int status;
+	pid_t tid;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	d = opendir(path);
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		tid = strtol(de->d_name, NULL, 10);
+		if (tid > 0 && tid != pid)
+			waitpid(tid, &status, __WALL);
+	}
+	closedir(d);
+}
+
 void rp_kill(struct rst_process *rp)
 {
 	int status;
@@ -467,6 +493,7 @@ void rp_kill(struct rst_process *rp)
 		 */
 		for (i = rp->nr_tids; i-- > 1;)
 			tracee_reap(rp->tids[i], &status);
+		reap_unknown_threads(rp->pid);
 		tracee_reap(rp->pid, &status);
 	}
 	rp->pid = 0;
