@@ -9,6 +9,10 @@
 # processes at the destination with Seccomp: 2 and 1 and 2 filters, the
 # parent still without no_new_privs and the child with it, and both go on
 # with every filter still answering from inside (their own checks: no FAIL).
+# Then the restored tree is checkpointed again there (--leave-running): the
+# seccomp part of each core image (every program, its flags, SECCOMP_FILTER_FLAG_LOG
+# on the parent's, each thread's mode and chain) is the one the first
+# migration sent.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/migrate-lib.sh"
 
@@ -51,4 +55,28 @@ e2e_wait_for_line "$TMP/out" "^step $((last + 50))\$" 20 ||
 	e2e_fail "restored seccompwork stalled: $(tail -n 2 "$TMP/out")"
 e2e_wait_for_line "$TMP/out" "^child $((lastc + 50))\$" 10 || e2e_fail "the child stalled"
 e2e_assert_no_fail "$TMP/out"
-echo "seccompwork (filters in parent and child) migrated over TLS; filters in force at step $last"
+
+# seccomp of core-PID.img in a round directory, as JSON
+SHOW=$FERRY_BUILD/ferry-show
+sc_of() {
+	"$SHOW" decode "$1/core-$2.img" | python3 -c '
+import json, sys
+core = json.load(sys.stdin)["entries"][0]["proc_core"]
+print(json.dumps({"filters": core.get("seccomp_filters"),
+                  "threads": [(t.get("seccomp_mode"), t.get("seccomp_chain"))
+                              for t in core["threads"]]}, sort_keys=True))'
+}
+first=$(ls -d "$TMP"/dst/*/* | sort -V | tail -n 1)
+in_dest "$MIGRATE" --images-dir "$TMP/again" --leave-running "$pid" >&2 ||
+	e2e_fail "checkpoint of the restored tree failed"
+again=$(ls -d "$TMP"/again/*/* | sort -V | tail -n 1)
+for p in "$pid" "$child"; do
+	a=$(sc_of "$first" "$p") && b=$(sc_of "$again" "$p") || e2e_fail "cannot decode core-$p.img"
+	[ "$a" = "$b" ] || e2e_fail "pid $p: seccomp differs after the restore: $a -> $b"
+	echo "pid $p: $b" | cut -c1-200 >&2
+done
+grep -q '"flags": 2' <<<"$(sc_of "$first" "$pid")" ||
+	e2e_fail "the parent's filter was not sent with SECCOMP_FILTER_FLAG_LOG"
+e2e_wait_for_line "$TMP/out" "^step $((last + 100))\$" 20 || e2e_fail "stalled after the checkpoint"
+e2e_assert_no_fail "$TMP/out"
+echo "seccompwork (filters in parent and child) migrated over TLS; filters in force at step $last, the same chains dumped again"

@@ -3,7 +3,8 @@
 """seccompwork: a python3 program sandboxed with seccomp filters.
 
 After start-up the parent installs a filter that answers mkdir with EPERM
-and socket with EACCES (as root, without no_new_privs); then it forks a
+and socket with EACCES (as root, without no_new_privs, with
+SECCOMP_FILTER_FLAG_LOG); then it forks a
 child, which inherits that filter, sets no_new_privs and stacks one of its
 own (getppid answers ENOENT). Every 20 ms the parent writes "step N" after checking that mkdir
 and socket are refused with their errnos and that reading a file still
@@ -20,9 +21,10 @@ import time
 
 AUDIT_ARCH_X86_64 = 0xC000003E
 NR_SOCKET, NR_MKDIR, NR_GETPPID = 41, 83, 110
-PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 38, 22, 2
+PR_SET_NO_NEW_PRIVS, NR_SECCOMP, SECCOMP_SET_MODE_FILTER = 38, 317, 1
 RET_ALLOW, RET_ERRNO = 0x7FFF0000, 0x00050000
 LD_W_ABS, JEQ_K, RET_K = 0x20, 0x15, 0x06
+FLAG_LOG = 2                                            # SECCOMP_FILTER_FLAG_LOG
 
 
 def insn(code, jt, jf, k):
@@ -41,7 +43,7 @@ def deny(rules):
     return prog
 
 
-def install(prog, nnp):
+def install(prog, nnp, flags):
     libc = ctypes.CDLL(None, use_errno=True)
     buf = ctypes.create_string_buffer(prog, len(prog))
 
@@ -50,7 +52,7 @@ def install(prog, nnp):
 
     fp = Fprog(len(prog) // 8, ctypes.addressof(buf))
     if (nnp and libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) or \
-            libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fp), 0, 0):
+            libc.syscall(NR_SECCOMP, SECCOMP_SET_MODE_FILTER, flags, ctypes.byref(fp)):
         raise OSError(ctypes.get_errno(), "seccomp")
 
 
@@ -74,10 +76,10 @@ def main():
     out = open(sys.argv[1], "w", buffering=1)
     scratch = sys.argv[1] + ".d"
     libc = ctypes.CDLL(None, use_errno=True)
-    install(deny([(NR_MKDIR, errno.EPERM), (NR_SOCKET, errno.EACCES)]), False)
+    install(deny([(NR_MKDIR, errno.EPERM), (NR_SOCKET, errno.EACCES)]), False, FLAG_LOG)
     child = os.fork()
     if child == 0:
-        install(deny([(NR_GETPPID, errno.ENOENT)]), True)
+        install(deny([(NR_GETPPID, errno.ENOENT)]), True, 0)
         n = 0
         while True:
             n += 1
