@@ -428,8 +428,9 @@ static int core_threads(pid_t pid, const struct thread_set *ts, const struct tra
 	}
 	pc->threads = cs->tcp;
 	pc->n_threads = ts->nr;
-	if (!cs->sec.nr)
-		return 0;
+	ret = seccomp_check_sharing(pid, cs->tcp, ts->nr);
+	if (ret || !cs->sec.nr)
+		return ret;
 	cs->secp = calloc(cs->sec.nr, sizeof(*cs->secp));
 	if (!cs->secp)
 		return -ENOMEM;

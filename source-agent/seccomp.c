@@ -244,18 +244,54 @@ void seccomp_table_free(struct seccomp_table *st)
 	memset(st, 0, sizeof(*st));
 }
 
+int seccomp_check_sharing(pid_t pid, ThreadCore *const *tc, size_t n)
+{
+	size_t common = n ? tc[0]->n_seccomp_chain : 0, i, j;
+
+	/* a filter has one predecessor: only equal bottoms of chains can be shared */
+	for (i = 1; i < n; i++)
+		for (j = 0; j < common; j++)
+			if (j >= tc[i]->n_seccomp_chain ||
+			    tc[i]->seccomp_chain[j] != tc[0]->seccomp_chain[j]) {
+				common = j;
+				break;
+			}
+	for (i = 0; i < n; i++)
+		for (j = i + 1; j < n; j++)
+			if (tc[i]->n_seccomp_chain > common && tc[j]->n_seccomp_chain > common &&
+			    tc[i]->seccomp_chain[common] == tc[j]->seccomp_chain[common]) {
+				pr_err("pid %d: threads %u and %u share seccomp filters the others "
+				       "lack: ferry cannot keep that sharing", pid, tc[i]->tid,
+				       tc[j]->tid);
+				return -EOPNOTSUPP;
+			}
+	return 0;
+}
+
 int seccomp_check_seized(const struct thread_set *ts)
 {
 	struct seccomp_table st = { 0 };
-	ThreadCore tc;
+	ThreadCore *tc, **tcp;
 	size_t k;
-	int ret = 0;
+	int ret = -ENOMEM;
 
-	for (k = 0; !ret && k < ts->nr; k++) {
-		thread_core__init(&tc);
-		ret = seccomp_dump_thread(ts->pid, ts->tids[k], &st, &tc);
-		seccomp_thread_free(&tc);
+	tc = calloc(ts->nr, sizeof(*tc));
+	tcp = calloc(ts->nr, sizeof(*tcp));
+	if (!tc || !tcp)
+		goto out;
+	for (k = 0, ret = 0; !ret && k < ts->nr; k++) {
+		thread_core__init(&tc[k]);
+		tc[k].tid = ts->tids[k];
+		tcp[k] = &tc[k];
+		ret = seccomp_dump_thread(ts->pid, ts->tids[k], &st, &tc[k]);
 	}
+	if (!ret)
+		ret = seccomp_check_sharing(ts->pid, tcp, ts->nr);
+	for (k = 0; tc && k < ts->nr; k++)
+		seccomp_thread_free(&tc[k]);
+out:
 	seccomp_table_free(&st);
+	free(tcp);
+	free(tc);
 	return ret;
 }

@@ -28,6 +28,14 @@ int seccomp_dump_thread(pid_t pid, pid_t tid, struct seccomp_table *st, ThreadCo
 void seccomp_thread_free(ThreadCore *tc);
 void seccomp_table_free(struct seccomp_table *st);
 
+/*
+ * Filters shared by some threads of the process but not all (a thread made
+ * more threads after installing one): the restore installs the filters
+ * every thread has once, the rest per thread, so that sharing would be
+ * lost (a later TSYNC would fail). Refused: -EOPNOTSUPP, logged.
+ */
+int seccomp_check_sharing(pid_t pid, ThreadCore *const *tc, size_t n);
+
 /* What seccomp_dump_thread would refuse, for every stopped thread of @ts (first seize). */
 int seccomp_check_seized(const struct thread_set *ts);
 

@@ -43,6 +43,7 @@ seccomp_stacked		exact		seccomp
 seccomp_tsync		exact		seccomp
 seccomp_strict		exact		seccomp
 seccomp_notif		refused		listener|USER_NOTIF
+seccomp_subset		refused		share seccomp
 caps			exact		capab|caps
 flock			refused		flock|lock
 posix_lock		refused		posix|lock

@@ -1,5 +1,9 @@
 // SPDX-License-Identifier: MIT
-/* Seccomp chains of an image laid out for the restorer (dest-agent/seccomp.c). */
+/*
+ * Seccomp chains of an image laid out for the restorer (dest-agent/seccomp.c),
+ * and the source's refusal of filters shared by only some threads
+ * (source-agent/seccomp.c).
+ */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <linux/seccomp.h>
@@ -7,6 +11,7 @@
 #include <string.h>
 
 #include "dest-agent/restore.h"
+#include "source-agent/seccomp.h"
 
 #define ADDR	0x10000000ULL
 #define NTH	3
@@ -36,6 +41,7 @@ static void setup(void)
 	}
 	for (i = 0; i < NTH; i++) {
 		thread_core__init(&tc[i]);
+		tc[i].tid = 100 + i;
 		tc[i].has_seccomp_mode = 1;
 		tc[i].seccomp_mode = SECCOMP_MODE_FILTER;
 		memcpy(chains[i], c[i], sizeof(chains[i]));
@@ -148,4 +154,21 @@ Test(seccomp, hostile_images_refused, .init = setup)
 		cr_assert_eq(layout(&a, t, &buf), -EINVAL, "case %d", i);
 		free(buf);
 	}
+}
+
+/* Only the bottom all threads have may be shared; a filter two threads share beyond it is refused. */
+Test(seccomp, sharing_by_some_threads_refused, .init = setup)
+{
+	/* setup: {0,1,2} {0,1} {0}: threads 0 and 1 share filter 1, thread 2 lacks it */
+	cr_assert_eq(seccomp_check_sharing(1, tcp, NTH), -EOPNOTSUPP);
+	chains[1][1] = 2;		/* {0,1,2} {0,2} {0}: different filters above the bottom */
+	cr_assert_eq(seccomp_check_sharing(1, tcp, NTH), 0);
+	tc[2].n_seccomp_chain = 2;	/* {0,1,2} {0,2} {0,2}: 2 and 3 share filter 2 */
+	chains[2][1] = 2;
+	cr_assert_eq(seccomp_check_sharing(1, tcp, NTH), -EOPNOTSUPP);
+	chains[0][1] = 2;		/* {0,2,2} {0,2} {0,2}: all share 0 and 2 */
+	cr_assert_eq(seccomp_check_sharing(1, tcp, NTH), 0);
+	tc[0].n_seccomp_chain = 0;	/* {} {0,2} {0,2}: a leader without filters, two sharing */
+	cr_assert_eq(seccomp_check_sharing(1, tcp, NTH), -EOPNOTSUPP);
+	cr_assert_eq(seccomp_check_sharing(1, tcp, 1), 0);
 }

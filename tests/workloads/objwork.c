@@ -817,6 +817,52 @@ static int seccomp_strict_verify(void)
 }
 
 /*
+ * A filter shared by two threads but not the leader: one thread installs
+ * it, then makes the other (which inherits it). Refused: the restore would
+ * give each its own copy.
+ */
+static void *subset_child(void *arg)
+{
+	(void)arg;
+	sc_tids[1] = syscall(SYS_gettid);
+	for (;;)
+		pause();
+	return NULL;
+}
+
+static void *subset_thread(void *arg)
+{
+	pthread_t t;
+
+	(void)arg;
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || sc_install(SYS_getppid, 42, 0, 0) ||
+	    pthread_create(&t, NULL, subset_child, NULL))
+		sc_tids[1] = -1;
+	sc_tids[0] = syscall(SYS_gettid);
+	for (;;)
+		pause();
+	return NULL;
+}
+
+static int seccomp_subset_setup(void)
+{
+	pthread_t t;
+
+	errno = pthread_create(&t, NULL, subset_thread, NULL);
+	if (errno)
+		return bad("pthread_create: %s", strerror(errno));
+	while (!__atomic_load_n(&sc_tids[0], __ATOMIC_ACQUIRE) ||
+	       !__atomic_load_n(&sc_tids[1], __ATOMIC_ACQUIRE))
+		sleep_ms(1);
+	return sc_tids[1] < 0 ? bad("the thread cannot install its filter") : 0;
+}
+
+static int seccomp_subset_verify(void)
+{
+	return sc_status(0, 0, 0) || sc_status(sc_tids[0], 2, 1) || sc_status(sc_tids[1], 2, 1);
+}
+
+/*
  * A filter that hands getppid to a listener (SECCOMP_RET_USER_NOTIF). The
  * listener fd is closed (it would be refused as an fd anyway): with none,
  * the kernel answers ENOSYS; ferry must still refuse the filter.
@@ -2558,6 +2604,7 @@ static const struct mode {
 	MODE(seccomp_tsync),
 	MODE(seccomp_strict),
 	MODE(seccomp_notif),
+	MODE(seccomp_subset),
 	MODE(caps),
 	MODE(flock),
 	MODE(posix_lock),
