@@ -12,6 +12,7 @@
  * ptrace, injected syscalls and remote memory are the common layer
  * (common/ptrace.h, common/inject.h); what is here belongs to the restorer.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/sched.h>
@@ -462,6 +463,31 @@ int rp_memory(struct rst_process *rp, const struct ops *o)
 	return ret;
 }
 
+/*
+ * Threads we never learnt (a leader that failed after cloning them is
+ * reported before they are): reaped by their /proc entries, else the
+ * leader's reap waits for them for ever.
+ */
+static void reap_unknown_threads(pid_t pid)
+{
+	char path[48];
+	struct dirent *de;
+	int status;
+	pid_t tid;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	d = opendir(path);
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		tid = strtol(de->d_name, NULL, 10);
+		if (tid > 0 && tid != pid)
+			waitpid(tid, &status, __WALL);
+	}
+	closedir(d);
+}
+
 void rp_kill(struct rst_process *rp)
 {
 	int status;
@@ -476,6 +502,7 @@ void rp_kill(struct rst_process *rp)
 		 */
 		for (i = rp->nr_tids; i-- > 1;)
 			tracee_reap(rp->tids[i], &status);
+		reap_unknown_threads(rp->pid);
 		tracee_reap(rp->pid, &status);
 	}
 	rp->pid = 0;
@@ -525,7 +552,7 @@ static size_t final_payload_size(const ProcCore *core, const MmEntry *mm, const 
 		    ALIGN_UP(rst_sigframe_size() + rst_xsave_size() + 128, PAGE_SIZE) + THREAD_STACK) +
 	       files->n_fds * sizeof(struct rst_fd) + rst_locks_max(files) * sizeof(struct rst_lock) +
 	       strlen(core->cwd) + strlen(core->root) +
-	       strlen(mm->exe) + sigs * 128 + 4 * PAGE_SIZE;
+	       strlen(mm->exe) + sigs * 128 + seccomp_payload_size(core) + 4 * PAGE_SIZE;
 }
 
 /* Queued signals as 128-byte siginfos in the payload. */
@@ -610,6 +637,13 @@ static int layout_threads(struct rst_process *rp, const ProcCore *core, struct f
 		ret = layout_siginfos(rp, fp, core->shared_pending, core->n_shared_pending,
 				      &rp->args.shared_sigs, &nr_shared);
 	rp->args.nr_shared_sigs = nr_shared;
+	if (!ret) {
+		size_t off = fp_take(fp, seccomp_payload_size(core), 8);
+
+		ret = fp->len > fp->cap ? -E2BIG :
+		      seccomp_layout(core, &rp->args, (struct rst_thread *)(fp->buf + off_t0),
+				     fp->buf + off, rp->payload_addr + off);
+	}
 	return ret;
 }
 
@@ -863,6 +897,22 @@ static int unmap_blob(struct rst_process *rp)
 	return 0;
 }
 
+/*
+ * Seccomp filters the blob installs must not see its own later syscalls,
+ * the threads' rt_sigreturn or the unmap: suspended (the threads it clones
+ * inherit the option) until the detach clears it.
+ */
+static int suspend_seccomp(const struct rst_process *rp)
+{
+	long opts = TRACEE_OPTIONS | RST_TRACE_OPTIONS | PTRACE_O_SUSPEND_SECCOMP;
+
+	if (!ptrace(PTRACE_SETOPTIONS, rp->pid, NULL, (void *)opts))
+		return 0;
+	pr_err("pid %d: cannot suspend seccomp while its filters are installed (%m): "
+	       "restore needs CAP_SYS_ADMIN for a process under seccomp", rp->want_pid);
+	return -errno;
+}
+
 /* Up to every thread's last stop before rt_sigreturn, the verdict checked. */
 static int go_final(struct rst_process *rp, size_t nr_threads, const int *fds, size_t nr_fds)
 {
@@ -938,6 +988,8 @@ int rp_final_start(struct rst_process *rp, const struct rst_final *f)
 	if (!ret)
 		ret = set_oom_score_adj(rp, f->core);
 	rp->final = f;
+	if (!ret && seccomp_in_use(f->core))
+		ret = suspend_seccomp(rp);
 	if (!ret)
 		ret = go_final(rp, f->core->n_threads, f->fds, f->files->n_fds);
 	rp->final = NULL;

@@ -260,6 +260,20 @@ void rst_addr_leave(struct rst_addr *ra);
 /* The tree runs: announce once more, close. */
 void rst_addr_done(struct rst_addr *ra);
 
+/* ---- dest-agent/seccomp.c: seccomp modes and filter chains ---- */
+
+/* Does any thread run under seccomp (strict or filters)? */
+bool seccomp_in_use(const ProcCore *core);
+/* Bytes seccomp_layout may take in the payload (8-aligned). */
+size_t seccomp_payload_size(const ProcCore *core);
+/*
+ * Validate the chains and lay them out at @buf (the payload's @addr): the
+ * filters every thread shares into @a, each thread's own and strict mode
+ * into @t[]. -EINVAL for a bad image.
+ */
+int seccomp_layout(const ProcCore *core, struct rst_args *a, struct rst_thread *t,
+		   uint8_t *buf, uint64_t addr);
+
 /* ---- dest-agent/sigframe.c ---- */
 
 int rst_probe_xstate(void);

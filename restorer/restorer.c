@@ -57,6 +57,7 @@
 #define NR_sched_setattr 314
 #define NR_membarrier	324
 #define NR_flock	73
+#define NR_seccomp	317
 
 #define PROT_READ	0x1
 #define PROT_WRITE	0x2
@@ -794,6 +795,26 @@ static int restore_creds(struct rst_args *a, const struct rst_thread *t)
 }
 
 /*
+ * Seccomp filters, oldest first, while the task may still install them
+ * without no_new_privs (it is root until restore_creds). The tracer holds
+ * PTRACE_O_SUSPEND_SECCOMP on us: our own later syscalls pass.
+ */
+static int install_filters(struct rst_args *a, const struct rst_seccomp *f, uint64_t nr)
+{
+	uint64_t i;
+	long ret;
+
+	for (i = 0; i < nr; i++) {
+		struct { uint16_t len, pad[3]; uint64_t filter; } prog = { f[i].len, { 0 }, f[i].prog };
+
+		ret = raw_syscall3(NR_seccomp, 1 /* SECCOMP_SET_MODE_FILTER */, f[i].flags, &prog);
+		if (ret)
+			return failed(a, "seccomp filter", ret, i);
+	}
+	return 0;
+}
+
+/*
  * Signals that were queued at the freeze, queued again (every signal is
  * blocked in here: they wait until rt_sigreturn sets the saved mask).
  */
@@ -819,7 +840,7 @@ static int requeue_signals(struct rst_args *a, struct rst_thread *t, bool leader
 
 /*
  * What each thread sets for itself: rseq, clear_child_tid, robust list,
- * scheduling, name, fs/gs bases, creds.
+ * scheduling, name, fs/gs bases, its own seccomp filters, creds, strict mode.
  */
 static int restore_thread_state(struct rst_args *a, struct rst_thread *t)
 {
@@ -851,7 +872,12 @@ static int restore_thread_state(struct rst_args *a, struct rst_thread *t)
 		return failed(a, "arch_prctl fs/gs", ret, t->fs_base);
 	if (requeue_signals(a, t, t == (struct rst_thread *)a->threads))
 		return -1;
-	return restore_creds(a, t);
+	if (install_filters(a, (const struct rst_seccomp *)t->seccomp, t->nr_seccomp) ||
+	    restore_creds(a, t))
+		return -1;
+	/* strict allows rt_sigreturn; the tracer's suspension lets the rest pass */
+	ret = t->seccomp_strict ? raw_syscall3(NR_seccomp, 0 /* SECCOMP_SET_MODE_STRICT */, 0, 0) : 0;
+	return ret ? failed(a, "seccomp strict", ret, t->tid) : 0;
 }
 
 /*
@@ -948,7 +974,9 @@ static void cmd_final(struct rst_args *a)
 {
 	/* On failure the tracer reads the reason from *a at the int3, then kills us. */
 	if (!restore_fds(a) && !restore_task(a) && !restore_mm(a) && !restore_root(a) &&
-	    !restore_signals(a) && !clone_threads(a))
+	    !restore_signals(a) &&
+	    !install_filters(a, (const struct rst_seccomp *)a->seccomp_shared, a->nr_seccomp_shared) &&
+	    !clone_threads(a))
 		a->status = RST_READY;
 	finish_thread(a, 0);
 }

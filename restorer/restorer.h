@@ -18,8 +18,8 @@
  *            takes a socket of its own from sock_fd first, then carries on
  *            in its copy of the blob and stops like its parent;
  *   FINAL    the rest of the process state (mm fields, session, signals,
- *            fds, credentials, threads), then every thread returns into
- *            its saved registers through rt_sigreturn.
+ *            fds, seccomp filters, credentials, threads), then every
+ *            thread returns into its saved registers through rt_sigreturn.
  *
  * Pointers are absolute addresses inside the blob's mapping.
  */
@@ -112,6 +112,20 @@ struct rst_thread {
 	uint32_t has_caps;		/* the capability sets below, else left as they come */
 	uint32_t securebits;
 	uint64_t cap_inh, cap_prm, cap_eff, cap_bnd, cap_amb;
+	uint32_t seccomp_strict;	/* SECCOMP_MODE_STRICT, the last syscall before rt_sigreturn */
+	uint32_t nr_seccomp;		/* filters of its own, after the shared ones */
+	uint64_t seccomp;		/* struct rst_seccomp[], oldest first */
+};
+
+/*
+ * A seccomp filter to install (SECCOMP_SET_MODE_FILTER). Installed while
+ * the task is still privileged (no no_new_privs needed), under
+ * PTRACE_O_SUSPEND_SECCOMP: the blob's later syscalls are not filtered.
+ */
+struct rst_seccomp {
+	uint64_t prog;			/* struct sock_filter[] */
+	uint32_t len;			/* instructions */
+	uint32_t flags;			/* SECCOMP_FILTER_FLAG_LOG */
 };
 
 /* The fds arrive by SCM_RIGHTS on sock_fd, in this order. */
@@ -209,6 +223,8 @@ struct rst_args {
 	uint32_t membarrier;		/* REGISTER_* commands to issue (MEMBARRIER_CMD_GET_REGISTRATIONS) */
 	uint32_t nr_locks;		/* after the fds are placed; a failure's err_addr: the index */
 	uint64_t locks;			/* struct rst_lock[] */
+	/* filters every thread has: the leader installs them before cloning, so they are shared */
+	uint64_t nr_seccomp_shared, seccomp_shared;	/* struct rst_seccomp[], oldest first */
 };
 
 #endif

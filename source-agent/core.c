@@ -21,6 +21,7 @@
 #include "source-agent/dump.h"
 #include "source-agent/parasite.h"
 #include "source-agent/preflight.h"
+#include "source-agent/seccomp.h"
 #include "source-agent/sigqueue.h"
 
 int parasite_collect(struct parasite_ctl *ctl, const struct thread_set *ts,
@@ -56,6 +57,8 @@ struct core_store {
 	char (*comms)[16];
 	struct sigqueue *sq, shq;
 	size_t nr_threads;
+	struct seccomp_table sec;
+	SeccompFilter **secp;
 };
 
 /*
@@ -417,12 +420,24 @@ static int core_threads(pid_t pid, const struct thread_set *ts, const struct tra
 		if (ret)
 			return ret;
 		ret = thread_attrs(pid, ts->tids[k], tc);
+		if (!ret)
+			ret = seccomp_dump_thread(pid, ts->tids[k], &cs->sec, tc);
 		if (ret)
 			return ret;
 		cs->tcp[k] = tc;
 	}
 	pc->threads = cs->tcp;
 	pc->n_threads = ts->nr;
+	ret = seccomp_check_sharing(pid, cs->tcp, ts->nr);
+	if (ret || !cs->sec.nr)
+		return ret;
+	cs->secp = calloc(cs->sec.nr, sizeof(*cs->secp));
+	if (!cs->secp)
+		return -ENOMEM;
+	for (k = 0; k < cs->sec.nr; k++)
+		cs->secp[k] = &cs->sec.f[k];
+	pc->seccomp_filters = cs->secp;
+	pc->n_seccomp_filters = cs->sec.nr;
 	return 0;
 }
 
@@ -453,8 +468,12 @@ int dump_core(pid_t pid, const struct thread_set *ts, const struct tracee *t,
 	snprintf(name, sizeof(name), "core-%d.img", pid);
 	ret = sink_add_msg(sink, name, &pc.base);
 out:
-	for (k = 0; k < cs->nr_threads; k++)
+	for (k = 0; k < cs->nr_threads; k++) {
 		sigqueue_free(&cs->sq[k]);
+		seccomp_thread_free(&cs->tc[k]);
+	}
+	seccomp_table_free(&cs->sec);
+	free(cs->secp);
 	sigqueue_free(&cs->shq);
 	free(cs->sq);
 	free(cs->comms);

@@ -30,7 +30,7 @@ static const char usage[] =
 	"the destination holds the restored copy stopped until this side commits;\n"
 	"then the source is killed (kept with --leave-running). On any failure\n"
 	"before the commit it is thawed and runs on unchanged. Kernel state ferry\n"
-	"cannot carry exactly (seccomp, leases, POSIX timers, terminals, ...) is\n"
+	"cannot carry exactly (leases, seccomp listeners, POSIX timers, terminals, ...) is\n"
 	"refused by name before anything is opened or frozen (README).\n"
 	"\n"
 	"  --to HOST:PORT        page server to migrate to\n"

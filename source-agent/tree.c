@@ -11,6 +11,7 @@
 #include "source-agent/core.h"
 #include "source-agent/parasite.h"
 #include "source-agent/proc.h"
+#include "source-agent/seccomp.h"
 #include "source-agent/tree.h"
 
 static bool tree_has(const struct tree *t, pid_t pid)
@@ -55,14 +56,18 @@ static void tree_drop(struct tree *t, size_t i)
 
 /*
  * Stopped process, not tracked yet: its parasite makes the userfaultfd. The
- * root's parent stays behind: what that refuses is found now, before round 1.
+ * root's parent stays behind: what that refuses is found now, before round 1,
+ * like a seccomp filter ferry cannot carry.
  */
 static int proc_track(struct tree_proc *p, enum dirty_backend backend, bool root)
 {
 	struct parasite_ctl *ctl;
 	int ret, cret;
 
-	ret = parasite_infect(p->pid, &ctl);
+	/* a filter notifying a listener: needs ptrace to be seen */
+	ret = seccomp_check_seized(&p->ts);
+	if (!ret)
+		ret = parasite_infect(p->pid, &ctl);
 	if (ret)
 		return ret;
 	ret = root ? core_pdeath_check_threads(ctl, &p->ts) : 0;

@@ -71,7 +71,12 @@ TABLE='
 prot_none		exact		prot|mapping
 pipe_nonblock		exact		pipe|nonblock
 pipe_both_ends		exact		pipe
-seccomp_filter		refused		seccomp
+seccomp_filter		exact		seccomp
+seccomp_stacked		exact		seccomp
+seccomp_tsync		exact		seccomp
+seccomp_strict		exact		seccomp
+seccomp_notif		refused		listener|USER_NOTIF
+seccomp_subset		refused		share seccomp
 caps			exact		capab|caps
 flock			exact		flock|lock
 posix_lock		exact		posix|lock

@@ -22,8 +22,9 @@
 static const ProtobufCMessageDescriptor *const all_msgs[] = {
 	D(inventory_entry), D(pagemap_head), D(pagemap_entry), D(pstree_entry),
 	D(sigaction_entry), D(timeval_pair), D(rlimit_entry), D(creds_entry), D(siginfo_entry),
-	D(thread_core), D(proc_core), D(vma_entry), D(mm_entry), D(epoll_tfd), D(sock_opt),
-	D(sock_entry), D(file_lock), D(fd_entry), D(ghost_chunk), D(ghost_file_entry), D(files_entry),
+	D(thread_core), D(seccomp_filter), D(proc_core), D(vma_entry), D(mm_entry), D(epoll_tfd),
+	D(sock_opt), D(sock_entry), D(file_lock), D(fd_entry), D(ghost_chunk), D(ghost_file_entry),
+	D(files_entry),
 	D(shmem_entry), D(pipe_data_entry), D(round_stats_entry), D(tcp_entry), D(net_addr_entry),
 	D(hello), D(hello_reply), D(round_begin), D(file_head), D(round_end), D(round_ack),
 	D(restore_result),

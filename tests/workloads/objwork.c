@@ -149,13 +149,13 @@ static int maps_perms(const void *addr, char *perms)
 	return -1;
 }
 
-/* The value of "Key:" in /proc/self/status, or -1. */
-static long status_field(const char *key)
+/* The value of "Key:" in the status file @path, or -1. */
+static long status_field_at(const char *path, const char *key)
 {
 	char line[256];
 	size_t kl = strlen(key);
 	long v = -1;
-	FILE *f = fopen("/proc/self/status", "r");
+	FILE *f = fopen(path, "r");
 
 	if (!f)
 		return -1;
@@ -591,40 +591,299 @@ static int robust_list_verify(void)
 
 /* --- process attributes --------------------------------------------------- */
 
-static int seccomp_filter_setup(void)
+/*
+ * Seccomp. Every filter answers one syscall with an errno of its own and
+ * allows the rest; the checks read Seccomp:/Seccomp_filters: of each thread
+ * and make the syscalls, so a filter dropped, added twice or put back in
+ * another order is seen.
+ */
+#ifdef OUR_AUDIT_ARCH
+#define SC_DENY(nr, err)							\
+	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),	\
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, OUR_AUDIT_ARCH, 0, 3),		\
+	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),	\
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (nr), 0, 1),			\
+	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (err)),			\
+	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)
+#endif
+
+/* Install a filter answering @nr with @err (@ret: that action instead), with @flags. */
+static int sc_install(int nr, unsigned int err, unsigned int ret, unsigned int flags)
 {
 #ifdef OUR_AUDIT_ARCH
-	/* getppid() fails with errno 42; any other call (or arch) is allowed. */
-	struct sock_filter f[] = {
-		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, OUR_AUDIT_ARCH, 0, 3),
-		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_getppid, 0, 1),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | 42),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-	};
+	struct sock_filter f[] = { SC_DENY(nr, err) };
 	struct sock_fprog prog = { .len = sizeof(f) / sizeof(f[0]), .filter = f };
+	long r;
 
-	if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0))
-		return bad("PR_SET_SECCOMP: %s", strerror(errno));
-	return 0;
+	if (ret)
+		f[4].k = ret;
+	r = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
+	if (r < 0)
+		return bad("seccomp(SET_MODE_FILTER, 0x%x): %s", flags, strerror(errno));
+	/* TSYNC: the thread whose filters are not the caller's own (an ancestor) */
+	if (r > 0 && (flags & SECCOMP_FILTER_FLAG_TSYNC))
+		return bad("seccomp TSYNC: thread %ld does not share our filters", r);
+	return (flags & SECCOMP_FILTER_FLAG_NEW_LISTENER) ? (int)r : 0;
 #else
+	(void)nr, (void)err, (void)ret, (void)flags;
 	return bad("no audit arch for this machine");
 #endif
 }
 
-static int seccomp_filter_verify(void)
+/* The syscall @nr fails with @err here; getpid and getuid (allowed) work. */
+static int sc_denied(int nr, int err)
 {
-	long s = status_field("Seccomp");
 	long r;
 
-	if (s != 2)
-		return bad("Seccomp: %ld, expected 2", s);
 	errno = 0;
-	r = syscall(SYS_getppid);
-	if (r != -1 || errno != 42)
-		return bad("getppid returned %ld errno %d, expected -1 errno 42", r, errno);
+	r = syscall(nr);
+	if (r != -1 || errno != err)
+		return bad("syscall %d returned %ld errno %d, expected -1 errno %d", nr, r, errno,
+			   err);
+	if (syscall(SYS_getpid) != getpid() || syscall(SYS_getuid) != (long)getuid())
+		return bad("allowed syscalls fail: %s", strerror(errno));
 	return 0;
+}
+
+/* Thread @tid (0: the process) is in seccomp @mode with @nr filters. */
+static int sc_status(pid_t tid, long mode, long nr)
+{
+	char path[64];
+	long m, n;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/status", tid ? tid : getpid());
+	m = status_field_at(path, "Seccomp");
+	n = status_field_at(path, "Seccomp_filters");
+	if (m != mode || n != nr)
+		return bad("thread %d: Seccomp: %ld Seccomp_filters: %ld, expected %ld and %ld",
+			   tid, m, n, mode, nr);
+	return 0;
+}
+
+static int seccomp_filter_setup(void)
+{
+	/* no_new_privs: the filter needs it (or CAP_SYS_ADMIN); it travels as it is */
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
+		return bad("PR_SET_NO_NEW_PRIVS: %s", strerror(errno));
+	return sc_install(SYS_getppid, 42, 0, 0);
+}
+
+static int seccomp_filter_verify(void)
+{
+	return sc_status(0, 2, 1) || sc_denied(SYS_getppid, 42);
+}
+
+/*
+ * Two stacked filters answering getppid with different errnos: the newest
+ * one's wins (same action, so the newest filter's data), so an order
+ * changed by the restore shows. The older one also answers getpgrp; the
+ * newer one was installed with SECCOMP_FILTER_FLAG_LOG.
+ */
+static int seccomp_stacked_setup(void)
+{
+	return sc_install(SYS_getppid, 42, 0, 0) || sc_install(SYS_getpgrp, 44, 0, 0) ||
+	       sc_install(SYS_getppid, 43, 0, SECCOMP_FILTER_FLAG_LOG);
+}
+
+static int seccomp_stacked_verify(void)
+{
+	return sc_status(0, 2, 3) || sc_denied(SYS_getppid, 43) || sc_denied(SYS_getpgrp, 44);
+}
+
+/*
+ * Filters synchronised to every thread (TSYNC) of a process with two
+ * more threads, each of which checks them on its own; one answers
+ * setgroups, which the restorer calls in every thread after them. Each check installs
+ * one more allow-all filter with TSYNC: that only works while every
+ * thread's chain is the caller's (the same filters, shared), as it was.
+ */
+#define SC_THREADS 2
+static pid_t sc_tids[SC_THREADS];
+static int sc_req[SC_THREADS][2], sc_ans[SC_THREADS][2];
+static long sc_want = 2;	/* filters each thread must have */
+
+static void *sc_thread(void *arg)
+{
+	long i = (long)arg;
+	char c;
+
+	sc_tids[i] = syscall(SYS_gettid);
+	for (;;) {
+		if (read(sc_req[i][0], &c, 1) != 1)
+			continue;
+		why[0] = 0;
+		c = sc_denied(SYS_getppid, 42) ? 'b' : 'o';
+		if (write(sc_ans[i][1], &c, 1) != 1)
+			break;
+	}
+	return NULL;
+}
+
+static int seccomp_tsync_setup(void)
+{
+	pthread_t t;
+	long i;
+
+	for (i = 0; i < SC_THREADS; i++) {
+		if (pipe(sc_req[i]) || pipe(sc_ans[i]))
+			return bad("pipe: %s", strerror(errno));
+		errno = pthread_create(&t, NULL, sc_thread, (void *)i);
+		if (errno)
+			return bad("pthread_create: %s", strerror(errno));
+	}
+	for (i = 0; i < SC_THREADS; i++)
+		while (!__atomic_load_n(&sc_tids[i], __ATOMIC_ACQUIRE))
+			sleep_ms(1);
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
+		return bad("PR_SET_NO_NEW_PRIVS: %s", strerror(errno));
+	/* the restorer's own setgroups must pass it (the tracer suspends seccomp) */
+	return sc_install(SYS_getppid, 42, 0, SECCOMP_FILTER_FLAG_TSYNC) ||
+	       sc_install(SYS_setgroups, EPERM, 0, SECCOMP_FILTER_FLAG_TSYNC);
+}
+
+static int seccomp_tsync_verify(void)
+{
+	long i;
+	char c = 'c';
+
+	if (sc_status(0, 2, sc_want) || sc_denied(SYS_getppid, 42) ||
+	    sc_denied(SYS_setgroups, EPERM))
+		return 1;
+	for (i = 0; i < SC_THREADS; i++) {
+		if (sc_status(sc_tids[i], 2, sc_want))
+			return 1;
+		if (write(sc_req[i][1], &c, 1) != 1 || read(sc_ans[i][0], &c, 1) != 1)
+			return bad("thread %d does not answer", sc_tids[i]);
+		if (c != 'o')
+			return bad("thread %d: %s", sc_tids[i], why);
+	}
+	/* an unknown syscall number: allows everything */
+	if (sc_install(-1, 1, SECCOMP_RET_ALLOW, SECCOMP_FILTER_FLAG_TSYNC))
+		return 1;
+	sc_want++;
+	return 0;
+}
+
+/*
+ * Strict mode on a thread: it may only read, write, exit and rt_sigreturn.
+ * It echoes what comes on a pipe; the check sees its Seccomp: 1.
+ */
+static void *strict_thread(void *arg)
+{
+	sigset_t all;
+	char c;
+
+	(void)arg;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);	/* no handler may run here */
+	sc_tids[0] = syscall(SYS_gettid);
+	if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_STRICT, 0, 0, 0)) {
+		sc_tids[0] = -1;
+		return NULL;
+	}
+	for (;;)
+		if (read(sc_req[0][0], &c, 1) == 1 && write(sc_ans[0][1], &c, 1) != 1)
+			syscall(SYS_exit, 1);
+}
+
+static int seccomp_strict_setup(void)
+{
+	pthread_t t;
+
+	if (pipe(sc_req[0]) || pipe(sc_ans[0]))
+		return bad("pipe: %s", strerror(errno));
+	errno = pthread_create(&t, NULL, strict_thread, NULL);
+	if (errno)
+		return bad("pthread_create: %s", strerror(errno));
+	while (!__atomic_load_n(&sc_tids[0], __ATOMIC_ACQUIRE))
+		sleep_ms(1);
+	if (sc_tids[0] < 0)
+		return bad("PR_SET_SECCOMP strict: failed");
+	sleep_ms(50);	/* in its read */
+	return 0;
+}
+
+static int seccomp_strict_verify(void)
+{
+	struct pollfd p = { .fd = sc_ans[0][0], .events = POLLIN };
+	char c = 's';
+
+	if (sc_status(sc_tids[0], 1, 0) || sc_status(0, 0, 0))
+		return 1;
+	if (write(sc_req[0][1], &c, 1) != 1 || poll(&p, 1, 10000) != 1 ||
+	    read(sc_ans[0][0], &c, 1) != 1 || c != 's')
+		return bad("the strict thread does not answer");
+	return 0;
+}
+
+/*
+ * A filter shared by two threads but not the leader: one thread installs
+ * it, then makes the other (which inherits it). Refused: the restore would
+ * give each its own copy.
+ */
+static void *subset_child(void *arg)
+{
+	(void)arg;
+	sc_tids[1] = syscall(SYS_gettid);
+	for (;;)
+		pause();
+	return NULL;
+}
+
+static void *subset_thread(void *arg)
+{
+	pthread_t t;
+
+	(void)arg;
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || sc_install(SYS_getppid, 42, 0, 0) ||
+	    pthread_create(&t, NULL, subset_child, NULL))
+		sc_tids[1] = -1;
+	sc_tids[0] = syscall(SYS_gettid);
+	for (;;)
+		pause();
+	return NULL;
+}
+
+static int seccomp_subset_setup(void)
+{
+	pthread_t t;
+
+	errno = pthread_create(&t, NULL, subset_thread, NULL);
+	if (errno)
+		return bad("pthread_create: %s", strerror(errno));
+	while (!__atomic_load_n(&sc_tids[0], __ATOMIC_ACQUIRE) ||
+	       !__atomic_load_n(&sc_tids[1], __ATOMIC_ACQUIRE))
+		sleep_ms(1);
+	return sc_tids[1] < 0 ? bad("the thread cannot install its filter") : 0;
+}
+
+static int seccomp_subset_verify(void)
+{
+	return sc_status(0, 0, 0) || sc_status(sc_tids[0], 2, 1) || sc_status(sc_tids[1], 2, 1);
+}
+
+/*
+ * A filter that hands getppid to a listener (SECCOMP_RET_USER_NOTIF). The
+ * listener fd is closed (it would be refused as an fd anyway): with none,
+ * the kernel answers ENOSYS; ferry must still refuse the filter.
+ */
+static int seccomp_notif_setup(void)
+{
+	int fd;
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
+		return bad("PR_SET_NO_NEW_PRIVS: %s", strerror(errno));
+	fd = sc_install(SYS_getppid, 0, SECCOMP_RET_USER_NOTIF,
+			SECCOMP_FILTER_FLAG_NEW_LISTENER);
+	if (fd <= 0)
+		return fd < 0 ? 1 : bad("no listener fd");
+	close(fd);
+	return 0;
+}
+
+static int seccomp_notif_verify(void)
+{
+	return sc_status(0, 2, 1) || sc_denied(SYS_getppid, ENOSYS);
 }
 
 static struct __user_cap_data_struct cap_want[2];
@@ -2653,6 +2912,11 @@ static const struct mode {
 	MODE(pipe_nonblock),
 	MODE(pipe_both_ends),
 	MODE(seccomp_filter),
+	MODE(seccomp_stacked),
+	MODE(seccomp_tsync),
+	MODE(seccomp_strict),
+	MODE(seccomp_notif),
+	MODE(seccomp_subset),
 	MODE(caps),
 	MODE(flock),
 	MODE(posix_lock),
