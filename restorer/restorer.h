@@ -116,6 +116,19 @@ struct rst_creds {
 	uint32_t groups[RST_MAX_GROUPS];
 };
 
+/*
+ * A POSIX timer, made again with its id (PR_TIMER_CREATE_RESTORE_IDS) once
+ * the threads exist, then armed with the time it had left.
+ */
+struct rst_timer {
+	int32_t id, clockid;
+	int32_t notify, signo;		/* sigev_notify (| SIGEV_THREAD_ID), sigev_signo */
+	uint64_t sival;
+	uint32_t tid;			/* SIGEV_THREAD_ID */
+	uint32_t pending;		/* its signal was queued at the freeze (see dest-agent/timers.c) */
+	uint64_t value_ns, interval_ns;	/* left, 0: disarmed */
+};
+
 #define RST_NSIG	64
 #define RST_MAX_AUXV	128	/* u64 words */
 #define RST_NLIMITS	16
@@ -175,6 +188,7 @@ struct rst_args {
 	uint32_t loginuid;
 	uint32_t membarrier;		/* REGISTER_* commands to issue (MEMBARRIER_CMD_GET_REGISTRATIONS) */
 	uint32_t pad5;
+	uint64_t nr_timers, timers;	/* struct rst_timer[], after the threads */
 };
 
 #endif
