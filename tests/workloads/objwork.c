@@ -37,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/file.h>
 #include <sys/inotify.h>
 #include <sys/ipc.h>
@@ -1647,7 +1648,7 @@ static int posix_timer_sigev_thread_verify(void)
  */
 #define TFD_ABS_NS	100000000L
 
-static int tfd = -1, tfd_abs = -1, tfd_once = -1;
+static int tfd = -1, tfd_abs = -1, tfd_once = -1, tfd_ep = -1;	/* tfd_ep: epoll set watching tfd */
 static long tfd_start_ns;		/* CLOCK_REALTIME of tfd_abs's first expiry */
 static uint64_t tfd_abs_total;
 
@@ -1671,6 +1672,7 @@ static int timerfd_setup(void)
 {
 	struct itimerspec its = { { 0, 50000000 }, { 0, 50000000 } };
 	struct itimerspec abs = { { 0, TFD_ABS_NS }, { 0, 0 } };
+	struct epoll_event ev = { .events = EPOLLIN };
 
 	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK);
 	tfd_abs = timerfd_create(CLOCK_REALTIME, TFD_NONBLOCK);
@@ -1679,6 +1681,10 @@ static int timerfd_setup(void)
 		return bad("timerfd_create: %s", strerror(errno));
 	if (timerfd_settime(tfd, 0, &its, NULL))
 		return bad("timerfd_settime: %s", strerror(errno));
+	tfd_ep = epoll_create1(0);
+	ev.data.u64 = 0x7fd;
+	if (tfd_ep < 0 || epoll_ctl(tfd_ep, EPOLL_CTL_ADD, tfd, &ev))
+		return bad("epoll: %s", strerror(errno));
 	tfd_start_ns = realtime_ns() - 10050000000L;
 	abs.it_value.tv_sec = tfd_start_ns / 1000000000L;
 	abs.it_value.tv_nsec = tfd_start_ns % 1000000000L;
@@ -1702,6 +1708,7 @@ static int tfd_take(int fd, uint64_t *n)
 static int timerfd_verify(void)
 {
 	struct pollfd p = { .fd = tfd, .events = POLLIN };
+	struct epoll_event ev;
 	struct itimerspec its;
 	long lo, hi;
 	uint64_t n;
@@ -1718,6 +1725,11 @@ static int timerfd_verify(void)
 		return bad("the timerfd did not expire within 500 ms");
 	if (read(tfd, &n, sizeof(n)) != sizeof(n) || n < 1)
 		return bad("timerfd read gave no expiration");
+	/* in its epoll set too: the next expiration wakes it */
+	if (epoll_wait(tfd_ep, &ev, 1, 500) != 1 || ev.data.u64 != 0x7fd || !(ev.events & EPOLLIN))
+		return bad("epoll set of the timerfd: no event within 500 ms (%s)", strerror(errno));
+	if (read(tfd, &n, sizeof(n)) != sizeof(n) || n < 1)
+		return bad("timerfd read after epoll_wait gave no expiration");
 	/* the absolute one: every expiration since its start, read or unread, counted once */
 	lo = (realtime_ns() - tfd_start_ns) / TFD_ABS_NS + 1;
 	if (tfd_take(tfd_abs, &n))
