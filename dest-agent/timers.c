@@ -47,8 +47,8 @@ static int timer_check(const ProcCore *core, const PosixTimerEntry *t)
 {
 	bool none = t->notify == SIGEV_NONE;
 
-	if (t->clockid != CLOCK_REALTIME && t->clockid != CLOCK_MONOTONIC &&
-	    t->clockid != CLOCK_BOOTTIME)
+	if (t->id < 0 || (t->clockid != CLOCK_REALTIME && t->clockid != CLOCK_MONOTONIC &&
+	    t->clockid != CLOCK_BOOTTIME))
 		return -EINVAL;
 	if (!notify_valid(t->notify) || (!none && (t->signo < 1 || t->signo > 64)))
 		return -EINVAL;
