@@ -16,12 +16,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/compat.h"
 #include "common/log.h"
 #include "dest-agent/restore.h"
-
-#ifndef TFD_IOC_SET_TICKS
-#define TFD_IOC_SET_TICKS _IOW('T', 0, uint64_t)
-#endif
 
 #define TFD_MAX_NS (1ULL << 62)
 
@@ -41,7 +38,7 @@ static int timerfd_arm(int fd, const TimerfdEntry *t)
 		ticks += n;
 	else if (errno != EAGAIN)
 		return -errno;
-	if (ticks && ioctl(fd, TFD_IOC_SET_TICKS, &ticks))
+	if (ticks && ioctl(fd, FERRY_TFD_IOC_SET_TICKS, &ticks))
 		return -errno;
 	return 0;
 }
