@@ -519,7 +519,7 @@ static size_t final_payload_size(const ProcCore *core, const MmEntry *mm, const 
 	return n * (sizeof(struct rst_thread) + PAGE_SIZE +
 		    ALIGN_UP(rst_sigframe_size() + rst_xsave_size() + 128, PAGE_SIZE) + THREAD_STACK) +
 	       files->n_fds * sizeof(struct rst_fd) + strlen(core->cwd) + strlen(core->root) +
-	       strlen(mm->exe) + sigs * 128 + timers_payload_size(core) + 4 * PAGE_SIZE;
+	       strlen(mm->exe) + sigs * 128 + 4 * PAGE_SIZE;
 }
 
 /*
@@ -903,7 +903,7 @@ int rp_final_start(struct rst_process *rp, const struct rst_final *f)
 
 	if (f->core->n_threads > RST_MAX_THREADS)
 		return -E2BIG;
-	fp.cap = final_payload_size(f->core, f->mm, f->files);
+	fp.cap = final_payload_size(f->core, f->mm, f->files) + timers_payload_size(f->core);
 	if (fp.cap > rp->payload_cap)
 		return -E2BIG;
 	fp.buf = calloc(1, fp.cap);

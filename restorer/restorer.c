@@ -39,6 +39,9 @@
 #define NR_arch_prctl	158
 #define NR_chroot	161
 #define NR_set_tid_address 218
+#define NR_timer_create	222
+#define NR_timer_settime 223
+#define NR_clock_gettime 228
 #define NR_exit_group	231
 #define NR_dup3		292
 #define NR_prlimit64	302
@@ -56,9 +59,6 @@
 #define NR_set_robust_list 273
 #define NR_sched_setattr 314
 #define NR_membarrier	324
-#define NR_timer_create	222
-#define NR_timer_settime 223
-#define NR_clock_gettime 228
 
 #define PROT_READ	0x1
 #define PROT_WRITE	0x2

@@ -181,6 +181,7 @@ struct rst_args {
 	int32_t work_fds[RST_MAX_WORK_FDS];	/* ours, closed before the process's own are placed */
 	uint64_t nr_threads, threads;	/* struct rst_thread[] */
 	uint64_t nr_shared_sigs, shared_sigs;	/* the process's queued signals */
+	uint64_t nr_timers, timers;	/* struct rst_timer[], made after the threads */
 	int32_t thp_disable;		/* PR_GET_THP_DISABLE's answer (1 | flags, or 0); -1: leave */
 	int32_t dumpable;		/* PR_SET_DUMPABLE after the credentials: 0 or 1 */
 	int32_t child_subreaper;	/* PR_SET_CHILD_SUBREAPER; -1: leave */
@@ -188,7 +189,6 @@ struct rst_args {
 	uint32_t loginuid;
 	uint32_t membarrier;		/* REGISTER_* commands to issue (MEMBARRIER_CMD_GET_REGISTRATIONS) */
 	uint32_t pad5;
-	uint64_t nr_timers, timers;	/* struct rst_timer[], after the threads */
 };
 
 #endif
