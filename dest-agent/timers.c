@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -110,6 +111,13 @@ bool timers_own_siginfo(const ProcCore *core, const SiginfoEntry *si)
 	return false;
 }
 
+static int timer_cmp(const void *a, const void *b)
+{
+	const struct rst_timer *x = a, *y = b;
+
+	return (x->id > y->id) - (x->id < y->id);
+}
+
 size_t timers_payload_size(const ProcCore *core)
 {
 	return core->n_posix_timers * sizeof(struct rst_timer);
@@ -142,5 +150,11 @@ int timers_layout(const ProcCore *core, struct rst_timer *out)
 			.interval_ns = t->interval_ns,
 		};
 	}
+	/*
+	 * Made in id order (/proc lists the newest first): the kernel's next id
+	 * follows the last one made, so a new timer gets the id after the
+	 * highest, as at the source (unless the source had deleted its highest).
+	 */
+	qsort(out, core->n_posix_timers, sizeof(*out), timer_cmp);
 	return 0;
 }

@@ -120,7 +120,7 @@ static int timers_read(pid_t pid, struct ptimer **out, size_t *nr)
 	if (!buf)
 		return -ENOMEM;
 	snprintf(path, sizeof(path), "/proc/%d/timers", pid);
-	n = read_small_file(path, buf, TIMERS_BUF);
+	n = read_whole_file(path, buf, TIMERS_BUF);
 	if (n < 0) {
 		ret = n == -ENOENT ? 0 : n;
 		goto out;

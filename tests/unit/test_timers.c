@@ -127,6 +127,28 @@ Test(timers, hostile_entries_refused)
 	cr_assert_eq(timers_layout(&f.core, &out), 0);
 }
 
+/* Made in id order whatever the image's order (/proc lists the newest first). */
+Test(timers, laid_out_in_id_order)
+{
+	PosixTimerEntry t2, *tp[2];
+	struct rst_timer out[2];
+	struct fixture f;
+
+	setup_core(&f);
+	f.t.id = 7;
+	t2 = f.t;
+	t2.id = 3;
+	t2.sival = 0x33;
+	tp[0] = &f.t;
+	tp[1] = &t2;
+	f.core.posix_timers = tp;
+	f.core.n_posix_timers = 2;
+	cr_assert_eq(timers_layout(&f.core, out), 0);
+	cr_assert_eq(out[0].id, 3);
+	cr_assert_eq(out[0].sival, 0x33);
+	cr_assert_eq(out[1].id, 7);
+}
+
 Test(timers, too_many_timers_refused)
 {
 	struct rst_timer out;

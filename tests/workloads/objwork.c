@@ -1385,6 +1385,8 @@ static int pt_id, pt_long_id;	/* SIGEV_SIGNAL every 20 ms; SIGEV_NONE, one hour,
 static volatile sig_atomic_t pt_count, pt_badval, pt_badid, pt_badtid;
 static volatile pid_t pt_want_tid;	/* posix_timer_thread: the thread it must reach */
 static long pt_left = -1;	/* ns the one-hour timer had left at the last check */
+#define PT_MANY	100		/* more timers than /proc/PID/timers gives in one read */
+static int pt_many[PT_MANY];
 
 static long its_ns(const struct timespec *t)
 {
@@ -1427,12 +1429,21 @@ static int posix_timer_setup(void)
 {
 	struct itimerspec its = { { 0, 0 }, { 3600, 0 } };
 	struct sigevent sev = { .sigev_notify = SIGEV_NONE };
+	int i;
 
 	if (syscall(SYS_timer_create, CLOCK_REALTIME, &sev, &pt_long_id))
 		return bad("timer_create: %s", strerror(errno));
 	if (syscall(SYS_timer_settime, pt_long_id, 0, &its, NULL))
 		return bad("timer_settime: %s", strerror(errno));
-	return pt_make(CLOCK_MONOTONIC, SIGRTMIN + 2, SIGEV_SIGNAL, 0, &pt_id);
+	if (pt_make(CLOCK_MONOTONIC, SIGRTMIN + 2, SIGEV_SIGNAL, 0, &pt_id))
+		return 1;
+	for (i = 0; i < PT_MANY; i++) {
+		its.it_value.tv_sec = 7200 + i;	/* each its own time left */
+		if (syscall(SYS_timer_create, CLOCK_MONOTONIC, &sev, &pt_many[i]) ||
+		    syscall(SYS_timer_settime, pt_many[i], 0, &its, NULL))
+			return bad("timer %d: %s", i, strerror(errno));
+	}
+	return 0;
 }
 
 /* Timer @id exists (the same id), runs every 20 ms, has at most 20 ms left. */
@@ -1481,6 +1492,16 @@ static int posix_timer_verify(void)
 		return bad("one-shot timer %d: %ld ns left (%ld at the last check), interval %ld",
 			   pt_long_id, left, pt_left, its_ns(&its.it_interval));
 	pt_left = left;
+	for (left = 0; left < PT_MANY; left++) {
+		long l;
+
+		if (syscall(SYS_timer_gettime, pt_many[left], &its))
+			return bad("timer_gettime(%d), %ld of the %d more: %s", pt_many[left], left,
+				   PT_MANY, strerror(errno));
+		l = its_ns(&its.it_value);
+		if (l <= (7200 + left - 600) * 1000000000L || l > (7200 + left) * 1000000000L)
+			return bad("timer %d: %ld ns left, set to %ld s", pt_many[left], l, 7200 + left);
+	}
 	return pt_check_signals();
 }
 
