@@ -208,6 +208,14 @@ int rst_check_files(const MmEntry *mm, const FilesEntry *files);
 /* dest-agent/ghost.c: an unlinked file made again from ghost-<file_id>.img. */
 int open_ghost(const FdEntry *f, int round_dirfd);
 
+/* ---- dest-agent/timers.c: POSIX timers ---- */
+
+/* @si is a timer's own signal, queued at the freeze: the blob has the kernel queue it again. */
+bool timers_own_siginfo(const ProcCore *core, const SiginfoEntry *si);
+size_t timers_payload_size(const ProcCore *core);
+/* core->posix_timers checked and laid out for the blob in @out. 0 or -errno. */
+int timers_layout(const ProcCore *core, struct rst_timer *out);
+
 /* ---- dest-agent/netaddr.c: the service address of migrate --move-address ---- */
 
 struct rst_addr {
@@ -227,14 +235,6 @@ int rst_addr_arrive(struct rst_addr *ra, int round_dirfd);
 void rst_addr_leave(struct rst_addr *ra);
 /* The tree runs: announce once more, close. */
 void rst_addr_done(struct rst_addr *ra);
-
-/* ---- dest-agent/timers.c: POSIX timers ---- */
-
-/* @si is a timer's own signal, queued at the freeze: the blob has the kernel queue it again. */
-bool timers_own_siginfo(const ProcCore *core, const SiginfoEntry *si);
-size_t timers_payload_size(const ProcCore *core);
-/* core->posix_timers checked and laid out for the blob in @out. 0 or -errno. */
-int timers_layout(const ProcCore *core, struct rst_timer *out);
 
 /* ---- dest-agent/sigframe.c ---- */
 
