@@ -115,6 +115,12 @@ struct ferry_rseq_config {
 /* the REGISTER_* commands: GLOBAL_EXPEDITED, PRIVATE_EXPEDITED, _SYNC_CORE, _RSEQ */
 #define FERRY_MEMBARRIER_REGISTRATIONS	((1 << 2) | (1 << 4) | (1 << 6) | (1 << 8))
 
+/* prctl: timer_create takes the id from *timer_id while on (6.15; 1 on, 0 off, 2 get) */
+#define FERRY_PR_TIMER_CREATE_RESTORE_IDS	77
+#define FERRY_PR_TIMER_CREATE_RESTORE_IDS_GET	2
+/* timerfd: set the unread expirations (CONFIG_CHECKPOINT_RESTORE) */
+#define FERRY_TFD_IOC_SET_TICKS		_IOW('T', 0, __u64)
+
 /* Kernel-internal restart codes (include/linux/errno.h), seen by ptrace. */
 #ifndef ERESTARTSYS
 #define ERESTARTSYS		512

@@ -156,6 +156,33 @@ ssize_t read_small_file(const char *path, char *buf, size_t len)
 	return n;
 }
 
+/*
+ * A /proc file made of records (a seq_file walked with an iterator, such as
+ * /proc/PID/timers) gives about a page per read: read until EOF.
+ */
+ssize_t read_whole_file(const char *path, char *buf, size_t len)
+{
+	size_t got = 0;
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), err = 0;
+
+	if (fd < 0)
+		return -errno;
+	while (got < len - 1) {
+		n = read(fd, buf + got, len - 1 - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			err = -errno;
+		if (n <= 0)
+			break;
+		got += n;
+	}
+	close(fd);
+	buf[got] = 0;
+	return err ? err : (ssize_t)got;
+}
+
 DIR *opendirat(int dirfd, const char *name, int flags)
 {
 	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | flags);

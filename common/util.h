@@ -53,5 +53,7 @@ DIR *opendirat(int dirfd, const char *name, int flags);
 
 /* Read a small /proc file into buf (NUL-terminated): bytes read or -errno. */
 ssize_t read_small_file(const char *path, char *buf, size_t len);
+/* The same, reading until EOF (or @len - 1 bytes): files that come a page per read. */
+ssize_t read_whole_file(const char *path, char *buf, size_t len);
 
 #endif

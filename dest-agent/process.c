@@ -139,14 +139,18 @@ static void __attribute__((noreturn)) child_main(struct rst_process *rp, const u
 	/* entered by jmp: rsp as just after a call (rsp + 8 16-aligned), as SSE stores need */
 	uint64_t stack_top = rp->args_addr + args_len() + LEADER_STACK - 64 - 8;
 	int err_fd = WORK_FD_BASE + WORK_ERR;
-	sigset_t all;
+	uint64_t all = ~0ULL;
 	void *m;
 	char c;
 
 	if (read(WORK_FD_BASE + WORK_SYNC, &c, 1) != 1)
 		_exit(1);	/* the tracer is gone */
-	sigfillset(&all);
-	sigprocmask(SIG_BLOCK, &all, NULL);
+	/*
+	 * Every signal, glibc's own too (sigprocmask leaves 32 and 33 out): a
+	 * timer of glibc's SIGEV_THREAD signals 32 to its helper thread, and
+	 * the restored timer may do so before the thread is back in its code.
+	 */
+	syscall(__NR_rt_sigprocmask, SIG_BLOCK, &all, NULL, sizeof(all));
 	if (setsid() < 0)
 		child_fail(err_fd, "setsid");
 	/* nothing of `restore` below our working fds: the process's own come at FINAL */
@@ -555,21 +559,26 @@ static size_t final_payload_size(const ProcCore *core, const MmEntry *mm, const 
 	       strlen(mm->exe) + sigs * 128 + seccomp_payload_size(core) + 4 * PAGE_SIZE;
 }
 
-/* Queued signals as 128-byte siginfos in the payload. */
-static int layout_siginfos(struct rst_process *rp, struct final_payload *fp,
+/*
+ * Queued signals as 128-byte siginfos in the payload; a POSIX timer's own
+ * pending signal is not among them (dest-agent/timers.c).
+ */
+static int layout_siginfos(struct rst_process *rp, struct final_payload *fp, const ProcCore *core,
 			   SiginfoEntry *const *si, size_t n, uint64_t *addr, uint32_t *nr)
 {
-	size_t off = fp_take(fp, n * 128, 8), i;
+	size_t off = fp_take(fp, n * 128, 8), i, k = 0;
 
 	if (fp->len > fp->cap)
 		return -E2BIG;
 	for (i = 0; i < n; i++) {
 		if (si[i]->raw.len != 128)
 			return -EINVAL;
-		memcpy(fp->buf + off + i * 128, si[i]->raw.data, 128);
+		if (timers_own_siginfo(core, si[i]))
+			continue;
+		memcpy(fp->buf + off + k++ * 128, si[i]->raw.data, 128);
 	}
 	*addr = rp->payload_addr + off;
-	*nr = n;
+	*nr = k;
 	return 0;
 }
 
@@ -630,11 +639,11 @@ static int layout_threads(struct rst_process *rp, const ProcCore *core, struct f
 		ret = rst_build_sigframe(core->threads[i], t, fp->buf + frame,
 					 rp->payload_addr + xsave, fp->buf + xsave);
 		if (!ret)
-			ret = layout_siginfos(rp, fp, core->threads[i]->pending,
+			ret = layout_siginfos(rp, fp, core, core->threads[i]->pending,
 					      core->threads[i]->n_pending, &t->sigs, &t->nr_sigs);
 	}
 	if (!ret)
-		ret = layout_siginfos(rp, fp, core->shared_pending, core->n_shared_pending,
+		ret = layout_siginfos(rp, fp, core, core->shared_pending, core->n_shared_pending,
 				      &rp->args.shared_sigs, &nr_shared);
 	rp->args.nr_shared_sigs = nr_shared;
 	if (!ret) {
@@ -645,6 +654,17 @@ static int layout_threads(struct rst_process *rp, const ProcCore *core, struct f
 				     fp->buf + off, rp->payload_addr + off);
 	}
 	return ret;
+}
+
+static int layout_timers(struct rst_process *rp, const ProcCore *core, struct final_payload *fp)
+{
+	size_t off = fp_take(fp, timers_payload_size(core), 8);
+
+	if (fp->len > fp->cap)
+		return -E2BIG;
+	rp->args.nr_timers = core->n_posix_timers;
+	rp->args.timers = rp->payload_addr + off;
+	return timers_layout(core, (struct rst_timer *)(fp->buf + off));
 }
 
 static void fill_signal_args(struct rst_args *a, const ProcCore *core)
@@ -958,7 +978,7 @@ int rp_final_start(struct rst_process *rp, const struct rst_final *f)
 
 	if (f->core->n_threads > RST_MAX_THREADS)
 		return -E2BIG;
-	fp.cap = final_payload_size(f->core, f->mm, f->files);
+	fp.cap = final_payload_size(f->core, f->mm, f->files) + timers_payload_size(f->core);
 	if (fp.cap > rp->payload_cap)
 		return -E2BIG;
 	fp.buf = calloc(1, fp.cap);
@@ -974,6 +994,8 @@ int rp_final_start(struct rst_process *rp, const struct rst_final *f)
 	ret = fill_task_args(&rp->args, f->core, f->mm);
 	if (!ret)
 		ret = layout_threads(rp, f->core, &fp);
+	if (!ret)
+		ret = layout_timers(rp, f->core, &fp);
 	if (!ret)
 		ret = layout_fds(rp, f->files, &fp);
 	if (!ret)

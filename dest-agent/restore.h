@@ -229,6 +229,7 @@ int sock_bind_freebind(int s, const SockEntry *se);
 extern const struct fd_restore_ops epoll_restore_ops;			/* epoll.c */
 extern const struct fd_restore_ops eventfd_restore_ops;			/* eventfd.c */
 extern const struct fd_restore_ops signalfd_restore_ops;		/* signalfd.c */
+extern const struct fd_restore_ops timerfd_restore_ops;			/* timerfd.c */
 
 /* The saved O_NONBLOCK on new @fd: @fd, or -errno (@fd closed). */
 int fd_set_nonblock(int fd, const FdEntry *f);
@@ -239,6 +240,14 @@ int fd_open_flags(const FdEntry *f);
 int rst_check_files(const MmEntry *mm, const FilesEntry *files);
 /* dest-agent/ghost.c: an unlinked file made again from ghost-<file_id>.img. */
 int open_ghost(const FdEntry *f, int round_dirfd);
+
+/* ---- dest-agent/timers.c: POSIX timers ---- */
+
+/* @si is a timer's own signal, queued at the freeze: the blob has the kernel queue it again. */
+bool timers_own_siginfo(const ProcCore *core, const SiginfoEntry *si);
+size_t timers_payload_size(const ProcCore *core);
+/* core->posix_timers checked and laid out for the blob in @out. 0 or -errno. */
+int timers_layout(const ProcCore *core, struct rst_timer *out);
 
 /* ---- dest-agent/netaddr.c: the service address of migrate --move-address ---- */
 

@@ -39,6 +39,9 @@
 #define NR_arch_prctl	158
 #define NR_chroot	161
 #define NR_set_tid_address 218
+#define NR_timer_create	222
+#define NR_timer_settime 223
+#define NR_clock_gettime 228
 #define NR_exit_group	231
 #define NR_dup3		292
 #define NR_prlimit64	302
@@ -76,6 +79,9 @@
 #define ARCH_SET_FS	0x1002
 #define ARCH_MAP_VDSO_64 0x2003
 #define PR_SET_NAME	15
+#define PR_TIMER_CREATE_RESTORE_IDS 77
+#define TIMER_ABSTIME	1
+#define NSEC		1000000000LL
 #define PR_SET_MM	35
 #define PR_SET_MM_MAP	14
 #define PR_SET_DUMPABLE	4
@@ -969,6 +975,77 @@ static int cmd_fork(struct rst_args *a)
 	return 0;
 }
 
+struct k_sigevent {
+	uint64_t value;
+	int32_t signo, notify;
+	int32_t tid;
+	int32_t pad[11];
+};
+
+struct k_itimerspec {
+	int64_t interval_sec, interval_nsec, value_sec, value_nsec;
+};
+
+/*
+ * Each timer with its saved id (timer_create takes the id from *timer_id
+ * while PR_TIMER_CREATE_RESTORE_IDS is on), armed with the time it had
+ * left. One whose signal was pending at the freeze is armed to expire in
+ * the past, at (now + left - interval): the kernel queues its own signal
+ * at once (blocked in here), and as for any pending timer signal, counts
+ * later expiries as overruns and re-arms it when the signal is taken, so
+ * its next expiry is at now + left again.
+ */
+static int restore_timers(struct rst_args *a)
+{
+	const struct rst_timer *t = (const struct rst_timer *)a->timers;
+	uint64_t i;
+	long ret;
+
+	if (!a->nr_timers)
+		return 0;
+	ret = raw_syscall5(NR_prctl, PR_TIMER_CREATE_RESTORE_IDS, 1, 0, 0, 0);
+	if (ret)
+		return failed(a, "PR_TIMER_CREATE_RESTORE_IDS", ret, 0);
+	for (i = 0; i < a->nr_timers; i++) {
+		struct k_sigevent ev = { .value = t[i].sival, .signo = t[i].signo,
+					 .notify = t[i].notify, .tid = (int32_t)t[i].tid };
+		int32_t id = t[i].id;
+
+		ret = raw_syscall3(NR_timer_create, t[i].clockid, &ev, &id);
+		if (!ret && id != t[i].id)
+			ret = -EIO;
+		if (ret)
+			return failed(a, "timer_create", ret, t[i].id);
+	}
+	ret = raw_syscall5(NR_prctl, PR_TIMER_CREATE_RESTORE_IDS, 0, 0, 0, 0);
+	if (ret)
+		return failed(a, "PR_TIMER_CREATE_RESTORE_IDS off", ret, 0);
+	for (i = 0; i < a->nr_timers; i++) {
+		int64_t v = t[i].value_ns, iv = t[i].interval_ns;
+		struct k_itimerspec its;
+		int flags = 0;
+
+		if (t[i].pending) {
+			int64_t now[2];
+
+			ret = raw_syscall2(NR_clock_gettime, t[i].clockid, now);
+			if (ret)
+				return failed(a, "clock_gettime", ret, t[i].clockid);
+			v = now[0] * NSEC + now[1] + v - iv;
+			if (v < 1)
+				v = 1;
+			flags = TIMER_ABSTIME;
+		} else if (!v) {
+			continue;
+		}
+		its = (struct k_itimerspec){ iv / NSEC, iv % NSEC, v / NSEC, v % NSEC };
+		ret = raw_syscall4(NR_timer_settime, t[i].id, flags, &its, 0);
+		if (ret)
+			return failed(a, "timer_settime", ret, t[i].id);
+	}
+	return 0;
+}
+
 __attribute__((noreturn))
 static void cmd_final(struct rst_args *a)
 {
@@ -976,7 +1053,7 @@ static void cmd_final(struct rst_args *a)
 	if (!restore_fds(a) && !restore_task(a) && !restore_mm(a) && !restore_root(a) &&
 	    !restore_signals(a) &&
 	    !install_filters(a, (const struct rst_seccomp *)a->seccomp_shared, a->nr_seccomp_shared) &&
-	    !clone_threads(a))
+	    !clone_threads(a) && !restore_timers(a))
 		a->status = RST_READY;
 	finish_thread(a, 0);
 }

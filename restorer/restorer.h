@@ -161,6 +161,19 @@ struct rst_creds {
 	uint32_t groups[RST_MAX_GROUPS];
 };
 
+/*
+ * A POSIX timer, made again with its id (PR_TIMER_CREATE_RESTORE_IDS) once
+ * the threads exist, then armed with the time it had left.
+ */
+struct rst_timer {
+	int32_t id, clockid;
+	int32_t notify, signo;		/* sigev_notify (| SIGEV_THREAD_ID), sigev_signo */
+	uint64_t sival;
+	uint32_t tid;			/* SIGEV_THREAD_ID */
+	uint32_t pending;		/* its signal was queued at the freeze (see dest-agent/timers.c) */
+	uint64_t value_ns, interval_ns;	/* left, 0: disarmed */
+};
+
 #define RST_NSIG	64
 #define RST_MAX_AUXV	128	/* u64 words */
 #define RST_NLIMITS	16
@@ -215,6 +228,7 @@ struct rst_args {
 	int32_t work_fds[RST_MAX_WORK_FDS];	/* ours, closed before the process's own are placed */
 	uint64_t nr_threads, threads;	/* struct rst_thread[] */
 	uint64_t nr_shared_sigs, shared_sigs;	/* the process's queued signals */
+	uint64_t nr_timers, timers;	/* struct rst_timer[], made after the threads */
 	int32_t thp_disable;		/* PR_GET_THP_DISABLE's answer (1 | flags, or 0); -1: leave */
 	int32_t dumpable;		/* PR_SET_DUMPABLE after the credentials: 0 or 1 */
 	int32_t child_subreaper;	/* PR_SET_CHILD_SUBREAPER; -1: leave */

@@ -7,8 +7,11 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/capability.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -62,8 +65,30 @@ static bool have_tcp_repair(void)
 	return ok;
 }
 
+/* POSIX timers are restored with their ids (Linux 6.15): the prctl knows its "get". */
+static bool have_timer_restore_ids(void)
+{
+	return prctl(FERRY_PR_TIMER_CREATE_RESTORE_IDS, FERRY_PR_TIMER_CREATE_RESTORE_IDS_GET, 0, 0,
+		     0) >= 0;
+}
+
+/* A timerfd's unread expirations are put back with TFD_IOC_SET_TICKS (CONFIG_CHECKPOINT_RESTORE). */
+static bool have_timerfd_set_ticks(void)
+{
+	int fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+	uint64_t one = 1;
+	bool ok;
+
+	if (fd < 0)
+		return false;
+	ok = !ioctl(fd, FERRY_TFD_IOC_SET_TICKS, &one);
+	close(fd);
+	return ok;
+}
+
 struct check_result {
 	bool wp_async, scan, soft_dirty, set_tid, tcp_repair, cap_ptrace, cap_cr, cap_admin;
+	bool timer_ids, tfd_ticks;
 	enum dirty_backend backend;	/* what `migrate` would track with */
 };
 
@@ -72,6 +97,8 @@ static void check_probe(struct check_result *c)
 	dirty_probe(&c->wp_async, &c->scan, &c->soft_dirty);
 	c->set_tid = have_clone3_set_tid();
 	c->tcp_repair = have_tcp_repair();
+	c->timer_ids = have_timer_restore_ids();
+	c->tfd_ticks = have_timerfd_set_ticks();
 	c->cap_ptrace = have_cap(CAP_SYS_PTRACE);
 	c->cap_cr = have_cap(CAP_CHECKPOINT_RESTORE);
 	c->cap_admin = have_cap(CAP_SYS_ADMIN);
@@ -131,6 +158,8 @@ int check_run(FILE *out, bool json)
 	line(out, json, &first, "soft_dirty", "soft-dirty bits", c.soft_dirty);
 	line(out, json, &first, "clone3_set_tid", "clone3 set_tid", c.set_tid);
 	line(out, json, &first, "tcp_repair", "TCP_REPAIR", c.tcp_repair);
+	line(out, json, &first, "timer_restore_ids", "PR_TIMER_CREATE_RESTORE_IDS", c.timer_ids);
+	line(out, json, &first, "timerfd_set_ticks", "TFD_IOC_SET_TICKS", c.tfd_ticks);
 	line(out, json, &first, "cap_sys_ptrace", "CAP_SYS_PTRACE", c.cap_ptrace);
 	line(out, json, &first, "cap_checkpoint_restore", "CAP_CHECKPOINT_RESTORE", c.cap_cr);
 	line(out, json, &first, "cap_sys_admin", "CAP_SYS_ADMIN", c.cap_admin);

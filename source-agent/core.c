@@ -38,12 +38,15 @@ int parasite_collect(struct parasite_ctl *ctl, const struct thread_set *ts,
 		ret = parasite_get_itimers(ctl, pd->it);
 	for (i = 0; !ret && i < ts->nr; i++)
 		ret = parasite_thread_info(ctl, ts->tids[i], &pd->ti[i]);
+	if (!ret)
+		ret = timers_collect(ts->pid, ctl, &pd->timers);
 	return ret;
 }
 
 void parasite_data_free(struct parasite_data *pd)
 {
 	free(pd->ti);
+	timers_free(&pd->timers);
 }
 
 /* What core-<pid>.img points to while it is built. */
@@ -465,6 +468,8 @@ int dump_core(pid_t pid, const struct thread_set *ts, const struct tracee *t,
 		goto out;
 	pc.pid = pid;
 	pc.comm = (char *)ps->comm;
+	pc.posix_timers = pd->timers.p;
+	pc.n_posix_timers = pd->timers.nr;
 	snprintf(name, sizeof(name), "core-%d.img", pid);
 	ret = sink_add_msg(sink, name, &pc.base);
 out:

@@ -12,6 +12,7 @@
 #include "source-agent/parasite.h"
 #include "source-agent/proc.h"
 #include "source-agent/threads.h"
+#include "source-agent/timers.h"
 #include "transport/sink.h"
 
 struct parasite_ctl;
@@ -21,6 +22,7 @@ struct parasite_data {
 	struct prs_sigaction sa[PRS_NSIG];
 	struct itimerval it[3];
 	struct prs_thread_info *ti;	/* per thread */
+	struct posix_timers timers;	/* timers.c: injected timer_gettime */
 };
 
 int parasite_collect(struct parasite_ctl *ctl, const struct thread_set *ts,

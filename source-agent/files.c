@@ -34,6 +34,7 @@ static const struct fd_dump_ops *const fd_kinds[] = {
 	&epoll_dump_ops,
 	&eventfd_dump_ops,
 	&signalfd_dump_ops,
+	&timerfd_dump_ops,
 };
 
 #define FDINFO_MAX (1 << 20)

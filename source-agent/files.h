@@ -113,6 +113,7 @@ extern const struct fd_dump_ops tcp_dump_ops;				/* tcp.c */
 extern const struct fd_dump_ops epoll_dump_ops;				/* epoll.c */
 extern const struct fd_dump_ops eventfd_dump_ops;			/* eventfd.c */
 extern const struct fd_dump_ops signalfd_dump_ops;			/* signalfd.c */
+extern const struct fd_dump_ops timerfd_dump_ops;			/* timerfd.c */
 
 /* /proc/PID/fdinfo/FD whole, in a buffer to free (a read that fills it: -EFBIG). */
 int fdinfo_read_all(const struct fd_dump *d, char **info);

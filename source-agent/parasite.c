@@ -521,6 +521,32 @@ static int thread_prctls(struct parasite_ctl *ctl, pid_t tid, uint64_t buf,
 	return ret ? ret : r;
 }
 
+/*
+ * A POSIX timer's time left and interval (timer_gettime into the area) and
+ * the overrun of its last signal, by syscalls injected into the leader
+ * (timers are the process's; the cure puts its registers back).
+ */
+int parasite_timer_get(struct parasite_ctl *ctl, int32_t id, struct itimerspec *its,
+		       int *overrun)
+{
+	uint64_t buf = ctl->remote + ctl->area_off + offsetof(struct prs_area, u);
+	long r = 0;
+	int ret;
+
+	ret = inject(ctl, __NR_timer_gettime, &r, id, buf, 0, 0, 0, 0);
+	if (!ret && !r)
+		ret = area_pull(ctl);
+	if (!ret && !r)
+		memcpy(its, &ctl->area->u, sizeof(*its));
+	if (!ret && !r)
+		ret = inject(ctl, __NR_timer_getoverrun, &r, id, 0, 0, 0, 0, 0);
+	if (!ret && r >= 0) {
+		*overrun = r;
+		r = 0;
+	}
+	return ret ? ret : r;
+}
+
 int parasite_thread_info(struct parasite_ctl *ctl, pid_t tid, struct prs_thread_info *ti)
 {
 	uint64_t buf = ctl->remote + ctl->area_off + offsetof(struct prs_area, u);

@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <sys/time.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "parasite/parasite.h"
 
@@ -53,6 +54,9 @@ struct prs_thread_info {
  */
 int parasite_thread_info(struct parasite_ctl *ctl, pid_t tid, struct prs_thread_info *ti);
 /* Remove the parasite; the target is left exactly as it was seized. */
+/* timer_gettime and timer_getoverrun of POSIX timer @id, injected into the leader. */
+int parasite_timer_get(struct parasite_ctl *ctl, int32_t id, struct itimerspec *its,
+		       int *overrun);
 int parasite_cure(struct parasite_ctl *ctl);
 
 #endif

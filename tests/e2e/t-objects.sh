@@ -109,8 +109,12 @@ ns_fd			refused		namespace file
 raw_socket		exact		raw|socket
 unix_removed		refused		removed
 robust_list		exact		robust
-posix_timer		refused		timer
-timerfd			refused		timerfd
+posix_timer		exact		timer
+posix_timer_pending	exact		timer
+posix_timer_thread	exact		timer
+posix_timer_sigev_thread exact		timer
+posix_timer_cputime	refused		CPU-time clock
+timerfd			exact		timerfd
 inotify			refused		inotify
 memfd_seals		exact		memfd|seal
 memfd_fd		refused		memfd

@@ -37,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/file.h>
 #include <sys/inotify.h>
 #include <sys/ipc.h>
@@ -1637,8 +1638,19 @@ static int unix_removed_verify(void)
 /* --- timers --------------------------------------------------------------- */
 
 #define PT_VALUE 0x1234
-static int pt_id;
-static volatile sig_atomic_t pt_count, pt_badval;
+#define PT_NS	20000000L	/* the periodic timers' interval */
+
+static int pt_id, pt_long_id;	/* SIGEV_SIGNAL every 20 ms; SIGEV_NONE, one hour, one-shot */
+static volatile sig_atomic_t pt_count, pt_badval, pt_badid, pt_badtid;
+static volatile pid_t pt_want_tid;	/* posix_timer_thread: the thread it must reach */
+static long pt_left = -1;	/* ns the one-hour timer had left at the last check */
+#define PT_MANY	100		/* more timers than /proc/PID/timers gives in one read */
+static int pt_many[PT_MANY];
+
+static long its_ns(const struct timespec *t)
+{
+	return t->tv_sec * 1000000000L + t->tv_nsec;
+}
 
 static void on_pt(int sig, siginfo_t *si, void *uc)
 {
@@ -1646,18 +1658,130 @@ static void on_pt(int sig, siginfo_t *si, void *uc)
 	(void)uc;
 	if (si->si_value.sival_int != PT_VALUE)
 		pt_badval++;
+	if (si->si_code != SI_TIMER || si->si_timerid != pt_id)
+		pt_badid++;
+	if (pt_want_tid && gettid() != pt_want_tid)
+		pt_badtid++;
 	pt_count++;
+}
+
+/* A timer of @clock on signal @sig (with @notify, to thread @tid), armed every 20 ms. */
+static int pt_make(int clock, int sig, int notify, pid_t tid, int *id)
+{
+	struct sigaction sa = { .sa_sigaction = on_pt, .sa_flags = SA_SIGINFO | SA_RESTART };
+	struct itimerspec its = { { 0, PT_NS }, { 0, PT_NS } };
+	struct sigevent sev = { 0 };
+
+	sigaction(sig, &sa, NULL);
+	sev.sigev_notify = notify;
+	sev.sigev_signo = sig;
+	sev.sigev_value.sival_int = PT_VALUE;
+	sev._sigev_un._tid = tid;
+	if (syscall(SYS_timer_create, clock, &sev, id))
+		return bad("timer_create: %s", strerror(errno));
+	if (syscall(SYS_timer_settime, *id, 0, &its, NULL))
+		return bad("timer_settime: %s", strerror(errno));
+	return 0;
 }
 
 static int posix_timer_setup(void)
 {
-	struct sigaction sa = { .sa_sigaction = on_pt, .sa_flags = SA_SIGINFO | SA_RESTART };
-	struct sigevent sev = { 0 };
-	struct itimerspec its = { { 0, 20000000 }, { 0, 20000000 } };
+	struct itimerspec its = { { 0, 0 }, { 3600, 0 } };
+	struct sigevent sev = { .sigev_notify = SIGEV_NONE };
+	int i;
 
-	sigaction(SIGRTMIN + 2, &sa, NULL);
+	if (syscall(SYS_timer_create, CLOCK_REALTIME, &sev, &pt_long_id))
+		return bad("timer_create: %s", strerror(errno));
+	if (syscall(SYS_timer_settime, pt_long_id, 0, &its, NULL))
+		return bad("timer_settime: %s", strerror(errno));
+	if (pt_make(CLOCK_MONOTONIC, SIGRTMIN + 2, SIGEV_SIGNAL, 0, &pt_id))
+		return 1;
+	for (i = 0; i < PT_MANY; i++) {
+		its.it_value.tv_sec = 7200 + i;	/* each its own time left */
+		if (syscall(SYS_timer_create, CLOCK_MONOTONIC, &sev, &pt_many[i]) ||
+		    syscall(SYS_timer_settime, pt_many[i], 0, &its, NULL))
+			return bad("timer %d: %s", i, strerror(errno));
+	}
+	return 0;
+}
+
+/* Timer @id exists (the same id), runs every 20 ms, has at most 20 ms left. */
+static int pt_check_timer(int id)
+{
+	struct itimerspec its;
+
+	if (syscall(SYS_timer_gettime, id, &its))
+		return bad("timer_gettime(%d): %s", id, strerror(errno));
+	if (its_ns(&its.it_interval) != PT_NS)
+		return bad("timer %d interval %ld ns, expected %ld", id, its_ns(&its.it_interval),
+			   PT_NS);
+	if (its_ns(&its.it_value) <= 0 || its_ns(&its.it_value) > PT_NS)
+		return bad("timer %d has %ld ns left, interval %ld", id, its_ns(&its.it_value),
+			   PT_NS);
+	return 0;
+}
+
+/* The periodic signal keeps coming, each with the timer's id and value (and thread). */
+static int pt_check_signals(void)
+{
+	long before = pt_count;
+
+	sleep_ms(300);
+	if (pt_count - before < 3)
+		return bad("%ld timer signals in 300 ms", (long)(pt_count - before));
+	if (pt_badval || pt_badid || pt_badtid)
+		return bad("timer signals with a wrong si_value (%d), timer id (%d), thread (%d)",
+			   (int)pt_badval, (int)pt_badid, (int)pt_badtid);
+	return 0;
+}
+
+static int posix_timer_verify(void)
+{
+	struct itimerspec its;
+	long left;
+
+	if (pt_check_timer(pt_id))
+		return 1;
+	/* the one-hour timer: still there, never more left than at the last check */
+	if (syscall(SYS_timer_gettime, pt_long_id, &its))
+		return bad("timer_gettime(%d): %s", pt_long_id, strerror(errno));
+	left = its_ns(&its.it_value);
+	if (left <= 0 || left > 3600000000000L || (pt_left >= 0 && left > pt_left) ||
+	    its_ns(&its.it_interval))
+		return bad("one-shot timer %d: %ld ns left (%ld at the last check), interval %ld",
+			   pt_long_id, left, pt_left, its_ns(&its.it_interval));
+	pt_left = left;
+	for (left = 0; left < PT_MANY; left++) {
+		long l;
+
+		if (syscall(SYS_timer_gettime, pt_many[left], &its))
+			return bad("timer_gettime(%d), %ld of the %d more: %s", pt_many[left], left,
+				   PT_MANY, strerror(errno));
+		l = its_ns(&its.it_value);
+		if (l <= (7200 + left - 600) * 1000000000L || l > (7200 + left) * 1000000000L)
+			return bad("timer %d: %ld ns left, set to %ld s", pt_many[left], l, 7200 + left);
+	}
+	return pt_check_signals();
+}
+
+/*
+ * Its signal blocked, a 100 ms timer keeps one signal pending (later
+ * expiries are overruns): after a restore it must still be one signal, the
+ * timer's own, not a copy plus a new one.
+ */
+#define PTP_NS	100000000L
+
+static int posix_timer_pending_setup(void)
+{
+	struct itimerspec its = { { 0, PTP_NS }, { 0, PTP_NS } };
+	struct sigevent sev = { 0 };
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGRTMIN + 3);
+	sigprocmask(SIG_BLOCK, &set, NULL);
 	sev.sigev_notify = SIGEV_SIGNAL;
-	sev.sigev_signo = SIGRTMIN + 2;
+	sev.sigev_signo = SIGRTMIN + 3;
 	sev.sigev_value.sival_int = PT_VALUE;
 	if (syscall(SYS_timer_create, CLOCK_MONOTONIC, &sev, &pt_id))
 		return bad("timer_create: %s", strerror(errno));
@@ -1666,55 +1790,247 @@ static int posix_timer_setup(void)
 	return 0;
 }
 
-static int posix_timer_verify(void)
+static int posix_timer_pending_verify(void)
 {
+	struct timespec zero = { 0, 0 };
 	struct itimerspec its;
-	long before = pt_count;
+	siginfo_t si;
+	sigset_t set;
+	int ov;
 
+	sigemptyset(&set);
+	sigaddset(&set, SIGRTMIN + 3);
+	sleep_ms(350);		/* > 3 intervals: pending, with overruns */
+	if (sigtimedwait(&set, &si, &zero) != SIGRTMIN + 3)
+		return bad("no timer signal pending: %s", strerror(errno));
+	ov = syscall(SYS_timer_getoverrun, pt_id);
+	if (si.si_code != SI_TIMER || si.si_timerid != pt_id || si.si_value.sival_int != PT_VALUE)
+		return bad("pending signal: code %d, timer %d (want %d), value %#x", si.si_code,
+			   si.si_timerid, pt_id, si.si_value.sival_int);
+	if (si.si_overrun < 2 || ov != si.si_overrun)
+		return bad("pending signal: overrun %d, timer_getoverrun %d after 350 ms of 100 ms",
+			   si.si_overrun, ov);
+	/* the timer was re-armed when its signal was taken: no other is queued */
+	if (sigtimedwait(&set, &si, &zero) >= 0)
+		return bad("a second timer signal was pending (code %d, timer %d, overrun %d)",
+			   si.si_code, si.si_timerid, si.si_overrun);
 	if (syscall(SYS_timer_gettime, pt_id, &its))
 		return bad("timer_gettime(%d): %s", pt_id, strerror(errno));
-	if (its.it_interval.tv_sec != 0 || its.it_interval.tv_nsec != 20000000)
-		return bad("timer %d interval %ld.%09ld, expected 0.020000000", pt_id,
-			   (long)its.it_interval.tv_sec, its.it_interval.tv_nsec);
-	sleep_ms(300);
-	if (pt_count - before < 3)
-		return bad("%ld timer signals in 300 ms", (long)(pt_count - before));
-	if (pt_badval)
-		return bad("%d timer signals with a wrong si_value", (int)pt_badval);
+	if (its_ns(&its.it_interval) != PTP_NS || its_ns(&its.it_value) <= 0 ||
+	    its_ns(&its.it_value) > PTP_NS)
+		return bad("timer %d: %ld ns left, interval %ld", pt_id, its_ns(&its.it_value),
+			   its_ns(&its.it_interval));
 	return 0;
 }
 
-static int tfd = -1;
+/* SIGEV_THREAD_ID to a thread that is not the main one. */
+static void *pt_thread(void *arg)
+{
+	(void)arg;
+	pt_want_tid = gettid();
+	for (;;)
+		pause();
+	return NULL;
+}
+
+static int posix_timer_thread_setup(void)
+{
+	sigset_t set;
+	pthread_t t;
+
+	errno = pthread_create(&t, NULL, pt_thread, NULL);
+	if (errno)
+		return bad("pthread_create: %s", strerror(errno));
+	while (!pt_want_tid)
+		sleep_ms(1);
+	/* only that thread may take it: block it here, the thread's mask is its own */
+	sigemptyset(&set);
+	sigaddset(&set, SIGRTMIN + 4);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	return pt_make(CLOCK_BOOTTIME, SIGRTMIN + 4, SIGEV_THREAD_ID, pt_want_tid, &pt_id);
+}
+
+static int posix_timer_thread_verify(void)
+{
+	return pt_check_timer(pt_id) || pt_check_signals();
+}
+
+/* A timer on the process's CPU-time clock: that clock does not carry (refused). */
+static int posix_timer_cputime_setup(void)
+{
+	struct itimerspec its = { { 0, 0 }, { 3600, 0 } };
+	struct sigevent sev = { .sigev_notify = SIGEV_NONE };
+
+	if (syscall(SYS_timer_create, CLOCK_PROCESS_CPUTIME_ID, &sev, &pt_id))
+		return bad("timer_create: %s", strerror(errno));
+	if (syscall(SYS_timer_settime, pt_id, 0, &its, NULL))
+		return bad("timer_settime: %s", strerror(errno));
+	return 0;
+}
+
+static int posix_timer_cputime_verify(void)
+{
+	struct itimerspec its;
+
+	if (syscall(SYS_timer_gettime, pt_id, &its))
+		return bad("timer_gettime(%d): %s", pt_id, strerror(errno));
+	return its_ns(&its.it_value) > 0 ? 0 : bad("CPU-time timer %d disarmed", pt_id);
+}
+
+/* glibc's SIGEV_THREAD: a helper thread takes the signal and runs the function. */
+static timer_t pst_timer;
+static volatile long pst_count, pst_badval;
+
+static void on_pst(union sigval v)
+{
+	if (v.sival_int != PT_VALUE)
+		pst_badval++;
+	pst_count++;
+}
+
+static int posix_timer_sigev_thread_setup(void)
+{
+	struct itimerspec its = { { 0, PT_NS }, { 0, PT_NS } };
+	struct sigevent sev = { 0 };
+
+	sev.sigev_notify = SIGEV_THREAD;
+	sev.sigev_notify_function = on_pst;
+	sev.sigev_value.sival_int = PT_VALUE;
+	if (timer_create(CLOCK_MONOTONIC, &sev, &pst_timer))
+		return bad("timer_create: %s", strerror(errno));
+	if (timer_settime(pst_timer, 0, &its, NULL))
+		return bad("timer_settime: %s", strerror(errno));
+	return 0;
+}
+
+static int posix_timer_sigev_thread_verify(void)
+{
+	struct itimerspec its;
+	long before = pst_count;
+
+	if (timer_gettime(pst_timer, &its))
+		return bad("timer_gettime: %s", strerror(errno));
+	if (its_ns(&its.it_interval) != PT_NS || its_ns(&its.it_value) > PT_NS)
+		return bad("timer: %ld ns left, interval %ld", its_ns(&its.it_value),
+			   its_ns(&its.it_interval));
+	sleep_ms(300);
+	if (pst_count - before < 3)
+		return bad("%ld timer calls in 300 ms", pst_count - before);
+	return pst_badval ? bad("%ld calls with a wrong sigev_value", pst_badval) : 0;
+}
+
+/*
+ * Three timerfds: every 50 ms on CLOCK_MONOTONIC (keeps firing, same
+ * interval); CLOCK_REALTIME with TFD_TIMER_ABSTIME every 100 ms from a start
+ * 10.05 s in the past, never read but here, so the expirations read in all
+ * must be those since that start (unread ticks kept, the absolute time
+ * kept); a one-shot that expired and is read only here (1 tick).
+ */
+#define TFD_ABS_NS	100000000L
+
+static int tfd = -1, tfd_abs = -1, tfd_once = -1, tfd_ep = -1;	/* tfd_ep: epoll set watching tfd */
+static long tfd_start_ns;		/* CLOCK_REALTIME of tfd_abs's first expiry */
+static uint64_t tfd_abs_total;
+
+static long realtime_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_REALTIME, &t);
+	return its_ns(&t);
+}
+
+static int tfd_once_arm(void)
+{
+	struct itimerspec its = { { 0, 0 }, { 0, 1000000 } };
+
+	return timerfd_settime(tfd_once, 0, &its, NULL) ? bad("timerfd_settime: %s",
+							    strerror(errno)) : 0;
+}
 
 static int timerfd_setup(void)
 {
 	struct itimerspec its = { { 0, 50000000 }, { 0, 50000000 } };
+	struct itimerspec abs = { { 0, TFD_ABS_NS }, { 0, 0 } };
+	struct epoll_event ev = { .events = EPOLLIN };
 
 	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK);
-	if (tfd < 0)
+	tfd_abs = timerfd_create(CLOCK_REALTIME, TFD_NONBLOCK);
+	tfd_once = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (tfd < 0 || tfd_abs < 0 || tfd_once < 0)
 		return bad("timerfd_create: %s", strerror(errno));
 	if (timerfd_settime(tfd, 0, &its, NULL))
 		return bad("timerfd_settime: %s", strerror(errno));
+	tfd_ep = epoll_create1(0);
+	ev.data.u64 = 0x7fd;
+	if (tfd_ep < 0 || epoll_ctl(tfd_ep, EPOLL_CTL_ADD, tfd, &ev))
+		return bad("epoll: %s", strerror(errno));
+	tfd_start_ns = realtime_ns() - 10050000000L;
+	abs.it_value.tv_sec = tfd_start_ns / 1000000000L;
+	abs.it_value.tv_nsec = tfd_start_ns % 1000000000L;
+	if (timerfd_settime(tfd_abs, TFD_TIMER_ABSTIME, &abs, NULL))
+		return bad("timerfd_settime abs: %s", strerror(errno));
+	if (tfd_once_arm())
+		return 1;
+	sleep_ms(5);
 	return 0;
+}
+
+/* Expirations of @fd not read yet (0 if none). */
+static int tfd_take(int fd, uint64_t *n)
+{
+	*n = 0;
+	if (read(fd, n, sizeof(*n)) == sizeof(*n))
+		return 0;
+	return errno == EAGAIN ? 0 : bad("read timerfd %d: %s", fd, strerror(errno));
 }
 
 static int timerfd_verify(void)
 {
 	struct pollfd p = { .fd = tfd, .events = POLLIN };
+	struct epoll_event ev;
 	struct itimerspec its;
+	long lo, hi;
 	uint64_t n;
 
 	if (timerfd_gettime(tfd, &its))
 		return bad("timerfd_gettime on fd %d: %s", tfd, strerror(errno));
-	if (its.it_interval.tv_sec != 0 || its.it_interval.tv_nsec != 50000000)
-		return bad("timerfd interval %ld.%09ld, expected 0.050000000",
-			   (long)its.it_interval.tv_sec, its.it_interval.tv_nsec);
-	if (read(tfd, &n, sizeof(n)) < 0 && errno != EAGAIN)
-		return bad("read timerfd: %s", strerror(errno));
+	if (its.it_interval.tv_sec != 0 || its.it_interval.tv_nsec != 50000000 ||
+	    its_ns(&its.it_value) > 50000000)
+		return bad("timerfd: %ld ns left, interval %ld, expected 50 ms",
+			   its_ns(&its.it_value), its_ns(&its.it_interval));
+	if (tfd_take(tfd, &n))
+		return 1;
 	if (poll(&p, 1, 500) != 1)
 		return bad("the timerfd did not expire within 500 ms");
 	if (read(tfd, &n, sizeof(n)) != sizeof(n) || n < 1)
 		return bad("timerfd read gave no expiration");
+	/* in its epoll set too: the next expiration wakes it */
+	if (epoll_wait(tfd_ep, &ev, 1, 500) != 1 || ev.data.u64 != 0x7fd || !(ev.events & EPOLLIN))
+		return bad("epoll set of the timerfd: no event within 500 ms (%s)", strerror(errno));
+	if (read(tfd, &n, sizeof(n)) != sizeof(n) || n < 1)
+		return bad("timerfd read after epoll_wait gave no expiration");
+	/* the absolute one: every expiration since its start, read or unread, counted once */
+	lo = (realtime_ns() - tfd_start_ns) / TFD_ABS_NS + 1;
+	if (tfd_take(tfd_abs, &n))
+		return 1;
+	hi = (realtime_ns() - tfd_start_ns) / TFD_ABS_NS + 1;
+	tfd_abs_total += n;
+	if ((long)tfd_abs_total < lo || (long)tfd_abs_total > hi)
+		return bad("absolute timerfd: %lu expirations read in all, expected %ld..%ld",
+			   (unsigned long)tfd_abs_total, lo, hi);
+	if (timerfd_gettime(tfd_abs, &its) || its_ns(&its.it_interval) != TFD_ABS_NS)
+		return bad("absolute timerfd: interval %ld", its_ns(&its.it_interval));
+	/* the one-shot: its one tick waits unread */
+	if (tfd_take(tfd_once, &n))
+		return 1;
+	if (n != 1)
+		return bad("one-shot timerfd: %lu expirations unread, expected 1", (unsigned long)n);
+	if (fcntl(tfd_once, F_GETFD) != FD_CLOEXEC)
+		return bad("one-shot timerfd lost FD_CLOEXEC");
+	if (tfd_once_arm())
+		return 1;
+	sleep_ms(5);
 	return 0;
 }
 
@@ -2950,6 +3266,10 @@ static const struct mode {
 	MODE(cgroup_threads),
 	MODE(robust_list),
 	MODE(posix_timer),
+	MODE(posix_timer_pending),
+	MODE(posix_timer_thread),
+	MODE(posix_timer_sigev_thread),
+	MODE(posix_timer_cputime),
 	MODE(timerfd),
 	MODE(inotify),
 	MODE(memfd_seals),
