@@ -116,6 +116,7 @@ struct open_files {
 #define KEY_PIPE	(1ULL << 63)
 #define KEY_UNIQUE	(1ULL << 62)
 #define KEY_SOCK	(1ULL << 61)
+#define KEY_FIFO	(1ULL << 60)	/* a FIFO's keeper (pipe.c) */
 
 struct open_file *of_entry(const struct open_files *of, uint64_t key);
 /* The fd made for @key, or -1. */
@@ -173,7 +174,7 @@ struct fd_restore_ops {
 
 extern const struct fd_restore_ops reg_restore_ops, dir_restore_ops;	/* regfile.c */
 extern const struct fd_restore_ops chr_restore_ops;			/* chrdev.c */
-extern const struct fd_restore_ops pipe_restore_ops;			/* pipe.c */
+extern const struct fd_restore_ops pipe_restore_ops, fifo_restore_ops;	/* pipe.c */
 extern const struct fd_restore_ops sock_restore_ops;			/* socket.c */
 extern const struct fd_restore_ops tcp_restore_ops;			/* tcp.c */
 

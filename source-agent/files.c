@@ -26,6 +26,7 @@
  */
 static const struct fd_dump_ops *const fd_kinds[] = {
 	&pipe_dump_ops,
+	&fifo_dump_ops,
 	&tcp_dump_ops,		/* before sock_dump_ops: TCP connections */
 	&sock_dump_ops,
 	&chr_dump_ops,
@@ -117,6 +118,105 @@ int file_ids_add_peer(struct file_ids *f, uint64_t ino, pid_t pid, int fd, const
 	return 0;
 }
 
+int file_ids_add_fifo(struct file_ids *f, pid_t pid, int fd, const struct stat *st,
+		      const char *path, uint32_t *id)
+{
+	size_t i;
+
+	for (i = 0; i < f->nr_fifos; i++)
+		if (f->fifos[i].dev == st->st_dev && f->fifos[i].ino == st->st_ino)
+			goto out;
+	if (grow_array(&f->fifos, &f->cap_fifos, f->nr_fifos, sizeof(*f->fifos)))
+		return -ENOMEM;
+	f->fifos[i] = (struct fifo){ st->st_dev, st->st_ino, pid, fd, strdup(path) };
+	if (!f->fifos[i].path)
+		return -ENOMEM;
+	f->nr_fifos++;
+out:
+	if (id)
+		*id = i + 1;
+	return 0;
+}
+
+static int file_ids_add_pid(struct file_ids *f, pid_t pid)
+{
+	size_t i;
+
+	for (i = 0; i < f->nr_pids; i++)
+		if (f->pids[i] == pid)
+			return 0;
+	if (grow_array(&f->pids, &f->cap_pids, f->nr_pids, sizeof(*f->pids)))
+		return -ENOMEM;
+	f->pids[f->nr_pids++] = pid;
+	return 0;
+}
+
+static bool file_ids_has_pid(const struct file_ids *f, pid_t pid)
+{
+	size_t i;
+
+	for (i = 0; i < f->nr_pids; i++)
+		if (f->pids[i] == pid)
+			return true;
+	return false;
+}
+
+/* Whether @pid holds the tree's FIFO @o (an fd of it in *@fd). */
+static bool fifo_held_by(const struct fifo *o, pid_t pid, int *fd)
+{
+	char path[64];
+	struct stat st;
+	size_t nr, i;
+	int *fds;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+	if (proc_read_dir_numbers(path, (pid_t **)&fds, &nr))
+		return false;	/* gone, or no fd table to look at */
+	for (i = 0; i < nr; i++) {
+		snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, fds[i]);
+		if (!stat(path, &st) && st.st_dev == o->dev && st.st_ino == o->ino) {
+			*fd = fds[i];
+			free(fds);
+			return true;
+		}
+	}
+	free(fds);
+	return false;
+}
+
+/*
+ * No process outside the tree holds one of its FIFOs: its reads and writes
+ * would go to the source's FIFO, which the tree's data has left.
+ */
+static int fifos_check_holders(const struct file_ids *f)
+{
+	pid_t *pids;
+	size_t nr, i, k;
+	int fd, ret = 0;
+
+	if (!f->nr_fifos)
+		return 0;
+	ret = proc_read_dir_numbers("/proc", &pids, &nr);
+	if (ret)
+		return ret;
+	for (i = 0; i < nr && !ret; i++) {
+		if (file_ids_has_pid(f, pids[i]) || pids[i] == getpid())
+			continue;
+		for (k = 0; k < f->nr_fifos && !ret; k++) {
+			const struct fifo *o = &f->fifos[k];
+
+			if (!fifo_held_by(o, pids[i], &fd))
+				continue;
+			pr_err("pid %d: fd %d is the FIFO (named pipe) %s, which pid %d outside the "
+			       "tree holds open too (fd %d): ferry cannot move one holder of a FIFO "
+			       "away from another", o->pid, o->fd, o->path, pids[i], fd);
+			ret = -EOPNOTSUPP;
+		}
+	}
+	free(pids);
+	return ret;
+}
+
 int file_ids_check_peers(const struct file_ids *f)
 {
 	size_t i, j;
@@ -142,11 +242,17 @@ int file_ids_check_peers(const struct file_ids *f)
 			return -EOPNOTSUPP;
 		}
 	}
-	return 0;
+	return fifos_check_holders(f);
 }
 
 void file_ids_free(struct file_ids *f)
 {
+	size_t i;
+
+	for (i = 0; i < f->nr_fifos; i++)
+		free(f->fifos[i].path);
+	free(f->fifos);
+	free(f->pids);
 	free(f->peers);
 	free(f->v);
 	memset(f, 0, sizeof(*f));
@@ -235,12 +341,7 @@ static int fd_refuse_unknown(const struct fd_dump *d)
 		       unknown_kinds[i].what, unknown_kinds[i].plural);
 		return -EOPNOTSUPP;
 	}
-	if (S_ISFIFO(d->st.st_mode))
-		pr_err("pid %d: fd %d is a FIFO (named pipe) %s: ferry cannot move FIFOs yet",
-		       d->pid, d->fd, d->path);
-	else
-		pr_err("pid %d: fd %d (%s) is of a kind ferry cannot move yet", d->pid, d->fd,
-		       d->path);
+	pr_err("pid %d: fd %d (%s) is of a kind ferry cannot move yet", d->pid, d->fd, d->path);
 	return -EOPNOTSUPP;
 }
 
@@ -318,7 +419,9 @@ int files_check(pid_t pid, struct file_ids *ids, const struct shm_set *shm)
 	size_t nr = 0, i;
 	int *fds = NULL, ret;
 
-	ret = list_fds(pid, &fds, &nr);
+	ret = file_ids_add_pid(ids, pid);
+	if (!ret)
+		ret = list_fds(pid, &fds, &nr);
 	if (ret)
 		return ret;
 	d = malloc(sizeof(*d));
@@ -355,7 +458,9 @@ int dump_files(pid_t pid, struct file_ids *ids, const struct shm_set *shm, struc
 	size_t nr = 0, i;
 	int *fds = NULL, ret;
 
-	ret = list_fds(pid, &fds, &nr);
+	ret = file_ids_add_pid(ids, pid);
+	if (!ret)
+		ret = list_fds(pid, &fds, &nr);
 	if (ret)
 		return ret;
 	d = calloc(nr + 1, sizeof(*d));

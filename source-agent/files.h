@@ -34,12 +34,22 @@ struct file_ids {
 		bool reconnect;	/* --unix-reconnect: the peer must be outside the tree */
 	} *peers;
 	size_t nr_peers, cap_peers;
+	struct fifo {		/* the FIFOs the tree holds (their number: index + 1) */
+		uint64_t dev, ino;
+		pid_t pid;	/* the first fd of the tree holding it */
+		int fd;
+		char *path;
+	} *fifos;
+	size_t nr_fifos, cap_fifos;
+	pid_t *pids;		/* the processes whose fds were looked at */
+	size_t nr_pids, cap_pids;
 };
 
 void file_ids_free(struct file_ids *f);
 /*
  * Every connected unix (local TCP) socket's peer is in the tree too, or outside it for
- * one reconnected (--unix-reconnect): else -EOPNOTSUPP.
+ * one reconnected (--unix-reconnect); every FIFO's holders are all in the tree (a
+ * process outside would lose or double its data): else -EOPNOTSUPP.
  */
 int file_ids_check_peers(const struct file_ids *f);
 /*
@@ -48,6 +58,9 @@ int file_ids_check_peers(const struct file_ids *f);
  */
 int file_ids_add_peer(struct file_ids *f, uint64_t ino, pid_t pid, int fd, const char *kind,
 		      bool reconnect);
+/* The FIFO @st (@pid's @fd, at @path) is one of the tree's; its number in *@id (may be NULL). */
+int file_ids_add_fifo(struct file_ids *f, pid_t pid, int fd, const struct stat *st,
+		      const char *path, uint32_t *id);
 
 /*
  * socket.c: a socket made in @pid's network namespace (this thread goes
@@ -106,7 +119,7 @@ struct fd_dump_ops {
 
 extern const struct fd_dump_ops reg_dump_ops, dir_dump_ops;		/* regfile.c */
 extern const struct fd_dump_ops chr_dump_ops;				/* chrdev.c */
-extern const struct fd_dump_ops pipe_dump_ops;				/* pipe.c */
+extern const struct fd_dump_ops pipe_dump_ops, fifo_dump_ops;		/* pipe.c */
 extern const struct fd_dump_ops sock_dump_ops;				/* socket.c */
 extern const struct fd_dump_ops tcp_dump_ops;				/* tcp.c */
 extern const struct fd_dump_ops epoll_dump_ops;				/* epoll.c */

@@ -82,7 +82,8 @@ shutdown		exact		shut
 scm_rights		refused		in flight
 dgram_queue		refused		dgram|datagram|queue
 pty			refused		pty|tty|terminal
-fifo			refused		fifo
+fifo			exact		fifo
+fifo_outside		refused		fifo.*outside
 sysv_shm		refused		shm|ipc|sysv|system v
 sysv_sem		refused		sem|ipc|sysv|system v
 sysv_msg		refused		msg|message|ipc|sysv|system v

@@ -1896,7 +1896,21 @@ static int file_mtime_verify(void)
 	return check_pattern(b, 100, 9, "file");
 }
 
-static int ff_fd = -1;
+/*
+ * A FIFO held three ways (read end, write end and O_RDWR, non-blocking or
+ * not), a larger size, unread data in it. Checked: the same FIFO as at its
+ * path, each fd's flags, the size, the data exactly, and a writer that
+ * opens the path afresh (a new process) reaches the reader.
+ */
+static int ff_rw = -1, ff_r = -1, ff_w = -1;
+#define FF_SIZE (2 * 65536)
+
+static int fifo_fill(void)
+{
+	if (write(ff_w, "fifo-data", 9) != 9 || write(ff_rw, "+rw", 3) != 3)
+		return bad("write: %s", strerror(errno));
+	return 0;
+}
 
 static int fifo_setup(void)
 {
@@ -1905,21 +1919,119 @@ static int fifo_setup(void)
 	scratch(path, sizeof(path), "fifo");
 	if (mkfifo(path, 0600))
 		return bad("mkfifo: %s", strerror(errno));
-	ff_fd = open(path, O_RDWR | O_NONBLOCK);
-	if (ff_fd < 0)
+	ff_rw = open(path, O_RDWR | O_NONBLOCK);
+	ff_r = open(path, O_RDONLY | O_NONBLOCK);
+	ff_w = open(path, O_WRONLY);
+	if (ff_rw < 0 || ff_r < 0 || ff_w < 0)
 		return bad("open fifo: %s", strerror(errno));
-	return write(ff_fd, "fifo-data", 9) == 9 ? 0 : bad("write: %s", strerror(errno));
+	if (fcntl(ff_w, F_SETPIPE_SZ, FF_SIZE) < 0)
+		return bad("F_SETPIPE_SZ: %s", strerror(errno));
+	return fifo_fill();
+}
+
+static int fifo_flags(int fd, int want, const char *what)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0 || (fl & (O_ACCMODE | O_NONBLOCK)) != want)
+		return bad("the %s fd's flags are %#x, expected %#x", what,
+			   fl & (O_ACCMODE | O_NONBLOCK), want);
+	return 0;
+}
+
+/* A new process opens the FIFO by its path and writes @msg into it. */
+static int fifo_outside_write(const char *path, const char *msg)
+{
+	int st;
+	pid_t p = fork();
+
+	if (p < 0)
+		return bad("fork: %s", strerror(errno));
+	if (!p) {
+		int fd = open(path, O_WRONLY | O_NONBLOCK);
+
+		_exit(fd < 0 || write(fd, msg, strlen(msg)) != (ssize_t)strlen(msg));
+	}
+	if (waitpid(p, &st, 0) != p || !WIFEXITED(st) || WEXITSTATUS(st))
+		return bad("a new process could not write into %s", path);
+	return 0;
 }
 
 static int fifo_verify(void)
 {
+	char path[4096], b[64] = { 0 };
+	struct stat a, p;
+	ssize_t n;
+
+	scratch(path, sizeof(path), "fifo");
+	if (stat(path, &p) || fstat(ff_r, &a) || !S_ISFIFO(a.st_mode) ||
+	    a.st_ino != p.st_ino || a.st_dev != p.st_dev)
+		return bad("the read end (%s) is not the FIFO at %s", fd_link(ff_r), path);
+	if (fifo_flags(ff_r, O_RDONLY | O_NONBLOCK, "read") || fifo_flags(ff_w, O_WRONLY, "write") ||
+	    fifo_flags(ff_rw, O_RDWR | O_NONBLOCK, "O_RDWR"))
+		return 1;
+	if (fcntl(ff_r, F_GETPIPE_SZ) != FF_SIZE)
+		return bad("F_GETPIPE_SZ %d, expected %d", fcntl(ff_r, F_GETPIPE_SZ), FF_SIZE);
+	n = read(ff_r, b, sizeof(b) - 1);
+	if (n != 12 || memcmp(b, "fifo-data+rw", 12))
+		return bad("read %zd bytes '%.*s' from the fifo, expected 'fifo-data+rw'", n,
+			   n > 0 ? (int)n : 0, b);
+	if (fifo_outside_write(path, "outside"))
+		return 1;
+	memset(b, 0, sizeof(b));
+	n = read(ff_rw, b, sizeof(b) - 1);
+	if (n != 7 || memcmp(b, "outside", 7))
+		return bad("read %zd bytes '%.*s' after a writer opened %s, expected 'outside'", n,
+			   n > 0 ? (int)n : 0, b, path);
+	return fifo_fill();
+}
+
+/* A FIFO with data whose reader outside the tree (a reparented grandchild) holds it too. */
+static int fifo_outside_setup(void)
+{
+	char path[4096], c;
+	int sync[2];
+	pid_t me = getpid(), p;
+
+	scratch(path, sizeof(path), "fifo");
+	if (mkfifo(path, 0600))
+		return bad("mkfifo: %s", strerror(errno));
+	ff_rw = open(path, O_RDWR | O_NONBLOCK);
+	if (ff_rw < 0 || pipe(sync))
+		return bad("open fifo: %s", strerror(errno));
+	p = fork();
+	if (p < 0)
+		return bad("fork: %s", strerror(errno));
+	if (!p) {
+		if (fork())
+			_exit(0);
+		/* the grandchild: outside the tree once its parent is gone */
+		close(ff_rw);
+		ff_r = open(path, O_RDONLY | O_NONBLOCK);
+		c = ff_r < 0 ? 'e' : 'k';
+		if (write(sync[1], &c, 1) != 1 || ff_r < 0)
+			_exit(1);
+		while (!kill(me, 0))
+			usleep(100000);
+		_exit(0);
+	}
+	waitpid(p, NULL, 0);
+	close(sync[1]);
+	if (read(sync[0], &c, 1) != 1 || c != 'k')
+		return bad("the outside reader could not open the fifo");
+	close(sync[0]);
+	return write(ff_rw, "fifo-data", 9) == 9 ? 0 : bad("write: %s", strerror(errno));
+}
+
+static int fifo_outside_verify(void)
+{
 	char b[16] = { 0 };
-	ssize_t n = read(ff_fd, b, sizeof(b));
+	ssize_t n = read(ff_rw, b, sizeof(b));
 
 	if (n != 9 || memcmp(b, "fifo-data", 9))
 		return bad("read %zd bytes '%.*s' from the fifo, expected 'fifo-data'", n,
 			   n > 0 ? (int)n : 0, b);
-	return write(ff_fd, "fifo-data", 9) == 9 ? 0 : bad("write: %s", strerror(errno));
+	return write(ff_rw, "fifo-data", 9) == 9 ? 0 : bad("write: %s", strerror(errno));
 }
 
 static int pty_m = -1, pty_s = -1;
@@ -2385,6 +2497,7 @@ static const struct mode {
 	MODE(dgram_queue),
 	MODE(pty),
 	MODE(fifo),
+	MODE(fifo_outside),
 	MODE(sysv_shm),
 	MODE(sysv_sem),
 	MODE(sysv_msg),
