@@ -35,16 +35,25 @@ static int ghost_fill(int fd, const GhostFileEntry *ge)
 	return 0;
 }
 
-int open_ghost(const FdEntry *f, int round_dirfd)
+int file_data_fill(int fd, int round_dirfd, const char *name)
 {
-	char name[64], dir[PATH_MAX], self[64];
 	GhostFileEntry *ge;
-	int tmp, fd, ret;
+	int ret;
 
-	snprintf(name, sizeof(name), "ghost-%u.img", f->file_id);
 	ret = img_load_one(round_dirfd, name, &ghost_file_entry__descriptor, (void **)&ge);
 	if (ret)
 		return ret;
+	ret = ghost_fill(fd, ge);
+	protobuf_c_message_free_unpacked(&ge->base, NULL);
+	return ret;
+}
+
+int open_ghost(const FdEntry *f, int round_dirfd)
+{
+	char name[64], dir[PATH_MAX], self[64];
+	int tmp, fd, ret;
+
+	snprintf(name, sizeof(name), "ghost-%u.img", f->file_id);
 	snprintf(dir, sizeof(dir), "%s", f->path);
 	tmp = open(dirname(dir), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	if (tmp < 0) {
@@ -52,7 +61,7 @@ int open_ghost(const FdEntry *f, int round_dirfd)
 		pr_perror("cannot make the unlinked file %s again in %s", f->path, dir);
 		goto out;
 	}
-	ret = ghost_fill(tmp, ge);
+	ret = file_data_fill(tmp, round_dirfd, name);
 	if (ret)
 		goto out;
 	/* its own description, with the flags the process had */
@@ -68,6 +77,5 @@ int open_ghost(const FdEntry *f, int round_dirfd)
 out:
 	if (tmp >= 0)
 		close(tmp);
-	protobuf_c_message_free_unpacked(&ge->base, NULL);
 	return ret;
 }

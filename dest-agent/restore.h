@@ -117,6 +117,7 @@ struct open_files {
 #define KEY_UNIQUE	(1ULL << 62)
 #define KEY_SOCK	(1ULL << 61)
 #define KEY_FIFO	(1ULL << 60)	/* a FIFO's keeper (pipe.c) */
+#define KEY_MEMFD	(1ULL << 59)	/* an fd-only memfd object (shm.c) */
 
 struct open_file *of_entry(const struct open_files *of, uint64_t key);
 /* The fd made for @key, or -1. */
@@ -197,6 +198,7 @@ int sock_bind_freebind(int s, const SockEntry *se);
 extern const struct fd_restore_ops epoll_restore_ops;			/* epoll.c */
 extern const struct fd_restore_ops eventfd_restore_ops;			/* eventfd.c */
 extern const struct fd_restore_ops signalfd_restore_ops;		/* signalfd.c */
+extern const struct fd_restore_ops memfd_restore_ops;			/* shm.c */
 
 /* The saved O_NONBLOCK on new @fd: @fd, or -errno (@fd closed). */
 int fd_set_nonblock(int fd, const FdEntry *f);
@@ -207,6 +209,8 @@ int fd_open_flags(const FdEntry *f);
 int rst_check_files(const MmEntry *mm, const FilesEntry *files);
 /* dest-agent/ghost.c: an unlinked file made again from ghost-<file_id>.img. */
 int open_ghost(const FdEntry *f, int round_dirfd);
+/* Fill @fd from image @name (a ghost_file_entry: data, size, mode). */
+int file_data_fill(int fd, int round_dirfd, const char *name);
 
 /* ---- dest-agent/netaddr.c: the service address of migrate --move-address ---- */
 

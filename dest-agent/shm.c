@@ -176,3 +176,72 @@ void shm_table_close(struct shm_table *t)
 	free(t->v);
 	memset(t, 0, sizeof(*t));
 }
+
+/*
+ * A memfd the tree held as an fd only: one memfd per object (registered
+ * under KEY_MEMFD | memfd_id), named as it was, filled from
+ * memfd-<memfd_id>.img, then sealed as it was.
+ */
+static int memfd_object(const struct fd_open *o, const FdEntry *f)
+{
+	uint64_t key = KEY_MEMFD | f->memfd_id;
+	char name[64];
+	int fd, ret;
+
+	fd = of_find(o->of, key);
+	if (fd >= 0)
+		return fd;
+	if (!f->path || strncmp(f->path, "/memfd:", 7) || !f->has_memfd_id || !f->has_seals) {
+		pr_err("fd %u: a memfd without its name, number or seals in the images", f->fd);
+		return -EINVAL;
+	}
+	fd = memfd_create(f->path + 7, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0) {
+		pr_perror("cannot make the memfd %s again", f->path);
+		return -errno;
+	}
+	snprintf(name, sizeof(name), "memfd-%u.img", f->memfd_id);
+	ret = file_data_fill(fd, o->round_dirfd, name);
+	if (!ret && f->seals && fcntl(fd, F_ADD_SEALS, f->seals))
+		ret = -errno;
+	if (!ret && fcntl(fd, F_GET_SEALS) != (int)f->seals) {
+		pr_err("the memfd %s has seals %#x here, not %#x", f->path, fcntl(fd, F_GET_SEALS),
+		       f->seals);
+		ret = -EINVAL;
+	}
+	if (!ret)
+		ret = of_add(o->of, key, fd);
+	if (!ret)
+		return fd;
+	pr_err("cannot make the memfd %s again: %s", f->path, strerror(-ret));
+	close(fd);
+	return ret;
+}
+
+/* A description of it, with the saved flags and offset. */
+static int memfd_open(const struct fd_open *o, const FdEntry *f, uint64_t key)
+{
+	char path[64];
+	int obj, fd;
+
+	(void)key;
+	obj = memfd_object(o, f);
+	if (obj < 0)
+		return obj;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", obj);
+	fd = open(path, fd_open_flags(f));
+	if (fd < 0 || lseek(fd, f->pos, SEEK_SET) < 0) {
+		int ret = -errno;
+
+		if (fd >= 0)
+			close(fd);
+		return ret;
+	}
+	return fd;
+}
+
+const struct fd_restore_ops memfd_restore_ops = {
+	.type = FD_TYPE__FD_MEMFD,
+	.name = "memfd",
+	.open = memfd_open,
+};

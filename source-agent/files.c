@@ -30,6 +30,7 @@ static const struct fd_dump_ops *const fd_kinds[] = {
 	&tcp_dump_ops,		/* before sock_dump_ops: TCP connections */
 	&sock_dump_ops,
 	&chr_dump_ops,
+	&memfd_dump_ops,	/* before reg_dump_ops: memfds the tree does not map */
 	&reg_dump_ops,
 	&dir_dump_ops,
 	&epoll_dump_ops,
@@ -118,20 +119,20 @@ int file_ids_add_peer(struct file_ids *f, uint64_t ino, pid_t pid, int fd, const
 	return 0;
 }
 
-int file_ids_add_fifo(struct file_ids *f, pid_t pid, int fd, const struct stat *st,
-		      const char *path, uint32_t *id)
+int file_ids_add_held(struct file_ids *f, pid_t pid, int fd, const struct stat *st,
+		      const char *path, const char *kind, uint32_t *id)
 {
 	size_t i;
 
-	for (i = 0; i < f->nr_fifos; i++)
-		if (f->fifos[i].dev == st->st_dev && f->fifos[i].ino == st->st_ino)
+	for (i = 0; i < f->nr_held; i++)
+		if (f->held[i].dev == st->st_dev && f->held[i].ino == st->st_ino)
 			goto out;
-	if (grow_array(&f->fifos, &f->cap_fifos, f->nr_fifos, sizeof(*f->fifos)))
+	if (grow_array(&f->held, &f->cap_held, f->nr_held, sizeof(*f->held)))
 		return -ENOMEM;
-	f->fifos[i] = (struct fifo){ st->st_dev, st->st_ino, pid, fd, strdup(path) };
-	if (!f->fifos[i].path)
+	f->held[i] = (struct held){ st->st_dev, st->st_ino, pid, fd, strdup(path), kind };
+	if (!f->held[i].path)
 		return -ENOMEM;
-	f->nr_fifos++;
+	f->nr_held++;
 out:
 	if (id)
 		*id = i + 1;
@@ -161,40 +162,47 @@ static bool file_ids_has_pid(const struct file_ids *f, pid_t pid)
 	return false;
 }
 
-/* Whether @pid holds the tree's FIFO @o (an fd of it in *@fd). */
-static bool fifo_held_by(const struct fifo *o, pid_t pid, int *fd)
+/* Whether @pid holds the tree's object @o: an fd of it (in *@fd), or a mapping (*@fd -1). */
+static bool held_by(const struct held *o, pid_t pid, int *fd)
 {
+	struct vma_list vl = { 0 };
 	char path[64];
 	struct stat st;
 	size_t nr, i;
 	int *fds;
+	bool ret = false;
 
 	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
-	if (proc_read_dir_numbers(path, (pid_t **)&fds, &nr))
-		return false;	/* gone, or no fd table to look at */
-	for (i = 0; i < nr; i++) {
-		snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, fds[i]);
-		if (!stat(path, &st) && st.st_dev == o->dev && st.st_ino == o->ino) {
+	if (!proc_read_dir_numbers(path, (pid_t **)&fds, &nr)) {
+		for (i = 0; i < nr && !ret; i++) {
+			snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, fds[i]);
 			*fd = fds[i];
-			free(fds);
-			return true;
+			ret = !stat(path, &st) && st.st_dev == o->dev && st.st_ino == o->ino;
 		}
+		free(fds);
 	}
-	free(fds);
-	return false;
+	/* a FIFO cannot be mapped; a memfd can */
+	if (ret || strcmp(o->kind, "memfd") || proc_read_vmas(pid, &vl))
+		return ret;
+	*fd = -1;
+	for (i = 0; i < vl.nr && !ret; i++)
+		ret = vl.v[i].dev == o->dev && vl.v[i].ino == o->ino;
+	vma_list_free(&vl);
+	return ret;
 }
 
 /*
- * No process outside the tree holds one of its FIFOs: its reads and writes
- * would go to the source's FIFO, which the tree's data has left.
+ * No process outside the tree holds one of its FIFOs or fd-only memfds: its
+ * reads and writes would go to the source's object, which the tree has left.
  */
-static int fifos_check_holders(const struct file_ids *f)
+static int held_check_holders(const struct file_ids *f)
 {
+	char how[32];
 	pid_t *pids;
 	size_t nr, i, k;
 	int fd, ret = 0;
 
-	if (!f->nr_fifos)
+	if (!f->nr_held)
 		return 0;
 	ret = proc_read_dir_numbers("/proc", &pids, &nr);
 	if (ret)
@@ -202,14 +210,18 @@ static int fifos_check_holders(const struct file_ids *f)
 	for (i = 0; i < nr && !ret; i++) {
 		if (file_ids_has_pid(f, pids[i]) || pids[i] == getpid())
 			continue;
-		for (k = 0; k < f->nr_fifos && !ret; k++) {
-			const struct fifo *o = &f->fifos[k];
+		for (k = 0; k < f->nr_held && !ret; k++) {
+			const struct held *o = &f->held[k];
 
-			if (!fifo_held_by(o, pids[i], &fd))
+			if (!held_by(o, pids[i], &fd))
 				continue;
-			pr_err("pid %d: fd %d is the FIFO (named pipe) %s, which pid %d outside the "
-			       "tree holds open too (fd %d): ferry cannot move one holder of a FIFO "
-			       "away from another", o->pid, o->fd, o->path, pids[i], fd);
+			if (fd >= 0)
+				snprintf(how, sizeof(how), "fd %d", fd);
+			else
+				snprintf(how, sizeof(how), "mapped");
+			pr_err("pid %d: fd %d is the %s %s, which pid %d outside the tree holds too "
+			       "(%s): ferry cannot move one holder of it away from another",
+			       o->pid, o->fd, o->kind, o->path, pids[i], how);
 			ret = -EOPNOTSUPP;
 		}
 	}
@@ -242,16 +254,16 @@ int file_ids_check_peers(const struct file_ids *f)
 			return -EOPNOTSUPP;
 		}
 	}
-	return fifos_check_holders(f);
+	return held_check_holders(f);
 }
 
 void file_ids_free(struct file_ids *f)
 {
 	size_t i;
 
-	for (i = 0; i < f->nr_fifos; i++)
-		free(f->fifos[i].path);
-	free(f->fifos);
+	for (i = 0; i < f->nr_held; i++)
+		free(f->held[i].path);
+	free(f->held);
 	free(f->pids);
 	free(f->peers);
 	free(f->v);

@@ -34,13 +34,14 @@ struct file_ids {
 		bool reconnect;	/* --unix-reconnect: the peer must be outside the tree */
 	} *peers;
 	size_t nr_peers, cap_peers;
-	struct fifo {		/* the FIFOs the tree holds (their number: index + 1) */
+	struct held {		/* FIFOs, fd-only memfds the tree holds (their number: index + 1) */
 		uint64_t dev, ino;
 		pid_t pid;	/* the first fd of the tree holding it */
 		int fd;
 		char *path;
-	} *fifos;
-	size_t nr_fifos, cap_fifos;
+		const char *kind;	/* "FIFO (named pipe)", "memfd" */
+	} *held;
+	size_t nr_held, cap_held;
 	pid_t *pids;		/* the processes whose fds were looked at */
 	size_t nr_pids, cap_pids;
 };
@@ -48,8 +49,9 @@ struct file_ids {
 void file_ids_free(struct file_ids *f);
 /*
  * Every connected unix (local TCP) socket's peer is in the tree too, or outside it for
- * one reconnected (--unix-reconnect); every FIFO's holders are all in the tree (a
- * process outside would lose or double its data): else -EOPNOTSUPP.
+ * one reconnected (--unix-reconnect); every FIFO's and fd-only memfd's holders are all
+ * in the tree (a process outside would lose, double or no longer share its data): else
+ * -EOPNOTSUPP.
  */
 int file_ids_check_peers(const struct file_ids *f);
 /*
@@ -58,9 +60,13 @@ int file_ids_check_peers(const struct file_ids *f);
  */
 int file_ids_add_peer(struct file_ids *f, uint64_t ino, pid_t pid, int fd, const char *kind,
 		      bool reconnect);
-/* The FIFO @st (@pid's @fd, at @path) is one of the tree's; its number in *@id (may be NULL). */
-int file_ids_add_fifo(struct file_ids *f, pid_t pid, int fd, const struct stat *st,
-		      const char *path, uint32_t *id);
+/*
+ * The object @st (a FIFO, an fd-only memfd: @kind; @pid's @fd, at @path) is
+ * one of the tree's, which no process outside may hold; its number in *@id
+ * (may be NULL).
+ */
+int file_ids_add_held(struct file_ids *f, pid_t pid, int fd, const struct stat *st,
+		      const char *path, const char *kind, uint32_t *id);
 
 /*
  * socket.c: a socket made in @pid's network namespace (this thread goes
@@ -125,6 +131,7 @@ extern const struct fd_dump_ops tcp_dump_ops;				/* tcp.c */
 extern const struct fd_dump_ops epoll_dump_ops;				/* epoll.c */
 extern const struct fd_dump_ops eventfd_dump_ops;			/* eventfd.c */
 extern const struct fd_dump_ops signalfd_dump_ops;			/* signalfd.c */
+extern const struct fd_dump_ops memfd_dump_ops;				/* shm.c */
 
 /* /proc/PID/fdinfo/FD whole, in a buffer to free (a read that fills it: -EFBIG). */
 int fdinfo_read_all(const struct fd_dump *d, char **info);

@@ -62,7 +62,7 @@ static int chunk_add(struct chunks *ch, int fd, uint64_t off, uint64_t len)
 struct extent_ctx {
 	struct chunks *ch;
 	int fd;
-	const char *path;
+	const char *what, *path;
 };
 
 /* One data extent of the file; holes stay holes. */
@@ -71,20 +71,21 @@ static int add_extent(void *arg, uint64_t start, uint64_t end)
 	struct extent_ctx *x = arg;
 
 	if (x->ch->bytes + (end - start) > GHOST_MAX_DATA) {
-		pr_err("unlinked file %s holds more than %u MiB of data: not supported yet",
+		pr_err("%s %s holds more than %u MiB of data: not supported yet", x->what,
 		       x->path, GHOST_MAX_DATA >> 20);
 		return -EOPNOTSUPP;
 	}
 	return chunk_add(x->ch, x->fd, start, end - start);
 }
 
-int dump_ghost(pid_t pid, int fd, uint32_t file_id, const char *path, struct sink *sink)
+int dump_file_data(pid_t pid, int fd, const char *name, const char *what, const char *path,
+		   struct sink *sink)
 {
 	GhostFileEntry ge = GHOST_FILE_ENTRY__INIT;
 	struct chunks ch = { 0 };
 	struct img_buf b = { 0 };
 	struct stat st;
-	char link[64], name[64];
+	char link[64];
 	size_t i;
 	int gfd, ret;
 
@@ -92,11 +93,11 @@ int dump_ghost(pid_t pid, int fd, uint32_t file_id, const char *path, struct sin
 	gfd = open(link, O_RDONLY | O_CLOEXEC);
 	if (gfd < 0 || fstat(gfd, &st)) {
 		ret = -errno;
-		pr_perror("cannot read unlinked file %s", path);
+		pr_perror("cannot read %s %s", what, path);
 		goto out;
 	}
 	{
-		struct extent_ctx x = { &ch, gfd, path };
+		struct extent_ctx x = { &ch, gfd, what, path };
 
 		ret = for_each_data_extent(gfd, st.st_size, add_extent, &x);
 	}
@@ -116,7 +117,6 @@ int dump_ghost(pid_t pid, int fd, uint32_t file_id, const char *path, struct sin
 	ret = img_buf_init(&b);
 	if (!ret)
 		ret = img_buf_add(&b, &ge.base);
-	snprintf(name, sizeof(name), "ghost-%u.img", file_id);
 	if (!ret)
 		ret = sink->ops->add_file(sink, name, b.data, b.len);
 out:
@@ -125,4 +125,12 @@ out:
 	if (gfd >= 0)
 		close(gfd);
 	return ret;
+}
+
+int dump_ghost(pid_t pid, int fd, uint32_t file_id, const char *path, struct sink *sink)
+{
+	char name[64];
+
+	snprintf(name, sizeof(name), "ghost-%u.img", file_id);
+	return dump_file_data(pid, fd, name, "unlinked file", path, sink);
 }

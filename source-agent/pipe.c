@@ -140,6 +140,8 @@ const struct fd_dump_ops pipe_dump_ops = {
 	.free = pipe_free,
 };
 
+#define FIFO_KIND "FIFO (named pipe)"
+
 static bool fifo_match(const struct fd_dump *d)
 {
 	return S_ISFIFO(d->st.st_mode) && strncmp(d->path, "pipe:", 5);
@@ -159,7 +161,7 @@ static int fifo_check(struct fd_dump *d)
 		       "FIFOs again by path and cannot move this one", d->pid, d->fd, d->path);
 		return -EOPNOTSUPP;
 	}
-	return file_ids_add_fifo(d->ids, d->pid, d->fd, &d->st, d->path, NULL);
+	return file_ids_add_held(d->ids, d->pid, d->fd, &d->st, d->path, FIFO_KIND, NULL);
 }
 
 static int fifo_dump(struct fd_dump *d)
@@ -167,7 +169,7 @@ static int fifo_dump(struct fd_dump *d)
 	uint32_t id;
 	int ret;
 
-	ret = file_ids_add_fifo(d->ids, d->pid, d->fd, &d->st, d->path, &id);
+	ret = file_ids_add_held(d->ids, d->pid, d->fd, &d->st, d->path, FIFO_KIND, &id);
 	if (ret)
 		return ret;
 	ret = pipe_dump(d);

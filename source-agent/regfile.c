@@ -2,8 +2,9 @@
 /*
  * Regular files and directories: the restore opens them again by path, so
  * their size and mtime go along to check it is the same file there. A memfd
- * the tree maps is the shared memory object instead (shm.c); an unlinked
- * file's data travels (ghost.c).
+ * the tree maps is the shared memory object instead (shm.c), one it holds
+ * as an fd only a row of its own (shm.c); an unlinked file's data travels
+ * (ghost.c).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -62,10 +63,7 @@ static int reg_dump(struct fd_dump *d)
 	return 0;
 }
 
-/*
- * A memfd the tree does not map would come back as an unlinked regular
- * file, without its name or seals: refused. So are /proc and namespace files.
- */
+/* /proc and namespace files are refused. */
 static int reg_check(struct fd_dump *d)
 {
 	struct statfs sfs;
@@ -79,11 +77,7 @@ static int reg_check(struct fd_dump *d)
 		       d->path);
 		return -EOPNOTSUPP;
 	}
-	if (strncmp(d->path, "/memfd:", 7) || shm_lookup(d->shm, d->st.st_dev, d->st.st_ino))
-		return 0;
-	pr_err("pid %d: fd %d is a memfd held as an fd only (%s): not supported yet", d->pid,
-	       d->fd, d->path);
-	return -EOPNOTSUPP;
+	return 0;
 }
 
 static int dir_dump(struct fd_dump *d)

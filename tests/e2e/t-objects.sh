@@ -72,7 +72,8 @@ posix_timer		refused		timer
 timerfd			refused		timerfd
 inotify			refused		inotify
 memfd_seals		exact		memfd|seal
-memfd_fd		refused		memfd
+memfd_fd		exact		memfd
+memfd_fd_outside	refused		memfd.*outside
 file_mtime		exact		mtime|time
 mprotect_filemap	exact		map|prot
 guard			refused		guard

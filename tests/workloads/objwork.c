@@ -1691,6 +1691,30 @@ static int ofd_lock_verify(void)
 	return r;
 }
 
+/*
+ * A process outside the tree (a grandchild, reparented once its parent
+ * exits) that holds every fd open now, until this process is gone.
+ */
+static int outside_holder(void)
+{
+	pid_t me = getpid(), p;
+	int st;
+
+	p = fork();
+	if (p < 0)
+		return bad("fork: %s", strerror(errno));
+	if (!p) {
+		if (fork())
+			_exit(0);
+		while (!kill(me, 0))
+			usleep(100000);
+		_exit(0);
+	}
+	if (waitpid(p, &st, 0) != p || !WIFEXITED(st))
+		return bad("the outside holder's parent did not exit");
+	return 0;
+}
+
 static int in_fd = -1, in_wd = -1, in_n;
 
 static int inotify_setup(void)
@@ -1842,25 +1866,93 @@ static int memfd_future_write_verify(void)
 	return 0;
 }
 
-/* A memfd held only as an fd (no mapping, no sealing allowed). */
+/*
+ * Memfds held only as fds (no mapping): "objwork" made without sealing
+ * (F_SEAL_SEAL), at offset 14, with a second description of the same object;
+ * "objwork-sealed" with a hole, 64 KiB long, sealed against writes and size
+ * changes, and an O_RDONLY description of it at offset 5.
+ */
+static int mfd_b = -1, mfs = -1, mfs_ro = -1;
+#define MFS_SEALS (F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_WRITE)
+
 static int memfd_fd_setup(void)
 {
+	unsigned char b[2 * 4096];
+	char path[64];
+	size_t i;
+
 	mfd = memfd_create("objwork", 0);
-	if (mfd < 0)
+	mfs = memfd_create("objwork-sealed", MFD_ALLOW_SEALING);
+	if (mfd < 0 || mfs < 0)
 		return bad("memfd_create: %s", strerror(errno));
-	return write(mfd, "memfd contents", 14) == 14 ? 0 : bad("write: %s", strerror(errno));
+	if (write(mfd, "memfd contents", 14) != 14)
+		return bad("write: %s", strerror(errno));
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", mfd);
+	mfd_b = open(path, O_RDWR);
+	for (i = 0; i < sizeof(b); i++)
+		b[i] = (i * 7 + 5) & 0xff;
+	if (mfd_b < 0 || ftruncate(mfs, 65536) || pwrite(mfs, b, sizeof(b), 32768) != sizeof(b) ||
+	    fcntl(mfs, F_ADD_SEALS, MFS_SEALS))
+		return bad("memfd: %s", strerror(errno));
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", mfs);
+	mfs_ro = open(path, O_RDONLY);
+	if (mfs_ro < 0 || lseek(mfs_ro, 5, SEEK_SET) != 5)
+		return bad("reopen memfd: %s", strerror(errno));
+	return 0;
 }
 
 static int memfd_fd_verify(void)
 {
-	int s = fcntl(mfd, F_GET_SEALS);
+	int s = fcntl(mfd, F_GET_SEALS), s2 = fcntl(mfs_ro, F_GET_SEALS);
+	unsigned char b[16] = { 0 }, big[2 * 4096];
+	struct stat st;
+
+	if (strncmp(fd_link(mfd), "/memfd:objwork (deleted)", 24))
+		return bad("fd %d is %s, expected /memfd:objwork", mfd, fd_link(mfd));
+	if (strncmp(fd_link(mfs_ro), "/memfd:objwork-sealed (deleted)", 31))
+		return bad("fd %d is %s, expected /memfd:objwork-sealed", mfs_ro, fd_link(mfs_ro));
+	if (s != F_SEAL_SEAL || s2 != MFS_SEALS)
+		return bad("F_GET_SEALS %#x and %#x, expected %#x and %#x", s, s2, F_SEAL_SEAL,
+			   MFS_SEALS);
+	if (pread(mfd, b, 14, 0) != 14 || memcmp(b, "memfd contents", 14))
+		return bad("memfd contents '%.14s'", b);
+	if (lseek(mfd, 0, SEEK_CUR) != 14 || lseek(mfs_ro, 0, SEEK_CUR) != 5 ||
+	    lseek(mfs, 0, SEEK_CUR) != 0)
+		return bad("memfd offsets %ld, %ld, %ld, expected 14, 5, 0",
+			   (long)lseek(mfd, 0, SEEK_CUR), (long)lseek(mfs_ro, 0, SEEK_CUR),
+			   (long)lseek(mfs, 0, SEEK_CUR));
+	if ((fcntl(mfs_ro, F_GETFL) & O_ACCMODE) != O_RDONLY ||
+	    (fcntl(mfd_b, F_GETFL) & O_ACCMODE) != O_RDWR)
+		return bad("memfd descriptions' access modes changed");
+	/* two descriptions, one object: a write through one is read through the other */
+	if (pwrite(mfd_b, "X", 1, 100) != 1 || pread(mfd, b, 1, 100) != 1 || b[0] != 'X')
+		return bad("the second description of /memfd:objwork is another object");
+	if (fstat(mfs, &st) || st.st_size != 65536)
+		return bad("sealed memfd size %ld, expected 65536", (long)st.st_size);
+	if (pread(mfs_ro, big, sizeof(big), 32768) != sizeof(big))
+		return bad("read sealed memfd: %s", strerror(errno));
+	if (pread(mfs, b, 16, 0) != 16 || memcmp(b, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", 16))
+		return bad("the sealed memfd's hole is not zero");
+	if (pwrite(mfs, "x", 1, 0) != -1 || errno != EPERM)
+		return bad("a write into the write-sealed memfd did not fail with EPERM");
+	return check_pattern(big, sizeof(big), 5, "sealed memfd");
+}
+
+/* An fd-only memfd that a process outside the tree holds too. */
+static int memfd_fd_outside_setup(void)
+{
+	mfd = memfd_create("objwork", 0);
+	if (mfd < 0)
+		return bad("memfd_create: %s", strerror(errno));
+	if (write(mfd, "memfd contents", 14) != 14)
+		return bad("write: %s", strerror(errno));
+	return outside_holder();
+}
+
+static int memfd_fd_outside_verify(void)
+{
 	char b[16] = { 0 };
 
-	if (strncmp(fd_link(mfd), "/memfd:objwork", 14))
-		return bad("fd %d is %s, expected /memfd:objwork", mfd, fd_link(mfd));
-	if (s != F_SEAL_SEAL)
-		return bad("F_GET_SEALS %d (%s), expected F_SEAL_SEAL", s,
-			   s < 0 ? strerror(errno) : "seals");
 	if (pread(mfd, b, 14, 0) != 14 || memcmp(b, "memfd contents", 14))
 		return bad("memfd contents '%.14s'", b);
 	return 0;
@@ -1986,40 +2078,19 @@ static int fifo_verify(void)
 	return fifo_fill();
 }
 
-/* A FIFO with data whose reader outside the tree (a reparented grandchild) holds it too. */
+/* A FIFO with data that a process outside the tree holds too. */
 static int fifo_outside_setup(void)
 {
-	char path[4096], c;
-	int sync[2];
-	pid_t me = getpid(), p;
+	char path[4096];
 
 	scratch(path, sizeof(path), "fifo");
 	if (mkfifo(path, 0600))
 		return bad("mkfifo: %s", strerror(errno));
 	ff_rw = open(path, O_RDWR | O_NONBLOCK);
-	if (ff_rw < 0 || pipe(sync))
+	if (ff_rw < 0)
 		return bad("open fifo: %s", strerror(errno));
-	p = fork();
-	if (p < 0)
-		return bad("fork: %s", strerror(errno));
-	if (!p) {
-		if (fork())
-			_exit(0);
-		/* the grandchild: outside the tree once its parent is gone */
-		close(ff_rw);
-		ff_r = open(path, O_RDONLY | O_NONBLOCK);
-		c = ff_r < 0 ? 'e' : 'k';
-		if (write(sync[1], &c, 1) != 1 || ff_r < 0)
-			_exit(1);
-		while (!kill(me, 0))
-			usleep(100000);
-		_exit(0);
-	}
-	waitpid(p, NULL, 0);
-	close(sync[1]);
-	if (read(sync[0], &c, 1) != 1 || c != 'k')
-		return bad("the outside reader could not open the fifo");
-	close(sync[0]);
+	if (outside_holder())
+		return 1;
 	return write(ff_rw, "fifo-data", 9) == 9 ? 0 : bad("write: %s", strerror(errno));
 }
 
@@ -2487,6 +2558,7 @@ static const struct mode {
 	MODE(inotify),
 	MODE(memfd_seals),
 	MODE(memfd_fd),
+	MODE(memfd_fd_outside),
 	MODE(file_mtime),
 	MODE(mprotect_filemap),
 	MODE(guard),
