@@ -28,6 +28,7 @@ static const struct fd_restore_ops *const fd_kinds[] = {
 	[FD_TYPE__FD_TCP] = &tcp_restore_ops,
 	[FD_TYPE__FD_FIFO] = &fifo_restore_ops,
 	[FD_TYPE__FD_MEMFD] = &memfd_restore_ops,
+	[FD_TYPE__FD_INOTIFY] = &inotify_restore_ops,
 };
 
 static const struct fd_restore_ops *fd_kind(const FdEntry *f)

@@ -199,6 +199,7 @@ extern const struct fd_restore_ops epoll_restore_ops;			/* epoll.c */
 extern const struct fd_restore_ops eventfd_restore_ops;			/* eventfd.c */
 extern const struct fd_restore_ops signalfd_restore_ops;		/* signalfd.c */
 extern const struct fd_restore_ops memfd_restore_ops;			/* shm.c */
+extern const struct fd_restore_ops inotify_restore_ops;			/* inotify.c */
 
 /* The saved O_NONBLOCK on new @fd: @fd, or -errno (@fd closed). */
 int fd_set_nonblock(int fd, const FdEntry *f);

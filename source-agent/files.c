@@ -36,6 +36,7 @@ static const struct fd_dump_ops *const fd_kinds[] = {
 	&epoll_dump_ops,
 	&eventfd_dump_ops,
 	&signalfd_dump_ops,
+	&inotify_dump_ops,
 };
 
 #define FDINFO_MAX (1 << 20)
@@ -335,7 +336,6 @@ static const struct {
 	const char *link, *what, *plural;
 } unknown_kinds[] = {
 	{ "anon_inode:[timerfd]", "a timerfd", "timerfds" },
-	{ "anon_inode:inotify", "an inotify instance", "inotify instances" },
 	{ "anon_inode:[fanotify]", "a fanotify group", "fanotify groups" },
 	{ "anon_inode:[pidfd]", "a pidfd", "pidfds" },
 	{ "anon_inode:[userfaultfd]", "a userfaultfd", "userfaultfds" },

@@ -132,6 +132,7 @@ extern const struct fd_dump_ops epoll_dump_ops;				/* epoll.c */
 extern const struct fd_dump_ops eventfd_dump_ops;			/* eventfd.c */
 extern const struct fd_dump_ops signalfd_dump_ops;			/* signalfd.c */
 extern const struct fd_dump_ops memfd_dump_ops;				/* shm.c */
+extern const struct fd_dump_ops inotify_dump_ops;			/* inotify.c */
 
 /* /proc/PID/fdinfo/FD whole, in a buffer to free (a read that fills it: -EFBIG). */
 int fdinfo_read_all(const struct fd_dump *d, char **info);

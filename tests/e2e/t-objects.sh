@@ -70,7 +70,8 @@ unix_removed		refused		removed
 robust_list		exact		robust
 posix_timer		refused		timer
 timerfd			refused		timerfd
-inotify			refused		inotify
+inotify			exact		inotify
+inotify_queued		refused		inotify.*not read
 memfd_seals		exact		memfd|seal
 memfd_fd		exact		memfd
 memfd_fd_outside	refused		memfd.*outside

@@ -39,6 +39,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/inotify.h>
+#include <sys/ioctl.h>
 #include <sys/ipc.h>
 #include <sys/mman.h>
 #include <sys/msg.h>
@@ -1715,23 +1716,66 @@ static int outside_holder(void)
 	return 0;
 }
 
-static int in_fd = -1, in_wd = -1, in_n;
+/*
+ * An inotify instance with watches 1 (IN_CREATE on DIR.d) and 3
+ * (IN_CREATE | IN_DELETE | IN_EXCL_UNLINK on DIR.d3): watch 2 was removed,
+ * so the numbers have a gap. Checked: the watch list (numbers, masks) in
+ * our fdinfo, and an event on each watch with its number and name.
+ */
+static int in_fd = -1, in_n;
+#define IN3_MASK (IN_CREATE | IN_DELETE | IN_EXCL_UNLINK)
 
 static int inotify_setup(void)
 {
-	char path[4096];
+	char d1[4096], d2[4096], d3[4096], buf[4096] __attribute__((aligned(8)));
+	int w2;
 
-	scratch(path, sizeof(path), "d");
-	if (mkdir(path, 0700) && errno != EEXIST)
+	scratch(d1, sizeof(d1), "d");
+	scratch(d2, sizeof(d2), "d2");
+	scratch(d3, sizeof(d3), "d3");
+	if ((mkdir(d1, 0700) && errno != EEXIST) || (mkdir(d2, 0700) && errno != EEXIST) ||
+	    (mkdir(d3, 0700) && errno != EEXIST))
 		return bad("mkdir: %s", strerror(errno));
 	in_fd = inotify_init1(IN_NONBLOCK);
 	if (in_fd < 0)
 		return bad("inotify_init1: %s", strerror(errno));
-	in_wd = inotify_add_watch(in_fd, path, IN_CREATE);
-	return in_wd < 0 ? bad("inotify_add_watch: %s", strerror(errno)) : 0;
+	if (inotify_add_watch(in_fd, d1, IN_CREATE) != 1 ||
+	    (w2 = inotify_add_watch(in_fd, d2, IN_CREATE)) != 2 || inotify_rm_watch(in_fd, w2) ||
+	    inotify_add_watch(in_fd, d3, IN3_MASK) != 3)
+		return bad("inotify_add_watch: %s", strerror(errno));
+	while (read(in_fd, buf, sizeof(buf)) > 0)
+		;	/* watch 2's IN_IGNORED */
+	return 0;
 }
 
-static int inotify_verify(void)
+/* Our watches as fdinfo lists them: "wd:mask" pairs, by wd. */
+static int inotify_list(char *out, size_t len)
+{
+	char path[64], line[512];
+	unsigned int wd, mask, w[8] = { 0 }, m[8] = { 0 };
+	size_t n = 0, i, k;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", in_fd);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "inotify wd:%x %*s %*s mask:%x", &wd, &mask) == 2 && n < 8) {
+			w[n] = wd;
+			m[n++] = mask;
+		}
+	fclose(f);
+	out[0] = 0;
+	for (k = 1; k <= 8; k++)
+		for (i = 0; i < n; i++)
+			if (w[i] == k)
+				snprintf(out + strlen(out), len - strlen(out), "%u:%#x ", w[i], m[i]);
+	return 0;
+}
+
+/* Create DIR.SUB/newN: the event must come on watch @wd. */
+static int inotify_event_on(const char *sub, int wd)
 {
 	char path[4096], name[32], buf[4096] __attribute__((aligned(8)));
 	struct pollfd p = { .fd = in_fd, .events = POLLIN };
@@ -1740,7 +1784,7 @@ static int inotify_verify(void)
 	ssize_t n;
 
 	snprintf(name, sizeof(name), "new%d", ++in_n);
-	snprintf(path, sizeof(path), "%s.d/%s", base, name);
+	snprintf(path, sizeof(path), "%s.%s/%s", base, sub, name);
 	fd = open(path, O_CREAT | O_WRONLY, 0600);
 	if (fd < 0)
 		return bad("create %s: %s", path, strerror(errno));
@@ -1749,11 +1793,47 @@ static int inotify_verify(void)
 		r = bad("no inotify event within 500 ms of creating %s", name);
 	else if ((n = read(in_fd, buf, sizeof(buf))) < (ssize_t)sizeof(*ev))
 		r = bad("read inotify: %s", strerror(errno));
-	else if (ev->wd != in_wd || !(ev->mask & IN_CREATE) || strcmp(ev->name, name))
+	else if (ev->wd != wd || !(ev->mask & IN_CREATE) || strcmp(ev->name, name))
 		r = bad("event wd %d mask %#x name '%s', expected wd %d IN_CREATE '%s'", ev->wd,
-			ev->mask, ev->len ? ev->name : "", in_wd, name);
+			ev->mask, ev->len ? ev->name : "", wd, name);
 	unlink(path);
+	/* DIR.d3 watches IN_DELETE too: that event is read out */
+	if (!r && wd == 3 && (poll(&p, 1, 500) != 1 || read(in_fd, buf, sizeof(buf)) <= 0 ||
+			      ev->wd != 3 || !(ev->mask & IN_DELETE)))
+		r = bad("no IN_DELETE on watch 3 after removing %s", name);
 	return r;
+}
+
+static int inotify_verify(void)
+{
+	char list[256], want[64];
+
+	snprintf(want, sizeof(want), "1:%#x 3:%#x ", IN_CREATE, IN3_MASK);
+	if (inotify_list(list, sizeof(list)) || strcmp(list, want))
+		return bad("watches '%s', expected '%s'", list, want);
+	if ((fcntl(in_fd, F_GETFL) & O_NONBLOCK) != O_NONBLOCK)
+		return bad("the inotify fd lost O_NONBLOCK");
+	return inotify_event_on("d", 1) || inotify_event_on("d3", 3);
+}
+
+/* An inotify instance with an event queued and never read. */
+static int inotify_queued_setup(void)
+{
+	char path[4096];
+
+	if (inotify_setup())
+		return 1;
+	scratch(path, sizeof(path), "d/queued");
+	return close(open(path, O_CREAT | O_WRONLY, 0600)) ? bad("create: %s", strerror(errno)) : 0;
+}
+
+static int inotify_queued_verify(void)
+{
+	int n = 0;
+
+	if (ioctl(in_fd, FIONREAD, &n) || n <= 0)
+		return bad("the queued inotify event is gone (FIONREAD %d)", n);
+	return 0;
 }
 
 static int mfd = -1;
@@ -2556,6 +2636,7 @@ static const struct mode {
 	MODE(posix_timer),
 	MODE(timerfd),
 	MODE(inotify),
+	MODE(inotify_queued),
 	MODE(memfd_seals),
 	MODE(memfd_fd),
 	MODE(memfd_fd_outside),
