@@ -127,7 +127,8 @@ int of_add(struct open_files *of, uint64_t key, int fd);
 struct shm_table;
 /* The fds of one process, in files->fds order (owned by @of: do not close). */
 int rst_open_fds(struct open_files *of, const FilesEntry *files, int round_dirfd,
-		 const struct shm_table *shm, int **out);
+		 const struct shm_table *shm, pid_t (*task)(void *arg, pid_t saved),
+		 void *task_arg, int **out);
 void open_files_close(struct open_files *of);
 /*
  * Every process of the tree has its fds and stands before its last step:
@@ -143,6 +144,8 @@ struct fd_open {
 	struct open_files *of;
 	int round_dirfd;		/* its round's images (pipe data, ghost files) */
 	const struct shm_table *shm;
+	pid_t (*task)(void *arg, pid_t saved);	/* a saved pid's process here, or -1 */
+	void *task_arg;
 };
 
 /* A kind of fd: a row of the table in files.c, indexed by FdType. */
@@ -200,6 +203,7 @@ extern const struct fd_restore_ops eventfd_restore_ops;			/* eventfd.c */
 extern const struct fd_restore_ops signalfd_restore_ops;		/* signalfd.c */
 extern const struct fd_restore_ops memfd_restore_ops;			/* shm.c */
 extern const struct fd_restore_ops inotify_restore_ops;			/* inotify.c */
+extern const struct fd_restore_ops pidfd_restore_ops;			/* pidfd.c */
 
 /* The saved O_NONBLOCK on new @fd: @fd, or -errno (@fd closed). */
 int fd_set_nonblock(int fd, const FdEntry *f);

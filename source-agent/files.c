@@ -37,6 +37,7 @@ static const struct fd_dump_ops *const fd_kinds[] = {
 	&eventfd_dump_ops,
 	&signalfd_dump_ops,
 	&inotify_dump_ops,
+	&pidfd_dump_ops,
 };
 
 #define FDINFO_MAX (1 << 20)
@@ -137,6 +138,14 @@ int file_ids_add_held(struct file_ids *f, pid_t pid, int fd, const struct stat *
 out:
 	if (id)
 		*id = i + 1;
+	return 0;
+}
+
+int file_ids_add_pidfd(struct file_ids *f, pid_t pid, int fd, pid_t target)
+{
+	if (grow_array(&f->pidfds, &f->cap_pidfds, f->nr_pidfds, sizeof(*f->pidfds)))
+		return -ENOMEM;
+	f->pidfds[f->nr_pidfds++] = (struct pidfd_ref){ pid, fd, target };
 	return 0;
 }
 
@@ -255,6 +264,15 @@ int file_ids_check_peers(const struct file_ids *f)
 			return -EOPNOTSUPP;
 		}
 	}
+	for (i = 0; i < f->nr_pidfds; i++) {
+		const struct pidfd_ref *r = &f->pidfds[i];
+
+		if (file_ids_has_pid(f, r->target))
+			continue;
+		pr_err("pid %d: fd %d is a pidfd of pid %d, outside the tree: ferry cannot move "
+		       "that process with it", r->pid, r->fd, r->target);
+		return -EOPNOTSUPP;
+	}
 	return held_check_holders(f);
 }
 
@@ -265,6 +283,7 @@ void file_ids_free(struct file_ids *f)
 	for (i = 0; i < f->nr_held; i++)
 		free(f->held[i].path);
 	free(f->held);
+	free(f->pidfds);
 	free(f->pids);
 	free(f->peers);
 	free(f->v);
@@ -337,7 +356,6 @@ static const struct {
 } unknown_kinds[] = {
 	{ "anon_inode:[timerfd]", "a timerfd", "timerfds" },
 	{ "anon_inode:[fanotify]", "a fanotify group", "fanotify groups" },
-	{ "anon_inode:[pidfd]", "a pidfd", "pidfds" },
 	{ "anon_inode:[userfaultfd]", "a userfaultfd", "userfaultfds" },
 	{ "anon_inode:[io_uring]", "an io_uring instance", "io_uring instances" },
 };

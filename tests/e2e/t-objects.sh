@@ -91,7 +91,8 @@ sysv_sem		refused		sem|ipc|sysv|system v
 sysv_msg		refused		msg|message|ipc|sysv|system v
 sysv_sem_held		refused		semaphore
 sysv_msg_held		refused		message queue
-pidfd			refused		pidfd
+pidfd			exact		pidfd
+pidfd_outside		refused		pidfd.*outside
 deleted_map		refused		deleted|unlinked
 shm_rounds		exact		shm|shared
 memfd_private		exact		memfd|private

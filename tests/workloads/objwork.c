@@ -2222,33 +2222,90 @@ static int pty_verify(void)
 	return 0;
 }
 
-static int pidfd = -1;
+/*
+ * pidfds: of itself (PIDFD_NONBLOCK) and of a child. Checked: each names
+ * the right pid (fdinfo), and the child's reaches that child: stopped and
+ * continued by pidfd_send_signal, seen so by waitid(P_PIDFD).
+ */
+static int pidfd = -1, pidfd_c = -1;
+static pid_t pidfd_child;
 
-static int pidfd_setup(void)
-{
-	pidfd = syscall(SYS_pidfd_open, getpid(), 0);
-	return pidfd < 0 ? bad("pidfd_open: %s", strerror(errno)) : 0;
-}
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
 
-static int pidfd_verify(void)
+static long pidfd_pid(int fd)
 {
 	char path[64], line[128];
 	long pid = -1;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", pidfd);
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
 	f = fopen(path, "r");
 	if (!f)
-		return bad("fd %d: %s", pidfd, strerror(errno));
+		return -2;
 	while (fgets(line, sizeof(line), f))
 		if (!strncmp(line, "Pid:", 4))
 			pid = strtol(line + 4, NULL, 10);
 	fclose(f);
-	if (pid != getpid())
-		return bad("pidfd %d refers to pid %ld, expected %d", pidfd, pid, getpid());
+	return pid;
+}
+
+static int pidfd_setup(void)
+{
+	pidfd = syscall(SYS_pidfd_open, getpid(), O_NONBLOCK);
+	if (pidfd < 0)
+		return bad("pidfd_open: %s", strerror(errno));
+	pidfd_child = fork();
+	if (pidfd_child < 0)
+		return bad("fork: %s", strerror(errno));
+	if (!pidfd_child) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		for (;;)
+			pause();
+	}
+	pidfd_c = syscall(SYS_pidfd_open, pidfd_child, 0);
+	return pidfd_c < 0 ? bad("pidfd_open: %s", strerror(errno)) : 0;
+}
+
+static int pidfd_verify(void)
+{
+	siginfo_t si;
+
+	if (pidfd_pid(pidfd) != getpid() || pidfd_pid(pidfd_c) != pidfd_child)
+		return bad("pidfds refer to pids %ld and %ld, expected %d and %d", pidfd_pid(pidfd),
+			   pidfd_pid(pidfd_c), getpid(), pidfd_child);
+	if (!(fcntl(pidfd, F_GETFL) & O_NONBLOCK) || (fcntl(pidfd_c, F_GETFL) & O_NONBLOCK))
+		return bad("pidfd O_NONBLOCK flags changed");
 	if (syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0))
 		return bad("pidfd_send_signal: %s", strerror(errno));
+	if (syscall(SYS_pidfd_send_signal, pidfd_c, SIGSTOP, NULL, 0))
+		return bad("pidfd_send_signal to the child: %s", strerror(errno));
+	memset(&si, 0, sizeof(si));
+	if (waitid(P_PIDFD, pidfd_c, &si, WSTOPPED) || si.si_pid != pidfd_child ||
+	    si.si_code != CLD_STOPPED)
+		return bad("waitid(P_PIDFD) on the stopped child: pid %d code %d (%s)", si.si_pid,
+			   si.si_code, strerror(errno));
+	if (syscall(SYS_pidfd_send_signal, pidfd_c, SIGCONT, NULL, 0))
+		return bad("pidfd_send_signal SIGCONT: %s", strerror(errno));
+	memset(&si, 0, sizeof(si));
+	if (waitid(P_PIDFD, pidfd_c, &si, WCONTINUED) || si.si_pid != pidfd_child ||
+	    si.si_code != CLD_CONTINUED)
+		return bad("waitid(P_PIDFD) on the continued child: pid %d code %d (%s)",
+			   si.si_pid, si.si_code, strerror(errno));
 	return 0;
+}
+
+/* A pidfd of its parent, outside the tree. */
+static int pidfd_outside_setup(void)
+{
+	pidfd = syscall(SYS_pidfd_open, getppid(), 0);
+	return pidfd < 0 ? bad("pidfd_open: %s", strerror(errno)) : 0;
+}
+
+static int pidfd_outside_verify(void)
+{
+	return pidfd_pid(pidfd) == getppid() ? 0 : bad("the pidfd names pid %ld", pidfd_pid(pidfd));
 }
 
 /* --- sockets -------------------------------------------------------------- */
@@ -2657,6 +2714,7 @@ static const struct mode {
 	MODE(sysv_sem_held),
 	MODE(sysv_msg_held),
 	MODE(pidfd),
+	MODE(pidfd_outside),
 	MODE(deleted_map),
 	MODE(shm_rounds),
 	MODE(memfd_private),
