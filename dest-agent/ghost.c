@@ -48,22 +48,67 @@ int file_data_fill(int fd, int round_dirfd, const char *name)
 	return ret;
 }
 
-int open_ghost(const FdEntry *f, int round_dirfd)
+/* An unnamed file in @path's directory, filled from image @name; the fd or -errno. */
+static int ghost_make(const char *path, int round_dirfd, const char *name)
 {
-	char name[64], dir[PATH_MAX], self[64];
-	int tmp, fd, ret;
+	char dir[PATH_MAX];
+	int tmp, ret;
 
-	snprintf(name, sizeof(name), "ghost-%u.img", f->file_id);
-	snprintf(dir, sizeof(dir), "%s", f->path);
+	snprintf(dir, sizeof(dir), "%s", path);
 	tmp = open(dirname(dir), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	if (tmp < 0) {
 		ret = -errno;
-		pr_perror("cannot make the unlinked file %s again in %s", f->path, dir);
-		goto out;
+		pr_perror("cannot make the unlinked file %s again in %s", path, dir);
+		return ret;
 	}
 	ret = file_data_fill(tmp, round_dirfd, name);
-	if (ret)
-		goto out;
+	if (!ret)
+		return tmp;
+	close(tmp);
+	return ret;
+}
+
+int ghost_maps_restore(struct shm_table *t, const MmEntry *mm, int round_dirfd)
+{
+	char name[64];
+	size_t i;
+	int fd, ret;
+
+	for (i = 0; i < mm->n_vmas; i++) {
+		const VmaEntry *v = mm->vmas[i];
+
+		if (!v->has_ghost_id)
+			continue;
+		if (v->kind != VMA_KIND__VMA_FILE || !v->path || !v->ghost_id ||
+		    v->ghost_id >= SHM_GHOST_BASE) {
+			pr_err("a mapping of a deleted file at %#llx is bad in the images",
+			       (unsigned long long)v->start);
+			return -EINVAL;
+		}
+		if (shm_has(t, SHM_GHOST_BASE + v->ghost_id))
+			continue;
+		snprintf(name, sizeof(name), "ghostmap-%u.img", v->ghost_id);
+		fd = ghost_make(v->path, round_dirfd, name);
+		if (fd < 0)
+			return fd;
+		ret = shm_table_add(t, SHM_GHOST_BASE + v->ghost_id, fd);
+		if (ret) {
+			close(fd);
+			return ret;
+		}
+	}
+	return 0;
+}
+
+int open_ghost(const FdEntry *f, int round_dirfd)
+{
+	char name[64], self[64];
+	int tmp, fd, ret;
+
+	snprintf(name, sizeof(name), "ghost-%u.img", f->file_id);
+	tmp = ghost_make(f->path, round_dirfd, name);
+	if (tmp < 0)
+		return tmp;
 	/* its own description, with the flags the process had */
 	snprintf(self, sizeof(self), "/proc/self/fd/%d", tmp);
 	fd = open(self, fd_open_flags(f));

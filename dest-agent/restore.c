@@ -688,6 +688,8 @@ static int rst_tree_finish(struct rst_tree *rt, const struct tree_images *ti, co
 	ret = rst_tree_fill(rt, ti, round_dir, round);
 	if (!ret)
 		ret = shm_restore(&shm, dirfd, &rt->sv);
+	for (i = 0; i < rt->nr && !ret; i++)
+		ret = ghost_maps_restore(&shm, ti->p[i].mm, dirfd);
 	rt->layout_ops = 0;
 	for (i = 0; i < rt->nr && !ret; i++)
 		ret = rst_layout(&rt->rp[i], &rt->sv, ti->p[i].mm, &shm, &rt->layout_ops);

@@ -80,6 +80,16 @@ struct shm_table {
 	size_t nr, cap;
 };
 
+/* Deleted files the tree maps (ghost.c) go in the table as these ids. */
+#define SHM_GHOST_BASE	0x80000000u
+/* @fd is object @id's (the table closes it). */
+int shm_table_add(struct shm_table *t, uint32_t id, int fd);
+bool shm_has(const struct shm_table *t, uint32_t id);
+/*
+ * ghost.c: every deleted file @mm maps, made again from ghostmap-<id>.img
+ * (once for the tree) into @t as SHM_GHOST_BASE + id.
+ */
+int ghost_maps_restore(struct shm_table *t, const MmEntry *mm, int round_dirfd);
 /* Make and fill every object of shmem.img (none: an empty table). */
 int shm_restore(struct shm_table *t, int dirfd, struct stack_view *sv);
 /* The path the blob opens to map object @id. */

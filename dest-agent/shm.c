@@ -80,11 +80,9 @@ static int shm_make(struct shm_table *t, const ShmemEntry *e, struct stack_view 
 		       e->name ? e->name : "", e->seals, strerror(-ret));
 	}
 	if (!ret)
-		ret = grow_array(&t->v, &t->cap, t->nr, sizeof(*t->v));
+		ret = shm_table_add(t, e->id, fd);
 	if (ret)
 		goto fail;
-	t->v[t->nr].id = e->id;
-	t->v[t->nr++].fd = fd;
 	return 0;
 fail:
 	close(fd);
@@ -119,6 +117,25 @@ int shm_restore(struct shm_table *t, int dirfd, struct stack_view *sv)
 	if (ret < 0)
 		shm_table_close(t);
 	return ret < 0 ? ret : 0;
+}
+
+int shm_table_add(struct shm_table *t, uint32_t id, int fd)
+{
+	if (grow_array(&t->v, &t->cap, t->nr, sizeof(*t->v)))
+		return -ENOMEM;
+	t->v[t->nr].id = id;
+	t->v[t->nr++].fd = fd;
+	return 0;
+}
+
+bool shm_has(const struct shm_table *t, uint32_t id)
+{
+	size_t i;
+
+	for (i = 0; i < t->nr; i++)
+		if (t->v[i].id == id)
+			return true;
+	return false;
 }
 
 bool shm_write_sealed(const struct shm_table *t, uint32_t id)

@@ -191,8 +191,8 @@ static bool held_by(const struct held *o, pid_t pid, int *fd)
 		}
 		free(fds);
 	}
-	/* a FIFO cannot be mapped; a memfd can */
-	if (ret || strcmp(o->kind, "memfd") || proc_read_vmas(pid, &vl))
+	/* a FIFO cannot be mapped; a memfd or a deleted file can */
+	if (ret || !strncmp(o->kind, "FIFO", 4) || proc_read_vmas(pid, &vl))
 		return ret;
 	*fd = -1;
 	for (i = 0; i < vl.nr && !ret; i++)
@@ -207,7 +207,7 @@ static bool held_by(const struct held *o, pid_t pid, int *fd)
  */
 static int held_check_holders(const struct file_ids *f)
 {
-	char how[32];
+	char how[32], whose[32];
 	pid_t *pids;
 	size_t nr, i, k;
 	int fd, ret = 0;
@@ -229,9 +229,13 @@ static int held_check_holders(const struct file_ids *f)
 				snprintf(how, sizeof(how), "fd %d", fd);
 			else
 				snprintf(how, sizeof(how), "mapped");
-			pr_err("pid %d: fd %d is the %s %s, which pid %d outside the tree holds too "
+			if (o->fd >= 0)
+				snprintf(whose, sizeof(whose), "fd %d is", o->fd);
+			else
+				snprintf(whose, sizeof(whose), "maps");
+			pr_err("pid %d: %s the %s %s, which pid %d outside the tree holds too "
 			       "(%s): ferry cannot move one holder of it away from another",
-			       o->pid, o->fd, o->kind, o->path, pids[i], how);
+			       o->pid, whose, o->kind, o->path, pids[i], how);
 			ret = -EOPNOTSUPP;
 		}
 	}
@@ -261,6 +265,20 @@ int file_ids_check_peers(const struct file_ids *f)
 			pr_err("pid %d: fd %d is a unix socket connected to a peer in the tree, at "
 			       "an address --unix-reconnect names: ferry would cut that connection; "
 			       "name only the outside paths (--unix-reconnect=PATH)", p->pid, p->fd);
+			return -EOPNOTSUPP;
+		}
+	}
+	/* a deleted file mapped and open: the fd's file and the mapping's would be two */
+	for (i = 0; i < f->nr_held; i++) {
+		const struct held *o = &f->held[i];
+
+		if (o->fd >= 0)
+			continue;
+		for (j = 0; j < f->nr; j++) {
+			if (f->v[j].dev != o->dev || f->v[j].ino != o->ino)
+				continue;
+			pr_err("pid %d: maps the deleted file %s, which pid %d holds open too (fd "
+			       "%d): not supported yet", o->pid, o->path, f->v[j].pid, f->v[j].fd);
 			return -EOPNOTSUPP;
 		}
 	}

@@ -17,8 +17,6 @@
 #include "proto/image.h"
 #include "source-agent/ghost.h"
 
-/* A ghost's data goes as one image file, which the wire takes up to 16 MiB. */
-#define GHOST_MAX_DATA	(8u << 20)
 
 struct chunks {
 	GhostChunk *c;
@@ -78,18 +76,16 @@ static int add_extent(void *arg, uint64_t start, uint64_t end)
 	return chunk_add(x->ch, x->fd, start, end - start);
 }
 
-int dump_file_data(pid_t pid, int fd, const char *name, const char *what, const char *path,
+int dump_file_data(const char *link, const char *name, const char *what, const char *path,
 		   struct sink *sink)
 {
 	GhostFileEntry ge = GHOST_FILE_ENTRY__INIT;
 	struct chunks ch = { 0 };
 	struct img_buf b = { 0 };
 	struct stat st;
-	char link[64];
 	size_t i;
 	int gfd, ret;
 
-	snprintf(link, sizeof(link), "/proc/%d/fd/%d", pid, fd);
 	gfd = open(link, O_RDONLY | O_CLOEXEC);
 	if (gfd < 0 || fstat(gfd, &st)) {
 		ret = -errno;
@@ -129,8 +125,9 @@ out:
 
 int dump_ghost(pid_t pid, int fd, uint32_t file_id, const char *path, struct sink *sink)
 {
-	char name[64];
+	char name[64], link[64];
 
 	snprintf(name, sizeof(name), "ghost-%u.img", file_id);
-	return dump_file_data(pid, fd, name, "unlinked file", path, sink);
+	snprintf(link, sizeof(link), "/proc/%d/fd/%d", pid, fd);
+	return dump_file_data(link, name, "unlinked file", path, sink);
 }

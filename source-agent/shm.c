@@ -391,7 +391,7 @@ static int memfd_dump(struct fd_dump *d)
 	const struct held *o;
 	FdEntry *e = &d->e;
 	size_t n = d->path_len;
-	char name[64];
+	char name[64], link[64];
 	int fd, seals, ret;
 
 	ret = file_ids_add_held(d->ids, d->pid, d->fd, &d->st, d->path, MEMFD_KIND,
@@ -417,7 +417,8 @@ static int memfd_dump(struct fd_dump *d)
 	if (o->pid != d->pid || o->fd != d->fd)
 		return 0;
 	snprintf(name, sizeof(name), "memfd-%u.img", e->memfd_id);
-	return dump_file_data(d->pid, d->fd, name, MEMFD_KIND, d->path, d->sink);
+	snprintf(link, sizeof(link), "/proc/%d/fd/%d", d->pid, d->fd);
+	return dump_file_data(link, name, MEMFD_KIND, d->path, d->sink);
 }
 
 const struct fd_dump_ops memfd_dump_ops = {

@@ -93,7 +93,8 @@ sysv_sem_held		refused		semaphore
 sysv_msg_held		refused		message queue
 pidfd			exact		pidfd
 pidfd_outside		refused		pidfd.*outside
-deleted_map		refused		deleted|unlinked
+deleted_map		exact		deleted|unlinked
+deleted_map_fd		refused		deleted file.*open too
 shm_rounds		exact		shm|shared
 memfd_private		exact		memfd|private
 untracked		exact		track

@@ -283,32 +283,100 @@ static int mprotect_filemap_verify(void)
 	return 0;
 }
 
-static unsigned char *dm_mem;
+/*
+ * Mappings of deleted files: DIR.del mapped shared twice (a write through
+ * one is read through the other: one file) with a page written after the
+ * unlink, DIR.delp mapped privately with one page copied-on-write.
+ */
+static unsigned char *dm_mem, *dm_alias, *dm_priv;
+static int dm_n;
 
 static int deleted_map_setup(void)
 {
 	char path[4096];
-	int fd = make_file("del", 2 * psz, 11);
+	int fd = make_file("del", 2 * psz, 11), fp = make_file("delp", 2 * psz, 12);
 
-	if (fd < 0)
+	if (fd < 0 || fp < 0)
 		return bad("file: %s", strerror(errno));
 	dm_mem = mmap(NULL, 2 * psz, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	dm_alias = mmap(NULL, psz, PROT_READ, MAP_SHARED, fd, psz);
+	dm_priv = mmap(NULL, 2 * psz, PROT_READ | PROT_WRITE, MAP_PRIVATE, fp, 0);
 	close(fd);
-	if (dm_mem == MAP_FAILED)
+	close(fp);
+	if (dm_mem == MAP_FAILED || dm_alias == MAP_FAILED || dm_priv == MAP_FAILED)
 		return bad("mmap: %s", strerror(errno));
 	scratch(path, sizeof(path), "del");
 	if (unlink(path))
 		return bad("unlink: %s", strerror(errno));
+	scratch(path, sizeof(path), "delp");
+	if (unlink(path))
+		return bad("unlink: %s", strerror(errno));
+	memset(dm_mem, 0x5a, 64);	/* written after the unlink */
+	memset(dm_priv + psz, 0xa5, 64);	/* a private copy of page 1 */
 	return 0;
 }
 
 static int deleted_map_verify(void)
 {
-	char perms[8];
+	char perms[8], link[96], target[4096];
+	unsigned char z[64];
+	struct stat st;
+	ssize_t n;
 
 	maps_perms(dm_mem, perms);
 	if (strcmp(perms, "rw-s"))
 		return bad("mapping at %p is %s, expected rw-s", (void *)dm_mem, perms);
+	maps_perms(dm_priv, perms);
+	if (strcmp(perms, "rw-p"))
+		return bad("mapping at %p is %s, expected rw-p", (void *)dm_priv, perms);
+	memset(z, 0x5a, 64);
+	if (memcmp(dm_mem, z, 64))
+		return bad("the shared deleted file's page 0 lost its write");
+	if (check_pattern(dm_mem + 64, 2 * psz - 64 - 8, 11 + 64 * 7, "deleted file page"))
+		return 1;
+	if (memcmp(dm_mem + 2 * psz - 8, dm_alias + psz - 8, 8))
+		return bad("the shared deleted file's two mappings differ");
+	/* one file: a write through dm_mem shows through dm_alias */
+	dm_n++;
+	memcpy(dm_mem + 2 * psz - 8, &dm_n, sizeof(dm_n));
+	if (memcmp(dm_alias + psz - 8, &dm_n, sizeof(dm_n)))
+		return bad("a write to the shared deleted file does not show through its other mapping");
+	if (check_pattern(dm_priv, psz, 12, "private deleted file page 0"))
+		return 1;
+	memset(z, 0xa5, 64);
+	if (memcmp(dm_priv + psz, z, 64))
+		return bad("the private deleted file's copied page lost its write");
+	if (check_pattern(dm_priv + psz + 64, psz - 64, 12 + 64 * 7, "private deleted file page 1"))
+		return 1;
+	/* the mapped file is a deleted one still (no path leads to it) */
+	snprintf(link, sizeof(link), "/proc/self/map_files/%lx-%lx", (unsigned long)dm_mem,
+		 (unsigned long)dm_mem + 2 * psz);
+	n = readlink(link, target, sizeof(target) - 1);
+	target[n > 0 ? n : 0] = 0;
+	if (n < 10 || strcmp(target + n - 10, " (deleted)") || fstatat(AT_FDCWD, link, &st, 0) ||
+	    st.st_nlink)
+		return bad("the shared mapping is of '%s', not of a deleted file", target);
+	return 0;
+}
+
+/* A deleted file mapped and also held open as an fd. */
+static int deleted_map_fd_setup(void)
+{
+	char path[4096];
+	static int keep = -1;
+
+	keep = make_file("del", 2 * psz, 11);
+	if (keep < 0)
+		return bad("file: %s", strerror(errno));
+	dm_mem = mmap(NULL, 2 * psz, PROT_READ | PROT_WRITE, MAP_SHARED, keep, 0);
+	if (dm_mem == MAP_FAILED)
+		return bad("mmap: %s", strerror(errno));
+	scratch(path, sizeof(path), "del");
+	return unlink(path) ? bad("unlink: %s", strerror(errno)) : 0;
+}
+
+static int deleted_map_fd_verify(void)
+{
 	return check_pattern(dm_mem, 2 * psz, 11, "deleted file page");
 }
 
@@ -2716,6 +2784,7 @@ static const struct mode {
 	MODE(pidfd),
 	MODE(pidfd_outside),
 	MODE(deleted_map),
+	MODE(deleted_map_fd),
 	MODE(shm_rounds),
 	MODE(memfd_private),
 	MODE(untracked),
