@@ -148,14 +148,32 @@ static int vma_fill_ghost(pid_t pid, const struct vma *v, VmaEntry *e, struct fi
 	return ret;
 }
 
+/* The executable's path: the restore sets it (PR_SET_MM_MAP) from a file there. */
+static int exe_check(pid_t pid, char *exe, size_t len)
+{
+	ssize_t n = proc_readlink(pid, "exe", exe, len);
+
+	if (n < 0)
+		return n;
+	if (n > 10 && !strcmp(exe + n - 10, " (deleted)")) {
+		pr_err("pid %d: its executable %s was deleted: ferry cannot move that yet", pid,
+		       exe);
+		return -EOPNOTSUPP;
+	}
+	return 0;
+}
+
 int mm_ghost_check(pid_t pid, struct file_ids *files)
 {
 	struct vma_list vl = { 0 };
-	char link[96];
+	char link[96], exe[PATH_MAX];
 	struct stat st;
 	size_t i;
 	int ret;
 
+	ret = exe_check(pid, exe, sizeof(exe));
+	if (ret)
+		return ret;
 	ret = proc_read_vmas(pid, &vl);
 	for (i = 0; i < vl.nr && !ret; i++) {
 		const struct vma *v = &vl.v[i];
@@ -304,12 +322,11 @@ int dump_mm(pid_t pid, struct parasite_ctl *ctl, const struct vma_list *vl,
 {
 	MmEntry mm = MM_ENTRY__INIT;
 	char exe[PATH_MAX];
-	ssize_t n;
 	int ret;
 
-	n = proc_readlink(pid, "exe", exe, sizeof(exe));
-	if (n < 0)
-		return n;
+	ret = exe_check(pid, exe, sizeof(exe));
+	if (ret)
+		return ret;
 	mm.exe = exe;
 	mm.start_code = ps->start_code;
 	mm.end_code = ps->end_code;
