@@ -11,6 +11,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -19,10 +21,34 @@
 #include "dest-agent/restore.h"
 #include "proto/image.h"
 
-/* Its saved size (F_SETPIPE_SZ), then its data from @kind-<id>.img if any. */
-static int pipe_fill(int wfd, int round_dirfd, const char *kind, const FdEntry *f)
+/* Whether the @n bytes in pipe @fd are @data (peeked with tee: they stay). */
+static bool pipe_holds(int fd, size_t n, const ProtobufCBinaryData *data)
 {
-	PipeDataEntry *pd;
+	int tmp[2];
+	uint8_t *buf;
+	bool same = false;
+
+	if (n != data->len || pipe2(tmp, O_NONBLOCK | O_CLOEXEC))
+		return false;
+	if (fcntl(tmp[1], F_SETPIPE_SZ, n) >= (int)n &&
+	    tee(fd, tmp[1], n, SPLICE_F_NONBLOCK) == (ssize_t)n && (buf = malloc(n))) {
+		same = !read_full(tmp[0], buf, n) && !memcmp(buf, data->data, n);
+		free(buf);
+	}
+	close(tmp[0]);
+	close(tmp[1]);
+	return same;
+}
+
+/*
+ * Its saved size (F_SETPIPE_SZ), then its data from @kind-<id>.img if any.
+ * @there: bytes the pipe (a FIFO) holds already; only the very data saved
+ * may be there (the source's FIFO itself, on this same host): then it is
+ * left as it is.
+ */
+static int pipe_fill(int wfd, int round_dirfd, const char *kind, const FdEntry *f, int there)
+{
+	PipeDataEntry *pd = NULL;
 	char name[64];
 	int ret;
 
@@ -34,14 +60,26 @@ static int pipe_fill(int wfd, int round_dirfd, const char *kind, const FdEntry *
 	}
 	snprintf(name, sizeof(name), "%s-%llu.img", kind, (unsigned long long)f->pipe_id);
 	if (faccessat(round_dirfd, name, F_OK, 0))
-		return 0;
+		goto check;
 	ret = img_load_one(round_dirfd, name, &pipe_data_entry__descriptor, (void **)&pd);
 	if (ret)
 		return ret;
+check:
+	if (there) {
+		ret = pd && pipe_holds(wfd, there, &pd->data) ? 0 : -EBUSY;
+		if (ret)
+			pr_err("the FIFO (named pipe) %s holds data of others here: refusing to mix "
+			       "the tree's in", f->path);
+		goto out;
+	}
+	if (!pd)
+		return 0;
 	if (!f->has_pipe_size && pd->data.len > 65536)
 		fcntl(wfd, F_SETPIPE_SZ, pd->data.len);
 	ret = write_full(wfd, pd->data.data, pd->data.len);
-	protobuf_c_message_free_unpacked(&pd->base, NULL);
+out:
+	if (pd)
+		protobuf_c_message_free_unpacked(&pd->base, NULL);
 	return ret;
 }
 
@@ -58,7 +96,7 @@ static int open_pipe(struct open_files *of, const FdEntry *f, int round_dirfd)
 
 	if (pipe2(p, O_CLOEXEC))
 		return -errno;
-	ret = pipe_fill(p[1], round_dirfd, "pipe", f);
+	ret = pipe_fill(p[1], round_dirfd, "pipe", f, 0);
 	if (!ret)
 		ret = of_add(of, key, p[0]);
 	if (!ret)
@@ -90,7 +128,9 @@ const struct fd_restore_ops pipe_restore_ops = {
 
 /*
  * The keeper of FIFO f->pipe_id: both ends open (no open of the FIFO waits),
- * the saved data in. A FIFO others here hold data in is not the tree's.
+ * the saved data in. A FIFO others here hold other data in is not the
+ * tree's; one holding the saved data is the source's own (a migration on
+ * one host), whose data stays while the keeper holds it.
  */
 static int fifo_keeper(const struct fd_open *o, const FdEntry *f)
 {
@@ -104,13 +144,11 @@ static int fifo_keeper(const struct fd_open *o, const FdEntry *f)
 		pr_perror("cannot open the FIFO (named pipe) %s", f->path);
 		return -errno;
 	}
-	if (ioctl(fd, FIONREAD, &n) || n) {
-		pr_err("the FIFO (named pipe) %s holds data of others here: refusing to mix the "
-		       "tree's in", f->path);
-		ret = -EBUSY;
+	if (ioctl(fd, FIONREAD, &n)) {
+		ret = -errno;
 		goto fail;
 	}
-	ret = pipe_fill(fd, o->round_dirfd, "fifo", f);
+	ret = pipe_fill(fd, o->round_dirfd, "fifo", f, n);
 	if (!ret)
 		ret = of_add(o->of, key, fd);
 	if (!ret)

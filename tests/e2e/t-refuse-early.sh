@@ -33,14 +33,7 @@ TLS=(--tls-ca "$C/ca.pem" --tls-cert "$C/client.pem" --tls-key "$C/client.key")
 # obj_start MODE: objwork MODE in $TMP/MODE, ready; sets OPID.
 obj_start()
 {
-	local d=$TMP/$1
-
-	mkdir -p "$d"
-	e2e_start_bg "$1" "$OBJWORK" "$1" --out "$d/out" --pidfile "$d/pid" --check "$d/check"
-	e2e_wait_for_line "$d/out" '^(ready|skip )' 5 || e2e_fail "$1: objwork never got ready"
-	grep -q '^skip ' "$d/out" && e2e_fail "$1: $(grep '^skip ' "$d/out")"
-	e2e_wait_file "$d/pid" 5 || e2e_fail "$1: no pidfile"
-	OPID=$(cat "$d/pid")
+	e2e_objwork_start "$1" "$TMP/$1"
 }
 
 # obj_ok MODE: the process answers "ok MODE" (its object intact).
