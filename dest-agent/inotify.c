@@ -17,9 +17,7 @@
 
 #include "common/log.h"
 #include "dest-agent/restore.h"
-
-#define INOTIFY_WD_MAX		65536
-#define INOTIFY_MASK_CARRIED	(IN_ALL_EVENTS | IN_ONESHOT | IN_EXCL_UNLINK)
+#include "proto/image.h"
 
 /* Read out every queued event (the IN_IGNORED of the skipping watches). */
 static int inotify_drain(int fd)

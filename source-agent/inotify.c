@@ -19,12 +19,9 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "proto/image.h"
 #include "source-agent/files.h"
 #include "source-agent/proc.h"
-
-/* Numbers above this would take the restore too many steps to reach (inotify.c there). */
-#define INOTIFY_WD_MAX		65536
-#define INOTIFY_MASK_CARRIED	(IN_ALL_EVENTS | IN_ONESHOT | IN_EXCL_UNLINK)
 
 struct inotify_priv {
 	InotifyWatch *w;
