@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: MIT
 /*
  * Ghost files back: an unnamed file (O_TMPFILE) in the directory the
- * unlinked one was in, filled from ghost-<file_id>.img with its holes kept,
- * then opened again with the saved flags and offset.
+ * deleted one was in, filled from ghost-<id>.img with its holes kept, once
+ * for every fd and mapping of it (kept in the shared memory table as
+ * SHM_GHOST_BASE + id); each fd opens it again with its saved flags and
+ * offset. Images from before mappings moved name a ghost by its fd's file
+ * id (ghost-<file_id>.img): one file per open file description.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -68,36 +71,53 @@ static int ghost_make(const char *path, int round_dirfd, const char *name)
 	return ret;
 }
 
-int ghost_maps_restore(struct shm_table *t, const MmEntry *mm, int round_dirfd)
+/* Deleted file @id (at @path), made from ghost-<id>.img unless it is already. */
+static int ghost_one(struct shm_table *t, uint32_t id, const char *path, int round_dirfd)
 {
 	char name[64];
-	size_t i;
 	int fd, ret;
 
-	for (i = 0; i < mm->n_vmas; i++) {
+	if (!path || !id || id >= SHM_GHOST_BASE)
+		return -EINVAL;
+	if (shm_has(t, SHM_GHOST_BASE + id))
+		return 0;
+	snprintf(name, sizeof(name), "ghost-%u.img", id);
+	fd = ghost_make(path, round_dirfd, name);
+	if (fd < 0)
+		return fd;
+	ret = shm_table_add(t, SHM_GHOST_BASE + id, fd);
+	if (ret)
+		close(fd);
+	return ret;
+}
+
+int ghost_files_restore(struct shm_table *t, const MmEntry *mm, const FilesEntry *files,
+			int round_dirfd)
+{
+	size_t i;
+	int ret = 0;
+
+	for (i = 0; i < mm->n_vmas && !ret; i++) {
 		const VmaEntry *v = mm->vmas[i];
 
 		if (!v->has_ghost_id)
 			continue;
-		if (v->kind != VMA_KIND__VMA_FILE || !v->path || !v->ghost_id ||
-		    v->ghost_id >= SHM_GHOST_BASE) {
+		ret = v->kind == VMA_KIND__VMA_FILE ?
+		      ghost_one(t, v->ghost_id, v->path, round_dirfd) : -EINVAL;
+		if (ret == -EINVAL)
 			pr_err("a mapping of a deleted file at %#llx is bad in the images",
 			       (unsigned long long)v->start);
-			return -EINVAL;
-		}
-		if (shm_has(t, SHM_GHOST_BASE + v->ghost_id))
-			continue;
-		snprintf(name, sizeof(name), "ghostmap-%u.img", v->ghost_id);
-		fd = ghost_make(v->path, round_dirfd, name);
-		if (fd < 0)
-			return fd;
-		ret = shm_table_add(t, SHM_GHOST_BASE + v->ghost_id, fd);
-		if (ret) {
-			close(fd);
-			return ret;
-		}
 	}
-	return 0;
+	for (i = 0; files && i < files->n_fds && !ret; i++) {
+		const FdEntry *f = files->fds[i];
+
+		if (!f->has_ghost_id)
+			continue;
+		ret = f->ghost ? ghost_one(t, f->ghost_id, f->path, round_dirfd) : -EINVAL;
+		if (ret == -EINVAL)
+			pr_err("fd %u: a deleted file that is bad in the images", f->fd);
+	}
+	return ret;
 }
 
 int open_ghost(const FdEntry *f, int round_dirfd)

@@ -104,6 +104,8 @@ static int reg_open(const struct fd_open *o, const FdEntry *f, uint64_t key)
 	(void)key;
 	if (f->has_shmid)
 		return shm_open_fd(f, o->shm);
+	if (f->ghost && f->has_ghost_id)	/* made before (ghost.c) */
+		return shm_reopen(o->shm, SHM_GHOST_BASE + f->ghost_id, f);
 	if (f->ghost)
 		return open_ghost(f, o->round_dirfd);
 	fd = open(f->path, fd_open_flags(f));

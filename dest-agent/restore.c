@@ -689,7 +689,7 @@ static int rst_tree_finish(struct rst_tree *rt, const struct tree_images *ti, co
 	if (!ret)
 		ret = shm_restore(&shm, dirfd, &rt->sv);
 	for (i = 0; i < rt->nr && !ret; i++)
-		ret = ghost_maps_restore(&shm, ti->p[i].mm, dirfd);
+		ret = ghost_files_restore(&shm, ti->p[i].mm, ti->p[i].files, dirfd);
 	rt->layout_ops = 0;
 	for (i = 0; i < rt->nr && !ret; i++)
 		ret = rst_layout(&rt->rp[i], &rt->sv, ti->p[i].mm, &shm, &rt->layout_ops);

@@ -86,10 +86,11 @@ struct shm_table {
 int shm_table_add(struct shm_table *t, uint32_t id, int fd);
 bool shm_has(const struct shm_table *t, uint32_t id);
 /*
- * ghost.c: every deleted file @mm maps, made again from ghostmap-<id>.img
- * (once for the tree) into @t as SHM_GHOST_BASE + id.
+ * ghost.c: every deleted file a process maps (@mm) or holds (@files), made
+ * again from ghost-<id>.img (once for the tree) into @t as SHM_GHOST_BASE + id.
  */
-int ghost_maps_restore(struct shm_table *t, const MmEntry *mm, int round_dirfd);
+int ghost_files_restore(struct shm_table *t, const MmEntry *mm, const FilesEntry *files,
+			int round_dirfd);
 /* Make and fill every object of shmem.img (none: an empty table). */
 int shm_restore(struct shm_table *t, int dirfd, struct stack_view *sv);
 /* The path the blob opens to map object @id. */
@@ -99,6 +100,8 @@ bool shm_write_sealed(const struct shm_table *t, uint32_t id);
 void shm_table_close(struct shm_table *t);
 /* A new description of object f->shmid's memfd, with the saved flags and offset. */
 int shm_open_fd(const FdEntry *f, const struct shm_table *shm);
+/* The same of object @id of the table (a deleted file: SHM_GHOST_BASE + its id). */
+int shm_reopen(const struct shm_table *shm, uint32_t id, const FdEntry *f);
 
 /* The final layout: every other VMA mapped and filled, then all protections set. */
 int ops_final_layout(struct ops *o, const struct stack_view *sv, uint32_t pid, const MmEntry *mm,

@@ -168,10 +168,15 @@ int shm_path(const struct shm_table *t, uint32_t id, char *buf, size_t len)
 
 int shm_open_fd(const FdEntry *f, const struct shm_table *shm)
 {
+	return shm_reopen(shm, f->shmid, f);
+}
+
+int shm_reopen(const struct shm_table *shm, uint32_t id, const FdEntry *f)
+{
 	char path[64];
 	int fd, ret;
 
-	ret = shm_path(shm, f->shmid, path, sizeof(path));
+	ret = shm_path(shm, id, path, sizeof(path));
 	if (ret)
 		return ret;
 	fd = open(path, fd_open_flags(f));

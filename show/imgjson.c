@@ -21,7 +21,6 @@ const struct img_kind img_kinds[] = {
 	{ "shmem",	"shmem.img",		NULL, &shmem_entry__descriptor, 0 },
 	{ "ghost",	"ghost-",		NULL, &ghost_file_entry__descriptor, 1 },
 	{ "memfd",	"memfd-",		NULL, &ghost_file_entry__descriptor, 1 },
-	{ "ghostmap",	"ghostmap-",		NULL, &ghost_file_entry__descriptor, 1 },
 	{ "stats",	"stats.img",		NULL, &round_stats_entry__descriptor, 1 },
 	{ "netaddr",	"netaddr.img",		NULL, &net_addr_entry__descriptor, 1 },
 };

@@ -131,7 +131,7 @@ int file_ids_add_held(struct file_ids *f, pid_t pid, int fd, const struct stat *
 			goto out;
 	if (grow_array(&f->held, &f->cap_held, f->nr_held, sizeof(*f->held)))
 		return -ENOMEM;
-	f->held[i] = (struct held){ st->st_dev, st->st_ino, pid, fd, strdup(path), kind };
+	f->held[i] = (struct held){ st->st_dev, st->st_ino, pid, fd, strdup(path), kind, false };
 	if (!f->held[i].path)
 		return -ENOMEM;
 	f->nr_held++;
@@ -265,20 +265,6 @@ int file_ids_check_peers(const struct file_ids *f)
 			pr_err("pid %d: fd %d is a unix socket connected to a peer in the tree, at "
 			       "an address --unix-reconnect names: ferry would cut that connection; "
 			       "name only the outside paths (--unix-reconnect=PATH)", p->pid, p->fd);
-			return -EOPNOTSUPP;
-		}
-	}
-	/* a deleted file mapped and open: the fd's file and the mapping's would be two */
-	for (i = 0; i < f->nr_held; i++) {
-		const struct held *o = &f->held[i];
-
-		if (o->fd >= 0)
-			continue;
-		for (j = 0; j < f->nr; j++) {
-			if (f->v[j].dev != o->dev || f->v[j].ino != o->ino)
-				continue;
-			pr_err("pid %d: maps the deleted file %s, which pid %d holds open too (fd "
-			       "%d): not supported yet", o->pid, o->path, f->v[j].pid, f->v[j].fd);
 			return -EOPNOTSUPP;
 		}
 	}

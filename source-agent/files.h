@@ -39,7 +39,8 @@ struct file_ids {
 		pid_t pid;	/* the first fd of the tree holding it */
 		int fd;
 		char *path;
-		const char *kind;	/* "FIFO (named pipe)", "memfd" */
+		const char *kind;	/* "FIFO (named pipe)", "memfd", "deleted file" */
+		bool sent;	/* its data went (ghost.c) */
 	} *held;
 	size_t nr_held, cap_held;
 	pid_t *pids;		/* the processes whose fds were looked at */

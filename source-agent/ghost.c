@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
- * Ghost files: regular files a process holds open after they were
- * unlinked. No path leads to them at the destination, so their data travels
- * in the images (ghost-<file_id>.img), holes left out (SEEK_DATA/SEEK_HOLE).
+ * Ghost files: regular files a process holds open or maps after they were
+ * deleted. No path leads to them at the destination, so their data travels
+ * in the images (ghost-<id>.img, once per file however many fds and
+ * mappings), holes left out (SEEK_DATA/SEEK_HOLE).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +16,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "proto/image.h"
+#include "source-agent/files.h"
 #include "source-agent/ghost.h"
 
 
@@ -123,11 +125,21 @@ out:
 	return ret;
 }
 
-int dump_ghost(pid_t pid, int fd, uint32_t file_id, const char *path, struct sink *sink)
+int ghost_note(struct file_ids *ids, pid_t pid, int fd, const char *link, const struct stat *st,
+	       const char *path, struct sink *sink, uint32_t *id)
 {
-	char name[64], link[64];
+	struct held *o;
+	char name[64];
+	uint32_t n;
+	int ret;
 
-	snprintf(name, sizeof(name), "ghost-%u.img", file_id);
-	snprintf(link, sizeof(link), "/proc/%d/fd/%d", pid, fd);
-	return dump_file_data(link, name, "unlinked file", path, sink);
+	ret = file_ids_add_held(ids, pid, fd, st, path, GHOST_KIND, &n);
+	if (id)
+		*id = n;
+	o = &ids->held[n - 1];
+	if (ret || !sink || o->sent)
+		return ret;
+	o->sent = true;
+	snprintf(name, sizeof(name), "ghost-%u.img", n);
+	return dump_file_data(link, name, GHOST_KIND, path, sink);
 }

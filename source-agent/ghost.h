@@ -17,7 +17,16 @@
  */
 int dump_file_data(const char *link, const char *name, const char *what, const char *path,
 		   struct sink *sink);
-/* ghost-<file_id>.img: the data of the unlinked file open as @fd in @pid. */
-int dump_ghost(pid_t pid, int fd, uint32_t file_id, const char *path, struct sink *sink);
+#define GHOST_KIND "deleted file"
+
+struct file_ids;
+struct stat;
+/*
+ * The deleted file @st (@pid's @fd, or a mapping of it: @fd -1; reached by
+ * @link, at @path) is one of the tree's: its number in *@id. The first time
+ * it is seen, with a @sink (the final dump), its data go as ghost-<id>.img.
+ */
+int ghost_note(struct file_ids *ids, pid_t pid, int fd, const char *link, const struct stat *st,
+	       const char *path, struct sink *sink, uint32_t *id);
 
 #endif

@@ -101,8 +101,6 @@ static const char *shared_kind(pid_t pid, const struct vma *v)
 	return v->kind == VMA_KIND__VMA_MEMFD ? "memfd" : "shared anonymous";
 }
 
-#define GHOST_MAP_KIND "deleted file"
-
 static bool vma_deleted(const struct vma *v)
 {
 	size_t n = strlen(v->path);
@@ -118,17 +116,15 @@ static void vma_link(pid_t pid, const struct vma *v, char *buf, size_t len)
 
 /*
  * A mapping of a deleted file: no path leads to it at the destination, so
- * the file travels like an unlinked open one (ghostmap-<id>.img, once per
- * file in the final dump: *@send) and the restore maps the file it makes
- * again. Pre-copy rounds (@files NULL) only say where it is.
+ * the file travels like an unlinked open one (ghost-<id>.img, once per file
+ * in the final dump, the same for its fds) and the restore maps the file it
+ * makes again. Pre-copy rounds (@files NULL) only say where it is.
  */
 static int vma_fill_ghost(pid_t pid, const struct vma *v, VmaEntry *e, struct file_ids *files,
-			  bool *send)
+			  struct sink *sink)
 {
 	char link[96];
 	struct stat st;
-	size_t before;
-	int ret;
 
 	vma_link(pid, v, link, sizeof(link));
 	if (stat(link, &st))
@@ -141,11 +137,8 @@ static int vma_fill_ghost(pid_t pid, const struct vma *v, VmaEntry *e, struct fi
 	e->open_flags = v->shared && vma_file_may_write(pid, v) ? O_RDWR : O_RDONLY;
 	if (!files)
 		return 0;
-	before = files->nr_held;
-	ret = file_ids_add_held(files, pid, -1, &st, e->path, GHOST_MAP_KIND, &e->ghost_id);
 	e->has_ghost_id = 1;
-	*send = files->nr_held > before;
-	return ret;
+	return ghost_note(files, pid, -1, link, &st, e->path, sink, &e->ghost_id);
 }
 
 /* The executable's path: the restore sets it (PR_SET_MM_MAP) from a file there. */
@@ -193,14 +186,14 @@ int mm_ghost_check(pid_t pid, struct file_ids *files)
 			ret = -EOPNOTSUPP;
 			break;
 		}
-		ret = file_ids_add_held(files, pid, -1, &st, v->path, GHOST_MAP_KIND, NULL);
+		ret = ghost_note(files, pid, -1, link, &st, v->path, NULL, NULL);
 	}
 	vma_list_free(&vl);
 	return ret;
 }
 
 static int vma_fill_entry(pid_t pid, const struct vma *v, VmaEntry *e, struct file_ids *files,
-			  bool *send)
+			  struct sink *sink)
 {
 	e->start = v->start;
 	e->end = v->end;
@@ -224,7 +217,7 @@ static int vma_fill_entry(pid_t pid, const struct vma *v, VmaEntry *e, struct fi
 		struct stat st;
 
 		if (vma_deleted(v))
-			return vma_fill_ghost(pid, v, e, files, send);
+			return vma_fill_ghost(pid, v, e, files, sink);
 		if (stat(v->path, &st) || st.st_ino != v->ino || st.st_dev != v->dev) {
 			pr_err("pid %d: mapped file %s cannot be found by its path", pid, v->path);
 			return -EOPNOTSUPP;
@@ -267,21 +260,19 @@ static int send_mm(pid_t pid, MmEntry *mm, const struct vma_list *vl, struct fil
 		   struct sink *sink)
 {
 	VmaEntry *ents, **ptrs;
-	char name[64], link[96];
-	bool *send;
+	char name[64];
 	size_t i;
 	int ret = 0;
 
 	ents = calloc(vl->nr + 1, sizeof(*ents));
 	ptrs = calloc(vl->nr + 1, sizeof(*ptrs));
-	send = calloc(vl->nr + 1, sizeof(*send));
-	if (!ents || !ptrs || !send) {
+	if (!ents || !ptrs) {
 		ret = -ENOMEM;
 		goto out;
 	}
 	for (i = 0; i < vl->nr; i++) {
 		vma_entry__init(&ents[i]);
-		ret = vma_fill_entry(pid, &vl->v[i], &ents[i], files, &send[i]);
+		ret = vma_fill_entry(pid, &vl->v[i], &ents[i], files, sink);
 		if (ret)
 			goto out;
 		ptrs[i] = &ents[i];
@@ -292,18 +283,10 @@ static int send_mm(pid_t pid, MmEntry *mm, const struct vma_list *vl, struct fil
 	ret = sink_add_msg(sink, name, &mm->base);
 	mm->vmas = NULL;
 	mm->n_vmas = 0;
-	for (i = 0; i < vl->nr && !ret; i++) {
-		if (!send[i])
-			continue;
-		vma_link(pid, &vl->v[i], link, sizeof(link));
-		snprintf(name, sizeof(name), "ghostmap-%u.img", ents[i].ghost_id);
-		ret = dump_file_data(link, name, GHOST_MAP_KIND, ents[i].path, sink);
-	}
 out:
 	for (i = 0; ents && i < vl->nr; i++)
 		if (vma_deleted(&vl->v[i]))
 			free(ents[i].path);
-	free(send);
 	free(ents);
 	free(ptrs);
 	return ret;

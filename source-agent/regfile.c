@@ -53,11 +53,15 @@ static int reg_dump(struct fd_dump *d)
 		return 0;
 	}
 	if (!d->st.st_nlink) {
-		/* unlinked: its data travels (ghost-<file_id>.img), its path only names it */
-		e->has_ghost = e->ghost = 1;
+		/* unlinked: its data travels (ghost-<id>.img), its path only names it */
+		char link[64];
+
+		e->has_ghost = e->ghost = e->has_ghost_id = 1;
 		if (n >= 10 && !strcmp(d->path + n - 10, " (deleted)"))
 			d->path[n - 10] = 0;
-		return d->first ? dump_ghost(d->pid, d->fd, e->file_id, d->path, d->sink) : 0;
+		snprintf(link, sizeof(link), "/proc/%d/fd/%d", d->pid, d->fd);
+		return ghost_note(d->ids, d->pid, d->fd, link, &d->st, d->path, d->sink,
+				  &e->ghost_id);
 	}
 	fill_size_mtime(d);
 	return 0;
@@ -77,6 +81,9 @@ static int reg_check(struct fd_dump *d)
 		       d->path);
 		return -EOPNOTSUPP;
 	}
+	/* a deleted file: one of the tree's, whose holders outside are refused */
+	if (!d->st.st_nlink && !shm_lookup(d->shm, d->st.st_dev, d->st.st_ino))
+		return ghost_note(d->ids, d->pid, d->fd, link, &d->st, d->path, NULL, NULL);
 	return 0;
 }
 

@@ -9,7 +9,7 @@
 # hand-over), then asked from inside: it must say "ok MODE" (the same checks
 # as t-objects: FIFO data and a new writer, memfd contents and seals, the
 # inotify watch numbers and events, pidfds reaching their processes, the
-# deleted files' contents and shared writes).
+# deleted files' contents and shared writes, through mappings and an fd).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/migrate-lib.sh"
 
@@ -33,7 +33,7 @@ ask()
 	grep -E '^(ok|bad) ' "$d/out" | tail -n 1
 }
 
-for mode in fifo memfd_fd inotify pidfd deleted_map; do
+for mode in fifo memfd_fd inotify pidfd deleted_map deleted_map_fd; do
 	d=$TMP/$mode
 	e2e_objwork_start "$mode" "$d"
 	pid=$OPID
@@ -49,4 +49,4 @@ for mode in fifo memfd_fd inotify pidfd deleted_map; do
 	e2e_log "$mode: ok after a live migration"
 	outer=$(outer_pid "$pid") && kill -TERM "$outer" 2>/dev/null
 done
-echo "fifo, memfd_fd, inotify, pidfd, deleted_map: exact after a live migration"
+echo "fifo, memfd_fd, inotify, pidfd, deleted_map, deleted_map_fd: exact after a live migration"

@@ -94,7 +94,8 @@ sysv_msg_held		refused		message queue
 pidfd			exact		pidfd
 pidfd_outside		refused		pidfd.*outside
 deleted_map		exact		deleted|unlinked
-deleted_map_fd		refused		deleted file.*open too
+deleted_map_fd		exact		deleted|unlinked
+deleted_map_outside	refused		deleted file.*outside
 shm_rounds		exact		shm|shared
 memfd_private		exact		memfd|private
 untracked		exact		track

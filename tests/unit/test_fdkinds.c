@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * The destination's new fd kinds and deleted-file mappings against hostile
+ * The destination's new fd kinds and deleted files (fds, mappings) against hostile
  * images: entries that lack what they need, or name what is not there, are
  * refused (never a crash, never a wrong object).
  */
@@ -112,15 +112,39 @@ Test(fdkinds, deleted_map_bad_ids)
 	v.path = "/tmp/x";
 	v.has_ghost_id = 1;
 	v.ghost_id = 0;
-	cr_expect_eq(ghost_maps_restore(&t, &mm, -1), -EINVAL);
+	cr_expect_eq(ghost_files_restore(&t, &mm, NULL, -1), -EINVAL);
 	v.ghost_id = SHM_GHOST_BASE;
-	cr_expect_eq(ghost_maps_restore(&t, &mm, -1), -EINVAL);
+	cr_expect_eq(ghost_files_restore(&t, &mm, NULL, -1), -EINVAL);
 	v.ghost_id = 1;
 	v.kind = VMA_KIND__VMA_ANON;
-	cr_expect_eq(ghost_maps_restore(&t, &mm, -1), -EINVAL);
+	cr_expect_eq(ghost_files_restore(&t, &mm, NULL, -1), -EINVAL);
 	v.kind = VMA_KIND__VMA_FILE;
 	v.path = NULL;
-	cr_expect_eq(ghost_maps_restore(&t, &mm, -1), -EINVAL);
+	cr_expect_eq(ghost_files_restore(&t, &mm, NULL, -1), -EINVAL);
+	cr_expect_eq(t.nr, 0);
+	shm_table_close(&t);
+}
+
+Test(fdkinds, deleted_fd_bad)
+{
+	struct shm_table t = { 0 };
+	MmEntry mm = MM_ENTRY__INIT;
+	FilesEntry files = FILES_ENTRY__INIT;
+	FdEntry f = FD_ENTRY__INIT, *fp = &f;
+
+	files.fds = &fp;
+	files.n_fds = 1;
+	f.type = FD_TYPE__FD_REG;
+	f.has_ghost_id = 1;
+	f.ghost_id = 3;
+	f.path = "/tmp/x";
+	cr_expect_eq(ghost_files_restore(&t, &mm, &files, -1), -EINVAL, "not a ghost");
+	f.ghost = 1;
+	f.ghost_id = 0;
+	cr_expect_eq(ghost_files_restore(&t, &mm, &files, -1), -EINVAL, "id 0");
+	f.ghost_id = 3;
+	f.path = NULL;
+	cr_expect_eq(ghost_files_restore(&t, &mm, &files, -1), -EINVAL, "no path");
 	cr_expect_eq(t.nr, 0);
 	shm_table_close(&t);
 }

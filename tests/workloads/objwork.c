@@ -284,6 +284,30 @@ static int mprotect_filemap_verify(void)
 }
 
 /*
+ * A process outside the tree (a grandchild, reparented once its parent
+ * exits) that holds every fd open now, until this process is gone.
+ */
+static int outside_holder(void)
+{
+	pid_t me = getpid(), p;
+	int st;
+
+	p = fork();
+	if (p < 0)
+		return bad("fork: %s", strerror(errno));
+	if (!p) {
+		if (fork())
+			_exit(0);
+		while (!kill(me, 0))
+			usleep(100000);
+		_exit(0);
+	}
+	if (waitpid(p, &st, 0) != p || !WIFEXITED(st))
+		return bad("the outside holder's parent did not exit");
+	return 0;
+}
+
+/*
  * Mappings of deleted files: DIR.del mapped shared twice (a write through
  * one is read through the other: one file) with a page written after the
  * unlink, DIR.delp mapped privately with one page copied-on-write.
@@ -359,25 +383,59 @@ static int deleted_map_verify(void)
 	return 0;
 }
 
-/* A deleted file mapped and also held open as an fd. */
+/*
+ * A deleted file mapped shared and held open as an fd (at offset 100): one
+ * file, so a write through either shows through the other.
+ */
+static int dmf_fd = -1, dmf_n;
+
 static int deleted_map_fd_setup(void)
 {
 	char path[4096];
-	static int keep = -1;
 
-	keep = make_file("del", 2 * psz, 11);
-	if (keep < 0)
+	dmf_fd = make_file("del", 2 * psz, 11);
+	if (dmf_fd < 0)
 		return bad("file: %s", strerror(errno));
-	dm_mem = mmap(NULL, 2 * psz, PROT_READ | PROT_WRITE, MAP_SHARED, keep, 0);
+	dm_mem = mmap(NULL, 2 * psz, PROT_READ | PROT_WRITE, MAP_SHARED, dmf_fd, 0);
 	if (dm_mem == MAP_FAILED)
 		return bad("mmap: %s", strerror(errno));
 	scratch(path, sizeof(path), "del");
-	return unlink(path) ? bad("unlink: %s", strerror(errno)) : 0;
+	if (unlink(path))
+		return bad("unlink: %s", strerror(errno));
+	return lseek(dmf_fd, 100, SEEK_SET) == 100 ? 0 : bad("lseek: %s", strerror(errno));
 }
 
 static int deleted_map_fd_verify(void)
 {
-	return check_pattern(dm_mem, 2 * psz, 11, "deleted file page");
+	struct stat st;
+	int v = 0;
+
+	if (fstat(dmf_fd, &st) || st.st_nlink || st.st_size != 2 * psz)
+		return bad("the fd's file: nlink %ld size %ld, expected a deleted file of %ld",
+			   (long)st.st_nlink, (long)st.st_size, 2 * psz);
+	if (lseek(dmf_fd, 0, SEEK_CUR) != 100)
+		return bad("the fd's offset is %ld, expected 100", (long)lseek(dmf_fd, 0, SEEK_CUR));
+	if (check_pattern(dm_mem + 16, 2 * psz - 16, 11 + 16 * 7, "deleted file page"))
+		return 1;
+	dmf_n++;
+	if (pwrite(dmf_fd, &dmf_n, sizeof(dmf_n), 0) != sizeof(dmf_n) ||
+	    memcmp(dm_mem, &dmf_n, sizeof(dmf_n)))
+		return bad("a write through the fd does not show in the mapping: another file");
+	memcpy(dm_mem + 8, &dmf_n, sizeof(dmf_n));
+	if (pread(dmf_fd, &v, sizeof(v), 8) != sizeof(v) || v != dmf_n)
+		return bad("a write to the mapping does not show through the fd: another file");
+	return 0;
+}
+
+/* A deleted file mapped shared that a process outside the tree maps too. */
+static int deleted_map_outside_setup(void)
+{
+	return deleted_map_fd_setup() || (close(dmf_fd), outside_holder());
+}
+
+static int deleted_map_outside_verify(void)
+{
+	return check_pattern(dm_mem + 16, 2 * psz - 16, 11 + 16 * 7, "deleted file page");
 }
 
 /*
@@ -1761,30 +1819,6 @@ static int ofd_lock_verify(void)
 }
 
 /*
- * A process outside the tree (a grandchild, reparented once its parent
- * exits) that holds every fd open now, until this process is gone.
- */
-static int outside_holder(void)
-{
-	pid_t me = getpid(), p;
-	int st;
-
-	p = fork();
-	if (p < 0)
-		return bad("fork: %s", strerror(errno));
-	if (!p) {
-		if (fork())
-			_exit(0);
-		while (!kill(me, 0))
-			usleep(100000);
-		_exit(0);
-	}
-	if (waitpid(p, &st, 0) != p || !WIFEXITED(st))
-		return bad("the outside holder's parent did not exit");
-	return 0;
-}
-
-/*
  * An inotify instance with watches 1 (IN_CREATE on DIR.d) and 3
  * (IN_CREATE | IN_DELETE | IN_EXCL_UNLINK on DIR.d3): watch 2 was removed,
  * so the numbers have a gap. Checked: the watch list (numbers, masks) in
@@ -2785,6 +2819,7 @@ static const struct mode {
 	MODE(pidfd_outside),
 	MODE(deleted_map),
 	MODE(deleted_map_fd),
+	MODE(deleted_map_outside),
 	MODE(shm_rounds),
 	MODE(memfd_private),
 	MODE(untracked),
