@@ -388,7 +388,7 @@ static int memfd_check(struct fd_dump *d)
 
 static int memfd_dump(struct fd_dump *d)
 {
-	const struct held *o;
+	struct held *o;
 	FdEntry *e = &d->e;
 	size_t n = d->path_len;
 	char name[64], link[64];
@@ -412,10 +412,11 @@ static int memfd_dump(struct fd_dump *d)
 		return -errno;
 	e->has_seals = 1;
 	e->seals = seals;
-	/* the data once per object, by the first fd of the tree holding it */
+	/* the data once per object */
 	o = &d->ids->held[e->memfd_id - 1];
-	if (o->pid != d->pid || o->fd != d->fd)
+	if (o->sent)
 		return 0;
+	o->sent = true;
 	snprintf(name, sizeof(name), "memfd-%u.img", e->memfd_id);
 	snprintf(link, sizeof(link), "/proc/%d/fd/%d", d->pid, d->fd);
 	return dump_file_data(link, name, MEMFD_KIND, d->path, d->sink);
