@@ -27,6 +27,10 @@ static const struct fd_restore_ops *const fd_kinds[] = {
 	[FD_TYPE__FD_SIGNALFD] = &signalfd_restore_ops,
 	[FD_TYPE__FD_TCP] = &tcp_restore_ops,
 	[FD_TYPE__FD_TIMERFD] = &timerfd_restore_ops,
+	[FD_TYPE__FD_FIFO] = &fifo_restore_ops,
+	[FD_TYPE__FD_MEMFD] = &memfd_restore_ops,
+	[FD_TYPE__FD_INOTIFY] = &inotify_restore_ops,
+	[FD_TYPE__FD_PIDFD] = &pidfd_restore_ops,
 };
 
 static const struct fd_restore_ops *fd_kind(const FdEntry *f)
@@ -203,9 +207,10 @@ static int all_open(const FilesEntry *fe, const int *out)
 }
 
 int rst_open_fds(struct open_files *of, const FilesEntry *fe, int round_dirfd,
-		 const struct shm_table *shm, int **outp)
+		 const struct shm_table *shm, pid_t (*task)(void *arg, pid_t saved),
+		 void *task_arg, int **outp)
 {
-	const struct fd_open o = { of, round_dirfd, shm };
+	const struct fd_open o = { of, round_dirfd, shm, task, task_arg };
 	int *out = calloc(fe->n_fds + 1, sizeof(int));
 	size_t i;
 	int fd = 0;

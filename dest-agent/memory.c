@@ -186,7 +186,11 @@ static int map_vma(struct ops *o, const VmaEntry *v, const struct shm_table *shm
 		return 0;
 	o->op[o->nr - 1].off = v->pgoff;
 	o->op[o->nr - 1].open_flags = v->has_open_flags ? v->open_flags : O_RDONLY;
-	return ops_set_path(o, v->path);
+	if (!v->has_ghost_id)
+		return ops_set_path(o, v->path);
+	/* a deleted file: the one made again (ghost.c) */
+	ret = shm_path(shm, SHM_GHOST_BASE + v->ghost_id, path, sizeof(path));
+	return ret ? ret : ops_set_path(o, path);
 }
 
 /* madvise flags of @v again (DONTFORK, WIPEONFORK, [NO]HUGEPAGE, DONTDUMP) */

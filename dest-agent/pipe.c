@@ -3,32 +3,83 @@
  * Pipes: one new pipe per saved one (pipe_id), both its ends registered
  * for whoever of the tree holds them, its unread data (pipe-<pipe_id>.img)
  * written in first.
+ *
+ * FIFOs: opened again at their path, first by a keeper (O_RDWR: neither end
+ * waits for the other) that puts the unread data (fifo-<id>.img) in and stays
+ * open until the tree is restored, then once per saved description.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "common/log.h"
 #include "common/util.h"
 #include "dest-agent/restore.h"
 #include "proto/image.h"
 
-static int pipe_fill(int wfd, int round_dirfd, uint64_t id)
+/* Whether the @n bytes in pipe @fd are @data (peeked with tee: they stay). */
+static bool pipe_holds(int fd, size_t n, const ProtobufCBinaryData *data)
 {
-	PipeDataEntry *pd;
+	int tmp[2];
+	uint8_t *buf;
+	bool same = false;
+
+	if (n != data->len || pipe2(tmp, O_NONBLOCK | O_CLOEXEC))
+		return false;
+	if (fcntl(tmp[1], F_SETPIPE_SZ, n) >= (int)n &&
+	    tee(fd, tmp[1], n, SPLICE_F_NONBLOCK) == (ssize_t)n && (buf = malloc(n))) {
+		same = !read_full(tmp[0], buf, n) && !memcmp(buf, data->data, n);
+		free(buf);
+	}
+	close(tmp[0]);
+	close(tmp[1]);
+	return same;
+}
+
+/*
+ * Its saved size (F_SETPIPE_SZ), then its data from @kind-<id>.img if any.
+ * @there: bytes the pipe (a FIFO) holds already; only the very data saved
+ * may be there (the source's FIFO itself, on this same host): then it is
+ * left as it is.
+ */
+static int pipe_fill(int wfd, int round_dirfd, const char *kind, const FdEntry *f, int there)
+{
+	PipeDataEntry *pd = NULL;
 	char name[64];
 	int ret;
 
-	snprintf(name, sizeof(name), "pipe-%llu.img", (unsigned long long)id);
+	if (f->has_pipe_size && fcntl(wfd, F_GETPIPE_SZ) != (int)f->pipe_size &&
+	    fcntl(wfd, F_SETPIPE_SZ, f->pipe_size) != (int)f->pipe_size) {
+		pr_err("cannot give %s %llu its size of %u bytes again: %m", kind,
+		       (unsigned long long)f->pipe_id, f->pipe_size);
+		return -EINVAL;
+	}
+	snprintf(name, sizeof(name), "%s-%llu.img", kind, (unsigned long long)f->pipe_id);
 	if (faccessat(round_dirfd, name, F_OK, 0))
-		return 0;
+		goto check;
 	ret = img_load_one(round_dirfd, name, &pipe_data_entry__descriptor, (void **)&pd);
 	if (ret)
 		return ret;
-	if (pd->data.len > 65536)
+check:
+	if (there) {
+		ret = pd && pipe_holds(wfd, there, &pd->data) ? 0 : -EBUSY;
+		if (ret)
+			pr_err("the FIFO (named pipe) %s holds data of others here: refusing to mix "
+			       "the tree's in", f->path);
+		goto out;
+	}
+	if (!pd)
+		return 0;
+	if (!f->has_pipe_size && pd->data.len > 65536)
 		fcntl(wfd, F_SETPIPE_SZ, pd->data.len);
 	ret = write_full(wfd, pd->data.data, pd->data.len);
-	protobuf_c_message_free_unpacked(&pd->base, NULL);
+out:
+	if (pd)
+		protobuf_c_message_free_unpacked(&pd->base, NULL);
 	return ret;
 }
 
@@ -45,7 +96,7 @@ static int open_pipe(struct open_files *of, const FdEntry *f, int round_dirfd)
 
 	if (pipe2(p, O_CLOEXEC))
 		return -errno;
-	ret = pipe_fill(p[1], round_dirfd, f->pipe_id);
+	ret = pipe_fill(p[1], round_dirfd, "pipe", f, 0);
 	if (!ret)
 		ret = of_add(of, key, p[0]);
 	if (!ret)
@@ -73,4 +124,59 @@ const struct fd_restore_ops pipe_restore_ops = {
 	.name = "pipe",
 	.key = pipe_key,
 	.open = pipe_open,
+};
+
+/*
+ * The keeper of FIFO f->pipe_id: both ends open (no open of the FIFO waits),
+ * the saved data in. A FIFO others here hold other data in is not the
+ * tree's; one holding the saved data is the source's own (a migration on
+ * one host), whose data stays while the keeper holds it.
+ */
+static int fifo_keeper(const struct fd_open *o, const FdEntry *f)
+{
+	uint64_t key = KEY_FIFO | f->pipe_id;
+	int fd, n = 0, ret;
+
+	if (of_find(o->of, key) >= 0)
+		return 0;
+	fd = open(f->path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		pr_perror("cannot open the FIFO (named pipe) %s", f->path);
+		return -errno;
+	}
+	if (ioctl(fd, FIONREAD, &n)) {
+		ret = -errno;
+		goto fail;
+	}
+	ret = pipe_fill(fd, o->round_dirfd, "fifo", f, n);
+	if (!ret)
+		ret = of_add(o->of, key, fd);
+	if (!ret)
+		return 0;
+fail:
+	close(fd);
+	return ret;
+}
+
+/* A description of the FIFO, opened without waiting; fd_setup sets its saved flags. */
+static int fifo_open(const struct fd_open *o, const FdEntry *f, uint64_t key)
+{
+	int fd, ret;
+
+	(void)key;
+	ret = fifo_keeper(o, f);
+	if (ret)
+		return ret;
+	fd = open(f->path, fd_open_flags(f) | O_NONBLOCK);
+	if (fd < 0) {
+		pr_perror("cannot open the FIFO (named pipe) %s", f->path);
+		return -errno;
+	}
+	return fd;
+}
+
+const struct fd_restore_ops fifo_restore_ops = {
+	.type = FD_TYPE__FD_FIFO,
+	.name = "FIFO",
+	.open = fifo_open,
 };

@@ -41,6 +41,26 @@ static int check_one(const char *what, const char *path, bool has_size, uint64_t
 	return 0;
 }
 
+/* A FIFO is opened again at its path: a FIFO must be there. */
+static int check_fifo(const FdEntry *f)
+{
+	struct stat st;
+
+	if (!f->path || !f->has_pipe_id || !f->pipe_id) {
+		pr_err("fd %u: a FIFO without its path or number in the images", f->fd);
+		return -EINVAL;
+	}
+	if (stat(f->path, &st)) {
+		pr_err("FIFO (named pipe) %s is missing here: %m", f->path);
+		return -ENOENT;
+	}
+	if (!S_ISFIFO(st.st_mode)) {
+		pr_err("%s is not a FIFO (named pipe) here: refusing to restore", f->path);
+		return -ESTALE;
+	}
+	return 0;
+}
+
 int rst_check_files(const MmEntry *mm, const FilesEntry *files)
 {
 	size_t i;
@@ -49,8 +69,8 @@ int rst_check_files(const MmEntry *mm, const FilesEntry *files)
 	for (i = 0; i < mm->n_vmas; i++) {
 		const VmaEntry *v = mm->vmas[i];
 
-		if (v->kind != VMA_KIND__VMA_FILE)
-			continue;
+		if (v->kind != VMA_KIND__VMA_FILE || v->has_ghost_id)
+			continue;	/* a deleted file travels (ghost.c) */
 		ret = check_one("mapped file", v->path, v->has_file_size, v->file_size,
 				v->has_file_mtime_ns, v->file_mtime_ns);
 		if (ret)
@@ -59,6 +79,12 @@ int rst_check_files(const MmEntry *mm, const FilesEntry *files)
 	for (i = 0; i < files->n_fds; i++) {
 		const FdEntry *f = files->fds[i];
 
+		if (f->type == FD_TYPE__FD_FIFO) {
+			ret = check_fifo(f);
+			if (ret)
+				return ret;
+			continue;
+		}
 		/* A file the process writes to may change size under it: size only if read-only. */
 		if (f->type != FD_TYPE__FD_REG || f->ghost || f->has_shmid)
 			continue;
@@ -78,6 +104,8 @@ static int reg_open(const struct fd_open *o, const FdEntry *f, uint64_t key)
 	(void)key;
 	if (f->has_shmid)
 		return shm_open_fd(f, o->shm);
+	if (f->ghost && f->has_ghost_id)	/* made before (ghost.c) */
+		return shm_reopen(o->shm, SHM_GHOST_BASE + f->ghost_id, f);
 	if (f->ghost)
 		return open_ghost(f, o->round_dirfd);
 	fd = open(f->path, fd_open_flags(f));

@@ -469,6 +469,18 @@ static pid_t tree_task(void *arg, pid_t saved)
 	return -1;
 }
 
+/* A saved pid's process (its threads may not exist yet), or -1. */
+static pid_t tree_proc(void *arg, pid_t saved)
+{
+	const struct rst_tree *rt = arg;
+	size_t i;
+
+	for (i = 0; i < rt->nr; i++)
+		if (rt->rp[i].pid > 0 && ns_tid(rt->rp[i].pid) == saved)
+			return rt->rp[i].pid;
+	return -1;
+}
+
 /* ppid, pgrp, session of @pid from /proc/PID/stat. */
 static int stat_ids(pid_t pid, pid_t *ppid, pid_t *pgrp, pid_t *sid)
 {
@@ -548,7 +560,7 @@ static int rst_tree_final_start(struct rst_tree *rt, const struct tree_images *t
 		/* where it is now (it may have moved since round 1), before its threads exist */
 		ret = cgroup_enter(rt->rp[k].pid, ti->p[k].pe);
 		if (!ret)
-			ret = rst_open_fds(of, f.files, dirfd, shm, &fds);
+			ret = rst_open_fds(of, f.files, dirfd, shm, tree_proc, rt, &fds);
 		f.fds = fds;
 		if (!ret)
 			ret = rp_final_start(&rt->rp[k], &f);
@@ -700,6 +712,8 @@ static int rst_tree_finish(struct rst_tree *rt, const struct tree_images *ti, co
 	ret = rst_tree_fill(rt, ti, round_dir, round, o->pidns);
 	if (!ret)
 		ret = shm_restore(&shm, dirfd, &rt->sv);
+	for (i = 0; i < rt->nr && !ret; i++)
+		ret = ghost_files_restore(&shm, ti->p[i].mm, ti->p[i].files, dirfd);
 	rt->layout_ops = 0;
 	for (i = 0; i < rt->nr && !ret; i++)
 		ret = rst_layout(&rt->rp[i], &rt->sv, ti->p[i].mm, &shm, &rt->layout_ops);

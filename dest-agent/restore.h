@@ -101,6 +101,17 @@ struct shm_table {
 	size_t nr, cap;
 };
 
+/* Deleted files the tree maps (ghost.c) go in the table as these ids. */
+#define SHM_GHOST_BASE	0x80000000u
+/* @fd is object @id's (the table closes it). */
+int shm_table_add(struct shm_table *t, uint32_t id, int fd);
+bool shm_has(const struct shm_table *t, uint32_t id);
+/*
+ * ghost.c: every deleted file a process maps (@mm) or holds (@files), made
+ * again from ghost-<id>.img (once for the tree) into @t as SHM_GHOST_BASE + id.
+ */
+int ghost_files_restore(struct shm_table *t, const MmEntry *mm, const FilesEntry *files,
+			int round_dirfd);
 /* Make and fill every object of shmem.img (none: an empty table). */
 int shm_restore(struct shm_table *t, int dirfd, struct stack_view *sv);
 /* The path the blob opens to map object @id. */
@@ -110,6 +121,8 @@ bool shm_write_sealed(const struct shm_table *t, uint32_t id);
 void shm_table_close(struct shm_table *t);
 /* A new description of object f->shmid's memfd, with the saved flags and offset. */
 int shm_open_fd(const FdEntry *f, const struct shm_table *shm);
+/* The same of object @id of the table (a deleted file: SHM_GHOST_BASE + its id). */
+int shm_reopen(const struct shm_table *shm, uint32_t id, const FdEntry *f);
 
 /* The final layout: every other VMA mapped and filled, then all protections set. */
 int ops_final_layout(struct ops *o, const struct stack_view *sv, uint32_t pid, const MmEntry *mm,
@@ -137,6 +150,8 @@ struct open_files {
 #define KEY_PIPE	(1ULL << 63)
 #define KEY_UNIQUE	(1ULL << 62)
 #define KEY_SOCK	(1ULL << 61)
+#define KEY_FIFO	(1ULL << 60)	/* a FIFO's keeper (pipe.c) */
+#define KEY_MEMFD	(1ULL << 59)	/* an fd-only memfd object (shm.c) */
 
 struct open_file *of_entry(const struct open_files *of, uint64_t key);
 /* The fd made for @key, or -1. */
@@ -146,7 +161,8 @@ int of_add(struct open_files *of, uint64_t key, int fd);
 struct shm_table;
 /* The fds of one process, in files->fds order (owned by @of: do not close). */
 int rst_open_fds(struct open_files *of, const FilesEntry *files, int round_dirfd,
-		 const struct shm_table *shm, int **out);
+		 const struct shm_table *shm, pid_t (*task)(void *arg, pid_t saved),
+		 void *task_arg, int **out);
 void open_files_close(struct open_files *of);
 /*
  * Every process of the tree has its fds and stands before its last step:
@@ -174,6 +190,8 @@ struct fd_open {
 	struct open_files *of;
 	int round_dirfd;		/* its round's images (pipe data, ghost files) */
 	const struct shm_table *shm;
+	pid_t (*task)(void *arg, pid_t saved);	/* a saved pid's process here, or -1 */
+	void *task_arg;
 };
 
 /* A kind of fd: a row of the table in files.c, indexed by FdType. */
@@ -206,7 +224,7 @@ struct fd_restore_ops {
 
 extern const struct fd_restore_ops reg_restore_ops, dir_restore_ops;	/* regfile.c */
 extern const struct fd_restore_ops chr_restore_ops;			/* chrdev.c */
-extern const struct fd_restore_ops pipe_restore_ops;			/* pipe.c */
+extern const struct fd_restore_ops pipe_restore_ops, fifo_restore_ops;	/* pipe.c */
 extern const struct fd_restore_ops sock_restore_ops;			/* socket.c */
 extern const struct fd_restore_ops tcp_restore_ops;			/* tcp.c */
 
@@ -230,6 +248,9 @@ extern const struct fd_restore_ops epoll_restore_ops;			/* epoll.c */
 extern const struct fd_restore_ops eventfd_restore_ops;			/* eventfd.c */
 extern const struct fd_restore_ops signalfd_restore_ops;		/* signalfd.c */
 extern const struct fd_restore_ops timerfd_restore_ops;			/* timerfd.c */
+extern const struct fd_restore_ops memfd_restore_ops;			/* shm.c */
+extern const struct fd_restore_ops inotify_restore_ops;			/* inotify.c */
+extern const struct fd_restore_ops pidfd_restore_ops;			/* pidfd.c */
 
 /* The saved O_NONBLOCK on new @fd: @fd, or -errno (@fd closed). */
 int fd_set_nonblock(int fd, const FdEntry *f);
@@ -240,6 +261,8 @@ int fd_open_flags(const FdEntry *f);
 int rst_check_files(const MmEntry *mm, const FilesEntry *files);
 /* dest-agent/ghost.c: an unlinked file made again from ghost-<file_id>.img. */
 int open_ghost(const FdEntry *f, int round_dirfd);
+/* Fill @fd from image @name (a ghost_file_entry: data, size, mode). */
+int file_data_fill(int fd, int round_dirfd, const char *name);
 
 /* ---- dest-agent/timers.c: POSIX timers ---- */
 

@@ -98,11 +98,9 @@ static int shm_make(struct shm_table *t, const ShmemEntry *e, struct stack_view 
 		       e->name ? e->name : "", e->seals, strerror(-ret));
 	}
 	if (!ret)
-		ret = grow_array(&t->v, &t->cap, t->nr, sizeof(*t->v));
+		ret = shm_table_add(t, e->id, fd);
 	if (ret)
 		goto fail;
-	t->v[t->nr].id = e->id;
-	t->v[t->nr++].fd = fd;
 	return 0;
 fail:
 	close(fd);
@@ -139,6 +137,25 @@ int shm_restore(struct shm_table *t, int dirfd, struct stack_view *sv)
 	return ret < 0 ? ret : 0;
 }
 
+int shm_table_add(struct shm_table *t, uint32_t id, int fd)
+{
+	if (grow_array(&t->v, &t->cap, t->nr, sizeof(*t->v)))
+		return -ENOMEM;
+	t->v[t->nr].id = id;
+	t->v[t->nr++].fd = fd;
+	return 0;
+}
+
+bool shm_has(const struct shm_table *t, uint32_t id)
+{
+	size_t i;
+
+	for (i = 0; i < t->nr; i++)
+		if (t->v[i].id == id)
+			return true;
+	return false;
+}
+
 bool shm_write_sealed(const struct shm_table *t, uint32_t id)
 {
 	size_t i;
@@ -169,10 +186,15 @@ int shm_path(const struct shm_table *t, uint32_t id, char *buf, size_t len)
 
 int shm_open_fd(const FdEntry *f, const struct shm_table *shm)
 {
+	return shm_reopen(shm, f->shmid, f);
+}
+
+int shm_reopen(const struct shm_table *shm, uint32_t id, const FdEntry *f)
+{
 	char path[64];
 	int fd, ret;
 
-	ret = shm_path(shm, f->shmid, path, sizeof(path));
+	ret = shm_path(shm, id, path, sizeof(path));
 	if (ret)
 		return ret;
 	fd = open(path, fd_open_flags(f));
@@ -194,3 +216,72 @@ void shm_table_close(struct shm_table *t)
 	free(t->v);
 	memset(t, 0, sizeof(*t));
 }
+
+/*
+ * A memfd the tree held as an fd only: one memfd per object (registered
+ * under KEY_MEMFD | memfd_id), named as it was, filled from
+ * memfd-<memfd_id>.img, then sealed as it was.
+ */
+static int memfd_object(const struct fd_open *o, const FdEntry *f)
+{
+	uint64_t key = KEY_MEMFD | f->memfd_id;
+	char name[64];
+	int fd, ret;
+
+	fd = of_find(o->of, key);
+	if (fd >= 0)
+		return fd;
+	if (!f->path || strncmp(f->path, "/memfd:", 7) || !f->has_memfd_id || !f->has_seals) {
+		pr_err("fd %u: a memfd without its name, number or seals in the images", f->fd);
+		return -EINVAL;
+	}
+	fd = memfd_create(f->path + 7, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0) {
+		pr_perror("cannot make the memfd %s again", f->path);
+		return -errno;
+	}
+	snprintf(name, sizeof(name), "memfd-%u.img", f->memfd_id);
+	ret = file_data_fill(fd, o->round_dirfd, name);
+	if (!ret && f->seals && fcntl(fd, F_ADD_SEALS, f->seals))
+		ret = -errno;
+	if (!ret && fcntl(fd, F_GET_SEALS) != (int)f->seals) {
+		pr_err("the memfd %s has seals %#x here, not %#x", f->path, fcntl(fd, F_GET_SEALS),
+		       f->seals);
+		ret = -EINVAL;
+	}
+	if (!ret)
+		ret = of_add(o->of, key, fd);
+	if (!ret)
+		return fd;
+	pr_err("cannot make the memfd %s again: %s", f->path, strerror(-ret));
+	close(fd);
+	return ret;
+}
+
+/* A description of it, with the saved flags and offset. */
+static int memfd_open(const struct fd_open *o, const FdEntry *f, uint64_t key)
+{
+	char path[64];
+	int obj, fd;
+
+	(void)key;
+	obj = memfd_object(o, f);
+	if (obj < 0)
+		return obj;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", obj);
+	fd = open(path, fd_open_flags(f));
+	if (fd < 0 || lseek(fd, f->pos, SEEK_SET) < 0) {
+		int ret = -errno;
+
+		if (fd >= 0)
+			close(fd);
+		return ret;
+	}
+	return fd;
+}
+
+const struct fd_restore_ops memfd_restore_ops = {
+	.type = FD_TYPE__FD_MEMFD,
+	.name = "memfd",
+	.open = memfd_open,
+};

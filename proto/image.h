@@ -67,6 +67,13 @@ void pagemap_free(struct pagemap *pm);
 /* Pages of shared memory object id are those of this pseudo pid + id (shmem.img). */
 #define SHM_PID_BASE	0x40000000u
 
+/*
+ * fd_entry.watches (inotify): the numbers a restore reaches, and the mask
+ * bits carried: IN_ALL_EVENTS | IN_EXCL_UNLINK | IN_ONESHOT.
+ */
+#define INOTIFY_WD_MAX		65536
+#define INOTIFY_MASK_CARRIED	0x84000fffu
+
 #define PAGEMAP_NAME_FMT "pagemap-%u.img"
 #define PAGES_NAME_FMT	 "pages-%u.img"
 

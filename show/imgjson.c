@@ -17,8 +17,10 @@ const struct img_kind img_kinds[] = {
 	{ "mm",		"mm-",			NULL, &mm_entry__descriptor, 1 },
 	{ "files",	"files-",		NULL, &files_entry__descriptor, 1 },
 	{ "pipe",	"pipe-",		NULL, &pipe_data_entry__descriptor, 1 },
+	{ "fifo",	"fifo-",		NULL, &pipe_data_entry__descriptor, 1 },
 	{ "shmem",	"shmem.img",		NULL, &shmem_entry__descriptor, 0 },
 	{ "ghost",	"ghost-",		NULL, &ghost_file_entry__descriptor, 1 },
+	{ "memfd",	"memfd-",		NULL, &ghost_file_entry__descriptor, 1 },
 	{ "stats",	"stats.img",		NULL, &round_stats_entry__descriptor, 1 },
 	{ "netaddr",	"netaddr.img",		NULL, &net_addr_entry__descriptor, 1 },
 };

@@ -64,7 +64,7 @@ int dump_process(pid_t pid, const struct thread_set *ts, const struct vma_list *
 		ret = parasite_infect(pid, &ctl);
 	if (ret)
 		goto out;
-	ret = dump_mm(pid, ctl, vl, &ps, sink);
+	ret = dump_mm(pid, ctl, vl, &ps, files, sink);
 	if (!ret)
 		ret = parasite_collect(ctl, ts, &pd);
 	cret = parasite_cure(ctl);

@@ -26,15 +26,19 @@
  */
 static const struct fd_dump_ops *const fd_kinds[] = {
 	&pipe_dump_ops,
+	&fifo_dump_ops,
 	&tcp_dump_ops,		/* before sock_dump_ops: TCP connections */
 	&sock_dump_ops,
 	&chr_dump_ops,
+	&memfd_dump_ops,	/* before reg_dump_ops: memfds the tree does not map */
 	&reg_dump_ops,
 	&dir_dump_ops,
 	&epoll_dump_ops,
 	&eventfd_dump_ops,
 	&signalfd_dump_ops,
 	&timerfd_dump_ops,
+	&inotify_dump_ops,
+	&pidfd_dump_ops,
 };
 
 #define FDINFO_MAX (1 << 20)
@@ -118,6 +122,128 @@ int file_ids_add_peer(struct file_ids *f, uint64_t ino, pid_t pid, int fd, const
 	return 0;
 }
 
+int file_ids_add_held(struct file_ids *f, pid_t pid, int fd, const struct stat *st,
+		      const char *path, const char *kind, uint32_t *id)
+{
+	size_t i;
+
+	for (i = 0; i < f->nr_held; i++)
+		if (f->held[i].dev == st->st_dev && f->held[i].ino == st->st_ino)
+			goto out;
+	if (grow_array(&f->held, &f->cap_held, f->nr_held, sizeof(*f->held)))
+		return -ENOMEM;
+	f->held[i] = (struct held){ st->st_dev, st->st_ino, pid, fd, strdup(path), kind, false };
+	if (!f->held[i].path)
+		return -ENOMEM;
+	f->nr_held++;
+out:
+	if (id)
+		*id = i + 1;
+	return 0;
+}
+
+int file_ids_add_pidfd(struct file_ids *f, pid_t pid, int fd, pid_t target)
+{
+	if (grow_array(&f->pidfds, &f->cap_pidfds, f->nr_pidfds, sizeof(*f->pidfds)))
+		return -ENOMEM;
+	f->pidfds[f->nr_pidfds++] = (struct pidfd_ref){ pid, fd, target };
+	return 0;
+}
+
+static int file_ids_add_pid(struct file_ids *f, pid_t pid)
+{
+	size_t i;
+
+	for (i = 0; i < f->nr_pids; i++)
+		if (f->pids[i] == pid)
+			return 0;
+	if (grow_array(&f->pids, &f->cap_pids, f->nr_pids, sizeof(*f->pids)))
+		return -ENOMEM;
+	f->pids[f->nr_pids++] = pid;
+	return 0;
+}
+
+static bool file_ids_has_pid(const struct file_ids *f, pid_t pid)
+{
+	size_t i;
+
+	for (i = 0; i < f->nr_pids; i++)
+		if (f->pids[i] == pid)
+			return true;
+	return false;
+}
+
+/* Whether @pid holds the tree's object @o: an fd of it (in *@fd), or a mapping (*@fd -1). */
+static bool held_by(const struct held *o, pid_t pid, int *fd)
+{
+	struct vma_list vl = { 0 };
+	char path[64];
+	struct stat st;
+	size_t nr, i;
+	int *fds;
+	bool ret = false;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+	if (!proc_read_dir_numbers(path, (pid_t **)&fds, &nr)) {
+		for (i = 0; i < nr && !ret; i++) {
+			snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, fds[i]);
+			*fd = fds[i];
+			ret = !stat(path, &st) && st.st_dev == o->dev && st.st_ino == o->ino;
+		}
+		free(fds);
+	}
+	/* a FIFO cannot be mapped; a memfd or a deleted file can */
+	if (ret || !strncmp(o->kind, "FIFO", 4) || proc_read_vmas(pid, &vl))
+		return ret;
+	*fd = -1;
+	for (i = 0; i < vl.nr && !ret; i++)
+		ret = vl.v[i].dev == o->dev && vl.v[i].ino == o->ino;
+	vma_list_free(&vl);
+	return ret;
+}
+
+/*
+ * No process outside the tree holds one of its FIFOs or fd-only memfds: its
+ * reads and writes would go to the source's object, which the tree has left.
+ */
+static int held_check_holders(const struct file_ids *f)
+{
+	char how[32], whose[32];
+	pid_t *pids;
+	size_t nr, i, k;
+	int fd, ret = 0;
+
+	if (!f->nr_held)
+		return 0;
+	ret = proc_read_dir_numbers("/proc", &pids, &nr);
+	if (ret)
+		return ret;
+	for (i = 0; i < nr && !ret; i++) {
+		if (file_ids_has_pid(f, pids[i]) || pids[i] == getpid())
+			continue;
+		for (k = 0; k < f->nr_held && !ret; k++) {
+			const struct held *o = &f->held[k];
+
+			if (!held_by(o, pids[i], &fd))
+				continue;
+			if (fd >= 0)
+				snprintf(how, sizeof(how), "fd %d", fd);
+			else
+				snprintf(how, sizeof(how), "mapped");
+			if (o->fd >= 0)
+				snprintf(whose, sizeof(whose), "fd %d is", o->fd);
+			else
+				snprintf(whose, sizeof(whose), "maps");
+			pr_err("pid %d: %s the %s %s, which pid %d outside the tree holds too "
+			       "(%s): ferry cannot move one holder of it away from another",
+			       o->pid, whose, o->kind, o->path, pids[i], how);
+			ret = -EOPNOTSUPP;
+		}
+	}
+	free(pids);
+	return ret;
+}
+
 int file_ids_check_peers(const struct file_ids *f)
 {
 	size_t i, j;
@@ -143,11 +269,27 @@ int file_ids_check_peers(const struct file_ids *f)
 			return -EOPNOTSUPP;
 		}
 	}
-	return 0;
+	for (i = 0; i < f->nr_pidfds; i++) {
+		const struct pidfd_ref *r = &f->pidfds[i];
+
+		if (file_ids_has_pid(f, r->target))
+			continue;
+		pr_err("pid %d: fd %d is a pidfd of pid %d, outside the tree: ferry cannot move "
+		       "that process with it", r->pid, r->fd, r->target);
+		return -EOPNOTSUPP;
+	}
+	return held_check_holders(f);
 }
 
 void file_ids_free(struct file_ids *f)
 {
+	size_t i;
+
+	for (i = 0; i < f->nr_held; i++)
+		free(f->held[i].path);
+	free(f->held);
+	free(f->pidfds);
+	free(f->pids);
 	free(f->peers);
 	free(f->v);
 	memset(f, 0, sizeof(*f));
@@ -218,9 +360,7 @@ static const struct {
 	const char *link, *what, *plural;
 } unknown_kinds[] = {
 	{ "anon_inode:[timerfd]", "a timerfd", "timerfds" },
-	{ "anon_inode:inotify", "an inotify instance", "inotify instances" },
 	{ "anon_inode:[fanotify]", "a fanotify group", "fanotify groups" },
-	{ "anon_inode:[pidfd]", "a pidfd", "pidfds" },
 	{ "anon_inode:[userfaultfd]", "a userfaultfd", "userfaultfds" },
 	{ "anon_inode:[io_uring]", "an io_uring instance", "io_uring instances" },
 };
@@ -236,12 +376,7 @@ static int fd_refuse_unknown(const struct fd_dump *d)
 		       unknown_kinds[i].what, unknown_kinds[i].plural);
 		return -EOPNOTSUPP;
 	}
-	if (S_ISFIFO(d->st.st_mode))
-		pr_err("pid %d: fd %d is a FIFO (named pipe) %s: ferry cannot move FIFOs yet",
-		       d->pid, d->fd, d->path);
-	else
-		pr_err("pid %d: fd %d (%s) is of a kind ferry cannot move yet", d->pid, d->fd,
-		       d->path);
+	pr_err("pid %d: fd %d (%s) is of a kind ferry cannot move yet", d->pid, d->fd, d->path);
 	return -EOPNOTSUPP;
 }
 
@@ -319,7 +454,9 @@ int files_check(pid_t pid, struct file_ids *ids, const struct shm_set *shm)
 	size_t nr = 0, i;
 	int *fds = NULL, ret;
 
-	ret = list_fds(pid, &fds, &nr);
+	ret = file_ids_add_pid(ids, pid);
+	if (!ret)
+		ret = list_fds(pid, &fds, &nr);
 	if (ret)
 		return ret;
 	d = malloc(sizeof(*d));
@@ -356,7 +493,9 @@ int dump_files(pid_t pid, struct file_ids *ids, const struct shm_set *shm, struc
 	size_t nr = 0, i;
 	int *fds = NULL, ret;
 
-	ret = list_fds(pid, &fds, &nr);
+	ret = file_ids_add_pid(ids, pid);
+	if (!ret)
+		ret = list_fds(pid, &fds, &nr);
 	if (ret)
 		return ret;
 	d = calloc(nr + 1, sizeof(*d));

@@ -34,12 +34,31 @@ struct file_ids {
 		bool reconnect;	/* --unix-reconnect: the peer must be outside the tree */
 	} *peers;
 	size_t nr_peers, cap_peers;
+	struct held {		/* FIFOs, fd-only memfds the tree holds (their number: index + 1) */
+		uint64_t dev, ino;
+		pid_t pid;	/* the first fd of the tree holding it */
+		int fd;
+		char *path;
+		const char *kind;	/* "FIFO (named pipe)", "memfd", "deleted file" */
+		bool sent;	/* its data went (ghost.c) */
+	} *held;
+	size_t nr_held, cap_held;
+	pid_t *pids;		/* the processes whose fds were looked at */
+	size_t nr_pids, cap_pids;
+	struct pidfd_ref {	/* pidfds: their process must be one of the tree */
+		pid_t pid;
+		int fd;
+		pid_t target;
+	} *pidfds;
+	size_t nr_pidfds, cap_pidfds;
 };
 
 void file_ids_free(struct file_ids *f);
 /*
  * Every connected unix (local TCP) socket's peer is in the tree too, or outside it for
- * one reconnected (--unix-reconnect): else -EOPNOTSUPP.
+ * one reconnected (--unix-reconnect); every FIFO's and fd-only memfd's holders are all
+ * in the tree (a process outside would lose, double or no longer share its data); every
+ * pidfd's process is in the tree: else -EOPNOTSUPP.
  */
 int file_ids_check_peers(const struct file_ids *f);
 /*
@@ -48,6 +67,15 @@ int file_ids_check_peers(const struct file_ids *f);
  */
 int file_ids_add_peer(struct file_ids *f, uint64_t ino, pid_t pid, int fd, const char *kind,
 		      bool reconnect);
+/* @pid's @fd is a pidfd of @target (a pid of this namespace). */
+int file_ids_add_pidfd(struct file_ids *f, pid_t pid, int fd, pid_t target);
+/*
+ * The object @st (a FIFO, an fd-only memfd: @kind; @pid's @fd, at @path) is
+ * one of the tree's, which no process outside may hold; its number in *@id
+ * (may be NULL).
+ */
+int file_ids_add_held(struct file_ids *f, pid_t pid, int fd, const struct stat *st,
+		      const char *path, const char *kind, uint32_t *id);
 
 /*
  * socket.c: a socket made in @pid's network namespace (this thread goes
@@ -107,13 +135,16 @@ struct fd_dump_ops {
 
 extern const struct fd_dump_ops reg_dump_ops, dir_dump_ops;		/* regfile.c */
 extern const struct fd_dump_ops chr_dump_ops;				/* chrdev.c */
-extern const struct fd_dump_ops pipe_dump_ops;				/* pipe.c */
+extern const struct fd_dump_ops pipe_dump_ops, fifo_dump_ops;		/* pipe.c */
 extern const struct fd_dump_ops sock_dump_ops;				/* socket.c */
 extern const struct fd_dump_ops tcp_dump_ops;				/* tcp.c */
 extern const struct fd_dump_ops epoll_dump_ops;				/* epoll.c */
 extern const struct fd_dump_ops eventfd_dump_ops;			/* eventfd.c */
 extern const struct fd_dump_ops signalfd_dump_ops;			/* signalfd.c */
 extern const struct fd_dump_ops timerfd_dump_ops;			/* timerfd.c */
+extern const struct fd_dump_ops memfd_dump_ops;				/* shm.c */
+extern const struct fd_dump_ops inotify_dump_ops;			/* inotify.c */
+extern const struct fd_dump_ops pidfd_dump_ops;				/* pidfd.c */
 
 /* /proc/PID/fdinfo/FD whole, in a buffer to free (a read that fills it: -EFBIG). */
 int fdinfo_read_all(const struct fd_dump *d, char **info);

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
- * Ghost files: regular files a process holds open after they were
- * unlinked. No path leads to them at the destination, so their data travels
- * in the images (ghost-<file_id>.img), holes left out (SEEK_DATA/SEEK_HOLE).
+ * Ghost files: regular files a process holds open or maps after they were
+ * deleted. No path leads to them at the destination, so their data travels
+ * in the images (ghost-<id>.img, once per file however many fds and
+ * mappings), holes left out (SEEK_DATA/SEEK_HOLE).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,10 +16,9 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "proto/image.h"
+#include "source-agent/files.h"
 #include "source-agent/ghost.h"
 
-/* A ghost's data goes as one image file, which the wire takes up to 16 MiB. */
-#define GHOST_MAX_DATA	(8u << 20)
 
 struct chunks {
 	GhostChunk *c;
@@ -62,7 +62,7 @@ static int chunk_add(struct chunks *ch, int fd, uint64_t off, uint64_t len)
 struct extent_ctx {
 	struct chunks *ch;
 	int fd;
-	const char *path;
+	const char *what, *path;
 };
 
 /* One data extent of the file; holes stay holes. */
@@ -71,32 +71,31 @@ static int add_extent(void *arg, uint64_t start, uint64_t end)
 	struct extent_ctx *x = arg;
 
 	if (x->ch->bytes + (end - start) > GHOST_MAX_DATA) {
-		pr_err("unlinked file %s holds more than %u MiB of data: not supported yet",
+		pr_err("%s %s holds more than %u MiB of data: not supported yet", x->what,
 		       x->path, GHOST_MAX_DATA >> 20);
 		return -EOPNOTSUPP;
 	}
 	return chunk_add(x->ch, x->fd, start, end - start);
 }
 
-int dump_ghost(pid_t pid, int fd, uint32_t file_id, const char *path, struct sink *sink)
+int dump_file_data(const char *link, const char *name, const char *what, const char *path,
+		   struct sink *sink)
 {
 	GhostFileEntry ge = GHOST_FILE_ENTRY__INIT;
 	struct chunks ch = { 0 };
 	struct img_buf b = { 0 };
 	struct stat st;
-	char link[64], name[64];
 	size_t i;
 	int gfd, ret;
 
-	snprintf(link, sizeof(link), "/proc/%d/fd/%d", pid, fd);
 	gfd = open(link, O_RDONLY | O_CLOEXEC);
 	if (gfd < 0 || fstat(gfd, &st)) {
 		ret = -errno;
-		pr_perror("cannot read unlinked file %s", path);
+		pr_perror("cannot read %s %s", what, path);
 		goto out;
 	}
 	{
-		struct extent_ctx x = { &ch, gfd, path };
+		struct extent_ctx x = { &ch, gfd, what, path };
 
 		ret = for_each_data_extent(gfd, st.st_size, add_extent, &x);
 	}
@@ -116,7 +115,6 @@ int dump_ghost(pid_t pid, int fd, uint32_t file_id, const char *path, struct sin
 	ret = img_buf_init(&b);
 	if (!ret)
 		ret = img_buf_add(&b, &ge.base);
-	snprintf(name, sizeof(name), "ghost-%u.img", file_id);
 	if (!ret)
 		ret = sink->ops->add_file(sink, name, b.data, b.len);
 out:
@@ -125,4 +123,23 @@ out:
 	if (gfd >= 0)
 		close(gfd);
 	return ret;
+}
+
+int ghost_note(struct file_ids *ids, pid_t pid, int fd, const char *link, const struct stat *st,
+	       const char *path, struct sink *sink, uint32_t *id)
+{
+	struct held *o;
+	char name[64];
+	uint32_t n;
+	int ret;
+
+	ret = file_ids_add_held(ids, pid, fd, st, path, GHOST_KIND, &n);
+	if (id)
+		*id = n;
+	o = &ids->held[n - 1];
+	if (ret || !sink || o->sent)
+		return ret;
+	o->sent = true;
+	snprintf(name, sizeof(name), "ghost-%u.img", n);
+	return dump_file_data(link, name, GHOST_KIND, path, sink);
 }

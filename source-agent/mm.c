@@ -19,6 +19,8 @@
 #include "common/util.h"
 #include "source-agent/dirty.h"
 #include "source-agent/dump.h"
+#include "source-agent/files.h"
+#include "source-agent/ghost.h"
 #include "source-agent/mm.h"
 #include "source-agent/parasite.h"
 #include "source-agent/preflight.h"
@@ -99,7 +101,99 @@ static const char *shared_kind(pid_t pid, const struct vma *v)
 	return v->kind == VMA_KIND__VMA_MEMFD ? "memfd" : "shared anonymous";
 }
 
-static int vma_fill_entry(pid_t pid, const struct vma *v, VmaEntry *e)
+static bool vma_deleted(const struct vma *v)
+{
+	size_t n = strlen(v->path);
+
+	return v->kind == VMA_KIND__VMA_FILE && n > 10 && !strcmp(v->path + n - 10, " (deleted)");
+}
+
+static void vma_link(pid_t pid, const struct vma *v, char *buf, size_t len)
+{
+	snprintf(buf, len, "/proc/%d/map_files/%llx-%llx", pid, (unsigned long long)v->start,
+		 (unsigned long long)v->end);
+}
+
+/*
+ * A mapping of a deleted file: no path leads to it at the destination, so
+ * the file travels like an unlinked open one (ghost-<id>.img, once per file
+ * in the final dump, the same for its fds) and the restore maps the file it
+ * makes again. Pre-copy rounds (@files NULL) only say where it is.
+ */
+static int vma_fill_ghost(pid_t pid, const struct vma *v, VmaEntry *e, struct file_ids *files,
+			  struct sink *sink)
+{
+	char link[96];
+	struct stat st;
+
+	vma_link(pid, v, link, sizeof(link));
+	if (stat(link, &st))
+		return -errno;
+	e->path = strndup(v->path, strlen(v->path) - 10);
+	if (!e->path)
+		return -ENOMEM;
+	e->has_pgoff = e->has_open_flags = 1;
+	e->pgoff = v->pgoff;
+	e->open_flags = v->shared && vma_file_may_write(pid, v) ? O_RDWR : O_RDONLY;
+	if (!files)
+		return 0;
+	e->has_ghost_id = 1;
+	return ghost_note(files, pid, -1, link, &st, e->path, sink, &e->ghost_id);
+}
+
+/* The executable's path: the restore sets it (PR_SET_MM_MAP) from a file there. */
+static int exe_check(pid_t pid, char *exe, size_t len)
+{
+	ssize_t n = proc_readlink(pid, "exe", exe, len);
+
+	if (n < 0)
+		return n;
+	if (n > 10 && !strcmp(exe + n - 10, " (deleted)")) {
+		pr_err("pid %d: its executable %s was deleted: ferry cannot move that yet", pid,
+		       exe);
+		return -EOPNOTSUPP;
+	}
+	return 0;
+}
+
+int mm_ghost_check(pid_t pid, struct file_ids *files)
+{
+	struct vma_list vl = { 0 };
+	char link[96], exe[PATH_MAX];
+	struct stat st;
+	size_t i;
+	int ret;
+
+	ret = exe_check(pid, exe, sizeof(exe));
+	if (ret)
+		return ret;
+	ret = proc_read_vmas(pid, &vl);
+	for (i = 0; i < vl.nr && !ret; i++) {
+		const struct vma *v = &vl.v[i];
+
+		if (!vma_deleted(v))
+			continue;
+		vma_link(pid, v, link, sizeof(link));
+		if (stat(link, &st)) {
+			ret = -errno;
+			break;
+		}
+		/* the dump counts its data; the size and blocks bound it */
+		if ((uint64_t)st.st_size > GHOST_MAX_DATA &&
+		    (uint64_t)st.st_blocks * 512 > GHOST_MAX_DATA) {
+			pr_err("pid %d: maps the deleted file %s, which holds more than %u MiB of "
+			       "data: not supported yet", pid, v->path, GHOST_MAX_DATA >> 20);
+			ret = -EOPNOTSUPP;
+			break;
+		}
+		ret = ghost_note(files, pid, -1, link, &st, v->path, NULL, NULL);
+	}
+	vma_list_free(&vl);
+	return ret;
+}
+
+static int vma_fill_entry(pid_t pid, const struct vma *v, VmaEntry *e, struct file_ids *files,
+			  struct sink *sink)
 {
 	e->start = v->start;
 	e->end = v->end;
@@ -122,10 +216,8 @@ static int vma_fill_entry(pid_t pid, const struct vma *v, VmaEntry *e)
 	if (v->kind == VMA_KIND__VMA_FILE) {
 		struct stat st;
 
-		if (strstr(v->path, " (deleted)")) {
-			pr_err("pid %d: mapping of deleted file %s is not supported yet", pid, v->path);
-			return -EOPNOTSUPP;
-		}
+		if (vma_deleted(v))
+			return vma_fill_ghost(pid, v, e, files, sink);
 		if (stat(v->path, &st) || st.st_ino != v->ino || st.st_dev != v->dev) {
 			pr_err("pid %d: mapped file %s cannot be found by its path", pid, v->path);
 			return -EOPNOTSUPP;
@@ -160,8 +252,12 @@ static int read_auxv(pid_t pid, uint64_t **auxv, size_t *nr)
 	return 0;
 }
 
-/* mm-<pid>.img: @mm's fields as given, its VMAs from @vl. */
-static int send_mm(pid_t pid, MmEntry *mm, const struct vma_list *vl, struct sink *sink)
+/*
+ * mm-<pid>.img: @mm's fields as given, its VMAs from @vl; in the final dump
+ * (@files) the deleted files it maps first in the tree.
+ */
+static int send_mm(pid_t pid, MmEntry *mm, const struct vma_list *vl, struct file_ids *files,
+		   struct sink *sink)
 {
 	VmaEntry *ents, **ptrs;
 	char name[64];
@@ -176,7 +272,7 @@ static int send_mm(pid_t pid, MmEntry *mm, const struct vma_list *vl, struct sin
 	}
 	for (i = 0; i < vl->nr; i++) {
 		vma_entry__init(&ents[i]);
-		ret = vma_fill_entry(pid, &vl->v[i], &ents[i]);
+		ret = vma_fill_entry(pid, &vl->v[i], &ents[i], files, sink);
 		if (ret)
 			goto out;
 		ptrs[i] = &ents[i];
@@ -188,6 +284,9 @@ static int send_mm(pid_t pid, MmEntry *mm, const struct vma_list *vl, struct sin
 	mm->vmas = NULL;
 	mm->n_vmas = 0;
 out:
+	for (i = 0; ents && i < vl->nr; i++)
+		if (vma_deleted(&vl->v[i]))
+			free(ents[i].path);
 	free(ents);
 	free(ptrs);
 	return ret;
@@ -198,20 +297,19 @@ int dump_vmas(pid_t pid, const struct vma_list *vl, struct sink *sink)
 	MmEntry mm = MM_ENTRY__INIT;
 
 	mm.exe = "";
-	return send_mm(pid, &mm, vl, sink);
+	return send_mm(pid, &mm, vl, NULL, sink);
 }
 
 int dump_mm(pid_t pid, struct parasite_ctl *ctl, const struct vma_list *vl,
-		   const struct proc_stat *ps, struct sink *sink)
+	    const struct proc_stat *ps, struct file_ids *files, struct sink *sink)
 {
 	MmEntry mm = MM_ENTRY__INIT;
 	char exe[PATH_MAX];
-	ssize_t n;
 	int ret;
 
-	n = proc_readlink(pid, "exe", exe, sizeof(exe));
-	if (n < 0)
-		return n;
+	ret = exe_check(pid, exe, sizeof(exe));
+	if (ret)
+		return ret;
 	mm.exe = exe;
 	mm.start_code = ps->start_code;
 	mm.end_code = ps->end_code;
@@ -229,7 +327,7 @@ int dump_mm(pid_t pid, struct parasite_ctl *ctl, const struct vma_list *vl,
 	ret = read_auxv(pid, &mm.auxv, &mm.n_auxv);
 	if (ret)
 		return ret;
-	return send_mm(pid, &mm, vl, sink);
+	return send_mm(pid, &mm, vl, files, sink);
 }
 
 /* What of the VMF_* flags ferry cannot carry (mlock, mseal) is refused, naming it. */

@@ -10,9 +10,11 @@
 
 struct parasite_ctl;
 
+struct file_ids;
 /* mm-<pid>.img of the final dump: mm fields (brk from the parasite), auxv, exe, VMAs. */
 int dump_mm(pid_t pid, struct parasite_ctl *ctl, const struct vma_list *vl,
-	    const struct proc_stat *ps, struct sink *sink);
+	    const struct proc_stat *ps, struct file_ids *files, struct sink *sink);
+
 /* mm-<pid>.img of a pre-copy round: only the VMAs (the destination maps memory early). */
 int dump_vmas(pid_t pid, const struct vma_list *vl, struct sink *sink);
 struct dirty_tracker;

@@ -3,6 +3,12 @@
  * Pipes: each end is an fd of its own kind, both named by the pipe's inode
  * (pipe_id) so the restore makes one pipe for them. Unread data goes along
  * (pipe-<pipe_id>.img), copied with tee(2) so the pipe keeps it.
+ *
+ * FIFOs (named pipes) are the same kernel object reached by a path: the
+ * restore opens the FIFO at that path again, and its unread data goes along
+ * the same way (fifo-<id>.img, id: the FIFO's number in the tree). Every
+ * holder must be in the tree (file_ids_check_peers): data read or written
+ * by one left behind would be lost or doubled.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -11,12 +17,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/log.h"
 #include "common/util.h"
 #include "source-agent/dump.h"
 #include "source-agent/files.h"
 
-/* Unread pipe contents, copied with tee(2) so the pipe keeps them. */
-static int pipe_peek(pid_t pid, int fd, PipeDataEntry *pd)
+/* Unread pipe contents, copied with tee(2) so the pipe keeps them; its size. */
+static int pipe_peek(pid_t pid, int fd, PipeDataEntry *pd, FdEntry *e)
 {
 	char path[64];
 	int pfd, tmp[2] = { -1, -1 }, ret = 0;
@@ -28,6 +35,13 @@ static int pipe_peek(pid_t pid, int fd, PipeDataEntry *pd)
 	pfd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	if (pfd < 0)
 		return -errno;
+	n = fcntl(pfd, F_GETPIPE_SZ);
+	if (n < 0) {
+		ret = -errno;
+		goto out;
+	}
+	e->has_pipe_size = 1;
+	e->pipe_size = n;
 	if (pipe2(tmp, O_NONBLOCK | O_CLOEXEC) || fcntl(tmp[1], F_SETPIPE_SZ, cap) < 0) {
 		ret = -errno;
 		goto out;
@@ -76,7 +90,7 @@ static int pipe_dump(struct fd_dump *d)
 	d->e.has_pipe_id = 1;
 	d->e.pipe_id = d->st.st_ino;
 	pd->pipe_id = d->st.st_ino;
-	return pipe_peek(d->pid, d->fd, pd);
+	return pipe_peek(d->pid, d->fd, pd, &d->e);
 }
 
 /*
@@ -95,7 +109,7 @@ static bool pipe_sender(const struct fd_dump *d)
 	return false;
 }
 
-/* pipe-<pipe_id>.img: the unread data, if any, once per pipe. */
+/* pipe-<pipe_id>.img (fifo-<id>.img): the unread data, if any, once per pipe. */
 static int pipe_send(struct fd_dump *d)
 {
 	PipeDataEntry *pd = d->priv;
@@ -103,7 +117,8 @@ static int pipe_send(struct fd_dump *d)
 
 	if (!pd->data.len || !pipe_sender(d))
 		return 0;
-	snprintf(name, sizeof(name), "pipe-%llu.img", (unsigned long long)pd->pipe_id);
+	snprintf(name, sizeof(name), "%s-%llu.img", d->e.type == FD_TYPE__FD_FIFO ? "fifo" : "pipe",
+		 (unsigned long long)pd->pipe_id);
 	return sink_add_msg(d->sink, name, &pd->base);
 }
 
@@ -121,6 +136,57 @@ const struct fd_dump_ops pipe_dump_ops = {
 	.name = "pipe",
 	.match = pipe_match,
 	.dump = pipe_dump,
+	.send = pipe_send,
+	.free = pipe_free,
+};
+
+#define FIFO_KIND "FIFO (named pipe)"
+
+static bool fifo_match(const struct fd_dump *d)
+{
+	return S_ISFIFO(d->st.st_mode) && strncmp(d->path, "pipe:", 5);
+}
+
+/*
+ * The restore opens it by path: that path must lead to this FIFO. Every
+ * FIFO of the tree is noted, for its number and the check of its holders.
+ */
+static int fifo_check(struct fd_dump *d)
+{
+	struct stat st;
+
+	if (d->path[0] != '/' || stat(d->path, &st) || st.st_dev != d->st.st_dev ||
+	    st.st_ino != d->st.st_ino) {
+		pr_err("pid %d: fd %d is a FIFO (named pipe) no longer at its path %s: ferry opens "
+		       "FIFOs again by path and cannot move this one", d->pid, d->fd, d->path);
+		return -EOPNOTSUPP;
+	}
+	return file_ids_add_held(d->ids, d->pid, d->fd, &d->st, d->path, FIFO_KIND, NULL);
+}
+
+static int fifo_dump(struct fd_dump *d)
+{
+	uint32_t id;
+	int ret;
+
+	ret = file_ids_add_held(d->ids, d->pid, d->fd, &d->st, d->path, FIFO_KIND, &id);
+	if (ret)
+		return ret;
+	ret = pipe_dump(d);
+	d->e.type = FD_TYPE__FD_FIFO;
+	d->e.path = d->path;
+	d->e.pipe_id = id;
+	if (d->priv)
+		((PipeDataEntry *)d->priv)->pipe_id = id;
+	return ret;
+}
+
+const struct fd_dump_ops fifo_dump_ops = {
+	.type = FD_TYPE__FD_FIFO,
+	.name = "FIFO",
+	.match = fifo_match,
+	.check = fifo_check,
+	.dump = fifo_dump,
 	.send = pipe_send,
 	.free = pipe_free,
 };

@@ -125,6 +125,8 @@ int preflight_tree(pid_t root)
 			ret = mm_vmflags_check(p.v[i]);
 		if (!ret)
 			ret = files_check(p.v[i], &ids, &ss);
+		if (!ret)
+			ret = mm_ghost_check(p.v[i], &ids);
 		if (ret == -ENOENT || ret == -ESRCH)
 			ret = 0;	/* gone meanwhile (the root: the seize says so) */
 	}

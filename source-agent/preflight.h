@@ -28,5 +28,11 @@ int mm_lock_check(pid_t pid);		/* mm.c: mlock'ed memory */
 /* mm.c: mlock, mseal (smaps: preflight only); notes who has flags that travel */
 int mm_vmflags_check(pid_t pid);
 int cgroup_check(pid_t pid);		/* cgroup.c: threads in cgroups of their own */
+struct file_ids;
+/*
+ * mm.c: the deleted files @pid maps, noted in @files (their holders are
+ * checked with the FIFOs'); one with more data than travels is refused.
+ */
+int mm_ghost_check(pid_t pid, struct file_ids *files);
 
 #endif

@@ -2,8 +2,9 @@
 /*
  * Regular files and directories: the restore opens them again by path, so
  * their size and mtime go along to check it is the same file there. A memfd
- * the tree maps is the shared memory object instead (shm.c); an unlinked
- * file's data travels (ghost.c).
+ * the tree maps is the shared memory object instead (shm.c), one it holds
+ * as an fd only a row of its own (shm.c); an unlinked file's data travels
+ * (ghost.c).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -52,20 +53,21 @@ static int reg_dump(struct fd_dump *d)
 		return 0;
 	}
 	if (!d->st.st_nlink) {
-		/* unlinked: its data travels (ghost-<file_id>.img), its path only names it */
-		e->has_ghost = e->ghost = 1;
+		/* unlinked: its data travels (ghost-<id>.img), its path only names it */
+		char link[64];
+
+		e->has_ghost = e->ghost = e->has_ghost_id = 1;
 		if (n >= 10 && !strcmp(d->path + n - 10, " (deleted)"))
 			d->path[n - 10] = 0;
-		return d->first ? dump_ghost(d->pid, d->fd, e->file_id, d->path, d->sink) : 0;
+		snprintf(link, sizeof(link), "/proc/%d/fd/%d", d->pid, d->fd);
+		return ghost_note(d->ids, d->pid, d->fd, link, &d->st, d->path, d->sink,
+				  &e->ghost_id);
 	}
 	fill_size_mtime(d);
 	return 0;
 }
 
-/*
- * A memfd the tree does not map would come back as an unlinked regular
- * file, without its name or seals: refused. So are /proc and namespace files.
- */
+/* /proc and namespace files are refused. */
 static int reg_check(struct fd_dump *d)
 {
 	struct statfs sfs;
@@ -79,11 +81,10 @@ static int reg_check(struct fd_dump *d)
 		       d->path);
 		return -EOPNOTSUPP;
 	}
-	if (strncmp(d->path, "/memfd:", 7) || shm_lookup(d->shm, d->st.st_dev, d->st.st_ino))
-		return 0;
-	pr_err("pid %d: fd %d is a memfd held as an fd only (%s): not supported yet", d->pid,
-	       d->fd, d->path);
-	return -EOPNOTSUPP;
+	/* a deleted file: one of the tree's, whose holders outside are refused */
+	if (!d->st.st_nlink && !shm_lookup(d->shm, d->st.st_dev, d->st.st_ino))
+		return ghost_note(d->ids, d->pid, d->fd, link, &d->st, d->path, NULL, NULL);
+	return 0;
 }
 
 static int dir_dump(struct fd_dump *d)

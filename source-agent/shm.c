@@ -7,11 +7,15 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
+#include <linux/magic.h>
 
 #include "common/log.h"
 #include "common/util.h"
 #include "proto/image.h"
+#include "source-agent/files.h"
+#include "source-agent/ghost.h"
 #include "source-agent/mm.h"
 #include "source-agent/shm.h"
 #include "transport/frame.h"
@@ -346,3 +350,77 @@ void shm_free(struct shm_set *ss)
 	free(ss->o);
 	memset(ss, 0, sizeof(*ss));
 }
+
+/*
+ * A memfd the tree holds as an fd only (one it maps is an object above):
+ * the same object without a mapping. Its data, size and mode travel like an
+ * unlinked file's (memfd-<id>.img, up to 8 MiB), its name in the fd's path,
+ * its seals in the fd's entry; the restore makes one memfd per object.
+ */
+#define MEMFD_KIND "memfd"
+
+static bool memfd_match(const struct fd_dump *d)
+{
+	return S_ISREG(d->st.st_mode) && !d->st.st_nlink && !strncmp(d->path, "/memfd:", 7) &&
+	       !shm_lookup(d->shm, d->st.st_dev, d->st.st_ino);
+}
+
+static int memfd_check(struct fd_dump *d)
+{
+	char link[64];
+	struct statfs sfs;
+
+	snprintf(link, sizeof(link), "/proc/%d/fd/%d", d->pid, d->fd);
+	if (statfs(link, &sfs))
+		return -errno;
+	if (sfs.f_type != TMPFS_MAGIC) {
+		pr_err("pid %d: fd %d is a hugetlb memfd (%s): not supported yet", d->pid, d->fd,
+		       d->path);
+		return -EOPNOTSUPP;
+	}
+	return file_ids_add_held(d->ids, d->pid, d->fd, &d->st, d->path, MEMFD_KIND, NULL);
+}
+
+static int memfd_dump(struct fd_dump *d)
+{
+	struct held *o;
+	FdEntry *e = &d->e;
+	size_t n = d->path_len;
+	char name[64], link[64];
+	int fd, seals, ret;
+
+	ret = file_ids_add_held(d->ids, d->pid, d->fd, &d->st, d->path, MEMFD_KIND,
+				&e->memfd_id);
+	if (ret)
+		return ret;
+	e->type = FD_TYPE__FD_MEMFD;
+	e->has_memfd_id = 1;
+	if (n >= 10 && !strcmp(d->path + n - 10, " (deleted)"))
+		d->path[n - 10] = 0;
+	e->path = d->path;
+	fd = proc_take_fd(d->pid, d->fd);
+	if (fd < 0)
+		return fd;
+	seals = fcntl(fd, F_GET_SEALS);
+	close(fd);
+	if (seals < 0)
+		return -errno;
+	e->has_seals = 1;
+	e->seals = seals;
+	/* the data once per object */
+	o = &d->ids->held[e->memfd_id - 1];
+	if (o->sent)
+		return 0;
+	o->sent = true;
+	snprintf(name, sizeof(name), "memfd-%u.img", e->memfd_id);
+	snprintf(link, sizeof(link), "/proc/%d/fd/%d", d->pid, d->fd);
+	return dump_file_data(link, name, MEMFD_KIND, d->path, d->sink);
+}
+
+const struct fd_dump_ops memfd_dump_ops = {
+	.type = FD_TYPE__FD_MEMFD,
+	.name = "memfd",
+	.match = memfd_match,
+	.check = memfd_check,
+	.dump = memfd_dump,
+};

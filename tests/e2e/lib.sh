@@ -725,6 +725,20 @@ e2e_pidns_pageserver()
 }
 export -f e2e_pidns_pageserver
 
+# e2e_objwork_start MODE DIR: objwork MODE (e2e_need objwork) with its files
+# in DIR (out, pid, check), ready; sets OPID. A mode that skips fails the test.
+e2e_objwork_start()
+{
+	local d=$2
+
+	mkdir -p "$d"
+	e2e_start_bg "$1" "$OBJWORK" "$1" --out "$d/out" --pidfile "$d/pid" --check "$d/check"
+	e2e_wait_for_line "$d/out" '^(ready|skip )' 5 || e2e_fail "$1: objwork never got ready"
+	grep -q '^skip ' "$d/out" && e2e_fail "$1: $(grep '^skip ' "$d/out")"
+	e2e_wait_file "$d/pid" 5 || e2e_fail "$1: no pidfile"
+	OPID=$(cat "$d/pid")
+}
+
 # e2e_checkpoint IMAGES_DIR PID [WHAT]: migrate --images-dir IMAGES_DIR PID
 # must succeed and the source be gone afterwards. WHAT goes into the messages.
 e2e_checkpoint()

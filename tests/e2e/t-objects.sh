@@ -120,9 +120,11 @@ posix_timer_thread	exact		timer
 posix_timer_sigev_thread exact		timer
 posix_timer_cputime	refused		CPU-time clock
 timerfd			exact		timerfd
-inotify			refused		inotify
+inotify			exact		inotify
+inotify_queued		refused		inotify.*not read
 memfd_seals		exact		memfd|seal
-memfd_fd		refused		memfd
+memfd_fd		exact		memfd
+memfd_fd_outside	refused		memfd.*outside
 file_mtime		exact		mtime|time
 mprotect_filemap	exact		map|prot
 guard			refused		guard
@@ -132,14 +134,18 @@ shutdown		exact		shut
 scm_rights		refused		in flight
 dgram_queue		refused		dgram|datagram|queue
 pty			refused		pty|tty|terminal
-fifo			refused		fifo
+fifo			exact		fifo
+fifo_outside		refused		fifo.*outside
 sysv_shm		refused		shm|ipc|sysv|system v
 sysv_sem		refused		sem|ipc|sysv|system v
 sysv_msg		refused		msg|message|ipc|sysv|system v
 sysv_sem_held		refused		semaphore
 sysv_msg_held		refused		message queue
-pidfd			refused		pidfd
-deleted_map		refused		deleted|unlinked
+pidfd			exact		pidfd
+pidfd_outside		refused		pidfd.*outside
+deleted_map		exact		deleted|unlinked
+deleted_map_fd		exact		deleted|unlinked
+deleted_map_outside	refused		deleted file.*outside
 shm_rounds		exact		shm|shared
 memfd_private		exact		memfd|private
 untracked		exact		track

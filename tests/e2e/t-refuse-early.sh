@@ -4,8 +4,9 @@
 #
 # Refusals come before anything is frozen (issue 12). A page server waits
 # over TLS; then, against it:
-#   a. a process holding a FIFO (objwork fifo): migrate --to is refused with
-#      one line naming the FIFO;
+#   a. a process holding a FIFO that a process outside the tree holds too
+#      (objwork fifo_outside): migrate --to is refused with one line naming
+#      the FIFO;
 #   b. a tree whose grandchild holds a timerfd (root and child hold nothing
 #      ferry refuses): refused naming the timerfd and the grandchild's pid;
 #   c. a scripted session (--pre-dump --session) on the FIFO process:
@@ -32,14 +33,7 @@ TLS=(--tls-ca "$C/ca.pem" --tls-cert "$C/client.pem" --tls-key "$C/client.key")
 # obj_start MODE: objwork MODE in $TMP/MODE, ready; sets OPID.
 obj_start()
 {
-	local d=$TMP/$1
-
-	mkdir -p "$d"
-	e2e_start_bg "$1" "$OBJWORK" "$1" --out "$d/out" --pidfile "$d/pid" --check "$d/check"
-	e2e_wait_for_line "$d/out" '^(ready|skip )' 5 || e2e_fail "$1: objwork never got ready"
-	grep -q '^skip ' "$d/out" && e2e_fail "$1: $(grep '^skip ' "$d/out")"
-	e2e_wait_file "$d/pid" 5 || e2e_fail "$1: no pidfile"
-	OPID=$(cat "$d/pid")
+	e2e_objwork_start "$1" "$TMP/$1"
 }
 
 # obj_ok MODE: the process answers "ok MODE" (its object intact).
@@ -89,13 +83,14 @@ refused()
 }
 
 # --- a. a FIFO ----------------------------------------------------------------
-obj_start fifo
+obj_start fifo_outside
 fifo=$OPID
 fifo_st=$(_e2e_starttime "$fifo")
-obj_ok fifo
+obj_ok fifo_outside
 try a --to "127.0.0.1:$port" "${TLS[@]}" "$fifo"
-refused a "pid $fifo: fd [0-9]+ is a FIFO \(named pipe\) .*out\.fifo" "$fifo" "$fifo_st"
-obj_ok fifo
+refused a "pid $fifo: fd [0-9]+ is the FIFO \(named pipe\) .*out\.fifo, which pid [0-9]+ outside" \
+	"$fifo" "$fifo_st"
+obj_ok fifo_outside
 e2e_log "a: FIFO refused before round 1"
 
 # --- b. a timerfd two generations down -----------------------------------------
@@ -129,7 +124,7 @@ try c --pre-dump --session "$TMP/c.sock" --images-dir "$TMP/c.images" "$fifo"
 refused c "FIFO \(named pipe\)" "$fifo" "$fifo_st"
 [ ! -e "$TMP/c.sock" ] || e2e_fail "c: a session socket was left"
 [ ! -e "$TMP/c.images" ] || e2e_fail "c: an images directory was made"
-obj_ok fifo
+obj_ok fifo_outside
 e2e_log "c: session refused before its first round"
 
 e2e_log "PASS"

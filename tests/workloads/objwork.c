@@ -40,6 +40,7 @@
 #include <sys/epoll.h>
 #include <sys/file.h>
 #include <sys/inotify.h>
+#include <sys/ioctl.h>
 #include <sys/ipc.h>
 #include <sys/mman.h>
 #include <sys/msg.h>
@@ -283,33 +284,159 @@ static int mprotect_filemap_verify(void)
 	return 0;
 }
 
-static unsigned char *dm_mem;
+/*
+ * A process outside the tree (a grandchild, reparented once its parent
+ * exits) that holds every fd open now, until this process is gone.
+ */
+static int outside_holder(void)
+{
+	pid_t me = getpid(), p;
+	int st;
+
+	p = fork();
+	if (p < 0)
+		return bad("fork: %s", strerror(errno));
+	if (!p) {
+		if (fork())
+			_exit(0);
+		while (!kill(me, 0))
+			usleep(100000);
+		_exit(0);
+	}
+	if (waitpid(p, &st, 0) != p || !WIFEXITED(st))
+		return bad("the outside holder's parent did not exit");
+	return 0;
+}
+
+/*
+ * Mappings of deleted files: DIR.del mapped shared twice (a write through
+ * one is read through the other: one file) with a page written after the
+ * unlink, DIR.delp mapped privately with one page copied-on-write.
+ */
+static unsigned char *dm_mem, *dm_alias, *dm_priv;
+static int dm_n;
 
 static int deleted_map_setup(void)
 {
 	char path[4096];
-	int fd = make_file("del", 2 * psz, 11);
+	int fd = make_file("del", 2 * psz, 11), fp = make_file("delp", 2 * psz, 12);
 
-	if (fd < 0)
+	if (fd < 0 || fp < 0)
 		return bad("file: %s", strerror(errno));
 	dm_mem = mmap(NULL, 2 * psz, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	dm_alias = mmap(NULL, psz, PROT_READ, MAP_SHARED, fd, psz);
+	dm_priv = mmap(NULL, 2 * psz, PROT_READ | PROT_WRITE, MAP_PRIVATE, fp, 0);
 	close(fd);
-	if (dm_mem == MAP_FAILED)
+	close(fp);
+	if (dm_mem == MAP_FAILED || dm_alias == MAP_FAILED || dm_priv == MAP_FAILED)
 		return bad("mmap: %s", strerror(errno));
 	scratch(path, sizeof(path), "del");
 	if (unlink(path))
 		return bad("unlink: %s", strerror(errno));
+	scratch(path, sizeof(path), "delp");
+	if (unlink(path))
+		return bad("unlink: %s", strerror(errno));
+	memset(dm_mem, 0x5a, 64);	/* written after the unlink */
+	memset(dm_priv + psz, 0xa5, 64);	/* a private copy of page 1 */
 	return 0;
 }
 
 static int deleted_map_verify(void)
 {
-	char perms[8];
+	char perms[8], link[96], target[4096];
+	unsigned char z[64];
+	struct stat st;
+	ssize_t n;
 
 	maps_perms(dm_mem, perms);
 	if (strcmp(perms, "rw-s"))
 		return bad("mapping at %p is %s, expected rw-s", (void *)dm_mem, perms);
-	return check_pattern(dm_mem, 2 * psz, 11, "deleted file page");
+	maps_perms(dm_priv, perms);
+	if (strcmp(perms, "rw-p"))
+		return bad("mapping at %p is %s, expected rw-p", (void *)dm_priv, perms);
+	memset(z, 0x5a, 64);
+	if (memcmp(dm_mem, z, 64))
+		return bad("the shared deleted file's page 0 lost its write");
+	if (check_pattern(dm_mem + 64, 2 * psz - 64 - 8, 11 + 64 * 7, "deleted file page"))
+		return 1;
+	if (memcmp(dm_mem + 2 * psz - 8, dm_alias + psz - 8, 8))
+		return bad("the shared deleted file's two mappings differ");
+	/* one file: a write through dm_mem shows through dm_alias */
+	dm_n++;
+	memcpy(dm_mem + 2 * psz - 8, &dm_n, sizeof(dm_n));
+	if (memcmp(dm_alias + psz - 8, &dm_n, sizeof(dm_n)))
+		return bad("a write to the shared deleted file does not show through its other mapping");
+	if (check_pattern(dm_priv, psz, 12, "private deleted file page 0"))
+		return 1;
+	memset(z, 0xa5, 64);
+	if (memcmp(dm_priv + psz, z, 64))
+		return bad("the private deleted file's copied page lost its write");
+	if (check_pattern(dm_priv + psz + 64, psz - 64, 12 + 64 * 7, "private deleted file page 1"))
+		return 1;
+	/* the mapped file is a deleted one still (no path leads to it) */
+	snprintf(link, sizeof(link), "/proc/self/map_files/%lx-%lx", (unsigned long)dm_mem,
+		 (unsigned long)dm_mem + 2 * psz);
+	n = readlink(link, target, sizeof(target) - 1);
+	target[n > 0 ? n : 0] = 0;
+	if (n < 10 || strcmp(target + n - 10, " (deleted)") || fstatat(AT_FDCWD, link, &st, 0) ||
+	    st.st_nlink)
+		return bad("the shared mapping is of '%s', not of a deleted file", target);
+	return 0;
+}
+
+/*
+ * A deleted file mapped shared and held open as an fd (at offset 100): one
+ * file, so a write through either shows through the other.
+ */
+static int dmf_fd = -1, dmf_n;
+
+static int deleted_map_fd_setup(void)
+{
+	char path[4096];
+
+	dmf_fd = make_file("del", 2 * psz, 11);
+	if (dmf_fd < 0)
+		return bad("file: %s", strerror(errno));
+	dm_mem = mmap(NULL, 2 * psz, PROT_READ | PROT_WRITE, MAP_SHARED, dmf_fd, 0);
+	if (dm_mem == MAP_FAILED)
+		return bad("mmap: %s", strerror(errno));
+	scratch(path, sizeof(path), "del");
+	if (unlink(path))
+		return bad("unlink: %s", strerror(errno));
+	return lseek(dmf_fd, 100, SEEK_SET) == 100 ? 0 : bad("lseek: %s", strerror(errno));
+}
+
+static int deleted_map_fd_verify(void)
+{
+	struct stat st;
+	int v = 0;
+
+	if (fstat(dmf_fd, &st) || st.st_nlink || st.st_size != 2 * psz)
+		return bad("the fd's file: nlink %ld size %ld, expected a deleted file of %ld",
+			   (long)st.st_nlink, (long)st.st_size, 2 * psz);
+	if (lseek(dmf_fd, 0, SEEK_CUR) != 100)
+		return bad("the fd's offset is %ld, expected 100", (long)lseek(dmf_fd, 0, SEEK_CUR));
+	if (check_pattern(dm_mem + 16, 2 * psz - 16, 11 + 16 * 7, "deleted file page"))
+		return 1;
+	dmf_n++;
+	if (pwrite(dmf_fd, &dmf_n, sizeof(dmf_n), 0) != sizeof(dmf_n) ||
+	    memcmp(dm_mem, &dmf_n, sizeof(dmf_n)))
+		return bad("a write through the fd does not show in the mapping: another file");
+	memcpy(dm_mem + 8, &dmf_n, sizeof(dmf_n));
+	if (pread(dmf_fd, &v, sizeof(v), 8) != sizeof(v) || v != dmf_n)
+		return bad("a write to the mapping does not show through the fd: another file");
+	return 0;
+}
+
+/* A deleted file mapped shared that a process outside the tree maps too. */
+static int deleted_map_outside_setup(void)
+{
+	return deleted_map_fd_setup() || (close(dmf_fd), outside_holder());
+}
+
+static int deleted_map_outside_verify(void)
+{
+	return check_pattern(dm_mem + 16, 2 * psz - 16, 11 + 16 * 7, "deleted file page");
 }
 
 /*
@@ -2578,23 +2705,66 @@ static int lease_verify(void)
 				      l < 0 ? strerror(errno) : "");
 }
 
-static int in_fd = -1, in_wd = -1, in_n;
+/*
+ * An inotify instance with watches 1 (IN_CREATE on DIR.d) and 3
+ * (IN_CREATE | IN_DELETE | IN_EXCL_UNLINK on DIR.d3): watch 2 was removed,
+ * so the numbers have a gap. Checked: the watch list (numbers, masks) in
+ * our fdinfo, and an event on each watch with its number and name.
+ */
+static int in_fd = -1, in_n;
+#define IN3_MASK (IN_CREATE | IN_DELETE | IN_EXCL_UNLINK)
 
 static int inotify_setup(void)
 {
-	char path[4096];
+	char d1[4096], d2[4096], d3[4096], buf[4096] __attribute__((aligned(8)));
+	int w2;
 
-	scratch(path, sizeof(path), "d");
-	if (mkdir(path, 0700) && errno != EEXIST)
+	scratch(d1, sizeof(d1), "d");
+	scratch(d2, sizeof(d2), "d2");
+	scratch(d3, sizeof(d3), "d3");
+	if ((mkdir(d1, 0700) && errno != EEXIST) || (mkdir(d2, 0700) && errno != EEXIST) ||
+	    (mkdir(d3, 0700) && errno != EEXIST))
 		return bad("mkdir: %s", strerror(errno));
 	in_fd = inotify_init1(IN_NONBLOCK);
 	if (in_fd < 0)
 		return bad("inotify_init1: %s", strerror(errno));
-	in_wd = inotify_add_watch(in_fd, path, IN_CREATE);
-	return in_wd < 0 ? bad("inotify_add_watch: %s", strerror(errno)) : 0;
+	if (inotify_add_watch(in_fd, d1, IN_CREATE) != 1 ||
+	    (w2 = inotify_add_watch(in_fd, d2, IN_CREATE)) != 2 || inotify_rm_watch(in_fd, w2) ||
+	    inotify_add_watch(in_fd, d3, IN3_MASK) != 3)
+		return bad("inotify_add_watch: %s", strerror(errno));
+	while (read(in_fd, buf, sizeof(buf)) > 0)
+		;	/* watch 2's IN_IGNORED */
+	return 0;
 }
 
-static int inotify_verify(void)
+/* Our watches as fdinfo lists them: "wd:mask" pairs, by wd. */
+static int inotify_list(char *out, size_t len)
+{
+	char path[64], line[512];
+	unsigned int wd, mask, w[8] = { 0 }, m[8] = { 0 };
+	size_t n = 0, i, k;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", in_fd);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "inotify wd:%x %*s %*s mask:%x", &wd, &mask) == 2 && n < 8) {
+			w[n] = wd;
+			m[n++] = mask;
+		}
+	fclose(f);
+	out[0] = 0;
+	for (k = 1; k <= 8; k++)
+		for (i = 0; i < n; i++)
+			if (w[i] == k)
+				snprintf(out + strlen(out), len - strlen(out), "%u:%#x ", w[i], m[i]);
+	return 0;
+}
+
+/* Create DIR.SUB/newN: the event must come on watch @wd. */
+static int inotify_event_on(const char *sub, int wd)
 {
 	char path[4096], name[32], buf[4096] __attribute__((aligned(8)));
 	struct pollfd p = { .fd = in_fd, .events = POLLIN };
@@ -2603,7 +2773,7 @@ static int inotify_verify(void)
 	ssize_t n;
 
 	snprintf(name, sizeof(name), "new%d", ++in_n);
-	snprintf(path, sizeof(path), "%s.d/%s", base, name);
+	snprintf(path, sizeof(path), "%s.%s/%s", base, sub, name);
 	fd = open(path, O_CREAT | O_WRONLY, 0600);
 	if (fd < 0)
 		return bad("create %s: %s", path, strerror(errno));
@@ -2612,11 +2782,47 @@ static int inotify_verify(void)
 		r = bad("no inotify event within 500 ms of creating %s", name);
 	else if ((n = read(in_fd, buf, sizeof(buf))) < (ssize_t)sizeof(*ev))
 		r = bad("read inotify: %s", strerror(errno));
-	else if (ev->wd != in_wd || !(ev->mask & IN_CREATE) || strcmp(ev->name, name))
+	else if (ev->wd != wd || !(ev->mask & IN_CREATE) || strcmp(ev->name, name))
 		r = bad("event wd %d mask %#x name '%s', expected wd %d IN_CREATE '%s'", ev->wd,
-			ev->mask, ev->len ? ev->name : "", in_wd, name);
+			ev->mask, ev->len ? ev->name : "", wd, name);
 	unlink(path);
+	/* DIR.d3 watches IN_DELETE too: that event is read out */
+	if (!r && wd == 3 && (poll(&p, 1, 500) != 1 || read(in_fd, buf, sizeof(buf)) <= 0 ||
+			      ev->wd != 3 || !(ev->mask & IN_DELETE)))
+		r = bad("no IN_DELETE on watch 3 after removing %s", name);
 	return r;
+}
+
+static int inotify_verify(void)
+{
+	char list[256], want[64];
+
+	snprintf(want, sizeof(want), "1:%#x 3:%#x ", IN_CREATE, IN3_MASK);
+	if (inotify_list(list, sizeof(list)) || strcmp(list, want))
+		return bad("watches '%s', expected '%s'", list, want);
+	if ((fcntl(in_fd, F_GETFL) & O_NONBLOCK) != O_NONBLOCK)
+		return bad("the inotify fd lost O_NONBLOCK");
+	return inotify_event_on("d", 1) || inotify_event_on("d3", 3);
+}
+
+/* An inotify instance with an event queued and never read. */
+static int inotify_queued_setup(void)
+{
+	char path[4096];
+
+	if (inotify_setup())
+		return 1;
+	scratch(path, sizeof(path), "d/queued");
+	return close(open(path, O_CREAT | O_WRONLY, 0600)) ? bad("create: %s", strerror(errno)) : 0;
+}
+
+static int inotify_queued_verify(void)
+{
+	int n = 0;
+
+	if (ioctl(in_fd, FIONREAD, &n) || n <= 0)
+		return bad("the queued inotify event is gone (FIONREAD %d)", n);
+	return 0;
 }
 
 static int mfd = -1;
@@ -2729,25 +2935,93 @@ static int memfd_future_write_verify(void)
 	return 0;
 }
 
-/* A memfd held only as an fd (no mapping, no sealing allowed). */
+/*
+ * Memfds held only as fds (no mapping): "objwork" made without sealing
+ * (F_SEAL_SEAL), at offset 14, with a second description of the same object;
+ * "objwork-sealed" with a hole, 64 KiB long, sealed against writes and size
+ * changes, and an O_RDONLY description of it at offset 5.
+ */
+static int mfd_b = -1, mfs = -1, mfs_ro = -1;
+#define MFS_SEALS (F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_WRITE)
+
 static int memfd_fd_setup(void)
 {
+	unsigned char b[2 * 4096];
+	char path[64];
+	size_t i;
+
 	mfd = memfd_create("objwork", 0);
-	if (mfd < 0)
+	mfs = memfd_create("objwork-sealed", MFD_ALLOW_SEALING);
+	if (mfd < 0 || mfs < 0)
 		return bad("memfd_create: %s", strerror(errno));
-	return write(mfd, "memfd contents", 14) == 14 ? 0 : bad("write: %s", strerror(errno));
+	if (write(mfd, "memfd contents", 14) != 14)
+		return bad("write: %s", strerror(errno));
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", mfd);
+	mfd_b = open(path, O_RDWR);
+	for (i = 0; i < sizeof(b); i++)
+		b[i] = (i * 7 + 5) & 0xff;
+	if (mfd_b < 0 || ftruncate(mfs, 65536) || pwrite(mfs, b, sizeof(b), 32768) != sizeof(b) ||
+	    fcntl(mfs, F_ADD_SEALS, MFS_SEALS))
+		return bad("memfd: %s", strerror(errno));
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", mfs);
+	mfs_ro = open(path, O_RDONLY);
+	if (mfs_ro < 0 || lseek(mfs_ro, 5, SEEK_SET) != 5)
+		return bad("reopen memfd: %s", strerror(errno));
+	return 0;
 }
 
 static int memfd_fd_verify(void)
 {
-	int s = fcntl(mfd, F_GET_SEALS);
+	int s = fcntl(mfd, F_GET_SEALS), s2 = fcntl(mfs_ro, F_GET_SEALS);
+	unsigned char b[16] = { 0 }, big[2 * 4096];
+	struct stat st;
+
+	if (strncmp(fd_link(mfd), "/memfd:objwork (deleted)", 24))
+		return bad("fd %d is %s, expected /memfd:objwork", mfd, fd_link(mfd));
+	if (strncmp(fd_link(mfs_ro), "/memfd:objwork-sealed (deleted)", 31))
+		return bad("fd %d is %s, expected /memfd:objwork-sealed", mfs_ro, fd_link(mfs_ro));
+	if (s != F_SEAL_SEAL || s2 != MFS_SEALS)
+		return bad("F_GET_SEALS %#x and %#x, expected %#x and %#x", s, s2, F_SEAL_SEAL,
+			   MFS_SEALS);
+	if (pread(mfd, b, 14, 0) != 14 || memcmp(b, "memfd contents", 14))
+		return bad("memfd contents '%.14s'", b);
+	if (lseek(mfd, 0, SEEK_CUR) != 14 || lseek(mfs_ro, 0, SEEK_CUR) != 5 ||
+	    lseek(mfs, 0, SEEK_CUR) != 0)
+		return bad("memfd offsets %ld, %ld, %ld, expected 14, 5, 0",
+			   (long)lseek(mfd, 0, SEEK_CUR), (long)lseek(mfs_ro, 0, SEEK_CUR),
+			   (long)lseek(mfs, 0, SEEK_CUR));
+	if ((fcntl(mfs_ro, F_GETFL) & O_ACCMODE) != O_RDONLY ||
+	    (fcntl(mfd_b, F_GETFL) & O_ACCMODE) != O_RDWR)
+		return bad("memfd descriptions' access modes changed");
+	/* two descriptions, one object: a write through one is read through the other */
+	if (pwrite(mfd_b, "X", 1, 100) != 1 || pread(mfd, b, 1, 100) != 1 || b[0] != 'X')
+		return bad("the second description of /memfd:objwork is another object");
+	if (fstat(mfs, &st) || st.st_size != 65536)
+		return bad("sealed memfd size %ld, expected 65536", (long)st.st_size);
+	if (pread(mfs_ro, big, sizeof(big), 32768) != sizeof(big))
+		return bad("read sealed memfd: %s", strerror(errno));
+	if (pread(mfs, b, 16, 0) != 16 || memcmp(b, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", 16))
+		return bad("the sealed memfd's hole is not zero");
+	if (pwrite(mfs, "x", 1, 0) != -1 || errno != EPERM)
+		return bad("a write into the write-sealed memfd did not fail with EPERM");
+	return check_pattern(big, sizeof(big), 5, "sealed memfd");
+}
+
+/* An fd-only memfd that a process outside the tree holds too. */
+static int memfd_fd_outside_setup(void)
+{
+	mfd = memfd_create("objwork", 0);
+	if (mfd < 0)
+		return bad("memfd_create: %s", strerror(errno));
+	if (write(mfd, "memfd contents", 14) != 14)
+		return bad("write: %s", strerror(errno));
+	return outside_holder();
+}
+
+static int memfd_fd_outside_verify(void)
+{
 	char b[16] = { 0 };
 
-	if (strncmp(fd_link(mfd), "/memfd:objwork", 14))
-		return bad("fd %d is %s, expected /memfd:objwork", mfd, fd_link(mfd));
-	if (s != F_SEAL_SEAL)
-		return bad("F_GET_SEALS %d (%s), expected F_SEAL_SEAL", s,
-			   s < 0 ? strerror(errno) : "seals");
 	if (pread(mfd, b, 14, 0) != 14 || memcmp(b, "memfd contents", 14))
 		return bad("memfd contents '%.14s'", b);
 	return 0;
@@ -2783,7 +3057,21 @@ static int file_mtime_verify(void)
 	return check_pattern(b, 100, 9, "file");
 }
 
-static int ff_fd = -1;
+/*
+ * A FIFO held three ways (read end, write end and O_RDWR, non-blocking or
+ * not), a larger size, unread data in it. Checked: the same FIFO as at its
+ * path, each fd's flags, the size, the data exactly, and a writer that
+ * opens the path afresh (a new process) reaches the reader.
+ */
+static int ff_rw = -1, ff_r = -1, ff_w = -1;
+#define FF_SIZE (2 * 65536)
+
+static int fifo_fill(void)
+{
+	if (write(ff_w, "fifo-data", 9) != 9 || write(ff_rw, "+rw", 3) != 3)
+		return bad("write: %s", strerror(errno));
+	return 0;
+}
 
 static int fifo_setup(void)
 {
@@ -2792,21 +3080,98 @@ static int fifo_setup(void)
 	scratch(path, sizeof(path), "fifo");
 	if (mkfifo(path, 0600))
 		return bad("mkfifo: %s", strerror(errno));
-	ff_fd = open(path, O_RDWR | O_NONBLOCK);
-	if (ff_fd < 0)
+	ff_rw = open(path, O_RDWR | O_NONBLOCK);
+	ff_r = open(path, O_RDONLY | O_NONBLOCK);
+	ff_w = open(path, O_WRONLY);
+	if (ff_rw < 0 || ff_r < 0 || ff_w < 0)
 		return bad("open fifo: %s", strerror(errno));
-	return write(ff_fd, "fifo-data", 9) == 9 ? 0 : bad("write: %s", strerror(errno));
+	if (fcntl(ff_w, F_SETPIPE_SZ, FF_SIZE) < 0)
+		return bad("F_SETPIPE_SZ: %s", strerror(errno));
+	return fifo_fill();
+}
+
+static int fifo_flags(int fd, int want, const char *what)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0 || (fl & (O_ACCMODE | O_NONBLOCK)) != want)
+		return bad("the %s fd's flags are %#x, expected %#x", what,
+			   fl & (O_ACCMODE | O_NONBLOCK), want);
+	return 0;
+}
+
+/* A new process opens the FIFO by its path and writes @msg into it. */
+static int fifo_outside_write(const char *path, const char *msg)
+{
+	int st;
+	pid_t p = fork();
+
+	if (p < 0)
+		return bad("fork: %s", strerror(errno));
+	if (!p) {
+		int fd = open(path, O_WRONLY | O_NONBLOCK);
+
+		_exit(fd < 0 || write(fd, msg, strlen(msg)) != (ssize_t)strlen(msg));
+	}
+	if (waitpid(p, &st, 0) != p || !WIFEXITED(st) || WEXITSTATUS(st))
+		return bad("a new process could not write into %s", path);
+	return 0;
 }
 
 static int fifo_verify(void)
 {
+	char path[4096], b[64] = { 0 };
+	struct stat a, p;
+	ssize_t n;
+
+	scratch(path, sizeof(path), "fifo");
+	if (stat(path, &p) || fstat(ff_r, &a) || !S_ISFIFO(a.st_mode) ||
+	    a.st_ino != p.st_ino || a.st_dev != p.st_dev)
+		return bad("the read end (%s) is not the FIFO at %s", fd_link(ff_r), path);
+	if (fifo_flags(ff_r, O_RDONLY | O_NONBLOCK, "read") || fifo_flags(ff_w, O_WRONLY, "write") ||
+	    fifo_flags(ff_rw, O_RDWR | O_NONBLOCK, "O_RDWR"))
+		return 1;
+	if (fcntl(ff_r, F_GETPIPE_SZ) != FF_SIZE)
+		return bad("F_GETPIPE_SZ %d, expected %d", fcntl(ff_r, F_GETPIPE_SZ), FF_SIZE);
+	n = read(ff_r, b, sizeof(b) - 1);
+	if (n != 12 || memcmp(b, "fifo-data+rw", 12))
+		return bad("read %zd bytes '%.*s' from the fifo, expected 'fifo-data+rw'", n,
+			   n > 0 ? (int)n : 0, b);
+	if (fifo_outside_write(path, "outside"))
+		return 1;
+	memset(b, 0, sizeof(b));
+	n = read(ff_rw, b, sizeof(b) - 1);
+	if (n != 7 || memcmp(b, "outside", 7))
+		return bad("read %zd bytes '%.*s' after a writer opened %s, expected 'outside'", n,
+			   n > 0 ? (int)n : 0, b, path);
+	return fifo_fill();
+}
+
+/* A FIFO with data that a process outside the tree holds too. */
+static int fifo_outside_setup(void)
+{
+	char path[4096];
+
+	scratch(path, sizeof(path), "fifo");
+	if (mkfifo(path, 0600))
+		return bad("mkfifo: %s", strerror(errno));
+	ff_rw = open(path, O_RDWR | O_NONBLOCK);
+	if (ff_rw < 0)
+		return bad("open fifo: %s", strerror(errno));
+	if (outside_holder())
+		return 1;
+	return write(ff_rw, "fifo-data", 9) == 9 ? 0 : bad("write: %s", strerror(errno));
+}
+
+static int fifo_outside_verify(void)
+{
 	char b[16] = { 0 };
-	ssize_t n = read(ff_fd, b, sizeof(b));
+	ssize_t n = read(ff_rw, b, sizeof(b));
 
 	if (n != 9 || memcmp(b, "fifo-data", 9))
 		return bad("read %zd bytes '%.*s' from the fifo, expected 'fifo-data'", n,
 			   n > 0 ? (int)n : 0, b);
-	return write(ff_fd, "fifo-data", 9) == 9 ? 0 : bad("write: %s", strerror(errno));
+	return write(ff_rw, "fifo-data", 9) == 9 ? 0 : bad("write: %s", strerror(errno));
 }
 
 static int pty_m = -1, pty_s = -1;
@@ -2846,33 +3211,90 @@ static int pty_verify(void)
 	return 0;
 }
 
-static int pidfd = -1;
+/*
+ * pidfds: of itself (PIDFD_NONBLOCK) and of a child. Checked: each names
+ * the right pid (fdinfo), and the child's reaches that child: stopped and
+ * continued by pidfd_send_signal, seen so by waitid(P_PIDFD).
+ */
+static int pidfd = -1, pidfd_c = -1;
+static pid_t pidfd_child;
 
-static int pidfd_setup(void)
-{
-	pidfd = syscall(SYS_pidfd_open, getpid(), 0);
-	return pidfd < 0 ? bad("pidfd_open: %s", strerror(errno)) : 0;
-}
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
 
-static int pidfd_verify(void)
+static long pidfd_pid(int fd)
 {
 	char path[64], line[128];
 	long pid = -1;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", pidfd);
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
 	f = fopen(path, "r");
 	if (!f)
-		return bad("fd %d: %s", pidfd, strerror(errno));
+		return -2;
 	while (fgets(line, sizeof(line), f))
 		if (!strncmp(line, "Pid:", 4))
 			pid = strtol(line + 4, NULL, 10);
 	fclose(f);
-	if (pid != getpid())
-		return bad("pidfd %d refers to pid %ld, expected %d", pidfd, pid, getpid());
+	return pid;
+}
+
+static int pidfd_setup(void)
+{
+	pidfd = syscall(SYS_pidfd_open, getpid(), O_NONBLOCK);
+	if (pidfd < 0)
+		return bad("pidfd_open: %s", strerror(errno));
+	pidfd_child = fork();
+	if (pidfd_child < 0)
+		return bad("fork: %s", strerror(errno));
+	if (!pidfd_child) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		for (;;)
+			pause();
+	}
+	pidfd_c = syscall(SYS_pidfd_open, pidfd_child, 0);
+	return pidfd_c < 0 ? bad("pidfd_open: %s", strerror(errno)) : 0;
+}
+
+static int pidfd_verify(void)
+{
+	siginfo_t si;
+
+	if (pidfd_pid(pidfd) != getpid() || pidfd_pid(pidfd_c) != pidfd_child)
+		return bad("pidfds refer to pids %ld and %ld, expected %d and %d", pidfd_pid(pidfd),
+			   pidfd_pid(pidfd_c), getpid(), pidfd_child);
+	if (!(fcntl(pidfd, F_GETFL) & O_NONBLOCK) || (fcntl(pidfd_c, F_GETFL) & O_NONBLOCK))
+		return bad("pidfd O_NONBLOCK flags changed");
 	if (syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0))
 		return bad("pidfd_send_signal: %s", strerror(errno));
+	if (syscall(SYS_pidfd_send_signal, pidfd_c, SIGSTOP, NULL, 0))
+		return bad("pidfd_send_signal to the child: %s", strerror(errno));
+	memset(&si, 0, sizeof(si));
+	if (waitid(P_PIDFD, pidfd_c, &si, WSTOPPED) || si.si_pid != pidfd_child ||
+	    si.si_code != CLD_STOPPED)
+		return bad("waitid(P_PIDFD) on the stopped child: pid %d code %d (%s)", si.si_pid,
+			   si.si_code, strerror(errno));
+	if (syscall(SYS_pidfd_send_signal, pidfd_c, SIGCONT, NULL, 0))
+		return bad("pidfd_send_signal SIGCONT: %s", strerror(errno));
+	memset(&si, 0, sizeof(si));
+	if (waitid(P_PIDFD, pidfd_c, &si, WCONTINUED) || si.si_pid != pidfd_child ||
+	    si.si_code != CLD_CONTINUED)
+		return bad("waitid(P_PIDFD) on the continued child: pid %d code %d (%s)",
+			   si.si_pid, si.si_code, strerror(errno));
 	return 0;
+}
+
+/* A pidfd of its parent, outside the tree. */
+static int pidfd_outside_setup(void)
+{
+	pidfd = syscall(SYS_pidfd_open, getppid(), 0);
+	return pidfd < 0 ? bad("pidfd_open: %s", strerror(errno)) : 0;
+}
+
+static int pidfd_outside_verify(void)
+{
+	return pidfd_pid(pidfd) == getppid() ? 0 : bad("the pidfd names pid %ld", pidfd_pid(pidfd));
 }
 
 /* --- sockets -------------------------------------------------------------- */
@@ -3272,8 +3694,10 @@ static const struct mode {
 	MODE(posix_timer_cputime),
 	MODE(timerfd),
 	MODE(inotify),
+	MODE(inotify_queued),
 	MODE(memfd_seals),
 	MODE(memfd_fd),
+	MODE(memfd_fd_outside),
 	MODE(file_mtime),
 	MODE(mprotect_filemap),
 	MODE(guard),
@@ -3284,13 +3708,17 @@ static const struct mode {
 	MODE(dgram_queue),
 	MODE(pty),
 	MODE(fifo),
+	MODE(fifo_outside),
 	MODE(sysv_shm),
 	MODE(sysv_sem),
 	MODE(sysv_msg),
 	MODE(sysv_sem_held),
 	MODE(sysv_msg_held),
 	MODE(pidfd),
+	MODE(pidfd_outside),
 	MODE(deleted_map),
+	MODE(deleted_map_fd),
+	MODE(deleted_map_outside),
 	MODE(shm_rounds),
 	MODE(memfd_private),
 	MODE(untracked),

@@ -1,0 +1,150 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The destination's new fd kinds and deleted files (fds, mappings) against hostile
+ * images: entries that lack what they need, or name what is not there, are
+ * refused (never a crash, never a wrong object).
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "dest-agent/restore.h"
+
+static pid_t no_task(void *arg, pid_t saved)
+{
+	(void)arg;
+	(void)saved;
+	return -1;
+}
+
+Test(fdkinds, memfd_without_name_or_number)
+{
+	struct open_files of = { 0 };
+	struct fd_open o = { .of = &of, .round_dirfd = -1 };
+	FdEntry f = FD_ENTRY__INIT;
+
+	f.type = FD_TYPE__FD_MEMFD;
+	cr_expect_eq(memfd_restore_ops.open(&o, &f, 1), -EINVAL);
+	f.path = "/tmp/not-a-memfd";
+	f.has_memfd_id = f.has_seals = 1;
+	f.memfd_id = 1;
+	cr_expect_eq(memfd_restore_ops.open(&o, &f, 1), -EINVAL);
+	f.path = "/memfd:x";
+	f.has_seals = 0;
+	cr_expect_eq(memfd_restore_ops.open(&o, &f, 1), -EINVAL);
+	cr_expect_eq(of.nr, 0);
+	open_files_close(&of);
+}
+
+Test(fdkinds, memfd_data_missing)
+{
+	struct open_files of = { 0 };
+	char dir[] = "/tmp/ferry-test-fdkinds.XXXXXX";
+	FdEntry f = FD_ENTRY__INIT;
+	struct fd_open o = { .of = &of };
+
+	cr_assert_not_null(mkdtemp(dir));
+	o.round_dirfd = open(dir, O_RDONLY | O_DIRECTORY);
+	f.type = FD_TYPE__FD_MEMFD;
+	f.path = "/memfd:x";
+	f.has_memfd_id = f.has_seals = 1;
+	f.memfd_id = 7;
+	cr_expect_eq(memfd_restore_ops.open(&o, &f, 1), -ENOENT);
+	cr_expect_eq(of.nr, 0, "a half-made memfd stayed registered");
+	close(o.round_dirfd);
+	rmdir(dir);
+	open_files_close(&of);
+}
+
+Test(fdkinds, pidfd_outside_the_tree)
+{
+	struct open_files of = { 0 };
+	struct fd_open o = { .of = &of, .round_dirfd = -1, .task = no_task };
+	FdEntry f = FD_ENTRY__INIT;
+
+	f.type = FD_TYPE__FD_PIDFD;
+	cr_expect_eq(pidfd_restore_ops.open(&o, &f, 1), -EINVAL);
+	f.has_target = 1;
+	f.target = getpid();
+	cr_expect_eq(pidfd_restore_ops.open(&o, &f, 1), -ESRCH);
+}
+
+Test(fdkinds, fifo_checked_before_anything)
+{
+	MmEntry mm = MM_ENTRY__INIT;
+	FilesEntry files = FILES_ENTRY__INIT;
+	FdEntry f = FD_ENTRY__INIT, *fp = &f;
+	char dir[] = "/tmp/ferry-test-fdkinds.XXXXXX", path[64];
+
+	files.fds = &fp;
+	files.n_fds = 1;
+	f.type = FD_TYPE__FD_FIFO;
+	cr_expect_eq(rst_check_files(&mm, &files), -EINVAL, "no path, no number");
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/f", dir);
+	f.path = path;
+	f.has_pipe_id = 1;
+	f.pipe_id = 1;
+	cr_expect_eq(rst_check_files(&mm, &files), -ENOENT, "missing");
+	cr_assert_eq(close(open(path, O_CREAT | O_WRONLY, 0600)), 0);
+	cr_expect_eq(rst_check_files(&mm, &files), -ESTALE, "a regular file, not a FIFO");
+	unlink(path);
+	cr_assert_eq(mkfifo(path, 0600), 0);
+	cr_expect_eq(rst_check_files(&mm, &files), 0);
+	unlink(path);
+	rmdir(dir);
+}
+
+Test(fdkinds, deleted_map_bad_ids)
+{
+	struct shm_table t = { 0 };
+	VmaEntry v = VMA_ENTRY__INIT, *vp = &v;
+	MmEntry mm = MM_ENTRY__INIT;
+
+	mm.vmas = &vp;
+	mm.n_vmas = 1;
+	v.kind = VMA_KIND__VMA_FILE;
+	v.path = "/tmp/x";
+	v.has_ghost_id = 1;
+	v.ghost_id = 0;
+	cr_expect_eq(ghost_files_restore(&t, &mm, NULL, -1), -EINVAL);
+	v.ghost_id = SHM_GHOST_BASE;
+	cr_expect_eq(ghost_files_restore(&t, &mm, NULL, -1), -EINVAL);
+	v.ghost_id = 1;
+	v.kind = VMA_KIND__VMA_ANON;
+	cr_expect_eq(ghost_files_restore(&t, &mm, NULL, -1), -EINVAL);
+	v.kind = VMA_KIND__VMA_FILE;
+	v.path = NULL;
+	cr_expect_eq(ghost_files_restore(&t, &mm, NULL, -1), -EINVAL);
+	cr_expect_eq(t.nr, 0);
+	shm_table_close(&t);
+}
+
+Test(fdkinds, deleted_fd_bad)
+{
+	struct shm_table t = { 0 };
+	MmEntry mm = MM_ENTRY__INIT;
+	FilesEntry files = FILES_ENTRY__INIT;
+	FdEntry f = FD_ENTRY__INIT, *fp = &f;
+
+	files.fds = &fp;
+	files.n_fds = 1;
+	f.type = FD_TYPE__FD_REG;
+	f.has_ghost_id = 1;
+	f.ghost_id = 3;
+	f.path = "/tmp/x";
+	cr_expect_eq(ghost_files_restore(&t, &mm, &files, -1), -EINVAL, "not a ghost");
+	f.ghost = 1;
+	f.ghost_id = 0;
+	cr_expect_eq(ghost_files_restore(&t, &mm, &files, -1), -EINVAL, "id 0");
+	f.ghost_id = 3;
+	f.path = NULL;
+	cr_expect_eq(ghost_files_restore(&t, &mm, &files, -1), -EINVAL, "no path");
+	cr_expect_eq(t.nr, 0);
+	shm_table_close(&t);
+}
