@@ -7,8 +7,8 @@
 #   a. a process holding a FIFO that a process outside the tree holds too
 #      (objwork fifo_outside): migrate --to is refused with one line naming
 #      the FIFO;
-#   b. a tree whose grandchild holds a timerfd (root and child hold nothing
-#      ferry refuses): refused naming the timerfd and the grandchild's pid;
+#   b. a tree whose grandchild holds a CPU-time POSIX timer (root and child hold nothing
+#      ferry refuses): refused naming the timer and the grandchild's pid;
 #   c. a scripted session (--pre-dump --session) on the FIFO process:
 #      refused before its first round, no daemon, no images directory.
 # After each: nothing reached the page server (no round directory, it still
@@ -93,31 +93,31 @@ refused a "pid $fifo: fd [0-9]+ is the FIFO \(named pipe\) .*out\.fifo, which pi
 obj_ok fifo_outside
 e2e_log "a: FIFO refused before round 1"
 
-# --- b. a timerfd two generations down -----------------------------------------
-mkdir -p "$TMP/timerfd"
+# --- b. a CPU-time POSIX timer two generations down ----------------------------
+mkdir -p "$TMP/posix_timer_cputime"
 tree_root()
 {
-	bash -c '"$@" & wait' _ "$OBJWORK" timerfd --out "$TMP/timerfd/out" \
-		--pidfile "$TMP/timerfd/pid" --check "$TMP/timerfd/check" &
+	bash -c '"$@" & wait' _ "$OBJWORK" posix_timer_cputime --out "$TMP/posix_timer_cputime/out" \
+		--pidfile "$TMP/posix_timer_cputime/pid" --check "$TMP/posix_timer_cputime/check" &
 	wait
 }
 export -f tree_root
 export OBJWORK TMP
 e2e_start_bg tree bash -c tree_root
 root=$E2E_LAST_PID
-e2e_wait_file "$TMP/timerfd/pid" 5 || e2e_fail "b: no objwork pidfile"
-e2e_wait_for_line "$TMP/timerfd/out" '^ready' 5 || e2e_fail "b: objwork not ready"
-grand=$(cat "$TMP/timerfd/pid")
+e2e_wait_file "$TMP/posix_timer_cputime/pid" 5 || e2e_fail "b: no objwork pidfile"
+e2e_wait_for_line "$TMP/posix_timer_cputime/out" '^ready' 5 || e2e_fail "b: objwork not ready"
+grand=$(cat "$TMP/posix_timer_cputime/pid")
 e2e_track_pid "$grand"
 grand_st=$(_e2e_starttime "$grand")
 root_st=$(_e2e_starttime "$root")
-obj_ok timerfd
+obj_ok posix_timer_cputime
 try b --to "127.0.0.1:$port" "${TLS[@]}" "$root"
-refused b "pid $grand: fd [0-9]+ is a timerfd" "$grand" "$grand_st"
+refused b "pid $grand: POSIX timer [0-9]+ runs on a CPU-time clock" "$grand" "$grand_st"
 [ "$(_e2e_starttime "$root")" = "$root_st" ] || e2e_fail "b: the root is gone"
 grep -q '^TracerPid:[[:space:]]*0$' "/proc/$root/status" || e2e_fail "b: the root is traced"
-obj_ok timerfd
-e2e_log "b: timerfd of the grandchild refused before round 1"
+obj_ok posix_timer_cputime
+e2e_log "b: CPU-time timer of the grandchild refused before round 1"
 
 # --- c. a scripted session ------------------------------------------------------
 try c --pre-dump --session "$TMP/c.sock" --images-dir "$TMP/c.images" "$fifo"
