@@ -129,8 +129,12 @@ static int map_vma(struct ops *o, const VmaEntry *v, const struct shm_table *shm
 	return ops_set_path(o, v->path);
 }
 
-/* madvise flags of @v again (DONTFORK, WIPEONFORK, [NO]HUGEPAGE, DONTDUMP) */
-static int ops_add_advice(struct ops *o, const VmaEntry *v)
+/*
+ * madvise flags of @v again (DONTFORK, WIPEONFORK, [NO]HUGEPAGE, DONTDUMP,
+ * MERGEABLE); in a process with PR_SET_MEMORY_MERGE (@merge_any), which made
+ * every VMA mergeable, a VMA that was not is made unmergeable again.
+ */
+static int ops_add_advice(struct ops *o, const VmaEntry *v, bool merge_any)
 {
 	static const struct {
 		uint32_t bit;
@@ -141,31 +145,66 @@ static int ops_add_advice(struct ops *o, const VmaEntry *v)
 		{ VMA_ADVICE__VMA_ADVICE_HUGEPAGE, MADV_HUGEPAGE },
 		{ VMA_ADVICE__VMA_ADVICE_NOHUGEPAGE, MADV_NOHUGEPAGE },
 		{ VMA_ADVICE__VMA_ADVICE_DONTDUMP, MADV_DONTDUMP },
+		{ VMA_ADVICE__VMA_ADVICE_MERGEABLE, MADV_MERGEABLE },
 	};
-	uint32_t known = 0;
+	uint32_t known = 0, advice = v->has_advice ? v->advice : 0;
 	size_t i;
 	int ret = 0;
 
 	for (i = 0; i < ARRAY_SIZE(adv); i++)
 		known |= adv[i].bit;
-	if (v->advice & ~known)
+	if (advice & ~known)
 		return -EINVAL;
 	for (i = 0; i < ARRAY_SIZE(adv) && !ret; i++) {
-		if (!(v->advice & adv[i].bit))
+		if (!(advice & adv[i].bit))
 			continue;
 		ret = ops_add(o, RST_OP_ADVISE, v->start, v->end - v->start);
 		if (!ret)
 			o->op[o->nr - 1].flags = adv[i].advice;
 	}
+	if (!ret && merge_any && !(advice & VMA_ADVICE__VMA_ADVICE_MERGEABLE)) {
+		ret = ops_add(o, RST_OP_ADVISE, v->start, v->end - v->start);
+		if (!ret)
+			o->op[o->nr - 1].flags = MADV_UNMERGEABLE;
+	}
 	return ret;
+}
+
+/*
+ * KSM (MADV_MERGEABLE, PR_SET_MEMORY_MERGE) needs a kernel built with it:
+ * without, the restore refuses, naming it, before anything is made.
+ */
+static int ksm_check(const MmEntry *mm)
+{
+	size_t i;
+
+	if (!access("/sys/kernel/mm/ksm", F_OK))
+		return 0;
+	if (mm->has_ksm_merge_any && mm->ksm_merge_any) {
+		pr_err("the process had KSM on for all its memory (PR_SET_MEMORY_MERGE): "
+		       "this kernel has no KSM (/sys/kernel/mm/ksm)");
+		return -EOPNOTSUPP;
+	}
+	for (i = 0; i < mm->n_vmas; i++) {
+		const VmaEntry *v = mm->vmas[i];
+
+		if (!v->has_advice || !(v->advice & VMA_ADVICE__VMA_ADVICE_MERGEABLE))
+			continue;
+		pr_err("mapping at %#llx is mergeable (MADV_MERGEABLE, KSM): this kernel has "
+		       "no KSM (/sys/kernel/mm/ksm)", (unsigned long long)v->start);
+		return -EOPNOTSUPP;
+	}
+	return 0;
 }
 
 int ops_final_layout(struct ops *o, const struct stack_view *sv, uint32_t pid, const MmEntry *mm,
 		     const struct shm_table *shm)
 {
+	bool merge_any = mm->has_ksm_merge_any && mm->ksm_merge_any;
 	size_t i;
-	int ret = 0;
+	int ret;
 
+	ret = ksm_check(mm);
 	for (i = 0; i < mm->n_vmas && !ret; i++) {
 		const VmaEntry *v = mm->vmas[i];
 		struct ranges one = { 0 };
@@ -183,6 +222,9 @@ int ops_final_layout(struct ops *o, const struct stack_view *sv, uint32_t pid, c
 					    RST_OP_ZERO : 0);
 		ranges_free(&one);
 	}
+	/* every VMA mergeable (made unmergeable again below where it was not) */
+	if (!ret && merge_any)
+		ret = ops_add(o, RST_OP_MERGE_ANY, 0, 0);
 	for (i = 0; i < mm->n_vmas && !ret; i++) {
 		const VmaEntry *v = mm->vmas[i];
 
@@ -191,8 +233,8 @@ int ops_final_layout(struct ops *o, const struct stack_view *sv, uint32_t pid, c
 		ret = ops_add(o, RST_OP_PROTECT, v->start, v->end - v->start);
 		if (!ret)
 			o->op[o->nr - 1].prot = v->prot;
-		if (!ret && v->has_advice)
-			ret = ops_add_advice(o, v);
+		if (!ret)
+			ret = ops_add_advice(o, v, merge_any);
 	}
 	return ret;
 }

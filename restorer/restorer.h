@@ -47,6 +47,7 @@ enum rst_op_type {
 	RST_OP_PROTECT,		/* mprotect(addr, len, prot) */
 	RST_OP_UNMAP,		/* munmap(addr, len) */
 	RST_OP_ADVISE,		/* madvise(addr, len, flags) */
+	RST_OP_MERGE_ANY,	/* prctl(PR_SET_MEMORY_MERGE, 1): KSM for the whole mm */
 };
 
 struct rst_op {

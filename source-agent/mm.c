@@ -57,6 +57,8 @@ static uint32_t vma_advice(const struct vma *v)
 		a |= VMA_ADVICE__VMA_ADVICE_NOHUGEPAGE;
 	if (f & VMF_DONTDUMP)
 		a |= VMA_ADVICE__VMA_ADVICE_DONTDUMP;
+	if (f & VMF_MERGEABLE)
+		a |= VMA_ADVICE__VMA_ADVICE_MERGEABLE;
 	return a;
 }
 
@@ -138,6 +140,26 @@ static int vma_fill_entry(pid_t pid, const struct vma *v, VmaEntry *e)
 		e->open_flags = v->shared && vma_file_may_write(pid, v) ? O_RDWR : O_RDONLY;
 	}
 	return 0;
+}
+
+/*
+ * PR_SET_MEMORY_MERGE (KSM for every VMA that can have it, and those mapped
+ * later) as /proc/PID/ksm_stat's "ksm_merge_any" says: 1, 0 (also on a
+ * kernel without KSM: no such file), or -errno.
+ */
+static int ksm_merge_any(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/ksm_stat", pid);
+	n = read_small_file(path, buf, sizeof(buf));
+	if (n == -ENOENT && !access("/proc/self/ksm_stat", F_OK))
+		return -ESRCH;	/* the process is gone */
+	if (n < 0)
+		return n == -ENOENT ? 0 : n;
+	p = strstr(buf, "ksm_merge_any: ");
+	return p && !strncmp(p + 15, "yes", 3);
 }
 
 static int read_auxv(pid_t pid, uint64_t **auxv, size_t *nr)
@@ -229,6 +251,10 @@ int dump_mm(pid_t pid, struct parasite_ctl *ctl, const struct vma_list *vl,
 	ret = read_auxv(pid, &mm.auxv, &mm.n_auxv);
 	if (ret)
 		return ret;
+	ret = ksm_merge_any(pid);
+	if (ret < 0)
+		return ret;
+	mm.has_ksm_merge_any = mm.ksm_merge_any = ret;
 	return send_mm(pid, &mm, vl, sink);
 }
 
@@ -276,8 +302,8 @@ static bool vmflags_seen(pid_t pid)
  * The flags only /proc/PID/smaps shows, for the preflight (the tree runs:
  * its page-table walk costs no downtime): mlock and mseal are refused; a
  * process with flags that travel (MADV_DONTFORK, MADV_WIPEONFORK,
- * MADV_[NO]HUGEPAGE, MADV_DONTDUMP, MAP_DROPPABLE) is noted, so that its
- * rounds read them too.
+ * MADV_[NO]HUGEPAGE, MADV_DONTDUMP, MADV_MERGEABLE, MAP_DROPPABLE) is noted,
+ * so that its rounds read them too.
  */
 int mm_vmflags_check(pid_t pid)
 {
@@ -328,7 +354,8 @@ int mm_lock_check(pid_t pid)
  * final round), so with uffd-wp it is read only for a process the preflight
  * saw with such flags, or when some private anonymous VMA could not be
  * registered (the kernel refuses userfaultfd on MAP_DROPPABLE, so without
- * one there is no droppable VMA).
+ * one there is no droppable VMA), or for one with PR_SET_MEMORY_MERGE on (its
+ * VMAs without "mg" must be told from the others, however late it was set).
  */
 int mm_read_vmflags(pid_t pid, const struct dirty_tracker *dt, struct vma_list *vl)
 {
@@ -338,6 +365,12 @@ int mm_read_vmflags(pid_t pid, const struct dirty_tracker *dt, struct vma_list *
 
 	for (i = 0; i < dt->untracked.nr && !need; i++)
 		need = dt->untracked.v[i].kind == VMA_KIND__VMA_ANON && !dt->untracked.v[i].shared;
+	if (!need) {
+		ret = ksm_merge_any(pid);
+		if (ret < 0)
+			return ret;
+		need = ret;
+	}
 	if (!need)
 		return 0;
 	ret = proc_read_vmflags(pid, vl);

@@ -97,6 +97,7 @@ static uint32_t vmflags_parse(const char *s)
 		{ "dp", VMF_DROPPABLE }, { "lo", VMF_LOCKED }, { "lf", VMF_LOCKED },
 		{ "sl", VMF_SEALED }, { "dc", VMF_DONTFORK }, { "wf", VMF_WIPEONFORK },
 		{ "hg", VMF_HUGEPAGE }, { "nh", VMF_NOHUGEPAGE }, { "dd", VMF_DONTDUMP },
+		{ "mg", VMF_MERGEABLE },
 	};
 	uint32_t f = 0;
 	size_t i;

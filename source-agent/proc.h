@@ -30,8 +30,10 @@ struct vma {
 #define VMF_HUGEPAGE	(1u << 5)	/* hg: MADV_HUGEPAGE */
 #define VMF_NOHUGEPAGE	(1u << 6)	/* nh: MADV_NOHUGEPAGE */
 #define VMF_DONTDUMP	(1u << 7)	/* dd: MADV_DONTDUMP (special mappings and MAP_DROPPABLE too) */
+#define VMF_MERGEABLE	(1u << 8)	/* mg: MADV_MERGEABLE, or PR_SET_MEMORY_MERGE (KSM) */
 /* the madvise flags that travel (VMA advice) */
-#define VMF_ADVICE	(VMF_DONTFORK | VMF_WIPEONFORK | VMF_HUGEPAGE | VMF_NOHUGEPAGE | VMF_DONTDUMP)
+#define VMF_ADVICE	(VMF_DONTFORK | VMF_WIPEONFORK | VMF_HUGEPAGE | VMF_NOHUGEPAGE | \
+			 VMF_DONTDUMP | VMF_MERGEABLE)
 
 struct vma_list {
 	struct vma *v;

@@ -100,6 +100,8 @@ wipeonfork		exact		WIPEONFORK
 hugepage		exact		HUGEPAGE
 nohugepage		exact		HUGEPAGE
 dontdump		exact		DONTDUMP
+mergeable		exact		MERGEABLE|KSM
+merge_any		exact		MEMORY_MERGE|KSM
 memfd_seal_write	exact		memfd|seal
 memfd_future_write	refused		F_SEAL_FUTURE_WRITE
 '

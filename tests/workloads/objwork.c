@@ -59,6 +59,10 @@
 
 #include "wl.h"
 
+#ifndef PR_SET_MEMORY_MERGE
+#define PR_SET_MEMORY_MERGE 67
+#define PR_GET_MEMORY_MERGE 68
+#endif
 #ifndef MADV_GUARD_INSTALL
 #define MADV_GUARD_INSTALL 102
 #endif
@@ -518,6 +522,86 @@ VF_MODE(wipeonfork, MADV_WIPEONFORK, "wf")
 VF_MODE(hugepage, MADV_HUGEPAGE, "hg")
 VF_MODE(nohugepage, MADV_NOHUGEPAGE, "nh")
 VF_MODE(dontdump, MADV_DONTDUMP, "dd")
+
+/*
+ * KSM: pages 0 and 2 of three as @flag0/@flag2 say, page 1 the other way
+ * (a restore that made all or none mergeable is caught), contents kept.
+ */
+static unsigned char *km_mem;
+
+static int km_flags(int mg0, int mg1)
+{
+	if (vm_flag(km_mem, "mg") != mg0 || vm_flag(km_mem + 2 * psz, "mg") != mg0)
+		return bad("pages 0 and 2 should %shave mg in VmFlags", mg0 ? "" : "not ");
+	if (vm_flag(km_mem + psz, "mg") != mg1)
+		return bad("page 1 should %shave mg in VmFlags", mg1 ? "" : "not ");
+	return check_pattern(km_mem, 3 * psz, 47, "KSM page");
+}
+
+static int km_map(int advice)
+{
+	km_mem = mmap(NULL, 3 * psz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (km_mem == MAP_FAILED)
+		return bad("mmap: %s", strerror(errno));
+	for (long i = 0; i < 3 * psz; i++)
+		km_mem[i] = (i * 7 + 47) & 0xff;
+	if (madvise(km_mem + psz, psz, advice))
+		return bad("madvise %d: %s", advice, strerror(errno));
+	return 0;
+}
+
+static int ksm_stat_says(const char *line)
+{
+	char buf[512];
+	int fd = open("/proc/self/ksm_stat", O_RDONLY);
+	ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+
+	if (fd >= 0)
+		close(fd);
+	if (n < 0)
+		return 0;
+	buf[n] = 0;
+	return !!strstr(buf, line);
+}
+
+static int mergeable_setup(void)
+{
+	return km_map(MADV_MERGEABLE) ?: km_flags(0, 1);
+}
+
+static int mergeable_verify(void)
+{
+	if (prctl(PR_GET_MEMORY_MERGE, 0, 0, 0, 0) != 0)
+		return bad("PR_GET_MEMORY_MERGE is not 0");
+	if (!ksm_stat_says("ksm_mergeable: yes"))
+		return bad("ksm_stat does not say ksm_mergeable: yes");
+	return km_flags(0, 1);
+}
+
+static int merge_any_setup(void)
+{
+	if (prctl(PR_SET_MEMORY_MERGE, 1, 0, 0, 0))
+		return bad("PR_SET_MEMORY_MERGE: %s", strerror(errno));
+	return km_map(MADV_UNMERGEABLE) ?: km_flags(1, 0);
+}
+
+static int merge_any_verify(void)
+{
+	void *p;
+	int mg;
+
+	if (prctl(PR_GET_MEMORY_MERGE, 0, 0, 0, 0) != 1)
+		return bad("PR_GET_MEMORY_MERGE is not 1");
+	/* what is mapped from now on is mergeable too */
+	p = mmap(NULL, psz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return bad("mmap: %s", strerror(errno));
+	mg = vm_flag(p, "mg");
+	munmap(p, psz);
+	if (mg != 1)
+		return bad("a new mapping has no mg in VmFlags");
+	return km_flags(1, 0);
+}
 
 static unsigned char *gd_mem;
 static sigjmp_buf gd_jmp;
@@ -2402,6 +2486,8 @@ static const struct mode {
 	MODE(hugepage),
 	MODE(nohugepage),
 	MODE(dontdump),
+	MODE(mergeable),
+	MODE(merge_any),
 	MODE(memfd_seal_write),
 	MODE(memfd_future_write),
 };
