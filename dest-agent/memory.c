@@ -132,7 +132,8 @@ static int map_vma(struct ops *o, const VmaEntry *v, const struct shm_table *shm
 /*
  * madvise flags of @v again (DONTFORK, WIPEONFORK, [NO]HUGEPAGE, DONTDUMP,
  * MERGEABLE); in a process with PR_SET_MEMORY_MERGE (@merge_any), which made
- * every VMA mergeable, a VMA that was not is made unmergeable again.
+ * every VMA mergeable, a VMA that was not is made unmergeable again. Then
+ * its lock (mlock2, after its pages are in: it faults in the rest).
  */
 static int ops_add_advice(struct ops *o, const VmaEntry *v, bool merge_any)
 {
@@ -153,6 +154,7 @@ static int ops_add_advice(struct ops *o, const VmaEntry *v, bool merge_any)
 
 	for (i = 0; i < ARRAY_SIZE(adv); i++)
 		known |= adv[i].bit;
+	known |= VMA_ADVICE__VMA_ADVICE_MLOCK | VMA_ADVICE__VMA_ADVICE_MLOCK_ONFAULT;
 	if (advice & ~known)
 		return -EINVAL;
 	for (i = 0; i < ARRAY_SIZE(adv) && !ret; i++) {
@@ -166,6 +168,13 @@ static int ops_add_advice(struct ops *o, const VmaEntry *v, bool merge_any)
 		ret = ops_add(o, RST_OP_ADVISE, v->start, v->end - v->start);
 		if (!ret)
 			o->op[o->nr - 1].flags = MADV_UNMERGEABLE;
+	}
+	if (!ret && (advice & VMA_ADVICE__VMA_ADVICE_MLOCK)) {
+		ret = ops_add(o, RST_OP_LOCK, v->start, v->end - v->start);
+		if (!ret && (advice & VMA_ADVICE__VMA_ADVICE_MLOCK_ONFAULT))
+			o->op[o->nr - 1].flags = MLOCK_ONFAULT;
+	} else if (!ret && (advice & VMA_ADVICE__VMA_ADVICE_MLOCK_ONFAULT)) {
+		ret = -EINVAL;	/* "lf" comes with "lo" */
 	}
 	return ret;
 }
@@ -235,6 +244,14 @@ int ops_final_layout(struct ops *o, const struct stack_view *sv, uint32_t pid, c
 			o->op[o->nr - 1].prot = v->prot;
 		if (!ret)
 			ret = ops_add_advice(o, v, merge_any);
+	}
+	/* last: from here on every mapping is locked, as it was */
+	if (!ret && mm->has_mlockall && mm->mlockall) {
+		if (mm->mlockall & ~(MCL_FUTURE | MCL_ONFAULT) || !(mm->mlockall & MCL_FUTURE))
+			return -EINVAL;
+		ret = ops_add(o, RST_OP_MLOCKALL, 0, 0);
+		if (!ret)
+			o->op[o->nr - 1].flags = mm->mlockall;
 	}
 	return ret;
 }

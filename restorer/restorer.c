@@ -36,6 +36,8 @@
 #define NR_setgroups	116
 #define NR_personality	135
 #define NR_prctl	157
+#define NR_mlockall	151
+#define NR_mlock2	325
 #define NR_arch_prctl	158
 #define NR_chroot	161
 #define NR_set_tid_address 218
@@ -292,6 +294,10 @@ static long run_op(const struct rst_op *op, struct open_file *of)
 		return raw_syscall3(NR_madvise, op->addr, op->len, op->flags);
 	case RST_OP_MERGE_ANY:
 		return raw_syscall2(NR_prctl, PR_SET_MEMORY_MERGE, 1);
+	case RST_OP_LOCK:
+		return raw_syscall3(NR_mlock2, op->addr, op->len, op->flags);
+	case RST_OP_MLOCKALL:
+		return raw_syscall1(NR_mlockall, op->flags);
 	}
 	return -22;
 }
@@ -316,6 +322,10 @@ static const char *op_name(const struct rst_op *op)
 		return "madvise";
 	case RST_OP_MERGE_ANY:
 		return "PR_SET_MEMORY_MERGE (KSM)";
+	case RST_OP_LOCK:
+		return "mlock (locked memory)";
+	case RST_OP_MLOCKALL:
+		return "mlockall(MCL_FUTURE)";
 	default:
 		return "munmap";
 	}

@@ -48,6 +48,8 @@ enum rst_op_type {
 	RST_OP_UNMAP,		/* munmap(addr, len) */
 	RST_OP_ADVISE,		/* madvise(addr, len, flags) */
 	RST_OP_MERGE_ANY,	/* prctl(PR_SET_MEMORY_MERGE, 1): KSM for the whole mm */
+	RST_OP_LOCK,		/* mlock2(addr, len, flags) */
+	RST_OP_MLOCKALL,	/* mlockall(flags): MCL_FUTURE [| MCL_ONFAULT] */
 };
 
 struct rst_op {

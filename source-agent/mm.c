@@ -11,6 +11,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/syscall.h>
 #include <linux/magic.h>
 #include <unistd.h>
 
@@ -59,6 +60,10 @@ static uint32_t vma_advice(const struct vma *v)
 		a |= VMA_ADVICE__VMA_ADVICE_DONTDUMP;
 	if (f & VMF_MERGEABLE)
 		a |= VMA_ADVICE__VMA_ADVICE_MERGEABLE;
+	if (f & VMF_LOCKED)
+		a |= VMA_ADVICE__VMA_ADVICE_MLOCK;
+	if ((f & VMF_LOCKED) && (f & VMF_LOCKONFAULT))
+		a |= VMA_ADVICE__VMA_ADVICE_MLOCK_ONFAULT;
 	return a;
 }
 
@@ -162,6 +167,79 @@ static int ksm_merge_any(pid_t pid)
 	return p && !strncmp(p + 15, "yes", 3);
 }
 
+/* VmLck of /proc/PID/status in kB (the mm's locked_vm), or -errno. */
+static long long vm_locked_kb(pid_t pid)
+{
+	char path[64], buf[4096], *p;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	n = read_small_file(path, buf, sizeof(buf));
+	if (n < 0)
+		return n == -ENOENT ? -ESRCH : n;
+	p = strstr(buf, "\nVmLck:");
+	return p ? (long long)strtoull(p + 8, NULL, 10) : 0;
+}
+
+/* Is the page at @addr of @pid present (/proc/PID/pagemap bit 63)? 1, 0 or -errno. */
+static int page_present(pid_t pid, uint64_t addr)
+{
+	char path[64];
+	uint64_t e;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = pread(fd, &e, sizeof(e), addr / PAGE_SIZE * sizeof(e));
+	close(fd);
+	if (n != sizeof(e))
+		return n < 0 ? -errno : -EIO;
+	return !!(e & (1ULL << 63));
+}
+
+/*
+ * mlockall(MCL_FUTURE) leaves no trace in /proc but in what mmap does next
+ * (the mm's def_flags): one page mapped by an injected mmap is locked (VmLck
+ * grows), and populated at once unless MCL_ONFAULT. @mcl gets MCL_FUTURE
+ * [| MCL_ONFAULT] or 0.
+ */
+static int mlockall_probe(pid_t pid, struct parasite_ctl *ctl, uint32_t *mcl)
+{
+	long long before, after;
+	long addr = 0, r = 0;
+	int ret, present = 0;
+
+	*mcl = 0;
+	before = vm_locked_kb(pid);
+	if (before < 0)
+		return before;
+	ret = parasite_syscall(ctl, __NR_mmap, &addr, 0, PAGE_SIZE, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (ret)
+		return ret;
+	if (addr < 0 && addr > -4096) {
+		pr_err("pid %d: cannot map a page in it to see if it has mlockall(MCL_FUTURE): %s",
+		       pid, strerror(-addr));
+		return addr;
+	}
+	after = vm_locked_kb(pid);
+	if (after > before)
+		present = page_present(pid, addr);
+	ret = parasite_syscall(ctl, __NR_munmap, &r, addr, PAGE_SIZE, 0, 0, 0, 0);
+	if (!ret)
+		ret = r;
+	if (!ret && after < 0)
+		ret = after;
+	if (!ret && present < 0)
+		ret = present;
+	if (!ret && after > before)
+		*mcl = MCL_FUTURE | (present ? 0 : MCL_ONFAULT);
+	return ret;
+}
+
 static int read_auxv(pid_t pid, uint64_t **auxv, size_t *nr)
 {
 	char path[64];
@@ -255,10 +333,14 @@ int dump_mm(pid_t pid, struct parasite_ctl *ctl, const struct vma_list *vl,
 	if (ret < 0)
 		return ret;
 	mm.has_ksm_merge_any = mm.ksm_merge_any = ret;
+	ret = mlockall_probe(pid, ctl, &mm.mlockall);
+	if (ret)
+		return ret;
+	mm.has_mlockall = !!mm.mlockall;
 	return send_mm(pid, &mm, vl, sink);
 }
 
-/* What of the VMF_* flags ferry cannot carry (mlock, mseal) is refused, naming it. */
+/* What of the VMF_* flags ferry cannot carry (mseal) is refused, naming it. */
 static int vmflags_refuse(pid_t pid, const struct vma_list *vl)
 {
 	size_t i;
@@ -267,9 +349,7 @@ static int vmflags_refuse(pid_t pid, const struct vma_list *vl)
 		const struct vma *v = &vl->v[i];
 		const char *what = NULL;
 
-		if (v->vmflags & VMF_LOCKED)
-			what = "locked memory (mlock)";
-		else if ((v->vmflags & VMF_SEALED) && v->kind != VMA_KIND__VMA_VDSO &&
+		if ((v->vmflags & VMF_SEALED) && v->kind != VMA_KIND__VMA_VDSO &&
 			 strcmp(v->path, "[vsyscall]"))
 			what = "a sealed mapping (mseal)";
 		if (!what)
@@ -300,10 +380,10 @@ static bool vmflags_seen(pid_t pid)
 
 /*
  * The flags only /proc/PID/smaps shows, for the preflight (the tree runs:
- * its page-table walk costs no downtime): mlock and mseal are refused; a
- * process with flags that travel (MADV_DONTFORK, MADV_WIPEONFORK,
- * MADV_[NO]HUGEPAGE, MADV_DONTDUMP, MADV_MERGEABLE, MAP_DROPPABLE) is noted,
- * so that its rounds read them too.
+ * its page-table walk costs no downtime): mseal is refused; a process with
+ * flags that travel (MADV_DONTFORK, MADV_WIPEONFORK, MADV_[NO]HUGEPAGE,
+ * MADV_DONTDUMP, MADV_MERGEABLE, mlock, MAP_DROPPABLE) is noted, so that
+ * its rounds read them too.
  */
 int mm_vmflags_check(pid_t pid)
 {
@@ -330,24 +410,6 @@ int mm_vmflags_check(pid_t pid)
 	return ret;
 }
 
-/* mlock'ed memory, from /proc/PID/status (cheap enough for the frozen final dump). */
-int mm_lock_check(pid_t pid)
-{
-	char path[64], buf[4096], *p;
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", pid);
-	n = read_small_file(path, buf, sizeof(buf));
-	if (n < 0)
-		return n == -ENOENT ? -ESRCH : n;
-	p = strstr(buf, "\nVmLck:");
-	if (!p || !strtoull(p + 8, NULL, 10))
-		return 0;
-	pr_err("pid %d: %llu kB of locked memory (mlock): ferry cannot move that yet", pid,
-	       strtoull(p + 8, NULL, 10));
-	return -EOPNOTSUPP;
-}
-
 /*
  * During a round (frozen): the VMF_* flags of @vl, where a VMA may have
  * any. smaps walks every page table (tens of ms per GiB, downtime in the
@@ -355,7 +417,8 @@ int mm_lock_check(pid_t pid)
  * saw with such flags, or when some private anonymous VMA could not be
  * registered (the kernel refuses userfaultfd on MAP_DROPPABLE, so without
  * one there is no droppable VMA), or for one with PR_SET_MEMORY_MERGE on (its
- * VMAs without "mg" must be told from the others, however late it was set).
+ * VMAs without "mg" must be told from the others) or locked memory (VmLck),
+ * however late they came.
  */
 int mm_read_vmflags(pid_t pid, const struct dirty_tracker *dt, struct vma_list *vl)
 {
@@ -365,6 +428,13 @@ int mm_read_vmflags(pid_t pid, const struct dirty_tracker *dt, struct vma_list *
 
 	for (i = 0; i < dt->untracked.nr && !need; i++)
 		need = dt->untracked.v[i].kind == VMA_KIND__VMA_ANON && !dt->untracked.v[i].shared;
+	if (!need) {
+		long long kb = vm_locked_kb(pid);
+
+		if (kb < 0)
+			return kb;
+		need = kb;
+	}
 	if (!need) {
 		ret = ksm_merge_any(pid);
 		if (ret < 0)

@@ -421,6 +421,12 @@ int parasite_get_brk(struct parasite_ctl *ctl, uint64_t *brk)
 	return ret;
 }
 
+int parasite_syscall(struct parasite_ctl *ctl, long nr, long *ret, long a1, long a2, long a3,
+		     long a4, long a5, long a6)
+{
+	return tracee_syscall(ctl->pid, ctl->insn, nr, ret, a1, a2, a3, a4, a5, a6);
+}
+
 static int close_target_fd(struct parasite_ctl *ctl, int fd)
 {
 	ctl->area->arg[0] = fd;

@@ -27,7 +27,6 @@ static int (*const proc_checks[])(pid_t pid) = {
 	tty_check,
 	ipc_check,
 	mm_guard_check,
-	mm_lock_check,
 	cgroup_check,
 };
 

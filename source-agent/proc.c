@@ -94,7 +94,7 @@ static uint32_t vmflags_parse(const char *s)
 		char name[3];
 		uint32_t flag;
 	} known[] = {
-		{ "dp", VMF_DROPPABLE }, { "lo", VMF_LOCKED }, { "lf", VMF_LOCKED },
+		{ "dp", VMF_DROPPABLE }, { "lo", VMF_LOCKED }, { "lf", VMF_LOCKONFAULT },
 		{ "sl", VMF_SEALED }, { "dc", VMF_DONTFORK }, { "wf", VMF_WIPEONFORK },
 		{ "hg", VMF_HUGEPAGE }, { "nh", VMF_NOHUGEPAGE }, { "dd", VMF_DONTDUMP },
 		{ "mg", VMF_MERGEABLE },

@@ -23,7 +23,7 @@ struct vma {
 
 /* VmFlags of /proc/PID/smaps that ferry carries or refuses */
 #define VMF_DROPPABLE	(1u << 0)	/* dp: MAP_DROPPABLE */
-#define VMF_LOCKED	(1u << 1)	/* lo, lf: mlock, mlock2(MLOCK_ONFAULT) */
+#define VMF_LOCKED	(1u << 1)	/* lo: mlock, mlock2, mlockall(MCL_CURRENT) */
 #define VMF_SEALED	(1u << 2)	/* sl: mseal */
 #define VMF_DONTFORK	(1u << 3)	/* dc: MADV_DONTFORK */
 #define VMF_WIPEONFORK	(1u << 4)	/* wf: MADV_WIPEONFORK (MAP_DROPPABLE sets it too) */
@@ -31,6 +31,7 @@ struct vma {
 #define VMF_NOHUGEPAGE	(1u << 6)	/* nh: MADV_NOHUGEPAGE */
 #define VMF_DONTDUMP	(1u << 7)	/* dd: MADV_DONTDUMP (special mappings and MAP_DROPPABLE too) */
 #define VMF_MERGEABLE	(1u << 8)	/* mg: MADV_MERGEABLE, or PR_SET_MEMORY_MERGE (KSM) */
+#define VMF_LOCKONFAULT	(1u << 9)	/* lf: locked with MLOCK_ONFAULT / MCL_ONFAULT (and lo) */
 /* the madvise flags that travel (VMA advice) */
 #define VMF_ADVICE	(VMF_DONTFORK | VMF_WIPEONFORK | VMF_HUGEPAGE | VMF_NOHUGEPAGE | \
 			 VMF_DONTDUMP | VMF_MERGEABLE)

@@ -94,7 +94,10 @@ shm_rounds		exact		shm|shared
 memfd_private		exact		memfd|private
 untracked		exact		track
 droppable		exact		droppable
-mlock			refused		mlock
+mlock			exact		mlock
+mlock_onfault		exact		mlock
+mlockall_future		exact		mlock
+mlockall_onfault	exact		mlock
 dontfork		exact		DONTFORK
 wipeonfork		exact		WIPEONFORK
 hugepage		exact		HUGEPAGE

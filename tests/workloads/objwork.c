@@ -488,7 +488,7 @@ static int droppable_verify(void)
 	return check_pattern(dp_mem, 3 * psz, 31, "droppable page");
 }
 
-/* Mappings with VmFlags: mlock (refused), madvise flags (carried). */
+/* Mappings with VmFlags: madvise flags. */
 static unsigned char *vf_mem;
 
 static int vf_map(int advice, const char *flag)
@@ -497,10 +497,8 @@ static int vf_map(int advice, const char *flag)
 	if (vf_mem == MAP_FAILED)
 		return bad("mmap: %s", strerror(errno));
 	memset(vf_mem, 0x5a, 2 * psz);
-	if (advice >= 0 && madvise(vf_mem, 2 * psz, advice))
+	if (madvise(vf_mem, 2 * psz, advice))
 		return bad("madvise %d: %s", advice, strerror(errno));
-	if (advice < 0 && mlock(vf_mem, 2 * psz))
-		return bad("mlock: %s", strerror(errno));
 	return vm_flag(vf_mem, flag) == 1 ? 0 : bad("no %s in VmFlags", flag);
 }
 
@@ -511,17 +509,155 @@ static int vf_verify(const char *flag)
 	return vf_mem[0] == 0x5a && vf_mem[2 * psz - 1] == 0x5a ? 0 : bad("contents changed");
 }
 
-/* NAME_setup maps with @advice (-1: mlock) and checks VmFlags @flag; NAME_verify checks again. */
+/* NAME_setup maps with @advice and checks VmFlags @flag; NAME_verify checks again. */
 #define VF_MODE(name, advice, flag)						\
 	static int name##_setup(void) { return vf_map(advice, flag); }		\
 	static int name##_verify(void) { return vf_verify(flag); }
 
-VF_MODE(mlock, -1, "lo")
 VF_MODE(dontfork, MADV_DONTFORK, "dc")
 VF_MODE(wipeonfork, MADV_WIPEONFORK, "wf")
 VF_MODE(hugepage, MADV_HUGEPAGE, "hg")
 VF_MODE(nohugepage, MADV_NOHUGEPAGE, "nh")
 VF_MODE(dontdump, MADV_DONTDUMP, "dd")
+
+/*
+ * Locked memory: of three pages, page 1 alone locked (mlock), or all three
+ * with MLOCK_ONFAULT and only page 0 ever touched (pages 1, 2 must stay out
+ * of memory: a plain mlock would fault them in). VmLck must match.
+ */
+static unsigned char *lk_mem;
+
+static long vm_locked_kb(void)
+{
+	char line[256];
+	long kb = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, "VmLck:", 6))
+			kb = strtol(line + 6, NULL, 10);
+	if (f)
+		fclose(f);
+	return kb;
+}
+
+/* mincore's residency of @n (up to 3) pages as a string such as "RR-" */
+static const char *resident(const unsigned char *p, int n)
+{
+	static char r[4];
+	unsigned char v[3];
+
+	if (mincore((void *)p, n * psz, v))
+		return "???";
+	for (int i = 0; i < n; i++)
+		r[i] = v[i] & 1 ? 'R' : '-';
+	r[n] = 0;
+	return r;
+}
+
+static int lk_check(const char *lo, const char *lf, long kb, const char *res)
+{
+	for (int i = 0; i < 3; i++) {
+		if (vm_flag(lk_mem + i * psz, "lo") != lo[i] - '0')
+			return bad("page %d: lo in VmFlags should be %c", i, lo[i]);
+		if (vm_flag(lk_mem + i * psz, "lf") != lf[i] - '0')
+			return bad("page %d: lf in VmFlags should be %c", i, lf[i]);
+	}
+	if (vm_locked_kb() != kb)
+		return bad("VmLck is %ld kB, not %ld", vm_locked_kb(), kb);
+	if (strcmp(resident(lk_mem, 3), res))
+		return bad("pages resident %s, not %s", resident(lk_mem, 3), res);
+	/* only what is resident is read: reading faults a page in */
+	for (int i = 0; i < 3; i++)
+		if (res[i] == 'R' && lk_mem[i * psz] != 0x3c)
+			return bad("page %d: contents changed", i);
+	return 0;
+}
+
+static int lk_map(size_t touch)
+{
+	lk_mem = mmap(NULL, 3 * psz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (lk_mem == MAP_FAILED)
+		return bad("mmap: %s", strerror(errno));
+	memset(lk_mem, 0x3c, touch);
+	return 0;
+}
+
+static int mlock_setup(void)
+{
+	if (lk_map(3 * psz))
+		return 1;
+	if (mlock(lk_mem + psz, psz))
+		return bad("mlock: %s", strerror(errno));
+	return lk_check("010", "000", psz / 1024, "RRR");
+}
+
+static int mlock_verify(void)
+{
+	return lk_check("010", "000", psz / 1024, "RRR");
+}
+
+static int mlock_onfault_setup(void)
+{
+	if (lk_map(psz))
+		return 1;
+	if (mlock2(lk_mem, 3 * psz, MLOCK_ONFAULT))
+		return bad("mlock2 MLOCK_ONFAULT: %s", strerror(errno));
+	return lk_check("111", "111", 3 * psz / 1024, "R--");
+}
+
+static int mlock_onfault_verify(void)
+{
+	return lk_check("111", "111", 3 * psz / 1024, "R--");
+}
+
+/*
+ * mlockall(MCL_FUTURE [| MCL_ONFAULT]) with nothing locked before: what is
+ * mapped from now on is locked (and faulted in at once without ONFAULT).
+ */
+static int mlockall_check(int onfault)
+{
+	unsigned char *p;
+	int lo, lf;
+	char r;
+
+	p = mmap(NULL, psz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return bad("mmap: %s", strerror(errno));
+	lo = vm_flag(p, "lo");
+	lf = vm_flag(p, "lf");
+	r = resident(p, 1)[0];
+	munmap(p, psz);
+	if (lo != 1 || lf != onfault)
+		return bad("a new mapping has VmFlags lo %d lf %d, not 1 %d", lo, lf, onfault);
+	if (r != (onfault ? '-' : 'R'))
+		return bad("a new locked mapping is %sresident", onfault ? "" : "not ");
+	return 0;
+}
+
+static int mlockall_future_setup(void)
+{
+	if (mlockall(MCL_FUTURE))
+		return bad("mlockall: %s", strerror(errno));
+	return mlockall_check(0);
+}
+
+static int mlockall_future_verify(void)
+{
+	return mlockall_check(0);
+}
+
+static int mlockall_onfault_setup(void)
+{
+	if (mlockall(MCL_FUTURE | MCL_ONFAULT))
+		return bad("mlockall: %s", strerror(errno));
+	return mlockall_check(1);
+}
+
+static int mlockall_onfault_verify(void)
+{
+	return mlockall_check(1);
+}
 
 /*
  * KSM: pages 0 and 2 of three as @flag0/@flag2 say, page 1 the other way
@@ -2481,6 +2617,9 @@ static const struct mode {
 	MODE(untracked),
 	MODE(droppable),
 	MODE(mlock),
+	MODE(mlock_onfault),
+	MODE(mlockall_future),
+	MODE(mlockall_onfault),
 	MODE(dontfork),
 	MODE(wipeonfork),
 	MODE(hugepage),
