@@ -130,10 +130,34 @@ static int map_vma(struct ops *o, const VmaEntry *v, const struct shm_table *shm
 }
 
 /*
+ * @v's guard regions again (MADV_GUARD_INSTALL), after its fill: a guard
+ * has no page, and filling it would fault.
+ */
+static int ops_add_guards(struct ops *o, const VmaEntry *v)
+{
+	size_t i;
+	int ret = 0;
+
+	if (v->n_guards % 2)
+		return -EINVAL;
+	for (i = 0; i < v->n_guards && !ret; i += 2) {
+		uint64_t s = v->guards[i], e = v->guards[i + 1];
+
+		if (s >= e || s < v->start || e > v->end || (s | e) % PAGE_SIZE)
+			return -EINVAL;
+		ret = ops_add(o, RST_OP_ADVISE, s, e - s);
+		if (!ret)
+			o->op[o->nr - 1].flags = MADV_GUARD_INSTALL;
+	}
+	return ret;
+}
+
+/*
  * madvise flags of @v again (DONTFORK, WIPEONFORK, [NO]HUGEPAGE, DONTDUMP,
  * MERGEABLE); in a process with PR_SET_MEMORY_MERGE (@merge_any), which made
  * every VMA mergeable, a VMA that was not is made unmergeable again. Then
- * its lock (mlock2, after its pages are in: it faults in the rest).
+ * its guard regions, and its lock (mlock2, after its pages are in: it
+ * faults in the rest).
  */
 static int ops_add_advice(struct ops *o, const VmaEntry *v, bool merge_any)
 {
@@ -169,6 +193,8 @@ static int ops_add_advice(struct ops *o, const VmaEntry *v, bool merge_any)
 		if (!ret)
 			o->op[o->nr - 1].flags = MADV_UNMERGEABLE;
 	}
+	if (!ret)
+		ret = ops_add_guards(o, v);
 	if (!ret && (advice & VMA_ADVICE__VMA_ADVICE_MLOCK)) {
 		ret = ops_add(o, RST_OP_LOCK, v->start, v->end - v->start);
 		if (!ret && (advice & VMA_ADVICE__VMA_ADVICE_MLOCK_ONFAULT))

@@ -65,6 +65,7 @@
 #define MADV_DONTNEED	4
 #define MADV_MERGEABLE	12
 #define MADV_UNMERGEABLE 13
+#define MADV_GUARD_INSTALL 102
 #define O_RDONLY	0
 #define O_CLOEXEC	02000000
 #define F_DUPFD		0
@@ -319,6 +320,8 @@ static const char *op_name(const struct rst_op *op)
 	case RST_OP_ADVISE:
 		if (op->flags == MADV_MERGEABLE || op->flags == MADV_UNMERGEABLE)
 			return "madvise (KSM)";
+		if (op->flags == MADV_GUARD_INSTALL)
+			return "madvise MADV_GUARD_INSTALL";
 		return "madvise";
 	case RST_OP_MERGE_ANY:
 		return "PR_SET_MEMORY_MERGE (KSM)";

@@ -184,19 +184,12 @@ static long long vm_locked_kb(pid_t pid)
 /* Is the page at @addr of @pid present (/proc/PID/pagemap bit 63)? 1, 0 or -errno. */
 static int page_present(pid_t pid, uint64_t addr)
 {
-	char path[64];
 	uint64_t e;
 	ssize_t n;
-	int fd;
 
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	n = pread(fd, &e, sizeof(e), addr / PAGE_SIZE * sizeof(e));
-	close(fd);
+	n = proc_pread(pid, "pagemap", &e, sizeof(e), addr / PAGE_SIZE * sizeof(e));
 	if (n != sizeof(e))
-		return n < 0 ? -errno : -EIO;
+		return n < 0 ? n : -EIO;
 	return !!(e & (1ULL << 63));
 }
 
@@ -242,31 +235,51 @@ static int mlockall_probe(pid_t pid, struct parasite_ctl *ctl, uint32_t *mcl)
 
 static int read_auxv(pid_t pid, uint64_t **auxv, size_t *nr)
 {
-	char path[64];
 	static uint64_t buf[256];
-	int fd;
 	ssize_t n;
 
-	snprintf(path, sizeof(path), "/proc/%d/auxv", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, sizeof(buf));
-	close(fd);
+	n = proc_pread(pid, "auxv", buf, sizeof(buf), 0);
 	if (n < 0)
-		return -errno;
+		return n;
 	*auxv = buf;
 	*nr = n / 8;
 	return 0;
 }
 
-/* mm-<pid>.img: @mm's fields as given, its VMAs from @vl. */
-static int send_mm(pid_t pid, MmEntry *mm, const struct vma_list *vl, struct sink *sink)
+/* The guard regions of @v (MADV_GUARD_INSTALL) as start, end pairs in @e. */
+static int vma_guards(int pagemap_fd, const struct vma *v, VmaEntry *e)
+{
+	struct dirty_set ds = { 0 };
+	size_t i;
+	int ret;
+
+	ret = dirty_scan_guards(pagemap_fd, v, &ds);
+	if (!ret && ds.nr) {
+		e->guards = calloc(2 * ds.nr, sizeof(*e->guards));
+		if (!e->guards)
+			ret = -ENOMEM;
+	}
+	for (i = 0; !ret && i < ds.nr; i++) {
+		e->guards[2 * i] = ds.r[i].start;
+		e->guards[2 * i + 1] = ds.r[i].end;
+	}
+	if (!ret)
+		e->n_guards = 2 * ds.nr;
+	dirty_set_free(&ds);
+	return ret;
+}
+
+/*
+ * mm-<pid>.img: @mm's fields as given, its VMAs from @vl; with their guard
+ * regions if @guards (the final dump: a walk of the page tables).
+ */
+static int send_mm(pid_t pid, MmEntry *mm, const struct vma_list *vl, bool guards,
+		   struct sink *sink)
 {
 	VmaEntry *ents, **ptrs;
 	char name[64];
 	size_t i;
-	int ret = 0;
+	int ret = 0, fd = -1;
 
 	ents = calloc(vl->nr + 1, sizeof(*ents));
 	ptrs = calloc(vl->nr + 1, sizeof(*ptrs));
@@ -274,9 +287,19 @@ static int send_mm(pid_t pid, MmEntry *mm, const struct vma_list *vl, struct sin
 		ret = -ENOMEM;
 		goto out;
 	}
+	if (guards) {
+		snprintf(name, sizeof(name), "/proc/%d/pagemap", pid);
+		fd = open(name, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			ret = -errno;
+			goto out;
+		}
+	}
 	for (i = 0; i < vl->nr; i++) {
 		vma_entry__init(&ents[i]);
 		ret = vma_fill_entry(pid, &vl->v[i], &ents[i]);
+		if (!ret && guards && vl->v[i].kind != VMA_KIND__VMA_VDSO)
+			ret = vma_guards(fd, &vl->v[i], &ents[i]);
 		if (ret)
 			goto out;
 		ptrs[i] = &ents[i];
@@ -288,6 +311,10 @@ static int send_mm(pid_t pid, MmEntry *mm, const struct vma_list *vl, struct sin
 	mm->vmas = NULL;
 	mm->n_vmas = 0;
 out:
+	if (fd >= 0)
+		close(fd);
+	for (i = 0; ents && i < vl->nr; i++)
+		free(ents[i].guards);
 	free(ents);
 	free(ptrs);
 	return ret;
@@ -298,7 +325,7 @@ int dump_vmas(pid_t pid, const struct vma_list *vl, struct sink *sink)
 	MmEntry mm = MM_ENTRY__INIT;
 
 	mm.exe = "";
-	return send_mm(pid, &mm, vl, sink);
+	return send_mm(pid, &mm, vl, false, sink);
 }
 
 int dump_mm(pid_t pid, struct parasite_ctl *ctl, const struct vma_list *vl,
@@ -337,7 +364,7 @@ int dump_mm(pid_t pid, struct parasite_ctl *ctl, const struct vma_list *vl,
 	if (ret)
 		return ret;
 	mm.has_mlockall = !!mm.mlockall;
-	return send_mm(pid, &mm, vl, sink);
+	return send_mm(pid, &mm, vl, true, sink);
 }
 
 /* What of the VMF_* flags ferry cannot carry (mseal) is refused, naming it. */
@@ -446,44 +473,5 @@ int mm_read_vmflags(pid_t pid, const struct dirty_tracker *dt, struct vma_list *
 	ret = proc_read_vmflags(pid, vl);
 	if (!ret)
 		ret = vmflags_refuse(pid, vl);
-	return ret;
-}
-
-#ifndef PAGE_IS_GUARD
-#define PAGE_IS_GUARD	(1 << 8)
-#endif
-
-/* Guard regions (MADV_GUARD_INSTALL) are lost on restore yet: refused. */
-int mm_guard_check(pid_t pid)
-{
-	struct page_region r;
-	struct vma_list vl = { 0 };
-	struct pm_scan_arg arg = {
-		.size = sizeof(arg),
-		.vec = (uint64_t)(uintptr_t)&r,
-		.vec_len = 1,
-		.category_anyof_mask = PAGE_IS_GUARD,
-		.return_mask = PAGE_IS_GUARD,
-	};
-	char path[64];
-	size_t i;
-	int fd, ret;
-
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	ret = proc_read_vmas(pid, &vl);
-	for (i = 0; !ret && i < vl.nr; i++) {
-		arg.start = vl.v[i].start;
-		arg.end = vl.v[i].end;
-		if (ioctl(fd, PAGEMAP_SCAN, &arg) <= 0)
-			continue;	/* none; or a kernel without guard regions or the scan */
-		pr_err("pid %d: guard region (MADV_GUARD_INSTALL) at %#llx: ferry cannot move guard "
-		       "regions yet", pid, (unsigned long long)r.start);
-		ret = -EOPNOTSUPP;
-	}
-	vma_list_free(&vl);
-	close(fd);
 	return ret;
 }

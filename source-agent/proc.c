@@ -2,6 +2,7 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -250,6 +251,23 @@ int proc_readlink(pid_t pid, const char *what, char *buf, size_t len)
 	if (n < 0)
 		return -errno;
 	buf[n] = 0;
+	return n;
+}
+
+ssize_t proc_pread(pid_t pid, const char *what, void *buf, size_t len, off_t off)
+{
+	char path[64];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", pid, what);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = pread(fd, buf, len, off);
+	if (n < 0)
+		n = -errno;
+	close(fd);
 	return n;
 }
 

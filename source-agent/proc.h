@@ -72,6 +72,8 @@ int64_t proc_start_time(pid_t pid);
 /* readlink /proc/PID/@what (exe, cwd, root, fd/N): its length, or -errno. */
 int proc_readlink(pid_t pid, const char *what, char *buf, size_t len);
 /* A duplicate of @pid's fd @tfd in this process (pidfd_getfd): the fd or -errno. */
+/* pread of /proc/@pid/@what: bytes read or -errno. */
+ssize_t proc_pread(pid_t pid, const char *what, void *buf, size_t len, off_t off);
 int proc_take_fd(pid_t pid, int tfd);
 /* Numeric entries of a /proc directory (tasks, fds); *out malloc'd. */
 int proc_read_dir_numbers(const char *path, pid_t **out, size_t *nr);

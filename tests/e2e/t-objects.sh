@@ -75,7 +75,7 @@ memfd_seals		exact		memfd|seal
 memfd_fd		refused		memfd
 file_mtime		exact		mtime|time
 mprotect_filemap	exact		map|prot
-guard			refused		guard
+guard			exact		guard
 sock_opts		exact		sock|option
 sock_filter		refused		filter
 shutdown		exact		shut
