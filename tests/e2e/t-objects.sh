@@ -77,7 +77,8 @@ file_mtime		exact		mtime|time
 mprotect_filemap	exact		map|prot
 guard			exact		guard
 sock_opts		exact		sock|option
-sock_filter		refused		filter
+sock_filter		exact		filter
+sock_ebpf		refused		eBPF
 shutdown		exact		shut
 scm_rights		refused		in flight
 dgram_queue		refused		dgram|datagram|queue

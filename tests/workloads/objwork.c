@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/audit.h>
+#include <linux/bpf.h>
 #include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/futex.h>
@@ -2266,26 +2267,103 @@ static int sock_opts_verify(void)
 	return 0;
 }
 
+/*
+ * A classic filter that passes datagrams of up to 4 bytes (the UDP header
+ * is in the length it sees), locked (SO_LOCK_FILTER): read back instruction
+ * by instruction, and it must still drop a longer datagram sent to itself.
+ */
+static struct sock_filter sf_prog[] = {
+	BPF_STMT(BPF_LD | BPF_W | BPF_LEN, 0),
+	BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, 8 + 4, 0, 1),
+	BPF_STMT(BPF_RET | BPF_K, 0),
+	BPF_STMT(BPF_RET | BPF_K, 0xffff),
+};
+
 static int sock_filter_setup(void)
 {
-	struct sock_filter f[] = { BPF_STMT(BPF_RET | BPF_K, 0xffffffff) };
-	struct sock_fprog prog = { .len = 1, .filter = f };
+	struct sock_fprog prog = { .len = (sizeof(sf_prog) / sizeof(sf_prog[0])), .filter = sf_prog };
+	int one = 1;
 
 	if (udp_socket())
 		return 1;
-	return setsockopt(so_fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) ?
-		bad("SO_ATTACH_FILTER: %s", strerror(errno)) : 0;
+	if (setsockopt(so_fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) ||
+	    setsockopt(so_fd, SOL_SOCKET, SO_LOCK_FILTER, &one, sizeof(one)))
+		return bad("SO_ATTACH_FILTER, SO_LOCK_FILTER: %s", strerror(errno));
+	return 0;
 }
 
 static int sock_filter_verify(void)
 {
+	struct sock_filter got[16];
 	socklen_t l = 0;
+	int locked = 0;
+	char buf[32];
+	ssize_t n;
 
 	if (udp_same())
 		return 1;
 	if (getsockopt(so_fd, SOL_SOCKET, SO_GET_FILTER, NULL, &l))
 		return bad("SO_GET_FILTER: %s", strerror(errno));
-	return l == 1 ? 0 : bad("filter of %u instructions, expected 1", (unsigned)l);
+	if (l != (sizeof(sf_prog) / sizeof(sf_prog[0])))
+		return bad("filter of %u instructions, expected %zu", (unsigned)l, (sizeof(sf_prog) / sizeof(sf_prog[0])));
+	if (getsockopt(so_fd, SOL_SOCKET, SO_GET_FILTER, got, &l) ||
+	    memcmp(got, sf_prog, sizeof(sf_prog)))
+		return bad("the filter's instructions differ");
+	l = sizeof(locked);
+	if (getsockopt(so_fd, SOL_SOCKET, SO_LOCK_FILTER, &locked, &l) || !locked)
+		return bad("the filter is not locked (SO_LOCK_FILTER)");
+	if (!setsockopt(so_fd, SOL_SOCKET, SO_DETACH_FILTER, &locked, sizeof(locked)) ||
+	    errno != EPERM)
+		return bad("a locked filter could be detached");
+	/* its work: the 10-byte datagram is dropped, the 3-byte one passes */
+	if (sendto(so_fd, "0123456789", 10, 0, (void *)&so_addr, sizeof(so_addr)) != 10 ||
+	    sendto(so_fd, "abc", 3, 0, (void *)&so_addr, sizeof(so_addr)) != 3)
+		return bad("sendto: %s", strerror(errno));
+	usleep(10000);
+	n = recv(so_fd, buf, sizeof(buf), MSG_DONTWAIT);
+	if (n != 3 || memcmp(buf, "abc", 3))
+		return bad("received %zd bytes first, expected the 3 bytes \"abc\"", n);
+	n = recv(so_fd, buf, sizeof(buf), MSG_DONTWAIT);
+	if (n >= 0)
+		return bad("the filter let a %zd-byte datagram through", n);
+	return 0;
+}
+
+/* An eBPF socket filter (SO_ATTACH_BPF): refused by name. */
+static int sock_ebpf_setup(void)
+{
+	struct bpf_insn insns[] = {
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = -1 },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+	union bpf_attr attr = {
+		.prog_type = BPF_PROG_TYPE_SOCKET_FILTER,
+		.insns = (uintptr_t)insns,
+		.insn_cnt = (sizeof(insns) / sizeof(insns[0])),
+		.license = (uintptr_t)"GPL",
+	};
+	int prog;
+
+	if (udp_socket())
+		return 1;
+	prog = syscall(SYS_bpf, BPF_PROG_LOAD, &attr, sizeof(attr));
+	if (prog < 0)
+		return bad("BPF_PROG_LOAD: %s", strerror(errno));
+	if (setsockopt(so_fd, SOL_SOCKET, SO_ATTACH_BPF, &prog, sizeof(prog)))
+		return bad("SO_ATTACH_BPF: %s", strerror(errno));
+	close(prog);
+	return 0;
+}
+
+static int sock_ebpf_verify(void)
+{
+	socklen_t l = 0;
+
+	if (udp_same())
+		return 1;
+	if (!getsockopt(so_fd, SOL_SOCKET, SO_GET_FILTER, NULL, &l) || errno != EACCES)
+		return bad("SO_GET_FILTER does not say EACCES (an eBPF filter)");
+	return 0;
 }
 
 static int sh_fd[2] = { -1, -1 };
@@ -2600,6 +2678,7 @@ static const struct mode {
 	MODE(guard),
 	MODE(sock_opts),
 	MODE(sock_filter),
+	MODE(sock_ebpf),
 	MODE(shutdown),
 	MODE(scm_rights),
 	MODE(dgram_queue),
