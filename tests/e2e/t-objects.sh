@@ -105,6 +105,7 @@ hugepage		exact		HUGEPAGE
 nohugepage		exact		HUGEPAGE
 dontdump		exact		DONTDUMP
 mergeable		exact		MERGEABLE|KSM
+no_vdso			exact		vdso|syscall
 merge_any		exact		MEMORY_MERGE|KSM
 memfd_seal_write	exact		memfd|seal
 memfd_future_write	refused		F_SEAL_FUTURE_WRITE

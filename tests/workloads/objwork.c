@@ -43,6 +43,7 @@
 #include <sys/ipc.h>
 #include <sys/mman.h>
 #include <sys/msg.h>
+#include <sys/auxv.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/resource.h>
@@ -520,6 +521,57 @@ VF_MODE(wipeonfork, MADV_WIPEONFORK, "wf")
 VF_MODE(hugepage, MADV_HUGEPAGE, "hg")
 VF_MODE(nohugepage, MADV_NOHUGEPAGE, "nh")
 VF_MODE(dontdump, MADV_DONTDUMP, "dd")
+
+/*
+ * No vdso: [vdso] and [vvar*] unmapped (nothing here calls into them after:
+ * nanosleep and the rest are plain syscalls). ferry must find a `syscall`
+ * instruction elsewhere, and the restore must not map a vdso back.
+ */
+static unsigned long nv_ehdr;
+
+static int vdso_lines(void)
+{
+	char line[512];
+	int n = 0;
+	FILE *f = fopen("/proc/self/maps", "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		n += strstr(line, "[vdso]") || strstr(line, "[vvar");
+	if (f)
+		fclose(f);
+	return n;
+}
+
+static int no_vdso_setup(void)
+{
+	unsigned long lo[8], hi[8];
+	char line[512];
+	int n = 0;
+	FILE *f = fopen("/proc/self/maps", "r");
+
+	while (f && n < 8 && fgets(line, sizeof(line), f))
+		if ((strstr(line, "[vdso]") || strstr(line, "[vvar")) &&
+		    sscanf(line, "%lx-%lx", &lo[n], &hi[n]) == 2)
+			n++;
+	if (f)
+		fclose(f);
+	if (!n)
+		return bad("no [vdso] to unmap");
+	nv_ehdr = getauxval(AT_SYSINFO_EHDR);
+	while (n--)
+		if (munmap((void *)lo[n], hi[n] - lo[n]))
+			return bad("munmap: %s", strerror(errno));
+	return vdso_lines() ? bad("[vdso] or [vvar] still mapped") : 0;
+}
+
+static int no_vdso_verify(void)
+{
+	if (vdso_lines())
+		return bad("a [vdso] or [vvar] is mapped again");
+	if (getauxval(AT_SYSINFO_EHDR) != nv_ehdr)
+		return bad("AT_SYSINFO_EHDR changed");
+	return syscall(SYS_getpid) == getpid() ? 0 : bad("getpid");
+}
 
 /*
  * Locked memory: of three pages, page 1 alone locked (mlock), or all three
@@ -2705,6 +2757,7 @@ static const struct mode {
 	MODE(nohugepage),
 	MODE(dontdump),
 	MODE(mergeable),
+	MODE(no_vdso),
 	MODE(merge_any),
 	MODE(memfd_seal_write),
 	MODE(memfd_future_write),
