@@ -665,8 +665,9 @@ static int mlock_onfault_verify(void)
 }
 
 /*
- * mlockall(MCL_FUTURE [| MCL_ONFAULT]) with nothing locked before: what is
- * mapped from now on is locked (and faulted in at once without ONFAULT).
+ * mlockall(MCL_CURRENT | MCL_FUTURE), and mlockall(MCL_FUTURE | MCL_ONFAULT)
+ * with nothing locked before: what is mapped from now on is locked (and
+ * faulted in at once without ONFAULT).
  */
 static int mlockall_check(int onfault)
 {
@@ -688,16 +689,26 @@ static int mlockall_check(int onfault)
 	return 0;
 }
 
+/* MCL_CURRENT too: the program's text (a file mapping) and its stack are locked */
+static int mlockall_current(void)
+{
+	int x;
+
+	if (vm_flag((void *)mlockall_check, "lo") != 1 || vm_flag(&x, "lo") != 1)
+		return bad("the program's text or stack is not locked (no lo in VmFlags)");
+	return mlockall_check(0);
+}
+
 static int mlockall_future_setup(void)
 {
-	if (mlockall(MCL_FUTURE))
+	if (mlockall(MCL_CURRENT | MCL_FUTURE))
 		return bad("mlockall: %s", strerror(errno));
-	return mlockall_check(0);
+	return mlockall_current();
 }
 
 static int mlockall_future_verify(void)
 {
-	return mlockall_check(0);
+	return mlockall_current();
 }
 
 static int mlockall_onfault_setup(void)
