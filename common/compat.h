@@ -49,6 +49,14 @@ struct pm_scan_arg {
 #define PAGEMAP_SCAN	_IOWR('f', 16, struct pm_scan_arg)
 #endif
 
+/* 6.14: a guard region's pages (MADV_GUARD_INSTALL) */
+#ifndef PAGE_IS_GUARD
+#define PAGE_IS_GUARD		(1 << 8)
+#endif
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL	102
+#endif
+
 #ifndef UFFD_FEATURE_WP_UNPOPULATED
 #define UFFD_FEATURE_WP_UNPOPULATED	(1 << 13)
 #endif

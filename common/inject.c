@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
- * Making a stopped task do things (see inject.h): syscalls run through the
- * `syscall` instruction of its [vdso], its memory read and written from
+ * Making a stopped task do things (see inject.h): syscalls run through a
+ * `syscall` instruction of its own ([vdso]'s, else another executable
+ * mapping's), its memory read and written from
  * outside, signals held back and queued again.
  *
  * Signals the task gets while we step it through injected syscalls are
@@ -283,38 +284,85 @@ int tracee_find_vma(pid_t pid, const char *name, uint64_t addr, uint64_t *start,
 	return ret;
 }
 
+/*
+ * The first `syscall` (bytes 0f 05: they decode so when jumped to, wherever
+ * they are) in [@start, @end) of @pid, read through /proc/PID/mem in
+ * chunks; 0 if none.
+ */
+static uint64_t scan_syscall_insn(int mem_fd, uint64_t start, uint64_t end)
+{
+	unsigned char buf[65536];
+	uint64_t at;
+	ssize_t n, i;
+
+	for (at = start; at + 1 < end; at += n - 1) {
+		size_t want = end - at < sizeof(buf) ? end - at : sizeof(buf);
+
+		n = pread(mem_fd, buf, want, at);
+		if (n < 2)
+			return 0;
+		for (i = 0; i < n - 1; i++)
+			if (buf[i] == 0x0f && buf[i + 1] == 0x05)
+				return at + i;
+	}
+	return 0;
+}
+
+/*
+ * Where to look, best first: [vdso] (the kernel's, in every process that
+ * kept it), then an executable mapping of a file (libc, the program), then
+ * any executable mapping. Nothing is written into the task: a process
+ * without a vdso (unmapped, or a kernel booted with vdso=0) still has the
+ * bytes of `syscall` somewhere it may execute.
+ */
+static bool insn_vma_pass(const char *line, int pass)
+{
+	char perms[5] = "", path[16] = "";
+
+	/* "start-end perms offset dev inode [path]" */
+
+	if (sscanf(line, "%*x-%*x %4s %*x %*s %*u %15s", perms, path) < 1 || perms[2] != 'x')
+		return false;
+	switch (pass) {
+	case 0:
+		return !strcmp(path, "[vdso]");
+	case 1:
+		return path[0] == '/';
+	default:	/* not [vsyscall]: executing there traps to an emulation */
+		return strcmp(path, "[vdso]") && strcmp(path, "[vsyscall]") && path[0] != '/';
+	}
+}
+
 uint64_t find_syscall_insn(pid_t pid)
 {
-	uint64_t start, end, insn = 0;
-	unsigned char *buf = NULL;
-	char path[64];
-	ssize_t n;
-	int fd = -1;
-	size_t i;
+	char path[64], line[512];
+	uint64_t insn = 0;
+	int fd, pass;
+	FILE *f;
 
-	if (tracee_find_vma(pid, "[vdso]", 0, &start, &end) || end <= start || end - start > (1 << 24))
-		goto out;
-	buf = malloc(end - start);
-	if (!buf)
-		goto out;
 	snprintf(path, sizeof(path), "/proc/%d/mem", pid);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		goto out;
-	n = pread(fd, buf, end - start, start);
-	for (i = 0; n > 1 && i < (size_t)n - 1; i++) {
-		/* Bytes 0f 05 decode as `syscall` when jumped to, wherever they are. */
-		if (buf[i] == 0x0f && buf[i + 1] == 0x05) {
-			insn = start + i;
-			break;
+	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+	f = fopen(path, "re");
+	for (pass = 0; fd >= 0 && f && !insn && pass < 3; pass++) {
+		rewind(f);
+		while (!insn && fgets(line, sizeof(line), f)) {
+			unsigned long long start, end;
+
+			if (insn_vma_pass(line, pass) &&
+			    sscanf(line, "%llx-%llx", &start, &end) == 2 && start < end)
+				insn = scan_syscall_insn(fd, start, end);
 		}
+		if (insn && pass)
+			pr_debug("pid %d: no syscall instruction in a [vdso]: using the one at "
+				 "%#" PRIx64, pid, insn);
 	}
-out:
+	if (f)
+		fclose(f);
 	if (fd >= 0)
 		close(fd);
-	free(buf);
 	if (!insn)
-		pr_err("no syscall instruction in [vdso] of %d", pid);
+		pr_err("pid %d: no syscall instruction in any executable mapping", pid);
 	return insn;
 }
 

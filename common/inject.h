@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Making a stopped, seized task do things (on top of common/ptrace.h):
- * syscalls injected at the `syscall` instruction of its [vdso], its memory
+ * syscalls injected at a `syscall` instruction of its own, its memory
  * read and written from outside, and signals that stop it while we work
  * held back and queued to it again from inside, siginfo intact.
  */
@@ -16,7 +16,11 @@
 /* From /proc/PID/maps: the VMA holding @addr, or (@name set) the first line naming @name. */
 int tracee_find_vma(pid_t pid, const char *name, uint64_t addr, uint64_t *start, uint64_t *end);
 
-/* Address of a `syscall` instruction in the task's [vdso], 0 if none. */
+/*
+ * Address of a `syscall` instruction the task may execute: in its [vdso],
+ * else in an executable mapping of a file, else in any executable mapping;
+ * 0 if none.
+ */
 uint64_t find_syscall_insn(pid_t pid);
 
 /*

@@ -193,8 +193,37 @@ static int map_vma(struct ops *o, const VmaEntry *v, const struct shm_table *shm
 	return ret ? ret : ops_set_path(o, path);
 }
 
-/* madvise flags of @v again (DONTFORK, WIPEONFORK, [NO]HUGEPAGE, DONTDUMP) */
-static int ops_add_advice(struct ops *o, const VmaEntry *v)
+/*
+ * @v's guard regions again (MADV_GUARD_INSTALL), after its fill: a guard
+ * has no page, and filling it would fault.
+ */
+static int ops_add_guards(struct ops *o, const VmaEntry *v)
+{
+	size_t i;
+	int ret = 0;
+
+	if (v->n_guards % 2)
+		return -EINVAL;
+	for (i = 0; i < v->n_guards && !ret; i += 2) {
+		uint64_t s = v->guards[i], e = v->guards[i + 1];
+
+		if (s >= e || s < v->start || e > v->end || (s | e) % PAGE_SIZE)
+			return -EINVAL;
+		ret = ops_add(o, RST_OP_ADVISE, s, e - s);
+		if (!ret)
+			o->op[o->nr - 1].flags = MADV_GUARD_INSTALL;
+	}
+	return ret;
+}
+
+/*
+ * madvise flags of @v again (DONTFORK, WIPEONFORK, [NO]HUGEPAGE, DONTDUMP,
+ * MERGEABLE); in a process with PR_SET_MEMORY_MERGE (@merge_any), which made
+ * every VMA mergeable, a VMA that was not is made unmergeable again. Then
+ * its guard regions, and its lock (mlock2, after its pages are in: it
+ * faults in the rest).
+ */
+static int ops_add_advice(struct ops *o, const VmaEntry *v, bool merge_any)
 {
 	static const struct {
 		uint32_t bit;
@@ -205,31 +234,76 @@ static int ops_add_advice(struct ops *o, const VmaEntry *v)
 		{ VMA_ADVICE__VMA_ADVICE_HUGEPAGE, MADV_HUGEPAGE },
 		{ VMA_ADVICE__VMA_ADVICE_NOHUGEPAGE, MADV_NOHUGEPAGE },
 		{ VMA_ADVICE__VMA_ADVICE_DONTDUMP, MADV_DONTDUMP },
+		{ VMA_ADVICE__VMA_ADVICE_MERGEABLE, MADV_MERGEABLE },
 	};
-	uint32_t known = 0;
+	uint32_t known = 0, advice = v->has_advice ? v->advice : 0;
 	size_t i;
 	int ret = 0;
 
 	for (i = 0; i < ARRAY_SIZE(adv); i++)
 		known |= adv[i].bit;
-	if (v->advice & ~known)
+	known |= VMA_ADVICE__VMA_ADVICE_MLOCK | VMA_ADVICE__VMA_ADVICE_MLOCK_ONFAULT;
+	if (advice & ~known)
 		return -EINVAL;
 	for (i = 0; i < ARRAY_SIZE(adv) && !ret; i++) {
-		if (!(v->advice & adv[i].bit))
+		if (!(advice & adv[i].bit))
 			continue;
 		ret = ops_add(o, RST_OP_ADVISE, v->start, v->end - v->start);
 		if (!ret)
 			o->op[o->nr - 1].flags = adv[i].advice;
 	}
+	if (!ret && merge_any && !(advice & VMA_ADVICE__VMA_ADVICE_MERGEABLE)) {
+		ret = ops_add(o, RST_OP_ADVISE, v->start, v->end - v->start);
+		if (!ret)
+			o->op[o->nr - 1].flags = MADV_UNMERGEABLE;
+	}
+	if (!ret)
+		ret = ops_add_guards(o, v);
+	if (!ret && (advice & VMA_ADVICE__VMA_ADVICE_MLOCK)) {
+		ret = ops_add(o, RST_OP_LOCK, v->start, v->end - v->start);
+		if (!ret && (advice & VMA_ADVICE__VMA_ADVICE_MLOCK_ONFAULT))
+			o->op[o->nr - 1].flags = MLOCK_ONFAULT;
+	} else if (!ret && (advice & VMA_ADVICE__VMA_ADVICE_MLOCK_ONFAULT)) {
+		ret = -EINVAL;	/* "lf" comes with "lo" */
+	}
 	return ret;
+}
+
+/*
+ * KSM (MADV_MERGEABLE, PR_SET_MEMORY_MERGE) needs a kernel built with it:
+ * without, the restore refuses, naming it, before anything is made.
+ */
+static int ksm_check(const MmEntry *mm)
+{
+	size_t i;
+
+	if (!access("/sys/kernel/mm/ksm", F_OK))
+		return 0;
+	if (mm->has_ksm_merge_any && mm->ksm_merge_any) {
+		pr_err("the process had KSM on for all its memory (PR_SET_MEMORY_MERGE): "
+		       "this kernel has no KSM (/sys/kernel/mm/ksm)");
+		return -EOPNOTSUPP;
+	}
+	for (i = 0; i < mm->n_vmas; i++) {
+		const VmaEntry *v = mm->vmas[i];
+
+		if (!v->has_advice || !(v->advice & VMA_ADVICE__VMA_ADVICE_MERGEABLE))
+			continue;
+		pr_err("mapping at %#llx is mergeable (MADV_MERGEABLE, KSM): this kernel has "
+		       "no KSM (/sys/kernel/mm/ksm)", (unsigned long long)v->start);
+		return -EOPNOTSUPP;
+	}
+	return 0;
 }
 
 int ops_final_layout(struct ops *o, const struct stack_view *sv, uint32_t pid, const MmEntry *mm,
 		     const struct shm_table *shm)
 {
+	bool merge_any = mm->has_ksm_merge_any && mm->ksm_merge_any;
 	size_t i;
-	int ret = 0;
+	int ret;
 
+	ret = ksm_check(mm);
 	for (i = 0; i < mm->n_vmas && !ret; i++) {
 		const VmaEntry *v = mm->vmas[i];
 		struct ranges one = { 0 };
@@ -247,6 +321,9 @@ int ops_final_layout(struct ops *o, const struct stack_view *sv, uint32_t pid, c
 					    RST_OP_ZERO : 0);
 		ranges_free(&one);
 	}
+	/* every VMA mergeable (made unmergeable again below where it was not) */
+	if (!ret && merge_any)
+		ret = ops_add(o, RST_OP_MERGE_ANY, 0, 0);
 	for (i = 0; i < mm->n_vmas && !ret; i++) {
 		const VmaEntry *v = mm->vmas[i];
 
@@ -255,8 +332,16 @@ int ops_final_layout(struct ops *o, const struct stack_view *sv, uint32_t pid, c
 		ret = ops_add(o, RST_OP_PROTECT, v->start, v->end - v->start);
 		if (!ret)
 			o->op[o->nr - 1].prot = v->prot;
-		if (!ret && v->has_advice)
-			ret = ops_add_advice(o, v);
+		if (!ret)
+			ret = ops_add_advice(o, v, merge_any);
+	}
+	/* last: from here on every mapping is locked, as it was */
+	if (!ret && mm->has_mlockall && mm->mlockall) {
+		if (mm->mlockall & ~(MCL_FUTURE | MCL_ONFAULT) || !(mm->mlockall & MCL_FUTURE))
+			return -EINVAL;
+		ret = ops_add(o, RST_OP_MLOCKALL, 0, 0);
+		if (!ret)
+			o->op[o->nr - 1].flags = mm->mlockall;
 	}
 	return ret;
 }

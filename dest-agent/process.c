@@ -900,10 +900,8 @@ static int unmap_blob(struct rst_process *rp)
 	if (ptrace(PTRACE_GETREGS, rp->pid, NULL, &regs))
 		return -errno;
 	insn = find_syscall_insn(rp->pid);
-	if (!insn) {
-		pr_err("pid %d: no syscall instruction in its vdso", rp->want_pid);
+	if (!insn)
 		return -ENOENT;
-	}
 	err = tracee_syscall(rp->pid, insn, __NR_munmap, &ret, rp->region_addr, rp->region_len,
 			     0, 0, 0, 0);
 	if (!err && ret)

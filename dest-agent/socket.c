@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include <linux/filter.h>
 
 #include "common/log.h"
 #include "common/util.h"
@@ -41,6 +42,26 @@ int sock_set_opts(int s, const FdEntry *f)
 {
 	const SockEntry *se = f->sock;
 	size_t i;
+
+	/* the classic BPF filter first: SO_LOCK_FILTER, an option, locks it */
+	if (se->has_filter) {
+		struct sock_fprog prog = {
+			.len = se->filter.len / sizeof(struct sock_filter),
+			.filter = (struct sock_filter *)se->filter.data,
+		};
+
+		if (!se->filter.len || se->filter.len % sizeof(struct sock_filter) ||
+		    prog.len > BPF_MAXINSNS) {
+			pr_err("fd %u: a socket filter of %zu bytes is no BPF program", f->fd,
+			       se->filter.len);
+			return -EINVAL;
+		}
+		if (setsockopt(s, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog))) {
+			pr_err("fd %u: cannot attach its BPF socket filter again "
+			       "(SO_ATTACH_FILTER): %s", f->fd, strerror(errno));
+			return -errno;
+		}
+	}
 
 	for (i = 0; i < se->n_opts; i++) {
 		const SockOpt *o = se->opts[i];

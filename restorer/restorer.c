@@ -36,6 +36,8 @@
 #define NR_setgroups	116
 #define NR_personality	135
 #define NR_prctl	157
+#define NR_mlockall	151
+#define NR_mlock2	325
 #define NR_arch_prctl	158
 #define NR_chroot	161
 #define NR_set_tid_address 218
@@ -66,6 +68,9 @@
 #define PROT_WRITE	0x2
 #define MAP_FIXED	0x10
 #define MADV_DONTNEED	4
+#define MADV_MERGEABLE	12
+#define MADV_UNMERGEABLE 13
+#define MADV_GUARD_INSTALL 102
 #define O_RDONLY	0
 #define O_CLOEXEC	02000000
 #define F_DUPFD		0
@@ -90,6 +95,7 @@
 #define PR_SET_SECUREBITS 28
 #define PR_GET_SECUREBITS 27
 #define PR_SET_THP_DISABLE 41
+#define PR_SET_MEMORY_MERGE 67
 #define PR_SET_CHILD_SUBREAPER 36
 #define PR_SET_NO_NEW_PRIVS 38
 #define PR_CAPBSET_READ	23
@@ -372,14 +378,20 @@ static long run_op(const struct rst_op *op, struct open_file *of)
 		return raw_syscall2(NR_munmap, op->addr, op->len);
 	case RST_OP_ADVISE:
 		return raw_syscall3(NR_madvise, op->addr, op->len, op->flags);
+	case RST_OP_MERGE_ANY:
+		return raw_syscall2(NR_prctl, PR_SET_MEMORY_MERGE, 1);
+	case RST_OP_LOCK:
+		return raw_syscall3(NR_mlock2, op->addr, op->len, op->flags);
+	case RST_OP_MLOCKALL:
+		return raw_syscall1(NR_mlockall, op->flags);
 	}
 	return -22;
 }
 
 /* No table of strings: pointers in data would need relocating. */
-static const char *op_name(uint32_t type)
+static const char *op_name(const struct rst_op *op)
 {
-	switch (type) {
+	switch (op->type) {
 	case RST_OP_MAP:
 		return "mmap";
 	case RST_OP_READ:
@@ -392,7 +404,17 @@ static const char *op_name(uint32_t type)
 	case RST_OP_PROTECT:
 		return "mprotect";
 	case RST_OP_ADVISE:
+		if (op->flags == MADV_MERGEABLE || op->flags == MADV_UNMERGEABLE)
+			return "madvise (KSM)";
+		if (op->flags == MADV_GUARD_INSTALL)
+			return "madvise MADV_GUARD_INSTALL";
 		return "madvise";
+	case RST_OP_MERGE_ANY:
+		return "PR_SET_MEMORY_MERGE (KSM)";
+	case RST_OP_LOCK:
+		return "mlock (locked memory)";
+	case RST_OP_MLOCKALL:
+		return "mlockall(MCL_FUTURE)";
 	default:
 		return "munmap";
 	}
@@ -416,7 +438,7 @@ static int cmd_memory(struct rst_args *a)
 		else
 			r = run_op(op, &of);
 		if (r)
-			ret = failed(a, op_name(op->type), r, op->addr);
+			ret = failed(a, op_name(op), r, op->addr);
 	}
 	if (of.fd >= 0) {
 		raw_syscall1(NR_close, of.fd);

@@ -56,6 +56,9 @@ enum rst_op_type {
 	 * copy-on-write with the parent.
 	 */
 	RST_OP_READ_CMP,
+	RST_OP_MERGE_ANY,	/* prctl(PR_SET_MEMORY_MERGE, 1): KSM for the whole mm */
+	RST_OP_LOCK,		/* mlock2(addr, len, flags) */
+	RST_OP_MLOCKALL,	/* mlockall(flags): MCL_FUTURE [| MCL_ONFAULT] */
 };
 
 struct rst_op {

@@ -35,6 +35,30 @@ static int pagemap_scan(int fd, struct pm_scan_arg *arg)
 	return n < 0 ? -errno : (int)n;
 }
 
+uint64_t pagemap_guard_bit(void)
+{
+	static int known = -1;
+	struct page_region r;
+	struct pm_scan_arg arg = {
+		.size = sizeof(arg),
+		.start = (uint64_t)(uintptr_t)&r & ~(PAGE_SIZE - 1),
+		.vec = (uint64_t)(uintptr_t)&r,
+		.vec_len = 1,
+		.return_mask = PAGE_IS_GUARD,
+	};
+	int fd;
+
+	if (known >= 0)
+		return known ? PAGE_IS_GUARD : 0;
+	arg.end = arg.start + PAGE_SIZE;
+	fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	known = ioctl(fd, PAGEMAP_SCAN, &arg) >= 0;	/* EINVAL: an unknown category */
+	close(fd);
+	return known ? PAGE_IS_GUARD : 0;
+}
+
 int dirty_probe(bool *uffd_wp_async, bool *has_scan, bool *soft_dirty)
 {
 	struct uffdio_api api = { .api = UFFD_API };
@@ -149,6 +173,13 @@ static int ds_add_region(struct dirty_set *ds, const struct vma *v, const struct
 	uint64_t c = pr->categories;
 
 	bool data = (c & (PAGE_IS_PRESENT | PAGE_IS_SWAPPED)) && !(c & PAGE_IS_PFNZERO);
+
+	/*
+	 * A guard region (a marker, "swapped" and written to the scan) has no
+	 * page to read: the final dump names it, the restore installs it again.
+	 */
+	if (c & PAGE_IS_GUARD)
+		return 0;
 
 	/*
 	 * A private file mapping's own pages are the file's: only its
@@ -270,7 +301,7 @@ static int scan_vma(struct dirty_tracker *dt, const struct vma *v, bool fresh, b
 		.vec = (uint64_t)vec,
 		.vec_len = SCAN_VEC_LEN,
 		.return_mask = PAGE_IS_WRITTEN | PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_FILE |
-			       PAGE_IS_PFNZERO,
+			       PAGE_IS_PFNZERO | pagemap_guard_bit(),
 	};
 	int ret;
 
@@ -321,6 +352,30 @@ static int scan_holes(struct dirty_tracker *dt, const struct vma *v, struct page
 	};
 
 	return scan_walk(dt->pagemap_fd, &arg, vec, ds, NULL);
+}
+
+int dirty_scan_guards(int pagemap_fd, const struct vma *v, struct dirty_set *ds)
+{
+	struct pm_scan_arg arg = {
+		.size = sizeof(arg),
+		.start = v->start,
+		.end = v->end,
+		.vec_len = SCAN_VEC_LEN,
+		.category_mask = PAGE_IS_GUARD,
+		.return_mask = PAGE_IS_GUARD,
+	};
+	struct page_region *vec;
+	int ret;
+
+	if (!pagemap_guard_bit())
+		return 0;
+	vec = malloc(SCAN_VEC_LEN * sizeof(*vec));
+	if (!vec)
+		return -ENOMEM;
+	arg.vec = (uint64_t)(uintptr_t)vec;
+	ret = scan_walk(pagemap_fd, &arg, vec, ds, NULL);
+	free(vec);
+	return ret;
 }
 
 int dirty_scan_holes(struct dirty_tracker *dt, const struct vma_list *vl, struct dirty_set *ds)

@@ -63,6 +63,10 @@ int dirty_scan(struct dirty_tracker *dt, const struct vma_list *vl, struct dirty
 int dirty_scan_holes(struct dirty_tracker *dt, const struct vma_list *vl, struct dirty_set *ds);
 /* Append a run (merged with the last one when they touch and agree). */
 int dirty_set_add(struct dirty_set *ds, uint64_t start, uint64_t end, bool zero);
+/* PAGE_IS_GUARD where PAGEMAP_SCAN knows it (6.14 on), else 0. */
+uint64_t pagemap_guard_bit(void);
+/* The guard regions (MADV_GUARD_INSTALL) of @v, into @ds (as zero runs). */
+int dirty_scan_guards(int pagemap_fd, const struct vma *v, struct dirty_set *ds);
 void dirty_set_free(struct dirty_set *ds);
 void dirty_close(struct dirty_tracker *dt);
 

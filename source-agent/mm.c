@@ -11,6 +11,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/syscall.h>
 #include <linux/magic.h>
 #include <unistd.h>
 
@@ -59,6 +60,12 @@ static uint32_t vma_advice(const struct vma *v)
 		a |= VMA_ADVICE__VMA_ADVICE_NOHUGEPAGE;
 	if (f & VMF_DONTDUMP)
 		a |= VMA_ADVICE__VMA_ADVICE_DONTDUMP;
+	if (f & VMF_MERGEABLE)
+		a |= VMA_ADVICE__VMA_ADVICE_MERGEABLE;
+	if (f & VMF_LOCKED)
+		a |= VMA_ADVICE__VMA_ADVICE_MLOCK;
+	if ((f & VMF_LOCKED) && (f & VMF_LOCKONFAULT))
+		a |= VMA_ADVICE__VMA_ADVICE_MLOCK_ONFAULT;
 	return a;
 }
 
@@ -232,37 +239,141 @@ static int vma_fill_entry(pid_t pid, const struct vma *v, VmaEntry *e, struct fi
 	return 0;
 }
 
-static int read_auxv(pid_t pid, uint64_t **auxv, size_t *nr)
+/*
+ * PR_SET_MEMORY_MERGE (KSM for every VMA that can have it, and those mapped
+ * later) as /proc/PID/ksm_stat's "ksm_merge_any" says: 1, 0 (also on a
+ * kernel without KSM: no such file), or -errno.
+ */
+static int ksm_merge_any(pid_t pid)
 {
-	char path[64];
-	static uint64_t buf[256];
-	int fd;
+	char path[64], buf[512], *p;
 	ssize_t n;
 
-	snprintf(path, sizeof(path), "/proc/%d/auxv", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, sizeof(buf));
-	close(fd);
+	snprintf(path, sizeof(path), "/proc/%d/ksm_stat", pid);
+	n = read_small_file(path, buf, sizeof(buf));
+	if (n == -ENOENT && !access("/proc/self/ksm_stat", F_OK))
+		return -ESRCH;	/* the process is gone */
 	if (n < 0)
-		return -errno;
+		return n == -ENOENT ? 0 : n;
+	p = strstr(buf, "ksm_merge_any: ");
+	return p && !strncmp(p + 15, "yes", 3);
+}
+
+/* VmLck of /proc/PID/status in kB (the mm's locked_vm), or -errno. */
+static long long vm_locked_kb(pid_t pid)
+{
+	char path[64], buf[4096], *p;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	n = read_small_file(path, buf, sizeof(buf));
+	if (n < 0)
+		return n == -ENOENT ? -ESRCH : n;
+	p = strstr(buf, "\nVmLck:");
+	return p ? (long long)strtoull(p + 8, NULL, 10) : 0;
+}
+
+/* Is the page at @addr of @pid present (/proc/PID/pagemap bit 63)? 1, 0 or -errno. */
+static int page_present(pid_t pid, uint64_t addr)
+{
+	uint64_t e;
+	ssize_t n;
+
+	n = proc_pread(pid, "pagemap", &e, sizeof(e), addr / PAGE_SIZE * sizeof(e));
+	if (n != sizeof(e))
+		return n < 0 ? n : -EIO;
+	return !!(e & (1ULL << 63));
+}
+
+/*
+ * mlockall(MCL_FUTURE) leaves no trace in /proc but in what mmap does next
+ * (the mm's def_flags): one page mapped by an injected mmap is locked (VmLck
+ * grows), and populated at once unless MCL_ONFAULT. @mcl gets MCL_FUTURE
+ * [| MCL_ONFAULT] or 0.
+ */
+static int mlockall_probe(pid_t pid, struct parasite_ctl *ctl, uint32_t *mcl)
+{
+	long long before, after;
+	long addr = 0, r = 0;
+	int ret, present = 0;
+
+	*mcl = 0;
+	before = vm_locked_kb(pid);
+	if (before < 0)
+		return before;
+	ret = parasite_syscall(ctl, __NR_mmap, &addr, 0, PAGE_SIZE, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (ret)
+		return ret;
+	if (addr < 0 && addr > -4096) {
+		pr_err("pid %d: cannot map a page in it to see if it has mlockall(MCL_FUTURE): %s",
+		       pid, strerror(-addr));
+		return addr;
+	}
+	after = vm_locked_kb(pid);
+	if (after > before)
+		present = page_present(pid, addr);
+	ret = parasite_syscall(ctl, __NR_munmap, &r, addr, PAGE_SIZE, 0, 0, 0, 0);
+	if (!ret)
+		ret = r;
+	if (!ret && after < 0)
+		ret = after;
+	if (!ret && present < 0)
+		ret = present;
+	if (!ret && after > before)
+		*mcl = MCL_FUTURE | (present ? 0 : MCL_ONFAULT);
+	return ret;
+}
+
+static int read_auxv(pid_t pid, uint64_t **auxv, size_t *nr)
+{
+	static uint64_t buf[256];
+	ssize_t n;
+
+	n = proc_pread(pid, "auxv", buf, sizeof(buf), 0);
+	if (n < 0)
+		return n;
 	*auxv = buf;
 	*nr = n / 8;
 	return 0;
 }
 
+/* The guard regions of @v (MADV_GUARD_INSTALL) as start, end pairs in @e. */
+static int vma_guards(int pagemap_fd, const struct vma *v, VmaEntry *e)
+{
+	struct dirty_set ds = { 0 };
+	size_t i;
+	int ret;
+
+	ret = dirty_scan_guards(pagemap_fd, v, &ds);
+	if (!ret && ds.nr) {
+		e->guards = calloc(2 * ds.nr, sizeof(*e->guards));
+		if (!e->guards)
+			ret = -ENOMEM;
+	}
+	for (i = 0; !ret && i < ds.nr; i++) {
+		e->guards[2 * i] = ds.r[i].start;
+		e->guards[2 * i + 1] = ds.r[i].end;
+	}
+	if (!ret)
+		e->n_guards = 2 * ds.nr;
+	dirty_set_free(&ds);
+	return ret;
+}
+
 /*
  * mm-<pid>.img: @mm's fields as given, its VMAs from @vl; in the final dump
- * (@files) the deleted files it maps first in the tree.
+ * (@files) the deleted files it maps first in the tree, and the VMAs' guard
+ * regions (a walk of the page tables).
  */
 static int send_mm(pid_t pid, MmEntry *mm, const struct vma_list *vl, struct file_ids *files,
 		   struct sink *sink)
 {
+	bool guards = files;
 	VmaEntry *ents, **ptrs;
 	char name[64];
 	size_t i;
-	int ret = 0;
+	int ret = 0, fd = -1;
 
 	ents = calloc(vl->nr + 1, sizeof(*ents));
 	ptrs = calloc(vl->nr + 1, sizeof(*ptrs));
@@ -270,9 +381,19 @@ static int send_mm(pid_t pid, MmEntry *mm, const struct vma_list *vl, struct fil
 		ret = -ENOMEM;
 		goto out;
 	}
+	if (guards) {
+		snprintf(name, sizeof(name), "/proc/%d/pagemap", pid);
+		fd = open(name, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			ret = -errno;
+			goto out;
+		}
+	}
 	for (i = 0; i < vl->nr; i++) {
 		vma_entry__init(&ents[i]);
 		ret = vma_fill_entry(pid, &vl->v[i], &ents[i], files, sink);
+		if (!ret && guards && vl->v[i].kind != VMA_KIND__VMA_VDSO)
+			ret = vma_guards(fd, &vl->v[i], &ents[i]);
 		if (ret)
 			goto out;
 		ptrs[i] = &ents[i];
@@ -284,9 +405,13 @@ static int send_mm(pid_t pid, MmEntry *mm, const struct vma_list *vl, struct fil
 	mm->vmas = NULL;
 	mm->n_vmas = 0;
 out:
-	for (i = 0; ents && i < vl->nr; i++)
+	if (fd >= 0)
+		close(fd);
+	for (i = 0; ents && i < vl->nr; i++) {
 		if (vma_deleted(&vl->v[i]))
 			free(ents[i].path);
+		free(ents[i].guards);
+	}
 	free(ents);
 	free(ptrs);
 	return ret;
@@ -327,10 +452,18 @@ int dump_mm(pid_t pid, struct parasite_ctl *ctl, const struct vma_list *vl,
 	ret = read_auxv(pid, &mm.auxv, &mm.n_auxv);
 	if (ret)
 		return ret;
+	ret = ksm_merge_any(pid);
+	if (ret < 0)
+		return ret;
+	mm.has_ksm_merge_any = mm.ksm_merge_any = ret;
+	ret = mlockall_probe(pid, ctl, &mm.mlockall);
+	if (ret)
+		return ret;
+	mm.has_mlockall = !!mm.mlockall;
 	return send_mm(pid, &mm, vl, files, sink);
 }
 
-/* What of the VMF_* flags ferry cannot carry (mlock, mseal) is refused, naming it. */
+/* What of the VMF_* flags ferry cannot carry (mseal) is refused, naming it. */
 static int vmflags_refuse(pid_t pid, const struct vma_list *vl)
 {
 	size_t i;
@@ -339,9 +472,7 @@ static int vmflags_refuse(pid_t pid, const struct vma_list *vl)
 		const struct vma *v = &vl->v[i];
 		const char *what = NULL;
 
-		if (v->vmflags & VMF_LOCKED)
-			what = "locked memory (mlock)";
-		else if ((v->vmflags & VMF_SEALED) && v->kind != VMA_KIND__VMA_VDSO &&
+		if ((v->vmflags & VMF_SEALED) && v->kind != VMA_KIND__VMA_VDSO &&
 			 strcmp(v->path, "[vsyscall]"))
 			what = "a sealed mapping (mseal)";
 		if (!what)
@@ -372,10 +503,10 @@ static bool vmflags_seen(pid_t pid)
 
 /*
  * The flags only /proc/PID/smaps shows, for the preflight (the tree runs:
- * its page-table walk costs no downtime): mlock and mseal are refused; a
- * process with flags that travel (MADV_DONTFORK, MADV_WIPEONFORK,
- * MADV_[NO]HUGEPAGE, MADV_DONTDUMP, MAP_DROPPABLE) is noted, so that its
- * rounds read them too.
+ * its page-table walk costs no downtime): mseal is refused; a process with
+ * flags that travel (MADV_DONTFORK, MADV_WIPEONFORK, MADV_[NO]HUGEPAGE,
+ * MADV_DONTDUMP, MADV_MERGEABLE, mlock, MAP_DROPPABLE) is noted, so that
+ * its rounds read them too.
  */
 int mm_vmflags_check(pid_t pid)
 {
@@ -402,31 +533,15 @@ int mm_vmflags_check(pid_t pid)
 	return ret;
 }
 
-/* mlock'ed memory, from /proc/PID/status (cheap enough for the frozen final dump). */
-int mm_lock_check(pid_t pid)
-{
-	char path[64], buf[4096], *p;
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", pid);
-	n = read_small_file(path, buf, sizeof(buf));
-	if (n < 0)
-		return n == -ENOENT ? -ESRCH : n;
-	p = strstr(buf, "\nVmLck:");
-	if (!p || !strtoull(p + 8, NULL, 10))
-		return 0;
-	pr_err("pid %d: %llu kB of locked memory (mlock): ferry cannot move that yet", pid,
-	       strtoull(p + 8, NULL, 10));
-	return -EOPNOTSUPP;
-}
-
 /*
  * During a round (frozen): the VMF_* flags of @vl, where a VMA may have
  * any. smaps walks every page table (tens of ms per GiB, downtime in the
  * final round), so with uffd-wp it is read only for a process the preflight
  * saw with such flags, or when some private anonymous VMA could not be
  * registered (the kernel refuses userfaultfd on MAP_DROPPABLE, so without
- * one there is no droppable VMA).
+ * one there is no droppable VMA), or for one with PR_SET_MEMORY_MERGE on (its
+ * VMAs without "mg" must be told from the others) or locked memory (VmLck),
+ * however late they came.
  */
 int mm_read_vmflags(pid_t pid, const struct dirty_tracker *dt, struct vma_list *vl)
 {
@@ -436,49 +551,23 @@ int mm_read_vmflags(pid_t pid, const struct dirty_tracker *dt, struct vma_list *
 
 	for (i = 0; i < dt->untracked.nr && !need; i++)
 		need = dt->untracked.v[i].kind == VMA_KIND__VMA_ANON && !dt->untracked.v[i].shared;
+	if (!need) {
+		long long kb = vm_locked_kb(pid);
+
+		if (kb < 0)
+			return kb;
+		need = kb;
+	}
+	if (!need) {
+		ret = ksm_merge_any(pid);
+		if (ret < 0)
+			return ret;
+		need = ret;
+	}
 	if (!need)
 		return 0;
 	ret = proc_read_vmflags(pid, vl);
 	if (!ret)
 		ret = vmflags_refuse(pid, vl);
-	return ret;
-}
-
-#ifndef PAGE_IS_GUARD
-#define PAGE_IS_GUARD	(1 << 8)
-#endif
-
-/* Guard regions (MADV_GUARD_INSTALL) are lost on restore yet: refused. */
-int mm_guard_check(pid_t pid)
-{
-	struct page_region r;
-	struct vma_list vl = { 0 };
-	struct pm_scan_arg arg = {
-		.size = sizeof(arg),
-		.vec = (uint64_t)(uintptr_t)&r,
-		.vec_len = 1,
-		.category_anyof_mask = PAGE_IS_GUARD,
-		.return_mask = PAGE_IS_GUARD,
-	};
-	char path[64];
-	size_t i;
-	int fd, ret;
-
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	ret = proc_read_vmas(pid, &vl);
-	for (i = 0; !ret && i < vl.nr; i++) {
-		arg.start = vl.v[i].start;
-		arg.end = vl.v[i].end;
-		if (ioctl(fd, PAGEMAP_SCAN, &arg) <= 0)
-			continue;	/* none; or a kernel without guard regions or the scan */
-		pr_err("pid %d: guard region (MADV_GUARD_INSTALL) at %#llx: ferry cannot move guard "
-		       "regions yet", pid, (unsigned long long)r.start);
-		ret = -EOPNOTSUPP;
-	}
-	vma_list_free(&vl);
-	close(fd);
 	return ret;
 }

@@ -93,8 +93,8 @@ static int area_pull(struct parasite_ctl *ctl)
 	return remote_io(ctl, ctl->area_off, sizeof(struct prs_area), false);
 }
 
-static int inject(struct parasite_ctl *ctl, long nr, long *ret, long a1, long a2, long a3,
-		  long a4, long a5, long a6)
+int parasite_syscall(struct parasite_ctl *ctl, long nr, long *ret, long a1, long a2, long a3,
+		     long a4, long a5, long a6)
 {
 	return tracee_syscall(ctl->pid, ctl->insn, nr, ret, a1, a2, a3, a4, a5, a6);
 }
@@ -104,7 +104,7 @@ static int remote_map(struct parasite_ctl *ctl)
 	long addr;
 	int ret;
 
-	ret = inject(ctl, __NR_mmap, &addr, 0, ctl->size, PROT_READ | PROT_WRITE | PROT_EXEC,
+	ret = parasite_syscall(ctl, __NR_mmap, &addr, 0, ctl->size, PROT_READ | PROT_WRITE | PROT_EXEC,
 		     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (ret)
 		return ret;
@@ -300,7 +300,7 @@ static int unmap_remote(struct parasite_ctl *ctl)
 	int ret;
 	long r;
 
-	ret = inject(ctl, __NR_munmap, &r, ctl->remote, ctl->size, 0, 0, 0, 0);
+	ret = parasite_syscall(ctl, __NR_munmap, &r, ctl->remote, ctl->size, 0, 0, 0, 0);
 	if (!ret && r)
 		ret = r;
 	if (ret && ret != -ESRCH)
@@ -533,13 +533,13 @@ int parasite_timer_get(struct parasite_ctl *ctl, int32_t id, struct itimerspec *
 	long r = 0;
 	int ret;
 
-	ret = inject(ctl, __NR_timer_gettime, &r, id, buf, 0, 0, 0, 0);
+	ret = parasite_syscall(ctl, __NR_timer_gettime, &r, id, buf, 0, 0, 0, 0);
 	if (!ret && !r)
 		ret = area_pull(ctl);
 	if (!ret && !r)
 		memcpy(its, &ctl->area->u, sizeof(*its));
 	if (!ret && !r)
-		ret = inject(ctl, __NR_timer_getoverrun, &r, id, 0, 0, 0, 0, 0);
+		ret = parasite_syscall(ctl, __NR_timer_getoverrun, &r, id, 0, 0, 0, 0, 0);
 	if (!ret && r >= 0) {
 		*overrun = r;
 		r = 0;

@@ -26,6 +26,9 @@ int parasite_get_sigactions(struct parasite_ctl *ctl, struct prs_sigaction sa[PR
 int parasite_get_itimers(struct parasite_ctl *ctl, struct itimerval it[3]);
 int parasite_get_sigaltstack(struct parasite_ctl *ctl, stack_t *ss);
 int parasite_get_brk(struct parasite_ctl *ctl, uint64_t *brk);
+/* One syscall injected into the leader (tracee_syscall at the vdso's `syscall`). */
+int parasite_syscall(struct parasite_ctl *ctl, long nr, long *ret, long a1, long a2, long a3,
+		     long a4, long a5, long a6);
 /*
  * Create a userfaultfd inside the target with @features (UFFDIO_API done
  * there), take it into this process (pidfd_getfd) and close the target's

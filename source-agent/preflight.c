@@ -26,8 +26,6 @@ static int (*const proc_checks[])(pid_t pid) = {
 	timers_check,
 	tty_check,
 	ipc_check,
-	mm_guard_check,
-	mm_lock_check,
 	cgroup_check,
 };
 

@@ -23,8 +23,6 @@ int creds_check(pid_t pid);		/* creds.c: per-thread ids, groups */
 int timers_check(pid_t pid);		/* timers.c */
 int tty_check(pid_t pid);		/* tty.c: a controlling terminal */
 int ipc_check(pid_t pid);		/* ipc.c: SysV semaphores, message queues */
-int mm_guard_check(pid_t pid);		/* mm.c: guard regions */
-int mm_lock_check(pid_t pid);		/* mm.c: mlock'ed memory */
 /* mm.c: mlock, mseal (smaps: preflight only); notes who has flags that travel */
 int mm_vmflags_check(pid_t pid);
 int cgroup_check(pid_t pid);		/* cgroup.c: threads in cgroups of their own */

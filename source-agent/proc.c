@@ -2,6 +2,7 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,9 +95,10 @@ static uint32_t vmflags_parse(const char *s)
 		char name[3];
 		uint32_t flag;
 	} known[] = {
-		{ "dp", VMF_DROPPABLE }, { "lo", VMF_LOCKED }, { "lf", VMF_LOCKED },
+		{ "dp", VMF_DROPPABLE }, { "lo", VMF_LOCKED }, { "lf", VMF_LOCKONFAULT },
 		{ "sl", VMF_SEALED }, { "dc", VMF_DONTFORK }, { "wf", VMF_WIPEONFORK },
 		{ "hg", VMF_HUGEPAGE }, { "nh", VMF_NOHUGEPAGE }, { "dd", VMF_DONTDUMP },
+		{ "mg", VMF_MERGEABLE },
 	};
 	uint32_t f = 0;
 	size_t i;
@@ -249,6 +251,23 @@ int proc_readlink(pid_t pid, const char *what, char *buf, size_t len)
 	if (n < 0)
 		return -errno;
 	buf[n] = 0;
+	return n;
+}
+
+ssize_t proc_pread(pid_t pid, const char *what, void *buf, size_t len, off_t off)
+{
+	char path[64];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", pid, what);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = pread(fd, buf, len, off);
+	if (n < 0)
+		n = -errno;
+	close(fd);
 	return n;
 }
 

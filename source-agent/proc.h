@@ -23,15 +23,18 @@ struct vma {
 
 /* VmFlags of /proc/PID/smaps that ferry carries or refuses */
 #define VMF_DROPPABLE	(1u << 0)	/* dp: MAP_DROPPABLE */
-#define VMF_LOCKED	(1u << 1)	/* lo, lf: mlock, mlock2(MLOCK_ONFAULT) */
+#define VMF_LOCKED	(1u << 1)	/* lo: mlock, mlock2, mlockall(MCL_CURRENT) */
 #define VMF_SEALED	(1u << 2)	/* sl: mseal */
 #define VMF_DONTFORK	(1u << 3)	/* dc: MADV_DONTFORK */
 #define VMF_WIPEONFORK	(1u << 4)	/* wf: MADV_WIPEONFORK (MAP_DROPPABLE sets it too) */
 #define VMF_HUGEPAGE	(1u << 5)	/* hg: MADV_HUGEPAGE */
 #define VMF_NOHUGEPAGE	(1u << 6)	/* nh: MADV_NOHUGEPAGE */
 #define VMF_DONTDUMP	(1u << 7)	/* dd: MADV_DONTDUMP (special mappings and MAP_DROPPABLE too) */
+#define VMF_MERGEABLE	(1u << 8)	/* mg: MADV_MERGEABLE, or PR_SET_MEMORY_MERGE (KSM) */
+#define VMF_LOCKONFAULT	(1u << 9)	/* lf: locked with MLOCK_ONFAULT / MCL_ONFAULT (and lo) */
 /* the madvise flags that travel (VMA advice) */
-#define VMF_ADVICE	(VMF_DONTFORK | VMF_WIPEONFORK | VMF_HUGEPAGE | VMF_NOHUGEPAGE | VMF_DONTDUMP)
+#define VMF_ADVICE	(VMF_DONTFORK | VMF_WIPEONFORK | VMF_HUGEPAGE | VMF_NOHUGEPAGE | \
+			 VMF_DONTDUMP | VMF_MERGEABLE)
 
 struct vma_list {
 	struct vma *v;
@@ -69,6 +72,8 @@ int64_t proc_start_time(pid_t pid);
 /* readlink /proc/PID/@what (exe, cwd, root, fd/N): its length, or -errno. */
 int proc_readlink(pid_t pid, const char *what, char *buf, size_t len);
 /* A duplicate of @pid's fd @tfd in this process (pidfd_getfd): the fd or -errno. */
+/* pread of /proc/@pid/@what: bytes read or -errno. */
+ssize_t proc_pread(pid_t pid, const char *what, void *buf, size_t len, off_t off);
 int proc_take_fd(pid_t pid, int tfd);
 /* Numeric entries of a /proc directory (tasks, fds); *out malloc'd. */
 int proc_read_dir_numbers(const char *path, pid_t **out, size_t *nr);

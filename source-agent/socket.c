@@ -24,6 +24,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
+#include <linux/filter.h>
 #include <linux/netlink.h>
 #include <linux/sockios.h>
 #include <linux/rtnetlink.h>
@@ -395,15 +396,19 @@ static int sock_refuse_queue(int s, pid_t pid, int fd, int domain, int type)
 	return -EOPNOTSUPP;
 }
 
-/* A BPF filter attached (SO_ATTACH_FILTER or _BPF): it cannot travel yet. */
+/*
+ * An eBPF filter (SO_ATTACH_BPF) has no instructions SO_GET_FILTER could
+ * give back (EACCES): refused, naming it. A classic one travels
+ * (sock_opts_read).
+ */
 int sock_refuse_filter(int s, pid_t pid, int fd)
 {
 	socklen_t len = 0;
 
-	if (getsockopt(s, SOL_SOCKET, SO_GET_FILTER, NULL, &len) ? errno == ENOPROTOOPT : !len)
-		return 0;	/* none (an eBPF one gives EACCES) */
-	pr_err("pid %d: fd %d is a socket with a BPF filter attached: ferry cannot move socket "
-	       "filters yet", pid, fd);
+	if (!getsockopt(s, SOL_SOCKET, SO_GET_FILTER, NULL, &len) || errno != EACCES)
+		return 0;
+	pr_err("pid %d: fd %d is a socket with an eBPF filter attached (SO_ATTACH_BPF): ferry "
+	       "cannot move eBPF programs", pid, fd);
 	return -EOPNOTSUPP;
 }
 
@@ -537,6 +542,7 @@ static const struct sock_opt_desc {
 	{ SOL_SOCKET, SO_DONTROUTE, OPT_ALL },
 	{ SOL_SOCKET, SO_PEEK_OFF, OPT_ALL },
 	{ SOL_SOCKET, SO_RXQ_OVFL, OPT_ALL },
+	{ SOL_SOCKET, SO_LOCK_FILTER, OPT_ALL },	/* after the filter (sock_set_opts) */
 	{ SOL_SOCKET, SO_BINDTODEVICE, OPT_INET | OPT_INET6 },
 	{ IPPROTO_IP, IP_TOS, OPT_INET | OPT_INET6 },
 	{ IPPROTO_IP, IP_TTL, OPT_INET | OPT_INET6 },
@@ -590,6 +596,7 @@ struct sock_opts_mem {
 	SockOpt opt[NR_SOCK_OPTS];
 	SockOpt *optp[NR_SOCK_OPTS];
 	uint8_t val[NR_SOCK_OPTS][OPT_MAX];
+	struct sock_filter filter[];	/* SO_GET_FILTER's */
 };
 
 /* What a socket's entry points to, alive until files-<pid>.img is sent. */
@@ -618,11 +625,26 @@ int sock_opts_read(pid_t pid, int s, SockEntry *se, void **mem)
 {
 	struct sock_opts_mem *st;
 	int kinds = opt_kinds(se), fresh;
+	socklen_t nf = 0, got;
 	size_t i;
 
-	st = *mem = calloc(1, sizeof(*st));
+	/* a classic filter: its length in instructions first */
+	if (getsockopt(s, SOL_SOCKET, SO_GET_FILTER, NULL, &nf) || nf > BPF_MAXINSNS)
+		nf = 0;	/* none, or eBPF (sock_refuse_filter) */
+	st = *mem = calloc(1, sizeof(*st) + nf * sizeof(st->filter[0]));
 	if (!st)
 		return -ENOMEM;
+	got = nf;
+	if (nf && (getsockopt(s, SOL_SOCKET, SO_GET_FILTER, st->filter, &got) || got != nf)) {
+		pr_err("pid %d: cannot read the BPF filter of a socket (SO_GET_FILTER): %s", pid,
+		       got != nf ? "it changed" : strerror(errno));
+		return -EIO;
+	}
+	if (nf) {
+		se->has_filter = 1;
+		se->filter.data = (uint8_t *)st->filter;
+		se->filter.len = nf * sizeof(st->filter[0]);
+	}
 	fresh = netns_socket(pid, se->family, se->type, se->protocol);
 	if (fresh < 0)
 		return fresh;

@@ -127,9 +127,10 @@ memfd_fd		exact		memfd
 memfd_fd_outside	refused		memfd.*outside
 file_mtime		exact		mtime|time
 mprotect_filemap	exact		map|prot
-guard			refused		guard
+guard			exact		guard
 sock_opts		exact		sock|option
-sock_filter		refused		filter
+sock_filter		exact		filter
+sock_ebpf		refused		eBPF
 shutdown		exact		shut
 scm_rights		refused		in flight
 dgram_queue		refused		dgram|datagram|queue
@@ -150,12 +151,18 @@ shm_rounds		exact		shm|shared
 memfd_private		exact		memfd|private
 untracked		exact		track
 droppable		exact		droppable
-mlock			refused		mlock
+mlock			exact		mlock
+mlock_onfault		exact		mlock
+mlockall_future		exact		mlock
+mlockall_onfault	exact		mlock
 dontfork		exact		DONTFORK
 wipeonfork		exact		WIPEONFORK
 hugepage		exact		HUGEPAGE
 nohugepage		exact		HUGEPAGE
 dontdump		exact		DONTDUMP
+mergeable		exact		MERGEABLE|KSM
+no_vdso			exact		vdso|syscall
+merge_any		exact		MEMORY_MERGE|KSM
 memfd_seal_write	exact		memfd|seal
 memfd_future_write	refused		F_SEAL_FUTURE_WRITE
 '

@@ -5,7 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
+#include "common/compat.h"
 #include "common/util.h"
 #include "dest-agent/restore.h"
 #include "tests/unit/unit.h"
@@ -725,4 +728,117 @@ Test(inherit, whole_child_vmas_within_one_parent_vma)
 	p.n_vmas = ARRAY_SIZE(pv);
 	mm_free_vmas(&p);
 	mm_free_vmas(&c);
+}
+
+/* ---- the final layout's advice, guards and locks (ops_final_layout) ---- */
+
+/*
+ * One shared file VMA: it is mapped but never filled, so no stack view is
+ * needed; what comes after its map is what these tests look at.
+ */
+static int layout_one(VmaEntry *v, MmEntry *mm, struct ops *o)
+{
+	static VmaEntry *vp[1];
+
+	v->start = BASE;
+	v->end = BASE + 4 * PG;
+	v->prot = PROT_READ;
+	v->flags = MAP_SHARED;
+	v->kind = VMA_KIND__VMA_FILE;
+	v->path = "/dev/null";
+	vp[0] = v;
+	mm->vmas = vp;
+	mm->n_vmas = 1;
+	memset(o, 0, sizeof(*o));
+	return ops_final_layout(o, NULL, 1, mm, NULL);
+}
+
+Test(layout, advice_guards_locks_in_order)
+{
+	VmaEntry v = VMA_ENTRY__INIT;
+	MmEntry mm = MM_ENTRY__INIT;
+	uint64_t guards[] = { BASE + PG, BASE + 2 * PG, BASE + 3 * PG, BASE + 4 * PG };
+	struct ops o;
+
+	v.has_advice = 1;
+	v.advice = VMA_ADVICE__VMA_ADVICE_DONTFORK | VMA_ADVICE__VMA_ADVICE_MLOCK |
+		   VMA_ADVICE__VMA_ADVICE_MLOCK_ONFAULT;
+	v.guards = guards;
+	v.n_guards = 4;
+	mm.has_ksm_merge_any = mm.ksm_merge_any = 1;
+	mm.has_mlockall = 1;
+	mm.mlockall = MCL_FUTURE | MCL_ONFAULT;
+	if (access("/sys/kernel/mm/ksm", F_OK))
+		cr_skip_test("no KSM on this kernel: the layout refuses merge_any");
+	cr_assert_eq(layout_one(&v, &mm, &o), 0);
+	cr_assert_eq(o.nr, 9);
+	cr_assert_eq(o.op[0].type, RST_OP_MAP);
+	cr_assert_eq(o.op[1].type, RST_OP_MERGE_ANY);
+	cr_assert_eq(o.op[2].type, RST_OP_PROTECT);
+	cr_assert_eq(o.op[3].type, RST_OP_ADVISE);
+	cr_assert_eq(o.op[3].flags, MADV_DONTFORK);
+	/* not mergeable in a merge-any process: made unmergeable again */
+	cr_assert_eq(o.op[4].type, RST_OP_ADVISE);
+	cr_assert_eq(o.op[4].flags, MADV_UNMERGEABLE);
+	cr_assert_eq(o.op[5].flags, MADV_GUARD_INSTALL);
+	cr_assert_eq(o.op[5].addr, BASE + PG);
+	cr_assert_eq(o.op[5].len, PG);
+	cr_assert_eq(o.op[6].flags, MADV_GUARD_INSTALL);
+	cr_assert_eq(o.op[6].addr, BASE + 3 * PG);
+	/* locked after its guards, over the whole VMA */
+	cr_assert_eq(o.op[7].type, RST_OP_LOCK);
+	cr_assert_eq(o.op[7].flags, MLOCK_ONFAULT);
+	cr_assert_eq(o.op[7].len, 4 * PG);
+	cr_assert_eq(o.op[8].type, RST_OP_MLOCKALL);
+	cr_assert_eq(o.op[8].flags, MCL_FUTURE | MCL_ONFAULT);
+	ops_free(&o);
+}
+
+Test(layout, hostile_guards_locks_and_advice_rejected)
+{
+	static const struct {
+		uint64_t g[2];
+		size_t n;
+	} bad_guards[] = {
+		{ { BASE, BASE + PG }, 1 },			/* odd count */
+		{ { BASE + PG, BASE + PG }, 2 },		/* empty */
+		{ { BASE + 2 * PG, BASE + PG }, 2 },		/* backwards */
+		{ { BASE - PG, BASE + PG }, 2 },		/* before the VMA */
+		{ { BASE + 3 * PG, BASE + 5 * PG }, 2 },	/* past its end */
+		{ { BASE + 1, BASE + PG }, 2 },			/* not page-aligned */
+	};
+	VmaEntry v;
+	MmEntry mm;
+	struct ops o;
+	size_t i;
+
+	for (i = 0; i < sizeof(bad_guards) / sizeof(bad_guards[0]); i++) {
+		uint64_t g[2] = { bad_guards[i].g[0], bad_guards[i].g[1] };
+
+		vma_entry__init(&v);
+		mm_entry__init(&mm);
+		v.guards = g;
+		v.n_guards = bad_guards[i].n;
+		cr_assert_eq(layout_one(&v, &mm, &o), -EINVAL, "guards case %zu", i);
+		ops_free(&o);
+	}
+	/* MLOCK_ONFAULT alone, an unknown advice bit */
+	vma_entry__init(&v);
+	mm_entry__init(&mm);
+	v.has_advice = 1;
+	v.advice = VMA_ADVICE__VMA_ADVICE_MLOCK_ONFAULT;
+	cr_assert_eq(layout_one(&v, &mm, &o), -EINVAL);
+	ops_free(&o);
+	v.advice = 1u << 20;
+	cr_assert_eq(layout_one(&v, &mm, &o), -EINVAL);
+	ops_free(&o);
+	/* mlockall: MCL_CURRENT, or no MCL_FUTURE, is not what a dump writes */
+	vma_entry__init(&v);
+	mm.has_mlockall = 1;
+	mm.mlockall = MCL_CURRENT | MCL_FUTURE;
+	cr_assert_eq(layout_one(&v, &mm, &o), -EINVAL);
+	ops_free(&o);
+	mm.mlockall = MCL_ONFAULT;
+	cr_assert_eq(layout_one(&v, &mm, &o), -EINVAL);
+	ops_free(&o);
 }

@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/audit.h>
+#include <linux/bpf.h>
 #include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/futex.h>
@@ -44,6 +45,7 @@
 #include <sys/ipc.h>
 #include <sys/mman.h>
 #include <sys/msg.h>
+#include <sys/auxv.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/resource.h>
@@ -61,6 +63,10 @@
 
 #include "wl.h"
 
+#ifndef PR_SET_MEMORY_MERGE
+#define PR_SET_MEMORY_MERGE 67
+#define PR_GET_MEMORY_MERGE 68
+#endif
 #ifndef MADV_GUARD_INSTALL
 #define MADV_GUARD_INSTALL 102
 #endif
@@ -612,7 +618,7 @@ static int droppable_verify(void)
 	return check_pattern(dp_mem, 3 * psz, 31, "droppable page");
 }
 
-/* Mappings with VmFlags: mlock (refused), madvise flags (carried). */
+/* Mappings with VmFlags: madvise flags. */
 static unsigned char *vf_mem;
 
 static int vf_map(int advice, const char *flag)
@@ -621,10 +627,8 @@ static int vf_map(int advice, const char *flag)
 	if (vf_mem == MAP_FAILED)
 		return bad("mmap: %s", strerror(errno));
 	memset(vf_mem, 0x5a, 2 * psz);
-	if (advice >= 0 && madvise(vf_mem, 2 * psz, advice))
+	if (madvise(vf_mem, 2 * psz, advice))
 		return bad("madvise %d: %s", advice, strerror(errno));
-	if (advice < 0 && mlock(vf_mem, 2 * psz))
-		return bad("mlock: %s", strerror(errno));
 	return vm_flag(vf_mem, flag) == 1 ? 0 : bad("no %s in VmFlags", flag);
 }
 
@@ -635,17 +639,297 @@ static int vf_verify(const char *flag)
 	return vf_mem[0] == 0x5a && vf_mem[2 * psz - 1] == 0x5a ? 0 : bad("contents changed");
 }
 
-/* NAME_setup maps with @advice (-1: mlock) and checks VmFlags @flag; NAME_verify checks again. */
+/* NAME_setup maps with @advice and checks VmFlags @flag; NAME_verify checks again. */
 #define VF_MODE(name, advice, flag)						\
 	static int name##_setup(void) { return vf_map(advice, flag); }		\
 	static int name##_verify(void) { return vf_verify(flag); }
 
-VF_MODE(mlock, -1, "lo")
 VF_MODE(dontfork, MADV_DONTFORK, "dc")
 VF_MODE(wipeonfork, MADV_WIPEONFORK, "wf")
 VF_MODE(hugepage, MADV_HUGEPAGE, "hg")
 VF_MODE(nohugepage, MADV_NOHUGEPAGE, "nh")
 VF_MODE(dontdump, MADV_DONTDUMP, "dd")
+
+/*
+ * No vdso: [vdso] and [vvar*] unmapped (nothing here calls into them after:
+ * nanosleep and the rest are plain syscalls). ferry must find a `syscall`
+ * instruction elsewhere, and the restore must not map a vdso back.
+ */
+static unsigned long nv_ehdr;
+
+static int vdso_lines(void)
+{
+	char line[512];
+	int n = 0;
+	FILE *f = fopen("/proc/self/maps", "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		n += strstr(line, "[vdso]") || strstr(line, "[vvar");
+	if (f)
+		fclose(f);
+	return n;
+}
+
+static int no_vdso_setup(void)
+{
+	unsigned long lo[8], hi[8];
+	char line[512];
+	int n = 0;
+	FILE *f = fopen("/proc/self/maps", "r");
+
+	while (f && n < 8 && fgets(line, sizeof(line), f))
+		if ((strstr(line, "[vdso]") || strstr(line, "[vvar")) &&
+		    sscanf(line, "%lx-%lx", &lo[n], &hi[n]) == 2)
+			n++;
+	if (f)
+		fclose(f);
+	if (!n)
+		return bad("no [vdso] to unmap");
+	nv_ehdr = getauxval(AT_SYSINFO_EHDR);
+	while (n--)
+		if (munmap((void *)lo[n], hi[n] - lo[n]))
+			return bad("munmap: %s", strerror(errno));
+	return vdso_lines() ? bad("[vdso] or [vvar] still mapped") : 0;
+}
+
+static int no_vdso_verify(void)
+{
+	if (vdso_lines())
+		return bad("a [vdso] or [vvar] is mapped again");
+	if (getauxval(AT_SYSINFO_EHDR) != nv_ehdr)
+		return bad("AT_SYSINFO_EHDR changed");
+	return syscall(SYS_getpid) == getpid() ? 0 : bad("getpid");
+}
+
+/*
+ * Locked memory: of three pages, page 1 alone locked (mlock), or all three
+ * with MLOCK_ONFAULT and only page 0 ever touched (pages 1, 2 must stay out
+ * of memory: a plain mlock would fault them in). VmLck must match.
+ */
+static unsigned char *lk_mem;
+
+static long vm_locked_kb(void)
+{
+	char line[256];
+	long kb = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, "VmLck:", 6))
+			kb = strtol(line + 6, NULL, 10);
+	if (f)
+		fclose(f);
+	return kb;
+}
+
+/* mincore's residency of @n (up to 3) pages as a string such as "RR-" */
+static const char *resident(const unsigned char *p, int n)
+{
+	static char r[4];
+	unsigned char v[3];
+
+	if (mincore((void *)p, n * psz, v))
+		return "???";
+	for (int i = 0; i < n; i++)
+		r[i] = v[i] & 1 ? 'R' : '-';
+	r[n] = 0;
+	return r;
+}
+
+static int lk_check(const char *lo, const char *lf, long kb, const char *res)
+{
+	for (int i = 0; i < 3; i++) {
+		if (vm_flag(lk_mem + i * psz, "lo") != lo[i] - '0')
+			return bad("page %d: lo in VmFlags should be %c", i, lo[i]);
+		if (vm_flag(lk_mem + i * psz, "lf") != lf[i] - '0')
+			return bad("page %d: lf in VmFlags should be %c", i, lf[i]);
+	}
+	if (vm_locked_kb() != kb)
+		return bad("VmLck is %ld kB, not %ld", vm_locked_kb(), kb);
+	if (strcmp(resident(lk_mem, 3), res))
+		return bad("pages resident %s, not %s", resident(lk_mem, 3), res);
+	/* only what is resident is read: reading faults a page in */
+	for (int i = 0; i < 3; i++)
+		if (res[i] == 'R' && lk_mem[i * psz] != 0x3c)
+			return bad("page %d: contents changed", i);
+	return 0;
+}
+
+static int lk_map(size_t touch)
+{
+	lk_mem = mmap(NULL, 3 * psz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (lk_mem == MAP_FAILED)
+		return bad("mmap: %s", strerror(errno));
+	memset(lk_mem, 0x3c, touch);
+	return 0;
+}
+
+static int mlock_setup(void)
+{
+	if (lk_map(3 * psz))
+		return 1;
+	if (mlock(lk_mem + psz, psz))
+		return bad("mlock: %s", strerror(errno));
+	return lk_check("010", "000", psz / 1024, "RRR");
+}
+
+static int mlock_verify(void)
+{
+	return lk_check("010", "000", psz / 1024, "RRR");
+}
+
+static int mlock_onfault_setup(void)
+{
+	if (lk_map(psz))
+		return 1;
+	if (mlock2(lk_mem, 3 * psz, MLOCK_ONFAULT))
+		return bad("mlock2 MLOCK_ONFAULT: %s", strerror(errno));
+	return lk_check("111", "111", 3 * psz / 1024, "R--");
+}
+
+static int mlock_onfault_verify(void)
+{
+	return lk_check("111", "111", 3 * psz / 1024, "R--");
+}
+
+/*
+ * mlockall(MCL_CURRENT | MCL_FUTURE), and mlockall(MCL_FUTURE | MCL_ONFAULT)
+ * with nothing locked before: what is mapped from now on is locked (and
+ * faulted in at once without ONFAULT).
+ */
+static int mlockall_check(int onfault)
+{
+	unsigned char *p;
+	int lo, lf;
+	char r;
+
+	p = mmap(NULL, psz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return bad("mmap: %s", strerror(errno));
+	lo = vm_flag(p, "lo");
+	lf = vm_flag(p, "lf");
+	r = resident(p, 1)[0];
+	munmap(p, psz);
+	if (lo != 1 || lf != onfault)
+		return bad("a new mapping has VmFlags lo %d lf %d, not 1 %d", lo, lf, onfault);
+	if (r != (onfault ? '-' : 'R'))
+		return bad("a new locked mapping is %sresident", onfault ? "" : "not ");
+	return 0;
+}
+
+/* MCL_CURRENT too: the program's text (a file mapping) and its stack are locked */
+static int mlockall_current(void)
+{
+	int x;
+
+	if (vm_flag((void *)mlockall_check, "lo") != 1 || vm_flag(&x, "lo") != 1)
+		return bad("the program's text or stack is not locked (no lo in VmFlags)");
+	return mlockall_check(0);
+}
+
+static int mlockall_future_setup(void)
+{
+	if (mlockall(MCL_CURRENT | MCL_FUTURE))
+		return bad("mlockall: %s", strerror(errno));
+	return mlockall_current();
+}
+
+static int mlockall_future_verify(void)
+{
+	return mlockall_current();
+}
+
+static int mlockall_onfault_setup(void)
+{
+	if (mlockall(MCL_FUTURE | MCL_ONFAULT))
+		return bad("mlockall: %s", strerror(errno));
+	return mlockall_check(1);
+}
+
+static int mlockall_onfault_verify(void)
+{
+	return mlockall_check(1);
+}
+
+/*
+ * KSM: pages 0 and 2 of three as @flag0/@flag2 say, page 1 the other way
+ * (a restore that made all or none mergeable is caught), contents kept.
+ */
+static unsigned char *km_mem;
+
+static int km_flags(int mg0, int mg1)
+{
+	if (vm_flag(km_mem, "mg") != mg0 || vm_flag(km_mem + 2 * psz, "mg") != mg0)
+		return bad("pages 0 and 2 should %shave mg in VmFlags", mg0 ? "" : "not ");
+	if (vm_flag(km_mem + psz, "mg") != mg1)
+		return bad("page 1 should %shave mg in VmFlags", mg1 ? "" : "not ");
+	return check_pattern(km_mem, 3 * psz, 47, "KSM page");
+}
+
+static int km_map(int advice)
+{
+	km_mem = mmap(NULL, 3 * psz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (km_mem == MAP_FAILED)
+		return bad("mmap: %s", strerror(errno));
+	for (long i = 0; i < 3 * psz; i++)
+		km_mem[i] = (i * 7 + 47) & 0xff;
+	if (madvise(km_mem + psz, psz, advice))
+		return bad("madvise %d: %s", advice, strerror(errno));
+	return 0;
+}
+
+static int ksm_stat_says(const char *line)
+{
+	char buf[512];
+	int fd = open("/proc/self/ksm_stat", O_RDONLY);
+	ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+
+	if (fd >= 0)
+		close(fd);
+	if (n < 0)
+		return 0;
+	buf[n] = 0;
+	return !!strstr(buf, line);
+}
+
+static int mergeable_setup(void)
+{
+	return km_map(MADV_MERGEABLE) ?: km_flags(0, 1);
+}
+
+static int mergeable_verify(void)
+{
+	if (prctl(PR_GET_MEMORY_MERGE, 0, 0, 0, 0) != 0)
+		return bad("PR_GET_MEMORY_MERGE is not 0");
+	if (!ksm_stat_says("ksm_mergeable: yes"))
+		return bad("ksm_stat does not say ksm_mergeable: yes");
+	return km_flags(0, 1);
+}
+
+static int merge_any_setup(void)
+{
+	if (prctl(PR_SET_MEMORY_MERGE, 1, 0, 0, 0))
+		return bad("PR_SET_MEMORY_MERGE: %s", strerror(errno));
+	return km_map(MADV_UNMERGEABLE) ?: km_flags(1, 0);
+}
+
+static int merge_any_verify(void)
+{
+	void *p;
+	int mg;
+
+	if (prctl(PR_GET_MEMORY_MERGE, 0, 0, 0, 0) != 1)
+		return bad("PR_GET_MEMORY_MERGE is not 1");
+	/* what is mapped from now on is mergeable too */
+	p = mmap(NULL, psz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return bad("mmap: %s", strerror(errno));
+	mg = vm_flag(p, "mg");
+	munmap(p, psz);
+	if (mg != 1)
+		return bad("a new mapping has no mg in VmFlags");
+	return km_flags(1, 0);
+}
 
 static unsigned char *gd_mem;
 static sigjmp_buf gd_jmp;
@@ -3355,26 +3639,103 @@ static int sock_opts_verify(void)
 	return 0;
 }
 
+/*
+ * A classic filter that passes datagrams of up to 4 bytes (the UDP header
+ * is in the length it sees), locked (SO_LOCK_FILTER): read back instruction
+ * by instruction, and it must still drop a longer datagram sent to itself.
+ */
+static struct sock_filter sf_prog[] = {
+	BPF_STMT(BPF_LD | BPF_W | BPF_LEN, 0),
+	BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, 8 + 4, 0, 1),
+	BPF_STMT(BPF_RET | BPF_K, 0),
+	BPF_STMT(BPF_RET | BPF_K, 0xffff),
+};
+
 static int sock_filter_setup(void)
 {
-	struct sock_filter f[] = { BPF_STMT(BPF_RET | BPF_K, 0xffffffff) };
-	struct sock_fprog prog = { .len = 1, .filter = f };
+	struct sock_fprog prog = { .len = (sizeof(sf_prog) / sizeof(sf_prog[0])), .filter = sf_prog };
+	int one = 1;
 
 	if (udp_socket())
 		return 1;
-	return setsockopt(so_fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) ?
-		bad("SO_ATTACH_FILTER: %s", strerror(errno)) : 0;
+	if (setsockopt(so_fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) ||
+	    setsockopt(so_fd, SOL_SOCKET, SO_LOCK_FILTER, &one, sizeof(one)))
+		return bad("SO_ATTACH_FILTER, SO_LOCK_FILTER: %s", strerror(errno));
+	return 0;
 }
 
 static int sock_filter_verify(void)
 {
+	struct sock_filter got[16];
 	socklen_t l = 0;
+	int locked = 0;
+	char buf[32];
+	ssize_t n;
 
 	if (udp_same())
 		return 1;
 	if (getsockopt(so_fd, SOL_SOCKET, SO_GET_FILTER, NULL, &l))
 		return bad("SO_GET_FILTER: %s", strerror(errno));
-	return l == 1 ? 0 : bad("filter of %u instructions, expected 1", (unsigned)l);
+	if (l != (sizeof(sf_prog) / sizeof(sf_prog[0])))
+		return bad("filter of %u instructions, expected %zu", (unsigned)l, (sizeof(sf_prog) / sizeof(sf_prog[0])));
+	if (getsockopt(so_fd, SOL_SOCKET, SO_GET_FILTER, got, &l) ||
+	    memcmp(got, sf_prog, sizeof(sf_prog)))
+		return bad("the filter's instructions differ");
+	l = sizeof(locked);
+	if (getsockopt(so_fd, SOL_SOCKET, SO_LOCK_FILTER, &locked, &l) || !locked)
+		return bad("the filter is not locked (SO_LOCK_FILTER)");
+	if (!setsockopt(so_fd, SOL_SOCKET, SO_DETACH_FILTER, &locked, sizeof(locked)) ||
+	    errno != EPERM)
+		return bad("a locked filter could be detached");
+	/* its work: the 10-byte datagram is dropped, the 3-byte one passes */
+	if (sendto(so_fd, "0123456789", 10, 0, (void *)&so_addr, sizeof(so_addr)) != 10 ||
+	    sendto(so_fd, "abc", 3, 0, (void *)&so_addr, sizeof(so_addr)) != 3)
+		return bad("sendto: %s", strerror(errno));
+	usleep(10000);
+	n = recv(so_fd, buf, sizeof(buf), MSG_DONTWAIT);
+	if (n != 3 || memcmp(buf, "abc", 3))
+		return bad("received %zd bytes first, expected the 3 bytes \"abc\"", n);
+	n = recv(so_fd, buf, sizeof(buf), MSG_DONTWAIT);
+	if (n >= 0)
+		return bad("the filter let a %zd-byte datagram through", n);
+	return 0;
+}
+
+/* An eBPF socket filter (SO_ATTACH_BPF): refused by name. */
+static int sock_ebpf_setup(void)
+{
+	struct bpf_insn insns[] = {
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = -1 },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+	union bpf_attr attr = {
+		.prog_type = BPF_PROG_TYPE_SOCKET_FILTER,
+		.insns = (uintptr_t)insns,
+		.insn_cnt = (sizeof(insns) / sizeof(insns[0])),
+		.license = (uintptr_t)"GPL",
+	};
+	int prog;
+
+	if (udp_socket())
+		return 1;
+	prog = syscall(SYS_bpf, BPF_PROG_LOAD, &attr, sizeof(attr));
+	if (prog < 0)
+		return bad("BPF_PROG_LOAD: %s", strerror(errno));
+	if (setsockopt(so_fd, SOL_SOCKET, SO_ATTACH_BPF, &prog, sizeof(prog)))
+		return bad("SO_ATTACH_BPF: %s", strerror(errno));
+	close(prog);
+	return 0;
+}
+
+static int sock_ebpf_verify(void)
+{
+	socklen_t l = 0;
+
+	if (udp_same())
+		return 1;
+	if (!getsockopt(so_fd, SOL_SOCKET, SO_GET_FILTER, NULL, &l) || errno != EACCES)
+		return bad("SO_GET_FILTER does not say EACCES (an eBPF filter)");
+	return 0;
 }
 
 static int sh_fd[2] = { -1, -1 };
@@ -3703,6 +4064,7 @@ static const struct mode {
 	MODE(guard),
 	MODE(sock_opts),
 	MODE(sock_filter),
+	MODE(sock_ebpf),
 	MODE(shutdown),
 	MODE(scm_rights),
 	MODE(dgram_queue),
@@ -3724,11 +4086,17 @@ static const struct mode {
 	MODE(untracked),
 	MODE(droppable),
 	MODE(mlock),
+	MODE(mlock_onfault),
+	MODE(mlockall_future),
+	MODE(mlockall_onfault),
 	MODE(dontfork),
 	MODE(wipeonfork),
 	MODE(hugepage),
 	MODE(nohugepage),
 	MODE(dontdump),
+	MODE(mergeable),
+	MODE(no_vdso),
+	MODE(merge_any),
 	MODE(memfd_seal_write),
 	MODE(memfd_future_write),
 };
