@@ -47,6 +47,14 @@ enum rst_op_type {
 	RST_OP_PROTECT,		/* mprotect(addr, len, prot) */
 	RST_OP_UNMAP,		/* munmap(addr, len) */
 	RST_OP_ADVISE,		/* madvise(addr, len, flags) */
+	/*
+	 * The lazy fill (dest-agent/lazy.c): a userfaultfd of this process at
+	 * fd open_flags (features: flags), MISSING ranges registered on it,
+	 * then it is sent on sock_fd and closed here.
+	 */
+	RST_OP_UFFD_OPEN,	/* userfaultfd() + UFFDIO_API(flags), moved to fd open_flags */
+	RST_OP_UFFD_REGISTER,	/* UFFDIO_REGISTER(addr, len, MODE_MISSING) on fd open_flags */
+	RST_OP_UFFD_SEND,	/* SCM_RIGHTS of fd open_flags on sock_fd, then close it */
 };
 
 struct rst_op {

@@ -1,0 +1,64 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# e2e-timeout: 240
+#
+# The lazy fill (restore --lazy-fill, the page server's default): a
+# destination whose prefill is slow (test hook FERRY_TEST_PREFILL_DELAY_MS:
+# each 16 MiB of a pre-copy round's pages waits 1 s, so round 1 of 256 MiB
+# would take 16 s) gets the final round long before the prefill is done.
+# The final must not wait for it: the round being prefilled is cut short,
+# the pages still missing are registered with userfaultfd, the process runs
+# at once, and the restore serves its faults while it fills the rest in the
+# background (slowed too, FERRY_TEST_LAZY_DELAY_MS, so that memwork's own
+# checks touch pages before the filler gets there). Checked: the freeze was
+# short beside the fill, faults were served, the fill completed, and inside
+# the destination memwork's check of its whole heap (every page's index,
+# generation and pattern; discarded pages zero) passes again and again.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/migrate-lib.sh"
+
+e2e_need migrate pageserver restore memwork
+TMP=$(e2e_tmpdir)
+CHECK_EVERY=20
+e2e_tls_certs
+e2e_netns_pair
+port=$(e2e_port)
+export FERRY_TEST_PREFILL_DELAY_MS=1000 FERRY_TEST_LAZY_DELAY_MS=20
+mig_start_dest "$E2E_DST_IP" netns
+unset FERRY_TEST_PREFILL_DELAY_MS FERRY_TEST_LAZY_DELAY_MS
+
+e2e_start_workload memwork '^step 50 ' "$E2E_MEMWORK" --mem 256 --dirty 64 --discard 2 \
+	--tick-ms 5 --check-every $CHECK_EVERY --out "$TMP/out" --pidfile "$TMP/pid"
+
+mig_run e2e_in_src "$MIGRATE" --json --max-rounds 6 --to "$E2E_DST_IP:$port" "${CLI_TLS[@]}" "$pid"
+mig_check_report $((64 * 1024 * 1024))
+
+# the final did not wait for the prefill: round 1 was cut short (or later
+# rounds skipped), and what was left was filled after the process ran
+grep -qE 'round [0-9]+ (cut short|not prefilled)' "$TMP/dest.log" ||
+	e2e_fail "no prefill was cut short: the destination was not behind"
+grep -q 'restore: running; the lazy fill goes on' "$TMP/dest.log" ||
+	e2e_fail "the final restore did not use the lazy fill"
+left=$(sed -n 's/^lazy fill: \([0-9]*\) pages left when it ran$/\1/p' "$TMP/dest.log")
+[ -n "$left" ] && [ "$left" -gt 16384 ] || e2e_fail "lazy fill: '$left' pages left (want > 64 MiB)"
+frozen=$(grep '"event":"done"' "$TMP/migrate.json" | sed -n 's/.*"frozen_ms":\([0-9]*\).*/\1/p')
+
+# --- the destination runs it, and its whole heap checks out, many times ------
+mig_check_restored memwork " pid $pid "
+e2e_wait_for_line "$TMP/dest.log" '^lazy fill: [0-9]* pages copied' 60 ||
+	e2e_fail "the lazy fill did not complete: $(grep -i lazy "$TMP/dest.log" | tail -n 3)"
+fill=$(grep -o '^lazy fill: [0-9]* pages copied in [0-9.]* ms.*' "$TMP/dest.log")
+faults=$(sed -n 's/.*ms after the process ran, \([0-9]*\) faults served.*/\1/p' <<<"$fill")
+fill_ms=$(sed -n 's/.*pages copied in \([0-9]*\)[0-9.]* ms.*/\1/p' <<<"$fill")
+e2e_log "frozen ${frozen} ms; $left pages left at the final; $fill"
+[ "${faults:-0}" -gt 0 ] || e2e_fail "no fault served during the fill: $fill"
+# the freeze did not wait for the fill (which the hook makes take seconds)
+[ "$frozen" -lt "$fill_ms" ] || e2e_fail "frozen $frozen ms, not less than the fill's $fill_ms ms"
+e2e_wait_for_line "$TMP/out" "^step $((last + 5 * CHECK_EVERY)) pid $pid " 60 ||
+	e2e_fail "restored memwork stalled: $(tail -n 1 "$TMP/out")"
+in_dest test -e "/proc/$pid" || e2e_fail "restored memwork died: $(grep -a FAIL "$TMP/out")"
+grep -q 'uf' <(in_dest grep VmFlags "/proc/$pid/smaps") &&
+	e2e_fail "a VMA is still registered with userfaultfd after the fill"
+e2e_assert_no_fail "$TMP/out"
+e2e_assert_steps_continuous "$TMP/out" $((last + 5 * CHECK_EVERY))
+echo "migrate lazy ok: frozen $frozen ms, $left pages left, $faults faults served, heap checked 5 times after"
