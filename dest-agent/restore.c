@@ -1160,6 +1160,11 @@ static int restore_final(struct rst_tree *rt, const char *round_dir, const struc
 		printf("lazy fill: %llu pages left when it ran\n", (unsigned long long)rt->lazy_pages);
 	fflush(stdout);
 	if (rt->lazy) {
+		/* it runs on our memory now: a stop request waits for the fill (handover.md) */
+		signal(SIGTERM, SIG_IGN);
+		signal(SIGINT, SIG_IGN);
+		signal(SIGHUP, SIG_IGN);
+		signal(SIGPIPE, SIG_IGN);	/* the page server may be gone */
 		/* the view stays open until everything is in */
 		ret = lazy_end(rt->lazy, true);
 		rt->lazy = NULL;

@@ -14,6 +14,8 @@
 # short beside the fill, faults were served, the fill completed, and inside
 # the destination memwork's check of its whole heap (every page's index,
 # generation and pattern; discarded pages zero) passes again and again.
+# Then a second migration whose restore is SIGKILLed during the fill: the
+# guard must kill the restored process (it would read zeros otherwise).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/migrate-lib.sh"
 
@@ -62,3 +64,38 @@ grep -q 'uf' <(in_dest grep VmFlags "/proc/$pid/smaps") &&
 e2e_assert_no_fail "$TMP/out"
 e2e_assert_steps_continuous "$TMP/out" $((last + 5 * CHECK_EVERY))
 echo "migrate lazy ok: frozen $frozen ms, $left pages left, $faults faults served, heap checked 5 times after"
+
+# --- restore killed during the fill: the guard kills the restored process ---
+TMP=$(e2e_tmpdir)
+port=$(e2e_port)
+export FERRY_TEST_PREFILL_DELAY_MS=1000 FERRY_TEST_LAZY_DELAY_MS=50
+mig_start_dest "$E2E_DST_IP" netns
+unset FERRY_TEST_PREFILL_DELAY_MS FERRY_TEST_LAZY_DELAY_MS
+e2e_start_workload memwork '^step 50 ' "$E2E_MEMWORK" --mem 256 --dirty 64 --tick-ms 5 \
+	--check-every $CHECK_EVERY --out "$TMP/out" --pidfile "$TMP/pid"
+# not mig_run: the page server --once exits only once the fill is over
+e2e_in_src "$MIGRATE" --json --max-rounds 6 --to "$E2E_DST_IP:$port" "${CLI_TLS[@]}" "$pid" \
+	>"$TMP/migrate.json" 2>"$TMP/migrate.err" || e2e_fail "second migration: $(tail -n 1 "$TMP/migrate.err")"
+grep -q 'restore: running; the lazy fill goes on' "$TMP/dest.log" ||
+	e2e_fail "second migration: no lazy fill"
+e2e_wait_pid_gone "$pid" 10 || e2e_fail "source $pid still there after the migration"
+in_dest test -e "/proc/$pid" || e2e_fail "no pid $pid in the destination namespace"
+# the restore (not its guard, a child of it that leads its own session)
+victim=
+for r in $(in_dest pgrep -x restore); do
+	[ "$(in_dest ps -o comm= -p "$(in_dest ps -o ppid= -p "$r" | tr -d ' ')")" = restore ] && continue
+	victim=$r
+done
+[ -n "$victim" ] || e2e_fail "no restore running in the destination namespace"
+grep -q '^lazy fill: [0-9]* pages copied' "$TMP/dest.log" &&
+	e2e_fail "the fill ended before the kill: nothing tested"
+in_dest kill -KILL "$victim"
+for ((i = 0; i < 100; i++)); do
+	in_dest test -e "/proc/$pid" || break
+	sleep 0.1
+done
+in_dest test -e "/proc/$pid" && e2e_fail "restore was killed during the fill, the process runs on"
+grep -q "restore died before the fill was complete: killed pid $pid" "$TMP/dest.log" ||
+	e2e_fail "the guard did not say it killed pid $pid: $(grep -i lazy "$TMP/dest.log" | tail -n 3)"
+e2e_log "restore killed during the fill: the guard killed pid $pid"
+echo "migrate lazy guard ok"
