@@ -756,6 +756,18 @@ int rp_uffd(struct rst_process *rp, const struct ranges *reg, uint32_t features,
 	if (!ret) {
 		o.op[o.nr - 1].flags = features;
 		o.op[o.nr - 1].open_flags = at;
+		ret = rp_memory(rp, &o);
+		o.nr = 0;
+	}
+	if (!ret) {
+		/* the blob does not fail on it: no fd there is no userfaultfd here */
+		char path[64], target[64];
+		ssize_t n;
+
+		snprintf(path, sizeof(path), "/proc/%d/fd/%d", rp->pid, at);
+		n = readlink(path, target, sizeof(target) - 1);
+		if (n < 0 || (target[n] = 0, !strstr(target, "userfaultfd")))
+			ret = -EOPNOTSUPP;
 	}
 	for (i = 0; !ret && i < reg->nr; i++) {
 		ret = ops_add(&o, RST_OP_UFFD_REGISTER, reg->r[i].start,

@@ -441,26 +441,32 @@ static int cmdq_read(struct cmdq *cq, bool block, enum rctl_cmd *cmd, uint32_t *
 	}
 }
 
-/* Is a final (or the end) waiting? Rounds read meanwhile are queued. */
-static bool cmdq_final_waits(struct cmdq *cq)
+static bool cmdq_has_end(const struct cmdq *cq)
 {
-	enum rctl_cmd cmd;
-	uint32_t k;
 	size_t i;
-	int got;
 
-	while (cq->nr < CMDQ_MAX && (got = cmdq_read(cq, false, &cmd, &k)) != 0) {
-		if (got < 0)
-			cmd = RCTL_ABORT;
-		cq->q[cq->nr].cmd = cmd;
-		cq->q[cq->nr++].k = k;
-		if (got < 0)
-			break;
-	}
 	for (i = 0; i < cq->nr; i++)
 		if (cq->q[i].cmd == RCTL_FINAL || cq->q[i].cmd == RCTL_ABORT)
 			return true;
 	return false;
+}
+
+/*
+ * Is a final (or the end) waiting? Rounds read meanwhile are queued. Nothing
+ * is read past a final: what follows it (abort, resume) is hold_wait's.
+ */
+static bool cmdq_final_waits(struct cmdq *cq)
+{
+	enum rctl_cmd cmd;
+	uint32_t k;
+	int got;
+
+	while (!cmdq_has_end(cq) && cq->nr < CMDQ_MAX &&
+	       (got = cmdq_read(cq, false, &cmd, &k)) != 0) {
+		cq->q[cq->nr].cmd = got < 0 ? RCTL_ABORT : cmd;
+		cq->q[cq->nr++].k = k;
+	}
+	return cmdq_has_end(cq);
 }
 
 static int cmdq_next(struct cmdq *cq, enum rctl_cmd *cmd, uint32_t *k)
@@ -713,6 +719,14 @@ static bool rst_tree_behind(const struct rst_tree *rt, uint32_t round)
 	return false;
 }
 
+/* Test hook (docs/testing.md): FERRY_TEST_NO_UFFD=1 asks for features no kernel has. */
+static bool test_no_uffd(void)
+{
+	const char *v = getenv("FERRY_TEST_NO_UFFD");
+
+	return v && !strcmp(v, "1");
+}
+
 /* MADV_WIPEONFORK / DONTFORK memory of @mm: a child forked during the fill has none of it. */
 static int nofork_ranges(const MmEntry *mm, struct ranges *out)
 {
@@ -770,7 +784,23 @@ static int rst_tree_lazy(struct rst_tree *rt, const struct tree_images *ti, cons
 			rt->lazy_pages += (left[i].r[k].end - left[i].r[k].start) / PAGE_SIZE;
 		ret = nofork_ranges(ti->p[i].mm, &nofork[i]);
 		if (!ret)
-			ret = rp_uffd(&rt->rp[i], &reg[i], LAZY_UFFD_FEATURES, &lp[n].uffd);
+			ret = rp_uffd(&rt->rp[i], &reg[i], test_no_uffd() ? ~0U : LAZY_UFFD_FEATURES,
+				      &lp[n].uffd);
+		if (ret == -EOPNOTSUPP) {
+			/* no userfaultfd here (a seccomp filter, an old kernel): fill it now */
+			struct ops o = { 0 };
+
+			fprintf(stderr, "restore: warning: pid %u: no userfaultfd: the pages left are "
+				"filled before it runs\n", rt->rp[i].want_pid);
+			ret = ops_view_fill(&o, &rt->sv, rt->rp[i].want_pid, &left[i], false, 0);
+			rt->fill_ops += o.nr;
+			if (!ret)
+				ret = rp_memory(&rt->rp[i], &o);
+			ops_free(&o);
+			ranges_free(&left[i]);
+			if (!ret)
+				continue;
+		}
 		if (ret)
 			break;
 		lp[n].pid = rt->rp[i].want_pid;

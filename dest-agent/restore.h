@@ -303,7 +303,8 @@ int rp_memory(struct rst_process *rp, const struct ops *o);
 /*
  * The lazy fill: a userfaultfd made inside the process (@features), @reg
  * registered on it for MISSING faults, sent here: *@uffd (the process keeps
- * no fd of it).
+ * no fd of it). -EOPNOTSUPP: no userfaultfd could be made (nothing changed in
+ * the process); any other error leaves the process unusable.
  */
 int rp_uffd(struct rst_process *rp, const struct ranges *reg, uint32_t features, int *uffd);
 

@@ -52,7 +52,7 @@ enum rst_op_type {
 	 * fd open_flags (features: flags), MISSING ranges registered on it,
 	 * then it is sent on sock_fd and closed here.
 	 */
-	RST_OP_UFFD_OPEN,	/* userfaultfd() + UFFDIO_API(flags), moved to fd open_flags */
+	RST_OP_UFFD_OPEN,	/* userfaultfd() + UFFDIO_API(flags) at fd open_flags; failing, no fd */
 	RST_OP_UFFD_REGISTER,	/* UFFDIO_REGISTER(addr, len, MODE_MISSING) on fd open_flags */
 	RST_OP_UFFD_SEND,	/* SCM_RIGHTS of fd open_flags on sock_fd, then close it */
 };

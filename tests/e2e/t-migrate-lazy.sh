@@ -15,7 +15,10 @@
 # the destination memwork's check of its whole heap (every page's index,
 # generation and pattern; discarded pages zero) passes again and again.
 # Then a second migration whose restore is SIGKILLed during the fill: the
-# guard must kill the restored process (it would read zeros otherwise).
+# guard must kill the restored process (it would read zeros otherwise). And
+# a third where no userfaultfd can be made (FERRY_TEST_NO_UFFD=1: features no
+# kernel has): the pages left are filled before the process runs, and its
+# heap checks out.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/migrate-lib.sh"
 
@@ -99,3 +102,24 @@ grep -q "restore died before the fill was complete: killed pid $pid" "$TMP/dest.
 	e2e_fail "the guard did not say it killed pid $pid: $(grep -i lazy "$TMP/dest.log" | tail -n 3)"
 e2e_log "restore killed during the fill: the guard killed pid $pid"
 echo "migrate lazy guard ok"
+
+# --- no userfaultfd: the missing pages are filled before it runs ---
+TMP=$(e2e_tmpdir)
+port=$(e2e_port)
+export FERRY_TEST_PREFILL_DELAY_MS=1000 FERRY_TEST_NO_UFFD=1
+mig_start_dest "$E2E_DST_IP" netns
+unset FERRY_TEST_PREFILL_DELAY_MS FERRY_TEST_NO_UFFD
+e2e_start_workload memwork '^step 50 ' "$E2E_MEMWORK" --mem 128 --dirty 64 --discard 2 \
+	--tick-ms 5 --check-every $CHECK_EVERY --out "$TMP/out" --pidfile "$TMP/pid"
+mig_run e2e_in_src "$MIGRATE" --json --max-rounds 6 --to "$E2E_DST_IP:$port" "${CLI_TLS[@]}" "$pid"
+grep -qE 'round [0-9]+ (cut short|not prefilled)' "$TMP/dest.log" ||
+	e2e_fail "no userfaultfd: the destination was not behind"
+grep -q "no userfaultfd: the pages left are filled before it runs" "$TMP/dest.log" ||
+	e2e_fail "no userfaultfd: no fallback said"
+grep -q 'the lazy fill goes on' "$TMP/dest.log" && e2e_fail "no userfaultfd, yet a lazy fill ran"
+mig_check_restored memwork " pid $pid "
+in_dest ls -l "/proc/$pid/fd" | grep -q userfaultfd && e2e_fail "a userfaultfd fd was left in the process"
+e2e_wait_for_line "$TMP/out" "^step $((last + 3 * CHECK_EVERY)) pid $pid " 60 ||
+	e2e_fail "restored memwork stalled: $(tail -n 1 "$TMP/out")"
+e2e_assert_no_fail "$TMP/out"
+echo "migrate lazy without userfaultfd ok"
