@@ -23,18 +23,32 @@
 . "$(dirname "$0")/migrate-lib.sh"
 
 e2e_need migrate pageserver restore memwork
-TMP=$(e2e_tmpdir)
 CHECK_EVERY=20
 e2e_tls_certs
 e2e_netns_pair
-port=$(e2e_port)
-export FERRY_TEST_PREFILL_DELAY_MS=1000 FERRY_TEST_LAZY_DELAY_MS=20
-mig_start_dest "$E2E_DST_IP" netns
-unset FERRY_TEST_PREFILL_DELAY_MS FERRY_TEST_LAZY_DELAY_MS
 
-e2e_start_workload memwork '^step 50 ' "$E2E_MEMWORK" --mem 256 --dirty 64 --discard 2 \
-	--tick-ms 5 --check-every $CHECK_EVERY --out "$TMP/out" --pidfile "$TMP/pid"
+# start VAR=VALUE... -- MEMWORK_OPTION...: a fresh TMP and port, the
+# destination with the test hooks VAR=VALUE in its environment, memwork
+# (256 MiB unless the options say otherwise) at the source
+start()
+{
+	local -a env=()
 
+	while [ "$1" != -- ]; do
+		env+=("$1")
+		shift
+	done
+	shift
+	TMP=$(e2e_tmpdir)
+	port=$(e2e_port)
+	export "${env[@]}"
+	mig_start_dest "$E2E_DST_IP" netns
+	unset "${env[@]%%=*}"
+	e2e_start_workload memwork '^step 50 ' "$E2E_MEMWORK" --mem 256 --dirty 64 --tick-ms 5 \
+		--check-every $CHECK_EVERY --out "$TMP/out" --pidfile "$TMP/pid" "$@"
+}
+
+start FERRY_TEST_PREFILL_DELAY_MS=1000 FERRY_TEST_LAZY_DELAY_MS=20 -- --discard 2
 mig_run e2e_in_src "$MIGRATE" --json --max-rounds 6 --to "$E2E_DST_IP:$port" "${CLI_TLS[@]}" "$pid"
 mig_check_report $((64 * 1024 * 1024))
 
@@ -69,13 +83,7 @@ e2e_assert_steps_continuous "$TMP/out" $((last + 5 * CHECK_EVERY))
 echo "migrate lazy ok: frozen $frozen ms, $left pages left, $faults faults served, heap checked 5 times after"
 
 # --- restore killed during the fill: the guard kills the restored process ---
-TMP=$(e2e_tmpdir)
-port=$(e2e_port)
-export FERRY_TEST_PREFILL_DELAY_MS=1000 FERRY_TEST_LAZY_DELAY_MS=50
-mig_start_dest "$E2E_DST_IP" netns
-unset FERRY_TEST_PREFILL_DELAY_MS FERRY_TEST_LAZY_DELAY_MS
-e2e_start_workload memwork '^step 50 ' "$E2E_MEMWORK" --mem 256 --dirty 64 --tick-ms 5 \
-	--check-every $CHECK_EVERY --out "$TMP/out" --pidfile "$TMP/pid"
+start FERRY_TEST_PREFILL_DELAY_MS=1000 FERRY_TEST_LAZY_DELAY_MS=50 --
 # not mig_run: the page server --once exits only once the fill is over
 e2e_in_src "$MIGRATE" --json --max-rounds 6 --to "$E2E_DST_IP:$port" "${CLI_TLS[@]}" "$pid" \
 	>"$TMP/migrate.json" 2>"$TMP/migrate.err" || e2e_fail "second migration: $(tail -n 1 "$TMP/migrate.err")"
@@ -104,13 +112,7 @@ e2e_log "restore killed during the fill: the guard killed pid $pid"
 echo "migrate lazy guard ok"
 
 # --- no userfaultfd: the missing pages are filled before it runs ---
-TMP=$(e2e_tmpdir)
-port=$(e2e_port)
-export FERRY_TEST_PREFILL_DELAY_MS=1000 FERRY_TEST_NO_UFFD=1
-mig_start_dest "$E2E_DST_IP" netns
-unset FERRY_TEST_PREFILL_DELAY_MS FERRY_TEST_NO_UFFD
-e2e_start_workload memwork '^step 50 ' "$E2E_MEMWORK" --mem 128 --dirty 64 --discard 2 \
-	--tick-ms 5 --check-every $CHECK_EVERY --out "$TMP/out" --pidfile "$TMP/pid"
+start FERRY_TEST_PREFILL_DELAY_MS=1000 FERRY_TEST_NO_UFFD=1 -- --mem 128 --discard 2
 mig_run e2e_in_src "$MIGRATE" --json --max-rounds 6 --to "$E2E_DST_IP:$port" "${CLI_TLS[@]}" "$pid"
 grep -qE 'round [0-9]+ (cut short|not prefilled)' "$TMP/dest.log" ||
 	e2e_fail "no userfaultfd: the destination was not behind"
