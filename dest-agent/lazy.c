@@ -75,7 +75,7 @@ struct lazy {
 	pid_t guard_pid;
 	int err;
 	char why[160];
-	uint64_t faults, zero_faults, pages, t0, us;
+	uint64_t faults, zero_faults, pages, forks, child_pages, t0, us;
 	uint8_t *buf;
 };
 
@@ -289,9 +289,13 @@ static int lz_fill(struct lazy *l, struct lz_mm *m, uint64_t s, uint64_t e, int6
 			}
 			while (b < p->len && (!check || absent[(p->vaddr + delta + b - s) / PAGE_SIZE]))
 				b += PAGE_SIZE;
+			uint64_t before = l->pages;
+
 			ret = lz_read(l, m, p, a, b - a, l->buf);
 			if (!ret)
 				ret = lz_copy(m->uffd, p->vaddr + delta + a, l->buf, b - a, &l->pages);
+			if (m != l->mm)	/* not the first: a child forked during the fill */
+				l->child_pages += l->pages - before;
 			if (ret == -ENOENT)
 				ret = 0;	/* not mapped in this mm (MADV_DONTFORK in a child) */
 			a = b;
@@ -511,6 +515,7 @@ static int lz_fork(struct lazy *l, size_t parent, int uffd)
 	size_t i;
 	int ret;
 
+	l->forks++;
 	ret = lz_add_mm(l, uffd, l->mm[parent].pid, 0);
 	if (ret) {
 		close(uffd);
@@ -763,8 +768,10 @@ int lazy_end(struct lazy *l, bool wait)
 	/* on stdout, like "restored pid" (the page server's log may be gone by now) */
 	if (!ret && wait)
 		printf("lazy fill: %llu pages copied in %.1f ms after the process ran, "
-		       "%llu faults served (%llu zero)\n", (unsigned long long)l->pages, l->us / 1e3,
-		       (unsigned long long)l->faults, (unsigned long long)l->zero_faults);
+		       "%llu faults served (%llu zero), %llu forks during it (%llu pages copied "
+		       "into the children)\n", (unsigned long long)l->pages, l->us / 1e3,
+		       (unsigned long long)l->faults, (unsigned long long)l->zero_faults,
+		       (unsigned long long)l->forks, (unsigned long long)l->child_pages);
 	/*
 	 * Filled (or the tree discarded): the guard may let the uffds go. On a
 	 * failure with the tree running, it is not told: it kills the tree.

@@ -48,8 +48,18 @@ start()
 		--check-every $CHECK_EVERY --out "$TMP/out" --pidfile "$TMP/pid" "$@"
 }
 
-start FERRY_TEST_PREFILL_DELAY_MS=1000 FERRY_TEST_LAZY_DELAY_MS=20 -- --discard 2
-mig_run e2e_in_src "$MIGRATE" --json --max-rounds 6 --to "$E2E_DST_IP:$port" "${CLI_TLS[@]}" "$pid"
+# its whole-heap check every 200 ticks (~1 s): a child forked at once finds much missing
+start FERRY_TEST_PREFILL_DELAY_MS=1000 FERRY_TEST_LAZY_DELAY_MS=20 -- --discard 2 --fork-on-usr1 \
+	--check-every 200
+# not mig_run: the page server --once exits only once the fill is over
+migrate_now()
+{
+	e2e_in_src "$MIGRATE" --json --max-rounds 6 --to "$E2E_DST_IP:$port" "${CLI_TLS[@]}" "$pid" \
+		>"$TMP/migrate.json" 2>"$TMP/migrate.err" || e2e_fail "migrate: $(tail -n 1 "$TMP/migrate.err")"
+}
+migrate_now
+e2e_wait_pid_gone "$pid" 10 || e2e_fail "source $pid still there after the migration"
+in_dest kill -USR1 "$pid"
 mig_check_report $((64 * 1024 * 1024))
 
 # the final did not wait for the prefill: round 1 was cut short (or later
@@ -62,31 +72,36 @@ left=$(sed -n 's/^lazy fill: \([0-9]*\) pages left when it ran$/\1/p' "$TMP/dest
 [ -n "$left" ] && [ "$left" -gt 16384 ] || e2e_fail "lazy fill: '$left' pages left (want > 64 MiB)"
 frozen=$(grep '"event":"done"' "$TMP/migrate.json" | sed -n 's/.*"frozen_ms":\([0-9]*\).*/\1/p')
 
-# --- the destination runs it, and its whole heap checks out, many times ------
+# --- the destination runs it; a child it forks during the fill sees the same heap ---
 mig_check_restored memwork " pid $pid "
+e2e_wait_for_line "$TMP/out" '^fork check ok' 60 ||
+	e2e_fail "no fork check: $(grep -a -E 'FAIL|usr1' "$TMP/out" | tail -n 2)"
 e2e_wait_for_line "$TMP/dest.log" '^lazy fill: [0-9]* pages copied' 60 ||
 	e2e_fail "the lazy fill did not complete: $(grep -i lazy "$TMP/dest.log" | tail -n 3)"
 fill=$(grep -o '^lazy fill: [0-9]* pages copied in [0-9.]* ms.*' "$TMP/dest.log")
 faults=$(sed -n 's/.*ms after the process ran, \([0-9]*\) faults served.*/\1/p' <<<"$fill")
+child=$(sed -n 's/.*forks during it (\([0-9]*\) pages copied into the children)$/\1/p' <<<"$fill")
 fill_ms=$(sed -n 's/.*pages copied in \([0-9]*\)[0-9.]* ms.*/\1/p' <<<"$fill")
 e2e_log "frozen ${frozen} ms; $left pages left at the final; $fill"
 [ "${faults:-0}" -gt 0 ] || e2e_fail "no fault served during the fill: $fill"
+# the child's own faults were served from its own userfaultfd
+[ "${child:-0}" -ge 1000 ] || e2e_fail "the child forked during the fill got ${child:-no} pages: $fill"
 # the freeze did not wait for the fill (which the hook makes take seconds)
 [ "$frozen" -lt "$fill_ms" ] || e2e_fail "frozen $frozen ms, not less than the fill's $fill_ms ms"
-e2e_wait_for_line "$TMP/out" "^step $((last + 5 * CHECK_EVERY)) pid $pid " 60 ||
+e2e_wait_for_line "$TMP/dest.log" '^pageserver exited' 30 || e2e_fail "pageserver --once did not exit"
+grep -qx 'pageserver exited 0' "$TMP/dest.log" || e2e_fail "$(grep '^pageserver exited' "$TMP/dest.log")"
+e2e_wait_for_line "$TMP/out" "^step $((last + 5 * 200)) pid $pid " 60 ||
 	e2e_fail "restored memwork stalled: $(tail -n 1 "$TMP/out")"
 in_dest test -e "/proc/$pid" || e2e_fail "restored memwork died: $(grep -a FAIL "$TMP/out")"
 grep -q 'uf' <(in_dest grep VmFlags "/proc/$pid/smaps") &&
 	e2e_fail "a VMA is still registered with userfaultfd after the fill"
 e2e_assert_no_fail "$TMP/out"
-e2e_assert_steps_continuous "$TMP/out" $((last + 5 * CHECK_EVERY))
-echo "migrate lazy ok: frozen $frozen ms, $left pages left, $faults faults served, heap checked 5 times after"
+e2e_assert_steps_continuous "$TMP/out" $((last + 5 * 200))
+echo "migrate lazy ok: frozen $frozen ms, $left pages left, $faults faults served, a fork during the fill, heap checked 5 times after"
 
 # --- restore killed during the fill: the guard kills the restored process ---
 start FERRY_TEST_PREFILL_DELAY_MS=1000 FERRY_TEST_LAZY_DELAY_MS=50 --
-# not mig_run: the page server --once exits only once the fill is over
-e2e_in_src "$MIGRATE" --json --max-rounds 6 --to "$E2E_DST_IP:$port" "${CLI_TLS[@]}" "$pid" \
-	>"$TMP/migrate.json" 2>"$TMP/migrate.err" || e2e_fail "second migration: $(tail -n 1 "$TMP/migrate.err")"
+migrate_now
 grep -q 'restore: running; the lazy fill goes on' "$TMP/dest.log" ||
 	e2e_fail "second migration: no lazy fill"
 e2e_wait_pid_gone "$pid" 10 || e2e_fail "source $pid still there after the migration"
