@@ -16,6 +16,8 @@
  *	ready
  *	step S pid P gen G ok		S = 1, 2, 3, ... without gap or repeat
  *	usr1 COUNT			after SIGUSR1 (COUNT = signals so far)
+ *	remap ok ADDR			--remap-on-usr1: after SIGUSR1 the heap moved to
+ *					ADDR (mremap) and checked out there
  *	fork check ok			--fork-on-usr1: a child forked after SIGUSR1
  *					checked the whole heap it inherited
  *	usr2 COUNT altstack ok		after SIGUSR2 (handler ran on the sigaltstack)
@@ -58,6 +60,7 @@ struct opts {
 	unsigned long gap_ms;	/* report tick gaps over this (0: never) */
 	unsigned long discard;
 	bool fork_on_usr1;	/* after SIGUSR1, a forked child checks the heap */
+	bool remap_on_usr1;	/* after SIGUSR1, the heap moves (mremap) */
 	const char *pause_file;
 	unsigned long tick_ms;
 	unsigned long check_every;
@@ -316,6 +319,22 @@ static void check_heap(void)
 		     sum, total_gen);
 }
 
+/* The heap moves to a new address (mremap onto a placeholder), then is checked there. */
+static void heap_move(void)
+{
+	size_t len = npages * page_size;
+	void *to = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), *got;
+
+	if (to == MAP_FAILED)
+		fail("mmap a place for the heap: %s", strerror(errno));
+	got = mremap(heap, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, to);
+	if (got != to)
+		fail("mremap the heap: %s", strerror(errno));
+	heap = to;
+	check_heap();
+	out_printf("remap ok %p\n", to);
+}
+
 /*
  * A child gets a copy of the heap (after a migration, perhaps while its
  * pages are still being filled): it checks every page and says nothing
@@ -447,6 +466,8 @@ static void usage(FILE *f)
 		"                     between two ticks' ends (the downtime seen from inside;\n"
 		"                     W: its end, wall clock µs)\n"
 		"  --discard N        pages dropped per tick with MADV_DONTNEED (default 0)\n"
+		"  --remap-on-usr1    after SIGUSR1, move the heap elsewhere with mremap and\n"
+		"                     check it there (\"remap ok ADDR\"), after --fork-on-usr1\n"
 		"  --fork-on-usr1     after SIGUSR1, fork a child that checks the whole heap it\n"
 		"                     inherited (\"fork check ok\", or FAIL)\n"
 		"  --pause-file F     while F exists, touch no memory (\"paused\" line)\n"
@@ -483,6 +504,7 @@ static void parse_args(int argc, char **argv)
 		{ "gap-ms",      required_argument, NULL, 'G' },
 		{ "discard",     required_argument, NULL, 'D' },
 		{ "fork-on-usr1", no_argument,      NULL, 'F' },
+		{ "remap-on-usr1", no_argument,     NULL, 'R' },
 		{ "pause-file",  required_argument, NULL, 'Q' },
 		{ "tick-ms",     required_argument, NULL, 't' },
 		{ "check-every", required_argument, NULL, 'k' },
@@ -504,6 +526,7 @@ static void parse_args(int argc, char **argv)
 		case 'G': opt.gap_ms = parse_num("gap-ms", optarg); break;
 		case 'D': opt.discard = parse_num("discard", optarg); break;
 		case 'F': opt.fork_on_usr1 = true; break;
+		case 'R': opt.remap_on_usr1 = true; break;
 		case 'Q': opt.pause_file = optarg; break;
 		case 't': opt.tick_ms = parse_num("tick-ms", optarg); break;
 		case 'k': opt.check_every = parse_num("check-every", optarg); break;
@@ -603,6 +626,8 @@ int main(int argc, char **argv)
 			out_printf("usr1 %d\n", (int)usr1_seen);
 			if (opt.fork_on_usr1)
 				fork_check();
+			if (opt.remap_on_usr1)
+				heap_move();
 		}
 		if (usr2_seen != usr2_count) {
 			usr2_seen = usr2_count;
