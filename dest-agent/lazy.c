@@ -38,6 +38,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/compat.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "dest-agent/restore.h"
@@ -381,11 +382,14 @@ static pid_t stat_ppid(pid_t pid)
 	return p && sscanf(p + 1, " %*c %d", &ppid) == 1 ? ppid : -1;
 }
 
-/* The tree and every descendant it has now (children forked during the fill). */
-static void guard_kill(pid_t *pids, size_t nr)
+/*
+ * The tree (by the pidfds taken when the guard began: a pid reused since is
+ * not hit) and every descendant it has now (children forked during the fill).
+ */
+static void guard_kill(pid_t *pids, size_t nr, const int *pidfd)
 {
+	size_t i, nr_tree = nr;
 	bool grew = true;
-	size_t i;
 
 	while (grew && nr < LZ_MAX_PIDS) {
 		DIR *d = opendir("/proc");
@@ -412,7 +416,11 @@ static void guard_kill(pid_t *pids, size_t nr)
 			closedir(d);
 	}
 	for (i = 0; i < nr; i++) {
-		kill(pids[i], SIGKILL);
+		if (i < nr_tree && (pidfd[i] < 0 ||
+				    syscall(__NR_pidfd_send_signal, pidfd[i], SIGKILL, NULL, 0)))
+			continue;	/* gone already */
+		if (i >= nr_tree)
+			kill(pids[i], SIGKILL);
 		fprintf(stderr, "restore: lazy fill: restore died before the fill was complete: "
 			"killed pid %d (its missing pages would have read as zero)\n", pids[i]);
 	}
@@ -422,11 +430,15 @@ static void guard_kill(pid_t *pids, size_t nr)
 static __attribute__((noreturn)) void guard_main(int sock, pid_t *pids, size_t nr)
 {
 	int ign[] = { SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGQUIT };
+	int pidfd[LZ_MAX_PIDS];
 	size_t i;
 
 	for (i = 0; i < ARRAY_SIZE(ign); i++)
 		signal(ign[i], SIG_IGN);
 	setsid();
+	/* the tree does not run yet: these are its processes */
+	for (i = 0; i < nr; i++)
+		pidfd[i] = syscall(__NR_pidfd_open, pids[i], 0);
 	for (;;) {
 		char cbuf[CMSG_SPACE(sizeof(int))], what = 0;
 		struct iovec iov = { &what, 1 };
@@ -442,7 +454,7 @@ static __attribute__((noreturn)) void guard_main(int sock, pid_t *pids, size_t n
 			continue;	/* one more uffd: kept open, never used */
 		break;
 	}
-	guard_kill(pids, nr);
+	guard_kill(pids, nr, pidfd);
 	_exit(1);
 }
 
