@@ -44,7 +44,7 @@ static int hold_timeout(const char *arg, unsigned int *s)
 
 static const char usage[] =
 	"usage: restore --images-dir DIR/<id>/<N> [--pidns] [--status-fd N] [-v] [--log-file FILE]\n"
-	"       restore --stream DIR/<id> [--pidns] [--status-fd N] [-v] [--log-file FILE]\n"
+	"       restore --stream DIR/<id> [--lazy-fill] [--pidns] [--status-fd N] [-v] [--log-file FILE]\n"
 	"       (either also with --hold [--hold-timeout S])\n"
 	"\n"
 	"Recreates the process saved in the final round N of an image stack (older\n"
@@ -68,6 +68,11 @@ static const char usage[] =
 	"                     it run, report \"resumed\", exit 0) or \"abort\"; abort, end\n"
 	"                     of input or the deadline kill the tree (exit 1)\n"
 	"  --hold-timeout S   the deadline of --hold, in seconds (default 30)\n"
+	"  --lazy-fill        --stream: a final round that comes before the earlier\n"
+	"                     rounds are in memory does not wait for them: what is\n"
+	"                     missing is served on first touch (userfaultfd) and filled\n"
+	"                     in the background after the process runs; \"filling\" on\n"
+	"                     the status fd after \"resumed\", exit when all is in\n"
 	"  --pidns            restore into a fresh PID namespace (the process keeps\n"
 	"                     its PID there), e.g. beside its still-running original\n"
 	"  -v, --verbose      more detail on stderr (repeat for debug)\n"
@@ -87,6 +92,7 @@ int main(int argc, char **argv)
 		{ "status-fd", required_argument, NULL, 'F' },
 		{ "hold", no_argument, NULL, 'H' },
 		{ "hold-timeout", required_argument, NULL, 'T' },
+		{ "lazy-fill", no_argument, NULL, 'Z' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "log-file", required_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },
@@ -111,6 +117,7 @@ int main(int argc, char **argv)
 				return usage_error("--status-fd %s: want an open descriptor above 2", optarg);
 			break;
 		case 'H': o.hold = true; break;
+		case 'Z': o.lazy = true; break;
 		case 'T':
 			if (hold_timeout(optarg, &o.hold_timeout_s))
 				return usage_error("--hold-timeout %s: want 1 to 3600 seconds", optarg);
@@ -125,7 +132,8 @@ int main(int argc, char **argv)
 	if (!o.images_dir == !o.stack_dir || optind != argc)
 		return usage_error("one of --images-dir DIR and --stream DIR is needed (and nothing else)");
 	log_init("restore", verbose, log_file);
-	if (o.hold)	/* hold_wait polls fd 0: no bytes may hide in a stdio buffer */
+	/* hold_wait and a prefill cut short poll fd 0: no bytes may hide in a stdio buffer */
+	if (o.hold || o.lazy)
 		setvbuf(stdin, NULL, _IONBF, 0);
 	log_defer_errors();
 	ret = o.stack_dir ? restore_stream(&o) : restore_run(&o);

@@ -516,6 +516,7 @@ void rp_kill(struct rst_process *rp)
 		close(rp->init_sync);
 	rp->sock = rp->init_sync = -1;
 	ranges_free(&rp->prefilled);
+	ranges_free(&rp->partial_fresh);
 	free(rp->tids);
 	rp->tids = NULL;
 	rp->nr_tids = 0;
@@ -795,6 +796,77 @@ static int send_fds(int sock, const int *fds, size_t n)
 			return -errno;
 		i += k;
 	}
+	return 0;
+}
+
+/* One fd sent by the blob (one byte and SCM_RIGHTS): the fd, or -errno. */
+static int recv_one_fd(int sock)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
+	char byte;
+	struct iovec iov = { &byte, 1 };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+			      .msg_controllen = sizeof(cbuf) };
+	struct cmsghdr *cm;
+	ssize_t n;
+	int fd;
+
+	n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+	if (n != 1)
+		return n < 0 ? -errno : -EIO;
+	cm = CMSG_FIRSTHDR(&msg);
+	if (!cm || cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS ||
+	    cm->cmsg_len != CMSG_LEN(sizeof(int)) || (msg.msg_flags & MSG_CTRUNC))
+		return -EIO;
+	memcpy(&fd, CMSG_DATA(cm), sizeof(fd));
+	return fd;
+}
+
+int rp_uffd(struct rst_process *rp, const struct ranges *reg, uint32_t features, int *uffd)
+{
+	/* below the work fds, free: the process's own fds are placed by FINAL */
+	const int at = WORK_FD_BASE - 1;
+	struct ops o = { 0 };
+	size_t i;
+	int ret;
+
+	*uffd = -1;
+	ret = ops_add(&o, RST_OP_UFFD_OPEN, 0, 0);
+	if (!ret) {
+		o.op[o.nr - 1].flags = features;
+		o.op[o.nr - 1].open_flags = at;
+		ret = rp_memory(rp, &o);
+		o.nr = 0;
+	}
+	if (!ret) {
+		/* the blob does not fail on it: no fd there is no userfaultfd here */
+		char path[64], target[64];
+		ssize_t n;
+
+		snprintf(path, sizeof(path), "/proc/%d/fd/%d", rp->pid, at);
+		n = readlink(path, target, sizeof(target) - 1);
+		if (n < 0 || (target[n] = 0, !strstr(target, "userfaultfd")))
+			ret = -EOPNOTSUPP;
+	}
+	for (i = 0; !ret && i < reg->nr; i++) {
+		ret = ops_add(&o, RST_OP_UFFD_REGISTER, reg->r[i].start,
+			      reg->r[i].end - reg->r[i].start);
+		if (!ret)
+			o.op[o.nr - 1].open_flags = at;
+	}
+	if (!ret)
+		ret = ops_add(&o, RST_OP_UFFD_SEND, 0, 0);
+	if (!ret) {
+		o.op[o.nr - 1].open_flags = at;
+		ret = rp_memory(rp, &o);
+	}
+	ops_free(&o);
+	if (ret)
+		return ret;
+	ret = recv_one_fd(rp->sock);
+	if (ret < 0)
+		return ret;
+	*uffd = ret;
 	return 0;
 }
 

@@ -183,55 +183,208 @@ static int load_tree(int dirfd, bool final, struct tree_images *ti)
 }
 
 /*
+ * The anonymous layout of @mm over what is mapped (rp->prefilled): *@want
+ * its ranges, *@fresh the new ones; ops unmap what went and map @fresh.
+ */
+static int anon_layout(const struct rst_process *rp, const MmEntry *mm, struct ops *o,
+		       struct ranges *want, struct ranges *fresh)
+{
+	struct ranges gone = { 0 };
+	size_t i;
+	int ret;
+
+	memset(fresh, 0, sizeof(*fresh));
+	ret = prefill_ranges(mm, want);
+	if (ret)
+		return ret;
+	ret = ranges_sub(&rp->prefilled, want, &gone);
+	if (!ret)
+		ret = ranges_sub(want, &rp->prefilled, fresh);
+	for (i = 0; !ret && i < gone.nr; i++)
+		ret = ops_add(o, RST_OP_UNMAP, gone.r[i].start, gone.r[i].end - gone.r[i].start);
+	for (i = 0; !ret && i < fresh->nr; i++) {
+		ret = ops_add(o, RST_OP_MAP, fresh->r[i].start, fresh->r[i].end - fresh->r[i].start);
+		if (!ret) {
+			o->op[o->nr - 1].prot = PROT_READ | PROT_WRITE;
+			o->op[o->nr - 1].flags = MAP_PRIVATE | MAP_ANONYMOUS;
+		}
+	}
+	ranges_free(&gone);
+	if (ret) {
+		ranges_free(want);
+		ranges_free(fresh);
+	}
+	return ret;
+}
+
+/* Where a round's ops change kind: for a fill cut short (restore_stream with --lazy-fill). */
+struct fill_marks {
+	size_t n_layout;	/* ops[0..n_layout): unmap and map */
+	size_t n_kept;		/* ..n_kept: the memory kept; after: what was mapped fresh */
+	struct ranges fresh;
+};
+
+/*
  * Bring the anonymous memory in line with the view's top round: unmap what
  * went, map what came (fresh, zero) and fill it from the whole stack; where
  * memory stays, only what the top round changed if the round before it is
  * in (the cost of one round, not of the stack), else everything again.
  */
 static int sync_memory(struct rst_process *rp, const MmEntry *mm, const struct stack_view *sv,
-		       struct ops *o, bool *delta_out)
+		       struct ops *o, bool *delta_out, struct fill_marks *fm)
 {
-	struct ranges want, gone = { 0 }, fresh = { 0 }, kept = { 0 };
+	struct ranges want, fresh, kept = { 0 };
 	bool delta = rp->applied_round && rp->applied_round == sv->settled_round &&
-		     sv->top_round == sv->settled_round + 1;
-	size_t i;
+		     sv->top_round == sv->settled_round + 1 && !rp->partial_round;
 	int ret;
 
 	*delta_out = delta &= !rp->inherited;
-	ret = prefill_ranges(mm, &want);
+	ret = anon_layout(rp, mm, o, &want, &fresh);
 	if (ret)
 		return ret;
-	ret = ranges_sub(&rp->prefilled, &want, &gone);
-	if (!ret)
-		ret = ranges_sub(&want, &rp->prefilled, &fresh);
-	if (!ret)
-		ret = ranges_sub(&want, &fresh, &kept);
-	for (i = 0; !ret && i < gone.nr; i++)
-		ret = ops_add(o, RST_OP_UNMAP, gone.r[i].start, gone.r[i].end - gone.r[i].start);
-	for (i = 0; !ret && i < fresh.nr; i++) {
-		ret = ops_add(o, RST_OP_MAP, fresh.r[i].start, fresh.r[i].end - fresh.r[i].start);
-		if (!ret) {
-			o->op[o->nr - 1].prot = PROT_READ | PROT_WRITE;
-			o->op[o->nr - 1].flags = MAP_PRIVATE | MAP_ANONYMOUS;
-		}
-	}
+	ret = ranges_sub(&want, &fresh, &kept);
+	fm->n_layout = o->nr;
 	if (!ret && rp->inherited)	/* its parent's pages: only what differs is written */
 		ret = ops_view_fill_inherited(o, sv, rp->want_pid, &kept);
 	else if (!ret)
 		ret = ops_view_fill(o, sv, rp->want_pid, &kept, delta, RST_OP_DISCARD);
+	fm->n_kept = o->nr;
 	/* fresh anonymous memory reads as zero already */
 	if (!ret)
 		ret = ops_view_fill(o, sv, rp->want_pid, &fresh, false, 0);
-	ranges_free(&gone);
-	ranges_free(&fresh);
 	ranges_free(&kept);
 	if (ret) {
+		ranges_free(&fresh);
+		ranges_free(&want);
+		return ret;
+	}
+	fm->fresh = fresh;
+	ranges_free(&rp->prefilled);
+	rp->prefilled = want;
+	return 0;
+}
+
+/* Is @addr inside @rs? *@until: where that answer ends. */
+static bool ranges_at(const struct ranges *rs, uint64_t addr, uint64_t *until)
+{
+	size_t lo = 0, hi = rs->nr;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (rs->r[mid].end <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < rs->nr && rs->r[lo].start <= addr) {
+		*until = rs->r[lo].end;
+		return true;
+	}
+	*until = lo < rs->nr ? rs->r[lo].start : UINT64_MAX;
+	return false;
+}
+
+struct lazy_walk {
+	const struct rst_process *rp;
+	const struct ranges *fresh;	/* mapped fresh at the final: nothing in */
+	struct ops *o;
+	struct ranges *left;
+};
+
+#define CONTENT_NONE	UINT32_MAX
+
+/*
+ * The round whose content page @addr holds now (CONTENT_NONE: missing),
+ * and up to where that holds (*@until).
+ */
+static uint32_t content_round(const struct lazy_walk *w, uint64_t addr, uint64_t *until)
+{
+	const struct rst_process *rp = w->rp;
+	uint64_t u;
+
+	if (ranges_at(w->fresh, addr, until))
+		return CONTENT_NONE;
+	if (!rp->partial_round)
+		return rp->applied_round ? rp->applied_round : CONTENT_NONE;
+	/* a round cut short: in below its marks, the older content above */
+	if (ranges_at(&rp->partial_fresh, addr, &u)) {
+		if (u < *until)
+			*until = u;
+		if (addr < rp->partial_fresh_upto) {
+			*until = *until < rp->partial_fresh_upto ? *until : rp->partial_fresh_upto;
+			return rp->partial_round;
+		}
+		return CONTENT_NONE;
+	}
+	if (u < *until)
+		*until = u;
+	if (addr < rp->partial_kept_upto) {
+		*until = *until < rp->partial_kept_upto ? *until : rp->partial_kept_upto;
+		return rp->partial_round;
+	}
+	return rp->applied_round ? rp->applied_round : CONTENT_NONE;
+}
+
+/*
+ * One run of the final view: what is in memory already with the right
+ * content stays; a stale page is discarded (missing: registered, it is
+ * filled before the process sees it) and, if it holds data, left to fill.
+ */
+static int lazy_ext(void *arg, const struct pg_extent *e)
+{
+	struct lazy_walk *w = arg;
+	uint64_t a = e->vaddr, end = pg_ext_end(e);
+	int ret = 0;
+
+	while (!ret && a < end) {
+		uint64_t until;
+		uint32_t c = content_round(w, a, &until);
+		uint64_t b = until < end ? until : end;
+		/* a data page is right if no later round than what is in wrote it */
+		bool right = c != CONTENT_NONE && e->round && e->round <= c;
+
+		if (c != CONTENT_NONE && !right)
+			ret = ops_add(w->o, RST_OP_DISCARD, a, b - a);
+		if (!ret && e->round && !right)
+			ret = ranges_add(w->left, a, b);
+		a = b;
+	}
+	return ret;
+}
+
+/*
+ * The final's anonymous memory with --lazy-fill: the layout of round N,
+ * stale pages discarded; *@left gets the pages still to copy (the caller
+ * registers *@reg and serves them on first touch).
+ */
+static int lazy_memory(struct rst_process *rp, const MmEntry *mm, const struct stack_view *sv,
+		       struct ops *o, struct ranges *left, struct ranges *reg)
+{
+	struct ranges want, fresh;
+	struct lazy_walk w = { rp, &fresh, o, left };
+	size_t i;
+	int ret;
+
+	memset(left, 0, sizeof(*left));
+	ret = anon_layout(rp, mm, o, &want, &fresh);
+	if (ret)
+		return ret;
+	for (i = 0; !ret && i < want.nr; i++)
+		ret = stack_view_walk(sv, rp->want_pid, want.r[i].start, want.r[i].end, false,
+				      lazy_ext, &w);
+	ranges_free(&fresh);
+	if (ret) {
+		ranges_free(left);
 		ranges_free(&want);
 		return ret;
 	}
 	ranges_free(&rp->prefilled);
-	rp->prefilled = want;
-	return 0;
+	ranges_free(&rp->partial_fresh);
+	rp->partial_round = 0;
+	*reg = want;
+	rp->prefilled = (struct ranges){ 0 };
+	return ranges_sub(&want, &(struct ranges){ 0 }, &rp->prefilled);
 }
 
 /* The processes being restored, in tree order (the root first). */
@@ -244,7 +397,89 @@ struct rst_tree {
 	size_t fill_ops, layout_ops;
 	bool fill_delta;
 	uint64_t syscalls_before;	/* the blobs' system calls before the last fill */
+	struct lazy *lazy;		/* --lazy-fill: what is left is served on first touch */
+	uint64_t lazy_pages;		/* pages left to it at the final */
 };
+
+/*
+ * restore --stream's commands (stdin): read between the chunks of a
+ * prefill too, so that a "final" cuts it short (--lazy-fill).
+ */
+#define CMDQ_MAX	64
+
+struct cmdq {
+	struct { enum rctl_cmd cmd; uint32_t k; } q[CMDQ_MAX];
+	size_t nr;
+	struct rctl_line line;
+	bool eof;
+};
+
+/* One command: 1, 0 none ready (@block false), -1 end of input. */
+static int cmdq_read(struct cmdq *cq, bool block, enum rctl_cmd *cmd, uint32_t *k)
+{
+	for (;;) {
+		struct pollfd pfd = { .fd = STDIN_FILENO, .events = POLLIN };
+		enum rctl_feed got;
+		int ch;
+
+		if (cq->eof)
+			return -1;
+		/* stdin is unbuffered (main.c): poll sees every byte not read yet */
+		if (!block && poll(&pfd, 1, 0) <= 0)
+			return 0;
+		ch = getc(stdin);
+		if (ch == EOF) {
+			cq->eof = true;
+			return -1;
+		}
+		got = rctl_line_feed(&cq->line, ch);
+		if (got == RCTL_MORE)
+			continue;
+		if (got == RCTL_BAD || rctl_parse_cmd(cq->line.buf, cmd, k)) {
+			pr_err("unknown command: %s%s", cq->line.buf, got == RCTL_BAD ? "..." : "");
+			continue;
+		}
+		return 1;
+	}
+}
+
+static bool cmdq_has_end(const struct cmdq *cq)
+{
+	size_t i;
+
+	for (i = 0; i < cq->nr; i++)
+		if (cq->q[i].cmd == RCTL_FINAL || cq->q[i].cmd == RCTL_ABORT)
+			return true;
+	return false;
+}
+
+/*
+ * Is a final (or the end) waiting? Rounds read meanwhile are queued. Nothing
+ * is read past a final: what follows it (abort, resume) is hold_wait's.
+ */
+static bool cmdq_final_waits(struct cmdq *cq)
+{
+	enum rctl_cmd cmd;
+	uint32_t k;
+	int got;
+
+	while (!cmdq_has_end(cq) && cq->nr < CMDQ_MAX &&
+	       (got = cmdq_read(cq, false, &cmd, &k)) != 0) {
+		cq->q[cq->nr].cmd = got < 0 ? RCTL_ABORT : cmd;
+		cq->q[cq->nr++].k = k;
+	}
+	return cmdq_has_end(cq);
+}
+
+static int cmdq_next(struct cmdq *cq, enum rctl_cmd *cmd, uint32_t *k)
+{
+	if (!cq->nr)
+		return cmdq_read(cq, true, cmd, k);
+	*cmd = cq->q[0].cmd;
+	*k = cq->q[0].k;
+	memmove(cq->q, cq->q + 1, --cq->nr * sizeof(cq->q[0]));
+	return 1;
+}
 
 static void rst_view_drop(struct rst_tree *rt)
 {
@@ -361,43 +596,6 @@ static uint64_t rst_tree_syscalls(const struct rst_tree *rt)
 	return n;
 }
 
-/*
- * Anonymous memory of every process up to round @round_dir (@round: its
- * number, 0 unknown); a tree not made yet is made on the way, each process
- * (but the root) forked after its parent is filled.
- */
-static int rst_tree_fill(struct rst_tree *rt, const struct tree_images *ti, const char *round_dir,
-			 uint32_t round, bool pidns)
-{
-	size_t i;
-	int ret;
-
-	ret = rst_view_at(rt, round_dir, round);
-	rt->fill_ops = 0;
-	rt->fill_delta = true;
-	rt->syscalls_before = rst_tree_syscalls(rt);
-	for (i = 0; i < ti->nr && !ret; i++) {
-		struct ops o = { 0 };
-		bool delta;
-
-		if (i == rt->nr)
-			ret = rst_tree_add(rt, ti, i, pidns);
-		if (ret)
-			break;
-		ret = sync_memory(&rt->rp[i], ti->p[i].mm, &rt->sv, &o, &delta);
-		rt->fill_ops += o.nr;
-		rt->fill_delta &= delta;
-		if (!ret)
-			ret = rp_memory(&rt->rp[i], &o);
-		if (!ret) {
-			rt->rp[i].applied_round = rt->sv.top_round;
-			rt->rp[i].inherited = false;
-		}
-		ops_free(&o);
-	}
-	return ret;
-}
-
 /* The rest of one process's layout (file mappings, stack, shared memory) from the whole stack. */
 static int rst_layout(struct rst_process *rp, const struct stack_view *sv, const MmEntry *mm,
 		      const struct shm_table *shm, size_t *nr_ops)
@@ -410,6 +608,263 @@ static int rst_layout(struct rst_process *rp, const struct stack_view *sv, const
 	if (!ret)
 		ret = rp_memory(rp, &o);
 	ops_free(&o);
+	return ret;
+}
+
+#define PREFILL_CHUNK	(16UL << 20)	/* bytes of pages between two looks at stdin */
+
+/*
+ * Test hook (docs/testing.md): FERRY_TEST_PREFILL_DELAY_MS after every
+ * prefill chunk, as a slow host would take; a command on stdin ends the
+ * wait (with @cq: it may cut the round short).
+ */
+static void test_prefill_delay(struct cmdq *cq)
+{
+	const char *v = getenv("FERRY_TEST_PREFILL_DELAY_MS");
+	struct pollfd pfd = { .fd = STDIN_FILENO, .events = POLLIN };
+	int n = v ? atoi(v) : 0;
+
+	uint64_t end = now_us() + n * 1000ULL, now;
+
+	if (n <= 0 || n > 10000)
+		return;
+	while ((now = now_us()) < end) {
+		int left = (end - now + 999) / 1000;
+
+		if (!cq || cq->nr == CMDQ_MAX) {
+			usleep(left * 1000);
+			break;
+		}
+		poll(&pfd, 1, left);
+		if (cmdq_final_waits(cq))
+			break;
+	}
+}
+
+/*
+ * A round's ops in chunks: the layout first, then PREFILL_CHUNK of pages
+ * at a time. With @cq (--lazy-fill), a final waiting cuts it short: 1,
+ * what is in is noted in @rp (partial_*).
+ */
+static int rp_memory_chunked(struct rst_process *rp, const struct ops *o,
+			     const struct fill_marks *fm, struct cmdq *cq)
+{
+	size_t i = 0, j, k;
+	int ret = 0;
+
+	while (!ret && i < o->nr) {
+		struct ops part = *o;
+		uint64_t bytes = 0;
+
+		for (j = i; j < o->nr && (j < fm->n_layout || bytes < PREFILL_CHUNK); j++)
+			bytes += o->op[j].type == RST_OP_READ || o->op[j].type == RST_OP_READ_CMP ?
+				 o->op[j].len : 0;
+		part.op = o->op + i;
+		part.nr = j - i;
+		ret = rp_memory(rp, &part);
+		for (k = i; !ret && k < j; k++) {
+			uint64_t end = o->op[k].addr + o->op[k].len;
+
+			if (k >= fm->n_layout && k < fm->n_kept)
+				rp->partial_kept_upto = end;
+			else if (k >= fm->n_kept)
+				rp->partial_fresh_upto = end;
+		}
+		i = j;
+		if (!ret && o->nr > fm->n_layout)
+			test_prefill_delay(cq);
+		if (!ret && i < o->nr && cq && cmdq_final_waits(cq))
+			return 1;
+	}
+	return ret;
+}
+
+/*
+ * Anonymous memory of every process up to round @round_dir (@round: its
+ * number, 0 unknown). With @cq (--lazy-fill, pre-copy rounds), a final
+ * waiting cuts it short: 1.
+ */
+static int rst_tree_fill(struct rst_tree *rt, const struct tree_images *ti, const char *round_dir,
+			 uint32_t round, bool pidns, struct cmdq *cq)
+{
+	size_t i;
+	int ret;
+
+	ret = rst_view_at(rt, round_dir, round);
+	rt->fill_ops = 0;
+	rt->fill_delta = true;
+	rt->syscalls_before = rst_tree_syscalls(rt);
+	for (i = 0; i < ti->nr && !ret; i++) {
+		struct rst_process *rp;
+		struct fill_marks fm = { 0 };
+		struct ops o = { 0 };
+		bool delta;
+
+		if (i == rt->nr)
+			ret = rst_tree_add(rt, ti, i, pidns);
+		if (ret)
+			break;
+		rp = &rt->rp[i];
+		ret = sync_memory(rp, ti->p[i].mm, &rt->sv, &o, &delta, &fm);
+		rt->fill_ops += o.nr;
+		rt->fill_delta &= delta;
+		if (!ret) {
+			/* marks of a cut being made now: the layout is in from here */
+			ranges_free(&rp->partial_fresh);
+			rp->partial_fresh = fm.fresh;
+			fm.fresh = (struct ranges){ 0 };
+			rp->partial_round = round;
+			rp->partial_kept_upto = rp->partial_fresh_upto = 0;
+			ret = rp_memory_chunked(rp, &o, &fm, cq);
+		}
+		if (!ret) {
+			rp->applied_round = rt->sv.top_round;
+			rp->partial_round = 0;
+			ranges_free(&rp->partial_fresh);
+			rp->inherited = false;
+		}
+		ranges_free(&fm.fresh);
+		ops_free(&o);
+	}
+	return ret;
+}
+
+/*
+ * Can the final leave pages to the lazy fill? Not while a process is still
+ * to be made (a fill cut short in its first round) or holds memory it
+ * inherited but was not filled over yet (which pages are right there is
+ * known only to a whole READ_CMP pass): those are filled before the tree runs.
+ */
+static bool rst_tree_lazy_ok(const struct rst_tree *rt, const struct tree_images *ti)
+{
+	size_t i;
+
+	if (rt->nr != ti->nr)
+		return false;
+	for (i = 0; i < rt->nr; i++)
+		if (rt->rp[i].inherited)
+			return false;
+	return true;
+}
+
+/* Is the tree behind the final round @round (something of an older round not in)? */
+static bool rst_tree_behind(const struct rst_tree *rt, uint32_t round)
+{
+	size_t i;
+
+	for (i = 0; i < rt->nr; i++)
+		if (rt->rp[i].partial_round || rt->rp[i].applied_round + 1 < round)
+			return true;
+	return false;
+}
+
+/* Test hook (docs/testing.md): FERRY_TEST_NO_UFFD=1 asks for features no kernel has. */
+static bool test_no_uffd(void)
+{
+	const char *v = getenv("FERRY_TEST_NO_UFFD");
+
+	return v && !strcmp(v, "1");
+}
+
+/* MADV_WIPEONFORK / DONTFORK memory of @mm: a child forked during the fill has none of it. */
+static int nofork_ranges(const MmEntry *mm, struct ranges *out)
+{
+	uint32_t bits = VMA_ADVICE__VMA_ADVICE_WIPEONFORK | VMA_ADVICE__VMA_ADVICE_DONTFORK;
+	size_t i;
+	int ret = 0;
+
+	memset(out, 0, sizeof(*out));
+	for (i = 0; i < mm->n_vmas && !ret; i++)
+		if (mm->vmas[i]->has_advice && (mm->vmas[i]->advice & bits))
+			ret = ranges_add(out, mm->vmas[i]->start, mm->vmas[i]->end);
+	return ret;
+}
+
+/*
+ * The final with --lazy-fill, behind the prefill: stale pages discarded,
+ * the rest of the layout, then the missing pages registered for first
+ * touch and the fill started (rt->lazy). The process does not run yet.
+ */
+static int rst_tree_lazy(struct rst_tree *rt, const struct tree_images *ti, const char *round_dir,
+			 uint32_t round, const struct shm_table *shm)
+{
+	struct lazy_proc *lp = calloc(rt->nr, sizeof(*lp));
+	struct ranges *left = calloc(rt->nr, sizeof(*left)), *reg = calloc(rt->nr, sizeof(*reg));
+	struct ranges *nofork = calloc(rt->nr, sizeof(*nofork));
+	size_t i, n = 0;
+	int ret;
+
+	ret = lp && left && reg && nofork ? rst_view_at(rt, round_dir, round) : -ENOMEM;
+	rt->fill_ops = 0;
+	rt->fill_delta = false;
+	rt->layout_ops = 0;
+	rt->lazy_pages = 0;
+	rt->syscalls_before = rst_tree_syscalls(rt);
+	for (i = 0; i < rt->nr && !ret; i++) {
+		struct ops o = { 0 };
+
+		ret = lazy_memory(&rt->rp[i], ti->p[i].mm, &rt->sv, &o, &left[i], &reg[i]);
+		rt->fill_ops += o.nr;
+		if (!ret)
+			ret = rp_memory(&rt->rp[i], &o);
+		if (!ret)
+			rt->rp[i].applied_round = rt->sv.top_round;
+		ops_free(&o);
+	}
+	for (i = 0; i < rt->nr && !ret; i++)
+		ret = rst_layout(&rt->rp[i], &rt->sv, ti->p[i].mm, shm, &rt->layout_ops);
+	/* last: the registration sees no memory op of ours as the process's own */
+	for (i = 0; i < rt->nr && !ret; i++) {
+		size_t k;
+
+		if (!left[i].nr)
+			continue;
+		for (k = 0; k < left[i].nr; k++)
+			rt->lazy_pages += (left[i].r[k].end - left[i].r[k].start) / PAGE_SIZE;
+		ret = nofork_ranges(ti->p[i].mm, &nofork[i]);
+		if (!ret)
+			ret = rp_uffd(&rt->rp[i], &reg[i], test_no_uffd() ? ~0U : LAZY_UFFD_FEATURES,
+				      &lp[n].uffd);
+		if (ret == -EOPNOTSUPP) {
+			/* no userfaultfd here (a seccomp filter, an old kernel): fill it now */
+			struct ops o = { 0 };
+
+			fprintf(stderr, "restore: warning: pid %u: no userfaultfd: the pages left are "
+				"filled before it runs\n", rt->rp[i].want_pid);
+			ret = ops_view_fill(&o, &rt->sv, rt->rp[i].want_pid, &left[i], false, 0);
+			rt->fill_ops += o.nr;
+			if (!ret)
+				ret = rp_memory(&rt->rp[i], &o);
+			ops_free(&o);
+			ranges_free(&left[i]);
+			if (!ret)
+				continue;
+		}
+		if (ret)
+			break;
+		lp[n].pid = rt->rp[i].want_pid;
+		lp[n].host_pid = rt->rp[i].pid;
+		lp[n].left = &left[i];
+		lp[n].nofork = &nofork[i];
+		n++;
+	}
+	if (ret)
+		for (i = 0; i < n; i++)
+			close(lp[i].uffd);
+	else if (n)
+		ret = lazy_start(&rt->lazy, &rt->sv, lp, n);
+	if (!ret)
+		pr_info("lazy fill: %llu pages left to fill after the process runs",
+			(unsigned long long)rt->lazy_pages);
+	for (i = 0; i < rt->nr && left && reg && nofork; i++) {
+		ranges_free(&left[i]);
+		ranges_free(&reg[i]);
+		ranges_free(&nofork[i]);
+	}
+	free(lp);
+	free(left);
+	free(reg);
+	free(nofork);
 	return ret;
 }
 
@@ -701,7 +1156,11 @@ static int rst_tree_final(struct rst_tree *rt, const struct tree_images *ti, int
 	return ret;
 }
 
-/* The final round: what changed, the rest of the layout, then the state. */
+/*
+ * The final round: what changed, the rest of the layout, then the state.
+ * With --lazy-fill and the prefill behind, what is missing is filled after
+ * the process runs (rt->lazy: restore_final waits for it).
+ */
 static int rst_tree_finish(struct rst_tree *rt, const struct tree_images *ti, const char *round_dir,
 			   uint32_t round, int dirfd, const struct restore_opts *o)
 {
@@ -709,16 +1168,33 @@ static int rst_tree_finish(struct rst_tree *rt, const struct tree_images *ti, co
 	size_t i;
 	int ret;
 
-	ret = rst_tree_fill(rt, ti, round_dir, round, o->pidns);
-	if (!ret)
+	if (o->lazy && rst_tree_lazy_ok(rt, ti) && rst_tree_behind(rt, round)) {
 		ret = shm_restore(&shm, dirfd, &rt->sv);
-	for (i = 0; i < rt->nr && !ret; i++)
-		ret = ghost_files_restore(&shm, ti->p[i].mm, ti->p[i].files, dirfd);
-	rt->layout_ops = 0;
-	for (i = 0; i < rt->nr && !ret; i++)
-		ret = rst_layout(&rt->rp[i], &rt->sv, ti->p[i].mm, &shm, &rt->layout_ops);
+		for (i = 0; i < rt->nr && !ret; i++)
+			ret = ghost_files_restore(&shm, ti->p[i].mm, ti->p[i].files, dirfd);
+		if (!ret)
+			ret = rst_tree_lazy(rt, ti, round_dir, round, &shm);
+	} else {
+		ret = rst_tree_fill(rt, ti, round_dir, round, o->pidns, NULL);
+		if (!ret)
+			ret = shm_restore(&shm, dirfd, &rt->sv);
+		for (i = 0; i < rt->nr && !ret; i++)
+			ret = ghost_files_restore(&shm, ti->p[i].mm, ti->p[i].files, dirfd);
+		rt->layout_ops = 0;
+		for (i = 0; i < rt->nr && !ret; i++)
+			ret = rst_layout(&rt->rp[i], &rt->sv, ti->p[i].mm, &shm, &rt->layout_ops);
+	}
 	if (!ret)
 		ret = rst_tree_final(rt, ti, dirfd, &shm, o);
+	if (ret && rt->lazy) {
+		lazy_end(rt->lazy, false);	/* the tree is discarded: nothing ran */
+		rt->lazy = NULL;
+	}
+	if (!ret && rt->lazy) {
+		/* the page server reports "restored" now: the process runs */
+		fprintf(stderr, "restore: running; the lazy fill goes on\n");
+		rctl_send_status(o->status_fd, &(struct rctl_status){ .kind = RCTL_FILLING });
+	}
 	shm_table_close(&shm);
 	return ret;
 }
@@ -763,7 +1239,23 @@ static int restore_final(struct rst_tree *rt, const char *round_dir, const struc
 		       (unsigned long long)(rst_tree_syscalls(rt) - rt->syscalls_before));
 	if (!ret)
 		printf("restored pid %u in %.1f ms\n", ti.p[0].pe->pid, (now_us() - t0) / 1e3);
+	if (!ret && rt->lazy)
+		printf("lazy fill: %llu pages left when it ran\n", (unsigned long long)rt->lazy_pages);
 	fflush(stdout);
+	if (rt->lazy) {
+		/* it runs on our memory now: a stop request waits for the fill (handover.md) */
+		signal(SIGTERM, SIG_IGN);
+		signal(SIGINT, SIG_IGN);
+		signal(SIGHUP, SIG_IGN);
+		signal(SIGPIPE, SIG_IGN);	/* the page server may be gone */
+		/* the view stays open until everything is in */
+		ret = lazy_end(rt->lazy, true);
+		rt->lazy = NULL;
+		if (!ret)
+			printf("lazy fill: complete %.1f ms after the final began\n",
+			       (now_us() - t0) / 1e3);
+		fflush(stdout);
+	}
 	rst_tree_kill(rt);	/* what is restored is detached already: only the rest dies */
 	rst_view_drop(rt);
 	if (ti.nr)
@@ -786,7 +1278,8 @@ int restore_run(const struct restore_opts *o)
 /* ---- streaming ---- */
 
 /* One pre-copy round: make the tree at the first one, fill what each round brought. */
-static int stream_round(struct rst_tree *rt, const char *round_dir, uint32_t round, bool pidns)
+static int stream_round(struct rst_tree *rt, const char *round_dir, uint32_t round, bool pidns,
+			struct cmdq *cq)
 {
 	struct tree_images ti;
 	int dirfd, ret;
@@ -806,7 +1299,7 @@ static int stream_round(struct rst_tree *rt, const char *round_dir, uint32_t rou
 		ret = -EADDRINUSE;
 	}
 	if (!ret)
-		ret = rst_tree_fill(rt, &ti, round_dir, round, pidns);
+		ret = rst_tree_fill(rt, &ti, round_dir, round, pidns, cq);
 	tree_images_free(&ti);
 	return ret;
 }
@@ -820,28 +1313,20 @@ static int stream_round(struct rst_tree *rt, const char *round_dir, uint32_t rou
 int restore_stream(const struct restore_opts *o)
 {
 	struct rst_tree rt = { 0 };
-	struct rctl_line line = { 0 };
 	struct rctl_status st = { .kind = RCTL_PREFILLED };
+	struct cmdq cq = { 0 };
 	char dir[PATH_MAX];
-	enum rctl_feed got;
 	enum rctl_cmd cmd;
 	uint32_t k;
 	bool broken = false;
-	int ch, ret;
+	int ret;
 
 	ret = rst_probe_xstate();
 	if (ret)
 		return ret;
-	while ((ch = getc(stdin)) != EOF) {
+	while (cmdq_next(&cq, &cmd, &k) > 0) {
 		uint64_t t0 = now_us();
 
-		got = rctl_line_feed(&line, ch);
-		if (got == RCTL_MORE)
-			continue;
-		if (got == RCTL_BAD || rctl_parse_cmd(line.buf, &cmd, &k)) {
-			pr_err("unknown command: %s%s", line.buf, got == RCTL_BAD ? "..." : "");
-			continue;
-		}
 		if (cmd == RCTL_ABORT)
 			break;
 		snprintf(dir, sizeof(dir), "%s/%u", o->stack_dir, k);
@@ -849,8 +1334,16 @@ int restore_stream(const struct restore_opts *o)
 			return restore_final(&rt, dir, o);
 		if (broken)
 			continue;
-		ret = stream_round(&rt, dir, k, o->pidns);
-		if (ret) {
+		/* --lazy-fill: a final waits already; it does not wait for this round */
+		if (o->lazy && cmdq_final_waits(&cq)) {
+			fprintf(stderr, "restore: round %u not prefilled: the final round is here\n", k);
+			continue;
+		}
+		ret = stream_round(&rt, dir, k, o->pidns, o->lazy ? &cq : NULL);
+		if (ret == 1) {
+			fprintf(stderr, "restore: round %u cut short after %.1f ms: the final round "
+				"is here\n", k, (now_us() - t0) / 1e3);
+		} else if (ret) {
 			pr_warn("round %u could not be prefilled (%s): the final round will "
 				"restore everything", k, strerror(-ret));
 			rst_tree_kill(&rt);

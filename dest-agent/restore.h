@@ -19,6 +19,7 @@ struct restore_opts {
 	int status_fd;			/* --status-fd: status lines (proto/restore_ctl.h), or -1 */
 	bool hold;			/* --hold: keep the tree stopped until "resume" (handover.md) */
 	unsigned int hold_timeout_s;	/* --hold-timeout: then it is discarded */
+	bool lazy;			/* --lazy-fill: a final behind the prefill does not wait (lazy.c) */
 };
 
 int restore_run(const struct restore_opts *o);
@@ -94,6 +95,33 @@ int ops_view_fill(struct ops *o, const struct stack_view *sv, uint32_t pid,
  */
 int ops_view_fill_inherited(struct ops *o, const struct stack_view *sv, uint32_t pid,
 			    const struct ranges *in);
+
+/* ---- dest-agent/lazy.c: pages served on first touch after the process runs ---- */
+
+/* UFFD_FEATURE_EVENT_FORK | _REMAP | _REMOVE | _UNMAP */
+#define LAZY_UFFD_FEATURES	(0x2 | 0x4 | 0x8 | 0x40)
+
+struct lazy;
+struct lazy_proc {
+	int uffd;			/* rp_uffd's: owned by the lazy fill from lazy_start on */
+	uint32_t pid;			/* saved pid: its pages in the view */
+	pid_t host_pid;
+	const struct ranges *left;	/* pages still to fill (registered, missing) */
+	const struct ranges *nofork;	/* MADV_WIPEONFORK / DONTFORK: not in a child's list */
+};
+
+/*
+ * Serve faults and fill what is left from @sv (which it reads until
+ * lazy_end), in a thread; a guard process holds the uffds and kills the
+ * tree if we die before the fill is complete.
+ */
+int lazy_start(struct lazy **l, struct stack_view *sv, const struct lazy_proc *p, size_t nr);
+/*
+ * @wait: until everything is in (0), or the fill failed (-errno: the guard
+ * kills the tree). Else stop now (the tree is being discarded).
+ */
+int lazy_end(struct lazy *l, bool wait);
+
 /* ---- dest-agent/shm.c: shared memory objects (one memfd each) ---- */
 
 struct shm_table {
@@ -332,6 +360,14 @@ struct rst_process {
 	struct ranges prefilled;	/* anonymous memory mapped and filled so far */
 	bool inherited;			/* prefilled holds its parent's pages: not filled yet */
 	uint32_t applied_round;		/* last round whose pages are in */
+	/*
+	 * A round cut short by the final (--lazy-fill): its layout is in
+	 * (prefilled), its pages only below these addresses, in the memory
+	 * kept from before and in what it mapped fresh (partial_fresh).
+	 */
+	uint32_t partial_round;
+	uint64_t partial_kept_upto, partial_fresh_upto;
+	struct ranges partial_fresh;
 	uint64_t blob_syscalls;		/* made by its MEMORY commands (a cost counter) */
 	const struct rst_final *final;	/* during FINAL: what a failure names */
 };
@@ -348,6 +384,13 @@ int rp_create(struct rst_process *rp, pid_t pid, const MmEntry *const *mms, size
 int rp_fork(struct rst_process *parent, struct rst_process *child, pid_t pid, const MmEntry *mm,
 	    bool new_session, const struct ranges *keep);
 int rp_memory(struct rst_process *rp, const struct ops *o);
+/*
+ * The lazy fill: a userfaultfd made inside the process (@features), @reg
+ * registered on it for MISSING faults, sent here: *@uffd (the process keeps
+ * no fd of it). -EOPNOTSUPP: no userfaultfd could be made (nothing changed in
+ * the process); any other error leaves the process unusable.
+ */
+int rp_uffd(struct rst_process *rp, const struct ranges *reg, uint32_t features, int *uffd);
 
 /* What FINAL needs of one process. */
 struct rst_final {

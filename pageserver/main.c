@@ -30,6 +30,9 @@ static const char usage[] =
 "  --no-restore           keep the final round, do not restore it\n"
 "  --no-stream            restore only after the final round (default: `restore\n"
 "                         --stream` prepares the process from the first round on)\n"
+"  --no-lazy-fill         the final restore waits until the earlier rounds are in\n"
+"                         memory (default: what is missing is served on first\n"
+"                         touch after the process runs: restore --lazy-fill)\n"
 "  --restore-cmd PATH     restore command (default: `restore` next to this binary)\n"
 "  --restore-timeout S    kill a final restore that has not reported in S\n"
 "                         seconds and report the failure (default 60)\n"
@@ -53,7 +56,7 @@ static const char usage[] =
 "problem of this host (images dir, TLS files, cannot listen, disk).\n";
 
 enum {
-	OPT_LISTEN = 256, OPT_IMAGES, OPT_DEDUP, OPT_NO_RESTORE, OPT_NO_STREAM, OPT_RESTORE_CMD,
+	OPT_LISTEN = 256, OPT_IMAGES, OPT_DEDUP, OPT_NO_RESTORE, OPT_NO_STREAM, OPT_NO_LAZY, OPT_RESTORE_CMD,
 	OPT_ONCE, OPT_CA, OPT_CERT, OPT_KEY, OPT_INSECURE, OPT_LOG_FILE, OPT_RESTORE_TIMEOUT,
 	OPT_HOLD_TIMEOUT,
 };
@@ -64,6 +67,7 @@ static const struct option long_opts[] = {
 	{ "auto-dedup",	 no_argument,	    NULL, OPT_DEDUP },
 	{ "no-restore",	 no_argument,	    NULL, OPT_NO_RESTORE },
 	{ "no-stream",	 no_argument,	    NULL, OPT_NO_STREAM },
+	{ "no-lazy-fill", no_argument,	    NULL, OPT_NO_LAZY },
 	{ "restore-cmd", required_argument, NULL, OPT_RESTORE_CMD },
 	{ "restore-timeout", required_argument, NULL, OPT_RESTORE_TIMEOUT },
 	{ "hold-timeout", required_argument, NULL, OPT_HOLD_TIMEOUT },
@@ -81,7 +85,7 @@ static const struct option long_opts[] = {
 struct opts {
 	const char *listen, *images_dir, *restore_cmd, *log_file;
 	struct tls_opts tls;
-	bool auto_dedup, no_restore, no_stream, once;
+	bool auto_dedup, no_restore, no_stream, once, no_lazy_fill;
 	unsigned int restore_timeout_s, hold_timeout_s;
 	int verbose;
 };
@@ -100,6 +104,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case OPT_DEDUP:		o->auto_dedup = true; break;
 		case OPT_NO_RESTORE:	o->no_restore = true; break;
 		case OPT_NO_STREAM:	o->no_stream = true; break;
+		case OPT_NO_LAZY:	o->no_lazy_fill = true; break;
 		case OPT_RESTORE_CMD:	o->restore_cmd = optarg; break;
 		case OPT_RESTORE_TIMEOUT: {
 			char *end;
@@ -215,6 +220,7 @@ static int server_init(struct server *srv, struct opts *o)
 	srv->auto_dedup = o->auto_dedup;
 	srv->no_restore = o->no_restore;
 	srv->no_stream = o->no_stream;
+	srv->no_lazy_fill = o->no_lazy_fill;
 	srv->once = o->once;
 	srv->restore_timeout_s = o->restore_timeout_s ? o->restore_timeout_s : RESTORE_TIMEOUT_S;
 	srv->hold_timeout_s = o->hold_timeout_s ? o->hold_timeout_s : RCTL_HOLD_TIMEOUT_S;

@@ -373,6 +373,8 @@ static void send_ack(struct session *s, struct ps_work *w, bool ok)
 	ack.bytes_punched = w->st.bytes_punched;
 	ack.has_prefilled_round = s->child && !s->stream_broken;
 	ack.prefilled_round = s->prefilled;
+	ack.has_lazy_fill = ack.has_prefilled_round;
+	ack.lazy_fill = !s->srv->no_lazy_fill;
 	if (session_send_msg(s, FRAME_ROUND_ACK, &ack.base))
 		session_drop(s, true, "cannot send round_ack");
 }

@@ -46,6 +46,7 @@ struct server {
 	const char *images_dir;
 	char restore_cmd[PATH_MAX];
 	bool auto_dedup, no_restore, no_stream, once;
+	bool no_lazy_fill;	/* restore --stream without --lazy-fill */
 	bool stopping, listening;
 	struct session *sessions;		/* until freed: busy ids */
 	unsigned int nr_sessions;		/* in the list (closing ones too) */

@@ -44,6 +44,7 @@ struct rchild {
 	bool held;		/* reported "held": its tree waits for resume */
 	bool resumed;		/* reported "resumed": its tree runs */
 	bool committed;		/* "resume" written */
+	bool filling;		/* reported "filling": restored, its exit ends the lazy fill */
 	int64_t status;
 	int signal;
 	uint64_t t0, us;
@@ -132,6 +133,18 @@ static void take_status(struct rchild *c, enum rctl_feed got)
 	case RCTL_RESUMED:
 		c->resumed = true;
 		break;
+	case RCTL_FILLING:
+		/*
+		 * It runs here: the verdict goes now (the source is killed), the
+		 * lazy fill's end is only logged (child_finish).
+		 */
+		if (!c->final || !c->resumed || c->filling || c->s->state != S_RESTORING)
+			break;
+		c->filling = true;
+		sess_info(c->s, "restored %s from round %u in %llu us; the lazy fill goes on", c->s->id,
+			  c->s->round, (unsigned long long)((uv_hrtime() - c->t0) / 1000));
+		send_result_ex(c->s, true, NULL, (uv_hrtime() - c->t0) / 1000, false, true);
+		break;
 	case RCTL_FAILED:
 		snprintf(c->failed, sizeof(c->failed), "restore: failed: %.238s", st.reason);
 		break;
@@ -184,6 +197,17 @@ static void child_finish(struct rchild *c)
 		return;
 	}
 	ok = !c->status && !c->signal;
+	if (c->filling) {
+		/* restored and reported already; the source is gone */
+		child_why(c, why, sizeof(why));
+		if (ok)
+			sess_info(s, "lazy fill of %s complete in %llu us", s->id,
+				  (unsigned long long)c->us);
+		else
+			sess_err(s, "lazy fill of %s FAILED after the process ran (%s): the restored "
+				 "tree is killed, the process is lost (docs/handover.md)", s->id, why);
+		return;
+	}
 	if (c->signal && c->held && !c->resumed)
 		session_netaddr_drop(s);	/* it could not take the address off itself */
 	if (ok) {
@@ -281,8 +305,10 @@ static int child_spawn(struct rchild *c, const char *mode, const char *path)
 	uv_process_options_t opt = { 0 };
 	uv_stdio_container_t io[STATUS_FD + 1];
 	char fd[12], hold_s[12];
+	bool lazy = !srv->no_lazy_fill && !strcmp(mode, "--stream");
 	char *args[] = { srv->restore_cmd, (char *)mode, (char *)path, RCTL_STATUS_OPT, fd,
-			 RCTL_HOLD_OPT, RCTL_HOLD_TIMEOUT_OPT, hold_s, NULL };
+			 RCTL_HOLD_OPT, RCTL_HOLD_TIMEOUT_OPT, hold_s,
+			 lazy ? RCTL_LAZY_OPT : NULL, NULL };
 	int ret;
 
 	/* stdin: the rounds (--stream), and resume or abort (--hold, always) */
@@ -301,8 +327,9 @@ static int child_spawn(struct rchild *c, const char *mode, const char *path)
 	opt.exit_cb = on_child_exit;
 	opt.stdio = io;
 	opt.stdio_count = STATUS_FD + 1;
-	sess_info(c->s, "running %s %s %s %s %s %s %s %s", srv->restore_cmd, mode, path,
-		  RCTL_STATUS_OPT, fd, RCTL_HOLD_OPT, RCTL_HOLD_TIMEOUT_OPT, hold_s);
+	sess_info(c->s, "running %s %s %s %s %s %s %s %s%s", srv->restore_cmd, mode, path,
+		  RCTL_STATUS_OPT, fd, RCTL_HOLD_OPT, RCTL_HOLD_TIMEOUT_OPT, hold_s,
+		  lazy ? " " RCTL_LAZY_OPT : "");
 	c->t0 = uv_hrtime();
 	ret = uv_spawn(srv->loop, &c->proc, &opt);
 	if (ret) {

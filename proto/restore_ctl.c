@@ -112,6 +112,8 @@ int rctl_format_status(char *buf, size_t len, const struct rctl_status *st)
 		return put_line(len, snprintf(buf, len, RCTL_ST_HELD "\n"));
 	case RCTL_RESUMED:
 		return put_line(len, snprintf(buf, len, RCTL_ST_RESUMED "\n"));
+	case RCTL_FILLING:
+		return put_line(len, snprintf(buf, len, RCTL_ST_FILLING "\n"));
 	case RCTL_FAILED:
 		head = snprintf(buf, len, RCTL_ST_FAILED " ");
 		if (head < 0 || (size_t)head + 2 > len)
@@ -154,6 +156,11 @@ int rctl_parse_status(const char *line, struct rctl_status *st)
 	}
 	if (word_is(line, RCTL_ST_RESUMED, &arg) && !arg) {
 		st->kind = RCTL_RESUMED;
+		st->round = 0;
+		return 0;
+	}
+	if (word_is(line, RCTL_ST_FILLING, &arg) && !arg) {
+		st->kind = RCTL_FILLING;
 		st->round = 0;
 		return 0;
 	}

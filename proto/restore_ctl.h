@@ -40,6 +40,7 @@
 #define RCTL_ST_FAILED		"failed"
 #define RCTL_ST_HELD		"held"
 #define RCTL_ST_RESUMED		"resumed"
+#define RCTL_ST_FILLING		"filling"
 
 /* The option that names the status fd: restore --stream DIR --status-fd N. */
 #define RCTL_STATUS_OPT		"--status-fd"
@@ -47,6 +48,8 @@
 #define RCTL_HOLD_OPT		"--hold"
 #define RCTL_HOLD_TIMEOUT_OPT	"--hold-timeout"
 #define RCTL_HOLD_TIMEOUT_S	30	/* default: no word from the page server this long */
+/* A final behind the prefill does not wait for it (dest-agent/lazy.c). */
+#define RCTL_LAZY_OPT		"--lazy-fill"
 
 enum rctl_cmd {
 	RCTL_ROUND,
@@ -61,6 +64,7 @@ enum rctl_status_kind {
 	RCTL_FAILED,
 	RCTL_HELD,
 	RCTL_RESUMED,
+	RCTL_FILLING,	/* after resumed: it runs, the lazy fill goes on (exit: its end) */
 };
 
 struct rctl_status {

@@ -26,6 +26,9 @@
 #define NR_madvise	28
 #define NR_setitimer	38
 #define NR_recvmsg	47
+#define NR_sendmsg	46
+#define NR_ioctl	16
+#define NR_userfaultfd	323
 #define NR_fcntl	72
 #define NR_chdir	80
 #define NR_umask	95
@@ -112,6 +115,15 @@
 #define EIO		5
 #define SOL_SOCKET	1
 #define SCM_RIGHTS	1
+#define O_NONBLOCK	04000
+#define MSG_NOSIGNAL	0x4000
+
+/* linux/userfaultfd.h, fixed here: _IOWR(0xAA, nr, size) */
+#define UFFD_IOWR(nr, size)	(0xc0000000UL | (size) << 16 | 0xAA00 | (nr))
+#define UFFD_API		0xAA
+#define UFFDIO_API		UFFD_IOWR(0x3F, 24)
+#define UFFDIO_REGISTER		UFFD_IOWR(0x00, 32)
+#define UFFDIO_REGISTER_MODE_MISSING 1
 
 #define CLONE_VM	0x00000100
 #define CLONE_FS	0x00000200
@@ -201,6 +213,7 @@ struct open_file {
 	uint64_t path;
 	int fd;
 	uint32_t nr_syscalls;	/* made by the MEMORY command so far */
+	int sock_fd;		/* RST_OP_UFFD_SEND's channel */
 };
 
 static long file_fd(struct open_file *of, uint64_t path)
@@ -356,6 +369,72 @@ static long run_read_cmp(const struct rst_op *op, struct open_file *of, const st
 	return 0;
 }
 
+/* struct msghdr, fixed here: one byte of data, @control for SCM_RIGHTS. */
+struct rst_msg {
+	uint64_t name; uint32_t namelen, pad; uint64_t iov, iovlen;
+	uint64_t control, controllen; int32_t flags, pad2;
+};
+
+struct rst_iov {
+	uint64_t base, len;
+};
+
+static void msg_one_byte(struct rst_msg *msg, struct rst_iov *iov, char *byte, void *control,
+			 uint64_t controllen)
+{
+	iov->base = (uint64_t)byte;
+	iov->len = 1;
+	raw_memset(msg, 0, sizeof(*msg));
+	msg->iov = (uint64_t)iov;
+	msg->iovlen = 1;
+	msg->control = (uint64_t)control;
+	msg->controllen = controllen;
+}
+
+/* A userfaultfd of this process with @features, at fd @at. */
+static long uffd_open(uint64_t features, long at)
+{
+	uint64_t api[3] = { UFFD_API, features, 0 };
+	long fd, ret;
+
+	fd = raw_syscall1(NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return fd;
+	ret = raw_syscall3(NR_ioctl, fd, UFFDIO_API, api);
+	if (!ret && fd != at) {
+		ret = raw_syscall3(NR_dup3, fd, at, O_CLOEXEC);
+		ret = ret == at ? 0 : (ret < 0 ? ret : -EIO);
+	}
+	if (fd != at)
+		raw_syscall1(NR_close, fd);	/* only @at stays, and only if all went well */
+	if (ret)
+		raw_syscall1(NR_close, at);
+	return ret;
+}
+
+static long uffd_register(long fd, uint64_t addr, uint64_t len)
+{
+	uint64_t reg[4] = { addr, len, UFFDIO_REGISTER_MODE_MISSING, 0 };
+
+	return raw_syscall3(NR_ioctl, fd, UFFDIO_REGISTER, reg);
+}
+
+/* @fd to the tracer over @sock (one byte and SCM_RIGHTS), then closed here. */
+static long uffd_send(int sock, long fd)
+{
+	struct { uint64_t len; int32_t level, type; int32_t fd, pad; } cm = {
+		20, SOL_SOCKET, SCM_RIGHTS, (int32_t)fd, 0 };
+	struct rst_iov iov;
+	struct rst_msg msg;
+	char byte = 'u';
+	long ret;
+
+	msg_one_byte(&msg, &iov, &byte, &cm, sizeof(cm));
+	ret = raw_syscall3(NR_sendmsg, sock, &msg, MSG_NOSIGNAL);
+	raw_syscall1(NR_close, fd);
+	return ret == 1 ? 0 : (ret < 0 ? ret : -EIO);
+}
+
 static long run_op(const struct rst_op *op, struct open_file *of)
 {
 	switch (op->type) {
@@ -384,6 +463,14 @@ static long run_op(const struct rst_op *op, struct open_file *of)
 		return raw_syscall3(NR_mlock2, op->addr, op->len, op->flags);
 	case RST_OP_MLOCKALL:
 		return raw_syscall1(NR_mlockall, op->flags);
+	case RST_OP_UFFD_OPEN:
+		/* not fatal: the tracer sees whether the fd is there and may do without */
+		uffd_open(op->flags, op->open_flags);
+		return 0;
+	case RST_OP_UFFD_REGISTER:
+		return uffd_register(op->open_flags, op->addr, op->len);
+	case RST_OP_UFFD_SEND:
+		return uffd_send(of->sock_fd, op->open_flags);
 	}
 	return -22;
 }
@@ -415,6 +502,12 @@ static const char *op_name(const struct rst_op *op)
 		return "mlock (locked memory)";
 	case RST_OP_MLOCKALL:
 		return "mlockall(MCL_FUTURE)";
+	case RST_OP_UFFD_OPEN:
+		return "userfaultfd";
+	case RST_OP_UFFD_REGISTER:
+		return "UFFDIO_REGISTER";
+	case RST_OP_UFFD_SEND:
+		return "send userfaultfd";
 	default:
 		return "munmap";
 	}
@@ -423,7 +516,7 @@ static const char *op_name(const struct rst_op *op)
 static int cmd_memory(struct rst_args *a)
 {
 	const struct rst_op *op = (const struct rst_op *)a->ops;
-	struct open_file of = { 0, -1, 0 };
+	struct open_file of = { 0, -1, 0, a->sock_fd };
 	uint64_t i, n;
 	int ret = 0;
 
@@ -574,22 +667,13 @@ static int receive_fds(struct rst_args *a, uint32_t want, int32_t park, int32_t 
 
 	while (got < want) {
 		struct { uint64_t len; int32_t level, type; int32_t fds[RST_FDS_PER_MSG]; } cm;
-		struct { uint64_t base, len; } iov;
-		struct {
-			uint64_t name; uint32_t namelen, pad; uint64_t iov, iovlen;
-			uint64_t control, controllen; int32_t flags, pad2;
-		} msg;
+		struct rst_iov iov;
+		struct rst_msg msg;
 		char byte;
 		uint32_t n, i;
 		long ret;
 
-		iov.base = (uint64_t)&byte;
-		iov.len = 1;
-		raw_memset(&msg, 0, sizeof(msg));
-		msg.iov = (uint64_t)&iov;
-		msg.iovlen = 1;
-		msg.control = (uint64_t)&cm;
-		msg.controllen = sizeof(cm);
+		msg_one_byte(&msg, &iov, &byte, &cm, sizeof(cm));
 		ret = raw_syscall3(NR_recvmsg, a->sock_fd, &msg, O_CLOEXEC);
 		if (ret <= 0)
 			return failed(a, "recvmsg fds", ret ? ret : -EIO, got);

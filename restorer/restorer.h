@@ -59,6 +59,14 @@ enum rst_op_type {
 	RST_OP_MERGE_ANY,	/* prctl(PR_SET_MEMORY_MERGE, 1): KSM for the whole mm */
 	RST_OP_LOCK,		/* mlock2(addr, len, flags) */
 	RST_OP_MLOCKALL,	/* mlockall(flags): MCL_FUTURE [| MCL_ONFAULT] */
+	/*
+	 * The lazy fill (dest-agent/lazy.c): a userfaultfd of this process at
+	 * fd open_flags (features: flags), MISSING ranges registered on it,
+	 * then it is sent on sock_fd and closed here.
+	 */
+	RST_OP_UFFD_OPEN,	/* userfaultfd() + UFFDIO_API(flags) at fd open_flags; failing, no fd */
+	RST_OP_UFFD_REGISTER,	/* UFFDIO_REGISTER(addr, len, MODE_MISSING) on fd open_flags */
+	RST_OP_UFFD_SEND,	/* SCM_RIGHTS of fd open_flags on sock_fd, then close it */
 };
 
 struct rst_op {

@@ -173,7 +173,8 @@ void converge_round(struct converge *c, uint32_t round, uint64_t scan_at, uint64
 	p->xfer_us = (uint64_t)(p->pages * 1e6 / pps);
 	p->lag_us = lag_us(c, round, pps, now, &p->lag_rounds);
 	p->fixed_us = c->scan_us + c->state_us + FINAL_STATE_US_DEFAULT;
-	p->total_us = p->xfer_us + p->lag_us + p->fixed_us;
+	/* with the lazy fill the process runs before the lag is made up */
+	p->total_us = p->xfer_us + (c->lazy_fill ? 0 : p->lag_us) + p->fixed_us;
 	p->valid = true;
 }
 

@@ -45,6 +45,7 @@ struct converge {
 	int64_t prefilled;		/* last round filled, -1: none reported */
 	uint64_t prefilled_at;		/* when it last advanced */
 	double fill_pps;		/* measured fill rate, 0: not yet */
+	bool lazy_fill;			/* the destination fills after the freeze: lag not in total_us */
 };
 
 /* The prediction made after one pre-copy round (also in its report). */
@@ -52,7 +53,7 @@ struct converge_pred {
 	bool valid;			/* round 1: no dirty rate yet */
 	uint64_t pages;			/* pages the final round is expected to carry */
 	uint64_t xfer_us, lag_us, fixed_us;
-	uint64_t total_us;		/* xfer + lag + fixed */
+	uint64_t total_us;		/* xfer + lag + fixed (lag only without the lazy fill) */
 	double wire_mib_s;		/* wire bandwidth of recent rounds */
 	uint32_t lag_rounds;		/* rounds before the last not filled yet */
 };

@@ -354,6 +354,12 @@ static int run_round(struct migration *m, struct round_report *r, struct restore
  * and the pause between such rounds.
  */
 #define MAX_WAIT_US	(15 * 1000000ULL)
+/*
+ * With the lazy fill the freeze does not wait for the destination, unless it
+ * is this many rounds behind: each round it has not taken in is more on its
+ * disk and more to discard and fill after the freeze.
+ */
+#define LAZY_MAX_LAG_ROUNDS	16
 #define WAIT_ROUND_US	50000
 
 /* The old rule: the dirty set is small, stopped shrinking, or we ran out of rounds. */
@@ -430,8 +436,10 @@ static int precopy_done(struct migration *m, const struct round_report *r)
 	}
 	if (!done)
 		return 0;
-	behind = m->sink->prefilled_round >= 0 && m->sink->prefilled_round + 1 < r->round;
-	if (limit && !m->limit_exceeded && p->valid && p->total_us > limit && p->lag_us)
+	behind = m->sink->prefilled_round >= 0 &&
+		 m->sink->prefilled_round + (m->sink->lazy_fill ? LAZY_MAX_LAG_ROUNDS : 1) < r->round;
+	if (limit && !m->limit_exceeded && p->valid && p->total_us > limit && p->lag_us &&
+	    !m->sink->lazy_fill)
 		behind = true;
 	if (behind) {
 		if (!m->wait_t0)
@@ -661,6 +669,7 @@ int migration_precopy(struct migration *m, struct round_report *r)
 	ret = run_round(m, r, NULL);
 	if (ret)
 		return ret;
+	m->cv.lazy_fill = m->sink->lazy_fill;
 	converge_round(&m->cv, r->round, r->scan_at, r->scanned, r->dirty, r->sent, r->send_us,
 		       r->wire_bytes, r->scan_us, r->state_us, m->sink->prefilled_round, &r->pred);
 	r->limit_us = m->cv.limit_us;

@@ -64,6 +64,8 @@ struct sink {
 	char migration_id[72];
 	/* last round a streaming restore at the destination has filled in; -1: none */
 	int64_t prefilled_round;
+	/* its final does not wait for the prefill (restore --lazy-fill): the lag costs no downtime */
+	bool lazy_fill;
 	uint32_t next_round;
 	/* Why the last failing call failed (e.g. the page server's round_ack error). */
 	char error[256];

@@ -304,6 +304,7 @@ static int check_ack(struct sink_remote *sr, const RoundAck *ack, struct round_s
 		return -EREMOTEIO;	/* the other end's failure (its disk...), not ours */
 	}
 	sr->sink.prefilled_round = ack->has_prefilled_round ? (int64_t)ack->prefilled_round : -1;
+	sr->sink.lazy_fill = ack->has_lazy_fill && ack->lazy_fill;
 	if (st) {
 		memset(st, 0, sizeof(*st));
 		st->round = ack->round;

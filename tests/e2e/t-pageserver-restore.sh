@@ -5,7 +5,7 @@
 # Restores driven by the page server, with a stand-in restore command that
 # logs what it is asked:
 # - streaming: after the first committed round `CMD --stream DIR/<id> --status-fd 3
-#   --hold --hold-timeout 30`, "round K" on its stdin per committed round, "final N"
+#   --hold --hold-timeout 30 --lazy-fill` (without it: --no-lazy-fill), "round K" on its stdin per committed round, "final N"
 #   for the last one; a session that ends early says "abort";
 # - plain: `CMD --images-dir DIR/<id>/<N> --status-fd 3 --hold --hold-timeout 30`
 #   (--no-stream, a session whose first round is final, a stream restore that died early);
@@ -14,6 +14,8 @@
 # - restore_result: ok, the "failed REASON" status line on failure (stderr is
 #   only logged), a missing command; a child holding its pipes open does not
 #   hold the result back;
+# - the lazy fill: "filling" after "resumed" sends the result at once (before
+#   the exit); the fill's end, or its failure, is only logged;
 # - --once exit codes: 0 for a completed migration, 1 otherwise.
 . "$(dirname "$0")/lib.sh"
 
@@ -22,7 +24,8 @@ mkdir -p "$IMG"
 MODEL=(--seed 2 --pids 1 --pages 512 --files)
 
 # fake-restore: logs its arguments and stdin lines to $TMP/log; the final
-# restore fails (exit 3) if $TMP/fail exists; with $TMP/die --stream dies at once.
+# restore fails (exit 3) if $TMP/fail exists; with $TMP/die --stream dies at once;
+# with $TMP/lazy it says "filling" after "resumed" and exits 2 s later (1 with $TMP/lazyfail).
 # Status lines (docs/restore-protocol.md) go to the fd after --status-fd.
 cat >"$TMP/fake-restore" <<EOS
 #!/bin/bash
@@ -44,6 +47,11 @@ fin()
 	echo "\$cmd" >>"$TMP/log"
 	[ "\$cmd" = resume ] || exit 1
 	echo "resumed" >&\$sfd
+	if [ -e "$TMP/lazy" ]; then
+		echo "filling" >&\$sfd
+		sleep 2
+		[ -e "$TMP/lazyfail" ] && { echo "failed lazy fill failed after the process ran" >&\$sfd; exit 1; }
+	fi
 	echo "restore: done" >&2
 	exit 0
 }
@@ -75,7 +83,7 @@ serve()
 	local name=$1 cmd=$2
 
 	shift 2
-	rm -f "$TMP/log" "$TMP/fail" "$TMP/die"
+	rm -f "$TMP/log" "$TMP/fail" "$TMP/die" "$TMP/lazy" "$TMP/lazyfail"
 	port=$(e2e_port)
 	e2e_start_pageserver "$name" "$port" "$IMG" --once --restore-cmd "$cmd" -v "$@"
 	ps_pid=$E2E_LAST_PID
@@ -106,7 +114,7 @@ serve stream "$TMP/fake-restore"
 send --rounds 3 --final >"$TMP/c1.out" || e2e_fail "stream restore: $(cat "$TMP/c1.out")"
 id=$(cat "$TMP/id")
 grep -q '^restore ok=1 ' "$TMP/c1.out" || e2e_fail "no ok result: $(cat "$TMP/c1.out")"
-expect_log "args --stream $IMG/$id --status-fd 3 --hold --hold-timeout 30"$'\n'"round 1"$'\n'"round 2"$'\n'"final 3"$'\n'"resume"
+expect_log "args --stream $IMG/$id --status-fd 3 --hold --hold-timeout 30 --lazy-fill"$'\n'"round 1"$'\n'"round 2"$'\n'"final 3"$'\n'"resume"
 once_done
 [ "$rc" = 0 ] || e2e_fail "--once exit code $rc after a completed migration"
 
@@ -120,8 +128,9 @@ grep -q '^restore ok=0 .*error=restore: failed: pid 1000 is taken on this host$'
 once_done
 [ "$rc" = 1 ] || e2e_fail "--once exit code $rc after a failed restore"
 
-# 3. The session ends after pre-copy rounds: the stream restore is told to abort.
-serve stream-abort "$TMP/fake-restore"
+# 3. The session ends after pre-copy rounds: the stream restore is told to abort
+# (--no-lazy-fill: the restore is run without --lazy-fill).
+serve stream-abort "$TMP/fake-restore" --no-lazy-fill
 send --rounds 2 >/dev/null || e2e_fail "pre-copy session failed"
 once_done
 [ "$rc" = 0 ] || e2e_fail "--once exit code $rc after a clean pre-copy session"
@@ -145,7 +154,7 @@ touch "$TMP/die"
 send --rounds 2 --final --pause 1000 >"$TMP/c6.out" || e2e_fail "after a dead stream: $(cat "$TMP/c6.out")"
 grep -q 'stream restore ended early' "$TMP/stream-dies.log" ||
 	e2e_fail "early end of the stream restore not noticed"
-expect_log "args --stream $IMG/$(cat "$TMP/id") --status-fd 3 --hold --hold-timeout 30"$'\n'"args --images-dir $IMG/$(cat "$TMP/id")/2 --status-fd 3 --hold --hold-timeout 30"$'\n'"resume"
+expect_log "args --stream $IMG/$(cat "$TMP/id") --status-fd 3 --hold --hold-timeout 30 --lazy-fill"$'\n'"args --images-dir $IMG/$(cat "$TMP/id")/2 --status-fd 3 --hold --hold-timeout 30"$'\n'"resume"
 once_done
 [ "$rc" = 0 ] || e2e_fail "--once exit code $rc after a plain fallback restore"
 
@@ -171,3 +180,25 @@ send --rounds 1 --vanish >/dev/null
 once_done
 [ "$rc" = 1 ] || e2e_fail "--once exit code $rc after a vanished peer"
 echo "PASS"
+
+# 7. The lazy fill: the result goes at "filling", well before the exit 2 s
+# later; the fill's end is logged. Then a fill that fails after "filling":
+# the source had its verdict already, the failure is logged as such.
+for how in ok fail; do
+	serve "lazy-$how" "$TMP/fake-restore"
+	touch "$TMP/lazy"
+	[ "$how" = fail ] && touch "$TMP/lazyfail"
+	t0=$(date +%s%N)
+	send --rounds 2 --final >"$TMP/c7.out" || e2e_fail "lazy $how: $(cat "$TMP/c7.out")"
+	ms=$((($(date +%s%N) - t0) / 1000000))
+	grep -q '^restore ok=1 ' "$TMP/c7.out" || e2e_fail "lazy $how: no ok result: $(cat "$TMP/c7.out")"
+	[ "$ms" -lt 1900 ] || e2e_fail "lazy $how: the result waited for the restore's exit ($ms ms)"
+	once_done
+	if [ "$how" = ok ]; then
+		grep -q "lazy fill of $(cat "$TMP/id") complete" "$TMP/lazy-ok.log" ||
+			e2e_fail "the lazy fill's end is not logged"
+	else
+		grep -q "lazy fill of $(cat "$TMP/id") FAILED after the process ran (restore: failed: lazy fill failed" \
+			"$TMP/lazy-fail.log" || e2e_fail "the lazy fill's failure is not logged"
+	fi
+done

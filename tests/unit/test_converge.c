@@ -65,6 +65,27 @@ Test(converge, lag_counts_rounds_before_the_last)
 	converge_free(&c);
 }
 
+/* With the lazy fill the lag is reported but is not downtime. */
+Test(converge, lazy_fill_leaves_the_lag_out)
+{
+	struct converge c;
+	struct converge_pred p;
+
+	converge_init(&c, 300, true);
+	c.lazy_fill = true;
+	round_at(&c, 1, 3 * S, 100000, 100000, 0, &p);
+	round_at(&c, 2, 2 * S, 1000, 1000, 0, &p);
+	round_at(&c, 3, S, 1000, 1000, 0, &p);
+	cr_assert_eq(p.lag_rounds, 2);
+	cr_assert(p.lag_us > 0, "still measured and reported");
+	cr_assert_eq(p.total_us, p.xfer_us + p.fixed_us);
+	c.lazy_fill = false;
+	round_at(&c, 4, S / 2, 1000, 1000, 0, &p);
+	cr_assert(p.lag_us > 0);
+	cr_assert_eq(p.total_us, p.xfer_us + p.lag_us + p.fixed_us);
+	converge_free(&c);
+}
+
 Test(converge, throttle_steps)
 {
 	struct converge c;

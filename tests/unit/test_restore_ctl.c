@@ -253,6 +253,7 @@ Test(restore_ctl, handover_words)
 	};
 	static const char *const bad_st[] = {
 		"held ", "held 1", "Held", "resumed ", "resumed 2", "resume", "hold",
+		"filling ", "filling 3", "fill", "Filling",
 	};
 	struct rctl_status st = { .kind = RCTL_HELD }, out;
 	char buf[RCTL_LINE_MAX + 1];
@@ -284,6 +285,14 @@ Test(restore_ctl, handover_words)
 	cr_assert_eq(rctl_parse_status(buf, &out), 0);
 	cr_assert_eq(out.kind, RCTL_RESUMED);
 	cr_assert_eq(rctl_format_status(buf, 5, &st), -ENOSPC);
+	/* the lazy fill goes on after resumed */
+	st.kind = RCTL_FILLING;
+	n = rctl_format_status(buf, sizeof(buf), &st);
+	cr_assert_str_eq(buf, "filling\n");
+	buf[n - 1] = 0;
+	cr_assert_eq(rctl_parse_status(buf, &out), 0);
+	cr_assert_eq(out.kind, RCTL_FILLING);
+	st.kind = RCTL_RESUMED;
 	for (i = 0; i < sizeof(bad_st) / sizeof(bad_st[0]); i++)
 		cr_expect_eq(rctl_parse_status(bad_st[i], &out), -EINVAL, "accepted \"%s\"",
 			     bad_st[i]);

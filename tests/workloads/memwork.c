@@ -16,6 +16,10 @@
  *	ready
  *	step S pid P gen G ok		S = 1, 2, 3, ... without gap or repeat
  *	usr1 COUNT			after SIGUSR1 (COUNT = signals so far)
+ *	remap ok ADDR			--remap-on-usr1: after SIGUSR1 the heap moved to
+ *					ADDR (mremap) and checked out there
+ *	fork check ok			--fork-on-usr1: a child forked after SIGUSR1
+ *					checked the whole heap it inherited
  *	usr2 COUNT altstack ok		after SIGUSR2 (handler ran on the sigaltstack)
  *	done				after --ticks N ticks
  *	gap US after step S at W	--gap-ms T: US µs passed between the end of
@@ -36,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -54,6 +59,8 @@ struct opts {
 	unsigned long hot;	/* also rewrite pages 0..hot-1 every tick */
 	unsigned long gap_ms;	/* report tick gaps over this (0: never) */
 	unsigned long discard;
+	bool fork_on_usr1;	/* after SIGUSR1, a forked child checks the heap */
+	bool remap_on_usr1;	/* after SIGUSR1, the heap moves (mremap) */
 	const char *pause_file;
 	unsigned long tick_ms;
 	unsigned long check_every;
@@ -312,6 +319,43 @@ static void check_heap(void)
 		     sum, total_gen);
 }
 
+/* The heap moves to a new address (mremap onto a placeholder), then is checked there. */
+static void heap_move(void)
+{
+	size_t len = npages * page_size;
+	void *to = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), *got;
+
+	if (to == MAP_FAILED)
+		fail("mmap a place for the heap: %s", strerror(errno));
+	got = mremap(heap, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, to);
+	if (got != to)
+		fail("mremap the heap: %s", strerror(errno));
+	heap = to;
+	check_heap();
+	out_printf("remap ok %p\n", to);
+}
+
+/*
+ * A child gets a copy of the heap (after a migration, perhaps while its
+ * pages are still being filled): it checks every page and says nothing
+ * unless one is wrong (its FAIL line, exit 3).
+ */
+static void fork_check(void)
+{
+	pid_t pid = fork();
+	int st;
+
+	if (pid < 0)
+		fail("fork: %s", strerror(errno));
+	if (!pid) {
+		check_heap();
+		_exit(0);
+	}
+	if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st))
+		fail("the forked child's heap check failed (status 0x%x)", st);
+	out_printf("fork check ok\n");
+}
+
 /* xorshift64: the pages a hash table or an allocator would touch. */
 static uint64_t scatter_next(void)
 {
@@ -422,6 +466,10 @@ static void usage(FILE *f)
 		"                     between two ticks' ends (the downtime seen from inside;\n"
 		"                     W: its end, wall clock µs)\n"
 		"  --discard N        pages dropped per tick with MADV_DONTNEED (default 0)\n"
+		"  --remap-on-usr1    after SIGUSR1, move the heap elsewhere with mremap and\n"
+		"                     check it there (\"remap ok ADDR\"), after --fork-on-usr1\n"
+		"  --fork-on-usr1     after SIGUSR1, fork a child that checks the whole heap it\n"
+		"                     inherited (\"fork check ok\", or FAIL)\n"
 		"  --pause-file F     while F exists, touch no memory (\"paused\" line)\n"
 		"  --tick-ms T        sleep between ticks (default 5)\n"
 		"  --check-every K    verify the whole heap every K ticks (default 100, 0: never)\n"
@@ -455,6 +503,8 @@ static void parse_args(int argc, char **argv)
 		{ "hot",         required_argument, NULL, 'H' },
 		{ "gap-ms",      required_argument, NULL, 'G' },
 		{ "discard",     required_argument, NULL, 'D' },
+		{ "fork-on-usr1", no_argument,      NULL, 'F' },
+		{ "remap-on-usr1", no_argument,     NULL, 'R' },
 		{ "pause-file",  required_argument, NULL, 'Q' },
 		{ "tick-ms",     required_argument, NULL, 't' },
 		{ "check-every", required_argument, NULL, 'k' },
@@ -475,6 +525,8 @@ static void parse_args(int argc, char **argv)
 		case 'H': opt.hot = parse_num("hot", optarg); break;
 		case 'G': opt.gap_ms = parse_num("gap-ms", optarg); break;
 		case 'D': opt.discard = parse_num("discard", optarg); break;
+		case 'F': opt.fork_on_usr1 = true; break;
+		case 'R': opt.remap_on_usr1 = true; break;
 		case 'Q': opt.pause_file = optarg; break;
 		case 't': opt.tick_ms = parse_num("tick-ms", optarg); break;
 		case 'k': opt.check_every = parse_num("check-every", optarg); break;
@@ -572,6 +624,10 @@ int main(int argc, char **argv)
 		if (usr1_seen != usr1_count) {
 			usr1_seen = usr1_count;
 			out_printf("usr1 %d\n", (int)usr1_seen);
+			if (opt.fork_on_usr1)
+				fork_check();
+			if (opt.remap_on_usr1)
+				heap_move();
 		}
 		if (usr2_seen != usr2_count) {
 			usr2_seen = usr2_count;
