@@ -1205,7 +1205,7 @@ static int fork_prepare(struct rst_process *child, uint64_t vdso, const struct r
 		return ret;
 	for (i = 0; i < keep->nr && !ret; i++)
 		ret = ranges_add(&child->prefilled, keep->r[i].start, keep->r[i].end);
-	child->inherited = keep->nr > 0;
+	child->inherited = child->cow_shared = keep->nr > 0;
 	return ret;
 }
 
@@ -1256,5 +1256,7 @@ int rp_fork(struct rst_process *parent, struct rst_process *child, pid_t pid, co
 	ret = fork_prepare(child, vdso, keep);
 	if (ret)
 		rp_kill(child);
+	else if (keep->nr)
+		parent->cow_shared = true;
 	return ret;
 }

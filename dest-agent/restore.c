@@ -244,7 +244,13 @@ static int sync_memory(struct rst_process *rp, const MmEntry *mm, const struct s
 		return ret;
 	ret = ranges_sub(&want, &fresh, &kept);
 	fm->n_layout = o->nr;
-	if (!ret && rp->inherited)	/* its parent's pages: only what differs is written */
+	/*
+	 * Over pages it may share with a parent or child (its parent's not
+	 * filled over yet, or a whole refill after a child was forked: a round
+	 * cut short or skipped), only what differs is written, so the rest
+	 * stays shared; a delta writes only pages this process changed.
+	 */
+	if (!ret && (rp->inherited || (!delta && rp->cow_shared)))
 		ret = ops_view_fill_inherited(o, sv, rp->want_pid, &kept);
 	else if (!ret)
 		ret = ops_view_fill(o, sv, rp->want_pid, &kept, delta, RST_OP_DISCARD);
@@ -518,11 +524,15 @@ static void rst_tree_kill(struct rst_tree *rt)
 }
 
 /* Same processes, same order? Then what was prepared can be finished. */
+/*
+ * Are the processes made so far the first ones of @ti? The rest (a fill cut
+ * short before they were forked) are made on the way by rst_tree_fill.
+ */
 static bool rst_tree_matches(const struct rst_tree *rt, const struct tree_images *ti)
 {
 	size_t i;
 
-	if (rt->nr != ti->nr)
+	if (rt->nr > ti->nr)
 		return false;
 	for (i = 0; i < rt->nr; i++)
 		if (rt->rp[i].want_pid != (pid_t)ti->p[i].pe->pid)

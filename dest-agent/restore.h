@@ -359,6 +359,7 @@ struct rst_process {
 	size_t nr_tids;
 	struct ranges prefilled;	/* anonymous memory mapped and filled so far */
 	bool inherited;			/* prefilled holds its parent's pages: not filled yet */
+	bool cow_shared;		/* its memory may be shared with a parent or child: a whole refill compares (READ_CMP) */
 	uint32_t applied_round;		/* last round whose pages are in */
 	/*
 	 * A round cut short by the final (--lazy-fill): its layout is in

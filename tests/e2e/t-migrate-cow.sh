@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# e2e-timeout: 240
+# e2e-timeout: 300
 #
 # Memory shared copy-on-write by a parent and its children comes back
 # shared. treework --cow 64: a parent fills 64 MiB and forks two children
@@ -11,6 +11,8 @@
 # from inside (SIGUSR1), then each writes one page more and checks again
 # (a page wrongly shared between them would show), no FAIL; and the tree's
 # total Pss stays near the source's (~64 MiB), not three copies (~192 MiB).
+# A third run migrates to a destination whose prefill is slow, so the
+# final cuts the first round short and fills the rest itself: the same checks.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/migrate-lib.sh"
 
@@ -57,6 +59,7 @@ pss_sum()
 	pss=0
 	for p in $root $kids; do
 		v=$("$@" awk '/^Pss:/ { print $2 }' "/proc/$p/smaps_rollup")
+		e2e_log "pid $p: Pss $v kB"
 		[ -n "$v" ] || e2e_fail "no Pss for pid $p"
 		pss=$((pss + v))
 	done
@@ -116,3 +119,28 @@ for p in $pids; do
 done
 cow_after "$TMP/live.out" "$src" in_dest
 echo "migration: tree Pss $src kB at the source, $dst kB at the destination, every page right"
+
+# --- the same to a slow destination: the final cuts the first prefill short ---
+# (FERRY_TEST_PREFILL_DELAY_MS: 300 ms per 16 MiB prefilled), so the final
+# fills a tree whose first round is half in, children forked or not yet:
+# what it writes again over memory already shared must stay shared.
+in_dest kill -KILL $pids 2>/dev/null
+TMP=$(e2e_tmpdir)
+port=$(e2e_port)
+export FERRY_TEST_PREFILL_DELAY_MS=300
+mig_start_dest 127.0.0.1
+unset FERRY_TEST_PREFILL_DELAY_MS
+cow_start slow
+cow_check "$TMP/slow.out" 1
+pss_sum
+src=$pss
+pids="$root $kids"
+mig_run "$MIGRATE" --json --small-dirty 0 --max-rounds 4 --to "127.0.0.1:$port" "${CLI_TLS[@]}" \
+	"$root"
+grep -q 'cut short' "$TMP/dest.log" || e2e_fail "the slow destination's first prefill was not cut short"
+for p in $pids; do
+	e2e_wait_pid_gone "$p" 10 || e2e_fail "source process $p still there"
+	in_dest test -e "/proc/$p" || e2e_fail "no pid $p at the destination"
+done
+cow_after "$TMP/slow.out" "$src" in_dest
+echo "migration, first prefill cut short: tree Pss $src kB at the source, $dst kB at the destination, every page right"
