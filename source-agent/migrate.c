@@ -680,7 +680,10 @@ int migration_final(struct migration *m)
 	r.final = true;
 	r.pred = m->pred;
 	r.limit_exceeded = m->limit_exceeded;
-	ret = run_round(m, &r, &rep);
+	/* running still: the program accepts what waits in its accept queues */
+	ret = m->stopped ? 0 : tcp_drain_accept(&m->tree, m->sink);
+	if (!ret)
+		ret = run_round(m, &r, &rep);
 	if (!ret && rep.ok && rep.held && m->sink->ops->commit)
 		ret = handover(m, &rep);
 	if (!ret)

@@ -38,6 +38,7 @@
 
 static enum tcp_mode tcp_mode = TCP_MODE_CARRY;
 static bool tcp_leave_running;
+static unsigned int accept_wait_ms = TCP_ACCEPT_WAIT_MS_DEFAULT;
 
 /* Our copies of the sockets put in repair mode, until the migration ends. */
 static int *held;
@@ -427,13 +428,14 @@ int tcp_lock_listener(struct fd_dump *d, const struct sockaddr *local, const cha
 }
 
 /* The lock of socket @s (of @pid) if it is an established TCP connection or a listener. */
-static int tcp_prepare_lock(struct sink *sink, pid_t pid, int s)
+static int tcp_prepare_lock(struct sink *sink, pid_t pid, int s, void *arg)
 {
 	struct sockaddr_storage local, peer;
 	socklen_t llen = sizeof(local), plen = sizeof(peer), len = sizeof(int);
 	int domain = 0, proto = 0;
 	struct tcp_info ti;
 
+	(void)arg;
 	if (getsockopt(s, SOL_SOCKET, SO_DOMAIN, &domain, &len) ||
 	    (domain != AF_INET && domain != AF_INET6) ||
 	    getsockopt(s, SOL_SOCKET, SO_PROTOCOL, &proto, &len) || proto != IPPROTO_TCP ||
@@ -447,7 +449,9 @@ static int tcp_prepare_lock(struct sink *sink, pid_t pid, int s)
 			       (struct sockaddr *)&peer);
 }
 
-int tcp_lock_tree(const struct tree *t, struct sink *sink)
+/* @fn on (our copy of) every socket of tree @t, until one returns non-zero. */
+static int tcp_walk_tree(const struct tree *t, struct sink *sink,
+			 int (*fn)(struct sink *sink, pid_t pid, int s, void *arg), void *arg)
 {
 	char path[64];
 	size_t i, k, nr;
@@ -455,8 +459,6 @@ int tcp_lock_tree(const struct tree *t, struct sink *sink)
 	pid_t *fds = NULL;
 	int s, ret = 0;
 
-	if (tcp_mode != TCP_MODE_CARRY || tcp_leave_running || !nft_available())
-		return 0;
 	for (i = 0; i < t->nr && !ret; i++) {
 		snprintf(path, sizeof(path), "/proc/%d/fd", t->p[i].pid);
 		nr = 0;
@@ -466,13 +468,176 @@ int tcp_lock_tree(const struct tree *t, struct sink *sink)
 			if (s < 0)
 				continue;	/* the per-fd dump says why */
 			if (!fstat(s, &st) && S_ISSOCK(st.st_mode))
-				ret = tcp_prepare_lock(sink, t->p[i].pid, s);
+				ret = fn(sink, t->p[i].pid, s, arg);
 			close(s);
 		}
 		free(fds);
 		fds = NULL;
 	}
+	return ret;
+}
+
+int tcp_lock_tree(const struct tree *t, struct sink *sink)
+{
+	int ret;
+
+	if (tcp_mode != TCP_MODE_CARRY || tcp_leave_running || !nft_available())
+		return 0;
+	ret = tcp_walk_tree(t, sink, tcp_prepare_lock, NULL);
 	return ret ? ret : netlock_commit();
+}
+
+void tcp_set_accept_wait(unsigned int ms)
+{
+	accept_wait_ms = ms;
+}
+
+bool tcp_drains_accept(void)
+{
+	return tcp_mode == TCP_MODE_CARRY && !tcp_leave_running && accept_wait_ms &&
+	       nft_available();
+}
+
+/* Handshakes under way to local port @port (network byte order) in @pid's namespace. */
+static unsigned int tcp_handshakes(pid_t pid, uint16_t port)
+{
+	static const char *const files[] = { "tcp", "tcp6" };
+	unsigned int n = 0, lport, st;
+	char path[64], line[512];
+	size_t i;
+	FILE *f;
+
+	for (i = 0; i < ARRAY_SIZE(files); i++) {
+		snprintf(path, sizeof(path), "/proc/%d/net/%s", pid, files[i]);
+		f = fopen(path, "re");
+		if (!f)
+			continue;
+		/* "sl: local:port remote:port st ...", in hex; the header does not match */
+		while (fgets(line, sizeof(line), f))
+			if (sscanf(line, " %*u: %*[0-9A-Fa-f]:%x %*[0-9A-Fa-f]:%*x %x", &lport,
+				   &st) == 2 && st == TCP_SYN_RECV && lport == ntohs(port))
+				n++;
+		fclose(f);
+	}
+	return n;
+}
+
+/*
+ * Listener @s's connections the program has not taken yet: those in its
+ * accept queue (on a listener, TCP_INFO's tcpi_unacked is the queue's
+ * length) and, if @handshakes, the handshakes under way (SYN received,
+ * SYN-ACK sent: request sockets, which /proc/PID/net/tcp lists as SYN_RECV
+ * on the listener's port; another listener on the same port at another
+ * address counts too: a wait too long, never a miss).
+ */
+static unsigned int tcp_pending(pid_t pid, int s, bool handshakes)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	struct tcp_info ti;
+	unsigned int n = 0;
+
+	if (!tcp_info_of(s, &ti) && ti.tcpi_state == TCP_LISTEN)
+		n = ti.tcpi_unacked;
+	if (handshakes && !getsockname(s, (struct sockaddr *)&ss, &len))
+		n += tcp_handshakes(pid, ss.ss_family == AF_INET6 ?
+					 ((struct sockaddr_in6 *)&ss)->sin6_port :
+					 ((struct sockaddr_in *)&ss)->sin_port);
+	return n;
+}
+
+/* The listeners of the tree, held while their accept queues drain. */
+struct drain {
+	struct { pid_t pid; int s; } *l;
+	size_t nr, cap;
+};
+
+static int tcp_drain_add(struct sink *sink, pid_t pid, int s, void *arg)
+{
+	struct sockaddr_storage local;
+	socklen_t len = sizeof(local);
+	struct drain *dr = arg;
+	struct tcp_info ti;
+	int ret;
+
+	if (tcp_info_of(s, &ti) || ti.tcpi_state != TCP_LISTEN ||
+	    getsockname(s, (struct sockaddr *)&local, &len) ||
+	    (local.ss_family != AF_INET && local.ss_family != AF_INET6))
+		return 0;
+	if (grow_array(&dr->l, &dr->cap, dr->nr, sizeof(*dr->l)))
+		return -ENOMEM;
+	ret = netlock_prepare_listener(sink->migration_id, pid, (struct sockaddr *)&local);
+	if (ret)
+		return ret;
+	dr->l[dr->nr].s = dup(s);
+	if (dr->l[dr->nr].s < 0)
+		return -errno;
+	dr->l[dr->nr++].pid = pid;
+	return 0;
+}
+
+int tcp_drain_accept(const struct tree *t, struct sink *sink)
+{
+	uint64_t t0 = now_us(), deadline = t0 + accept_wait_ms * 1000ULL;
+	struct drain dr = { 0 };
+	unsigned int left = 0, first = 0;
+	bool polled = false;
+	size_t i;
+	int ret;
+
+	if (!tcp_drains_accept())
+		return 0;
+	ret = tcp_walk_tree(t, sink, tcp_drain_add, &dr);
+	if (!ret && dr.nr)
+		ret = netlock_commit();	/* from now on no new connection comes in */
+	while (!ret && dr.nr) {
+		for (i = 0, left = 0; i < dr.nr; i++)
+			left += tcp_pending(dr.l[i].pid, dr.l[i].s, true);
+		if (!polled)
+			first = left;
+		polled = true;
+		if (!left || now_us() >= deadline)
+			break;
+		usleep(2000);
+	}
+	if (!ret && left)
+		pr_warn("%u connection(s) still waiting to be accepted after %u ms (--accept-wait): "
+			"the final dump refuses them", left, accept_wait_ms);
+	else if (!ret && first)
+		pr_info("%u connection(s) waiting to be accepted: the program took them in %.1f ms "
+			"(new connections wait from now on)", first, (now_us() - t0) / 1e3);
+	for (i = 0; i < dr.nr; i++)
+		close(dr.l[i].s);
+	free(dr.l);
+	return ret;
+}
+
+int tcp_check_listener(struct fd_dump *d)
+{
+	bool drains = tcp_drains_accept();
+	unsigned int n;
+	int s;
+
+	if (!d->sink && drains)
+		return 0;	/* preflight: the final freeze waits for them first */
+	s = proc_take_fd(d->pid, d->fd);
+	if (s < 0)
+		return s;
+	/* locked at the final dump: no new handshake starts, one under way would be lost */
+	n = tcp_pending(d->pid, s, d->sink && drains);
+	close(s);
+	if (!n)
+		return 0;
+	if (drains)
+		pr_err("pid %d: fd %d is a listening TCP socket with %u connection(s) waiting in "
+		       "its accept queue or being set up at the freeze, after waiting up to %u ms "
+		       "for the program to accept them (--accept-wait): an accept queue cannot "
+		       "travel", d->pid, d->fd, n, accept_wait_ms);
+	else
+		pr_err("pid %d: fd %d is a listening TCP socket with %u connection(s) waiting in "
+		       "its accept queue: an accept queue cannot travel (with --accept-wait 0, "
+		       "or without the network lock, ferry does not wait for it to drain)", d->pid, d->fd, n);
+	return -EOPNOTSUPP;
 }
 
 void tcp_migration_end(enum tcp_end how)

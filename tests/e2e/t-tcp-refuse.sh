@@ -9,7 +9,10 @@
 #   refuse     --tcp-refuse and an established connection
 #   closewait  a connection its peer half-closed (CLOSE_WAIT)
 #   finwait    a connection this end half-closed (FIN_WAIT2)
-#   backlog    a listening socket with a connection in its accept queue
+#   backlog    a listening socket with a connection in its accept queue the
+#              program never accepts: refused at the final freeze, after
+#              --accept-wait (here 300 ms) ms; with --accept-wait 0 at once
+#              (preflight)
 #   localpeer  a connection to a socket of this host outside the tree
 #   leave      --leave-running and an established connection
 # and migrate --tcp-close --tcp-refuse is a usage error (exit 2). After each
@@ -89,12 +92,14 @@ refused()
 	grep -q '^TracerPid:[[:space:]]*0$' "/proc/$tpid/status" || e2e_fail "$name: target traced"
 	e2e_in_src nft list tables 2>/dev/null | grep -q ferry_lock_ && e2e_fail "$name: a lock was made"
 	kill "$tpid"
+	e2e_wait_pid_gone "$tpid" 10 || e2e_fail "$name: the target does not end"
 }
 
 refused refuse hold 'connected TCP socket (established): refused (--tcp-refuse)' --tcp-refuse
 refused closewait closewait 'TCP connection half-closed by its peer (CLOSE_WAIT): ferry moves established ones only'
 refused finwait finwait 'TCP connection half-closed by this end (FIN_WAIT2)'
-refused backlog backlog 'connection(s) waiting in its accept queue'
+refused backlog backlog 'connection(s) waiting in its accept queue or being set up at the freeze, after waiting up to 300 ms' --accept-wait 300
+refused backlog0 backlog 'waiting in its accept queue: an accept queue cannot travel (with --accept-wait 0, or without the network lock, ferry does not wait' --accept-wait 0
 refused localpeer localpeer 'local TCP connection connected to one outside the tree'
 refused leave hold 'two copies cannot own one connection' --leave-running
 

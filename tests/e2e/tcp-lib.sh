@@ -14,7 +14,7 @@
 #
 #   tcp_topology 4|6          the namespaces; sets SVC, CLI_NS, TCP_FAM
 #   tcp_in_cli CMD...         run CMD in the client namespace
-#   tcp_start_server [OPT...] tcpwork server on SVC in the source; sets pid, sport
+#   tcp_start_server [OPT...] tcpwork server (TCP_ROLE) on SVC in the source; sets pid, sport
 #   tcp_start_client [OPT...] tcpwork client in the client namespace; sets cport
 #   tcp_move_service          the address hand-over to the destination
 #   tcp_wait_progress FILE BYTES TIMEOUT [K]  connection K (0) received BYTES more
@@ -77,11 +77,17 @@ tcp_topology()
 	fi
 }
 
-# tcp_start_server [OPTION...]: sets pid and sport.
+# tcp_start_server [OPTION...]: sets pid and sport. TCP_ROLE: another role
+# of tcpwork (aserver, qserver); TCP_OWN_IPC=1: in an IPC namespace of its
+# own (SysV sets other tests make in the host's may otherwise be taken for
+# its own and refused).
 tcp_start_server()
 {
+	local -a wrap=()
+
+	[ -n "${TCP_OWN_IPC:-}" ] && wrap=(unshare --ipc)
 	sport=$(e2e_port)
-	e2e_start_bg srv e2e_in_src python3 "$TCPWORK" server --addr "$SVC" --port "$sport" \
+	e2e_start_bg srv e2e_in_src "${wrap[@]}" python3 "$TCPWORK" "${TCP_ROLE:-server}" --addr "$SVC" --port "$sport" \
 		--out "$TMP/srv.out" --pidfile "$TMP/pid" "$@"
 	e2e_wait_file "$TMP/pid" 20 || e2e_fail "tcpwork server did not start: $(cat "$TMP/srv.log")"
 	pid=$(cat "$TMP/pid")

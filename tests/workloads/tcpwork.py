@@ -13,6 +13,22 @@ other writes, so send and receive buffers stay full).
       the server as an asyncio program (asyncio.start_server, a reader and
       a writer coroutine per connection, every connection it is given)
 
+  tcpwork.py qserver --addr A --port P --out OUT --pidfile F [--hold-accept FILE]
+          [--until-eof] [--go] [--reply N]
+      request and reply, one connection at a time: accepts (with
+      --hold-accept only once FILE exists: connections wait in its accept
+      queue; a file, not a signal: a signal to a process ferry traces waits
+      for ferry), reads a request line (--until-eof: everything until the
+      client shuts its write side: the connection is then CLOSE_WAIT here),
+      with --go waits for SIGUSR1, writes N bytes of the word stream
+      (default 65536) and closes. Writes "accepted K peer P", "request K
+      LINE", "eof K", "replied K N".
+  tcpwork.py qclient --addr A --port P --out OUT --pidfile F [--wait] [--shut]
+      connects ("conn 0 local L peer P", then the pidfile), with --wait
+      waits for SIGUSR1, sends "hello", with --shut shuts its write side
+      down, reads the reply until end of file, checking every word, and
+      writes "done N" (N bytes) and exits 0.
+
 The stream of each direction is 8-byte little-endian words 0, 1, 2, ...;
 the receiver checks every word, so a lost, repeated or changed byte is
 caught at once. Each end writes to OUT (line buffered):
@@ -187,9 +203,70 @@ def aserver(a, fam, out):
     asyncio.run(amain())
 
 
+def usr1_flag():
+    # [True] once SIGUSR1 came
+    go = [False]
+    signal.signal(signal.SIGUSR1, lambda sig, frame: go.__setitem__(0, True))
+    return go
+
+
+def qserver(a, fam, out):
+    go = usr1_flag()
+    ls = socket.socket(fam, socket.SOCK_STREAM)
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind((a.addr, a.port))
+    ls.listen(8)
+    out.write("ready\n")
+    write_pidfile(a.pidfile)
+    k = 0
+    while True:
+        while a.hold_accept and not os.path.exists(a.hold_accept):
+            time.sleep(TICK)
+        c, p = ls.accept()
+        out.write("accepted %d peer %s:%d\n" % (k, p[0], p[1]))
+        buf = b""
+        while True:
+            data = c.recv(READ)
+            buf += data
+            if not data:
+                out.write("eof %d\n" % k)
+                break
+            if not a.until_eof and b"\n" in buf:
+                break
+        out.write("request %d %s\n" % (k, buf.split(b"\n")[0].decode(errors="replace")))
+        while a.go and not go[0]:
+            time.sleep(TICK)
+        s = Stream(k, c, out)
+        c.sendall(s.gen(a.reply))
+        c.close()
+        out.write("replied %d %d\n" % (k, a.reply))
+        k += 1
+
+
+def qclient(a, fam, out):
+    go = usr1_flag()
+    c = socket.socket(fam, socket.SOCK_STREAM)
+    c.connect((a.addr, a.port))
+    l, p = c.getsockname(), c.getpeername()
+    out.write("conn 0 local %s:%d peer %s:%d\n" % (l[0], l[1], p[0], p[1]))
+    write_pidfile(a.pidfile)
+    while a.wait and not go[0]:
+        time.sleep(TICK)
+    c.sendall(b"hello\n")
+    if a.shut:
+        c.shutdown(socket.SHUT_WR)
+    s = Stream(0, c, out)
+    while True:
+        data = c.recv(READ)
+        if not data:
+            break
+        s.take(data)
+    out.write("done %d\n" % s.recv)
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("role", choices=["server", "client", "pair", "aserver"])
+    ap.add_argument("role", choices=["server", "client", "pair", "aserver", "qserver", "qclient"])
     ap.add_argument("--out2")
     ap.add_argument("--addr", required=True)
     ap.add_argument("--port", type=int, required=True)
@@ -198,6 +275,12 @@ def main():
     ap.add_argument("--pidfile")
     ap.add_argument("--conns", type=int, default=1)
     ap.add_argument("--again", action="store_true")
+    ap.add_argument("--hold-accept")
+    ap.add_argument("--until-eof", action="store_true")
+    ap.add_argument("--go", action="store_true")
+    ap.add_argument("--reply", type=int, default=65536)
+    ap.add_argument("--wait", action="store_true")
+    ap.add_argument("--shut", action="store_true")
     a = ap.parse_args()
     out = open(a.out, "w", buffering=1)
     fam = socket.AF_INET6 if ":" in a.addr else socket.AF_INET
@@ -205,6 +288,10 @@ def main():
 
     if a.role == "aserver":
         return aserver(a, fam, out)
+    if a.role == "qserver":
+        return qserver(a, fam, out)
+    if a.role == "qclient":
+        return qclient(a, fam, out)
 
     def on_usr1(sig, frame):
         quiet[0] = True
