@@ -19,6 +19,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/ip.h>
+#include <netinet/ip6.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
@@ -29,6 +31,7 @@
 
 #include "common/log.h"
 #include "common/nft.h"
+#include "common/tcpstate.h"
 #include "common/util.h"
 #include "dest-agent/restore.h"
 
@@ -125,7 +128,8 @@ static int tcp_check_entry(const FdEntry *f)
 	    te->peer.len > sizeof(struct sockaddr_storage) ||
 	    (se->family != AF_INET && se->family != AF_INET6) ||
 	    (!te->close && (!te->has_snd_seq || !te->has_rcv_seq || !te->has_mss_clamp ||
-			    te->unsent > te->send_queue.len))) {
+			    te->unsent > te->send_queue.len || !tcp_state_carried(te->state) ||
+			    (te->state == TCP_FIN_WAIT2 && te->send_queue.len)))) {
 		pr_err("fd %u: TCP connection without a usable description", f->fd);
 		return -EINVAL;
 	}
@@ -312,12 +316,227 @@ int tcp_lock(const FdEntry *f)
 	return ret ? ret : tcp_lock_commit();	/* nothing to run once prepared */
 }
 
+#ifndef IPV6_HDRINCL
+#define IPV6_HDRINCL 36
+#endif
+
+/* The one's complement sum of @len bytes (big-endian 16-bit words). */
+static uint32_t csum_add(uint32_t sum, const void *p, size_t len)
+{
+	const uint8_t *b = p;
+
+	for (; len > 1; b += 2, len -= 2)
+		sum += (uint32_t)b[0] << 8 | b[1];
+	if (len)
+		sum += (uint32_t)b[0] << 8;
+	return sum;
+}
+
+static uint16_t csum_fold(uint32_t sum)
+{
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return htons(~sum & 0xffff);
+}
+
+/* The IPv4 address of @sa (AF_INET, or an IPv4-mapped AF_INET6): false if none. */
+static bool addr_v4(const struct sockaddr *sa, struct in_addr *a)
+{
+	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+
+	if (sa->sa_family == AF_INET) {
+		*a = ((const struct sockaddr_in *)sa)->sin_addr;
+		return true;
+	}
+	if (!IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
+		return false;
+	memcpy(a, &s6->sin6_addr.s6_addr[12], 4);
+	return true;
+}
+
+/*
+ * A segment from the peer to our restored socket, with no payload and no
+ * option, as the peer sent it before: @flags (TH_ACK, TH_FIN), @seq,
+ * @ack, @win (as on the wire, unscaled). Sent on a raw socket to the local
+ * address (the loopback delivers it), marked to pass the lock (NFT_PASS_MARK).
+ */
+static int tcp_inject(const struct sockaddr *local, const struct sockaddr *peer, uint8_t flags,
+		      uint32_t seq, uint32_t ack, uint16_t win)
+{
+	struct {
+		union { struct iphdr v4; struct ip6_hdr v6; } ip;
+		struct tcphdr th;
+	} __attribute__((packed)) pkt4, pkt6;
+	struct sockaddr_storage to = { 0 };
+	struct tcphdr th = { 0 };
+	struct in_addr l4, p4;
+	uint32_t sum, mark = NFT_PASS_MARK;
+	size_t len, tolen;
+	void *buf;
+	int s, ret = 0, on = 1;
+	bool v4 = addr_v4(local, &l4) && addr_v4(peer, &p4);
+
+	th.source = local->sa_family == AF_INET6 ? ((const struct sockaddr_in6 *)peer)->sin6_port :
+						   ((const struct sockaddr_in *)peer)->sin_port;
+	th.dest = local->sa_family == AF_INET6 ? ((const struct sockaddr_in6 *)local)->sin6_port :
+						 ((const struct sockaddr_in *)local)->sin_port;
+	th.seq = htonl(seq);
+	th.ack_seq = htonl(ack);
+	th.doff = sizeof(th) / 4;
+	th.ack = !!(flags & TH_ACK);
+	th.fin = !!(flags & TH_FIN);
+	th.window = htons(win);
+	memset(&pkt4, 0, sizeof(pkt4));
+	memset(&pkt6, 0, sizeof(pkt6));
+	if (v4) {
+		struct sockaddr_in *t = (struct sockaddr_in *)&to;
+
+		/* the pseudo-header: addresses, protocol, TCP length */
+		sum = csum_add(0, &p4, 4);
+		sum = csum_add(sum, &l4, 4);
+		sum += IPPROTO_TCP + sizeof(th);
+		sum = csum_add(sum, &th, sizeof(th));
+		th.check = csum_fold(sum);
+		pkt4.ip.v4 = (struct iphdr){ .version = 4, .ihl = 5, .ttl = 64,
+					     .protocol = IPPROTO_TCP,
+					     .tot_len = htons(sizeof(struct iphdr) + sizeof(th)),
+					     .saddr = p4.s_addr, .daddr = l4.s_addr };
+		memcpy((uint8_t *)&pkt4 + sizeof(struct iphdr), &th, sizeof(th));
+		buf = &pkt4;
+		len = sizeof(struct iphdr) + sizeof(th);
+		t->sin_family = AF_INET;
+		t->sin_addr = l4;
+		tolen = sizeof(*t);
+		s = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);	/* IP_HDRINCL */
+	} else {
+		const struct in6_addr *la = &((const struct sockaddr_in6 *)local)->sin6_addr;
+		const struct in6_addr *pa = &((const struct sockaddr_in6 *)peer)->sin6_addr;
+		struct sockaddr_in6 *t = (struct sockaddr_in6 *)&to;
+
+		sum = csum_add(0, pa, 16);
+		sum = csum_add(sum, la, 16);
+		sum += IPPROTO_TCP + sizeof(th);
+		sum = csum_add(sum, &th, sizeof(th));
+		th.check = csum_fold(sum);
+		pkt6.ip.v6.ip6_flow = htonl(6U << 28);
+		pkt6.ip.v6.ip6_plen = htons(sizeof(th));
+		pkt6.ip.v6.ip6_nxt = IPPROTO_TCP;
+		pkt6.ip.v6.ip6_hlim = 64;
+		pkt6.ip.v6.ip6_src = *pa;
+		pkt6.ip.v6.ip6_dst = *la;
+		memcpy((uint8_t *)&pkt6 + sizeof(struct ip6_hdr), &th, sizeof(th));
+		buf = &pkt6;
+		len = sizeof(struct ip6_hdr) + sizeof(th);
+		t->sin6_family = AF_INET6;
+		t->sin6_addr = *la;
+		tolen = sizeof(*t);
+		s = socket(AF_INET6, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
+		if (s >= 0 && setsockopt(s, IPPROTO_IPV6, IPV6_HDRINCL, &on, sizeof(on)))
+			ret = -errno;
+	}
+	if (s < 0)
+		return -errno;
+	if (!ret && setsockopt(s, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)))
+		ret = -errno;
+	if (!ret && sendto(s, buf, len, 0, (struct sockaddr *)&to, tolen) != (ssize_t)len)
+		ret = -errno;
+	close(s);
+	return ret;
+}
+
+/* Whether @sa is an address of this host (in this network namespace). */
+static bool addr_is_local(const struct sockaddr *sa, socklen_t len)
+{
+	struct sockaddr_storage a;
+	int s = socket(sa->sa_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	bool ret;
+
+	if (s < 0 || len > sizeof(a))
+		return false;
+	memcpy(&a, sa, len);
+	if (a.ss_family == AF_INET6)
+		((struct sockaddr_in6 *)&a)->sin6_port = 0;
+	else
+		((struct sockaddr_in *)&a)->sin_port = 0;
+	ret = !bind(s, (struct sockaddr *)&a, len);
+	close(s);
+	return ret;
+}
+
+/* Wait (up to 2 s: the loopback delivers in a softirq) for @s to be in @state. */
+static int tcp_wait_state(int s, uint32_t state)
+{
+	struct tcp_info ti;
+	socklen_t len;
+	int i;
+
+	for (i = 0; i < 200; i++) {
+		len = sizeof(ti);
+		if (getsockopt(s, IPPROTO_TCP, TCP_INFO, &ti, &len))
+			return -errno;
+		if (ti.tcpi_state == state)
+			return 0;
+		usleep(10000);
+	}
+	return -ETIMEDOUT;
+}
+
+/* Our FIN into the send queue, as sent (repair mode: nothing goes out). */
+static int tcp_shut_sent(int s)
+{
+	int ret = repair_queue(s, TCP_SEND_QUEUE);
+
+	if (!ret && shutdown(s, SHUT_WR))
+		ret = -errno;
+	return ret ? ret : repair_queue(s, TCP_NO_QUEUE);
+}
+
+/*
+ * A half-closed connection's FIN, once it is established again with
+ * sequence numbers before it (docs/tcp.md, "Half-closed connections"):
+ * CLOSE_WAIT, the peer's FIN as a segment the peer sent, made here;
+ * FIN_WAIT2, ours by shutdown in repair mode (as sent) and the peer's ACK
+ * of it, made here. The state must then be the saved one.
+ */
+static int tcp_restore_fin(int s, const FdEntry *f, uint32_t snd_una)
+{
+	const struct sockaddr *local = (const struct sockaddr *)f->sock->addr.data;
+	const struct sockaddr *peer = (const struct sockaddr *)f->tcp->peer.data;
+	const TcpEntry *te = f->tcp;
+	uint16_t win = te->snd_wnd >> te->snd_wscale > 0xffff ? 0xffff :
+		       te->snd_wnd >> te->snd_wscale;
+	int ret = 0;
+
+	if (te->state == TCP_ESTABLISHED)
+		return 0;
+	if (!addr_is_local(local, f->sock->addr.len)) {
+		pr_err("fd %u: a half-closed TCP connection needs its local address on this host "
+		       "at the restore (its FIN is given to it here): it is not (migrate "
+		       "--move-address adds it in time)", f->fd);
+		return -EADDRNOTAVAIL;
+	}
+	if (te->state == TCP_CLOSE_WAIT) {
+		/* a duplicate ACK: acknowledges nothing new */
+		ret = tcp_inject(local, peer, TH_FIN | TH_ACK, te->rcv_seq - 1, snd_una, win);
+	} else {
+		ret = tcp_shut_sent(s);
+		if (!ret)
+			ret = tcp_inject(local, peer, TH_ACK, te->rcv_seq, te->snd_seq, win);
+	}
+	if (!ret)
+		ret = tcp_wait_state(s, te->state);
+	return ret;
+}
+
 /* The order matters: seqs before connect, queues after, the window last. */
 static int tcp_repair_open(const FdEntry *f)
 {
 	const SockEntry *se = f->sock;
 	const TcpEntry *te = f->tcp;
 	uint32_t sent = te->send_queue.len - te->unsent;
+	/* a FIN takes a sequence number: the queues start before it */
+	uint32_t snd_una = te->snd_seq - tcp_state_fin_out(te->state) - te->send_queue.len;
+	uint32_t rcv_nxt = te->rcv_seq - tcp_state_fin_in(te->state);
 	struct tcp_repair_window w = { te->snd_wl1, te->snd_wnd, te->max_window, te->rcv_wnd,
 				       te->rcv_wup };
 	int tr_level = se->family == AF_INET6 ? IPPROTO_IPV6 : IPPROTO_IP;
@@ -350,12 +569,11 @@ static int tcp_repair_open(const FdEntry *f)
 		ret = repair_queue(s, TCP_RECV_QUEUE);
 		if (!ret)
 			ret = set_int(s, IPPROTO_TCP, TCP_QUEUE_SEQ,
-				      te->rcv_seq - te->recv_queue.len);
+				      rcv_nxt - te->recv_queue.len);
 		if (!ret)
 			ret = repair_queue(s, TCP_SEND_QUEUE);
 		if (!ret)
-			ret = set_int(s, IPPROTO_TCP, TCP_QUEUE_SEQ,
-				      te->snd_seq - te->send_queue.len);
+			ret = set_int(s, IPPROTO_TCP, TCP_QUEUE_SEQ, snd_una);
 	}
 	if (!ret && (step = "connect") &&
 	    connect(s, (const struct sockaddr *)te->peer.data, te->peer.len))
@@ -371,9 +589,16 @@ static int tcp_repair_open(const FdEntry *f)
 		ret = fill_queue(s, TCP_SEND_QUEUE, te->send_queue.data, sent);
 	if (!ret)
 		ret = repair_queue(s, TCP_NO_QUEUE);
+	/* the window advertised after the peer's FIN: its left edge before it */
+	if ((int32_t)(w.rcv_wup - rcv_nxt) > 0) {
+		w.rcv_wnd += w.rcv_wup - rcv_nxt;
+		w.rcv_wup = rcv_nxt;
+	}
 	if (!ret && te->has_snd_wl1 && (step = "window") &&
 	    setsockopt(s, IPPROTO_TCP, TCP_REPAIR_WINDOW, &w, sizeof(w)))
 		ret = -errno;
+	if (!ret && (step = "FIN"))
+		ret = tcp_restore_fin(s, f, snd_una);
 	if (ret) {
 		pr_err("fd %u: cannot make its TCP connection again (%s): %s", f->fd, step,
 		       strerror(-ret));

@@ -8,8 +8,10 @@
  * negotiated options, window and timestamp are read. The sockets stay in
  * repair mode until the migration ends: killed with the source (a socket
  * closed in repair mode goes silently, no FIN, no RST), or taken out of it
- * on a rollback, when they work on as before. Other states (connecting,
- * half-closed, closing) are refused by name before anything is frozen.
+ * on a rollback, when they work on as before. Half-closed connections
+ * travel with their state (the FINs are counted in the sequence numbers);
+ * other states (connecting, TIME_WAIT) are refused by name before
+ * anything is frozen.
  * With --tcp-close nothing is read: the destination gets a reset socket.
  */
 #include <errno.h>
@@ -30,6 +32,7 @@
 
 #include "common/log.h"
 #include "common/nft.h"
+#include "common/tcpstate.h"
 #include "common/util.h"
 #include "source-agent/files.h"
 #include "source-agent/netlock.h"
@@ -196,9 +199,10 @@ static int tcp_check(struct fd_dump *d)
 		return s;
 	ret = tcp_info_of(s, &ti);
 	if (!ret)
-		ret = tcp_addrs(s, &st);
-	if (!ret)
 		ret = sock_refuse_filter(s, d->pid, d->fd);
+	/* a connection being made has no peer yet: refused below, by its state */
+	if (!ret && tcp_state_carried(ti.tcpi_state))
+		ret = tcp_addrs(s, &st);
 	close(s);
 	if (ret)
 		return ret;
@@ -215,10 +219,10 @@ static int tcp_check(struct fd_dump *d)
 		       "gives the copy a reset socket)", d->pid, d->fd);
 		return -EOPNOTSUPP;
 	}
-	if (ti.tcpi_state != TCP_ESTABLISHED) {
-		pr_err("pid %d: fd %d is a TCP connection %s: ferry moves established ones only "
-		       "(--tcp-close replaces it by a reset socket)", d->pid, d->fd,
-		       state_name(ti.tcpi_state));
+	if (!tcp_state_carried(ti.tcpi_state)) {
+		pr_err("pid %d: fd %d is a TCP connection %s: ferry moves established and "
+		       "half-closed ones only (--tcp-close replaces it by a reset socket)", d->pid,
+		       d->fd, state_name(ti.tcpi_state));
 		return -EOPNOTSUPP;
 	}
 	if (!nft_available()) {
@@ -285,8 +289,10 @@ static int tcp_read_conn(int s, struct tcp_store *st)
 	ret = tcp_info_of(s, &ti);
 	if (ret)
 		return ret;
-	if (ti.tcpi_state != TCP_ESTABLISHED)
-		return -EOPNOTSUPP;	/* tcp_check ran just before, frozen: cannot happen */
+	/* locked since tcp_check: a FIN that came in between is carried too */
+	if (!tcp_state_carried(ti.tcpi_state))
+		return -EOPNOTSUPP;
+	te->state = ti.tcpi_state;
 	te->has_opt_mask = 1;
 	te->opt_mask = ti.tcpi_options & (TCPI_OPT_SACK | TCPI_OPT_WSCALE | TCPI_OPT_TIMESTAMPS);
 	te->has_snd_wscale = te->has_rcv_wscale = 1;
@@ -318,6 +324,9 @@ static int tcp_read_conn(int s, struct tcp_store *st)
 	if (ioctl(s, SIOCINQ, &inq) || ioctl(s, SIOCOUTQ, &outq) || ioctl(s, SIOCOUTQNSD, &unsent))
 		return -errno;
 	if (inq < 0 || outq < 0 || unsent < 0 || unsent > outq)
+		return -EIO;
+	/* FIN_WAIT2: our FIN acknowledged (outq 0); SIOCINQ counts data, not the peer's FIN */
+	if (te->state == TCP_FIN_WAIT2 && outq)
 		return -EIO;
 	te->has_snd_seq = te->has_rcv_seq = 1;
 	ret = queue_seq(s, TCP_SEND_QUEUE, &te->snd_seq);
@@ -388,7 +397,7 @@ static int tcp_dump(struct fd_dump *d)
 	}
 	if (!ret)
 		ret = sock_opts_read(d->pid, s, &st->se, &st->opts);
-	st->te.state = TCP_ESTABLISHED;
+	st->te.state = TCP_ESTABLISHED;		/* tcp_read_conn: the state read */
 	if (ret || tcp_mode == TCP_MODE_CLOSE) {
 		st->te.has_close = 1;
 		st->te.close = 1;
@@ -443,7 +452,7 @@ static int tcp_prepare_lock(struct sink *sink, pid_t pid, int s, void *arg)
 		return 0;	/* not one: the per-fd dump says what it is */
 	if (ti.tcpi_state == TCP_LISTEN)
 		return netlock_prepare_listener(sink->migration_id, pid, (struct sockaddr *)&local);
-	if (ti.tcpi_state != TCP_ESTABLISHED || getpeername(s, (struct sockaddr *)&peer, &plen))
+	if (!tcp_state_carried(ti.tcpi_state) || getpeername(s, (struct sockaddr *)&peer, &plen))
 		return 0;	/* refused by tcp_check */
 	return netlock_prepare(sink->migration_id, pid, (struct sockaddr *)&local,
 			       (struct sockaddr *)&peer);

@@ -14,20 +14,27 @@ other writes, so send and receive buffers stay full).
       a writer coroutine per connection, every connection it is given)
 
   tcpwork.py qserver --addr A --port P --out OUT --pidfile F [--hold-accept FILE]
-          [--until-eof] [--go] [--reply N]
+          [--reply N]
       request and reply, one connection at a time: accepts (with
       --hold-accept only once FILE exists: connections wait in its accept
       queue; a file, not a signal: a signal to a process ferry traces waits
-      for ferry), reads a request line (--until-eof: everything until the
-      client shuts its write side: the connection is then CLOSE_WAIT here),
-      with --go waits for SIGUSR1, writes N bytes of the word stream
+      for ferry), reads a request line, writes N bytes of the word stream
       (default 65536) and closes. Writes "accepted K peer P", "request K
-      LINE", "eof K", "replied K N".
+      LINE", "replied K N".
   tcpwork.py qclient --addr A --port P --out OUT --pidfile F [--wait] [--shut]
+          [--late TEXT]
       connects ("conn 0 local L peer P", then the pidfile), with --wait
       waits for SIGUSR1, sends "hello", with --shut shuts its write side
       down, reads the reply until end of file, checking every word, and
-      writes "done N" (N bytes) and exits 0.
+      writes "done N" (N bytes); with --late then waits for SIGUSR1, sends
+      TEXT and closes ("sent TEXT"); exits 0.
+  tcpwork.py hserver --addr A --port P --out OUT --pidfile F
+      two half-closed connections: the first client shuts its write side
+      after "hello" (CLOSE_WAIT here), the second gets a 64 KiB reply and
+      this end shuts its write side (FIN_WAIT2 here); "half" then. On
+      SIGUSR1 it checks from inside: "state K S" (TCP_INFO), a read of the
+      first gives end of file again ("eof 0"), it gets 1 MiB and is closed
+      ("replied 0 1048576"); the second is read to its end ("got 1 TEXT").
 
 The stream of each direction is 8-byte little-endian words 0, 1, 2, ...;
 the receiver checks every word, so a lost, repeated or changed byte is
@@ -210,14 +217,28 @@ def usr1_flag():
     return go
 
 
-def qserver(a, fam, out):
-    go = usr1_flag()
+def listen_ready(a, fam, out):
+    # the listening socket on A:P, then "ready" and the pidfile
     ls = socket.socket(fam, socket.SOCK_STREAM)
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     ls.bind((a.addr, a.port))
     ls.listen(8)
     out.write("ready\n")
     write_pidfile(a.pidfile)
+    return ls
+
+
+def read_to_eof(c):
+    buf = b""
+    while True:
+        data = c.recv(READ)
+        if not data:
+            return buf
+        buf += data
+
+
+def qserver(a, fam, out):
+    ls = listen_ready(a, fam, out)
     k = 0
     while True:
         while a.hold_accept and not os.path.exists(a.hold_accept):
@@ -225,22 +246,48 @@ def qserver(a, fam, out):
         c, p = ls.accept()
         out.write("accepted %d peer %s:%d\n" % (k, p[0], p[1]))
         buf = b""
-        while True:
+        while b"\n" not in buf:
             data = c.recv(READ)
-            buf += data
             if not data:
-                out.write("eof %d\n" % k)
-                break
-            if not a.until_eof and b"\n" in buf:
-                break
+                fail(out, "conn %d: end of file before the request" % k)
+            buf += data
         out.write("request %d %s\n" % (k, buf.split(b"\n")[0].decode(errors="replace")))
-        while a.go and not go[0]:
-            time.sleep(TICK)
-        s = Stream(k, c, out)
-        c.sendall(s.gen(a.reply))
+        c.sendall(Stream(k, c, out).gen(a.reply))
         c.close()
         out.write("replied %d %d\n" % (k, a.reply))
         k += 1
+
+
+def tcp_state(c):
+    return c.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)[0]
+
+
+def hserver(a, fam, out):
+    go = usr1_flag()
+    ls = listen_ready(a, fam, out)
+    cw, p = ls.accept()
+    out.write("accepted 0 peer %s:%d\n" % (p[0], p[1]))
+    out.write("request 0 %s\n" % read_to_eof(cw).decode(errors="replace").strip())
+    fw, p = ls.accept()
+    out.write("accepted 1 peer %s:%d\n" % (p[0], p[1]))
+    while b"\n" not in fw.recv(READ):
+        pass
+    fw.sendall(Stream(1, fw, out).gen(65536))
+    fw.shutdown(socket.SHUT_WR)
+    out.write("half\n")
+    while not go[0]:
+        time.sleep(TICK)
+    out.write("state 0 %d\nstate 1 %d\n" % (tcp_state(cw), tcp_state(fw)))
+    if cw.recv(READ) == b"":
+        out.write("eof 0\n")
+    cw.sendall(Stream(0, cw, out).gen(1048576))
+    cw.close()
+    out.write("replied 0 1048576\n")
+    buf = read_to_eof(fw)
+    fw.close()
+    out.write("got 1 %s\n" % buf.decode(errors="replace").strip())
+    while True:
+        time.sleep(1)
 
 
 def qclient(a, fam, out):
@@ -262,11 +309,19 @@ def qclient(a, fam, out):
             break
         s.take(data)
     out.write("done %d\n" % s.recv)
+    if a.late:
+        go[0] = False
+        while not go[0]:
+            time.sleep(TICK)
+        c.sendall(a.late.encode() + b"\n")
+        c.close()
+        out.write("sent %s\n" % a.late)
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("role", choices=["server", "client", "pair", "aserver", "qserver", "qclient"])
+    ap.add_argument("role", choices=["server", "client", "pair", "aserver", "qserver", "qclient",
+                                       "hserver"])
     ap.add_argument("--out2")
     ap.add_argument("--addr", required=True)
     ap.add_argument("--port", type=int, required=True)
@@ -276,11 +331,10 @@ def main():
     ap.add_argument("--conns", type=int, default=1)
     ap.add_argument("--again", action="store_true")
     ap.add_argument("--hold-accept")
-    ap.add_argument("--until-eof", action="store_true")
-    ap.add_argument("--go", action="store_true")
     ap.add_argument("--reply", type=int, default=65536)
     ap.add_argument("--wait", action="store_true")
     ap.add_argument("--shut", action="store_true")
+    ap.add_argument("--late")
     a = ap.parse_args()
     out = open(a.out, "w", buffering=1)
     fam = socket.AF_INET6 if ":" in a.addr else socket.AF_INET
@@ -292,6 +346,8 @@ def main():
         return qserver(a, fam, out)
     if a.role == "qclient":
         return qclient(a, fam, out)
+    if a.role == "hserver":
+        return hserver(a, fam, out)
 
     def on_usr1(sig, frame):
         quiet[0] = True

@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The TCP states a connection travels in (docs/tcp.md): established, and
+ * half-closed with its FIN already on the wire and acknowledged. A FIN takes
+ * one sequence number and no byte: a state with the peer's FIN received
+ * has it in rcv_nxt, one with ours sent has it in write_seq.
+ */
+#ifndef FERRY_TCPSTATE_H
+#define FERRY_TCPSTATE_H
+
+#include <netinet/tcp.h>
+#include <stdbool.h>
+
+/* Ours sent (acknowledged in FIN_WAIT2 only): in write_seq. */
+static inline bool tcp_state_fin_out(unsigned int st)
+{
+	return st == TCP_FIN_WAIT1 || st == TCP_FIN_WAIT2 || st == TCP_LAST_ACK ||
+	       st == TCP_CLOSING;
+}
+
+/* The peer's received (and acknowledged): in rcv_nxt. */
+static inline bool tcp_state_fin_in(unsigned int st)
+{
+	return st == TCP_CLOSE_WAIT || st == TCP_LAST_ACK || st == TCP_CLOSING;
+}
+
+/*
+ * Carried: established, CLOSE_WAIT and FIN_WAIT2 (tested). FIN_WAIT1,
+ * LAST_ACK and CLOSING (a FIN not yet acknowledged, seen only for a round
+ * trip) are refused.
+ */
+static inline bool tcp_state_carried(unsigned int st)
+{
+	return st == TCP_ESTABLISHED || st == TCP_CLOSE_WAIT || st == TCP_FIN_WAIT2;
+}
+
+#endif
