@@ -184,12 +184,30 @@ static int tcp_addrs(int s, struct tcp_store *st)
 }
 
 /*
+ * Urgent (out-of-band) data the peer sent, not read yet (or announced, not
+ * arrived): what, or NULL. Repair mode has no urgent pointer to restore,
+ * and a peek of the receive queue stops at the mark. (Ours, sent with
+ * MSG_OOB and not yet acknowledged, cannot be seen: docs/tcp.md.)
+ */
+static const char *tcp_urgent(int s)
+{
+	char c;
+	ssize_t n = recv(s, &c, 1, MSG_OOB | MSG_PEEK | MSG_DONTWAIT);
+
+	/* EINVAL: none, read already, or SO_OOBINLINE (then the peek stops at the mark) */
+	if (n > 0)
+		return "not read yet";
+	return n < 0 && errno == EAGAIN ? "announced by its peer, not arrived" : NULL;
+}
+
+/*
  * Whatever the dump would refuse, on the running tree (nothing frozen, our
  * copy of the socket only looked at) and again, frozen, before the dump.
  */
 static int tcp_check(struct fd_dump *d)
 {
 	struct tcp_store st = { 0 };
+	const char *urgent = NULL;
 	struct tcp_info ti;
 	uint64_t ino = 0;
 	int s, ret;
@@ -203,6 +221,8 @@ static int tcp_check(struct fd_dump *d)
 	/* a connection being made has no peer yet: refused below, by its state */
 	if (!ret && tcp_state_carried(ti.tcpi_state))
 		ret = tcp_addrs(s, &st);
+	if (!ret)
+		urgent = tcp_urgent(s);
 	close(s);
 	if (ret)
 		return ret;
@@ -230,6 +250,11 @@ static int tcp_check(struct fd_dump *d)
 		       "(Debian package nftables) is not here: ferry cannot lock the network "
 		       "to move it (install nftables, or use --tcp-close or --tcp-refuse)",
 		       d->pid, d->fd);
+		return -EOPNOTSUPP;
+	}
+	if (urgent) {
+		pr_err("pid %d: fd %d is a TCP connection with urgent (out-of-band) data %s: "
+		       "ferry cannot carry urgent data", d->pid, d->fd, urgent);
 		return -EOPNOTSUPP;
 	}
 	/* a connection to this host's own socket: that socket must come along */
@@ -273,7 +298,14 @@ static int peek_queue(int s, int q, uint32_t len, uint8_t **buf)
 	n = recv(s, *buf, len, MSG_PEEK | MSG_DONTWAIT);
 	if (n < 0)
 		return -errno;
-	return (uint32_t)n == len ? 0 : -EAGAIN;
+	if ((uint32_t)n == len)
+		return 0;
+	if (q != TCP_RECV_QUEUE)
+		return -EIO;
+	/* a peek stops at an urgent mark (SO_OOBINLINE, or a byte read with MSG_OOB) */
+	pr_err("its receive queue holds %u bytes but a peek gives %zd: an urgent "
+	       "(out-of-band) mark: ferry cannot carry urgent data", len, n);
+	return -EOPNOTSUPP;
 }
 
 /* In repair mode: everything of the connection that travels. */

@@ -10,6 +10,7 @@
 #   synsent    a connection being made (SYN sent, none answered: the
 #              listener's accept queue is full; half-closed ones travel now,
 #              t-tcp-halfclosed)
+#   urgent     a connection with urgent (out-of-band) data not read
 #   backlog    a listening socket with a connection in its accept queue the
 #              program never accepts: refused at the final freeze, after
 #              --accept-wait (here 300 ms) ms; with --accept-wait 0 at once
@@ -34,6 +35,8 @@ open(sys.argv[3], "w").write("up\n")
 held = []
 while True:
     c, _ = l.accept()
+    if c.recv(16) == b"urg":
+        c.send(b"!", socket.MSG_OOB)	# urgent data the target does not read
     held.append(c)
 PY
 # The target: MODE, then writes ready and sleeps.
@@ -57,7 +60,7 @@ elif mode == "backlog":
     # the client end is ours too: only the listener's queue is at stake
 else:
     c = socket.socket(); c.connect((addr, port))
-    c.send(b"hold")
+    c.send(b"urg" if mode == "urgent" else b"hold")
     keep.append(c)
 time.sleep(0.5)
 open(out, "w").write("ready\n")
@@ -102,6 +105,7 @@ refused()
 
 refused refuse hold 'connected TCP socket (established): refused (--tcp-refuse)' --tcp-refuse
 refused synsent synsent 'TCP connection connecting (SYN sent): ferry moves established and half-closed ones only'
+refused urgent urgent 'TCP connection with urgent (out-of-band) data not read yet: ferry cannot carry urgent data'
 refused backlog backlog 'connection(s) waiting in its accept queue or being set up at the freeze, after waiting up to 300 ms' --accept-wait 300
 refused backlog0 backlog 'waiting in its accept queue: an accept queue cannot travel (with --accept-wait 0, or without the network lock, ferry does not wait' --accept-wait 0
 refused localpeer localpeer 'local TCP connection connected to one outside the tree'
