@@ -179,6 +179,12 @@ int tcp_drain_accept(const struct tree *t, struct sink *sink);
  * when nothing drains it first. 0 or -EOPNOTSUPP (with a message).
  */
 int tcp_check_listener(struct fd_dump *d);
+/*
+ * The bytes in the send and receive queues of tree @t's TCP connections
+ * that would travel (SIOCOUTQ + SIOCINQ, our copies), for the downtime
+ * prediction; 0 when connections are not carried.
+ */
+uint64_t tcp_queued_bytes(const struct tree *t);
 void tcp_migration_end(enum tcp_end how);
 
 /* A terminal (pty, tty, console): refused (tty.c). */

@@ -528,6 +528,32 @@ int tcp_lock_tree(const struct tree *t, struct sink *sink)
 	return ret ? ret : netlock_commit();
 }
 
+static int tcp_add_queued(struct sink *sink, pid_t pid, int s, void *arg)
+{
+	int domain = 0, proto = 0, inq = 0, outq = 0;
+	socklen_t len = sizeof(int);
+	struct tcp_info ti;
+
+	(void)sink;
+	(void)pid;
+	if (!getsockopt(s, SOL_SOCKET, SO_DOMAIN, &domain, &len) &&
+	    (domain == AF_INET || domain == AF_INET6) &&
+	    !getsockopt(s, SOL_SOCKET, SO_PROTOCOL, &proto, &len) && proto == IPPROTO_TCP &&
+	    !tcp_info_of(s, &ti) && tcp_state_carried(ti.tcpi_state) &&
+	    !ioctl(s, SIOCINQ, &inq) && !ioctl(s, SIOCOUTQ, &outq) && inq >= 0 && outq >= 0)
+		*(uint64_t *)arg += (uint64_t)inq + outq;
+	return 0;
+}
+
+uint64_t tcp_queued_bytes(const struct tree *t)
+{
+	uint64_t bytes = 0;
+
+	if (tcp_mode == TCP_MODE_CARRY && !tcp_leave_running)
+		tcp_walk_tree(t, NULL, tcp_add_queued, &bytes);
+	return bytes;
+}
+
 void tcp_set_accept_wait(unsigned int ms)
 {
 	accept_wait_ms = ms;
