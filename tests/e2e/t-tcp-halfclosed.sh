@@ -9,7 +9,9 @@
 #      read the end of file, its end is CLOSE_WAIT (the client's FIN_WAIT2);
 #   1  the server replied 64 KiB and shut its write side down: its end is
 #      FIN_WAIT2 (the client's CLOSE_WAIT), the client read it all.
-# Seen from outside with ss on both sides. migrate --to a page server in the
+# Seen from outside with ss on both sides. First a migration without the
+# address at the destination: the restore names it, the source rolls back,
+# its connections as they were. Then migrate --to a page server in the
 # destination namespace; a freeze hook hands the service address over (the
 # restore gives a half-closed connection its FIN as a segment to its local
 # address: the address must be there). After the migration, from outside:
@@ -29,7 +31,7 @@ TMP=$(e2e_tmpdir)
 e2e_tls_certs
 tcp_topology "${TCP_FAM:-4}"
 port=$(e2e_port)
-mig_start_dest "$E2E_DST_IP" netns
+MIG_DEST_MANY=1 mig_start_dest "$E2E_DST_IP" netns
 
 TCP_ROLE=hserver TCP_OWN_IPC=1 tcp_start_server
 # qclient K [OPTION...]: sets cport (not in $(...): e2e_start_bg)
@@ -67,6 +69,21 @@ states close-wait "$E2E_SRC_NS" "$cport0"
 states fin-wait-2 "$CLI_NS" "$cport0"
 states fin-wait-2 "$E2E_SRC_NS" "$cport1"
 states close-wait "$CLI_NS" "$cport1"
+
+# --- the address not at the destination at the restore: named, rolled back ------
+e2e_in_src "$MIGRATE" --to "$E2E_DST_IP:$port" "${CLI_TLS[@]}" "$pid" >"$TMP/noaddr.out" \
+	2>"$TMP/noaddr.err"
+rc=$?
+e2e_log "without the address: exit $rc: $(cat "$TMP/noaddr.err")"
+[ $rc -ne 0 ] || e2e_fail "migrated although the address was not at the destination"
+grep -q 'needs its local address on this host at the restore' "$TMP/noaddr.err" "$TMP/dest.log" ||
+	e2e_fail "the missing address is not named: $(cat "$TMP/noaddr.err")"
+[ -e "/proc/$pid" ] || e2e_fail "the server is gone after the rollback"
+grep -q '^TracerPid:[[:space:]]*0$' "/proc/$pid/status" || e2e_fail "the server is still traced"
+tcp_no_lock "$E2E_SRC_NS"
+tcp_no_lock "$E2E_DST_NS"
+states close-wait "$E2E_SRC_NS" "$cport0"
+states fin-wait-2 "$E2E_SRC_NS" "$cport1"
 
 # --- migrate; the address moves at the freeze ---------------------------------
 len=32
