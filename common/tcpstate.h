@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The TCP states a connection travels in (docs/tcp.md): established, and
- * half-closed with its FIN already on the wire and acknowledged. A FIN takes
+ * half-closed or closing with its FINs already on the wire. A FIN takes
  * one sequence number and no byte: a state with the peer's FIN received
  * has it in rcv_nxt, one with ours sent has it in write_seq.
  */
@@ -25,13 +25,13 @@ static inline bool tcp_state_fin_in(unsigned int st)
 }
 
 /*
- * Carried: established, CLOSE_WAIT and FIN_WAIT2 (tested). FIN_WAIT1,
- * LAST_ACK and CLOSING (a FIN not yet acknowledged, seen only for a round
- * trip) are refused.
+ * Carried: established, and half-closed or closing with its FINs on the
+ * wire; not CLOSING (both FINs crossed, ours unacknowledged): untested.
  */
 static inline bool tcp_state_carried(unsigned int st)
 {
-	return st == TCP_ESTABLISHED || st == TCP_CLOSE_WAIT || st == TCP_FIN_WAIT2;
+	return st == TCP_ESTABLISHED || st == TCP_CLOSE_WAIT || st == TCP_FIN_WAIT1 ||
+	       st == TCP_FIN_WAIT2 || st == TCP_LAST_ACK;
 }
 
 #endif

@@ -129,7 +129,8 @@ static int tcp_check_entry(const FdEntry *f)
 	    (se->family != AF_INET && se->family != AF_INET6) ||
 	    (!te->close && (!te->has_snd_seq || !te->has_rcv_seq || !te->has_mss_clamp ||
 			    te->unsent > te->send_queue.len || !tcp_state_carried(te->state) ||
-			    (te->state == TCP_FIN_WAIT2 && te->send_queue.len)))) {
+			    (te->state == TCP_FIN_WAIT2 && te->send_queue.len) ||
+			    (tcp_state_fin_out(te->state) && te->unsent)))) {
 		pr_err("fd %u: TCP connection without a usable description", f->fd);
 		return -EINVAL;
 	}
@@ -492,13 +493,13 @@ static int tcp_shut_sent(int s)
 }
 
 /*
- * A half-closed connection's FIN, once it is established again with
- * sequence numbers before it (docs/tcp.md, "Half-closed connections"):
- * CLOSE_WAIT, the peer's FIN as a segment the peer sent, made here;
- * FIN_WAIT2, ours by shutdown in repair mode (as sent) and the peer's ACK
- * of it, made here. The state must then be the saved one.
+ * A half-closed connection's FINs, once it is established again with
+ * sequence numbers before them (docs/tcp.md, "Half-closed connections"),
+ * in the order they crossed the wire: ours by shutdown in repair mode (as
+ * sent), the peer's FIN (and its ACK of ours, in FIN_WAIT2) as segments
+ * the peer sent, made here. The state must then be the saved one.
  */
-static int tcp_restore_fin(int s, const FdEntry *f, uint32_t snd_una)
+static int tcp_restore_fins(int s, const FdEntry *f, uint32_t snd_una)
 {
 	const struct sockaddr *local = (const struct sockaddr *)f->sock->addr.data;
 	const struct sockaddr *peer = (const struct sockaddr *)f->tcp->peer.data;
@@ -509,20 +510,23 @@ static int tcp_restore_fin(int s, const FdEntry *f, uint32_t snd_una)
 
 	if (te->state == TCP_ESTABLISHED)
 		return 0;
-	if (!addr_is_local(local, f->sock->addr.len)) {
+	if ((tcp_state_fin_in(te->state) || te->state == TCP_FIN_WAIT2) &&
+	    !addr_is_local(local, f->sock->addr.len)) {
 		pr_err("fd %u: a half-closed TCP connection needs its local address on this host "
-		       "at the restore (its FIN is given to it here): it is not (migrate "
-		       "--move-address adds it in time)", f->fd);
+		       "at the restore (its peer's FIN or ACK is given to it here): it is not "
+		       "(migrate --move-address adds it in time)", f->fd);
 		return -EADDRNOTAVAIL;
 	}
-	if (te->state == TCP_CLOSE_WAIT) {
-		/* a duplicate ACK: acknowledges nothing new */
-		ret = tcp_inject(local, peer, TH_FIN | TH_ACK, te->rcv_seq - 1, snd_una, win);
-	} else {
+	/* CLOSING: ours went first; LAST_ACK: theirs */
+	if (tcp_state_fin_out(te->state) && te->state != TCP_LAST_ACK)
 		ret = tcp_shut_sent(s);
-		if (!ret)
-			ret = tcp_inject(local, peer, TH_ACK, te->rcv_seq, te->snd_seq, win);
-	}
+	/* a duplicate ACK: acknowledges nothing new (in CLOSING not our FIN either) */
+	if (!ret && tcp_state_fin_in(te->state))
+		ret = tcp_inject(local, peer, TH_FIN | TH_ACK, te->rcv_seq - 1, snd_una, win);
+	if (!ret && te->state == TCP_LAST_ACK)
+		ret = tcp_shut_sent(s);
+	if (!ret && te->state == TCP_FIN_WAIT2)
+		ret = tcp_inject(local, peer, TH_ACK, te->rcv_seq, te->snd_seq, win);
 	if (!ret)
 		ret = tcp_wait_state(s, te->state);
 	return ret;
@@ -598,7 +602,7 @@ static int tcp_repair_open(const FdEntry *f)
 	    setsockopt(s, IPPROTO_TCP, TCP_REPAIR_WINDOW, &w, sizeof(w)))
 		ret = -errno;
 	if (!ret && (step = "FIN"))
-		ret = tcp_restore_fin(s, f, snd_una);
+		ret = tcp_restore_fins(s, f, snd_una);
 	if (ret) {
 		pr_err("fd %u: cannot make its TCP connection again (%s): %s", f->fd, step,
 		       strerror(-ret));

@@ -54,7 +54,7 @@ static void print_converge(FILE *out, bool json, const struct round_report *r)
 			p->total_us <= r->limit_us ? "true" : "false");
 	if (!json && p->valid)
 		fprintf(out, ", predicted downtime %.1f ms", p->total_us / 1e3);
-	if (!json && p->valid && p->tcp_bytes)
+	if (!json && p->valid && p->tcp_us >= 100)
 		fprintf(out, " (TCP queues %.1f KiB: %.1f ms)", p->tcp_bytes / 1024.0,
 			p->tcp_us / 1e3);
 	if (json)

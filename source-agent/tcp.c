@@ -357,9 +357,23 @@ static int tcp_read_conn(int s, struct tcp_store *st)
 		return -errno;
 	if (inq < 0 || outq < 0 || unsent < 0 || unsent > outq)
 		return -EIO;
-	/* FIN_WAIT2: our FIN acknowledged (outq 0); SIOCINQ counts data, not the peer's FIN */
+	/*
+	 * SIOCINQ counts data, not the peer's FIN. SIOCOUTQ (write_seq -
+	 * snd_una) counts our FIN while it is not acknowledged: the bytes are
+	 * one fewer (FIN_WAIT2: none). A FIN not sent yet (behind unsent
+	 * data, the peer's window closed) is not carried: the restore queues
+	 * it as sent.
+	 */
 	if (te->state == TCP_FIN_WAIT2 && outq)
 		return -EIO;
+	if (tcp_state_fin_out(te->state) && te->state != TCP_FIN_WAIT2) {
+		if (unsent || !outq) {
+			pr_err("its FIN is not sent yet (%s, %d bytes unsent): refused, ferry moves "
+			       "a FIN already sent only", state_name(te->state), unsent);
+			return -EOPNOTSUPP;
+		}
+		outq--;
+	}
 	te->has_snd_seq = te->has_rcv_seq = 1;
 	ret = queue_seq(s, TCP_SEND_QUEUE, &te->snd_seq);
 	if (!ret)

@@ -37,10 +37,7 @@ listener_queue()
 }
 
 TCP_ROLE=qserver TCP_OWN_IPC=1 tcp_start_server --hold-accept "$TMP/accept"
-e2e_start_bg cli tcp_in_cli python3 "$TCPWORK" qclient --addr "$SVC" --port "$sport" \
-	--out "$TMP/cli.out" --pidfile "$TMP/cli.pidf" --wait
-e2e_wait_file "$TMP/cli.pidf" 20 || e2e_fail "qclient did not connect: $(cat "$TMP/cli.log")"
-cport=$(sed -n 's/^conn 0 local .*[:.]\([0-9]*\) peer .*/\1/p' "$TMP/cli.out")
+tcp_start_qclient 0 --wait
 for ((i = 0; i < 50; i++)); do
 	[ "$(listener_queue)" = 1 ] && break
 	sleep 0.1
@@ -86,21 +83,16 @@ grep -q '1 connection(s) waiting to be accepted: the program took them in' "$TMP
 	e2e_fail "migrate does not say it waited for the accept queue"
 grep -q "^accepted 0 peer .*:$cport\$" "$TMP/srv.out" ||
 	e2e_fail "the server did not accept client port $cport: $(cat "$TMP/srv.out")"
-tcp_no_lock "$E2E_SRC_NS"
-tcp_no_lock "$E2E_DST_NS"
+tcp_migrated
 
 # --- the client is served by the destination ----------------------------------
-e2e_wait_pid_gone "$pid" 10 || e2e_fail "source $pid still there after the migration"
-outer=$(outer_pid "$pid")
-[ -n "$outer" ] || e2e_fail "no process outside with NSpid ... $pid"
-e2e_track_pid "$outer"
 e2e_in_dst ss -tn state established | grep -q ":$cport\b" ||
 	e2e_fail "the destination has no connection from client port $cport: $(e2e_in_dst ss -tn)"
-kill -USR1 "$(cat "$TMP/cli.pidf")" || e2e_fail "the client is gone"
-e2e_wait_for_line "$TMP/cli.out" '^done ' 60 ||
-	e2e_fail "the client was not served: $(cat "$TMP/cli.out" "$TMP/cli.log")"
-grep -q '^FAIL' "$TMP/cli.out" && e2e_fail "client: $(grep '^FAIL' "$TMP/cli.out")"
-grep -q '^done 65536$' "$TMP/cli.out" || e2e_fail "client: $(grep '^done' "$TMP/cli.out")"
+kill -USR1 "$(cat "$TMP/cli0.pidf")" || e2e_fail "the client is gone"
+e2e_wait_for_line "$TMP/cli0.out" '^done ' 60 ||
+	e2e_fail "the client was not served: $(cat "$TMP/cli0.out" "$TMP/cli0.log")"
+grep -q '^FAIL' "$TMP/cli0.out" && e2e_fail "client: $(grep '^FAIL' "$TMP/cli0.out")"
+grep -q '^done 65536$' "$TMP/cli0.out" || e2e_fail "client: $(grep '^done' "$TMP/cli0.out")"
 grep -q '^request 0 hello$' "$TMP/srv.out" || e2e_fail "server: $(cat "$TMP/srv.out")"
 grep -q '^replied 0 65536$' "$TMP/srv.out" || e2e_fail "server did not reply: $(cat "$TMP/srv.out")"
 echo "PASS: a connection queued at the listener was accepted before the freeze and served at the destination (client port $cport)"

@@ -34,41 +34,18 @@ port=$(e2e_port)
 MIG_DEST_MANY=1 mig_start_dest "$E2E_DST_IP" netns
 
 TCP_ROLE=hserver TCP_OWN_IPC=1 tcp_start_server
-# qclient K [OPTION...]: sets cport (not in $(...): e2e_start_bg)
-qclient()
-{
-	local k=$1
-
-	shift
-	e2e_start_bg "cli$k" tcp_in_cli python3 "$TCPWORK" qclient --addr "$SVC" --port "$sport" \
-		--out "$TMP/cli$k.out" --pidfile "$TMP/cli$k.pidf" "$@"
-	e2e_wait_file "$TMP/cli$k.pidf" 20 || e2e_fail "client $k did not connect: $(cat "$TMP/cli$k.log")"
-	cport=$(sed -n 's/^conn 0 local .*[:.]\([0-9]*\) peer .*/\1/p' "$TMP/cli$k.out")
-	[ -n "$cport" ] || e2e_fail "client $k: no port in $(cat "$TMP/cli$k.out")"
-}
-qclient 0 --shut
+tcp_start_qclient 0 --shut
 cport0=$cport
 e2e_wait_for_line "$TMP/srv.out" '^request 0 hello$' 20 || e2e_fail "server: $(cat "$TMP/srv.out")"
-qclient 1 --late bye
+tcp_start_qclient 1 --late bye
 cport1=$cport
 e2e_wait_for_line "$TMP/srv.out" '^half$' 20 || e2e_fail "server: $(cat "$TMP/srv.out")"
 e2e_wait_for_line "$TMP/cli1.out" '^done 65536$' 20 || e2e_fail "client 1: $(cat "$TMP/cli1.out")"
 
-# states STATE NETNS PORT: the connection with client port PORT is in STATE there
-states()
-{
-	local i
-
-	for ((i = 0; i < 50; i++)); do
-		ip netns exec "$2" ss -Htn state "$1" | grep -q "[:.]$3\b" && return 0
-		sleep 0.1
-	done
-	e2e_fail "no $1 connection with port $3 in $2: $(ip netns exec "$2" ss -tan)"
-}
-states close-wait "$E2E_SRC_NS" "$cport0"
-states fin-wait-2 "$CLI_NS" "$cport0"
-states fin-wait-2 "$E2E_SRC_NS" "$cport1"
-states close-wait "$CLI_NS" "$cport1"
+tcp_wait_state close-wait "$E2E_SRC_NS" "$cport0"
+tcp_wait_state fin-wait-2 "$CLI_NS" "$cport0"
+tcp_wait_state fin-wait-2 "$E2E_SRC_NS" "$cport1"
+tcp_wait_state close-wait "$CLI_NS" "$cport1"
 
 # --- the address not at the destination at the restore: named, rolled back ------
 e2e_in_src "$MIGRATE" --to "$E2E_DST_IP:$port" "${CLI_TLS[@]}" "$pid" >"$TMP/noaddr.out" \
@@ -82,32 +59,15 @@ grep -q 'needs its local address on this host at the restore' "$TMP/noaddr.err" 
 grep -q '^TracerPid:[[:space:]]*0$' "/proc/$pid/status" || e2e_fail "the server is still traced"
 tcp_no_lock "$E2E_SRC_NS"
 tcp_no_lock "$E2E_DST_NS"
-states close-wait "$E2E_SRC_NS" "$cport0"
-states fin-wait-2 "$E2E_SRC_NS" "$cport1"
+tcp_wait_state close-wait "$E2E_SRC_NS" "$cport0"
+tcp_wait_state fin-wait-2 "$E2E_SRC_NS" "$cport1"
 
 # --- migrate; the address moves at the freeze ---------------------------------
-len=32
-[ "${TCP_FAM:-4}" = 6 ] && len=128
-cat >"$TMP/move.sh" <<EOF
-ip -n $E2E_SRC_NS addr del $SVC/$len dev lo &&
-ip -n $E2E_DST_NS addr add $SVC/$len dev lo $([ "${TCP_FAM:-4}" = 6 ] && echo nodad) &&
-ip -n $CLI_NS route replace $SVC/$len via $TCP_CD
-EOF
-e2e_in_src "$MIGRATE" -v --hook "freeze=sh $TMP/move.sh" --to "$E2E_DST_IP:$port" \
-	"${CLI_TLS[@]}" "$pid" >"$TMP/migrate.out" 2>"$TMP/migrate.err"
-rc=$?
-cat "$TMP/migrate.out" "$TMP/migrate.err" >&2
-[ $rc -eq 0 ] || e2e_fail "migrate exited $rc: $(tail -n 1 "$TMP/migrate.err")"
-tcp_no_lock "$E2E_SRC_NS"
-tcp_no_lock "$E2E_DST_NS"
-e2e_wait_pid_gone "$pid" 10 || e2e_fail "source $pid still there after the migration"
-outer=$(outer_pid "$pid")
-[ -n "$outer" ] || e2e_fail "no process outside with NSpid ... $pid"
-e2e_track_pid "$outer"
-states close-wait "$E2E_DST_NS" "$cport0"
-states fin-wait-2 "$E2E_DST_NS" "$cport1"
-states fin-wait-2 "$CLI_NS" "$cport0"
-states close-wait "$CLI_NS" "$cport1"
+tcp_migrate_moving
+tcp_wait_state close-wait "$E2E_DST_NS" "$cport0"
+tcp_wait_state fin-wait-2 "$E2E_DST_NS" "$cport1"
+tcp_wait_state fin-wait-2 "$CLI_NS" "$cport0"
+tcp_wait_state close-wait "$CLI_NS" "$cport1"
 
 # --- from inside: the states, the end of file, then the replies ----------------
 kill -USR1 "$outer" || e2e_fail "the server is gone"

@@ -35,6 +35,14 @@ other writes, so send and receive buffers stay full).
       SIGUSR1 it checks from inside: "state K S" (TCP_INFO), a read of the
       first gives end of file again ("eof 0"), it gets 1 MiB and is closed
       ("replied 0 1048576"); the second is read to its end ("got 1 TEXT").
+  tcpwork.py fserver --addr A --port P --out OUT --pidfile F --shut-after FILE
+      two connections closed by this end while the peer is silent: the
+      first gets 64 KiB after "hello", the second reads to the end of
+      file; "both" then; once FILE exists (the test drops the clients'
+      packets first) it shuts the write side of both ("shut": FIN_WAIT1
+      and LAST_ACK while their FINs go unacknowledged). On SIGUSR1: "state
+      K S" of both (TCP_INFO), then the first is read to its end ("got 0
+      TEXT").
 
 The stream of each direction is 8-byte little-endian words 0, 1, 2, ...;
 the receiver checks every word, so a lost, repeated or changed byte is
@@ -290,6 +298,32 @@ def hserver(a, fam, out):
         time.sleep(1)
 
 
+def fserver(a, fam, out):
+    go = usr1_flag()
+    ls = listen_ready(a, fam, out)
+    fw, p = ls.accept()
+    out.write("accepted 0 peer %s:%d\n" % (p[0], p[1]))
+    while b"\n" not in fw.recv(READ):
+        pass
+    fw.sendall(Stream(0, fw, out).gen(65536))
+    la, p = ls.accept()
+    out.write("accepted 1 peer %s:%d\n" % (p[0], p[1]))
+    out.write("request 1 %s\n" % read_to_eof(la).decode(errors="replace").strip())
+    out.write("both\n")
+    while not os.path.exists(a.shut_after):
+        time.sleep(TICK)
+    fw.shutdown(socket.SHUT_WR)
+    la.shutdown(socket.SHUT_WR)
+    out.write("shut\n")
+    while not go[0]:
+        time.sleep(TICK)
+    out.write("state 0 %d\nstate 1 %d\n" % (tcp_state(fw), tcp_state(la)))
+    buf = read_to_eof(fw)
+    out.write("got 0 %s\n" % buf.decode(errors="replace").strip())
+    while True:
+        time.sleep(1)
+
+
 def qclient(a, fam, out):
     go = usr1_flag()
     c = socket.socket(fam, socket.SOCK_STREAM)
@@ -321,7 +355,7 @@ def qclient(a, fam, out):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("role", choices=["server", "client", "pair", "aserver", "qserver", "qclient",
-                                       "hserver"])
+                                       "hserver", "fserver"])
     ap.add_argument("--out2")
     ap.add_argument("--addr", required=True)
     ap.add_argument("--port", type=int, required=True)
@@ -335,6 +369,7 @@ def main():
     ap.add_argument("--wait", action="store_true")
     ap.add_argument("--shut", action="store_true")
     ap.add_argument("--late")
+    ap.add_argument("--shut-after")
     a = ap.parse_args()
     out = open(a.out, "w", buffering=1)
     fam = socket.AF_INET6 if ":" in a.addr else socket.AF_INET
@@ -348,6 +383,8 @@ def main():
         return qclient(a, fam, out)
     if a.role == "hserver":
         return hserver(a, fam, out)
+    if a.role == "fserver":
+        return fserver(a, fam, out)
 
     def on_usr1(sig, frame):
         quiet[0] = True
