@@ -24,14 +24,10 @@ static inline bool tcp_state_fin_in(unsigned int st)
 	return st == TCP_CLOSE_WAIT || st == TCP_LAST_ACK || st == TCP_CLOSING;
 }
 
-/*
- * Carried: established, and half-closed or closing with its FINs on the
- * wire; not CLOSING (both FINs crossed, ours unacknowledged): untested.
- */
+/* Carried: established, and half-closed or closing with its FINs on the wire. */
 static inline bool tcp_state_carried(unsigned int st)
 {
-	return st == TCP_ESTABLISHED || st == TCP_CLOSE_WAIT || st == TCP_FIN_WAIT1 ||
-	       st == TCP_FIN_WAIT2 || st == TCP_LAST_ACK;
+	return st == TCP_ESTABLISHED || tcp_state_fin_out(st) || tcp_state_fin_in(st);
 }
 
 #endif

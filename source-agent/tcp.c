@@ -10,7 +10,7 @@
  * closed in repair mode goes silently, no FIN, no RST), or taken out of it
  * on a rollback, when they work on as before. Half-closed connections
  * travel with their state (the FINs are counted in the sequence numbers);
- * other states (connecting, TIME_WAIT) are refused by name before
+ * other states (connecting, half-open) are refused by name before
  * anything is frozen.
  * With --tcp-close nothing is read: the destination gets a reset socket.
  */

@@ -22,10 +22,10 @@ other writes, so send and receive buffers stay full).
       (default 65536) and closes. Writes "accepted K peer P", "request K
       LINE", "replied K N".
   tcpwork.py qclient --addr A --port P --out OUT --pidfile F [--wait] [--shut]
-          [--late TEXT]
+          [--shut-wait] [--late TEXT]
       connects ("conn 0 local L peer P", then the pidfile), with --wait
       waits for SIGUSR1, sends "hello", with --shut shuts its write side
-      down, reads the reply until end of file, checking every word, and
+      down ("shut"; --shut-wait: on SIGUSR1), reads the reply until end of file, checking every word, and
       writes "done N" (N bytes); with --late then waits for SIGUSR1, sends
       TEXT and closes ("sent TEXT"); exits 0.
   tcpwork.py hserver --addr A --port P --out OUT --pidfile F
@@ -36,13 +36,13 @@ other writes, so send and receive buffers stay full).
       first gives end of file again ("eof 0"), it gets 1 MiB and is closed
       ("replied 0 1048576"); the second is read to its end ("got 1 TEXT").
   tcpwork.py fserver --addr A --port P --out OUT --pidfile F --shut-after FILE
-      two connections closed by this end while the peer is silent: the
-      first gets 64 KiB after "hello", the second reads to the end of
-      file; "both" then; once FILE exists (the test drops the clients'
-      packets first) it shuts the write side of both ("shut": FIN_WAIT1
-      and LAST_ACK while their FINs go unacknowledged). On SIGUSR1: "state
-      K S" of both (TCP_INFO), then the first is read to its end ("got 0
-      TEXT").
+      three connections closed by this end while its FINs are lost: the
+      first gets 64 KiB after "hello", the second is read to its end of
+      file, the third reads "hello"; "all" then; once FILE exists (the test
+      drops the packets to the clients first) it shuts the write side of
+      all ("shut": FIN_WAIT1, LAST_ACK, and CLOSING once the third client
+      shuts its side too). On SIGUSR1: "state K S" of each (TCP_INFO), then
+      the first is read to its end ("got 0 TEXT").
 
 The stream of each direction is 8-byte little-endian words 0, 1, 2, ...;
 the receiver checks every word, so a lost, repeated or changed byte is
@@ -309,15 +309,20 @@ def fserver(a, fam, out):
     la, p = ls.accept()
     out.write("accepted 1 peer %s:%d\n" % (p[0], p[1]))
     out.write("request 1 %s\n" % read_to_eof(la).decode(errors="replace").strip())
-    out.write("both\n")
+    cl, p = ls.accept()
+    out.write("accepted 2 peer %s:%d\n" % (p[0], p[1]))
+    while b"\n" not in cl.recv(READ):
+        pass
+    out.write("all\n")
     while not os.path.exists(a.shut_after):
         time.sleep(TICK)
-    fw.shutdown(socket.SHUT_WR)
-    la.shutdown(socket.SHUT_WR)
+    for c in (fw, la, cl):
+        c.shutdown(socket.SHUT_WR)
     out.write("shut\n")
     while not go[0]:
         time.sleep(TICK)
-    out.write("state 0 %d\nstate 1 %d\n" % (tcp_state(fw), tcp_state(la)))
+    out.write("state 0 %d\nstate 1 %d\nstate 2 %d\n" % (tcp_state(fw), tcp_state(la),
+                                                         tcp_state(cl)))
     buf = read_to_eof(fw)
     out.write("got 0 %s\n" % buf.decode(errors="replace").strip())
     while True:
@@ -334,8 +339,12 @@ def qclient(a, fam, out):
     while a.wait and not go[0]:
         time.sleep(TICK)
     c.sendall(b"hello\n")
-    if a.shut:
+    go[0] = False
+    while a.shut_wait and not go[0]:
+        time.sleep(TICK)
+    if a.shut or a.shut_wait:
         c.shutdown(socket.SHUT_WR)
+        out.write("shut\n")
     s = Stream(0, c, out)
     while True:
         data = c.recv(READ)
@@ -370,6 +379,7 @@ def main():
     ap.add_argument("--shut", action="store_true")
     ap.add_argument("--late")
     ap.add_argument("--shut-after")
+    ap.add_argument("--shut-wait", action="store_true")
     a = ap.parse_args()
     out = open(a.out, "w", buffering=1)
     fam = socket.AF_INET6 if ":" in a.addr else socket.AF_INET
