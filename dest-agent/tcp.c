@@ -449,10 +449,13 @@ static int tcp_inject(const struct sockaddr *local, const struct sockaddr *peer,
 static bool addr_is_local(const struct sockaddr *sa, socklen_t len)
 {
 	struct sockaddr_storage a;
-	int s = socket(sa->sa_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	bool ret;
+	int s;
 
-	if (s < 0 || len > sizeof(a))
+	if (len > sizeof(a))
+		return false;
+	s = socket(sa->sa_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
 		return false;
 	memcpy(&a, sa, len);
 	if (a.ss_family == AF_INET6)
@@ -594,7 +597,7 @@ static int tcp_repair_open(const FdEntry *f)
 	if (!ret)
 		ret = repair_queue(s, TCP_NO_QUEUE);
 	/* the window advertised after the peer's FIN: its left edge before it */
-	if ((int32_t)(w.rcv_wup - rcv_nxt) > 0) {
+	if (tcp_state_fin_in(te->state) && (int32_t)(w.rcv_wup - rcv_nxt) > 0) {
 		w.rcv_wnd += w.rcv_wup - rcv_nxt;
 		w.rcv_wup = rcv_nxt;
 	}
