@@ -321,25 +321,6 @@ int tcp_lock(const FdEntry *f)
 #define IPV6_HDRINCL 36
 #endif
 
-/* The one's complement sum of @len bytes (big-endian 16-bit words). */
-static uint32_t csum_add(uint32_t sum, const void *p, size_t len)
-{
-	const uint8_t *b = p;
-
-	for (; len > 1; b += 2, len -= 2)
-		sum += (uint32_t)b[0] << 8 | b[1];
-	if (len)
-		sum += (uint32_t)b[0] << 8;
-	return sum;
-}
-
-static uint16_t csum_fold(uint32_t sum)
-{
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return htons(~sum & 0xffff);
-}
-
 /* The IPv4 address of @sa (AF_INET, or an IPv4-mapped AF_INET6): false if none. */
 static bool addr_v4(const struct sockaddr *sa, struct in_addr *a)
 {
@@ -393,11 +374,11 @@ static int tcp_inject(const struct sockaddr *local, const struct sockaddr *peer,
 		struct sockaddr_in *t = (struct sockaddr_in *)&to;
 
 		/* the pseudo-header: addresses, protocol, TCP length */
-		sum = csum_add(0, &p4, 4);
-		sum = csum_add(sum, &l4, 4);
+		sum = inet_csum_add(0, &p4, 4);
+		sum = inet_csum_add(sum, &l4, 4);
 		sum += IPPROTO_TCP + sizeof(th);
-		sum = csum_add(sum, &th, sizeof(th));
-		th.check = csum_fold(sum);
+		sum = inet_csum_add(sum, &th, sizeof(th));
+		th.check = inet_csum_fold(sum);
 		pkt4.ip.v4 = (struct iphdr){ .version = 4, .ihl = 5, .ttl = 64,
 					     .protocol = IPPROTO_TCP,
 					     .tot_len = htons(sizeof(struct iphdr) + sizeof(th)),
@@ -414,11 +395,11 @@ static int tcp_inject(const struct sockaddr *local, const struct sockaddr *peer,
 		const struct in6_addr *pa = &((const struct sockaddr_in6 *)peer)->sin6_addr;
 		struct sockaddr_in6 *t = (struct sockaddr_in6 *)&to;
 
-		sum = csum_add(0, pa, 16);
-		sum = csum_add(sum, la, 16);
+		sum = inet_csum_add(0, pa, 16);
+		sum = inet_csum_add(sum, la, 16);
 		sum += IPPROTO_TCP + sizeof(th);
-		sum = csum_add(sum, &th, sizeof(th));
-		th.check = csum_fold(sum);
+		sum = inet_csum_add(sum, &th, sizeof(th));
+		th.check = inet_csum_fold(sum);
 		pkt6.ip.v6.ip6_flow = htonl(6U << 28);
 		pkt6.ip.v6.ip6_plen = htons(sizeof(th));
 		pkt6.ip.v6.ip6_nxt = IPPROTO_TCP;
