@@ -17,6 +17,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/ip.h>
@@ -130,7 +131,8 @@ static int tcp_check_entry(const FdEntry *f)
 	    (!te->close && (!te->has_snd_seq || !te->has_rcv_seq || !te->has_mss_clamp ||
 			    te->unsent > te->send_queue.len || !tcp_state_carried(te->state) ||
 			    (te->state == TCP_FIN_WAIT2 && te->send_queue.len) ||
-			    (tcp_state_fin_out(te->state) && te->unsent)))) {
+			    (te->fin_unsent && te->state != TCP_FIN_WAIT1 &&
+			     te->state != TCP_LAST_ACK)))) {
 		pr_err("fd %u: TCP connection without a usable description", f->fd);
 		return -EINVAL;
 	}
@@ -492,7 +494,7 @@ static int tcp_restore_fins(int s, const FdEntry *f, uint32_t snd_una)
 		       te->snd_wnd >> te->snd_wscale;
 	int ret = 0;
 
-	if (te->state == TCP_ESTABLISHED)
+	if (te->state == TCP_ESTABLISHED || (te->state == TCP_FIN_WAIT1 && te->fin_unsent))
 		return 0;
 	if ((tcp_state_fin_in(te->state) || te->state == TCP_FIN_WAIT2) &&
 	    !addr_is_local(local, f->sock->addr.len)) {
@@ -501,18 +503,20 @@ static int tcp_restore_fins(int s, const FdEntry *f, uint32_t snd_una)
 		       "(migrate --move-address adds it in time)", f->fd);
 		return -EADDRNOTAVAIL;
 	}
-	/* CLOSING: ours went first; LAST_ACK: theirs */
-	if (tcp_state_fin_out(te->state) && te->state != TCP_LAST_ACK)
+	/* CLOSING: ours went first; LAST_ACK: theirs; not sent yet: at the release */
+	if (tcp_state_fin_out(te->state) && te->state != TCP_LAST_ACK && !te->fin_unsent)
 		ret = tcp_shut_sent(s);
 	/* a duplicate ACK: acknowledges nothing new (in CLOSING not our FIN either) */
 	if (!ret && tcp_state_fin_in(te->state))
 		ret = tcp_inject(local, peer, TH_FIN | TH_ACK, te->rcv_seq - 1, snd_una, win);
-	if (!ret && te->state == TCP_LAST_ACK)
+	if (!ret && te->state == TCP_LAST_ACK && !te->fin_unsent)
 		ret = tcp_shut_sent(s);
 	if (!ret && te->state == TCP_FIN_WAIT2)
 		ret = tcp_inject(local, peer, TH_ACK, te->rcv_seq, te->snd_seq, win);
+	/* until the release, a FIN not sent yet is not there */
 	if (!ret)
-		ret = tcp_wait_state(s, te->state);
+		ret = tcp_wait_state(s, !te->fin_unsent ? te->state :
+				     te->state == TCP_LAST_ACK ? TCP_CLOSE_WAIT : TCP_ESTABLISHED);
 	return ret;
 }
 
@@ -624,6 +628,10 @@ static void tcp_resume(int fd, const FdEntry *f)
 {
 	const TcpEntry *te = f->tcp;
 	const uint8_t *tail;
+	bool grown = false;
+	uint64_t room;
+	int sndbuf = 0;
+	socklen_t len;
 	size_t left;
 
 	if (te->close)
@@ -634,17 +642,35 @@ static void tcp_resume(int fd, const FdEntry *f)
 		pr_perror("fd %u: its TCP connection cannot leave repair mode", f->fd);
 	tail = te->send_queue.data + te->send_queue.len - te->unsent;
 	left = te->unsent;
+	/*
+	 * The kernel counts its own overhead in the send buffer, per skb: the
+	 * bytes that filled it at the source may not fit it here (a tail of
+	 * 650 KB took 98% of it). Room for them, then the saved size again
+	 * (SO_SNDBUFFORCE doubles what it is given, as SO_SNDBUF reports):
+	 * the queue over it blocks the program's writes as at the source.
+	 */
+	len = sizeof(sndbuf);
+	if (left && !getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, &len)) {
+		room = (uint64_t)sndbuf / 2 + 2 * (uint64_t)left;
+		grown = !set_int(fd, SOL_SOCKET, SO_SNDBUFFORCE,
+				 room < INT_MAX / 2 ? (int)room : INT_MAX / 2);
+	}
 	while (left) {
 		ssize_t n = send(fd, tail, left, MSG_DONTWAIT | MSG_NOSIGNAL);
 
 		if (n <= 0) {
 			pr_err("fd %u: %zu unsent bytes of its TCP send queue are lost: %s", f->fd,
 			       left, n < 0 ? strerror(errno) : "nothing taken");
-			return;
+			break;
 		}
 		tail += n;
 		left -= n;
 	}
+	if (grown && set_int(fd, SOL_SOCKET, SO_SNDBUFFORCE, sndbuf / 2))
+		pr_perror("fd %u: its TCP send buffer size cannot be set back", f->fd);
+	/* our FIN was behind them: FIN_WAIT1 (LAST_ACK) again, before the program runs */
+	if (te->fin_unsent && !left && shutdown(fd, SHUT_WR))
+		pr_perror("fd %u: the FIN of its TCP connection is lost", f->fd);
 }
 
 const struct fd_restore_ops tcp_restore_ops = {

@@ -360,19 +360,30 @@ static int tcp_read_conn(int s, struct tcp_store *st)
 	/*
 	 * SIOCINQ counts data, not the peer's FIN. SIOCOUTQ (write_seq -
 	 * snd_una) counts our FIN while it is not acknowledged: the bytes are
-	 * one fewer (FIN_WAIT2: none). A FIN not sent yet (behind unsent
-	 * data, the peer's window closed) is not carried: the restore queues
-	 * it as sent.
+	 * one fewer (FIN_WAIT2: none).
 	 */
 	if (te->state == TCP_FIN_WAIT2 && outq)
 		return -EIO;
 	if (tcp_state_fin_out(te->state) && te->state != TCP_FIN_WAIT2) {
-		if (unsent || !outq) {
-			pr_err("its FIN is not sent yet (%s, %d bytes unsent): refused, ferry moves "
-			       "a FIN already sent only", state_name(te->state), unsent);
-			return -EOPNOTSUPP;
-		}
+		if (!outq)
+			return -EIO;
 		outq--;
+		/*
+		 * Not sent yet (the FIN is last; SIOCOUTQNSD counts it too): it
+		 * goes after the unsent data at the release. Not in CLOSING,
+		 * where the peer's FIN came after our shutdown: made again in the
+		 * other order, it would be LAST_ACK.
+		 */
+		if (unsent) {
+			if (te->state == TCP_CLOSING) {
+				pr_err("its FIN is not sent yet (closing (CLOSING), %d bytes "
+				       "unsent): ferry cannot make that state again", unsent - 1);
+				return -EOPNOTSUPP;
+			}
+			unsent--;
+			te->has_fin_unsent = 1;
+			te->fin_unsent = 1;
+		}
 	}
 	te->has_snd_seq = te->has_rcv_seq = 1;
 	ret = queue_seq(s, TCP_SEND_QUEUE, &te->snd_seq);

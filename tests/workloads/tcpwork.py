@@ -36,12 +36,17 @@ other writes, so send and receive buffers stay full).
       first gives end of file again ("eof 0"), it gets 1 MiB and is closed
       ("replied 0 1048576"); the second is read to its end ("got 1 TEXT").
   tcpwork.py fserver --addr A --port P --out OUT --pidfile F --shut-after FILE
-      three connections closed by this end while its FINs are lost: the
+      four connections closed by this end while its FINs are lost: the
       first gets 64 KiB after "hello", the second is read to its end of
-      file, the third reads "hello"; "all" then; once FILE exists (the test
-      drops the packets to the clients first) it shuts the write side of
-      all ("shut": FIN_WAIT1, LAST_ACK, and CLOSING once the third client
-      shuts its side too). On SIGUSR1: "state K S" of each (TCP_INFO), then
+      file, the third reads "hello", the fourth is written to until the
+      client's window and our send buffer are full ("wrote 3 N", "sndbuf 3
+      SO_SNDBUF"); "all"
+      then; once FILE exists (the test drops the packets to the clients
+      first) it shuts the write side of all ("unsent 3 N": SIOCOUTQNSD of
+      the fourth, then "shut": FIN_WAIT1, LAST_ACK, CLOSING once the third
+      client shuts its side too, and FIN_WAIT1 with the FIN behind unsent
+      data). On SIGUSR1: "sndbuf 3 SO_SNDBUF" again, "state K S" of each
+      (TCP_INFO), then
       the first is read to its end ("got 0 TEXT").
 
 The stream of each direction is 8-byte little-endian words 0, 1, 2, ...;
@@ -62,6 +67,7 @@ The server is one single-threaded process (selectors: epoll) holding its
 listening socket and the accepted connections. A client never reconnects.
 """
 import argparse
+import fcntl
 import os
 import selectors
 import signal
@@ -313,16 +319,32 @@ def fserver(a, fam, out):
     out.write("accepted 2 peer %s:%d\n" % (p[0], p[1]))
     while b"\n" not in cl.recv(READ):
         pass
+    fu, p = ls.accept()
+    out.write("accepted 3 peer %s:%d\n" % (p[0], p[1]))
+    # written until the client's window and our send buffer are full
+    fu.setblocking(False)
+    st, idle = Stream(3, fu, out), 0
+    while idle < 50:
+        n = st.sent
+        st.write_some()
+        idle = idle + 1 if st.sent == n else 0
+        time.sleep(TICK * 2)
+    out.write("wrote 3 %d\n" % st.sent)
+    out.write("sndbuf 3 %d\n" % fu.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF))
     out.write("all\n")
     while not os.path.exists(a.shut_after):
         time.sleep(TICK)
-    for c in (fw, la, cl):
+    for c in (fw, la, cl, fu):
         c.shutdown(socket.SHUT_WR)
+    # SIOCOUTQNSD: bytes (and the FIN) not sent yet
+    nsd = struct.unpack("i", fcntl.ioctl(fu.fileno(), 0x894B, struct.pack("i", 0)))[0]
+    out.write("unsent 3 %d\n" % nsd)
     out.write("shut\n")
     while not go[0]:
         time.sleep(TICK)
-    out.write("state 0 %d\nstate 1 %d\nstate 2 %d\n" % (tcp_state(fw), tcp_state(la),
-                                                         tcp_state(cl)))
+    out.write("sndbuf 3 %d\n" % fu.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF))
+    out.write("state 0 %d\nstate 1 %d\nstate 2 %d\nstate 3 %d\n" %
+              (tcp_state(fw), tcp_state(la), tcp_state(cl), tcp_state(fu)))
     buf = read_to_eof(fw)
     out.write("got 0 %s\n" % buf.decode(errors="replace").strip())
     while True:
