@@ -118,7 +118,8 @@ int nft_script_table(struct nft_script *s, const char *table)
 		 "table inet %s {\n"
 		 "  chain in { type filter hook input priority -300; policy accept; }\n"
 		 "  chain out { type filter hook output priority -300; policy accept; }\n"
-		 "}\n", table);
+		 "}\n"
+		 "insert rule inet %s in meta mark 0x%x accept\n", table, table, NFT_PASS_MARK);
 	return script_append(s, text);
 }
 

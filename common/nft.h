@@ -33,7 +33,13 @@ struct nft_script {
 };
 
 /*
- * Append the table, a connection's two rules, or a listener's rule to @s,
+ * Packets with this mark (SO_MARK) pass the lock: the FIN or ACK that
+ * ferry's restore gives a half-closed connection it makes (dest-agent/tcp.c).
+ */
+#define NFT_PASS_MARK 0x46525259
+
+/*
+ * Append the table (its first rule lets NFT_PASS_MARK pass), a connection's two rules, or a listener's rule to @s,
  * unless that text is in @s or in @have already (NULL: none): 0 or -ENOMEM.
  */
 int nft_script_table(struct nft_script *s, const char *table);

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
@@ -198,4 +199,22 @@ DIR *opendirat(int dirfd, const char *name, int flags)
 		errno = err;
 	}
 	return d;
+}
+
+uint32_t inet_csum_add(uint32_t sum, const void *p, size_t len)
+{
+	const uint8_t *b = p;
+
+	for (; len > 1; b += 2, len -= 2)
+		sum += (uint32_t)b[0] << 8 | b[1];
+	if (len)
+		sum += (uint32_t)b[0] << 8;
+	return sum;
+}
+
+uint16_t inet_csum_fold(uint32_t sum)
+{
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return htons(~sum & 0xffff);
 }

@@ -41,6 +41,14 @@ int for_each_data_extent(int fd, uint64_t size,
 
 /* Monotonic clock in microseconds. */
 uint64_t now_us(void);
+/*
+ * The Internet checksum (RFC 1071): inet_csum_add sums @len bytes as
+ * big-endian 16-bit words (an odd last byte padded) into @sum, which
+ * inet_csum_fold folds and complements, in network byte order. For up to
+ * 64 KiB at a time (the 32-bit sum does not overflow).
+ */
+uint32_t inet_csum_add(uint32_t sum, const void *p, size_t len);
+uint16_t inet_csum_fold(uint32_t sum);
 
 /* "HOST:PORT", "[V6]:PORT" or ":PORT"/"PORT" (host NULL): 0 or -EINVAL. */
 int parse_host_port(const char *s, char *host, size_t hlen, char *port, size_t plen);

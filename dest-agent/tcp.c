@@ -17,8 +17,11 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/ip.h>
+#include <netinet/ip6.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
@@ -29,6 +32,7 @@
 
 #include "common/log.h"
 #include "common/nft.h"
+#include "common/tcpstate.h"
 #include "common/util.h"
 #include "dest-agent/restore.h"
 
@@ -125,7 +129,10 @@ static int tcp_check_entry(const FdEntry *f)
 	    te->peer.len > sizeof(struct sockaddr_storage) ||
 	    (se->family != AF_INET && se->family != AF_INET6) ||
 	    (!te->close && (!te->has_snd_seq || !te->has_rcv_seq || !te->has_mss_clamp ||
-			    te->unsent > te->send_queue.len))) {
+			    te->unsent > te->send_queue.len || !tcp_state_carried(te->state) ||
+			    (te->state == TCP_FIN_WAIT2 && te->send_queue.len) ||
+			    (te->fin_unsent && te->state != TCP_FIN_WAIT1 &&
+			     te->state != TCP_LAST_ACK)))) {
 		pr_err("fd %u: TCP connection without a usable description", f->fd);
 		return -EINVAL;
 	}
@@ -312,12 +319,216 @@ int tcp_lock(const FdEntry *f)
 	return ret ? ret : tcp_lock_commit();	/* nothing to run once prepared */
 }
 
+#ifndef IPV6_HDRINCL
+#define IPV6_HDRINCL 36
+#endif
+
+/* The IPv4 address of @sa (AF_INET, or an IPv4-mapped AF_INET6): false if none. */
+static bool addr_v4(const struct sockaddr *sa, struct in_addr *a)
+{
+	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+
+	if (sa->sa_family == AF_INET) {
+		*a = ((const struct sockaddr_in *)sa)->sin_addr;
+		return true;
+	}
+	if (!IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
+		return false;
+	memcpy(a, &s6->sin6_addr.s6_addr[12], 4);
+	return true;
+}
+
+/*
+ * A segment from the peer to our restored socket, with no payload and no
+ * option, as the peer sent it before: @flags (TH_ACK, TH_FIN), @seq,
+ * @ack, @win (as on the wire, unscaled). Sent on a raw socket to the local
+ * address (the loopback delivers it), marked to pass the lock (NFT_PASS_MARK).
+ */
+static int tcp_inject(const struct sockaddr *local, const struct sockaddr *peer, uint8_t flags,
+		      uint32_t seq, uint32_t ack, uint16_t win)
+{
+	struct {
+		union { struct iphdr v4; struct ip6_hdr v6; } ip;
+		struct tcphdr th;
+	} __attribute__((packed)) pkt4, pkt6;
+	struct sockaddr_storage to = { 0 };
+	struct tcphdr th = { 0 };
+	struct in_addr l4, p4;
+	uint32_t sum, mark = NFT_PASS_MARK;
+	size_t len, tolen;
+	void *buf;
+	int s, ret = 0, on = 1;
+	bool v4 = addr_v4(local, &l4) && addr_v4(peer, &p4);
+
+	th.source = local->sa_family == AF_INET6 ? ((const struct sockaddr_in6 *)peer)->sin6_port :
+						   ((const struct sockaddr_in *)peer)->sin_port;
+	th.dest = local->sa_family == AF_INET6 ? ((const struct sockaddr_in6 *)local)->sin6_port :
+						 ((const struct sockaddr_in *)local)->sin_port;
+	th.seq = htonl(seq);
+	th.ack_seq = htonl(ack);
+	th.doff = sizeof(th) / 4;
+	th.ack = !!(flags & TH_ACK);
+	th.fin = !!(flags & TH_FIN);
+	th.window = htons(win);
+	memset(&pkt4, 0, sizeof(pkt4));
+	memset(&pkt6, 0, sizeof(pkt6));
+	if (v4) {
+		struct sockaddr_in *t = (struct sockaddr_in *)&to;
+
+		/* the pseudo-header: addresses, protocol, TCP length */
+		sum = inet_csum_add(0, &p4, 4);
+		sum = inet_csum_add(sum, &l4, 4);
+		sum += IPPROTO_TCP + sizeof(th);
+		sum = inet_csum_add(sum, &th, sizeof(th));
+		th.check = inet_csum_fold(sum);
+		pkt4.ip.v4 = (struct iphdr){ .version = 4, .ihl = 5, .ttl = 64,
+					     .protocol = IPPROTO_TCP,
+					     .tot_len = htons(sizeof(struct iphdr) + sizeof(th)),
+					     .saddr = p4.s_addr, .daddr = l4.s_addr };
+		memcpy((uint8_t *)&pkt4 + sizeof(struct iphdr), &th, sizeof(th));
+		buf = &pkt4;
+		len = sizeof(struct iphdr) + sizeof(th);
+		t->sin_family = AF_INET;
+		t->sin_addr = l4;
+		tolen = sizeof(*t);
+		s = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);	/* IP_HDRINCL */
+	} else {
+		const struct in6_addr *la = &((const struct sockaddr_in6 *)local)->sin6_addr;
+		const struct in6_addr *pa = &((const struct sockaddr_in6 *)peer)->sin6_addr;
+		struct sockaddr_in6 *t = (struct sockaddr_in6 *)&to;
+
+		sum = inet_csum_add(0, pa, 16);
+		sum = inet_csum_add(sum, la, 16);
+		sum += IPPROTO_TCP + sizeof(th);
+		sum = inet_csum_add(sum, &th, sizeof(th));
+		th.check = inet_csum_fold(sum);
+		pkt6.ip.v6.ip6_flow = htonl(6U << 28);
+		pkt6.ip.v6.ip6_plen = htons(sizeof(th));
+		pkt6.ip.v6.ip6_nxt = IPPROTO_TCP;
+		pkt6.ip.v6.ip6_hlim = 64;
+		pkt6.ip.v6.ip6_src = *pa;
+		pkt6.ip.v6.ip6_dst = *la;
+		memcpy((uint8_t *)&pkt6 + sizeof(struct ip6_hdr), &th, sizeof(th));
+		buf = &pkt6;
+		len = sizeof(struct ip6_hdr) + sizeof(th);
+		t->sin6_family = AF_INET6;
+		t->sin6_addr = *la;
+		tolen = sizeof(*t);
+		s = socket(AF_INET6, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
+		if (s >= 0 && setsockopt(s, IPPROTO_IPV6, IPV6_HDRINCL, &on, sizeof(on)))
+			ret = -errno;
+	}
+	if (s < 0)
+		return -errno;
+	if (!ret && setsockopt(s, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)))
+		ret = -errno;
+	if (!ret && sendto(s, buf, len, 0, (struct sockaddr *)&to, tolen) != (ssize_t)len)
+		ret = -errno;
+	close(s);
+	return ret;
+}
+
+/* Whether @sa is an address of this host (in this network namespace). */
+static bool addr_is_local(const struct sockaddr *sa, socklen_t len)
+{
+	struct sockaddr_storage a;
+	bool ret;
+	int s;
+
+	if (len > sizeof(a))
+		return false;
+	s = socket(sa->sa_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return false;
+	memcpy(&a, sa, len);
+	if (a.ss_family == AF_INET6)
+		((struct sockaddr_in6 *)&a)->sin6_port = 0;
+	else
+		((struct sockaddr_in *)&a)->sin_port = 0;
+	ret = !bind(s, (struct sockaddr *)&a, len);
+	close(s);
+	return ret;
+}
+
+/* Wait (up to 2 s: the loopback delivers in a softirq) for @s to be in @state. */
+static int tcp_wait_state(int s, uint32_t state)
+{
+	struct tcp_info ti;
+	socklen_t len;
+	int i;
+
+	for (i = 0; i < 200; i++) {
+		len = sizeof(ti);
+		if (getsockopt(s, IPPROTO_TCP, TCP_INFO, &ti, &len))
+			return -errno;
+		if (ti.tcpi_state == state)
+			return 0;
+		usleep(10000);
+	}
+	return -ETIMEDOUT;
+}
+
+/* Our FIN into the send queue, as sent (repair mode: nothing goes out). */
+static int tcp_shut_sent(int s)
+{
+	int ret = repair_queue(s, TCP_SEND_QUEUE);
+
+	if (!ret && shutdown(s, SHUT_WR))
+		ret = -errno;
+	return ret ? ret : repair_queue(s, TCP_NO_QUEUE);
+}
+
+/*
+ * A half-closed connection's FINs, once it is established again with
+ * sequence numbers before them (docs/tcp.md, "Half-closed connections"),
+ * in the order they crossed the wire: ours by shutdown in repair mode (as
+ * sent), the peer's FIN (and its ACK of ours, in FIN_WAIT2) as segments
+ * the peer sent, made here. The state must then be the saved one.
+ */
+static int tcp_restore_fins(int s, const FdEntry *f, uint32_t snd_una)
+{
+	const struct sockaddr *local = (const struct sockaddr *)f->sock->addr.data;
+	const struct sockaddr *peer = (const struct sockaddr *)f->tcp->peer.data;
+	const TcpEntry *te = f->tcp;
+	uint16_t win = te->snd_wnd >> te->snd_wscale > 0xffff ? 0xffff :
+		       te->snd_wnd >> te->snd_wscale;
+	int ret = 0;
+
+	if (te->state == TCP_ESTABLISHED || (te->state == TCP_FIN_WAIT1 && te->fin_unsent))
+		return 0;
+	if ((tcp_state_fin_in(te->state) || te->state == TCP_FIN_WAIT2) &&
+	    !addr_is_local(local, f->sock->addr.len)) {
+		pr_err("fd %u: a half-closed TCP connection needs its local address on this host "
+		       "at the restore (its peer's FIN or ACK is given to it here): it is not "
+		       "(migrate --move-address adds it in time)", f->fd);
+		return -EADDRNOTAVAIL;
+	}
+	/* CLOSING: ours went first; LAST_ACK: theirs; not sent yet: at the release */
+	if (tcp_state_fin_out(te->state) && te->state != TCP_LAST_ACK && !te->fin_unsent)
+		ret = tcp_shut_sent(s);
+	/* a duplicate ACK: acknowledges nothing new (in CLOSING not our FIN either) */
+	if (!ret && tcp_state_fin_in(te->state))
+		ret = tcp_inject(local, peer, TH_FIN | TH_ACK, te->rcv_seq - 1, snd_una, win);
+	if (!ret && te->state == TCP_LAST_ACK && !te->fin_unsent)
+		ret = tcp_shut_sent(s);
+	if (!ret && te->state == TCP_FIN_WAIT2)
+		ret = tcp_inject(local, peer, TH_ACK, te->rcv_seq, te->snd_seq, win);
+	/* until the release, a FIN not sent yet is not there */
+	if (!ret)
+		ret = tcp_wait_state(s, !te->fin_unsent ? te->state :
+				     te->state == TCP_LAST_ACK ? TCP_CLOSE_WAIT : TCP_ESTABLISHED);
+	return ret;
+}
+
 /* The order matters: seqs before connect, queues after, the window last. */
 static int tcp_repair_open(const FdEntry *f)
 {
 	const SockEntry *se = f->sock;
 	const TcpEntry *te = f->tcp;
 	uint32_t sent = te->send_queue.len - te->unsent;
+	/* a FIN takes a sequence number: the queues start before it */
+	uint32_t snd_una = te->snd_seq - tcp_state_fin_out(te->state) - te->send_queue.len;
+	uint32_t rcv_nxt = te->rcv_seq - tcp_state_fin_in(te->state);
 	struct tcp_repair_window w = { te->snd_wl1, te->snd_wnd, te->max_window, te->rcv_wnd,
 				       te->rcv_wup };
 	int tr_level = se->family == AF_INET6 ? IPPROTO_IPV6 : IPPROTO_IP;
@@ -350,12 +561,11 @@ static int tcp_repair_open(const FdEntry *f)
 		ret = repair_queue(s, TCP_RECV_QUEUE);
 		if (!ret)
 			ret = set_int(s, IPPROTO_TCP, TCP_QUEUE_SEQ,
-				      te->rcv_seq - te->recv_queue.len);
+				      rcv_nxt - te->recv_queue.len);
 		if (!ret)
 			ret = repair_queue(s, TCP_SEND_QUEUE);
 		if (!ret)
-			ret = set_int(s, IPPROTO_TCP, TCP_QUEUE_SEQ,
-				      te->snd_seq - te->send_queue.len);
+			ret = set_int(s, IPPROTO_TCP, TCP_QUEUE_SEQ, snd_una);
 	}
 	if (!ret && (step = "connect") &&
 	    connect(s, (const struct sockaddr *)te->peer.data, te->peer.len))
@@ -371,9 +581,16 @@ static int tcp_repair_open(const FdEntry *f)
 		ret = fill_queue(s, TCP_SEND_QUEUE, te->send_queue.data, sent);
 	if (!ret)
 		ret = repair_queue(s, TCP_NO_QUEUE);
+	/* the window advertised after the peer's FIN: its left edge before it */
+	if (tcp_state_fin_in(te->state) && (int32_t)(w.rcv_wup - rcv_nxt) > 0) {
+		w.rcv_wnd += w.rcv_wup - rcv_nxt;
+		w.rcv_wup = rcv_nxt;
+	}
 	if (!ret && te->has_snd_wl1 && (step = "window") &&
 	    setsockopt(s, IPPROTO_TCP, TCP_REPAIR_WINDOW, &w, sizeof(w)))
 		ret = -errno;
+	if (!ret && (step = "FIN"))
+		ret = tcp_restore_fins(s, f, snd_una);
 	if (ret) {
 		pr_err("fd %u: cannot make its TCP connection again (%s): %s", f->fd, step,
 		       strerror(-ret));
@@ -411,6 +628,10 @@ static void tcp_resume(int fd, const FdEntry *f)
 {
 	const TcpEntry *te = f->tcp;
 	const uint8_t *tail;
+	bool grown = false;
+	uint64_t room;
+	int sndbuf = 0;
+	socklen_t len;
 	size_t left;
 
 	if (te->close)
@@ -421,17 +642,35 @@ static void tcp_resume(int fd, const FdEntry *f)
 		pr_perror("fd %u: its TCP connection cannot leave repair mode", f->fd);
 	tail = te->send_queue.data + te->send_queue.len - te->unsent;
 	left = te->unsent;
+	/*
+	 * The kernel counts its own overhead in the send buffer, per skb: the
+	 * bytes that filled it at the source may not fit it here (a tail of
+	 * 650 KB took 98% of it). Room for them, then the saved size again
+	 * (SO_SNDBUFFORCE doubles what it is given, as SO_SNDBUF reports):
+	 * the queue over it blocks the program's writes as at the source.
+	 */
+	len = sizeof(sndbuf);
+	if (left && !getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, &len)) {
+		room = (uint64_t)sndbuf / 2 + 2 * (uint64_t)left;
+		grown = !set_int(fd, SOL_SOCKET, SO_SNDBUFFORCE,
+				 room < INT_MAX / 2 ? (int)room : INT_MAX / 2);
+	}
 	while (left) {
 		ssize_t n = send(fd, tail, left, MSG_DONTWAIT | MSG_NOSIGNAL);
 
 		if (n <= 0) {
 			pr_err("fd %u: %zu unsent bytes of its TCP send queue are lost: %s", f->fd,
 			       left, n < 0 ? strerror(errno) : "nothing taken");
-			return;
+			break;
 		}
 		tail += n;
 		left -= n;
 	}
+	if (grown && set_int(fd, SOL_SOCKET, SO_SNDBUFFORCE, sndbuf / 2))
+		pr_perror("fd %u: its TCP send buffer size cannot be set back", f->fd);
+	/* our FIN was behind them: FIN_WAIT1 (LAST_ACK) again, before the program runs */
+	if (te->fin_unsent && !left && shutdown(fd, SHUT_WR))
+		pr_perror("fd %u: the FIN of its TCP connection is lost", f->fd);
 }
 
 const struct fd_restore_ops tcp_restore_ops = {

@@ -178,6 +178,15 @@ void converge_round(struct converge *c, uint32_t round, uint64_t scan_at, uint64
 	p->valid = true;
 }
 
+void converge_add_tcp(struct converge_pred *p, uint64_t bytes)
+{
+	p->tcp_bytes = bytes;
+	if (!p->valid || p->wire_mib_s <= 0)
+		return;
+	p->tcp_us = (uint64_t)(bytes / (p->wire_mib_s * 1048576.0) * 1e6);
+	p->total_us += p->tcp_us;
+}
+
 bool converge_outrun(const struct converge *c)
 {
 	return c->outrun;

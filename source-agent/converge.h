@@ -53,7 +53,8 @@ struct converge_pred {
 	bool valid;			/* round 1: no dirty rate yet */
 	uint64_t pages;			/* pages the final round is expected to carry */
 	uint64_t xfer_us, lag_us, fixed_us;
-	uint64_t total_us;		/* xfer + lag + fixed (lag only without the lazy fill) */
+	uint64_t tcp_bytes, tcp_us;	/* TCP connections' queues, sent in the final round */
+	uint64_t total_us;		/* xfer + lag + fixed + tcp (lag only without the lazy fill) */
 	double wire_mib_s;		/* wire bandwidth of recent rounds */
 	uint32_t lag_rounds;		/* rounds before the last not filled yet */
 };
@@ -72,6 +73,12 @@ void converge_round(struct converge *c, uint32_t round, uint64_t scan_at, uint64
 		    uint64_t scan_us, uint64_t state_us, int64_t prefilled,
 		    struct converge_pred *p);
 
+/*
+ * The send and receive queues of the TCP connections that travel (@bytes,
+ * read after the round) go in the final round: their time at the measured
+ * wire bandwidth is added to a valid prediction @p.
+ */
+void converge_add_tcp(struct converge_pred *p, uint64_t bytes);
 /*
  * Raise the throttle one step (20%, then +10% up to 99%) if the last
  * round's dirty set was more than half of what the round before it sent

@@ -193,6 +193,31 @@ int tcp_lock_listener(struct fd_dump *d, const struct sockaddr *local, const cha
  */
 struct tree;
 int tcp_lock_tree(const struct tree *t, struct sink *sink);
+/*
+ * Accept queues cannot travel (no socket can be put into a listener's
+ * queue), so before the final freeze, the tree running: new connections to
+ * the tree's listeners are locked (their SYNs dropped, as at the freeze),
+ * then up to --accept-wait ms pass for the program to accept those already
+ * queued or being set up (they become connections that travel). Only
+ * when connections are carried and nft is there (tcp_drains_accept). 0 or
+ * -errno (the lock could not be made).
+ */
+#define TCP_ACCEPT_WAIT_MS_DEFAULT 2000
+void tcp_set_accept_wait(unsigned int ms);
+bool tcp_drains_accept(void);
+int tcp_drain_accept(const struct tree *t, struct sink *sink);
+/*
+ * A listening TCP socket: its accept queue (and, locked, its handshakes
+ * under way) refused at the final dump if not empty; in preflight only
+ * when nothing drains it first. 0 or -EOPNOTSUPP (with a message).
+ */
+int tcp_check_listener(struct fd_dump *d);
+/*
+ * The bytes in the send and receive queues of tree @t's TCP connections
+ * that would travel (SIOCOUTQ + SIOCINQ, our copies), for the downtime
+ * prediction; 0 when connections are not carried.
+ */
+uint64_t tcp_queued_bytes(const struct tree *t);
 void tcp_migration_end(enum tcp_end how);
 
 /* A terminal (pty, tty, console): refused (tty.c). */

@@ -47,8 +47,9 @@ static const char usage[] =
 	"  --dirty-tracking B    uffd (default), soft-dirty or none (resend all)\n"
 	"  --downtime-limit MS   freeze only when the predicted downtime (last dirty pages\n"
 	"                        at the measured bandwidth + the destination's lag + the\n"
-	"                        final state) fits MS (default 300; 0: no limit, freeze\n"
-	"                        when the dirty set stops shrinking)\n"
+	"                        final state + the TCP connections' queues) fits MS\n"
+	"                        (default 300; 0: no limit, freeze when the dirty set\n"
+	"                        stops shrinking)\n"
 	"  --over-limit ACTION   when it cannot fit (--max-rounds reached, or the dirty set\n"
 	"                        stopped shrinking and the throttle cannot help): freeze\n"
 	"                        (default: freeze anyway and say so) or fail (the source\n"
@@ -66,6 +67,11 @@ static const char usage[] =
 	"                        packets dropped by an nftables table during the\n"
 	"                        hand-over; needs the nft command), docs/tcp.md\n"
 	"  --tcp-refuse          refuse a process that has a TCP connection, by name\n"
+	"  --accept-wait MS      before the final freeze, new connections to the\n"
+	"                        process's listening TCP sockets wait (SYNs dropped)\n"
+	"                        and up to MS pass for it to accept those already\n"
+	"                        queued, which cannot travel (default 2000; 0: refuse\n"
+	"                        a non-empty accept queue at once)\n"
 	"  --json                print round statistics as JSON lines\n"
 	"\n"
 	"Network (docs/network.md):\n"
@@ -119,7 +125,8 @@ static const char usage[] =
 enum { OPT_TO = 256, OPT_DIR, OPT_ID, OPT_CA, OPT_CERT, OPT_KEY, OPT_INSECURE, OPT_ROUNDS,
        OPT_SMALL, OPT_TRACK, OPT_LEAVE, OPT_JSON, OPT_LOG, OPT_SESSION, OPT_PREDUMP,
        OPT_FINAL, OPT_ABORT, OPT_SESSION_TIMEOUT, OPT_LIMIT, OPT_OVER_LIMIT, OPT_NO_AUTOCONV,
-       OPT_MOVE_ADDR, OPT_HOOK, OPT_HOOK_TIMEOUT, OPT_UNIX_RECONNECT, OPT_TCP_CLOSE, OPT_TCP_REFUSE };
+       OPT_MOVE_ADDR, OPT_HOOK, OPT_HOOK_TIMEOUT, OPT_UNIX_RECONNECT, OPT_TCP_CLOSE, OPT_TCP_REFUSE,
+       OPT_ACCEPT_WAIT };
 
 static const struct option long_opts[] = {
 	{ "to", required_argument, NULL, OPT_TO },
@@ -138,6 +145,7 @@ static const struct option long_opts[] = {
 	{ "leave-running", no_argument, NULL, OPT_LEAVE },
 	{ "tcp-close", no_argument, NULL, OPT_TCP_CLOSE },
 	{ "tcp-refuse", no_argument, NULL, OPT_TCP_REFUSE },
+	{ "accept-wait", required_argument, NULL, OPT_ACCEPT_WAIT },
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "log-file", required_argument, NULL, OPT_LOG },
@@ -254,6 +262,12 @@ int main(int argc, char **argv)
 				return usage_error("%s", "give at most one of --tcp-close and --tcp-refuse");
 			tcp_mode_set = true;
 			tcp_mode = c == OPT_TCP_CLOSE ? TCP_MODE_CLOSE : TCP_MODE_REFUSE;
+			break;
+		case OPT_ACCEPT_WAIT:
+			if (parse_uint(optarg, 600000, &v))
+				return usage_error("--accept-wait wants milliseconds (0 to 600000), not '%s'",
+						   optarg);
+			tcp_set_accept_wait(v);
 			break;
 		case OPT_JSON: o.json = true; break;
 		case OPT_LOG: log_file = optarg; break;

@@ -44,14 +44,19 @@ static void print_converge(FILE *out, bool json, const struct round_report *r)
 	else if (json)
 		fprintf(out, ",\"predicted_downtime_ms\":%.3f,\"predicted_pages\":%llu,"
 			"\"predicted_xfer_ms\":%.3f,\"predicted_lag_ms\":%.3f,\"predicted_fixed_ms\":%.3f,"
+			"\"predicted_tcp_ms\":%.3f,\"tcp_queued_bytes\":%llu,"
 			"\"dest_lag_rounds\":%u,\"bandwidth_mib_s\":%.1f",
 			p->total_us / 1e3, (unsigned long long)p->pages, p->xfer_us / 1e3,
-			p->lag_us / 1e3, p->fixed_us / 1e3, p->lag_rounds, p->wire_mib_s);
+			p->lag_us / 1e3, p->fixed_us / 1e3, p->tcp_us / 1e3,
+			(unsigned long long)p->tcp_bytes, p->lag_rounds, p->wire_mib_s);
 	if (json && !r->final)
 		fprintf(out, ",\"fits_limit\":%s", !r->limit_us || !p->valid ? "null" :
 			p->total_us <= r->limit_us ? "true" : "false");
 	if (!json && p->valid)
 		fprintf(out, ", predicted downtime %.1f ms", p->total_us / 1e3);
+	if (!json && p->valid && p->tcp_us >= 100)
+		fprintf(out, " (TCP queues %.1f KiB: %.1f ms)", p->tcp_bytes / 1024.0,
+			p->tcp_us / 1e3);
 	if (json)
 		fprintf(out, ",\"throttle_pct\":%u", r->throttle_pct);
 	else if (r->throttle_pct)
@@ -418,7 +423,14 @@ static int precopy_done(struct migration *m, const struct round_report *r)
 	int ret;
 
 	m->prev_dirty = r->dirty;
-	if (limit && !m->limit_exceeded && (!p->valid || p->xfer_us + p->fixed_us > limit)) {
+	/* the pages would fit, the TCP queues do not: no throttle makes them smaller */
+	if (limit && !m->limit_exceeded && p->valid && p->xfer_us + p->fixed_us <= limit &&
+	    p->xfer_us + p->tcp_us + p->fixed_us > limit) {
+		ret = over_limit(m, r, "the TCP connections' queued data alone");
+		if (ret < 0)
+			return ret;
+		done = true;
+	} else if (limit && !m->limit_exceeded && (!p->valid || p->xfer_us + p->fixed_us > limit)) {
 		if (!capped && converge_throttle_up(&m->cv))
 			pr_info("auto-converge: the dirty rate outruns the link, throttle %u%% from "
 				"round %u", m->cv.throttle_pct, r->round + 1);
@@ -672,6 +684,8 @@ int migration_precopy(struct migration *m, struct round_report *r)
 	m->cv.lazy_fill = m->sink->lazy_fill;
 	converge_round(&m->cv, r->round, r->scan_at, r->scanned, r->dirty, r->sent, r->send_us,
 		       r->wire_bytes, r->scan_us, r->state_us, m->sink->prefilled_round, &r->pred);
+	/* read while the tree runs: their size moves anyway, the order is what counts */
+	converge_add_tcp(&r->pred, tcp_queued_bytes(&m->tree));
 	r->limit_us = m->cv.limit_us;
 	m->pred = r->pred;
 	print_round(m->out, m->json, r);
@@ -689,7 +703,10 @@ int migration_final(struct migration *m)
 	r.final = true;
 	r.pred = m->pred;
 	r.limit_exceeded = m->limit_exceeded;
-	ret = run_round(m, &r, &rep);
+	/* running still: the program accepts what waits in its accept queues */
+	ret = m->stopped ? 0 : tcp_drain_accept(&m->tree, m->sink);
+	if (!ret)
+		ret = run_round(m, &r, &rep);
 	if (!ret && rep.ok && rep.held && m->sink->ops->commit)
 		ret = handover(m, &rep);
 	if (!ret)

@@ -412,23 +412,6 @@ int sock_refuse_filter(int s, pid_t pid, int fd)
 	return -EOPNOTSUPP;
 }
 
-/*
- * Connections a listening TCP socket has accepted but the program has not
- * taken yet (TCP_INFO's tcpi_unacked is the accept queue's length there):
- * they cannot travel yet, and a new listening socket would not have them.
- */
-static int sock_refuse_backlog(int s, pid_t pid, int fd)
-{
-	struct tcp_info ti = { 0 };
-	socklen_t len = sizeof(ti);
-
-	if (getsockopt(s, IPPROTO_TCP, TCP_INFO, &ti, &len) || !ti.tcpi_unacked)
-		return 0;
-	pr_err("pid %d: fd %d is a listening TCP socket with %u connection(s) waiting in its "
-	       "accept queue: ferry cannot move an accept queue yet", pid, fd, ti.tcpi_unacked);
-	return -EOPNOTSUPP;
-}
-
 /* What this socket is, and whether ferry can make it again. */
 static int sock_describe(int s, pid_t pid, int fd, uint64_t ino, SockEntry *se,
 			 struct sockaddr_storage *ss, uint8_t **queued, struct sockaddr_un *pa)
@@ -479,8 +462,6 @@ static int sock_describe(int s, pid_t pid, int fd, uint64_t ino, SockEntry *se,
 		return -EOPNOTSUPP;
 	}
 	se->listening = acc;
-	if (acc && proto == IPPROTO_TCP && sock_refuse_backlog(s, pid, fd))
-		return -EOPNOTSUPP;
 	/* a listening TCP socket shut down for reading listens no more: only UDP's */
 	if (domain != AF_UNIX && proto == IPPROTO_UDP) {
 		if (udp_shutdown(pid, domain, ino, &shut)) {
@@ -747,8 +728,11 @@ static int sock_dump(struct fd_dump *d)
 	d->e.type = FD_TYPE__FD_SOCK;
 	d->e.sock = &s->se;
 	ret = sock_lock_listener(d, &table);
-	if (!ret)	/* its accept queue is checked after the lock: it stays empty */
+	if (!ret)
 		ret = dump_socket(d->pid, d->fd, d->st.st_ino, s);
+	/* its accept queue is checked after the lock: it stays empty */
+	if (!ret && s->se.listening && s->se.protocol == IPPROTO_TCP)
+		ret = tcp_check_listener(d);
 	s->se.netlock = (char *)table;
 	if (!ret && s->se.has_peer_ino)
 		ret = file_ids_add_peer(d->ids, s->se.peer_ino, d->pid, d->fd, "unix socket",

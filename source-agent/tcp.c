@@ -8,8 +8,10 @@
  * negotiated options, window and timestamp are read. The sockets stay in
  * repair mode until the migration ends: killed with the source (a socket
  * closed in repair mode goes silently, no FIN, no RST), or taken out of it
- * on a rollback, when they work on as before. Other states (connecting,
- * half-closed, closing) are refused by name before anything is frozen.
+ * on a rollback, when they work on as before. Half-closed connections
+ * travel with their state (the FINs are counted in the sequence numbers);
+ * other states (connecting, half-open) are refused by name before
+ * anything is frozen.
  * With --tcp-close nothing is read: the destination gets a reset socket.
  */
 #include <errno.h>
@@ -30,6 +32,7 @@
 
 #include "common/log.h"
 #include "common/nft.h"
+#include "common/tcpstate.h"
 #include "common/util.h"
 #include "source-agent/files.h"
 #include "source-agent/netlock.h"
@@ -38,6 +41,7 @@
 
 static enum tcp_mode tcp_mode = TCP_MODE_CARRY;
 static bool tcp_leave_running;
+static unsigned int accept_wait_ms = TCP_ACCEPT_WAIT_MS_DEFAULT;
 
 /* Our copies of the sockets put in repair mode, until the migration ends. */
 static int *held;
@@ -180,12 +184,30 @@ static int tcp_addrs(int s, struct tcp_store *st)
 }
 
 /*
+ * Urgent (out-of-band) data the peer sent, not read yet (or announced, not
+ * arrived): what, or NULL. Repair mode has no urgent pointer to restore,
+ * and a peek of the receive queue stops at the mark. (Ours, sent with
+ * MSG_OOB and not yet acknowledged, cannot be seen: docs/tcp.md.)
+ */
+static const char *tcp_urgent(int s)
+{
+	char c;
+	ssize_t n = recv(s, &c, 1, MSG_OOB | MSG_PEEK | MSG_DONTWAIT);
+
+	/* EINVAL: none, read already, or SO_OOBINLINE (then the peek stops at the mark) */
+	if (n > 0)
+		return "not read yet";
+	return n < 0 && errno == EAGAIN ? "announced by its peer, not arrived" : NULL;
+}
+
+/*
  * Whatever the dump would refuse, on the running tree (nothing frozen, our
  * copy of the socket only looked at) and again, frozen, before the dump.
  */
 static int tcp_check(struct fd_dump *d)
 {
 	struct tcp_store st = { 0 };
+	const char *urgent = NULL;
 	struct tcp_info ti;
 	uint64_t ino = 0;
 	int s, ret;
@@ -195,9 +217,12 @@ static int tcp_check(struct fd_dump *d)
 		return s;
 	ret = tcp_info_of(s, &ti);
 	if (!ret)
+		ret = sock_refuse_filter(s, d->pid, d->fd);
+	/* a connection being made has no peer yet: refused below, by its state */
+	if (!ret && tcp_state_carried(ti.tcpi_state))
 		ret = tcp_addrs(s, &st);
 	if (!ret)
-		ret = sock_refuse_filter(s, d->pid, d->fd);
+		urgent = tcp_urgent(s);
 	close(s);
 	if (ret)
 		return ret;
@@ -214,10 +239,10 @@ static int tcp_check(struct fd_dump *d)
 		       "gives the copy a reset socket)", d->pid, d->fd);
 		return -EOPNOTSUPP;
 	}
-	if (ti.tcpi_state != TCP_ESTABLISHED) {
-		pr_err("pid %d: fd %d is a TCP connection %s: ferry moves established ones only "
-		       "(--tcp-close replaces it by a reset socket)", d->pid, d->fd,
-		       state_name(ti.tcpi_state));
+	if (!tcp_state_carried(ti.tcpi_state)) {
+		pr_err("pid %d: fd %d is a TCP connection %s: ferry moves established and "
+		       "half-closed ones only (--tcp-close replaces it by a reset socket)", d->pid,
+		       d->fd, state_name(ti.tcpi_state));
 		return -EOPNOTSUPP;
 	}
 	if (!nft_available()) {
@@ -225,6 +250,11 @@ static int tcp_check(struct fd_dump *d)
 		       "(Debian package nftables) is not here: ferry cannot lock the network "
 		       "to move it (install nftables, or use --tcp-close or --tcp-refuse)",
 		       d->pid, d->fd);
+		return -EOPNOTSUPP;
+	}
+	if (urgent) {
+		pr_err("pid %d: fd %d is a TCP connection with urgent (out-of-band) data %s: "
+		       "ferry cannot carry urgent data", d->pid, d->fd, urgent);
 		return -EOPNOTSUPP;
 	}
 	/* a connection to this host's own socket: that socket must come along */
@@ -268,7 +298,14 @@ static int peek_queue(int s, int q, uint32_t len, uint8_t **buf)
 	n = recv(s, *buf, len, MSG_PEEK | MSG_DONTWAIT);
 	if (n < 0)
 		return -errno;
-	return (uint32_t)n == len ? 0 : -EAGAIN;
+	if ((uint32_t)n == len)
+		return 0;
+	if (q != TCP_RECV_QUEUE)
+		return -EIO;
+	/* a peek stops at an urgent mark (SO_OOBINLINE, or a byte read with MSG_OOB) */
+	pr_err("its receive queue holds %u bytes but a peek gives %zd: an urgent "
+	       "(out-of-band) mark: ferry cannot carry urgent data", len, n);
+	return -EOPNOTSUPP;
 }
 
 /* In repair mode: everything of the connection that travels. */
@@ -284,8 +321,10 @@ static int tcp_read_conn(int s, struct tcp_store *st)
 	ret = tcp_info_of(s, &ti);
 	if (ret)
 		return ret;
-	if (ti.tcpi_state != TCP_ESTABLISHED)
-		return -EOPNOTSUPP;	/* tcp_check ran just before, frozen: cannot happen */
+	/* locked since tcp_check: a FIN that came in between is carried too */
+	if (!tcp_state_carried(ti.tcpi_state))
+		return -EOPNOTSUPP;
+	te->state = ti.tcpi_state;
 	te->has_opt_mask = 1;
 	te->opt_mask = ti.tcpi_options & (TCPI_OPT_SACK | TCPI_OPT_WSCALE | TCPI_OPT_TIMESTAMPS);
 	te->has_snd_wscale = te->has_rcv_wscale = 1;
@@ -318,6 +357,34 @@ static int tcp_read_conn(int s, struct tcp_store *st)
 		return -errno;
 	if (inq < 0 || outq < 0 || unsent < 0 || unsent > outq)
 		return -EIO;
+	/*
+	 * SIOCINQ counts data, not the peer's FIN. SIOCOUTQ (write_seq -
+	 * snd_una) counts our FIN while it is not acknowledged: the bytes are
+	 * one fewer (FIN_WAIT2: none).
+	 */
+	if (te->state == TCP_FIN_WAIT2 && outq)
+		return -EIO;
+	if (tcp_state_fin_out(te->state) && te->state != TCP_FIN_WAIT2) {
+		if (!outq)
+			return -EIO;
+		outq--;
+		/*
+		 * Not sent yet (the FIN is last; SIOCOUTQNSD counts it too): it
+		 * goes after the unsent data at the release. Not in CLOSING,
+		 * where the peer's FIN came after our shutdown: made again in the
+		 * other order, it would be LAST_ACK.
+		 */
+		if (unsent) {
+			if (te->state == TCP_CLOSING) {
+				pr_err("its FIN is not sent yet (closing (CLOSING), %d bytes "
+				       "unsent): ferry cannot make that state again", unsent - 1);
+				return -EOPNOTSUPP;
+			}
+			unsent--;
+			te->has_fin_unsent = 1;
+			te->fin_unsent = 1;
+		}
+	}
 	te->has_snd_seq = te->has_rcv_seq = 1;
 	ret = queue_seq(s, TCP_SEND_QUEUE, &te->snd_seq);
 	if (!ret)
@@ -387,7 +454,7 @@ static int tcp_dump(struct fd_dump *d)
 	}
 	if (!ret)
 		ret = sock_opts_read(d->pid, s, &st->se, &st->opts);
-	st->te.state = TCP_ESTABLISHED;
+	st->te.state = TCP_ESTABLISHED;		/* tcp_read_conn: the state read */
 	if (ret || tcp_mode == TCP_MODE_CLOSE) {
 		st->te.has_close = 1;
 		st->te.close = 1;
@@ -427,13 +494,14 @@ int tcp_lock_listener(struct fd_dump *d, const struct sockaddr *local, const cha
 }
 
 /* The lock of socket @s (of @pid) if it is an established TCP connection or a listener. */
-static int tcp_prepare_lock(struct sink *sink, pid_t pid, int s)
+static int tcp_prepare_lock(struct sink *sink, pid_t pid, int s, void *arg)
 {
 	struct sockaddr_storage local, peer;
 	socklen_t llen = sizeof(local), plen = sizeof(peer), len = sizeof(int);
 	int domain = 0, proto = 0;
 	struct tcp_info ti;
 
+	(void)arg;
 	if (getsockopt(s, SOL_SOCKET, SO_DOMAIN, &domain, &len) ||
 	    (domain != AF_INET && domain != AF_INET6) ||
 	    getsockopt(s, SOL_SOCKET, SO_PROTOCOL, &proto, &len) || proto != IPPROTO_TCP ||
@@ -441,13 +509,15 @@ static int tcp_prepare_lock(struct sink *sink, pid_t pid, int s)
 		return 0;	/* not one: the per-fd dump says what it is */
 	if (ti.tcpi_state == TCP_LISTEN)
 		return netlock_prepare_listener(sink->migration_id, pid, (struct sockaddr *)&local);
-	if (ti.tcpi_state != TCP_ESTABLISHED || getpeername(s, (struct sockaddr *)&peer, &plen))
+	if (!tcp_state_carried(ti.tcpi_state) || getpeername(s, (struct sockaddr *)&peer, &plen))
 		return 0;	/* refused by tcp_check */
 	return netlock_prepare(sink->migration_id, pid, (struct sockaddr *)&local,
 			       (struct sockaddr *)&peer);
 }
 
-int tcp_lock_tree(const struct tree *t, struct sink *sink)
+/* @fn on (our copy of) every socket of tree @t, until one returns non-zero. */
+static int tcp_walk_tree(const struct tree *t, struct sink *sink,
+			 int (*fn)(struct sink *sink, pid_t pid, int s, void *arg), void *arg)
 {
 	char path[64];
 	size_t i, k, nr;
@@ -455,8 +525,6 @@ int tcp_lock_tree(const struct tree *t, struct sink *sink)
 	pid_t *fds = NULL;
 	int s, ret = 0;
 
-	if (tcp_mode != TCP_MODE_CARRY || tcp_leave_running || !nft_available())
-		return 0;
 	for (i = 0; i < t->nr && !ret; i++) {
 		snprintf(path, sizeof(path), "/proc/%d/fd", t->p[i].pid);
 		nr = 0;
@@ -466,13 +534,202 @@ int tcp_lock_tree(const struct tree *t, struct sink *sink)
 			if (s < 0)
 				continue;	/* the per-fd dump says why */
 			if (!fstat(s, &st) && S_ISSOCK(st.st_mode))
-				ret = tcp_prepare_lock(sink, t->p[i].pid, s);
+				ret = fn(sink, t->p[i].pid, s, arg);
 			close(s);
 		}
 		free(fds);
 		fds = NULL;
 	}
+	return ret;
+}
+
+int tcp_lock_tree(const struct tree *t, struct sink *sink)
+{
+	int ret;
+
+	if (tcp_mode != TCP_MODE_CARRY || tcp_leave_running || !nft_available())
+		return 0;
+	ret = tcp_walk_tree(t, sink, tcp_prepare_lock, NULL);
 	return ret ? ret : netlock_commit();
+}
+
+static int tcp_add_queued(struct sink *sink, pid_t pid, int s, void *arg)
+{
+	int domain = 0, proto = 0, inq = 0, outq = 0;
+	socklen_t len = sizeof(int);
+	struct tcp_info ti;
+
+	(void)sink;
+	(void)pid;
+	if (!getsockopt(s, SOL_SOCKET, SO_DOMAIN, &domain, &len) &&
+	    (domain == AF_INET || domain == AF_INET6) &&
+	    !getsockopt(s, SOL_SOCKET, SO_PROTOCOL, &proto, &len) && proto == IPPROTO_TCP &&
+	    !tcp_info_of(s, &ti) && tcp_state_carried(ti.tcpi_state) &&
+	    !ioctl(s, SIOCINQ, &inq) && !ioctl(s, SIOCOUTQ, &outq) && inq >= 0 && outq >= 0)
+		*(uint64_t *)arg += (uint64_t)inq + outq;
+	return 0;
+}
+
+uint64_t tcp_queued_bytes(const struct tree *t)
+{
+	uint64_t bytes = 0;
+
+	if (tcp_mode == TCP_MODE_CARRY && !tcp_leave_running)
+		tcp_walk_tree(t, NULL, tcp_add_queued, &bytes);
+	return bytes;
+}
+
+void tcp_set_accept_wait(unsigned int ms)
+{
+	accept_wait_ms = ms;
+}
+
+bool tcp_drains_accept(void)
+{
+	return tcp_mode == TCP_MODE_CARRY && !tcp_leave_running && accept_wait_ms &&
+	       nft_available();
+}
+
+/* Handshakes under way to local port @port (network byte order) in @pid's namespace. */
+static unsigned int tcp_handshakes(pid_t pid, uint16_t port)
+{
+	static const char *const files[] = { "tcp", "tcp6" };
+	unsigned int n = 0, lport, st;
+	char path[64], line[512];
+	size_t i;
+	FILE *f;
+
+	for (i = 0; i < ARRAY_SIZE(files); i++) {
+		snprintf(path, sizeof(path), "/proc/%d/net/%s", pid, files[i]);
+		f = fopen(path, "re");
+		if (!f)
+			continue;
+		/* "sl: local:port remote:port st ...", in hex; the header does not match */
+		while (fgets(line, sizeof(line), f))
+			if (sscanf(line, " %*u: %*[0-9A-Fa-f]:%x %*[0-9A-Fa-f]:%*x %x", &lport,
+				   &st) == 2 && st == TCP_SYN_RECV && lport == ntohs(port))
+				n++;
+		fclose(f);
+	}
+	return n;
+}
+
+/*
+ * Listener @s's connections the program has not taken yet: those in its
+ * accept queue (on a listener, TCP_INFO's tcpi_unacked is the queue's
+ * length) and, if @handshakes, the handshakes under way (SYN received,
+ * SYN-ACK sent: request sockets, which /proc/PID/net/tcp lists as SYN_RECV
+ * on the listener's port; another listener on the same port at another
+ * address counts too: a wait too long, never a miss).
+ */
+static unsigned int tcp_pending(pid_t pid, int s, bool handshakes)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	struct tcp_info ti;
+	unsigned int n = 0;
+
+	if (!tcp_info_of(s, &ti) && ti.tcpi_state == TCP_LISTEN)
+		n = ti.tcpi_unacked;
+	if (handshakes && !getsockname(s, (struct sockaddr *)&ss, &len))
+		n += tcp_handshakes(pid, ss.ss_family == AF_INET6 ?
+					 ((struct sockaddr_in6 *)&ss)->sin6_port :
+					 ((struct sockaddr_in *)&ss)->sin_port);
+	return n;
+}
+
+/* The listeners of the tree, held while their accept queues drain. */
+struct drain {
+	struct { pid_t pid; int s; } *l;
+	size_t nr, cap;
+};
+
+static int tcp_drain_add(struct sink *sink, pid_t pid, int s, void *arg)
+{
+	struct sockaddr_storage local;
+	socklen_t len = sizeof(local);
+	struct drain *dr = arg;
+	struct tcp_info ti;
+	int ret;
+
+	if (tcp_info_of(s, &ti) || ti.tcpi_state != TCP_LISTEN ||
+	    getsockname(s, (struct sockaddr *)&local, &len) ||
+	    (local.ss_family != AF_INET && local.ss_family != AF_INET6))
+		return 0;
+	if (grow_array(&dr->l, &dr->cap, dr->nr, sizeof(*dr->l)))
+		return -ENOMEM;
+	ret = netlock_prepare_listener(sink->migration_id, pid, (struct sockaddr *)&local);
+	if (ret)
+		return ret;
+	dr->l[dr->nr].s = dup(s);
+	if (dr->l[dr->nr].s < 0)
+		return -errno;
+	dr->l[dr->nr++].pid = pid;
+	return 0;
+}
+
+int tcp_drain_accept(const struct tree *t, struct sink *sink)
+{
+	uint64_t t0 = now_us(), deadline = t0 + accept_wait_ms * 1000ULL;
+	struct drain dr = { 0 };
+	unsigned int left = 0, first = 0;
+	bool polled = false;
+	size_t i;
+	int ret;
+
+	if (!tcp_drains_accept())
+		return 0;
+	ret = tcp_walk_tree(t, sink, tcp_drain_add, &dr);
+	if (!ret && dr.nr)
+		ret = netlock_commit();	/* from now on no new connection comes in */
+	while (!ret && dr.nr) {
+		for (i = 0, left = 0; i < dr.nr; i++)
+			left += tcp_pending(dr.l[i].pid, dr.l[i].s, true);
+		if (!polled)
+			first = left;
+		polled = true;
+		if (!left || now_us() >= deadline)
+			break;
+		usleep(2000);
+	}
+	if (!ret && left)
+		pr_warn("%u connection(s) still waiting to be accepted after %u ms (--accept-wait): "
+			"the final dump refuses them", left, accept_wait_ms);
+	else if (!ret && first)
+		pr_info("%u connection(s) waiting to be accepted: the program took them in %.1f ms "
+			"(new connections wait from now on)", first, (now_us() - t0) / 1e3);
+	for (i = 0; i < dr.nr; i++)
+		close(dr.l[i].s);
+	free(dr.l);
+	return ret;
+}
+
+int tcp_check_listener(struct fd_dump *d)
+{
+	bool drains = tcp_drains_accept();
+	unsigned int n;
+	int s;
+
+	if (!d->sink && drains)
+		return 0;	/* preflight: the final freeze waits for them first */
+	s = proc_take_fd(d->pid, d->fd);
+	if (s < 0)
+		return s;
+	/* locked at the final dump: no new handshake starts, one under way would be lost */
+	n = tcp_pending(d->pid, s, d->sink && drains);
+	close(s);
+	if (!n)
+		return 0;
+	if (drains)
+		pr_err("pid %d: fd %d is a listening TCP socket with %u connection(s) waiting in "
+		       "its accept queue or being set up at the freeze, after waiting up to %u ms "
+		       "for the program to accept them (--accept-wait): an accept queue cannot "
+		       "travel", d->pid, d->fd, n, accept_wait_ms);
+	else
+		pr_err("pid %d: fd %d is a listening TCP socket with %u connection(s) waiting in "
+		       "its accept queue: an accept queue cannot travel (with --accept-wait 0, "
+		       "or without the network lock, ferry does not wait for it to drain)", d->pid, d->fd, n);
+	return -EOPNOTSUPP;
 }
 
 void tcp_migration_end(enum tcp_end how)

@@ -5,9 +5,9 @@
 # A server's listening sockets (TCP on loopback and a unix socket) travel:
 # sockwork.py serves clients before the checkpoint, is restored, and serves
 # new clients on the same address and path afterwards, its counter going on.
-# A process whose TCP connection its peer closed (CLOSE_WAIT: only
-# established ones move, docs/tcp.md) is refused with a clear reason and
-# keeps running.
+# A process whose TCP connection its peer closed (CLOSE_WAIT) is refused
+# with --tcp-refuse, with a clear reason, and keeps running (carried by
+# default since: t-tcp-halfclosed; here in the host's network namespace).
 . "$(dirname "$0")/lib.sh"
 
 TMP=$(e2e_tmpdir)
@@ -25,7 +25,7 @@ print(s.recv(100).decode().strip())" "$@"; }
 [ "$(ask tcp "$port")" = "hello 1 pid $pid" ] || e2e_fail "no answer over TCP before"
 [ "$(ask unix "$sock")" = "hello 2 pid $pid" ] || e2e_fail "no answer over the unix socket before"
 
-# a connection the server closed (CLOSE_WAIT here) is refused, the server runs
+# a connection the server closed (CLOSE_WAIT here) is refused (--tcp-refuse), the server runs
 # on (it served that client too: its counter is 3 now)
 python3 -c "
 import socket, time
@@ -37,10 +37,10 @@ time.sleep(30)" &
 holder=$!
 e2e_track_pid "$holder"
 e2e_wait_file "$TMP/connected" 10 || e2e_fail "the client did not connect"
-if "$FERRY_BUILD/migrate" --images-dir "$TMP/refused" "$holder" 2>"$TMP/refused.err"; then
+if "$FERRY_BUILD/migrate" --tcp-refuse --images-dir "$TMP/refused" "$holder" 2>"$TMP/refused.err"; then
 	e2e_fail "a connected socket was not refused"
 fi
-grep -q 'TCP connection half-closed by its peer (CLOSE_WAIT)' "$TMP/refused.err" || e2e_fail "reason: $(cat "$TMP/refused.err")"
+grep -q 'connected TCP socket (half-closed by its peer (CLOSE_WAIT)): refused (--tcp-refuse)' "$TMP/refused.err" || e2e_fail "reason: $(cat "$TMP/refused.err")"
 kill -0 "$holder" || e2e_fail "the refused process died"
 kill "$holder"
 

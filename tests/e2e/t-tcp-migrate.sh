@@ -57,6 +57,10 @@ rc=$?
 cat "$TMP/migrate.json" "$TMP/migrate.err" >&2
 [ $rc -eq 0 ] || e2e_fail "migrate exited $rc: $(tail -n 1 "$TMP/migrate.err")"
 grep -q '"event":"done"' "$TMP/migrate.json" || e2e_fail "no done line"
+# the downtime prediction counts the queues the final round carries (MBs here)
+q=$(grep -o '"tcp_queued_bytes":[0-9]*' "$TMP/migrate.json" | cut -d: -f2 | sort -n | tail -n 1)
+[ "${q:-0}" -ge 262144 ] || e2e_fail "the prediction counts ${q:-no} TCP queued bytes"
+e2e_log "predicted with $q bytes in TCP queues"
 tcp_no_lock "$E2E_SRC_NS"
 tcp_no_lock "$E2E_DST_NS"
 

@@ -7,9 +7,14 @@
 # e2e_netns_pair, one process per case, checkpointed with migrate
 # --images-dir, which must exit 4 (the target's problem) naming it:
 #   refuse     --tcp-refuse and an established connection
-#   closewait  a connection its peer half-closed (CLOSE_WAIT)
-#   finwait    a connection this end half-closed (FIN_WAIT2)
-#   backlog    a listening socket with a connection in its accept queue
+#   synsent    a connection being made (SYN sent, none answered: the
+#              listener's accept queue is full; half-closed ones travel now,
+#              t-tcp-halfclosed)
+#   urgent     a connection with urgent (out-of-band) data not read
+#   backlog    a listening socket with a connection in its accept queue the
+#              program never accepts: refused at the final freeze, after
+#              --accept-wait (here 300 ms) ms; with --accept-wait 0 at once
+#              (preflight)
 #   localpeer  a connection to a socket of this host outside the tree
 #   leave      --leave-running and an established connection
 # and migrate --tcp-close --tcp-refuse is a usage error (exit 2). After each
@@ -20,8 +25,8 @@ e2e_need migrate
 TMP=$(e2e_tmpdir)
 e2e_netns_pair
 
-# The peer: a listener on the source address that accepts and holds (or
-# half-closes) its connections; it is not part of any checkpointed tree.
+# The peer: a listener on the source address that accepts and holds its
+# connections; it is not part of any checkpointed tree.
 cat >"$TMP/peer.py" <<'PY'
 import socket, sys, time
 l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -30,9 +35,8 @@ open(sys.argv[3], "w").write("up\n")
 held = []
 while True:
     c, _ = l.accept()
-    c.settimeout(None)
-    if c.recv(16) == b"shut":
-        c.shutdown(socket.SHUT_WR)	# the target sees its peer's FIN
+    if c.recv(16) == b"urg":
+        c.send(b"!", socket.MSG_OOB)	# urgent data the target does not read
     held.append(c)
 PY
 # The target: MODE, then writes ready and sleeps.
@@ -40,16 +44,23 @@ cat >"$TMP/target.py" <<'PY'
 import socket, sys, time
 mode, addr, port, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 keep = []
-if mode == "backlog":
+if mode == "synsent":
+    l = socket.socket(); l.bind((addr, 0)); l.listen(0)
+    f = socket.socket(); f.connect(l.getsockname())    # fills the queue: SYNs dropped
+    c = socket.socket(); c.setblocking(False)
+    try:
+        c.connect(l.getsockname())
+    except BlockingIOError:
+        pass
+    keep += [l, f, c]
+elif mode == "backlog":
     l = socket.socket(); l.bind((addr, 0)); l.listen(4)
     c = socket.socket(); c.connect(l.getsockname())   # never accepted
     keep += [l, c]
     # the client end is ours too: only the listener's queue is at stake
 else:
     c = socket.socket(); c.connect((addr, port))
-    c.send(b"shut" if mode == "closewait" else b"hold")
-    if mode == "finwait":
-        c.shutdown(socket.SHUT_WR)
+    c.send(b"urg" if mode == "urgent" else b"hold")
     keep.append(c)
 time.sleep(0.5)
 open(out, "w").write("ready\n")
@@ -89,12 +100,14 @@ refused()
 	grep -q '^TracerPid:[[:space:]]*0$' "/proc/$tpid/status" || e2e_fail "$name: target traced"
 	e2e_in_src nft list tables 2>/dev/null | grep -q ferry_lock_ && e2e_fail "$name: a lock was made"
 	kill "$tpid"
+	e2e_wait_pid_gone "$tpid" 10 || e2e_fail "$name: the target does not end"
 }
 
 refused refuse hold 'connected TCP socket (established): refused (--tcp-refuse)' --tcp-refuse
-refused closewait closewait 'TCP connection half-closed by its peer (CLOSE_WAIT): ferry moves established ones only'
-refused finwait finwait 'TCP connection half-closed by this end (FIN_WAIT2)'
-refused backlog backlog 'connection(s) waiting in its accept queue'
+refused synsent synsent 'TCP connection connecting (SYN sent): ferry moves established and half-closed ones only'
+refused urgent urgent 'TCP connection with urgent (out-of-band) data not read yet: ferry cannot carry urgent data'
+refused backlog backlog 'connection(s) waiting in its accept queue or being set up at the freeze, after waiting up to 300 ms' --accept-wait 300
+refused backlog0 backlog 'waiting in its accept queue: an accept queue cannot travel (with --accept-wait 0, or without the network lock, ferry does not wait' --accept-wait 0
 refused localpeer localpeer 'local TCP connection connected to one outside the tree'
 refused leave hold 'two copies cannot own one connection' --leave-running
 

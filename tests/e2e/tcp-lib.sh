@@ -14,12 +14,17 @@
 #
 #   tcp_topology 4|6          the namespaces; sets SVC, CLI_NS, TCP_FAM
 #   tcp_in_cli CMD...         run CMD in the client namespace
-#   tcp_start_server [OPT...] tcpwork server on SVC in the source; sets pid, sport
+#   tcp_start_server [OPT...] tcpwork server (TCP_ROLE) on SVC in the source; sets pid, sport
 #   tcp_start_client [OPT...] tcpwork client in the client namespace; sets cport
 #   tcp_move_service          the address hand-over to the destination
 #   tcp_wait_progress FILE BYTES TIMEOUT [K]  connection K (0) received BYTES more
 #   tcp_check_streams SRVPID TIMEOUT       both stop sending; totals must match
 #   tcp_no_lock NETNS         no ferry_lock_* table left there
+#   tcp_start_qclient K [OPT...]  tcpwork qclient K in the client namespace; sets cport
+#   tcp_wait_state STATE NETNS PORT  the connection of client port PORT is in STATE there
+#   tcp_migrate_moving        migrate, the address handed over by a freeze hook
+#                             (at the restore already); sets outer
+#   tcp_migrated              after a migration: no locks, source gone; sets outer
 
 TCPWORK=$FERRY_ROOT/tests/workloads/tcpwork.py
 
@@ -77,11 +82,17 @@ tcp_topology()
 	fi
 }
 
-# tcp_start_server [OPTION...]: sets pid and sport.
+# tcp_start_server [OPTION...]: sets pid and sport. TCP_ROLE: another role
+# of tcpwork (aserver, qserver); TCP_OWN_IPC=1: in an IPC namespace of its
+# own (SysV sets other tests make in the host's may otherwise be taken for
+# its own and refused).
 tcp_start_server()
 {
+	local -a wrap=()
+
+	[ -n "${TCP_OWN_IPC:-}" ] && wrap=(unshare --ipc)
 	sport=$(e2e_port)
-	e2e_start_bg srv e2e_in_src python3 "$TCPWORK" server --addr "$SVC" --port "$sport" \
+	e2e_start_bg srv e2e_in_src "${wrap[@]}" python3 "$TCPWORK" "${TCP_ROLE:-server}" --addr "$SVC" --port "$sport" \
 		--out "$TMP/srv.out" --pidfile "$TMP/pid" "$@"
 	e2e_wait_file "$TMP/pid" 20 || e2e_fail "tcpwork server did not start: $(cat "$TMP/srv.log")"
 	pid=$(cat "$TMP/pid")
@@ -165,4 +176,64 @@ tcp_no_lock()
 	if ip netns exec "$1" nft list tables | grep -q ferry_lock_; then
 		e2e_fail "a network lock is left in $1: $(ip netns exec "$1" nft list tables)"
 	fi
+}
+
+# tcp_start_qclient K [OPTION...]: tcpwork qclient writing $TMP/cliK.out; sets
+# cport (call it directly, not in $(...): e2e_start_bg)
+tcp_start_qclient()
+{
+	local k=$1
+
+	shift
+	e2e_start_bg "cli$k" tcp_in_cli python3 "$TCPWORK" qclient --addr "$SVC" --port "$sport" \
+		--out "$TMP/cli$k.out" --pidfile "$TMP/cli$k.pidf" "$@"
+	e2e_wait_file "$TMP/cli$k.pidf" 20 || e2e_fail "client $k did not connect: $(cat "$TMP/cli$k.log")"
+	cport=$(sed -n 's/^conn 0 local .*[:.]\([0-9]*\) peer .*/\1/p' "$TMP/cli$k.out")
+	[ -n "$cport" ] || e2e_fail "client $k: no port in $(cat "$TMP/cli$k.out")"
+}
+
+# tcp_wait_state STATE NETNS PORT: the connection with port PORT is in STATE
+# (an ss state name) in NETNS, within 10 s
+tcp_wait_state()
+{
+	local i
+
+	for ((i = 0; i < 100; i++)); do
+		ip netns exec "$2" ss -Htn state "$1" | grep -q "[:.]$3\b" && return 0
+		sleep 0.1
+	done
+	e2e_fail "no $1 connection with port $3 in $2: $(ip netns exec "$2" ss -tan)"
+}
+
+# tcp_migrate_moving: migrate $pid to the destination (mig_start_dest), a
+# freeze hook handing the address over (so it is there at the restore);
+# must succeed, no lock left; sets outer (the restored server, outside).
+tcp_migrate_moving()
+{
+	local len=32 nodad=
+
+	[ "${TCP_FAM:-4}" = 6 ] && len=128 nodad=nodad
+	cat >"$TMP/move.sh" <<EOF
+ip -n $E2E_SRC_NS addr del $SVC/$len dev lo &&
+ip -n $E2E_DST_NS addr add $SVC/$len dev lo $nodad &&
+ip -n $CLI_NS route replace $SVC/$len via $TCP_CD
+EOF
+	e2e_in_src "$MIGRATE" -v --hook "freeze=sh $TMP/move.sh" --to "$E2E_DST_IP:$port" \
+		"${CLI_TLS[@]}" "$pid" >"$TMP/migrate.out" 2>"$TMP/migrate.err"
+	rc=$?
+	cat "$TMP/migrate.out" "$TMP/migrate.err" >&2
+	[ $rc -eq 0 ] || e2e_fail "migrate exited $rc: $(tail -n 1 "$TMP/migrate.err")"
+	tcp_migrated
+}
+
+# tcp_migrated: after a successful migration of $pid: no lock at either end,
+# the source gone; sets outer (the restored server, outside)
+tcp_migrated()
+{
+	tcp_no_lock "$E2E_SRC_NS"
+	tcp_no_lock "$E2E_DST_NS"
+	e2e_wait_pid_gone "$pid" 10 || e2e_fail "source $pid still there after the migration"
+	outer=$(outer_pid "$pid")
+	[ -n "$outer" ] || e2e_fail "no process outside with NSpid ... $pid"
+	e2e_track_pid "$outer"
 }

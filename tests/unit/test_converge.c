@@ -48,6 +48,28 @@ Test(converge, prediction_parts)
 	converge_free(&c);
 }
 
+Test(converge, tcp_queues_at_the_wire_bandwidth)
+{
+	struct converge c;
+	struct converge_pred p, q;
+
+	converge_init(&c, 300, true);
+	round_at(&c, 1, 2 * S, 100000, 100000, -1, &p);
+	converge_add_tcp(&p, 1 << 20);
+	cr_assert(!p.valid && p.tcp_us == 0 && p.total_us == 0, "no bandwidth yet: nothing added");
+	cr_assert_eq(p.tcp_bytes, 1 << 20);
+	round_at(&c, 2, S, 4000, 4000, -1, &p);
+	q = p;
+	converge_add_tcp(&p, 8 << 20);
+	cr_assert(p.valid && p.wire_mib_s > 0);
+	/* 8 MiB at the wire's MiB/s */
+	cr_assert(p.tcp_us >= 8 / p.wire_mib_s * 1e6 - 1 && p.tcp_us <= 8 / p.wire_mib_s * 1e6 + 1,
+		  "tcp_us %llu at %.1f MiB/s", (unsigned long long)p.tcp_us, p.wire_mib_s);
+	cr_assert_eq(p.total_us, q.total_us + p.tcp_us);
+	cr_assert_eq(p.xfer_us, q.xfer_us, "the pages' part is unchanged");
+	converge_free(&c);
+}
+
 Test(converge, lag_counts_rounds_before_the_last)
 {
 	struct converge c;

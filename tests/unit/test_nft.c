@@ -38,6 +38,9 @@ Test(nft, batch_and_dedupe)
 	cr_assert_eq(nft_script_conn(&s, NULL, "ferry_lock_x", (void *)&l, (void *)&p2), 0);
 	cr_assert_eq(nft_script_listener(&s, NULL, "ferry_lock_x", (void *)&any), 0);
 	cr_assert_eq(count(s.buf, "table inet ferry_lock_x {"), 1);
+	/* the restore's own FIN and ACK segments pass, before any drop rule */
+	cr_assert_eq(count(s.buf, "insert rule inet ferry_lock_x in meta mark 0x46525259 accept\n"),
+		     1, "%s", s.buf);
 	cr_assert_eq(count(s.buf, "add rule"), 5, "%s", s.buf);
 	cr_assert(strstr(s.buf, "add rule inet ferry_lock_x in ip saddr 10.0.0.22 ip daddr "
 				"10.0.0.1 tcp sport 4000 tcp dport 80 drop\n"));
