@@ -195,6 +195,8 @@ static int pty_check_fd(struct fd_dump *d)
 		return fd;
 	ret = pty_index(d, fd, &index);
 	if (!ret)
+		ret = pty_queue_check(d, fd, index, pty_master_dev(d->st.st_rdev));
+	if (!ret)
 		ret = ioctl(fd, TCGETS2, &t) ? -errno : 0;
 	if (!ret)
 		ret = pty_column_check(d, &t);
@@ -229,9 +231,8 @@ static int pty_dump(struct fd_dump *d)
 	fd = proc_take_fd(d->pid, d->fd);
 	if (fd < 0)
 		return fd;
+	/* queued data: refused by pty_check_fd, run right before, frozen */
 	ret = pty_index(d, fd, &p->te.index);
-	if (!ret)
-		ret = pty_queue_check(d, fd, p->te.index, master);
 	if (ret)
 		goto out;
 	ret = -errno;

@@ -138,6 +138,7 @@ dgram_queue		refused		dgram|datagram|queue
 pty			exact		pty|tty|terminal
 pty_ctty		exact		pty|tty|terminal
 pty_outside		refused		pts.*master is outside the tree
+pty_queued		refused		pts.*data queued
 fifo			exact		fifo
 fifo_outside		refused		fifo.*outside
 sysv_shm		refused		shm|ipc|sysv|system v

@@ -3467,6 +3467,7 @@ static int fifo_outside_verify(void)
  * terminal name, tcgetpgrp, tcgetsid, termios as set, window size, SIGWINCH
  * count; each check also changes the window size (one SIGWINCH more).
  * pty_outside: the master is held by a process outside the tree only.
+ * pty_queued: data on the pty the slave has not read.
  */
 static int pty_m = -1, pty_s = -1;
 static char pty_name[64];
@@ -3665,6 +3666,23 @@ static int pty_ctty_verify(void)
 	if (strncmp(ans, exp, strlen(exp)))
 		return bad("after TIOCSWINSZ the foreground process says '%.*s', expected '%s'",
 			   (int)strcspn(ans, "\r\n"), ans, exp);
+	return 0;
+}
+
+/* pty_queued: 4 bytes written on the master that the slave has not read (refused, kept). */
+static int pty_queued_setup(void)
+{
+	if (pty_setup())
+		return 1;
+	return write(pty_m, "left", 4) == 4 ? 0 : bad("write on the master: %s", strerror(errno));
+}
+
+static int pty_queued_verify(void)
+{
+	int n = -1;
+
+	if (ioctl(pty_s, FIONREAD, &n) || n != 4)
+		return bad("%d bytes queued on the slave, expected 4", n);
 	return 0;
 }
 
@@ -4260,6 +4278,7 @@ static const struct mode {
 	MODE(pty),
 	MODE(pty_ctty),
 	MODE(pty_outside),
+	MODE(pty_queued),
 	MODE(fifo),
 	MODE(fifo_outside),
 	MODE(sysv_shm),
