@@ -351,6 +351,8 @@ static int rst_tree_add(struct rst_tree *rt, const struct tree_images *ti, size_
 		if (!ret)
 			ret = rp_fork(parent, &rt->rp[i], pe->pid, ti->p[i].mm, pe->sid == pe->pid,
 				      ctty_fd, &keep);
+		if (!ret)
+			rt->rp[i].ctty = ctty_fd >= 0 ? pe->ctty : 0;
 		if (ctty_fd >= 0)
 			close(ctty_fd);
 		ranges_free(&from);
@@ -617,6 +619,26 @@ static int tty_fg_setters(const struct tree_images *ti, const size_t *order, int
 	return 0;
 }
 
+/* Each session leader has the terminal its fork gave it (its session's since). */
+static int ctty_unchanged(const struct rst_tree *rt, const struct tree_images *ti)
+{
+	size_t k;
+
+	for (k = 0; k < rt->nr; k++) {
+		const PstreeEntry *pe = ti->p[k].pe;
+		uint32_t want = pe->sid == pe->pid && pe->has_ctty ? pe->ctty : 0;
+
+		if (rt->rp[k].ctty == want)
+			continue;
+		/* a pty index, -1: none */
+		pr_err("pid %u: its controlling terminal changed during the migration (pty %d "
+		       "when it was made here, now %d)", pe->pid, (int)rt->rp[k].ctty - 1,
+		       (int)want - 1);
+		return -EAGAIN;
+	}
+	return 0;
+}
+
 /* The foreground group process @k sets (tty_fg_setters), as its session leader saw it. */
 static pid_t tty_fg_of(const struct tree_images *ti, size_t k)
 {
@@ -636,7 +658,9 @@ static int rst_tree_final_start(struct rst_tree *rt, const struct tree_images *t
 
 	if (!fg_fd)
 		return -ENOMEM;
-	ret = tty_fg_setters(ti, order, fg_fd);
+	ret = ctty_unchanged(rt, ti);
+	if (!ret)
+		ret = tty_fg_setters(ti, order, fg_fd);
 
 	/* the TCP locks were made before (rst_tree_final): each fd finds its own */
 	for (i = 0; i < rt->nr && !ret; i++) {

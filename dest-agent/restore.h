@@ -344,6 +344,7 @@ struct rst_process {
 	uint32_t applied_round;		/* last round whose pages are in */
 	uint64_t blob_syscalls;		/* made by its MEMORY commands (a cost counter) */
 	const struct rst_final *final;	/* during FINAL: what a failure names */
+	uint32_t ctty;			/* the terminal its fork gave it: /dev/pts/N + 1, 0: none */
 };
 
 /* The root: a clone3 child of ours; @mms: every process's layout (the blob avoids them all). */
@@ -353,8 +354,9 @@ int rp_create(struct rst_process *rp, pid_t pid, const MmEntry *const *mms, size
  * A child of @parent with PID @pid (its layout @mm), made by the parent's
  * own blob; @new_session: it leads its own session (set before it has
  * children), with the terminal of @ctty_fd (-1: none) as its controlling
- * one, which the children it forks inherit. It keeps of its parent's memory only @keep (anonymous private
- * memory it has too: its ->prefilled, to be filled with READ_CMP).
+ * one, which the children it forks inherit. It keeps of its parent's
+ * memory only @keep (anonymous private memory it has too: its ->prefilled,
+ * to be filled with READ_CMP).
  */
 int rp_fork(struct rst_process *parent, struct rst_process *child, pid_t pid, const MmEntry *mm,
 	    bool new_session, int ctty_fd, const struct ranges *keep);
