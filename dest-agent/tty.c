@@ -106,15 +106,16 @@ static int pty_slave(const struct pty *p, int flags)
 
 int tty_ctty_fd(uint32_t index, const void *winsize, size_t len)
 {
-	struct pty *p = pty_get(index);
+	struct pty *p;
 	int fd;
 
+	if (winsize && len != sizeof(struct winsize))
+		return -EINVAL;
+	p = pty_get(index);
 	if (!p)
 		return -errno;
 	if (p->session)
-		return -EEXIST;	/* a terminal leads one session */
-	if (winsize && len != sizeof(struct winsize))
-		return -EINVAL;
+		return -EEXIST;	/* a terminal belongs to one session */
 	/* no session has it yet: no SIGWINCH for anyone */
 	if (winsize && ioctl(p->master, TIOCSWINSZ, winsize))
 		return -errno;
