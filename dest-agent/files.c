@@ -31,6 +31,7 @@ static const struct fd_restore_ops *const fd_kinds[] = {
 	[FD_TYPE__FD_MEMFD] = &memfd_restore_ops,
 	[FD_TYPE__FD_INOTIFY] = &inotify_restore_ops,
 	[FD_TYPE__FD_PIDFD] = &pidfd_restore_ops,
+	[FD_TYPE__FD_TTY] = &tty_restore_ops,
 };
 
 static const struct fd_restore_ops *fd_kind(const FdEntry *f)

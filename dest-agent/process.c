@@ -1061,6 +1061,8 @@ int rp_final_start(struct rst_process *rp, const struct rst_final *f)
 	rp->nr_tids = 1;
 	rp->args.cmd = RST_CMD_FINAL;
 	rp->args.pgid = f->pgid;
+	rp->args.tty_fg_fd = f->tty_fg_fd;
+	rp->args.tty_fg = f->tty_fg;
 	ret = fill_task_args(&rp->args, f->core, f->mm);
 	if (!ret)
 		ret = layout_threads(rp, f->core, &fp);
@@ -1210,9 +1212,9 @@ static int fork_prepare(struct rst_process *child, uint64_t vdso, const struct r
 }
 
 int rp_fork(struct rst_process *parent, struct rst_process *child, pid_t pid, const MmEntry *mm,
-	    bool new_session, const struct ranges *keep)
+	    bool new_session, int ctty_fd, const struct ranges *keep)
 {
-	int sv[2], ret;
+	int sv[2], send[2], ret;
 	uint64_t vdso;
 	pid_t cpid = 0;
 
@@ -1221,7 +1223,9 @@ int rp_fork(struct rst_process *parent, struct rst_process *child, pid_t pid, co
 		return ret;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv))
 		return -errno;
-	ret = send_fds(parent->sock, &sv[1], 1);
+	send[0] = sv[1];
+	send[1] = ctty_fd;
+	ret = send_fds(parent->sock, send, ctty_fd >= 0 ? 2 : 1);
 	close(sv[1]);
 	if (ret) {
 		close(sv[0]);
@@ -1230,6 +1234,7 @@ int rp_fork(struct rst_process *parent, struct rst_process *child, pid_t pid, co
 	parent->args.cmd = RST_CMD_FORK;
 	parent->args.fork_pid = pid;
 	parent->args.fork_new_session = new_session;
+	parent->args.fork_ctty = ctty_fd >= 0;
 	ret = tracee_write(parent->pid, parent->args_addr, &parent->args, sizeof(parent->args));
 	if (!ret && ptrace(PTRACE_CONT, parent->pid, NULL, NULL))
 		ret = -errno;

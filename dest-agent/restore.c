@@ -555,14 +555,34 @@ static bool blob_collides(const struct rst_tree *rt, const struct tree_images *t
  * parent's blob once the parent's memory is filled, so that the child
  * keeps what it has of it (shared copy-on-write, as on the source).
  */
+/* A session leader's controlling terminal (a pty made now), for its fork: *@fd or -1. */
+static int fork_ctty(const PstreeEntry *pe, int *fd)
+{
+	*fd = -1;
+	if (!pe->has_ctty || !pe->ctty || pe->sid != pe->pid)
+		return 0;
+	*fd = tty_ctty_fd(pe->ctty - 1, pe->has_ctty_winsize ? pe->ctty_winsize.data : NULL,
+			  pe->ctty_winsize.len);
+	if (*fd >= 0)
+		return 0;
+	pr_err("pid %u: cannot make its controlling terminal /dev/pts/%u: %s", pe->pid,
+	       pe->ctty - 1, strerror(-*fd));
+	return *fd;
+}
+
 static int rst_tree_add(struct rst_tree *rt, const struct tree_images *ti, size_t i, bool pidns)
 {
 	const PstreeEntry *pe = ti->p[i].pe;
 	struct ranges from, keep = { 0 };
 	const MmEntry **mms;
+	int ret, ctty_fd = -1;
 	size_t k;
-	int ret;
 
+	/* a session's other processes inherit its leader's terminal from their parents */
+	if (!i && pe->has_ctty && pe->ctty) {
+		pr_err("pid %u: the tree's root with a controlling terminal", pe->pid);
+		return -EINVAL;
+	}
 	if (i) {
 		int pi = find_proc(ti, pe->ppid);
 		struct rst_process *parent = &rt->rp[pi];
@@ -572,8 +592,14 @@ static int rst_tree_add(struct rst_tree *rt, const struct tree_images *ti, size_
 		if (!ret)
 			ret = ranges_and(&from, &parent->prefilled, &keep);
 		if (!ret)
+			ret = fork_ctty(pe, &ctty_fd);
+		if (!ret)
 			ret = rp_fork(parent, &rt->rp[i], pe->pid, ti->p[i].mm, pe->sid == pe->pid,
-				      &keep);
+				      ctty_fd, &keep);
+		if (!ret)
+			rt->rp[i].ctty = ctty_fd >= 0 ? pe->ctty : 0;
+		if (ctty_fd >= 0)
+			close(ctty_fd);
 		ranges_free(&from);
 		ranges_free(&keep);
 	} else {
@@ -1007,19 +1033,106 @@ static int stop_signal(pid_t pid, const PstreeEntry *pe, const ProcCore *core)
 	return sig;
 }
 
+/* @files' fd of the pty /dev/pts/@index, or -1. */
+static int pty_fd(const FilesEntry *files, uint32_t index)
+{
+	size_t i;
+
+	for (i = 0; i < files->n_fds; i++)
+		if (files->fds[i]->type == FD_TYPE__FD_TTY && files->fds[i]->tty &&
+		    files->fds[i]->tty->index == index)
+			return files->fds[i]->fd;
+	return -1;
+}
+
+/*
+ * Who sets the foreground group of each session leader's terminal (when
+ * not the leader's own group, which it has since its fork): a process of
+ * the session holding an fd of the terminal, at its FINAL after the
+ * group's leader's (the group exists then). @fg_fd[k]: the fd process k
+ * uses, -1: none.
+ */
+static int tty_fg_setters(const struct tree_images *ti, const size_t *order, int *fg_fd)
+{
+	size_t s, i, j;
+
+	for (i = 0; i < ti->nr; i++)
+		fg_fd[i] = -1;
+	for (s = 0; s < ti->nr; s++) {
+		const PstreeEntry *ls = ti->p[s].pe;
+
+		if (!ls->ctty || ls->sid != ls->pid || !ls->has_tpgid || ls->tpgid == (int)ls->pid)
+			continue;
+		for (i = 0; i < ti->nr && ti->p[order[i]].pe->pid != (uint32_t)ls->tpgid; i++)
+			;
+		for (j = i; j < ti->nr; j++) {
+			const PstreeEntry *pe = ti->p[order[j]].pe;
+			int fd = pty_fd(ti->p[order[j]].files, ls->ctty - 1);
+
+			if (pe->sid == ls->sid && pe->ctty == ls->ctty && fd >= 0) {
+				fg_fd[order[j]] = fd;
+				break;
+			}
+		}
+		if (j >= ti->nr) {
+			pr_err("pid %u: no process of its session can make group %d the foreground "
+			       "one of its terminal /dev/pts/%u again", ls->pid, ls->tpgid,
+			       ls->ctty - 1);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+/* Each session leader has the terminal its fork gave it (its session's since). */
+static int ctty_unchanged(const struct rst_tree *rt, const struct tree_images *ti)
+{
+	size_t k;
+
+	for (k = 0; k < rt->nr; k++) {
+		const PstreeEntry *pe = ti->p[k].pe;
+		uint32_t want = pe->sid == pe->pid && pe->has_ctty ? pe->ctty : 0;
+
+		if (rt->rp[k].ctty == want)
+			continue;
+		/* a pty index, -1: none */
+		pr_err("pid %u: its controlling terminal changed during the migration (pty %d "
+		       "when it was made here, now %d)", pe->pid, (int)rt->rp[k].ctty - 1,
+		       (int)want - 1);
+		return -EAGAIN;
+	}
+	return 0;
+}
+
+/* The foreground group process @k sets (tty_fg_setters), as its session leader saw it. */
+static pid_t tty_fg_of(const struct tree_images *ti, size_t k)
+{
+	int s = find_proc(ti, ti->p[k].pe->sid);
+
+	return s >= 0 ? ti->p[s].pe->tpgid : 0;
+}
+
 /* State of every process, each stopped just before its last step (nothing runs yet). */
 static int rst_tree_final_start(struct rst_tree *rt, const struct tree_images *ti, int dirfd,
 				const struct shm_table *shm, const size_t *order,
 				struct open_files *of)
 {
+	int *fg_fd = calloc(ti->nr + 1, sizeof(*fg_fd));
 	size_t i;
-	int ret = 0;
+	int ret;
+
+	if (!fg_fd)
+		return -ENOMEM;
+	ret = ctty_unchanged(rt, ti);
+	if (!ret)
+		ret = tty_fg_setters(ti, order, fg_fd);
 
 	/* the TCP locks were made before (rst_tree_final): each fd finds its own */
 	for (i = 0; i < rt->nr && !ret; i++) {
 		size_t k = order[i];
-		struct rst_final f = { ti->p[k].core, ti->p[k].mm, ti->p[k].files, NULL,
-				       wanted_pgid(ti, k), of };
+		struct rst_final f = { .core = ti->p[k].core, .mm = ti->p[k].mm,
+				       .files = ti->p[k].files, .pgid = wanted_pgid(ti, k),
+				       .tty_fg_fd = fg_fd[k], .tty_fg = tty_fg_of(ti, k), .of = of };
 		int *fds = NULL;
 
 		/* where it is now (it may have moved since round 1), before its threads exist */
@@ -1036,6 +1149,7 @@ static int rst_tree_final_start(struct rst_tree *rt, const struct tree_images *t
 	/* every process through its last fallible step: after this all go, or none */
 	for (i = 0; i < rt->nr && !ret; i++)
 		ret = rp_final_prepare(&rt->rp[order[i]]);
+	free(fg_fd);
 	return ret;
 }
 
@@ -1162,6 +1276,7 @@ static int rst_tree_final(struct rst_tree *rt, const struct tree_images *ti, int
 		rctl_send_status(o->status_fd, &st);
 	}
 	open_files_close(&of);
+	tty_restore_end();
 	free(order);
 	return ret;
 }

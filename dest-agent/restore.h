@@ -279,6 +279,16 @@ extern const struct fd_restore_ops timerfd_restore_ops;			/* timerfd.c */
 extern const struct fd_restore_ops memfd_restore_ops;			/* shm.c */
 extern const struct fd_restore_ops inotify_restore_ops;			/* inotify.c */
 extern const struct fd_restore_ops pidfd_restore_ops;			/* pidfd.c */
+extern const struct fd_restore_ops tty_restore_ops;			/* tty.c */
+
+/*
+ * tty.c: a slave fd of the pty /dev/pts/@index (made now, with window size
+ * @winsize, @len bytes, if not NULL), for the session leader forked now to
+ * make it its controlling terminal; -errno.
+ */
+int tty_ctty_fd(uint32_t index, const void *winsize, size_t len);
+/* tty.c: the ptys made for this restore let go (the tree holds its own fds). */
+void tty_restore_end(void);
 
 /* The saved O_NONBLOCK on new @fd: @fd, or -errno (@fd closed). */
 int fd_set_nonblock(int fd, const FdEntry *f);
@@ -371,6 +381,7 @@ struct rst_process {
 	struct ranges partial_fresh;
 	uint64_t blob_syscalls;		/* made by its MEMORY commands (a cost counter) */
 	const struct rst_final *final;	/* during FINAL: what a failure names */
+	uint32_t ctty;			/* the terminal its fork gave it: /dev/pts/N + 1, 0: none */
 };
 
 /* The root: a clone3 child of ours; @mms: every process's layout (the blob avoids them all). */
@@ -379,11 +390,13 @@ int rp_create(struct rst_process *rp, pid_t pid, const MmEntry *const *mms, size
 /*
  * A child of @parent with PID @pid (its layout @mm), made by the parent's
  * own blob; @new_session: it leads its own session (set before it has
- * children). It keeps of its parent's memory only @keep (anonymous private
- * memory it has too: its ->prefilled, to be filled with READ_CMP).
+ * children), with the terminal of @ctty_fd (-1: none) as its controlling
+ * one, which the children it forks inherit. It keeps of its parent's
+ * memory only @keep (anonymous private memory it has too: its ->prefilled,
+ * to be filled with READ_CMP).
  */
 int rp_fork(struct rst_process *parent, struct rst_process *child, pid_t pid, const MmEntry *mm,
-	    bool new_session, const struct ranges *keep);
+	    bool new_session, int ctty_fd, const struct ranges *keep);
 int rp_memory(struct rst_process *rp, const struct ops *o);
 /*
  * The lazy fill: a userfaultfd made inside the process (@features), @reg
@@ -400,6 +413,8 @@ struct rst_final {
 	const FilesEntry *files;
 	const int *fds;			/* opened here, in files->fds order */
 	pid_t pgid;			/* 0: keep */
+	int tty_fg_fd;			/* its fd of its terminal to set the foreground group with, or -1 */
+	pid_t tty_fg;			/* that group */
 	const struct open_files *of;	/* the tree's descriptions (which process takes their locks) */
 };
 

@@ -76,6 +76,11 @@
 #define MADV_GUARD_INSTALL 102
 #define O_RDONLY	0
 #define O_CLOEXEC	02000000
+#define NR_ioctl	16
+#define NR_rt_sigprocmask 14
+#define TIOCSCTTY	0x540E
+#define TIOCSPGRP	0x5410
+#define SIGTTOU		22
 #define F_DUPFD		0
 #define F_SETLK		6
 #define F_OFD_SETLK	37
@@ -631,6 +636,25 @@ static int restore_proc_attrs(struct rst_args *a)
 	return 0;
 }
 
+/*
+ * The foreground group of its terminal, once that group exists. Possibly
+ * from a background group: SIGTTOU blocked meanwhile (the saved mask comes
+ * back with the last sigreturn).
+ */
+static int restore_tty_fg(struct rst_args *a)
+{
+	uint64_t ttou = 1ULL << (SIGTTOU - 1);
+	int32_t pgrp = a->tty_fg;
+	long ret;
+
+	if (a->tty_fg_fd < 0)
+		return 0;
+	ret = raw_syscall4(NR_rt_sigprocmask, 0 /* SIG_BLOCK */, &ttou, 0, 8);
+	if (!ret)
+		ret = raw_syscall3(NR_ioctl, a->tty_fg_fd, TIOCSPGRP, &pgrp);
+	return ret ? failed(a, "TIOCSPGRP", ret, pgrp) : 0;
+}
+
 static int restore_task(struct rst_args *a)
 {
 	uint32_t i;
@@ -641,6 +665,8 @@ static int restore_task(struct rst_args *a)
 		if (ret)
 			return failed(a, "setpgid", ret, a->pgid);
 	}
+	if (restore_tty_fg(a))
+		return -1;
 	raw_syscall1(NR_umask, a->umask);
 	ret = raw_syscall1(NR_personality, a->personality);
 	if (ret < 0)
@@ -1061,21 +1087,29 @@ static int cmd_fork(struct rst_args *a)
 		.set_tid = (uint64_t)&tid,
 		.set_tid_size = 1,
 	};
-	int32_t sock;
+	int32_t fds[2] = { -1, -1 };
 	long ret;
 
-	if (receive_fds(a, 1, -1, &sock))
+	if (receive_fds(a, a->fork_ctty ? 2 : 1, -1, fds))
 		return -1;
 	ret = raw_syscall2(NR_clone3, &ca, sizeof(ca));
 	if (ret == 0) {
-		ret = raw_syscall3(NR_dup3, sock, a->sock_fd, O_CLOEXEC);
-		raw_syscall1(NR_close, sock);
+		ret = raw_syscall3(NR_dup3, fds[0], a->sock_fd, O_CLOEXEC);
+		raw_syscall1(NR_close, fds[0]);
 		if (ret != a->sock_fd)
 			return failed(a, "child socket", ret, 0);
 		ret = a->fork_new_session ? raw_syscall0(NR_setsid) : 0;
-		return ret < 0 ? failed(a, "setsid", ret, 0) : 0;
+		if (ret < 0)
+			return failed(a, "setsid", ret, 0);
+		/* its terminal before it has children: they inherit it */
+		ret = fds[1] >= 0 ? raw_syscall3(NR_ioctl, fds[1], TIOCSCTTY, 0) : 0;
+		if (fds[1] >= 0)
+			raw_syscall1(NR_close, fds[1]);
+		return ret ? failed(a, "TIOCSCTTY", ret, 0) : 0;
 	}
-	raw_syscall1(NR_close, sock);
+	raw_syscall1(NR_close, fds[0]);
+	if (fds[1] >= 0)
+		raw_syscall1(NR_close, fds[1]);
 	if (ret < 0)
 		return failed(a, "fork", ret, tid);
 	return 0;

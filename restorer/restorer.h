@@ -215,7 +215,7 @@ struct rst_args {
 	/* --- FORK --- */
 	uint64_t fork_pid;
 	uint32_t fork_new_session;	/* the child leads a session of its own (before its children) */
-	uint32_t pad3;
+	uint32_t fork_ctty;		/* a tty fd follows the socket: the new session's terminal */
 
 	/* --- FINAL --- */
 	struct rst_mm_map mm;
@@ -250,6 +250,8 @@ struct rst_args {
 	uint64_t locks;			/* struct rst_lock[] */
 	/* filters every thread has: the leader installs them before cloning, so they are shared */
 	uint64_t nr_seccomp_shared, seccomp_shared;	/* struct rst_seccomp[], oldest first */
+	int32_t tty_fg_fd;		/* after setpgid: TIOCSPGRP(tty_fg) on this fd of its own; -1: none */
+	int32_t tty_fg;
 };
 
 #endif

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/ioctl.h>
 #include <time.h>
 
 #include "common/ptrace.h"
@@ -82,12 +83,43 @@ out:
 	return ret;
 }
 
+/*
+ * A process's controlling terminal (a pty of the tree: tty.c checks it at
+ * the final dump); a session leader's also with its window size, which the
+ * destination gives the pty before the session has it (no SIGWINCH).
+ */
+static int pstree_ctty(const struct tree *t, const struct proc_stat *ps, PstreeEntry *e,
+		       struct winsize *ws, pid_t *pids)
+{
+	size_t i;
+
+	e->ctty = tty_ctty_index(ps->tty_nr);
+	if (!e->ctty)
+		return 0;
+	e->has_ctty = e->has_tpgid = 1;
+	e->tpgid = ps->tpgid;
+	if (e->pid != (uint32_t)ps->sid)
+		return 0;
+	for (i = 0; i < t->nr; i++)
+		pids[i] = tree_threads(t, i)->pid;
+	if (tty_winsize(pids, t->nr, e->ctty - 1, ws))
+		return 0;	/* no fd of it (the final dump refuses a pty without one) */
+	e->has_ctty_winsize = 1;
+	e->ctty_winsize.data = (uint8_t *)ws;
+	e->ctty_winsize.len = sizeof(*ws);
+	return 0;
+}
+
 int dump_pstree(const struct tree *t, struct sink *sink)
 {
+	pid_t *pids = calloc(t->nr + 1, sizeof(*pids));
+	struct winsize ws;
 	struct img_buf b;
 	size_t i;
 	int ret;
 
+	if (!pids)
+		return -ENOMEM;
 	ret = img_buf_init(&b);
 	for (i = 0; !ret && i < t->nr; i++) {
 		const struct thread_set *ts = tree_threads(t, i);
@@ -114,12 +146,15 @@ int dump_pstree(const struct tree *t, struct sink *sink)
 			e.has_stop_signal = 1;
 			e.stop_signal = t->p[i].stop_signal ?: SIGSTOP;
 		}
-		ret = img_buf_add(&b, &e.base);
+		ret = pstree_ctty(t, &ps, &e, &ws, pids);
+		if (!ret)
+			ret = img_buf_add(&b, &e.base);
 		cgroup_lines_free(&cl);
 	}
 	if (!ret)
 		ret = sink->ops->add_file(sink, "pstree.img", b.data, b.len);
 	img_buf_free(&b);
+	free(pids);
 	return ret;
 }
 

@@ -29,6 +29,7 @@ static const struct fd_dump_ops *const fd_kinds[] = {
 	&fifo_dump_ops,
 	&tcp_dump_ops,		/* before sock_dump_ops: TCP connections */
 	&sock_dump_ops,
+	&tty_dump_ops,		/* before chr_dump_ops: ptys of /dev/pts */
 	&chr_dump_ops,
 	&memfd_dump_ops,	/* before reg_dump_ops: memfds the tree does not map */
 	&reg_dump_ops,
@@ -163,7 +164,7 @@ static int file_ids_add_pid(struct file_ids *f, pid_t pid)
 	return 0;
 }
 
-static bool file_ids_has_pid(const struct file_ids *f, pid_t pid)
+bool file_ids_has_pid(const struct file_ids *f, pid_t pid)
 {
 	size_t i;
 
@@ -247,6 +248,7 @@ static int held_check_holders(const struct file_ids *f)
 int file_ids_check_peers(const struct file_ids *f)
 {
 	size_t i, j;
+	int ret;
 
 	for (i = 0; i < f->nr_peers; i++) {
 		const struct peer *p = &f->peers[i];
@@ -278,7 +280,8 @@ int file_ids_check_peers(const struct file_ids *f)
 		       "that process with it", r->pid, r->fd, r->target);
 		return -EOPNOTSUPP;
 	}
-	return held_check_holders(f);
+	ret = tty_check_tree(f);
+	return ret ? ret : held_check_holders(f);
 }
 
 void file_ids_free(struct file_ids *f)
@@ -288,6 +291,7 @@ void file_ids_free(struct file_ids *f)
 	for (i = 0; i < f->nr_held; i++)
 		free(f->held[i].path);
 	free(f->held);
+	free(f->ttys);
 	free(f->pidfds);
 	free(f->pids);
 	free(f->peers);

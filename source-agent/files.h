@@ -51,6 +51,14 @@ struct file_ids {
 		pid_t target;
 	} *pidfds;
 	size_t nr_pidfds, cap_pidfds;
+	struct tty_ref {	/* ptys the tree holds an end of (tty.c) */
+		uint32_t index;	/* /dev/pts/INDEX */
+		pid_t pid;	/* the first fd of the tree holding it */
+		int fd;
+		bool master, slave;	/* the tree holds that end */
+		pid_t sid;	/* the session whose terminal it is (TIOCGSID), 0: none */
+	} *ttys;
+	size_t nr_ttys, cap_ttys;
 };
 
 void file_ids_free(struct file_ids *f);
@@ -67,6 +75,8 @@ int file_ids_check_peers(const struct file_ids *f);
  */
 int file_ids_add_peer(struct file_ids *f, uint64_t ino, pid_t pid, int fd, const char *kind,
 		      bool reconnect);
+/* @pid is one of the processes whose fds were looked at (the tree's). */
+bool file_ids_has_pid(const struct file_ids *f, pid_t pid);
 /* @pid's @fd is a pidfd of @target (a pid of this namespace). */
 int file_ids_add_pidfd(struct file_ids *f, pid_t pid, int fd, pid_t target);
 /*
@@ -145,6 +155,7 @@ extern const struct fd_dump_ops timerfd_dump_ops;			/* timerfd.c */
 extern const struct fd_dump_ops memfd_dump_ops;				/* shm.c */
 extern const struct fd_dump_ops inotify_dump_ops;			/* inotify.c */
 extern const struct fd_dump_ops pidfd_dump_ops;				/* pidfd.c */
+extern const struct fd_dump_ops tty_dump_ops;				/* tty.c */
 
 /* /proc/PID/fdinfo/FD whole, in a buffer to free (a read that fills it: -EFBIG). */
 int fdinfo_read_all(const struct fd_dump *d, char **info);
@@ -220,8 +231,19 @@ int tcp_check_listener(struct fd_dump *d);
 uint64_t tcp_queued_bytes(const struct tree *t);
 void tcp_migration_end(enum tcp_end how);
 
-/* A terminal (pty, tty, console): refused (tty.c). */
+/* A terminal that is not a pty of /dev/pts (a tty, console, /dev/tty): refused (tty.c). */
 int tty_fd_check(struct fd_dump *d);
+/*
+ * tty.c: every pty of the tree has both ends in it, no process outside
+ * holds one or has it as controlling terminal, and every controlling
+ * terminal of the tree is one the restore can give back: else -EOPNOTSUPP.
+ */
+int tty_check_tree(const struct file_ids *f);
+struct winsize;
+/* The window size of /dev/pts/@index, through an fd of it one of @pids holds. */
+int tty_winsize(const pid_t *pids, size_t nr, uint32_t index, struct winsize *ws);
+/* /dev/pts/N's N + 1 for a controlling terminal's device number @tty_nr, else 0. */
+uint32_t tty_ctty_index(uint32_t tty_nr);
 /*
  * locks.c: the file locks held through this fd, into d->e.locks at the dump
  * (d->sink set); a lease, or a lock of a kind of fd ferry reopens otherwise

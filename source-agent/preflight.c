@@ -24,7 +24,6 @@ static int (*const proc_checks[])(pid_t pid) = {
 	seccomp_check,
 	creds_check,
 	timers_check,
-	tty_check,
 	ipc_check,
 	cgroup_check,
 };

@@ -21,7 +21,6 @@ int core_check(pid_t pid);		/* core.c: zombie, traced, deleted cwd or root */
 int seccomp_check(pid_t pid);		/* seccomp.c */
 int creds_check(pid_t pid);		/* creds.c: per-thread ids, groups */
 int timers_check(pid_t pid);		/* timers.c */
-int tty_check(pid_t pid);		/* tty.c: a controlling terminal */
 int ipc_check(pid_t pid);		/* ipc.c: SysV semaphores, message queues */
 /* mm.c: mlock, mseal (smaps: preflight only); notes who has flags that travel */
 int mm_vmflags_check(pid_t pid);

@@ -200,6 +200,8 @@ int proc_read_stat(pid_t pid, struct proc_stat *st)
 	st->ppid = f[1];
 	st->pgid = f[2];
 	st->sid = f[3];
+	st->tty_nr = f[4];
+	st->tpgid = (pid_t)f[5];
 	st->start_code = f[23];
 	st->end_code = f[24];
 	st->start_stack = f[25];

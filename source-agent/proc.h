@@ -58,6 +58,8 @@ bool vma_has_dumpable_pages(const struct vma *v);
 
 struct proc_stat {
 	pid_t ppid, pgid, sid;
+	uint32_t tty_nr;	/* the controlling terminal's device number, 0: none */
+	pid_t tpgid;		/* its foreground process group, -1: none */
 	uint64_t start_code, end_code, start_stack;
 	uint64_t start_data, end_data, start_brk;
 	uint64_t arg_start, arg_end, env_start, env_end;

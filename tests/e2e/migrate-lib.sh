@@ -23,6 +23,8 @@
 # MIG_DEST_IPC=1: the destination in its own IPC namespace too (another
 # host's System V objects). MIG_DEST_BIND="FROM TO": the destination sees
 # directory FROM at TO (its own copy of files, as on another host).
+# MIG_DEST_DEVPTS=1: a devpts instance of its own on /dev/pts (another host's
+# pty numbers: the source's ptys still hold theirs while it restores).
 # The destination is pageserver --once in a PID namespace whose init (bash,
 # e2e_pidns_pageserver) outlives it, so the restored process survives the
 # page server's exit.
@@ -39,9 +41,11 @@ mig_start_dest()
 	fi
 	mkdir -p "$TMP/dst"
 	export C
-	export MIG_DEST_BIND=${MIG_DEST_BIND:-}
+	export MIG_DEST_BIND=${MIG_DEST_BIND:-} MIG_DEST_DEVPTS=${MIG_DEST_DEVPTS:-}
 	e2e_start_bg dest "${wrap[@]}" unshare --pid "${ipc[@]}" --fork --mount-proc --kill-child -- \
 		bash -c '[ -z "$MIG_DEST_BIND" ] || mount --bind $MIG_DEST_BIND || exit 1
+			[ -z "$MIG_DEST_DEVPTS" ] ||
+				mount -t devpts -o newinstance,ptmxmode=0666 devpts /dev/pts || exit 1
 			e2e_pidns_pageserver "$@"' _ "$1:$port" "$TMP/dst" "${once[@]}"
 	e2e_wait_port "$port" 10 "${ns[@]}" || e2e_fail "pageserver does not listen"
 	nsinit=$(pgrep -P "$(cat "$TMP/dest.pid")" -x bash | head -n 1)

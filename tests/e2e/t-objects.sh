@@ -65,7 +65,8 @@ pageserver)
 	e2e_netns_pair
 	port=$(e2e_port)
 	DEST=$E2E_DST_IP:$port
-	MIG_DEST_MANY=1 MIG_DEST_HOST_MOUNTS=1 MIG_DEST_IPC=1 mig_start_dest "$E2E_DST_IP" netns
+	MIG_DEST_MANY=1 MIG_DEST_HOST_MOUNTS=1 MIG_DEST_IPC=1 MIG_DEST_DEVPTS=1 \
+		mig_start_dest "$E2E_DST_IP" netns
 	SRC=(nsenter "--net=/run/netns/$E2E_SRC_NS" --)
 	;;
 *) e2e_fail "OBJ_VIA=$VIA: local or pageserver" ;;
@@ -134,7 +135,10 @@ sock_ebpf		refused		eBPF
 shutdown		exact		shut
 scm_rights		refused		in flight
 dgram_queue		refused		dgram|datagram|queue
-pty			refused		pty|tty|terminal
+pty			exact		pty|tty|terminal
+pty_ctty		exact		pty|tty|terminal
+pty_outside		refused		pts.*master is outside the tree
+pty_queued		refused		pts.*data queued
 fifo			exact		fifo
 fifo_outside		refused		fifo.*outside
 sysv_shm		refused		shm|ipc|sysv|system v

@@ -74,6 +74,36 @@ Test(fdkinds, pidfd_outside_the_tree)
 	cr_expect_eq(pidfd_restore_ops.open(&o, &f, 1), -ESRCH);
 }
 
+Test(fdkinds, pty_entry_not_whole)
+{
+	struct open_files of = { 0 };
+	struct fd_open o = { .of = &of, .round_dirfd = -1 };
+	FdEntry f = FD_ENTRY__INIT;
+	TtyEntry t = TTY_ENTRY__INIT;
+	uint8_t termios[44] = { 0 }, ws[8] = { 0 };	/* struct termios2, struct winsize */
+
+	f.type = FD_TYPE__FD_TTY;
+	cr_expect_eq(tty_restore_ops.open(&o, &f, 1), -EINVAL, "no tty_entry");
+	f.tty = &t;
+	t.termios.data = termios;
+	t.termios.len = 40;
+	cr_expect_eq(tty_restore_ops.open(&o, &f, 1), -EINVAL, "a short termios");
+	t.termios.len = sizeof(termios);
+	cr_expect_eq(tty_restore_ops.open(&o, &f, 1), -EINVAL, "a slave without a window size");
+	t.has_winsize = 1;
+	t.winsize.data = ws;
+	t.winsize.len = 4;
+	cr_expect_eq(tty_restore_ops.open(&o, &f, 1), -EINVAL, "a short window size");
+	t.winsize.len = sizeof(ws);
+	t.index = 1u << 20;
+	cr_expect_eq(tty_restore_ops.open(&o, &f, 1), -EINVAL, "an index past the kernel's");
+	cr_expect_eq(tty_ctty_fd(0, ws, 4), -EINVAL, "a session's short window size");
+	cr_expect_eq(tty_ctty_fd(1u << 20, NULL, 0), -EINVAL, "a session's index past the kernel's");
+	cr_expect_eq(of.nr, 0);
+	tty_restore_end();
+	open_files_close(&of);
+}
+
 Test(fdkinds, fifo_checked_before_anything)
 {
 	MmEntry mm = MM_ENTRY__INIT;

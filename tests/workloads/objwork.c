@@ -3458,41 +3458,248 @@ static int fifo_outside_verify(void)
 	return write(ff_rw, "fifo-data", 9) == 9 ? 0 : bad("write: %s", strerror(errno));
 }
 
+/*
+ * ptys. pty: both ends in this process, raw, a window size: the same
+ * /dev/pts/N, termios and window size, data both ways. pty_ctty: the master
+ * here; a child leads a session with the slave as its controlling terminal
+ * (cooked, no echo, its own VERASE), a grandchild in its own group is the
+ * foreground one and answers each line on the slave with what it sees:
+ * terminal name, tcgetpgrp, tcgetsid, termios as set, window size, SIGWINCH
+ * count; each check also changes the window size (one SIGWINCH more).
+ * pty_outside: the master is held by a process outside the tree only.
+ * pty_queued: data on the pty the slave has not read.
+ */
 static int pty_m = -1, pty_s = -1;
+static char pty_name[64];
+static struct termios pty_t;
+static struct winsize pty_ws = { .ws_row = 31, .ws_col = 97 };
 
-static int pty_setup(void)
+static int pty_open_pair(void)
 {
-	struct termios t;
 	char *name;
 
 	pty_m = posix_openpt(O_RDWR | O_NOCTTY);
 	if (pty_m < 0 || grantpt(pty_m) || unlockpt(pty_m) || !(name = ptsname(pty_m)))
 		return bad("posix_openpt: %s", strerror(errno));
-	pty_s = open(name, O_RDWR | O_NOCTTY);
+	snprintf(pty_name, sizeof(pty_name), "%s", name);
+	return 0;
+}
+
+static int pty_setup(void)
+{
+	if (pty_open_pair())
+		return 1;
+	pty_s = open(pty_name, O_RDWR | O_NOCTTY);
 	if (pty_s < 0)
-		return bad("open %s: %s", name, strerror(errno));
-	if (tcgetattr(pty_s, &t))
+		return bad("open %s: %s", pty_name, strerror(errno));
+	if (tcgetattr(pty_s, &pty_t))
 		return bad("tcgetattr: %s", strerror(errno));
-	cfmakeraw(&t);
-	return tcsetattr(pty_s, TCSANOW, &t) ? bad("tcsetattr: %s", strerror(errno)) : 0;
+	cfmakeraw(&pty_t);
+	pty_t.c_cc[VMIN] = 1;
+	if (tcsetattr(pty_s, TCSANOW, &pty_t) || tcgetattr(pty_s, &pty_t) ||
+	    ioctl(pty_s, TIOCSWINSZ, &pty_ws))
+		return bad("tcsetattr/TIOCSWINSZ: %s", strerror(errno));
+	return 0;
 }
 
 static int pty_verify(void)
 {
 	struct pollfd p = { .fd = pty_s, .events = POLLIN };
 	struct termios t;
+	struct winsize ws;
 	char b[16] = { 0 };
 
+	if (strcmp(fd_link(pty_s), pty_name) || strcmp(ptsname(pty_m) ?: "", pty_name))
+		return bad("the slave is %s (ptsname %s), expected %s", fd_link(pty_s),
+			   ptsname(pty_m), pty_name);
 	if (tcgetattr(pty_s, &t))
 		return bad("tcgetattr on the slave: %s; master fd is %s, slave fd is %s",
 			   strerror(errno), fd_link(pty_m), fd_link(pty_s));
-	if (t.c_lflag & (ECHO | ICANON))
-		return bad("slave lflag %#x: no longer raw", t.c_lflag);
+	if (memcmp(&t, &pty_t, sizeof(t)))
+		return bad("slave termios differ (lflag %#x, expected %#x)", t.c_lflag,
+			   pty_t.c_lflag);
+	if (ioctl(pty_s, TIOCGWINSZ, &ws) || ws.ws_row != pty_ws.ws_row ||
+	    ws.ws_col != pty_ws.ws_col)
+		return bad("window size %ux%u, expected %ux%u", ws.ws_row, ws.ws_col,
+			   pty_ws.ws_row, pty_ws.ws_col);
 	if (write(pty_m, "ping", 4) != 4)
 		return bad("write on the master: %s", strerror(errno));
-	if (poll(&p, 1, 500) != 1 || read(pty_s, b, sizeof(b)) != 4 || memcmp(b, "ping", 4))
+	if (poll(&p, 1, 2000) != 1 || read(pty_s, b, sizeof(b)) != 4 || memcmp(b, "ping", 4))
 		return bad("the slave did not read 'ping' (got '%s')", b);
+	p.fd = pty_m;
+	if (write(pty_s, "pong", 4) != 4 || poll(&p, 1, 2000) != 1 ||
+	    read(pty_m, b, sizeof(b)) != 4 || memcmp(b, "pong", 4))
+		return bad("the master did not read 'pong' (got '%s')", b);
 	return 0;
+}
+
+static pid_t pc_leader, pc_fg;
+static volatile sig_atomic_t pc_winch;
+
+static void pc_on_winch(int sig)
+{
+	(void)sig;
+	pc_winch++;
+}
+
+/* The foreground grandchild: one answer per line read on its terminal. */
+static void __attribute__((noreturn)) pc_fg_main(int s)
+{
+	struct sigaction sa = { .sa_handler = pc_on_winch };
+	char line[64], out[256], *name;
+	struct termios t;
+	struct winsize ws;
+
+	sigaction(SIGWINCH, &sa, NULL);
+	for (;;) {
+		ssize_t n = read(s, line, sizeof(line));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			_exit(1);
+		name = ttyname(s);
+		if (tcgetattr(s, &t) || ioctl(s, TIOCGWINSZ, &ws))
+			_exit(1);
+		n = snprintf(out, sizeof(out), "R %s %d %d %d %u %u %d\n", name ?: "none",
+			     (int)tcgetpgrp(s), (int)tcgetsid(s), !memcmp(&t, &pty_t, sizeof(t)),
+			     ws.ws_row, ws.ws_col, (int)pc_winch);
+		if (write(s, out, n) != n)
+			_exit(1);
+	}
+}
+
+static int pty_ctty_setup(void)
+{
+	int sync[2];
+
+	if (pty_open_pair() || pipe(sync))
+		return 1;
+	pc_leader = fork();
+	if (pc_leader < 0)
+		return bad("fork: %s", strerror(errno));
+	if (!pc_leader) {
+		int s;
+
+		close(pty_m);
+		/* the first terminal a session leader opens is its controlling one */
+		if (setsid() < 0 || (s = open(pty_name, O_RDWR)) < 0 || tcgetattr(s, &pty_t))
+			_exit(1);
+		pty_t.c_lflag |= ICANON;
+		pty_t.c_lflag &= ~(ECHO | ECHOE | ECHOK | ECHONL);
+		pty_t.c_cc[VERASE] = 0x08;
+		if (tcsetattr(s, TCSANOW, &pty_t) || tcgetattr(s, &pty_t) ||
+		    ioctl(s, TIOCSWINSZ, &pty_ws))
+			_exit(1);
+		pc_fg = fork();
+		if (pc_fg < 0)
+			_exit(1);
+		if (!pc_fg) {
+			setpgid(0, 0);
+			close(sync[0]);
+			close(sync[1]);
+			pc_fg_main(s);
+		}
+		setpgid(pc_fg, pc_fg);
+		if (tcsetpgrp(s, pc_fg) || write(sync[1], &pc_fg, sizeof(pc_fg)) != sizeof(pc_fg))
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	close(sync[1]);
+	if (read(sync[0], &pc_fg, sizeof(pc_fg)) != sizeof(pc_fg))
+		return bad("the session leader did not set its terminal up");
+	close(sync[0]);
+	return 0;
+}
+
+static int pc_ask(char *ans, size_t len)
+{
+	struct pollfd p = { .fd = pty_m, .events = POLLIN };
+	size_t got = 0;
+
+	if (write(pty_m, "q\n", 2) != 2)
+		return bad("write on the master: %s", strerror(errno));
+	while (got < len - 1 && (!got || ans[got - 1] != '\n')) {
+		ssize_t n;
+
+		if (poll(&p, 1, 5000) != 1)
+			return bad("no answer on the master (got '%.*s')", (int)got, ans);
+		n = read(pty_m, ans + got, len - 1 - got);
+		if (n <= 0)
+			return bad("read on the master: %s", n ? strerror(errno) : "EOF");
+		got += n;
+	}
+	ans[got] = 0;
+	return 0;
+}
+
+static int pc_winch_expected;
+
+static int pty_ctty_verify(void)
+{
+	char ans[256], name[64], exp[256];
+	int pgrp, sid, same, winch;
+	unsigned int row, col;
+
+	if (strcmp(ptsname(pty_m) ?: "", pty_name))
+		return bad("the master's slave is %s, expected %s", ptsname(pty_m), pty_name);
+	if (pc_ask(ans, sizeof(ans)))
+		return 1;
+	if (sscanf(ans, "R %63s %d %d %d %u %u %d", name, &pgrp, &sid, &same, &row, &col,
+		   &winch) != 7)
+		return bad("answer '%s'", ans);
+	snprintf(exp, sizeof(exp), "R %s %d %d 1 %u %u %d", pty_name, (int)pc_fg, (int)pc_leader,
+		 pty_ws.ws_row, pty_ws.ws_col, pc_winch_expected);
+	if (strncmp(ans, exp, strlen(exp)))
+		return bad("the foreground process says '%.*s', expected '%s' (name pgrp sid "
+			   "termios-same rows cols sigwinch)", (int)strcspn(ans, "\r\n"), ans, exp);
+	/* a new size: one SIGWINCH to the foreground group */
+	pty_ws.ws_row++;
+	if (ioctl(pty_m, TIOCSWINSZ, &pty_ws))
+		return bad("TIOCSWINSZ: %s", strerror(errno));
+	pc_winch_expected++;
+	if (pc_ask(ans, sizeof(ans)))
+		return 1;
+	snprintf(exp, sizeof(exp), "R %s %d %d 1 %u %u %d", pty_name, (int)pc_fg, (int)pc_leader,
+		 pty_ws.ws_row, pty_ws.ws_col, pc_winch_expected);
+	if (strncmp(ans, exp, strlen(exp)))
+		return bad("after TIOCSWINSZ the foreground process says '%.*s', expected '%s'",
+			   (int)strcspn(ans, "\r\n"), ans, exp);
+	return 0;
+}
+
+/* pty_queued: 4 bytes written on the master that the slave has not read (refused, kept). */
+static int pty_queued_setup(void)
+{
+	if (pty_setup())
+		return 1;
+	return write(pty_m, "left", 4) == 4 ? 0 : bad("write on the master: %s", strerror(errno));
+}
+
+static int pty_queued_verify(void)
+{
+	int n = -1;
+
+	if (ioctl(pty_s, FIONREAD, &n) || n != 4)
+		return bad("%d bytes queued on the slave, expected 4", n);
+	return 0;
+}
+
+static int pty_outside_setup(void)
+{
+	if (pty_setup() || outside_holder())
+		return 1;
+	close(pty_m);	/* only the process outside holds the master now */
+	pty_m = -1;
+	return 0;
+}
+
+static int pty_outside_verify(void)
+{
+	struct termios t;
+
+	return tcgetattr(pty_s, &t) ? bad("tcgetattr: %s", strerror(errno)) : 0;
 }
 
 /*
@@ -4069,6 +4276,9 @@ static const struct mode {
 	MODE(scm_rights),
 	MODE(dgram_queue),
 	MODE(pty),
+	MODE(pty_ctty),
+	MODE(pty_outside),
+	MODE(pty_queued),
 	MODE(fifo),
 	MODE(fifo_outside),
 	MODE(sysv_shm),
