@@ -8,4 +8,4 @@ apt-get install -y -qq --no-install-recommends \
 	protobuf-c-compiler libprotobuf-c-dev libuv1-dev libssl-dev openssl \
 	liblz4-dev libcap-dev libcriterion-dev \
 	iproute2 util-linux python3 procps \
-	nftables redis-server nginx gnuplot-nox debhelper fakeroot nodejs >/dev/null
+	nftables redis-server nginx gnuplot-nox debhelper fakeroot nodejs tmux >/dev/null
