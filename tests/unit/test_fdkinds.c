@@ -203,3 +203,57 @@ Test(fdkinds, deleted_fd_bad)
 	cr_expect_eq(t.nr, 0);
 	shm_table_close(&t);
 }
+
+/* ghost-/memfd- image @ge into @dir as "g.img", then file_data_fill on a new memfd: its result. */
+static int fill_from(const char *dir, const GhostFileEntry *ge, struct stat *st)
+{
+	struct img_buf b;
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY), fd, ret;
+
+	cr_assert_geq(dfd, 0);
+	cr_assert_eq(img_buf_init(&b), 0);
+	cr_assert_eq(img_buf_add(&b, &ge->base), 0);
+	cr_assert_eq(img_write_file(dfd, "g.img", b.data, b.len), 0);
+	img_buf_free(&b);
+	fd = memfd_create("ferry-test", MFD_CLOEXEC);
+	cr_assert_geq(fd, 0);
+	ret = file_data_fill(fd, dfd, "g.img");
+	cr_assert_eq(fstat(fd, st), 0);
+	close(fd);
+	unlinkat(dfd, "g.img", 0);
+	close(dfd);
+	return ret;
+}
+
+/*
+ * A deleted file or memfd comes back with its owner, and its set-id bits
+ * only with its owner: made by root, a set-user-ID file the process could
+ * execute would run as root.
+ */
+Test(fdkinds, file_data_owner_and_setid)
+{
+	char dir[] = "/tmp/ferry-test-fdkinds.XXXXXX";
+	GhostFileEntry ge = GHOST_FILE_ENTRY__INIT;
+	struct stat st;
+
+	cr_assert_not_null(mkdtemp(dir));
+	ge.size = 10;
+	ge.mode = 04755;
+	ge.has_uid = ge.has_gid = 1;
+	ge.uid = 1234;
+	ge.gid = 5678;
+	cr_expect_eq(fill_from(dir, &ge, &st), 0);
+	cr_expect_eq(st.st_uid, 1234, "owner %u", st.st_uid);
+	cr_expect_eq(st.st_gid, 5678, "group %u", st.st_gid);
+	cr_expect_eq(st.st_mode & 07777, 04755, "mode %#o", st.st_mode & 07777);
+	cr_expect_eq(st.st_size, 10);
+	/* an older image, no owner: set-id bits refused, plain modes fine */
+	ge.has_uid = ge.has_gid = 0;
+	cr_expect_eq(fill_from(dir, &ge, &st), -EINVAL, "a root-owned set-user-ID file");
+	ge.mode = 02755;
+	cr_expect_eq(fill_from(dir, &ge, &st), -EINVAL, "a root-owned set-group-ID file");
+	ge.mode = 0640;
+	cr_expect_eq(fill_from(dir, &ge, &st), 0);
+	cr_expect_eq(st.st_mode & 07777, 0640);
+	rmdir(dir);
+}
