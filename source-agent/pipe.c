@@ -85,52 +85,30 @@ out:
  */
 static int pipe_peek(pid_t pid, int fd, PipeDataEntry *pd, FdEntry *e)
 {
-	int pfd, tmp[2] = { -1, -1 }, ret, avail = 0;
-	size_t cap, len = 0;
-	ssize_t n;
+	int pfd, ret, avail = 0;
 	uint8_t *buf = NULL;
+	size_t len = 0;
 
 	ret = pipe_reader(pid, fd, e, &pfd);
 	if (ret || pfd < 0)
 		return ret;
-	cap = e->pipe_size > (1u << 20) ? e->pipe_size : 1u << 20;
-	if (ioctl(pfd, FIONREAD, &avail) || pipe2(tmp, O_NONBLOCK | O_CLOEXEC) ||
-	    fcntl(tmp[1], F_SETPIPE_SZ, cap) < 0) {
+	if (ioctl(pfd, FIONREAD, &avail))
 		ret = -errno;
-		goto out;
-	}
-	n = tee(pfd, tmp[1], cap, SPLICE_F_NONBLOCK);
-	if (n < 0 && errno != EAGAIN) {
-		ret = -errno;
-		goto out;
-	}
-	if (n < 0)
-		n = 0;	/* empty */
-	if (n < avail) {
-		pr_err("pid %d: fd %d: only %zd of the %d bytes in its pipe could be copied", pid,
-		       fd, n, avail);
+	if (!ret)
+		ret = pipe_peek_data(pfd, e->pipe_size > (1u << 20) ? e->pipe_size : 1u << 20,
+				     &buf, &len);
+	if (!ret && len < (size_t)avail) {
+		pr_err("pid %d: fd %d: only %zu of the %d bytes in its pipe could be copied", pid,
+		       fd, len, avail);
 		ret = -EIO;
-		goto out;
 	}
-	if (n > 0) {
-		buf = malloc(n);
-		if (!buf) {
-			ret = -ENOMEM;
-			goto out;
-		}
-		ret = read_full(tmp[0], buf, n);
-		len = n;
+	if (!ret) {
+		pd->data.data = buf;
+		pd->data.len = len;
+		buf = NULL;
 	}
-	pd->data.data = buf;
-	pd->data.len = len;
-	buf = NULL;
-out:
 	free(buf);
 	close(pfd);
-	if (tmp[0] >= 0) {
-		close(tmp[0]);
-		close(tmp[1]);
-	}
 	return ret;
 }
 
