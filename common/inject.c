@@ -261,6 +261,25 @@ out:
 
 /* ---- injected syscalls ---- */
 
+/*
+ * The next line of a /proc/PID/maps into @line, cut at @len: the rest of a
+ * longer one (a long path, which the process chose) is skipped, not taken
+ * for a line of its own.
+ */
+static char *maps_gets(char *line, int len, FILE *f)
+{
+	size_t n;
+	int c;
+
+	if (!fgets(line, len, f))
+		return NULL;
+	n = strlen(line);
+	if (n && line[n - 1] != '\n')
+		while ((c = getc(f)) != EOF && c != '\n')
+			;
+	return line;
+}
+
 int tracee_find_vma(pid_t pid, const char *name, uint64_t addr, uint64_t *start, uint64_t *end)
 {
 	char path[64], line[512];
@@ -271,7 +290,7 @@ int tracee_find_vma(pid_t pid, const char *name, uint64_t addr, uint64_t *start,
 	f = fopen(path, "re");
 	if (!f)
 		return -errno;
-	while (ret && fgets(line, sizeof(line), f)) {
+	while (ret && maps_gets(line, sizeof(line), f)) {
 		if (name && !strstr(line, name))
 			continue;
 		if (sscanf(line, "%" SCNx64 "-%" SCNx64, start, end) == 2 &&
@@ -346,7 +365,7 @@ uint64_t find_syscall_insn(pid_t pid)
 	f = fopen(path, "re");
 	for (pass = 0; fd >= 0 && f && !insn && pass < 3; pass++) {
 		rewind(f);
-		while (!insn && fgets(line, sizeof(line), f)) {
+		while (!insn && maps_gets(line, sizeof(line), f)) {
 			unsigned long long start, end;
 
 			if (insn_vma_pass(line, pass) &&

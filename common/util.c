@@ -184,6 +184,44 @@ ssize_t read_whole_file(const char *path, char *buf, size_t len)
 	return err ? err : (ssize_t)got;
 }
 
+/*
+ * What pipe @fd holds, up to @cap bytes, copied with tee(2) so the pipe
+ * keeps it: *@buf (malloc'd; NULL when empty), *@len.
+ */
+int pipe_peek_data(int fd, size_t cap, uint8_t **buf, size_t *len)
+{
+	int tmp[2], ret = 0;
+	ssize_t n;
+
+	*buf = NULL;
+	*len = 0;
+	if (pipe2(tmp, O_NONBLOCK | O_CLOEXEC))
+		return -errno;
+	if (fcntl(tmp[1], F_SETPIPE_SZ, cap) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	n = tee(fd, tmp[1], cap, SPLICE_F_NONBLOCK);
+	if (n < 0) {
+		ret = errno == EAGAIN ? 0 : -errno;	/* EAGAIN: empty */
+		goto out;
+	}
+	if (!n)
+		goto out;
+	*buf = malloc(n);
+	ret = *buf ? read_full(tmp[0], *buf, n) : -ENOMEM;
+	if (ret) {
+		free(*buf);
+		*buf = NULL;
+	} else {
+		*len = n;
+	}
+out:
+	close(tmp[0]);
+	close(tmp[1]);
+	return ret;
+}
+
 DIR *opendirat(int dirfd, const char *name, int flags)
 {
 	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | flags);

@@ -63,5 +63,7 @@ DIR *opendirat(int dirfd, const char *name, int flags);
 ssize_t read_small_file(const char *path, char *buf, size_t len);
 /* The same, reading until EOF (or @len - 1 bytes): files that come a page per read. */
 ssize_t read_whole_file(const char *path, char *buf, size_t len);
+/* What pipe @fd holds (up to @cap bytes), copied with tee so it stays: *buf malloc'd, or NULL. */
+int pipe_peek_data(int fd, size_t cap, uint8_t **buf, size_t *len);
 
 #endif

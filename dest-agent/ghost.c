@@ -33,7 +33,22 @@ static int ghost_fill(int fd, const GhostFileEntry *ge)
 		if (ret)
 			return ret;
 	}
-	if (ftruncate(fd, ge->size) || fchmod(fd, ge->mode))
+	if (ftruncate(fd, ge->size))
+		return -errno;
+	/*
+	 * Its owner, then its mode (a chown clears set-id bits): made by us
+	 * (root), a set-user-ID file the process could execute would run as
+	 * root. Older images name no owner: set-id bits refused there.
+	 */
+	if (ge->has_uid != ge->has_gid || (ge->mode & ~07777u) ||
+	    (!ge->has_uid && (ge->mode & (S_ISUID | S_ISGID)))) {
+		pr_err("a deleted file or memfd in the images has mode %#o%s: refused", ge->mode,
+		       ge->has_uid ? "" : " and no owner");
+		return -EINVAL;
+	}
+	if (ge->has_uid && fchown(fd, ge->uid, ge->gid))
+		return -errno;
+	if (fchmod(fd, ge->mode))
 		return -errno;
 	return 0;
 }

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -24,19 +25,14 @@
 /* Whether the @n bytes in pipe @fd are @data (peeked with tee: they stay). */
 static bool pipe_holds(int fd, size_t n, const ProtobufCBinaryData *data)
 {
-	int tmp[2];
 	uint8_t *buf;
-	bool same = false;
+	size_t len;
+	bool same;
 
-	if (n != data->len || pipe2(tmp, O_NONBLOCK | O_CLOEXEC))
+	if (n != data->len || pipe_peek_data(fd, n, &buf, &len))
 		return false;
-	if (fcntl(tmp[1], F_SETPIPE_SZ, n) >= (int)n &&
-	    tee(fd, tmp[1], n, SPLICE_F_NONBLOCK) == (ssize_t)n && (buf = malloc(n))) {
-		same = !read_full(tmp[0], buf, n) && !memcmp(buf, data->data, n);
-		free(buf);
-	}
-	close(tmp[0]);
-	close(tmp[1]);
+	same = len == n && !memcmp(buf, data->data, n);
+	free(buf);
 	return same;
 }
 
@@ -127,23 +123,57 @@ const struct fd_restore_ops pipe_restore_ops = {
 };
 
 /*
+ * The FIFO at @path, read-write without waiting. Its path is looked up
+ * once (O_PATH, which opens nothing): what is there must be a FIFO, as
+ * rst_check_files saw long before (a file or device put there since is
+ * neither opened nor written).
+ */
+static int fifo_open_rdwr(const FdEntry *f)
+{
+	char self[64];
+	struct stat st;
+	int pfd, fd;
+
+	pfd = open(f->path, O_PATH | O_CLOEXEC);
+	if (pfd < 0) {
+		pr_perror("cannot open the FIFO (named pipe) %s", f->path);
+		return -errno;
+	}
+	if (fstat(pfd, &st) || !S_ISFIFO(st.st_mode)) {
+		pr_err("%s is not a FIFO (named pipe) here any more: refusing to restore", f->path);
+		close(pfd);
+		return -ESTALE;
+	}
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", pfd);
+	fd = open(self, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		fd = -errno;
+	close(pfd);
+	return fd;
+}
+
+/*
  * The keeper of FIFO f->pipe_id: both ends open (no open of the FIFO waits),
  * the saved data in. A FIFO others here hold other data in is not the
  * tree's; one holding the saved data is the source's own (a migration on
- * one host), whose data stays while the keeper holds it.
+ * one host), whose data stays while the keeper holds it. The keeper's fd
+ * or -errno.
  */
 static int fifo_keeper(const struct fd_open *o, const FdEntry *f)
 {
 	uint64_t key = KEY_FIFO | f->pipe_id;
 	int fd, n = 0, ret;
 
-	if (of_find(o->of, key) >= 0)
-		return 0;
-	fd = open(f->path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0) {
-		pr_perror("cannot open the FIFO (named pipe) %s", f->path);
-		return -errno;
+	fd = of_find(o->of, key);
+	if (fd >= 0)
+		return fd;
+	if (!f->path) {
+		pr_err("fd %u: a FIFO without its path in the images", f->fd);
+		return -EINVAL;
 	}
+	fd = fifo_open_rdwr(f);
+	if (fd < 0)
+		return fd;
 	if (ioctl(fd, FIONREAD, &n)) {
 		ret = -errno;
 		goto fail;
@@ -152,25 +182,38 @@ static int fifo_keeper(const struct fd_open *o, const FdEntry *f)
 	if (!ret)
 		ret = of_add(o->of, key, fd);
 	if (!ret)
-		return 0;
+		return fd;
 fail:
 	close(fd);
 	return ret;
 }
 
-/* A description of the FIFO, opened without waiting; fd_setup sets its saved flags. */
+/*
+ * A description of the FIFO, opened without waiting at its path (its saved
+ * flags as they were: O_NOFOLLOW too), which must still lead to the
+ * keeper's FIFO; fd_setup sets its saved status flags.
+ */
 static int fifo_open(const struct fd_open *o, const FdEntry *f, uint64_t key)
 {
-	int fd, ret;
+	struct stat k, st;
+	int fd, keeper;
 
 	(void)key;
-	ret = fifo_keeper(o, f);
-	if (ret)
-		return ret;
+	keeper = fifo_keeper(o, f);
+	if (keeper < 0)
+		return keeper;
+	if (fstat(keeper, &k))
+		return -errno;
 	fd = open(f->path, fd_open_flags(f) | O_NONBLOCK);
 	if (fd < 0) {
 		pr_perror("cannot open the FIFO (named pipe) %s", f->path);
 		return -errno;
+	}
+	if (fstat(fd, &st) || st.st_dev != k.st_dev || st.st_ino != k.st_ino) {
+		pr_err("%s is not the FIFO (named pipe) it was a moment ago: refusing to restore",
+		       f->path);
+		close(fd);
+		return -ESTALE;
 	}
 	return fd;
 }

@@ -101,7 +101,8 @@ static int load_pstree(int dirfd, struct tree_images *ti)
 		memset(&ti->p[ti->nr], 0, sizeof(ti->p[0]));
 		ti->p[ti->nr++].pe = pe;
 		if (find_proc(ti, pe->pid) != (int)ti->nr - 1 || !pe->n_threads ||
-		    pe->threads[0] != pe->pid || (ti->nr > 1 && find_proc(ti, pe->ppid) < 0)) {
+		    pe->threads[0] != pe->pid ||
+		    (ti->nr > 1 && (pe->ppid == pe->pid || find_proc(ti, pe->ppid) < 0))) {
 			pr_err("pstree.img: pid %u is repeated, without threads, or before its parent",
 			       pe->pid);
 			ret = -EINVAL;

@@ -73,6 +73,16 @@ static int shm_make(struct shm_table *t, const ShmemEntry *e, struct stack_view 
 {
 	int fd, ret;
 
+	/*
+	 * Its pages are those of pseudo pid SHM_PID_BASE + id, below the
+	 * deleted files' SHM_GHOST_BASE + id: an id past that (a pid that
+	 * wraps to a process's, a deleted file's number) or given twice names
+	 * another object's pages or takes its place.
+	 */
+	if (!e->id || e->id >= SHM_GHOST_BASE - SHM_PID_BASE || shm_has(t, e->id)) {
+		pr_err("shared memory object %u: its number is out of range or repeated", e->id);
+		return -EINVAL;
+	}
 	if (e->size > SHM_SIZE_MAX) {
 		pr_err("shared memory object %u: size %llu is over %llu", e->id,
 		       (unsigned long long)e->size, (unsigned long long)SHM_SIZE_MAX);

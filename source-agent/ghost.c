@@ -110,6 +110,9 @@ int dump_file_data(const char *link, const char *name, const char *what, const c
 		ch.p[i] = &ch.c[i];
 	ge.size = st.st_size;
 	ge.mode = st.st_mode & 07777;
+	ge.has_uid = ge.has_gid = 1;
+	ge.uid = st.st_uid;
+	ge.gid = st.st_gid;
 	ge.chunks = ch.p;
 	ge.n_chunks = ch.nr;
 	ret = img_buf_init(&b);

@@ -12,64 +12,115 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "common/log.h"
 #include "common/util.h"
 #include "source-agent/dump.h"
 #include "source-agent/files.h"
+#include "source-agent/proc.h"
 
-/* Unread pipe contents, copied with tee(2) so the pipe keeps them; its size. */
-static int pipe_peek(pid_t pid, int fd, PipeDataEntry *pd, FdEntry *e)
+/*
+ * An fd of @pid's pipe end @fd to peek through (*@pfd, -1: no data waits),
+ * and the pipe's size into @e. Its own description (pidfd_getfd), not a
+ * new open of /proc/PID/fd/N: a reader opened (and closed) on a pipe
+ * nobody reads is seen (writers waiting in open() for a reader of the FIFO
+ * go on, O_ASYNC writers get SIGIO). A write-only end holding data is
+ * peeked through such a reader only when another reader exists: then its
+ * open and close change nothing.
+ */
+static int pipe_reader(pid_t pid, int fd, FdEntry *e, int *pfd)
 {
+	struct pollfd p = { .events = POLLOUT };
 	char path[64];
-	int pfd, tmp[2] = { -1, -1 }, ret = 0;
-	size_t cap = 1 << 20, len = 0;
-	ssize_t n;
-	uint8_t *buf = NULL;
+	int dfd, fl, sz, n = 0, ret = 0;
 
-	snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, fd);
-	pfd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-	if (pfd < 0)
-		return -errno;
-	n = fcntl(pfd, F_GETPIPE_SZ);
-	if (n < 0) {
+	*pfd = -1;
+	dfd = proc_take_fd(pid, fd);
+	if (dfd < 0)
+		return dfd;
+	fl = fcntl(dfd, F_GETFL);
+	sz = fcntl(dfd, F_GETPIPE_SZ);
+	if (fl < 0 || sz < 0 || ioctl(dfd, FIONREAD, &n)) {
 		ret = -errno;
 		goto out;
 	}
 	e->has_pipe_size = 1;
-	e->pipe_size = n;
-	if (pipe2(tmp, O_NONBLOCK | O_CLOEXEC) || fcntl(tmp[1], F_SETPIPE_SZ, cap) < 0) {
+	e->pipe_size = sz;
+	if ((fl & O_ACCMODE) != O_WRONLY) {
+		*pfd = dfd;
+		return 0;
+	}
+	if (!n)
+		goto out;	/* nothing to peek */
+	p.fd = dfd;
+	if (poll(&p, 1, 0) < 0) {
 		ret = -errno;
 		goto out;
 	}
-	n = tee(pfd, tmp[1], cap, SPLICE_F_NONBLOCK);
-	if (n < 0 && errno != EAGAIN) {
-		ret = -errno;
+	if (p.revents & POLLERR) {	/* a write end's POLLERR: no reader */
+		pr_err("pid %d: fd %d writes to a pipe or FIFO that nobody reads, with %d bytes "
+		       "unread in it: ferry cannot read them without opening a reader, which "
+		       "the process would see", pid, fd, n);
+		ret = -EOPNOTSUPP;
 		goto out;
 	}
-	if (n > 0) {
-		buf = malloc(n);
-		if (!buf) {
-			ret = -ENOMEM;
-			goto out;
-		}
-		ret = read_full(tmp[0], buf, n);
-		len = n;
-	}
-	pd->data.data = buf;
-	pd->data.len = len;
-	buf = NULL;
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, fd);
+	*pfd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (*pfd < 0)
+		ret = -errno;
 out:
+	close(dfd);
+	return ret;
+}
+
+/*
+ * Unread pipe contents, copied with tee(2) so the pipe keeps them, all of
+ * them (a pipe root made larger than 1 MiB too); its size.
+ */
+static int pipe_peek(pid_t pid, int fd, PipeDataEntry *pd, FdEntry *e)
+{
+	int pfd, ret, avail = 0;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+
+	ret = pipe_reader(pid, fd, e, &pfd);
+	if (ret || pfd < 0)
+		return ret;
+	if (ioctl(pfd, FIONREAD, &avail))
+		ret = -errno;
+	if (!ret)
+		ret = pipe_peek_data(pfd, e->pipe_size > (1u << 20) ? e->pipe_size : 1u << 20,
+				     &buf, &len);
+	if (!ret && len < (size_t)avail) {
+		pr_err("pid %d: fd %d: only %zu of the %d bytes in its pipe could be copied", pid,
+		       fd, len, avail);
+		ret = -EIO;
+	}
+	if (!ret) {
+		pd->data.data = buf;
+		pd->data.len = len;
+		buf = NULL;
+	}
 	free(buf);
 	close(pfd);
-	if (tmp[0] >= 0) {
-		close(tmp[0]);
-		close(tmp[1]);
-	}
+	return ret;
+}
+
+/* What pipe_peek would refuse, seen in the preflight already. */
+static int pipe_check(struct fd_dump *d)
+{
+	FdEntry e = FD_ENTRY__INIT;
+	int pfd, ret;
+
+	ret = pipe_reader(d->pid, d->fd, &e, &pfd);
+	if (pfd >= 0)
+		close(pfd);
 	return ret;
 }
 
@@ -135,6 +186,7 @@ const struct fd_dump_ops pipe_dump_ops = {
 	.type = FD_TYPE__FD_PIPE,
 	.name = "pipe",
 	.match = pipe_match,
+	.check = pipe_check,
 	.dump = pipe_dump,
 	.send = pipe_send,
 	.free = pipe_free,
@@ -154,6 +206,7 @@ static bool fifo_match(const struct fd_dump *d)
 static int fifo_check(struct fd_dump *d)
 {
 	struct stat st;
+	int ret;
 
 	if (d->path[0] != '/' || stat(d->path, &st) || st.st_dev != d->st.st_dev ||
 	    st.st_ino != d->st.st_ino) {
@@ -161,7 +214,9 @@ static int fifo_check(struct fd_dump *d)
 		       "FIFOs again by path and cannot move this one", d->pid, d->fd, d->path);
 		return -EOPNOTSUPP;
 	}
-	return file_ids_add_held(d->ids, d->pid, d->fd, &d->st, d->path, FIFO_KIND, NULL);
+	ret = pipe_check(d);
+	return ret ? ret : file_ids_add_held(d->ids, d->pid, d->fd, &d->st, d->path, FIFO_KIND,
+					     NULL);
 }
 
 static int fifo_dump(struct fd_dump *d)

@@ -77,6 +77,7 @@ TABLE='
 prot_none		exact		prot|mapping
 pipe_nonblock		exact		pipe|nonblock
 pipe_both_ends		exact		pipe
+pipe_noreader_async	refused		nobody reads
 seccomp_filter		exact		seccomp
 seccomp_stacked		exact		seccomp
 seccomp_tsync		exact		seccomp

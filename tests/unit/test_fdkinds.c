@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "dest-agent/restore.h"
+#include "proto/image.h"
 
 static pid_t no_task(void *arg, pid_t saved)
 {
@@ -130,6 +131,60 @@ Test(fdkinds, fifo_checked_before_anything)
 	rmdir(dir);
 }
 
+/*
+ * The FIFO is opened long after rst_check_files saw it (the last round of a
+ * migration): a file put at its path since is refused, neither opened
+ * read-write nor given the FIFO's saved data.
+ */
+Test(fdkinds, fifo_replaced_after_the_check)
+{
+	char dir[] = "/tmp/ferry-test-fdkinds.XXXXXX", path[64], img[64], buf[16];
+	struct open_files of = { 0 };
+	struct fd_open o = { .of = &of };
+	PipeDataEntry pd = PIPE_DATA_ENTRY__INIT;
+	FdEntry f = FD_ENTRY__INIT;
+	uint8_t data[] = "saved";
+	struct img_buf b;
+	struct stat st;
+	int fd;
+
+	cr_assert_not_null(mkdtemp(dir));
+	o.round_dirfd = open(dir, O_RDONLY | O_DIRECTORY);
+	pd.pipe_id = 1;
+	pd.data.data = data;
+	pd.data.len = 5;
+	snprintf(img, sizeof(img), "%s/fifo-1.img", dir);
+	cr_assert_eq(img_buf_init(&b), 0);
+	cr_assert_eq(img_buf_add(&b, &pd.base), 0);
+	cr_assert_eq(img_write_file(o.round_dirfd, "fifo-1.img", b.data, b.len), 0);
+	img_buf_free(&b);
+	snprintf(path, sizeof(path), "%s/f", dir);
+	f.type = FD_TYPE__FD_FIFO;
+	f.path = path;
+	f.flags = O_RDONLY;
+	f.has_pipe_id = 1;
+	f.pipe_id = 1;
+	cr_assert_eq(close(open(path, O_CREAT | O_WRONLY, 0600)), 0);
+	cr_expect_lt(fifo_restore_ops.open(&o, &f, 1), 0, "a regular file opened as the FIFO");
+	cr_expect_eq(of.nr, 0);
+	cr_assert_eq(stat(path, &st), 0);
+	cr_expect_eq(st.st_size, 0, "the FIFO's data written into a regular file");
+	unlink(path);
+	/* the real thing still opens, holding the data */
+	cr_assert_eq(mkfifo(path, 0600), 0);
+	fd = fifo_restore_ops.open(&o, &f, 1);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(fstat(fd, &st), 0);
+	cr_expect(S_ISFIFO(st.st_mode));
+	cr_expect_eq(read(fd, buf, sizeof(buf)), 5);
+	close(fd);
+	open_files_close(&of);
+	unlink(path);
+	unlink(img);
+	close(o.round_dirfd);
+	rmdir(dir);
+}
+
 Test(fdkinds, deleted_map_bad_ids)
 {
 	struct shm_table t = { 0 };
@@ -177,4 +232,58 @@ Test(fdkinds, deleted_fd_bad)
 	cr_expect_eq(ghost_files_restore(&t, &mm, &files, -1), -EINVAL, "no path");
 	cr_expect_eq(t.nr, 0);
 	shm_table_close(&t);
+}
+
+/* ghost-/memfd- image @ge into @dir as "g.img", then file_data_fill on a new memfd: its result. */
+static int fill_from(const char *dir, const GhostFileEntry *ge, struct stat *st)
+{
+	struct img_buf b;
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY), fd, ret;
+
+	cr_assert_geq(dfd, 0);
+	cr_assert_eq(img_buf_init(&b), 0);
+	cr_assert_eq(img_buf_add(&b, &ge->base), 0);
+	cr_assert_eq(img_write_file(dfd, "g.img", b.data, b.len), 0);
+	img_buf_free(&b);
+	fd = memfd_create("ferry-test", MFD_CLOEXEC);
+	cr_assert_geq(fd, 0);
+	ret = file_data_fill(fd, dfd, "g.img");
+	cr_assert_eq(fstat(fd, st), 0);
+	close(fd);
+	unlinkat(dfd, "g.img", 0);
+	close(dfd);
+	return ret;
+}
+
+/*
+ * A deleted file or memfd comes back with its owner, and its set-id bits
+ * only with its owner: made by root, a set-user-ID file the process could
+ * execute would run as root.
+ */
+Test(fdkinds, file_data_owner_and_setid)
+{
+	char dir[] = "/tmp/ferry-test-fdkinds.XXXXXX";
+	GhostFileEntry ge = GHOST_FILE_ENTRY__INIT;
+	struct stat st;
+
+	cr_assert_not_null(mkdtemp(dir));
+	ge.size = 10;
+	ge.mode = 04755;
+	ge.has_uid = ge.has_gid = 1;
+	ge.uid = 1234;
+	ge.gid = 5678;
+	cr_expect_eq(fill_from(dir, &ge, &st), 0);
+	cr_expect_eq(st.st_uid, 1234, "owner %u", st.st_uid);
+	cr_expect_eq(st.st_gid, 5678, "group %u", st.st_gid);
+	cr_expect_eq(st.st_mode & 07777, 04755, "mode %#o", st.st_mode & 07777);
+	cr_expect_eq(st.st_size, 10);
+	/* an older image, no owner: set-id bits refused, plain modes fine */
+	ge.has_uid = ge.has_gid = 0;
+	cr_expect_eq(fill_from(dir, &ge, &st), -EINVAL, "a root-owned set-user-ID file");
+	ge.mode = 02755;
+	cr_expect_eq(fill_from(dir, &ge, &st), -EINVAL, "a root-owned set-group-ID file");
+	ge.mode = 0640;
+	cr_expect_eq(fill_from(dir, &ge, &st), 0);
+	cr_expect_eq(st.st_mode & 07777, 0640);
+	rmdir(dir);
 }

@@ -23,6 +23,8 @@
 #define PG	PAGE_SIZE
 
 static char tmp_root[PATH_MAX];
+static uint32_t obj_id = 1;	/* restore_one's object's number */
+static int obj_twice;		/* restore_one's shmem.img lists it twice */
 
 static void make_tmp(void)
 {
@@ -74,12 +76,14 @@ static int restore_one(uint64_t size, const struct pm_ext *e, size_t nr, int *fd
 		cr_assert_eq(write_full(pfd, page, PG), 0);
 	}
 	close(pfd);
-	se.id = 1;
+	se.id = obj_id;
 	se.size = size;
 	se.memfd = true;
 	se.name = "test";
 	cr_assert_eq(img_buf_init(&b), 0);
 	cr_assert_eq(img_buf_add(&b, &se.base), 0);
+	if (obj_twice)
+		cr_assert_eq(img_buf_add(&b, &se.base), 0);
 	cr_assert_eq(img_write_file(dfd, "shmem.img", b.data, b.len), 0);
 	img_buf_free(&b);
 
@@ -145,4 +149,27 @@ Test(shm, size_over_the_bound_refused)
 
 	cr_expect_eq(restore_one(TASK_SIZE_MAX + PG, e, 1, &fd), -EINVAL);
 	cr_expect_eq(restore_one(UINT64_MAX, e, 1, &fd), -EINVAL);
+}
+
+/*
+ * Object numbers: 0, one whose pseudo pid (SHM_PID_BASE + id) wraps round
+ * to pid 1, one in the deleted files' range, and one given twice: refused.
+ */
+Test(shm, bad_object_numbers_refused)
+{
+	const struct pm_ext e[] = { { 0, 1, PE_FLAGS__PE_PRESENT, 0 } };
+	int fd = -1;
+
+	obj_id = 0;
+	cr_expect_eq(restore_one(PG, e, 1, &fd), -EINVAL, "id 0");
+	obj_id = 0xc0000001u;
+	cr_expect_eq(restore_one(PG, e, 1, &fd), -EINVAL, "pid 1's pages");
+	obj_id = SHM_GHOST_BASE + 1;
+	cr_expect_eq(restore_one(PG, e, 1, &fd), -EINVAL, "a deleted file's number");
+	obj_id = 1;
+	obj_twice = 1;
+	cr_expect_eq(restore_one(PG, e, 1, &fd), -EINVAL, "given twice");
+	obj_twice = 0;
+	cr_assert_eq(restore_one(PG, e, 1, &fd), 0);
+	close(fd);
 }

@@ -2503,6 +2503,48 @@ static int pipe_both_ends_verify(void)
 	return 0;
 }
 
+/*
+ * Data in a pipe whose read end is gone, the write end O_ASYNC: a reader
+ * opened and closed by the dump would signal it (SIGIO). Refused (the data
+ * cannot be read unseen), the source untouched: no SIGIO, the data there.
+ */
+static int pn_fd = -1;
+static volatile sig_atomic_t pn_sigio;
+static const char pn_data[] = "nobody reads this";
+
+static void on_pn_sigio(int sig)
+{
+	(void)sig;
+	pn_sigio++;
+}
+
+static int pipe_noreader_async_setup(void)
+{
+	struct sigaction sa = { .sa_handler = on_pn_sigio, .sa_flags = SA_RESTART };
+	int p[2];
+
+	if (sigaction(SIGIO, &sa, NULL) || pipe(p))
+		return bad("pipe: %s", strerror(errno));
+	if (write(p[1], pn_data, sizeof(pn_data)) != sizeof(pn_data))
+		return bad("write: %s", strerror(errno));
+	close(p[0]);
+	pn_fd = p[1];
+	if (fcntl(pn_fd, F_SETOWN, getpid()) || fcntl(pn_fd, F_SETFL, O_ASYNC))
+		return bad("O_ASYNC: %s", strerror(errno));
+	return 0;
+}
+
+static int pipe_noreader_async_verify(void)
+{
+	int n = -1;
+
+	if (pn_sigio)
+		return bad("got SIGIO %d times: a reader came and went", (int)pn_sigio);
+	if (ioctl(pn_fd, FIONREAD, &n) || n != sizeof(pn_data))
+		return bad("the pipe holds %d bytes, not the %zu written", n, sizeof(pn_data));
+	return 0;
+}
+
 static int fa_fds[2] = { -1, -1 };
 static volatile sig_atomic_t fa_count;
 
@@ -4217,6 +4259,7 @@ static const struct mode {
 	MODE(prot_none),
 	MODE(pipe_nonblock),
 	MODE(pipe_both_ends),
+	MODE(pipe_noreader_async),
 	MODE(seccomp_filter),
 	MODE(seccomp_stacked),
 	MODE(seccomp_tsync),
