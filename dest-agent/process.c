@@ -564,8 +564,9 @@ static size_t final_payload_size(const ProcCore *core, const MmEntry *mm, const 
  * Queued signals as 128-byte siginfos in the payload; a POSIX timer's own
  * pending signal is not among them (dest-agent/timers.c).
  */
-static int layout_siginfos(struct rst_process *rp, struct final_payload *fp, const ProcCore *core,
-			   SiginfoEntry *const *si, size_t n, uint64_t *addr, uint32_t *nr)
+static int layout_siginfos(struct rst_process *rp, struct final_payload *fp,
+			   const struct timers_own *own, SiginfoEntry *const *si, size_t n,
+			   uint64_t *addr, uint32_t *nr)
 {
 	size_t off = fp_take(fp, n * 128, 8), i, k = 0;
 
@@ -574,7 +575,7 @@ static int layout_siginfos(struct rst_process *rp, struct final_payload *fp, con
 	for (i = 0; i < n; i++) {
 		if (si[i]->raw.len != 128)
 			return -EINVAL;
-		if (timers_own_siginfo(core, si[i]))
+		if (timers_own_has(own, si[i]))
 			continue;
 		memcpy(fp->buf + off + k++ * 128, si[i]->raw.data, 128);
 	}
@@ -620,9 +621,13 @@ static void thread_attrs(const ThreadCore *tc, struct rst_thread *t)
 static int layout_threads(struct rst_process *rp, const ProcCore *core, struct final_payload *fp)
 {
 	size_t n = core->n_threads, off_t0, i;
+	struct timers_own own;
 	uint32_t nr_shared = 0;
-	int ret = 0;
+	int ret;
 
+	ret = timers_own_init(core, &own);
+	if (ret)
+		return ret;
 	off_t0 = fp_take(fp, n * sizeof(struct rst_thread), 64);
 	rp->args.nr_threads = n;
 	rp->args.threads = rp->payload_addr + off_t0;
@@ -640,12 +645,13 @@ static int layout_threads(struct rst_process *rp, const ProcCore *core, struct f
 		ret = rst_build_sigframe(core->threads[i], t, fp->buf + frame,
 					 rp->payload_addr + xsave, fp->buf + xsave);
 		if (!ret)
-			ret = layout_siginfos(rp, fp, core, core->threads[i]->pending,
+			ret = layout_siginfos(rp, fp, &own, core->threads[i]->pending,
 					      core->threads[i]->n_pending, &t->sigs, &t->nr_sigs);
 	}
 	if (!ret)
-		ret = layout_siginfos(rp, fp, core, core->shared_pending, core->n_shared_pending,
+		ret = layout_siginfos(rp, fp, &own, core->shared_pending, core->n_shared_pending,
 				      &rp->args.shared_sigs, &nr_shared);
+	timers_own_free(&own);
 	rp->args.nr_shared_sigs = nr_shared;
 	if (!ret) {
 		size_t off = fp_take(fp, seccomp_payload_size(core), 8);

@@ -304,7 +304,18 @@ int file_data_fill(int fd, int round_dirfd, const char *name);
 
 /* ---- dest-agent/timers.c: POSIX timers ---- */
 
-/* @si is a timer's own signal, queued at the freeze: the blob has the kernel queue it again. */
+/*
+ * The queued siginfos that are a timer's own signal, queued at the freeze:
+ * the blob has the kernel queue them again (timers_own_has: is @si one).
+ */
+struct timers_own {
+	const SiginfoEntry **si;	/* sorted by address */
+	size_t n;
+};
+int timers_own_init(const ProcCore *core, struct timers_own *own);
+bool timers_own_has(const struct timers_own *own, const SiginfoEntry *si);
+void timers_own_free(struct timers_own *own);
+/* One @si (the three above): for tests. */
 bool timers_own_siginfo(const ProcCore *core, const SiginfoEntry *si);
 size_t timers_payload_size(const ProcCore *core);
 /* core->posix_timers checked and laid out for the blob in @out. 0 or -errno. */

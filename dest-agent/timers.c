@@ -101,14 +101,58 @@ static const SiginfoEntry *timer_pending(const ProcCore *core, const PosixTimerE
 	return NULL;
 }
 
-bool timers_own_siginfo(const ProcCore *core, const SiginfoEntry *si)
+static int ptr_cmp(const void *a, const void *b)
+{
+	uintptr_t x = (uintptr_t)*(const void *const *)a, y = (uintptr_t)*(const void *const *)b;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * Each timer's own queued signal, found once and sorted (a hostile image's
+ * many timers and signals cost timers x queue, not that times every signal).
+ */
+int timers_own_init(const ProcCore *core, struct timers_own *own)
 {
 	size_t i;
 
-	for (i = 0; i < core->n_posix_timers; i++)
-		if (timer_pending(core, core->posix_timers[i]) == si)
-			return true;
-	return false;
+	memset(own, 0, sizeof(*own));
+	if (core->n_posix_timers > RST_MAX_TIMERS)
+		return -E2BIG;
+	own->si = calloc(core->n_posix_timers + 1, sizeof(*own->si));
+	if (!own->si)
+		return -ENOMEM;
+	for (i = 0; i < core->n_posix_timers; i++) {
+		const SiginfoEntry *si = timer_pending(core, core->posix_timers[i]);
+
+		if (si)
+			own->si[own->n++] = si;
+	}
+	qsort(own->si, own->n, sizeof(*own->si), ptr_cmp);
+	return 0;
+}
+
+bool timers_own_has(const struct timers_own *own, const SiginfoEntry *si)
+{
+	return own->n && bsearch(&si, own->si, own->n, sizeof(*own->si), ptr_cmp);
+}
+
+void timers_own_free(struct timers_own *own)
+{
+	free(own->si);
+	memset(own, 0, sizeof(*own));
+}
+
+bool timers_own_siginfo(const ProcCore *core, const SiginfoEntry *si)
+{
+	struct timers_own own;
+	bool ret;
+
+	if (timers_own_init(core, &own))
+		return false;
+	ret = timers_own_has(&own, si);
+	timers_own_free(&own);
+	return ret;
 }
 
 static int timer_cmp(const void *a, const void *b)
