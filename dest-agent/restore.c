@@ -544,8 +544,8 @@ static int stop_signal(pid_t pid, const PstreeEntry *pe, const ProcCore *core)
 
 /* State of every process, each stopped just before its last step (nothing runs yet). */
 static int rst_tree_final_start(struct rst_tree *rt, const struct tree_images *ti, int dirfd,
-				const struct shm_table *shm, const size_t *order,
-				struct open_files *of)
+				const struct shm_table *shm, const struct ipc_sets *ipc,
+				const size_t *order, struct open_files *of)
 {
 	size_t i;
 	int ret = 0;
@@ -559,6 +559,8 @@ static int rst_tree_final_start(struct rst_tree *rt, const struct tree_images *t
 
 		/* where it is now (it may have moved since round 1), before its threads exist */
 		ret = cgroup_enter(rt->rp[k].pid, ti->p[k].pe);
+		if (!ret)	/* the semaphores it used last, before it may change creds */
+			ret = ipc_sem_values(ipc, &rt->rp[k]);
 		if (!ret)
 			ret = rst_open_fds(of, f.files, dirfd, shm, tree_proc, rt, &fds);
 		f.fds = fds;
@@ -657,7 +659,8 @@ static int hold_wait(const struct restore_opts *o)
 
 /* Every process at its final point, then (after the hold) all go together. */
 static int rst_tree_final(struct rst_tree *rt, const struct tree_images *ti, int dirfd,
-			  const struct shm_table *shm, const struct restore_opts *o)
+			  const struct shm_table *shm, const struct ipc_sets *ipc,
+			  const struct restore_opts *o)
 {
 	struct rctl_status st = { .kind = RCTL_RESUMED };
 	struct open_files of = { 0 };
@@ -682,7 +685,7 @@ static int rst_tree_final(struct rst_tree *rt, const struct tree_images *ti, int
 	if (!ret)
 		ret = rst_addr_arrive(&ra, dirfd);
 	if (!ret)
-		ret = rst_tree_final_start(rt, ti, dirfd, shm, order, &of);
+		ret = rst_tree_final_start(rt, ti, dirfd, shm, ipc, order, &of);
 	if (!ret && o->hold)
 		ret = hold_wait(o);
 	if (ret)
@@ -706,10 +709,20 @@ static int rst_tree_finish(struct rst_tree *rt, const struct tree_images *ti, co
 			   uint32_t round, int dirfd, const struct restore_opts *o)
 {
 	struct shm_table shm = { 0 };
+	struct ipc_sets ipc = { 0 };
+	uint32_t *pids;
 	size_t i;
 	int ret;
 
+	pids = calloc(ti->nr, sizeof(*pids));
+	if (!pids)
+		return -ENOMEM;
+	for (i = 0; i < ti->nr; i++)
+		pids[i] = ti->p[i].pe->pid;
 	ret = rst_tree_fill(rt, ti, round_dir, round, o->pidns);
+	if (!ret)	/* made before anything of the tree may name them */
+		ret = ipc_restore(&ipc, dirfd, pids, ti->nr);
+	free(pids);
 	if (!ret)
 		ret = shm_restore(&shm, dirfd, &rt->sv);
 	for (i = 0; i < rt->nr && !ret; i++)
@@ -718,8 +731,9 @@ static int rst_tree_finish(struct rst_tree *rt, const struct tree_images *ti, co
 	for (i = 0; i < rt->nr && !ret; i++)
 		ret = rst_layout(&rt->rp[i], &rt->sv, ti->p[i].mm, &shm, &rt->layout_ops);
 	if (!ret)
-		ret = rst_tree_final(rt, ti, dirfd, &shm, o);
+		ret = rst_tree_final(rt, ti, dirfd, &shm, &ipc, o);
 	shm_table_close(&shm);
+	ipc_sets_close(&ipc, ret);
 	return ret;
 }
 

@@ -18,6 +18,7 @@
 #include "common/ptrace.h"
 #include "common/util.h"
 #include "source-agent/dump.h"
+#include "source-agent/ipc.h"
 #include "source-agent/migrate.h"
 #include "source-agent/pages.h"
 #include "source-agent/parasite.h"
@@ -213,6 +214,8 @@ static int round_send_state(struct migration *m, struct proc_round *pr, bool fin
 	}
 	if (!ret && final)
 		ret = file_ids_check_peers(&m->files);
+	if (!ret && final)
+		ret = ipc_dump(m->sink);	/* the semaphore sets only the tree uses */
 	if (!ret)
 		ret = dump_pstree(&m->tree, m->sink);
 	return ret;

@@ -25,7 +25,8 @@
 # A stale SysV semaphore set (ipcmk, older than every workload) exists
 # throughout: it must refuse nothing.
 # A System V semaphore set or message queue is removed (ipcrm) between the
-# checkpoint and the restore: the restore must bring it back itself. The
+# checkpoint and the restore: the restore must bring it back itself (one
+# kept, "ipc sem_kept", must make the restore fail: its id is taken). The
 # cgroups a mode made ("cgroup DIR" lines) are removed once it is gone.
 # One line per mode: "PASS|FAIL|SKIP MODE expected=E got: WHAT"; the test
 # fails if any mode does not have its expected outcome.
@@ -138,7 +139,11 @@ pty			refused		pty|tty|terminal
 fifo			exact		fifo
 fifo_outside		refused		fifo.*outside
 sysv_shm		refused		shm|ipc|sysv|system v
-sysv_sem		refused		sem|ipc|sysv|system v
+sysv_sem		exact		sem|ipc|sysv|system v
+sysv_sem_tree		exact		sem|ipc|sysv|system v
+sysv_sem_outside	refused		semaphore set.*outside the tree
+sysv_sem_undo		refused		SEM_UNDO
+sysv_sem_taken		restore_error	SysV semaphore set.*id or key is taken here
 sysv_msg		refused		msg|message|ipc|sysv|system v
 sysv_sem_held		refused		semaphore
 sysv_msg_held		refused		message queue
@@ -300,6 +305,10 @@ time.sleep(60)' "$(sed -n 's/^lockfile //p' "$d/out")"
 	timeout -k 2 "$STEP_TIMEOUT" "$RESTORE" --images-dir "$img" \
 		>"$d/restore.out" 2>"$d/restore.err"
 	rc=$?
+	# sysv_sem_taken: its set stayed here for the restore to find
+	sed -n 's/^ipc sem_kept \([0-9]*\)$/\1/p' "$d/out" | while read -r id; do
+		ipcrm -s "$id"
+	done
 	[ -n "$holder" ] && kill "$holder" 2>/dev/null
 	e2e_track_pid "$pid"
 	if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then

@@ -3897,13 +3897,65 @@ static int sysv_shm_verify(void)
 	return check_pattern(shm_mem, 2 * psz, 13, "shm");
 }
 
+/* A key of this process's own: the restored set must answer to it again. */
+static key_t sem_key(void)
+{
+	return 0x46520000 ^ getpid();
+}
+
+/* Set @nsems, mode 0640, group 1234 (not ours: IPC_SET's must travel). */
+static int sem_make(int nsems)
+{
+	struct semid_ds ds;
+
+	sem_id = semget(sem_key(), nsems, IPC_CREAT | IPC_EXCL | 0600);
+	if (sem_id < 0)
+		return bad("semget: %s", strerror(errno));
+	if (semctl(sem_id, 0, IPC_STAT, &ds))
+		return bad("IPC_STAT: %s", strerror(errno));
+	ds.sem_perm.gid = 1234;
+	ds.sem_perm.mode = 0640;
+	if (semctl(sem_id, 0, IPC_SET, &ds))
+		return bad("IPC_SET: %s", strerror(errno));
+	return 0;
+}
+
+/* The set of our key is sem_id still, with @nsems, values @v, last users @pids. */
+static int sem_check(int nsems, const unsigned short *v, const pid_t *pids)
+{
+	unsigned short got[8] = { 0 };
+	struct semid_ds ds;
+	int i, id;
+
+	id = semget(sem_key(), 0, 0);
+	if (id != sem_id)
+		return bad("key %#x names set %d, expected %d", sem_key(), id, sem_id);
+	if (semctl(sem_id, 0, IPC_STAT, &ds))
+		return bad("IPC_STAT on set %d: %s", sem_id, strerror(errno));
+	if ((int)ds.sem_nsems != nsems || (ds.sem_perm.mode & 0777) != 0640 ||
+	    ds.sem_perm.gid != 1234 || ds.sem_perm.uid != geteuid() ||
+	    ds.sem_perm.cuid != geteuid() || ds.sem_perm.cgid != getegid())
+		return bad("set %d: nsems %lu mode %o uid %u gid %u cuid %u cgid %u", sem_id,
+			   (unsigned long)ds.sem_nsems, ds.sem_perm.mode & 0777, ds.sem_perm.uid,
+			   ds.sem_perm.gid, ds.sem_perm.cuid, ds.sem_perm.cgid);
+	if (semctl(sem_id, 0, GETALL, got))
+		return bad("GETALL on set %d: %s", sem_id, strerror(errno));
+	for (i = 0; i < nsems; i++) {
+		int p = semctl(sem_id, i, GETPID);
+
+		if (got[i] != v[i] || p != pids[i])
+			return bad("semaphore %d: value %u last pid %d, expected %u and %d", i,
+				   got[i], p, v[i], pids[i]);
+	}
+	return 0;
+}
+
 static int sysv_sem_setup(void)
 {
 	unsigned short v[3] = { 5, 7, 9 };
 
-	sem_id = semget(IPC_PRIVATE, 3, IPC_CREAT | 0600);
-	if (sem_id < 0)
-		return bad("semget: %s", strerror(errno));
+	if (sem_make(3))
+		return 1;
 	if (semctl(sem_id, 0, SETALL, v))
 		return bad("SETALL: %s", strerror(errno));
 	say("ipc sem %d\n", sem_id);
@@ -3912,13 +3964,154 @@ static int sysv_sem_setup(void)
 
 static int sysv_sem_verify(void)
 {
-	unsigned short v[3] = { 0 };
+	unsigned short v[3] = { 5, 7, 9 };
+	pid_t me = getpid(), p[3] = { me, me, me };
 
-	if (semctl(sem_id, 0, GETALL, v))
-		return bad("GETALL on set %d: %s", sem_id, strerror(errno));
-	if (v[0] != 5 || v[1] != 7 || v[2] != 9)
-		return bad("semaphores %u %u %u, expected 5 7 9", v[0], v[1], v[2]);
+	return sem_check(3, v, p);
+}
+
+/* A child of ours (of the tree) is the last user of semaphore 1. */
+static pid_t sem_child = -1;
+
+static int sem_wait_user(int n, pid_t *who)
+{
+	int i;
+
+	for (i = 0; i < 500; i++) {
+		*who = semctl(sem_id, n, GETPID);
+		if (*who > 0)
+			return 0;
+		usleep(10000);
+	}
+	return bad("no one used semaphore %d", n);
+}
+
+/* A set of two, semaphore 0 at @v0 (ours last), and a fork of ours: its pid or -1. */
+static pid_t sem_make2(int v0)
+{
+	pid_t c;
+
+	if (sem_make(2))
+		return -1;
+	if (semctl(sem_id, 0, SETVAL, v0)) {
+		bad("SETVAL: %s", strerror(errno));
+		return -1;
+	}
+	c = fork();
+	if (c < 0)
+		bad("fork: %s", strerror(errno));
+	return c;
+}
+
+static int sysv_sem_tree_setup(void)
+{
+	struct sembuf op = { 1, 4, 0 };
+	pid_t who;
+
+	sem_child = sem_make2(3);
+	if (sem_child < 0)
+		return 1;
+	if (!sem_child) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+		if (semop(sem_id, &op, 1))
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	if (sem_wait_user(1, &who))
+		return 1;
+	say("ipc sem %d\n", sem_id);
 	return 0;
+}
+
+static int sysv_sem_tree_verify(void)
+{
+	unsigned short v[2] = { 3, 4 };
+	pid_t p[2] = { getpid(), sem_child };
+
+	return sem_check(2, v, p);
+}
+
+/*
+ * A process outside the tree (a grandchild whose parent is gone) is the
+ * last user of semaphore 1: the set is shared, refused.
+ */
+static int sysv_sem_outside_setup(void)
+{
+	struct sembuf op = { 1, 1, 0 };
+	pid_t me = getpid(), c, who;
+
+	c = sem_make2(2);
+	if (c < 0)
+		return 1;
+	if (!c) {
+		if (fork())
+			_exit(0);
+		if (semop(sem_id, &op, 1))
+			_exit(1);
+		while (!kill(me, 0))	/* with us */
+			sleep(1);
+		_exit(0);
+	}
+	waitpid(c, NULL, 0);
+	if (sem_wait_user(1, &who))
+		return 1;
+	return 0;
+}
+
+static int sysv_sem_outside_verify(void)
+{
+	unsigned short v[2] = { 2, 1 };
+	pid_t p[2] = { getpid(), semctl(sem_id, 1, GETPID) };
+
+	if (p[1] == getpid() || p[1] <= 0)
+		return bad("semaphore 1's last user is %d", p[1]);
+	return sem_check(2, v, p);
+}
+
+/* A SEM_UNDO adjustment (semadj) is ours: it cannot be read, so it is refused. */
+static int sysv_sem_undo_setup(void)
+{
+	struct sembuf op = { 0, 2, SEM_UNDO };
+
+	if (sem_make(1))
+		return 1;
+	if (semop(sem_id, &op, 1))
+		return bad("semop: %s", strerror(errno));
+	say("ipc sem %d\n", sem_id);
+	return 0;
+}
+
+/* A set of one semaphore of value @v, ours last. */
+static int sem_check1(unsigned short v)
+{
+	pid_t p = getpid();
+
+	return sem_check(1, &v, &p);
+}
+
+static int sysv_sem_undo_verify(void)
+{
+	return sem_check1(2);
+}
+
+/*
+ * The set is left where it is (not removed while the process is away, an
+ * "ipc sem_kept" line): the restore finds its id taken and must fail.
+ */
+static int sysv_sem_taken_setup(void)
+{
+	if (sem_make(1))
+		return 1;
+	if (semctl(sem_id, 0, SETVAL, 1))
+		return bad("SETVAL: %s", strerror(errno));
+	say("ipc sem_kept %d\n", sem_id);
+	return 0;
+}
+
+static int sysv_sem_taken_verify(void)
+{
+	return sem_check1(1);
 }
 
 /* Held, never used: no pid of ours on the set or the queue for the kernel to show. */
@@ -4073,6 +4266,10 @@ static const struct mode {
 	MODE(fifo_outside),
 	MODE(sysv_shm),
 	MODE(sysv_sem),
+	MODE(sysv_sem_tree),
+	MODE(sysv_sem_outside),
+	MODE(sysv_sem_undo),
+	MODE(sysv_sem_taken),
 	MODE(sysv_msg),
 	MODE(sysv_sem_held),
 	MODE(sysv_msg_held),
