@@ -550,6 +550,8 @@ static int rst_tree_final_start(struct rst_tree *rt, const struct tree_images *t
 	size_t i;
 	int ret = 0;
 
+	/* the queues' last senders and receivers are the tree's: all exist now */
+	ret = ipc_msg_fill(ipc, rt->rp, rt->nr);
 	/* the TCP locks were made before (rst_tree_final): each fd finds its own */
 	for (i = 0; i < rt->nr && !ret; i++) {
 		size_t k = order[i];

@@ -36,14 +36,18 @@ struct rst_process;
 struct ipc_sets {
 	SysvSemEntry **e;
 	size_t nr, cap;
-	int *made;			/* ids made here: removed if the restore fails */
-	size_t nr_made;
+	SysvMsgEntry **q;		/* message queues (ipc-msg.img) */
+	size_t nr_q, cap_q;
+	int *made, *made_q;		/* ids made here: removed if the restore fails */
+	size_t nr_made, nr_made_q;
 };
 
-/* Make every set of ipc.img (if any); @pids: the tree's. 0, or -errno named. */
+/* Make every set and queue of ipc.img, ipc-msg.img (if any); @pids: the tree's. */
 int ipc_restore(struct ipc_sets *is, int dirfd, const uint32_t *pids, size_t nr);
 /* The values whose last user is @rp, set from inside it (it exists, stopped). */
 int ipc_sem_values(const struct ipc_sets *is, struct rst_process *rp);
+/* Every queue's messages, its last sender and receiver ones of @rps (all stopped). */
+int ipc_msg_fill(const struct ipc_sets *is, struct rst_process *rps, size_t nr);
 /* Free; @undo: remove the sets made (the restore failed). */
 void ipc_sets_close(struct ipc_sets *is, bool undo);
 

@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/msg.h>
 #include <sys/sem.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -62,6 +63,7 @@ void ipc_tree_set(pid_t root)
 /* One line of /proc/sysvipc/sem or msg. */
 struct sysv_obj {
 	long key, id, nsems, lspid, lrpid;
+	unsigned long cbytes, qnum;
 	long long ctime;
 };
 
@@ -92,8 +94,9 @@ static int sysvipc_each(const char *what, sysv_fn fn, void *arg)
 		 */
 		if (sem ? sscanf(line, "%ld %ld %*o %ld %*d %*d %*d %*d %*d %lld",
 				 &o.key, &o.id, &o.nsems, &o.ctime) < 4 :
-			  sscanf(line, "%ld %ld %*o %*u %*u %ld %ld %*d %*d %*d %*d %*d %*d %lld",
-				 &o.key, &o.id, &o.lspid, &o.lrpid, &o.ctime) < 5)
+			  sscanf(line, "%ld %ld %*o %lu %lu %ld %ld %*d %*d %*d %*d %*d %*d %lld",
+				 &o.key, &o.id, &o.cbytes, &o.qnum, &o.lspid, &o.lrpid,
+				 &o.ctime) < 7)
 			break;
 		ret = fn(&o, arg);
 		if (!nl)
@@ -138,6 +141,17 @@ struct sem_users {
 	bool others;		/* a live process not of the tree is one */
 };
 
+/* Last user @v (>0), of the tree if @in. */
+static void user_note(struct sem_users *su, long v, bool in)
+{
+	if (in) {
+		su->tree = true;
+	} else if (!su->outside) {
+		su->outside = v;
+		su->others = user_alive(v);
+	}
+}
+
 static void sem_users(const struct sysv_obj *o, pid_t pid, struct sem_users *su)
 {
 	long v, last = 0;
@@ -153,12 +167,7 @@ static void sem_users(const struct sysv_obj *o, pid_t pid, struct sem_users *su)
 			last = v;
 			last_in = in_tree(v, pid);
 		}
-		if (last_in) {
-			su->tree = true;
-		} else if (!su->outside) {
-			su->outside = v;
-			su->others = user_alive(v);
-		}
+		user_note(su, v, last_in);
 	}
 }
 
@@ -178,16 +187,17 @@ static void ids_add(struct ids_text *t, long id)
 		t->n += snprintf(t->s + t->n, sizeof(t->s) - t->n, "%s%ld", t->n ? ", " : "", id);
 }
 
-static int sem_refused(const struct sysv_obj *o, void *arg)
+/* Note object @o in @t if @pid cannot take it: shared with outsiders, or maybe its. */
+static int refused(const struct sysv_obj *o, struct ids_text *t,
+		   void (*users)(const struct sysv_obj *o, pid_t pid, struct sem_users *su))
 {
-	struct ids_text *t = arg;
 	struct sem_users su;
 
 	if (!t->since) {
 		ids_add(t, o->id);
 		return 0;
 	}
-	sem_users(o, t->pid, &su);
+	users(o, t->pid, &su);
 	if (su.tree && su.outside) {
 		t->outside = su.outside;
 		t->shared_id = o->id;
@@ -197,15 +207,32 @@ static int sem_refused(const struct sysv_obj *o, void *arg)
 	return 0;
 }
 
+static int sem_refused(const struct sysv_obj *o, void *arg)
+{
+	return refused(o, arg, sem_users);
+}
+
+/*
+ * Queue @o's last users as seen from the tree of @pid. A message sent or
+ * received by no visible process (pid 0: another PID namespace) counts as
+ * an outsider's.
+ */
+static void msg_users(const struct sysv_obj *o, pid_t pid, struct sem_users *su)
+{
+	long u[2] = { o->lspid, o->lrpid };
+	int i;
+
+	memset(su, 0, sizeof(*su));
+	for (i = 0; i < 2; i++)
+		if (u[i] > 0)
+			user_note(su, u[i], in_tree(u[i], pid));
+	if (su->tree && !su->outside && !o->lspid && (o->qnum || o->lrpid))
+		su->outside = -1;	/* a sender we cannot see */
+}
+
 static int msg_refused(const struct sysv_obj *o, void *arg)
 {
-	struct ids_text *t = arg;
-	bool others = user_alive(o->lspid) || user_alive(o->lrpid);
-
-	if (!t->since || o->lspid == t->pid || o->lrpid == t->pid ||
-	    (!others && o->ctime >= t->since))
-		ids_add(t, o->id);
-	return 0;
+	return refused(o, arg, msg_users);
 }
 
 /*
@@ -335,29 +362,47 @@ int ipc_check(pid_t pid)
 		pr_err("pid %d: SysV semaphore set %ld is shared with pid %ld, outside the tree "
 		       "(its last user of a semaphore): ferry cannot move a set two hosts would "
 		       "share", pid, sem.shared_id, sem.outside);
+	else if (msg.outside)
+		pr_err("pid %d: SysV message queue %ld is shared with %s%ld, outside the tree "
+		       "(its last sender or receiver): ferry cannot move a queue two hosts "
+		       "would share", pid, msg.shared_id, msg.outside > 0 ? "pid " : "a process "
+		       "of another PID namespace ", msg.outside > 0 ? msg.outside : 0);
 	else if (*sem.s)
 		pr_err("pid %d: %s SysV semaphore sets (id %s): ferry cannot move those%s", pid,
 		       whose, sem.s, hint);
 	else if (*msg.s)
-		pr_err("pid %d: %s SysV message queues (id %s): ferry cannot move SysV message "
-		       "queues yet%s", pid, own ? whose : "uses or may hold", msg.s, hint);
-	if (sem.outside || *sem.s || *msg.s)
+		pr_err("pid %d: %s SysV message queues (id %s): ferry cannot move those%s", pid,
+		       whose, msg.s, hint);
+	if (sem.outside || msg.outside || *sem.s || *msg.s)
 		return -EOPNOTSUPP;
 	return undo_check(pid);
 }
 
 /* ---- the dump: ipc.img ---- */
 
-struct sem_dump {
+struct ipc_dump {
 	struct img_buf b;
 	int nr;
 };
+
+static void perm_fill(SysvPerm *p, long id, const struct ipc_perm *ip)
+{
+	sysv_perm__init(p);
+	p->key = ip->__key;
+	p->id = id;
+	p->mode = ip->mode & 0777;
+	p->uid = ip->uid;
+	p->gid = ip->gid;
+	p->cuid = ip->cuid;
+	p->cgid = ip->cgid;
+}
 
 /* Set @o into the image if it is the tree's. */
 static int sem_dump_one(const struct sysv_obj *o, void *arg)
 {
 	SysvSemEntry e = SYSV_SEM_ENTRY__INIT;
-	struct sem_dump *d = arg;
+	SysvPerm perm;
+	struct ipc_dump *d = arg;
 	unsigned short *vals = NULL;
 	uint32_t *v32 = NULL, *p32 = NULL;
 	struct semid_ds ds;
@@ -390,13 +435,8 @@ static int sem_dump_one(const struct sysv_obj *o, void *arg)
 		v32[i] = vals[i];
 		p32[i] = pid > 0 ? pid : 0;
 	}
-	e.key = ds.sem_perm.__key;
-	e.id = o->id;
-	e.mode = ds.sem_perm.mode & 0777;
-	e.uid = ds.sem_perm.uid;
-	e.gid = ds.sem_perm.gid;
-	e.cuid = ds.sem_perm.cuid;
-	e.cgid = ds.sem_perm.cgid;
+	perm_fill(&perm, o->id, &ds.sem_perm);
+	e.perm = &perm;
 	e.n_values = e.n_pids = o->nsems;
 	e.values = v32;
 	e.pids = p32;
@@ -409,10 +449,91 @@ out:
 	return ret;
 }
 
+/* Queue @o into the image if it is the tree's, its messages read in place (MSG_COPY). */
+static int msg_dump_one(const struct sysv_obj *o, void *arg)
+{
+	SysvMsgEntry e = SYSV_MSG_ENTRY__INIT;
+	SysvPerm perm;
+	struct ipc_dump *d = arg;
+	SysvMsg *m = NULL, **mp = NULL;
+	struct msqid_ds ds;
+	struct sem_users su;
+	size_t cap, i, nr = 0;
+	long *buf = NULL;
+	ssize_t n;
+	int ret = 0;
+
+	msg_users(o, ipc_root, &su);
+	if (!su.tree)
+		return 0;
+	if (su.outside || msgctl(o->id, IPC_STAT, &ds)) {
+		pr_err("SysV message queue %ld changed while the tree was stopped", o->id);
+		return -EOPNOTSUPP;	/* the frozen checks passed: used from outside since */
+	}
+	cap = ds.__msg_cbytes;	/* no message is larger than all of them */
+	buf = malloc(sizeof(long) + cap);
+	m = calloc(ds.msg_qnum ?: 1, sizeof(*m));
+	mp = calloc(ds.msg_qnum ?: 1, sizeof(*mp));
+	if (!buf || !m || !mp) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < ds.msg_qnum; i++) {
+		n = msgrcv(o->id, buf, cap, i, IPC_NOWAIT | MSG_COPY);
+		if (n < 0) {
+			ret = -errno;
+			pr_err("SysV message queue %ld: cannot read message %zu in place (MSG_COPY, "
+			       "CONFIG_CHECKPOINT_RESTORE): %s", o->id, i, strerror(-ret));
+			goto out;
+		}
+		sysv_msg__init(&m[i]);
+		m[i].type = buf[0];
+		m[i].data.len = n;
+		m[i].data.data = malloc(n ?: 1);
+		if (!m[i].data.data) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		memcpy(m[i].data.data, buf + 1, n);
+		mp[i] = &m[i];
+		nr++;
+	}
+	perm_fill(&perm, o->id, &ds.msg_perm);
+	e.perm = &perm;
+	e.qbytes = ds.msg_qbytes;
+	e.lspid = ds.msg_lspid > 0 ? ds.msg_lspid : 0;
+	e.lrpid = ds.msg_lrpid > 0 ? ds.msg_lrpid : 0;
+	e.n_msgs = nr;
+	e.msgs = mp;
+	ret = img_buf_add(&d->b, &e.base);
+	d->nr += !ret;
+out:
+	for (i = 0; i < nr; i++)
+		free(m[i].data.data);
+	free(m);
+	free(mp);
+	free(buf);
+	return ret;
+}
+
+/* @name with every object of /proc/sysvipc/@what @fn puts there, if any. */
+static int ipc_dump_file(struct sink *sink, const char *what, sysv_fn fn, const char *name)
+{
+	struct ipc_dump d = { 0 };
+	int ret;
+
+	ret = img_buf_init(&d.b);
+	if (!ret)
+		ret = sysvipc_each(what, fn, &d);
+	if (!ret && d.nr)
+		ret = sink->ops->add_file(sink, name, d.b.data, d.b.len);
+	img_buf_free(&d.b);
+	return ret;
+}
+
 int ipc_dump(struct sink *sink)
 {
 	struct stat mine, its;
-	struct sem_dump d = { 0 };
 	char path[64];
 	int ret;
 
@@ -421,11 +542,8 @@ int ipc_dump(struct sink *sink)
 		return -errno;
 	if (its.st_ino != mine.st_ino || its.st_dev != mine.st_dev)
 		return 0;	/* a namespace of its own holds none (ipc_check) */
-	ret = img_buf_init(&d.b);
+	ret = ipc_dump_file(sink, "sem", sem_dump_one, "ipc.img");
 	if (!ret)
-		ret = sysvipc_each("sem", sem_dump_one, &d);
-	if (!ret && d.nr)
-		ret = sink->ops->add_file(sink, "ipc.img", d.b.data, d.b.len);
-	img_buf_free(&d.b);
+		ret = ipc_dump_file(sink, "msg", msg_dump_one, "ipc-msg.img");
 	return ret;
 }

@@ -144,7 +144,8 @@ sysv_sem_tree		exact		sem|ipc|sysv|system v
 sysv_sem_outside	refused		semaphore set.*outside the tree
 sysv_sem_undo		refused		SEM_UNDO
 sysv_sem_taken		restore_error	SysV semaphore set.*id or key is taken here
-sysv_msg		refused		msg|message|ipc|sysv|system v
+sysv_msg		exact		msg|message|ipc|sysv|system v
+sysv_msg_outside	refused		message queue.*outside the tree
 sysv_sem_held		refused		semaphore
 sysv_msg_held		refused		message queue
 pidfd			exact		pidfd

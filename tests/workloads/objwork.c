@@ -4150,45 +4150,151 @@ static int sysv_msg_held_verify(void)
 
 struct objmsg {
 	long type;
-	char text[8];
+	char text[3000];
 };
+
+static const struct { long type; size_t len; } objmsgs[3] = { { 1, 4 }, { 2, 4 }, { 7, 3000 } };
+static pid_t msg_lrpid;		/* the last receiver we expect (0: none yet) */
+
+/* Message @i's bytes: "one", "two", or a pattern. */
+static void msg_text(int i, char *t)
+{
+	size_t k;
+
+	if (i < 2) {
+		strcpy(t, i ? "two" : "one");
+		return;
+	}
+	for (k = 0; k < objmsgs[i].len; k++)
+		t[k] = (k * 7 + 13) & 0xff;
+}
 
 static int msg_send(void)
 {
-	struct objmsg a = { 1, "one" }, b = { 2, "two" };
+	struct objmsg m;
+	int i;
 
-	if (msgsnd(msg_id, &a, 4, IPC_NOWAIT) || msgsnd(msg_id, &b, 4, IPC_NOWAIT))
-		return bad("msgsnd: %s", strerror(errno));
+	for (i = 0; i < 3; i++) {
+		m.type = objmsgs[i].type;
+		msg_text(i, m.text);
+		if (msgsnd(msg_id, &m, objmsgs[i].len, IPC_NOWAIT))
+			return bad("msgsnd: %s", strerror(errno));
+	}
+	return 0;
+}
+
+static key_t msg_key(void)
+{
+	return 0x464d0000 ^ getpid();
+}
+
+/* A queue of our key, mode 0640, group 1234, qbytes 5000 (IPC_SET's must travel). */
+static int msg_make(void)
+{
+	struct msqid_ds ds;
+
+	msg_id = msgget(msg_key(), IPC_CREAT | IPC_EXCL | 0600);
+	if (msg_id < 0)
+		return bad("msgget: %s", strerror(errno));
+	if (msgctl(msg_id, IPC_STAT, &ds))
+		return bad("IPC_STAT: %s", strerror(errno));
+	ds.msg_perm.gid = 1234;
+	ds.msg_perm.mode = 0640;
+	ds.msg_qbytes = 5000;
+	if (msgctl(msg_id, IPC_SET, &ds))
+		return bad("IPC_SET: %s", strerror(errno));
 	return 0;
 }
 
 static int sysv_msg_setup(void)
 {
-	msg_id = msgget(IPC_PRIVATE, IPC_CREAT | 0600);
-	if (msg_id < 0)
-		return bad("msgget: %s", strerror(errno));
+	if (msg_make())
+		return 1;
 	say("ipc msg %d\n", msg_id);
 	return msg_send();
 }
 
+/* Our key's queue, its identity, last users, then each message in order (taken and sent again). */
 static int sysv_msg_verify(void)
 {
 	struct objmsg m;
+	char want[3000];
 	struct msqid_ds ds;
+	int i, id;
+
+	id = msgget(msg_key(), 0);
+	if (id != msg_id)
+		return bad("key %#x names queue %d, expected %d", msg_key(), id, msg_id);
+	if (msgctl(msg_id, IPC_STAT, &ds))
+		return bad("msgctl(%d): %s", msg_id, strerror(errno));
+	if (ds.msg_qnum != 3 || ds.__msg_cbytes != 3008 || ds.msg_qbytes != 5000 ||
+	    (ds.msg_perm.mode & 0777) != 0640 || ds.msg_perm.gid != 1234 ||
+	    ds.msg_perm.uid != geteuid() || ds.msg_perm.cuid != geteuid() ||
+	    ds.msg_perm.cgid != getegid() || ds.msg_lspid != getpid() ||
+	    ds.msg_lrpid != msg_lrpid)
+		return bad("queue %d: %lu messages %lu bytes qbytes %lu mode %o uid %u gid %u "
+			   "cuid %u cgid %u lspid %d lrpid %d (expected %d)", msg_id,
+			   (unsigned long)ds.msg_qnum, (unsigned long)ds.__msg_cbytes,
+			   (unsigned long)ds.msg_qbytes, ds.msg_perm.mode & 0777, ds.msg_perm.uid,
+			   ds.msg_perm.gid, ds.msg_perm.cuid, ds.msg_perm.cgid, ds.msg_lspid,
+			   ds.msg_lrpid, msg_lrpid);
+	for (i = 0; i < 3; i++) {
+		ssize_t n = msgrcv(msg_id, &m, sizeof(m.text), 0, IPC_NOWAIT);
+
+		msg_text(i, want);
+		if (n < 0)
+			return bad("msgrcv: %s", strerror(errno));
+		if (m.type != objmsgs[i].type || (size_t)n != objmsgs[i].len ||
+		    memcmp(m.text, want, n))
+			return bad("message %d: type %ld, %zd bytes, not as sent", i, m.type, n);
+	}
+	msg_lrpid = getpid();
+	return msg_send();
+}
+
+/* A process outside the tree (a grandchild whose parent is gone) took a message: refused. */
+static int sysv_msg_outside_setup(void)
+{
+	pid_t c;
 	int i;
+
+	if (msg_make() || msg_send())
+		return 1;
+	c = fork();
+	if (c < 0)
+		return bad("fork: %s", strerror(errno));
+	if (!c) {
+		struct objmsg m;
+		pid_t me = getppid();
+
+		if (fork())
+			_exit(0);
+		if (msgrcv(msg_id, &m, sizeof(m.text), 0, IPC_NOWAIT) < 0)
+			_exit(1);
+		while (!kill(me, 0))	/* with us */
+			sleep(1);
+		_exit(0);
+	}
+	waitpid(c, NULL, 0);
+	for (i = 0; i < 500; i++) {
+		struct msqid_ds ds;
+
+		if (!msgctl(msg_id, IPC_STAT, &ds) && ds.msg_lrpid > 0)
+			return 0;
+		usleep(10000);
+	}
+	return bad("no one took a message");
+}
+
+static int sysv_msg_outside_verify(void)
+{
+	struct msqid_ds ds;
 
 	if (msgctl(msg_id, IPC_STAT, &ds))
 		return bad("msgctl(%d): %s", msg_id, strerror(errno));
-	if (ds.msg_qnum != 2)
-		return bad("queue %d holds %lu messages, expected 2", msg_id,
-			   (unsigned long)ds.msg_qnum);
-	for (i = 1; i <= 2; i++) {
-		if (msgrcv(msg_id, &m, sizeof(m.text), 0, IPC_NOWAIT) != 4)
-			return bad("msgrcv: %s", strerror(errno));
-		if (m.type != i || strcmp(m.text, i == 1 ? "one" : "two"))
-			return bad("message %d: type %ld '%s'", i, m.type, m.text);
-	}
-	return msg_send();
+	return ds.msg_qnum == 2 && ds.msg_lrpid != getpid() ? 0 :
+		bad("queue %d: %lu messages, last receiver %d", msg_id,
+		    (unsigned long)ds.msg_qnum, ds.msg_lrpid);
 }
 
 /* --- main ----------------------------------------------------------------- */
@@ -4271,6 +4377,7 @@ static const struct mode {
 	MODE(sysv_sem_undo),
 	MODE(sysv_sem_taken),
 	MODE(sysv_msg),
+	MODE(sysv_msg_outside),
 	MODE(sysv_sem_held),
 	MODE(sysv_msg_held),
 	MODE(pidfd),
