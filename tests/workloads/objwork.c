@@ -11,9 +11,10 @@
  * "ok MODE" or "bad MODE: <what differs>" is written, and the check file is
  * removed (create it again to check again). A mode this kernel cannot set up
  * writes "skip MODE: <reason>" and exits 0. Scratch files are made beside
- * --out (FILE.f, FILE.d, ...). The System V modes sysv_sem and sysv_msg also
- * write "ipc sem|msg ID" before "ready" (the test removes the object while
- * the process is away, as a destination host would not have it).
+ * --out (FILE.f, FILE.d, ...). The System V modes that travel also write
+ * "ipc sem|msg ID" before "ready" (the test removes the object while the
+ * process is away, as a destination host would not have it; "ipc sem_kept
+ * ID": it stays, the restore must find its id taken).
  * Exit: 0 skip, 1 setup error, 2 usage.
  */
 #include <errno.h>
