@@ -3971,7 +3971,7 @@ static int sysv_sem_verify(void)
 	return sem_check(3, v, p);
 }
 
-/* A child of ours (of the tree) is the last user of semaphore 1. */
+/* A child of ours (of the tree) is the last user of semaphore 1, ... */
 static pid_t sem_child = -1;
 
 static int sem_wait_user(int n, pid_t *who)
@@ -4008,29 +4008,39 @@ static int sysv_sem_tree_setup(void)
 {
 	struct sembuf op = { 1, 4, 0 };
 	pid_t who;
+	int i;
 
 	sem_child = sem_make2(3);
 	if (sem_child < 0)
 		return 1;
 	if (!sem_child) {
+		struct sembuf wait = { 0, -10, 0 };
+
 		prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 		if (semop(sem_id, &op, 1))
 			_exit(1);
-		for (;;)
-			pause();
+		semop(sem_id, &wait, 1);	/* blocks: semaphore 0 is 3 */
+		_exit(2);
 	}
 	if (sem_wait_user(1, &who))
 		return 1;
+	for (i = 0; i < 500 && semctl(sem_id, 0, GETNCNT) != 1; i++)
+		usleep(10000);
 	say("ipc sem %d\n", sem_id);
 	return 0;
 }
 
+/* ... and waits in semop for semaphore 0 to reach 10 (GETNCNT 1), again after a restore. */
 static int sysv_sem_tree_verify(void)
 {
 	unsigned short v[2] = { 3, 4 };
 	pid_t p[2] = { getpid(), sem_child };
+	int n;
 
-	return sem_check(2, v, p);
+	if (sem_check(2, v, p))
+		return 1;
+	n = semctl(sem_id, 0, GETNCNT);
+	return n == 1 ? 0 : bad("%d processes wait on semaphore 0, expected our child", n);
 }
 
 /*
