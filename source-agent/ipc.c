@@ -13,9 +13,10 @@
  *   tree and every other one is too (or none). One whose last users
  *   include a process outside the tree, live or gone, is refused: it may
  *   know the id, and two hosts cannot share the set.
- * - a process with a SEM_UNDO list is refused: its adjustments (semadj)
- *   cannot be read, only whether it has a list (kcmp KCMP_SYSVSEM against
- *   ours, which has none).
+ * - a single-threaded process with a SEM_UNDO list is refused: its
+ *   adjustments (semadj) cannot be read, only whether it has a list (kcmp
+ *   KCMP_SYSVSEM). Every process with threads has one (CLONE_SYSVSEM makes
+ *   it, empty): there ferry cannot tell, and does not refuse.
  * - a message queue the process last sent to or received from is refused.
  * - so is every object no live process has used (a set created and held
  *   but never operated on, or whose last user is gone) and that was made
@@ -298,18 +299,21 @@ static int ipc_read(pid_t pid, struct ids_text *sem, struct ids_text *msg, bool 
 }
 
 /*
- * A thread of @pid with a SEM_UNDO list: kcmp compares its list with that
- * of a fresh child of ours (fork gives none), equal only if it has none.
+ * A single-threaded @pid with a SEM_UNDO list: kcmp compares its list with
+ * that of a fresh child of ours (fork gives none), equal only if it has
+ * none. A thread made with CLONE_SYSVSEM (every pthread) gets the process
+ * an empty list too, so with threads it cannot be told: not checked.
  */
 static int undo_check(pid_t pid)
 {
 	pid_t *tids = NULL, ref;
-	size_t nr = 0, i;
-	long r;
+	size_t nr = 0;
+	long r = 0;
 	int ret;
 
 	ret = proc_read_threads(pid, &tids, &nr);
-	if (ret)
+	free(tids);
+	if (ret || nr != 1)
 		return ret;
 	ref = fork();
 	if (ref == 0) {
@@ -317,26 +321,19 @@ static int undo_check(pid_t pid)
 		_exit(0);
 	}
 	if (ref < 0)
-		ret = -errno;
-	for (i = 0; i < nr && !ret; i++) {
-		r = syscall(SYS_kcmp, tids[i], ref, KCMP_SYSVSEM, 0, 0);
-		if (r < 0 && errno == ESRCH && !user_alive(tids[i]))
-			continue;	/* gone meanwhile */
-		if (r < 0) {
-			pr_err("pid %d: cannot tell whether thread %d has SEM_UNDO adjustments "
-			       "(kcmp: %m)", pid, tids[i]);
-			ret = -EOPNOTSUPP;
-		} else if (r) {
-			pr_err("pid %d: thread %d has a SEM_UNDO list (semop with SEM_UNDO): "
-			       "ferry cannot read its semaphore adjustments (semadj)", pid, tids[i]);
-			ret = -EOPNOTSUPP;
-		}
-	}
-	if (ref > 0) {
-		kill(ref, SIGKILL);
-		waitpid(ref, NULL, 0);
-	}
-	free(tids);
+		return -errno;
+	r = syscall(SYS_kcmp, pid, ref, KCMP_SYSVSEM, 0, 0);
+	if (r < 0 && errno == ESRCH && !user_alive(pid))
+		ret = -ESRCH;	/* gone meanwhile */
+	else if (r < 0)
+		pr_err("pid %d: cannot tell whether it has SEM_UNDO adjustments (kcmp: %m)", pid);
+	else if (r)
+		pr_err("pid %d: it has a SEM_UNDO list (a semop with SEM_UNDO, or threads it "
+		       "had): ferry cannot read semaphore adjustments (semadj)", pid);
+	if (r && !ret)
+		ret = -EOPNOTSUPP;
+	kill(ref, SIGKILL);
+	waitpid(ref, NULL, 0);
 	return ret;
 }
 
