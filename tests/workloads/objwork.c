@@ -4217,15 +4217,58 @@ static int msg_make(void)
 	return 0;
 }
 
+/* A child of ours waits in msgrcv for type 99, says what it got on msg_sock, waits again. */
+static int msg_sock[2] = { -1, -1 };
+static pid_t msg_child = -1;
+
+static void msg_child_main(void)
+{
+	struct objmsg m;
+	ssize_t n;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	for (;;) {
+		n = msgrcv(msg_id, &m, sizeof(m.text), 99, 0);
+		if (n < 0 || write(msg_sock[1], m.text, n) != n)
+			_exit(1);
+	}
+}
+
 static int sysv_msg_setup(void)
 {
 	if (msg_make())
 		return 1;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, msg_sock))
+		return bad("socketpair: %s", strerror(errno));
+	msg_child = fork();
+	if (msg_child < 0)
+		return bad("fork: %s", strerror(errno));
+	if (!msg_child)
+		msg_child_main();
 	say("ipc msg %d\n", msg_id);
 	return msg_send();
 }
 
-/* Our key's queue, its identity, last users, then each message in order (taken and sent again). */
+/* The child is still waiting: it takes "ping" and says so (it is then the last receiver). */
+static int msg_ping(void)
+{
+	struct objmsg m = { 99, "ping" };
+	struct pollfd p = { msg_sock[0], POLLIN, 0 };
+	char got[8] = "";
+
+	if (msgsnd(msg_id, &m, 5, IPC_NOWAIT))
+		return bad("msgsnd: %s", strerror(errno));
+	if (poll(&p, 1, 3000) != 1 || read(msg_sock[0], got, sizeof(got)) != 5 ||
+	    strcmp(got, "ping"))
+		return bad("the child waiting in msgrcv did not take the message");
+	msg_lrpid = msg_child;
+	return 0;
+}
+
+/*
+ * Our key's queue, its identity, last users, then each message in order
+ * (taken, the child pinged, sent again).
+ */
 static int sysv_msg_verify(void)
 {
 	struct objmsg m;
@@ -4259,8 +4302,7 @@ static int sysv_msg_verify(void)
 		    memcmp(m.text, want, n))
 			return bad("message %d: type %ld, %zd bytes, not as sent", i, m.type, n);
 	}
-	msg_lrpid = getpid();
-	return msg_send();
+	return msg_ping() || msg_send();
 }
 
 /* A process outside the tree (a grandchild whose parent is gone) took a message: refused. */
