@@ -56,6 +56,36 @@
 
 static pid_t ipc_root;	/* the tree's root: ipc_tree_set */
 
+/* The objects ipc_dump took: ipc_remove_moved removes them here. */
+static struct moved {
+	struct moved_obj {
+		long id;
+		bool sem;	/* a semaphore set, else a message queue */
+	} *v;
+	size_t nr, cap;
+} moved;
+
+static int moved_add(long id, bool sem)
+{
+	if (grow_array(&moved.v, &moved.cap, moved.nr, sizeof(*moved.v)))
+		return -ENOMEM;
+	moved.v[moved.nr].id = id;
+	moved.v[moved.nr++].sem = sem;
+	return 0;
+}
+
+void ipc_remove_moved(void)
+{
+	struct moved_obj *o;
+
+	for (o = moved.v; o < moved.v + moved.nr; o++)
+		if (o->sem ? semctl(o->id, 0, IPC_RMID) : msgctl(o->id, IPC_RMID, NULL))
+			pr_warn("cannot remove SysV %s %ld, which went with the tree: %m",
+				o->sem ? "semaphore set" : "message queue", o->id);
+	free(moved.v);
+	memset(&moved, 0, sizeof(moved));
+}
+
 void ipc_tree_set(pid_t root)
 {
 	ipc_root = root;
@@ -438,6 +468,8 @@ static int sem_dump_one(const struct sysv_obj *o, void *arg)
 	e.values = v32;
 	e.pids = p32;
 	ret = img_buf_add(&d->b, &e.base);
+	if (!ret)
+		ret = moved_add(o->id, true);
 	d->nr += !ret;
 out:
 	free(vals);
@@ -503,6 +535,8 @@ static int msg_dump_one(const struct sysv_obj *o, void *arg)
 	e.n_msgs = nr;
 	e.msgs = mp;
 	ret = img_buf_add(&d->b, &e.base);
+	if (!ret)
+		ret = moved_add(o->id, false);
 	d->nr += !ret;
 out:
 	for (i = 0; i < nr; i++)
@@ -534,6 +568,8 @@ int ipc_dump(struct sink *sink)
 	char path[64];
 	int ret;
 
+	free(moved.v);	/* a failed migration's: they stayed with their process */
+	memset(&moved, 0, sizeof(moved));
 	snprintf(path, sizeof(path), "/proc/%d/ns/ipc", ipc_root);
 	if (stat(path, &its) || stat("/proc/self/ns/ipc", &mine))
 		return -errno;

@@ -12,7 +12,9 @@
 
 /* The tree's root: what "a process of the tree" means to ipc_check and ipc_dump. */
 void ipc_tree_set(pid_t root);
-/* ipc.img (final round, frozen): the semaphore sets only the tree uses, if any. */
+/* ipc.img, ipc-msg.img (final round, frozen): the sets and queues only the tree uses. */
 int ipc_dump(struct sink *sink);
+/* The source is gone, the destination has them: remove here what ipc_dump took. */
+void ipc_remove_moved(void);
 
 #endif

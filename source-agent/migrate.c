@@ -608,6 +608,7 @@ static void kill_source(struct migration *m)
 			usleep(10000);
 	}
 	free(pids);
+	ipc_remove_moved();	/* its System V objects went with it */
 }
 
 static int open_sink(const struct migrate_opts *o, pid_t pid, struct sink **s)

@@ -12,9 +12,9 @@
  * removed (create it again to check again). A mode this kernel cannot set up
  * writes "skip MODE: <reason>" and exits 0. Scratch files are made beside
  * --out (FILE.f, FILE.d, ...). The System V modes that travel also write
- * "ipc sem|msg ID" before "ready" (the test removes the object while the
- * process is away, as a destination host would not have it; "ipc sem_kept
- * ID": it stays, the restore must find its id taken).
+ * "ipc sem|msg ID" before "ready" (migrate removes the object once the
+ * process is gone, the test checks it; "ipc sem_taken ID": the test makes
+ * another set with its id, the restore must fail).
  * Exit: 0 skip, 1 setup error, 2 usage.
  */
 #include <errno.h>
@@ -4107,8 +4107,8 @@ static int sysv_sem_undo_verify(void)
 }
 
 /*
- * The set is left where it is (not removed while the process is away, an
- * "ipc sem_kept" line): the restore finds its id taken and must fail.
+ * The test makes a set with the id of ours while the process is away (an
+ * "ipc sem_taken" line): the restore finds its id taken and must fail.
  */
 static int sysv_sem_taken_setup(void)
 {
@@ -4116,7 +4116,7 @@ static int sysv_sem_taken_setup(void)
 		return 1;
 	if (semctl(sem_id, 0, SETVAL, 1))
 		return bad("SETVAL: %s", strerror(errno));
-	say("ipc sem_kept %d\n", sem_id);
+	say("ipc sem_taken %d\n", sem_id);
 	return 0;
 }
 
