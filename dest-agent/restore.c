@@ -706,12 +706,9 @@ static int rst_tree_final(struct rst_tree *rt, const struct tree_images *ti, int
 	return ret;
 }
 
-/* The final round: what changed, the rest of the layout, then the state. */
-static int rst_tree_finish(struct rst_tree *rt, const struct tree_images *ti, const char *round_dir,
-			   uint32_t round, int dirfd, const struct restore_opts *o)
+/* The System V objects of the images (dest-agent/ipc.c), their last users the tree's pids. */
+static int rst_ipc_make(struct ipc_sets *ipc, const struct tree_images *ti, int dirfd)
 {
-	struct shm_table shm = { 0 };
-	struct ipc_sets ipc = { 0 };
 	uint32_t *pids;
 	size_t i;
 	int ret;
@@ -721,10 +718,23 @@ static int rst_tree_finish(struct rst_tree *rt, const struct tree_images *ti, co
 		return -ENOMEM;
 	for (i = 0; i < ti->nr; i++)
 		pids[i] = ti->p[i].pe->pid;
-	ret = rst_tree_fill(rt, ti, round_dir, round, o->pidns);
-	if (!ret)	/* made before anything of the tree may name them */
-		ret = ipc_restore(&ipc, dirfd, pids, ti->nr);
+	ret = ipc_restore(ipc, dirfd, pids, ti->nr);
 	free(pids);
+	return ret;
+}
+
+/* The final round: what changed, the rest of the layout, then the state. */
+static int rst_tree_finish(struct rst_tree *rt, const struct tree_images *ti, const char *round_dir,
+			   uint32_t round, int dirfd, const struct restore_opts *o)
+{
+	struct shm_table shm = { 0 };
+	struct ipc_sets ipc = { 0 };
+	size_t i;
+	int ret;
+
+	ret = rst_ipc_make(&ipc, ti, dirfd);	/* before anything of the tree may name them */
+	if (!ret)
+		ret = rst_tree_fill(rt, ti, round_dir, round, o->pidns);
 	if (!ret)
 		ret = shm_restore(&shm, dirfd, &rt->sv);
 	for (i = 0; i < rt->nr && !ret; i++)
