@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/user.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -117,11 +119,37 @@ static int interrupt_stop_fn(pid_t tid, int status, void *arg)
 	return 0;
 }
 
+/*
+ * semop and semtimedop return -EINTR to a wait broken by the interrupt
+ * (not -ERESTARTNOHAND as msgrcv does): the task would see EINTR for our
+ * stop alone. Put it back before the syscall, as the kernel's own restart
+ * does; a signal that interrupted it was delivered before the event stop
+ * (interrupt_stop_fn: its handler's frame leaves rax 0). A semtimedop's
+ * timeout starts again.
+ */
+static int semop_rewind(pid_t tid)
+{
+	struct user_regs_struct r;
+
+	if (ptrace(PTRACE_GETREGS, tid, NULL, &r))
+		return -errno;
+	if ((r.orig_rax != __NR_semop && r.orig_rax != __NR_semtimedop) ||
+	    (long long)r.rax != -EINTR)
+		return 0;
+	r.rax = r.orig_rax;
+	r.rip -= 2;	/* the syscall instruction */
+	pr_debug("tid %d: semop interrupted by the stop: restarted", tid);
+	return ptrace(PTRACE_SETREGS, tid, NULL, &r) ? -errno : 0;
+}
+
 int tracee_interrupt(pid_t tid)
 {
+	int ret;
+
 	if (ptrace(PTRACE_INTERRUPT, tid, NULL, NULL))
 		return -errno;
-	return tracee_wait_for(tid, interrupt_stop_fn, NULL, "interrupt stop");
+	ret = tracee_wait_for(tid, interrupt_stop_fn, NULL, "interrupt stop");
+	return ret ?: semop_rewind(tid);
 }
 
 int tracee_attach(pid_t tid, long extra_opts)

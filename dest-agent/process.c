@@ -967,12 +967,11 @@ static int step_sigreturn(pid_t tid)
 	return 0;
 }
 
-/* Every thread is out of the blob: take it away from the outside, through the leader. */
-static int unmap_blob(struct rst_process *rp)
+int rp_syscall(struct rst_process *rp, long nr, long *ret, long a1, long a2, long a3, long a4,
+	       long a5, long a6)
 {
 	struct user_regs_struct regs;
 	uint64_t insn;
-	long ret;
 	int err;
 
 	if (ptrace(PTRACE_GETREGS, rp->pid, NULL, &regs))
@@ -980,17 +979,24 @@ static int unmap_blob(struct rst_process *rp)
 	insn = find_syscall_insn(rp->pid);
 	if (!insn)
 		return -ENOENT;
-	err = tracee_syscall(rp->pid, insn, __NR_munmap, &ret, rp->region_addr, rp->region_len,
-			     0, 0, 0, 0);
+	err = tracee_syscall(rp->pid, insn, nr, ret, a1, a2, a3, a4, a5, a6);
+	if (ptrace(PTRACE_SETREGS, rp->pid, NULL, &regs) && !err)
+		err = -errno;
+	return err;
+}
+
+/* Every thread is out of the blob: take it away from the outside, through the leader. */
+static int unmap_blob(struct rst_process *rp)
+{
+	long ret;
+	int err;
+
+	err = rp_syscall(rp, __NR_munmap, &ret, rp->region_addr, rp->region_len, 0, 0, 0, 0);
 	if (!err && ret)
 		err = ret;
-	if (err) {
+	if (err)
 		pr_err("pid %d: cannot unmap the restorer: %s", rp->want_pid, strerror(-err));
-		return err;
-	}
-	if (ptrace(PTRACE_SETREGS, rp->pid, NULL, &regs))
-		return -errno;
-	return 0;
+	return err;
 }
 
 /*

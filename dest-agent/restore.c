@@ -1115,8 +1115,8 @@ static pid_t tty_fg_of(const struct tree_images *ti, size_t k)
 
 /* State of every process, each stopped just before its last step (nothing runs yet). */
 static int rst_tree_final_start(struct rst_tree *rt, const struct tree_images *ti, int dirfd,
-				const struct shm_table *shm, const size_t *order,
-				struct open_files *of)
+				const struct shm_table *shm, const struct ipc_sets *ipc,
+				const size_t *order, struct open_files *of)
 {
 	int *fg_fd = calloc(ti->nr + 1, sizeof(*fg_fd));
 	size_t i;
@@ -1128,6 +1128,8 @@ static int rst_tree_final_start(struct rst_tree *rt, const struct tree_images *t
 	if (!ret)
 		ret = tty_fg_setters(ti, order, fg_fd);
 
+	/* the queues' last senders and receivers are the tree's: all exist now */
+	ret = ipc_msg_fill(ipc, rt->rp, rt->nr);
 	/* the TCP locks were made before (rst_tree_final): each fd finds its own */
 	for (i = 0; i < rt->nr && !ret; i++) {
 		size_t k = order[i];
@@ -1138,6 +1140,8 @@ static int rst_tree_final_start(struct rst_tree *rt, const struct tree_images *t
 
 		/* where it is now (it may have moved since round 1), before its threads exist */
 		ret = cgroup_enter(rt->rp[k].pid, ti->p[k].pe);
+		if (!ret)	/* the semaphores it used last, before it may change creds */
+			ret = ipc_sem_values(ipc, &rt->rp[k]);
 		if (!ret)
 			ret = rst_open_fds(of, f.files, dirfd, shm, tree_proc, rt, &fds);
 		f.fds = fds;
@@ -1237,7 +1241,8 @@ static int hold_wait(const struct restore_opts *o)
 
 /* Every process at its final point, then (after the hold) all go together. */
 static int rst_tree_final(struct rst_tree *rt, const struct tree_images *ti, int dirfd,
-			  const struct shm_table *shm, const struct restore_opts *o)
+			  const struct shm_table *shm, const struct ipc_sets *ipc,
+			  const struct restore_opts *o)
 {
 	struct rctl_status st = { .kind = RCTL_RESUMED };
 	struct open_files of = { 0 };
@@ -1262,7 +1267,7 @@ static int rst_tree_final(struct rst_tree *rt, const struct tree_images *ti, int
 	if (!ret)
 		ret = rst_addr_arrive(&ra, dirfd);
 	if (!ret)
-		ret = rst_tree_final_start(rt, ti, dirfd, shm, order, &of);
+		ret = rst_tree_final_start(rt, ti, dirfd, shm, ipc, order, &of);
 	if (!ret && o->hold)
 		ret = hold_wait(o);
 	if (ret)
@@ -1282,6 +1287,23 @@ static int rst_tree_final(struct rst_tree *rt, const struct tree_images *ti, int
 	return ret;
 }
 
+/* The System V objects of the images (dest-agent/ipc.c), their last users the tree's pids. */
+static int rst_ipc_make(struct ipc_sets *ipc, const struct tree_images *ti, int dirfd)
+{
+	uint32_t *pids;
+	size_t i;
+	int ret;
+
+	pids = calloc(ti->nr, sizeof(*pids));
+	if (!pids)
+		return -ENOMEM;
+	for (i = 0; i < ti->nr; i++)
+		pids[i] = ti->p[i].pe->pid;
+	ret = ipc_restore(ipc, dirfd, pids, ti->nr);
+	free(pids);
+	return ret;
+}
+
 /*
  * The final round: what changed, the rest of the layout, then the state.
  * With --lazy-fill and the prefill behind, what is missing is filled after
@@ -1291,16 +1313,18 @@ static int rst_tree_finish(struct rst_tree *rt, const struct tree_images *ti, co
 			   uint32_t round, int dirfd, const struct restore_opts *o)
 {
 	struct shm_table shm = { 0 };
+	struct ipc_sets ipc = { 0 };
 	size_t i;
 	int ret;
 
-	if (o->lazy && rst_tree_lazy_ok(rt, ti) && rst_tree_behind(rt, round)) {
+	ret = rst_ipc_make(&ipc, ti, dirfd);	/* before anything of the tree may name them */
+	if (!ret && o->lazy && rst_tree_lazy_ok(rt, ti) && rst_tree_behind(rt, round)) {
 		ret = shm_restore(&shm, dirfd, &rt->sv);
 		for (i = 0; i < rt->nr && !ret; i++)
 			ret = ghost_files_restore(&shm, ti->p[i].mm, ti->p[i].files, dirfd);
 		if (!ret)
 			ret = rst_tree_lazy(rt, ti, round_dir, round, &shm);
-	} else {
+	} else if (!ret) {
 		ret = rst_tree_fill(rt, ti, round_dir, round, o->pidns, NULL);
 		if (!ret)
 			ret = shm_restore(&shm, dirfd, &rt->sv);
@@ -1311,7 +1335,7 @@ static int rst_tree_finish(struct rst_tree *rt, const struct tree_images *ti, co
 			ret = rst_layout(&rt->rp[i], &rt->sv, ti->p[i].mm, &shm, &rt->layout_ops);
 	}
 	if (!ret)
-		ret = rst_tree_final(rt, ti, dirfd, &shm, o);
+		ret = rst_tree_final(rt, ti, dirfd, &shm, &ipc, o);
 	if (ret && rt->lazy) {
 		lazy_end(rt->lazy, false);	/* the tree is discarded: nothing ran */
 		rt->lazy = NULL;
@@ -1322,6 +1346,7 @@ static int rst_tree_finish(struct rst_tree *rt, const struct tree_images *ti, co
 		rctl_send_status(o->status_fd, &(struct rctl_status){ .kind = RCTL_FILLING });
 	}
 	shm_table_close(&shm);
+	ipc_sets_close(&ipc, ret);
 	return ret;
 }
 

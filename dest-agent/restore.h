@@ -30,6 +30,28 @@ int restore_stream(const struct restore_opts *o);
 /* Put @pid (as seen here) into the saved cgroups of @pe, where it is not already. */
 int cgroup_enter(pid_t pid, const PstreeEntry *pe);
 
+/* ---- dest-agent/ipc.c: System V semaphore sets (ipc.img) ---- */
+
+struct rst_process;
+
+struct ipc_sets {
+	SysvSemEntry **e;
+	size_t nr, cap;
+	SysvMsgEntry **q;		/* message queues (ipc-msg.img) */
+	size_t nr_q, cap_q;
+	int *made, *made_q;		/* ids made here: removed if the restore fails */
+	size_t nr_made, nr_made_q;
+};
+
+/* Make every set and queue of ipc.img, ipc-msg.img (if any); @pids: the tree's. */
+int ipc_restore(struct ipc_sets *is, int dirfd, const uint32_t *pids, size_t nr);
+/* The values whose last user is @rp, set from inside it (it exists, stopped). */
+int ipc_sem_values(const struct ipc_sets *is, struct rst_process *rp);
+/* Every queue's messages, its last sender and receiver ones of @rps (all stopped). */
+int ipc_msg_fill(const struct ipc_sets *is, struct rst_process *rps, size_t nr);
+/* Free; @undo: remove the sets made (the restore failed). */
+void ipc_sets_close(struct ipc_sets *is, bool undo);
+
 /* ---- dest-agent/ops.c: memory operations for the blob, and address ranges ---- */
 
 struct ops {
@@ -398,6 +420,9 @@ struct rst_process {
 /* The root: a clone3 child of ours; @mms: every process's layout (the blob avoids them all). */
 int rp_create(struct rst_process *rp, pid_t pid, const MmEntry *const *mms, size_t nr_mms,
 	      bool pidns);
+/* Syscall @nr run by @rp's leader where it is stopped, its registers kept: 0 and *ret, or -errno. */
+int rp_syscall(struct rst_process *rp, long nr, long *ret, long a1, long a2, long a3, long a4,
+	       long a5, long a6);
 /*
  * A child of @parent with PID @pid (its layout @mm), made by the parent's
  * own blob; @new_session: it leads its own session (set before it has

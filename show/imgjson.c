@@ -23,6 +23,8 @@ const struct img_kind img_kinds[] = {
 	{ "memfd",	"memfd-",		NULL, &ghost_file_entry__descriptor, 1 },
 	{ "stats",	"stats.img",		NULL, &round_stats_entry__descriptor, 1 },
 	{ "netaddr",	"netaddr.img",		NULL, &net_addr_entry__descriptor, 1 },
+	{ "ipc",	"ipc.img",		NULL, &sysv_sem_entry__descriptor, 0 },
+	{ "ipc-msg",	"ipc-msg.img",		NULL, &sysv_msg_entry__descriptor, 0 },
 };
 const size_t img_nr_kinds = ARRAY_SIZE(img_kinds);
 

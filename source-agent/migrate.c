@@ -18,6 +18,7 @@
 #include "common/ptrace.h"
 #include "common/util.h"
 #include "source-agent/dump.h"
+#include "source-agent/ipc.h"
 #include "source-agent/migrate.h"
 #include "source-agent/pages.h"
 #include "source-agent/parasite.h"
@@ -218,6 +219,8 @@ static int round_send_state(struct migration *m, struct proc_round *pr, bool fin
 	}
 	if (!ret && final)
 		ret = file_ids_check_peers(&m->files);
+	if (!ret && final)
+		ret = ipc_dump(m->sink);	/* the semaphore sets only the tree uses */
 	if (!ret)
 		ret = dump_pstree(&m->tree, m->sink);
 	return ret;
@@ -625,6 +628,7 @@ static void kill_source(struct migration *m)
 			usleep(10000);
 	}
 	free(pids);
+	ipc_remove_moved();	/* its System V objects went with it */
 }
 
 static int open_sink(const struct migrate_opts *o, pid_t pid, struct sink **s)

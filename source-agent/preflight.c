@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "source-agent/files.h"
+#include "source-agent/ipc.h"
 #include "source-agent/preflight.h"
 #include "source-agent/proc.h"
 #include "source-agent/shm.h"
@@ -113,6 +114,7 @@ int preflight_tree(pid_t root)
 	size_t i;
 	int ret;
 
+	ipc_tree_set(root);	/* what ipc_check calls the tree */
 	ret = tree_walk(root, &p);
 	if (!ret)
 		ret = shm_mapped(&p, &ss);

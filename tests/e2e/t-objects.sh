@@ -24,8 +24,10 @@
 #            cgroups are removed before the restore).
 # A stale SysV semaphore set (ipcmk, older than every workload) exists
 # throughout: it must refuse nothing.
-# A System V semaphore set or message queue is removed (ipcrm) between the
-# checkpoint and the restore: the restore must bring it back itself. The
+# A System V semaphore set or message queue the tree takes ("ipc sem|msg ID"
+# lines) must be gone from here once migrate is done: the restore must bring
+# it back itself (for "ipc sem_taken ID" the test makes a set with that id
+# first: the restore must fail, naming it). The
 # cgroups a mode made ("cgroup DIR" lines) are removed once it is gone.
 # One line per mode: "PASS|FAIL|SKIP MODE expected=E got: WHAT"; the test
 # fails if any mode does not have its expected outcome.
@@ -143,8 +145,14 @@ pty_queued		refused		pts.*data queued
 fifo			exact		fifo
 fifo_outside		refused		fifo.*outside
 sysv_shm		refused		shm|ipc|sysv|system v
-sysv_sem		refused		sem|ipc|sysv|system v
-sysv_msg		refused		msg|message|ipc|sysv|system v
+sysv_sem		exact		sem|ipc|sysv|system v
+sysv_sem_tree		exact		sem|ipc|sysv|system v
+sysv_sem_outside	refused		semaphore set.*outside the tree
+sysv_sem_undo		refused		SEM_UNDO
+sysv_sem_undo_threads	refused		SEM_UNDO
+sysv_sem_taken		restore_error	SysV semaphore set.*id or key is taken here
+sysv_msg		exact		msg|message|ipc|sysv|system v
+sysv_msg_outside	refused		message queue.*outside the tree
 sysv_sem_held		refused		semaphore
 sysv_msg_held		refused		message queue
 pidfd			exact		pidfd
@@ -273,15 +281,26 @@ run_mode()
 		GOT="dump error: migrate exited 0 but the source runs on"
 		return
 	fi
-	# a System V object lives outside the process: remove it, as the
-	# destination host would not have it (the page server has its own IPC
-	# namespace and has restored there already)
-	sed -n 's/^ipc \(sem\|msg\) \([0-9]*\)$/\1 \2/p' "$d/out" | while read -r kind id; do
-		case $kind in
-		sem) ipcrm -s "$id" ;;
-		msg) ipcrm -q "$id" ;;
-		esac
-	done
+	# a System V object the tree took went with it: migrate removed it here
+	# (the page server has its own IPC namespace and has restored there
+	# already). sysv_sem_taken: a set of ours takes its id, for the restore
+	# to find taken.
+	local kind id left= taken=
+	while read -r kind id; do
+		if awk -v id="$id" 'NR > 1 && $2 == id { f = 1 } END { exit !f }' \
+		       "/proc/sysvipc/${kind%_taken}"; then
+			left="$left $kind $id"
+			[ "${kind%_taken}" = sem ] && ipcrm -s "$id" || ipcrm -q "$id"
+		fi
+		if [ "$kind" = sem_taken ]; then
+			echo "$id" >/proc/sys/kernel/sem_next_id
+			taken=$(ipcmk -S 1 | grep -o '[0-9]*$')
+		fi
+	done < <(sed -n 's/^ipc \(sem\|msg\|sem_taken\) \([0-9]*\)$/\1 \2/p' "$d/out")
+	if [ -n "$left" ]; then
+		GOT="dump error: the System V objects it took stayed here:$left"
+		return
+	fi
 	if [ "$VIA" = pageserver ]; then
 		check_dest "$mode"
 		return
@@ -305,6 +324,7 @@ time.sleep(60)' "$(sed -n 's/^lockfile //p' "$d/out")"
 	timeout -k 2 "$STEP_TIMEOUT" "$RESTORE" --images-dir "$img" \
 		>"$d/restore.out" 2>"$d/restore.err"
 	rc=$?
+	[ -n "$taken" ] && ipcrm -s "$taken"
 	[ -n "$holder" ] && kill "$holder" 2>/dev/null
 	e2e_track_pid "$pid"
 	if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then

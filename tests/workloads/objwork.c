@@ -11,9 +11,10 @@
  * "ok MODE" or "bad MODE: <what differs>" is written, and the check file is
  * removed (create it again to check again). A mode this kernel cannot set up
  * writes "skip MODE: <reason>" and exits 0. Scratch files are made beside
- * --out (FILE.f, FILE.d, ...). The System V modes sysv_sem and sysv_msg also
- * write "ipc sem|msg ID" before "ready" (the test removes the object while
- * the process is away, as a destination host would not have it).
+ * --out (FILE.f, FILE.d, ...). The System V modes that travel also write
+ * "ipc sem|msg ID" before "ready" (migrate removes the object once the
+ * process is gone, the test checks it; "ipc sem_taken ID": the test makes
+ * another set with its id, the restore must fail).
  * Exit: 0 skip, 1 setup error, 2 usage.
  */
 #include <errno.h>
@@ -4146,13 +4147,65 @@ static int sysv_shm_verify(void)
 	return check_pattern(shm_mem, 2 * psz, 13, "shm");
 }
 
+/* A key of this process's own: the restored set must answer to it again. */
+static key_t sem_key(void)
+{
+	return 0x46520000 ^ getpid();
+}
+
+/* Set @nsems, mode 0640, group 1234 (not ours: IPC_SET's must travel). */
+static int sem_make(int nsems)
+{
+	struct semid_ds ds;
+
+	sem_id = semget(sem_key(), nsems, IPC_CREAT | IPC_EXCL | 0600);
+	if (sem_id < 0)
+		return bad("semget: %s", strerror(errno));
+	if (semctl(sem_id, 0, IPC_STAT, &ds))
+		return bad("IPC_STAT: %s", strerror(errno));
+	ds.sem_perm.gid = 1234;
+	ds.sem_perm.mode = 0640;
+	if (semctl(sem_id, 0, IPC_SET, &ds))
+		return bad("IPC_SET: %s", strerror(errno));
+	return 0;
+}
+
+/* The set of our key is sem_id still, with @nsems, values @v, last users @pids. */
+static int sem_check(int nsems, const unsigned short *v, const pid_t *pids)
+{
+	unsigned short got[8] = { 0 };
+	struct semid_ds ds;
+	int i, id;
+
+	id = semget(sem_key(), 0, 0);
+	if (id != sem_id)
+		return bad("key %#x names set %d, expected %d", sem_key(), id, sem_id);
+	if (semctl(sem_id, 0, IPC_STAT, &ds))
+		return bad("IPC_STAT on set %d: %s", sem_id, strerror(errno));
+	if ((int)ds.sem_nsems != nsems || (ds.sem_perm.mode & 0777) != 0640 ||
+	    ds.sem_perm.gid != 1234 || ds.sem_perm.uid != geteuid() ||
+	    ds.sem_perm.cuid != geteuid() || ds.sem_perm.cgid != getegid())
+		return bad("set %d: nsems %lu mode %o uid %u gid %u cuid %u cgid %u", sem_id,
+			   (unsigned long)ds.sem_nsems, ds.sem_perm.mode & 0777, ds.sem_perm.uid,
+			   ds.sem_perm.gid, ds.sem_perm.cuid, ds.sem_perm.cgid);
+	if (semctl(sem_id, 0, GETALL, got))
+		return bad("GETALL on set %d: %s", sem_id, strerror(errno));
+	for (i = 0; i < nsems; i++) {
+		int p = semctl(sem_id, i, GETPID);
+
+		if (got[i] != v[i] || p != pids[i])
+			return bad("semaphore %d: value %u last pid %d, expected %u and %d", i,
+				   got[i], p, v[i], pids[i]);
+	}
+	return 0;
+}
+
 static int sysv_sem_setup(void)
 {
 	unsigned short v[3] = { 5, 7, 9 };
 
-	sem_id = semget(IPC_PRIVATE, 3, IPC_CREAT | 0600);
-	if (sem_id < 0)
-		return bad("semget: %s", strerror(errno));
+	if (sem_make(3))
+		return 1;
 	if (semctl(sem_id, 0, SETALL, v))
 		return bad("SETALL: %s", strerror(errno));
 	say("ipc sem %d\n", sem_id);
@@ -4161,13 +4214,192 @@ static int sysv_sem_setup(void)
 
 static int sysv_sem_verify(void)
 {
-	unsigned short v[3] = { 0 };
+	unsigned short v[3] = { 5, 7, 9 };
+	pid_t me = getpid(), p[3] = { me, me, me };
 
-	if (semctl(sem_id, 0, GETALL, v))
-		return bad("GETALL on set %d: %s", sem_id, strerror(errno));
-	if (v[0] != 5 || v[1] != 7 || v[2] != 9)
-		return bad("semaphores %u %u %u, expected 5 7 9", v[0], v[1], v[2]);
+	return sem_check(3, v, p);
+}
+
+/* A child of ours (of the tree) is the last user of semaphore 1, ... */
+static pid_t sem_child = -1;
+
+static int sem_wait_user(int n, pid_t *who)
+{
+	int i;
+
+	for (i = 0; i < 500; i++) {
+		*who = semctl(sem_id, n, GETPID);
+		if (*who > 0)
+			return 0;
+		usleep(10000);
+	}
+	return bad("no one used semaphore %d", n);
+}
+
+/* A set of two, semaphore 0 at @v0 (ours last), and a fork of ours: its pid or -1. */
+static pid_t sem_make2(int v0)
+{
+	pid_t c;
+
+	if (sem_make(2))
+		return -1;
+	if (semctl(sem_id, 0, SETVAL, v0)) {
+		bad("SETVAL: %s", strerror(errno));
+		return -1;
+	}
+	c = fork();
+	if (c < 0)
+		bad("fork: %s", strerror(errno));
+	return c;
+}
+
+static int sysv_sem_tree_setup(void)
+{
+	struct sembuf op = { 1, 4, 0 };
+	pid_t who;
+	int i;
+
+	sem_child = sem_make2(3);
+	if (sem_child < 0)
+		return 1;
+	if (!sem_child) {
+		struct sembuf wait = { 0, -10, 0 };
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+		if (semop(sem_id, &op, 1))
+			_exit(1);
+		semop(sem_id, &wait, 1);	/* blocks: semaphore 0 is 3 */
+		_exit(2);
+	}
+	if (sem_wait_user(1, &who))
+		return 1;
+	for (i = 0; i < 500 && semctl(sem_id, 0, GETNCNT) != 1; i++)
+		usleep(10000);
+	say("ipc sem %d\n", sem_id);
 	return 0;
+}
+
+/* ... and waits in semop for semaphore 0 to reach 10 (GETNCNT 1), again after a restore. */
+static int sysv_sem_tree_verify(void)
+{
+	unsigned short v[2] = { 3, 4 };
+	pid_t p[2] = { getpid(), sem_child };
+	int n;
+
+	if (sem_check(2, v, p))
+		return 1;
+	n = semctl(sem_id, 0, GETNCNT);
+	return n == 1 ? 0 : bad("%d processes wait on semaphore 0, expected our child", n);
+}
+
+/*
+ * A process outside the tree (a grandchild whose parent is gone) is the
+ * last user of semaphore 1: the set is shared, refused.
+ */
+static int sysv_sem_outside_setup(void)
+{
+	struct sembuf op = { 1, 1, 0 };
+	pid_t me = getpid(), c, who;
+
+	c = sem_make2(2);
+	if (c < 0)
+		return 1;
+	if (!c) {
+		if (fork())
+			_exit(0);
+		if (semop(sem_id, &op, 1))
+			_exit(1);
+		while (!kill(me, 0))	/* with us */
+			sleep(1);
+		_exit(0);
+	}
+	waitpid(c, NULL, 0);
+	if (sem_wait_user(1, &who))
+		return 1;
+	return 0;
+}
+
+static int sysv_sem_outside_verify(void)
+{
+	unsigned short v[2] = { 2, 1 };
+	pid_t p[2] = { getpid(), semctl(sem_id, 1, GETPID) };
+
+	if (p[1] == getpid() || p[1] <= 0)
+		return bad("semaphore 1's last user is %d", p[1]);
+	return sem_check(2, v, p);
+}
+
+/* A SEM_UNDO adjustment (semadj) is ours: it cannot be read, so it is refused. */
+static int sysv_sem_undo_setup(void)
+{
+	struct sembuf op = { 0, 2, SEM_UNDO };
+
+	if (sem_make(1))
+		return 1;
+	if (semop(sem_id, &op, 1))
+		return bad("semop: %s", strerror(errno));
+	say("ipc sem %d\n", sem_id);
+	return 0;
+}
+
+/* A set of one semaphore of value @v, ours last. */
+static int sem_check1(unsigned short v)
+{
+	pid_t p = getpid();
+
+	return sem_check(1, &v, &p);
+}
+
+static int sysv_sem_undo_verify(void)
+{
+	return sem_check1(2);
+}
+
+/*
+ * The same from a process with threads: every thread gives the process an
+ * undo list (CLONE_SYSVSEM), so whether it holds adjustments cannot be
+ * told; with a set of the tree's to move, it is refused.
+ */
+static void *undo_thread(void *arg)
+{
+	(void)arg;
+	for (;;)
+		pause();
+	return NULL;
+}
+
+static int sysv_sem_undo_threads_setup(void)
+{
+	pthread_t t;
+
+	if (sysv_sem_undo_setup())
+		return 1;
+	errno = pthread_create(&t, NULL, undo_thread, NULL);
+	return errno ? bad("pthread_create: %s", strerror(errno)) : 0;
+}
+
+static int sysv_sem_undo_threads_verify(void)
+{
+	return sem_check1(2);
+}
+
+/*
+ * The test makes a set with the id of ours while the process is away (an
+ * "ipc sem_taken" line): the restore finds its id taken and must fail.
+ */
+static int sysv_sem_taken_setup(void)
+{
+	if (sem_make(1))
+		return 1;
+	if (semctl(sem_id, 0, SETVAL, 1))
+		return bad("SETVAL: %s", strerror(errno));
+	say("ipc sem_taken %d\n", sem_id);
+	return 0;
+}
+
+static int sysv_sem_taken_verify(void)
+{
+	return sem_check1(1);
 }
 
 /* Held, never used: no pid of ours on the set or the queue for the kernel to show. */
@@ -4206,45 +4438,193 @@ static int sysv_msg_held_verify(void)
 
 struct objmsg {
 	long type;
-	char text[8];
+	char text[3000];
 };
+
+static const struct { long type; size_t len; } objmsgs[3] = { { 1, 4 }, { 2, 4 }, { 7, 3000 } };
+static pid_t msg_lrpid;		/* the last receiver we expect (0: none yet) */
+
+/* Message @i's bytes: "one", "two", or a pattern. */
+static void msg_text(int i, char *t)
+{
+	size_t k;
+
+	if (i < 2) {
+		strcpy(t, i ? "two" : "one");
+		return;
+	}
+	for (k = 0; k < objmsgs[i].len; k++)
+		t[k] = (k * 7 + 13) & 0xff;
+}
 
 static int msg_send(void)
 {
-	struct objmsg a = { 1, "one" }, b = { 2, "two" };
+	struct objmsg m;
+	int i;
 
-	if (msgsnd(msg_id, &a, 4, IPC_NOWAIT) || msgsnd(msg_id, &b, 4, IPC_NOWAIT))
-		return bad("msgsnd: %s", strerror(errno));
+	for (i = 0; i < 3; i++) {
+		m.type = objmsgs[i].type;
+		msg_text(i, m.text);
+		if (msgsnd(msg_id, &m, objmsgs[i].len, IPC_NOWAIT))
+			return bad("msgsnd: %s", strerror(errno));
+	}
 	return 0;
+}
+
+static key_t msg_key(void)
+{
+	return 0x464d0000 ^ getpid();
+}
+
+/* A queue of our key, mode 0640, group 1234, qbytes 5000 (IPC_SET's must travel). */
+static int msg_make(void)
+{
+	struct msqid_ds ds;
+
+	msg_id = msgget(msg_key(), IPC_CREAT | IPC_EXCL | 0600);
+	if (msg_id < 0)
+		return bad("msgget: %s", strerror(errno));
+	if (msgctl(msg_id, IPC_STAT, &ds))
+		return bad("IPC_STAT: %s", strerror(errno));
+	ds.msg_perm.gid = 1234;
+	ds.msg_perm.mode = 0640;
+	ds.msg_qbytes = 5000;
+	if (msgctl(msg_id, IPC_SET, &ds))
+		return bad("IPC_SET: %s", strerror(errno));
+	return 0;
+}
+
+/* A child of ours waits in msgrcv for type 99, says what it got on msg_sock, waits again. */
+static int msg_sock[2] = { -1, -1 };
+static pid_t msg_child = -1;
+
+static void msg_child_main(void)
+{
+	struct objmsg m;
+	ssize_t n;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	for (;;) {
+		n = msgrcv(msg_id, &m, sizeof(m.text), 99, 0);
+		if (n < 0 || write(msg_sock[1], m.text, n) != n)
+			_exit(1);
+	}
 }
 
 static int sysv_msg_setup(void)
 {
-	msg_id = msgget(IPC_PRIVATE, IPC_CREAT | 0600);
-	if (msg_id < 0)
-		return bad("msgget: %s", strerror(errno));
+	if (msg_make())
+		return 1;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, msg_sock))
+		return bad("socketpair: %s", strerror(errno));
+	msg_child = fork();
+	if (msg_child < 0)
+		return bad("fork: %s", strerror(errno));
+	if (!msg_child)
+		msg_child_main();
 	say("ipc msg %d\n", msg_id);
 	return msg_send();
 }
 
+/* The child is still waiting: it takes "ping" and says so (it is then the last receiver). */
+static int msg_ping(void)
+{
+	struct objmsg m = { 99, "ping" };
+	struct pollfd p = { msg_sock[0], POLLIN, 0 };
+	char got[8] = "";
+
+	if (msgsnd(msg_id, &m, 5, IPC_NOWAIT))
+		return bad("msgsnd: %s", strerror(errno));
+	if (poll(&p, 1, 3000) != 1 || read(msg_sock[0], got, sizeof(got)) != 5 ||
+	    strcmp(got, "ping"))
+		return bad("the child waiting in msgrcv did not take the message");
+	msg_lrpid = msg_child;
+	return 0;
+}
+
+/*
+ * Our key's queue, its identity, last users, then each message in order
+ * (taken, the child pinged, sent again).
+ */
 static int sysv_msg_verify(void)
 {
 	struct objmsg m;
+	char want[3000];
 	struct msqid_ds ds;
+	int i, id;
+
+	id = msgget(msg_key(), 0);
+	if (id != msg_id)
+		return bad("key %#x names queue %d, expected %d", msg_key(), id, msg_id);
+	if (msgctl(msg_id, IPC_STAT, &ds))
+		return bad("msgctl(%d): %s", msg_id, strerror(errno));
+	if (ds.msg_qnum != 3 || ds.__msg_cbytes != 3008 || ds.msg_qbytes != 5000 ||
+	    (ds.msg_perm.mode & 0777) != 0640 || ds.msg_perm.gid != 1234 ||
+	    ds.msg_perm.uid != geteuid() || ds.msg_perm.cuid != geteuid() ||
+	    ds.msg_perm.cgid != getegid() || ds.msg_lspid != getpid() ||
+	    ds.msg_lrpid != msg_lrpid)
+		return bad("queue %d: %lu messages %lu bytes qbytes %lu mode %o uid %u gid %u "
+			   "cuid %u cgid %u lspid %d lrpid %d (expected %d)", msg_id,
+			   (unsigned long)ds.msg_qnum, (unsigned long)ds.__msg_cbytes,
+			   (unsigned long)ds.msg_qbytes, ds.msg_perm.mode & 0777, ds.msg_perm.uid,
+			   ds.msg_perm.gid, ds.msg_perm.cuid, ds.msg_perm.cgid, ds.msg_lspid,
+			   ds.msg_lrpid, msg_lrpid);
+	for (i = 0; i < 3; i++) {
+		ssize_t n = msgrcv(msg_id, &m, sizeof(m.text), 0, IPC_NOWAIT);
+
+		msg_text(i, want);
+		if (n < 0)
+			return bad("msgrcv: %s", strerror(errno));
+		if (m.type != objmsgs[i].type || (size_t)n != objmsgs[i].len ||
+		    memcmp(m.text, want, n))
+			return bad("message %d: type %ld, %zd bytes, not as sent", i, m.type, n);
+	}
+	return msg_ping() || msg_send();
+}
+
+/* A process outside the tree (a grandchild whose parent is gone) took a message: refused. */
+static int sysv_msg_outside_setup(void)
+{
+	pid_t c;
 	int i;
+
+	if (msg_make() || msg_send())
+		return 1;
+	c = fork();
+	if (c < 0)
+		return bad("fork: %s", strerror(errno));
+	if (!c) {
+		struct objmsg m;
+		pid_t me = getppid();
+
+		if (fork())
+			_exit(0);
+		if (msgrcv(msg_id, &m, sizeof(m.text), 0, IPC_NOWAIT) < 0)
+			_exit(1);
+		while (!kill(me, 0))	/* with us */
+			sleep(1);
+		_exit(0);
+	}
+	waitpid(c, NULL, 0);
+	for (i = 0; i < 500; i++) {
+		struct msqid_ds ds;
+
+		if (!msgctl(msg_id, IPC_STAT, &ds) && ds.msg_lrpid > 0)
+			return 0;
+		usleep(10000);
+	}
+	return bad("no one took a message");
+}
+
+static int sysv_msg_outside_verify(void)
+{
+	struct msqid_ds ds;
 
 	if (msgctl(msg_id, IPC_STAT, &ds))
 		return bad("msgctl(%d): %s", msg_id, strerror(errno));
-	if (ds.msg_qnum != 2)
-		return bad("queue %d holds %lu messages, expected 2", msg_id,
-			   (unsigned long)ds.msg_qnum);
-	for (i = 1; i <= 2; i++) {
-		if (msgrcv(msg_id, &m, sizeof(m.text), 0, IPC_NOWAIT) != 4)
-			return bad("msgrcv: %s", strerror(errno));
-		if (m.type != i || strcmp(m.text, i == 1 ? "one" : "two"))
-			return bad("message %d: type %ld '%s'", i, m.type, m.text);
-	}
-	return msg_send();
+	return ds.msg_qnum == 2 && ds.msg_lrpid != getpid() ? 0 :
+		bad("queue %d: %lu messages, last receiver %d", msg_id,
+		    (unsigned long)ds.msg_qnum, ds.msg_lrpid);
 }
 
 /* --- main ----------------------------------------------------------------- */
@@ -4326,7 +4706,13 @@ static const struct mode {
 	MODE(fifo_outside),
 	MODE(sysv_shm),
 	MODE(sysv_sem),
+	MODE(sysv_sem_tree),
+	MODE(sysv_sem_outside),
+	MODE(sysv_sem_undo),
+	MODE(sysv_sem_undo_threads),
+	MODE(sysv_sem_taken),
 	MODE(sysv_msg),
+	MODE(sysv_msg_outside),
 	MODE(sysv_sem_held),
 	MODE(sysv_msg_held),
 	MODE(pidfd),
