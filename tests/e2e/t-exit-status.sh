@@ -3,7 +3,7 @@
 # e2e-timeout: 120
 #
 # Exit statuses (common/exitcode.h, README "Exit status"): bad usage 2, a
-# target problem 4 (unknown pid, a refused object: a FIFO), a peer problem 5
+# target problem 4 (unknown pid, a refused object: a FIFO held outside the tree too), a peer problem 5
 # (nothing listens at --to), a local problem 6 (pageserver without its TLS
 # files); `check --json` is one JSON object that says ferry can migrate here
 # (this machine can), with exit status 0. After each failure the target
@@ -64,7 +64,10 @@ print("ready", flush=True)
 time.sleep(600)' "$TMP/fifo"
 pid=$E2E_LAST_PID
 e2e_wait_for_line "$TMP/fifo.log" '^ready' 20 || e2e_fail "the FIFO holder did not start"
+# this shell holds the FIFO too (outside the tree): refused (a FIFO only the tree holds moves)
+exec 9<>"$TMP/fifo"
 rc 4 "migrate of a process holding a FIFO" "$MIGRATE" --images-dir "$TMP/img" "$pid"
+exec 9>&-
 grep -qi fifo "$TMP/err" || e2e_fail "the refusal does not name the FIFO: $(cat "$TMP/err")"
 kill -0 "$pid" || e2e_fail "the refused process does not run on"
 
