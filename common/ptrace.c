@@ -7,6 +7,7 @@
  */
 #include <elf.h>
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,11 +118,78 @@ static int interrupt_stop_fn(pid_t tid, int status, void *arg)
 	return 0;
 }
 
+/*
+ * A syscall interrupted with -ERESTART_RESTARTBLOCK (nanosleep, poll with a
+ * timeout, a futex wait with one) goes on, once resumed, as
+ * restart_syscall(2) on the kernel's restart_block: from the next stop on,
+ * orig_rax says __NR_restart_syscall and nothing says which call it was.
+ * Every stop notes per thread the call it interrupted, so a saved state
+ * names it: a new process has no restart_block, the restore runs the call.
+ */
+#define RESTART_SLOTS 4096
+static struct {
+	pid_t tid;
+	long nr;
+} restart_seen[RESTART_SLOTS];
+static pthread_mutex_t restart_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The slot of @tid, else a free one if @add, else -1 (restart_lock held). */
+static int restart_slot(pid_t tid, bool add)
+{
+	int i, free_slot = -1;
+
+	for (i = 0; i < RESTART_SLOTS; i++) {
+		if (restart_seen[i].tid == tid)
+			return i;
+		if (!restart_seen[i].tid && free_slot < 0)
+			free_slot = i;
+	}
+	return add ? free_slot : -1;
+}
+
+static void restart_note(pid_t tid)
+{
+	struct user_regs_struct r;
+	bool in_block;
+	int i;
+
+	if (ptrace(PTRACE_GETREGS, tid, NULL, &r))
+		return;
+	in_block = (long)r.rax == -ERESTART_RESTARTBLOCK && (long)r.orig_rax >= 0;
+	pthread_mutex_lock(&restart_lock);
+	i = restart_slot(tid, in_block);
+	if (i >= 0 && !in_block)
+		restart_seen[i].tid = 0;
+	else if (i >= 0 && r.orig_rax != __NR_restart_syscall) {
+		restart_seen[i].tid = tid;
+		restart_seen[i].nr = r.orig_rax;
+	}	/* restart_syscall again: keep what an earlier stop saw */
+	pthread_mutex_unlock(&restart_lock);
+}
+
+long tracee_restart_nr(pid_t tid)
+{
+	long nr = -1;
+	int i;
+
+	pthread_mutex_lock(&restart_lock);
+	i = restart_slot(tid, false);
+	if (i >= 0)
+		nr = restart_seen[i].nr;
+	pthread_mutex_unlock(&restart_lock);
+	return nr;
+}
+
 int tracee_interrupt(pid_t tid)
 {
+	int ret;
+
 	if (ptrace(PTRACE_INTERRUPT, tid, NULL, NULL))
 		return -errno;
-	return tracee_wait_for(tid, interrupt_stop_fn, NULL, "interrupt stop");
+	ret = tracee_wait_for(tid, interrupt_stop_fn, NULL, "interrupt stop");
+	if (!ret)
+		restart_note(tid);
+	return ret;
 }
 
 int tracee_attach(pid_t tid, long extra_opts)
@@ -244,6 +312,10 @@ int tracee_save(struct tracee *t)
 	t->xstate_len = 0;
 	if (ptrace(PTRACE_GETREGS, t->tid, NULL, &t->regs))
 		return -errno;
+	/* the call a restart_syscall goes on with, if a stop of ours saw it */
+	if ((long)t->regs.rax == -ERESTART_RESTARTBLOCK &&
+	    t->regs.orig_rax == __NR_restart_syscall && tracee_restart_nr(t->tid) >= 0)
+		t->regs.orig_rax = tracee_restart_nr(t->tid);
 	ret = get_xstate(t->tid, &t->xstate, &t->xstate_len);
 	if (ret)
 		return ret;

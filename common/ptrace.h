@@ -54,7 +54,16 @@ int tracee_interrupt(pid_t tid);
 int tracee_resume(pid_t tid);
 int tracee_detach(pid_t tid);
 
-/* Save / put back general regs, xstate and sigmask of a stopped task. */
+/*
+ * The syscall @tid was in when a stop of ours found it interrupted with
+ * -ERESTART_RESTARTBLOCK (what its restart_syscall goes on with), or -1.
+ */
+long tracee_restart_nr(pid_t tid);
+/*
+ * Save / put back general regs, xstate and sigmask of a stopped task. A
+ * restart_syscall in the saved regs is named by the call it goes on with
+ * (tracee_restart_nr) where known.
+ */
 int tracee_save(struct tracee *t);
 /* Put back what tracee_save took, applying the syscall-restart fix-up. */
 int tracee_restore(struct tracee *t);

@@ -108,6 +108,19 @@ static const char *shared_kind(pid_t pid, const struct vma *v)
 	return v->kind == VMA_KIND__VMA_MEMFD ? "memfd" : "shared anonymous";
 }
 
+/*
+ * The ring of an AIO context (io_setup) shows as a mapping of the deleted
+ * "/[aio]": the kernel object behind it is not a file ferry can carry.
+ */
+static int vma_aio_check(pid_t pid, const struct vma *v)
+{
+	if (v->kind != VMA_KIND__VMA_FILE || strncmp(v->path, "/[aio]", 6))
+		return 0;
+	pr_err("pid %d: has an AIO context (io_setup), its ring at %#llx: ferry cannot move "
+	       "that yet", pid, (unsigned long long)v->start);
+	return -EOPNOTSUPP;
+}
+
 static bool vma_deleted(const struct vma *v)
 {
 	size_t n = strlen(v->path);
@@ -178,7 +191,8 @@ int mm_ghost_check(pid_t pid, struct file_ids *files)
 	for (i = 0; i < vl.nr && !ret; i++) {
 		const struct vma *v = &vl.v[i];
 
-		if (!vma_deleted(v))
+		ret = vma_aio_check(pid, v);
+		if (ret || !vma_deleted(v))
 			continue;
 		vma_link(pid, v, link, sizeof(link));
 		if (stat(link, &st)) {
@@ -223,6 +237,8 @@ static int vma_fill_entry(pid_t pid, const struct vma *v, VmaEntry *e, struct fi
 	if (v->kind == VMA_KIND__VMA_FILE) {
 		struct stat st;
 
+		if (vma_aio_check(pid, v))
+			return -EOPNOTSUPP;
 		if (vma_deleted(v))
 			return vma_fill_ghost(pid, v, e, files, sink);
 		if (stat(v->path, &st) || st.st_ino != v->ino || st.st_dev != v->dev) {

@@ -476,6 +476,7 @@ int parasite_create_uffd(struct parasite_ctl *ctl, uint64_t features, uint64_t *
 #define TI_TID_OFF	24	/* after u.ss */
 #define TI_PDEATH_OFF	32
 #define TI_REAPER_OFF	36
+#define TI_TSC_OFF	40
 
 /* prctls only the thread itself answers; the subreaper flag is the process's: leader only. */
 static int thread_prctls(struct parasite_ctl *ctl, pid_t tid, uint64_t buf,
@@ -508,6 +509,17 @@ static int thread_prctls(struct parasite_ctl *ctl, pid_t tid, uint64_t buf,
 				     0, 0, 0, 0, 0);
 	if (!ret && r >= 0 && tid == ctl->pid) {
 		ti->dumpable = r;
+		r = 0;
+	}
+	/* each thread's own: rdtsc allowed or not, machine-check kill policy */
+	if (!ret && !r)
+		ret = tracee_syscall(tid, ctl->insn, __NR_prctl, &r, PR_GET_TSC,
+				     buf + TI_TSC_OFF, 0, 0, 0, 0);
+	if (!ret && !r)
+		ret = tracee_syscall(tid, ctl->insn, __NR_prctl, &r, PR_MCE_KILL_GET,
+				     0, 0, 0, 0, 0);
+	if (!ret && r >= 0) {
+		ti->mce_kill = r;
 		r = 0;
 	}
 	/* the mm's registrations; a kernel without membarrier has none */
@@ -586,6 +598,8 @@ int parasite_thread_info(struct parasite_ctl *ctl, pid_t tid, struct prs_thread_
 	ti->clear_tid = tid_addr;
 	memcpy(&v, (char *)&ctl->area->u + TI_PDEATH_OFF, sizeof(v));
 	ti->pdeathsig = v;
+	memcpy(&v, (char *)&ctl->area->u + TI_TSC_OFF, sizeof(v));
+	ti->tsc_mode = v;
 	if (tid == ctl->pid) {
 		memcpy(&v, (char *)&ctl->area->u + TI_REAPER_OFF, sizeof(v));
 		ti->subreaper = v;

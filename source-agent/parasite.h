@@ -45,6 +45,8 @@ struct prs_thread_info {
 	int32_t thp_disable;	/* the leader only: PR_GET_THP_DISABLE */
 	int32_t dumpable;	/* the leader only: PR_GET_DUMPABLE */
 	int32_t membarrier;	/* the leader only: the mm's membarrier registrations, or -errno */
+	int32_t tsc_mode;	/* PR_GET_TSC */
+	int32_t mce_kill;	/* PR_MCE_KILL_GET */
 };
 
 /*

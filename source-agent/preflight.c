@@ -116,6 +116,8 @@ int preflight_tree(pid_t root)
 
 	ret = tree_walk(root, &p);
 	if (!ret)
+		ret = core_share_check(p.v, p.nr);
+	if (!ret)
 		ret = shm_mapped(&p, &ss);
 	for (i = 0; i < p.nr && !ret; i++) {
 		ret = preflight_proc(p.v[i]);

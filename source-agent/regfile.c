@@ -87,6 +87,16 @@ static int reg_check(struct fd_dump *d)
 	return 0;
 }
 
+/* A removed directory: no path leads to it at the destination. */
+static int dir_check(struct fd_dump *d)
+{
+	if (d->st.st_nlink)
+		return 0;
+	pr_err("pid %d: fd %d is the removed directory %s: ferry cannot move that yet", d->pid,
+	       d->fd, d->path);
+	return -EOPNOTSUPP;
+}
+
 static int dir_dump(struct fd_dump *d)
 {
 	d->e.type = FD_TYPE__FD_DIR;
@@ -106,5 +116,6 @@ const struct fd_dump_ops dir_dump_ops = {
 	.type = FD_TYPE__FD_DIR,
 	.name = "directory",
 	.match = dir_match,
+	.check = dir_check,
 	.dump = dir_dump,
 };
