@@ -36,8 +36,10 @@ static uint32_t vma_mmap_flags(const struct vma *v)
 
 	if (v->kind != VMA_KIND__VMA_FILE)
 		f |= MAP_ANONYMOUS;
-	if (v->kind == VMA_KIND__VMA_STACK)
+	if (v->kind == VMA_KIND__VMA_STACK || (v->vmflags & VMF_GROWSDOWN))
 		f |= MAP_GROWSDOWN;
+	if (v->vmflags & VMF_NORESERVE)
+		f |= MAP_NORESERVE;
 	return f;
 }
 
@@ -66,6 +68,10 @@ static uint32_t vma_advice(const struct vma *v)
 		a |= VMA_ADVICE__VMA_ADVICE_MLOCK;
 	if ((f & VMF_LOCKED) && (f & VMF_LOCKONFAULT))
 		a |= VMA_ADVICE__VMA_ADVICE_MLOCK_ONFAULT;
+	if (f & VMF_SEQ_READ)
+		a |= VMA_ADVICE__VMA_ADVICE_SEQUENTIAL;
+	if (f & VMF_RAND_READ)
+		a |= VMA_ADVICE__VMA_ADVICE_RANDOM;
 	return a;
 }
 
@@ -521,7 +527,8 @@ static bool vmflags_seen(pid_t pid)
  * The flags only /proc/PID/smaps shows, for the preflight (the tree runs:
  * its page-table walk costs no downtime): mseal is refused; a process with
  * flags that travel (MADV_DONTFORK, MADV_WIPEONFORK, MADV_[NO]HUGEPAGE,
- * MADV_DONTDUMP, MADV_MERGEABLE, mlock, MAP_DROPPABLE) is noted, so that
+ * MADV_DONTDUMP, MADV_MERGEABLE, MADV_SEQUENTIAL, MADV_RANDOM, mlock,
+ * MAP_DROPPABLE, MAP_NORESERVE, MAP_GROWSDOWN) is noted, so that
  * its rounds read them too.
  */
 int mm_vmflags_check(pid_t pid)
@@ -537,7 +544,8 @@ int mm_vmflags_check(pid_t pid)
 	if (!ret)
 		ret = vmflags_refuse(pid, &vl);
 	for (i = 0; !ret && i < vl.nr; i++)
-		any |= vma_advice(&vl.v[i]) | (vl.v[i].vmflags & VMF_DROPPABLE);
+		any |= vma_advice(&vl.v[i]) | (vl.v[i].vmflags & (VMF_DROPPABLE | VMF_NORESERVE)) |
+		       (vl.v[i].kind != VMA_KIND__VMA_STACK ? vl.v[i].vmflags & VMF_GROWSDOWN : 0);
 	if (!ret && any && !vmflags_seen(pid)) {
 		if (grow_array(&vmflags_pids.v, &vmflags_pids.cap, vmflags_pids.nr,
 			       sizeof(*vmflags_pids.v)))
