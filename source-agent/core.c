@@ -474,7 +474,21 @@ int core_pdeath_check(pid_t pid, pid_t tid, int sig)
 	return -EOPNOTSUPP;
 }
 
-int core_pdeath_check_threads(struct parasite_ctl *ctl, const struct thread_set *ts)
+/*
+ * Keyrings of a thread or process of its own (keyctl): the restore makes
+ * none, so its keys would be gone. (Its session keyring is the one it
+ * inherited, most often the login's: not checked.)
+ */
+int core_keyrings_check(pid_t pid, pid_t tid, int keyrings)
+{
+	if (!keyrings)
+		return 0;
+	pr_err("pid %d: thread %d has a %s keyring of its own (keyctl): ferry cannot move "
+	       "that yet", pid, tid, keyrings & KEYRINGS_PROCESS ? "process" : "thread");
+	return -EOPNOTSUPP;
+}
+
+int core_seized_check(struct parasite_ctl *ctl, const struct thread_set *ts, bool root)
 {
 	struct prs_thread_info ti;
 	size_t k;
@@ -483,8 +497,10 @@ int core_pdeath_check_threads(struct parasite_ctl *ctl, const struct thread_set 
 	for (k = 0; k < ts->nr && !ret; k++) {
 		memset(&ti, 0, sizeof(ti));
 		ret = parasite_thread_info(ctl, ts->tids[k], &ti);
-		if (!ret)
+		if (!ret && root)
 			ret = core_pdeath_check(ts->pid, ts->tids[k], ti.pdeathsig);
+		if (!ret)
+			ret = core_keyrings_check(ts->pid, ts->tids[k], ti.keyrings);
 	}
 	return ret;
 }
@@ -532,6 +548,8 @@ static int core_threads(pid_t pid, const struct thread_set *ts, const struct tra
 		tc->tsc_mode = pd->ti[k].tsc_mode;
 		tc->mce_kill = pd->ti[k].mce_kill;
 		ret = core_pdeath_check(pid, ts->tids[k], tc->pdeathsig);
+		if (!ret)
+			ret = core_keyrings_check(pid, ts->tids[k], pd->ti[k].keyrings);
 		if (ret)
 			return ret;
 		ret = thread_attrs(pid, ts->tids[k], tc);

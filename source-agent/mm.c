@@ -115,16 +115,28 @@ static const char *shared_kind(pid_t pid, const struct vma *v)
 }
 
 /*
- * The ring of an AIO context (io_setup) shows as a mapping of the deleted
- * "/[aio]": the kernel object behind it is not a file ferry can carry.
+ * Kernel objects that show as mappings of a deleted file, not files ferry
+ * can carry: the ring of an AIO context (io_setup), memfd_secret memory
+ * (which no other process can read).
  */
-static int vma_aio_check(pid_t pid, const struct vma *v)
+static int vma_special_check(pid_t pid, const struct vma *v)
 {
-	if (v->kind != VMA_KIND__VMA_FILE || strncmp(v->path, "/[aio]", 6))
-		return 0;
-	pr_err("pid %d: has an AIO context (io_setup), its ring at %#llx: ferry cannot move "
-	       "that yet", pid, (unsigned long long)v->start);
-	return -EOPNOTSUPP;
+	static const struct {
+		const char *path, *what;
+	} special[] = {
+		{ "/[aio]", "an AIO context (io_setup), its ring" },
+		{ "/secretmem", "memfd_secret memory" },
+	};
+	size_t i;
+
+	for (i = 0; v->kind == VMA_KIND__VMA_FILE && i < ARRAY_SIZE(special); i++) {
+		if (strncmp(v->path, special[i].path, strlen(special[i].path)))
+			continue;
+		pr_err("pid %d: has %s at %#llx: ferry cannot move that yet", pid,
+		       special[i].what, (unsigned long long)v->start);
+		return -EOPNOTSUPP;
+	}
+	return 0;
 }
 
 static bool vma_deleted(const struct vma *v)
@@ -197,7 +209,7 @@ int mm_ghost_check(pid_t pid, struct file_ids *files)
 	for (i = 0; i < vl.nr && !ret; i++) {
 		const struct vma *v = &vl.v[i];
 
-		ret = vma_aio_check(pid, v);
+		ret = vma_special_check(pid, v);
 		if (ret || !vma_deleted(v))
 			continue;
 		vma_link(pid, v, link, sizeof(link));
@@ -243,7 +255,7 @@ static int vma_fill_entry(pid_t pid, const struct vma *v, VmaEntry *e, struct fi
 	if (v->kind == VMA_KIND__VMA_FILE) {
 		struct stat st;
 
-		if (vma_aio_check(pid, v))
+		if (vma_special_check(pid, v))
 			return -EOPNOTSUPP;
 		if (vma_deleted(v))
 			return vma_fill_ghost(pid, v, e, files, sink);

@@ -109,6 +109,16 @@ static int remote_map(struct parasite_ctl *ctl)
 	if (ret)
 		return ret;
 	if (addr < 0 && addr > -4096) {
+		long mdwe = 0;
+
+		/* memory-deny-write-execute: no code can go in (nor could the restore put it) */
+		if ((addr == -EACCES || addr == -EPERM) &&
+		    !parasite_syscall(ctl, __NR_prctl, &mdwe, 66 /* PR_GET_MDWE */, 0, 0, 0, 0, 0) &&
+		    mdwe > 0) {
+			pr_err("pid %d: denies writable executable memory (PR_SET_MDWE): ferry "
+			       "cannot move that yet", ctl->pid);
+			return -EOPNOTSUPP;
+		}
 		pr_err("pid %d: mmap of the parasite area failed: %s", ctl->pid, strerror(-addr));
 		return addr;
 	}
@@ -520,6 +530,21 @@ static int thread_prctls(struct parasite_ctl *ctl, pid_t tid, uint64_t buf,
 				     0, 0, 0, 0, 0);
 	if (!ret && r >= 0) {
 		ti->mce_kill = r;
+		r = 0;
+	}
+	/* a thread or process keyring exists (-ENOKEY: none; no CONFIG_KEYS: none) */
+	if (!ret && !r)
+		ret = tracee_syscall(tid, ctl->insn, __NR_keyctl, &r, 0 /* GET_KEYRING_ID */,
+				     -1 /* KEY_SPEC_THREAD_KEYRING */, 0, 0, 0, 0);
+	if (!ret) {
+		ti->keyrings |= r >= 0 ? KEYRINGS_THREAD : 0;
+		r = 0;
+	}
+	if (!ret && tid == ctl->pid)
+		ret = tracee_syscall(tid, ctl->insn, __NR_keyctl, &r, 0,
+				     -2 /* KEY_SPEC_PROCESS_KEYRING */, 0, 0, 0, 0);
+	if (!ret && tid == ctl->pid) {
+		ti->keyrings |= r >= 0 ? KEYRINGS_PROCESS : 0;
 		r = 0;
 	}
 	/* the mm's registrations; a kernel without membarrier has none */

@@ -251,6 +251,19 @@ static int sock_connected_unix(int s, int type, uint64_t ino, uint64_t peer, Soc
 	se->has_ino = se->has_peer_ino = 1;
 	se->ino = ino;
 	se->peer_ino = peer;
+	/* messages: a peek sees only the first (SIOCINQ counts them all) */
+	if (type != SOCK_STREAM) {
+		int inq = 0;
+
+		if (ioctl(s, SIOCINQ, &inq))
+			return -errno;
+		if (inq > 0) {
+			pr_err("a connected unix %s socket has messages queued unread: ferry "
+			       "cannot move them yet", type == SOCK_SEQPACKET ? "seqpacket" :
+			       "datagram");
+			return -EOPNOTSUPP;
+		}
+	}
 	*queued = malloc(MAX_QUEUED);
 	if (!*queued)
 		return -ENOMEM;

@@ -191,7 +191,7 @@ tsc			exact		tsc
 affinity		exact		affinity
 ioprio			exact		ioprio
 unix_opts		exact		unix opts
-seqpacket		refused		seqpacket|in flight
+seqpacket		refused		seqpacket socket has messages queued
 unix_dgram_pair		exact		unix dgram pair
 unbound_unix		refused		unbound unix
 unbound_udp		refused		sock_diag.*UDP
@@ -206,6 +206,14 @@ child_exit		exact		child exit
 session			exact		session
 aio			refused		AIO context
 fdinfo			exact		fdinfo
+vfork			refused		share one memory
+mqueue			refused		message queue
+mdwe			refused		PR_SET_MDWE
+io_flusher		exact		io flusher
+anon_name		exact		anon name
+keyring			refused		keyring of its own
+secretmem		refused		memfd_secret
+bpf_map			refused		bpf-map
 '
 
 # results MODE: number of ok/bad lines so far
