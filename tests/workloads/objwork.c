@@ -4955,18 +4955,19 @@ static int mm_fields_verify(void)
 /*
  * Threads blocked in syscalls at the freeze: futex wait, nanosleep,
  * clock_nanosleep to an absolute time, poll on a pipe, epoll_wait,
- * sigwaitinfo. None may return early (but epoll_wait and sigwaitinfo,
+ * sigwaitinfo, select with a timeout, read on a pipe. None may return early (but epoll_wait and sigwaitinfo,
  * which any ptrace stop ends with EINTR, see signal(7)); each must wake for
  * its own event with the right result, then block again.
  */
-enum { BT_FUTEX, BT_SLEEP, BT_ABS, BT_POLL, BT_EPOLL, BT_SIGWAIT, BT_N };
+enum { BT_FUTEX, BT_SLEEP, BT_ABS, BT_POLL, BT_EPOLL, BT_SIGWAIT, BT_SELECT, BT_READ, BT_N };
 static const char *const bt_name[BT_N] = {
-	"futex", "nanosleep", "clock_nanosleep", "poll", "epoll_wait", "sigwaitinfo",
+	"futex", "nanosleep", "clock_nanosleep", "poll", "epoll_wait", "sigwaitinfo", "select",
+	"read",
 };
 static atomic_int bt_word;
 static atomic_int bt_woke[BT_N], bt_early[BT_N];
 static pid_t bt_tid[BT_N];
-static int bt_pipe[2], bt_pipe2[2], bt_ep;
+static int bt_pipe[2], bt_pipe2[2], bt_pipe3[2], bt_pipe4[2], bt_ep;
 static char bt_err[BT_N][96];
 
 static void bt_fail(int w, const char *fmt, long v)
@@ -5027,6 +5028,26 @@ static void *bt_thread(void *arg)
 			}
 			break;
 		}
+		case BT_SELECT: {
+			struct timeval tv = { 3600, 0 };
+			fd_set rd;
+
+			FD_ZERO(&rd);
+			FD_SET(bt_pipe3[0], &rd);
+			r = select(bt_pipe3[0] + 1, &rd, NULL, NULL, &tv);
+			if (r != 1 || read(bt_pipe3[0], &c, 1) != 1) {
+				bt_fail(w, "returned %ld without its byte", r);
+				continue;
+			}
+			break;
+		}
+		case BT_READ:
+			r = read(bt_pipe4[0], &c, 1);
+			if (r != 1 || c != 'r') {
+				bt_fail(w, "returned %ld without its byte", r);
+				continue;
+			}
+			break;
 		case BT_SIGWAIT: {
 			sigset_t s;
 			siginfo_t si;
@@ -5059,7 +5080,7 @@ static int blocked_setup(void)
 	sigaddset(&s, SIGRTMIN + 6);
 	pthread_sigmask(SIG_BLOCK, &s, NULL);	/* threads inherit it */
 	bt_ep = epoll_create1(0);
-	if (pipe(bt_pipe) || pipe(bt_pipe2) || bt_ep < 0 ||
+	if (pipe(bt_pipe) || pipe(bt_pipe2) || pipe(bt_pipe3) || pipe(bt_pipe4) || bt_ep < 0 ||
 	    epoll_ctl(bt_ep, EPOLL_CTL_ADD, bt_pipe2[0], &e))
 		return bad("pipe/epoll: %s", strerror(errno));
 	for (w = 0; w < BT_N; w++)
@@ -5092,6 +5113,14 @@ static int bt_wake(int w)
 		break;
 	case BT_EPOLL:
 		if (write(bt_pipe2[1], "e", 1) != 1)
+			return bad("write: %s", strerror(errno));
+		break;
+	case BT_SELECT:
+		if (write(bt_pipe3[1], "s", 1) != 1)
+			return bad("write: %s", strerror(errno));
+		break;
+	case BT_READ:
+		if (write(bt_pipe4[1], "r", 1) != 1)
 			return bad("write: %s", strerror(errno));
 		break;
 	case BT_SIGWAIT:
