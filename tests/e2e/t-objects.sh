@@ -214,6 +214,8 @@ anon_name		exact		anon name
 keyring			refused		keyring of its own
 secretmem		refused		memfd_secret
 bpf_map			refused		bpf-map
+unix_abstract		exact		unix abstract
+pi_mutex		exact		pi mutex
 '
 
 # results MODE: number of ok/bad lines so far

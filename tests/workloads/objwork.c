@@ -6080,6 +6080,97 @@ static int bpf_map_verify(void)
 	return 0;
 }
 
+/* A listening unix socket on an abstract name: still there, and it accepts. */
+static int ab_fd = -1;
+static struct sockaddr_un ab_addr;
+static socklen_t ab_len;
+
+static int unix_abstract_setup(void)
+{
+	ab_addr.sun_family = AF_UNIX;
+	snprintf(ab_addr.sun_path + 1, sizeof(ab_addr.sun_path) - 1, "objwork-%d", getpid());
+	ab_len = offsetof(struct sockaddr_un, sun_path) + 1 + strlen(ab_addr.sun_path + 1);
+	ab_fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (ab_fd < 0 || bind(ab_fd, (void *)&ab_addr, ab_len) || listen(ab_fd, 4))
+		return bad("abstract socket: %s", strerror(errno));
+	return 0;
+}
+
+static int unix_abstract_verify(void)
+{
+	struct sockaddr_un a;
+	socklen_t l = sizeof(a);
+	int c, s;
+
+	if (getsockname(ab_fd, (void *)&a, &l) || l != ab_len || memcmp(&a, &ab_addr, l))
+		return bad("fd %d: %s, not the abstract name", ab_fd, fd_link(ab_fd));
+	c = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (c < 0 || connect(c, (void *)&ab_addr, ab_len))
+		return bad("connect: %s", strerror(errno));
+	s = accept(ab_fd, NULL, NULL);
+	close(c);
+	if (s < 0)
+		return bad("accept: %s", strerror(errno));
+	close(s);
+	return 0;
+}
+
+/*
+ * A priority-inheritance mutex the main thread holds while another thread
+ * waits for it (FUTEX_LOCK_PI): the waiter gets it only once it is unlocked.
+ */
+static pthread_mutex_t pi_mutex;
+static atomic_int pi_got;
+static int pi_want, pi_go[2];
+
+static void *pi_thread(void *arg)
+{
+	char c;
+
+	(void)arg;
+	for (;;) {
+		pthread_mutex_lock(&pi_mutex);
+		atomic_fetch_add(&pi_got, 1);
+		pthread_mutex_unlock(&pi_mutex);
+		if (read(pi_go[0], &c, 1) != 1)
+			return NULL;
+	}
+}
+
+static int pi_mutex_setup(void)
+{
+	pthread_mutexattr_t a;
+
+	pthread_mutexattr_init(&a);
+	if ((errno = pthread_mutexattr_setprotocol(&a, PTHREAD_PRIO_INHERIT)) ||
+	    (errno = pthread_mutex_init(&pi_mutex, &a)))
+		return bad("PI mutex: %s", strerror(errno));
+	if (pipe(pi_go) || (errno = pthread_mutex_lock(&pi_mutex)))
+		return bad("lock: %s", strerror(errno));
+	if (start_thread(pi_thread, NULL))
+		return 1;
+	sleep_ms(100);	/* into FUTEX_LOCK_PI */
+	return 0;
+}
+
+static int pi_mutex_verify(void)
+{
+	int i;
+
+	if (atomic_load(&pi_got) != pi_want)
+		return bad("the waiter got the mutex %d times, expected %d", atomic_load(&pi_got),
+			   pi_want);
+	if ((errno = pthread_mutex_unlock(&pi_mutex)))
+		return bad("unlock: %s", strerror(errno));
+	for (i = 0; i < 100 && atomic_load(&pi_got) == pi_want; i++)
+		sleep_ms(50);
+	if (atomic_load(&pi_got) != ++pi_want)
+		return bad("the waiter did not get the mutex once unlocked");
+	if ((errno = pthread_mutex_lock(&pi_mutex)))
+		return bad("lock again: %s", strerror(errno));
+	return write(pi_go[1], "g", 1) == 1 ? 0 : bad("write: %s", strerror(errno));
+}
+
 /* --- main ----------------------------------------------------------------- */
 
 #define MODE(n) { #n, n##_setup, n##_verify }
@@ -6230,6 +6321,8 @@ static const struct mode {
 	MODE(keyring),
 	MODE(secretmem),
 	MODE(bpf_map),
+	MODE(unix_abstract),
+	MODE(pi_mutex),
 };
 
 static void usage(void)
