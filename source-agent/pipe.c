@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -78,6 +79,38 @@ static bool pipe_match(const struct fd_dump *d)
 	return S_ISFIFO(d->st.st_mode) && !strncmp(d->path, "pipe:", 5);
 }
 
+/*
+ * A packet-mode pipe (pipe2 O_DIRECT, the write end's flag): each write is
+ * a packet a read does not cross. Its unread data goes back as one write,
+ * so the boundaries would be lost: refused when it holds data (an empty
+ * one is made again as it was, the flag with the fd's).
+ */
+static int pipe_check(struct fd_dump *d)
+{
+	char path[64], info[256], *p;
+	int fd, n = 0, ret = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", d->pid, d->fd);
+	if (read_small_file(path, info, sizeof(info)) < 0)
+		return -errno;
+	p = strstr(info, "flags:");
+	if (!p || !(strtoul(p + 6, NULL, 8) & O_DIRECT))
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", d->pid, d->fd);
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (ioctl(fd, FIONREAD, &n))
+		ret = -errno;
+	else if (n > 0) {
+		pr_err("pid %d: fd %d is a packet-mode pipe (O_DIRECT) holding %d unread bytes: "
+		       "ferry cannot keep its packets apart yet", d->pid, d->fd, n);
+		ret = -EOPNOTSUPP;
+	}
+	close(fd);
+	return ret;
+}
+
 static int pipe_dump(struct fd_dump *d)
 {
 	PipeDataEntry *pd = calloc(1, sizeof(*pd));
@@ -135,6 +168,7 @@ const struct fd_dump_ops pipe_dump_ops = {
 	.type = FD_TYPE__FD_PIPE,
 	.name = "pipe",
 	.match = pipe_match,
+	.check = pipe_check,
 	.dump = pipe_dump,
 	.send = pipe_send,
 	.free = pipe_free,

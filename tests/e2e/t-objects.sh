@@ -216,6 +216,8 @@ secretmem		refused		memfd_secret
 bpf_map			refused		bpf-map
 unix_abstract		exact		unix abstract
 pi_mutex		exact		pi mutex
+pipe_packet		refused		packet-mode pipe
+epoll_nested		exact		epoll nested
 '
 
 # results MODE: number of ok/bad lines so far

@@ -6171,6 +6171,73 @@ static int pi_mutex_verify(void)
 	return write(pi_go[1], "g", 1) == 1 ? 0 : bad("write: %s", strerror(errno));
 }
 
+/* A packet-mode pipe (O_DIRECT) holding two packets: their boundaries. */
+static int pp_fd[2];
+
+static int pp_write(void)
+{
+	return write(pp_fd[1], "ab", 2) != 2 || write(pp_fd[1], "cde", 3) != 3 ?
+	       bad("write: %s", strerror(errno)) : 0;
+}
+
+static int pipe_packet_setup(void)
+{
+	if (pipe2(pp_fd, O_DIRECT | O_NONBLOCK))
+		return bad("pipe2(O_DIRECT): %s", strerror(errno));
+	return pp_write();
+}
+
+static int pipe_packet_verify(void)
+{
+	char b[16];
+	ssize_t n1, n2;
+
+	/* the mode is the write end's (the read end's flags do not show it) */
+	if (!(fcntl(pp_fd[1], F_GETFL) & O_DIRECT))
+		return bad("O_DIRECT lost: write end's flags %#x", fcntl(pp_fd[1], F_GETFL));
+	n1 = read(pp_fd[0], b, sizeof(b));
+	n2 = read(pp_fd[0], b + 2, sizeof(b) - 2);
+	if (n1 != 2 || n2 != 3 || memcmp(b, "abcde", 5))
+		return bad("packets of %zd and %zd bytes, expected 2 and 3", n1, n2);
+	return pp_write();
+}
+
+/* An epoll instance watching another, which watches a pipe (EPOLLEXCLUSIVE). */
+static int en_outer, en_inner, en_pipe[2];
+
+static int epoll_nested_setup(void)
+{
+	struct epoll_event e = { .events = EPOLLIN | EPOLLEXCLUSIVE, .data.u64 = 7 };
+	struct epoll_event x = { .events = EPOLLIN, .data.u64 = 9 };
+
+	en_outer = epoll_create1(0);
+	en_inner = epoll_create1(0);
+	if (en_outer < 0 || en_inner < 0 || pipe(en_pipe) ||
+	    epoll_ctl(en_inner, EPOLL_CTL_ADD, en_pipe[0], &e) ||
+	    epoll_ctl(en_outer, EPOLL_CTL_ADD, en_inner, &x))
+		return bad("epoll: %s", strerror(errno));
+	return 0;
+}
+
+static int epoll_nested_verify(void)
+{
+	struct epoll_event e;
+	char c;
+	int n;
+
+	if (epoll_wait(en_outer, &e, 1, 0) != 0)
+		return bad("ready before anything was written");
+	if (write(en_pipe[1], "x", 1) != 1)
+		return bad("write: %s", strerror(errno));
+	n = epoll_wait(en_outer, &e, 1, 2000);
+	if (n != 1 || e.data.u64 != 9)
+		return bad("outer epoll: %d events, data %llu", n, (unsigned long long)e.data.u64);
+	n = epoll_wait(en_inner, &e, 1, 0);
+	if (n != 1 || e.data.u64 != 7)
+		return bad("inner epoll: %d events, data %llu", n, (unsigned long long)e.data.u64);
+	return read(en_pipe[0], &c, 1) == 1 ? 0 : bad("read: %s", strerror(errno));
+}
+
 /* --- main ----------------------------------------------------------------- */
 
 #define MODE(n) { #n, n##_setup, n##_verify }
@@ -6323,6 +6390,8 @@ static const struct mode {
 	MODE(bpf_map),
 	MODE(unix_abstract),
 	MODE(pi_mutex),
+	MODE(pipe_packet),
+	MODE(epoll_nested),
 };
 
 static void usage(void)
