@@ -218,6 +218,7 @@ unix_abstract		exact		unix abstract
 pi_mutex		exact		pi mutex
 pipe_packet		refused		packet-mode pipe
 epoll_nested		exact		epoll nested
+unix_named		refused		name or a named peer
 '
 
 # results MODE: number of ok/bad lines so far

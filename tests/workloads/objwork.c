@@ -66,6 +66,7 @@
 #include <mqueue.h>
 #include <linux/netlink.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <sys/eventfd.h>
 #include <sys/personality.h>
 #include <sys/time.h>
@@ -6238,6 +6239,67 @@ static int epoll_nested_verify(void)
 	return read(en_pipe[0], &c, 1) == 1 ? 0 : bad("read: %s", strerror(errno));
 }
 
+/*
+ * Unix sockets with names connected inside the process: a stream server's
+ * accepted socket and its client, a datagram socket bound to a path and
+ * one connected to it. Each keeps its own name and its peer's.
+ */
+static int un_lst = -1, un_acc = -1, un_cli = -1, un_drx = -1, un_dtx = -1;
+static struct sockaddr_un un_sa, un_da;
+
+static int un_name(int fd, bool peer, struct sockaddr_un *a)
+{
+	socklen_t l = sizeof(*a);
+
+	memset(a, 0, sizeof(*a));
+	return peer ? getpeername(fd, (void *)a, &l) : getsockname(fd, (void *)a, &l);
+}
+
+static int unix_named_setup(void)
+{
+	un_sa.sun_family = un_da.sun_family = AF_UNIX;
+	scratch(un_sa.sun_path, sizeof(un_sa.sun_path), "us");
+	scratch(un_da.sun_path, sizeof(un_da.sun_path), "ud");
+	unlink(un_sa.sun_path);
+	unlink(un_da.sun_path);
+	un_lst = socket(AF_UNIX, SOCK_STREAM, 0);
+	un_cli = socket(AF_UNIX, SOCK_STREAM, 0);
+	un_drx = socket(AF_UNIX, SOCK_DGRAM, 0);
+	un_dtx = socket(AF_UNIX, SOCK_DGRAM, 0);
+	if (un_lst < 0 || un_cli < 0 || un_drx < 0 || un_dtx < 0 ||
+	    bind(un_lst, (void *)&un_sa, sizeof(un_sa)) || listen(un_lst, 4) ||
+	    connect(un_cli, (void *)&un_sa, sizeof(un_sa)) ||
+	    bind(un_drx, (void *)&un_da, sizeof(un_da)) ||
+	    connect(un_dtx, (void *)&un_da, sizeof(un_da)))
+		return bad("unix sockets: %s", strerror(errno));
+	un_acc = accept(un_lst, NULL, NULL);
+	return un_acc < 0 ? bad("accept: %s", strerror(errno)) : 0;
+}
+
+static int unix_named_verify(void)
+{
+	static const struct { int *fd; bool peer; bool stream; const char *what; } names[] = {
+		{ &un_acc, false, true, "accepted socket's name" },
+		{ &un_cli, true, true, "client's peer" },
+		{ &un_drx, false, false, "bound datagram socket's name" },
+		{ &un_dtx, true, false, "datagram sender's peer" },
+	};
+	struct sockaddr_un a;
+	char b[8];
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		const char *want = names[i].stream ? un_sa.sun_path : un_da.sun_path;
+
+		if (un_name(*names[i].fd, names[i].peer, &a) || strcmp(a.sun_path, want))
+			return bad("%s is '%s', expected %s", names[i].what, a.sun_path, want);
+	}
+	if (send(un_cli, "s", 1, 0) != 1 || recv(un_acc, b, 1, 0) != 1 ||
+	    send(un_dtx, "d", 1, 0) != 1 || recv(un_drx, b, 1, 0) != 1)
+		return bad("send/recv: %s", strerror(errno));
+	return 0;
+}
+
 /* --- main ----------------------------------------------------------------- */
 
 #define MODE(n) { #n, n##_setup, n##_verify }
@@ -6392,6 +6454,7 @@ static const struct mode {
 	MODE(pi_mutex),
 	MODE(pipe_packet),
 	MODE(epoll_nested),
+	MODE(unix_named),
 };
 
 static void usage(void)
