@@ -98,6 +98,12 @@ int tracee_rseq(pid_t tid, uint64_t *addr, uint32_t *len, uint32_t *sig);
  * else the original syscall. orig_rax = -1 so the kernel does not redo it.
  */
 void regs_fixup_restart(struct user_regs_struct *r, bool restart_block_ok);
+/*
+ * Before running an interrupted relative nanosleep/clock_nanosleep again:
+ * the kernel wrote the time left to its rem argument (if it has one), so
+ * that becomes the time asked for. Other calls run with their arguments.
+ */
+void regs_sleep_left(struct user_regs_struct *r);
 
 static inline int stop_event(int status)
 {

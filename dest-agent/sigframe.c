@@ -9,14 +9,11 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <sys/user.h>
-#include <time.h>
 #include <ucontext.h>
 
 #include "common/log.h"
 #include "common/ptrace.h"
-#include "common/compat.h"
 #include "dest-agent/restore.h"
 
 #define FX_SW_OFF		464
@@ -100,21 +97,6 @@ static void regs_to_sigcontext(const struct user_regs_struct *r, struct k_sigcon
 	mc->ss = 0x2b;
 }
 
-/*
- * A relative sleep interrupted at the freeze: the kernel wrote the time
- * left to its rem argument (when there is one), so it sleeps that long
- * again, not its whole time. Other calls run again with their arguments.
- */
-static void rst_sleep_left(struct user_regs_struct *r)
-{
-	if ((long)r->rax != -ERESTART_RESTARTBLOCK)
-		return;
-	if (r->orig_rax == __NR_nanosleep && r->rsi)
-		r->rdi = r->rsi;
-	else if (r->orig_rax == __NR_clock_nanosleep && !(r->rsi & TIMER_ABSTIME) && r->r10)
-		r->rdx = r->r10;
-}
-
 int rst_build_sigframe(const ThreadCore *tc, struct rst_thread *t, uint8_t *frame_local,
 		       uint64_t xsave_addr, uint8_t *xsave_local)
 {
@@ -134,7 +116,7 @@ int rst_build_sigframe(const ThreadCore *tc, struct rst_thread *t, uint8_t *fram
 		return -EINVAL;
 	}
 	memcpy(&regs, tc->regs.data, sizeof(regs));
-	rst_sleep_left(&regs);
+	regs_sleep_left(&regs);
 	/* Interrupted syscalls run again, as the kernel would have done. */
 	regs_fixup_restart(&regs, false);
 	t->tid = tc->tid;
