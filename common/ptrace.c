@@ -7,6 +7,7 @@
  */
 #include <elf.h>
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,6 +143,75 @@ static int semop_rewind(pid_t tid)
 	return ptrace(PTRACE_SETREGS, tid, NULL, &r) ? -errno : 0;
 }
 
+/*
+ * A syscall interrupted with -ERESTART_RESTARTBLOCK (nanosleep, poll with a
+ * timeout, a futex wait with one) goes on, once resumed, as
+ * restart_syscall(2) on the kernel's restart_block: from the next stop on,
+ * orig_rax says __NR_restart_syscall and nothing says which call it was.
+ * Every stop notes per thread the call it interrupted, so a saved state
+ * names it: a new process has no restart_block, the restore runs the call.
+ */
+#define RESTART_SLOTS 4096
+static struct {
+	pid_t tid;
+	long nr;
+} restart_seen[RESTART_SLOTS];
+static pthread_mutex_t restart_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/*
+ * The slot of @tid, else a free one if @add, else -1 (restart_lock held):
+ * open addressing from tid % RESTART_SLOTS; a forgotten entry leaves -1
+ * (a tombstone) so the probes of others go on past it.
+ */
+static int restart_slot(pid_t tid, bool add)
+{
+	int i, k, free_slot = -1;
+
+	for (k = 0; k < RESTART_SLOTS; k++) {
+		i = ((unsigned int)tid + k) % RESTART_SLOTS;
+		if (restart_seen[i].tid == tid)
+			return i;
+		if (restart_seen[i].tid <= 0 && free_slot < 0)
+			free_slot = i;
+		if (!restart_seen[i].tid)
+			break;	/* never used: @tid is not further on */
+	}
+	return add ? free_slot : -1;
+}
+
+static void restart_note(pid_t tid)
+{
+	struct user_regs_struct r;
+	bool in_block;
+	int i;
+
+	if (ptrace(PTRACE_GETREGS, tid, NULL, &r))
+		return;
+	in_block = (long)r.rax == -ERESTART_RESTARTBLOCK && (long)r.orig_rax >= 0;
+	pthread_mutex_lock(&restart_lock);
+	i = restart_slot(tid, in_block);
+	if (i >= 0 && !in_block)
+		restart_seen[i].tid = -1;
+	else if (i >= 0 && r.orig_rax != __NR_restart_syscall) {
+		restart_seen[i].tid = tid;
+		restart_seen[i].nr = r.orig_rax;
+	}	/* restart_syscall again: keep what an earlier stop saw */
+	pthread_mutex_unlock(&restart_lock);
+}
+
+long tracee_restart_nr(pid_t tid)
+{
+	long nr = -1;
+	int i;
+
+	pthread_mutex_lock(&restart_lock);
+	i = restart_slot(tid, false);
+	if (i >= 0)
+		nr = restart_seen[i].nr;
+	pthread_mutex_unlock(&restart_lock);
+	return nr;
+}
+
 int tracee_interrupt(pid_t tid)
 {
 	int ret;
@@ -149,7 +219,11 @@ int tracee_interrupt(pid_t tid)
 	if (ptrace(PTRACE_INTERRUPT, tid, NULL, NULL))
 		return -errno;
 	ret = tracee_wait_for(tid, interrupt_stop_fn, NULL, "interrupt stop");
-	return ret ?: semop_rewind(tid);
+	if (!ret)
+		ret = semop_rewind(tid);
+	if (!ret)
+		restart_note(tid);
+	return ret;
 }
 
 int tracee_attach(pid_t tid, long extra_opts)
@@ -224,6 +298,36 @@ static int stop_for_detach(pid_t tid)
 	return reap_stop(tid, &stopped);
 }
 
+/*
+ * A thread given back in a syscall ferry saw interrupted (restart block):
+ * it runs that call again itself, not restart_syscall, so the next
+ * migration finds the call named in its registers (a new migrate has no
+ * notes of this one's stops). A sleep goes on with the time it had left.
+ */
+static void restart_give_back(pid_t tid)
+{
+	struct user_regs_struct r;
+	long nr = tracee_restart_nr(tid);
+
+	if (nr < 0 || ptrace(PTRACE_GETREGS, tid, NULL, &r))
+		return;
+	if ((long)r.rax == -ERESTART_RESTARTBLOCK && (long)r.orig_rax >= 0) {
+		r.orig_rax = nr;
+		regs_sleep_left(&r);
+		regs_fixup_restart(&r, false);
+	} else if (r.rax == __NR_restart_syscall && (long)r.orig_rax == -1) {
+		/* an injection's cure put it back as restart_syscall: the call instead */
+		r.rax = -ERESTART_RESTARTBLOCK;
+		r.orig_rax = nr;
+		regs_sleep_left(&r);
+		r.rax = nr;
+		r.orig_rax = -1;
+	} else {
+		return;
+	}
+	ptrace(PTRACE_SETREGS, tid, NULL, &r);
+}
+
 int tracee_detach(pid_t tid)
 {
 	int ret;
@@ -231,6 +335,7 @@ int tracee_detach(pid_t tid)
 	ret = stop_for_detach(tid);
 	if (ret)
 		return ret;
+	restart_give_back(tid);
 	ret = inject_requeue_held(tid);
 	if (ptrace(PTRACE_DETACH, tid, NULL, NULL))
 		return -errno;
@@ -272,6 +377,10 @@ int tracee_save(struct tracee *t)
 	t->xstate_len = 0;
 	if (ptrace(PTRACE_GETREGS, t->tid, NULL, &t->regs))
 		return -errno;
+	/* the call a restart_syscall goes on with, if a stop of ours saw it */
+	if ((long)t->regs.rax == -ERESTART_RESTARTBLOCK &&
+	    t->regs.orig_rax == __NR_restart_syscall && tracee_restart_nr(t->tid) >= 0)
+		t->regs.orig_rax = tracee_restart_nr(t->tid);
 	ret = get_xstate(t->tid, &t->xstate, &t->xstate_len);
 	if (ret)
 		return ret;
@@ -301,6 +410,16 @@ void tracee_free(struct tracee *t)
 	free(t->xstate);
 	t->xstate = NULL;
 	t->xstate_len = 0;
+}
+
+void regs_sleep_left(struct user_regs_struct *r)
+{
+	if ((long)r->rax != -ERESTART_RESTARTBLOCK)
+		return;
+	if (r->orig_rax == __NR_nanosleep && r->rsi)
+		r->rdi = r->rsi;
+	else if (r->orig_rax == __NR_clock_nanosleep && !(r->rsi & 1 /* TIMER_ABSTIME */) && r->r10)
+		r->rdx = r->r10;
 }
 
 void regs_fixup_restart(struct user_regs_struct *r, bool restart_block_ok)

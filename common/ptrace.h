@@ -54,7 +54,16 @@ int tracee_interrupt(pid_t tid);
 int tracee_resume(pid_t tid);
 int tracee_detach(pid_t tid);
 
-/* Save / put back general regs, xstate and sigmask of a stopped task. */
+/*
+ * The syscall @tid was in when a stop of ours found it interrupted with
+ * -ERESTART_RESTARTBLOCK (what its restart_syscall goes on with), or -1.
+ */
+long tracee_restart_nr(pid_t tid);
+/*
+ * Save / put back general regs, xstate and sigmask of a stopped task. A
+ * restart_syscall in the saved regs is named by the call it goes on with
+ * (tracee_restart_nr) where known.
+ */
 int tracee_save(struct tracee *t);
 /* Put back what tracee_save took, applying the syscall-restart fix-up. */
 int tracee_restore(struct tracee *t);
@@ -89,6 +98,12 @@ int tracee_rseq(pid_t tid, uint64_t *addr, uint32_t *len, uint32_t *sig);
  * else the original syscall. orig_rax = -1 so the kernel does not redo it.
  */
 void regs_fixup_restart(struct user_regs_struct *r, bool restart_block_ok);
+/*
+ * Before running an interrupted relative nanosleep/clock_nanosleep again:
+ * the kernel wrote the time left to its rem argument (if it has one), so
+ * that becomes the time asked for. Other calls run with their arguments.
+ */
+void regs_sleep_left(struct user_regs_struct *r);
 
 static inline int stop_event(int status)
 {

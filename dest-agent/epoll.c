@@ -49,8 +49,9 @@ static int __attribute__((noreturn)) epoll_child(const FilesEntry *fe, const int
 		if (mine[i] < 0)
 			_exit(1);
 	}
+	/* epolls too: one may watch another (the kernel refuses loops) */
 	for (i = 0; i < fe->n_fds; i++)
-		if (fe->fds[i]->type != FD_TYPE__FD_EPOLL && dup2(mine[i], fe->fds[i]->fd) < 0)
+		if (dup2(mine[i], fe->fds[i]->fd) < 0)
 			_exit(1);
 	for (i = 0; i < fe->n_fds; i++) {
 		const FdEntry *f = fe->fds[i];
@@ -60,7 +61,7 @@ static int __attribute__((noreturn)) epoll_child(const FilesEntry *fe, const int
 			struct epoll_event ev = { .events = t->events, .data.u64 = t->data };
 			int j = fd_index(fe, t->fd);
 
-			if (j < 0 || fe->fds[j]->type == FD_TYPE__FD_EPOLL)
+			if (j < 0)
 				continue;	/* closed since it was added: nothing to watch */
 			if (epoll_ctl(mine[i], EPOLL_CTL_ADD, t->fd, &ev) && errno != EEXIST)
 				_exit(2);

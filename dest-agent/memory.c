@@ -23,9 +23,13 @@
 
 bool vma_prefilled(const VmaEntry *v)
 {
-	/* MAP_DROPPABLE is mapped with its own type at the final round */
+	/*
+	 * MAP_DROPPABLE is mapped with its own type at the final round, and
+	 * MAP_GROWSDOWN and MAP_NORESERVE with their flags (rare)
+	 */
 	return (v->kind == VMA_KIND__VMA_ANON || v->kind == VMA_KIND__VMA_HEAP) &&
-	       !(v->flags & MAP_SHARED) && (v->flags & MAP_TYPE) != MAP_DROPPABLE;
+	       !(v->flags & (MAP_SHARED | MAP_GROWSDOWN | MAP_NORESERVE)) &&
+	       (v->flags & MAP_TYPE) != MAP_DROPPABLE;
 }
 
 int prefill_ranges(const MmEntry *mm, struct ranges *out)
@@ -235,6 +239,8 @@ static int ops_add_advice(struct ops *o, const VmaEntry *v, bool merge_any)
 		{ VMA_ADVICE__VMA_ADVICE_NOHUGEPAGE, MADV_NOHUGEPAGE },
 		{ VMA_ADVICE__VMA_ADVICE_DONTDUMP, MADV_DONTDUMP },
 		{ VMA_ADVICE__VMA_ADVICE_MERGEABLE, MADV_MERGEABLE },
+		{ VMA_ADVICE__VMA_ADVICE_SEQUENTIAL, MADV_SEQUENTIAL },
+		{ VMA_ADVICE__VMA_ADVICE_RANDOM, MADV_RANDOM },
 	};
 	uint32_t known = 0, advice = v->has_advice ? v->advice : 0;
 	size_t i;

@@ -584,6 +584,41 @@ static int layout_siginfos(struct rst_process *rp, struct final_payload *fp,
 	return 0;
 }
 
+/*
+ * CPU affinity, I/O priority, timer slack, TSC mode, machine-check kill
+ * policy: the thread sets them itself.
+ */
+static int thread_placement(const ThreadCore *tc, struct rst_thread *t)
+{
+	size_t len = tc->cpu_affinity.len;
+
+	if (tc->has_cpu_affinity) {
+		if (!len || len > sizeof(t->cpu_mask) || len % 8) {
+			pr_err("thread %u: a CPU affinity mask of %zu bytes", tc->tid, len);
+			return -EINVAL;
+		}
+		memcpy(t->cpu_mask, tc->cpu_affinity.data, len);
+		t->cpu_mask_len = len;
+	}
+	if (tc->has_ioprio)
+		t->ioprio = tc->ioprio;
+	if (tc->has_timer_slack_ns)
+		t->timer_slack = tc->timer_slack_ns;
+	if (tc->has_tsc_mode && tc->tsc_mode > 2) {
+		pr_err("thread %u: TSC mode %u", tc->tid, tc->tsc_mode);
+		return -EINVAL;
+	}
+	if (tc->has_tsc_mode)
+		t->tsc_mode = tc->tsc_mode;
+	if (tc->has_mce_kill && tc->mce_kill > 2) {
+		pr_err("thread %u: machine-check kill policy %u", tc->tid, tc->mce_kill);
+		return -EINVAL;
+	}
+	if (tc->has_mce_kill)
+		t->mce_kill = tc->mce_kill + 1;
+	return 0;
+}
+
 /* What the thread sets for itself: robust list, scheduling, pdeathsig, capabilities. */
 static void thread_attrs(const ThreadCore *tc, struct rst_thread *t)
 {
@@ -642,7 +677,9 @@ static int layout_threads(struct rst_process *rp, const ProcCore *core, struct f
 			t->stack_size = THREAD_STACK;
 		}
 		thread_attrs(core->threads[i], t);
-		ret = rst_build_sigframe(core->threads[i], t, fp->buf + frame,
+		ret = thread_placement(core->threads[i], t);
+		if (!ret)
+			ret = rst_build_sigframe(core->threads[i], t, fp->buf + frame,
 					 rp->payload_addr + xsave, fp->buf + xsave);
 		if (!ret)
 			ret = layout_siginfos(rp, fp, &own, core->threads[i]->pending,

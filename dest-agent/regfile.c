@@ -113,7 +113,8 @@ static int reg_open(const struct fd_open *o, const FdEntry *f, uint64_t key)
 		pr_perror("cannot reopen %s", f->path);
 		return -errno;
 	}
-	if (f->type == FD_TYPE__FD_REG && lseek(fd, f->pos, SEEK_SET) < 0) {
+	/* a directory's offset too: the file system's cookie of the next entry */
+	if (f->pos && lseek(fd, f->pos, SEEK_SET) < 0) {
 		pr_perror("cannot seek %s to %llu", f->path, (unsigned long long)f->pos);
 		close(fd);
 		return -errno;

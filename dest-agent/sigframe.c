@@ -116,6 +116,7 @@ int rst_build_sigframe(const ThreadCore *tc, struct rst_thread *t, uint8_t *fram
 		return -EINVAL;
 	}
 	memcpy(&regs, tc->regs.data, sizeof(regs));
+	regs_sleep_left(&regs);
 	/* Interrupted syscalls run again, as the kernel would have done. */
 	regs_fixup_restart(&regs, false);
 	t->tid = tc->tid;

@@ -71,6 +71,8 @@ void pagemap_free(struct pagemap *pm);
  * fd_entry.watches (inotify): the numbers a restore reaches, and the mask
  * bits carried: IN_ALL_EVENTS | IN_EXCL_UNLINK | IN_ONESHOT.
  */
+/* thread_core.cpu_affinity: a mask of at most this many bytes (1024 CPUs) */
+#define THREAD_CPU_MASK_BYTES	128
 #define INOTIFY_WD_MAX		65536
 #define INOTIFY_MASK_CARRIED	0x84000fffu
 

@@ -63,6 +63,8 @@
 #define NR_capset	126
 #define NR_set_robust_list 273
 #define NR_sched_setattr 314
+#define NR_sched_setaffinity 203
+#define NR_ioprio_set	251
 #define NR_membarrier	324
 #define NR_flock	73
 #define NR_seccomp	317
@@ -92,6 +94,10 @@
 #define ARCH_SET_FS	0x1002
 #define ARCH_MAP_VDSO_64 0x2003
 #define PR_SET_NAME	15
+#define PR_SET_TIMERSLACK 29
+#define PR_SET_TSC	26
+#define PR_MCE_KILL	33
+#define PR_MCE_KILL_SET	1
 #define PR_TIMER_CREATE_RESTORE_IDS 77
 #define TIMER_ABSTIME	1
 #define NSEC		1000000000LL
@@ -1000,6 +1006,29 @@ static int restore_thread_state(struct rst_args *a, struct rst_thread *t)
 		ret = raw_syscall3(NR_sched_setattr, 0, &t->sched, 0);
 		if (ret)
 			return failed(a, "sched_setattr", ret, t->sched.policy);
+	}
+	if (t->cpu_mask_len) {
+		ret = raw_syscall3(NR_sched_setaffinity, 0, t->cpu_mask_len, t->cpu_mask);
+		if (ret)
+			return failed(a, "sched_setaffinity (none of its CPUs here?)", ret,
+				      t->cpu_mask[0]);
+	}
+	if (t->ioprio) {
+		ret = raw_syscall3(NR_ioprio_set, 1 /* IOPRIO_WHO_PROCESS */, 0, t->ioprio);
+		if (ret)
+			return failed(a, "ioprio_set", ret, t->ioprio);
+	}
+	if (t->timer_slack)
+		raw_syscall2(NR_prctl, PR_SET_TIMERSLACK, t->timer_slack);
+	if (t->tsc_mode) {
+		ret = raw_syscall2(NR_prctl, PR_SET_TSC, t->tsc_mode);
+		if (ret)
+			return failed(a, "PR_SET_TSC", ret, t->tsc_mode);
+	}
+	if (t->mce_kill) {
+		ret = raw_syscall3(NR_prctl, PR_MCE_KILL, PR_MCE_KILL_SET, t->mce_kill - 1);
+		if (ret)
+			return failed(a, "PR_MCE_KILL", ret, t->mce_kill - 1);
 	}
 	if (t->comm[0])
 		raw_syscall2(NR_prctl, PR_SET_NAME, t->comm);

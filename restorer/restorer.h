@@ -118,6 +118,12 @@ struct rst_thread {
 		uint32_t priority;
 		uint64_t runtime, deadline, period;
 	} sched;			/* size 0: leave */
+	uint64_t cpu_mask[16];		/* sched_setaffinity(), cpu_mask_len bytes */
+	uint32_t cpu_mask_len;		/* 0: leave */
+	uint32_t ioprio;		/* ioprio_set(), 0: leave */
+	uint64_t timer_slack;		/* PR_SET_TIMERSLACK, 0: leave */
+	uint32_t tsc_mode;		/* PR_SET_TSC, 0: leave */
+	uint32_t mce_kill;		/* PR_MCE_KILL_SET policy + 1, 0: leave */
 	uint32_t pdeathsig;		/* PR_SET_PDEATHSIG, after the credentials */
 	uint32_t no_new_privs;		/* PR_SET_NO_NEW_PRIVS, last */
 	uint32_t has_caps;		/* the capability sets below, else left as they come */

@@ -17,6 +17,7 @@
 #include "common/compat.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "proto/image.h"
 #include "source-agent/core.h"
 #include "source-agent/dump.h"
 #include "source-agent/parasite.h"
@@ -58,6 +59,7 @@ struct core_store {
 	char cwd[PATH_MAX], root[PATH_MAX];
 	ThreadCore *tc, **tcp;
 	char (*comms)[16];
+	uint64_t (*cpus)[THREAD_CPU_MASK_BYTES / 8];	/* each thread's affinity mask */
 	struct sigqueue *sq, shq;
 	size_t nr_threads;
 	struct seccomp_table sec;
@@ -225,6 +227,36 @@ static int thread_sched(pid_t tid, ThreadCore *tc)
 	return 0;
 }
 
+/*
+ * CPU affinity, I/O priority and timer slack of one thread: set from the
+ * outside too, by taskset, ionice, or the thread itself.
+ */
+static int thread_placement(pid_t tid, ThreadCore *tc, uint64_t *mask)
+{
+	char path[64], buf[32];
+	long r;
+	int n;
+
+	r = syscall(SYS_sched_getaffinity, tid, THREAD_CPU_MASK_BYTES, mask);
+	if (r < 0)
+		return -errno;
+	tc->has_cpu_affinity = 1;
+	tc->cpu_affinity.data = (uint8_t *)mask;
+	tc->cpu_affinity.len = r;
+	r = syscall(SYS_ioprio_get, 1 /* IOPRIO_WHO_PROCESS */, tid);
+	if (r < 0)
+		return -errno;
+	tc->has_ioprio = 1;
+	tc->ioprio = r;
+	snprintf(path, sizeof(path), "/proc/%d/timerslack_ns", tid);	/* a thread's too */
+	n = read_small_file(path, buf, sizeof(buf));
+	if (n < 0)
+		return n;
+	tc->has_timer_slack_ns = 1;
+	tc->timer_slack_ns = strtoull(buf, NULL, 10);
+	return 0;
+}
+
 /* What is read from the outside: scheduling, robust list, capabilities, no_new_privs. */
 static int thread_attrs(pid_t pid, pid_t tid, ThreadCore *tc)
 {
@@ -354,6 +386,82 @@ int core_check(pid_t pid)
 	return 0;
 }
 
+/*
+ * Processes (not threads) that share a kernel object clone(2) can share:
+ * CLONE_VM (a vfork child too), CLONE_FILES, CLONE_FS. (Not CLONE_IO or
+ * CLONE_SYSVSEM: kcmp finds every process without an I/O context or an undo
+ * list equal, so they would be told apart from nothing.)
+ * The restore makes each process its own, so a change one makes would no
+ * longer show in the other: refused. kcmp orders the objects, so one sort
+ * per kind finds every pair.
+ */
+static const struct {
+	int type;
+	const char *what;
+} share_kinds[] = {
+	{ 1 /* KCMP_VM */, "memory (CLONE_VM, or a vfork child)" },
+	{ 2 /* KCMP_FILES */, "fd table (CLONE_FILES)" },
+	{ 3 /* KCMP_FS */, "cwd, root and umask (CLONE_FS)" },
+};
+
+struct share_sort {
+	int type;
+	int err;
+};
+
+static int share_cmp(const void *a, const void *b, void *arg)
+{
+	struct share_sort *s = arg;
+	long r = syscall(SYS_kcmp, *(const pid_t *)a, *(const pid_t *)b, s->type, 0, 0);
+
+	if (r < 0) {
+		if (!s->err)
+			s->err = errno;
+		return 0;
+	}
+	return r == 0 ? 0 : r == 1 ? -1 : 1;
+}
+
+int core_share_check(const pid_t *pids, size_t nr)
+{
+	struct share_sort s;
+	pid_t *v;
+	size_t i, k;
+	int ret = 0;
+
+	if (nr < 2)
+		return 0;
+	v = malloc(nr * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (k = 0; k < ARRAY_SIZE(share_kinds) && !ret; k++) {
+		memcpy(v, pids, nr * sizeof(*v));
+		s.type = share_kinds[k].type;
+		s.err = 0;
+		qsort_r(v, nr, sizeof(*v), share_cmp, &s);
+		for (i = 1; i < nr && !s.err; i++) {
+			long r = syscall(SYS_kcmp, v[i - 1], v[i], s.type, 0, 0);
+
+			if (r < 0 && errno != ESRCH) {
+				s.err = errno;
+			} else if (r == 0) {
+				pr_err("pid %d and pid %d share one %s: ferry cannot move that yet",
+				       v[i - 1], v[i], share_kinds[k].what);
+				ret = -EOPNOTSUPP;
+				break;
+			}
+		}
+		/* ESRCH: one exited meanwhile (the dump sees the rest again) */
+		if (!ret && s.err && s.err != ESRCH) {
+			pr_err("cannot compare the processes' %s with kcmp: %s",
+			       share_kinds[k].what, strerror(s.err));
+			ret = -s.err;
+		}
+	}
+	free(v);
+	return ret;
+}
+
 int core_pdeath_check(pid_t pid, pid_t tid, int sig)
 {
 	struct proc_stat ps;
@@ -366,7 +474,21 @@ int core_pdeath_check(pid_t pid, pid_t tid, int sig)
 	return -EOPNOTSUPP;
 }
 
-int core_pdeath_check_threads(struct parasite_ctl *ctl, const struct thread_set *ts)
+/*
+ * Keyrings of a thread or process of its own (keyctl): the restore makes
+ * none, so its keys would be gone. (Its session keyring is the one it
+ * inherited, most often the login's: not checked.)
+ */
+int core_keyrings_check(pid_t pid, pid_t tid, int keyrings)
+{
+	if (!keyrings)
+		return 0;
+	pr_err("pid %d: thread %d has a %s keyring of its own (keyctl): ferry cannot move "
+	       "that yet", pid, tid, keyrings & KEYRINGS_PROCESS ? "process" : "thread");
+	return -EOPNOTSUPP;
+}
+
+int core_seized_check(struct parasite_ctl *ctl, const struct thread_set *ts, bool root)
 {
 	struct prs_thread_info ti;
 	size_t k;
@@ -375,8 +497,10 @@ int core_pdeath_check_threads(struct parasite_ctl *ctl, const struct thread_set 
 	for (k = 0; k < ts->nr && !ret; k++) {
 		memset(&ti, 0, sizeof(ti));
 		ret = parasite_thread_info(ctl, ts->tids[k], &ti);
-		if (!ret)
+		if (!ret && root)
 			ret = core_pdeath_check(ts->pid, ts->tids[k], ti.pdeathsig);
+		if (!ret)
+			ret = core_keyrings_check(ts->pid, ts->tids[k], ti.keyrings);
 	}
 	return ret;
 }
@@ -391,8 +515,9 @@ static int core_threads(pid_t pid, const struct thread_set *ts, const struct tra
 	cs->tc = calloc(ts->nr, sizeof(*cs->tc));
 	cs->tcp = calloc(ts->nr, sizeof(*cs->tcp));
 	cs->comms = calloc(ts->nr, sizeof(*cs->comms));
+	cs->cpus = calloc(ts->nr, sizeof(*cs->cpus));
 	cs->sq = calloc(ts->nr, sizeof(*cs->sq));
-	if (!cs->tc || !cs->tcp || !cs->comms || !cs->sq)
+	if (!cs->tc || !cs->tcp || !cs->comms || !cs->cpus || !cs->sq)
 		return -ENOMEM;
 	cs->nr_threads = ts->nr;
 	ret = sigqueue_peek(pid, true, &cs->shq);
@@ -419,10 +544,17 @@ static int core_threads(pid_t pid, const struct thread_set *ts, const struct tra
 		tc->has_pdeathsig = tc->has_securebits = 1;
 		tc->pdeathsig = pd->ti[k].pdeathsig;
 		tc->securebits = pd->ti[k].securebits;
+		tc->has_tsc_mode = tc->has_mce_kill = 1;
+		tc->tsc_mode = pd->ti[k].tsc_mode;
+		tc->mce_kill = pd->ti[k].mce_kill;
 		ret = core_pdeath_check(pid, ts->tids[k], tc->pdeathsig);
+		if (!ret)
+			ret = core_keyrings_check(pid, ts->tids[k], pd->ti[k].keyrings);
 		if (ret)
 			return ret;
 		ret = thread_attrs(pid, ts->tids[k], tc);
+		if (!ret)
+			ret = thread_placement(ts->tids[k], tc, cs->cpus[k]);
 		if (!ret)
 			ret = seccomp_dump_thread(pid, ts->tids[k], &cs->sec, tc);
 		if (ret)
@@ -482,6 +614,7 @@ out:
 	sigqueue_free(&cs->shq);
 	free(cs->sq);
 	free(cs->comms);
+	free(cs->cpus);
 	free(cs->tc);
 	free(cs->tcp);
 	free(cs);

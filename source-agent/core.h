@@ -35,8 +35,13 @@ void parasite_data_free(struct parasite_data *pd);
  * it right after the restore. Refused: -EOPNOTSUPP with the reason logged.
  */
 int core_pdeath_check(pid_t pid, pid_t tid, int sig);
-/* The same for every thread of @pid, read with the parasite (before round 1). */
-int core_pdeath_check_threads(struct parasite_ctl *ctl, const struct thread_set *ts);
+/* A thread or process keyring of its own (KEYRINGS_* in @keyrings): refused. */
+int core_keyrings_check(pid_t pid, pid_t tid, int keyrings);
+/*
+ * Both for every thread of @ts, read with the parasite when it is first
+ * seized (before round 1); the parent-death signal on the @root only.
+ */
+int core_seized_check(struct parasite_ctl *ctl, const struct thread_set *ts, bool root);
 
 /*
  * core-<pid>.img: creds, rlimits, sigactions, itimers, cwd, root, umask,

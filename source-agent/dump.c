@@ -9,9 +9,12 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
+#include <sys/syscall.h>
 #include <time.h>
 
+#include "common/log.h"
 #include "common/ptrace.h"
+#include "common/compat.h"
 #include "common/util.h"
 #include "proto/image.h"
 #include "source-agent/cgroup.h"
@@ -60,6 +63,14 @@ int dump_process(pid_t pid, const struct thread_set *ts, const struct vma_list *
 	for (k = 0; !ret && k < ts->nr; k++) {
 		t[k].tid = ts->tids[k];
 		ret = tracee_save(&t[k]);
+		/* interrupted before ferry first stopped it: which call is unknown */
+		if (!ret && (long)t[k].regs.rax == -ERESTART_RESTARTBLOCK &&
+		    t[k].regs.orig_rax == __NR_restart_syscall) {
+			pr_err("pid %d: thread %d goes on with a syscall interrupted before ferry "
+			       "seized it (restart_syscall): ferry cannot tell which to restart",
+			       pid, t[k].tid);
+			ret = -EOPNOTSUPP;
+		}
 	}
 	if (!ret)
 		ret = parasite_infect(pid, &ctl);

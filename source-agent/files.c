@@ -115,11 +115,11 @@ static int file_id(struct file_ids *f, pid_t pid, int fd, const struct stat *st,
 }
 
 int file_ids_add_peer(struct file_ids *f, uint64_t ino, pid_t pid, int fd, const char *kind,
-		      bool reconnect)
+		      bool reconnect, bool named)
 {
 	if (grow_array(&f->peers, &f->cap_peers, f->nr_peers, sizeof(*f->peers)))
 		return -ENOMEM;
-	f->peers[f->nr_peers++] = (struct peer){ ino, pid, fd, kind, reconnect };
+	f->peers[f->nr_peers++] = (struct peer){ ino, pid, fd, kind, reconnect, named };
 	return 0;
 }
 
@@ -261,6 +261,13 @@ int file_ids_check_peers(const struct file_ids *f)
 			       (unsigned long long)p->ino, !strcmp(p->kind, "unix socket") ?
 			       " (migrate --unix-reconnect connects it again to the same path at "
 			       "the destination)" : "");
+			return -EOPNOTSUPP;
+		}
+		if (j < f->nr && p->named) {
+			/* made again as a socketpair: no names */
+			pr_err("pid %d: fd %d is a unix socket connected inside the tree that has a "
+			       "name or a named peer (accepted from a bound socket, or connected to "
+			       "one): ferry cannot move that yet", p->pid, p->fd);
 			return -EOPNOTSUPP;
 		}
 		if (j < f->nr && p->reconnect) {

@@ -32,6 +32,7 @@ struct file_ids {
 		int fd;
 		const char *kind;	/* "unix socket"... for the refusal */
 		bool reconnect;	/* --unix-reconnect: the peer must be outside the tree */
+		bool named;	/* a unix socket with a name or a named peer: not inside it */
 	} *peers;
 	size_t nr_peers, cap_peers;
 	struct held {		/* FIFOs, fd-only memfds the tree holds (their number: index + 1) */
@@ -74,7 +75,7 @@ int file_ids_check_peers(const struct file_ids *f);
  * TCP connection") talks to the one of inode @ino.
  */
 int file_ids_add_peer(struct file_ids *f, uint64_t ino, pid_t pid, int fd, const char *kind,
-		      bool reconnect);
+		      bool reconnect, bool named);
 /* @pid is one of the processes whose fds were looked at (the tree's). */
 bool file_ids_has_pid(const struct file_ids *f, pid_t pid);
 /* @pid's @fd is a pidfd of @target (a pid of this namespace). */

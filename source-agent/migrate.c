@@ -193,6 +193,23 @@ static int round_finish(struct migration *m, struct round_report *r)
 	return ret;
 }
 
+
+/* core_share_check over the processes of the (frozen) tree */
+static int tree_share_check(const struct tree *t)
+{
+	pid_t *v = malloc((t->nr ? t->nr : 1) * sizeof(*v));
+	size_t i;
+	int ret;
+
+	if (!v)
+		return -ENOMEM;
+	for (i = 0; i < t->nr; i++)
+		v[i] = t->p[i].pid;
+	ret = core_share_check(v, t->nr);
+	free(v);
+	return ret;
+}
+
 /*
  * Everything but pages: the tree and each VMA list in a pre-copy round (the
  * destination maps memory early), the whole state in the final one.
@@ -202,8 +219,11 @@ static int round_send_state(struct migration *m, struct proc_round *pr, bool fin
 	size_t i;
 	int ret = 0;
 
-	/* every TCP lock at once, before any connection goes into repair mode */
+	/* frozen: processes that came to share an object since the preflight */
 	if (final)
+		ret = tree_share_check(&m->tree);
+	/* every TCP lock at once, before any connection goes into repair mode */
+	if (final && !ret)
 		ret = tcp_lock_tree(&m->tree, m->sink);
 	for (i = 0; i < m->tree.nr && !ret; i++) {
 		struct tree_proc *p = &m->tree.p[i];

@@ -36,8 +36,10 @@ static uint32_t vma_mmap_flags(const struct vma *v)
 
 	if (v->kind != VMA_KIND__VMA_FILE)
 		f |= MAP_ANONYMOUS;
-	if (v->kind == VMA_KIND__VMA_STACK)
+	if (v->kind == VMA_KIND__VMA_STACK || (v->vmflags & VMF_GROWSDOWN))
 		f |= MAP_GROWSDOWN;
+	if (v->vmflags & VMF_NORESERVE)
+		f |= MAP_NORESERVE;
 	return f;
 }
 
@@ -66,6 +68,10 @@ static uint32_t vma_advice(const struct vma *v)
 		a |= VMA_ADVICE__VMA_ADVICE_MLOCK;
 	if ((f & VMF_LOCKED) && (f & VMF_LOCKONFAULT))
 		a |= VMA_ADVICE__VMA_ADVICE_MLOCK_ONFAULT;
+	if (f & VMF_SEQ_READ)
+		a |= VMA_ADVICE__VMA_ADVICE_SEQUENTIAL;
+	if (f & VMF_RAND_READ)
+		a |= VMA_ADVICE__VMA_ADVICE_RANDOM;
 	return a;
 }
 
@@ -106,6 +112,31 @@ static const char *shared_kind(pid_t pid, const struct vma *v)
 	if (!strncmp(v->path, "/SYSV", 5))
 		return "SysV";
 	return v->kind == VMA_KIND__VMA_MEMFD ? "memfd" : "shared anonymous";
+}
+
+/*
+ * Kernel objects that show as mappings of a deleted file, not files ferry
+ * can carry: the ring of an AIO context (io_setup), memfd_secret memory
+ * (which no other process can read).
+ */
+static int vma_special_check(pid_t pid, const struct vma *v)
+{
+	static const struct {
+		const char *path, *what;
+	} special[] = {
+		{ "/[aio]", "an AIO context (io_setup), its ring" },
+		{ "/secretmem", "memfd_secret memory" },
+	};
+	size_t i;
+
+	for (i = 0; v->kind == VMA_KIND__VMA_FILE && i < ARRAY_SIZE(special); i++) {
+		if (strncmp(v->path, special[i].path, strlen(special[i].path)))
+			continue;
+		pr_err("pid %d: has %s at %#llx: ferry cannot move that yet", pid,
+		       special[i].what, (unsigned long long)v->start);
+		return -EOPNOTSUPP;
+	}
+	return 0;
 }
 
 static bool vma_deleted(const struct vma *v)
@@ -178,7 +209,8 @@ int mm_ghost_check(pid_t pid, struct file_ids *files)
 	for (i = 0; i < vl.nr && !ret; i++) {
 		const struct vma *v = &vl.v[i];
 
-		if (!vma_deleted(v))
+		ret = vma_special_check(pid, v);
+		if (ret || !vma_deleted(v))
 			continue;
 		vma_link(pid, v, link, sizeof(link));
 		if (stat(link, &st)) {
@@ -223,6 +255,8 @@ static int vma_fill_entry(pid_t pid, const struct vma *v, VmaEntry *e, struct fi
 	if (v->kind == VMA_KIND__VMA_FILE) {
 		struct stat st;
 
+		if (vma_special_check(pid, v))
+			return -EOPNOTSUPP;
 		if (vma_deleted(v))
 			return vma_fill_ghost(pid, v, e, files, sink);
 		if (stat(v->path, &st) || st.st_ino != v->ino || st.st_dev != v->dev) {
@@ -505,7 +539,8 @@ static bool vmflags_seen(pid_t pid)
  * The flags only /proc/PID/smaps shows, for the preflight (the tree runs:
  * its page-table walk costs no downtime): mseal is refused; a process with
  * flags that travel (MADV_DONTFORK, MADV_WIPEONFORK, MADV_[NO]HUGEPAGE,
- * MADV_DONTDUMP, MADV_MERGEABLE, mlock, MAP_DROPPABLE) is noted, so that
+ * MADV_DONTDUMP, MADV_MERGEABLE, MADV_SEQUENTIAL, MADV_RANDOM, mlock,
+ * MAP_DROPPABLE, MAP_NORESERVE, MAP_GROWSDOWN) is noted, so that
  * its rounds read them too.
  */
 int mm_vmflags_check(pid_t pid)
@@ -521,7 +556,8 @@ int mm_vmflags_check(pid_t pid)
 	if (!ret)
 		ret = vmflags_refuse(pid, &vl);
 	for (i = 0; !ret && i < vl.nr; i++)
-		any |= vma_advice(&vl.v[i]) | (vl.v[i].vmflags & VMF_DROPPABLE);
+		any |= vma_advice(&vl.v[i]) | (vl.v[i].vmflags & (VMF_DROPPABLE | VMF_NORESERVE)) |
+		       (vl.v[i].kind != VMA_KIND__VMA_STACK ? vl.v[i].vmflags & VMF_GROWSDOWN : 0);
 	if (!ret && any && !vmflags_seen(pid)) {
 		if (grow_array(&vmflags_pids.v, &vmflags_pids.cap, vmflags_pids.nr,
 			       sizeof(*vmflags_pids.v)))

@@ -109,6 +109,16 @@ static int remote_map(struct parasite_ctl *ctl)
 	if (ret)
 		return ret;
 	if (addr < 0 && addr > -4096) {
+		long mdwe = 0;
+
+		/* memory-deny-write-execute: no code can go in (nor could the restore put it) */
+		if ((addr == -EACCES || addr == -EPERM) &&
+		    !parasite_syscall(ctl, __NR_prctl, &mdwe, 66 /* PR_GET_MDWE */, 0, 0, 0, 0, 0) &&
+		    mdwe > 0) {
+			pr_err("pid %d: denies writable executable memory (PR_SET_MDWE): ferry "
+			       "cannot move that yet", ctl->pid);
+			return -EOPNOTSUPP;
+		}
 		pr_err("pid %d: mmap of the parasite area failed: %s", ctl->pid, strerror(-addr));
 		return addr;
 	}
@@ -476,6 +486,7 @@ int parasite_create_uffd(struct parasite_ctl *ctl, uint64_t features, uint64_t *
 #define TI_TID_OFF	24	/* after u.ss */
 #define TI_PDEATH_OFF	32
 #define TI_REAPER_OFF	36
+#define TI_TSC_OFF	40
 
 /* prctls only the thread itself answers; the subreaper flag is the process's: leader only. */
 static int thread_prctls(struct parasite_ctl *ctl, pid_t tid, uint64_t buf,
@@ -508,6 +519,32 @@ static int thread_prctls(struct parasite_ctl *ctl, pid_t tid, uint64_t buf,
 				     0, 0, 0, 0, 0);
 	if (!ret && r >= 0 && tid == ctl->pid) {
 		ti->dumpable = r;
+		r = 0;
+	}
+	/* each thread's own: rdtsc allowed or not, machine-check kill policy */
+	if (!ret && !r)
+		ret = tracee_syscall(tid, ctl->insn, __NR_prctl, &r, PR_GET_TSC,
+				     buf + TI_TSC_OFF, 0, 0, 0, 0);
+	if (!ret && !r)
+		ret = tracee_syscall(tid, ctl->insn, __NR_prctl, &r, PR_MCE_KILL_GET,
+				     0, 0, 0, 0, 0);
+	if (!ret && r >= 0) {
+		ti->mce_kill = r;
+		r = 0;
+	}
+	/* a thread or process keyring exists (-ENOKEY: none; no CONFIG_KEYS: none) */
+	if (!ret && !r)
+		ret = tracee_syscall(tid, ctl->insn, __NR_keyctl, &r, 0 /* GET_KEYRING_ID */,
+				     -1 /* KEY_SPEC_THREAD_KEYRING */, 0, 0, 0, 0);
+	if (!ret) {
+		ti->keyrings |= r >= 0 ? KEYRINGS_THREAD : 0;
+		r = 0;
+	}
+	if (!ret && tid == ctl->pid)
+		ret = tracee_syscall(tid, ctl->insn, __NR_keyctl, &r, 0,
+				     -2 /* KEY_SPEC_PROCESS_KEYRING */, 0, 0, 0, 0);
+	if (!ret && tid == ctl->pid) {
+		ti->keyrings |= r >= 0 ? KEYRINGS_PROCESS : 0;
 		r = 0;
 	}
 	/* the mm's registrations; a kernel without membarrier has none */
@@ -586,6 +623,8 @@ int parasite_thread_info(struct parasite_ctl *ctl, pid_t tid, struct prs_thread_
 	ti->clear_tid = tid_addr;
 	memcpy(&v, (char *)&ctl->area->u + TI_PDEATH_OFF, sizeof(v));
 	ti->pdeathsig = v;
+	memcpy(&v, (char *)&ctl->area->u + TI_TSC_OFF, sizeof(v));
+	ti->tsc_mode = v;
 	if (tid == ctl->pid) {
 		memcpy(&v, (char *)&ctl->area->u + TI_REAPER_OFF, sizeof(v));
 		ti->subreaper = v;

@@ -45,7 +45,13 @@ struct prs_thread_info {
 	int32_t thp_disable;	/* the leader only: PR_GET_THP_DISABLE */
 	int32_t dumpable;	/* the leader only: PR_GET_DUMPABLE */
 	int32_t membarrier;	/* the leader only: the mm's membarrier registrations, or -errno */
+	int32_t tsc_mode;	/* PR_GET_TSC */
+	int32_t mce_kill;	/* PR_MCE_KILL_GET */
+	int32_t keyrings;	/* KEYRINGS_*: keyrings of its own (keyctl) */
 };
+
+#define KEYRINGS_THREAD		1	/* KEY_SPEC_THREAD_KEYRING */
+#define KEYRINGS_PROCESS	2	/* KEY_SPEC_PROCESS_KEYRING (the leader's answer) */
 
 /*
  * Per-thread state only the thread itself can tell (its sigaltstack,

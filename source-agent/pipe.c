@@ -112,7 +112,38 @@ static int pipe_peek(pid_t pid, int fd, PipeDataEntry *pd, FdEntry *e)
 	return ret;
 }
 
-/* What pipe_peek would refuse, seen in the preflight already. */
+static bool pipe_match(const struct fd_dump *d)
+{
+	return S_ISFIFO(d->st.st_mode) && !strncmp(d->path, "pipe:", 5);
+}
+
+/*
+ * A packet-mode pipe (pipe2 O_DIRECT, the write end's flag): each write is
+ * a packet a read does not cross. Its unread data goes back as one write,
+ * so the boundaries would be lost: refused when it holds data (an empty
+ * one is made again as it was, the flag with the fd's). Looked at through
+ * the process's own description (FIONREAD works on either end).
+ */
+static int pipe_packet_check(struct fd_dump *d)
+{
+	int dfd, fl, n = 0, ret = 0;
+
+	dfd = proc_take_fd(d->pid, d->fd);
+	if (dfd < 0)
+		return dfd;
+	fl = fcntl(dfd, F_GETFL);
+	if (fl < 0 || ((fl & O_DIRECT) && ioctl(dfd, FIONREAD, &n))) {
+		ret = -errno;
+	} else if ((fl & O_DIRECT) && n > 0) {
+		pr_err("pid %d: fd %d is a packet-mode pipe (O_DIRECT) holding %d unread bytes: "
+		       "ferry cannot keep its packets apart yet", d->pid, d->fd, n);
+		ret = -EOPNOTSUPP;
+	}
+	close(dfd);
+	return ret;
+}
+
+/* What pipe_peek would refuse, and a packet-mode pipe with data: in the preflight too. */
 static int pipe_check(struct fd_dump *d)
 {
 	FdEntry e = FD_ENTRY__INIT;
@@ -121,12 +152,7 @@ static int pipe_check(struct fd_dump *d)
 	ret = pipe_reader(d->pid, d->fd, &e, &pfd);
 	if (pfd >= 0)
 		close(pfd);
-	return ret;
-}
-
-static bool pipe_match(const struct fd_dump *d)
-{
-	return S_ISFIFO(d->st.st_mode) && !strncmp(d->path, "pipe:", 5);
+	return ret ?: pipe_packet_check(d);
 }
 
 static int pipe_dump(struct fd_dump *d)

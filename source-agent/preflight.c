@@ -117,6 +117,8 @@ int preflight_tree(pid_t root)
 	ipc_tree_set(root);	/* what ipc_check calls the tree */
 	ret = tree_walk(root, &p);
 	if (!ret)
+		ret = core_share_check(p.v, p.nr);
+	if (!ret)
 		ret = shm_mapped(&p, &ss);
 	for (i = 0; i < p.nr && !ret; i++) {
 		ret = preflight_proc(p.v[i]);

@@ -18,6 +18,8 @@ int preflight_tree(pid_t root);
 int preflight_proc(pid_t pid);
 
 int core_check(pid_t pid);		/* core.c: zombie, traced, deleted cwd or root */
+/* core.c: processes of the tree sharing memory, fds, fs... (clone flags) */
+int core_share_check(const pid_t *pids, size_t nr);
 int seccomp_check(pid_t pid);		/* seccomp.c */
 int creds_check(pid_t pid);		/* creds.c: per-thread ids, groups */
 int timers_check(pid_t pid);		/* timers.c */

@@ -98,7 +98,8 @@ static uint32_t vmflags_parse(const char *s)
 		{ "dp", VMF_DROPPABLE }, { "lo", VMF_LOCKED }, { "lf", VMF_LOCKONFAULT },
 		{ "sl", VMF_SEALED }, { "dc", VMF_DONTFORK }, { "wf", VMF_WIPEONFORK },
 		{ "hg", VMF_HUGEPAGE }, { "nh", VMF_NOHUGEPAGE }, { "dd", VMF_DONTDUMP },
-		{ "mg", VMF_MERGEABLE },
+		{ "mg", VMF_MERGEABLE }, { "gd", VMF_GROWSDOWN }, { "nr", VMF_NORESERVE },
+		{ "sr", VMF_SEQ_READ }, { "rr", VMF_RAND_READ },
 	};
 	uint32_t f = 0;
 	size_t i;

@@ -32,9 +32,13 @@ struct vma {
 #define VMF_DONTDUMP	(1u << 7)	/* dd: MADV_DONTDUMP (special mappings and MAP_DROPPABLE too) */
 #define VMF_MERGEABLE	(1u << 8)	/* mg: MADV_MERGEABLE, or PR_SET_MEMORY_MERGE (KSM) */
 #define VMF_LOCKONFAULT	(1u << 9)	/* lf: locked with MLOCK_ONFAULT / MCL_ONFAULT (and lo) */
+#define VMF_GROWSDOWN	(1u << 10)	/* gd: MAP_GROWSDOWN ([stack] by its kind) */
+#define VMF_NORESERVE	(1u << 11)	/* nr: MAP_NORESERVE */
+#define VMF_SEQ_READ	(1u << 12)	/* sr: MADV_SEQUENTIAL */
+#define VMF_RAND_READ	(1u << 13)	/* rr: MADV_RANDOM */
 /* the madvise flags that travel (VMA advice) */
 #define VMF_ADVICE	(VMF_DONTFORK | VMF_WIPEONFORK | VMF_HUGEPAGE | VMF_NOHUGEPAGE | \
-			 VMF_DONTDUMP | VMF_MERGEABLE)
+			 VMF_DONTDUMP | VMF_MERGEABLE | VMF_SEQ_READ | VMF_RAND_READ)
 
 struct vma_list {
 	struct vma *v;

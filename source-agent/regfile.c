@@ -14,6 +14,7 @@
 #include <linux/magic.h>
 
 #include "common/log.h"
+#include "common/util.h"
 #include "source-agent/dump.h"
 #include "source-agent/files.h"
 #include "source-agent/ghost.h"
@@ -67,24 +68,54 @@ static int reg_dump(struct fd_dump *d)
 	return 0;
 }
 
-/* /proc and namespace files are refused. */
+#define MQUEUE_MAGIC	0x19800202	/* not in the uapi headers */
+
+/*
+ * Files of file systems whose files are kernel objects, not data: a /proc
+ * file names a process, a namespace file is no path, a message queue and
+ * memfd_secret memory have a regular file's mode.
+ */
+static const struct {
+	unsigned long magic;
+	const char *what;
+} special_fs[] = {
+	{ PROC_SUPER_MAGIC, "an open /proc file" },
+	{ NSFS_MAGIC, "a namespace file" },
+	{ MQUEUE_MAGIC, "a POSIX message queue (mq_open)" },
+	{ SECRETMEM_MAGIC, "a memfd_secret file" },
+};
+
+/* Files of those file systems are refused. */
 static int reg_check(struct fd_dump *d)
 {
 	struct statfs sfs;
 	char link[64];
+	size_t i;
 
-	/* generated files: a /proc file names a process, a namespace file is no path */
 	snprintf(link, sizeof(link), "/proc/%d/fd/%d", d->pid, d->fd);
-	if (!statfs(link, &sfs) && (sfs.f_type == PROC_SUPER_MAGIC || sfs.f_type == NSFS_MAGIC)) {
+	if (statfs(link, &sfs))
+		sfs.f_type = 0;
+	for (i = 0; i < ARRAY_SIZE(special_fs); i++) {
+		if ((unsigned long)sfs.f_type != special_fs[i].magic)
+			continue;
 		pr_err("pid %d: fd %d is %s (%s): ferry cannot move that yet", d->pid, d->fd,
-		       sfs.f_type == NSFS_MAGIC ? "a namespace file" : "an open /proc file",
-		       d->path);
+		       special_fs[i].what, d->path);
 		return -EOPNOTSUPP;
 	}
 	/* a deleted file: one of the tree's, whose holders outside are refused */
 	if (!d->st.st_nlink && !shm_lookup(d->shm, d->st.st_dev, d->st.st_ino))
 		return ghost_note(d->ids, d->pid, d->fd, link, &d->st, d->path, NULL, NULL);
 	return 0;
+}
+
+/* A removed directory: no path leads to it at the destination. */
+static int dir_check(struct fd_dump *d)
+{
+	if (d->st.st_nlink)
+		return 0;
+	pr_err("pid %d: fd %d is the removed directory %s: ferry cannot move that yet", d->pid,
+	       d->fd, d->path);
+	return -EOPNOTSUPP;
 }
 
 static int dir_dump(struct fd_dump *d)
@@ -106,5 +137,6 @@ const struct fd_dump_ops dir_dump_ops = {
 	.type = FD_TYPE__FD_DIR,
 	.name = "directory",
 	.match = dir_match,
+	.check = dir_check,
 	.dump = dir_dump,
 };

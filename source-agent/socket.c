@@ -238,6 +238,24 @@ static ssize_t sock_peek_all(int s, uint8_t *buf, size_t len)
 }
 
 /*
+ * Has unix socket @s a name of its own or a named peer? A pair of the tree
+ * is made again with socketpair(2), without names: one accepted from a
+ * bound socket (its name the listener's path, its client's peer name too),
+ * or connected to a bound datagram socket, would lose them.
+ */
+static bool sock_named_pair(int s)
+{
+	struct sockaddr_un a;
+	socklen_t l = sizeof(a);
+
+	if (!getsockname(s, (struct sockaddr *)&a, &l) && l > offsetof(struct sockaddr_un, sun_path))
+		return true;
+	l = sizeof(a);
+	return !getpeername(s, (struct sockaddr *)&a, &l) &&
+	       l > offsetof(struct sockaddr_un, sun_path);
+}
+
+/*
  * A connected unix socket: its peer @peer (it must be in the tree: checked
  * when restoring) and what waits unread on this end, peeked, not taken.
  */
@@ -251,6 +269,19 @@ static int sock_connected_unix(int s, int type, uint64_t ino, uint64_t peer, Soc
 	se->has_ino = se->has_peer_ino = 1;
 	se->ino = ino;
 	se->peer_ino = peer;
+	/* messages: a peek sees only the first (SIOCINQ counts them all) */
+	if (type != SOCK_STREAM) {
+		int inq = 0;
+
+		if (ioctl(s, SIOCINQ, &inq))
+			return -errno;
+		if (inq > 0) {
+			pr_err("a connected unix %s socket has messages queued unread: ferry "
+			       "cannot move them yet", type == SOCK_SEQPACKET ? "seqpacket" :
+			       "datagram");
+			return -EOPNOTSUPP;
+		}
+	}
 	*queued = malloc(MAX_QUEUED);
 	if (!*queued)
 		return -ENOMEM;
@@ -585,6 +616,7 @@ struct sock_store {
 	SockEntry se;
 	struct sockaddr_storage ss;
 	struct sockaddr_un peer_addr;	/* --unix-reconnect */
+	bool named;			/* connected, with a name or a named peer */
 	uint8_t *queued;
 	struct sock_opts_mem *opts;
 };
@@ -682,6 +714,8 @@ static int dump_socket(pid_t pid, int fd, uint64_t ino, struct sock_store *st)
 		return s;
 	}
 	ret = sock_describe(s, pid, fd, ino, &st->se, &st->ss, &st->queued, &st->peer_addr);
+	if (!ret && st->se.has_peer_ino)
+		st->named = sock_named_pair(s);
 	if (!ret)
 		ret = sock_opts_read(pid, s, &st->se, (void **)&st->opts);
 	close(s);
@@ -736,7 +770,7 @@ static int sock_dump(struct fd_dump *d)
 	s->se.netlock = (char *)table;
 	if (!ret && s->se.has_peer_ino)
 		ret = file_ids_add_peer(d->ids, s->se.peer_ino, d->pid, d->fd, "unix socket",
-					s->se.has_reconnect_addr);
+					s->se.has_reconnect_addr, s->named);
 	return ret;
 }
 

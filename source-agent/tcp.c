@@ -260,7 +260,8 @@ static int tcp_check(struct fd_dump *d)
 	/* a connection to this host's own socket: that socket must come along */
 	ret = tcp_local_peer(d->pid, &st.local, &st.peer, &ino);
 	if (!ret && ino && d->ids)
-		ret = file_ids_add_peer(d->ids, ino, d->pid, d->fd, "local TCP connection", false);
+		ret = file_ids_add_peer(d->ids, ino, d->pid, d->fd, "local TCP connection", false,
+				       false);
 	return ret;
 }
 

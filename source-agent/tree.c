@@ -57,7 +57,7 @@ static void tree_drop(struct tree *t, size_t i)
 /*
  * Stopped process, not tracked yet: its parasite makes the userfaultfd. The
  * root's parent stays behind: what that refuses is found now, before round 1,
- * like a seccomp filter ferry cannot carry.
+ * like a seccomp filter ferry cannot carry, and keyrings of its own.
  */
 static int proc_track(struct tree_proc *p, enum dirty_backend backend, bool root)
 {
@@ -70,7 +70,7 @@ static int proc_track(struct tree_proc *p, enum dirty_backend backend, bool root
 		ret = parasite_infect(p->pid, &ctl);
 	if (ret)
 		return ret;
-	ret = root ? core_pdeath_check_threads(ctl, &p->ts) : 0;
+	ret = core_seized_check(ctl, &p->ts, root);
 	if (!ret)
 		ret = dirty_open(&p->dt, p->pid, ctl, backend);
 	cret = parasite_cure(ctl);

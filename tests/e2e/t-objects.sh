@@ -178,6 +178,60 @@ no_vdso			exact		vdso|syscall
 merge_any		exact		MEMORY_MERGE|KSM
 memfd_seal_write	exact		memfd|seal
 memfd_future_write	refused		F_SEAL_FUTURE_WRITE
+fpu_regs		exact		fpu regs
+fpu_ctl			exact		fpu ctl
+pkey			exact		pkey
+sigaltstack		exact		sigaltstack
+sigpending		exact		sigpending
+sigaction		exact		sigaction
+itimers			exact		itimers
+rlimits			exact		rlimits
+personality		exact		personality
+umask			exact		umask
+cwd_rel			exact		cwd rel
+file_pos		exact		file pos
+file_times		exact		file times
+unlinked_dir		refused		removed directory
+dir_pos			exact		dir pos
+vma_split		exact		vma split
+mremap_grow		exact		mremap grow
+vmflags			exact		vmflags
+mm_fields		exact		mm fields
+blocked			exact		blocked
+tls			exact		tls
+prctl			exact		prctl
+tsc			exact		tsc
+affinity		exact		affinity
+ioprio			exact		ioprio
+unix_opts		exact		unix opts
+seqpacket		refused		seqpacket socket has messages queued
+unix_dgram_pair		exact		unix dgram pair
+unbound_unix		refused		unbound unix
+unbound_udp		refused		sock_diag.*UDP
+udp_connected		refused		connected UDP
+udp_kinds		exact		udp kinds
+netlink			refused		family 16|netlink
+packet			refused		family 17|packet
+clone_files		refused		share one fd table
+clone_fs		refused		share one cwd
+clone_vm		refused		share one memory
+child_exit		exact		child exit
+session			exact		session
+aio			refused		AIO context
+fdinfo			exact		fdinfo
+vfork			refused		share one memory
+mqueue			refused		message queue
+mdwe			refused		PR_SET_MDWE
+io_flusher		exact		io flusher
+anon_name		exact		anon name
+keyring			refused		keyring of its own
+secretmem		refused		memfd_secret
+bpf_map			refused		bpf-map
+unix_abstract		exact		unix abstract
+pi_mutex		exact		pi mutex
+pipe_packet		refused		packet-mode pipe
+epoll_nested		exact		epoll nested
+unix_named		refused		name or a named peer
 '
 
 # results MODE: number of ok/bad lines so far
