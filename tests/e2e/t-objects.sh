@@ -24,7 +24,8 @@
 #            cgroups are removed before the restore).
 # A stale SysV semaphore set (ipcmk, older than every workload) exists
 # throughout: it must refuse nothing.
-# A System V semaphore set or message queue the tree takes ("ipc sem|msg ID"
+# A System V semaphore set, message queue or shared memory segment the tree
+# takes ("ipc sem|msg|shm ID"
 # lines) must be gone from here once migrate is done: the restore must bring
 # it back itself (for "ipc sem_taken ID" the test makes a set with that id
 # first: the restore must fail, naming it). The
@@ -144,7 +145,10 @@ pty_outside		refused		pts.*master is outside the tree
 pty_queued		refused		pts.*data queued
 fifo			exact		fifo
 fifo_outside		refused		fifo.*outside
-sysv_shm		refused		shm|ipc|sysv|system v
+sysv_shm		exact		shm|ipc|sysv|system v
+sysv_shm_tree		exact		shm|ipc|sysv|system v
+sysv_shm_rmid		exact		shm|ipc|sysv|system v
+sysv_shm_outside	refused		shared memory segment.*outside the tree
 sysv_sem		exact		sem|ipc|sysv|system v
 sysv_sem_tree		exact		sem|ipc|sysv|system v
 sysv_sem_outside	refused		semaphore set.*outside the tree
@@ -290,13 +294,17 @@ run_mode()
 		if awk -v id="$id" 'NR > 1 && $2 == id { f = 1 } END { exit !f }' \
 		       "/proc/sysvipc/${kind%_taken}"; then
 			left="$left $kind $id"
-			[ "${kind%_taken}" = sem ] && ipcrm -s "$id" || ipcrm -q "$id"
+			case ${kind%_taken} in
+			sem) ipcrm -s "$id" ;;
+			shm) ipcrm -m "$id" ;;
+			*) ipcrm -q "$id" ;;
+			esac
 		fi
 		if [ "$kind" = sem_taken ]; then
 			echo "$id" >/proc/sys/kernel/sem_next_id
 			taken=$(ipcmk -S 1 | grep -o '[0-9]*$')
 		fi
-	done < <(sed -n 's/^ipc \(sem\|msg\|sem_taken\) \([0-9]*\)$/\1 \2/p' "$d/out")
+	done < <(sed -n 's/^ipc \(sem\|msg\|shm\|sem_taken\) \([0-9]*\)$/\1 \2/p' "$d/out")
 	if [ -n "$left" ]; then
 		GOT="dump error: the System V objects it took stayed here:$left"
 		return
