@@ -55,6 +55,7 @@
 #include "proto/image.h"
 #include "source-agent/dump.h"
 #include "source-agent/ipc.h"
+#include "source-agent/mm.h"
 #include "source-agent/preflight.h"
 #include "source-agent/proc.h"
 
@@ -542,6 +543,12 @@ static int shm_check_one(const struct sysv_obj *o, void *arg)
 
 		if (!vma_sysv(v) || (long)v->ino != o->id)
 			continue;
+		/* SHM_HUGETLB: made again as plain shmem its huge pages would not be */
+		if (vma_is_hugetlb(c->pid, v)) {
+			pr_err("pid %d: SysV shared memory segment %ld is hugetlb memory "
+			       "(SHM_HUGETLB): ferry cannot move it yet", c->pid, o->id);
+			return -EOPNOTSUPP;
+		}
 		if (v->pgoff || v->end - v->start != page_up(o->cbytes)) {
 			pr_err("pid %d: SysV shared memory segment %ld is attached in part at %#llx "
 			       "(split by mprotect or munmap): ferry attaches whole segments only",

@@ -103,8 +103,6 @@ static const char *shared_kind(pid_t pid, const struct vma *v)
 {
 	if (vma_is_hugetlb(pid, v))
 		return v->kind == VMA_KIND__VMA_MEMFD ? "hugetlb memfd" : "hugetlb";
-	if (!strncmp(v->path, "/SYSV", 5))
-		return "SysV";
 	return v->kind == VMA_KIND__VMA_MEMFD ? "memfd" : "shared anonymous";
 }
 
