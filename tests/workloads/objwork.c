@@ -4319,6 +4319,24 @@ static int sysv_shm_rmid_verify(void)
 	return shm_check(IPC_PRIVATE, 1, 1);
 }
 
+/* Ours, but its id is taken at the destination ("ipc shm_taken"): the restore must fail. */
+static int sysv_shm_taken_setup(void)
+{
+	if (shm_make(shm_key()))
+		return 1;
+	say("ipc shm_taken %d\n", shm_id);
+	return 0;
+}
+
+static int sysv_shm_taken_verify(void)
+{
+	struct shmid_ds ds;
+
+	if (shmctl(shm_id, IPC_STAT, &ds) || ds.shm_nattch != 1)
+		return bad("segment %d: not attached once", shm_id);
+	return shm_mapped_here() || check_pattern(shm_mem, 2 * psz, 13, "shm");
+}
+
 /* Attached by a process outside the tree too (a grandchild whose parent is gone): refused. */
 static int sysv_shm_outside_setup(void)
 {
@@ -4916,6 +4934,7 @@ static const struct mode {
 	MODE(sysv_shm_tree),
 	MODE(sysv_shm_rmid),
 	MODE(sysv_shm_outside),
+	MODE(sysv_shm_taken),
 	MODE(sysv_sem),
 	MODE(sysv_sem_tree),
 	MODE(sysv_sem_outside),
