@@ -95,7 +95,12 @@ static int sysv_make(struct shm_table *t, const ShmemEntry *e, struct stack_view
 	t->v[t->nr - 1].sysv = id;
 	t->v[t->nr - 1].lpid = e->sysv->lpid;
 	t->v[t->nr - 1].dest = e->sysv->dest;
-	return shm_fill(fd, sv, e, buf);	/* the table holds it: undone with the restore */
+	/* the table holds it: undone with the restore */
+	ret = shm_fill(fd, sv, e, buf);
+	/* a write of the last page made the file longer than the segment: back to its size */
+	if (!ret && ftruncate(fd, e->size))
+		ret = -errno;
+	return ret;
 }
 
 static int shm_make(struct shm_table *t, const ShmemEntry *e, struct stack_view *sv,

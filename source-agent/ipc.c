@@ -64,6 +64,7 @@
 #define SEMS_MAX	32000		/* SEMMSL's ceiling (ipc/sem.c) */
 
 static pid_t ipc_root;	/* the tree's root: ipc_tree_set */
+static void atts_forget(void);
 
 /* The objects ipc_dump took: ipc_remove_moved removes them here. */
 static struct moved {
@@ -108,6 +109,7 @@ void ipc_remove_moved(void)
 void ipc_tree_set(pid_t root)
 {
 	ipc_root = root;
+	atts_forget();
 }
 
 /* One line of /proc/sysvipc/sem, msg or shm. */
@@ -482,6 +484,21 @@ static size_t atts_count(const struct shm_atts *a, long id)
 	return n;
 }
 
+/*
+ * The tree's attachments, read once for every process's check (a walk
+ * over every process's maps: once per process would be quadratic, in the
+ * frozen final round too): ipc_tree_set forgets them.
+ */
+static struct shm_atts atts_cache;
+static bool atts_valid;
+
+static void atts_forget(void)
+{
+	free(atts_cache.id);
+	memset(&atts_cache, 0, sizeof(atts_cache));
+	atts_valid = false;
+}
+
 /* Every VMA of the tree of ipc_root that attaches a segment: its shmid is the inode. */
 static int tree_atts(struct shm_atts *a)
 {
@@ -522,9 +539,34 @@ struct shm_check {
 	pid_t pid;
 	int64_t since;
 	struct vma_list vl;	/* @pid's */
-	struct shm_atts atts;	/* the tree's, read once needed */
-	bool atts_read;
 };
+
+/*
+ * The bytes of @v's last page past the segment's size (@size): the shmem
+ * file ends at the size, so they do not travel and come back zero. Zero
+ * here, or refused.
+ */
+static int shm_tail_zero(pid_t pid, const struct vma *v, long id, uint64_t size)
+{
+	uint8_t buf[PAGE_SIZE];
+	size_t len = page_up(size) - size, i;
+	ssize_t n;
+
+	if (!len)
+		return 0;
+	n = proc_pread(pid, "mem", buf, len, v->start + size);
+	if (n != (ssize_t)len)
+		return n < 0 ? n : -EIO;
+	for (i = 0; i < len; i++) {
+		if (buf[i]) {
+			pr_err("pid %d: SysV shared memory segment %ld holds data past its size "
+			       "(%llu bytes) in its last page: ferry cannot move it", pid, id,
+			       (unsigned long long)size);
+			return -EOPNOTSUPP;
+		}
+	}
+	return 0;
+}
 
 /*
  * Segment @o as seen from @pid: one the tree attaches travels when every
@@ -535,7 +577,7 @@ struct shm_check {
 static int shm_check_one(const struct sysv_obj *o, void *arg)
 {
 	struct shm_check *c = arg;
-	size_t i, tree;
+	size_t i, tree, mine = 0;
 	int ret;
 
 	for (i = 0; i < c->vl.nr; i++) {
@@ -555,14 +597,20 @@ static int shm_check_one(const struct sysv_obj *o, void *arg)
 			       c->pid, o->id, (unsigned long long)v->start);
 			return -EOPNOTSUPP;
 		}
-	}
-	if (!c->atts_read) {
-		ret = tree_atts(&c->atts);
+		ret = shm_tail_zero(c->pid, v, o->id, o->cbytes);
 		if (ret)
 			return ret;
-		c->atts_read = true;
+		mine++;
 	}
-	tree = atts_count(&c->atts, o->id);
+	if (!mine && !in_tree(o->cpid, c->pid) && !in_tree(o->lpid, c->pid))
+		goto others;	/* not the tree's: no walk over it */
+	if (!atts_valid) {
+		ret = tree_atts(&atts_cache);
+		if (ret)
+			return ret;
+		atts_valid = true;
+	}
+	tree = atts_count(&atts_cache, o->id);
 	if (tree && o->nattch != tree) {
 		pr_err("pid %d: SysV shared memory segment %ld (key %#lx) is attached outside the "
 		       "tree (%lu attachments, %zu of them the tree's): ferry cannot move a "
@@ -578,6 +626,7 @@ static int shm_check_one(const struct sysv_obj *o, void *arg)
 		       "only", c->pid, o->id, in_tree(o->cpid, c->pid) ? o->cpid : o->lpid);
 		return -EOPNOTSUPP;
 	}
+others:
 	if (o->nattch || user_alive(o->cpid) || user_alive(o->lpid) || o->ctime < c->since)
 		return 0;	/* another program's */
 	pr_err("pid %d: may hold SysV shared memory segment %ld (no live process made or "
@@ -608,7 +657,6 @@ static int shm_check(pid_t pid, bool own)
 		ret = c.since < 0 ? c.since : sysvipc_each("shm", shm_check_one, &c);
 	}
 	vma_list_free(&c.vl);
-	free(c.atts.id);
 	return ret;
 }
 

@@ -4136,6 +4136,9 @@ struct shm_tail {
 	volatile int stale;
 };
 
+/* not a whole number of pages: the rest of the last page lies past the segment */
+#define SHM_SEG_SIZE	(3 * psz - 24)
+
 static pid_t shm_child = -1, shm_lpid;
 static uint64_t shm_writer_last;	/* private: travels with the process's own memory */
 
@@ -4173,7 +4176,7 @@ static int shm_make(key_t key)
 {
 	struct shmid_ds ds;
 
-	shm_id = shmget(key, 3 * psz, IPC_CREAT | IPC_EXCL | 0600);
+	shm_id = shmget(key, SHM_SEG_SIZE, IPC_CREAT | IPC_EXCL | 0600);
 	if (shm_id < 0)
 		return bad("shmget: %s", strerror(errno));
 	shm_mem = shmat(shm_id, NULL, 0);
@@ -4196,6 +4199,7 @@ static int shm_mapped_here(void)
 {
 	unsigned long lo, hi, ino;
 	char line[512], name[64];
+	struct stat st;
 	int found = 0;
 	FILE *f = fopen("/proc/self/maps", "r");
 
@@ -4206,7 +4210,15 @@ static int shm_mapped_here(void)
 		    lo == (unsigned long)shm_mem && !strncmp(name, "/SYSV", 5))
 			found = ino == (unsigned long)shm_id && hi - lo == (unsigned long)(3 * psz);
 	fclose(f);
-	return found ? 0 : bad("segment %d is not attached at %p (3 pages)", shm_id, shm_mem);
+	if (!found)
+		return bad("segment %d is not attached at %p (3 pages)", shm_id, shm_mem);
+	/* its shmem file ends where the segment does (a restore's fill may not make it longer) */
+	snprintf(name, sizeof(name), "/proc/self/map_files/%lx-%lx", (unsigned long)shm_mem,
+		 (unsigned long)shm_mem + 3 * psz);
+	if (stat(name, &st) || st.st_size != SHM_SEG_SIZE)
+		return bad("segment %d's file is %lld bytes, expected %ld", shm_id,
+			   (long long)st.st_size, SHM_SEG_SIZE);
+	return 0;
 }
 
 /* The segment as made, @nattch attachments, @lpid its last attacher, the writer's counter alive. */
@@ -4221,7 +4233,7 @@ static int shm_check(key_t key, unsigned long nattch, int dest)
 		return bad("key %#x names segment %d, expected %d", key, shmget(key, 0, 0), shm_id);
 	if (shmctl(shm_id, IPC_STAT, &ds))
 		return bad("IPC_STAT on segment %d: %s", shm_id, strerror(errno));
-	if (ds.shm_segsz != (size_t)(3 * psz) || (ds.shm_perm.mode & 0777) != 0640 ||
+	if (ds.shm_segsz != (size_t)SHM_SEG_SIZE || (ds.shm_perm.mode & 0777) != 0640 ||
 	    ds.shm_perm.gid != 1234 || ds.shm_perm.uid != geteuid() ||
 	    ds.shm_perm.cuid != geteuid() || ds.shm_perm.cgid != getegid() ||
 	    ds.shm_nattch != nattch || !(ds.shm_perm.mode & SHM_DEST) != !dest ||
@@ -4230,7 +4242,7 @@ static int shm_check(key_t key, unsigned long nattch, int dest)
 			   "nattch %lu lpid %d, expected %#x %ld 0640%s, gid 1234, %lu, lpid %d",
 			   shm_id, ds.shm_perm.__key, ds.shm_segsz, ds.shm_perm.mode,
 			   ds.shm_perm.uid, ds.shm_perm.gid, ds.shm_perm.cuid, ds.shm_perm.cgid,
-			   (unsigned long)ds.shm_nattch, ds.shm_lpid, key, 3 * psz,
+			   (unsigned long)ds.shm_nattch, ds.shm_lpid, key, SHM_SEG_SIZE,
 			   dest ? " with SHM_DEST" : "", nattch, shm_lpid);
 	if (shm_mapped_here() || check_pattern(shm_mem, 2 * psz, 13, "shm"))
 		return 1;
@@ -4317,6 +4329,22 @@ static int sysv_shm_rmid_setup(void)
 static int sysv_shm_rmid_verify(void)
 {
 	return shm_check(IPC_PRIVATE, 1, 1);
+}
+
+/* Data past the segment's size in its last page: it would not travel, refused. */
+static int sysv_shm_tail_setup(void)
+{
+	if (shm_make(shm_key()))
+		return 1;
+	shm_mem[SHM_SEG_SIZE + 3] = 0x5a;
+	return 0;
+}
+
+static int sysv_shm_tail_verify(void)
+{
+	if (shm_mem[SHM_SEG_SIZE + 3] != 0x5a)
+		return bad("the byte past the segment's size is 0x%02x", shm_mem[SHM_SEG_SIZE + 3]);
+	return shm_mapped_here() || check_pattern(shm_mem, 2 * psz, 13, "shm");
 }
 
 /* Ours, but its id is taken at the destination ("ipc shm_taken"): the restore must fail. */
@@ -4935,6 +4963,7 @@ static const struct mode {
 	MODE(sysv_shm_rmid),
 	MODE(sysv_shm_outside),
 	MODE(sysv_shm_taken),
+	MODE(sysv_shm_tail),
 	MODE(sysv_sem),
 	MODE(sysv_sem_tree),
 	MODE(sysv_sem_outside),
