@@ -167,6 +167,13 @@ int shm_collect(struct shm_set *ss, pid_t pid, struct vma_list *vl, struct dirty
 			return -EOPNOTSUPP;
 		}
 		o = shm_find(ss, v);
+		/* SysV segments and shared anonymous memory share a mount: an inode number twice */
+		if (o && (o->sysv >= 0) != !strncmp(v->path, "/SYSV", 5)) {
+			pr_err("pid %d: shared memory at %#llx and a SysV segment have the same inode "
+			       "number (%llu): ferry cannot tell them apart", pid,
+			       (unsigned long long)v->start, (unsigned long long)v->ino);
+			return -EOPNOTSUPP;
+		}
 		if (!o)
 			ret = shm_add(ss, pid, v, &o);
 		if (ret)
