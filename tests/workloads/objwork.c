@@ -4221,8 +4221,11 @@ static int shm_mapped_here(void)
 	return 0;
 }
 
-/* The segment as made, @nattch attachments, @lpid its last attacher, the writer's counter alive. */
-static int shm_check(key_t key, unsigned long nattch, int dest)
+/*
+ * The segment as made, @nattch attachments, SHM_DEST and SHM_LOCKED as in @bits,
+ * shm_lpid its last attacher, the writer's counter alive.
+ */
+static int shm_check(key_t key, unsigned long nattch, unsigned int bits)
 {
 	struct shm_tail *t = shm_tail();
 	struct shmid_ds ds;
@@ -4236,14 +4239,14 @@ static int shm_check(key_t key, unsigned long nattch, int dest)
 	if (ds.shm_segsz != (size_t)SHM_SEG_SIZE || (ds.shm_perm.mode & 0777) != 0640 ||
 	    ds.shm_perm.gid != 1234 || ds.shm_perm.uid != geteuid() ||
 	    ds.shm_perm.cuid != geteuid() || ds.shm_perm.cgid != getegid() ||
-	    ds.shm_nattch != nattch || !(ds.shm_perm.mode & SHM_DEST) != !dest ||
+	    ds.shm_nattch != nattch || (ds.shm_perm.mode & (SHM_DEST | SHM_LOCKED)) != bits ||
 	    ds.shm_perm.__key != key || ds.shm_lpid != shm_lpid)
 		return bad("segment %d: key %#x size %zu mode %o uid %u gid %u cuid %u cgid %u "
-			   "nattch %lu lpid %d, expected %#x %ld 0640%s, gid 1234, %lu, lpid %d",
+			   "nattch %lu lpid %d, expected %#x %ld 0640 (| %#o), gid 1234, %lu, lpid %d",
 			   shm_id, ds.shm_perm.__key, ds.shm_segsz, ds.shm_perm.mode,
 			   ds.shm_perm.uid, ds.shm_perm.gid, ds.shm_perm.cuid, ds.shm_perm.cgid,
 			   (unsigned long)ds.shm_nattch, ds.shm_lpid, key, SHM_SEG_SIZE,
-			   dest ? " with SHM_DEST" : "", nattch, shm_lpid);
+			   bits, nattch, shm_lpid);
 	if (shm_mapped_here() || check_pattern(shm_mem, 2 * psz, 13, "shm"))
 		return 1;
 	if (t->stale)
@@ -4274,10 +4277,10 @@ static int sysv_shm_verify(void)
 }
 
 /*
- * Ours and our child's: it detaches and attaches again at the same
- * address, then writes the counter; then we do too, the last attacher
- * (shm_lpid): the restore attaches the child after us, so it must make us
- * the last one again.
+ * Ours and our child's, locked in memory (SHM_LOCK): it detaches and
+ * attaches again at the same address, then writes the counter; then we do
+ * too, the last attacher (shm_lpid): the restore attaches the child after
+ * us, so it must make us the last one again.
  */
 static int sysv_shm_tree_setup(void)
 {
@@ -4286,6 +4289,8 @@ static int sysv_shm_tree_setup(void)
 
 	if (shm_make(shm_key()))
 		return 1;
+	if (shmctl(shm_id, SHM_LOCK, NULL))
+		return bad("SHM_LOCK: %s", strerror(errno));
 	shm_child = fork();
 	if (shm_child < 0)
 		return bad("fork: %s", strerror(errno));
@@ -4308,7 +4313,7 @@ static int sysv_shm_tree_setup(void)
 
 static int sysv_shm_tree_verify(void)
 {
-	return shm_check(shm_key(), 2, 0);
+	return shm_check(shm_key(), 2, SHM_LOCKED);
 }
 
 /* A private segment removed while attached (SHM_DEST): it goes with its last detach. */
@@ -4328,7 +4333,7 @@ static int sysv_shm_rmid_setup(void)
 
 static int sysv_shm_rmid_verify(void)
 {
-	return shm_check(IPC_PRIVATE, 1, 1);
+	return shm_check(IPC_PRIVATE, 1, SHM_DEST);
 }
 
 /* Data past the segment's size in its last page: it would not travel, refused. */
