@@ -2,7 +2,7 @@
 /*
  * System V IPC lives in the IPC namespace, not in the process. A target in
  * an IPC namespace of its own is refused if that namespace holds any
- * semaphore set or message queue (read from a child that joined it:
+ * semaphore set, message queue or shared memory segment (read from a child that joined it:
  * /proc/sysvipc shows the reader's namespace).
  *
  * In migrate's own namespace (the host's, shared with unrelated programs):
@@ -23,8 +23,8 @@
  *   one per VMA) is a VMA of the tree attaching it whole: shm.c moves it
  *   as a shared memory object (shmem_entry.sysv, ipc_shm_entry). One the
  *   tree made or last attached (cpid, lpid) but does not attach is
- *   refused, so is one attached from outside; in an IPC namespace of its
- *   own, every attached one.
+ *   refused, so is one attached from outside. In an IPC namespace of its
+ *   own, every segment is refused, as every set and queue.
  * - so is every object no live process has used (a set created and held
  *   but never operated on, or whose last user is gone) and that was made
  *   or changed (ctime) after the process started: ferry cannot tell that
@@ -302,14 +302,22 @@ static int msg_refused(const struct sysv_obj *o, void *arg)
 	return refused(o, arg, msg_users);
 }
 
+static int shm_listed(const struct sysv_obj *o, void *arg)
+{
+	ids_add(arg, o->id);
+	return 0;
+}
+
 /*
  * What @pid cannot take: in migrate's namespace (*own false) the sets and
- * queues it uses or may hold, or all of its own namespace's (*own true).
+ * queues it uses or may hold, or all of its own namespace's (*own true),
+ * its shared memory segments too (@shm; in migrate's, shm_check sees them).
  */
-static int ipc_read(pid_t pid, struct ids_text *sem, struct ids_text *msg, bool *own)
+static int ipc_read(pid_t pid, struct ids_text *sem, struct ids_text *msg, struct ids_text *shm,
+		    bool *own)
 {
 	struct stat mine, its;
-	char path[64], buf[2 * IDS_MAX + 2];
+	char path[64], buf[3 * IDS_MAX + 3], *nl;
 	int p[2], nsfd, status;
 	ssize_t n;
 	pid_t c;
@@ -347,7 +355,8 @@ static int ipc_read(pid_t pid, struct ids_text *sem, struct ids_text *msg, bool 
 			_exit(1);
 		sysvipc_each("sem", sem_refused, sem);
 		sysvipc_each("msg", msg_refused, msg);
-		snprintf(buf, sizeof(buf), "%s\n%s", sem->s, msg->s);
+		sysvipc_each("shm", shm_listed, shm);
+		snprintf(buf, sizeof(buf), "%s\n%s\n%s", sem->s, msg->s, shm->s);
 		_exit(write_full(p[1], buf, strlen(buf) + 1) ? 1 : 0);
 	}
 	close(nsfd);
@@ -360,7 +369,11 @@ static int ipc_read(pid_t pid, struct ids_text *sem, struct ids_text *msg, bool 
 		return -EIO;
 	buf[n] = 0;
 	snprintf(sem->s, IDS_MAX, "%.*s", (int)strcspn(buf, "\n"), buf);
-	snprintf(msg->s, IDS_MAX, "%s", strchr(buf, '\n') ? strchr(buf, '\n') + 1 : "");
+	nl = strchr(buf, '\n');
+	nl = nl ? nl + 1 : buf + n;
+	snprintf(msg->s, IDS_MAX, "%.*s", (int)strcspn(nl, "\n"), nl);
+	nl = strchr(nl, '\n');
+	snprintf(shm->s, IDS_MAX, "%s", nl ? nl + 1 : "");
 	return 0;
 }
 
@@ -409,16 +422,16 @@ static int undo_check(pid_t pid, bool sets)
 	return ret;
 }
 
-static int shm_check(pid_t pid, bool own);
+static int shm_check(pid_t pid);
 
 int ipc_check(pid_t pid)
 {
-	struct ids_text sem = { 0 }, msg = { 0 };
+	struct ids_text sem = { 0 }, msg = { 0 }, shm = { 0 };
 	const char *whose, *hint;
 	bool own = false;
 	int ret;
 
-	ret = ipc_read(pid, &sem, &msg, &own);
+	ret = ipc_read(pid, &sem, &msg, &shm, &own);
 	if (ret == -ENOENT)
 		return ret;	/* gone */
 	if (ret) {
@@ -444,9 +457,12 @@ int ipc_check(pid_t pid)
 	else if (*msg.s)
 		pr_err("pid %d: %s SysV message queues (id %s): ferry cannot move those%s", pid,
 		       whose, msg.s, hint);
-	if (sem.outside || msg.outside || *sem.s || *msg.s)
+	else if (*shm.s)
+		pr_err("pid %d: %s SysV shared memory segments (id %s): ferry cannot move those%s",
+		       pid, whose, shm.s, hint);
+	if (sem.outside || msg.outside || *sem.s || *msg.s || *shm.s)
 		return -EOPNOTSUPP;
-	ret = shm_check(pid, own);
+	ret = own ? 0 : shm_check(pid);
 	return ret ? ret : undo_check(pid, sem.tree_n > 0);
 }
 
@@ -634,28 +650,17 @@ others:
 	return -EOPNOTSUPP;
 }
 
-/* The segments @pid attaches (@own: in an IPC namespace of its own: refused). */
-static int shm_check(pid_t pid, bool own)
+/* The segments of migrate's IPC namespace as seen from @pid (in one of its own, ipc_read refused them). */
+static int shm_check(pid_t pid)
 {
 	struct shm_check c = { .pid = pid };
-	size_t i;
 	int ret;
 
 	ret = proc_read_vmas(pid, &c.vl);
 	if (ret)
 		return ret;
-	for (i = 0; own && i < c.vl.nr && !ret; i++) {
-		if (!vma_sysv(&c.vl.v[i]))
-			continue;
-		pr_err("pid %d: SysV shared memory segment %llu (attached at %#llx) is in an IPC "
-		       "namespace of its own: ferry cannot move those", pid,
-		       (unsigned long long)c.vl.v[i].ino, (unsigned long long)c.vl.v[i].start);
-		ret = -EOPNOTSUPP;
-	}
-	if (!own) {
-		c.since = proc_start_time(pid);
-		ret = c.since < 0 ? c.since : sysvipc_each("shm", shm_check_one, &c);
-	}
+	c.since = proc_start_time(pid);
+	ret = c.since < 0 ? c.since : sysvipc_each("shm", shm_check_one, &c);
 	vma_list_free(&c.vl);
 	return ret;
 }

@@ -150,6 +150,7 @@ sysv_shm_tree		exact		shm|ipc|sysv|system v
 sysv_shm_rmid		exact		shm|ipc|sysv|system v
 sysv_shm_outside	refused		shared memory segment.*outside the tree
 sysv_shm_tail		refused		shared memory segment.*past its size
+sysv_shm_ipcns		refused		IPC namespace holds SysV shared memory segments
 sysv_shm_taken		restore_error	SysV shared memory segment.*id or key is taken here
 sysv_sem		exact		sem|ipc|sysv|system v
 sysv_sem_tree		exact		sem|ipc|sysv|system v

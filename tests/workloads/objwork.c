@@ -4352,6 +4352,28 @@ static int sysv_shm_tail_verify(void)
 	return shm_mapped_here() || check_pattern(shm_mem, 2 * psz, 13, "shm");
 }
 
+/* In an IPC namespace of our own (not migrate's), a segment not even attached: refused. */
+static int sysv_shm_ipcns_setup(void)
+{
+	if (unshare(CLONE_NEWIPC))
+		return bad("unshare(CLONE_NEWIPC): %s", strerror(errno));
+	if (shm_make(shm_key()))
+		return 1;
+	if (shmdt(shm_mem))
+		return bad("shmdt: %s", strerror(errno));
+	shm_mem = NULL;
+	return 0;
+}
+
+static int sysv_shm_ipcns_verify(void)
+{
+	struct shmid_ds ds;
+
+	if (shmget(shm_key(), 0, 0) != shm_id || shmctl(shm_id, IPC_STAT, &ds) || ds.shm_nattch)
+		return bad("segment %d of our namespace: gone or attached", shm_id);
+	return 0;
+}
+
 /* Ours, but its id is taken at the destination ("ipc shm_taken"): the restore must fail. */
 static int sysv_shm_taken_setup(void)
 {
@@ -4968,6 +4990,7 @@ static const struct mode {
 	MODE(sysv_shm_rmid),
 	MODE(sysv_shm_outside),
 	MODE(sysv_shm_taken),
+	MODE(sysv_shm_ipcns),
 	MODE(sysv_shm_tail),
 	MODE(sysv_sem),
 	MODE(sysv_sem_tree),
