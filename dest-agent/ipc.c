@@ -17,6 +17,12 @@
  * last message, which its last sender sends (ipc_msg_fill). A semaphore
  * never used is 0 as made. Times (otime, ctime, stime, rtime) cannot be
  * set: they are this host's.
+ *
+ * A shared memory segment (a shmem.img object with sysv, made by shm.c
+ * through ipc_shm_make) is made the same way, its memory filled through an
+ * fd; the blob attaches it in each process (RST_OP_SHMAT), then its last
+ * attacher attaches and detaches it once more (shm_lpid) and one removed
+ * while attached gets IPC_RMID (ipc_shm_finish). Its creator pid is ours.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,6 +32,7 @@
 #include <string.h>
 #include <sys/msg.h>
 #include <sys/sem.h>
+#include <sys/shm.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -84,7 +91,7 @@ struct ipc_kind {
 	const char *what;	/* for messages */
 	const char *next_id;	/* /proc/sys/kernel/X_next_id */
 	int (*stat)(int id);	/* 0 if @id exists */
-	int (*get)(int key, int nr, int flags);
+	int (*get)(int key, size_t nr, int flags);
 };
 
 static int sem_stat(int id)
@@ -94,7 +101,7 @@ static int sem_stat(int id)
 	return semctl(id, 0, IPC_STAT, &ds);
 }
 
-static int sem_get(int key, int nr, int flags)
+static int sem_get(int key, size_t nr, int flags)
 {
 	return semget(key, nr, flags);
 }
@@ -106,10 +113,22 @@ static int msg_stat(int id)
 	return msgctl(id, IPC_STAT, &ds);
 }
 
-static int msg_get(int key, int nr, int flags)
+static int msg_get(int key, size_t nr, int flags)
 {
 	(void)nr;
 	return msgget(key, flags);
+}
+
+static int shm_stat(int id)
+{
+	struct shmid_ds ds;
+
+	return shmctl(id, IPC_STAT, &ds);
+}
+
+static int shm_get(int key, size_t size, int flags)
+{
+	return shmget(key, size, flags);
 }
 
 static const struct ipc_kind sem_kind = {
@@ -117,6 +136,9 @@ static const struct ipc_kind sem_kind = {
 };
 static const struct ipc_kind msg_kind = {
 	"SysV message queue", "/proc/sys/kernel/msg_next_id", msg_stat, msg_get,
+};
+static const struct ipc_kind shm_kind = {
+	"SysV shared memory segment", "/proc/sys/kernel/shm_next_id", shm_stat, shm_get,
 };
 
 static int write_next_id(const char *path, int id)
@@ -134,7 +156,7 @@ static int write_next_id(const char *path, int id)
 }
 
 /* The object as its creator (cuid, cgid) would: the kernel takes them from the caller. */
-static int get_as(const struct ipc_kind *k, const SysvPerm *o, int nr)
+static int get_as(const struct ipc_kind *k, const SysvPerm *o, size_t nr)
 {
 	uid_t euid = geteuid();
 	gid_t egid = getegid();
@@ -156,7 +178,7 @@ static int get_as(const struct ipc_kind *k, const SysvPerm *o, int nr)
 }
 
 /* Make object @o (of @nr semaphores), noted in @made: 0, or -errno after a message naming it. */
-static int ipc_make(const struct ipc_kind *k, const SysvPerm *o, int nr, int *made,
+static int ipc_make(const struct ipc_kind *k, const SysvPerm *o, size_t nr, int *made,
 		    size_t *nr_made)
 {
 	int id, ret;
@@ -187,6 +209,14 @@ static int ipc_make(const struct ipc_kind *k, const SysvPerm *o, int nr, int *ma
 	return 0;
 }
 
+/* What IPC_SET changes: owner and mode (cuid, cgid are the maker's). */
+static void perm_set(struct ipc_perm *ip, const SysvPerm *p)
+{
+	ip->uid = p->uid;
+	ip->gid = p->gid;
+	ip->mode = p->mode;
+}
+
 static int sem_make(struct ipc_sets *is, const SysvSemEntry *e)
 {
 	struct semid_ds ds;
@@ -196,9 +226,7 @@ static int sem_make(struct ipc_sets *is, const SysvSemEntry *e)
 	if (ret)
 		return ret;
 	memset(&ds, 0, sizeof(ds));
-	ds.sem_perm.uid = e->perm->uid;
-	ds.sem_perm.gid = e->perm->gid;
-	ds.sem_perm.mode = e->perm->mode;
+	perm_set(&ds.sem_perm, e->perm);
 	if (semctl(e->perm->id, 0, IPC_SET, &ds)) {
 		ret = -errno;
 		pr_err("SysV semaphore set %d: cannot set its owner and mode: %s", e->perm->id,
@@ -217,9 +245,7 @@ static int msg_set(const SysvMsgEntry *e, bool fill)
 	int ret = 0;
 
 	memset(&ds, 0, sizeof(ds));
-	ds.msg_perm.uid = e->perm->uid;
-	ds.msg_perm.gid = e->perm->gid;
-	ds.msg_perm.mode = e->perm->mode;
+	perm_set(&ds.msg_perm, e->perm);
 	ds.msg_qbytes = e->qbytes;
 	if (fill) {	/* it may have been lowered below what the queue holds */
 		uint64_t need = e->n_msgs + 1;
@@ -477,4 +503,113 @@ void ipc_sets_close(struct ipc_sets *is, bool undo)
 	free(is->made);
 	free(is->made_q);
 	memset(is, 0, sizeof(*is));
+}
+
+/* ---- System V shared memory segments (shmem.img entries with sysv: shm.c) ---- */
+
+/* An fd of segment @id's memory: attached here a moment, opened through map_files. */
+static int shm_open_mem(int id, uint64_t size)
+{
+	char path[96];
+	void *a;
+	int fd;
+
+	a = shmat(id, NULL, 0);
+	if (a == (void *)-1)
+		return -errno;
+	snprintf(path, sizeof(path), "/proc/self/map_files/%lx-%lx", (unsigned long)a,
+		 (unsigned long)a + (unsigned long)page_up(size));
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		fd = -errno;
+	shmdt(a);	/* the tree's attachments are all it has: nattch */
+	return fd;
+}
+
+int ipc_shm_make(const ShmemEntry *e, int *id)
+{
+	const SysvShm *s = e->sysv;
+	struct shmid_ds ds;
+	size_t nr = 0;
+	int ret, fd;
+
+	*id = -1;
+	if (!perm_valid(s->perm) || (s->dest && s->perm->key != IPC_PRIVATE)) {
+		pr_err("shmem.img: SysV shared memory segment %d: bad entry",
+		       s->perm ? s->perm->id : -1);
+		return -EINVAL;
+	}
+	ret = ipc_make(&shm_kind, s->perm, e->size, id, &nr);
+	if (ret)
+		goto fail;
+	memset(&ds, 0, sizeof(ds));
+	perm_set(&ds.shm_perm, s->perm);
+	if (shmctl(*id, IPC_SET, &ds) || (s->locked && shmctl(*id, SHM_LOCK, NULL))) {
+		ret = -errno;
+		pr_err("SysV shared memory segment %d: cannot set its owner, mode%s: %s", *id,
+		       s->locked ? " or lock (SHM_LOCK)" : "", strerror(-ret));
+		goto fail;
+	}
+	fd = shm_open_mem(*id, e->size);
+	if (fd >= 0)
+		return fd;
+	ret = fd;
+	pr_err("SysV shared memory segment %d: cannot open its memory: %s", *id, strerror(-ret));
+fail:
+	if (nr)
+		shmctl(*id, IPC_RMID, NULL);
+	return ret;
+}
+
+/* @rp attaches segment @id and detaches it: the kernel notes it as the last (shm_lpid). */
+static int shm_touch(int id, struct rst_process *rp)
+{
+	long a, r;
+	int ret;
+
+	ret = rp_syscall(rp, __NR_shmat, &a, id, 0, SHM_RDONLY, 0, 0, 0);
+	if (!ret && a < 0 && a > -4096)
+		ret = a;
+	if (!ret)
+		ret = rp_syscall(rp, __NR_shmdt, &r, a, 0, 0, 0, 0, 0);
+	if (!ret && r)
+		ret = r;
+	return ret;
+}
+
+int ipc_shm_finish(const struct shm_table *t, struct rst_process *rps, size_t nr)
+{
+	struct rst_process *rp;
+	size_t i;
+	int ret = 0;
+
+	for (i = 0; t && i < t->nr && !ret; i++) {
+		const struct shm_slot *s = &t->v[i];
+
+		if (s->sysv < 0 || !s->lpid)
+			continue;
+		rp = find_rp(rps, nr, s->lpid);
+		ret = rp ? shm_touch(s->sysv, rp) : -EINVAL;
+		if (ret)
+			pr_err("SysV shared memory segment %d: its last attacher (pid %u) cannot "
+			       "attach it again: %s", s->sysv, s->lpid, strerror(-ret));
+	}
+	/* attached by the tree now: one removed while attached is so again (SHM_DEST) */
+	for (i = 0; t && i < t->nr && !ret; i++) {
+		if (t->v[i].sysv >= 0 && t->v[i].dest && shmctl(t->v[i].sysv, IPC_RMID, NULL)) {
+			ret = -errno;
+			pr_err("SysV shared memory segment %d: cannot mark it removed: %s",
+			       t->v[i].sysv, strerror(-ret));
+		}
+	}
+	return ret;
+}
+
+void ipc_shm_undo(const struct shm_table *t)
+{
+	size_t i;
+
+	for (i = 0; t && i < t->nr; i++)
+		if (t->v[i].sysv >= 0)
+			shmctl(t->v[i].sysv, IPC_RMID, NULL);
 }

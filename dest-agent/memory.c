@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/shm.h>
 #include <unistd.h>
 
 #include "common/compat.h"
@@ -152,12 +153,42 @@ int ops_view_fill_inherited(struct ops *o, const struct stack_view *sv, uint32_t
 	return view_fill(&c, in, false);
 }
 
+/*
+ * A System V segment: attached (shmat) at its address, read-only where its
+ * file was (SHM_RDONLY: no later mprotect to write), whole; the final
+ * PROTECT gives it its protection.
+ */
+static int attach_vma(struct ops *o, const VmaEntry *v, int id)
+{
+	uint32_t flags = SHM_REMAP;
+	int ret;
+
+	if (!(v->flags & MAP_SHARED) || (v->has_pgoff && v->pgoff) || !v->has_open_flags ||
+	    (v->open_flags != O_RDONLY && v->open_flags != O_RDWR)) {
+		pr_err("mapping at %#llx: a SysV segment attached in part, privately or with "
+		       "unknown rights", (unsigned long long)v->start);
+		return -EINVAL;
+	}
+	if (v->open_flags == O_RDONLY)
+		flags |= SHM_RDONLY;
+	if (v->prot & PROT_EXEC)
+		flags |= SHM_EXEC;
+	ret = ops_add(o, RST_OP_SHMAT, v->start, v->end - v->start);
+	if (!ret) {
+		o->op[o->nr - 1].off = id;
+		o->op[o->nr - 1].flags = flags;
+	}
+	return ret;
+}
+
 static int map_vma(struct ops *o, const VmaEntry *v, const struct shm_table *shm)
 {
 	char path[64];
 	uint32_t prot = v->prot;
 	int ret;
 
+	if (v->has_shmid && shm_sysv(shm, v->shmid) >= 0)
+		return attach_vma(o, v, shm_sysv(shm, v->shmid));
 	if (v->has_shmid) {
 		/* shared memory: its object's memfd, at the VMA's offset in it */
 		ret = shm_path(shm, v->shmid, path, sizeof(path));

@@ -1130,6 +1130,8 @@ static int rst_tree_final_start(struct rst_tree *rt, const struct tree_images *t
 
 	/* the queues' last senders and receivers are the tree's: all exist now */
 	ret = ipc_msg_fill(ipc, rt->rp, rt->nr);
+	if (!ret)	/* the segments' last attachers too, each attached by its layout */
+		ret = ipc_shm_finish(shm, rt->rp, rt->nr);
 	/* the TCP locks were made before (rst_tree_final): each fd finds its own */
 	for (i = 0; i < rt->nr && !ret; i++) {
 		size_t k = order[i];
@@ -1345,6 +1347,8 @@ static int rst_tree_finish(struct rst_tree *rt, const struct tree_images *ti, co
 		fprintf(stderr, "restore: running; the lazy fill goes on\n");
 		rctl_send_status(o->status_fd, &(struct rctl_status){ .kind = RCTL_FILLING });
 	}
+	if (ret)
+		ipc_shm_undo(&shm);
 	shm_table_close(&shm);
 	ipc_sets_close(&ipc, ret);
 	return ret;

@@ -51,6 +51,19 @@ int ipc_sem_values(const struct ipc_sets *is, struct rst_process *rp);
 int ipc_msg_fill(const struct ipc_sets *is, struct rst_process *rps, size_t nr);
 /* Free; @undo: remove the sets made (the restore failed). */
 void ipc_sets_close(struct ipc_sets *is, bool undo);
+/*
+ * SysV segment @e (shmem.img with sysv) made with its key, id, owner, mode
+ * and lock: an fd of its memory to fill (-errno), its id in *@id.
+ */
+int ipc_shm_make(const ShmemEntry *e, int *id);
+/*
+ * Every segment attached by the tree (stopped, after its layout): the last
+ * attacher's attach and detach from inside it, then IPC_RMID where it was.
+ */
+struct shm_table;
+int ipc_shm_finish(const struct shm_table *t, struct rst_process *rps, size_t nr);
+/* The restore failed: remove the segments it made. */
+void ipc_shm_undo(const struct shm_table *t);
 
 /* ---- dest-agent/ops.c: memory operations for the blob, and address ranges ---- */
 
@@ -147,7 +160,13 @@ int lazy_end(struct lazy *l, bool wait);
 /* ---- dest-agent/shm.c: shared memory objects (one memfd each) ---- */
 
 struct shm_table {
-	struct { uint32_t id; int fd; } *v;
+	struct shm_slot {
+		uint32_t id;
+		int fd;
+		int sysv;	/* a System V segment's shmid (made here), -1: none */
+		uint32_t lpid;	/* its last attacher, a pid of the tree (0: any) */
+		bool dest;	/* IPC_RMID once the tree attached it */
+	} *v;
 	size_t nr, cap;
 };
 
@@ -166,6 +185,8 @@ int ghost_files_restore(struct shm_table *t, const MmEntry *mm, const FilesEntry
 int shm_restore(struct shm_table *t, int dirfd, struct stack_view *sv);
 /* The path the blob opens to map object @id. */
 int shm_path(const struct shm_table *t, uint32_t id, char *buf, size_t len);
+/* The SysV shmid object @id was made as, -1: not a segment. */
+int shm_sysv(const struct shm_table *t, uint32_t id);
 /* Is object @id sealed against writing (no writable shared mapping of it)? */
 bool shm_write_sealed(const struct shm_table *t, uint32_t id);
 void shm_table_close(struct shm_table *t);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/shm.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -68,6 +69,40 @@ static int shm_fill(int fd, struct stack_view *sv, const ShmemEntry *e, uint8_t 
 	return stack_view_walk(sv, c.pid, 0, UINT64_MAX, false, shm_fill_ext, &c);
 }
 
+/*
+ * A System V segment: made (ipc.c) with its key and id, filled through an
+ * fd of its memory; each VMA naming it attaches it (RST_OP_SHMAT).
+ */
+static int sysv_make(struct shm_table *t, const ShmemEntry *e, struct stack_view *sv,
+		     uint8_t *buf)
+{
+	int fd, id, ret;
+
+	if (e->memfd || e->has_seals || !e->size) {
+		pr_err("shared memory object %u: a SysV segment that is a memfd, sealed or empty",
+		       e->id);
+		return -EINVAL;
+	}
+	fd = ipc_shm_make(e, &id);
+	if (fd < 0)
+		return fd;
+	ret = shm_table_add(t, e->id, fd);
+	if (ret) {
+		close(fd);
+		shmctl(id, IPC_RMID, NULL);
+		return ret;
+	}
+	t->v[t->nr - 1].sysv = id;
+	t->v[t->nr - 1].lpid = e->sysv->lpid;
+	t->v[t->nr - 1].dest = e->sysv->dest;
+	/* the table holds it: undone with the restore */
+	ret = shm_fill(fd, sv, e, buf);
+	/* a write of the last page made the file longer than the segment: back to its size */
+	if (!ret && ftruncate(fd, e->size))
+		ret = -errno;
+	return ret;
+}
+
 static int shm_make(struct shm_table *t, const ShmemEntry *e, struct stack_view *sv,
 		    uint8_t *buf)
 {
@@ -88,6 +123,8 @@ static int shm_make(struct shm_table *t, const ShmemEntry *e, struct stack_view 
 		       (unsigned long long)e->size, (unsigned long long)SHM_SIZE_MAX);
 		return -EINVAL;
 	}
+	if (e->sysv)
+		return sysv_make(t, e, sv, buf);
 	/* sealing allowed: its seals (F_SEAL_SEAL at least) go on after the fill */
 	fd = memfd_create(e->name && *e->name ? e->name : "ferry-shm",
 			  MFD_CLOEXEC | (e->has_seals ? MFD_ALLOW_SEALING : 0));
@@ -142,8 +179,10 @@ int shm_restore(struct shm_table *t, int dirfd, struct stack_view *sv)
 	}
 	free(buf);
 	free(data);
-	if (ret < 0)
+	if (ret < 0) {
+		ipc_shm_undo(t);
 		shm_table_close(t);
+	}
 	return ret < 0 ? ret : 0;
 }
 
@@ -151,9 +190,19 @@ int shm_table_add(struct shm_table *t, uint32_t id, int fd)
 {
 	if (grow_array(&t->v, &t->cap, t->nr, sizeof(*t->v)))
 		return -ENOMEM;
-	t->v[t->nr].id = id;
-	t->v[t->nr++].fd = fd;
+	t->v[t->nr] = (struct shm_slot){ .id = id, .fd = fd, .sysv = -1 };
+	t->nr++;
 	return 0;
+}
+
+int shm_sysv(const struct shm_table *t, uint32_t id)
+{
+	size_t i;
+
+	for (i = 0; t && i < t->nr; i++)
+		if (t->v[i].id == id)
+			return t->v[i].sysv;
+	return -1;
 }
 
 bool shm_has(const struct shm_table *t, uint32_t id)

@@ -24,6 +24,7 @@
 #define NR_rt_sigreturn	15
 #define NR_pread64	17
 #define NR_madvise	28
+#define NR_shmat	30
 #define NR_setitimer	38
 #define NR_recvmsg	47
 #define NR_sendmsg	46
@@ -482,6 +483,11 @@ static long run_op(const struct rst_op *op, struct open_file *of)
 		return uffd_register(op->open_flags, op->addr, op->len);
 	case RST_OP_UFFD_SEND:
 		return uffd_send(of->sock_fd, op->open_flags);
+	case RST_OP_SHMAT: {
+		long r = raw_syscall3(NR_shmat, op->off, op->addr, op->flags);
+
+		return r == (long)op->addr ? 0 : (r < 0 ? r : -EIO);
+	}
 	}
 	return -22;
 }
@@ -519,6 +525,8 @@ static const char *op_name(const struct rst_op *op)
 		return "UFFDIO_REGISTER";
 	case RST_OP_UFFD_SEND:
 		return "send userfaultfd";
+	case RST_OP_SHMAT:
+		return "shmat (SysV shared memory)";
 	default:
 		return "munmap";
 	}

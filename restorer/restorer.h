@@ -67,6 +67,7 @@ enum rst_op_type {
 	RST_OP_UFFD_OPEN,	/* userfaultfd() + UFFDIO_API(flags) at fd open_flags; failing, no fd */
 	RST_OP_UFFD_REGISTER,	/* UFFDIO_REGISTER(addr, len, MODE_MISSING) on fd open_flags */
 	RST_OP_UFFD_SEND,	/* SCM_RIGHTS of fd open_flags on sock_fd, then close it */
+	RST_OP_SHMAT,		/* shmat(off: a SysV shmid, addr, flags): a segment attached at addr */
 };
 
 struct rst_op {

@@ -2,7 +2,7 @@
 /*
  * System V IPC lives in the IPC namespace, not in the process. A target in
  * an IPC namespace of its own is refused if that namespace holds any
- * semaphore set or message queue (read from a child that joined it:
+ * semaphore set, message queue or shared memory segment (read from a child that joined it:
  * /proc/sysvipc shows the reader's namespace).
  *
  * In migrate's own namespace (the host's, shared with unrelated programs):
@@ -19,6 +19,12 @@
  *   it, empty): there ferry cannot tell, so a process with threads is
  *   refused when the tree moves semaphore sets.
  * - a message queue the process last sent to or received from is refused.
+ * - a shared memory segment travels when every attachment (shm_nattch,
+ *   one per VMA) is a VMA of the tree attaching it whole: shm.c moves it
+ *   as a shared memory object (shmem_entry.sysv, ipc_shm_entry). One the
+ *   tree made or last attached (cpid, lpid) but does not attach is
+ *   refused, so is one attached from outside. In an IPC namespace of its
+ *   own, every segment is refused, as every set and queue.
  * - so is every object no live process has used (a set created and held
  *   but never operated on, or whose last user is gone) and that was made
  *   or changed (ctime) after the process started: ferry cannot tell that
@@ -38,6 +44,7 @@
 #include <string.h>
 #include <sys/msg.h>
 #include <sys/sem.h>
+#include <sys/shm.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -48,6 +55,7 @@
 #include "proto/image.h"
 #include "source-agent/dump.h"
 #include "source-agent/ipc.h"
+#include "source-agent/mm.h"
 #include "source-agent/preflight.h"
 #include "source-agent/proc.h"
 
@@ -56,23 +64,33 @@
 #define SEMS_MAX	32000		/* SEMMSL's ceiling (ipc/sem.c) */
 
 static pid_t ipc_root;	/* the tree's root: ipc_tree_set */
+static void atts_forget(void);
 
 /* The objects ipc_dump took: ipc_remove_moved removes them here. */
 static struct moved {
 	struct moved_obj {
 		long id;
-		bool sem;	/* a semaphore set, else a message queue */
+		char kind;	/* 's'emaphore set, 'q'ueue, shared 'm'emory segment */
 	} *v;
 	size_t nr, cap;
 } moved;
 
-static int moved_add(long id, bool sem)
+static int moved_add(long id, char kind)
 {
 	if (grow_array(&moved.v, &moved.cap, moved.nr, sizeof(*moved.v)))
 		return -ENOMEM;
 	moved.v[moved.nr].id = id;
-	moved.v[moved.nr++].sem = sem;
+	moved.v[moved.nr++].kind = kind;
 	return 0;
+}
+
+static int moved_rm(const struct moved_obj *o)
+{
+	if (o->kind == 's')
+		return semctl(o->id, 0, IPC_RMID);
+	if (o->kind == 'q')
+		return msgctl(o->id, IPC_RMID, NULL);
+	return shmctl(o->id, IPC_RMID, NULL);
 }
 
 void ipc_remove_moved(void)
@@ -80,9 +98,10 @@ void ipc_remove_moved(void)
 	struct moved_obj *o;
 
 	for (o = moved.v; o < moved.v + moved.nr; o++)
-		if (o->sem ? semctl(o->id, 0, IPC_RMID) : msgctl(o->id, IPC_RMID, NULL))
+		if (moved_rm(o))
 			pr_warn("cannot remove SysV %s %ld, which went with the tree: %m",
-				o->sem ? "semaphore set" : "message queue", o->id);
+				o->kind == 's' ? "semaphore set" : o->kind == 'q' ? "message queue" :
+				"shared memory segment", o->id);
 	free(moved.v);
 	memset(&moved, 0, sizeof(moved));
 }
@@ -90,13 +109,17 @@ void ipc_remove_moved(void)
 void ipc_tree_set(pid_t root)
 {
 	ipc_root = root;
+	atts_forget();
 }
 
-/* One line of /proc/sysvipc/sem or msg. */
+/* One line of /proc/sysvipc/sem, msg or shm. */
 struct sysv_obj {
 	long key, id, nsems, lspid, lrpid;
 	unsigned long cbytes, qnum;
 	long long ctime;
+	long cpid, lpid;	/* shm: its creator, last to attach or detach */
+	unsigned long nattch;
+	unsigned int mode;	/* shm: with SHM_DEST, SHM_LOCKED */
 };
 
 typedef int (*sysv_fn)(const struct sysv_obj *o, void *arg);
@@ -105,8 +128,9 @@ typedef int (*sysv_fn)(const struct sysv_obj *o, void *arg);
 static int sysvipc_each(const char *what, sysv_fn fn, void *arg)
 {
 	char path[64], *buf, *line, *nl;
-	bool sem = !strcmp(what, "sem");
+	bool sem = !strcmp(what, "sem"), shm = !strcmp(what, "shm");
 	struct sysv_obj o;
+	int n;
 	int ret = 0;
 
 	buf = malloc(SYSVIPC_MAX);
@@ -122,13 +146,21 @@ static int sysvipc_each(const char *what, sysv_fn fn, void *arg)
 		/*
 		 * sem: key semid perms nsems uid gid cuid cgid otime ctime;
 		 * msg: key msqid perms cbytes qnum lspid lrpid uid gid cuid cgid
-		 * stime rtime ctime
+		 * stime rtime ctime; shm: key shmid perms size cpid lpid nattch
+		 * uid gid cuid cgid atime dtime ctime rss swap
 		 */
-		if (sem ? sscanf(line, "%ld %ld %*o %ld %*d %*d %*d %*d %*d %lld",
-				 &o.key, &o.id, &o.nsems, &o.ctime) < 4 :
-			  sscanf(line, "%ld %ld %*o %lu %lu %ld %ld %*d %*d %*d %*d %*d %*d %lld",
-				 &o.key, &o.id, &o.cbytes, &o.qnum, &o.lspid, &o.lrpid,
-				 &o.ctime) < 7)
+		if (sem)
+			n = sscanf(line, "%ld %ld %*o %ld %*d %*d %*d %*d %*d %lld", &o.key, &o.id,
+				   &o.nsems, &o.ctime) - 4;
+		else if (shm)
+			n = sscanf(line, "%ld %ld %o %lu %ld %ld %lu %*d %*d %*d %*d %*d %*d %lld",
+				   &o.key, &o.id, &o.mode, &o.cbytes, &o.cpid, &o.lpid, &o.nattch,
+				   &o.ctime) - 8;
+		else
+			n = sscanf(line, "%ld %ld %*o %lu %lu %ld %ld %*d %*d %*d %*d %*d %*d %lld",
+				   &o.key, &o.id, &o.cbytes, &o.qnum, &o.lspid, &o.lrpid,
+				   &o.ctime) - 7;
+		if (n < 0)
 			break;
 		ret = fn(&o, arg);
 		if (!nl)
@@ -270,14 +302,22 @@ static int msg_refused(const struct sysv_obj *o, void *arg)
 	return refused(o, arg, msg_users);
 }
 
+static int shm_listed(const struct sysv_obj *o, void *arg)
+{
+	ids_add(arg, o->id);
+	return 0;
+}
+
 /*
  * What @pid cannot take: in migrate's namespace (*own false) the sets and
- * queues it uses or may hold, or all of its own namespace's (*own true).
+ * queues it uses or may hold, or all of its own namespace's (*own true),
+ * its shared memory segments too (@shm; in migrate's, shm_check sees them).
  */
-static int ipc_read(pid_t pid, struct ids_text *sem, struct ids_text *msg, bool *own)
+static int ipc_read(pid_t pid, struct ids_text *sem, struct ids_text *msg, struct ids_text *shm,
+		    bool *own)
 {
 	struct stat mine, its;
-	char path[64], buf[2 * IDS_MAX + 2];
+	char path[64], buf[3 * IDS_MAX + 3], *nl;
 	int p[2], nsfd, status;
 	ssize_t n;
 	pid_t c;
@@ -315,7 +355,8 @@ static int ipc_read(pid_t pid, struct ids_text *sem, struct ids_text *msg, bool 
 			_exit(1);
 		sysvipc_each("sem", sem_refused, sem);
 		sysvipc_each("msg", msg_refused, msg);
-		snprintf(buf, sizeof(buf), "%s\n%s", sem->s, msg->s);
+		sysvipc_each("shm", shm_listed, shm);
+		snprintf(buf, sizeof(buf), "%s\n%s\n%s", sem->s, msg->s, shm->s);
 		_exit(write_full(p[1], buf, strlen(buf) + 1) ? 1 : 0);
 	}
 	close(nsfd);
@@ -328,7 +369,11 @@ static int ipc_read(pid_t pid, struct ids_text *sem, struct ids_text *msg, bool 
 		return -EIO;
 	buf[n] = 0;
 	snprintf(sem->s, IDS_MAX, "%.*s", (int)strcspn(buf, "\n"), buf);
-	snprintf(msg->s, IDS_MAX, "%s", strchr(buf, '\n') ? strchr(buf, '\n') + 1 : "");
+	nl = strchr(buf, '\n');
+	nl = nl ? nl + 1 : buf + n;
+	snprintf(msg->s, IDS_MAX, "%.*s", (int)strcspn(nl, "\n"), nl);
+	nl = strchr(nl, '\n');
+	snprintf(shm->s, IDS_MAX, "%s", nl ? nl + 1 : "");
 	return 0;
 }
 
@@ -377,14 +422,16 @@ static int undo_check(pid_t pid, bool sets)
 	return ret;
 }
 
+static int shm_check(pid_t pid);
+
 int ipc_check(pid_t pid)
 {
-	struct ids_text sem = { 0 }, msg = { 0 };
+	struct ids_text sem = { 0 }, msg = { 0 }, shm = { 0 };
 	const char *whose, *hint;
 	bool own = false;
 	int ret;
 
-	ret = ipc_read(pid, &sem, &msg, &own);
+	ret = ipc_read(pid, &sem, &msg, &shm, &own);
 	if (ret == -ENOENT)
 		return ret;	/* gone */
 	if (ret) {
@@ -410,17 +457,14 @@ int ipc_check(pid_t pid)
 	else if (*msg.s)
 		pr_err("pid %d: %s SysV message queues (id %s): ferry cannot move those%s", pid,
 		       whose, msg.s, hint);
-	if (sem.outside || msg.outside || *sem.s || *msg.s)
+	else if (*shm.s)
+		pr_err("pid %d: %s SysV shared memory segments (id %s): ferry cannot move those%s",
+		       pid, whose, shm.s, hint);
+	if (sem.outside || msg.outside || *sem.s || *msg.s || *shm.s)
 		return -EOPNOTSUPP;
-	return undo_check(pid, sem.tree_n > 0);
+	ret = own ? 0 : shm_check(pid);
+	return ret ? ret : undo_check(pid, sem.tree_n > 0);
 }
-
-/* ---- the dump: ipc.img ---- */
-
-struct ipc_dump {
-	struct img_buf b;
-	int nr;
-};
 
 static void perm_fill(SysvPerm *p, long id, const struct ipc_perm *ip)
 {
@@ -433,6 +477,225 @@ static void perm_fill(SysvPerm *p, long id, const struct ipc_perm *ip)
 	p->cuid = ip->cuid;
 	p->cgid = ip->cgid;
 }
+
+/* ---- System V shared memory: the segments the tree attaches ---- */
+
+static bool vma_sysv(const struct vma *v)
+{
+	return v->shared && !strncmp(v->path, "/SYSV", 5);
+}
+
+/* Segment ids the tree attaches, once per attachment (nattch counts each VMA). */
+struct shm_atts {
+	long *id;
+	size_t nr, cap;
+};
+
+static size_t atts_count(const struct shm_atts *a, long id)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < a->nr; i++)
+		n += a->id[i] == id;
+	return n;
+}
+
+/*
+ * The tree's attachments, read once for every process's check (a walk
+ * over every process's maps: once per process would be quadratic, in the
+ * frozen final round too): ipc_tree_set forgets them.
+ */
+static struct shm_atts atts_cache;
+static bool atts_valid;
+
+static void atts_forget(void)
+{
+	free(atts_cache.id);
+	memset(&atts_cache, 0, sizeof(atts_cache));
+	atts_valid = false;
+}
+
+/* Every VMA of the tree of ipc_root that attaches a segment: its shmid is the inode. */
+static int tree_atts(struct shm_atts *a)
+{
+	struct vma_list vl = { 0 };
+	pid_t *todo = NULL, *kids;
+	size_t nr = 0, cap = 0, i, k, nk;
+	int ret = 0;
+
+	memset(a, 0, sizeof(*a));
+	if (grow_array(&todo, &cap, nr, sizeof(*todo)))
+		return -ENOMEM;
+	todo[nr++] = ipc_root;
+	for (i = 0; i < nr && !ret; i++) {
+		if (!proc_read_vmas(todo[i], &vl)) {
+			for (k = 0; k < vl.nr && !ret; k++) {
+				if (!vma_sysv(&vl.v[k]))
+					continue;
+				ret = grow_array(&a->id, &a->cap, a->nr, sizeof(*a->id));
+				if (!ret)
+					a->id[a->nr++] = vl.v[k].ino;
+			}
+			vma_list_free(&vl);
+		}
+		if (ret || proc_read_children(todo[i], &kids, &nk))
+			continue;	/* gone meanwhile */
+		for (k = 0; k < nk && !ret; k++) {
+			ret = grow_array(&todo, &cap, nr, sizeof(*todo));
+			if (!ret)
+				todo[nr++] = kids[k];
+		}
+		free(kids);
+	}
+	free(todo);
+	return ret ? -ENOMEM : 0;
+}
+
+struct shm_check {
+	pid_t pid;
+	int64_t since;
+	struct vma_list vl;	/* @pid's */
+};
+
+/*
+ * The bytes of @v's last page past the segment's size (@size): the shmem
+ * file ends at the size, so they do not travel and come back zero. Zero
+ * here, or refused.
+ */
+static int shm_tail_zero(pid_t pid, const struct vma *v, long id, uint64_t size)
+{
+	uint8_t buf[PAGE_SIZE];
+	size_t len = page_up(size) - size, i;
+	ssize_t n;
+
+	if (!len)
+		return 0;
+	n = proc_pread(pid, "mem", buf, len, v->start + size);
+	if (n != (ssize_t)len)
+		return n < 0 ? n : -EIO;
+	for (i = 0; i < len; i++) {
+		if (buf[i]) {
+			pr_err("pid %d: SysV shared memory segment %ld holds data past its size "
+			       "(%llu bytes) in its last page: ferry cannot move it", pid, id,
+			       (unsigned long long)size);
+			return -EOPNOTSUPP;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Segment @o as seen from @pid: one the tree attaches travels when every
+ * attachment is the tree's and each VMA attaches it whole; one the tree
+ * made or last attached (cpid, lpid) but does not attach, or one no live
+ * process made or attached since @pid started, may be held by id: refused.
+ */
+static int shm_check_one(const struct sysv_obj *o, void *arg)
+{
+	struct shm_check *c = arg;
+	size_t i, tree, mine = 0;
+	int ret;
+
+	for (i = 0; i < c->vl.nr; i++) {
+		const struct vma *v = &c->vl.v[i];
+
+		if (!vma_sysv(v) || (long)v->ino != o->id)
+			continue;
+		/* SHM_HUGETLB: made again as plain shmem its huge pages would not be */
+		if (vma_is_hugetlb(c->pid, v)) {
+			pr_err("pid %d: SysV shared memory segment %ld is hugetlb memory "
+			       "(SHM_HUGETLB): ferry cannot move it yet", c->pid, o->id);
+			return -EOPNOTSUPP;
+		}
+		if (v->pgoff || v->end - v->start != page_up(o->cbytes)) {
+			pr_err("pid %d: SysV shared memory segment %ld is attached in part at %#llx "
+			       "(split by mprotect or munmap): ferry attaches whole segments only",
+			       c->pid, o->id, (unsigned long long)v->start);
+			return -EOPNOTSUPP;
+		}
+		ret = shm_tail_zero(c->pid, v, o->id, o->cbytes);
+		if (ret)
+			return ret;
+		mine++;
+	}
+	if (!mine && !in_tree(o->cpid, c->pid) && !in_tree(o->lpid, c->pid))
+		goto others;	/* not the tree's: no walk over it */
+	if (!atts_valid) {
+		ret = tree_atts(&atts_cache);
+		if (ret)
+			return ret;
+		atts_valid = true;
+	}
+	tree = atts_count(&atts_cache, o->id);
+	if (tree && o->nattch != tree) {
+		pr_err("pid %d: SysV shared memory segment %ld (key %#lx) is attached outside the "
+		       "tree (%lu attachments, %zu of them the tree's): ferry cannot move a "
+		       "segment two hosts would share", c->pid, o->id, (unsigned long)o->key,
+		       o->nattch, tree);
+		return -EOPNOTSUPP;
+	}
+	if (tree)
+		return 0;
+	if (in_tree(o->cpid, c->pid) || in_tree(o->lpid, c->pid)) {
+		pr_err("pid %d: SysV shared memory segment %ld was made or last attached by pid %ld "
+		       "of the tree, which does not attach it now: ferry moves attached segments "
+		       "only", c->pid, o->id, in_tree(o->cpid, c->pid) ? o->cpid : o->lpid);
+		return -EOPNOTSUPP;
+	}
+others:
+	if (o->nattch || user_alive(o->cpid) || user_alive(o->lpid) || o->ctime < c->since)
+		return 0;	/* another program's */
+	pr_err("pid %d: may hold SysV shared memory segment %ld (no live process made or "
+	       "attached it, made since it started): ferry cannot move it", c->pid, o->id);
+	return -EOPNOTSUPP;
+}
+
+/* The segments of migrate's IPC namespace as seen from @pid (in one of its own, ipc_read refused them). */
+static int shm_check(pid_t pid)
+{
+	struct shm_check c = { .pid = pid };
+	int ret;
+
+	ret = proc_read_vmas(pid, &c.vl);
+	if (ret)
+		return ret;
+	c.since = proc_start_time(pid);
+	ret = c.since < 0 ? c.since : sysvipc_each("shm", shm_check_one, &c);
+	vma_list_free(&c.vl);
+	return ret;
+}
+
+int ipc_shm_entry(long id, SysvShm *s, SysvPerm *perm)
+{
+	struct shmid_ds ds;
+
+	if (shmctl(id, IPC_STAT, &ds))
+		return -errno;
+	perm_fill(perm, id, &ds.shm_perm);
+	sysv_shm__init(s);
+	s->perm = perm;
+	s->locked = !!(ds.shm_perm.mode & SHM_LOCKED);
+	s->dest = !!(ds.shm_perm.mode & SHM_DEST);
+	/* a gone last attacher (an exited child) cannot attach again: the restore's last does */
+	s->lpid = ds.shm_lpid > 0 && in_tree(ds.shm_lpid, 0) ? ds.shm_lpid : 0;
+	return 0;
+}
+
+/* The tree's segments are removed here once it is gone, but those IPC_RMID'd already. */
+static int shm_moved_one(const struct sysv_obj *o, void *arg)
+{
+	if (!atts_count(arg, o->id) || (o->mode & SHM_DEST))
+		return 0;
+	return moved_add(o->id, 'm');
+}
+
+/* ---- the dump: ipc.img ---- */
+
+struct ipc_dump {
+	struct img_buf b;
+	int nr;
+};
+
 
 /* Set @o into the image if it is the tree's. */
 static int sem_dump_one(const struct sysv_obj *o, void *arg)
@@ -479,7 +742,7 @@ static int sem_dump_one(const struct sysv_obj *o, void *arg)
 	e.pids = p32;
 	ret = img_buf_add(&d->b, &e.base);
 	if (!ret)
-		ret = moved_add(o->id, true);
+		ret = moved_add(o->id, 's');
 	d->nr += !ret;
 out:
 	free(vals);
@@ -546,7 +809,7 @@ static int msg_dump_one(const struct sysv_obj *o, void *arg)
 	e.msgs = mp;
 	ret = img_buf_add(&d->b, &e.base);
 	if (!ret)
-		ret = moved_add(o->id, false);
+		ret = moved_add(o->id, 'q');
 	d->nr += !ret;
 out:
 	for (i = 0; i < nr; i++)
@@ -574,6 +837,7 @@ static int ipc_dump_file(struct sink *sink, const char *what, sysv_fn fn, const 
 
 int ipc_dump(struct sink *sink)
 {
+	struct shm_atts atts = { 0 };
 	struct stat mine, its;
 	char path[64];
 	int ret;
@@ -588,5 +852,11 @@ int ipc_dump(struct sink *sink)
 	ret = ipc_dump_file(sink, "sem", sem_dump_one, "ipc.img");
 	if (!ret)
 		ret = ipc_dump_file(sink, "msg", msg_dump_one, "ipc-msg.img");
+	if (!ret)
+		ret = tree_atts(&atts);
+	/* the segments themselves travel as shared memory objects (shm.c) */
+	if (!ret && atts.nr)
+		ret = sysvipc_each("shm", shm_moved_one, &atts);
+	free(atts.id);
 	return ret;
 }

@@ -225,6 +225,8 @@ static int round_send_state(struct migration *m, struct proc_round *pr, bool fin
 	/* every TCP lock at once, before any connection goes into repair mode */
 	if (final && !ret)
 		ret = tcp_lock_tree(&m->tree, m->sink);
+	if (final)	/* the checks below see the frozen tree, not the preflight's */
+		ipc_tree_set(m->pid);
 	for (i = 0; i < m->tree.nr && !ret; i++) {
 		struct tree_proc *p = &m->tree.p[i];
 

@@ -109,8 +109,6 @@ static const char *shared_kind(pid_t pid, const struct vma *v)
 {
 	if (vma_is_hugetlb(pid, v))
 		return v->kind == VMA_KIND__VMA_MEMFD ? "hugetlb memfd" : "hugetlb";
-	if (!strncmp(v->path, "/SYSV", 5))
-		return "SysV";
 	return v->kind == VMA_KIND__VMA_MEMFD ? "memfd" : "shared anonymous";
 }
 
@@ -245,6 +243,11 @@ static int vma_fill_entry(pid_t pid, const struct vma *v, VmaEntry *e, struct fi
 		e->has_shmid = e->has_pgoff = 1;
 		e->shmid = v->shm_id;
 		e->pgoff = v->pgoff;
+		/* a SysV attachment: read-only (SHM_RDONLY) when its file was not opened to write */
+		if (!strncmp(v->path, "/SYSV", 5)) {
+			e->has_open_flags = 1;
+			e->open_flags = vma_file_may_write(pid, v) ? O_RDWR : O_RDONLY;
+		}
 		return 0;
 	}
 	if (v->kind == VMA_KIND__VMA_MEMFD || (v->kind == VMA_KIND__VMA_ANON && v->shared)) {

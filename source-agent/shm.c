@@ -16,6 +16,7 @@
 #include "proto/image.h"
 #include "source-agent/files.h"
 #include "source-agent/ghost.h"
+#include "source-agent/ipc.h"
 #include "source-agent/mm.h"
 #include "source-agent/shm.h"
 #include "transport/frame.h"
@@ -25,8 +26,7 @@
 bool vma_is_shm(const struct vma *v)
 {
 	/* a memfd mapped privately is an object too: its file, under the copied pages */
-	return v->kind == VMA_KIND__VMA_MEMFD ||
-	       (v->shared && v->kind == VMA_KIND__VMA_ANON && strncmp(v->path, "/SYSV", 5));
+	return v->kind == VMA_KIND__VMA_MEMFD || (v->shared && v->kind == VMA_KIND__VMA_ANON);
 }
 
 uint32_t shm_lookup(const struct shm_set *ss, uint64_t dev, uint64_t ino)
@@ -78,7 +78,10 @@ static int shm_add(struct shm_set *ss, pid_t pid, const struct vma *v, struct sh
 	o->memfd = v->kind == VMA_KIND__VMA_MEMFD;
 	o->full = true;
 	o->seals = o->memfd ? fcntl(fd, F_GET_SEALS) : -1;
-	snprintf(o->name, sizeof(o->name), "%s", o->memfd ? v->path + 7 : "shared-anon");
+	/* a System V segment: its shmid is the inode (ipc.c says whose it is) */
+	o->sysv = !o->memfd && !strncmp(v->path, "/SYSV", 5) ? (long)v->ino : -1;
+	snprintf(o->name, sizeof(o->name), "%s",
+		 o->memfd ? v->path + 7 : o->sysv >= 0 ? "SYSV" : "shared-anon");
 	o->name[strcspn(o->name, " ")] = 0;
 	*out = o;
 	return 0;
@@ -164,6 +167,13 @@ int shm_collect(struct shm_set *ss, pid_t pid, struct vma_list *vl, struct dirty
 			return -EOPNOTSUPP;
 		}
 		o = shm_find(ss, v);
+		/* SysV segments and shared anonymous memory share a mount: an inode number twice */
+		if (o && (o->sysv >= 0) != !strncmp(v->path, "/SYSV", 5)) {
+			pr_err("pid %d: shared memory at %#llx and a SysV segment have the same inode "
+			       "number (%llu): ferry cannot tell them apart", pid,
+			       (unsigned long long)v->start, (unsigned long long)v->ino);
+			return -EOPNOTSUPP;
+		}
 		if (!o)
 			ret = shm_add(ss, pid, v, &o);
 		if (ret)
@@ -292,6 +302,8 @@ static int shm_send_table(struct shm_set *ss, struct sink *sink)
 	ret = img_buf_init(&b);
 	for (i = 0; !ret && i < ss->nr; i++) {
 		ShmemEntry e = SHMEM_ENTRY__INIT;
+		SysvShm sysv;
+		SysvPerm perm;
 
 		e.id = ss->o[i].id;
 		e.size = ss->o[i].size;
@@ -300,6 +312,15 @@ static int shm_send_table(struct shm_set *ss, struct sink *sink)
 		if (ss->o[i].seals >= 0) {
 			e.has_seals = 1;
 			e.seals = ss->o[i].seals;
+		}
+		if (ss->o[i].sysv >= 0) {
+			ret = ipc_shm_entry(ss->o[i].sysv, &sysv, &perm);
+			if (ret) {
+				pr_err("SysV shared memory segment %ld: %s", ss->o[i].sysv,
+				       strerror(-ret));
+				break;
+			}
+			e.sysv = &sysv;
 		}
 		ret = img_buf_add(&b, &e.base);
 	}

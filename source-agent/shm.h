@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Shared memory of the tree: shared anonymous mappings and memfds. Each
+ * Shared memory of the tree: shared anonymous mappings, memfds and System V
+ * segments (whose identity ipc.c checks and describes). Each
  * object (known by the inode of its shmem file) is migrated once, whatever
  * maps it: its pages go as an image "process" of their own (pseudo pid
  * SHM_PID_BASE + id, addresses are offsets in the object), shmem.img lists
@@ -27,6 +28,7 @@ struct shm_obj {
 	bool memfd;
 	bool full;		/* send it whole this round (new, or writable by write(2)) */
 	int seals;		/* F_GET_SEALS, -1: not a memfd that has them */
+	long sysv;		/* a System V segment's shmid, -1: not one */
 	char name[64];
 	struct shm_range { uint64_t start, end; } *r;	/* offsets written this round */
 	size_t nr, cap;
@@ -37,7 +39,7 @@ struct shm_set {
 	size_t nr, cap;
 };
 
-/* Is this VMA a mapping of shared memory ferry migrates (SysV excepted)? */
+/* Is this VMA a mapping of shared memory ferry migrates (SysV segments too)? */
 bool vma_is_shm(const struct vma *v);
 /*
  * Note the objects @pid maps (setting vl's shm_id) and move the dirty

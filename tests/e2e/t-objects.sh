@@ -24,9 +24,10 @@
 #            cgroups are removed before the restore).
 # A stale SysV semaphore set (ipcmk, older than every workload) exists
 # throughout: it must refuse nothing.
-# A System V semaphore set or message queue the tree takes ("ipc sem|msg ID"
+# A System V semaphore set, message queue or shared memory segment the tree
+# takes ("ipc sem|msg|shm ID"
 # lines) must be gone from here once migrate is done: the restore must bring
-# it back itself (for "ipc sem_taken ID" the test makes a set with that id
+# it back itself (for "ipc sem_taken|shm_taken ID" the test makes one with that id
 # first: the restore must fail, naming it). The
 # cgroups a mode made ("cgroup DIR" lines) are removed once it is gone.
 # One line per mode: "PASS|FAIL|SKIP MODE expected=E got: WHAT"; the test
@@ -144,7 +145,13 @@ pty_outside		refused		pts.*master is outside the tree
 pty_queued		refused		pts.*data queued
 fifo			exact		fifo
 fifo_outside		refused		fifo.*outside
-sysv_shm		refused		shm|ipc|sysv|system v
+sysv_shm		exact		shm|ipc|sysv|system v
+sysv_shm_tree		exact		shm|ipc|sysv|system v
+sysv_shm_rmid		exact		shm|ipc|sysv|system v
+sysv_shm_outside	refused		shared memory segment.*outside the tree
+sysv_shm_tail		refused		shared memory segment.*past its size
+sysv_shm_ipcns		refused		IPC namespace holds SysV shared memory segments
+sysv_shm_taken		restore_error	SysV shared memory segment.*id or key is taken here
 sysv_sem		exact		sem|ipc|sysv|system v
 sysv_sem_tree		exact		sem|ipc|sysv|system v
 sysv_sem_outside	refused		semaphore set.*outside the tree
@@ -339,18 +346,25 @@ run_mode()
 	# (the page server has its own IPC namespace and has restored there
 	# already). sysv_sem_taken: a set of ours takes its id, for the restore
 	# to find taken.
-	local kind id left= taken=
+	local kind id left= taken= taken_shm=
 	while read -r kind id; do
 		if awk -v id="$id" 'NR > 1 && $2 == id { f = 1 } END { exit !f }' \
 		       "/proc/sysvipc/${kind%_taken}"; then
 			left="$left $kind $id"
-			[ "${kind%_taken}" = sem ] && ipcrm -s "$id" || ipcrm -q "$id"
+			case ${kind%_taken} in
+			sem) ipcrm -s "$id" ;;
+			shm) ipcrm -m "$id" ;;
+			*) ipcrm -q "$id" ;;
+			esac
 		fi
 		if [ "$kind" = sem_taken ]; then
 			echo "$id" >/proc/sys/kernel/sem_next_id
 			taken=$(ipcmk -S 1 | grep -o '[0-9]*$')
+		elif [ "$kind" = shm_taken ]; then
+			echo "$id" >/proc/sys/kernel/shm_next_id
+			taken_shm=$(ipcmk -M 4096 | grep -o '[0-9]*$')
 		fi
-	done < <(sed -n 's/^ipc \(sem\|msg\|sem_taken\) \([0-9]*\)$/\1 \2/p' "$d/out")
+	done < <(sed -n 's/^ipc \(sem\|msg\|shm\|sem_taken\|shm_taken\) \([0-9]*\)$/\1 \2/p' "$d/out")
 	if [ -n "$left" ]; then
 		GOT="dump error: the System V objects it took stayed here:$left"
 		return
@@ -379,6 +393,7 @@ time.sleep(60)' "$(sed -n 's/^lockfile //p' "$d/out")"
 		>"$d/restore.out" 2>"$d/restore.err"
 	rc=$?
 	[ -n "$taken" ] && ipcrm -s "$taken"
+	[ -n "$taken_shm" ] && ipcrm -m "$taken_shm"
 	[ -n "$holder" ] && kill "$holder" 2>/dev/null
 	e2e_track_pid "$pid"
 	if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then

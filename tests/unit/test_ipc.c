@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <sys/shm.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -147,4 +148,64 @@ Test(ipc, truncated)
 
 	cr_expect_lt(restore_one("ipc.img", NULL, raw, sizeof(raw)), 0);
 	cr_expect_lt(restore_one("ipc-msg.img", NULL, raw, sizeof(raw)), 0);
+}
+
+/* A SysV segment of shmem.img (dest-agent/ipc.c's part of shm.c's objects). */
+static SysvShm sysv;
+
+static void shm_ok(ShmemEntry *e)
+{
+	shmem_entry__init(e);
+	sysv_shm__init(&sysv);
+	sysv_perm__init(&perm);
+	perm.key = 0x4242;
+	perm.id = 7;
+	perm.mode = 0640;
+	sysv.perm = &perm;
+	e->id = 1;
+	e->size = 3 * 4096 + 5;
+	e->sysv = &sysv;
+}
+
+/* Made with its key, id, size, mode, SHM_DEST left for later; an fd of its memory back. */
+Test(ipc, good_shm_entry)
+{
+	struct shmid_ds ds;
+	ShmemEntry e;
+	int fd, id;
+
+	if (unshare(CLONE_NEWIPC))
+		cr_skip_test("no IPC namespace of our own: %s", strerror(errno));
+	shm_ok(&e);
+	fd = ipc_shm_make(&e, &id);
+	cr_assert_geq(fd, 0, "ipc_shm_make: %s", strerror(-fd));
+	cr_expect_eq(id, 7);
+	cr_assert_eq(shmctl(id, IPC_STAT, &ds), 0);
+	cr_expect_eq(ds.shm_segsz, e.size);
+	cr_expect_eq(ds.shm_perm.__key, 0x4242);
+	cr_expect_eq(ds.shm_perm.mode & 0777, 0640);
+	cr_expect_eq(ds.shm_nattch, 0, "the restore keeps no attachment of its own");
+	cr_expect_eq(pwrite(fd, "x", 1, 3 * 4096), 1, "its memory is writable through the fd");
+	close(fd);
+	/* taken: the same key and id again */
+	shm_ok(&e);
+	cr_expect_eq(ipc_shm_make(&e, &id), -EEXIST);
+	cr_expect_eq(shmctl(7, IPC_RMID, NULL), 0);
+}
+
+Test(ipc, bad_shm_entries)
+{
+	ShmemEntry e;
+	int id;
+
+	shm_ok(&e);
+	perm.mode = 01640;	/* SHM_DEST is its own field, not a mode bit */
+	cr_expect_eq(ipc_shm_make(&e, &id), -EINVAL);
+	shm_ok(&e);
+	sysv.dest = true;	/* removed while attached: its key is IPC_PRIVATE */
+	cr_expect_eq(ipc_shm_make(&e, &id), -EINVAL);
+	shm_ok(&e);
+	perm.id = -1;
+	cr_expect_eq(ipc_shm_make(&e, &id), -EINVAL);
+	cr_expect_eq(id, -1, "nothing made");
 }

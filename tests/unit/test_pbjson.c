@@ -28,7 +28,7 @@ static const ProtobufCMessageDescriptor *const all_msgs[] = {
 	D(shmem_entry), D(pipe_data_entry), D(round_stats_entry), D(tcp_entry), D(net_addr_entry),
 	D(hello), D(hello_reply), D(round_begin), D(file_head), D(round_end), D(round_ack),
 	D(restore_result), D(posix_timer_entry), D(timerfd_entry), D(inotify_watch), D(tty_entry),
-	D(sysv_perm), D(sysv_sem_entry), D(sysv_msg), D(sysv_msg_entry),
+	D(sysv_perm), D(sysv_sem_entry), D(sysv_msg), D(sysv_msg_entry), D(sysv_shm),
 };
 
 /* Strings that test the escapes, multi-byte UTF-8, and one that is not UTF-8. */

@@ -12,7 +12,7 @@
  * removed (create it again to check again). A mode this kernel cannot set up
  * writes "skip MODE: <reason>" and exits 0. Scratch files are made beside
  * --out (FILE.f, FILE.d, ...). The System V modes that travel also write
- * "ipc sem|msg ID" before "ready" (migrate removes the object once the
+ * "ipc sem|msg|shm ID" before "ready" (migrate removes the object once the
  * process is gone, the test checks it; "ipc sem_taken ID": the test makes
  * another set with its id, the restore must fail).
  * Exit: 0 skip, 1 setup error, 2 usage.
@@ -4133,32 +4133,313 @@ static void on_term(int sig)
 		semctl(sem_id, 0, IPC_RMID);
 	if (msg_id >= 0)
 		msgctl(msg_id, IPC_RMID, NULL);
+	if (shm_id >= 0)
+		shmctl(shm_id, IPC_RMID, NULL);
 	_exit(0);
 }
 
-static int sysv_shm_setup(void)
+/*
+ * System V shared memory: a segment of our key (0640, group 1234 by
+ * IPC_SET), 3 pages: two of a pattern, the third a counter its writer (a
+ * thread, or the child) bumps every 2 ms, checking first that the segment
+ * still holds the value it wrote last: a page lost in a pre-copy round or
+ * the final one shows as a stale counter ("stale" set in the segment).
+ */
+struct shm_tail {
+	volatile uint64_t ctr;
+	volatile uint64_t last;		/* the writer's own copy, in its private memory too */
+	volatile int stale;
+};
+
+/* not a whole number of pages: the rest of the last page lies past the segment */
+#define SHM_SEG_SIZE	(3 * psz - 24)
+
+static pid_t shm_child = -1, shm_lpid;
+static uint64_t shm_writer_last;	/* private: travels with the process's own memory */
+
+static key_t shm_key(void)
 {
-	shm_id = shmget(IPC_PRIVATE, 2 * psz, IPC_CREAT | 0600);
+	return 0x46530000 ^ getpid();
+}
+
+static struct shm_tail *shm_tail(void)
+{
+	return (struct shm_tail *)(shm_mem + 2 * psz);
+}
+
+static void shm_write_loop(void)
+{
+	struct shm_tail *t = shm_tail();
+
+	for (;;) {
+		if (t->ctr != shm_writer_last)
+			t->stale = 1;
+		t->ctr = ++shm_writer_last;
+		sleep_ms(2);
+	}
+}
+
+static void *shm_writer(void *arg)
+{
+	(void)arg;
+	shm_write_loop();
+	return NULL;
+}
+
+/* Segment @key (IPC_PRIVATE: a private one), attached, filled. */
+static int shm_make(key_t key)
+{
+	struct shmid_ds ds;
+
+	shm_id = shmget(key, SHM_SEG_SIZE, IPC_CREAT | IPC_EXCL | 0600);
 	if (shm_id < 0)
 		return bad("shmget: %s", strerror(errno));
 	shm_mem = shmat(shm_id, NULL, 0);
 	if (shm_mem == (void *)-1)
 		return bad("shmat: %s", strerror(errno));
-	shmctl(shm_id, IPC_RMID, NULL);	/* gone with its last attachment */
+	if (shmctl(shm_id, IPC_STAT, &ds))
+		return bad("IPC_STAT: %s", strerror(errno));
+	ds.shm_perm.gid = 1234;
+	ds.shm_perm.mode = 0640;
+	if (shmctl(shm_id, IPC_SET, &ds))
+		return bad("IPC_SET: %s", strerror(errno));
 	for (long i = 0; i < 2 * psz; i++)
 		shm_mem[i] = (i * 7 + 13) & 0xff;
+	shm_lpid = getpid();
+	return 0;
+}
+
+/* Is segment shm_id attached at shm_mem here (/proc/self/maps: "/SYSV<key>", inode the id)? */
+static int shm_mapped_here(void)
+{
+	unsigned long lo, hi, ino;
+	char line[512], name[64];
+	struct stat st;
+	int found = 0;
+	FILE *f = fopen("/proc/self/maps", "r");
+
+	if (!f)
+		return bad("/proc/self/maps: %s", strerror(errno));
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "%lx-%lx %*s %*s %*s %lu %63s", &lo, &hi, &ino, name) == 4 &&
+		    lo == (unsigned long)shm_mem && !strncmp(name, "/SYSV", 5))
+			found = ino == (unsigned long)shm_id && hi - lo == (unsigned long)(3 * psz);
+	fclose(f);
+	if (!found)
+		return bad("segment %d is not attached at %p (3 pages)", shm_id, shm_mem);
+	/* its shmem file ends where the segment does (a restore's fill may not make it longer) */
+	snprintf(name, sizeof(name), "/proc/self/map_files/%lx-%lx", (unsigned long)shm_mem,
+		 (unsigned long)shm_mem + 3 * psz);
+	if (stat(name, &st) || st.st_size != SHM_SEG_SIZE)
+		return bad("segment %d's file is %lld bytes, expected %ld", shm_id,
+			   (long long)st.st_size, SHM_SEG_SIZE);
+	return 0;
+}
+
+/*
+ * The segment as made, @nattch attachments, SHM_DEST and SHM_LOCKED as in @bits,
+ * shm_lpid its last attacher, the writer's counter alive.
+ */
+static int shm_check(key_t key, unsigned long nattch, unsigned int bits)
+{
+	struct shm_tail *t = shm_tail();
+	struct shmid_ds ds;
+	uint64_t c0;
+	int i;
+
+	if (key != IPC_PRIVATE && shmget(key, 0, 0) != shm_id)
+		return bad("key %#x names segment %d, expected %d", key, shmget(key, 0, 0), shm_id);
+	if (shmctl(shm_id, IPC_STAT, &ds))
+		return bad("IPC_STAT on segment %d: %s", shm_id, strerror(errno));
+	if (ds.shm_segsz != (size_t)SHM_SEG_SIZE || (ds.shm_perm.mode & 0777) != 0640 ||
+	    ds.shm_perm.gid != 1234 || ds.shm_perm.uid != geteuid() ||
+	    ds.shm_perm.cuid != geteuid() || ds.shm_perm.cgid != getegid() ||
+	    ds.shm_nattch != nattch || (ds.shm_perm.mode & (SHM_DEST | SHM_LOCKED)) != bits ||
+	    ds.shm_perm.__key != key || ds.shm_lpid != shm_lpid)
+		return bad("segment %d: key %#x size %zu mode %o uid %u gid %u cuid %u cgid %u "
+			   "nattch %lu lpid %d, expected %#x %ld 0640 (| %#o), gid 1234, %lu, lpid %d",
+			   shm_id, ds.shm_perm.__key, ds.shm_segsz, ds.shm_perm.mode,
+			   ds.shm_perm.uid, ds.shm_perm.gid, ds.shm_perm.cuid, ds.shm_perm.cgid,
+			   (unsigned long)ds.shm_nattch, ds.shm_lpid, key, SHM_SEG_SIZE,
+			   bits, nattch, shm_lpid);
+	if (shm_mapped_here() || check_pattern(shm_mem, 2 * psz, 13, "shm"))
+		return 1;
+	if (t->stale)
+		return bad("the writer found its counter stale in the segment (a lost page)");
+	c0 = t->ctr;
+	for (i = 0; i < 200 && t->ctr == c0; i++)
+		sleep_ms(10);
+	return t->ctr != c0 ? 0 : bad("the segment's counter stays at %llu: no writer",
+					(unsigned long long)c0);
+}
+
+/* Ours alone, its counter written by a thread of ours (pre-copy rounds see it change). */
+static int sysv_shm_setup(void)
+{
+	pthread_t th;
+
+	if (shm_make(shm_key()))
+		return 1;
+	if (pthread_create(&th, NULL, shm_writer, NULL))
+		return bad("pthread_create failed");
+	say("ipc shm %d\n", shm_id);
 	return 0;
 }
 
 static int sysv_shm_verify(void)
 {
+	return shm_check(shm_key(), 1, 0);
+}
+
+/*
+ * Ours and our child's, locked in memory (SHM_LOCK): it detaches and
+ * attaches again at the same address, then writes the counter; then we do
+ * too, the last attacher (shm_lpid): the restore attaches the child after
+ * us, so it must make us the last one again.
+ */
+static int sysv_shm_tree_setup(void)
+{
+	struct shmid_ds ds;
+	int i;
+
+	if (shm_make(shm_key()))
+		return 1;
+	if (shmctl(shm_id, SHM_LOCK, NULL))
+		return bad("SHM_LOCK: %s", strerror(errno));
+	shm_child = fork();
+	if (shm_child < 0)
+		return bad("fork: %s", strerror(errno));
+	if (!shm_child) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+		if (shmdt(shm_mem) || shmat(shm_id, shm_mem, 0) != shm_mem)
+			_exit(1);
+		shm_write_loop();
+	}
+	for (i = 0; i < 500; i++) {
+		if (!shmctl(shm_id, IPC_STAT, &ds) && ds.shm_lpid == shm_child && shm_tail()->ctr)
+			break;
+		sleep_ms(10);
+	}
+	if (shmdt(shm_mem) || shmat(shm_id, shm_mem, 0) != shm_mem)
+		return bad("attaching again: %s", strerror(errno));
+	say("ipc shm %d\n", shm_id);
+	return 0;
+}
+
+static int sysv_shm_tree_verify(void)
+{
+	return shm_check(shm_key(), 2, SHM_LOCKED);
+}
+
+/* A private segment removed while attached (SHM_DEST): it goes with its last detach. */
+static int sysv_shm_rmid_setup(void)
+{
+	pthread_t th;
+
+	if (shm_make(IPC_PRIVATE))
+		return 1;
+	if (shmctl(shm_id, IPC_RMID, NULL))
+		return bad("IPC_RMID: %s", strerror(errno));
+	if (pthread_create(&th, NULL, shm_writer, NULL))
+		return bad("pthread_create failed");
+	say("ipc shm %d\n", shm_id);
+	return 0;
+}
+
+static int sysv_shm_rmid_verify(void)
+{
+	return shm_check(IPC_PRIVATE, 1, SHM_DEST);
+}
+
+/* Data past the segment's size in its last page: it would not travel, refused. */
+static int sysv_shm_tail_setup(void)
+{
+	if (shm_make(shm_key()))
+		return 1;
+	shm_mem[SHM_SEG_SIZE + 3] = 0x5a;
+	return 0;
+}
+
+static int sysv_shm_tail_verify(void)
+{
+	if (shm_mem[SHM_SEG_SIZE + 3] != 0x5a)
+		return bad("the byte past the segment's size is 0x%02x", shm_mem[SHM_SEG_SIZE + 3]);
+	return shm_mapped_here() || check_pattern(shm_mem, 2 * psz, 13, "shm");
+}
+
+/* In an IPC namespace of our own (not migrate's), a segment not even attached: refused. */
+static int sysv_shm_ipcns_setup(void)
+{
+	if (unshare(CLONE_NEWIPC))
+		return bad("unshare(CLONE_NEWIPC): %s", strerror(errno));
+	if (shm_make(shm_key()))
+		return 1;
+	if (shmdt(shm_mem))
+		return bad("shmdt: %s", strerror(errno));
+	shm_mem = NULL;
+	return 0;
+}
+
+static int sysv_shm_ipcns_verify(void)
+{
 	struct shmid_ds ds;
 
-	if (shmctl(shm_id, IPC_STAT, &ds))
-		return bad("shmctl(%d): %s", shm_id, strerror(errno));
-	if (ds.shm_segsz != (size_t)(2 * psz) || ds.shm_nattch != 1)
-		return bad("segment %d: size %zu nattch %lu, expected %ld and 1", shm_id,
-			   ds.shm_segsz, (unsigned long)ds.shm_nattch, 2 * psz);
+	if (shmget(shm_key(), 0, 0) != shm_id || shmctl(shm_id, IPC_STAT, &ds) || ds.shm_nattch)
+		return bad("segment %d of our namespace: gone or attached", shm_id);
+	return 0;
+}
+
+/* Ours, but its id is taken at the destination ("ipc shm_taken"): the restore must fail. */
+static int sysv_shm_taken_setup(void)
+{
+	if (shm_make(shm_key()))
+		return 1;
+	say("ipc shm_taken %d\n", shm_id);
+	return 0;
+}
+
+static int sysv_shm_taken_verify(void)
+{
+	struct shmid_ds ds;
+
+	if (shmctl(shm_id, IPC_STAT, &ds) || ds.shm_nattch != 1)
+		return bad("segment %d: not attached once", shm_id);
+	return shm_mapped_here() || check_pattern(shm_mem, 2 * psz, 13, "shm");
+}
+
+/* Attached by a process outside the tree too (a grandchild whose parent is gone): refused. */
+static int sysv_shm_outside_setup(void)
+{
+	pid_t me = getpid(), c;
+	struct shmid_ds ds;
+	int i;
+
+	if (shm_make(shm_key()))
+		return 1;
+	c = fork();
+	if (c < 0)
+		return bad("fork: %s", strerror(errno));
+	if (!c) {
+		if (fork())
+			_exit(0);
+		while (!kill(me, 0))	/* attached (inherited) while we live */
+			sleep(1);
+		_exit(0);
+	}
+	waitpid(c, NULL, 0);
+	for (i = 0; i < 500 && (shmctl(shm_id, IPC_STAT, &ds) || ds.shm_nattch != 2); i++)
+		sleep_ms(10);
+	return 0;
+}
+
+static int sysv_shm_outside_verify(void)
+{
+	struct shmid_ds ds;
+
+	if (shmctl(shm_id, IPC_STAT, &ds) || ds.shm_nattch != 2)
+		return bad("segment %d: not attached twice", shm_id);
+	if (shm_mapped_here())
+		return 1;
 	return check_pattern(shm_mem, 2 * psz, 13, "shm");
 }
 
@@ -7007,6 +7288,12 @@ static const struct mode {
 	MODE(fifo),
 	MODE(fifo_outside),
 	MODE(sysv_shm),
+	MODE(sysv_shm_tree),
+	MODE(sysv_shm_rmid),
+	MODE(sysv_shm_outside),
+	MODE(sysv_shm_taken),
+	MODE(sysv_shm_ipcns),
+	MODE(sysv_shm_tail),
 	MODE(sysv_sem),
 	MODE(sysv_sem_tree),
 	MODE(sysv_sem_outside),
