@@ -293,12 +293,27 @@ static uint64_t cover_gap(const struct view_cover *c, uint64_t s, uint64_t e)
 	return c->s[lo].end < e ? c->s[lo].end : e;
 }
 
+/*
+ * REMOTE pages (post-copy, docs/image-format.md) have their data nowhere in
+ * the stack: nothing here can restore or show them, so they are refused
+ * by name rather than read as zero.
+ */
+static int view_remote(const struct stack_view *v, uint32_t pid, uint32_t round, uint64_t vaddr)
+{
+	pr_err("%s: pid %u: page %#llx of round %u is REMOTE (post-copy): its data is not in the stack",
+	       v->top_dir, pid, (unsigned long long)vaddr, round);
+	return -EINVAL;
+}
+
 /* One piece of a pagemap entry: resolved (@done) or still PARENT (@pend). */
-static int view_take(const struct pm_ext *e, uint64_t vaddr, uint64_t nr, uint32_t round,
-		     struct pg_index *done, struct pg_index *pend)
+static int view_take(const struct stack_view *v, uint32_t pid, const struct pm_ext *e,
+		     uint64_t vaddr, uint64_t nr, uint32_t round, struct pg_index *done,
+		     struct pg_index *pend)
 {
 	struct pg_extent x = { vaddr, nr, 0, 0 };
 
+	if (e->flags == PE_FLAGS__PE_REMOTE)
+		return view_remote(v, pid, round, vaddr);
 	if (e->flags == PE_FLAGS__PE_PARENT)
 		return pg_index_push(pend, &x);
 	if (e->flags == PE_FLAGS__PE_PRESENT) {
@@ -337,7 +352,8 @@ static int view_resolve_round(const struct stack_view *v, const struct pagemap *
 			}
 			e = &pm->ext[j];
 			stop = min_u64(pm_end(e), end);
-			ret = view_take(e, cur, (stop - cur) / PAGE_SIZE, r, done, next);
+			ret = view_take(v, pm->pid, e, cur, (stop - cur) / PAGE_SIZE, r, done,
+					next);
 			if (ret)
 				return ret;
 			cur = stop;
@@ -381,7 +397,8 @@ static int view_resolve_pid(const struct stack_view *v, struct pg_index *idx,
 		return ret;
 	}
 	for (i = 0; !ret && i < pm.nr; i++)
-		ret = view_take(&pm.ext[i], pm.ext[i].vaddr, pm.ext[i].nr_pages, r, &done, &pend);
+		ret = view_take(v, idx->pid, &pm.ext[i], pm.ext[i].vaddr, pm.ext[i].nr_pages, r,
+				&done, &pend);
 	pagemap_free(&pm);
 	while (!ret && pend.nr) {
 		if (--r == 0) {
@@ -629,6 +646,8 @@ static int view_top_changes(const struct stack_view *v, const struct pagemap *pm
 			}
 		} else if (e->flags == PE_FLAGS__PE_PRESENT) {
 			ret = top_push(t, &x);
+		} else if (e->flags == PE_FLAGS__PE_REMOTE) {
+			ret = view_remote(v, pm->pid, r, e->vaddr);
 		} else {
 			ret = pg_index_walk(idx, e->vaddr, pm_end(e), zero_piece, &z);
 			if (!ret && z.cur < pm_end(e))

@@ -90,6 +90,13 @@ static void pagemap_seeds(void)
 	pagemap_seed(2, &pm, off);
 	/* the same with a pages file one byte short */
 	pagemap_seed(3, &pm, off - 1);
+	/* post-copy: REMOTE runs (no data) between PRESENT and ZERO ones */
+	e[0] = (struct pm_ext){ 0x400000, 4, PE_FLAGS__PE_PRESENT, 0 };
+	e[1] = (struct pm_ext){ 0x404000, 8, PE_FLAGS__PE_REMOTE, 0 };
+	e[2] = (struct pm_ext){ 0x40c000, 2, PE_FLAGS__PE_ZERO, 0 };
+	e[3] = (struct pm_ext){ 0x7f0000000000ULL, 1, PE_FLAGS__PE_REMOTE, 0 };
+	pm.nr = 4;
+	pagemap_seed(4, &pm, 4 * PG);
 }
 
 /* ---- image ---- */

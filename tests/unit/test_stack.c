@@ -974,6 +974,52 @@ Test(stack, advance_equals_open)
 	stack_view_close(&adv);
 }
 
+/*
+ * REMOTE pages (post-copy) have no data in the stack: a view refuses them
+ * by name, in the top round, behind a PARENT, and when advancing onto
+ * them; never read as zero.
+ */
+/* An empty DIR/h for put_pagemap. */
+static void fresh_h(void)
+{
+	char p[PATH_MAX];
+
+	remove_tmp();
+	make_tmp();
+	pathf(p, "%s/h", tmp_root);
+	cr_assert_eq(mkdir(p, 0700), 0);
+}
+
+Test(stack, remote_pages_refused)
+{
+	const struct pm_ext r1[] = { { BASE, 2, PE_FLAGS__PE_PRESENT, 0 },
+				     { BASE + 3 * PG, 1, PE_FLAGS__PE_ZERO, 0 } };
+	const struct pm_ext r1_remote[] = { { BASE, 2, PE_FLAGS__PE_PRESENT, 0 },
+					    { BASE + 3 * PG, 1, PE_FLAGS__PE_REMOTE, 0 } };
+	const struct pm_ext r2_remote[] = { { BASE, 2, PE_FLAGS__PE_PARENT, 0 },
+					    { BASE + 3 * PG, 1, PE_FLAGS__PE_REMOTE, 0 } };
+	const struct pm_ext r2_parent[] = { { BASE, 2, PE_FLAGS__PE_PARENT, 0 },
+					    { BASE + 3 * PG, 1, PE_FLAGS__PE_PARENT, 0 } };
+	struct stack_view v;
+	char p[PATH_MAX];
+
+	fresh_h();
+	put_pagemap(1, r1_remote, 2, 2);
+	cr_expect_eq(view_rc("h", 1), -EINVAL, "REMOTE in the top round");
+	put_pagemap(2, r2_parent, 2, 0);
+	cr_expect_eq(view_rc("h", 2), -EINVAL, "PARENT resolved to REMOTE");
+
+	fresh_h();
+	put_pagemap(1, r1, 2, 2);
+	put_pagemap(2, r2_remote, 2, 0);
+	cr_expect_eq(view_rc("h", 2), -EINVAL, "REMOTE above a good round");
+	pathf(p, "%s/h/1", tmp_root);
+	cr_assert_eq(stack_view_open(p, &v), 0);
+	pathf(p, "%s/h/2", tmp_root);
+	cr_expect_eq(stack_view_advance(&v, p), -EINVAL, "advance onto REMOTE");
+	stack_view_close(&v);
+}
+
 /* What a full open refuses, an advance refuses too. */
 Test(stack, advance_refuses_what_open_refuses)
 {
