@@ -305,15 +305,23 @@ static int view_remote(const struct stack_view *v, uint32_t pid, uint32_t round,
 	return -EINVAL;
 }
 
+/* REMOTE pages are taken in the top round only, and only if the view was asked to. */
+static bool view_remote_ok(const struct stack_view *v, uint32_t round)
+{
+	return v->remote_ok && round == v->top_round;
+}
+
 /* One piece of a pagemap entry: resolved (@done) or still PARENT (@pend). */
 static int view_take(const struct stack_view *v, uint32_t pid, const struct pm_ext *e,
 		     uint64_t vaddr, uint64_t nr, uint32_t round, struct pg_index *done,
 		     struct pg_index *pend)
 {
-	struct pg_extent x = { vaddr, nr, 0, 0 };
+	struct pg_extent x = { vaddr, nr, PG_ROUND_REMOTE, vaddr };
 
 	if (e->flags == PE_FLAGS__PE_REMOTE)
-		return view_remote(v, pid, round, vaddr);
+		return view_remote_ok(v, round) ? pg_index_push(done, &x) :
+						  view_remote(v, pid, round, vaddr);
+	x = (struct pg_extent){ vaddr, nr, 0, 0 };
 	if (e->flags == PE_FLAGS__PE_PARENT)
 		return pg_index_push(pend, &x);
 	if (e->flags == PE_FLAGS__PE_PRESENT) {
@@ -466,10 +474,16 @@ static void view_close_fds(struct stack_view *v)
 
 int stack_view_open(const char *round_dir, struct stack_view *v)
 {
+	return stack_view_open_remote(round_dir, false, v);
+}
+
+int stack_view_open_remote(const char *round_dir, bool remote_ok, struct stack_view *v)
+{
 	size_t i;
 	int ret;
 
 	memset(v, 0, sizeof(*v));
+	v->remote_ok = remote_ok;
 	v->top_dir = strdup(round_dir);
 	if (!v->top_dir)
 		return -ENOMEM;
@@ -647,7 +661,8 @@ static int view_top_changes(const struct stack_view *v, const struct pagemap *pm
 		} else if (e->flags == PE_FLAGS__PE_PRESENT) {
 			ret = top_push(t, &x);
 		} else if (e->flags == PE_FLAGS__PE_REMOTE) {
-			ret = view_remote(v, pm->pid, r, e->vaddr);
+			x = (struct pg_extent){ e->vaddr, e->nr_pages, PG_ROUND_REMOTE, e->vaddr };
+			ret = v->remote_ok ? top_push(t, &x) : view_remote(v, pm->pid, r, e->vaddr);
 		} else {
 			ret = pg_index_walk(idx, e->vaddr, pm_end(e), zero_piece, &z);
 			if (!ret && z.cur < pm_end(e))

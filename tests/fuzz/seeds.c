@@ -254,7 +254,10 @@ static void frame_seeds(void)
 	FileHead fh = FILE_HEAD__INIT;
 	RoundEnd re = ROUND_END__INIT;
 	RoundAck ra = ROUND_ACK__INIT;
+	PageRequest rq = PAGE_REQUEST__INIT;
+	PostcopyDone pd = POSTCOPY_DONE__INIT;
 	uint8_t hdr[FRAME_HDR];
+	ssize_t len;
 	size_t i;
 	int n = 0;
 
@@ -311,6 +314,21 @@ static void frame_seeds(void)
 	memcpy(stream + stream_len, "abc", 3);
 	stream_len += 3;
 	frame_msg(FRAME_ROUND_END, &re.base);
+	put_file("frame", n++, "", 0, stream, stream_len);
+
+	/* post-copy: a final round's REMOTE batch, a page request, the end */
+	len = frame_put_remote(stream, sizeof(stream), 100, 0x7f0000004000ULL, 9);
+	check(len < 0 ? (int)len : 0, "frame_put_remote");
+	stream_len = len;
+	rq.pid = 100;
+	rq.vaddr = 0x7f0000004000ULL;
+	rq.nr_pages = 16;
+	frame_msg(FRAME_PAGE_REQUEST, &rq.base);
+	pd.ok = 1;
+	pd.has_pages = pd.has_faults = 1;
+	pd.pages = 9;
+	pd.faults = 1;
+	frame_msg(FRAME_POSTCOPY_DONE, &pd.base);
 	put_file("frame", n++, "", 0, stream, stream_len);
 
 	/* a ping alone, a commit alone (both empty) */

@@ -1020,6 +1020,80 @@ Test(stack, remote_pages_refused)
 	stack_view_close(&v);
 }
 
+/* Post-copy: the writer records REMOTE runs of a final round; a view asked to takes them. */
+static int remote_collect(void *arg, const struct pg_extent *e)
+{
+	struct pg_index *out = arg;
+
+	return pg_index_push(out, e);
+}
+
+Test(stack, remote_runs_written_and_viewed)
+{
+	static uint8_t data[4 * PG];
+	struct pg_index got = { 0 };
+	struct stack_writer *sw;
+	struct round_stats st;
+	struct stack_view v;
+	struct pagemap pm;
+	char p[PATH_MAX];
+	int dfd;
+
+	memset(data, 7, sizeof(data));
+	cr_assert_eq(stack_writer_open(tmp_root, "pc", false, &sw), 0);
+	cr_assert_eq(stack_round_begin(sw, 1, false), 0);
+	cr_assert_eq(stack_add_pages(sw, 5, BASE, 4, data), 0);
+	/* not in a pre-copy round */
+	cr_assert_eq(stack_add_remote(sw, 5, BASE + 8 * PG, 1), -EINVAL);
+	cr_assert_eq(stack_round_commit(sw, &st), 0);
+	cr_assert_eq(stack_round_begin(sw, 2, true), 0);
+	cr_assert_eq(stack_add_pages(sw, 5, BASE, 1, data), 0);
+	cr_assert_eq(stack_add_remote(sw, 5, BASE + PG, 2), 0);
+	cr_assert_eq(stack_add_remote(sw, 5, BASE + 3 * PG, 1), 0);	/* merges */
+	cr_assert_eq(stack_add_remote(sw, 5, BASE + 8 * PG, 0), -EINVAL);
+	cr_assert_eq(stack_add_remote(sw, 5, BASE + 1, 1), -EINVAL);
+	cr_assert_eq(stack_round_commit(sw, &st), 0);
+	stack_writer_close(sw);
+
+	pathf(p, "%s/pc/2", tmp_root);
+	dfd = open(p, O_RDONLY | O_DIRECTORY);
+	cr_assert_geq(dfd, 0);
+	cr_assert_eq(pagemap_load(dfd, 5, &pm), 0);
+	close(dfd);
+	cr_assert_eq(pm.nr, 2);
+	cr_expect_eq(pm.ext[0].flags, PE_FLAGS__PE_PRESENT);
+	cr_expect_eq(pm.ext[1].vaddr, BASE + PG);
+	cr_expect_eq(pm.ext[1].nr_pages, 3);
+	cr_expect_eq(pm.ext[1].flags, PE_FLAGS__PE_REMOTE);
+	pagemap_free(&pm);
+
+	/* refused by a plain view; taken (the top round only) by a post-copy one */
+	cr_expect_eq(view_rc("pc", 2), -EINVAL);
+	cr_assert_eq(stack_view_open_remote(p, true, &v), 0);
+	cr_assert_eq(stack_view_walk(&v, 5, BASE, BASE + 4 * PG, false, remote_collect, &got), 0);
+	cr_assert_eq(got.nr, 2);
+	cr_expect_eq(got.ext[0].round, 2);
+	cr_expect_eq(got.ext[1].vaddr, BASE + PG);
+	cr_expect_eq(got.ext[1].nr_pages, 3);
+	cr_expect_eq(got.ext[1].round, PG_ROUND_REMOTE);
+	/* no pages file to read them from */
+	cr_expect_lt(stack_view_pages_fd(&v, 5, PG_ROUND_REMOTE), 0);
+	stack_view_close(&v);
+	pg_index_free(&got);
+
+	/* the same through an advance from round 1 */
+	pathf(p, "%s/pc/1", tmp_root);
+	cr_assert_eq(stack_view_open_remote(p, true, &v), 0);
+	pathf(p, "%s/pc/2", tmp_root);
+	cr_assert_eq(stack_view_advance(&v, p), 0);
+	cr_assert_eq(stack_view_walk(&v, 5, BASE, BASE + 4 * PG, false, remote_collect, &got), 0);
+	cr_assert_eq(got.nr, 2);
+	cr_expect_eq(got.ext[1].round, PG_ROUND_REMOTE);
+	cr_expect_eq(got.ext[1].nr_pages, 3);
+	stack_view_close(&v);
+	pg_index_free(&got);
+}
+
 /* What a full open refuses, an advance refuses too. */
 Test(stack, advance_refuses_what_open_refuses)
 {
