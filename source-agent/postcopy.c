@@ -93,25 +93,10 @@ static int pc_read(void *arg, uint32_t pid, uint64_t vaddr, uint32_t nr, uint8_t
 	return pages_read(p->pid, p->mem_fd, vaddr, nr, buf);
 }
 
-/*
- * Test hook (docs/testing.md): FERRY_TEST_PC_PUSH_DELAY_MS (1-1000) before
- * each pushed batch, so that the destination faults on pages not pushed yet.
- */
-static void test_push_delay(void)
-{
-	const char *v = getenv("FERRY_TEST_PC_PUSH_DELAY_MS");
-	int n = v ? atoi(v) : 0;
-
-	if (n > 0 && n <= 1000)
-		usleep(n * 1000);
-}
-
 static int pc_next(void *arg, uint32_t *pid, uint64_t *vaddr, uint32_t *nr)
 {
 	struct pc_set *set = arg;
 
-	if (set->push_p < set->nr)
-		test_push_delay();
 	while (set->push_p < set->nr) {
 		struct pc_proc *p = &set->p[set->push_p];
 		struct pc_run *r;

@@ -595,19 +595,39 @@ static int pc_take(struct sink_remote *sr)
 
 #define PC_PING_MS	5000
 
+/*
+ * Test hook (docs/testing.md): FERRY_TEST_PC_PUSH_DELAY_MS (1-1000) between
+ * two pushed batches (requests are still answered at once), so that the
+ * destination touches pages not pushed yet.
+ */
+static uint64_t test_push_delay_us(void)
+{
+	const char *v = getenv("FERRY_TEST_PC_PUSH_DELAY_MS");
+	int n = v ? atoi(v) : 0;
+
+	return n > 0 && n <= 1000 ? n * 1000ULL : 0;
+}
+
 static int remote_postcopy_run(struct sink *s)
 {
 	struct sink_remote *sr = to_remote(s);
 	struct pc_source *pc = sr->pc;
-	uint64_t last_rx = now_us(), last_tx = now_us();
+	uint64_t last_rx = now_us(), last_tx = now_us(), delay = test_push_delay_us();
 	bool pushing = true;
 	int ret;
 
 	if (!pc || !s->postcopy)
 		return -EINVAL;
 	for (;;) {
-		/* requests first: whatever came meanwhile */
-		while ((ret = rx_wait(sr, pushing ? 0 : 1000)) > 0) {
+		uint64_t until = now_us() + (pushing ? delay : 1000000);
+
+		/* requests first: whatever came meanwhile (or comes until the next push) */
+		for (;;) {
+			uint64_t now = now_us();
+
+			ret = rx_wait(sr, until > now ? (int)((until - now + 999) / 1000) : 0);
+			if (ret <= 0)
+				break;
 			last_rx = now_us();
 			ret = pc_take(sr);
 			if (ret)

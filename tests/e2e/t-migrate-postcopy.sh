@@ -14,6 +14,7 @@
 # so, the source is gone at the end, and inside the destination memwork's
 # checks of every page (index, generation, pattern) pass again and again.
 #
+# --postcopy=auto with a limit no freeze fits chooses post-copy too.
 # Then the fault case: the page server is killed during post-copy (migrate
 # paused there by FERRY_TEST_PAUSE_AT=postcopy). migrate must exit 3 (in
 # doubt) and say so, the source stays stopped (never resumed: the copy at
@@ -74,8 +75,25 @@ grep -q "post-copy: $remote pages still at the source when it ran" "$TMP/dest.lo
 grep -q "^post-copy: [0-9]* pages came from the source, [0-9]* faults waited for them" \
 	"$TMP/dest.log" || e2e_fail "restore did not report the post-copy's end"
 grep -q "post-copy of $id complete" "$TMP/dest.log" || e2e_fail "the page server did not log the end"
-# the final round holds the REMOTE runs (the stack keeps what was left where)
 grep -q 'session .*post-copy' "$TMP/dest.log" || e2e_fail "the page server did not take post-copy"
+# the stack keeps the final round as sent: its REMOTE runs, which no view restores from disk
+top=$TMP/dst/$id/$rounds
+"$FERRY_BUILD/ferry-show" decode "$top/pagemap-$pid.img" >"$TMP/pagemap.json" ||
+	e2e_fail "ferry-show decode fails on the final round's pagemap"
+grep -Eq '"flags": *8($|[^0-9])' "$TMP/pagemap.json" ||
+	e2e_fail "the final round's pagemap has no REMOTE run"
+"$FERRY_BUILD/ferry-show" summary "$TMP/dst/$id" >"$TMP/summary" 2>&1 ||
+	e2e_fail "ferry-show summary fails on a post-copied stack: $(tail -n 2 "$TMP/summary")"
+grep -q "top final (post-copy: pages left at the source, not restorable from disk)" \
+	"$TMP/summary" && grep -q "pid $pid .* $remote REMOTE (post-copy" "$TMP/summary" ||
+	e2e_fail "ferry-show summary does not count the $remote REMOTE pages: $(cat "$TMP/summary")"
+# a REMOTE page (the first run of flags 8 in the pagemap) is named so, never read from disk
+raddr=$(awk '/"vaddr"/ { v = $2; gsub(/[^0-9]/, "", v) } /"flags": 8/ { print v; exit }' \
+	"$TMP/pagemap.json")
+"$FERRY_BUILD/ferry-show" page "$TMP/dst/$id" "$pid" "$raddr" >"$TMP/page" 2>&1 ||
+	e2e_fail "ferry-show page: $(cat "$TMP/page")"
+grep -q 'REMOTE in round .*left at the source at the freeze (post-copy), never stored' "$TMP/page" ||
+	e2e_fail "ferry-show page of a REMOTE page: $(cat "$TMP/page")"
 
 # the destination runs it; its whole-heap checks pass after every page came
 mig_check_restored memwork " pid $pid "
@@ -86,6 +104,20 @@ e2e_assert_steps_continuous "$TMP/out" $((last + 5 * CHECK_EVERY))
 grep -q 'uf' <(in_dest grep VmFlags "/proc/$pid/smaps") &&
 	e2e_fail "a VMA is still registered with userfaultfd after post-copy"
 echo "migrate postcopy ok: $remote pages left at the source, $pulled pulled ($requests requests), $pushed pushed, $faults faults waited"
+
+# --- --postcopy=auto: only when the downtime does not fit the limit (1 ms never does) ---
+start
+mig_run e2e_in_src "$MIGRATE" --json --postcopy=auto --downtime-limit 1 --max-rounds 2 \
+	--to "$E2E_DST_IP:$port" "${CLI_TLS[@]}" "$pid"
+grep -q 'freezing with post-copy (--postcopy=auto)' "$TMP/migrate.err" ||
+	e2e_fail "--postcopy=auto did not say it chose post-copy: $(tail -n 3 "$TMP/migrate.err")"
+pcline=$(grep '"event":"postcopy"' "$TMP/migrate.json")
+[ "$(jnum pages_remote)" -gt 0 ] || e2e_fail "--postcopy=auto left no page at the source: $pcline"
+mig_check_restored memwork " pid $pid "
+e2e_wait_for_line "$TMP/out" "^step $((last + 3 * CHECK_EVERY)) pid $pid " 60 ||
+	e2e_fail "restored memwork stalled: $(tail -n 1 "$TMP/out")"
+e2e_assert_no_fail "$TMP/out"
+echo "migrate postcopy=auto ok: $(jnum pages_remote) pages left at the source"
 
 # --- the page server killed during post-copy ---
 start
