@@ -509,6 +509,8 @@ static int rst_view_at(struct rst_tree *rt, const char *round_dir, uint32_t roun
 {
 	int ret;
 
+	if (rt->sv.top_dir && round && rt->sv.top_round == round)
+		return 0;	/* there already (the final looked for REMOTE pages) */
 	if (rt->sv.top_dir && round && rt->sv.top_round + 1 == round) {
 		rt->sv.remote_ok = rt->remote_ok;
 		ret = stack_view_advance(&rt->sv, round_dir);
@@ -1338,19 +1340,23 @@ static int rst_tree_finish(struct rst_tree *rt, const struct tree_images *ti, co
 {
 	struct shm_table shm = { 0 };
 	struct ipc_sets ipc = { 0 };
+	bool remote;
 	size_t i;
 	int ret;
 
 	ret = rst_ipc_make(&ipc, ti, dirfd);	/* before anything of the tree may name them */
 	/* post-copy: only the lazy fill can wait for pages that are not here */
-	if (!ret && o->postcopy_fd >= 0 && !rst_tree_lazy_ok(rt, ti)) {
+	if (!ret && rt->remote_ok)
+		ret = rst_view_at(rt, round_dir, round);
+	remote = !ret && rt->remote_ok && stack_view_has_remote(&rt->sv);
+	if (remote && !rst_tree_lazy_ok(rt, ti)) {
 		pr_err("post-copy: the tree was not prepared round by round (a process came after "
 		       "the first round, or the streaming restore started over): its pages still at "
 		       "the source cannot be served on first touch");
 		ret = -EINVAL;
 	}
-	if (!ret && (o->lazy || o->postcopy_fd >= 0) && rst_tree_lazy_ok(rt, ti) &&
-	    (o->postcopy_fd >= 0 || rst_tree_behind(rt, round))) {
+	if (!ret && (o->lazy || remote) && rst_tree_lazy_ok(rt, ti) &&
+	    (remote || rst_tree_behind(rt, round))) {
 		ret = shm_restore(&shm, dirfd, &rt->sv);
 		for (i = 0; i < rt->nr && !ret; i++)
 			ret = ghost_files_restore(&shm, ti->p[i].mm, ti->p[i].files, dirfd);

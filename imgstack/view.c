@@ -505,6 +505,26 @@ err:
 	return ret;
 }
 
+static bool idx_has_remote(const struct pg_index *idx)
+{
+	size_t i;
+
+	for (i = 0; idx && i < idx->nr; i++)
+		if (idx->ext[i].round == PG_ROUND_REMOTE)
+			return true;
+	return false;
+}
+
+bool stack_view_has_remote(const struct stack_view *v)
+{
+	size_t i;
+
+	for (i = 0; v->remote_ok && i < v->nr_pids; i++)
+		if (idx_has_remote(&v->idx[i]) || (v->top && idx_has_remote(&v->top[i])))
+			return true;
+	return false;
+}
+
 int stack_view_pages_fd(struct stack_view *v, uint32_t pid, uint32_t round)
 {
 	char name[64];
