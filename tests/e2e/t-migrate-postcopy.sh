@@ -15,11 +15,11 @@
 # checks of every page (index, generation, pattern) pass again and again.
 #
 # --postcopy=auto with a limit no freeze fits chooses post-copy too.
-# Then the fault case: the page server is killed during post-copy (migrate
-# paused there by FERRY_TEST_PAUSE_AT=postcopy). migrate must exit 3 (in
-# doubt) and say so, the source stays stopped (never resumed: the copy at
-# the destination has run), and the destination's copy is killed by the
-# restore's guard (no process runs with pages missing).
+# Then the fault cases: the page server, then the restore, killed during
+# post-copy (migrate paused there by FERRY_TEST_PAUSE_AT=postcopy). migrate
+# must exit 3 (in doubt) and say so, the source stays stopped (never
+# resumed: the copy at the destination has run), and the destination's copy
+# is killed by the restore's guard (no process runs with pages missing).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/migrate-lib.sh"
 
@@ -159,3 +159,37 @@ done
 in_dest test -e "/proc/$pid" && e2e_fail "the destination's copy of $pid runs on with pages missing"
 kill -KILL "$pid"
 echo "migrate postcopy fault ok: exit 3, the source stopped, the destination's copy killed"
+
+# --- the restore killed during post-copy: the page server says so, the same outcome ---
+start
+e2e_in_src env FERRY_TEST_PAUSE_AT=postcopy FERRY_TEST_PAUSE_S=8 "$MIGRATE" --postcopy \
+	--max-rounds 2 --to "$E2E_DST_IP:$port" "${CLI_TLS[@]}" "$pid" \
+	>"$TMP/migrate.out" 2>"$TMP/migrate.err" &
+mpid=$!
+e2e_wait_for_line "$TMP/migrate.err" '^migrate: paused at postcopy' 60 ||
+	e2e_fail "migrate did not reach post-copy: $(tail -n 3 "$TMP/migrate.err")"
+# the restore (not its guard, a child of it)
+victim=
+for r in $(in_dest pgrep -x restore); do
+	[ "$(in_dest ps -o comm= -p "$(in_dest ps -o ppid= -p "$r" | tr -d ' ')")" = restore ] && continue
+	victim=$r
+done
+[ -n "$victim" ] || e2e_fail "no restore running in the destination namespace"
+in_dest kill -KILL "$victim"
+rc=0
+wait "$mpid" || rc=$?
+cat "$TMP/migrate.err" >&2
+[ "$rc" -eq 3 ] || e2e_fail "migrate exited $rc after the restore died in post-copy (want 3)"
+grep -q "post-copy failed: post-copy: the destination failed: restore killed by signal 9" \
+	"$TMP/migrate.err" || e2e_fail "migrate did not name the restore's death: $(cat "$TMP/migrate.err")"
+grep -q "IN DOUBT (post-copy): pid $pid" "$TMP/migrate.err" || e2e_fail "no in-doubt line"
+[ "$(awk '{ print $3 }' "/proc/$pid/stat")" = T ] || e2e_fail "the source $pid is not stopped"
+for ((i = 0; i < 150; i++)); do
+	in_dest test -e "/proc/$pid" || break
+	sleep 0.1
+done
+in_dest test -e "/proc/$pid" && e2e_fail "the destination's copy of $pid runs on after its restore died"
+grep -q "post-copy of .* FAILED after the process ran" "$TMP/dest.log" ||
+	e2e_fail "the page server did not log the failed post-copy"
+kill -KILL "$pid"
+echo "migrate postcopy restore-death ok: exit 3, the source stopped, the destination's copy killed"
