@@ -163,11 +163,10 @@ static int round_scan(struct migration *m, struct proc_round *pr, struct round_r
 
 static int round_send_pages(struct migration *m, struct proc_round *pr, struct round_report *r)
 {
+	bool pc = r->final && m->postcopy;
 	struct copy_stats cs;
 	size_t i;
 	int ret;
-
-	bool pc = r->final && m->postcopy;
 
 	ret = m->sink->ops->round_begin(m->sink, r->round, r->final);
 	for (i = 0; i < m->tree.nr && !ret; i++) {
