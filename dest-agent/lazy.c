@@ -21,6 +21,16 @@
  * fill is complete, the kernel would unregister the ranges and the missing
  * pages would read as zero (silent corruption). The guard instead kills the
  * restored tree (and the children it made meanwhile), then lets go.
+ *
+ * Post-copy (--postcopy-fd, docs/handover.md): some of what is missing is
+ * REMOTE, in no round of the stack: only the frozen source has it. Those
+ * ranges are a second list; a fault there asks for them ("fetch" on the
+ * status fd: the page server asks the source, which answers first) and
+ * waits; the source pushes the rest meanwhile. Pages come as wire page
+ * frames on the post-copy fd and are copied into every mm whose list still
+ * holds them (a child forked since too; not where the process dropped or
+ * moved them). When no list holds any, "postcopy-done" says so (the source
+ * may go). If the fd ends first, the fill fails: the guard kills the tree.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -42,14 +52,24 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "dest-agent/restore.h"
+#include "proto/restore_ctl.h"
+#include "transport/frame.h"
 
 #define LZ_CHUNK	(1UL << 20)	/* background copy: bytes per step */
 #define LZ_MSGS		64
 #define LZ_MAX_PIDS	4096		/* what the guard kills, at most */
+#define PC_FETCH_PAGES	16		/* a fault asks for this many pages (fewer at a range end) */
+#define PC_READ_MS	30000		/* a page frame begun on the post-copy fd: the rest within */
 
 struct lz_range {
 	uint64_t start, end;
 	int64_t delta;			/* its pages were saved at start - delta */
+};
+
+/* Ranges of an address space, sorted, disjoint; r[0..cur) are done. */
+struct lz_list {
+	struct lz_range *r;
+	size_t nr, cap, cur;
 };
 
 /* One address space being filled. */
@@ -57,8 +77,8 @@ struct lz_mm {
 	int uffd;
 	uint32_t pid;			/* saved pid: the view's pages */
 	int pagemap;			/* /proc/PID/pagemap, -1: a child forked during the fill */
-	struct lz_range *r;		/* sorted, disjoint */
-	size_t nr, cap, cur;		/* r[0..cur) are done */
+	struct lz_list loc;		/* to fill from the stack */
+	struct lz_list rem;		/* post-copy: REMOTE, to come from the source */
 	struct ranges nofork;		/* not copied to a child (MADV_WIPEONFORK, DONTFORK) */
 	uint64_t *again;		/* faults that met EAGAIN: retried each turn */
 	size_t nr_again, cap_again;
@@ -78,11 +98,18 @@ struct lazy {
 	char why[160];
 	uint64_t faults, zero_faults, pages, forks, child_pages, t0, us;
 	uint8_t *buf;
+	/* post-copy */
+	int pc_fd, status_fd;		/* page frames in; fetch, postcopy-done out */
+	bool pc_eof, pc_pending, pc_reported;
+	struct page_batch pc_batch;	/* a batch read, not copied everywhere yet (EAGAIN) */
+	uint8_t *pc_frame;		/* the frame read (FRAME_MAX) */
+	uint8_t *pc_data;		/* its pages (PB_MAX_DATA) */
+	uint64_t pc_pages, pc_faults, pc_fetches, pc_us;
 };
 
 /* ---- the list of what is left ---- */
 
-static int lz_push(struct lz_mm *m, uint64_t start, uint64_t end, int64_t delta)
+static int lz_push(struct lz_list *m, uint64_t start, uint64_t end, int64_t delta)
 {
 	struct lz_range *last = m->nr ? &m->r[m->nr - 1] : NULL;
 
@@ -106,7 +133,7 @@ static int lz_cmp(const void *a, const void *b)
 }
 
 /* Rebuild without [s, e); what fell inside moves by @shift when @move. */
-static int lz_cut(struct lz_mm *m, uint64_t s, uint64_t e, bool move, int64_t shift)
+static int lz_cut(struct lz_list *m, uint64_t s, uint64_t e, bool move, int64_t shift)
 {
 	struct lz_range *old = m->r;
 	size_t nr = m->nr, i;
@@ -152,7 +179,15 @@ static int lz_cut(struct lz_mm *m, uint64_t s, uint64_t e, bool move, int64_t sh
 	return ret;
 }
 
-static const struct lz_range *lz_find(const struct lz_mm *m, uint64_t addr)
+/* Both lists of @m: the process dropped [s, e) (or moved it by @shift). */
+static int lz_cut_mm(struct lz_mm *m, uint64_t s, uint64_t e, bool move, int64_t shift)
+{
+	int ret = lz_cut(&m->loc, s, e, move, shift);
+
+	return ret ? ret : lz_cut(&m->rem, s, e, move, shift);
+}
+
+static const struct lz_range *lz_find(const struct lz_list *m, uint64_t addr)
 {
 	size_t lo = m->cur, hi = m->nr;
 
@@ -183,8 +218,9 @@ static int lz_collect(void *arg, const struct pg_extent *e)
 {
 	struct lz_walk *w = arg;
 
-	if (!e->round)
-		return 0;	/* zero: missing pages of it read as zero */
+	/* zero: missing pages of it read as zero; REMOTE: not in a local list */
+	if (!e->round || e->round == PG_ROUND_REMOTE)
+		return 0;
 	if (grow_array(&w->p, &w->cap, w->nr, sizeof(*w->p)))
 		return -ENOMEM;
 	w->p[w->nr++] = (struct lz_piece){ e->vaddr, e->nr_pages * PAGE_SIZE, e->file_off,
@@ -313,15 +349,35 @@ static void lz_wake(int uffd, uint64_t addr)
 	ioctl(uffd, UFFDIO_WAKE, &r);
 }
 
+/*
+ * Post-copy: a thread waits on REMOTE page @addr (in @r): ask for it and a
+ * few after it. The copy of what comes wakes it.
+ */
+static void lz_fetch(struct lazy *l, struct lz_mm *m, const struct lz_range *r, uint64_t addr)
+{
+	uint64_t n = (r->end - addr) / PAGE_SIZE;
+	struct rctl_status st = { .kind = RCTL_FETCH, .pid = m->pid };
+
+	st.vaddr = addr - r->delta;
+	st.nr = n < PC_FETCH_PAGES ? n : PC_FETCH_PAGES;
+	l->pc_faults++;
+	l->pc_fetches++;
+	/* a page server gone is seen as the end of the post-copy fd */
+	rctl_send_status(l->status_fd, &st);
+}
+
 /* A thread waits on @addr: its page from the view, or a zero page. 0, -EAGAIN or -errno. */
 static int lz_fault(struct lazy *l, struct lz_mm *m, uint64_t addr)
 {
-	const struct lz_range *r = lz_find(m, addr);
+	const struct lz_range *r = lz_find(&m->loc, addr);
 	struct uffdio_zeropage z = { .range = { addr, PAGE_SIZE } };
 	int ret;
 
 	l->faults++;
-	if (r) {
+	if (!r && (r = lz_find(&m->rem, addr))) {
+		lz_fetch(l, m, r, addr);
+		return 0;
+	} else if (r) {
 		ret = lz_fill(l, m, addr, addr + PAGE_SIZE, r->delta, false);
 		if (ret == -ESRCH) {
 			m->gone = true;
@@ -535,10 +591,12 @@ static int lz_fork(struct lazy *l, size_t parent, int uffd)
 	}
 	p = &l->mm[parent];
 	m = &l->mm[l->nr_mm - 1];
-	for (i = p->cur; i < p->nr && !ret; i++)
-		ret = lz_push(m, p->r[i].start, p->r[i].end, p->r[i].delta);
+	for (i = p->loc.cur; i < p->loc.nr && !ret; i++)
+		ret = lz_push(&m->loc, p->loc.r[i].start, p->loc.r[i].end, p->loc.r[i].delta);
+	for (i = p->rem.cur; i < p->rem.nr && !ret; i++)
+		ret = lz_push(&m->rem, p->rem.r[i].start, p->rem.r[i].end, p->rem.r[i].delta);
 	for (i = 0; i < p->nofork.nr && !ret; i++)
-		ret = lz_cut(m, p->nofork.r[i].start, p->nofork.r[i].end, false, 0);
+		ret = lz_cut_mm(m, p->nofork.r[i].start, p->nofork.r[i].end, false, 0);
 	/* the guard keeps the child's too (a child it may not find is then blocked, not corrupt) */
 	if (!ret)
 		ret = guard_send(l->guard, 'F', uffd);
@@ -555,12 +613,12 @@ static int lz_event(struct lazy *l, size_t i, const struct uffd_msg *msg)
 	case UFFD_EVENT_FORK:
 		return lz_fork(l, i, msg->arg.fork.ufd);
 	case UFFD_EVENT_REMAP:
-		return lz_cut(m, msg->arg.remap.from, msg->arg.remap.from + msg->arg.remap.len,
-			      true, (int64_t)(msg->arg.remap.to - msg->arg.remap.from));
+		return lz_cut_mm(m, msg->arg.remap.from, msg->arg.remap.from + msg->arg.remap.len,
+				 true, (int64_t)(msg->arg.remap.to - msg->arg.remap.from));
 	case UFFD_EVENT_REMOVE:
 	case UFFD_EVENT_UNMAP:
 		/* zero from now on (MADV_DONTNEED), or gone */
-		return lz_cut(m, msg->arg.remove.start, msg->arg.remove.end, false, 0);
+		return lz_cut_mm(m, msg->arg.remove.start, msg->arg.remove.end, false, 0);
 	}
 	return -EPROTO;
 }
@@ -626,11 +684,11 @@ static int lz_step(struct lazy *l)
 		uint64_t e;
 		int ret;
 
-		while (m->cur < m->nr && m->r[m->cur].start >= m->r[m->cur].end)
-			m->cur++;
-		if (m->gone || m->cur == m->nr)
+		while (m->loc.cur < m->loc.nr && m->loc.r[m->loc.cur].start >= m->loc.r[m->loc.cur].end)
+			m->loc.cur++;
+		if (m->gone || m->loc.cur == m->loc.nr)
 			continue;
-		r = &m->r[m->cur];
+		r = &m->loc.r[m->loc.cur];
 		e = r->end - r->start > LZ_CHUNK ? r->start + LZ_CHUNK : r->end;
 		ret = lz_fill(l, m, r->start, e, r->delta, true);
 		if (ret == -EAGAIN)
@@ -641,10 +699,184 @@ static int lz_step(struct lazy *l)
 		}
 		if (ret)
 			return ret;
-		m->r[m->cur].start = e;
+		m->loc.r[m->loc.cur].start = e;
 		return 1;
 	}
 	return 0;
+}
+
+/* ---- post-copy: pages from the source ---- */
+
+/* Exactly @len bytes of the post-copy fd, no part later than PC_READ_MS. 0, -EPIPE at its end. */
+static int pc_read_full(int fd, uint8_t *buf, size_t len)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		int got = poll(&pfd, 1, PC_READ_MS);
+		ssize_t n;
+
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			return got ? -errno : -ETIMEDOUT;
+		n = read(fd, buf + done, len - done);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n <= 0)
+			return n ? -errno : -EPIPE;
+		done += n;
+	}
+	return 0;
+}
+
+/* One page frame of the post-copy fd: l->pc_batch, its pages in l->pc_data. 0 or -errno. */
+static int pc_read_batch(struct lazy *l)
+{
+	struct page_batch *pb = &l->pc_batch;
+	const char *why = NULL;
+	uint32_t type, len = 0;
+	int ret;
+
+	ret = pc_read_full(l->pc_fd, l->pc_frame, FRAME_HDR);
+	if (ret == -EPIPE) {
+		l->pc_eof = true;	/* failed only if pages were still to come (lz_thread) */
+		return 0;
+	}
+	if (!ret && frame_check_header(l->pc_frame, &type, &len, &why))
+		ret = -EPROTO;
+	if (!ret && type != FRAME_PAGES) {
+		why = "not a page frame";
+		ret = -EPROTO;
+	}
+	if (!ret)
+		ret = pc_read_full(l->pc_fd, l->pc_frame + FRAME_HDR, len);
+	if (!ret && page_batch_parse(l->pc_frame + FRAME_HDR, len, pb, &why))
+		ret = -EPROTO;
+	if (!ret && pb->codec == CODEC_REMOTE) {
+		why = "a REMOTE batch";
+		ret = -EPROTO;
+	}
+	if (!ret && pb->codec == CODEC_ZERO)
+		memset(l->pc_data, 0, pb->nr_pages * PAGE_SIZE);
+	else if (!ret && page_batch_decode(pb, l->pc_data, PB_MAX_DATA, &why))
+		ret = -EPROTO;
+	if (ret) {
+		snprintf(l->why, sizeof(l->why), "post-copy: %s from the page server: %s",
+			 ret == -EPROTO ? "a bad page frame" : "reading a page frame",
+			 why ? why : strerror(-ret));
+		return ret;
+	}
+	l->pc_pending = true;
+	return 0;
+}
+
+/*
+ * The pages of @m's REMOTE range @k that lie in [s, e) (saved addresses) are
+ * in now: off the list. At an end the range shrinks in place (pushes come in
+ * address order); a piece in the middle is cut after the walk (@split).
+ */
+static int pc_taken(struct lz_mm *m, size_t k, uint64_t a, uint64_t b, struct lz_list *split)
+{
+	struct lz_range *r = &m->rem.r[k];
+
+	if (a <= r->start && b >= r->end)
+		r->start = r->end;
+	else if (a <= r->start)
+		r->start = b;
+	else if (b >= r->end)
+		r->end = a;
+	else
+		return lz_push(split, a, b, 0);
+	return 0;
+}
+
+/*
+ * Copy the batch read into every mm whose REMOTE list still holds its pages
+ * (not where the process dropped them since). 0, -EAGAIN (an event first:
+ * the batch stays pending), or -errno.
+ */
+static int pc_apply(struct lazy *l)
+{
+	const struct page_batch *pb = &l->pc_batch;
+	uint64_t s = pb->vaddr, e = pb->vaddr + pb->nr_pages * PAGE_SIZE;
+	size_t i, k;
+	int ret = 0;
+
+	for (i = 0; i < l->nr_mm && !ret; i++) {
+		struct lz_mm *m = &l->mm[i];
+		struct lz_list split = { 0 };
+
+		if (m->gone || m->pid != pb->pid)
+			continue;
+		for (k = m->rem.cur; k < m->rem.nr && !ret; k++) {
+			const struct lz_range *r = &m->rem.r[k];
+			uint64_t rs = r->start - r->delta, re = r->end - r->delta;
+			uint64_t a = s > rs ? s : rs, b = e < re ? e : re;
+
+			if (a >= b)
+				continue;
+			ret = lz_copy(m->uffd, a + r->delta, l->pc_data + (a - s), b - a,
+				      &l->pc_pages);
+			if (ret == -ENOENT)
+				ret = 0;	/* not mapped in this mm (MADV_DONTFORK in a child) */
+			if (ret == -ESRCH) {
+				m->gone = true;
+				ret = 0;
+				break;
+			}
+			if (!ret)
+				ret = pc_taken(m, k, a + r->delta, b + r->delta, &split);
+		}
+		for (k = 0; k < split.nr && (!ret || ret == -EAGAIN); k++) {
+			int err = lz_cut(&m->rem, split.r[k].start, split.r[k].end, false, 0);
+
+			if (err)
+				ret = err;
+		}
+		free(split.r);
+	}
+	if (!ret)
+		l->pc_pending = false;
+	return ret;
+}
+
+/* Does some mm still miss REMOTE pages? */
+static bool pc_left(const struct lazy *l)
+{
+	size_t i, k;
+
+	for (i = 0; i < l->nr_mm; i++) {
+		const struct lz_mm *m = &l->mm[i];
+
+		for (k = m->rem.cur; !m->gone && k < m->rem.nr; k++)
+			if (m->rem.r[k].start < m->rem.r[k].end)
+				return true;
+	}
+	return false;
+}
+
+/* Post-copy after a turn: every REMOTE page in (say so, once), or none can come any more. */
+static int pc_check(struct lazy *l)
+{
+	struct rctl_status st = { .kind = RCTL_POSTCOPY_DONE };
+
+	if (l->pc_fd < 0 || l->pc_reported)
+		return 0;
+	if (!l->pc_pending && !pc_left(l)) {
+		l->pc_reported = true;
+		l->pc_us = now_us() - l->t0;
+		st.pages = l->pc_pages;
+		st.faults = l->pc_faults;
+		rctl_send_status(l->status_fd, &st);
+		return 0;
+	}
+	if (!l->pc_eof)
+		return 0;
+	snprintf(l->why, sizeof(l->why), "post-copy: the page server is gone (its pipe ended) "
+		 "while pages only the source holds were still to come");
+	return -EPIPE;
 }
 
 /* Test hook (docs/testing.md): FERRY_TEST_LAZY_DELAY_MS slows each background step. */
@@ -660,20 +892,24 @@ static void *lz_thread(void *arg)
 {
 	struct lazy *l = arg;
 	uint64_t delay = test_delay_ms() * 1000ULL, next_step = 0;
+	bool idle = false;	/* nothing local left: wait for faults and REMOTE pages */
 	int ret = 0;
 
 	for (;;) {
-		struct pollfd pfd[l->nr_mm + 1];
+		struct pollfd pfd[l->nr_mm + 2];
 		size_t i, n = l->nr_mm;
 		uint64_t now = now_us();
+		bool want_pc = l->pc_fd >= 0 && !l->pc_eof && !l->pc_pending;
 		int got;
 
 		for (i = 0; i < n; i++)
 			pfd[i] = (struct pollfd){ .fd = l->mm[i].gone ? -1 : l->mm[i].uffd,
 						  .events = POLLIN };
 		pfd[n] = (struct pollfd){ .fd = l->stop[0], .events = POLLIN };
+		pfd[n + 1] = (struct pollfd){ .fd = want_pc ? l->pc_fd : -1, .events = POLLIN };
 		/* faults first; the background step when its time has come */
-		got = poll(pfd, n + 1, now >= next_step ? 0 : (int)((next_step - now) / 1000 + 1));
+		got = poll(pfd, n + 2, idle ? -1 : now >= next_step ? 0 :
+			   (int)((next_step - now) / 1000 + 1));
 		if (got < 0 && errno != EINTR) {
 			ret = -errno;
 			break;
@@ -688,6 +924,16 @@ static void *lz_thread(void *arg)
 		for (i = 0; i < n && !ret; i++)
 			if (l->mm[i].nr_again)
 				ret = lz_retry(l, i);
+		/* post-copy: a batch from the source, into every mm that still misses it */
+		if (!ret && got > 0 && pfd[n + 1].revents)
+			ret = pc_read_batch(l);
+		if (!ret && l->pc_pending) {
+			ret = pc_apply(l);
+			if (ret == -EAGAIN)
+				ret = 0;	/* an event first: the next turn reads it */
+		}
+		if (!ret)
+			ret = pc_check(l);
 		if (ret)
 			break;
 		if (now_us() < next_step)
@@ -697,14 +943,16 @@ static void *lz_thread(void *arg)
 		for (i = 0; !ret && i < l->nr_mm; i++)
 			if (l->mm[i].nr_again)
 				ret = 1;	/* not done while a fault waits */
-		if (ret == 1)
+		idle = !ret && l->pc_fd >= 0 && !l->pc_reported && !l->pc_pending;
+		if (ret == 1 || idle || (!ret && l->pc_pending))
 			ret = 0;
 		else
 			break;	/* everything is in (0), or the fill failed */
 	}
 	if (ret) {
 		l->err = ret;
-		snprintf(l->why, sizeof(l->why), "%s", strerror(-ret));
+		if (!l->why[0])
+			snprintf(l->why, sizeof(l->why), "%s", strerror(-ret));
 	}
 	l->us = now_us() - l->t0;
 	return NULL;
@@ -712,7 +960,8 @@ static void *lz_thread(void *arg)
 
 /* ---- the interface ---- */
 
-int lazy_start(struct lazy **out, struct stack_view *sv, const struct lazy_proc *p, size_t nr)
+int lazy_start(struct lazy **out, struct stack_view *sv, const struct lazy_proc *p, size_t nr,
+	       int pc_fd, int status_fd)
 {
 	struct lazy *l = calloc(1, sizeof(*l));
 	pid_t *pids = calloc(nr ? nr : 1, sizeof(*pids));
@@ -729,9 +978,15 @@ int lazy_start(struct lazy **out, struct stack_view *sv, const struct lazy_proc 
 	}
 	l->sv = sv;
 	l->guard = l->stop[0] = l->stop[1] = -1;
+	l->pc_fd = pc_fd;
+	l->status_fd = status_fd;
 	l->t0 = now_us();
 	l->buf = malloc(LZ_CHUNK);
-	if (!l->buf || pipe2(l->stop, O_CLOEXEC))
+	if (pc_fd >= 0) {
+		l->pc_frame = malloc(FRAME_MAX);
+		l->pc_data = malloc(PB_MAX_DATA);
+	}
+	if (!l->buf || (pc_fd >= 0 && (!l->pc_frame || !l->pc_data)) || pipe2(l->stop, O_CLOEXEC))
 		ret = -ENOMEM;
 	for (i = 0; !ret && i < nr; i++) {
 		struct lz_mm *m;
@@ -742,7 +997,9 @@ int lazy_start(struct lazy **out, struct stack_view *sv, const struct lazy_proc 
 			break;
 		m = &l->mm[l->nr_mm - 1];
 		for (k = 0; !ret && k < p[i].left->nr; k++)
-			ret = lz_push(m, p[i].left->r[k].start, p[i].left->r[k].end, 0);
+			ret = lz_push(&m->loc, p[i].left->r[k].start, p[i].left->r[k].end, 0);
+		for (k = 0; !ret && p[i].remote && k < p[i].remote->nr; k++)
+			ret = lz_push(&m->rem, p[i].remote->r[k].start, p[i].remote->r[k].end, 0);
 		for (k = 0; !ret && k < p[i].nofork->nr; k++)
 			ret = ranges_add(&m->nofork, p[i].nofork->r[k].start, p[i].nofork->r[k].end);
 	}
@@ -784,6 +1041,11 @@ int lazy_end(struct lazy *l, bool wait)
 		       "into the children)\n", (unsigned long long)l->pages, l->us / 1e3,
 		       (unsigned long long)l->faults, (unsigned long long)l->zero_faults,
 		       (unsigned long long)l->forks, (unsigned long long)l->child_pages);
+	if (!ret && wait && l->pc_fd >= 0)
+		printf("post-copy: %llu pages came from the source, %llu faults waited for them "
+		       "(%llu fetches), every one in %.1f ms after the process ran\n",
+		       (unsigned long long)l->pc_pages, (unsigned long long)l->pc_faults,
+		       (unsigned long long)l->pc_fetches, l->pc_us / 1e3);
 	/*
 	 * Filled (or the tree discarded): the guard may let the uffds go. On a
 	 * failure with the tree running, it is not told: it kills the tree.
@@ -798,7 +1060,8 @@ int lazy_end(struct lazy *l, bool wait)
 		close(l->mm[i].uffd);
 		if (l->mm[i].pagemap >= 0)
 			close(l->mm[i].pagemap);
-		free(l->mm[i].r);
+		free(l->mm[i].loc.r);
+		free(l->mm[i].rem.r);
 		free(l->mm[i].again);
 		ranges_free(&l->mm[i].nofork);
 	}
@@ -807,6 +1070,8 @@ int lazy_end(struct lazy *l, bool wait)
 		       "would read as zero)", l->why[0] ? l->why : strerror(-ret));
 	free(l->mm);
 	free(l->buf);
+	free(l->pc_frame);
+	free(l->pc_data);
 	if (l->stop[0] >= 0)
 		close(l->stop[0]);
 	if (l->stop[1] >= 0)

@@ -45,7 +45,7 @@ static int hold_timeout(const char *arg, unsigned int *s)
 static const char usage[] =
 	"usage: restore --images-dir DIR/<id>/<N> [--pidns] [--status-fd N] [-v] [--log-file FILE]\n"
 	"       restore --stream DIR/<id> [--lazy-fill] [--pidns] [--status-fd N] [-v] [--log-file FILE]\n"
-	"       (either also with --hold [--hold-timeout S])\n"
+	"       (either also with --hold [--hold-timeout S] [--postcopy-fd N])\n"
 	"\n"
 	"Recreates the process saved in the final round N of an image stack (older\n"
 	"rounds are reached through the 'parent' links), with its PID, memory,\n"
@@ -73,6 +73,11 @@ static const char usage[] =
 	"                     missing is served on first touch (userfaultfd) and filled\n"
 	"                     in the background after the process runs; \"filling\" on\n"
 	"                     the status fd after \"resumed\", exit when all is in\n"
+	"  --postcopy-fd N    post-copy (migrate --postcopy, docs/handover.md): the\n"
+	"                     final round's REMOTE pages come as page frames on fd N;\n"
+	"                     \"fetch PID VADDR NR\" asks for pages a thread waits on,\n"
+	"                     \"postcopy-done PAGES FAULTS\" says every one is in; the\n"
+	"                     tree is killed if fd N ends before that\n"
 	"  --pidns            restore into a fresh PID namespace (the process keeps\n"
 	"                     its PID there), e.g. beside its still-running original\n"
 	"  -v, --verbose      more detail on stderr (repeat for debug)\n"
@@ -93,12 +98,14 @@ int main(int argc, char **argv)
 		{ "hold", no_argument, NULL, 'H' },
 		{ "hold-timeout", required_argument, NULL, 'T' },
 		{ "lazy-fill", no_argument, NULL, 'Z' },
+		{ "postcopy-fd", required_argument, NULL, 'C' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "log-file", required_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
-	struct restore_opts o = { .status_fd = -1, .hold_timeout_s = RCTL_HOLD_TIMEOUT_S };
+	struct restore_opts o = { .status_fd = -1, .postcopy_fd = -1,
+				  .hold_timeout_s = RCTL_HOLD_TIMEOUT_S };
 	struct rctl_status st = { .kind = RCTL_FAILED };
 	const char *log_file = NULL;
 	int c, verbose = 0, ret;
@@ -116,6 +123,12 @@ int main(int argc, char **argv)
 			if (o.status_fd < 0)
 				return usage_error("--status-fd %s: want an open descriptor above 2", optarg);
 			break;
+		case 'C':
+			o.postcopy_fd = status_fd(optarg);
+			if (o.postcopy_fd < 0)
+				return usage_error("--postcopy-fd %s: want an open descriptor above 2",
+						   optarg);
+			break;
 		case 'H': o.hold = true; break;
 		case 'Z': o.lazy = true; break;
 		case 'T':
@@ -131,6 +144,8 @@ int main(int argc, char **argv)
 	}
 	if (!o.images_dir == !o.stack_dir || optind != argc)
 		return usage_error("one of --images-dir DIR and --stream DIR is needed (and nothing else)");
+	if (o.postcopy_fd >= 0 && (!o.hold || o.postcopy_fd == o.status_fd))
+		return usage_error("--postcopy-fd wants --hold and an fd of its own");
 	log_init("restore", verbose, log_file);
 	/* hold_wait and a prefill cut short poll fd 0: no bytes may hide in a stdio buffer */
 	if (o.hold || o.lazy)

@@ -297,6 +297,7 @@ struct lazy_walk {
 	const struct ranges *fresh;	/* mapped fresh at the final: nothing in */
 	struct ops *o;
 	struct ranges *left;
+	struct ranges *remote;		/* post-copy: REMOTE pages (to come from the source) */
 };
 
 #define CONTENT_NONE	UINT32_MAX
@@ -348,13 +349,14 @@ static int lazy_ext(void *arg, const struct pg_extent *e)
 		uint64_t until;
 		uint32_t c = content_round(w, a, &until);
 		uint64_t b = until < end ? until : end;
+		bool remote = e->round == PG_ROUND_REMOTE;
 		/* a data page is right if no later round than what is in wrote it */
-		bool right = c != CONTENT_NONE && e->round && e->round <= c;
+		bool right = !remote && c != CONTENT_NONE && e->round && e->round <= c;
 
 		if (c != CONTENT_NONE && !right)
 			ret = ops_add(w->o, RST_OP_DISCARD, a, b - a);
 		if (!ret && e->round && !right)
-			ret = ranges_add(w->left, a, b);
+			ret = ranges_add(remote ? w->remote : w->left, a, b);
 		a = b;
 	}
 	return ret;
@@ -366,14 +368,16 @@ static int lazy_ext(void *arg, const struct pg_extent *e)
  * registers *@reg and serves them on first touch).
  */
 static int lazy_memory(struct rst_process *rp, const MmEntry *mm, const struct stack_view *sv,
-		       struct ops *o, struct ranges *left, struct ranges *reg)
+		       struct ops *o, struct ranges *left, struct ranges *remote,
+		       struct ranges *reg)
 {
 	struct ranges want, fresh;
-	struct lazy_walk w = { rp, &fresh, o, left };
+	struct lazy_walk w = { rp, &fresh, o, left, remote };
 	size_t i;
 	int ret;
 
 	memset(left, 0, sizeof(*left));
+	memset(remote, 0, sizeof(*remote));
 	ret = anon_layout(rp, mm, o, &want, &fresh);
 	if (ret)
 		return ret;
@@ -383,6 +387,7 @@ static int lazy_memory(struct rst_process *rp, const MmEntry *mm, const struct s
 	ranges_free(&fresh);
 	if (ret) {
 		ranges_free(left);
+		ranges_free(remote);
 		ranges_free(&want);
 		return ret;
 	}
@@ -406,6 +411,8 @@ struct rst_tree {
 	uint64_t syscalls_before;	/* the blobs' system calls before the last fill */
 	struct lazy *lazy;		/* --lazy-fill: what is left is served on first touch */
 	uint64_t lazy_pages;		/* pages left to it at the final */
+	uint64_t remote_pages;		/* post-copy: of those, REMOTE ones */
+	bool remote_ok;			/* post-copy: the view takes REMOTE pages */
 };
 
 /*
@@ -502,7 +509,10 @@ static int rst_view_at(struct rst_tree *rt, const char *round_dir, uint32_t roun
 {
 	int ret;
 
+	if (rt->sv.top_dir && round && rt->sv.top_round == round)
+		return 0;	/* there already (the final looked for REMOTE pages) */
 	if (rt->sv.top_dir && round && rt->sv.top_round + 1 == round) {
+		rt->sv.remote_ok = rt->remote_ok;
 		ret = stack_view_advance(&rt->sv, round_dir);
 		if (!ret)
 			return 0;
@@ -510,7 +520,7 @@ static int rst_view_at(struct rst_tree *rt, const char *round_dir, uint32_t roun
 			round, strerror(-ret));
 	}
 	rst_view_drop(rt);
-	return stack_view_open(round_dir, &rt->sv);
+	return stack_view_open_remote(round_dir, rt->remote_ok, &rt->sv);
 }
 
 static void rst_tree_kill(struct rst_tree *rt)
@@ -823,24 +833,27 @@ static int nofork_ranges(const MmEntry *mm, struct ranges *out)
  * touch and the fill started (rt->lazy). The process does not run yet.
  */
 static int rst_tree_lazy(struct rst_tree *rt, const struct tree_images *ti, const char *round_dir,
-			 uint32_t round, const struct shm_table *shm)
+			 uint32_t round, const struct shm_table *shm, const struct restore_opts *ro)
 {
 	struct lazy_proc *lp = calloc(rt->nr, sizeof(*lp));
 	struct ranges *left = calloc(rt->nr, sizeof(*left)), *reg = calloc(rt->nr, sizeof(*reg));
 	struct ranges *nofork = calloc(rt->nr, sizeof(*nofork));
+	struct ranges *remote = calloc(rt->nr, sizeof(*remote));
 	size_t i, n = 0;
 	int ret;
 
-	ret = lp && left && reg && nofork ? rst_view_at(rt, round_dir, round) : -ENOMEM;
+	ret = lp && left && reg && nofork && remote ? rst_view_at(rt, round_dir, round) : -ENOMEM;
 	rt->fill_ops = 0;
 	rt->fill_delta = false;
 	rt->layout_ops = 0;
 	rt->lazy_pages = 0;
+	rt->remote_pages = 0;
 	rt->syscalls_before = rst_tree_syscalls(rt);
 	for (i = 0; i < rt->nr && !ret; i++) {
 		struct ops o = { 0 };
 
-		ret = lazy_memory(&rt->rp[i], ti->p[i].mm, &rt->sv, &o, &left[i], &reg[i]);
+		ret = lazy_memory(&rt->rp[i], ti->p[i].mm, &rt->sv, &o, &left[i], &remote[i],
+				  &reg[i]);
 		rt->fill_ops += o.nr;
 		if (!ret)
 			ret = rp_memory(&rt->rp[i], &o);
@@ -854,14 +867,22 @@ static int rst_tree_lazy(struct rst_tree *rt, const struct tree_images *ti, cons
 	for (i = 0; i < rt->nr && !ret; i++) {
 		size_t k;
 
-		if (!left[i].nr)
+		if (!left[i].nr && !remote[i].nr)
 			continue;
 		for (k = 0; k < left[i].nr; k++)
 			rt->lazy_pages += (left[i].r[k].end - left[i].r[k].start) / PAGE_SIZE;
+		for (k = 0; k < remote[i].nr; k++)
+			rt->remote_pages += (remote[i].r[k].end - remote[i].r[k].start) / PAGE_SIZE;
 		ret = nofork_ranges(ti->p[i].mm, &nofork[i]);
 		if (!ret)
 			ret = rp_uffd(&rt->rp[i], &reg[i], test_no_uffd() ? ~0U : LAZY_UFFD_FEATURES,
 				      &lp[n].uffd);
+		if (ret == -EOPNOTSUPP && remote[i].nr) {
+			/* nothing could wait for them: the migration fails, the source runs on */
+			pr_err("post-copy: pid %u: no userfaultfd here, so its pages still at the "
+			       "source cannot be served on first touch", rt->rp[i].want_pid);
+			break;
+		}
 		if (ret == -EOPNOTSUPP) {
 			/* no userfaultfd here (a seccomp filter, an old kernel): fill it now */
 			struct ops o = { 0 };
@@ -882,6 +903,7 @@ static int rst_tree_lazy(struct rst_tree *rt, const struct tree_images *ti, cons
 		lp[n].pid = rt->rp[i].want_pid;
 		lp[n].host_pid = rt->rp[i].pid;
 		lp[n].left = &left[i];
+		lp[n].remote = &remote[i];
 		lp[n].nofork = &nofork[i];
 		n++;
 	}
@@ -889,19 +911,23 @@ static int rst_tree_lazy(struct rst_tree *rt, const struct tree_images *ti, cons
 		for (i = 0; i < n; i++)
 			close(lp[i].uffd);
 	else if (n)
-		ret = lazy_start(&rt->lazy, &rt->sv, lp, n);
+		ret = lazy_start(&rt->lazy, &rt->sv, lp, n, ro->postcopy_fd,
+				 ro->postcopy_fd >= 0 ? ro->status_fd : -1);
 	if (!ret)
-		pr_info("lazy fill: %llu pages left to fill after the process runs",
-			(unsigned long long)rt->lazy_pages);
-	for (i = 0; i < rt->nr && left && reg && nofork; i++) {
+		pr_info("lazy fill: %llu pages left to fill after the process runs, %llu more to "
+			"come from the source", (unsigned long long)rt->lazy_pages,
+			(unsigned long long)rt->remote_pages);
+	for (i = 0; i < rt->nr && left && reg && nofork && remote; i++) {
 		ranges_free(&left[i]);
 		ranges_free(&reg[i]);
 		ranges_free(&nofork[i]);
+		ranges_free(&remote[i]);
 	}
 	free(lp);
 	free(left);
 	free(reg);
 	free(nofork);
+	free(remote);
 	return ret;
 }
 
@@ -1316,16 +1342,28 @@ static int rst_tree_finish(struct rst_tree *rt, const struct tree_images *ti, co
 {
 	struct shm_table shm = { 0 };
 	struct ipc_sets ipc = { 0 };
+	bool remote;
 	size_t i;
 	int ret;
 
 	ret = rst_ipc_make(&ipc, ti, dirfd);	/* before anything of the tree may name them */
-	if (!ret && o->lazy && rst_tree_lazy_ok(rt, ti) && rst_tree_behind(rt, round)) {
+	/* post-copy: only the lazy fill can wait for pages that are not here */
+	if (!ret && rt->remote_ok)
+		ret = rst_view_at(rt, round_dir, round);
+	remote = !ret && rt->remote_ok && stack_view_has_remote(&rt->sv);
+	if (remote && !rst_tree_lazy_ok(rt, ti)) {
+		pr_err("post-copy: the tree was not prepared round by round (a process came after "
+		       "the first round, or the streaming restore started over): its pages still at "
+		       "the source cannot be served on first touch");
+		ret = -EINVAL;
+	}
+	if (!ret && (o->lazy || remote) && rst_tree_lazy_ok(rt, ti) &&
+	    (remote || rst_tree_behind(rt, round))) {
 		ret = shm_restore(&shm, dirfd, &rt->sv);
 		for (i = 0; i < rt->nr && !ret; i++)
 			ret = ghost_files_restore(&shm, ti->p[i].mm, ti->p[i].files, dirfd);
 		if (!ret)
-			ret = rst_tree_lazy(rt, ti, round_dir, round, &shm);
+			ret = rst_tree_lazy(rt, ti, round_dir, round, &shm, o);
 	} else if (!ret) {
 		ret = rst_tree_fill(rt, ti, round_dir, round, o->pidns, NULL);
 		if (!ret)
@@ -1396,6 +1434,9 @@ static int restore_final(struct rst_tree *rt, const char *round_dir, const struc
 		printf("restored pid %u in %.1f ms\n", ti.p[0].pe->pid, (now_us() - t0) / 1e3);
 	if (!ret && rt->lazy)
 		printf("lazy fill: %llu pages left when it ran\n", (unsigned long long)rt->lazy_pages);
+	if (!ret && rt->lazy && o->postcopy_fd >= 0)
+		printf("post-copy: %llu pages still at the source when it ran\n",
+		       (unsigned long long)rt->remote_pages);
 	fflush(stdout);
 	if (rt->lazy) {
 		/* it runs on our memory now: a stop request waits for the fill (handover.md) */
@@ -1421,7 +1462,7 @@ static int restore_final(struct rst_tree *rt, const char *round_dir, const struc
 
 int restore_run(const struct restore_opts *o)
 {
-	struct rst_tree rt = { 0 };
+	struct rst_tree rt = { .remote_ok = o->postcopy_fd >= 0 };
 	int ret;
 
 	ret = rst_probe_xstate();
@@ -1467,7 +1508,7 @@ static int stream_round(struct rst_tree *rt, const char *round_dir, uint32_t rou
  */
 int restore_stream(const struct restore_opts *o)
 {
-	struct rst_tree rt = { 0 };
+	struct rst_tree rt = { .remote_ok = o->postcopy_fd >= 0 };
 	struct rctl_status st = { .kind = RCTL_PREFILLED };
 	struct cmdq cq = { 0 };
 	char dir[PATH_MAX];

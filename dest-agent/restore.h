@@ -20,6 +20,7 @@ struct restore_opts {
 	bool hold;			/* --hold: keep the tree stopped until "resume" (handover.md) */
 	unsigned int hold_timeout_s;	/* --hold-timeout: then it is discarded */
 	bool lazy;			/* --lazy-fill: a final behind the prefill does not wait (lazy.c) */
+	int postcopy_fd;		/* --postcopy-fd: REMOTE pages come on it (lazy.c), or -1 */
 };
 
 int restore_run(const struct restore_opts *o);
@@ -142,15 +143,18 @@ struct lazy_proc {
 	uint32_t pid;			/* saved pid: its pages in the view */
 	pid_t host_pid;
 	const struct ranges *left;	/* pages still to fill (registered, missing) */
+	const struct ranges *remote;	/* post-copy: REMOTE pages to come from the source, or NULL */
 	const struct ranges *nofork;	/* MADV_WIPEONFORK / DONTFORK: not in a child's list */
 };
 
 /*
  * Serve faults and fill what is left from @sv (which it reads until
  * lazy_end), in a thread; a guard process holds the uffds and kills the
- * tree if we die before the fill is complete.
+ * tree if we die before the fill is complete. Post-copy: the REMOTE pages
+ * come on @pc_fd (page frames), fetched through @status_fd (else -1, -1).
  */
-int lazy_start(struct lazy **l, struct stack_view *sv, const struct lazy_proc *p, size_t nr);
+int lazy_start(struct lazy **l, struct stack_view *sv, const struct lazy_proc *p, size_t nr,
+	       int pc_fd, int status_fd);
 /*
  * @wait: until everything is in (0), or the fill failed (-errno: the guard
  * kills the tree). Else stop now (the tree is being discarded).

@@ -12,6 +12,12 @@
 
 #include "common/util.h"
 
+/*
+ * A REMOTE run (post-copy, PE_REMOTE): its data is still at the source, in
+ * no round. Its file_off is its address, so that runs that touch merge.
+ */
+#define PG_ROUND_REMOTE	UINT32_MAX
+
 /* Where a run of pages lives: round 0 means zero pages (no data). */
 struct pg_extent {
 	uint64_t vaddr;

@@ -293,12 +293,35 @@ static uint64_t cover_gap(const struct view_cover *c, uint64_t s, uint64_t e)
 	return c->s[lo].end < e ? c->s[lo].end : e;
 }
 
-/* One piece of a pagemap entry: resolved (@done) or still PARENT (@pend). */
-static int view_take(const struct pm_ext *e, uint64_t vaddr, uint64_t nr, uint32_t round,
-		     struct pg_index *done, struct pg_index *pend)
+/*
+ * REMOTE pages (post-copy, docs/image-format.md) have their data nowhere in
+ * the stack: nothing here can restore or show them, so they are refused
+ * by name rather than read as zero.
+ */
+static int view_remote(const struct stack_view *v, uint32_t pid, uint32_t round, uint64_t vaddr)
 {
-	struct pg_extent x = { vaddr, nr, 0, 0 };
+	pr_err("%s: pid %u: page %#llx of round %u is REMOTE (post-copy): its data is not in the stack",
+	       v->top_dir, pid, (unsigned long long)vaddr, round);
+	return -EINVAL;
+}
 
+/* REMOTE pages are taken in the top round only, and only if the view was asked to. */
+static bool view_remote_ok(const struct stack_view *v, uint32_t round)
+{
+	return v->remote_ok && round == v->top_round;
+}
+
+/* One piece of a pagemap entry: resolved (@done) or still PARENT (@pend). */
+static int view_take(const struct stack_view *v, uint32_t pid, const struct pm_ext *e,
+		     uint64_t vaddr, uint64_t nr, uint32_t round, struct pg_index *done,
+		     struct pg_index *pend)
+{
+	struct pg_extent x = { vaddr, nr, PG_ROUND_REMOTE, vaddr };
+
+	if (e->flags == PE_FLAGS__PE_REMOTE)
+		return view_remote_ok(v, round) ? pg_index_push(done, &x) :
+						  view_remote(v, pid, round, vaddr);
+	x = (struct pg_extent){ vaddr, nr, 0, 0 };
 	if (e->flags == PE_FLAGS__PE_PARENT)
 		return pg_index_push(pend, &x);
 	if (e->flags == PE_FLAGS__PE_PRESENT) {
@@ -337,7 +360,8 @@ static int view_resolve_round(const struct stack_view *v, const struct pagemap *
 			}
 			e = &pm->ext[j];
 			stop = min_u64(pm_end(e), end);
-			ret = view_take(e, cur, (stop - cur) / PAGE_SIZE, r, done, next);
+			ret = view_take(v, pm->pid, e, cur, (stop - cur) / PAGE_SIZE, r, done,
+					next);
 			if (ret)
 				return ret;
 			cur = stop;
@@ -381,7 +405,8 @@ static int view_resolve_pid(const struct stack_view *v, struct pg_index *idx,
 		return ret;
 	}
 	for (i = 0; !ret && i < pm.nr; i++)
-		ret = view_take(&pm.ext[i], pm.ext[i].vaddr, pm.ext[i].nr_pages, r, &done, &pend);
+		ret = view_take(v, idx->pid, &pm.ext[i], pm.ext[i].vaddr, pm.ext[i].nr_pages, r,
+				&done, &pend);
 	pagemap_free(&pm);
 	while (!ret && pend.nr) {
 		if (--r == 0) {
@@ -449,10 +474,16 @@ static void view_close_fds(struct stack_view *v)
 
 int stack_view_open(const char *round_dir, struct stack_view *v)
 {
+	return stack_view_open_remote(round_dir, false, v);
+}
+
+int stack_view_open_remote(const char *round_dir, bool remote_ok, struct stack_view *v)
+{
 	size_t i;
 	int ret;
 
 	memset(v, 0, sizeof(*v));
+	v->remote_ok = remote_ok;
 	v->top_dir = strdup(round_dir);
 	if (!v->top_dir)
 		return -ENOMEM;
@@ -472,6 +503,26 @@ int stack_view_open(const char *round_dir, struct stack_view *v)
 err:
 	stack_view_close(v);
 	return ret;
+}
+
+static bool idx_has_remote(const struct pg_index *idx)
+{
+	size_t i;
+
+	for (i = 0; idx && i < idx->nr; i++)
+		if (idx->ext[i].round == PG_ROUND_REMOTE)
+			return true;
+	return false;
+}
+
+bool stack_view_has_remote(const struct stack_view *v)
+{
+	size_t i;
+
+	for (i = 0; v->remote_ok && i < v->nr_pids; i++)
+		if (idx_has_remote(&v->idx[i]) || (v->top && idx_has_remote(&v->top[i])))
+			return true;
+	return false;
 }
 
 int stack_view_pages_fd(struct stack_view *v, uint32_t pid, uint32_t round)
@@ -629,6 +680,9 @@ static int view_top_changes(const struct stack_view *v, const struct pagemap *pm
 			}
 		} else if (e->flags == PE_FLAGS__PE_PRESENT) {
 			ret = top_push(t, &x);
+		} else if (e->flags == PE_FLAGS__PE_REMOTE) {
+			x = (struct pg_extent){ e->vaddr, e->nr_pages, PG_ROUND_REMOTE, e->vaddr };
+			ret = v->remote_ok ? top_push(t, &x) : view_remote(v, pm->pid, r, e->vaddr);
 		} else {
 			ret = pg_index_walk(idx, e->vaddr, pm_end(e), zero_piece, &z);
 			if (!ret && z.cur < pm_end(e))

@@ -40,8 +40,17 @@ struct stack_view {
 	int *round_dirfd;		/* [round] -> dir fd, 1..top_round */
 	char **round_path;		/* [round] -> its absolute path, 1..top_round */
 	int *pages_fd;			/* [pid slot * (top_round + 1) + round], on demand */
+	/*
+	 * Post-copy (restore --postcopy-fd): REMOTE pages of the top round are
+	 * runs of round PG_ROUND_REMOTE; without it any REMOTE page is refused.
+	 */
+	bool remote_ok;
 };
 int stack_view_open(const char *round_dir, struct stack_view *v);
+/* The same, taking REMOTE pages of the top round if @remote_ok (kept for advances). */
+int stack_view_open_remote(const char *round_dir, bool remote_ok, struct stack_view *v);
+/* Does the view hold REMOTE pages (post-copy)? */
+bool stack_view_has_remote(const struct stack_view *v);
 /*
  * Move the view up to @round_dir, the round above its top (its parent link
  * must lead to the top): merges what is pending (stack_view_settle), then

@@ -584,6 +584,44 @@ static int round_check_open(struct stack_writer *sw)
 	return sw->err;
 }
 
+/* A run of pages of @pid the round may take: its round_pid, or NULL with *@err. */
+static struct round_pid *round_pid_run(struct stack_writer *sw, uint32_t pid, uint64_t vaddr,
+				       uint64_t nr_pages, int *err)
+{
+	struct round_pid *rp;
+
+	*err = round_check_open(sw);
+	if (*err)
+		return NULL;
+	if (!nr_pages || vaddr % PAGE_SIZE || vaddr > TASK_SIZE_MAX ||
+	    nr_pages > (TASK_SIZE_MAX - vaddr) / PAGE_SIZE) {
+		pr_err("pid %u: bad page run %#llx+%llu", pid, (unsigned long long)vaddr,
+		       (unsigned long long)nr_pages);
+		*err = -EINVAL;
+		return NULL;
+	}
+	rp = round_pid_get(sw, pid);
+	if (!rp)
+		*err = -ENOMEM;
+	return rp;
+}
+
+int stack_add_remote(struct stack_writer *sw, uint32_t pid, uint64_t vaddr, uint64_t nr_pages)
+{
+	struct pg_extent e = { vaddr, nr_pages, PG_ROUND_REMOTE, vaddr };
+	struct round_pid *rp;
+	int ret;
+
+	rp = round_pid_run(sw, pid, vaddr, nr_pages, &ret);
+	if (!rp)
+		return ret;
+	if (!sw->final) {
+		pr_err("pid %u: REMOTE pages in pre-copy round %u", pid, sw->round);
+		return -EINVAL;
+	}
+	return round_pid_note(rp, &e);
+}
+
 int stack_add_pages(struct stack_writer *sw, uint32_t pid, uint64_t vaddr, uint64_t nr_pages,
 		    const void *data)
 {
@@ -591,18 +629,9 @@ int stack_add_pages(struct stack_writer *sw, uint32_t pid, uint64_t vaddr, uint6
 	struct round_pid *rp;
 	int ret;
 
-	ret = round_check_open(sw);
-	if (ret)
-		return ret;
-	if (!nr_pages || vaddr % PAGE_SIZE || vaddr > TASK_SIZE_MAX ||
-	    nr_pages > (TASK_SIZE_MAX - vaddr) / PAGE_SIZE) {
-		pr_err("pid %u: bad page run %#llx+%llu", pid, (unsigned long long)vaddr,
-		       (unsigned long long)nr_pages);
-		return -EINVAL;
-	}
-	rp = round_pid_get(sw, pid);
+	rp = round_pid_run(sw, pid, vaddr, nr_pages, &ret);
 	if (!rp)
-		return -ENOMEM;
+		return ret;
 	if (data) {
 		ret = round_pid_write(sw, rp, data, nr_pages * PAGE_SIZE);
 		if (ret)
@@ -760,6 +789,14 @@ static int pm_parent(struct pagemap *pm, size_t *cap, uint64_t start, uint64_t e
 	return pm_push(pm, cap, start, (end - start) / PAGE_SIZE, PE_FLAGS__PE_PARENT, 0);
 }
 
+/* The pagemap flag of one of the round's own runs. */
+static uint32_t pm_flag(const struct pg_extent *e)
+{
+	if (e->round == PG_ROUND_REMOTE)
+		return PE_FLAGS__PE_REMOTE;
+	return e->round ? PE_FLAGS__PE_PRESENT : PE_FLAGS__PE_ZERO;
+}
+
 /*
  * A pid's pagemap of the round: its own runs (data PRESENT, zero ZERO) and
  * PARENT over the rest of its @cover (which holds the round's runs), so
@@ -783,9 +820,8 @@ static int round_write_pagemap(struct stack_writer *sw, const struct round_pid *
 
 			ret = pm_parent(&pm, &cap, cur, e->vaddr);
 			if (!ret)
-				ret = pm_push(&pm, &cap, e->vaddr, e->nr_pages,
-					      e->round ? PE_FLAGS__PE_PRESENT : PE_FLAGS__PE_ZERO,
-					      e->round ? e->file_off : 0);
+				ret = pm_push(&pm, &cap, e->vaddr, e->nr_pages, pm_flag(e),
+					      pm_flag(e) == PE_FLAGS__PE_PRESENT ? e->file_off : 0);
 			cur = pg_ext_end(e);
 		}
 		if (!ret)

@@ -49,6 +49,11 @@ int stack_round_begin(struct stack_writer *sw, uint32_t round, bool final);
 /* data == NULL: nr zero pages. Pages of one pid must not repeat within a round. */
 int stack_add_pages(struct stack_writer *sw, uint32_t pid, uint64_t vaddr, uint64_t nr_pages,
 		    const void *data);
+/*
+ * Post-copy: nr pages of @pid still at the source (PE_REMOTE in the round's
+ * pagemap, no data). Only a final round may hold them (-EINVAL otherwise).
+ */
+int stack_add_remote(struct stack_writer *sw, uint32_t pid, uint64_t vaddr, uint64_t nr_pages);
 /* A non-page image (core-*.img, mm-*.img, inventory.img...). Name: [A-Za-z0-9._-]+ */
 int stack_add_file(struct stack_writer *sw, const char *name, const void *data, size_t len);
 /*

@@ -88,8 +88,12 @@ static int on_hello(struct session *s, const struct frame *f)
 	if (session_take_slot(s, why, sizeof(why)))
 		goto refuse;
 	snprintf(s->id, sizeof(s->id), "%s", h->migration_id ? h->migration_id : "");
-	sess_info(s, "hello from %s, root pid %u, %s%s", h->source_host ? h->source_host : "?",
-		  h->root_pid, h->migration_id ? "resuming " : "new migration", s->id);
+	/* only a streaming restore can take REMOTE pages (it runs with --postcopy-fd) */
+	s->postcopy = h->has_postcopy && h->postcopy && !s->srv->no_restore && !s->srv->no_stream;
+	sess_info(s, "hello from %s, root pid %u, %s%s%s", h->source_host ? h->source_host : "?",
+		  h->root_pid, h->migration_id ? "resuming " : "new migration", s->id,
+		  h->has_postcopy && h->postcopy ? s->postcopy ? ", post-copy" :
+		  ", post-copy refused (--no-restore or --no-stream)" : "");
 	hello__free_unpacked(h, NULL);
 	s->state = S_OPENING;
 	/* The last session of this id is still closing its stack: open after it. */
@@ -120,6 +124,8 @@ static void opened(struct session *s, struct ps_work *w)
 	hr.ok = true;
 	hr.migration_id = s->id;
 	hr.next_round = s->next_round;
+	hr.has_postcopy = s->postcopy;
+	hr.postcopy = s->postcopy;
 	sess_info(s, "migration %s in %s, next round %u", s->id, stack_writer_dir(s->sw),
 		  s->next_round);
 	s->state = S_IDLE;
@@ -179,6 +185,8 @@ static int on_pages(struct session *s, const struct frame *f)
 
 	if (page_batch_parse(f->payload, f->len, &pb, &reason))
 		return sess_proto(s, "bad page batch: %s", reason);
+	if (pb.codec == CODEC_REMOTE && !(s->postcopy && s->final))
+		return sess_proto(s, "%s", "REMOTE pages outside a post-copy final round");
 	s->pages_rcvd += pb.nr_pages;
 	if (s->round_err)
 		return 0;
@@ -343,9 +351,27 @@ int session_dispatch(struct session *s)
 		ret = on_file_data(s, &f);
 		break;
 	case S_HELD:
+		if (f.type == FRAME_PAGES && session_pc_relaying(s)) {
+			ret = session_restore_relay(s, &f);
+			break;
+		}
 		if (f.type != FRAME_COMMIT)
 			return sess_proto(s, "unexpected %s (want commit)", frame_type_name(f.type));
 		ret = session_restore_commit(s);
+		break;
+	case S_DONE:
+		/* post-copy: what the source pushed before it read postcopy_done */
+		if (f.type == FRAME_PAGES && s->postcopy && s->completed) {
+			ret = 0;
+			break;
+		}
+		return sess_proto(s, "unexpected %s", frame_type_name(f.type));
+	case S_RESTORING:
+	case S_POSTCOPY:
+		if (f.type != FRAME_PAGES || !session_pc_relaying(s))
+			return sess_proto(s, "unexpected %s (post-copy: want pages)",
+					  frame_type_name(f.type));
+		ret = session_restore_relay(s, &f);
 		break;
 	default:
 		ret = sess_proto(s, "unexpected %s", frame_type_name(f.type));

@@ -34,6 +34,7 @@
 #define TICK_MS			1000		/* the session timer checks deadlines */
 #define RESTORE_TIMEOUT_S	60		/* --restore-timeout default */
 #define RESTORE_LINGER_MS	200		/* pipes of an exited restore */
+#define PC_QUEUE_MAX		(8u << 20)	/* post-copy pages waiting for the restore's pipe */
 
 struct session;
 struct rchild;
@@ -69,6 +70,7 @@ enum sess_state {
 	S_COMMITTING,	/* round_end queued, ack pending */
 	S_RESTORING,	/* final round committed, restore running */
 	S_HELD,		/* restored and held (restore_result held sent): expect commit */
+	S_POSTCOPY,	/* it runs (restore_result postcopy sent): relay pages until done */
 	S_DONE,		/* restore result sent: expect EOF */
 };
 
@@ -154,6 +156,11 @@ struct session {
 	struct rchild *child;
 	bool stream_broken;
 	uint32_t prefilled;	/* last round the stream restore reported filled */
+
+	/* Post-copy (docs/handover.md): asked for at hello, taken if we restore by streaming. */
+	bool postcopy;
+	size_t pc_queued;	/* page frame bytes written to the restore, not taken yet */
+	uint64_t pc_requests, pc_relayed;	/* page_request frames sent; pages relayed */
 };
 
 #define sess_log(s, lvl, fmt, ...) \
@@ -217,5 +224,9 @@ void session_restore_expire(struct session *s);
 void session_netaddr_drop(struct session *s);
 /* COMMIT from the source: let the held restore run. */
 int session_restore_commit(struct session *s);
+/* Post-copy: a page frame from the source (rx, checked) for the restore's --postcopy-fd. */
+int session_restore_relay(struct session *s, const struct frame *f);
+/* Post-copy: a session that reads page frames while the final restore runs. */
+bool session_pc_relaying(const struct session *s);
 
 #endif

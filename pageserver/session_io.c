@@ -245,11 +245,14 @@ static int session_handshake(struct session *s)
 bool session_working(const struct session *s)
 {
 	return s->state == S_OPENING || s->state == S_COMMITTING || s->state == S_RESTORING ||
-	       s->state == S_HELD;
+	       s->state == S_HELD || s->state == S_POSTCOPY;
 }
 
 static bool session_blocked(const struct session *s)
 {
+	/* post-copy pages go to the restore's pipe: it sets the pace */
+	if (session_pc_relaying(s))
+		return s->pc_queued >= PC_QUEUE_MAX;
 	if (s->state == S_HELD)
 		return false;	/* waiting for commit (or EOF: the restore discards) */
 	if (session_working(s))
@@ -288,6 +291,14 @@ static void session_eof(struct session *s)
 		session_drop(s, true, "peer closed the connection before commit: the held "
 			     "restore is discarded");
 		break;
+	case S_RESTORING:
+	case S_POSTCOPY:
+		if (session_pc_relaying(s)) {
+			session_drop(s, true, "the source closed the connection during post-copy: "
+				     "pages only it holds can no longer come");
+			break;
+		}
+		/* fall through */
 	default:
 		session_drop(s, true, "peer closed the connection before the session began");
 	}

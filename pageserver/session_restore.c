@@ -19,6 +19,16 @@
  * ("held" -> restore_result{ok, held} to the source) until the source's
  * COMMIT ("resume" -> "resumed", exit 0 -> restore_result{ok, resumed}).
  * The source gone before COMMIT: "abort", the restore kills the tree.
+ *
+ * Post-copy (migrate --postcopy, docs/handover.md): the restore also gets
+ * --postcopy-fd 4, a pipe on which the REMOTE pages come as the source's
+ * page frames, relayed as they are (session_restore_relay). Its "fetch"
+ * lines become page_request frames to the source (from the final on: the
+ * source answers them frozen, before and after COMMIT); its "filling" after
+ * "resumed" becomes restore_result{ok, resumed, postcopy} (the source keeps
+ * its copy frozen and pushes the rest), "postcopy-done" becomes
+ * postcopy_done{ok} (the source may go). The source gone during post-copy:
+ * the pipe is closed, the restore fails, its guard kills the tree.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -31,11 +41,13 @@
 
 #define ABORT_KILL_MS	10000	/* an aborted stream restore that does not exit */
 #define STATUS_FD	3	/* the child's end of the status pipe */
+#define PC_FD		4	/* post-copy: the child's end of the page pipe */
 
 struct rchild {
 	struct session *s;
 	uv_process_t proc;
 	uv_pipe_t in, err, st;
+	uv_pipe_t pc;		/* post-copy: page frames to its --postcopy-fd */
 	uv_timer_t timer;
 	int handles;		/* open handles: freed at 0 */
 	bool streaming;		/* --stream, stdin open */
@@ -45,6 +57,9 @@ struct rchild {
 	bool resumed;		/* reported "resumed": its tree runs */
 	bool committed;		/* "resume" written */
 	bool filling;		/* reported "filling": restored, its exit ends the lazy fill */
+	bool has_pc;		/* pc is a pipe (post-copy session) */
+	bool pc_done;		/* reported "postcopy-done" */
+	uint64_t pc_pages, pc_faults;
 	int64_t status;
 	int signal;
 	uint64_t t0, us;
@@ -69,13 +84,16 @@ static void child_close(uv_handle_t *h)
 		uv_close(h, child_closed);
 }
 
-/* restore_result: the verdict (@held false), or ok+held: waiting for commit. */
-static void send_result_ex(struct session *s, bool ok, const char *error, uint64_t us,
-			   bool held, bool resumed)
+/*
+ * restore_result: the verdict (@held false), or ok+held: waiting for commit,
+ * or ok+resumed+@postcopy: it runs, the REMOTE pages are still to come.
+ */
+static void send_result_pc(struct session *s, bool ok, const char *error, uint64_t us,
+			   bool held, bool resumed, bool postcopy)
 {
 	RestoreResult rr = RESTORE_RESULT__INIT;
 
-	if (!held) {
+	if (!held && !postcopy) {
 		s->completed = ok;
 		s->failed |= !ok;
 	}
@@ -89,7 +107,9 @@ static void send_result_ex(struct session *s, bool ok, const char *error, uint64
 	rr.held = held;
 	rr.has_resumed = resumed;
 	rr.resumed = resumed;
-	s->state = held ? S_HELD : S_DONE;
+	rr.has_postcopy = postcopy;
+	rr.postcopy = postcopy;
+	s->state = held ? S_HELD : postcopy ? S_POSTCOPY : S_DONE;
 	if (session_send_msg(s, FRAME_RESTORE_RESULT, &rr.base)) {
 		session_drop(s, true, "cannot send restore_result");
 		return;
@@ -97,9 +117,61 @@ static void send_result_ex(struct session *s, bool ok, const char *error, uint64
 	session_pump(s);
 }
 
+static void send_result_ex(struct session *s, bool ok, const char *error, uint64_t us,
+			   bool held, bool resumed)
+{
+	send_result_pc(s, ok, error, us, held, resumed, false);
+}
+
 static void send_result(struct session *s, bool ok, const char *error, uint64_t us)
 {
 	send_result_ex(s, ok, error, us, false, false);
+}
+
+/* postcopy_done: the end of post-copy, every REMOTE page in (@ok) or never. */
+static void send_pc_done(struct session *s, const struct rchild *c, bool ok, const char *error)
+{
+	PostcopyDone pd = POSTCOPY_DONE__INIT;
+
+	s->completed = ok;
+	s->failed |= !ok;
+	if (s->closing || s->state != S_POSTCOPY)
+		return;
+	s->state = S_DONE;
+	pd.ok = ok;
+	pd.error = (char *)error;
+	pd.has_pages = pd.has_faults = true;
+	pd.pages = c->pc_pages;
+	pd.faults = c->pc_faults;
+	if (session_send_msg(s, FRAME_POSTCOPY_DONE, &pd.base)) {
+		session_drop(s, true, "cannot send postcopy_done");
+		return;
+	}
+	session_pump(s);
+}
+
+/* A thread of the restored tree waits on pages only the source holds: ask it. */
+static void send_request(struct session *s, const struct rctl_status *st)
+{
+	PageRequest rq = PAGE_REQUEST__INIT;
+
+	if (s->closing)
+		return;
+	rq.pid = st->pid;
+	rq.vaddr = st->vaddr;
+	rq.nr_pages = st->nr;
+	s->pc_requests++;
+	if (session_send_msg(s, FRAME_PAGE_REQUEST, &rq.base)) {
+		session_drop(s, true, "cannot send page_request");
+		return;
+	}
+	session_pump(s);
+}
+
+bool session_pc_relaying(const struct session *s)
+{
+	return s->postcopy && s->final && s->child && s->child->has_pc &&
+	       (s->state == S_RESTORING || s->state == S_HELD || s->state == S_POSTCOPY);
 }
 
 /* A status line: progress (the source waits for it before freezing) or the verdict. */
@@ -136,14 +208,40 @@ static void take_status(struct rchild *c, enum rctl_feed got)
 	case RCTL_FILLING:
 		/*
 		 * It runs here: the verdict goes now (the source is killed), the
-		 * lazy fill's end is only logged (child_finish).
+		 * lazy fill's end is only logged (child_finish). Post-copy: the
+		 * source stays frozen until postcopy-done.
 		 */
 		if (!c->final || !c->resumed || c->filling || c->s->state != S_RESTORING)
 			break;
 		c->filling = true;
-		sess_info(c->s, "restored %s from round %u in %llu us; the lazy fill goes on", c->s->id,
-			  c->s->round, (unsigned long long)((uv_hrtime() - c->t0) / 1000));
-		send_result_ex(c->s, true, NULL, (uv_hrtime() - c->t0) / 1000, false, true);
+		sess_info(c->s, "restored %s from round %u in %llu us; the %s goes on", c->s->id,
+			  c->s->round, (unsigned long long)((uv_hrtime() - c->t0) / 1000),
+			  c->has_pc ? "post-copy" : "lazy fill");
+		send_result_pc(c->s, true, NULL, (uv_hrtime() - c->t0) / 1000, false, true,
+			       c->has_pc);
+		if (c->has_pc && c->pc_done)
+			send_pc_done(c->s, c, true, NULL);
+		break;
+	case RCTL_FETCH:
+		if (!c->has_pc || !c->final || !session_pc_relaying(c->s)) {
+			sess_warn(c->s, "restore: a fetch out of post-copy ignored: %.100s",
+				  c->st_line.buf);
+			break;
+		}
+		send_request(c->s, &st);
+		break;
+	case RCTL_POSTCOPY_DONE:
+		if (!c->has_pc || !c->final || c->pc_done)
+			break;
+		c->pc_done = true;
+		c->pc_pages = st.pages;
+		c->pc_faults = st.faults;
+		sess_info(c->s, "post-copy of %s complete: %llu pages came from the source (%llu "
+			  "requests, %llu pages relayed), %llu faults waited for them", c->s->id,
+			  (unsigned long long)st.pages, (unsigned long long)c->s->pc_requests,
+			  (unsigned long long)c->s->pc_relayed, (unsigned long long)st.faults);
+		if (c->s->state == S_POSTCOPY)
+			send_pc_done(c->s, c, true, NULL);
 		break;
 	case RCTL_FAILED:
 		snprintf(c->failed, sizeof(c->failed), "restore: failed: %.238s", st.reason);
@@ -197,6 +295,15 @@ static void child_finish(struct rchild *c)
 		return;
 	}
 	ok = !c->status && !c->signal;
+	if (c->filling && s->state == S_POSTCOPY) {
+		/* it ran, and will never have the pages only the frozen source holds */
+		child_why(c, why, sizeof(why));
+		sess_err(s, "post-copy of %s FAILED after the process ran (%s): the restored tree "
+			 "is killed; the source stays frozen (docs/handover.md)", s->id,
+			 ok ? "restore ended before every page was in" : why);
+		send_pc_done(s, c, false, ok ? "restore ended before every page was in" : why);
+		return;
+	}
 	if (c->filling) {
 		/* restored and reported already; the source is gone */
 		child_why(c, why, sizeof(why));
@@ -238,6 +345,8 @@ static void on_child_exit(uv_process_t *p, int64_t status, int signal)
 	c->exited = true;
 	child_close((uv_handle_t *)p);
 	child_close((uv_handle_t *)&c->in);
+	if (c->has_pc)
+		child_close((uv_handle_t *)&c->pc);
 	/* Restored processes may hold its pipes open: wait a little, not forever. */
 	uv_timer_stop(&c->timer);
 	if (!c->err_eof || !c->st_eof)
@@ -295,6 +404,12 @@ static struct rchild *child_new(struct session *s)
 	uv_timer_init(s->srv->loop, &c->timer);
 	c->proc.data = c->in.data = c->err.data = c->st.data = c->timer.data = c;
 	c->handles = 5;
+	if (s->postcopy) {
+		uv_pipe_init(s->srv->loop, &c->pc, 0);
+		c->pc.data = c;
+		c->has_pc = true;
+		c->handles++;
+	}
 	return c;
 }
 
@@ -303,13 +418,12 @@ static int child_spawn(struct rchild *c, const char *mode, const char *path)
 {
 	struct server *srv = c->s->srv;
 	uv_process_options_t opt = { 0 };
-	uv_stdio_container_t io[STATUS_FD + 1];
-	char fd[12], hold_s[12];
+	uv_stdio_container_t io[PC_FD + 1];
+	char fd[12], hold_s[12], pc_fd[12];
 	bool lazy = !srv->no_lazy_fill && !strcmp(mode, "--stream");
 	char *args[] = { srv->restore_cmd, (char *)mode, (char *)path, RCTL_STATUS_OPT, fd,
-			 RCTL_HOLD_OPT, RCTL_HOLD_TIMEOUT_OPT, hold_s,
-			 lazy ? RCTL_LAZY_OPT : NULL, NULL };
-	int ret;
+			 RCTL_HOLD_OPT, RCTL_HOLD_TIMEOUT_OPT, hold_s, NULL, NULL, NULL, NULL };
+	int ret, n = 8;
 
 	/* stdin: the rounds (--stream), and resume or abort (--hold, always) */
 	io[0].flags = UV_CREATE_PIPE | UV_READABLE_PIPE;
@@ -322,14 +436,25 @@ static int child_spawn(struct rchild *c, const char *mode, const char *path)
 	io[STATUS_FD].data.stream = (uv_stream_t *)&c->st;
 	snprintf(fd, sizeof(fd), "%d", STATUS_FD);
 	snprintf(hold_s, sizeof(hold_s), "%u", srv->hold_timeout_s);
+	snprintf(pc_fd, sizeof(pc_fd), "%d", PC_FD);
+	if (lazy)
+		args[n++] = RCTL_LAZY_OPT;
+	if (c->has_pc) {
+		/* the REMOTE pages, as page frames (proto/restore_ctl.h) */
+		io[PC_FD].flags = UV_CREATE_PIPE | UV_READABLE_PIPE;
+		io[PC_FD].data.stream = (uv_stream_t *)&c->pc;
+		args[n++] = RCTL_POSTCOPY_OPT;
+		args[n++] = pc_fd;
+	}
 	opt.file = srv->restore_cmd;
 	opt.args = args;
 	opt.exit_cb = on_child_exit;
 	opt.stdio = io;
-	opt.stdio_count = STATUS_FD + 1;
-	sess_info(c->s, "running %s %s %s %s %s %s %s %s%s", srv->restore_cmd, mode, path,
+	opt.stdio_count = c->has_pc ? PC_FD + 1 : STATUS_FD + 1;
+	sess_info(c->s, "running %s %s %s %s %s %s %s %s%s%s%s", srv->restore_cmd, mode, path,
 		  RCTL_STATUS_OPT, fd, RCTL_HOLD_OPT, RCTL_HOLD_TIMEOUT_OPT, hold_s,
-		  lazy ? " " RCTL_LAZY_OPT : "");
+		  lazy ? " " RCTL_LAZY_OPT : "", c->has_pc ? " " RCTL_POSTCOPY_OPT " " : "",
+		  c->has_pc ? pc_fd : "");
 	c->t0 = uv_hrtime();
 	ret = uv_spawn(srv->loop, &c->proc, &opt);
 	if (ret) {
@@ -338,6 +463,8 @@ static int child_spawn(struct rchild *c, const char *mode, const char *path)
 		child_close((uv_handle_t *)&c->err);
 		child_close((uv_handle_t *)&c->st);
 		child_close((uv_handle_t *)&c->timer);
+		if (c->has_pc)
+			child_close((uv_handle_t *)&c->pc);
 		return ret;
 	}
 	uv_read_start((uv_stream_t *)&c->err, on_pipe_alloc, on_pipe_read);
@@ -527,6 +654,9 @@ void session_restore_abort(struct session *s)
 {
 	struct rchild *c = s->child;
 
+	/* post-copy: no more pages can come; a restore still waiting for some fails */
+	if (c && c->has_pc && !c->exited)
+		child_close((uv_handle_t *)&c->pc);
 	if (!c || c->exited || (c->final && (!c->held || c->committed)))
 		return;
 	if (c->final) {
@@ -539,4 +669,57 @@ void session_restore_abort(struct session *s)
 	child_say(c, RCTL_ABORT, 0);
 	child_close((uv_handle_t *)&c->in);
 	uv_timer_start(&c->timer, on_abort_timeout, ABORT_KILL_MS, 0);
+}
+
+/* --- post-copy: the source's page frames to the restore's --postcopy-fd --- */
+
+struct pc_req {
+	uv_write_t req;
+	struct session *s;
+	size_t len;
+	uint8_t data[];
+};
+
+static void on_relayed(uv_write_t *req, int status)
+{
+	struct pc_req *r = (struct pc_req *)req;
+	struct session *s = r->s;
+
+	(void)status;	/* a restore that stopped reading is noticed by its exit */
+	s->pc_queued -= r->len;
+	free(r);
+	if (!s->closing && !s->reading && s->pc_queued < PC_QUEUE_MAX)
+		session_pump(s);
+}
+
+int session_restore_relay(struct session *s, const struct frame *f)
+{
+	struct rchild *c = s->child;
+	struct page_batch pb;
+	const char *reason;
+	struct pc_req *r;
+	uv_buf_t b;
+
+	/* a batch the restore can decode, no REMOTE one: checked here as on disk */
+	if (page_batch_parse(f->payload, f->len, &pb, &reason))
+		return sess_proto(s, "bad page batch: %s", reason);
+	if (pb.codec == CODEC_REMOTE)
+		return sess_proto(s, "%s", "REMOTE pages during post-copy");
+	s->pc_relayed += pb.nr_pages;
+	if (!c || c->exited || uv_is_closing((uv_handle_t *)&c->pc))
+		return 0;	/* its end is reported by its exit */
+	r = malloc(sizeof(*r) + FRAME_HDR + f->len);
+	if (!r)
+		return sess_proto(s, "%s", "out of memory");
+	r->s = s;
+	r->len = FRAME_HDR + f->len;
+	frame_put_header(r->data, FRAME_PAGES, f->len);
+	memcpy(r->data + FRAME_HDR, f->payload, f->len);
+	b = uv_buf_init((char *)r->data, r->len);
+	if (uv_write(&r->req, (uv_stream_t *)&c->pc, &b, 1, on_relayed)) {
+		free(r);
+		return 0;
+	}
+	s->pc_queued += r->len;
+	return 0;
 }

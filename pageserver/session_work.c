@@ -42,6 +42,9 @@ static int run_batch(struct session *s, struct ps_work *w, const struct frame *f
 	if (ret)
 		return ret;
 	switch (pb.codec) {
+	case CODEC_REMOTE:
+		/* checked on the loop: a post-copy final round */
+		return stack_add_remote(s->sw, pb.pid, pb.vaddr, pb.nr_pages);
 	case CODEC_ZERO:
 		data = NULL;
 		break;

@@ -12,7 +12,8 @@
 #include "common/util.h"
 #include "proto/image.h"
 
-#define PE_ALL (PE_FLAGS__PE_PRESENT | PE_FLAGS__PE_PARENT | PE_FLAGS__PE_ZERO)
+/* REMOTE is parsed (no offset, like ZERO) so that its refusal is named: imgstack/view.c */
+#define PE_ALL (PE_FLAGS__PE_PRESENT | PE_FLAGS__PE_PARENT | PE_FLAGS__PE_ZERO | PE_FLAGS__PE_REMOTE)
 
 static int pm_check_entry(const char *name, const PagemapEntry *e, const struct pm_ext *prev,
 			  uint64_t pages_file_size)

@@ -43,6 +43,73 @@ static int parse_round(const char *s, uint32_t *round)
 	return 0;
 }
 
+/* Decimal digits only (no sign, no space), at most @max; one leading 0 only for 0 itself. */
+static int parse_u64(const char *s, size_t n, uint64_t max, uint64_t *out)
+{
+	uint64_t v = 0;
+	size_t i;
+
+	if (!n || n > 19 || (n > 1 && s[0] == '0'))
+		return -EINVAL;
+	for (i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -EINVAL;
+		v = v * 10 + (s[i] - '0');	/* 19 digits never wrap */
+	}
+	if (v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+/* Exactly @nr numbers separated by one space each, nothing else. */
+static int parse_nums(const char *s, uint64_t *v, const uint64_t *max, size_t nr)
+{
+	size_t i;
+
+	for (i = 0; i < nr; i++) {
+		const char *sp = s ? strchr(s, ' ') : NULL;
+		size_t n;
+
+		if (!s)
+			return -EINVAL;
+		n = sp ? (size_t)(sp - s) : strlen(s);
+		if ((sp != NULL) != (i + 1 < nr) || parse_u64(s, n, max[i], &v[i]))
+			return -EINVAL;
+		s = sp ? sp + 1 : NULL;
+	}
+	return 0;
+}
+
+#define RCTL_U63	(UINT64_MAX >> 1)
+#define RCTL_PAGE	4096u
+
+static int parse_fetch(const char *arg, struct rctl_status *st)
+{
+	static const uint64_t max[] = { UINT32_MAX, RCTL_U63, RCTL_FETCH_MAX };
+	uint64_t v[3];
+
+	if (parse_nums(arg, v, max, 3) || !v[0] || v[1] % RCTL_PAGE || !v[2] ||
+	    v[1] + v[2] * RCTL_PAGE > RCTL_U63)
+		return -EINVAL;
+	st->pid = v[0];
+	st->vaddr = v[1];
+	st->nr = v[2];
+	return 0;
+}
+
+static int parse_pc_done(const char *arg, struct rctl_status *st)
+{
+	static const uint64_t max[] = { RCTL_U63, RCTL_U63 };
+	uint64_t v[2];
+
+	if (parse_nums(arg, v, max, 2))
+		return -EINVAL;
+	st->pages = v[0];
+	st->faults = v[1];
+	return 0;
+}
+
 static int put_line(size_t len, int n)
 {
 	if (n < 0)
@@ -114,6 +181,18 @@ int rctl_format_status(char *buf, size_t len, const struct rctl_status *st)
 		return put_line(len, snprintf(buf, len, RCTL_ST_RESUMED "\n"));
 	case RCTL_FILLING:
 		return put_line(len, snprintf(buf, len, RCTL_ST_FILLING "\n"));
+	case RCTL_FETCH:
+		if (!st->pid || st->vaddr % RCTL_PAGE || !st->nr || st->nr > RCTL_FETCH_MAX ||
+		    st->vaddr > RCTL_U63 - st->nr * RCTL_PAGE)
+			return -EINVAL;
+		return put_line(len, snprintf(buf, len, RCTL_ST_FETCH " %u %llu %u\n", st->pid,
+					      (unsigned long long)st->vaddr, st->nr));
+	case RCTL_POSTCOPY_DONE:
+		if (st->pages > RCTL_U63 || st->faults > RCTL_U63)
+			return -EINVAL;
+		return put_line(len, snprintf(buf, len, RCTL_ST_POSTCOPY_DONE " %llu %llu\n",
+					      (unsigned long long)st->pages,
+					      (unsigned long long)st->faults));
 	case RCTL_FAILED:
 		head = snprintf(buf, len, RCTL_ST_FAILED " ");
 		if (head < 0 || (size_t)head + 2 > len)
@@ -163,6 +242,16 @@ int rctl_parse_status(const char *line, struct rctl_status *st)
 		st->kind = RCTL_FILLING;
 		st->round = 0;
 		return 0;
+	}
+	if (word_is(line, RCTL_ST_FETCH, &arg)) {
+		st->kind = RCTL_FETCH;
+		st->round = 0;
+		return parse_fetch(arg, st);
+	}
+	if (word_is(line, RCTL_ST_POSTCOPY_DONE, &arg)) {
+		st->kind = RCTL_POSTCOPY_DONE;
+		st->round = 0;
+		return parse_pc_done(arg, st);
 	}
 	if (word_is(line, RCTL_ST_FAILED, &arg) && arg && *arg &&
 	    strlen(arg) < sizeof(st->reason)) {

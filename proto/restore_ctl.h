@@ -18,8 +18,19 @@
  *	held		--hold: the tree is restored and kept stopped
  *	resumed		--hold: the tree runs (just before exit 0)
  *	failed REASON	the restore failed (just before a non-zero exit)
+ *	fetch PID VADDR NR
+ *			--postcopy-fd: a thread of the tree waits on one of NR
+ *			REMOTE pages of saved pid PID at VADDR: ask the source first
+ *	postcopy-done PAGES FAULTS
+ *			--postcopy-fd: every REMOTE page is in (PAGES copied, FAULTS
+ *			of them waited for); the source may go
  *
- * K and N are decimal round numbers, 1 to UINT32_MAX, digits only.
+ * K and N are decimal round numbers, 1 to UINT32_MAX, digits only; PID
+ * 1 to UINT32_MAX, VADDR a page-aligned (4096) address below 2^63, NR 1 to
+ * 256, PAGES and FAULTS 0 to 2^63: decimal digits only too.
+ * With --postcopy-fd N the page server writes the REMOTE pages to fd N as
+ * wire "pages" frames (docs/wire-protocol.md; raw, lz4 or zero), as the
+ * source sends them.
  * stderr carries log lines for people only; nothing parses it.
  */
 #ifndef FERRY_RESTORE_CTL_H
@@ -41,6 +52,9 @@
 #define RCTL_ST_HELD		"held"
 #define RCTL_ST_RESUMED		"resumed"
 #define RCTL_ST_FILLING		"filling"
+#define RCTL_ST_FETCH		"fetch"
+#define RCTL_ST_POSTCOPY_DONE	"postcopy-done"
+#define RCTL_FETCH_MAX		256	/* pages in one fetch (a wire page batch) */
 
 /* The option that names the status fd: restore --stream DIR --status-fd N. */
 #define RCTL_STATUS_OPT		"--status-fd"
@@ -50,6 +64,8 @@
 #define RCTL_HOLD_TIMEOUT_S	30	/* default: no word from the page server this long */
 /* A final behind the prefill does not wait for it (dest-agent/lazy.c). */
 #define RCTL_LAZY_OPT		"--lazy-fill"
+/* Post-copy (docs/handover.md): REMOTE pages come as page frames on this fd. */
+#define RCTL_POSTCOPY_OPT	"--postcopy-fd"
 
 enum rctl_cmd {
 	RCTL_ROUND,
@@ -65,11 +81,16 @@ enum rctl_status_kind {
 	RCTL_HELD,
 	RCTL_RESUMED,
 	RCTL_FILLING,	/* after resumed: it runs, the lazy fill goes on (exit: its end) */
+	RCTL_FETCH,	/* post-copy: pages a thread waits on */
+	RCTL_POSTCOPY_DONE,	/* post-copy: every REMOTE page is in */
 };
 
 struct rctl_status {
 	enum rctl_status_kind kind;
 	uint32_t round;				/* PREFILLED, UNFILLED */
+	uint32_t pid, nr;			/* FETCH */
+	uint64_t vaddr;				/* FETCH */
+	uint64_t pages, faults;			/* POSTCOPY_DONE */
 	char reason[RCTL_LINE_MAX];		/* FAILED */
 };
 

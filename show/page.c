@@ -39,7 +39,8 @@ int show_open_stack(const char *dir, struct stack_view *v)
 		snprintf(top, sizeof(top), "%s/%u", dir, k);
 	}
 	close(fd);
-	ret = stack_view_open(top, v);
+	/* REMOTE pages (post-copy) are shown as such: a view for reading, not restoring */
+	ret = stack_view_open_remote(top, true, v);
 	if (ret)
 		pr_err("%s: not a readable image stack: %s", top, strerror(-ret));
 	return ret;
@@ -73,7 +74,7 @@ int show_page(const char *dir, uint32_t pid, uint64_t addr, bool json)
 	struct stack_view v;
 	struct jbuf b = { 0 };
 	uint64_t page = addr & ~(PAGE_SIZE - 1), off = 0;
-	bool hole = false;
+	bool hole = false, remote;
 	int ret, fd;
 
 	ret = show_open_stack(dir, &v);
@@ -88,7 +89,8 @@ int show_page(const char *dir, uint32_t pid, uint64_t addr, bool json)
 	}
 	page_vma(&v, pid, page, vma, sizeof(vma));
 	path[0] = 0;
-	if (e->round) {
+	remote = e->round == PG_ROUND_REMOTE;
+	if (e->round && !remote) {
 		off = e->file_off + (page - e->vaddr);
 		if (stack_view_pages_path(&v, pid, e->round, path, sizeof(path)))
 			path[0] = 0;
@@ -98,8 +100,9 @@ int show_page(const char *dir, uint32_t pid, uint64_t addr, bool json)
 	}
 	if (json) {
 		jbuf_printf(&b, "{\"pid\": %u, \"page\": %llu, \"top_round\": %u, \"round\": %u, "
-			    "\"zero\": %s, \"file\": ", pid, (unsigned long long)page, v.top_round,
-			    e->round, e->round ? "false" : "true");
+			    "\"zero\": %s, \"remote\": %s, \"file\": ", pid, (unsigned long long)page,
+			    v.top_round, remote ? v.top_round : e->round, e->round ? "false" : "true",
+			    remote ? "true" : "false");
 		jbuf_str(&b, path, strlen(path));
 		jbuf_printf(&b, ", \"offset\": %llu, \"hole\": %s, \"vma\": ",
 			    (unsigned long long)off, hole ? "true" : "false");
@@ -112,6 +115,10 @@ int show_page(const char *dir, uint32_t pid, uint64_t addr, bool json)
 	} else if (!e->round) {
 		printf("pid %u page %#llx (%s): zero page (no data in any round)\n", pid,
 		       (unsigned long long)page, vma);
+	} else if (remote) {
+		printf("pid %u page %#llx (%s): REMOTE in round %u of %u: left at the source at the "
+		       "freeze (post-copy), never stored\n", pid, (unsigned long long)page, vma,
+		       v.top_round, v.top_round);
 	} else {
 		printf("pid %u page %#llx (%s): round %u of %u, %s at offset %#llx%s\n", pid,
 		       (unsigned long long)page, vma, e->round, v.top_round, path,

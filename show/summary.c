@@ -94,12 +94,13 @@ static void round_sum_free(struct round_sum *rs, size_t nr)
 }
 
 /* Pages of @idx inside [start, end): with data, and zero. */
+/* Pages of [start, end): stored data, zero, and REMOTE (post-copy: never stored). */
 static void count_range(const struct pg_index *idx, uint64_t start, uint64_t end,
-			uint64_t *data, uint64_t *zero)
+			uint64_t *data, uint64_t *zero, uint64_t *remote)
 {
 	size_t i;
 
-	*data = *zero = 0;
+	*data = *zero = *remote = 0;
 	for (i = 0; idx && i < idx->nr; i++) {
 		const struct pg_extent *e = &idx->ext[i];
 		uint64_t s = e->vaddr > start ? e->vaddr : start;
@@ -107,7 +108,9 @@ static void count_range(const struct pg_index *idx, uint64_t start, uint64_t end
 
 		if (s >= t)
 			continue;
-		if (e->round)
+		if (e->round == PG_ROUND_REMOTE)
+			*remote += (t - s) / PAGE_SIZE;
+		else if (e->round)
 			*data += (t - s) / PAGE_SIZE;
 		else
 			*zero += (t - s) / PAGE_SIZE;
@@ -196,7 +199,7 @@ static void print_rounds(struct out *o, const struct stack_view *v, const struct
 
 static void print_space(struct out *o, const struct stack_view *v, const struct round_sum *rs)
 {
-	uint64_t file = 0, alloc = 0, used = 0, d, z;
+	uint64_t file = 0, alloc = 0, used = 0, d, z, rm;
 	uint32_t r;
 	size_t i;
 
@@ -205,7 +208,7 @@ static void print_space(struct out *o, const struct stack_view *v, const struct 
 		alloc += rs[r].alloc_bytes;
 	}
 	for (i = 0; i < v->nr_pids; i++) {
-		count_range(&v->idx[i], 0, UINT64_MAX, &d, &z);
+		count_range(&v->idx[i], 0, UINT64_MAX, &d, &z, &rm);
 		used += d * PAGE_SIZE;
 	}
 	if (o->json) {
@@ -224,13 +227,13 @@ static void print_proc(struct out *o, const struct stack_view *v, const PstreeEn
 		       const struct pg_index *idx, bool first)
 {
 	int dirfd = v->round_dirfd[v->top_round];
-	uint64_t data, zero;
+	uint64_t data, zero, remote;
 	MmEntry *mm = NULL;
 	ProcCore *core = NULL;
 	char name[64];
 	size_t i;
 
-	count_range(idx, 0, UINT64_MAX, &data, &zero);
+	count_range(idx, 0, UINT64_MAX, &data, &zero, &remote);
 	snprintf(name, sizeof(name), "mm-%u.img", idx->pid);
 	if (!faccessat(dirfd, name, F_OK, 0))
 		img_load_one(dirfd, name, &mm_entry__descriptor, (void **)&mm);
@@ -239,9 +242,10 @@ static void print_proc(struct out *o, const struct stack_view *v, const PstreeEn
 		img_load_one(dirfd, name, &proc_core__descriptor, (void **)&core);
 	if (o->json) {
 		jbuf_printf(&o->b, "%s\n    {\"pid\": %u, \"shmem\": %s, \"pages_data\": %llu, "
-			    "\"pages_zero\": %llu", first ? "" : ",", idx->pid,
+			    "\"pages_zero\": %llu, \"pages_remote\": %llu", first ? "" : ",", idx->pid,
 			    idx->pid >= SHM_PID_BASE ? "true" : "false",
-			    (unsigned long long)data, (unsigned long long)zero);
+			    (unsigned long long)data, (unsigned long long)zero,
+			    (unsigned long long)remote);
 		if (pe)
 			jbuf_printf(&o->b, ", \"ppid\": %u, \"threads\": %zu", pe->ppid, pe->n_threads);
 		if (core) {
@@ -259,23 +263,28 @@ static void print_proc(struct out *o, const struct stack_view *v, const PstreeEn
 			jbuf_printf(&o->b, " (ppid %u, %zu threads)", pe->ppid, pe->n_threads);
 		if (core)
 			jbuf_printf(&o->b, " %s", core->comm);
-		jbuf_printf(&o->b, ": %llu pages with data, %llu zero\n", (unsigned long long)data,
+		jbuf_printf(&o->b, ": %llu pages with data, %llu zero", (unsigned long long)data,
 			    (unsigned long long)zero);
+		if (remote)
+			jbuf_printf(&o->b, ", %llu REMOTE (post-copy: left at the source, never "
+				    "stored)", (unsigned long long)remote);
+		jbuf_puts(&o->b, "\n");
 	}
 	for (i = 0; mm && i < mm->n_vmas; i++) {
 		const VmaEntry *e = mm->vmas[i];
 		char prot[5];
 
-		count_range(idx, e->start, e->end, &data, &zero);
+		count_range(idx, e->start, e->end, &data, &zero, &remote);
 		snprintf(prot, sizeof(prot), "%c%c%c%c", e->prot & 1 ? 'r' : '-',
 			 e->prot & 2 ? 'w' : '-', e->prot & 4 ? 'x' : '-',
 			 e->flags & 1 ? 's' : 'p');
 		if (o->json) {
 			jbuf_printf(&o->b, "%s\n      {\"start\": %llu, \"end\": %llu, \"prot\": \"%s\", "
-				    "\"kind\": \"%s\", \"pages_data\": %llu, \"pages_zero\": %llu",
-				    i ? "," : "", (unsigned long long)e->start,
+				    "\"kind\": \"%s\", \"pages_data\": %llu, \"pages_zero\": %llu, "
+				    "\"pages_remote\": %llu", i ? "," : "", (unsigned long long)e->start,
 				    (unsigned long long)e->end, prot, vma_kind_name(e->kind),
-				    (unsigned long long)data, (unsigned long long)zero);
+				    (unsigned long long)data, (unsigned long long)zero,
+				    (unsigned long long)remote);
 			if (e->path) {
 				jbuf_puts(&o->b, ", \"path\": ");
 				jbuf_str(&o->b, e->path, strlen(e->path));
@@ -283,10 +292,13 @@ static void print_proc(struct out *o, const struct stack_view *v, const PstreeEn
 			jbuf_puts(&o->b, "}");
 			continue;
 		}
-		jbuf_printf(&o->b, "  %012llx-%012llx %s %-5s %8llu data %8llu zero  %s\n",
+		jbuf_printf(&o->b, "  %012llx-%012llx %s %-5s %8llu data %8llu zero  %s",
 			    (unsigned long long)e->start, (unsigned long long)e->end, prot,
 			    vma_kind_name(e->kind), (unsigned long long)data,
 			    (unsigned long long)zero, e->path ? e->path : "");
+		if (remote)
+			jbuf_printf(&o->b, " (%llu REMOTE)", (unsigned long long)remote);
+		jbuf_puts(&o->b, "\n");
 	}
 	if (o->json)
 		jbuf_puts(&o->b, mm && mm->n_vmas ? "\n    ]}" : "]}");
@@ -353,7 +365,9 @@ int show_summary(const char *dir, bool json)
 	struct round_sum *rs;
 	struct stack_view v;
 	InventoryEntry *top;
+	uint64_t remote = 0;
 	uint32_t r;
+	size_t i;
 	int ret;
 
 	ret = show_open_stack(dir, &v);
@@ -368,11 +382,18 @@ int show_summary(const char *dir, bool json)
 		goto out;
 	}
 	top = rs[v.top_round].inv;
+	for (i = 0; i < v.nr_pids; i++) {
+		uint64_t d, z, rm;
+
+		count_range(&v.idx[i], 0, UINT64_MAX, &d, &z, &rm);
+		remote += rm;
+	}
 	if (json) {
 		jbuf_puts(&o.b, "{\n  \"stack\": ");
 		jbuf_str(&o.b, v.top_dir, strlen(v.top_dir));
-		jbuf_printf(&o.b, ",\n  \"rounds\": %u,\n  \"final\": %s,\n", v.top_round,
-			    top && top->final ? "true" : "false");
+		jbuf_printf(&o.b, ",\n  \"rounds\": %u,\n  \"final\": %s,\n  \"pages_remote\": "
+			    "%llu,\n", v.top_round, top && top->final ? "true" : "false",
+			    (unsigned long long)remote);
 		if (top) {
 			jbuf_printf(&o.b, "  \"root_pid\": %u,\n  \"migration_id\": ", top->root_pid);
 			jbuf_str(&o.b, top->migration_id, strlen(top->migration_id));
@@ -380,7 +401,8 @@ int show_summary(const char *dir, bool json)
 		}
 	} else {
 		jbuf_printf(&o.b, "stack %s: %u rounds, top %s", v.top_dir, v.top_round,
-			    top && top->final ? "final (restorable)" : "a pre-copy round");
+			    top && top->final ? remote ? "final (post-copy: pages left at the source, "
+			    "not restorable from disk)" : "final (restorable)" : "a pre-copy round");
 		if (top)
 			jbuf_printf(&o.b, ", migration %s, root pid %u", top->migration_id,
 				    top->root_pid);

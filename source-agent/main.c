@@ -57,6 +57,14 @@ static const char usage[] =
 	"  --no-auto-converge    do not slow a target whose dirty rate outruns the link\n"
 	"                        (default: stop it for 20%, 30%, ... 99% of every 100 ms\n"
 	"                        during the pre-copy rounds, until the limit fits)\n"
+	"  --postcopy[=auto]     post-copy (docs/handover.md): the final round leaves the\n"
+	"                        dirty pages of private anonymous memory at the source\n"
+	"                        (their addresses only); the destination runs at once and\n"
+	"                        gets them afterwards, on first touch and pushed, from\n"
+	"                        the frozen source, which is killed once all are there.\n"
+	"                        A link lost meanwhile leaves neither copy whole: exit 3.\n"
+	"                        =auto: only when the downtime would not fit\n"
+	"                        --downtime-limit (instead of --over-limit)\n"
 	"  --leave-running       keep the source running after the last round\n"
 	"                        (an established TCP connection is then refused:\n"
 	"                        two copies cannot own it; see --tcp-close)\n"
@@ -126,7 +134,7 @@ enum { OPT_TO = 256, OPT_DIR, OPT_ID, OPT_CA, OPT_CERT, OPT_KEY, OPT_INSECURE, O
        OPT_SMALL, OPT_TRACK, OPT_LEAVE, OPT_JSON, OPT_LOG, OPT_SESSION, OPT_PREDUMP,
        OPT_FINAL, OPT_ABORT, OPT_SESSION_TIMEOUT, OPT_LIMIT, OPT_OVER_LIMIT, OPT_NO_AUTOCONV,
        OPT_MOVE_ADDR, OPT_HOOK, OPT_HOOK_TIMEOUT, OPT_UNIX_RECONNECT, OPT_TCP_CLOSE, OPT_TCP_REFUSE,
-       OPT_ACCEPT_WAIT };
+       OPT_ACCEPT_WAIT, OPT_POSTCOPY };
 
 static const struct option long_opts[] = {
 	{ "to", required_argument, NULL, OPT_TO },
@@ -143,6 +151,7 @@ static const struct option long_opts[] = {
 	{ "over-limit", required_argument, NULL, OPT_OVER_LIMIT },
 	{ "no-auto-converge", no_argument, NULL, OPT_NO_AUTOCONV },
 	{ "leave-running", no_argument, NULL, OPT_LEAVE },
+	{ "postcopy", optional_argument, NULL, OPT_POSTCOPY },
 	{ "tcp-close", no_argument, NULL, OPT_TCP_CLOSE },
 	{ "tcp-refuse", no_argument, NULL, OPT_TCP_REFUSE },
 	{ "accept-wait", required_argument, NULL, OPT_ACCEPT_WAIT },
@@ -255,6 +264,11 @@ int main(int argc, char **argv)
 			o.limit_fail = !strcmp(optarg, "fail");
 			break;
 		case OPT_NO_AUTOCONV: o.no_auto_converge = true; break;
+		case OPT_POSTCOPY:
+			if (optarg && strcmp(optarg, "auto"))
+				return usage_error("--postcopy takes nothing or =auto, not '%s'", optarg);
+			o.postcopy = optarg ? PC_AUTO : PC_ON;
+			break;
 		case OPT_LEAVE: o.leave_running = true; break;
 		case OPT_TCP_CLOSE:
 		case OPT_TCP_REFUSE:
@@ -325,6 +339,13 @@ int main(int argc, char **argv)
 	if (net_opts && session && (cmd != SESSION_ROUND || (!to && !o.images_dir)))
 		return usage_error("%s", "--move-address, --hook and --unix-reconnect go with the "
 				   "first --pre-dump of a session (or a whole migration)");
+	if (o.postcopy && (session || o.images_dir || o.leave_running))
+		return usage_error("%s", "--postcopy goes with a whole migration --to HOST:PORT, "
+				   "without --leave-running (the frozen source serves the last "
+				   "pages, then goes)");
+	if (o.postcopy == PC_AUTO && !o.downtime_limit_ms)
+		return usage_error("%s", "--postcopy=auto acts when the downtime would not fit "
+				   "--downtime-limit: give one (not 0)");
 	if (o.move_addr_set && o.leave_running)
 		return usage_error("%s", "--move-address with --leave-running: the source keeps "
 				   "running, so its address cannot leave it");

@@ -163,6 +163,7 @@ static int round_scan(struct migration *m, struct proc_round *pr, struct round_r
 
 static int round_send_pages(struct migration *m, struct proc_round *pr, struct round_report *r)
 {
+	bool pc = r->final && m->postcopy;
 	struct copy_stats cs;
 	size_t i;
 	int ret;
@@ -171,9 +172,16 @@ static int round_send_pages(struct migration *m, struct proc_round *pr, struct r
 	for (i = 0; i < m->tree.nr && !ret; i++) {
 		ret = dirty_scan_holes(&m->tree.p[i].dt, &pr[i].vl, &pr[i].ds);
 		if (!ret)
-			ret = pages_copy(m->tree.p[i].pid, &pr[i].ds, m->sink, r->final, &cs);
+			ret = pages_copy_pc(m->tree.p[i].pid, &pr[i].ds, m->sink, r->final,
+					    pc ? &pr[i].vl : NULL, pc ? &m->pc : NULL, &cs);
 		r->sent += cs.pages_data;
 		r->zero += cs.pages_zero + cs.pages_gone;
+		r->remote += cs.pages_remote;
+	}
+	if (!ret && pc) {
+		/* from now on the destination may ask for them (the verdict may wait on it) */
+		pc_set_source(&m->pc);
+		m->sink->ops->postcopy_source(m->sink, &m->pc.src);
 	}
 	if (!ret)
 		ret = shm_send(&m->shm, m->sink, &cs);
@@ -414,6 +422,13 @@ static int over_limit(struct migration *m, const struct round_report *r, const c
 
 	if (p->valid)
 		snprintf(pred, sizeof(pred), "%.0f ms", p->total_us / 1e3);
+	if (m->o->postcopy == PC_AUTO && m->sink->postcopy) {
+		pr_warn("predicted downtime %s does not fit --downtime-limit %u ms (%s after round %u): "
+			"freezing with post-copy (--postcopy=auto)", pred, m->o->downtime_limit_ms,
+			why, r->round);
+		m->postcopy = true;
+		return 1;
+	}
 	if (m->o->limit_fail) {
 		pr_err("predicted downtime %s does not fit --downtime-limit %u ms (%s after round %u, "
 		       "throttle %u%%): migration abandoned (--over-limit fail)", pred,
@@ -619,8 +634,21 @@ void migration_in_doubt_msg(const struct migration *m, char *buf, size_t len)
 
 static void say_in_doubt(struct migration *m)
 {
-	char msg[800];
+	char msg[800], pids[256];
 
+	if (m->pc_lost) {
+		tree_pids(m, pids, sizeof(pids));
+		fprintf(stderr, "migrate: post-copy failed: %s\n", m->sink && m->sink->error[0] ?
+			m->sink->error : "no reason known");
+		fprintf(stderr, "migrate: IN DOUBT (post-copy): pid %d ran at %s:%s before it had all "
+			"its memory, and %llu of its pages were only here; post-copy did not end. "
+			"Neither copy is whole: the destination kills its copy when the pages can no "
+			"longer come (docs/handover.md). pid %d is left stopped here and must not be "
+			"resumed (its copy at the destination has run): kill it here (kill -KILL %s) "
+			"once you no longer need it\n", m->pid, m->o->host, m->o->port,
+			(unsigned long long)m->pc.pages, m->pid, pids);
+		return;
+	}
 	pr_err("the link to the destination was lost after commit: whether the restored "
 	       "copy runs there is unknown");
 	migration_in_doubt_msg(m, msg, sizeof(msg));
@@ -657,7 +685,81 @@ static int open_sink(const struct migrate_opts *o, pid_t pid, struct sink **s)
 {
 	if (o->images_dir)
 		return sink_local_open(o->images_dir, o->id, s);
-	return sink_remote_open(o->host, o->port, &o->tls, o->id, pid, s);
+	return sink_remote_open(o->host, o->port, &o->tls, o->id, pid, o->postcopy != PC_OFF, s);
+}
+
+/* Did the page server take post-copy (hello)? --postcopy needs it, =auto does without. */
+static int postcopy_agreed(struct migration *m)
+{
+	if (m->o->postcopy == PC_OFF || m->sink->postcopy) {
+		m->postcopy = m->o->postcopy == PC_ON;
+		return 0;
+	}
+	if (m->o->postcopy == PC_AUTO) {
+		pr_warn("the page server does not take post-copy (--no-restore, --no-stream or an "
+			"older version): --postcopy=auto is off");
+		return 0;
+	}
+	pr_err("the page server does not take post-copy (it runs with --no-restore or "
+	       "--no-stream, or is an older version)");
+	return -ECONNREFUSED;
+}
+
+/*
+ * After the hand-over with post-copy: the destination runs, its REMOTE
+ * pages are only in our frozen tree. Serve and push them until it has
+ * them all. Any failure now leaves both copies incomplete: in doubt.
+ */
+static int postcopy_phase(struct migration *m, const struct restore_report *rep,
+			  uint64_t *us)
+{
+	uint64_t t0 = now_us();
+	int ret;
+
+	if (!rep->postcopy) {
+		if (!m->pc.pages)
+			return 0;	/* nothing was left here */
+		pr_err("the destination runs pid %d, but did not take the %llu pages still here",
+		       m->pid, (unsigned long long)m->pc.pages);
+		m->pc_lost = m->in_doubt = true;
+		return MIGRATE_IN_DOUBT;
+	}
+	/* the source's memory is the only copy of those pages: nothing may stop us now */
+	signal(SIGINT, SIG_IGN);
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	fprintf(stderr, "migrate: post-copy: pid %d runs at %s:%s; %llu of its pages are only in "
+		"this frozen copy until they are there: SIGINT, SIGTERM and SIGHUP are ignored "
+		"until then\n", m->pid, m->o->host, m->o->port, (unsigned long long)m->pc.pages);
+	test_pause("postcopy");
+	ret = m->sink->ops->postcopy_run(m->sink);
+	*us = now_us() - t0;
+	if (ret) {
+		m->pc_lost = m->in_doubt = true;
+		return MIGRATE_IN_DOUBT;
+	}
+	return 0;
+}
+
+/* The post-copy report (README, --json). */
+static void print_postcopy(struct migration *m, const struct round_report *r, uint64_t us)
+{
+	const struct pc_source *pc = &m->pc.src;
+
+	if (m->json)
+		fprintf(m->out, "{\"event\":\"postcopy\",\"pages_remote\":%llu,"
+			"\"postcopy_ms\":%.3f,\"pages_pulled\":%llu,\"requests\":%llu,"
+			"\"pages_pushed\":%llu,\"dest_pages\":%llu,\"faults\":%llu}\n",
+			(unsigned long long)r->remote, us / 1e3, (unsigned long long)pc->pulled,
+			(unsigned long long)pc->requests, (unsigned long long)pc->pushed,
+			(unsigned long long)pc->dest_pages, (unsigned long long)pc->dest_faults);
+	else
+		fprintf(m->out, "post-copy: %llu pages left at the source at the freeze; in %.1f ms "
+			"after the hand-over %llu pulled on demand (%llu requests) and %llu pushed; "
+			"%llu copied in at the destination, %llu faults waited for them\n",
+			(unsigned long long)r->remote, us / 1e3, (unsigned long long)pc->pulled,
+			(unsigned long long)pc->requests, (unsigned long long)pc->pushed,
+			(unsigned long long)pc->dest_pages, (unsigned long long)pc->dest_faults);
 }
 
 int migration_open(struct migration *m, pid_t pid, const struct migrate_opts *o)
@@ -686,6 +788,13 @@ int migration_open(struct migration *m, pid_t pid, const struct migrate_opts *o)
 		return ret;
 	}
 	snprintf(m->id, sizeof(m->id), "%s", m->sink->migration_id);
+	ret = postcopy_agreed(m);
+	if (ret) {
+		m->sink->ops->close(m->sink);
+		m->sink = NULL;
+		netaddr_close(&m->mv);
+		return ret;
+	}
 	progress_attach(m->sink);
 	m->round = m->sink->next_round ? m->sink->next_round : 1;
 	m->tree.root = pid;
@@ -722,6 +831,7 @@ int migration_final(struct migration *m)
 {
 	struct restore_report rep = { 0 };
 	struct round_report r = { 0 };
+	uint64_t pc_us = 0;
 	bool over;
 	int ret;
 
@@ -735,8 +845,12 @@ int migration_final(struct migration *m)
 		ret = run_round(m, &r, &rep);
 	if (!ret && rep.ok && rep.held && m->sink->ops->commit)
 		ret = handover(m, &rep);
+	if (!ret && rep.ok && m->postcopy)
+		ret = postcopy_phase(m, &rep, &pc_us);
 	if (!ret)
 		print_round(m->out, m->json, &r);
+	if (!ret && rep.ok && m->postcopy)
+		print_postcopy(m, &r, pc_us);
 	if (!ret && !rep.ok) {
 		pr_err("restore at the destination failed: %s", rep.error);
 		ret = -EREMOTEIO;
@@ -796,6 +910,7 @@ void migration_close(struct migration *m, int result)
 		pr_warn("a done hook failed after the migration: the process runs at the "
 			"destination all the same");
 	m->sink = NULL;
+	pc_set_free(&m->pc);
 }
 
 int migrate_run(pid_t pid, const struct migrate_opts *o)

@@ -15,6 +15,7 @@
 #include "source-agent/dump.h"
 #include "source-agent/hook.h"
 #include "source-agent/netaddr.h"
+#include "source-agent/postcopy.h"
 #include "transport/sink.h"
 #include "transport/tls.h"
 
@@ -34,12 +35,14 @@ struct migrate_opts {
 	bool move_addr_set;		/* --move-address (docs/network.md) */
 	struct net_addr move_addr;
 	struct hooks hooks;		/* --hook PHASE=CMD */
+	enum { PC_OFF, PC_ON, PC_AUTO } postcopy;	/* --postcopy[=auto] (handover.md) */
 };
 
 struct round_report {
 	uint32_t round;
 	bool final;
 	uint64_t scanned, dirty, sent, zero;
+	uint64_t remote;			/* final, post-copy: pages left at the source */
 	uint64_t wire_bytes;
 	uint64_t round_us, frozen_us, scan_us;
 	uint64_t scan_at, send_us, state_us;	/* when it was scanned; copy, end */
@@ -74,6 +77,9 @@ struct migration {
 	struct addr_move mv;		/* --move-address */
 	char id[72];			/* the migration id, for hooks (outlives the sink) */
 	bool froze;			/* the freeze phase began: a failure now is a rollback */
+	bool postcopy;			/* the final round leaves REMOTE pages (handover.md) */
+	bool pc_lost;			/* in doubt: post-copy did not end (pages only here) */
+	struct pc_set pc;		/* the REMOTE pages, read from the frozen tree */
 };
 
 /*

@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "source-agent/pages.h"
+#include "source-agent/postcopy.h"
 #include "transport/frame.h"
 
 #define COPY_CHUNK_PAGES 256	/* 1 MiB: one wire batch */
@@ -63,24 +64,45 @@ static ssize_t read_forced(int mem_fd, uint8_t *buf, size_t len, uint64_t start)
 	return n < 0 ? -errno : n;
 }
 
+/* Up to @nr pages at @start: the bytes read (less than a page: none), or -errno. */
+static ssize_t read_some(pid_t pid, int mem_fd, uint64_t start, size_t nr, uint8_t *buf)
+{
+	struct iovec local = { buf, nr * PAGE_SIZE }, remote = { (void *)start, nr * PAGE_SIZE };
+	ssize_t n = process_vm_readv(pid, &local, 1, &remote, 1, 0);
+
+	if (n < 0 && errno != EFAULT)
+		return -errno;
+	if (n < (ssize_t)PAGE_SIZE)
+		n = read_forced(mem_fd, buf, nr * PAGE_SIZE, start);
+	return n;
+}
+
+int pages_read(pid_t pid, int mem_fd, uint64_t start, size_t nr, uint8_t *buf)
+{
+	while (nr) {
+		ssize_t n = read_some(pid, mem_fd, start, nr, buf);
+
+		if (n < (ssize_t)PAGE_SIZE)
+			return n < 0 ? (int)n : -EIO;
+		n /= PAGE_SIZE;
+		start += n * PAGE_SIZE;
+		buf += n * PAGE_SIZE;
+		nr -= n;
+	}
+	return 0;
+}
+
 static int copy_range(pid_t pid, int mem_fd, uint64_t start, uint64_t end, uint8_t *buf,
 		      struct sink *sink, bool frozen, struct copy_stats *st)
 {
 	while (start < end) {
 		size_t nr = (end - start) / PAGE_SIZE;
-		struct iovec local, remote;
 		ssize_t n;
 		int ret;
 
 		if (nr > COPY_CHUNK_PAGES)
 			nr = COPY_CHUNK_PAGES;
-		local = (struct iovec){ buf, nr * PAGE_SIZE };
-		remote = (struct iovec){ (void *)start, nr * PAGE_SIZE };
-		n = process_vm_readv(pid, &local, 1, &remote, 1, 0);
-		if (n < 0 && errno != EFAULT)
-			return -errno;
-		if (n < (ssize_t)PAGE_SIZE)
-			n = read_forced(mem_fd, buf, nr * PAGE_SIZE, start);
+		n = read_some(pid, mem_fd, start, nr, buf);
 		if (n < (ssize_t)PAGE_SIZE) {
 			/* a frozen target cannot unmap: a page we cannot read would come back wrong */
 			if (frozen) {
@@ -105,8 +127,45 @@ static int copy_range(pid_t pid, int mem_fd, uint64_t start, uint64_t end, uint8
 	return 0;
 }
 
+/*
+ * Post-copy: the parts of [start, end) that lie in memory the destination
+ * serves on first touch go as REMOTE (into @pcs); the rest is copied.
+ */
+static int copy_or_remote(pid_t pid, int mem_fd, uint64_t start, uint64_t end, uint8_t *buf,
+			  struct sink *sink, const struct vma_list *vl, struct pc_set *pcs,
+			  struct copy_stats *st)
+{
+	size_t i;
+	int ret = 0;
+
+	for (i = 0; i < vl->nr && start < end && !ret; i++) {
+		const struct vma *v = &vl->v[i];
+		uint64_t a = start > v->start ? start : v->start, b = end < v->end ? end : v->end;
+
+		if (a >= b || !pc_vma_ok(v))
+			continue;
+		if (start < a)
+			ret = copy_range(pid, mem_fd, start, a, buf, sink, true, st);
+		if (!ret)
+			ret = sink->ops->add_remote(sink, pid, a, (b - a) / PAGE_SIZE);
+		if (!ret)
+			ret = pc_set_add(pcs, pid, a, b);
+		st->pages_remote += (b - a) / PAGE_SIZE;
+		start = b;
+	}
+	if (!ret && start < end)
+		ret = copy_range(pid, mem_fd, start, end, buf, sink, true, st);
+	return ret;
+}
+
 int pages_copy(pid_t pid, const struct dirty_set *ds, struct sink *sink, bool frozen,
 	       struct copy_stats *st)
+{
+	return pages_copy_pc(pid, ds, sink, frozen, NULL, NULL, st);
+}
+
+int pages_copy_pc(pid_t pid, const struct dirty_set *ds, struct sink *sink, bool frozen,
+		  const struct vma_list *vl, struct pc_set *pcs, struct copy_stats *st)
 {
 	char path[64];
 	uint8_t *buf;
@@ -128,6 +187,8 @@ int pages_copy(pid_t pid, const struct dirty_set *ds, struct sink *sink, bool fr
 			ret = sink->ops->add_pages(sink, pid, r->start, (r->end - r->start) / PAGE_SIZE,
 						   NULL);
 			st->pages_zero += (r->end - r->start) / PAGE_SIZE;
+		} else if (pcs) {
+			ret = copy_or_remote(pid, mem_fd, r->start, r->end, buf, sink, vl, pcs, st);
 		} else {
 			ret = copy_range(pid, mem_fd, r->start, r->end, buf, sink, frozen, st);
 		}

@@ -18,6 +18,8 @@ static const char *const type_names[] = {
 	[FRAME_RESTORE_RESULT]	= "restore_result",
 	[FRAME_PING]		= "ping",
 	[FRAME_COMMIT]		= "commit",
+	[FRAME_PAGE_REQUEST]	= "page_request",
+	[FRAME_POSTCOPY_DONE]	= "postcopy_done",
 };
 
 /* Which protobuf message each control type carries. */
@@ -29,6 +31,8 @@ static const ProtobufCMessageDescriptor *const type_desc[] = {
 	[FRAME_ROUND_END]	= &round_end__descriptor,
 	[FRAME_ROUND_ACK]	= &round_ack__descriptor,
 	[FRAME_RESTORE_RESULT]	= &restore_result__descriptor,
+	[FRAME_PAGE_REQUEST]	= &page_request__descriptor,
+	[FRAME_POSTCOPY_DONE]	= &postcopy_done__descriptor,
 };
 
 const char *frame_type_name(uint32_t type)
@@ -53,6 +57,7 @@ uint32_t frame_max_len(uint32_t type)
 	case FRAME_HELLO ... FRAME_ROUND_BEGIN:
 	case FRAME_FILE_HEAD:
 	case FRAME_ROUND_END ... FRAME_RESTORE_RESULT:
+	case FRAME_PAGE_REQUEST ... FRAME_POSTCOPY_DONE:
 		return FRAME_CTL_MAX;
 	}
 	return 0;
@@ -193,6 +198,25 @@ static bool worth_lz4(const uint8_t *data, uint32_t nr_pages)
 	       page_compresses(data + (nr_pages - 1) * WIRE_PAGE_SIZE);
 }
 
+/* A batch without data: zero or REMOTE pages. */
+static ssize_t put_nodata(uint8_t *dst, size_t cap, uint32_t pid, uint64_t vaddr, uint32_t nr,
+			  uint32_t codec)
+{
+	if (cap < FRAME_HDR + PB_HDR)
+		return -ENOBUFS;
+	frame_put_header(dst, FRAME_PAGES, PB_HDR);
+	put_pb_header(dst + FRAME_HDR, pid, vaddr, nr, codec, 0);
+	return FRAME_HDR + PB_HDR;
+}
+
+ssize_t frame_put_remote(uint8_t *dst, size_t cap, uint32_t pid, uint64_t vaddr,
+			 uint32_t nr_pages)
+{
+	if (!nr_pages || nr_pages > PB_MAX_PAGES || vaddr % WIRE_PAGE_SIZE)
+		return -EINVAL;
+	return put_nodata(dst, cap, pid, vaddr, nr_pages, CODEC_REMOTE);
+}
+
 ssize_t frame_put_pages(uint8_t *dst, size_t cap, uint32_t pid, uint64_t vaddr,
 			uint32_t nr_pages, const void *data)
 {
@@ -202,13 +226,8 @@ ssize_t frame_put_pages(uint8_t *dst, size_t cap, uint32_t pid, uint64_t vaddr,
 
 	if (!nr_pages || nr_pages > PB_MAX_PAGES || vaddr % WIRE_PAGE_SIZE)
 		return -EINVAL;
-	if (!data) {
-		if (cap < FRAME_HDR + PB_HDR)
-			return -ENOBUFS;
-		frame_put_header(dst, FRAME_PAGES, PB_HDR);
-		put_pb_header(dst + FRAME_HDR, pid, vaddr, nr_pages, CODEC_ZERO, 0);
-		return FRAME_HDR + PB_HDR;
-	}
+	if (!data)
+		return put_nodata(dst, cap, pid, vaddr, nr_pages, CODEC_ZERO);
 	if (cap < FRAME_HDR + PB_HDR + raw_len)
 		return -ENOBUFS;
 	/* Worth it only if it saves a sixteenth: else raw is cheaper to take. */
@@ -244,8 +263,9 @@ static int check_lengths(const struct page_batch *pb, const char **why)
 		}
 		return 0;
 	case CODEC_ZERO:
+	case CODEC_REMOTE:
 		if (pb->raw_len || pb->data_len) {
-			*why = "zero batch carries data";
+			*why = "zero or remote batch carries data";
 			return -EBADMSG;
 		}
 		return 0;

@@ -35,13 +35,16 @@ enum frame_type {
 	FRAME_RESTORE_RESULT	= 9,
 	FRAME_PING		= 10,	/* empty keepalive, either way, any time */
 	FRAME_COMMIT		= 11,	/* empty: source -> page server, run the held restore */
-	FRAME_TYPE_MAX		= FRAME_COMMIT,
+	FRAME_PAGE_REQUEST	= 12,	/* post-copy: page server -> source, pages wanted first */
+	FRAME_POSTCOPY_DONE	= 13,	/* post-copy: page server -> source, every page is in */
+	FRAME_TYPE_MAX		= FRAME_POSTCOPY_DONE,
 };
 
 enum page_codec {
 	CODEC_RAW	= 1,
 	CODEC_LZ4	= 2,
 	CODEC_ZERO	= 3,	/* no data: nr_pages zero pages */
+	CODEC_REMOTE	= 4,	/* no data: post-copy, still at the source (PE_REMOTE) */
 };
 
 #define FRAME_HDR		8u
@@ -110,11 +113,15 @@ void *frame_unpack_msg(const struct frame *f, const ProtobufCMessageDescriptor *
 ssize_t frame_put_pages(uint8_t *dst, size_t cap, uint32_t pid, uint64_t vaddr,
 			uint32_t nr_pages, const void *data);
 
+/* A batch of nr_pages REMOTE pages (no data, post-copy): the frame size or -errno. */
+ssize_t frame_put_remote(uint8_t *dst, size_t cap, uint32_t pid, uint64_t vaddr,
+			 uint32_t nr_pages);
+
 /* Validate a FRAME_PAGES payload: 0 or -EBADMSG with *why. */
 int page_batch_parse(const uint8_t *payload, uint32_t len, struct page_batch *pb,
 		     const char **why);
 
-/* Expand a parsed batch into out (pb->raw_len bytes, cap >= that): 0 or -EBADMSG. */
+/* Expand a parsed batch into out (pb->raw_len bytes, cap >= that): 0 or -EBADMSG (REMOTE too). */
 int page_batch_decode(const struct page_batch *pb, void *out, size_t cap, const char **why);
 
 /* True if the page (WIRE_PAGE_SIZE bytes, 8-byte aligned) is all zero. */

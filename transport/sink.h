@@ -23,8 +23,23 @@ struct restore_report {
 	bool ok;
 	bool held;		/* ok: restored and stopped, waiting for commit (handover.md) */
 	bool resumed;		/* after commit: ok and running at the destination */
+	bool postcopy;		/* resumed, and its REMOTE pages are still to come from us */
 	char error[256];
 	uint64_t restore_us;
+};
+
+/*
+ * Post-copy (migrate --postcopy, docs/handover.md): where the final round's
+ * REMOTE pages are read from, the tree frozen, and what was sent.
+ */
+struct pc_source {
+	/* @nr pages of @pid at @vaddr into @buf: 0, -EPROTO if they are not REMOTE, -errno. */
+	int (*read)(void *arg, uint32_t pid, uint64_t vaddr, uint32_t nr, uint8_t *buf);
+	/* The next run to push: 1 with *@pid, *@vaddr, *@nr (1 .. 256), 0 when all went. */
+	int (*next)(void *arg, uint32_t *pid, uint64_t *vaddr, uint32_t *nr);
+	void *arg;
+	uint64_t requests, pulled, pushed;	/* page_requests answered, their pages; pushed */
+	uint64_t dest_pages, dest_faults;	/* postcopy_done: copied in there, faults waited */
 };
 
 struct sink;
@@ -55,6 +70,22 @@ struct sink_ops {
 	int (*commit)(struct sink *s, struct restore_report *rep);
 	/* Optional: 0, or -ENOTCONN when the other end has visibly closed the link. */
 	int (*alive)(struct sink *s);
+	/*
+	 * Post-copy, optional (sink->postcopy): @nr pages of @pid at @vaddr are
+	 * REMOTE (inside a final round: the destination fetches them later).
+	 */
+	int (*add_remote)(struct sink *s, uint32_t pid, uint64_t vaddr, uint64_t nr_pages);
+	/*
+	 * Post-copy: from now on (the final round's pages sent) page requests
+	 * are answered from @src, while waiting for the verdict too.
+	 */
+	void (*postcopy_source)(struct sink *s, struct pc_source *src);
+	/*
+	 * Post-copy, after restore_report.postcopy: push every REMOTE page,
+	 * requests first, until postcopy_done. 0: every page is in there;
+	 * -EREMOTEIO: the destination failed (sink->error); else -errno (the link).
+	 */
+	int (*postcopy_run)(struct sink *s);
 	void (*close)(struct sink *s);
 };
 
@@ -66,6 +97,8 @@ struct sink {
 	int64_t prefilled_round;
 	/* its final does not wait for the prefill (restore --lazy-fill): the lag costs no downtime */
 	bool lazy_fill;
+	/* asked for at open and taken by the page server: REMOTE pages may go (add_remote) */
+	bool postcopy;
 	uint32_t next_round;
 	/* Why the last failing call failed (e.g. the page server's round_ack error). */
 	char error[256];
@@ -77,7 +110,7 @@ struct sink {
  * Ignores SIGPIPE (a vanished peer is an error return, not a signal).
  */
 int sink_remote_open(const char *host, const char *port, const struct tls_opts *tls,
-		     const char *id, uint32_t root_pid, struct sink **out);
+		     const char *id, uint32_t root_pid, bool postcopy, struct sink **out);
 /* Local image stack at DIR/<id>. */
 int sink_local_open(const char *images_dir, const char *id, struct sink **out);
 

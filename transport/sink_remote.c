@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/util.h"
 #include "transport/conn.h"
 #include "transport/frame.h"
 #include "transport/sink.h"
@@ -47,6 +48,8 @@ struct sink_remote {
 	uint32_t round;
 	uint64_t pages_sent;
 	uint8_t rx[FRAME_HDR + FRAME_CTL_MAX];
+	struct pc_source *pc;	/* post-copy: page requests are answered from it */
+	uint8_t *pc_buf;	/* PB_MAX_DATA: the pages being sent */
 };
 
 #define to_remote(s) ((struct sink_remote *)(s))
@@ -177,7 +180,12 @@ static int send_pages(struct sink_remote *sr, uint32_t pid, uint64_t vaddr, uint
 	return tx_commit(sr, n);
 }
 
-/* Read one control frame of the expected type and unpack it. */
+static int pc_answer(struct sink_remote *sr, const struct frame *f);
+
+/*
+ * Read one control frame of the expected type and unpack it. Post-copy:
+ * page requests that come first are answered (the verdict may wait on them).
+ */
 static int recv_msg(struct sink_remote *sr, uint32_t type, const ProtobufCMessageDescriptor *d,
 		    void **msg)
 {
@@ -185,9 +193,16 @@ static int recv_msg(struct sink_remote *sr, uint32_t type, const ProtobufCMessag
 	const char *why;
 	int ret;
 
-	ret = conn_read_frame(&sr->conn, sr->rx, sizeof(sr->rx), &f);
-	if (ret)
-		return tx_error(sr, ret);
+	for (;;) {
+		ret = conn_read_frame(&sr->conn, sr->rx, sizeof(sr->rx), &f);
+		if (ret)
+			return tx_error(sr, ret);
+		if (f.type != FRAME_PAGE_REQUEST || !sr->pc || type == FRAME_PAGE_REQUEST)
+			break;
+		ret = pc_answer(sr, &f);
+		if (ret)
+			return ret;
+	}
 	if (f.type != type) {
 		snprintf(sr->sink.error, sizeof(sr->sink.error),
 			 "page server sent %s, expected %s", frame_type_name(f.type),
@@ -353,6 +368,7 @@ static int recv_restore_result(struct sink_remote *sr, struct restore_report *re
 	rep->ok = rr->ok;
 	rep->held = rr->ok && rr->has_held && rr->held;
 	rep->resumed = rr->ok && rr->has_resumed && rr->resumed;
+	rep->postcopy = rep->resumed && rr->has_postcopy && rr->postcopy;
 	snprintf(rep->error, sizeof(rep->error), "%s", rr->error ? rr->error : "");
 	rep->restore_us = rr->restore_us;
 	if (!rr->ok)
@@ -410,6 +426,255 @@ static int remote_commit(struct sink *s, struct restore_report *rep)
 	return ret;
 }
 
+/* --- post-copy (docs/handover.md) --- */
+
+static int remote_add_remote(struct sink *s, uint32_t pid, uint64_t vaddr, uint64_t nr_pages)
+{
+	struct sink_remote *sr = to_remote(s);
+	uint64_t i;
+	int ret;
+
+	if (!sr->in_round || !sr->final || !s->postcopy || vaddr % WIRE_PAGE_SIZE || !pid)
+		return -EINVAL;
+	for (i = 0; i < nr_pages; i += PB_MAX_PAGES) {
+		uint32_t n = nr_pages - i < PB_MAX_PAGES ? nr_pages - i : PB_MAX_PAGES;
+		uint8_t *p = tx_reserve(sr, FRAME_HDR + PB_HDR, &ret);
+		ssize_t len;
+
+		if (!p)
+			return ret;
+		len = frame_put_remote(p, FRAME_HDR + PB_HDR, pid, vaddr + i * WIRE_PAGE_SIZE, n);
+		if (len < 0)
+			return len;
+		ret = tx_commit(sr, len);
+		if (ret)
+			return ret;
+	}
+	sr->pages_sent += nr_pages;
+	return 0;
+}
+
+static void remote_postcopy_source(struct sink *s, struct pc_source *src)
+{
+	to_remote(s)->pc = src;
+}
+
+/* @nr pages in pc_buf go out, zero runs as such. */
+static int pc_send(struct sink_remote *sr, uint32_t pid, uint64_t vaddr, uint32_t nr)
+{
+	uint32_t i = 0, j;
+	int ret;
+
+	while (i < nr) {
+		bool zero = page_is_zero(sr->pc_buf + i * WIRE_PAGE_SIZE);
+
+		for (j = i + 1; j < nr && page_is_zero(sr->pc_buf + j * WIRE_PAGE_SIZE) == zero; j++)
+			;
+		ret = send_pages(sr, pid, vaddr + i * WIRE_PAGE_SIZE, j - i,
+				 zero ? NULL : sr->pc_buf + i * WIRE_PAGE_SIZE);
+		if (ret)
+			return ret;
+		i = j;
+	}
+	return 0;
+}
+
+static int pc_fail(struct sink_remote *sr, int err, const char *what, const char *why)
+{
+	snprintf(sr->sink.error, sizeof(sr->sink.error), "post-copy: %s%s%s", what,
+		 why ? ": " : "", why ? why : "");
+	pr_info("%s", sr->sink.error);
+	return err;
+}
+
+/* A thread there waits on one of these pages: they go now, before anything else. */
+static int pc_answer(struct sink_remote *sr, const struct frame *f)
+{
+	struct pc_source *pc = sr->pc;
+	const char *why = NULL;
+	PageRequest *rq;
+	uint32_t pid, nr;
+	uint64_t vaddr;
+	int ret;
+
+	rq = frame_unpack_msg(f, &page_request__descriptor, &why);
+	if (!rq)
+		return pc_fail(sr, -EPROTO, "bad page_request from the page server", why);
+	pid = rq->pid;
+	vaddr = rq->vaddr;
+	nr = rq->nr_pages;
+	page_request__free_unpacked(rq, NULL);
+	if (!pid || !nr || nr > PB_MAX_PAGES || vaddr % WIRE_PAGE_SIZE)
+		return pc_fail(sr, -EPROTO, "bad page_request from the page server",
+			       "out of bounds");
+	ret = pc->read(pc->arg, pid, vaddr, nr, sr->pc_buf);
+	if (ret == -EPROTO)
+		return pc_fail(sr, ret, "the page server asked for pages that are not REMOTE", NULL);
+	if (ret)
+		return pc_fail(sr, ret, "cannot read the frozen source's pages", strerror(-ret));
+	ret = pc_send(sr, pid, vaddr, nr);
+	if (!ret)
+		ret = tx_flush(sr);
+	if (ret)
+		return tx_error(sr, ret);
+	pc->requests++;
+	pc->pulled += nr;
+	return 0;
+}
+
+/* Can a frame be read now (or within @ms)? 1, 0, or -errno. */
+static int rx_wait(struct sink_remote *sr, int ms)
+{
+	struct pollfd pfd = { .fd = sr->conn.fd, .events = POLLIN };
+	int n;
+
+	if (sr->conn.ssl && SSL_pending(sr->conn.ssl) > 0)
+		return 1;
+	do
+		n = poll(&pfd, 1, ms);
+	while (n < 0 && errno == EINTR);
+	return n < 0 ? -errno : n > 0;
+}
+
+/* Any frame, pings too (conn_read_frame would wait past them). */
+static int recv_any(struct sink_remote *sr, struct frame *f)
+{
+	const char *why = NULL;
+	int ret;
+
+	ret = conn_read(&sr->conn, sr->rx, FRAME_HDR);
+	if (!ret && frame_check_header(sr->rx, &f->type, &f->len, &why))
+		return pc_fail(sr, -EPROTO, "bad frame from the page server", why);
+	if (!ret && f->len > sizeof(sr->rx) - FRAME_HDR)
+		return pc_fail(sr, -EPROTO, "bad frame from the page server", "too large");
+	f->payload = sr->rx + FRAME_HDR;
+	if (!ret)
+		ret = conn_read(&sr->conn, sr->rx + FRAME_HDR, f->len);
+	return ret ? tx_error(sr, ret) : 0;
+}
+
+/* postcopy_done: 0 when every page is in there, -EREMOTEIO when it never will be. */
+static int pc_done(struct sink_remote *sr, const struct frame *f)
+{
+	const char *why = NULL;
+	PostcopyDone *pd;
+	int ret = 0;
+
+	pd = frame_unpack_msg(f, &postcopy_done__descriptor, &why);
+	if (!pd)
+		return pc_fail(sr, -EPROTO, "bad postcopy_done from the page server", why);
+	sr->pc->dest_pages = pd->pages;
+	sr->pc->dest_faults = pd->faults;
+	if (!pd->ok)
+		ret = pc_fail(sr, -EREMOTEIO, "the destination failed",
+			      pd->error ? pd->error : "no reason given");
+	postcopy_done__free_unpacked(pd, NULL);
+	return ret;
+}
+
+/* What the page server says during post-copy: 1 done, 0 go on, -errno. */
+static int pc_take(struct sink_remote *sr)
+{
+	struct frame f;
+	int ret = recv_any(sr, &f);
+
+	if (ret)
+		return ret;
+	switch (f.type) {
+	case FRAME_PING:
+		return 0;
+	case FRAME_PAGE_REQUEST:
+		return pc_answer(sr, &f);
+	case FRAME_POSTCOPY_DONE:
+		ret = pc_done(sr, &f);
+		return ret ? ret : 1;
+	}
+	return pc_fail(sr, -EPROTO, "unexpected frame from the page server",
+		       frame_type_name(f.type));
+}
+
+#define PC_PING_MS	5000
+
+/*
+ * Test hook (docs/testing.md): FERRY_TEST_PC_PUSH_DELAY_MS (1-1000) between
+ * two pushed batches (requests are still answered at once), so that the
+ * destination touches pages not pushed yet.
+ */
+static uint64_t test_push_delay_us(void)
+{
+	const char *v = getenv("FERRY_TEST_PC_PUSH_DELAY_MS");
+	int n = v ? atoi(v) : 0;
+
+	return n > 0 && n <= 1000 ? n * 1000ULL : 0;
+}
+
+static int remote_postcopy_run(struct sink *s)
+{
+	struct sink_remote *sr = to_remote(s);
+	struct pc_source *pc = sr->pc;
+	uint64_t last_rx = now_us(), last_tx = now_us(), delay = test_push_delay_us();
+	bool pushing = true;
+	int ret;
+
+	if (!pc || !s->postcopy)
+		return -EINVAL;
+	for (;;) {
+		uint64_t until = now_us() + (pushing ? delay : 1000000);
+
+		/* requests first: whatever came meanwhile (or comes until the next push) */
+		for (;;) {
+			uint64_t now = now_us();
+
+			ret = rx_wait(sr, until > now ? (int)((until - now + 999) / 1000) : 0);
+			if (ret <= 0)
+				break;
+			last_rx = now_us();
+			ret = pc_take(sr);
+			if (ret)
+				return ret > 0 ? 0 : ret;
+		}
+		if (ret < 0)
+			return tx_error(sr, ret);
+		if (pushing) {
+			uint32_t pid, nr;
+			uint64_t vaddr;
+
+			ret = pc->next(pc->arg, &pid, &vaddr, &nr);
+			if (ret < 0)
+				return pc_fail(sr, ret, "cannot walk the REMOTE pages", strerror(-ret));
+			pushing = ret;
+			if (pushing)
+				ret = pc->read(pc->arg, pid, vaddr, nr, sr->pc_buf);
+			if (pushing && ret)
+				return pc_fail(sr, ret, "cannot read the frozen source's pages",
+					       strerror(-ret));
+			if (pushing)
+				ret = pc_send(sr, pid, vaddr, nr);
+			/* written out before the next look for requests: one SSL user at a time */
+			if (!ret)
+				ret = tx_flush(sr);
+			if (ret)
+				return tx_error(sr, ret);
+			pc->pushed += pushing ? nr : 0;
+			last_tx = now_us();
+			continue;
+		}
+		/* all pushed: the page server pings while it works; we ping too */
+		if (now_us() - last_rx > PEER_TIMEOUT_MS * 1000ULL) {
+			snprintf(sr->conn.error, sizeof(sr->conn.error), "no word from %s for %u s "
+				 "(page server stopped or link down)", sr->conn.peer,
+				 PEER_TIMEOUT_MS / 1000);
+			return tx_error(sr, -ETIMEDOUT);
+		}
+		if (now_us() - last_tx > PC_PING_MS * 1000ULL) {
+			ret = conn_ping(&sr->conn);
+			if (ret)
+				return tx_error(sr, ret);
+			last_tx = now_us();
+		}
+	}
+}
+
 static int remote_keepalive(struct sink *s)
 {
 	struct sink_remote *sr = to_remote(s);
@@ -441,6 +706,7 @@ static void remote_close(struct sink *s)
 	conn_close(&sr->conn);
 	for (i = 0; i < NR_TX; i++)
 		free(sr->tx[i].data);
+	free(sr->pc_buf);
 	pthread_mutex_destroy(&sr->lock);
 	pthread_cond_destroy(&sr->cond);
 	free(sr);
@@ -455,6 +721,9 @@ static const struct sink_ops remote_ops = {
 	.keepalive	= remote_keepalive,
 	.commit		= remote_commit,
 	.alive		= remote_alive,
+	.add_remote	= remote_add_remote,
+	.postcopy_source = remote_postcopy_source,
+	.postcopy_run	= remote_postcopy_run,
 	.close		= remote_close,
 };
 
@@ -479,7 +748,7 @@ static int remote_alloc(struct sink_remote **out)
 	return 0;
 }
 
-static int say_hello(struct sink_remote *sr, const char *id, uint32_t root_pid)
+static int say_hello(struct sink_remote *sr, const char *id, uint32_t root_pid, bool postcopy)
 {
 	Hello h = HELLO__INIT;
 	HelloReply *hr;
@@ -489,6 +758,8 @@ static int say_hello(struct sink_remote *sr, const char *id, uint32_t root_pid)
 	h.version = WIRE_VERSION;
 	h.migration_id = (char *)id;
 	h.root_pid = root_pid;
+	h.has_postcopy = postcopy;
+	h.postcopy = postcopy;
 	if (!gethostname(host, sizeof(host) - 1))
 		h.source_host = host;
 	ret = request(sr, FRAME_HELLO, &h.base, FRAME_HELLO_REPLY, &hello_reply__descriptor,
@@ -504,6 +775,7 @@ static int say_hello(struct sink_remote *sr, const char *id, uint32_t root_pid)
 		snprintf(sr->sink.migration_id, sizeof(sr->sink.migration_id), "%s",
 			 hr->migration_id);
 		sr->sink.next_round = hr->next_round;
+		sr->sink.postcopy = postcopy && hr->has_postcopy && hr->postcopy;
 	}
 	hello_reply__free_unpacked(hr, NULL);
 	return ret;
@@ -523,7 +795,7 @@ void sink_set_open_error(const char *why)
 }
 
 int sink_remote_open(const char *host, const char *port, const struct tls_opts *tls,
-		     const char *id, uint32_t root_pid, struct sink **out)
+		     const char *id, uint32_t root_pid, bool postcopy, struct sink **out)
 {
 	struct sink_remote *sr = NULL;
 	int ret;
@@ -539,7 +811,11 @@ int sink_remote_open(const char *host, const char *port, const struct tls_opts *
 	if (ret)
 		goto fail;
 	sr->tx_started = true;
-	ret = say_hello(sr, id, root_pid);
+	if (postcopy && !(sr->pc_buf = malloc(PB_MAX_DATA))) {
+		ret = -ENOMEM;
+		goto fail;
+	}
+	ret = say_hello(sr, id, root_pid, postcopy);
 	if (ret)
 		goto fail;
 	pr_info("migration %s: page server %s:%s, next round %u", sr->sink.migration_id, host,

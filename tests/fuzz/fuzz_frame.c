@@ -35,6 +35,10 @@ static const ProtobufCMessageDescriptor *ctl_desc(uint32_t type)
 		return &round_ack__descriptor;
 	case FRAME_RESTORE_RESULT:
 		return &restore_result__descriptor;
+	case FRAME_PAGE_REQUEST:
+		return &page_request__descriptor;
+	case FRAME_POSTCOPY_DONE:
+		return &postcopy_done__descriptor;
 	}
 	return NULL;
 }
@@ -72,7 +76,7 @@ static void check_pages(const struct frame *f)
 	FUZZ_ASSERT(pb.pid && pb.nr_pages && pb.nr_pages <= PB_MAX_PAGES);
 	FUZZ_ASSERT(pb.vaddr % WIRE_PAGE_SIZE == 0);
 	FUZZ_ASSERT(pb.data + pb.data_len == f->payload + f->len);
-	if (pb.codec == CODEC_ZERO)
+	if (pb.codec == CODEC_ZERO || pb.codec == CODEC_REMOTE)
 		FUZZ_ASSERT(!pb.raw_len && !pb.data_len);
 	else
 		FUZZ_ASSERT(pb.raw_len == pb.nr_pages * WIRE_PAGE_SIZE);
@@ -83,7 +87,10 @@ static void check_pages(const struct frame *f)
 		FUZZ_ASSERT(page_batch_decode(&pb, out, pb.raw_len - 1, NULL) == -ENOBUFS);
 	why = NULL;
 	ret = page_batch_decode(&pb, out, pb.raw_len, &why);
-	if (ret)
+	/* REMOTE pages have no data to decode (post-copy): always refused */
+	if (pb.codec == CODEC_REMOTE)
+		FUZZ_ASSERT(ret == -EBADMSG && why);
+	else if (ret)
 		FUZZ_ASSERT(ret == -EBADMSG && why && pb.codec == CODEC_LZ4);
 	else
 		reencode(&pb, out);

@@ -28,7 +28,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 static bool known_flag(uint32_t f)
 {
-	return f == PE_FLAGS__PE_PRESENT || f == PE_FLAGS__PE_PARENT || f == PE_FLAGS__PE_ZERO;
+	return f == PE_FLAGS__PE_PRESENT || f == PE_FLAGS__PE_PARENT || f == PE_FLAGS__PE_ZERO ||
+	       f == PE_FLAGS__PE_REMOTE;
 }
 
 static void check_accepted(const struct pagemap *pm, uint64_t pages_size)

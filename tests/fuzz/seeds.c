@@ -90,6 +90,13 @@ static void pagemap_seeds(void)
 	pagemap_seed(2, &pm, off);
 	/* the same with a pages file one byte short */
 	pagemap_seed(3, &pm, off - 1);
+	/* post-copy: REMOTE runs (no data) between PRESENT and ZERO ones */
+	e[0] = (struct pm_ext){ 0x400000, 4, PE_FLAGS__PE_PRESENT, 0 };
+	e[1] = (struct pm_ext){ 0x404000, 8, PE_FLAGS__PE_REMOTE, 0 };
+	e[2] = (struct pm_ext){ 0x40c000, 2, PE_FLAGS__PE_ZERO, 0 };
+	e[3] = (struct pm_ext){ 0x7f0000000000ULL, 1, PE_FLAGS__PE_REMOTE, 0 };
+	pm.nr = 4;
+	pagemap_seed(4, &pm, 4 * PG);
 }
 
 /* ---- image ---- */
@@ -247,7 +254,10 @@ static void frame_seeds(void)
 	FileHead fh = FILE_HEAD__INIT;
 	RoundEnd re = ROUND_END__INIT;
 	RoundAck ra = ROUND_ACK__INIT;
+	PageRequest rq = PAGE_REQUEST__INIT;
+	PostcopyDone pd = POSTCOPY_DONE__INIT;
 	uint8_t hdr[FRAME_HDR];
+	ssize_t len;
 	size_t i;
 	int n = 0;
 
@@ -304,6 +314,21 @@ static void frame_seeds(void)
 	memcpy(stream + stream_len, "abc", 3);
 	stream_len += 3;
 	frame_msg(FRAME_ROUND_END, &re.base);
+	put_file("frame", n++, "", 0, stream, stream_len);
+
+	/* post-copy: a final round's REMOTE batch, a page request, the end */
+	len = frame_put_remote(stream, sizeof(stream), 100, 0x7f0000004000ULL, 9);
+	check(len < 0 ? (int)len : 0, "frame_put_remote");
+	stream_len = len;
+	rq.pid = 100;
+	rq.vaddr = 0x7f0000004000ULL;
+	rq.nr_pages = 16;
+	frame_msg(FRAME_PAGE_REQUEST, &rq.base);
+	pd.ok = 1;
+	pd.has_pages = pd.has_faults = 1;
+	pd.pages = 9;
+	pd.faults = 1;
+	frame_msg(FRAME_POSTCOPY_DONE, &pd.base);
 	put_file("frame", n++, "", 0, stream, stream_len);
 
 	/* a ping alone, a commit alone (both empty) */

@@ -333,7 +333,7 @@ static int cmd_send(struct opts *o)
 
 	if (split_to(o->to, host, port))
 		return 2;
-	ret = sink_remote_open(host, port, &o->tls, o->id, 1000, &s);
+	ret = sink_remote_open(host, port, &o->tls, o->id, 1000, false, &s);
 	if (ret) {
 		fprintf(stderr, "psclient: cannot open session: %s\n", sink_open_error());
 		return 1;
@@ -656,7 +656,7 @@ static int cmd_bench(struct opts *o)
 
 	if (!pool || split_to(o->to, host, port))
 		return 2;
-	ret = sink_remote_open(host, port, &o->tls, NULL, 1000, &s);
+	ret = sink_remote_open(host, port, &o->tls, NULL, 1000, false, &s);
 	if (ret) {
 		fprintf(stderr, "psclient: %s\n", sink_open_error());
 		return 1;

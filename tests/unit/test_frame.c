@@ -136,7 +136,7 @@ Test(frame, ping_and_commit_are_empty)
 		cr_assert_eq(frame_parse(b, sizeof(b), &f, &why), -EMSGSIZE);
 		cr_assert_not_null(why);
 	}
-	cr_assert_not(frame_type_known(FRAME_COMMIT + 1));
+	cr_assert_not(frame_type_known(FRAME_TYPE_MAX + 1));
 }
 
 Test(frame, bad_types_rejected)
@@ -249,6 +249,85 @@ Test(codec, zero_batch_carries_no_data)
 	cr_assert_eq(pb.raw_len, 0);
 }
 
+/* Post-copy: REMOTE pages go as address and count only, and never decode into data. */
+Test(codec, remote_batch_carries_no_data)
+{
+	struct page_batch pb;
+	const char *why = NULL;
+	struct frame f;
+	ssize_t n;
+
+	n = frame_put_remote(frame_buf, sizeof(frame_buf), 77, 0x7f0000004000ull, PB_MAX_PAGES);
+	cr_assert_eq(n, FRAME_HDR + PB_HDR);
+	cr_assert_eq(frame_parse(frame_buf, n, &f, NULL), n);
+	cr_assert_eq(f.type, FRAME_PAGES);
+	cr_assert_eq(page_batch_parse(f.payload, f.len, &pb, NULL), 0);
+	cr_assert_eq(pb.codec, CODEC_REMOTE);
+	cr_assert_eq(pb.pid, 77);
+	cr_assert_eq(pb.nr_pages, PB_MAX_PAGES);
+	cr_assert_eq(pb.raw_len, 0);
+	cr_assert_eq(pb.data_len, 0);
+	cr_assert_eq(page_batch_decode(&pb, out, sizeof(out), &why), -EBADMSG);
+	cr_assert_not_null(why);
+	cr_assert_eq(frame_put_remote(frame_buf, sizeof(frame_buf), 1, 0, 0), -EINVAL);
+	cr_assert_eq(frame_put_remote(frame_buf, sizeof(frame_buf), 1, 0, PB_MAX_PAGES + 1),
+		     -EINVAL);
+	cr_assert_eq(frame_put_remote(frame_buf, sizeof(frame_buf), 1, 4095, 1), -EINVAL);
+	cr_assert_eq(frame_put_remote(frame_buf, FRAME_HDR + PB_HDR - 1, 1, 0, 1), -ENOBUFS);
+}
+
+/* The post-copy control frames: bounded like every control frame, typed. */
+Test(frame, postcopy_control_frames)
+{
+	PageRequest rq = PAGE_REQUEST__INIT, *rq2;
+	PostcopyDone pd = POSTCOPY_DONE__INIT, *pd2;
+	const char *why = NULL;
+	struct frame f;
+	ssize_t n;
+
+	cr_assert_str_eq(frame_type_name(FRAME_PAGE_REQUEST), "page_request");
+	cr_assert_str_eq(frame_type_name(FRAME_POSTCOPY_DONE), "postcopy_done");
+	cr_assert_eq(frame_max_len(FRAME_PAGE_REQUEST), FRAME_CTL_MAX);
+	cr_assert_eq(frame_max_len(FRAME_POSTCOPY_DONE), FRAME_CTL_MAX);
+	rq.pid = 9;
+	rq.vaddr = 0x1000;
+	rq.nr_pages = 3;
+	n = frame_put_msg(frame_buf, sizeof(frame_buf), FRAME_PAGE_REQUEST, &rq.base);
+	cr_assert_gt(n, 0);
+	cr_assert_eq(frame_parse(frame_buf, n, &f, NULL), n);
+	rq2 = frame_unpack_msg(&f, &page_request__descriptor, NULL);
+	cr_assert_not_null(rq2);
+	cr_assert_eq(rq2->pid, 9);
+	cr_assert_eq(rq2->vaddr, 0x1000);
+	cr_assert_eq(rq2->nr_pages, 3);
+	page_request__free_unpacked(rq2, NULL);
+	/* read as the other post-copy frame: refused */
+	cr_assert_null(frame_unpack_msg(&f, &postcopy_done__descriptor, &why));
+	cr_assert_str_eq(why, "unexpected frame type");
+	pd.ok = true;
+	pd.has_pages = pd.has_faults = true;
+	pd.pages = 1 << 20;
+	pd.faults = 12;
+	n = frame_put_msg(frame_buf, sizeof(frame_buf), FRAME_POSTCOPY_DONE, &pd.base);
+	cr_assert_gt(n, 0);
+	cr_assert_eq(frame_parse(frame_buf, n, &f, NULL), n);
+	pd2 = frame_unpack_msg(&f, &postcopy_done__descriptor, NULL);
+	cr_assert_not_null(pd2);
+	cr_assert(pd2->ok);
+	cr_assert_eq(pd2->pages, 1 << 20);
+	cr_assert_eq(pd2->faults, 12);
+	postcopy_done__free_unpacked(pd2, NULL);
+	/* a page_request without its required fields is garbage */
+	frame_put_header(frame_buf, FRAME_PAGE_REQUEST, 2);
+	frame_buf[FRAME_HDR] = 0x08;	/* field 1, varint */
+	frame_buf[FRAME_HDR + 1] = 0x09;
+	cr_assert_eq(frame_parse(frame_buf, FRAME_HDR + 2, &f, NULL), FRAME_HDR + 2);
+	cr_assert_null(frame_unpack_msg(&f, &page_request__descriptor, &why));
+	/* longer than a control frame may be */
+	frame_put_header(frame_buf, FRAME_POSTCOPY_DONE, FRAME_CTL_MAX + 1);
+	cr_assert_eq(frame_parse(frame_buf, sizeof(frame_buf), &f, &why), -EMSGSIZE);
+}
+
 Test(codec, page_is_zero)
 {
 	memset(pages, 0, PG);
@@ -302,6 +381,8 @@ Test(codec, bad_batch_headers_rejected)
 	expect_bad_batch(16, 0, 4);			/* codec 0 */
 	expect_bad_batch(16, 9, 4);			/* unknown codec */
 	expect_bad_batch(16, CODEC_ZERO, 4);		/* zero with data */
+	expect_bad_batch(16, CODEC_REMOTE, 4);		/* remote with data */
+	expect_bad_batch(16, CODEC_REMOTE + 1, 4);	/* the next unknown codec */
 	expect_bad_batch(16, CODEC_LZ4, 4);		/* "lz4" as big as raw */
 	expect_bad_batch(20, PG - 1, 4);		/* raw_len mismatch */
 }

@@ -20,6 +20,7 @@
 #define PRESENT	PE_FLAGS__PE_PRESENT
 #define PARENT	PE_FLAGS__PE_PARENT
 #define ZERO	PE_FLAGS__PE_ZERO
+#define REMOTE	PE_FLAGS__PE_REMOTE
 
 /* A pm that a failed parse must have cleared. */
 static void poison(struct pagemap *pm)
@@ -468,6 +469,11 @@ Test(pagemap, accepts_valid_and_gives_back_its_entries)
 	expect_accepted("shared offsets", PG,
 			{ BASE, 1, PRESENT, true, 0 }, { BASE + 2 * PG, 1, PRESENT, true, 0 });
 	expect_accepted("max nr_pages", 0, { 0, UINT32_MAX, ZERO, false, 0 });
+	/* REMOTE (post-copy): no data here, so no offset and no pages file needed */
+	expect_accepted("remote", 0,
+			{ BASE, 3, REMOTE, false, 0 }, { BASE + 3 * PG, 1, ZERO, false, 0 },
+			{ BASE + 4 * PG, 2, REMOTE, false, 0 });
+	expect_accepted("remote to the top", 0, { TASK_SIZE_MAX - PG, 1, REMOTE, false, 0 });
 }
 
 Test(pagemap, accepts_many_entries)
@@ -538,7 +544,11 @@ Test(pagemap, rejects_bad_flags)
 	expect_rejected("present and parent", PG, { BASE, 1, PRESENT | PARENT, true, 0 });
 	expect_rejected("parent and zero", 0, { BASE, 1, PARENT | ZERO, false, 0 });
 	expect_rejected("all three", PG, { BASE, 1, PRESENT | PARENT | ZERO, true, 0 });
-	expect_rejected("unknown flag 8", 0, { BASE, 1, 8, false, 0 });
+	expect_rejected("unknown flag 16", 0, { BASE, 1, 16, false, 0 });
+	expect_rejected("remote and present", PG, { BASE, 1, REMOTE | PRESENT, true, 0 });
+	expect_rejected("remote and parent", 0, { BASE, 1, REMOTE | PARENT, false, 0 });
+	expect_rejected("remote and zero", 0, { BASE, 1, REMOTE | ZERO, false, 0 });
+	expect_rejected("remote plus unknown", 0, { BASE, 1, REMOTE | 0x10000, false, 0 });
 	expect_rejected("top bit", 0, { BASE, 1, 0x80000000u, false, 0 });
 	expect_rejected("known plus unknown", 0, { BASE, 1, ZERO | 0x100, false, 0 });
 	expect_rejected("all bits", PG, { BASE, 1, 0xffffffffu, true, 0 });

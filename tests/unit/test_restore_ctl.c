@@ -303,3 +303,78 @@ Test(restore_ctl, handover_words)
 	n = rctl_format_status(buf, sizeof(buf), &st);
 	cr_assert_str_eq(buf, "failed discarded: no resume within 30 s\n");
 }
+
+/* Post-copy: "fetch PID VADDR NR" and "postcopy-done PAGES FAULTS" (proto/restore_ctl.h). */
+Test(restore_ctl, postcopy_status_round_trip)
+{
+	struct rctl_status st = { .kind = RCTL_FETCH, .pid = 4242, .vaddr = 0x7f0000001000ULL,
+				  .nr = 256 }, out;
+	char buf[RCTL_LINE_MAX + 1];
+	int n;
+
+	n = rctl_format_status(buf, sizeof(buf), &st);
+	cr_assert_str_eq(buf, "fetch 4242 139637976731648 256\n");
+	buf[n - 1] = 0;
+	cr_assert_eq(rctl_parse_status(buf, &out), 0);
+	cr_assert_eq(out.kind, RCTL_FETCH);
+	cr_assert_eq(out.pid, 4242);
+	cr_assert_eq(out.vaddr, 0x7f0000001000ULL);
+	cr_assert_eq(out.nr, 256);
+
+	st = (struct rctl_status){ .kind = RCTL_POSTCOPY_DONE, .pages = 16384, .faults = 0 };
+	n = rctl_format_status(buf, sizeof(buf), &st);
+	cr_assert_str_eq(buf, "postcopy-done 16384 0\n");
+	buf[n - 1] = 0;
+	cr_assert_eq(rctl_parse_status(buf, &out), 0);
+	cr_assert_eq(out.kind, RCTL_POSTCOPY_DONE);
+	cr_assert_eq(out.pages, 16384);
+	cr_assert_eq(out.faults, 0);
+
+	/* what could not be parsed back is not written */
+	st = (struct rctl_status){ .kind = RCTL_FETCH, .pid = 0, .vaddr = 4096, .nr = 1 };
+	cr_assert_eq(rctl_format_status(buf, sizeof(buf), &st), -EINVAL);
+	st.pid = 1;
+	st.vaddr = 4097;
+	cr_assert_eq(rctl_format_status(buf, sizeof(buf), &st), -EINVAL);
+	st.vaddr = 4096;
+	st.nr = 0;
+	cr_assert_eq(rctl_format_status(buf, sizeof(buf), &st), -EINVAL);
+	st.nr = RCTL_FETCH_MAX + 1;
+	cr_assert_eq(rctl_format_status(buf, sizeof(buf), &st), -EINVAL);
+	st.nr = 1;
+	st.vaddr = UINT64_MAX & ~4095ULL;
+	cr_assert_eq(rctl_format_status(buf, sizeof(buf), &st), -EINVAL);
+	st = (struct rctl_status){ .kind = RCTL_POSTCOPY_DONE, .pages = UINT64_MAX };
+	cr_assert_eq(rctl_format_status(buf, sizeof(buf), &st), -EINVAL);
+}
+
+Test(restore_ctl, postcopy_status_parse_hostile)
+{
+	static const char *const bad[] = {
+		"fetch", "fetch ", "fetch 1", "fetch 1 4096", "fetch 1 4096 ", "fetch 1 4096 1 ",
+		"fetch 1 4096 1 1", "fetch 0 4096 1", "fetch 1 4097 1", "fetch 1 4096 0",
+		"fetch 1 4096 257", "fetch 4294967296 4096 1", "fetch -1 4096 1",
+		"fetch 1 -4096 1", "fetch 1 +4096 1", "fetch 1  4096 1", " fetch 1 4096 1",
+		"fetch 1 04096 1", "fetch 1 0x1000 1", "fetch 1 4096 01",
+		"fetch 1 18446744073709547520 1", "fetch 1 9223372036854771712 2",
+		"fetch 1 99999999999999999999 1", "fetch 1 4096 1\t", "fetchx 1 4096 1",
+		"postcopy-done", "postcopy-done ", "postcopy-done 1", "postcopy-done 1 ",
+		"postcopy-done 1 2 3", "postcopy-done -1 2", "postcopy-done 1 x",
+		"postcopy-done 9223372036854775808 0", "postcopy-done 00 0", "postcopy-done  1 2",
+		"postcopy-donex 1 2",
+	};
+	struct rctl_status st;
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		cr_expect_eq(rctl_parse_status(bad[i], &st), -EINVAL, "accepted \"%s\"", bad[i]);
+	/* the edges that are fine */
+	cr_assert_eq(rctl_parse_status("fetch 4294967295 0 1", &st), 0);
+	cr_assert_eq(st.pid, UINT32_MAX);
+	cr_assert_eq(st.vaddr, 0);
+	cr_assert_eq(rctl_parse_status("fetch 1 9223372036853723136 256", &st), 0);
+	cr_assert_eq(st.vaddr + 256 * 4096ULL, UINT64_MAX >> 1 & ~4095ULL);
+	cr_assert_eq(rctl_parse_status("postcopy-done 0 0", &st), 0);
+	cr_assert_eq(rctl_parse_status("postcopy-done 9223372036854775807 7", &st), 0);
+	cr_assert_eq(st.pages, UINT64_MAX >> 1);
+}

@@ -974,6 +974,126 @@ Test(stack, advance_equals_open)
 	stack_view_close(&adv);
 }
 
+/*
+ * REMOTE pages (post-copy) have no data in the stack: a view refuses them
+ * by name, in the top round, behind a PARENT, and when advancing onto
+ * them; never read as zero.
+ */
+/* An empty DIR/h for put_pagemap. */
+static void fresh_h(void)
+{
+	char p[PATH_MAX];
+
+	remove_tmp();
+	make_tmp();
+	pathf(p, "%s/h", tmp_root);
+	cr_assert_eq(mkdir(p, 0700), 0);
+}
+
+Test(stack, remote_pages_refused)
+{
+	const struct pm_ext r1[] = { { BASE, 2, PE_FLAGS__PE_PRESENT, 0 },
+				     { BASE + 3 * PG, 1, PE_FLAGS__PE_ZERO, 0 } };
+	const struct pm_ext r1_remote[] = { { BASE, 2, PE_FLAGS__PE_PRESENT, 0 },
+					    { BASE + 3 * PG, 1, PE_FLAGS__PE_REMOTE, 0 } };
+	const struct pm_ext r2_remote[] = { { BASE, 2, PE_FLAGS__PE_PARENT, 0 },
+					    { BASE + 3 * PG, 1, PE_FLAGS__PE_REMOTE, 0 } };
+	const struct pm_ext r2_parent[] = { { BASE, 2, PE_FLAGS__PE_PARENT, 0 },
+					    { BASE + 3 * PG, 1, PE_FLAGS__PE_PARENT, 0 } };
+	struct stack_view v;
+	char p[PATH_MAX];
+
+	fresh_h();
+	put_pagemap(1, r1_remote, 2, 2);
+	cr_expect_eq(view_rc("h", 1), -EINVAL, "REMOTE in the top round");
+	put_pagemap(2, r2_parent, 2, 0);
+	cr_expect_eq(view_rc("h", 2), -EINVAL, "PARENT resolved to REMOTE");
+
+	fresh_h();
+	put_pagemap(1, r1, 2, 2);
+	put_pagemap(2, r2_remote, 2, 0);
+	cr_expect_eq(view_rc("h", 2), -EINVAL, "REMOTE above a good round");
+	pathf(p, "%s/h/1", tmp_root);
+	cr_assert_eq(stack_view_open(p, &v), 0);
+	pathf(p, "%s/h/2", tmp_root);
+	cr_expect_eq(stack_view_advance(&v, p), -EINVAL, "advance onto REMOTE");
+	stack_view_close(&v);
+}
+
+/* Post-copy: the writer records REMOTE runs of a final round; a view asked to takes them. */
+static int remote_collect(void *arg, const struct pg_extent *e)
+{
+	struct pg_index *out = arg;
+
+	return pg_index_push(out, e);
+}
+
+Test(stack, remote_runs_written_and_viewed)
+{
+	static uint8_t data[4 * PG];
+	struct pg_index got = { 0 };
+	struct stack_writer *sw;
+	struct round_stats st;
+	struct stack_view v;
+	struct pagemap pm;
+	char p[PATH_MAX];
+	int dfd;
+
+	memset(data, 7, sizeof(data));
+	cr_assert_eq(stack_writer_open(tmp_root, "pc", false, &sw), 0);
+	cr_assert_eq(stack_round_begin(sw, 1, false), 0);
+	cr_assert_eq(stack_add_pages(sw, 5, BASE, 4, data), 0);
+	/* not in a pre-copy round */
+	cr_assert_eq(stack_add_remote(sw, 5, BASE + 8 * PG, 1), -EINVAL);
+	cr_assert_eq(stack_round_commit(sw, &st), 0);
+	cr_assert_eq(stack_round_begin(sw, 2, true), 0);
+	cr_assert_eq(stack_add_pages(sw, 5, BASE, 1, data), 0);
+	cr_assert_eq(stack_add_remote(sw, 5, BASE + PG, 2), 0);
+	cr_assert_eq(stack_add_remote(sw, 5, BASE + 3 * PG, 1), 0);	/* merges */
+	cr_assert_eq(stack_add_remote(sw, 5, BASE + 8 * PG, 0), -EINVAL);
+	cr_assert_eq(stack_add_remote(sw, 5, BASE + 1, 1), -EINVAL);
+	cr_assert_eq(stack_round_commit(sw, &st), 0);
+	stack_writer_close(sw);
+
+	pathf(p, "%s/pc/2", tmp_root);
+	dfd = open(p, O_RDONLY | O_DIRECTORY);
+	cr_assert_geq(dfd, 0);
+	cr_assert_eq(pagemap_load(dfd, 5, &pm), 0);
+	close(dfd);
+	cr_assert_eq(pm.nr, 2);
+	cr_expect_eq(pm.ext[0].flags, PE_FLAGS__PE_PRESENT);
+	cr_expect_eq(pm.ext[1].vaddr, BASE + PG);
+	cr_expect_eq(pm.ext[1].nr_pages, 3);
+	cr_expect_eq(pm.ext[1].flags, PE_FLAGS__PE_REMOTE);
+	pagemap_free(&pm);
+
+	/* refused by a plain view; taken (the top round only) by a post-copy one */
+	cr_expect_eq(view_rc("pc", 2), -EINVAL);
+	cr_assert_eq(stack_view_open_remote(p, true, &v), 0);
+	cr_assert_eq(stack_view_walk(&v, 5, BASE, BASE + 4 * PG, false, remote_collect, &got), 0);
+	cr_assert_eq(got.nr, 2);
+	cr_expect_eq(got.ext[0].round, 2);
+	cr_expect_eq(got.ext[1].vaddr, BASE + PG);
+	cr_expect_eq(got.ext[1].nr_pages, 3);
+	cr_expect_eq(got.ext[1].round, PG_ROUND_REMOTE);
+	/* no pages file to read them from */
+	cr_expect_lt(stack_view_pages_fd(&v, 5, PG_ROUND_REMOTE), 0);
+	stack_view_close(&v);
+	pg_index_free(&got);
+
+	/* the same through an advance from round 1 */
+	pathf(p, "%s/pc/1", tmp_root);
+	cr_assert_eq(stack_view_open_remote(p, true, &v), 0);
+	pathf(p, "%s/pc/2", tmp_root);
+	cr_assert_eq(stack_view_advance(&v, p), 0);
+	cr_assert_eq(stack_view_walk(&v, 5, BASE, BASE + 4 * PG, false, remote_collect, &got), 0);
+	cr_assert_eq(got.nr, 2);
+	cr_expect_eq(got.ext[1].round, PG_ROUND_REMOTE);
+	cr_expect_eq(got.ext[1].nr_pages, 3);
+	stack_view_close(&v);
+	pg_index_free(&got);
+}
+
 /* What a full open refuses, an advance refuses too. */
 Test(stack, advance_refuses_what_open_refuses)
 {
