@@ -37,6 +37,7 @@
 #   BENCH_QUICK=1            a smoke run: 64 MiB, one scenario of each kind
 #                            (figures meaningless; checks that it all works)
 #   BENCH_MIGRATE_SCENARIOS  the scenario list (default: below)
+#   BENCH_MIGRATE_ARGS  more options for every migrate (e.g. --postcopy=auto)
 #   BENCH_MIGRATE_SIZES      MiB list for the low/high runs (default "256 1024")
 #   BENCH_MIGRATE_RATES      "low high" (default both)
 #   BENCH_MIGRATE_PATHS      any of "tls local tls-nostream" (default "tls local")
@@ -274,10 +275,10 @@ run_one()
 	fi
 	line0=$(wc -l <"$TMP/out")
 	if [ -n "$TIME" ]; then
-		"$TIME" -f 'maxrss_kb %M cpu_s %U %S' -o "$TMP/mrss" "$MIGRATE" --json "$@" "$pid" \
+		"$TIME" -f 'maxrss_kb %M cpu_s %U %S' -o "$TMP/mrss" "$MIGRATE" --json "${XARGS[@]}" "$@" "$pid" \
 			>"$TMP/m.json" 2>"$TMP/m.err" &
 	else
-		"$MIGRATE" --json "$@" "$pid" >"$TMP/m.json" 2>"$TMP/m.err" &
+		"$MIGRATE" --json "${XARGS[@]}" "$@" "$pid" >"$TMP/m.json" 2>"$TMP/m.err" &
 	fi
 	local mpid=$! ts=${EPOCHREALTIME/[.,]/}
 	wait "$mpid"
@@ -439,6 +440,7 @@ plot()
 }
 
 command -v bc >/dev/null || e2e_fail "bench migrate needs bc"
+read -r -a XARGS <<<"${BENCH_MIGRATE_ARGS:-}"
 [ -n "${BENCH_JSON:-}" ] ||
 	echo "# migrate: memwork targets, ${TICK_MS} ms ticks; tls = TLS 1.3 + lz4 over loopback to pageserver --once in its own PID namespace; local = --images-dir then restore; images in $DISK; slowest ceiling: ${SLOWEST:-unknown (no BENCH_CEILINGS)}"
 : >"$TMP/plot-rounds"
