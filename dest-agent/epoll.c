@@ -61,8 +61,9 @@ static int __attribute__((noreturn)) epoll_child(const FilesEntry *fe, const int
 			struct epoll_event ev = { .events = t->events, .data.u64 = t->data };
 			int j = fd_index(fe, t->fd);
 
+			/* a watched file is open (the dump refuses one moved since it was added) */
 			if (j < 0)
-				continue;	/* closed since it was added: nothing to watch */
+				_exit(3);
 			if (epoll_ctl(mine[i], EPOLL_CTL_ADD, t->fd, &ev) && errno != EEXIST)
 				_exit(2);
 		}
@@ -92,6 +93,10 @@ static int epoll_refill(const FilesEntry *fe, const int *out)
 		epoll_child(fe, out, high + 64);
 	if (waitpid(c, &status, 0) < 0)
 		return -errno;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 3) {
+		pr_err("an epoll watches a file under an fd number the process does not have");
+		return -EINVAL;
+	}
 	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
 		pr_err("cannot add the watches of an epoll again");
 		return -EIO;

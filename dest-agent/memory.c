@@ -158,13 +158,15 @@ int ops_view_fill_inherited(struct ops *o, const struct stack_view *sv, uint32_t
  * file was (SHM_RDONLY: no later mprotect to write), whole; the final
  * PROTECT gives it its protection.
  */
-static int attach_vma(struct ops *o, const VmaEntry *v, int id)
+static int attach_vma(struct ops *o, const VmaEntry *v, int id, uint64_t size)
 {
 	uint32_t flags = SHM_REMAP;
 	int ret;
 
+	/* shmat maps the whole segment: a VMA of another length would not come back as it was */
 	if (!(v->flags & MAP_SHARED) || (v->has_pgoff && v->pgoff) || !v->has_open_flags ||
-	    (v->open_flags != O_RDONLY && v->open_flags != O_RDWR)) {
+	    (v->open_flags != O_RDONLY && v->open_flags != O_RDWR) ||
+	    v->end - v->start != page_up(size)) {
 		pr_err("mapping at %#llx: a SysV segment attached in part, privately or with "
 		       "unknown rights", (unsigned long long)v->start);
 		return -EINVAL;
@@ -183,12 +185,14 @@ static int attach_vma(struct ops *o, const VmaEntry *v, int id)
 
 static int map_vma(struct ops *o, const VmaEntry *v, const struct shm_table *shm)
 {
-	char path[64];
+	uint64_t size = 0;
+	int id = v->has_shmid ? shm_sysv(shm, v->shmid, &size) : -1;
 	uint32_t prot = v->prot;
+	char path[64];
 	int ret;
 
-	if (v->has_shmid && shm_sysv(shm, v->shmid) >= 0)
-		return attach_vma(o, v, shm_sysv(shm, v->shmid));
+	if (id >= 0)
+		return attach_vma(o, v, id, size);
 	if (v->has_shmid) {
 		/* shared memory: its object's memfd, at the VMA's offset in it */
 		ret = shm_path(shm, v->shmid, path, sizeof(path));

@@ -1155,7 +1155,8 @@ static int rst_tree_final_start(struct rst_tree *rt, const struct tree_images *t
 		ret = tty_fg_setters(ti, order, fg_fd);
 
 	/* the queues' last senders and receivers are the tree's: all exist now */
-	ret = ipc_msg_fill(ipc, rt->rp, rt->nr);
+	if (!ret)
+		ret = ipc_msg_fill(ipc, rt->rp, rt->nr);
 	if (!ret)	/* the segments' last attachers too, each attached by its layout */
 		ret = ipc_shm_finish(shm, rt->rp, rt->nr);
 	/* the TCP locks were made before (rst_tree_final): each fd finds its own */

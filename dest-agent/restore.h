@@ -170,6 +170,7 @@ struct shm_table {
 		int sysv;	/* a System V segment's shmid (made here), -1: none */
 		uint32_t lpid;	/* its last attacher, a pid of the tree (0: any) */
 		bool dest;	/* IPC_RMID once the tree attached it */
+		uint64_t size;	/* a System V segment's size */
 	} *v;
 	size_t nr, cap;
 };
@@ -189,8 +190,8 @@ int ghost_files_restore(struct shm_table *t, const MmEntry *mm, const FilesEntry
 int shm_restore(struct shm_table *t, int dirfd, struct stack_view *sv);
 /* The path the blob opens to map object @id. */
 int shm_path(const struct shm_table *t, uint32_t id, char *buf, size_t len);
-/* The SysV shmid object @id was made as, -1: not a segment. */
-int shm_sysv(const struct shm_table *t, uint32_t id);
+/* The SysV shmid object @id was made as (its size in *@size), -1: not a segment. */
+int shm_sysv(const struct shm_table *t, uint32_t id, uint64_t *size);
 /* Is object @id sealed against writing (no writable shared mapping of it)? */
 bool shm_write_sealed(const struct shm_table *t, uint32_t id);
 void shm_table_close(struct shm_table *t);

@@ -95,6 +95,7 @@ static int sysv_make(struct shm_table *t, const ShmemEntry *e, struct stack_view
 	t->v[t->nr - 1].sysv = id;
 	t->v[t->nr - 1].lpid = e->sysv->lpid;
 	t->v[t->nr - 1].dest = e->sysv->dest;
+	t->v[t->nr - 1].size = e->size;
 	/* the table holds it: undone with the restore */
 	ret = shm_fill(fd, sv, e, buf);
 	/* a write of the last page made the file longer than the segment: back to its size */
@@ -195,13 +196,15 @@ int shm_table_add(struct shm_table *t, uint32_t id, int fd)
 	return 0;
 }
 
-int shm_sysv(const struct shm_table *t, uint32_t id)
+int shm_sysv(const struct shm_table *t, uint32_t id, uint64_t *size)
 {
 	size_t i;
 
 	for (i = 0; t && i < t->nr; i++)
-		if (t->v[i].id == id)
+		if (t->v[i].id == id) {
+			*size = t->v[i].size;
 			return t->v[i].sysv;
+		}
 	return -1;
 }
 

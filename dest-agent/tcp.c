@@ -129,6 +129,8 @@ static int tcp_check_entry(const FdEntry *f)
 	    te->peer.len > sizeof(struct sockaddr_storage) ||
 	    (se->family != AF_INET && se->family != AF_INET6) ||
 	    (!te->close && (!te->has_snd_seq || !te->has_rcv_seq || !te->has_mss_clamp ||
+			    /* RFC 7323's largest shift (a larger one is undefined in C too) */
+			    te->snd_wscale > 14 || te->rcv_wscale > 14 ||
 			    te->unsent > te->send_queue.len || !tcp_state_carried(te->state) ||
 			    (te->state == TCP_FIN_WAIT2 && te->send_queue.len) ||
 			    (te->fin_unsent && te->state != TCP_FIN_WAIT1 &&

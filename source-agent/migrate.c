@@ -716,6 +716,12 @@ static int postcopy_phase(struct migration *m, const struct restore_report *rep,
 	uint64_t t0 = now_us();
 	int ret;
 
+	/*
+	 * The destination runs: from here on ours must never run again, even
+	 * if it said so without the held commit (handover) that queues this.
+	 */
+	if (m->pc.pages && !m->stop_queued)
+		queue_stop(m, SIGSTOP);
 	if (!rep->postcopy) {
 		if (!m->pc.pages)
 			return 0;	/* nothing was left here */

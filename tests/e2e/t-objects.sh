@@ -143,6 +143,7 @@ pty			exact		pty|tty|terminal
 pty_ctty		exact		pty|tty|terminal
 pty_outside		refused		pts.*master is outside the tree
 pty_queued		refused		pts.*data queued
+pty_ctty_nofd		restore_error	no process of its session can make group
 fifo			exact		fifo
 fifo_outside		refused		fifo.*outside
 sysv_shm		exact		shm|ipc|sysv|system v
@@ -238,6 +239,8 @@ unix_abstract		exact		unix abstract
 pi_mutex		exact		pi mutex
 pipe_packet		refused		packet-mode pipe
 epoll_nested		exact		epoll nested
+epoll_moved		refused		no longer has open
+epoll_renumbered	refused		names another file
 unix_named		refused		name or a named peer
 '
 

@@ -2,6 +2,7 @@
 /* The restore's op lists and address ranges (dest-agent/ops.c). */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -792,6 +793,44 @@ Test(layout, advice_guards_locks_in_order)
 	cr_assert_eq(o.op[8].type, RST_OP_MLOCKALL);
 	cr_assert_eq(o.op[8].flags, MCL_FUTURE | MCL_ONFAULT);
 	ops_free(&o);
+}
+
+/* A VMA attaching a SysV segment (RST_OP_SHMAT) is the whole segment, page-rounded, or refused. */
+Test(layout, sysv_attach_is_the_whole_segment)
+{
+	static const struct {
+		uint64_t pages;
+		int ret;
+	} cases[] = { { 4, 0 }, { 2, -EINVAL }, { 5, -EINVAL }, { 1, -EINVAL } };
+	struct shm_slot slot = { .id = 3, .fd = -1, .sysv = 77, .size = 3 * PG + 5 };
+	struct shm_table t = { .v = &slot, .nr = 1, .cap = 1 };
+	VmaEntry v = VMA_ENTRY__INIT, *vp[1] = { &v };
+	MmEntry mm = MM_ENTRY__INIT;
+	struct ops o;
+	size_t i;
+
+	v.start = BASE;
+	v.prot = PROT_READ | PROT_WRITE;
+	v.flags = MAP_SHARED;
+	v.kind = VMA_KIND__VMA_FILE;
+	v.has_shmid = v.has_open_flags = 1;
+	v.shmid = 3;
+	v.open_flags = O_RDWR;
+	mm.vmas = vp;
+	mm.n_vmas = 1;
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		v.end = BASE + cases[i].pages * PG;
+		memset(&o, 0, sizeof(o));
+		cr_expect_eq(ops_final_layout(&o, NULL, 1, &mm, &t), cases[i].ret,
+			     "a VMA of %llu pages over a segment of 4", (unsigned long long)cases[i].pages);
+		if (!cases[i].ret) {
+			cr_assert_geq(o.nr, 1);
+			cr_expect_eq(o.op[0].type, RST_OP_SHMAT);
+			cr_expect_eq(o.op[0].off, 77);
+			cr_expect_eq(o.op[0].len, 4 * PG);
+		}
+		ops_free(&o);
+	}
 }
 
 Test(layout, hostile_guards_locks_and_advice_rejected)

@@ -3671,6 +3671,72 @@ static int pty_ctty_setup(void)
 	return 0;
 }
 
+/*
+ * A session leader and another group of its session, the foreground one of
+ * its pty, neither holding an fd of it (the leader closed the one it made
+ * it its terminal with; the slave is held outside the session): no process
+ * of the session can set the foreground group again, so the restore fails,
+ * naming it.
+ */
+static pid_t pn_leader, pn_fg;
+static int read_whole(const char *path, char *buf, size_t len);
+
+static int pty_ctty_nofd_setup(void)
+{
+	int sync[2];
+
+	if (pty_open_pair() || pipe(sync))
+		return 1;
+	pn_leader = fork();
+	if (pn_leader < 0)
+		return bad("fork: %s", strerror(errno));
+	if (!pn_leader) {
+		int s;
+
+		close(pty_m);
+		close(sync[0]);
+		if (setsid() < 0 || (s = open(pty_name, O_RDWR)) < 0)
+			_exit(1);
+		pn_fg = fork();
+		if (pn_fg < 0)
+			_exit(1);
+		if (!pn_fg) {
+			setpgid(0, 0);
+			close(s);
+			close(sync[1]);
+			for (;;)
+				pause();
+		}
+		setpgid(pn_fg, pn_fg);
+		if (tcsetpgrp(s, pn_fg) || write(sync[1], &pn_fg, sizeof(pn_fg)) != sizeof(pn_fg))
+			_exit(1);
+		close(s);
+		close(sync[1]);
+		for (;;)
+			pause();
+	}
+	close(sync[1]);
+	if (read(sync[0], &pn_fg, sizeof(pn_fg)) != sizeof(pn_fg))
+		return bad("the session leader did not set its terminal up");
+	close(sync[0]);
+	/* both ends in the tree, the slave outside the session */
+	pty_s = open(pty_name, O_RDWR | O_NOCTTY);
+	return pty_s < 0 ? bad("open %s: %s", pty_name, strerror(errno)) : 0;
+}
+
+static int pty_ctty_nofd_verify(void)
+{
+	char path[64], s[1024], *p;
+	int tpgid;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pn_leader);
+	if (read_whole(path, s, sizeof(s)) <= 0 || !(p = strrchr(s, ')')) ||
+	    sscanf(p + 1, " %*c %*d %*d %*d %*d %d", &tpgid) != 1)
+		return bad("cannot read %s", path);
+	return tpgid == pn_fg ? 0 : bad("the foreground group is %d, expected %d", tpgid,
+					 (int)pn_fg);
+}
+
 static int pc_ask(char *ans, size_t len)
 {
 	struct pollfd p = { .fd = pty_m, .events = POLLIN };
@@ -7150,6 +7216,54 @@ static int epoll_nested_verify(void)
 }
 
 /*
+ * An epoll watching a pipe added as fd A, the pipe moved to another fd
+ * since (dup, close A): still watched, under a number it no longer has
+ * (epoll_moved); or A reopened as another file, an eventfd
+ * (epoll_renumbered). Refused.
+ */
+static int em_ep = -1, em_pipe[2];
+
+static int epoll_moved_common(bool reuse)
+{
+	struct epoll_event e = { .events = EPOLLIN, .data.u64 = 5 };
+	int keep;
+
+	em_ep = epoll_create1(0);
+	if (em_ep < 0 || pipe(em_pipe) || epoll_ctl(em_ep, EPOLL_CTL_ADD, em_pipe[0], &e))
+		return bad("epoll: %s", strerror(errno));
+	keep = dup(em_pipe[0]);
+	if (keep < 0 || close(em_pipe[0]))
+		return bad("dup: %s", strerror(errno));
+	/* a file epoll takes: the restore would watch it instead */
+	if (reuse && eventfd(0, 0) != em_pipe[0])
+		return bad("an eventfd did not take fd %d", em_pipe[0]);
+	em_pipe[0] = keep;
+	return 0;
+}
+
+static int epoll_moved_setup(void)
+{
+	return epoll_moved_common(false);
+}
+
+static int epoll_moved_verify(void)
+{
+	struct epoll_event e;
+
+	return epoll_wait(em_ep, &e, 1, 0) == 0 ? 0 : bad("ready before a write");
+}
+
+static int epoll_renumbered_setup(void)
+{
+	return epoll_moved_common(true);
+}
+
+static int epoll_renumbered_verify(void)
+{
+	return epoll_moved_verify();
+}
+
+/*
  * Unix sockets with names connected inside the process: a stream server's
  * accepted socket and its client, a datagram socket bound to a path and
  * one connected to it. Each keeps its own name and its peer's.
@@ -7380,6 +7494,9 @@ static const struct mode {
 	MODE(pi_mutex),
 	MODE(pipe_packet),
 	MODE(epoll_nested),
+	MODE(epoll_moved),
+	MODE(epoll_renumbered),
+	MODE(pty_ctty_nofd),
 	MODE(unix_named),
 };
 
