@@ -102,22 +102,31 @@ cow_after "$TMP/local.out" "$src"
 echo "checkpoint/restore: tree Pss $src kB at the source, $dst kB restored, every page right"
 kill -KILL $pids 2>/dev/null
 
+# cow_migrate NAME: a --cow tree NAME migrated to the page server listening
+# on $port (started by the caller), checked there; sets src, dst, pids.
+cow_migrate()
+{
+	local p
+
+	cow_start "$1"
+	cow_check "$TMP/$1.out" 1
+	pss_sum
+	src=$pss
+	pids="$root $kids"
+	mig_run "$MIGRATE" --json --small-dirty 0 --max-rounds 4 --to "127.0.0.1:$port" \
+		"${CLI_TLS[@]}" "$root"
+	for p in $pids; do
+		e2e_wait_pid_gone "$p" 10 || e2e_fail "source process $p still there"
+		in_dest test -e "/proc/$p" || e2e_fail "no pid $p at the destination"
+	done
+	cow_after "$TMP/$1.out" "$src" in_dest
+}
+
 # --- a migration to a page server (streaming restore) ---------------------------
 e2e_tls_certs
 port=$(e2e_port)
 mig_start_dest 127.0.0.1
-cow_start live
-cow_check "$TMP/live.out" 1
-pss_sum
-src=$pss
-pids="$root $kids"
-mig_run "$MIGRATE" --json --small-dirty 0 --max-rounds 4 --to "127.0.0.1:$port" "${CLI_TLS[@]}" \
-	"$root"
-for p in $pids; do
-	e2e_wait_pid_gone "$p" 10 || e2e_fail "source process $p still there"
-	in_dest test -e "/proc/$p" || e2e_fail "no pid $p at the destination"
-done
-cow_after "$TMP/live.out" "$src" in_dest
+cow_migrate live
 echo "migration: tree Pss $src kB at the source, $dst kB at the destination, every page right"
 
 # --- the same to a slow destination: the final cuts the first prefill short ---
@@ -130,17 +139,6 @@ port=$(e2e_port)
 export FERRY_TEST_PREFILL_DELAY_MS=300
 mig_start_dest 127.0.0.1
 unset FERRY_TEST_PREFILL_DELAY_MS
-cow_start slow
-cow_check "$TMP/slow.out" 1
-pss_sum
-src=$pss
-pids="$root $kids"
-mig_run "$MIGRATE" --json --small-dirty 0 --max-rounds 4 --to "127.0.0.1:$port" "${CLI_TLS[@]}" \
-	"$root"
+cow_migrate slow
 grep -q 'cut short' "$TMP/dest.log" || e2e_fail "the slow destination's first prefill was not cut short"
-for p in $pids; do
-	e2e_wait_pid_gone "$p" 10 || e2e_fail "source process $p still there"
-	in_dest test -e "/proc/$p" || e2e_fail "no pid $p at the destination"
-done
-cow_after "$TMP/slow.out" "$src" in_dest
 echo "migration, first prefill cut short: tree Pss $src kB at the source, $dst kB at the destination, every page right"
