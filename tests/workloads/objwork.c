@@ -6678,13 +6678,16 @@ static int session_setup(void)
 
 	if (pipe(p))
 		return bad("pipe: %s", strerror(errno));
+	/* each dies with its parent: in sessions of their own, no kill of ours reaches them */
 	ss_pid[0] = fork();
 	if (ss_pid[0] == 0) {
 		pid_t k[2];
 
+		prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 		setsid();
 		k[0] = fork();
 		if (k[0] == 0) {
+			prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 			setpgid(0, 0);
 			for (;;)
 				pause();
@@ -6692,6 +6695,7 @@ static int session_setup(void)
 		setpgid(k[0], k[0]);
 		k[1] = fork();
 		if (k[1] == 0) {
+			prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 			for (;;)
 				pause();
 		}
